@@ -1,0 +1,67 @@
+"""Argument checks at the library's boundary: a bad argument fails here, with a message that
+names it, says what was expected and what came (STYLE.md, principle 10)."""
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def check_dtype_name(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as err:
+        raise ValueError(f"dtype: expected one of {FLOAT_DTYPES}, got {dtype!r}") from err
+    if dt.name not in FLOAT_DTYPES:
+        raise ValueError(f"dtype: expected one of {FLOAT_DTYPES}, got {dt.name!r}")
+    return dt
+
+
+def check_positive_int(name: str, value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_float_array(name: str, value, ndim: int | None = None, last: int | None = None,
+                      shape: tuple | None = None, dtype: np.dtype | None = None) -> np.ndarray:
+    """Return ``value`` as a finite floating array of the expected rank / shape, cast to ``dtype``.
+
+    ``shape`` entries may be None (any size). Raises ValueError naming ``name``.
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "f":
+        raise ValueError(f"{name}: expected a floating-point array (float32 or float64), "
+                         f"got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim} dimensions, got {arr.ndim} (shape {arr.shape})")
+    if last is not None and arr.shape[-1] != last:
+        raise ValueError(f"{name}: expected last dimension {last}, got shape {arr.shape}")
+    if shape is not None:
+        if arr.ndim != len(shape) or any(e is not None and e != a for e, a in zip(shape, arr.shape)):
+            want = "(" + ", ".join("*" if e is None else str(e) for e in shape) + ")"
+            raise ValueError(f"{name}: expected shape {want}, got {arr.shape}")
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name}: expected finite values, got {arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+    if dtype is not None and arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    return arr
+
+
+def check_lengths(lengths, batch: int, time: int) -> np.ndarray | None:
+    """Lengths of a padded batch: integers with 1 <= length <= time, one per sequence."""
+    if lengths is None:
+        return None
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and arr.size and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise ValueError(f"lengths: expected integers, got dtype {arr.dtype}")
+    if arr.shape != (batch,):
+        raise ValueError(f"lengths: expected shape ({batch},) to match the batch of x, got {arr.shape}")
+    if arr.size and (arr.min() < 1 or arr.max() > time):
+        bad = int(arr[(arr < 1) | (arr > time)][0])
+        raise ValueError(f"lengths: expected values in [1, {time}] (time steps of x), got {bad}")
+    return arr.astype(np.int64)

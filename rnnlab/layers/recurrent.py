@@ -1,0 +1,243 @@
+"""What RNN, LSTM and GRU share: stacking, directions, ragged batches, state layout, parameters.
+
+Shape letters, used in every recurrent module:
+    N batch, T time steps, D input features, H hidden units, K = num_layers * directions.
+
+Conventions, stated once:
+- Layers take batch-major input ``x`` of shape (N, T, D) and return ``y`` of shape
+  (N, T, directions * H); the cells inside run time-major, (T, N, .), so that one time step is a
+  contiguous block of memory.
+- State follows PyTorch: ``h`` of shape (K, N, H), entry ``k = layer * directions + direction``;
+  the LSTM's state is the pair ``(h, c)``.
+- Ragged batches: ``lengths[n]`` valid steps for sequence n. With the mask m_t[n] = [t < lengths[n]],
+  every state s (h, and c for the LSTM) is carried as ``s_t = m_t * s_new + (1 - m_t) * s_{t-1}``,
+  and the output is ``y_t = m_t * h_new``. So padded steps neither change the state nor receive
+  gradient, outputs there are zero, and the forward direction's final state is each sequence's state
+  at its own last step. The reverse direction runs t = T-1 .. 0, carrying its initial state unchanged
+  through the padding until it reaches each sequence's last valid step: exactly PyTorch's packed
+  sequences.
+- Parameters are a flat dict ``{"l0.W": ..., "l0.U": ..., "l0.b": ..., "l0_reverse.W": ...}``;
+  gradients are a dict with the same keys.
+
+A cell module (rnn.py, lstm.py, gru.py) provides two pure functions over one layer and one direction:
+    forward(x, state0, p, mask, reverse)  -> y, stateT, cache      x: (T, N, D), y: (T, N, H)
+    backward(dy, dstateT, cache)          -> dx, dstate0, grads
+where ``state0`` / ``stateT`` are tuples of (N, H) arrays and ``p`` holds the layer's W, U, b, ...
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from ..checks import check_dtype_name, check_float_array, check_lengths, check_positive_int
+
+
+def time_steps(T: int, reverse: bool) -> range:
+    """Processing order of one direction: 0 .. T-1, or T-1 .. 0 when reverse."""
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def carry_masked(new: np.ndarray, old: np.ndarray, m: np.ndarray) -> None:
+    """In place: new <- m * new + (1 - m) * old, i.e. padded rows (m = 0) keep ``old``."""
+    new -= old
+    new *= m
+    new += old
+
+
+def uniform_init(rng: np.random.Generator, shape: tuple, bound: float, dtype) -> np.ndarray:
+    """U(-bound, bound), PyTorch's default for recurrent layers with bound = 1 / sqrt(H)."""
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+class DirectionCache(NamedTuple):
+    cell: Any            # the cell's own cache
+    in_size: int         # features entering this layer
+
+
+class RecurrentCache(NamedTuple):
+    x_shape: tuple       # (N, T, D) as given
+    lengths: np.ndarray | None
+    directions: list     # DirectionCache per k = layer * directions + direction
+
+
+class Recurrent:
+    """Stacked, optionally bidirectional recurrent layer. Subclasses set:
+
+    kind:        the layer's name ("RNN", "LSTM", "GRU")
+    gates:       number of H-wide blocks in the fused weight matrices (1, 4, 3)
+    state_names: ("h",) or ("h", "c")
+    and implement ``_init_direction``, ``_cell_forward``, ``_cell_backward``.
+    """
+
+    kind = "Recurrent"
+    gates = 1
+    state_names: tuple = ("h",)
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, dtype="float32", seed: int | None = None):
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.num_layers = check_positive_int("num_layers", num_layers)
+        if not isinstance(bidirectional, (bool, np.bool_)):
+            raise ValueError(f"bidirectional: expected True or False, got {bidirectional!r}")
+        self.bidirectional = bool(bidirectional)
+        self.dtype = check_dtype_name(dtype)
+        self.seed = seed
+        rng = np.random.default_rng(seed)
+        self.params: dict[str, np.ndarray] = {}
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else self.hidden_size * self.directions
+            for direction in range(self.directions):
+                for name, value in self._init_direction(in_size, self.hidden_size, rng).items():
+                    self.params[f"{self.prefix(layer, direction)}.{name}"] = value
+
+    # ----- layout -----------------------------------------------------------------------------
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        return self.directions * self.hidden_size
+
+    @staticmethod
+    def prefix(layer: int, direction: int) -> str:
+        return f"l{layer}" + ("_reverse" if direction else "")
+
+    def direction_params(self, layer: int, direction: int, arrays: dict | None = None) -> dict:
+        """The arrays of one (layer, direction), keyed without the prefix: {"W": ..., "U": ...}."""
+        arrays = self.params if arrays is None else arrays
+        head = self.prefix(layer, direction) + "."
+        return {k[len(head):]: v for k, v in arrays.items() if k.startswith(head)}
+
+    def config(self) -> dict:
+        """Constructor arguments that rebuild this layer (used by save/load)."""
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers, "bidirectional": self.bidirectional,
+                "dtype": self.dtype.name}
+
+    def num_params(self) -> int:
+        return int(sum(v.size for v in self.params.values()))
+
+    def state_shape(self, batch: int) -> tuple:
+        return (self.num_layers * self.directions, batch, self.hidden_size)
+
+    def zero_state(self, batch: int):
+        zeros = [np.zeros(self.state_shape(batch), self.dtype) for _ in self.state_names]
+        return tuple(zeros) if len(zeros) > 1 else zeros[0]
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in self.config().items()
+                        if k not in ("input_size", "hidden_size"))
+        return f"{self.kind}({self.input_size}, {self.hidden_size}{extra})"
+
+    # ----- subclass hooks ---------------------------------------------------------------------
+    def _init_direction(self, in_size: int, H: int, rng: np.random.Generator) -> dict:
+        raise NotImplementedError
+
+    def _cell_forward(self, x, state0: tuple, p: dict, mask, reverse: bool):
+        raise NotImplementedError
+
+    def _cell_backward(self, dy, dstateT: tuple, cache):
+        raise NotImplementedError
+
+    # ----- state conversion -------------------------------------------------------------------
+    def _state_parts(self, name: str, state, batch: int, allow_none: bool) -> list:
+        """Split a user state (array, or (h, c) for the LSTM) into a list of (K, N, H) arrays or None."""
+        shape = self.state_shape(batch)
+        if state is None:
+            return [None] * len(self.state_names)
+        if len(self.state_names) == 1:
+            parts = [state]
+        else:
+            if not isinstance(state, (tuple, list)) or len(state) != len(self.state_names):
+                raise ValueError(f"{name}: expected a tuple {tuple(self.state_names)} of arrays of shape "
+                                 f"{shape}, got {type(state).__name__}")
+            parts = list(state)
+        out = []
+        for part, sname in zip(parts, self.state_names):
+            if part is None and allow_none:
+                out.append(None)
+                continue
+            label = name if len(self.state_names) == 1 else f"{name}[{sname}]"
+            out.append(check_float_array(label, part, shape=shape, dtype=self.dtype))
+        return out
+
+    def _pack_state(self, parts: list):
+        return tuple(parts) if len(parts) > 1 else parts[0]
+
+    # ----- forward / backward -----------------------------------------------------------------
+    def forward(self, x, state0=None, lengths=None):
+        """y, state, cache = forward(x, state0=None, lengths=None).
+
+        x: (N, T, D); state0: (K, N, H) (LSTM: a pair) or None for zeros; lengths: (N,) ints in [1, T].
+        y: (N, T, directions * H); state: like state0, each sequence's final state.
+        """
+        x = check_float_array("x", x, ndim=3, dtype=self.dtype)
+        N, T, D = x.shape
+        if D != self.input_size:
+            raise ValueError(f"x: expected last dimension {self.input_size} (input_size), got shape {x.shape}")
+        if T < 1 or N < 1:
+            raise ValueError(f"x: expected at least one sequence and one time step, got shape {x.shape}")
+        lengths = check_lengths(lengths, N, T)
+        mask = None
+        if lengths is not None and lengths.min() < T:
+            mask = (np.arange(T)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]  # (T, N, 1)
+        s0 = self._state_parts("state0", state0, N, allow_none=False)
+        s0 = [np.zeros(self.state_shape(N), self.dtype) if s is None else s for s in s0]
+
+        inp = np.ascontiguousarray(x.transpose(1, 0, 2))               # (T, N, D)
+        finals = [np.empty(self.state_shape(N), self.dtype) for _ in self.state_names]
+        caches = []
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(self.directions):
+                k = layer * self.directions + direction
+                p = self.direction_params(layer, direction)
+                y_d, sT, cell_cache = self._cell_forward(inp, tuple(s[k] for s in s0), p, mask,
+                                                         reverse=bool(direction))
+                for final, s in zip(finals, sT):
+                    final[k] = s
+                outs.append(y_d)
+                caches.append(DirectionCache(cell_cache, inp.shape[2]))
+            inp = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)  # (T, N, dirs*H)
+        y = np.ascontiguousarray(inp.transpose(1, 0, 2))                # (N, T, dirs*H)
+        return y, self._pack_state(finals), RecurrentCache(x.shape, lengths, caches)
+
+    def backward(self, dy, dstate, cache: RecurrentCache):
+        """dx, dstate0, grads = backward(dy, dstate, cache).
+
+        dy: dL/dy, (N, T, directions * H), or None for zero; dstate: dL/d(final state) in the form of
+        ``state`` (None, or None components, for zero). Returns dL/dx (N, T, D), dL/dstate0 (the form
+        of state0) and dL/dparams (the keys of ``params``).
+        """
+        if not isinstance(cache, RecurrentCache):
+            raise ValueError(f"cache: expected the cache returned by {self.kind}.forward, got {type(cache).__name__}")
+        N, T, D = cache.x_shape
+        ydims = (N, T, self.output_size)
+        if dy is None:
+            dy = np.zeros(ydims, self.dtype)
+        dy = check_float_array("dy", dy, shape=ydims, dtype=self.dtype)
+        dsT = self._state_parts("dstate", dstate, N, allow_none=True)
+        dsT = [np.zeros(self.state_shape(N), self.dtype) if s is None else s for s in dsT]
+
+        H = self.hidden_size
+        dinp = np.ascontiguousarray(dy.transpose(1, 0, 2))              # (T, N, dirs*H)
+        ds0 = [np.empty(self.state_shape(N), self.dtype) for _ in self.state_names]
+        grads: dict[str, np.ndarray] = {}
+        for layer in reversed(range(self.num_layers)):
+            dx_layer = None
+            for direction in range(self.directions):
+                k = layer * self.directions + direction
+                dc = cache.directions[k]
+                dy_d = dinp[:, :, direction * H:(direction + 1) * H]
+                dx_d, ds, g = self._cell_backward(dy_d, tuple(s[k] for s in dsT), dc.cell)
+                for d0, s in zip(ds0, ds):
+                    d0[k] = s
+                for name, value in g.items():
+                    grads[f"{self.prefix(layer, direction)}.{name}"] = value
+                dx_layer = dx_d if dx_layer is None else dx_layer + dx_d  # both directions read the input
+            dinp = dx_layer
+        dx = np.ascontiguousarray(dinp.transpose(1, 0, 2))              # (N, T, D)
+        return dx, self._pack_state(ds0), {k: grads[k] for k in self.params}

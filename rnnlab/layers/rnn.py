@@ -1,0 +1,118 @@
+"""Elman recurrent network: the plain RNN whose gradients vanish or explode through time.
+
+For one direction of one layer, W (D, H), U (H, H), b (H,):
+
+    h_t = phi(x_t W + h_{t-1} U + b),    phi = tanh or relu
+
+Backward through time, from the cached activated h_t:
+
+    da_t     = (dy_t + dh_t) * phi'(h_t)        tanh' = 1 - h^2, relu' = [h > 0]
+    dh_{t-1} = da_t U^T
+The repeated product with U^T * phi' is what shrinks or blows up dh over long spans; the LSTM's
+additive cell state avoids it.
+After the loop: dW = x^T da, dU = h_{t-1}^T da, db = sum da, dx = da W^T.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..activations import relu_grad, tanh_grad
+from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+class RNNCache(NamedTuple):
+    x: np.ndarray        # (T, N, D)
+    W: np.ndarray        # (D, H)
+    U: np.ndarray        # (H, H)
+    h_new: np.ndarray    # (T, N, H) phi(a_t) before masking
+    hs: np.ndarray       # (T+1, N, H) carried h
+    mask: np.ndarray | None
+    reverse: bool
+    nonlinearity: str
+
+
+def rnn_forward(x, state0, p, mask=None, reverse=False, nonlinearity="tanh"):
+    """One Elman direction over x (T, N, D); returns y (T, N, H), (h_T,), cache."""
+    (h0,) = state0
+    W, U, b = p["W"], p["U"], p["b"]
+    T, N, D = x.shape
+    H = U.shape[0]
+    r = int(reverse)
+    h_new = (x.reshape(T * N, D) @ W).reshape(T, N, H)      # x_t W + b for all steps at once
+    h_new += b
+    hs = np.empty((T + 1, N, H), x.dtype)
+    hs[T if r else 0] = h0
+    for t in time_steps(T, reverse):
+        h_prev, h = hs[t + r], hs[t + 1 - r]
+        a = h_new[t]
+        a += h_prev @ U
+        if nonlinearity == "tanh":
+            np.tanh(a, out=a)
+        else:
+            np.maximum(a, 0, out=a)
+        h[...] = a
+        if mask is not None:
+            carry_masked(h, h_prev, mask[t])
+    y = h_new * mask if mask is not None else (hs[:T] if r else hs[1:])
+    final = (hs[0],) if r else (hs[T],)
+    return y, final, RNNCache(x, W, U, h_new, hs, mask, bool(reverse), nonlinearity)
+
+
+def rnn_backward(dy, dstateT, cache: RNNCache):
+    """Gradients of one Elman direction: dx (T, N, D), (dh_0,), {"W", "U", "b"}."""
+    x, W, U, h_new, hs, mask, reverse, nonlinearity = cache
+    T, N, D = x.shape
+    H = U.shape[0]
+    r = int(reverse)
+    dphi = tanh_grad(h_new) if nonlinearity == "tanh" else relu_grad(h_new)   # (T, N, H)
+    if mask is not None:
+        dphi *= mask                     # y_t = m h_new and h carried by m: padded steps get nothing
+    da_all = np.empty((T, N, H), x.dtype)
+    dh = np.array(dstateT[0], dtype=x.dtype)
+    for t in reversed(time_steps(T, reverse)):
+        da = da_all[t]
+        np.add(dh, dy[t], out=da)
+        da *= dphi[t]                                       # h_t = phi(a_t)
+        if mask is None:
+            dh = da @ U.T                                   # a_t = ... + h_{t-1} U
+        else:
+            dh = da @ U.T + dh * (1 - mask[t])
+    da2 = da_all.reshape(T * N, H)
+    h_prev = (hs[1:] if r else hs[:T]).reshape(T * N, H)
+    grads = {"W": x.reshape(T * N, D).T @ da2, "U": h_prev.T @ da2, "b": da2.sum(axis=0)}
+    return (da2 @ W.T).reshape(T, N, D), (dh,), grads
+
+
+class RNN(Recurrent):
+    """Stacked, optionally bidirectional Elman RNN. Parameters per layer and direction:
+    W (D, H), U (H, H), b (H,)."""
+
+    kind = "RNN"
+    gates = 1
+    state_names = ("h",)
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, nonlinearity="tanh",
+                 dtype="float32", seed=None):
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed)
+
+    def config(self):
+        return {**super().config(), "nonlinearity": self.nonlinearity}
+
+    def _init_direction(self, in_size, H, rng):
+        bound = 1.0 / np.sqrt(H)
+        return {"W": uniform_init(rng, (in_size, H), bound, self.dtype),
+                "U": uniform_init(rng, (H, H), bound, self.dtype),
+                "b": uniform_init(rng, (H,), bound, self.dtype)}
+
+    def _cell_forward(self, x, state0, p, mask, reverse):
+        return rnn_forward(x, state0, p, mask, reverse, self.nonlinearity)
+
+    def _cell_backward(self, dy, dstateT, cache):
+        return rnn_backward(dy, dstateT, cache)
