@@ -120,6 +120,10 @@ class Recurrent:
     def num_params(self) -> int:
         return int(sum(v.size for v in self.params.values()))
 
+    def summary(self, torch: bool = True) -> str:
+        from ..summary import summary
+        return summary(self, torch)
+
     def state_shape(self, batch: int) -> tuple:
         return (self.num_layers * self.directions, batch, self.hidden_size)
 
@@ -204,6 +208,11 @@ class Recurrent:
             inp = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)  # (T, N, dirs*H)
         y = np.ascontiguousarray(inp.transpose(1, 0, 2))                # (N, T, dirs*H)
         return y, self._pack_state(finals), RecurrentCache(x.shape, lengths, caches)
+
+    def infer(self, x, state0=None, lengths=None):
+        """y, state = infer(x, state0=None, lengths=None): ``forward`` without keeping a cache."""
+        y, state, _ = self.forward(x, state0, lengths)
+        return y, state
 
     def backward(self, dy, dstate, cache: RecurrentCache):
         """dx, dstate0, grads = backward(dy, dstate, cache).

@@ -1,0 +1,219 @@
+"""rnnlab against torch.nn on the CPU, side by side in one process, same weights, data and threads.
+
+    python benchmarks/bench_rnn.py                  # the full grid (about 10 minutes on 2 cores)
+    python benchmarks/bench_rnn.py --quick          # a smoke run: small shapes, a few rows
+    python benchmarks/bench_rnn.py --markdown BENCH_TABLE.md
+
+For every row (cell kind, layers, directions, shape T/N/D/H) it times, alternating rnnlab and torch
+within each repetition so that load drifts hit both alike:
+
+    train:  forward, then backward with a given dy and dstate.
+            rnnlab: y, s, cache = m.forward(x); m.backward(dy, ds, cache)   (dx included)
+            torch:  y, s = m(x) with x.requires_grad; torch.autograd.backward((y, s), (dy, ds)),
+                    which is the gradient of loss = (y * dy).sum() + (s * ds).sum() without
+                    spending torch time on the loss's elementwise products.
+    infer:  forward alone. rnnlab: m.infer(x); torch: m(x) under torch.no_grad().
+
+It reports medians, the ratio rnnlab / torch (< 1: rnnlab is faster) and their geometric means,
+and, against the machine's float32 matmul rate (NumPy, square 2048 matmul), the fraction of it each
+step achieves: matrix-product FLOPs of the step / median time. Matrix-product FLOPs per layer and
+direction, G gates, input width D_l:
+    forward  2 T N (D_l + H) G H                 (x W for all steps, h U per step)
+    backward 2 x forward                          (dx = da W^T, dW, dU, dh = da U^T)
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import torch  # noqa: E402
+
+import rnnlab  # noqa: E402
+from rnnlab.interop.torch import from_torch  # noqa: E402
+
+THREADS = 2
+GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+# (T, N, D, H): small (sequential MNIST-like), mid, large and wide, long.
+SHAPES = [(28, 64, 28, 128), (50, 32, 64, 256), (50, 128, 128, 512), (200, 64, 64, 256)]
+QUICK_SHAPES = [(28, 64, 28, 128)]
+
+
+def blas_threads() -> int:
+    """NumPy's BLAS threads (threadpoolctl if present, else the machine's cores)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return os.cpu_count() or 1
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    return blas[0]["num_threads"] if blas else (os.cpu_count() or 1)
+
+
+def blas_description() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl not installed)"
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    if not blas:
+        return "unknown"
+    b = blas[0]
+    return f"{b['internal_api']} {b['version']} ({b.get('architecture', '?')} kernels, {b['num_threads']} threads)"
+
+
+def matmul_rate(n: int = 2048, reps: int = 10) -> float:
+    """float32 GFLOP/s of NumPy's square matmul, the best of ``reps``."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    b = a.T.copy()
+    a @ b
+    best = math.inf
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
+def step_flops(kind: str, layers: int, bi: bool, T: int, N: int, D: int, H: int, train: bool) -> float:
+    G, dirs = GATES[kind], 2 if bi else 1
+    total = 0
+    for layer in range(layers):
+        D_l = D if layer == 0 else dirs * H
+        total += dirs * 2 * T * N * (D_l + H) * G * H
+    return total * (3 if train else 1)
+
+
+def make_pair(kind, layers, bi, D, H, seed=0):
+    torch.manual_seed(seed)
+    cls = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[kind]
+    tm = cls(D, H, num_layers=layers, bidirectional=bi, batch_first=True)
+    return tm, from_torch(tm)
+
+
+def time_row(kind, layers, bi, shape, budget_s):
+    """Median seconds (rnnlab, torch) for train and infer on one row."""
+    T, N, D, H = shape
+    tm, rm = make_pair(kind, layers, bi, D, H)
+    rng = np.random.default_rng(1)
+    K = layers * (2 if bi else 1)
+    x = rng.standard_normal((N, T, D)).astype(np.float32)
+    dy = rng.standard_normal((N, T, rm.output_size)).astype(np.float32)
+    ds = [rng.standard_normal((K, N, H)).astype(np.float32) for _ in rm.state_names]
+    ds_r = tuple(ds) if len(ds) > 1 else ds[0]
+    xt, dyt, dst = torch.from_numpy(x), torch.from_numpy(dy), [torch.from_numpy(d) for d in ds]
+
+    def r_train():
+        y, s, cache = rm.forward(x)
+        rm.backward(dy, ds_r, cache)
+
+    def t_train():
+        tm.zero_grad(set_to_none=True)
+        xg = xt.detach().requires_grad_(True)
+        y, s = tm(xg)
+        s = s if isinstance(s, tuple) else (s,)
+        torch.autograd.backward((y, *s), (dyt, *dst))
+
+    def r_infer():
+        rm.infer(x)
+
+    def t_infer():
+        with torch.no_grad():
+            tm(xt)
+
+    out = {}
+    for mode, fr, ft in (("train", r_train, t_train), ("infer", r_infer, t_infer)):
+        fr(); ft()                                          # warm-up: allocations, first-call paths
+        t0 = time.perf_counter(); fr(); t1 = time.perf_counter(); ft(); t2 = time.perf_counter()
+        reps = int(min(25, max(3, budget_s / max(t2 - t0, 1e-9))))
+        tr, tt = [t1 - t0], [t2 - t1]
+        for rep in range(reps):
+            pair = ((fr, tr), (ft, tt)) if rep % 2 else ((ft, tt), (fr, tr))
+            for f, acc in pair:
+                t0 = time.perf_counter()
+                f()
+                acc.append(time.perf_counter() - t0)
+        out[mode] = (statistics.median(tr), statistics.median(tt), len(tr))
+    return out
+
+
+def grid(quick: bool):
+    shapes = QUICK_SHAPES if quick else SHAPES
+    layer_set = (1,) if quick else (1, 2)
+    for shape in shapes:
+        for kind in ("RNN", "LSTM", "GRU"):
+            for layers in layer_set:
+                for bi in (False, True):
+                    yield kind, layers, bi, shape
+
+
+def geomean(xs):
+    return math.exp(sum(math.log(x) for x in xs) / len(xs))
+
+
+def load_line() -> str:
+    try:
+        return "load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "load average: unavailable"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small subset for a smoke run")
+    ap.add_argument("--markdown", metavar="PATH", help="write the table as Markdown to PATH")
+    ap.add_argument("--budget", type=float, default=1.5,
+                    help="seconds of repetitions per row and mode (default 1.5; at least 3 reps)")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(blas_threads())
+    rate = matmul_rate()
+    head = [f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores; "
+            f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__}",
+            f"NumPy BLAS: {blas_description()}; torch threads: {torch.get_num_threads()}",
+            f"float32 matmul rate (NumPy, 2048^2): {rate:.0f} GFLOP/s",
+            load_line() + " (at start)"]
+    for line in head:
+        print(line, flush=True)
+    cols = ["kind", "L", "bi", "T,N,D,H", "train rnnlab ms", "train torch ms", "train ratio",
+            "train %mm", "infer rnnlab ms", "infer torch ms", "infer ratio", "infer %mm"]
+    print(" | ".join(cols), flush=True)
+    rows, ratios = [], {"train": [], "infer": []}
+    t_start = time.perf_counter()
+    for kind, layers, bi, shape in grid(args.quick):
+        res = time_row(kind, layers, bi, shape, args.budget)
+        row = [kind, str(layers), "bi" if bi else "uni", ",".join(map(str, shape))]
+        for mode in ("train", "infer"):
+            tr, tt, _ = res[mode]
+            flops = step_flops(kind, layers, bi, *shape, train=mode == "train")
+            ratios[mode].append(tr / tt)
+            row += [f"{tr * 1e3:.2f}", f"{tt * 1e3:.2f}", f"{tr / tt:.2f}",
+                    f"{100 * flops / tr / 1e9 / rate:.0f}%"]
+        rows.append(row)
+        print(" | ".join(row), flush=True)
+    g = {mode: geomean(v) for mode, v in ratios.items()}
+    worst = {mode: max(v) for mode, v in ratios.items()}
+    tail = [f"geometric mean rnnlab/torch: train {g['train']:.3f}, infer {g['infer']:.3f}",
+            f"worst row rnnlab/torch: train {worst['train']:.3f}, infer {worst['infer']:.3f}",
+            f"rows: {len(rows)}, wall time {time.perf_counter() - t_start:.0f} s",
+            load_line() + " (at end)"]
+    for line in tail:
+        print(line, flush=True)
+    if args.markdown:
+        with open(args.markdown, "w") as fh:
+            fh.write("\n".join(f"- {line}" for line in head) + "\n\n")
+            fh.write("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n")
+            for row in rows:
+                fh.write("| " + " | ".join(row) + " |\n")
+            fh.write("\n" + "\n".join(f"- {line}" for line in tail) + "\n")
+
+
+if __name__ == "__main__":
+    main()

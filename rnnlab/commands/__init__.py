@@ -1,0 +1,1 @@
+"""Subcommands of the ``rnnlab`` command line, one module each."""

@@ -1,0 +1,214 @@
+"""Models composed of layers, and the registry that rebuilds any layer or model from its config.
+
+``Sequential([...])`` chains layers; a recurrent layer passes its outputs y (N, T, F) on, ``LastStep``
+picks each sequence's final output (N, F), and ``Dense`` acts on the last axis of whatever it gets,
+so it serves both as a head on the last step and as a head on every step:
+
+    Sequential([LSTM(28, 128), LastStep(), Dense(128, 10)])   # the note's row-by-row MNIST model
+    Sequential([Dense(100, 300, "sigmoid"), Dense(300, 10, "sigmoid")])   # the note's 100-300-10 net
+
+Parameters are one flat dict, keyed ``"<index>.<layer key>"`` ("0.l0.W", "2.b"), holding the layers'
+own arrays (updating one in place updates the other).
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .checks import check_float_array, check_lengths, check_positive_int
+from .layers import GRU, LSTM, RNN, Dense, Recurrent
+
+
+class LastStepCache(NamedTuple):
+    x_shape: tuple
+    last: np.ndarray     # (N,) index of each sequence's last valid step
+
+
+class LastStep:
+    """y[n] = x[n, lengths[n] - 1] for the forward direction's features; with ``directions=2`` the
+    reverse direction's half is taken at t = 0, where it ends. So for a recurrent layer below, y is the
+    top layer's final h of every direction. Backward scatters dy back to those steps."""
+
+    kind = "LastStep"
+
+    def __init__(self, directions: int = 1):
+        if directions not in (1, 2):
+            raise ValueError(f"directions: expected 1 or 2, got {directions!r}")
+        self.directions = directions
+        self.params: dict = {}
+
+    def config(self) -> dict:
+        return {"directions": self.directions}
+
+    def num_params(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return f"LastStep(directions={self.directions})"
+
+    def forward(self, x, lengths=None):
+        x = check_float_array("x", x, ndim=3)
+        N, T, F = x.shape
+        if F % self.directions:
+            raise ValueError(f"x: expected a last dimension divisible by directions={self.directions}, got {F}")
+        lengths = check_lengths(lengths, N, T)
+        last = np.full(N, T - 1) if lengths is None else lengths - 1
+        rows = np.arange(N)
+        y = x[rows, last].copy()                                  # (N, F)
+        if self.directions == 2:
+            half = F // 2
+            y[:, half:] = x[:, 0, half:]                          # the reverse direction ends at t = 0
+        return y, LastStepCache(x.shape, last)
+
+    def backward(self, dy, cache: LastStepCache):
+        N, T, F = cache.x_shape
+        dy = check_float_array("dy", dy, shape=(N, F))
+        dx = np.zeros((N, T, F), dy.dtype)
+        rows = np.arange(N)
+        if self.directions == 2:
+            half = F // 2
+            dx[rows, cache.last, :half] = dy[:, :half]
+            dx[:, 0, half:] = dy[:, half:]
+        else:
+            dx[rows, cache.last] = dy
+        return dx, {}
+
+
+class SequentialCache(NamedTuple):
+    caches: list         # one per layer
+    states: list         # final state of each layer (None for non-recurrent layers)
+
+
+class Sequential:
+    """A chain of layers. forward(x, lengths=None, states=None) -> y, cache;
+    backward(dy, cache, dstates=None) -> dx, grads. ``states`` / ``dstates``: one entry per layer
+    (None for non-recurrent layers or zero), the initial states and the gradients at the final states,
+    as each recurrent layer takes them."""
+
+    kind = "Sequential"
+
+    def __init__(self, layers):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers: expected at least one layer, got an empty list")
+        for i, layer in enumerate(layers):
+            if not hasattr(layer, "forward") or not hasattr(layer, "params"):
+                raise ValueError(f"layers[{i}]: expected an rnnlab layer, got {type(layer).__name__}")
+        for i, layer in enumerate(layers):
+            if isinstance(layer, LastStep) and i > 0 and isinstance(layers[i - 1], Recurrent):
+                layer.directions = layers[i - 1].directions
+        self.layers = layers
+
+    @property
+    def params(self) -> dict:
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+
+    @property
+    def dtype(self):
+        for layer in self.layers:
+            if hasattr(layer, "dtype"):
+                return layer.dtype
+        return np.dtype("float32")
+
+    def num_params(self) -> int:
+        return int(sum(layer.num_params() for layer in self.layers))
+
+    def summary(self, torch: bool = True) -> str:
+        from .summary import summary
+        return summary(self, torch)
+
+    def __repr__(self) -> str:
+        return "Sequential([" + ", ".join(map(repr, self.layers)) + "])"
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def forward(self, x, lengths=None, states=None):
+        states = [None] * len(self.layers) if states is None else list(states)
+        if len(states) != len(self.layers):
+            raise ValueError(f"states: expected {len(self.layers)} entries (one per layer), got {len(states)}")
+        caches, finals = [], []
+        for layer, state0 in zip(self.layers, states):
+            if isinstance(layer, Recurrent):
+                x, state, cache = layer.forward(x, state0, lengths)
+            elif isinstance(layer, LastStep):
+                (x, cache), state = layer.forward(x, lengths), None
+            else:
+                (x, cache), state = layer.forward(x), None
+            caches.append(cache)
+            finals.append(state)
+        return x, SequentialCache(caches, finals)
+
+    def backward(self, dy, cache: SequentialCache, dstates=None):
+        """dx, grads; see ``backward_states`` for the gradients at the initial states as well."""
+        dx, _, grads = self.backward_states(dy, cache, dstates)
+        return dx, grads
+
+    def backward_states(self, dy, cache: SequentialCache, dstates=None):
+        """dx, dstates0, grads: dstates0 has one entry per layer (None for non-recurrent layers)."""
+        if not isinstance(cache, SequentialCache):
+            raise ValueError(f"cache: expected the cache returned by Sequential.forward, got {type(cache).__name__}")
+        dstates = [None] * len(self.layers) if dstates is None else list(dstates)
+        if len(dstates) != len(self.layers):
+            raise ValueError(f"dstates: expected {len(self.layers)} entries (one per layer), got {len(dstates)}")
+        grads, dstates0 = {}, [None] * len(self.layers)
+        for i in reversed(range(len(self.layers))):
+            layer, c = self.layers[i], cache.caches[i]
+            if isinstance(layer, Recurrent):
+                dy, dstates0[i], g = layer.backward(dy, dstates[i], c)
+            else:
+                dy, g = layer.backward(dy, c)
+            grads.update({f"{i}.{k}": v for k, v in g.items()})
+        return dy, dstates0, {k: grads[k] for k in self.params}
+
+
+def mlp(sizes, activation="sigmoid", output_activation=None, dtype="float32", seed=None) -> Sequential:
+    """A fully connected network, e.g. ``mlp([100, 300, 10])``: the note's 100 -> 300 -> 10 net with
+    sigmoid units. ``output_activation`` defaults to ``activation``."""
+    sizes = [check_positive_int("sizes", s) for s in sizes]
+    if len(sizes) < 2:
+        raise ValueError(f"sizes: expected at least two sizes (input and output), got {sizes}")
+    rng = np.random.default_rng(seed)
+    out_act = activation if output_activation is None else output_activation
+    return Sequential([Dense(a, b, activation if i < len(sizes) - 2 else out_act, dtype=dtype,
+                             seed=int(rng.integers(2**31)))
+                       for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
+
+
+LAYER_TYPES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU, "Dense": Dense, "LastStep": LastStep}
+
+
+def spec_of(model) -> dict:
+    """A JSON-able description that ``build`` turns back into an equal architecture."""
+    if isinstance(model, Sequential):
+        return {"kind": "Sequential", "layers": [spec_of(layer) for layer in model.layers]}
+    if type(model).__name__ not in LAYER_TYPES:
+        raise ValueError(f"model: expected an rnnlab layer or Sequential, got {type(model).__name__}")
+    return {"kind": model.kind, "config": model.config()}
+
+
+def build(spec: dict, dtype=None):
+    """Rebuild a layer or model from ``spec_of``'s description (fresh parameters)."""
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise ValueError(f"spec: expected a dict with a 'kind', got {spec!r}")
+    kind = spec["kind"]
+    if kind == "Sequential":
+        return Sequential([build(s, dtype) for s in spec["layers"]])
+    if kind not in LAYER_TYPES:
+        raise ValueError(f"spec.kind: expected one of {sorted(LAYER_TYPES) + ['Sequential']}, got {kind!r}")
+    config: dict[str, Any] = dict(spec.get("config", {}))
+    if dtype is not None and "dtype" in config:
+        config["dtype"] = np.dtype(dtype).name
+    return LAYER_TYPES[kind](**config)
+
+
+def clone(model, dtype=None):
+    """A copy of ``model`` with copied parameters, optionally in another float dtype."""
+    copy = build(spec_of(model), dtype)
+    for k, v in model.params.items():
+        copy.params[k][...] = v
+    return copy

@@ -1,0 +1,93 @@
+"""Save and load parameters plus configuration as ``.npz`` (no pickle), written atomically.
+
+File layout: one array per parameter, named ``param/<key>``, and ``__rnnlab__``, a 0-d string array
+holding JSON: {"format": "rnnlab", "version": 1, "model": <spec>, "meta": {...}}.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .models import build, spec_of
+
+FORMAT_VERSION = 1
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it over ``path``: a
+    crash mid-write leaves the previous file intact."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save(path, model, meta: dict | None = None) -> None:
+    """Write ``model``'s parameters and architecture to ``path`` (.npz)."""
+    header = {"format": "rnnlab", "version": FORMAT_VERSION, "model": spec_of(model), "meta": meta or {}}
+    arrays = {f"param/{k}": v for k, v in model.params.items()}
+    arrays["__rnnlab__"] = np.array(json.dumps(header))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _read(path):
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"path: no rnnlab file at {path!r}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, ValueError, OSError) as err:
+        raise ValueError(f"path: {path!r} is not a readable .npz file ({err})") from err
+    if "__rnnlab__" not in arrays:
+        raise ValueError(f"path: {path!r} is an .npz file without rnnlab's '__rnnlab__' header")
+    header = json.loads(str(arrays.pop("__rnnlab__")))
+    if header.get("format") != "rnnlab" or header.get("version") != FORMAT_VERSION:
+        raise ValueError(f"path: {path!r} has header {header.get('format')!r} version {header.get('version')!r}, "
+                         f"expected 'rnnlab' version {FORMAT_VERSION}")
+    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    return header, params
+
+
+def load_params(model, path) -> dict:
+    """Copy the parameters saved at ``path`` into ``model``; every key and shape must match.
+    Returns the file's ``meta`` dict."""
+    header, params = _read(path)
+    own = model.params
+    missing, extra = sorted(set(own) - set(params)), sorted(set(params) - set(own))
+    if missing or extra:
+        raise ValueError(f"path: parameters of {path!r} do not match the model: "
+                         f"missing {missing}, unexpected {extra}")
+    for k, v in params.items():
+        if v.shape != own[k].shape:
+            raise ValueError(f"path: parameter {k!r} has shape {v.shape} in {path!r}, "
+                             f"but the model expects {own[k].shape}")
+    for k, v in params.items():
+        own[k][...] = v
+    return header.get("meta", {})
+
+
+def load(path):
+    """Rebuild the model saved at ``path``, with its parameters."""
+    header, _ = _read(path)
+    model = build(header["model"])
+    load_params(model, path)
+    return model
+
+
+def read_meta(path) -> dict:
+    return _read(path)[0].get("meta", {})

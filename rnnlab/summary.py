@@ -1,0 +1,78 @@
+"""Parameter summary of a layer or model, with PyTorch's count beside rnnlab's and why they differ.
+
+rnnlab, like TensorFlow's BasicLSTMCell, keeps one bias per gate: LSTM(28 -> 128) has
+(28 + 128) x 512 weights + 512 biases = 80,384 parameters. PyTorch keeps two bias vectors, b_ih and
+b_hh, although only their sum enters the equations: 512 more per layer and direction (80,896).
+The GRU keeps the recurrent candidate bias b_hn apart (it sits inside r * (h U_n + b_hn)), so rnnlab
+has 4H biases to PyTorch's 6H.
+"""
+from __future__ import annotations
+
+from .layers import GRU, LSTM, RNN, Dense, Recurrent
+from .models import Sequential
+
+
+def torch_param_count(layer) -> int | None:
+    """Parameters of the equivalent torch.nn module, or None when PyTorch has no equivalent."""
+    if isinstance(layer, Recurrent):
+        if isinstance(layer, GRU) and not layer.reset_after:
+            return None
+        extra_bias = {RNN: 1, LSTM: 4, GRU: 2}[type(layer)] * layer.hidden_size
+        return layer.num_params() + extra_bias * layer.num_layers * layer.directions
+    return layer.num_params()
+
+
+def _describe(layer) -> str:
+    if isinstance(layer, Recurrent):
+        bi = ", bidirectional" if layer.bidirectional else ""
+        nl = f", {layer.num_layers} layers" if layer.num_layers > 1 else ""
+        return f"{layer.kind}({layer.input_size} -> {layer.hidden_size}{nl}{bi})"
+    if isinstance(layer, Dense):
+        act = "" if layer.activation in ("identity", "linear") else f", {layer.activation}"
+        return f"Dense({layer.input_size} -> {layer.output_size}{act})"
+    return repr(layer)
+
+
+def _breakdown(layer) -> list[str]:
+    """How the count is made, one line per layer (and direction pair) of a recurrent layer."""
+    if isinstance(layer, Recurrent):
+        H, G = layer.hidden_size, layer.gates
+        lines = []
+        for l in range(layer.num_layers):
+            D = layer.input_size if l == 0 else layer.output_size
+            per = (D + H) * G * H + G * H + (H if isinstance(layer, GRU) and layer.reset_after else 0)
+            extra = " + b_hn {H}".format(H=H) if isinstance(layer, GRU) and layer.reset_after else ""
+            times = f" x {layer.directions} directions" if layer.directions > 1 else ""
+            lines.append(f"    layer {l}: ({D} + {H}) x {G * H} weights + {G * H} biases{extra}"
+                         f" = {per:,}{times}")
+        return lines
+    if isinstance(layer, Dense):
+        return [f"    {layer.input_size} x {layer.output_size} weights + {layer.output_size} biases"]
+    return []
+
+
+def summary(model, torch: bool = True) -> str:
+    """A table of layers and parameter counts; ``torch`` adds PyTorch's count and the reason."""
+    layers = model.layers if isinstance(model, Sequential) else [model]
+    width = max(len(_describe(l)) for l in layers) + 2
+    head = f"{'layer':<{width}}{'params':>12}" + (f"{'PyTorch':>12}" if torch else "")
+    lines = [head, "-" * len(head)]
+    total, total_torch = 0, 0
+    for layer in layers:
+        n, nt = layer.num_params(), torch_param_count(layer)
+        total += n
+        total_torch = None if total_torch is None or nt is None else total_torch + nt
+        row = f"{_describe(layer):<{width}}{n:>12,}"
+        if torch:
+            row += f"{'n/a' if nt is None else f'{nt:,}':>12}"
+        lines.append(row)
+        lines.extend(_breakdown(layer))
+    lines.append("-" * len(head))
+    row = f"{'total':<{width}}{total:>12,}"
+    if torch:
+        row += f"{'n/a' if total_torch is None else f'{total_torch:,}':>12}"
+    lines.append(row)
+    if torch and any(isinstance(l, Recurrent) for l in layers):
+        lines.append("PyTorch keeps two bias vectors (b_ih, b_hh) per gate where only their sum matters; "
+                     "rnnlab keeps one, like TensorFlow's BasicLSTMCell (the GRU keeps b_hn apart).")
+    return "\n".join(lines)
