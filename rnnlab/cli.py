@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
-COMMANDS = ["gradcheck", "summary"]
+# Commands in the order ``rnnlab --help`` lists them; a name whose module is not there yet is skipped.
+COMMANDS = ["train", "evaluate", "sample", "compare", "gradflow", "gradcheck", "summary", "sst", "convert"]
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnnlab", description="Recurrent networks whose math is the code.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
+        if importlib.util.find_spec(f"rnnlab.commands.{name}") is None:
+            continue
         module = importlib.import_module(f"rnnlab.commands.{name}")
         p = module.add_parser(sub)
         p.set_defaults(run=module.run)
