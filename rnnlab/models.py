@@ -186,7 +186,7 @@ def spec_of(model) -> dict:
     """A JSON-able description that ``build`` turns back into an equal architecture."""
     if isinstance(model, Sequential):
         return {"kind": "Sequential", "layers": [spec_of(layer) for layer in model.layers]}
-    if type(model).__name__ not in LAYER_TYPES:
+    if getattr(model, "kind", None) not in LAYER_TYPES:
         raise ValueError(f"model: expected an rnnlab layer or Sequential, got {type(model).__name__}")
     return {"kind": model.kind, "config": model.config()}
 
@@ -207,8 +207,13 @@ def build(spec: dict, dtype=None):
 
 
 def clone(model, dtype=None):
-    """A copy of ``model`` with copied parameters, optionally in another float dtype."""
-    copy = build(spec_of(model), dtype)
+    """A copy of ``model`` (of the same class) with copied parameters, optionally in another dtype."""
+    if isinstance(model, Sequential):
+        return Sequential([clone(layer, dtype) for layer in model.layers])
+    config = model.config()
+    if dtype is not None and "dtype" in config:
+        config["dtype"] = np.dtype(dtype).name
+    copy = type(model)(**config)
     for k, v in model.params.items():
         copy.params[k][...] = v
     return copy

@@ -66,6 +66,7 @@ def _read(path):
 def load_params(model, path) -> dict:
     """Copy the parameters saved at ``path`` into ``model``; every key and shape must match.
     Returns the file's ``meta`` dict."""
+    path = os.fspath(path)
     header, params = _read(path)
     own = model.params
     missing, extra = sorted(set(own) - set(params)), sorted(set(params) - set(own))

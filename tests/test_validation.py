@@ -1,0 +1,112 @@
+"""Bad input fails at the boundary with a ValueError that names the argument, the expected and the
+actual shape or value."""
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab.models import LastStep, Sequential
+
+
+@pytest.fixture
+def lstm():
+    return rnnlab.LSTM(3, 4, num_layers=2, seed=0)
+
+
+def x_ok(n=2, t=5, d=3):
+    return np.zeros((n, t, d), np.float32)
+
+
+@pytest.mark.parametrize("x,words", [
+    (np.zeros((2, 5)), ["x", "3 dimensions", "(2, 5)"]),
+    (np.zeros((2, 5, 7)), ["x", "input_size", "3", "(2, 5, 7)"]),
+    (np.zeros((2, 5, 3), np.int64), ["x", "floating", "int64"]),
+    (np.zeros((0, 5, 3)), ["x", "at least one", "(0, 5, 3)"]),
+])
+def test_bad_x(lstm, x, words):
+    with pytest.raises(ValueError) as err:
+        lstm.forward(x)
+    for w in words:
+        assert w in str(err.value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_x(lstm, bad):
+    x = x_ok()
+    x[1, 2, 0] = bad
+    with pytest.raises(ValueError, match=r"x: expected finite values, got .* at index \(1, 2, 0\)"):
+        lstm.forward(x)
+
+
+@pytest.mark.parametrize("lengths,words", [
+    ([5, 6], ["lengths", "[1, 5]", "6"]),
+    ([0, 5], ["lengths", "[1, 5]", "0"]),
+    ([5, 5, 5], ["lengths", "(2,)", "(3,)"]),
+    ([2.5, 3], ["lengths", "integers"]),
+])
+def test_bad_lengths(lstm, lengths, words):
+    with pytest.raises(ValueError) as err:
+        lstm.forward(x_ok(), lengths=lengths)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_bad_state(lstm):
+    h = np.zeros((2, 2, 4), np.float32)
+    with pytest.raises(ValueError, match=r"state0\[c\]: expected shape \(2, 2, 4\), got \(1, 2, 4\)"):
+        lstm.forward(x_ok(), (h, np.zeros((1, 2, 4), np.float32)))
+    with pytest.raises(ValueError, match=r"state0: expected a tuple \('h', 'c'\)"):
+        lstm.forward(x_ok(), h)
+    gru = rnnlab.GRU(3, 4)
+    with pytest.raises(ValueError, match=r"state0: expected shape \(1, 2, 4\), got \(2, 4\)"):
+        gru.forward(x_ok(), np.zeros((2, 4)))
+
+
+def test_bad_backward_inputs(lstm):
+    y, state, cache = lstm.forward(x_ok())
+    with pytest.raises(ValueError, match=r"dy: expected shape \(2, 5, 4\), got \(2, 5, 3\)"):
+        lstm.backward(np.zeros((2, 5, 3)), None, cache)
+    with pytest.raises(ValueError, match=r"dstate\[h\]: expected shape \(2, 2, 4\)"):
+        lstm.backward(None, (np.zeros((2, 4)), None), cache)
+    with pytest.raises(ValueError, match="cache: expected the cache returned by LSTM.forward"):
+        lstm.backward(np.zeros((2, 5, 4)), None, ("not", "a", "cache"))
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    (dict(input_size=0, hidden_size=4), ["input_size", "positive integer", "0"]),
+    (dict(input_size=3, hidden_size=2.5), ["hidden_size", "2.5"]),
+    (dict(input_size=3, hidden_size=4, num_layers=-1), ["num_layers", "-1"]),
+    (dict(input_size=3, hidden_size=4, dtype="int32"), ["dtype", "float32", "int32"]),
+    (dict(input_size=3, hidden_size=4, bidirectional="yes"), ["bidirectional", "'yes'"]),
+    (dict(input_size=3, hidden_size=4, forget_bias="x"), ["forget_bias", "'x'"]),
+])
+def test_bad_constructor_arguments(kwargs, words):
+    with pytest.raises(ValueError) as err:
+        rnnlab.LSTM(**kwargs)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_bad_options_of_each_layer():
+    with pytest.raises(ValueError, match="nonlinearity: expected one of .*got 'sigmoid'"):
+        rnnlab.RNN(3, 4, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="reset_after: expected True or False, got 1"):
+        rnnlab.GRU(3, 4, reset_after=1)
+    with pytest.raises(ValueError, match="activation: expected one of .*got 'gelu'"):
+        rnnlab.Dense(3, 4, "gelu")
+    with pytest.raises(ValueError, match=r"x: expected last dimension 3, got shape \(2, 4\)"):
+        rnnlab.Dense(3, 4).forward(np.zeros((2, 4)))
+
+
+def test_float64_input_runs_in_the_layer_dtype():
+    layer = rnnlab.GRU(3, 4)                          # float32
+    y, h, _ = layer.forward(np.zeros((2, 5, 3), np.float64))
+    assert y.dtype == np.float32 and h.dtype == np.float32
+
+
+def test_sequential_checks_its_layers():
+    with pytest.raises(ValueError, match="layers: expected at least one layer"):
+        Sequential([])
+    with pytest.raises(ValueError, match=r"layers\[1\]: expected an rnnlab layer, got int"):
+        Sequential([rnnlab.Dense(2, 2), 3])
+    with pytest.raises(ValueError, match="directions: expected 1 or 2"):
+        LastStep(3)
