@@ -36,10 +36,31 @@ def add_parser(sub):
     p = sub.add_parser("gradcheck", help="check every layer's backward pass against central differences")
     p.add_argument("--max-checks", type=int, default=30, help="entries checked per array (default 30)")
     p.add_argument("--eps", type=float, default=1e-5, help="finite-difference step (default 1e-5)")
+    p.add_argument("--torch", action="store_true",
+                   help="instead, compare with PyTorch autograd over the grid (needs the torch extra)")
     return p
 
 
+def run_torch() -> int:
+    from ..verify import KINDS, grid, worst_by_kind
+    print(f"rnnlab vs PyTorch autograd, identical weights, {len(grid()) // len(KINDS)} configurations per "
+          "layer type (1-3 layers, uni/bi, ragged or not, with/without state0); worst relative error over "
+          "y, final state, dx, dstate0 and every parameter gradient.")
+    limits = {"float64": 1e-9, "float32": 1e-4}
+    worst = {dtype: worst_by_kind(dtype) for dtype in limits}
+    print(f"{'layer':<8}{'float64':>12}{'float32':>12}")
+    failures = 0
+    for kind in KINDS:
+        print(f"{kind:<8}{worst['float64'][kind]:>12.2e}{worst['float32'][kind]:>12.2e}")
+        failures += sum(worst[d][kind] > limits[d] for d in limits)
+    print(f"limits: float64 {limits['float64']:g}, float32 {limits['float32']:g}; "
+          f"{'all within' if not failures else f'{failures} over'}")
+    return 1 if failures else 0
+
+
 def run(args) -> int:
+    if args.torch:
+        return run_torch()
     print(f"Central differences in float64, eps={args.eps}, up to {args.max_checks} entries per array; "
           f"pass when the worst relative error <= {THRESHOLD:g}.")
     head = f"{'model':<88}{'lengths':<10}{'worst rel err':>14}  {'at':<22}{'ok':>4}"
