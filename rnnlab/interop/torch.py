@@ -1,4 +1,5 @@
-"""PyTorch <-> rnnlab for torch.nn.RNN, LSTM and GRU.
+"""PyTorch <-> rnnlab: torch.nn.RNN, LSTM and GRU layers, and whole models of one such layer plus an
+nn.Linear head, as modules, state_dicts or saved ``.pt`` files.
 
 PyTorch stores, per layer k and direction (suffix ``_reverse``):
     weight_ih_l{k} (G*H, D), weight_hh_l{k} (G*H, H), bias_ih_l{k} (G*H,), bias_hh_l{k} (G*H,)
@@ -7,22 +8,36 @@ W (D, G*H) and U (H, G*H), LSTM blocks in the order (i, f, o, g), and one bias b
 x W + b_ih + h U + b_hh only ever uses b_ih + b_hh. The exception is the GRU's candidate, where
 PyTorch computes r * (h U_n + b_hn): b_hn stays separate in rnnlab's ``b_hn``.
 
-This module does not import torch until ``from_torch`` is given a module.
+A whole model is a recurrent module plus an optional nn.Linear head, in rnnlab
+``Sequential([layer, LastStep(), Dense])`` (``head="last"``: the head reads the top layer's final h of
+every direction, i.e. ``torch.cat(list(h_n[-directions:]), 1)``, which is ``out[:, -1]`` for a
+unidirectional batch of full-length sequences) or ``Sequential([layer, Dense])`` (``head="each"``: the
+head reads every step's output). A state_dict does not say which; ``head`` does. Files written by
+``save_model`` hold a plain state_dict with keys ``rnn.*`` and ``head.*``.
+
+This module does not import torch until a function needs it.
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 import numpy as np
 
-from ..layers import GRU, LSTM, RNN, Recurrent
+from ..layers import GRU, LSTM, RNN, Dense, Recurrent
+from ..models import LastStep
+from ._layout import layers_of, make_model, new_layer, regate, set_direction
 
-# rnnlab LSTM block k holds PyTorch block _LSTM_ORDER[k]: rnnlab (i, f, o, g) <- torch (i, f, g, o).
-_LSTM_ORDER = (0, 1, 3, 2)
+KINDS = {1: "RNN", 3: "GRU", 4: "LSTM"}      # gate blocks G -> kind
+HEADS = ("last", "each")
 
 
-def _blocks(a: np.ndarray, order, axis: int) -> np.ndarray:
-    """Reorder the H-wide gate blocks of ``a`` along ``axis``: block k of the result is block order[k]."""
-    parts = np.split(a, len(order), axis=axis)
-    return np.concatenate([parts[j] for j in order], axis=axis)
+def _torch():
+    try:
+        import torch
+    except ImportError as err:
+        raise ImportError("rnnlab.interop.torch needs PyTorch: pip install 'rnnlab[torch]'") from err
+    return torch
 
 
 def _kind_of(module) -> str:
@@ -32,44 +47,70 @@ def _kind_of(module) -> str:
     return name
 
 
+def _numpy(value, name: str) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    if arr.dtype.name not in ("float32", "float64"):
+        raise ValueError(f"state_dict[{name!r}]: expected float32 or float64 weights, got {arr.dtype}")
+    return arr
+
+
+def _layer_from_arrays(sd: dict, kind: str | None = None, nonlinearity: str = "tanh",
+                       where: str = "state_dict") -> Recurrent:
+    """An rnnlab layer from PyTorch-named arrays without prefix (weight_ih_l0, ...)."""
+    if "weight_ih_l0" not in sd or "weight_hh_l0" not in sd:
+        raise ValueError(f"{where}: expected the keys weight_ih_l0 and weight_hh_l0 of a torch RNN, LSTM or GRU, "
+                         f"got {sorted(sd)}")
+    proj = sorted(k for k in sd if k.startswith("weight_hr"))
+    if proj:
+        raise ValueError(f"{where}[{proj[0]!r}]: an LSTM with proj_size; rnnlab's LSTM has no projection")
+    w_ih, w_hh = sd["weight_ih_l0"], sd["weight_hh_l0"]
+    H = w_hh.shape[1]
+    G, rem = divmod(w_ih.shape[0], H)
+    if rem or G not in KINDS or (kind is not None and KINDS[G] != kind):
+        raise ValueError(f"{where}['weight_ih_l0']: shape {w_ih.shape} with hidden size {H} is not a torch "
+                         f"{kind or 'RNN, LSTM or GRU'} weight")
+    kind = KINDS[G]
+    num_layers = 1 + max(int(k.split("_l")[1].split("_")[0]) for k in sd if k.startswith("weight_ih_l"))
+    bidirectional = "weight_ih_l0_reverse" in sd
+    dtype = w_ih.dtype
+    options = {"RNN": {"nonlinearity": nonlinearity}, "GRU": {"reset_after": True}, "LSTM": {}}[kind]
+    layer = new_layer(kind, w_ih.shape[1], H, dtype, num_layers=num_layers, bidirectional=bidirectional,
+                      **options)
+    expected = set()
+    for l in range(layer.num_layers):
+        for d in range(layer.directions):
+            s = f"_l{l}" + ("_reverse" if d else "")
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                expected.add(name + s)
+            if "weight_ih" + s not in sd:
+                raise ValueError(f"{where}: missing {'weight_ih' + s!r} of layer {l}")
+            w_ih, w_hh = sd["weight_ih" + s], sd["weight_hh" + s]
+            b_ih = sd.get("bias_ih" + s, np.zeros(G * H, dtype))
+            b_hh = sd.get("bias_hh" + s, np.zeros(G * H, dtype))
+            if kind == "LSTM":
+                p = {"W": regate(w_ih.T, "ifgo", "ifog", 1), "U": regate(w_hh.T, "ifgo", "ifog", 1),
+                     "b": regate(b_ih + b_hh, "ifgo", "ifog", 0)}
+            elif kind == "GRU":
+                p = {"W": w_ih.T, "U": w_hh.T,
+                     "b": b_ih + np.concatenate([b_hh[:2 * H], np.zeros(H, dtype)]), "b_hn": b_hh[2 * H:]}
+            else:
+                p = {"W": w_ih.T, "U": w_hh.T, "b": b_ih + b_hh}
+            set_direction(layer, l, d, p)
+    extra = sorted(set(sd) - expected)
+    if extra:
+        raise ValueError(f"{where}: unexpected keys {extra} for a {num_layers}-layer torch {kind}")
+    return layer
+
+
 def from_torch(module) -> Recurrent:
     """An rnnlab layer computing exactly what ``module`` computes (input always batch-major)."""
     kind = _kind_of(module)
     if getattr(module, "proj_size", 0):
         raise ValueError(f"module.proj_size: rnnlab's LSTM has no projection, got proj_size={module.proj_size}")
-    sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
-    dtype = sd["weight_ih_l0"].dtype
-    if dtype.name not in ("float32", "float64"):
-        raise ValueError(f"module: expected float32 or float64 weights, got {dtype}")
-    common = dict(input_size=module.input_size, hidden_size=module.hidden_size,
-                  num_layers=module.num_layers, bidirectional=module.bidirectional, dtype=dtype.name)
-    if kind == "LSTM":
-        layer = LSTM(**common)
-    elif kind == "GRU":
-        layer = GRU(**common, reset_after=True)
-    else:
-        layer = RNN(**common, nonlinearity=module.nonlinearity)
-    H, G = layer.hidden_size, layer.gates
-    for l in range(layer.num_layers):
-        for d in range(layer.directions):
-            s = f"_l{l}" + ("_reverse" if d else "")
-            w_ih, w_hh = sd["weight_ih" + s], sd["weight_hh" + s]
-            b_ih = sd.get("bias_ih" + s, np.zeros(G * H, dtype))
-            b_hh = sd.get("bias_hh" + s, np.zeros(G * H, dtype))
-            p = {}
-            if kind == "LSTM":
-                p["W"] = _blocks(w_ih.T, _LSTM_ORDER, 1)
-                p["U"] = _blocks(w_hh.T, _LSTM_ORDER, 1)
-                p["b"] = _blocks(b_ih + b_hh, _LSTM_ORDER, 0)
-            elif kind == "GRU":
-                p["W"], p["U"] = w_ih.T, w_hh.T
-                p["b"] = b_ih + np.concatenate([b_hh[:2 * H], np.zeros(H, dtype)])
-                p["b_hn"] = b_hh[2 * H:]
-            else:
-                p["W"], p["U"], p["b"] = w_ih.T, w_hh.T, b_ih + b_hh
-            for name, value in p.items():
-                layer.params[f"{layer.prefix(l, d)}.{name}"] = np.ascontiguousarray(value, dtype)
-    return layer
+    sd = {k: _numpy(v, k) for k, v in module.state_dict().items()}
+    return _layer_from_arrays(sd, kind, getattr(module, "nonlinearity", "tanh"), where=f"{kind} module")
 
 
 def to_state_dict(layer: Recurrent, arrays: dict | None = None, fold_forget_bias: bool | None = None) -> dict:
@@ -100,11 +141,11 @@ def to_state_dict(layer: Recurrent, arrays: dict | None = None, fold_forget_bias
             p = layer.direction_params(l, d, arrays)
             s = f"_l{l}" + ("_reverse" if d else "")
             if isinstance(layer, LSTM):
-                b_ih = _blocks(p["b"], _LSTM_ORDER, 0).copy()      # the order is its own inverse
+                b_ih = regate(p["b"], "ifog", "ifgo", 0)
                 if fold_forget_bias:
                     b_ih[H:2 * H] += layer.forget_bias
-                out["weight_ih" + s] = _blocks(p["W"], _LSTM_ORDER, 1).T
-                out["weight_hh" + s] = _blocks(p["U"], _LSTM_ORDER, 1).T
+                out["weight_ih" + s] = regate(p["W"], "ifog", "ifgo", 1).T
+                out["weight_hh" + s] = regate(p["U"], "ifog", "ifgo", 1).T
                 out["bias_ih" + s], out["bias_hh" + s] = b_ih, np.zeros_like(b_ih)
             elif isinstance(layer, GRU):
                 out["weight_ih" + s], out["weight_hh" + s] = p["W"].T, p["U"].T
@@ -114,3 +155,148 @@ def to_state_dict(layer: Recurrent, arrays: dict | None = None, fold_forget_bias
                 out["weight_ih" + s], out["weight_hh" + s] = p["W"].T, p["U"].T
                 out["bias_ih" + s], out["bias_hh" + s] = p["b"].copy(), np.zeros_like(p["b"])
     return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
+# ----- whole models ---------------------------------------------------------------------------------
+def from_state_dict(state_dict: Mapping, head: str = "last", nonlinearity: str = "tanh"):
+    """An rnnlab model from the state_dict of one torch RNN/LSTM/GRU (keys ``<prefix>weight_ih_l0``, ...)
+    and optionally one nn.Linear (``<prefix>weight``, ``<prefix>bias``); values are tensors or arrays.
+
+    ``head``: "last" (the Linear reads the final h) or "each" (it reads every step); ``nonlinearity``:
+    an nn.RNN's, which a state_dict does not record. Returns the layer alone when there is no Linear.
+    """
+    if head not in HEADS:
+        raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
+    if not isinstance(state_dict, Mapping):
+        raise ValueError(f"state_dict: expected a mapping of names to tensors, got {type(state_dict).__name__}")
+    sd = {str(k): _numpy(v, k) for k, v in state_dict.items()}
+    prefixes = sorted({k[:-len("weight_ih_l0")] for k in sd if k.endswith("weight_ih_l0")})
+    if len(prefixes) != 1:
+        raise ValueError(f"state_dict: expected exactly one recurrent module (a key ending in 'weight_ih_l0'), "
+                         f"found {len(prefixes)}: {prefixes}")
+    rp = prefixes[0]
+    names = ("weight_ih_l", "weight_hh_l", "bias_ih_l", "bias_hh_l", "weight_hr_l")
+    rec = {k[len(rp):]: v for k, v in sd.items() if k.startswith(rp) and k[len(rp):].startswith(names)}
+    layer = _layer_from_arrays(rec, None, nonlinearity, where=f"state_dict[{rp + '*'!r}]")
+    rest = {k: v for k, v in sd.items() if not (k.startswith(rp) and k[len(rp):] in rec)}
+    if not rest:
+        return layer
+    heads = sorted({k[:-len("weight")] for k in rest if k.endswith("weight")})
+    if len(heads) != 1 or set(rest) - {heads[0] + "weight", heads[0] + "bias"}:
+        raise ValueError(f"state_dict: expected besides the recurrent module at most one nn.Linear "
+                         f"('<name>.weight', '<name>.bias'), got keys {sorted(rest)}")
+    hp = heads[0]
+    w = rest[hp + "weight"]
+    if w.ndim != 2 or w.shape[1] != layer.output_size:
+        raise ValueError(f"state_dict[{hp + 'weight'!r}]: expected an nn.Linear weight of shape (*, "
+                         f"{layer.output_size}) reading the recurrent output, got {w.shape}")
+    dense = Dense(w.shape[1], w.shape[0], dtype=layer.dtype)
+    dense.params["W"] = np.ascontiguousarray(w.T, layer.dtype)
+    dense.params["b"] = np.ascontiguousarray(rest.get(hp + "bias", np.zeros(w.shape[0])), layer.dtype)
+    return make_model([layer, LastStep(), dense] if head == "last" else [layer, dense])
+
+
+def _from_module(module, head: str):
+    """A torch module that is, or holds, exactly one RNN/LSTM/GRU and at most one nn.Linear."""
+    if type(module).__name__ in ("RNN", "LSTM", "GRU"):
+        return from_torch(module)
+    rec, lin, other = [], [], []
+    for name, m in module.named_modules():
+        kind = type(m).__name__
+        if kind in ("RNN", "LSTM", "GRU"):
+            rec.append((name, m))
+        elif kind == "Linear":
+            lin.append((name, m))
+        elif any(True for _ in m.parameters(recurse=False)):
+            other.append(f"{name} ({kind})")
+    if len(rec) != 1 or len(lin) > 1 or other:
+        raise ValueError(f"module: expected one torch RNN/LSTM/GRU and at most one nn.Linear, got "
+                         f"{[n for n, _ in rec]} recurrent, {[n for n, _ in lin]} Linear, other parameters in {other}")
+    _kind_of(rec[0][1])
+    if getattr(rec[0][1], "proj_size", 0):
+        raise ValueError(f"module.{rec[0][0]}.proj_size: rnnlab's LSTM has no projection")
+    return from_state_dict(module.state_dict(), head, getattr(rec[0][1], "nonlinearity", "tanh"))
+
+
+def load_model(source, head: str = "last", nonlinearity: str = "tanh", weights_only: bool = True):
+    """An rnnlab model from a ``.pt`` file, a state_dict, or a torch module: one RNN/LSTM/GRU and an
+    optional nn.Linear head, e.g. ``rnnlab.interop.torch.load_model("model.pt")``.
+
+    A file may hold a state_dict (``torch.save(model.state_dict(), path)``), a dict with a
+    ``"state_dict"`` entry, or, with ``weights_only=False`` and only for files you trust (it unpickles
+    code), a whole module.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"source: no file at {path!r}")
+        torch = _torch()
+        try:
+            source = torch.load(path, map_location="cpu", weights_only=weights_only)
+        except Exception as err:  # torch raises UnpicklingError, RuntimeError, ... for foreign files
+            raise ValueError(f"source: {path!r} is not a torch file loadable with weights_only={weights_only} "
+                             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+        if isinstance(source, Mapping) and isinstance(source.get("state_dict"), Mapping):
+            source = source["state_dict"]
+    if isinstance(source, Mapping):
+        return from_state_dict(source, head, nonlinearity)
+    if hasattr(source, "state_dict") and hasattr(source, "named_modules"):
+        return _from_module(source, head)
+    raise ValueError(f"source: expected a .pt path, a state_dict or a torch module, got {type(source).__name__}")
+
+
+def _split_model(model):
+    """(recurrent layer, head Dense or None, head mode) of an rnnlab model PyTorch can express."""
+    layers = layers_of(model)
+    kinds = [type(layer).__name__ for layer in layers]
+    ok = (len(layers) == 1 and isinstance(layers[0], Recurrent)) or \
+         (len(layers) == 3 and isinstance(layers[0], Recurrent) and kinds[1:] == ["LastStep", "Dense"]) or \
+         (len(layers) == 2 and isinstance(layers[0], Recurrent) and kinds[1] == "Dense")
+    if not ok:
+        raise ValueError(f"model: PyTorch holds one RNN/LSTM/GRU, optionally then LastStep, then one Dense "
+                         f"(nn.Linear); got layers {kinds}")
+    dense = layers[-1] if isinstance(layers[-1], Dense) else None
+    if dense is not None and dense.activation not in ("identity", "linear"):
+        raise ValueError(f"model.layers[{len(layers) - 1}].activation: nn.Linear has no activation, got "
+                         f"{dense.activation!r}; apply it to the torch output yourself")
+    return layers[0], dense, "last" if len(layers) == 3 else "each"
+
+
+def model_state_dict(model, rnn: str = "rnn", head: str = "head") -> dict:
+    """PyTorch-named NumPy arrays of an rnnlab model: ``rnn.weight_ih_l0``, ..., ``head.weight``,
+    ``head.bias`` (the prefixes are the attribute names of the torch module that will load them)."""
+    layer, dense, _ = _split_model(model)
+    out = {f"{rnn}.{k}": v for k, v in to_state_dict(layer).items()}
+    if dense is not None:
+        out[f"{head}.weight"] = np.ascontiguousarray(dense.params["W"].T)
+        out[f"{head}.bias"] = dense.params["b"].copy()
+    return out
+
+
+def to_torch(model):
+    """(rnn, head): a batch-first torch RNN/LSTM/GRU and an nn.Linear (or None) holding ``model``'s
+    weights, in the model's dtype."""
+    torch = _torch()
+    layer, dense, _ = _split_model(model)
+    to_state_dict(layer)                          # fails early for what torch cannot hold
+    cls = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[layer.kind]
+    kw = {"nonlinearity": layer.nonlinearity} if isinstance(layer, RNN) else {}
+    dt = getattr(torch, layer.dtype.name)
+    rnn = cls(layer.input_size, layer.hidden_size, num_layers=layer.num_layers,
+              bidirectional=layer.bidirectional, batch_first=True, **kw).to(dt)
+    rnn.load_state_dict({k: torch.from_numpy(v) for k, v in to_state_dict(layer).items()})
+    lin = None
+    if dense is not None:
+        lin = torch.nn.Linear(dense.input_size, dense.output_size).to(dt)
+        lin.load_state_dict({"weight": torch.from_numpy(np.ascontiguousarray(dense.params["W"].T)),
+                             "bias": torch.from_numpy(dense.params["b"].copy())})
+    return rnn, lin
+
+
+def save_model(model, path, rnn: str = "rnn", head: str = "head") -> None:
+    """Write ``model_state_dict(model)`` as tensors with ``torch.save``: a module with attributes
+    ``rnn`` and ``head`` loads it with ``load_state_dict(torch.load(path))``."""
+    torch = _torch()
+    from ..saving import atomic_write
+    sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model_state_dict(model, rnn, head).items()}
+    atomic_write(path, lambda f: torch.save(sd, f))

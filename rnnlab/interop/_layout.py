@@ -1,0 +1,67 @@
+"""What every converter shares: gate orders named by letters, and a model seen as a chain of layers.
+
+Gate letters: LSTM i (input), f (forget), o (output), g (candidate: Keras' and ONNX's c, TF1's j);
+GRU r (reset), z (update: TF1's u), n (candidate: Keras' and ONNX's h).
+
+    library     LSTM      GRU
+    rnnlab      i f o g   r z n
+    PyTorch     i f g o   r z n
+    Keras 3     i f g o   z r n
+    TF1         i g f o   r z (gates kernel) + n (candidate kernel)
+    ONNX        i o f g   z r n
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import GRU, LSTM, RNN, Dense, Recurrent
+from ..models import LastStep, Sequential
+
+RNNLAB_ORDER = {"LSTM": "ifog", "GRU": "rzn", "RNN": "h"}
+
+
+def regate(a: np.ndarray, frm: str, to: str, axis: int = -1) -> np.ndarray:
+    """Reorder the equal gate blocks of ``a`` along ``axis`` from order ``frm`` to order ``to``,
+    e.g. ``regate(w, "ifgo", "ifog", axis=1)``; the result is contiguous."""
+    if sorted(frm) != sorted(to):
+        raise ValueError(f"gate orders {frm!r} and {to!r} name different gates")
+    parts = np.split(np.asarray(a), len(frm), axis=axis)
+    return np.ascontiguousarray(np.concatenate([parts[frm.index(c)] for c in to], axis=axis))
+
+
+def layers_of(model) -> list:
+    """The layers of ``model`` in order: a Sequential's list, or [model] for a single layer."""
+    if isinstance(model, Sequential):
+        return list(model.layers)
+    if isinstance(model, (Recurrent, Dense, LastStep)):
+        return [model]
+    raise ValueError(f"model: expected an rnnlab layer or Sequential, got {type(model).__name__}")
+
+
+def make_model(layers: list):
+    """A single layer stays itself; several become a Sequential."""
+    return layers[0] if len(layers) == 1 else Sequential(layers)
+
+
+def new_layer(kind: str, D: int, H: int, dtype, **options) -> Recurrent:
+    """An rnnlab recurrent layer of the given kind whose parameters are then overwritten."""
+    cls = {"LSTM": LSTM, "GRU": GRU, "RNN": RNN}[kind]
+    return cls(D, H, dtype=np.dtype(dtype).name, **options)
+
+
+def set_direction(layer: Recurrent, l: int, d: int, p: dict) -> None:
+    """Overwrite the arrays of one (layer, direction) of ``layer``, checking each key and shape."""
+    own = layer.direction_params(l, d)
+    if set(own) != set(p):
+        raise ValueError(f"{layer.kind} layer {l} direction {d}: expected arrays {sorted(own)}, got {sorted(p)}")
+    for name, value in p.items():
+        value = np.asarray(value)
+        if value.shape != own[name].shape:
+            raise ValueError(f"{layer.kind} layer {l} direction {d}: {name} has shape {value.shape}, "
+                             f"expected {own[name].shape}")
+        layer.params[f"{layer.prefix(l, d)}.{name}"] = np.ascontiguousarray(value, layer.dtype)
+
+
+def float_dtype(*arrays) -> np.dtype:
+    """float64 if any array is float64, else float32 (the dtype of rnnlab layers built from them)."""
+    return np.dtype("float64") if any(np.asarray(a).dtype == np.float64 for a in arrays) else np.dtype("float32")
