@@ -1,0 +1,100 @@
+"""``rnnlab sst``: the sentiment a trained tree model gives every phrase of a sentence, or its
+accuracy on a treebank split.
+
+    rnnlab sst MODEL.npz "a gorgeous , witty , seductive movie ."     (right-branching tree)
+    rnnlab sst MODEL.npz --tree "(4 (2 a) (4 (3 gorgeous) (2 movie)))" (gold labels shown beside)
+    rnnlab sst MODEL.npz --evaluate test [--data-dir PATH]              (or --evaluate FILE.txt)
+
+Training: ``rnnlab train --task sst --model treelstm`` (see rnnlab.trees.train).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from ..trees import data
+from ..trees.batch import BINARY_LABELS, encode, make_batch
+from ..trees.ptb import Tree, parse_tree, read_trees
+from ..trees.saving import load_model
+from ..trees.train import evaluate
+
+BINARY_NAMES = ("negative", "positive")
+
+
+def add_parser(sub):
+    p = sub.add_parser("sst", help="sentiment of every phrase of a sentence by a trained tree model")
+    p.add_argument("model", help="a tree model saved by training (.npz, e.g. RUN/best.npz)")
+    p.add_argument("sentence", nargs="*", help="words of a sentence, read as a right-branching tree")
+    p.add_argument("--tree", help="a bracketed tree with labels, e.g. '(3 (2 The) (3 rock))'")
+    p.add_argument("--evaluate", metavar="SPLIT_OR_FILE",
+                   help="report accuracy on train, dev, test (from --data-dir) or a tree file")
+    p.add_argument("--data-dir", default=None, help="SST folder (default: $RNNLAB_DATA or ../shared/data/sst)")
+    return p
+
+
+def tokenize(text: str) -> list[str]:
+    """Words and punctuation, splitting clitics as the treebank does (does n't, it 's)."""
+    text = re.sub(r"(\w)(n't)\b", r"\1 \2", text)
+    text = re.sub(r"(\w)('s|'re|'ve|'ll|'d|'m)\b", r"\1 \2", text)
+    return re.findall(r"n't|'\w+|[\w-]+|[^\w\s]", text)
+
+
+def right_branching(words: list[str]) -> Tree:
+    """(w1 (w2 (... (w_{n-1} w_n)))) with placeholder labels 2."""
+    tree = Tree(2, words[-1])
+    for w in reversed(words[:-1]):
+        tree = Tree(2, None, (Tree(2, w), tree))
+    return tree
+
+
+def show(model, vocab, tree: Tree, gold: bool) -> str:
+    binary = model.config.classes == 2
+    batch = make_batch([encode(tree, vocab)])
+    prob = model.predict(batch)
+    names = BINARY_NAMES if binary else data.LABEL_NAMES
+    lines = []
+
+    def visit(node, depth, k):
+        row = prob[batch.rank[k]]
+        c = int(row.argmax())
+        unk = "" if not node.is_leaf or node.word in vocab else " (unknown word)"
+        label = ""
+        if gold:
+            target = BINARY_LABELS[node.label] if binary else node.label
+            label = f"  gold {names[target] if target >= 0 else 'neutral'}"
+        lines.append(f"{'  ' * depth}{c} {names[c]:<13} p={row[c]:.2f}{label}  {' '.join(node.leaves())}{unk}")
+        k += 1
+        for child in node.children:
+            k = visit(child, depth + 1, k)
+        return k
+    visit(tree, 0, 0)
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    model, vocab, _ = load_model(args.model)
+    binary = model.config.classes == 2
+    given = [bool(args.sentence), bool(args.tree), bool(args.evaluate)]
+    if sum(given) != 1:
+        raise ValueError("expected exactly one of: a sentence, --tree, --evaluate")
+    if args.evaluate:
+        if args.evaluate in data.SPLITS:
+            trees = data.load_split(args.evaluate, args.data_dir)
+        elif os.path.isfile(args.evaluate):
+            trees = read_trees(args.evaluate, data.NUM_CLASSES)
+        else:
+            raise ValueError(f"--evaluate: expected one of {data.SPLITS} or a tree file, got {args.evaluate!r}")
+        if binary:
+            trees = [t for t in trees if data.is_polar(t)]
+        print(json.dumps(evaluate(model, [encode(t, vocab) for t in trees], binary), indent=2))
+        return 0
+    if args.tree:
+        tree = parse_tree(args.tree, "--tree", 1, data.NUM_CLASSES)
+        print(show(model, vocab, tree, gold=True))
+        return 0
+    words = tokenize(" ".join(args.sentence))
+    if not words:
+        raise ValueError("sentence: expected at least one word")
+    print(show(model, vocab, right_branching(words), gold=False))
+    return 0

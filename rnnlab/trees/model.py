@@ -1,0 +1,107 @@
+"""A tree classifier: word embeddings, a recursive cell, and a softmax classifier on every node.
+
+    x = E[word] * m_x                  at each leaf; m_x inverted dropout on the embeddings
+    h, (c) = cell(children or x)       recursive NN, binary Tree-LSTM or Child-Sum Tree-LSTM
+    z = (h * m_h) Ws + bs              at every node; m_h dropout before the classifier only
+
+Parameters are one dict: ``E`` (V, D), the cell's own keys, ``Ws`` (H, C), ``bs`` (C,); gradients a
+dict with the same keys, ``E``'s a SparseGrad over the leaves' word ids.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..checks import check_dtype_name, check_positive_int
+from . import child_sum, levels, per_node, recursive, tree_lstm
+from .batch import TreeBatch
+from .head import node_loss
+
+CELLS = {"recursive": recursive, "treelstm": tree_lstm, "childsum": child_sum}
+
+
+@dataclass
+class TreeModelConfig:
+    cell: str = "treelstm"       # one of CELLS
+    vocab_size: int = 1          # rows of E, the unknown word's included
+    embed_dim: int = 300         # D; the recursive NN needs D = hidden
+    hidden: int = 150            # H
+    classes: int = 5             # C: 5 fine-grained, 2 binary
+    dtype: str = "float32"
+
+    def check(self) -> "TreeModelConfig":
+        if self.cell not in CELLS:
+            raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {self.cell!r}")
+        for name in ("vocab_size", "embed_dim", "hidden", "classes"):
+            check_positive_int(name, getattr(self, name))
+        check_dtype_name(self.dtype)
+        return self
+
+
+class TreeModel:
+    def __init__(self, config: TreeModelConfig, seed=None):
+        self.config = config.check()
+        self.cell = CELLS[config.cell]
+        rng = np.random.default_rng(seed)
+        c, dtype = config, np.dtype(config.dtype)
+        self.params = {"E": rng.uniform(-0.1, 0.1, (c.vocab_size, c.embed_dim)).astype(dtype),
+                       **self.cell.init_params(c.embed_dim, c.hidden, rng, dtype),
+                       "Ws": rng.uniform(-1 / np.sqrt(c.hidden), 1 / np.sqrt(c.hidden),
+                                         (c.hidden, c.classes)).astype(dtype),
+                       "bs": np.zeros(c.classes, dtype)}
+
+    def __repr__(self):
+        c = self.config
+        return f"TreeModel({c.cell}, V={c.vocab_size}, D={c.embed_dim}, H={c.hidden}, C={c.classes}, {c.dtype})"
+
+    def to_dict(self) -> dict:
+        return asdict(self.config)
+
+    def check_batch(self, batch: TreeBatch) -> None:
+        arity = self.cell.arity
+        if arity is None or batch.num_nodes == batch.num_leaves:
+            return
+        counts = (batch.children < batch.num_nodes).sum(axis=1)
+        if (counts != arity).any():
+            bad = int(counts[counts != arity][0])
+            raise ValueError(f"tree: the {self.config.cell} cell needs exactly {arity} children per internal "
+                             f"node, got a node with {bad}; use the childsum cell for other trees")
+        if batch.labels.max() >= self.config.classes:
+            raise ValueError(f"tree: label {int(batch.labels.max())} out of range for {self.config.classes} classes")
+
+    def dropout_masks(self, batch: TreeBatch, dropout: float, rng: np.random.Generator):
+        """Inverted dropout masks (L, D) on the embeddings and (M, H) on h before the classifier."""
+        if not dropout:
+            return None, None
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout: expected a number in [0, 1), got {dropout!r}")
+        dtype, keep = self.params["E"].dtype, 1.0 - dropout
+        shapes = (batch.num_leaves, self.config.embed_dim), (batch.num_nodes, self.config.hidden)
+        return tuple((rng.random(s) < keep).astype(dtype) / dtype.type(keep) for s in shapes)
+
+    def forward(self, batch: TreeBatch, emb_mask=None, hid_mask=None):
+        """Level-batched: logits (M, C), h (M, H), cache."""
+        self.check_batch(batch)
+        return levels.forward(self.cell, self.params, batch, emb_mask, hid_mask)
+
+    def backward(self, dz, cache, dh=None) -> dict:
+        return levels.backward(dz, cache, dh)
+
+    def loss_and_grads(self, batch: TreeBatch, emb_mask=None, hid_mask=None, schedule: str = "level"):
+        """(loss, logits (M, C), grads) by level batching or, with schedule="node", node by node."""
+        if schedule == "node":
+            self.check_batch(batch)
+            return per_node.loss_and_grads(self.cell, self.params, batch, emb_mask, hid_mask)
+        if schedule != "level":
+            raise ValueError(f"schedule: expected 'level' or 'node', got {schedule!r}")
+        z, _, cache = self.forward(batch, emb_mask, hid_mask)
+        loss, dz = node_loss(z, batch.labels, len(batch.roots))
+        return loss, z, self.backward(dz, cache)
+
+    def predict(self, batch: TreeBatch) -> np.ndarray:
+        """Class probabilities (M, C) of every node, without dropout."""
+        z, _, _ = self.forward(batch)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)

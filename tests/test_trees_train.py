@@ -1,0 +1,127 @@
+"""Training tree models end to end on a tiny treebank; save/load; the sst command."""
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from rnnlab.cli import main
+from rnnlab.trees import train
+from rnnlab.trees.saving import load_model, read, save_model
+
+POS = ["(4 (3 (2 a) (4 great)) (3 (2 fun) (2 film)))", "(3 (2 the) (3 (3 good) (2 story)))",
+       "(4 (4 great) (3 (2 the) (4 film)))", "(3 (3 good) (2 fun))"]
+NEG = ["(0 (1 (2 a) (0 awful)) (1 (2 dull) (2 film)))", "(1 (2 the) (1 (1 bad) (2 story)))",
+       "(0 (0 awful) (1 (2 the) (1 film)))", "(1 (1 bad) (1 dull))"]
+NEU = ["(2 (2 the) (2 film))", "(2 (2 a) (2 story))"]
+
+
+@pytest.fixture
+def sst_dir(tmp_path):
+    folder = tmp_path / "sst"
+    folder.mkdir()
+    (folder / "train.txt").write_text("\n".join(POS + NEG + NEU) + "\n")
+    (folder / "dev.txt").write_text("\n".join(POS[:2] + NEG[:2] + NEU[:1]) + "\n")
+    (folder / "test.txt").write_text("\n".join(POS[2:] + NEG[2:] + NEU[1:] + ["(3 (2 unseen) (3 good))"]) + "\n")
+    return folder
+
+
+def args_for(data_dir, out, **kw):
+    base = dict(task="sst", model="treelstm", hidden=8, layers=1, epochs=6, batch_size=4, lr=0.1,
+                optimizer="adagrad", clip=5.0, seed=0, data_dir=str(data_dir), out=str(out), resume=False,
+                metrics_json=str(out / "final.json"), max_minutes=None, embed_dim=8, dropout=0.0)
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+@pytest.mark.parametrize("cell", ["recursive", "treelstm", "childsum"])
+def test_training_lowers_the_loss_and_writes_metrics(sst_dir, tmp_path, cell):
+    out = tmp_path / cell
+    assert train.run(args_for(sst_dir, out, model=cell)) == 0
+    metrics = json.loads((out / "final.json").read_text())
+    losses = [row["train_loss"] for row in metrics["history"]]
+    assert losses[-1] < 0.7 * losses[0]
+    assert 0 <= metrics["test_accuracy_fine"] <= 1 and metrics["test_loss"] > 0
+    assert "test_accuracy_binary_from_fine" in metrics and metrics["epochs_run"] == 6
+    model, vocab, meta = load_model(out / "best.npz")
+    assert model.config.cell == cell and meta["epoch"] == metrics["best_epoch"]
+
+
+def test_binary_task_drops_neutral_sentences(sst_dir, tmp_path):
+    out = tmp_path / "bin"
+    assert train.run(args_for(sst_dir, out, binary=True, epochs=8)) == 0
+    metrics = json.loads((out / "final.json").read_text())
+    assert metrics["test_sentences"] == 5 and metrics["test_accuracy_binary"] >= 0.6
+    assert load_model(out / "best.npz")[0].config.classes == 2
+
+
+def test_resume_continues_where_it_stopped(sst_dir, tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train.run(args_for(sst_dir, straight, epochs=4, dropout=0.3))
+    train.run(args_for(sst_dir, split, epochs=2, dropout=0.3))
+    train.run(args_for(sst_dir, split, epochs=4, dropout=0.3, resume=True))
+    a, b = read(straight / "last.npz"), read(split / "last.npz")
+    for k in a[1]:
+        np.testing.assert_allclose(a[1][k], b[1][k], rtol=1e-6, atol=1e-7, err_msg=k)
+    assert b[0]["meta"]["epoch"] == 4
+
+
+def test_per_node_schedule_trains_the_same(sst_dir, tmp_path):
+    train.run(args_for(sst_dir, tmp_path / "level", epochs=2, dropout=0.2))
+    train.run(args_for(sst_dir, tmp_path / "node", epochs=2, dropout=0.2, tree_schedule="node"))
+    a, b = read(tmp_path / "level" / "last.npz"), read(tmp_path / "node" / "last.npz")
+    for k in a[1]:
+        np.testing.assert_allclose(a[1][k], b[1][k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+def test_bad_arguments_fail_with_their_names(sst_dir, tmp_path):
+    with pytest.raises(ValueError, match="--model"):
+        train.run(args_for(sst_dir, tmp_path, model="lstm"))
+    with pytest.raises(ValueError, match="--layers"):
+        train.run(args_for(sst_dir, tmp_path, layers=2))
+    with pytest.raises(ValueError, match="--task"):
+        train.run(args_for(sst_dir, tmp_path, task="adding"))
+    with pytest.raises(FileNotFoundError, match="data_dir"):
+        train.run(args_for(tmp_path / "nowhere", tmp_path))
+    with pytest.raises(FileNotFoundError, match="--resume"):
+        train.run(args_for(sst_dir, tmp_path / "fresh", resume=True))
+    with pytest.raises(ValueError, match="dropout"):
+        train.run(args_for(sst_dir, tmp_path, dropout=1.5))
+    (sst_dir / "dev.txt").write_text("(3 (2 a) (2 b)\n")
+    with pytest.raises(ValueError, match=r"dev.txt:1:1: unbalanced"):
+        train.run(args_for(sst_dir, tmp_path))
+
+
+def test_save_load_round_trip_and_bad_files(sst_dir, tmp_path):
+    train.run(args_for(sst_dir, tmp_path / "r", epochs=1))
+    model, vocab, _ = load_model(tmp_path / "r" / "best.npz")
+    save_model(tmp_path / "copy.npz", model, vocab, {"note": 1})
+    again, vocab2, meta = load_model(tmp_path / "copy.npz")
+    assert vocab2.words == vocab.words and meta == {"note": 1}
+    for k in model.params:
+        np.testing.assert_array_equal(model.params[k], again.params[k])
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        load_model(tmp_path / "junk.npz")
+    np.savez(tmp_path / "plain.npz", a=np.zeros(2))
+    with pytest.raises(ValueError, match="not a tree model"):
+        load_model(tmp_path / "plain.npz")
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "none.npz")
+
+
+def test_sst_command_prints_every_phrase(sst_dir, tmp_path, capsys):
+    train.run(args_for(sst_dir, tmp_path / "r", epochs=3))
+    capsys.readouterr()
+    path = str(tmp_path / "r" / "best.npz")
+    assert main(["sst", path, "a great film"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 and lines[0].endswith("a great film") and lines[1].startswith("  ")
+    assert main(["sst", path, "--tree", "(4 (3 good) (2 zzz))"]) == 0
+    out = capsys.readouterr().out
+    assert "gold very positive" in out and "(unknown word)" in out
+    assert main(["sst", path, "--evaluate", "test", "--data-dir", str(sst_dir)]) == 0
+    assert json.loads(capsys.readouterr().out)["sentences"] == 6
+    assert main(["sst", path, "--tree", "(4 (3 good) (2 ))"]) == 2
+    assert "--tree:1:" in capsys.readouterr().err
+    assert main(["sst", path]) == 2
