@@ -1,0 +1,42 @@
+"""``rnnlab evaluate``: a trained model (model.npz from ``rnnlab train``) on a split of its task.
+
+    rnnlab evaluate runs/fmnist/model.npz --metrics-json test.json
+"""
+from __future__ import annotations
+
+import json
+
+from ..data import load_task
+from ..metrics import evaluate
+from ..saving import load, read_meta
+from ..train import Config, task_args, write_json
+
+
+def add_parser(sub):
+    p = sub.add_parser("evaluate", help="loss and accuracy of a trained model on its task's test split")
+    p.add_argument("model", help="model.npz written by rnnlab train")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--data-dir", default=None, help="where data files are looked for first")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--metrics-json", default=None, help="write the metrics (loss, accuracy) here")
+    return p
+
+
+def run(args) -> int:
+    meta = read_meta(args.model)
+    if "config" not in meta:
+        raise ValueError(f"model: {args.model!r} was not written by rnnlab train (no training config in it)")
+    cfg = Config.from_dict(meta["config"])
+    if args.data_dir:
+        cfg.data_dir = args.data_dir
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size: expected a positive integer, got {args.batch_size}")
+    model = load(args.model)
+    task = load_task(cfg.task, **task_args(cfg))
+    metrics = evaluate(model, getattr(task, args.split), task.kind, args.batch_size)
+    out = {"task": cfg.task, "model": cfg.model, "split": args.split,
+           **{f"{args.split}_{k}": v for k, v in metrics.items()}}
+    print(json.dumps(out))
+    if args.metrics_json:
+        write_json(args.metrics_json, out)
+    return 0

@@ -1,0 +1,130 @@
+"""``rnnlab gradflow``: how far back the gradient reaches. For RNN, LSTM and GRU on the same task,
+the norm of dL/dh_k, the gradient of the loss at the last step with respect to the hidden state k
+steps back from it, at initialisation and after training, plotted on a log scale.
+
+How it is measured, with the layers' own backward pass: run the recurrent layer over x_1 .. x_{T-k}
+to get the state h_{T-k}, run the model from that state over the remaining k steps, and backpropagate;
+the gradient the layer returns for its initial state is dL/dh_{T-k}. The table reports, over the
+sequences n, the mean L2 norm of dL_n/dh_{T-k}[n] with L_n sequence n's own loss (for the LSTM, the
+h half of the state (h, c)).
+
+In a plain RNN, dL/dh_{t-1} = dL/dh_t diag(1 - h_t^2) U^T: a product of k such factors, which
+shrinks geometrically (the vanishing gradient; Bengio et al. 1994, Pascanu et al. 2013). The LSTM's
+cell path multiplies by the forget gate instead, and the GRU's by z: near 1, the gradient survives.
+
+    rnnlab gradflow                          # adding T = 100, hidden 32, into runs/gradflow
+    rnnlab gradflow --from runs/compare      # use compare's trained models (seed 0) as "trained"
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from ..data import load_task
+from ..metrics import batch_loss
+from ..saving import load
+from ..train import Config, build_model, train, write_json
+from .compare import MAIN_JOB, PLOT_EXTRA, run_all
+from .train import add_arguments, config_from_args
+
+MODELS = ("rnn", "lstm", "gru")
+
+
+def add_parser(sub):
+    p = sub.add_parser("gradflow", help="norm of dL/dh_k for every step k back from the loss, RNN/LSTM/GRU")
+    add_arguments(p)
+    p.set_defaults(**{k: v for k, v in MAIN_JOB.items() if k != "epochs"})
+    p.add_argument("--batch", type=int, default=200, help="test sequences averaged over (default 200)")
+    p.add_argument("--from", dest="from_dir", default=None,
+                   help="a compare folder whose runs/<model>-seed0/model.npz are the trained models")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes for training (default 2)")
+    p.add_argument("--out", default="runs/gradflow", help="folder for gradflow.md, gradflow.json, gradflow.png")
+    return p
+
+
+def hidden_grad_norms(model, x: np.ndarray, batch, kind: str) -> np.ndarray:
+    """norms[k - 1] = mean_n ||dL/dh_{T-k}[n]|| for k = 1 .. T-1 (one-layer recurrent model first)."""
+    rec = model.layers[0]
+    N, T, _ = x.shape
+    norms = np.empty(T - 1)
+    for k in range(1, T):
+        _, state = rec.infer(x[:, :T - k])                                    # h_{T-k} (and c)
+        out, cache = model.forward(x[:, T - k:], states=[state] + [None] * (len(model.layers) - 1))
+        _, dout, _, _ = batch_loss(kind, out, batch._replace(x=x[:, T - k:]))
+        _, dstates, _ = model.backward_states(dout, cache)
+        dh = dstates[0][0] if isinstance(dstates[0], tuple) else dstates[0]   # (1, N, H)
+        norms[k - 1] = float(np.linalg.norm(dh[0], axis=-1).mean()) * N   # L is the mean over N sequences
+    return norms
+
+
+def table(curves: dict, T: int) -> str:
+    steps = [k for k in (1, 2, 5, 10, 20, 30, 50, 75, 99, 150, 199, 300, 399) if k < T]
+    names = list(curves)
+    lines = ["| steps back k | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for k in steps:
+        lines.append(f"| {k} | " + " | ".join(f"{curves[n][k - 1]:.2e}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def plot(curves: dict, path: str, title: str) -> bool:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    colours = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, values in curves.items():
+        model, when = name.split()
+        ax.plot(np.arange(1, len(values) + 1), values, color=colours[model.lower()],
+                linestyle="--" if when == "init" else "-", label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("steps k back from the loss")
+    ax.set_ylabel("mean ||dL/dh_{T-k}||")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def run(args) -> int:
+    if args.task not in ("adding", "order", "fashion-mnist", "mnist"):
+        raise ValueError(f"--task: gradflow measures per-sequence tasks with one recurrent layer, got {args.task!r}")
+    if args.layers != 1:
+        raise ValueError(f"--layers: gradflow measures one recurrent layer, got {args.layers}")
+    if args.epochs is None:
+        args.epochs = MAIN_JOB["epochs"]
+    configs = []
+    for m in MODELS:
+        args.model, args.seed = m, 0
+        configs.append(config_from_args(args))
+    task = load_task(configs[0].task, T=configs[0].T, train_size=configs[0].train_size,
+                     data_dir=configs[0].data_dir, seed=0)
+    batch = next(task.test.batches(args.batch))
+    if args.from_dir:
+        trained = [load(os.path.join(args.from_dir, "runs", f"{m}-seed0", "model.npz")) for m in MODELS]
+    else:
+        print(f"gradflow: training {', '.join(MODELS)} for {args.epochs} epochs first ...")
+        run_all(configs, args.out, args.jobs)
+        trained = [load(os.path.join(args.out, "runs", f"{m}-seed0", "model.npz")) for m in MODELS]
+    curves = {}
+    for m, cfg, model in zip(MODELS, configs, trained):
+        curves[f"{m.upper()} init"] = hidden_grad_norms(build_model(task, cfg), batch.x, batch, task.kind)
+        curves[f"{m.upper()} trained"] = hidden_grad_norms(model, batch.x, batch, task.kind)
+    T = batch.x.shape[1]
+    os.makedirs(args.out, exist_ok=True)
+    title = f"{args.task}{f' T={args.T}' if args.T else ''}: gradient norm k steps back, hidden {args.hidden}"
+    md = f"# {title}\n\nmean over {len(batch.x)} test sequences of ||dL/dh_(T-k)||\n\n{table(curves, T)}\n"
+    with open(os.path.join(args.out, "gradflow.md"), "w") as f:
+        f.write(md)
+    write_json(os.path.join(args.out, "gradflow.json"), {k: v.tolist() for k, v in curves.items()})
+    plotted = plot(curves, os.path.join(args.out, "gradflow.png"), title)
+    print(md)
+    print(f"wrote {os.path.join(args.out, 'gradflow.md')}" +
+          (f" and {os.path.join(args.out, 'gradflow.png')}" if plotted else f"; no plot: {PLOT_EXTRA}"))
+    return 0

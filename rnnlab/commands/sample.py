@@ -1,0 +1,67 @@
+"""``rnnlab sample``: text from a character-level model trained with ``rnnlab train --task text``.
+
+The prime text runs through the model to set its state; then, one character at a time, the next
+character is drawn from softmax(logits / temperature) and fed back (temperature -> 0: the argmax).
+
+    rnnlab sample runs/shakespeare/model.npz --prime "ROMEO:" --length 500 --temperature 0.8
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import Recurrent
+from ..saving import load, read_meta
+
+
+def add_parser(sub):
+    p = sub.add_parser("sample", help="generate text from a trained character-level model")
+    p.add_argument("model", help="model.npz written by rnnlab train --task text")
+    p.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
+    p.add_argument("--length", type=int, default=500, help="characters to generate (default 500)")
+    p.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0: greedy (default 0.8)")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def generate(model, chars: str, prime: str, length: int, temperature: float = 0.8, seed: int = 0) -> str:
+    """``length`` characters continuing ``prime`` (the model: recurrent layer(s), then a per-step Dense)."""
+    if length < 0:
+        raise ValueError(f"length: expected a number >= 0, got {length}")
+    if temperature < 0:
+        raise ValueError(f"temperature: expected a number >= 0, got {temperature}")
+    if not prime:
+        raise ValueError("prime: expected at least one character")
+    unknown = sorted(set(prime) - set(chars))
+    if unknown:
+        raise ValueError(f"prime: characters {unknown} are not in the model's vocabulary")
+    index = {c: i for i, c in enumerate(chars)}
+    eye = np.eye(len(chars), dtype=model.dtype)
+    rng = np.random.default_rng(seed)
+    states = None
+    x = eye[[index[c] for c in prime]][None]                              # (1, T, V)
+    out = []
+    for _ in range(length):
+        logits, cache = model.forward(x, states=states)                   # (1, T, V)
+        states = cache.states
+        z = logits[0, -1].astype(np.float64)
+        if temperature == 0:
+            k = int(z.argmax())
+        else:
+            p = np.exp((z - z.max()) / temperature)
+            k = int(rng.choice(len(chars), p=p / p.sum()))
+        out.append(chars[k])
+        x = eye[[k]][None]                                                # (1, 1, V)
+    return "".join(out)
+
+
+def run(args) -> int:
+    meta = read_meta(args.model)
+    chars = meta.get("task", {}).get("chars")
+    if not chars:
+        raise ValueError(f"model: {args.model!r} is not a character-level model (no vocabulary in it; "
+                         "train one with rnnlab train --task text)")
+    model = load(args.model)
+    if not isinstance(model.layers[0], Recurrent) or len(model.layers) != 2:
+        raise ValueError(f"model: {args.model!r} expected recurrent layer(s) followed by a per-step Dense head")
+    print(args.prime + generate(model, chars, args.prime, args.length, args.temperature, args.seed))
+    return 0

@@ -1,0 +1,95 @@
+"""``rnnlab train``: train a recurrent model on a task; checkpoints, metrics log and model in --out.
+
+    rnnlab train --task adding --T 100 --model lstm --hidden 32 --lr 0.01 --epochs 20 --out runs/add
+    rnnlab train --out runs/add --resume --epochs 30        # continue, to the same result
+    rnnlab train --task fashion-mnist --model gru --hidden 128 --metrics-json gru.json
+    rnnlab train --task sst ...                             # handed to rnnlab.trees.train
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import fields
+
+from ..data import TASKS
+from ..optim import OPTIMIZERS
+from ..train import CHECKPOINT, MODELS, SCHEDULES, Config, final_metrics, read_checkpoint, train, write_json
+
+DEFAULTS = Config()
+
+
+def add_arguments(p) -> None:
+    """The options that ``train`` and ``compare`` share."""
+    p.add_argument("--task", default=DEFAULTS.task, choices=TASKS + ("sst",), help="default: adding")
+    p.add_argument("--T", type=int, default=None, help="sequence length of adding / copy / order (default 100)")
+    p.add_argument("--train-size", type=int, default=None,
+                   help="synthetic tasks: fresh training sequences per epoch (default 10000)")
+    p.add_argument("--hidden", type=int, default=DEFAULTS.hidden, help=f"hidden units H (default {DEFAULTS.hidden})")
+    p.add_argument("--layers", type=int, default=DEFAULTS.layers, help="stacked recurrent layers (default 1)")
+    p.add_argument("--epochs", type=int, default=None, help=f"default {DEFAULTS.epochs}")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help=f"default {DEFAULTS.batch_size}")
+    p.add_argument("--lr", type=float, default=DEFAULTS.lr, help=f"learning rate (default {DEFAULTS.lr})")
+    p.add_argument("--optimizer", default=DEFAULTS.optimizer, choices=sorted(OPTIMIZERS), help="default: adam")
+    p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (default 0)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--schedule", default="constant", choices=SCHEDULES, help="learning-rate schedule")
+    p.add_argument("--clip", type=float, default=DEFAULTS.clip, help="global gradient-norm bound, 0: off (default 1)")
+    p.add_argument("--init", default=DEFAULTS.init, choices=("xavier", "torch"),
+                   help="xavier: Glorot inputs, orthogonal recurrent weights (default); torch: U(-1/sqrt(H), 1/sqrt(H))")
+    p.add_argument("--forget-bias", type=float, default=DEFAULTS.forget_bias, help="LSTM forget-gate bias at init")
+    p.add_argument("--patience", type=int, default=0, help="early stopping: epochs without improvement, 0: off")
+    p.add_argument("--seq-len", type=int, default=DEFAULTS.seq_len, help="text: characters per training chunk")
+    p.add_argument("--text", dest="text_path", default=None,
+                   help="text: a UTF-8 file (default tinyshakespeare/input.txt under the data root)")
+    p.add_argument("--data-dir", default=None,
+                   help="where data files are looked for first (then $RNNLAB_DATA, then ../shared/data)")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop, with a checkpoint, after this long")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+
+
+def add_parser(sub):
+    p = sub.add_parser("train", help="train RNN / LSTM / GRU on a task (checkpoints, --resume, metrics)")
+    add_arguments(p)
+    p.add_argument("--model", default=DEFAULTS.model, choices=sorted(MODELS), help="default: lstm")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="run folder: checkpoint.npz, metrics.jsonl, model.npz, metrics.json")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="steps between mid-epoch checkpoints")
+    p.add_argument("--metrics-json", default=None, help="write the final metrics (test loss, accuracy) here")
+    return p
+
+
+def config_from_args(args) -> Config:
+    names = {f.name for f in fields(Config)}
+    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    return Config(**values)
+
+
+def run_sst(args) -> int:
+    """SST lives with the tree networks; imported only when asked for."""
+    try:
+        from ..trees import train as tree_train
+    except ImportError as err:
+        raise ValueError(f"--task sst: needs rnnlab.trees.train (the tree networks), which could not be "
+                         f"imported ({err})") from err
+    return int(tree_train.run(args) or 0)
+
+
+def run(args) -> int:
+    if args.task == "sst":
+        return run_sst(args)
+    if args.resume:
+        if not args.out:
+            raise ValueError("--resume: needs --out, the run folder that holds the checkpoint")
+        saved = read_checkpoint(os.path.join(args.out, CHECKPOINT))[0]["config"]
+        cfg = Config.from_dict({**saved, "epochs": args.epochs or saved["epochs"],
+                                "max_minutes": saved["max_minutes"] if args.max_minutes is None else args.max_minutes})
+    else:
+        cfg = config_from_args(args)
+    echo = (lambda *a: None) if args.quiet else print
+    result = train(cfg, out=args.out, resume=args.resume, progress=False if args.quiet else None, echo=echo)
+    metrics = final_metrics(result)
+    print(json.dumps(metrics))
+    if args.metrics_json:
+        write_json(args.metrics_json, metrics)
+    return 0

@@ -1,0 +1,65 @@
+"""Loss and metrics of a model's output on a batch, by task kind (data/dataset.py), and their
+accumulation over a whole split.
+
+    regression         loss: MSE;  metric "solved": fraction with |pred - y| < 0.04 (Hochreiter 1997)
+    classify           loss: softmax cross-entropy;  "accuracy"
+    classify_steps     loss: cross-entropy per counted step (nats per character for text);  "accuracy"
+    multilabel_steps   loss: binary cross-entropy summed over labels per counted step (NLL per time
+                       step for music);  "strings_correct": fraction of sequences whose every step,
+                       thresholded at 0.5, gives exactly the target set (Reber)
+
+Split totals weight each batch by its number of counted predictions, so they equal the loss over the
+whole split at once (the per-frame average of Boulanger-Lewandowski et al. for music).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .losses import binary_cross_entropy_with_logits, mean_squared_error, softmax_cross_entropy
+
+SOLVED_ERROR = 0.04
+
+
+def batch_loss(kind: str, out: np.ndarray, batch):
+    """(loss, dout, count, sums): the mean loss, its gradient, the number of counted predictions, and
+    the batch's sums of each metric's numerator (with its own count)."""
+    y, mask = batch.y, batch.mask
+    if kind == "regression":
+        loss, dout = mean_squared_error(out, y)
+        count = len(y)
+        sums = {"solved": (float((np.abs(out - y) < SOLVED_ERROR).all(axis=-1).sum()), count)}
+    elif kind == "classify":
+        loss, dout = softmax_cross_entropy(out, y)
+        count = len(y)
+        sums = {"accuracy": (float((out.argmax(-1) == y).sum()), count)}
+    elif kind == "classify_steps":
+        loss, dout = softmax_cross_entropy(out, y, mask)
+        hits = out.argmax(-1) == y                                               # (N, T)
+        count = int(hits.size if mask is None else mask.sum())
+        sums = {"accuracy": (float(hits.sum() if mask is None else (hits * mask).sum()), count)}
+    elif kind == "multilabel_steps":
+        loss, dout = binary_cross_entropy_with_logits(out, y, mask)
+        count = int(np.prod(y.shape[:2]) if mask is None else mask.sum())
+        right = ((out > 0) == (y > 0.5)).all(axis=-1)                           # (N, T) logit > 0: p > 0.5
+        if mask is not None:
+            right |= mask == 0
+        sums = {"strings_correct": (float(right.all(axis=1).sum()), len(y))}
+    else:
+        raise ValueError(f"kind: expected a task kind, got {kind!r}")
+    return loss, dout, count, sums
+
+
+def evaluate(model, dataset, kind: str, batch_size: int = 256) -> dict:
+    """{"loss": ..., <metric>: ...} over the whole ``dataset``, in file order."""
+    total, count, sums = 0.0, 0, {}
+    for batch in dataset.batches(batch_size):
+        out, _ = model.forward(batch.x, batch.lengths)
+        loss, _, n, s = batch_loss(kind, out, batch)
+        total += loss * n
+        count += n
+        for key, (num, den) in s.items():
+            a, b = sums.get(key, (0.0, 0))
+            sums[key] = (a + num, b + den)
+    if count == 0:
+        raise ValueError("dataset: expected at least one sequence to evaluate, got none")
+    return {"loss": total / count, **{k: a / b for k, (a, b) in sums.items()}}

@@ -1,0 +1,98 @@
+"""Command-line smoke tests on tiny budgets: train, evaluate, sample, compare, gradflow, and the
+delegation of --task sst."""
+import json
+import sys
+import types
+
+import pytest
+
+from rnnlab.cli import main
+
+TINY = ["--T", "6", "--train-size", "64", "--hidden", "5", "--batch-size", "32", "--quiet"]
+
+
+def test_train_evaluate_resume_and_metrics_json(tmp_path, capsys):
+    out, m1, m2 = tmp_path / "run", tmp_path / "train.json", tmp_path / "eval.json"
+    assert main(["train", "--task", "adding", "--model", "gru", "--epochs", "1", "--out", str(out),
+                 "--metrics-json", str(m1), *TINY]) == 0
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--metrics-json", str(m1), "--quiet"]) == 0
+    final = json.load(open(m1))
+    assert final["epochs"] == 2 and final["model"] == "gru" and "test_loss" in final
+    assert final["baseline_mse"] == pytest.approx(1 / 6)
+    assert main(["evaluate", str(out / "model.npz"), "--metrics-json", str(m2)]) == 0
+    assert json.load(open(m2))["test_loss"] == pytest.approx(final["test_loss"])
+
+
+def test_classification_metrics_json_has_accuracy(tmp_path):
+    path = tmp_path / "m.json"
+    assert main(["train", "--task", "order", "--T", "10", "--train-size", "64", "--hidden", "4",
+                 "--epochs", "1", "--quiet", "--metrics-json", str(path)]) == 0
+    assert 0 <= json.load(open(path))["test_accuracy"] <= 1
+
+
+def test_sample_from_a_char_model(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("to be or not to be " * 30)
+    out = tmp_path / "char"
+    assert main(["train", "--task", "text", "--text", str(corpus), "--seq-len", "16", "--hidden", "8",
+                 "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(out / "model.npz"), "--prime", "to ", "--length", "40"]) == 0
+    text = capsys.readouterr().out.rstrip("\n")
+    assert text.startswith("to ") and len(text) == 43 and set(text) <= set("tobe rn")
+    assert main(["sample", str(out / "model.npz"), "--prime", "xyz"]) == 2
+    assert "prime" in capsys.readouterr().err
+
+
+def test_compare_writes_table_and_plot_or_says_what_is_missing(tmp_path, capsys, monkeypatch):
+    args = ["compare", "--seeds", "1", "--jobs", "1", "--epochs", "1", "--out", str(tmp_path), *TINY]
+    monkeypatch.setitem(sys.modules, "matplotlib", None)            # as if the plot extra were missing
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "rnnlab[plot]" in text
+    table = (tmp_path / "compare.md").read_text()
+    for name in ("| RNN |", "| LSTM |", "| GRU |", "sequences to solve"):
+        assert name in table
+    assert len(json.load(open(tmp_path / "compare.json"))["runs"]) == 3
+
+
+def test_compare_plot_with_matplotlib(tmp_path):
+    pytest.importorskip("matplotlib")
+    assert main(["compare", "--models", "rnn,gru", "--seeds", "1", "--jobs", "1", "--epochs", "1",
+                 "--out", str(tmp_path), *TINY]) == 0
+    assert (tmp_path / "compare.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gradflow_table(tmp_path, capsys):
+    assert main(["gradflow", "--jobs", "1", "--epochs", "1", "--batch", "8", "--out", str(tmp_path), *TINY]) == 0
+    curves = json.load(open(tmp_path / "gradflow.json"))
+    assert set(curves) == {f"{m} {w}" for m in ("RNN", "LSTM", "GRU") for w in ("init", "trained")}
+    assert all(len(v) == 5 and all(x > 0 for x in v) for v in curves.values())
+    assert "| steps back k |" in (tmp_path / "gradflow.md").read_text()
+
+
+def test_sst_is_delegated_to_the_tree_module(monkeypatch):
+    seen = {}
+    fake = types.ModuleType("rnnlab.trees.train")
+    fake.run = lambda args: seen.setdefault("task", args.task) and 0
+    monkeypatch.setitem(sys.modules, "rnnlab.trees.train", fake)
+    trees = sys.modules.get("rnnlab.trees") or types.ModuleType("rnnlab.trees")
+    monkeypatch.setitem(sys.modules, "rnnlab.trees", trees)
+    monkeypatch.setattr(trees, "train", fake, raising=False)
+    assert main(["train", "--task", "sst", "--epochs", "1"]) == 0
+    assert seen["task"] == "sst"
+
+
+def test_sst_without_the_tree_module_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "rnnlab.trees.train", None)
+    monkeypatch.setitem(sys.modules, "rnnlab.trees", None)
+    assert main(["train", "--task", "sst"]) == 2
+    assert "rnnlab.trees.train" in capsys.readouterr().err
+
+
+def test_bad_options_fail_with_a_message(tmp_path, capsys):
+    assert main(["train", "--hidden", "0", "--quiet"]) == 2
+    assert "hidden" in capsys.readouterr().err
+    assert main(["train", "--resume", "--quiet"]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "none.npz")]) == 2
