@@ -165,13 +165,44 @@ def load_line() -> str:
         return "load average: unavailable"
 
 
+def profile_step(kind: str, shape, reps: int = 5, top: int = 14) -> str:
+    """cProfile of ``reps`` rnnlab training steps (one layer, one direction): where the time goes."""
+    import cProfile
+    import io
+    import pstats
+    T, N, D, H = shape
+    _, rm = make_pair(kind, 1, False, D, H)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((N, T, D)).astype(np.float32)
+    dy = rng.standard_normal((N, T, H)).astype(np.float32)
+    y, s, cache = rm.forward(x)
+    rm.backward(dy, None, cache)
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(reps):
+        y, s, cache = rm.forward(x)
+        rm.backward(dy, None, cache)
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small subset for a smoke run")
     ap.add_argument("--markdown", metavar="PATH", help="write the table as Markdown to PATH")
     ap.add_argument("--budget", type=float, default=1.5,
                     help="seconds of repetitions per row and mode (default 1.5; at least 3 reps)")
+    ap.add_argument("--profile", metavar="KIND", choices=list(GATES),
+                    help="instead of the grid, cProfile rnnlab training steps of KIND on each shape")
     args = ap.parse_args(argv)
+    if args.profile:
+        torch.set_num_threads(blas_threads())
+        for shape in QUICK_SHAPES if args.quick else SHAPES:
+            print(f"== {args.profile} T,N,D,H = {shape}, 5 training steps, 1 layer, 1 direction")
+            print(profile_step(args.profile, shape))
+        return
 
     torch.set_num_threads(blas_threads())
     rate = matmul_rate()

@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import kernels
 from ..activations import sigmoid
 from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
 
@@ -172,7 +173,13 @@ class GRU(Recurrent):
         return p
 
     def _cell_forward(self, x, state0, p, mask, reverse):
+        if self.reset_after and kernels.applies(x, mask):   # same math, fused steps (rnnlab.kernels)
+            from ..kernels import fused
+            return fused.gru_forward(x, state0, p, reverse)
         return gru_forward(x, state0, p, mask, reverse, self.reset_after)
 
     def _cell_backward(self, dy, dstateT, cache):
+        if cache.reset_after and kernels.applies(cache.x, cache.mask):
+            from ..kernels import fused
+            return fused.gru_backward(dy, dstateT, cache)
         return gru_backward(dy, dstateT, cache)

@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import kernels
 from ..activations import sigmoid
 from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
 
@@ -161,7 +162,13 @@ class LSTM(Recurrent):
                 "b": uniform_init(rng, (4 * H,), bound, self.dtype)}
 
     def _cell_forward(self, x, state0, p, mask, reverse):
+        if kernels.applies(x, mask):                     # same math, fused steps (rnnlab.kernels)
+            from ..kernels import fused
+            return fused.lstm_forward(x, state0, p, reverse, self.forget_bias)
         return lstm_forward(x, state0, p, mask, reverse, self.forget_bias)
 
     def _cell_backward(self, dy, dstateT, cache):
+        if kernels.applies(cache.x, cache.mask):
+            from ..kernels import fused
+            return fused.lstm_backward(dy, dstateT, cache)
         return lstm_backward(dy, dstateT, cache)
