@@ -93,7 +93,7 @@ def table(results: list, models: list) -> str:
     adding = results[0]["config"]["task"] == "adding"
     head = ["model", "seeds", "test loss" + (" (MSE)" if adding else "")]
     head += [f"test {METRIC_NAMES[metric]}"] if metric else []
-    head += ["sequences to solve (per seed)"] if adding else []
+    head += ["sequences to MSE < 0.01", "sequences to solve (MSE < 0.01, 99% abs error < 0.04)"] if adding else []
     head += ["time per run (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in models:
@@ -102,7 +102,8 @@ def table(results: list, models: list) -> str:
         if metric:
             cells.append(mean_sd([r["test"][metric] for r in rows]))
         if adding:
-            cells.append(", ".join(f"{r['solved_at']:,}" if r["solved_at"] else "not solved" for r in rows))
+            for key in ("learned_at", "solved_at"):
+                cells.append(", ".join(f"{r[key]:,}" if r[key] else "no" for r in rows))
         cells.append(f"{statistics.mean(r['seconds'] for r in rows):.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
