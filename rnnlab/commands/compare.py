@@ -81,6 +81,11 @@ def summary_line(result: dict) -> str:
     return f"{c['model']:>4} seed {c['seed']}: test loss {test['loss']:.4f} {extra} ({result['seconds']:.0f} s)"
 
 
+def task_label(c: Config) -> str:
+    """"adding T=100" for the synthetic tasks with a length, else the task's name."""
+    return f"{c.task} T={c.T or 100}" if c.task in ("adding", "copy", "order") else c.task
+
+
 def mean_sd(values: list) -> str:
     if len(values) == 1:
         return f"{values[0]:.4f}"
@@ -153,12 +158,12 @@ def run(args) -> int:
             configs.append(config_from_args(args))             # validates every option
     start = time.perf_counter()
     c = configs[0]
-    print(f"compare: {', '.join(m.upper() for m in models)} on {c.task}"
-          f"{f' T={c.T}' if c.T else ''}, hidden {c.hidden}, {args.seeds} seeds, {args.jobs} jobs")
+    print(f"compare: {', '.join(m.upper() for m in models)} on {task_label(c)}, hidden {c.hidden}, "
+          f"{args.seeds} seeds, {args.jobs} jobs")
     results = run_all(configs, args.out, args.jobs)
     wall = time.perf_counter() - start
     os.makedirs(args.out, exist_ok=True)
-    title = f"{c.task}{f' T={c.T}' if c.T else ''}: validation loss, hidden {c.hidden}"
+    title = f"{task_label(c)}: validation loss, hidden {c.hidden}"
     md = f"# {title}\n\n{table(results, models)}\n\nTotal wall time {wall:.0f} s with {args.jobs} jobs.\n"
     with open(os.path.join(args.out, "compare.md"), "w") as f:
         f.write(md)

@@ -26,7 +26,7 @@ from ..data import load_task
 from ..metrics import batch_loss
 from ..saving import load
 from ..train import Config, build_model, train, write_json
-from .compare import MAIN_JOB, PLOT_EXTRA, run_all
+from .compare import MAIN_JOB, PLOT_EXTRA, run_all, task_label
 from .train import add_arguments, config_from_args
 
 MODELS = ("rnn", "lstm", "gru")
@@ -118,7 +118,7 @@ def run(args) -> int:
         curves[f"{m.upper()} trained"] = hidden_grad_norms(model, batch.x, batch, task.kind)
     T = batch.x.shape[1]
     os.makedirs(args.out, exist_ok=True)
-    title = f"{args.task}{f' T={args.T}' if args.T else ''}: gradient norm k steps back, hidden {args.hidden}"
+    title = f"{task_label(configs[0])}: gradient norm k steps back, hidden {args.hidden}"
     md = f"# {title}\n\nmean over {len(batch.x)} test sequences of ||dL/dh_(T-k)||\n\n{table(curves, T)}\n"
     with open(os.path.join(args.out, "gradflow.md"), "w") as f:
         f.write(md)
