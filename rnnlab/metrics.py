@@ -63,3 +63,12 @@ def evaluate(model, dataset, kind: str, batch_size: int = 256) -> dict:
     if count == 0:
         raise ValueError("dataset: expected at least one sequence to evaluate, got none")
     return {"loss": total / count, **{k: a / b for k, (a, b) in sums.items()}}
+
+
+def evaluate_split(model, task, split: str, batch_size: int = 256) -> dict:
+    """``evaluate`` on ``task``'s split, keeping only the metrics that mean something for the task
+    (strings correct: the Reber grammar, not music)."""
+    out = evaluate(model, getattr(task, split), task.kind, batch_size)
+    if not task.meta.get("string_accuracy"):
+        out.pop("strings_correct", None)
+    return out

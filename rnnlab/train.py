@@ -34,7 +34,7 @@ from .data import load_task
 from .data.adding import BASELINE_MSE
 from .init import initialize
 from .layers import GRU, LSTM, RNN, Dense
-from .metrics import batch_loss, evaluate
+from .metrics import batch_loss, evaluate_split
 from .models import LastStep, Sequential
 from .optim import clip_grad_norm, cosine, make_optimizer
 from .saving import atomic_write, save
@@ -241,7 +241,7 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
             break
 
         # 5. validation, log line, best parameters, early stopping
-        valid = evaluate(model, task.valid, task.kind, cfg.eval_batch_size)
+        valid = evaluate_split(model, task, "valid", cfg.eval_batch_size)
         line = {"epoch": state.epoch + 1, "step": state.step, "sequences": state.sequences,
                 "train_loss": state.loss_sum / max(state.loss_count, 1),
                 **{f"valid_{k}": v for k, v in valid.items()}, "lr": opt.current_lr(),
@@ -276,8 +276,8 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     if state.history:
         for k, v in model.params.items():
             v[...] = best[k]
-    result["valid"] = evaluate(model, task.valid, task.kind, cfg.eval_batch_size)
-    result["test"] = evaluate(model, task.test, task.kind, cfg.eval_batch_size)
+    result["valid"] = evaluate_split(model, task, "valid", cfg.eval_batch_size)
+    result["test"] = evaluate_split(model, task, "test", cfg.eval_batch_size)
     result["best_epoch"] = state.best_epoch
     if out:
         meta = {"config": asdict(cfg), "task": {"name": task.name, "kind": task.kind, **task.meta},

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from ..data import load_task
-from ..metrics import evaluate
+from ..metrics import evaluate_split
 from ..saving import load, read_meta
 from ..train import Config, task_args, write_json
 
@@ -33,7 +33,7 @@ def run(args) -> int:
         raise ValueError(f"--batch-size: expected a positive integer, got {args.batch_size}")
     model = load(args.model)
     task = load_task(cfg.task, **task_args(cfg))
-    metrics = evaluate(model, getattr(task, args.split), task.kind, args.batch_size)
+    metrics = evaluate_split(model, task, args.split, args.batch_size)
     out = {"task": cfg.task, "model": cfg.model, "split": args.split,
            **{f"{args.split}_{k}": v for k, v in metrics.items()}}
     print(json.dumps(out))
