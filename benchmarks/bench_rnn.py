@@ -165,27 +165,58 @@ def load_line() -> str:
         return "load average: unavailable"
 
 
-def profile_step(kind: str, shape, reps: int = 5, top: int = 14) -> str:
-    """cProfile of ``reps`` rnnlab training steps (one layer, one direction): where the time goes."""
-    import cProfile
-    import io
-    import pstats
+def profile_lstm(shape, reps: int = 5) -> list:
+    """Line timings of one LSTM training step (1 layer, 1 direction, float32): the fused path's
+    loops (rnnlab.kernels.fused) re-run here with a timer around each line group. Returns
+    (part, median ms over ``reps``, share of the total) rows; "total" is the layer's own
+    forward + backward, "layer overhead" the rest (transposes, checks, allocation)."""
+    from rnnlab import kernels
+    from rnnlab.kernels import fused
+    if not kernels.enabled():
+        raise SystemExit("--profile needs numba (pip install rnnlab[fast]) and RNNLAB_FAST unset")
     T, N, D, H = shape
-    _, rm = make_pair(kind, 1, False, D, H)
+    _, rm = make_pair("LSTM", 1, False, D, H)
+    p = rm.direction_params(0, 0)
+    W, U, b = p["W"], p["U"], p["b"]
     rng = np.random.default_rng(1)
     x = rng.standard_normal((N, T, D)).astype(np.float32)
     dy = rng.standard_normal((N, T, H)).astype(np.float32)
-    y, s, cache = rm.forward(x)
-    rm.backward(dy, None, cache)
-    prof = cProfile.Profile()
-    prof.enable()
-    for _ in range(reps):
-        y, s, cache = rm.forward(x)
-        rm.backward(dy, None, cache)
-    prof.disable()
-    out = io.StringIO()
-    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
-    return out.getvalue()
+    xt, dyt = np.ascontiguousarray(x.transpose(1, 0, 2)), np.ascontiguousarray(dy.transpose(1, 0, 2))
+    parts = ["fwd: x W + b (all steps)", "fwd: h U per step", "fwd: fused cell per step",
+             "bwd: fused cell per step", "bwd: da U^T per step", "bwd: dW, dU, db", "bwd: dx = da W^T",
+             "layer overhead", "total"]
+    acc = {k: [] for k in parts}
+    clock = time.perf_counter
+    for _ in range(reps + 1):
+        t = dict.fromkeys(parts, 0.0)
+        t0 = clock()
+        gates = (xt.reshape(T * N, D) @ W).reshape(T, N, 4 * H)
+        gates += b
+        t1 = clock(); t["fwd: x W + b (all steps)"] += t1 - t0
+        hs, cs = np.zeros((T + 1, N, H), np.float32), np.zeros((T + 1, N, H), np.float32)
+        tanh_c, hU = np.empty((T, N, H), np.float32), np.empty((N, 4 * H), np.float32)
+        for s in range(T):
+            t0 = clock(); np.matmul(hs[s], U, out=hU); t1 = clock()
+            fused.lstm_step_forward(gates[s], hU, cs[s], cs[s + 1], tanh_c[s], hs[s + 1]); t2 = clock()
+            t["fwd: h U per step"] += t1 - t0; t["fwd: fused cell per step"] += t2 - t1
+        UT = np.ascontiguousarray(U.T)
+        dh, dc = np.zeros((N, H), np.float32), np.zeros((N, H), np.float32)
+        da = np.empty((T, N, 4 * H), np.float32)
+        for s in reversed(range(T)):
+            t0 = clock(); fused.lstm_step_backward(dh, dyt[s], dc, gates[s], tanh_c[s], cs[s], da[s])
+            t1 = clock(); np.matmul(da[s], UT, out=dh); t2 = clock()
+            t["bwd: fused cell per step"] += t1 - t0; t["bwd: da U^T per step"] += t2 - t1
+        t0 = clock()
+        da2 = da.reshape(T * N, 4 * H)
+        xt.reshape(T * N, D).T @ da2, hs[:T].reshape(T * N, H).T @ da2, da2.sum(axis=0)
+        t1 = clock(); (da2 @ W.T).reshape(T, N, D); t2 = clock()
+        t["bwd: dW, dU, db"] += t1 - t0; t["bwd: dx = da W^T"] += t2 - t1
+        t0 = clock(); _, _, cache = rm.forward(x); rm.backward(dy, None, cache); t["total"] = clock() - t0
+        t["layer overhead"] = max(0.0, t["total"] - sum(v for k, v in t.items() if k != "total"))
+        for k in parts:
+            acc[k].append(t[k])
+    med = {k: statistics.median(v[1:]) for k, v in acc.items()}
+    return [(k, med[k] * 1e3, med[k] / med["total"]) for k in parts]
 
 
 def main(argv=None):
@@ -194,14 +225,19 @@ def main(argv=None):
     ap.add_argument("--markdown", metavar="PATH", help="write the table as Markdown to PATH")
     ap.add_argument("--budget", type=float, default=1.5,
                     help="seconds of repetitions per row and mode (default 1.5; at least 3 reps)")
-    ap.add_argument("--profile", metavar="KIND", choices=list(GATES),
-                    help="instead of the grid, cProfile rnnlab training steps of KIND on each shape")
+    ap.add_argument("--profile", action="store_true",
+                    help="instead of the grid, line timings of an LSTM training step on each shape")
     args = ap.parse_args(argv)
     if args.profile:
-        torch.set_num_threads(blas_threads())
-        for shape in QUICK_SHAPES if args.quick else SHAPES:
-            print(f"== {args.profile} T,N,D,H = {shape}, 5 training steps, 1 layer, 1 direction")
-            print(profile_step(args.profile, shape))
+        print(load_line())
+        shapes = QUICK_SHAPES if args.quick else SHAPES
+        table = {shape: profile_lstm(shape) for shape in shapes}
+        print("| part | " + " | ".join("T,N,D,H=" + ",".join(map(str, sh)) for sh in shapes) + " |")
+        print("|---|" + "---|" * len(shapes))
+        for i, (part, _, _) in enumerate(table[shapes[0]]):
+            print(f"| {part} | " + " | ".join(f"{table[sh][i][1]:.2f} ms ({100 * table[sh][i][2]:.0f}%)"
+                                                for sh in shapes) + " |")
+        print(load_line())
         return
 
     torch.set_num_threads(blas_threads())
