@@ -56,6 +56,8 @@ def test_vocabulary_from_train_with_unknown_token():
     assert v.words == [UNK, "a", "b", "c"]                   # by count, then alphabetical
     assert v.ids(["a", "zzz", "c"]) == [1, 0, 3]
     assert len(Vocabulary.build(trees, min_count=2)) == 3
+    low = Vocabulary.build([parse_tree("(3 (2 The) (2 the))")], lowercase=True)
+    assert low.words == [UNK, "the"] and low.id("THE") == 1 and "The" in low
     with pytest.raises(ValueError, match="start with"):
         Vocabulary(["a"])
     with pytest.raises(ValueError, match="min_count"):

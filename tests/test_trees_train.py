@@ -93,11 +93,12 @@ def test_bad_arguments_fail_with_their_names(sst_dir, tmp_path):
 
 
 def test_save_load_round_trip_and_bad_files(sst_dir, tmp_path):
-    train.run(args_for(sst_dir, tmp_path / "r", epochs=1))
+    train.run(args_for(sst_dir, tmp_path / "r", epochs=1, lowercase=True))
     model, vocab, _ = load_model(tmp_path / "r" / "best.npz")
+    assert vocab.lowercase
     save_model(tmp_path / "copy.npz", model, vocab, {"note": 1})
     again, vocab2, meta = load_model(tmp_path / "copy.npz")
-    assert vocab2.words == vocab.words and meta == {"note": 1}
+    assert vocab2.words == vocab.words and vocab2.lowercase and meta == {"note": 1}
     for k in model.params:
         np.testing.assert_array_equal(model.params[k], again.params[k])
     (tmp_path / "junk.npz").write_bytes(b"not a zip")

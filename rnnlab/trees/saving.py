@@ -1,6 +1,6 @@
 """Save and load tree models as ``.npz``: one array per parameter ``param/<key>`` and a JSON header
 ``__rnnlab_tree__`` = {"format": "rnnlab-tree", "version": 1, "model": config, "vocab": [words],
-"meta": {...}}. Training checkpoints add the optimizers' state as ``opt/<name>/<slot>/<key>``.
+"lowercase": bool, "meta": {...}}. Training checkpoints add the optimizers' state as ``opt/<name>/<slot>/<key>``.
 Written atomically (``rnnlab.saving.atomic_write``), read without pickle.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ FORMAT, VERSION, HEADER = "rnnlab-tree", 1, "__rnnlab_tree__"
 def save_model(path, model: TreeModel, vocab: Vocabulary, meta: dict | None = None,
                optimizers: dict | None = None) -> None:
     header = {"format": FORMAT, "version": VERSION, "model": model.to_dict(), "vocab": vocab.words,
-              "meta": meta or {}}
+              "lowercase": vocab.lowercase, "meta": meta or {}}
     arrays = {f"param/{k}": v for k, v in model.params.items()}
     for name, opt in (optimizers or {}).items():
         arrays.update({f"opt/{name}/{k}": v for k, v in opt.state_dict().items()})
@@ -65,4 +65,4 @@ def load_model(path):
         if v.shape != model.params[k].shape:
             raise ValueError(f"path: parameter {k!r} has shape {v.shape}, the model expects {model.params[k].shape}")
         model.params[k] = v.astype(model.params[k].dtype)
-    return model, Vocabulary(header["vocab"]), header.get("meta", {})
+    return model, Vocabulary(header["vocab"], header.get("lowercase", False)), header.get("meta", {})

@@ -13,11 +13,12 @@ dropped, nodes labelled 0-1 / 3-4 become negative / positive, neutral nodes are 
 ``run(args)`` reads from ``args`` (a Namespace from the train command, or built by hand):
     task ("sst"), model (recursive | treelstm | childsum), hidden, layers (1), epochs, batch_size,
     lr, optimizer, clip, seed, data_dir, out, resume, metrics_json, max_minutes
-and, when present: binary, embed_dim, dropout, l2, emb_lr, tree_schedule (level | node),
+and, when present: binary, embed_dim, dropout, l2, emb_lr, lowercase, tree_schedule (level | node),
 max_train (first N training trees, for quick runs). A value of None takes the default below.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..optim import clip_grad_norm, make_optimizer
+from ..optim import OPTIMIZERS, clip_grad_norm, make_optimizer
 from . import data
 from .batch import BINARY_LABELS, encode, make_batch
 from .head import node_loss
@@ -36,7 +37,7 @@ from .vocab import Vocabulary
 
 DEFAULTS = {"hidden": 150, "epochs": 10, "batch_size": 25, "lr": 0.05, "optimizer": "adagrad",
             "clip": 0.0, "seed": 0, "binary": False, "dropout": 0.5, "l2": 1e-4, "emb_lr": None,
-            "tree_schedule": "level", "max_train": None, "max_minutes": None, "embed_dim": None}
+            "tree_schedule": "level", "max_train": None, "lowercase": False, "max_minutes": None, "embed_dim": None}
 
 
 def settings(args) -> dict:
@@ -60,18 +61,18 @@ def settings(args) -> dict:
             raise ValueError(f"{k}: expected a positive integer, got {s[k]!r}")
     if not 0 <= s["dropout"] < 1:
         raise ValueError(f"dropout: expected a number in [0, 1), got {s['dropout']!r}")
-    s["binary"] = bool(s["binary"])
+    s["binary"], s["lowercase"] = bool(s["binary"]), bool(s["lowercase"])
     return s
 
 
-def load_data(data_dir, binary: bool, vocab: Vocabulary | None = None, max_train=None):
+def load_data(data_dir, binary: bool, vocab: Vocabulary | None = None, max_train=None, lowercase=False):
     """(vocab, {split: [EncodedTree]}, {split: [Tree]}); the vocabulary is built from train."""
     trees = {name: data.load_split(name, data_dir) for name in data.SPLITS}
     if max_train:
         trees["train"] = trees["train"][:max_train]
     if binary:
         trees = {k: [t for t in v if data.is_polar(t)] for k, v in trees.items()}
-    vocab = vocab or Vocabulary.build(trees["train"])
+    vocab = vocab or Vocabulary.build(trees["train"], lowercase=lowercase)
     return vocab, {k: [encode(t, vocab) for t in v] for k, v in trees.items()}, trees
 
 
@@ -109,7 +110,8 @@ def train_epoch(model, opts, encoded, s, rng, deadline=None, log=print) -> dict:
     """One pass over ``encoded`` in shuffled minibatches; returns mean loss per tree and timings."""
     label_map = BINARY_LABELS if s["binary"] else None
     order = rng.permutation(len(encoded))
-    total, trees, t0, stopped = 0.0, 0, time.perf_counter(), False
+    total, trees, stopped = 0.0, 0, False
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for k in range(0, len(order), s["batch_size"]):
         # 1. batch the trees by height; 2. draw dropout masks; 3. loss and gradients; 4. update
         batch = make_batch([encoded[j] for j in order[k:k + s["batch_size"]]], label_map)
@@ -127,7 +129,7 @@ def train_epoch(model, opts, encoded, s, rng, deadline=None, log=print) -> dict:
     if not math.isfinite(total):
         raise FloatingPointError("training loss is not finite; lower --lr or set --clip")
     return {"loss": total / max(trees, 1), "trees": trees, "seconds": time.perf_counter() - t0,
-            "stopped": stopped}
+            "cpu_seconds": time.process_time() - cpu0, "stopped": stopped}
 
 
 def make_optimizers(s):
@@ -159,10 +161,13 @@ def run(args) -> int:
         if ckpt is None or not ckpt.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {str(ckpt)!r}")
         header, params, opt_states = read(ckpt)
-        vocab = Vocabulary(header["vocab"])
+        vocab = Vocabulary(header["vocab"], header.get("lowercase", False))
+        # the checkpoint's settings, but for how long to go on
+        saved = header["meta"]["settings"]
+        s = {**saved, "epochs": getattr(args, "epochs", None) or saved["epochs"], "max_minutes": s["max_minutes"]}
     else:
         vocab = None
-    vocab, encoded, _ = load_data(getattr(args, "data_dir", None), s["binary"], vocab, s["max_train"])
+    vocab, encoded, _ = load_data(getattr(args, "data_dir", None), s["binary"], vocab, s["max_train"], s["lowercase"])
     config = TreeModelConfig(s["model"], len(vocab), s["embed_dim"], s["hidden"], 2 if s["binary"] else 5)
     model = TreeModel(config, seed=s["seed"])
     opts = make_optimizers(s)
@@ -192,7 +197,7 @@ def run(args) -> int:
         state["epoch"] += 1
         dev = evaluate(model, encoded["dev"], s["binary"])
         row = {"epoch": state["epoch"], "train_loss": stats["loss"], "epoch_seconds": stats["seconds"],
-               "trees": stats["trees"], "dev_root_accuracy": dev["root_accuracy"],
+               "epoch_cpu_seconds": stats["cpu_seconds"], "trees": stats["trees"], "dev_root_accuracy": dev["root_accuracy"],
                "dev_node_accuracy": dev["node_accuracy"]}
         if "binary_root_accuracy_from_fine" in dev:
             row["dev_binary_from_fine"] = dev["binary_root_accuracy_from_fine"]
@@ -202,7 +207,7 @@ def run(args) -> int:
             best_params = {k: v.copy() for k, v in model.params.items()}
             if out:
                 save_model(out / "best.npz", model, vocab, {"settings": s, "epoch": state["epoch"], "dev": dev})
-        log("epoch {epoch}: train loss {train_loss:.4f} ({trees} trees, {epoch_seconds:.1f} s), dev root "
+        log("epoch {epoch}: train loss {train_loss:.4f} ({trees} trees, {epoch_seconds:.1f} s, CPU {epoch_cpu_seconds:.1f} s), dev root "
             "accuracy {dev_root_accuracy:.4f}, dev node accuracy {dev_node_accuracy:.4f}".format(**row)
             + (" (stopped at --max-minutes)" if stats["stopped"] else ""))
         if out:
@@ -236,3 +241,37 @@ def run(args) -> int:
     if log_file:
         log_file.close()
     return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """Standalone use, with the same attribute names as ``rnnlab train --task sst``:
+    ``python -m rnnlab.trees.train --model treelstm --epochs 10 --out runs/sst``."""
+    p = argparse.ArgumentParser(prog="python -m rnnlab.trees.train", description="train a tree model on SST")
+    p.add_argument("--task", default="sst", choices=["sst"])
+    p.add_argument("--model", default="treelstm", choices=sorted(CELLS))
+    p.add_argument("--binary", action="store_true", help="binary task: neutral sentences dropped")
+    p.add_argument("--lowercase", action="store_true", help="lowercase every word (vocabulary and lookup)")
+    p.add_argument("--hidden", type=int, help=f"H (default {DEFAULTS['hidden']})")
+    p.add_argument("--embed-dim", type=int, help="D (default 300; the recursive NN: = hidden)")
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--epochs", type=int, help=f"default {DEFAULTS['epochs']}")
+    p.add_argument("--batch-size", type=int, help=f"trees per minibatch (default {DEFAULTS['batch_size']})")
+    p.add_argument("--lr", type=float, help=f"default {DEFAULTS['lr']}")
+    p.add_argument("--emb-lr", type=float, help="learning rate of the embeddings (default: --lr)")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="default adagrad")
+    p.add_argument("--l2", type=float, help=f"weight decay, not on embeddings (default {DEFAULTS['l2']})")
+    p.add_argument("--dropout", type=float, help=f"on embeddings and before the classifier (default {DEFAULTS['dropout']})")
+    p.add_argument("--clip", type=float, help="global gradient-norm bound, 0: off (default 0)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--tree-schedule", choices=["level", "node"], help="level batching or per node (default level)")
+    p.add_argument("--max-train", type=int, help="first N training trees only")
+    p.add_argument("--data-dir", help="SST folder (default: $RNNLAB_DATA, then ../shared/data/sst)")
+    p.add_argument("--out", help="run folder: train.log, best.npz, last.npz, metrics.json")
+    p.add_argument("--resume", action="store_true", help="continue from --out/last.npz")
+    p.add_argument("--metrics-json", help="also write the final metrics here")
+    p.add_argument("--max-minutes", type=float, help="stop training after this long, then test the best")
+    return p
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(make_parser().parse_args()))
