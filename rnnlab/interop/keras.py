@@ -1,0 +1,443 @@
+"""Keras 3 <-> rnnlab: SimpleRNN, LSTM, GRU (both ``reset_after`` settings), Bidirectional and Dense,
+as layer or model objects and as ``.keras`` / ``.weights.h5`` files.
+
+Keras stores per recurrent layer ``kernel`` (D, G*H), ``recurrent_kernel`` (H, G*H) and ``bias``, the
+same x W + h U orientation as rnnlab, with gate blocks in the order LSTM (i, f, c, o), GRU (z, r, h).
+A GRU with ``reset_after=True`` (the default) has ``bias`` of shape (2, 3H): row 0 the input bias, row 1
+the recurrent bias; its candidate part is rnnlab's b_hn, the rest folds into b. ``reset_after=False``
+has one (3H,) bias and is rnnlab's reset-before GRU. An LSTM's ``unit_forget_bias`` is only an
+initializer; rnnlab's run-time ``forget_bias`` is folded into the bias on the way to Keras.
+
+Models are read as a chain: InputLayer, Masking and Dropout are skipped (rnnlab takes explicit
+``lengths`` where Keras takes a mask; dropout is off at inference), a recurrent layer with
+``return_sequences=False`` becomes the rnnlab layer followed by ``LastStep``, and Dense acts on the last
+step or on every step accordingly.
+
+Reading a ``.keras`` file needs only h5py (its ``config.json`` gives the architecture); reading a bare
+``.weights.h5`` file, which holds no architecture, assumes Keras' default activations and needs the
+recurrent layers to be of one kind followed by Dense layers. Building Keras objects (``to_keras``,
+``save_model``) needs Keras 3, imported on first use with ``KERAS_BACKEND`` defaulting to "torch".
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+from typing import NamedTuple
+
+import numpy as np
+
+from ..layers import GRU, LSTM, RNN, Dense, Recurrent
+from ..models import LastStep
+from ._layout import layers_of, make_model, new_layer, regate, set_direction, stack_levels
+
+ORDER = {"LSTM": "ifgo", "GRU": "zrn", "SimpleRNN": "h"}     # Keras gate order per class
+RNNLAB_KIND = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}
+KERAS_CLASS = {v: k for k, v in RNNLAB_KIND.items()}
+ACTIVATIONS = {"linear": "identity", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "softmax": "softmax"}
+_TAG = re.compile(r"^rnnlab(\d+)_l(\d+)$")       # names to_keras gives the levels of a stacked layer
+SKIPPED = ("InputLayer", "Masking", "Dropout", "SpatialDropout1D", "NotEqual", "Any")
+
+
+def _keras():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import keras
+    except ImportError as err:
+        raise ImportError("rnnlab.interop.keras needs Keras 3 for this: pip install 'rnnlab[keras]'") from err
+    if int(keras.__version__.split(".")[0]) < 3:
+        raise ImportError(f"rnnlab.interop.keras needs Keras 3, found {keras.__version__}")
+    return keras
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError as err:
+        raise ImportError("reading Keras files needs h5py: pip install 'rnnlab[keras]'") from err
+    return h5py
+
+
+class KLayer(NamedTuple):
+    """One Keras layer, however it was obtained: class name, config dict, weight arrays in Keras'
+    order (kernel, recurrent_kernel, bias), and for Bidirectional the backward layer's arrays."""
+    cls: str
+    config: dict
+    weights: list
+    backward: list | None = None
+    backward_config: dict | None = None
+
+
+def _name(k: KLayer) -> str:
+    return f"{k.cls} {k.config.get('name', '?')!r}"
+
+
+# ----- Keras -> rnnlab ------------------------------------------------------------------------------
+def _activation(k: KLayer, key: str, config: dict) -> str:
+    value = config.get(key, "linear")
+    if isinstance(value, dict):          # a serialized built-in, {"class_name": "function", "config": "tanh"}
+        value = value.get("config", value)
+    if not isinstance(value, str):
+        raise ValueError(f"{_name(k)}.{key}: expected a built-in activation name, got {value!r}")
+    return value
+
+
+def _recurrent(k: KLayer, config: dict, weights: list, where: str) -> tuple:
+    """(rnnlab kind, options, per-direction parameter dict) of one Keras SimpleRNN/LSTM/GRU."""
+    cls = k.cls if k.cls != "Bidirectional" else k.config["layer"]["class_name"]
+    act = _activation(k, "activation", config)
+    if cls == "SimpleRNN":
+        if act not in ("tanh", "relu"):
+            raise ValueError(f"{where}.activation: rnnlab's RNN has 'tanh' or 'relu', got {act!r}")
+        options = {"nonlinearity": act}
+    else:
+        rec = _activation(k, "recurrent_activation", config)
+        if act != "tanh":
+            raise ValueError(f"{where}.activation: rnnlab's {cls} uses 'tanh', got {act!r}")
+        if rec != "sigmoid":
+            raise ValueError(f"{where}.recurrent_activation: rnnlab's {cls} uses 'sigmoid', got {rec!r}")
+        options = {"reset_after": bool(config.get("reset_after", True))} if cls == "GRU" else {}
+    if config.get("use_bias", True):
+        if len(weights) != 3:
+            raise ValueError(f"{where}: expected 3 weight arrays (kernel, recurrent_kernel, bias), got {len(weights)}")
+        kernel, recurrent, bias = weights
+    else:
+        if len(weights) != 2:
+            raise ValueError(f"{where}: expected 2 weight arrays (kernel, recurrent_kernel), got {len(weights)}")
+        kernel, recurrent = weights
+        bias = None
+    H = recurrent.shape[0]
+    G = len(ORDER[cls])
+    if kernel.ndim != 2 or recurrent.shape != (H, G * H) or kernel.shape[1] != G * H:
+        raise ValueError(f"{where}: kernel {kernel.shape} and recurrent_kernel {recurrent.shape} are not "
+                         f"those of a Keras {cls}")
+    dt = kernel.dtype
+    kind = RNNLAB_KIND[cls]
+    to = {"LSTM": "ifog", "GRU": "rzn", "RNN": "h"}[kind]
+    p = {"W": regate(kernel, ORDER[cls], to, 1), "U": regate(recurrent, ORDER[cls], to, 1)}
+    if kind == "GRU" and options["reset_after"]:
+        bias = np.zeros((2, 3 * H), dt) if bias is None else bias
+        if bias.shape != (2, 3 * H):
+            raise ValueError(f"{where}.bias: expected shape (2, {3 * H}) with reset_after=True, got {bias.shape}")
+        b_in, b_rec = regate(bias[0], "zrn", "rzn", 0), regate(bias[1], "zrn", "rzn", 0)
+        p["b"] = b_in + np.concatenate([b_rec[:2 * H], np.zeros(H, dt)])
+        p["b_hn"] = b_rec[2 * H:]
+    else:
+        bias = np.zeros(G * H, dt) if bias is None else bias
+        if bias.shape != (G * H,):
+            raise ValueError(f"{where}.bias: expected shape ({G * H},), got {bias.shape}")
+        p["b"] = regate(bias, ORDER[cls], to, 0)
+    return kind, kernel.shape[0], H, dt, options, p
+
+
+def _check_runtime(config: dict, where: str) -> None:
+    if config.get("go_backwards", False):
+        raise ValueError(f"{where}.go_backwards: rnnlab runs a reverse direction only inside a bidirectional "
+                         f"layer; got go_backwards=True outside Bidirectional")
+
+
+def _convert(k: KLayer) -> tuple:
+    """(rnnlab layer, returns_sequences) for one Keras layer."""
+    where = _name(k)
+    if k.cls == "Dense":
+        act = _activation(k, "activation", k.config)
+        if act not in ACTIVATIONS:
+            raise ValueError(f"{where}.activation: rnnlab's Dense has {sorted(ACTIVATIONS)}, got {act!r}")
+        kernel = k.weights[0]
+        bias = k.weights[1] if len(k.weights) > 1 else np.zeros(kernel.shape[1], kernel.dtype)
+        dense = Dense(kernel.shape[0], kernel.shape[1], ACTIVATIONS[act], dtype=kernel.dtype.name)
+        dense.params["W"] = np.ascontiguousarray(kernel)
+        dense.params["b"] = np.ascontiguousarray(bias)
+        return dense, None
+    if k.cls in ORDER:
+        _check_runtime(k.config, where)
+        kind, D, H, dt, options, p = _recurrent(k, k.config, k.weights, where)
+        layer = new_layer(kind, D, H, dt, **options)
+        set_direction(layer, 0, 0, p)
+        return layer, bool(k.config.get("return_sequences", False))
+    if k.cls == "Bidirectional":
+        merge = k.config.get("merge_mode", "concat")
+        if merge != "concat":
+            raise ValueError(f"{where}.merge_mode: rnnlab concatenates the two directions, got {merge!r}")
+        fcfg = k.config["layer"]
+        bcfg = k.backward_config or {**fcfg, "config": {**fcfg["config"], "go_backwards": True}}
+        if fcfg["class_name"] not in ORDER or bcfg["class_name"] != fcfg["class_name"]:
+            raise ValueError(f"{where}.backward_layer: expected two SimpleRNN, LSTM or GRU layers of one class, "
+                             f"got {fcfg['class_name']} and {bcfg['class_name']}")
+        _check_runtime(fcfg["config"], f"{where}.forward_layer")
+        if not bcfg["config"].get("go_backwards", True):
+            raise ValueError(f"{where}.backward_layer.go_backwards: expected True, got False")
+        f = _recurrent(k, fcfg["config"], k.weights, f"{where}.forward_layer")
+        b = _recurrent(k, bcfg["config"], k.backward, f"{where}.backward_layer")
+        if f[:5] != b[:5]:
+            raise ValueError(f"{where}: forward and backward layers differ in size or options "
+                             f"({f[:5]} vs {b[:5]})")
+        kind, D, H, dt, options, _ = f
+        layer = new_layer(kind, D, H, dt, bidirectional=True, **options)
+        set_direction(layer, 0, 0, f[5])
+        set_direction(layer, 0, 1, b[5])
+        return layer, bool(fcfg["config"].get("return_sequences", False))
+    raise ValueError(f"{where}: rnnlab has no counterpart of this Keras layer class")
+
+
+def _chain(klayers: list, where: str):
+    """The rnnlab model of a chain of Keras layers (see the module docstring)."""
+    out, sequence, tag, levels = [], True, None, []
+    for i, k in enumerate(klayers):
+        if k.cls in SKIPPED:
+            continue
+        layer, returns_sequences = _convert(k)
+        if isinstance(layer, Recurrent):
+            if not sequence:
+                raise ValueError(f"{where}.layers[{i}] ({_name(k)}): a recurrent layer after the sequence was "
+                                 f"reduced to its last step")
+            m = _TAG.match(str(k.config.get("name", "")))
+            if m and out and m.group(1) == tag and int(m.group(2)) == len(levels) and isinstance(out[-1], Recurrent):
+                levels.append(layer)                # a level of a stacked rnnlab layer, see to_keras
+                out[-1] = stack_levels(levels)
+            else:
+                tag, levels = (m.group(1) if m else None), [layer]
+                out.append(layer)
+            if not returns_sequences:
+                out.append(LastStep())
+                sequence = False
+        else:
+            out.append(layer)
+    if not out:
+        raise ValueError(f"{where}: no SimpleRNN, LSTM, GRU, Bidirectional or Dense layer found")
+    return make_model(out)
+
+
+def _numpy(w) -> np.ndarray:
+    keras = _keras()
+    return np.asarray(keras.ops.convert_to_numpy(w))
+
+
+def _klayer(layer) -> KLayer:
+    cls = type(layer).__name__
+    config = layer.get_config()
+    if cls == "Bidirectional":
+        return KLayer(cls, config, [_numpy(w) for w in layer.forward_layer.weights],
+                      [_numpy(w) for w in layer.backward_layer.weights],
+                      {"class_name": type(layer.backward_layer).__name__,
+                       "config": layer.backward_layer.get_config()})
+    return KLayer(cls, config, [_numpy(w) for w in layer.weights])
+
+
+def from_keras(obj):
+    """An rnnlab layer or model computing what a Keras layer or model computes.
+
+    A single SimpleRNN / LSTM / GRU / Bidirectional becomes the bare rnnlab layer (whatever its
+    ``return_sequences``); a Dense becomes Dense; a Sequential or a chain-shaped functional Model
+    becomes a Sequential (see the module docstring).
+    """
+    if hasattr(obj, "layers") and not hasattr(obj, "cell") and type(obj).__name__ != "Bidirectional":
+        return _chain([_klayer(layer) for layer in obj.layers], f"{type(obj).__name__} {obj.name!r}")
+    return _convert(_klayer(obj))[0]
+
+
+# ----- files ----------------------------------------------------------------------------------------
+def _snake(cls: str) -> str:
+    """Keras' name of a layer's weight group: its class name in snake case (keras.src.utils.naming)."""
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", cls)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+def _vars(group) -> list:
+    if group is None or "vars" not in group:
+        return []
+    v = group["vars"]
+    return [np.asarray(v[str(i)]) for i in range(len(v))]
+
+
+def _weights_of(h5, cls: str, key: str) -> tuple:
+    g = h5["layers"].get(key) if "layers" in h5 else None
+    if g is None:
+        return [], None
+    if cls == "Bidirectional":
+        return _vars(g["forward_layer"].get("cell")), _vars(g["backward_layer"].get("cell"))
+    return _vars(g.get("cell", g)), None
+
+
+def _from_keras_file(path: str):
+    h5py = _h5py()
+    with zipfile.ZipFile(path) as z:
+        config = json.loads(z.read("config.json"))
+        weights = z.read("model.weights.h5")
+    with h5py.File(io.BytesIO(weights), "r") as h5:
+        model_cfg = config.get("config", {})
+        entries = model_cfg.get("layers")
+        if not isinstance(entries, list):
+            raise ValueError(f"path: {path!r} holds a {config.get('class_name')!r}, expected a Keras "
+                             f"Sequential or functional model")
+        used: dict[str, int] = {}
+        klayers = []
+        for e in entries:
+            cls, cfg = e["class_name"], e.get("config", {})
+            base = _snake(cls)
+            used[base] = used.get(base, -1) + 1
+            key = base if used[base] == 0 else f"{base}_{used[base]}"
+            fwd, bwd = _weights_of(h5, cls, key)
+            if cls in SKIPPED:
+                klayers.append(KLayer(cls, cfg, []))
+                continue
+            if not fwd:
+                raise ValueError(f"path: {path!r} has no weights for layer {cfg.get('name')!r} ({cls}) under "
+                                 f"'layers/{key}'")
+            bcfg = cfg.get("backward_layer") if cls == "Bidirectional" else None
+            klayers.append(KLayer(cls, cfg, fwd, bwd, bcfg))
+    return _chain(klayers, f"{config.get('class_name')} {model_cfg.get('name', '')!r}")
+
+
+def _from_weights_file(path: str, head: str):
+    """Infer the chain from a bare .weights.h5: recurrent layers of one kind, then Dense layers."""
+    h5py = _h5py()
+    with h5py.File(path, "r") as h5:
+        if "layers" not in h5:
+            raise ValueError(f"path: {path!r} is not a Keras 3 .weights.h5 file (no 'layers' group)")
+        names = list(h5["layers"].keys())
+
+        def order(name):
+            base, _, n = name.rpartition("_")
+            return (base, int(n)) if n.isdigit() and base else (name, 0)
+
+        groups: dict[str, list] = {}
+        for name in sorted(names, key=order):
+            groups.setdefault(order(name)[0], []).append(name)
+        recurrent = [b for b in groups if b in ("simple_rnn", "lstm", "gru", "bidirectional")]
+        unknown = sorted(set(groups) - {"simple_rnn", "lstm", "gru", "bidirectional", "dense"})
+        if len(recurrent) > 1 or unknown:
+            raise ValueError(f"path: {path!r} holds the weight groups {names}; a bare .weights.h5 file records no "
+                             f"layer order, so rnnlab reads only recurrent layers of one kind followed by Dense. "
+                             f"Use the .keras file, or load the weights into the Keras model and call from_keras")
+        klayers = []
+        for base in recurrent:
+            for name in groups[base]:
+                cls = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}.get(base, "Bidirectional")
+                fwd, bwd = _weights_of(h5, cls, name)
+                inner = cls
+                if cls == "Bidirectional":
+                    G = fwd[0].shape[1] // fwd[1].shape[0]
+                    inner = {1: "SimpleRNN", 3: "GRU", 4: "LSTM"}[G]
+                cfg = {"name": name, "return_sequences": True}
+                if inner == "GRU":
+                    cfg["reset_after"] = fwd[2].ndim == 2 if len(fwd) == 3 else True
+                if len(fwd) == 2:
+                    cfg["use_bias"] = False
+                defaults = {"activation": "tanh", "recurrent_activation": "sigmoid"}
+                if cls == "Bidirectional":
+                    klayers.append(KLayer(cls, {"name": name, "merge_mode": "concat",
+                                                "layer": {"class_name": inner, "config": {**defaults, **cfg}}},
+                                          fwd, bwd))
+                else:
+                    klayers.append(KLayer(cls, {**defaults, **cfg}, fwd))
+        if klayers and head == "last":
+            last = klayers[-1]
+            cfg = last.config["layer"]["config"] if last.cls == "Bidirectional" else last.config
+            cfg["return_sequences"] = False
+        for name in groups.get("dense", []):
+            klayers.append(KLayer("Dense", {"name": name, "activation": "linear"}, _weights_of(h5, "Dense", name)[0]))
+    return _chain(klayers, f"weights file {path!r}")
+
+
+def load_model(path, head: str = "last"):
+    """An rnnlab model from a Keras 3 ``.keras`` file (needs only h5py), or from a bare
+    ``.weights.h5`` file (default activations assumed; ``head``: "last" or "each" says whether the
+    Dense layers read the last step or every step), e.g.
+    ``rnnlab.interop.keras.load_model("model.keras")``."""
+    if head not in ("last", "each"):
+        raise ValueError(f"head: expected 'last' or 'each', got {head!r}")
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"path: no file at {path!r}")
+    if path.endswith(".keras"):
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"path: {path!r} is not a Keras 3 .keras archive")
+        return _from_keras_file(path)
+    if path.endswith(".h5"):
+        return _from_weights_file(path, head)
+    raise ValueError(f"path: expected a .keras or .weights.h5 file, got {path!r}")
+
+
+# ----- rnnlab -> Keras ------------------------------------------------------------------------------
+def keras_weights(layer: Recurrent, l: int = 0, d: int = 0) -> list:
+    """The Keras arrays [kernel, recurrent_kernel, bias] of one (layer, direction) of ``layer``."""
+    p = layer.direction_params(l, d)
+    H = layer.hidden_size
+    cls = KERAS_CLASS[layer.kind]
+    frm = {"LSTM": "ifog", "GRU": "rzn", "RNN": "h"}[layer.kind]
+    kernel, recurrent = regate(p["W"], frm, ORDER[cls], 1), regate(p["U"], frm, ORDER[cls], 1)
+    if isinstance(layer, GRU) and layer.reset_after:
+        rec_bias = np.concatenate([np.zeros(2 * H, layer.dtype), p["b_hn"]])
+        bias = np.stack([regate(p["b"], "rzn", "zrn", 0), regate(rec_bias, "rzn", "zrn", 0)])
+    else:
+        b = p["b"].copy()
+        if isinstance(layer, LSTM):
+            b[H:2 * H] += layer.forget_bias          # rnnlab's run-time forget bias, folded (block f)
+        bias = regate(b, frm, ORDER[cls], 0)
+    return [kernel, recurrent, bias]
+
+
+def to_keras(model):
+    """A ``keras.Sequential`` computing what ``model`` computes, in its dtype (needs Keras 3).
+
+    A stacked rnnlab layer becomes one Keras layer per level, named ``rnnlab<i>_l<level>`` so that it
+    reads back as one layer; ``LastStep`` becomes
+    ``return_sequences=False`` on the recurrent layer before it. Feed ragged batches to it with a mask
+    (``model(x, mask=...)``) or a Masking layer in front.
+    """
+    keras = _keras()
+    layers = layers_of(model)
+    first = layers[0]
+    if not isinstance(first, (Recurrent, Dense)):
+        raise ValueError(f"model.layers[0]: expected a recurrent or Dense layer, got {type(first).__name__}")
+    dt = first.dtype.name
+    shape = (None, first.input_size) if isinstance(first, Recurrent) else (first.input_size,)
+    out = [keras.Input(shape, dtype=dt)]
+    fill = []
+    for i, layer in enumerate(layers):
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(layer, LastStep):
+            if i == 0 or not isinstance(layers[i - 1], Recurrent):
+                raise ValueError(f"model.layers[{i}]: Keras expresses LastStep only right after a recurrent layer")
+            continue
+        if isinstance(layer, Dense):
+            act = {v: k for k, v in ACTIVATIONS.items()}[layer.activation]
+            k = keras.layers.Dense(layer.output_size, activation=act, dtype=dt)
+            out.append(k)
+            fill.append((k, [layer.params["W"], layer.params["b"]]))
+            continue
+        cls = getattr(keras.layers, KERAS_CLASS[layer.kind])
+        opts = {}
+        if isinstance(layer, RNN):
+            opts["activation"] = layer.nonlinearity
+        if isinstance(layer, GRU):
+            opts["reset_after"] = layer.reset_after
+        for l in range(layer.num_layers):
+            seq = l < layer.num_layers - 1 or not isinstance(nxt, LastStep)
+            if layer.bidirectional:
+                k = keras.layers.Bidirectional(cls(layer.hidden_size, return_sequences=seq, dtype=dt, **opts),
+                                               merge_mode="concat", dtype=dt, name=f"rnnlab{i}_l{l}")
+                fill.append((k, keras_weights(layer, l, 0) + keras_weights(layer, l, 1)))
+            else:
+                k = cls(layer.hidden_size, return_sequences=seq, dtype=dt, name=f"rnnlab{i}_l{l}", **opts)
+                fill.append((k, keras_weights(layer, l, 0)))
+            out.append(k)
+    kmodel = keras.Sequential(out)
+    for k, weights in fill:
+        k.set_weights([np.asarray(w, dt) for w in weights])
+    return kmodel
+
+
+def save_model(model, path) -> None:
+    """Write ``to_keras(model)`` as a ``.keras`` file (architecture and weights) or a ``.weights.h5``."""
+    path = os.fspath(path)
+    kmodel = to_keras(model)
+    if path.endswith(".keras"):
+        kmodel.save(path)
+    elif path.endswith(".weights.h5"):
+        kmodel.save_weights(path)
+    else:
+        raise ValueError(f"path: expected a name ending in .keras or .weights.h5, got {path!r}")
