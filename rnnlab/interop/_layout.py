@@ -65,3 +65,18 @@ def set_direction(layer: Recurrent, l: int, d: int, p: dict) -> None:
 def float_dtype(*arrays) -> np.dtype:
     """float64 if any array is float64, else float32 (the dtype of rnnlab layers built from them)."""
     return np.dtype("float64") if any(np.asarray(a).dtype == np.float64 for a in arrays) else np.dtype("float32")
+
+
+def stack_levels(levels: list) -> Recurrent:
+    """One stacked rnnlab layer from single-level layers of equal kind and options."""
+    if len(levels) == 1:
+        return levels[0]
+    first = levels[0]
+    extra = {k: v for k, v in first.config().items()
+             if k not in ("input_size", "hidden_size", "num_layers", "bidirectional", "dtype")}
+    layer = new_layer(first.kind, first.input_size, first.hidden_size, first.dtype, num_layers=len(levels),
+                      bidirectional=first.bidirectional, **extra)
+    for l, one in enumerate(levels):
+        for d in range(one.directions):
+            set_direction(layer, l, d, one.direction_params(0, d))
+    return layer

@@ -1,0 +1,39 @@
+"""``rnnlab convert``: convert a recurrent model between rnnlab's .npz, PyTorch, Keras and ONNX files.
+
+    rnnlab convert model.pt model.npz                 # PyTorch state_dict -> rnnlab
+    rnnlab convert model.keras model.npz              # Keras 3 -> rnnlab (needs only h5py)
+    rnnlab convert model.npz model.onnx               # rnnlab -> ONNX
+    rnnlab convert rnn.pt rnn.onnx --head each --nonlinearity relu
+
+The format follows each file name's ending (.npz, .pt/.pth, .keras/.weights.h5, .onnx).
+"""
+from __future__ import annotations
+
+import os
+
+from ..interop.files import format_of, load_any, save_any
+
+
+def add_parser(sub):
+    p = sub.add_parser("convert", help="convert a model between .npz, PyTorch .pt, Keras .keras and .onnx files")
+    p.add_argument("source", help="file to read (.npz, .pt, .pth, .keras, .weights.h5, .onnx)")
+    p.add_argument("target", help="file to write; its ending picks the format")
+    p.add_argument("--head", choices=("last", "each"), default="last",
+                   help="PyTorch state_dicts and bare Keras .weights.h5: the dense head reads the last step "
+                        "(default) or every step")
+    p.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh",
+                   help="PyTorch nn.RNN state_dicts: the activation, which they do not record (default tanh)")
+    return p
+
+
+def run(args) -> int:
+    format_of(args.target)                       # refuse an unknown ending before reading anything
+    if not os.path.exists(args.source):
+        raise FileNotFoundError(f"source: no file at {args.source!r}")
+    try:
+        model = load_any(args.source, head=args.head, nonlinearity=args.nonlinearity)
+        save_any(model, args.target)
+    except ImportError as err:
+        raise ValueError(str(err)) from err
+    print(f"{args.source} ({format_of(args.source)}) -> {args.target} ({format_of(args.target)}): {model!r}")
+    return 0

@@ -1,0 +1,59 @@
+"""Read and write any model file rnnlab knows, chosen by the file name's ending:
+
+    .npz                     rnnlab's own format (rnnlab.saving)
+    .pt, .pth                PyTorch state_dict (rnnlab.interop.torch)
+    .keras, .weights.h5      Keras 3 (rnnlab.interop.keras)
+    .onnx                    ONNX (rnnlab.interop.onnx)
+
+Each library is imported only when its format is used.
+"""
+from __future__ import annotations
+
+import os
+
+FORMATS = {".npz": "rnnlab", ".pt": "torch", ".pth": "torch", ".keras": "keras", ".weights.h5": "keras",
+           ".h5": "keras", ".onnx": "onnx"}
+
+
+def format_of(path) -> str:
+    """The format name of ``path`` from its ending, or a ValueError naming the endings known."""
+    name = os.fspath(path).lower()
+    for ending in sorted(FORMATS, key=len, reverse=True):
+        if name.endswith(ending):
+            return FORMATS[ending]
+    raise ValueError(f"path: cannot tell the format of {os.fspath(path)!r}; expected a name ending in "
+                     f"{', '.join(sorted(FORMATS))}")
+
+
+def load_any(path, head: str = "last", nonlinearity: str = "tanh"):
+    """An rnnlab model from any supported file. ``head`` and ``nonlinearity`` fill in what a PyTorch
+    state_dict or a bare Keras .weights.h5 does not record (see those modules)."""
+    fmt = format_of(path)
+    if fmt == "rnnlab":
+        from ..saving import load
+        return load(path)
+    if fmt == "torch":
+        from . import torch
+        return torch.load_model(path, head=head, nonlinearity=nonlinearity)
+    if fmt == "keras":
+        from . import keras
+        return keras.load_model(path, head=head)
+    from . import onnx
+    return onnx.load_model(path)
+
+
+def save_any(model, path) -> None:
+    """Write ``model`` in the format ``path``'s ending names."""
+    fmt = format_of(path)
+    if fmt == "rnnlab":
+        from ..saving import save
+        save(path, model)
+    elif fmt == "torch":
+        from . import torch
+        torch.save_model(model, path)
+    elif fmt == "keras":
+        from . import keras
+        keras.save_model(model, path)
+    else:
+        from . import onnx
+        onnx.save_model(model, path)

@@ -1,0 +1,332 @@
+"""ONNX <-> rnnlab: export a sequence model to a graph of the standard ``RNN``, ``LSTM`` and ``GRU``
+operators (forward or bidirectional, with ``sequence_lens``), and import such graphs.
+
+ONNX stores per operator W [directions, G*H, D], R [directions, G*H, H] (rows, i.e. the transposes of
+rnnlab's W and U) and B [directions, 2*G*H] = [Wb; Rb], gate blocks LSTM (i, o, f, c), GRU (z, r, h).
+``linear_before_reset=1`` is rnnlab's reset-after GRU, with Rb's h block as b_hn; ``linear_before_reset=0``
+adds Rb_h outside the reset, so it folds into b like every other bias. An LSTM's run-time
+``forget_bias`` is folded into Wb's f block.
+
+The exported graph: inputs ``x`` (N, T, D) and ``lengths`` (N,) int32 (``sequence_lens``; every
+length in [1, T]); output ``y`` (what ``model.forward(x, lengths)`` returns) and, for the i-th layer
+of a Sequential that is recurrent, ``h<i>`` (and ``c<i>`` for the LSTM) of shape (K, N, H), its final
+state. Inside, the operators run time-major (``layout=0``) between Transpose nodes; each operator node is
+named ``rnnlab.<i>.l<level>`` so that a stacked layer imports back as one layer.
+
+Import reads graphs made of these operators, MatMul + Add or Gemm for Dense layers, the activations
+Sigmoid / Tanh / Relu / Softmax after them, and shape-only glue (Transpose, Reshape, Squeeze, ...);
+a Dense that reads an operator's ``Y_h`` gets a ``LastStep`` before it. What rnnlab cannot represent
+(peepholes, clipping, ``input_forget``, non-default activations, a lone ``reverse`` direction, initial
+states other than zero) is refused with the node's name and the attribute or input.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..layers import GRU, LSTM, RNN, Dense, Recurrent
+from ..models import LastStep
+from ._layout import layers_of, make_model, new_layer, regate, set_direction, stack_levels
+
+OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN"}
+ORDER = {"LSTM": ("ifog", "iofg"), "GRU": ("rzn", "zrn"), "RNN": ("h", "h")}   # (rnnlab, ONNX)
+ACT_OPS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softmax": "Softmax"}
+GLUE = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Cast")
+DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+OPSET = 14
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError as err:
+        raise ImportError("rnnlab.interop.onnx needs onnx: pip install 'rnnlab[onnx]'") from err
+    return onnx
+
+
+# ----- rnnlab -> ONNX -------------------------------------------------------------------------------
+def onnx_weights(layer: Recurrent, l: int) -> tuple:
+    """(W, R, B) of level ``l`` of ``layer`` in ONNX layout, directions stacked on axis 0."""
+    H = layer.hidden_size
+    ours, theirs = ORDER[layer.kind]
+    Ws, Rs, Bs = [], [], []
+    for d in range(layer.directions):
+        p = layer.direction_params(l, d)
+        Ws.append(regate(p["W"], ours, theirs, 1).T)
+        Rs.append(regate(p["U"], ours, theirs, 1).T)
+        b = p["b"].copy()
+        if isinstance(layer, LSTM):
+            b[H:2 * H] += layer.forget_bias
+        rb = np.zeros_like(b)
+        if isinstance(layer, GRU) and layer.reset_after:
+            rb[2 * H:] = p["b_hn"]
+        Bs.append(np.concatenate([regate(b, ours, theirs, 0), regate(rb, ours, theirs, 0)]))
+    return np.stack(Ws), np.stack(Rs), np.stack(Bs)
+
+
+def to_onnx(model, opset: int = OPSET):
+    """An ``onnx.ModelProto`` computing ``model.forward(x, lengths)`` (see the module docstring)."""
+    onnx = _onnx()
+    from onnx import TensorProto, helper, numpy_helper
+    layers = layers_of(model)
+    dt = layers[0].dtype if hasattr(layers[0], "dtype") else np.dtype("float32")
+    elem = TensorProto.DOUBLE if dt == np.float64 else TensorProto.FLOAT
+    nodes, inits, outputs = [], [], []
+
+    def const(name, value):
+        inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(op, inputs, outs, name=None, **attrs):
+        nodes.append(helper.make_node(op, inputs, outs, name=name or outs[0], **attrs))
+        return outs[0]
+
+    first = layers[0]
+    sequence = isinstance(first, Recurrent)
+    if sequence:
+        inputs = [helper.make_tensor_value_info("x", elem, ["N", "T", first.input_size]),
+                  helper.make_tensor_value_info("lengths", TensorProto.INT32, ["N"])]
+        cur = node("Transpose", ["x"], ["x_tnd"], perm=[1, 0, 2])                    # (T, N, D)
+    elif isinstance(first, Dense):
+        inputs = [helper.make_tensor_value_info("x", elem, ["N", first.input_size])]
+        cur = "x"
+    else:
+        raise ValueError(f"model.layers[0]: expected a recurrent or Dense layer, got {type(first).__name__}")
+    time_major = sequence
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Recurrent):
+            if not time_major:
+                raise ValueError(f"model.layers[{i}]: a recurrent layer after the sequence was reduced")
+            ys_h, ys_c = [], []
+            for l in range(layer.num_layers):
+                W, R, B = onnx_weights(layer, l)
+                tag = f"rnnlab.{i}.l{l}"
+                attrs = {"hidden_size": layer.hidden_size,
+                         "direction": "bidirectional" if layer.bidirectional else "forward"}
+                if isinstance(layer, GRU):
+                    attrs["linear_before_reset"] = int(layer.reset_after)
+                if isinstance(layer, RNN):
+                    attrs["activations"] = [layer.nonlinearity.capitalize()] * layer.directions
+                outs = [f"{tag}.Y", f"{tag}.Y_h"] + ([f"{tag}.Y_c"] if isinstance(layer, LSTM) else [])
+                node(OP[layer.kind], [cur, const(f"{tag}.W", W), const(f"{tag}.R", R), const(f"{tag}.B", B),
+                                      "lengths"], outs, name=tag, **attrs)
+                ys_h.append(outs[1])
+                if isinstance(layer, LSTM):
+                    ys_c.append(outs[2])
+                t = node("Transpose", [outs[0]], [f"{tag}.Y_tnkh"], perm=[0, 2, 1, 3])   # (T, N, dirs, H)
+                cur = node("Reshape", [t, const(f"{tag}.shape", np.array([0, 0, -1], np.int64))],
+                           [f"{tag}.Y_tnf"])                                          # (T, N, dirs*H)
+            for s, parts in (("h", ys_h), ("c", ys_c)):
+                if parts:
+                    node("Concat", parts, [f"{s}{i}"], axis=0)                       # (K, N, H)
+                    outputs.append(helper.make_tensor_value_info(f"{s}{i}", elem,
+                                                                 [layer.num_layers * layer.directions, "N",
+                                                                  layer.hidden_size]))
+            last_h = ys_h[-1]
+        elif isinstance(layer, LastStep):
+            if i == 0 or not isinstance(layers[i - 1], Recurrent):
+                raise ValueError(f"model.layers[{i}]: ONNX export takes LastStep only right after a recurrent layer")
+            t = node("Transpose", [last_h], [f"{i}.h_nkh"], perm=[1, 0, 2])              # (N, dirs, H)
+            cur = node("Reshape", [t, const(f"{i}.shape", np.array([0, -1], np.int64))], [f"{i}.last"])
+            time_major = False
+        elif isinstance(layer, Dense):
+            a = node("MatMul", [cur, const(f"{i}.W", layer.params["W"])], [f"{i}.xW"])
+            cur = node("Add", [a, const(f"{i}.b", layer.params["b"])], [f"{i}.a"])
+            if layer.activation in ACT_OPS:
+                kw = {"axis": -1} if layer.activation == "softmax" else {}
+                cur = node(ACT_OPS[layer.activation], [cur], [f"{i}.y"], **kw)
+        else:
+            raise ValueError(f"model.layers[{i}]: ONNX export has no counterpart of {type(layer).__name__}")
+    if time_major:
+        cur = node("Transpose", [cur], ["y_ntf"], perm=[1, 0, 2])
+    node("Identity", [cur], ["y"])
+    out_dims = ["N", "T", None] if time_major else ["N", None]
+    outputs.insert(0, helper.make_tensor_value_info("y", elem, out_dims))
+    graph = helper.make_graph(nodes, "rnnlab", inputs, outputs, inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="rnnlab")
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def save_model(model, path, opset: int = OPSET) -> None:
+    """Write ``to_onnx(model)`` to ``path`` (.onnx)."""
+    from ..saving import atomic_write
+    proto = to_onnx(model, opset)
+    atomic_write(path, lambda f: f.write(proto.SerializeToString()))
+
+
+# ----- ONNX -> rnnlab -------------------------------------------------------------------------------
+def _attrs(node) -> dict:
+    from onnx import helper
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _text(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _recurrent_layer(node, arrays: dict, where: str) -> Recurrent:
+    """An rnnlab layer (one level) from one ONNX RNN / LSTM / GRU node."""
+    kind = node.op_type
+    at = _attrs(node)
+    G = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+    if "clip" in at:
+        raise ValueError(f"{where}.clip: rnnlab's {kind} does not clip its cell input")
+    if at.get("input_forget", 0):
+        raise ValueError(f"{where}.input_forget: rnnlab's LSTM has separate input and forget gates")
+    direction = _text(at.get("direction", "forward"))
+    if direction not in ("forward", "bidirectional"):
+        raise ValueError(f"{where}.direction: rnnlab runs 'forward' or 'bidirectional', got {direction!r}")
+    dirs = 2 if direction == "bidirectional" else 1
+    acts = [_text(a) for a in at.get("activations", [])]
+    options = {}
+    if kind == "RNN":
+        acts = acts or ["Tanh"] * dirs
+        if set(acts) not in ({"Tanh"}, {"Relu"}):
+            raise ValueError(f"{where}.activations: rnnlab's RNN uses Tanh or Relu in both directions, got {acts}")
+        options["nonlinearity"] = acts[0].lower()
+    elif acts and acts != DEFAULT_ACTS[kind] * dirs:
+        raise ValueError(f"{where}.activations: rnnlab's {kind} uses {DEFAULT_ACTS[kind]}, got {acts}")
+    for name in ("activation_alpha", "activation_beta"):
+        if name in at:
+            raise ValueError(f"{where}.{name}: rnnlab's activations take no parameters")
+    if kind == "GRU":
+        options["reset_after"] = bool(at.get("linear_before_reset", 0))
+    ins = list(node.input) + [""] * 8
+    labels = {5: "initial_h", 6: "initial_c", 7: "P (peepholes)"}
+    for idx, label in labels.items():
+        if ins[idx]:
+            value = arrays.get(ins[idx])
+            if idx == 7:
+                raise ValueError(f"{where}: input {label}: rnnlab's LSTM has no peephole connections")
+            if value is None or np.any(value != 0):
+                raise ValueError(f"{where}: input {label}: rnnlab imports zero initial states only; pass "
+                                 f"state0 to forward instead")
+    try:
+        W, R = arrays[ins[1]], arrays[ins[2]]
+    except KeyError as err:
+        raise ValueError(f"{where}: weights {err.args[0]!r} are not constant initializers") from err
+    H = R.shape[2]
+    if W.shape[:2] != (dirs, G * H) or R.shape != (dirs, G * H, H):
+        raise ValueError(f"{where}: W {W.shape} and R {R.shape} do not fit a {direction} {kind} of hidden size {H}")
+    B = arrays.get(ins[3]) if ins[3] else None
+    B = np.zeros((dirs, 2 * G * H), W.dtype) if B is None else B
+    layer = new_layer(kind, W.shape[2], H, W.dtype, bidirectional=dirs == 2, **options)
+    ours, theirs = ORDER[kind]
+    for d in range(dirs):
+        wb, rb = regate(B[d, :G * H], theirs, ours, 0), regate(B[d, G * H:], theirs, ours, 0)
+        p = {"W": regate(W[d].T, theirs, ours, 1), "U": regate(R[d].T, theirs, ours, 1)}
+        if kind == "GRU" and options["reset_after"]:
+            p["b"] = wb + np.concatenate([rb[:2 * H], np.zeros(H, W.dtype)])
+            p["b_hn"] = rb[2 * H:]
+        else:
+            p["b"] = wb + rb
+        set_direction(layer, 0, d, p)
+    return layer
+
+
+def load_model(source):
+    """An rnnlab model from an ONNX file or ``onnx.ModelProto`` made of RNN / LSTM / GRU operators and
+    dense heads, e.g. ``rnnlab.interop.onnx.load_model("model.onnx")``."""
+    onnx = _onnx()
+    from onnx import numpy_helper
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"source: no file at {path!r}")
+        try:
+            source = onnx.load(path)
+        except Exception as err:  # protobuf raises DecodeError and others for foreign files
+            raise ValueError(f"source: {path!r} is not an ONNX model ({type(err).__name__})") from err
+    graph = source.graph
+    arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for n in graph.node:
+        if n.op_type == "Constant":
+            arrays[n.output[0]] = numpy_helper.to_array(_attrs(n)["value"])
+    producer = {}                       # value name -> (node, output index)
+    for n in graph.node:
+        for k, o in enumerate(n.output):
+            producer[o] = (n, k)
+
+    def origin(name):
+        """Follow shape-only glue back to the value that carries data."""
+        while name in producer and producer[name][0].op_type in GLUE:
+            name = producer[name][0].input[0]
+        return name
+
+    items = []                          # ("rec", node, layer) | ("dense", node, Dense, reads, softmax axis)
+    dense_of = {}                       # output of a Dense's MatMul / Add / Gemm -> index into items
+    for n in graph.node:
+        where = f"ONNX {n.op_type} node {n.name or n.output[0]!r}"
+        if n.op_type in ("LSTM", "GRU", "RNN"):
+            items.append(["rec", n, _recurrent_layer(n, arrays, where)])
+        elif n.op_type == "Gemm":
+            at = _attrs(n)
+            if at.get("alpha", 1.0) != 1.0 or at.get("beta", 1.0) != 1.0 or at.get("transA", 0):
+                raise ValueError(f"{where}: only alpha=1, beta=1, transA=0 make a Dense layer")
+            if n.input[1] not in arrays:
+                raise ValueError(f"{where}: the weight input {n.input[1]!r} is not a constant")
+            W = arrays[n.input[1]].T if at.get("transB", 0) else arrays[n.input[1]]
+            b = arrays[n.input[2]] if len(n.input) > 2 and n.input[2] else np.zeros(W.shape[1], W.dtype)
+            items.append(["dense", n, _dense(W, b), origin(n.input[0]), None])
+            dense_of[n.output[0]] = len(items) - 1
+        elif n.op_type == "MatMul":
+            if n.input[1] not in arrays:
+                raise ValueError(f"{where}: the second input must be a constant weight matrix")
+            W = arrays[n.input[1]]
+            items.append(["dense", n, _dense(W, np.zeros(W.shape[1], W.dtype)), origin(n.input[0]), None])
+            dense_of[n.output[0]] = len(items) - 1
+        elif n.op_type == "Add" and any(i in dense_of for i in n.input) and any(i in arrays for i in n.input):
+            k = dense_of[next(i for i in n.input if i in dense_of)]
+            dense = items[k][2]
+            dense.params["b"] = np.ascontiguousarray(
+                dense.params["b"] + arrays[next(i for i in n.input if i in arrays)], dense.dtype)
+            dense_of[n.output[0]] = k
+        elif n.op_type in ("Sigmoid", "Tanh", "Relu", "Softmax"):
+            if n.input[0] not in dense_of:
+                raise ValueError(f"{where}: rnnlab applies {n.op_type} only as a Dense layer's activation")
+            item = items[dense_of[n.input[0]]]
+            if item[2].activation != "identity":
+                raise ValueError(f"{where}: a second activation after Dense {item[1].name!r}")
+            item[2].activation = n.op_type.lower()
+            if n.op_type == "Softmax":
+                item[4] = _attrs(n).get("axis", -1)
+            dense_of[n.output[0]] = dense_of[n.input[0]]
+        elif n.op_type in GLUE or n.op_type in ("Constant", "Concat"):
+            continue
+        else:
+            raise ValueError(f"{where}: rnnlab has no counterpart of this operator")
+    layers, tag, levels, last_rec = [], None, [], None
+    for it in items:
+        if it[0] == "rec":
+            n, one = it[1], it[2]
+            node_tag = n.name.rsplit(".l", 1)[0] if n.name.startswith("rnnlab.") else None
+            if node_tag is not None and node_tag == tag and isinstance(layers[-1], Recurrent):
+                levels.append(one)
+                layers[-1] = stack_levels(levels)
+            else:
+                tag, levels = node_tag, [one]
+                layers.append(one)
+            last_rec = n
+        else:
+            src = it[3]
+            if src in producer and producer[src][0] is last_rec and producer[src][1] == 1 and \
+                    not any(isinstance(x, LastStep) for x in layers):
+                layers.append(LastStep())
+            rank = 3 if any(isinstance(x, Recurrent) for x in layers) and \
+                not any(isinstance(x, LastStep) for x in layers) else 2
+            if it[4] is not None and it[4] not in (-1, rank - 1):
+                raise ValueError(f"ONNX Softmax after {it[1].name!r}: axis {it[4]}; rnnlab's softmax runs over "
+                                 f"the last axis")
+            layers.append(it[2])
+    if not layers:
+        raise ValueError("source: no RNN, LSTM, GRU or dense operators in the graph")
+    return make_model(layers)
+
+
+def _dense(W, b) -> Dense:
+    dense = Dense(W.shape[0], W.shape[1], dtype=W.dtype.name)
+    dense.params["W"] = np.ascontiguousarray(W)
+    dense.params["b"] = np.ascontiguousarray(b, W.dtype)
+    return dense

@@ -1,0 +1,196 @@
+"""TensorFlow 1 cells <-> rnnlab, from and to their variables given as NumPy arrays (for example read
+from a checkpoint with ``tf.train.load_checkpoint(path).get_tensor(name)``). TensorFlow is never
+imported: the layouts below are those of the TF1 sources, and the tests check them against the cells'
+equations written out in NumPy, not against TensorFlow itself.
+
+``BasicLSTMCell`` and ``LSTMCell`` (without peepholes, projection or clipping) hold one ``kernel``
+(D+H, 4H), rows [x; h], and one ``bias`` (4H,), column blocks in the order (i, j, f, o), with j the
+candidate; the cell's ``forget_bias`` (1.0 by default) is a constructor argument added at run time:
+
+    i, j, f, o = split([x_t, h_{t-1}] kernel + bias, 4)
+    c_t = sigmoid(f + forget_bias) * c_{t-1} + sigmoid(i) * tanh(j)
+    h_t = sigmoid(o) * tanh(c_t)                   state tuple (c, h): c first
+
+which is rnnlab's LSTM with the same run-time ``forget_bias``. ``GRUCell`` holds ``gates/kernel``
+(D+H, 2H) in the order (r, u), ``gates/bias``, ``candidate/kernel`` (D+H, H), ``candidate/bias``:
+
+    r, u = split(sigmoid([x_t, h_{t-1}] gates/kernel + gates/bias), 2)
+    c = tanh([x_t, r * h_{t-1}] candidate/kernel + candidate/bias)
+    h_t = u * h_{t-1} + (1 - u) * c
+
+which is rnnlab's reset-before GRU (``reset_after=False``) with z = u. ``BasicRNNCell``:
+h_t = tanh([x_t, h_{t-1}] kernel + bias).
+
+Whole checkpoints: ``from_variables`` reads the variable names TF1 gives these cells under
+``dynamic_rnn`` ("rnn/lstm_cell/kernel"), ``MultiRNNCell`` ("rnn/multi_rnn_cell/cell_1/lstm_cell/kernel")
+and ``stack_bidirectional_dynamic_rnn`` (".../cell_0/bidirectional_rnn/fw/lstm_cell/kernel");
+``to_variables`` writes them.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..layers import GRU, LSTM, RNN, Recurrent
+from ._layout import float_dtype, new_layer, regate, set_direction
+
+CELL_NAMES = {"LSTM": ("lstm_cell", "basic_lstm_cell"), "GRU": ("gru_cell",), "RNN": ("basic_rnn_cell",)}
+
+
+def _split_rows(kernel: np.ndarray, H: int, name: str) -> tuple:
+    """(W, U): the x rows and the h rows of a TF1 kernel [x; h]."""
+    kernel = np.asarray(kernel)
+    if kernel.ndim != 2 or kernel.shape[0] <= H:
+        raise ValueError(f"{name}: expected a kernel of shape (D + {H}, *) with rows [x; h], got {kernel.shape}")
+    return kernel[:-H], kernel[-H:]
+
+
+def lstm_from_tf1(kernel, bias, forget_bias: float = 1.0) -> LSTM:
+    """An rnnlab LSTM computing what a TF1 BasicLSTMCell / LSTMCell with these variables computes."""
+    kernel, bias = np.asarray(kernel), np.asarray(bias)
+    if kernel.ndim != 2 or kernel.shape[1] % 4:
+        raise ValueError(f"kernel: expected shape (D + H, 4H), got {kernel.shape}")
+    H = kernel.shape[1] // 4
+    if bias.shape != (4 * H,):
+        raise ValueError(f"bias: expected shape ({4 * H},) to match kernel {kernel.shape}, got {bias.shape}")
+    W, U = _split_rows(kernel, H, "kernel")
+    layer = new_layer("LSTM", W.shape[0], H, float_dtype(kernel, bias), forget_bias=forget_bias)
+    set_direction(layer, 0, 0, {"W": regate(W, "igfo", "ifog", 1), "U": regate(U, "igfo", "ifog", 1),
+                                "b": regate(bias, "igfo", "ifog", 0)})
+    return layer
+
+
+def gru_from_tf1(gates_kernel, gates_bias, candidate_kernel, candidate_bias) -> GRU:
+    """An rnnlab reset-before GRU computing what a TF1 GRUCell with these variables computes."""
+    gk, gb = np.asarray(gates_kernel), np.asarray(gates_bias)
+    ck, cb = np.asarray(candidate_kernel), np.asarray(candidate_bias)
+    if ck.ndim != 2:
+        raise ValueError(f"candidate_kernel: expected shape (D + H, H), got {ck.shape}")
+    H = ck.shape[1]
+    if gk.shape != (ck.shape[0], 2 * H) or gb.shape != (2 * H,) or cb.shape != (H,):
+        raise ValueError(f"gates_kernel {gk.shape}, gates_bias {gb.shape}, candidate_bias {cb.shape}: expected "
+                         f"{(ck.shape[0], 2 * H)}, {(2 * H,)}, {(H,)} to match candidate_kernel {ck.shape}")
+    gW, gU = _split_rows(gk, H, "gates_kernel")
+    cW, cU = _split_rows(ck, H, "candidate_kernel")
+    layer = new_layer("GRU", gW.shape[0], H, float_dtype(gk, gb, ck, cb), reset_after=False)
+    set_direction(layer, 0, 0, {"W": np.concatenate([gW, cW], 1), "U": np.concatenate([gU, cU], 1),
+                                "b": np.concatenate([gb, cb])})     # (r, u) + candidate = rnnlab (r, z, n)
+    return layer
+
+
+def rnn_from_tf1(kernel, bias) -> RNN:
+    """An rnnlab tanh RNN computing what a TF1 BasicRNNCell with these variables computes."""
+    kernel, bias = np.asarray(kernel), np.asarray(bias)
+    H = bias.shape[0] if bias.ndim == 1 else -1
+    if kernel.ndim != 2 or kernel.shape[1] != H:
+        raise ValueError(f"kernel {kernel.shape}, bias {bias.shape}: expected (D + H, H) and (H,)")
+    W, U = _split_rows(kernel, H, "kernel")
+    layer = new_layer("RNN", W.shape[0], H, float_dtype(kernel, bias))
+    set_direction(layer, 0, 0, {"W": W, "U": U, "b": bias})
+    return layer
+
+
+def to_tf1(layer: Recurrent, l: int = 0, d: int = 0) -> dict:
+    """The TF1 cell variables of one (layer, direction) of ``layer``, keyed as the cell names them:
+    LSTM {"kernel", "bias"} (with the layer's ``forget_bias`` to pass to the cell's constructor under
+    "forget_bias"), GRU {"gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias"},
+    RNN {"kernel", "bias"}."""
+    if not isinstance(layer, Recurrent):
+        raise ValueError(f"layer: expected an rnnlab RNN, LSTM or GRU, got {type(layer).__name__}")
+    p = layer.direction_params(l, d)
+    H = layer.hidden_size
+    if isinstance(layer, LSTM):
+        return {"kernel": regate(np.concatenate([p["W"], p["U"]]), "ifog", "igfo", 1),
+                "bias": regate(p["b"], "ifog", "igfo", 0), "forget_bias": layer.forget_bias}
+    if isinstance(layer, GRU):
+        if layer.reset_after:
+            raise ValueError("layer.reset_after: TF1's GRUCell computes the reset-before form; "
+                             "got reset_after=True (use GRU(..., reset_after=False))")
+        k = np.concatenate([p["W"], p["U"]])
+        return {"gates/kernel": np.ascontiguousarray(k[:, :2 * H]), "gates/bias": p["b"][:2 * H].copy(),
+                "candidate/kernel": np.ascontiguousarray(k[:, 2 * H:]), "candidate/bias": p["b"][2 * H:].copy()}
+    if layer.nonlinearity != "tanh":
+        raise ValueError(f"layer.nonlinearity: TF1's BasicRNNCell uses tanh by default, got "
+                         f"{layer.nonlinearity!r}; pass activation=tf.nn.relu to the cell and use the arrays")
+    return {"kernel": np.concatenate([p["W"], p["U"]]), "bias": p["b"].copy()}
+
+
+# ----- whole checkpoints ----------------------------------------------------------------------------
+_CELL = re.compile(r"(?:^|/)(lstm_cell|basic_lstm_cell|gru_cell|basic_rnn_cell)/")
+_FORBIDDEN = ("w_f_diag", "w_i_diag", "w_o_diag", "projection")
+
+
+def from_variables(variables: dict, forget_bias: float = 1.0) -> Recurrent:
+    """One rnnlab layer from a dict of TF1 variable names -> arrays: one cell, a MultiRNNCell stack
+    ("cell_<k>") and/or both directions of ``stack_bidirectional_dynamic_rnn`` ("fw", "bw").
+    ``forget_bias``: the LSTM cells' constructor argument (not stored in checkpoints)."""
+    cells: dict[tuple, dict] = {}
+    kinds = set()
+    for name, value in variables.items():
+        m = _CELL.search(name)
+        if m is None:
+            continue
+        leaf = name[m.end():]
+        if any(bad in leaf for bad in _FORBIDDEN):
+            raise ValueError(f"variables[{name!r}]: an LSTMCell with peepholes or a projection; rnnlab's LSTM "
+                             f"has neither")
+        layer_idx = [int(k) for k in re.findall(r"cell_(\d+)", name[:m.start()])]
+        direction = 1 if re.search(r"(^|/)bw/", name) else 0
+        key = (layer_idx[-1] if layer_idx else 0, direction)
+        kinds.add(m.group(1))
+        if direction and "multi_rnn_cell" in name and layer_idx and layer_idx[-1] > 0:
+            raise ValueError(f"variables[{name!r}]: a MultiRNNCell inside bidirectional_dynamic_rnn runs each "
+                             f"direction's stack separately; rnnlab, like stack_bidirectional_dynamic_rnn, feeds "
+                             f"both directions' outputs to the next layer")
+        cells.setdefault(key, {})[leaf] = np.asarray(value)
+    if not cells:
+        raise ValueError(f"variables: no TF1 lstm_cell, basic_lstm_cell, gru_cell or basic_rnn_cell variables "
+                         f"among {sorted(variables)[:8]}")
+    if len(kinds) > 1 and kinds != {"lstm_cell", "basic_lstm_cell"}:
+        raise ValueError(f"variables: cells of different kinds {sorted(kinds)}; rnnlab layers hold one kind")
+    num_layers = 1 + max(k[0] for k in cells)
+    directions = 1 + max(k[1] for k in cells)
+    missing = [(l, d) for l in range(num_layers) for d in range(directions) if (l, d) not in cells]
+    if missing:
+        raise ValueError(f"variables: no cell for (layer, direction) {missing}")
+    kind = {"lstm_cell": "LSTM", "basic_lstm_cell": "LSTM", "gru_cell": "GRU", "basic_rnn_cell": "RNN"}[kinds.pop()]
+    parts = {}
+    for (l, d), v in sorted(cells.items()):
+        try:
+            if kind == "GRU":
+                one = gru_from_tf1(v["gates/kernel"], v["gates/bias"], v["candidate/kernel"], v["candidate/bias"])
+            elif kind == "LSTM":
+                one = lstm_from_tf1(v["kernel"], v["bias"], forget_bias)
+            else:
+                one = rnn_from_tf1(v["kernel"], v["bias"])
+        except KeyError as err:
+            raise ValueError(f"variables: cell (layer {l}, direction {d}) lacks {err.args[0]!r}") from err
+        parts[l, d] = one
+    first = parts[0, 0]
+    options = {"LSTM": {"forget_bias": forget_bias}, "GRU": {"reset_after": False}, "RNN": {}}[first.kind]
+    layer = new_layer(first.kind, first.input_size, first.hidden_size, first.dtype, num_layers=num_layers,
+                      bidirectional=directions == 2, **options)
+    for (l, d), one in parts.items():
+        set_direction(layer, l, d, one.direction_params(0, 0))
+    return layer
+
+
+def to_variables(layer: Recurrent, scope: str | None = None, lstm_cell: str = "lstm_cell") -> dict:
+    """TF1 variable names -> arrays for ``layer``, the names ``dynamic_rnn`` with a cell or MultiRNNCell
+    (scope "rnn") or ``stack_bidirectional_dynamic_rnn`` (scope "stack_bidirectional_rnn") would create.
+    LSTM ``forget_bias`` is not a variable: pass ``layer.forget_bias`` to the cells."""
+    cell = {"LSTM": lstm_cell, "GRU": "gru_cell", "RNN": "basic_rnn_cell"}[layer.kind]
+    out = {}
+    for l in range(layer.num_layers):
+        for d in range(layer.directions):
+            if layer.bidirectional:
+                path = f"{scope or 'stack_bidirectional_rnn'}/cell_{l}/bidirectional_rnn/{'bw' if d else 'fw'}/{cell}"
+            elif layer.num_layers > 1:
+                path = f"{scope or 'rnn'}/multi_rnn_cell/cell_{l}/{cell}"
+            else:
+                path = f"{scope or 'rnn'}/{cell}"
+            for name, value in to_tf1(layer, l, d).items():
+                if name != "forget_bias":
+                    out[f"{path}/{name}"] = value
+    return out
