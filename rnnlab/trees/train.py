@@ -138,6 +138,7 @@ def make_optimizers(s):
 
 
 def run(args) -> int:
+    started = time.time()
     s = settings(args)
     task = getattr(args, "task", "sst") or "sst"
     if task != "sst":
@@ -222,7 +223,7 @@ def run(args) -> int:
                "best_epoch": state["best_epoch"], "dev_root_accuracy": state["best_dev"],
                "test_loss": test["root_loss"], "test_root_accuracy": test["root_accuracy"],
                "test_node_accuracy": test["node_accuracy"], "test_sentences": test["sentences"],
-               "history": state["history"], "settings": s}
+               "run_seconds": time.time() - started, "history": state["history"], "settings": s}
     if s["binary"]:
         metrics["test_accuracy_binary"] = test["root_accuracy"]
     else:
