@@ -404,7 +404,7 @@ def to_keras(model):
                 raise ValueError(f"model.layers[{i}]: Keras expresses LastStep only right after a recurrent layer")
             continue
         if isinstance(layer, Dense):
-            act = {v: k for k, v in ACTIVATIONS.items()}[layer.activation]
+            act = {v: k for k, v in ACTIVATIONS.items()}.get(layer.activation, "linear")   # identity, linear
             k = keras.layers.Dense(layer.output_size, activation=act, dtype=dt)
             out.append(k)
             fill.append((k, [layer.params["W"], layer.params["b"]]))
