@@ -126,3 +126,10 @@ def test_sst_command_prints_every_phrase(sst_dir, tmp_path, capsys):
     assert main(["sst", path, "--tree", "(4 (3 good) (2 ))"]) == 2
     assert "--tree:1:" in capsys.readouterr().err
     assert main(["sst", path]) == 2
+
+
+def test_max_minutes_stops_early_and_still_tests(sst_dir, tmp_path):
+    assert train.run(args_for(sst_dir, tmp_path / "r", epochs=50, max_minutes=1e-6)) == 0
+    metrics = json.loads((tmp_path / "r" / "final.json").read_text())
+    assert metrics["epochs_run"] == 1 and metrics["history"][0]["trees"] == 4     # one minibatch
+    assert 0 <= metrics["test_accuracy_fine"] <= 1

@@ -106,7 +106,7 @@ def evaluate(model: TreeModel, encoded, binary: bool, batch_size: int = 500) -> 
     return out
 
 
-def train_epoch(model, opts, encoded, s, rng, deadline=None, log=print) -> dict:
+def train_epoch(model, opts, encoded, s, rng, deadline=None) -> dict:
     """One pass over ``encoded`` in shuffled minibatches; returns mean loss per tree and timings."""
     label_map = BINARY_LABELS if s["binary"] else None
     order = rng.permutation(len(encoded))
@@ -165,7 +165,7 @@ def run(args) -> int:
         vocab = Vocabulary(header["vocab"], header.get("lowercase", False))
         # the checkpoint's settings, but for how long to go on
         saved = header["meta"]["settings"]
-        s = {**saved, "epochs": getattr(args, "epochs", None) or saved["epochs"], "max_minutes": s["max_minutes"]}
+        s = {**s, **saved, "epochs": getattr(args, "epochs", None) or saved["epochs"], "max_minutes": s["max_minutes"]}
     else:
         vocab = None
     vocab, encoded, _ = load_data(getattr(args, "data_dir", None), s["binary"], vocab, s["max_train"], s["lowercase"])
@@ -188,13 +188,13 @@ def run(args) -> int:
     task_name = "binary" if s["binary"] else "fine-grained"
     log(f"sst {task_name}: {model}, train {len(encoded['train'])} / dev {len(encoded['dev'])} / "
         f"test {len(encoded['test'])} trees; settings {json.dumps(s)}")
-    max_minutes = s["max_minutes"]
+    max_minutes = s["max_minutes"]      # checked after each minibatch; a cut-short epoch counts as run
     deadline = time.time() + 60 * max_minutes if max_minutes else None
     best_params = {k: v.copy() for k, v in model.params.items()}
     if out and (out / "best.npz").is_file() and ckpt is not None:
         best_params = {k: v.astype(model.params[k].dtype) for k, v in read(out / "best.npz")[1].items()}
     while state["epoch"] < s["epochs"]:
-        stats = train_epoch(model, opts, encoded["train"], s, rng, deadline, log)
+        stats = train_epoch(model, opts, encoded["train"], s, rng, deadline)
         state["epoch"] += 1
         dev = evaluate(model, encoded["dev"], s["binary"])
         row = {"epoch": state["epoch"], "train_loss": stats["loss"], "epoch_seconds": stats["seconds"],
