@@ -21,6 +21,9 @@ def test_train_evaluate_resume_and_metrics_json(tmp_path, capsys):
     assert final["baseline_mse"] == pytest.approx(1 / 6)
     assert main(["evaluate", str(out / "model.npz"), "--metrics-json", str(m2)]) == 0
     assert json.load(open(m2))["test_loss"] == pytest.approx(final["test_loss"])
+    assert main(["evaluate", str(out / "checkpoint.npz"), "--split", "valid"]) == 0      # the last parameters
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["valid_loss"] == pytest.approx(json.loads(open(out / "metrics.jsonl").readlines()[-1])["valid_loss"])
 
 
 def test_classification_metrics_json_has_accuracy(tmp_path):

@@ -1,15 +1,20 @@
-"""``rnnlab evaluate``: a trained model (model.npz from ``rnnlab train``) on a split of its task.
+"""``rnnlab evaluate``: a trained model on a split of its task. The file is either ``model.npz``
+from ``rnnlab train`` (the parameters with the best validation loss) or a run's ``checkpoint.npz``
+(the latest parameters: the last epoch, or where an interrupted run stopped).
 
     rnnlab evaluate runs/fmnist/model.npz --metrics-json test.json
+    rnnlab evaluate runs/fmnist/checkpoint.npz
 """
 from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from ..data import load_task
 from ..metrics import evaluate_split
 from ..saving import load, read_meta
-from ..train import Config, task_args, write_json
+from ..train import Config, build_model, read_checkpoint, task_args, write_json
 
 
 def add_parser(sub):
@@ -22,17 +27,34 @@ def add_parser(sub):
     return p
 
 
+def is_checkpoint(path) -> bool:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return "__state__" in data.files
+    except (OSError, ValueError):
+        return False                                           # let the model reader give the error
+
+
 def run(args) -> int:
-    meta = read_meta(args.model)
-    if "config" not in meta:
-        raise ValueError(f"model: {args.model!r} was not written by rnnlab train (no training config in it)")
-    cfg = Config.from_dict(meta["config"])
-    if args.data_dir:
-        cfg.data_dir = args.data_dir
     if args.batch_size < 1:
         raise ValueError(f"--batch-size: expected a positive integer, got {args.batch_size}")
-    model = load(args.model)
+    if is_checkpoint(args.model):
+        header, arrays = read_checkpoint(args.model)
+        cfg = Config.from_dict(header["config"])
+    else:
+        meta = read_meta(args.model)
+        if "config" not in meta:
+            raise ValueError(f"model: {args.model!r} was not written by rnnlab train (no training config in it)")
+        cfg = Config.from_dict(meta["config"])
+    if args.data_dir:
+        cfg.data_dir = args.data_dir
     task = load_task(cfg.task, **task_args(cfg))
+    if is_checkpoint(args.model):
+        model = build_model(task, cfg)
+        for k, v in model.params.items():
+            v[...] = arrays[f"param/{k}"]
+    else:
+        model = load(args.model)
     metrics = evaluate_split(model, task, args.split, args.batch_size)
     out = {"task": cfg.task, "model": cfg.model, "split": args.split,
            **{f"{args.split}_{k}": v for k, v in metrics.items()}}
