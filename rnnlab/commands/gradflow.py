@@ -83,7 +83,7 @@ def plot(curves: dict, path: str, title: str) -> bool:
                 linestyle="--" if when == "init" else "-", label=name)
     ax.set_yscale("log")
     ax.set_xlabel("steps k back from the loss")
-    ax.set_ylabel("mean ||dL/dh_{T-k}||")
+    ax.set_ylabel("mean norm of dL/dh at step T - k")
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
