@@ -126,6 +126,12 @@ def test_sst_command_prints_every_phrase(sst_dir, tmp_path, capsys):
     assert main(["sst", path, "--tree", "(4 (3 good) (2 ))"]) == 2
     assert "--tree:1:" in capsys.readouterr().err
     assert main(["sst", path]) == 2
+    train.run(args_for(sst_dir, tmp_path / "b", epochs=1, binary=True))
+    capsys.readouterr()
+    assert main(["sst", str(tmp_path / "b" / "best.npz"), "not", "a", "good", "film"]) == 0
+    assert capsys.readouterr().out.split()[1] in ("negative", "positive")
+    assert main(["sst", str(tmp_path / "b" / "best.npz"), "--tree", "(2 (2 the) (4 film))"]) == 0
+    assert "gold neutral  the film" in capsys.readouterr().out
 
 
 def test_max_minutes_stops_early_and_still_tests(sst_dir, tmp_path):

@@ -50,7 +50,7 @@ def right_branching(words: list[str]) -> Tree:
 
 def show(model, vocab, tree: Tree, gold: bool) -> str:
     binary = model.config.classes == 2
-    batch = make_batch([encode(tree, vocab)])
+    batch = make_batch([encode(tree, vocab)], BINARY_LABELS if binary else None)
     prob = model.predict(batch)
     names = BINARY_NAMES if binary else data.LABEL_NAMES
     lines = []
