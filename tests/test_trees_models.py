@@ -93,6 +93,10 @@ def test_config_errors_name_the_argument():
         model_for("treelstm", V).dropout_masks(batch, 1.0, np.random.default_rng(0))
     with pytest.raises(ValueError, match="schedule"):
         model_for("treelstm", V).loss_and_grads(batch, schedule="fast")
+    with pytest.raises(ValueError, match="label 4 out of range for 2 classes"):
+        model_for("childsum", V, classes=2).forward(batch)
+    with pytest.raises(ValueError, match="word id"):
+        model_for("treelstm", 2).forward(batch)
 
 
 def test_float32_model_matches_float64():

@@ -59,6 +59,11 @@ class TreeModel:
         return asdict(self.config)
 
     def check_batch(self, batch: TreeBatch) -> None:
+        if batch.labels.max() >= self.config.classes:
+            raise ValueError(f"tree: label {int(batch.labels.max())} out of range for {self.config.classes} classes")
+        if batch.words.max(initial=0) >= self.config.vocab_size:
+            raise ValueError(f"tree: word id {int(batch.words.max())} out of range for a vocabulary of "
+                             f"{self.config.vocab_size}")
         arity = self.cell.arity
         if arity is None or batch.num_nodes == batch.num_leaves:
             return
@@ -67,8 +72,6 @@ class TreeModel:
             bad = int(counts[counts != arity][0])
             raise ValueError(f"tree: the {self.config.cell} cell needs exactly {arity} children per internal "
                              f"node, got a node with {bad}; use the childsum cell for other trees")
-        if batch.labels.max() >= self.config.classes:
-            raise ValueError(f"tree: label {int(batch.labels.max())} out of range for {self.config.classes} classes")
 
     def dropout_masks(self, batch: TreeBatch, dropout: float, rng: np.random.Generator):
         """Inverted dropout masks (L, D) on the embeddings and (M, H) on h before the classifier."""
