@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .tree_lstm import LeafCache, _iou, leaf_backward, leaf_forward  # noqa: F401  (same leaves)
+from .tree_lstm import _iou, leaf_backward, leaf_forward  # noqa: F401  (the same leaves)
 
 state_names = ("h", "c")
 arity = None

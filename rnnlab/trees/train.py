@@ -30,7 +30,6 @@ import numpy as np
 from ..optim import OPTIMIZERS, clip_grad_norm, make_optimizer
 from . import data
 from .batch import BINARY_LABELS, encode, make_batch
-from .head import node_loss
 from .model import CELLS, TreeModel, TreeModelConfig
 from .saving import read, save_model
 from .vocab import Vocabulary
