@@ -213,8 +213,8 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
         bar = tqdm(total=steps_per_epoch, initial=state.batch, disable=not progress, leave=False,
                    desc=f"{cfg.model} epoch {state.epoch + 1}/{cfg.epochs}")
         for batch in task.train.batches(cfg.batch_size, cfg.seed, state.epoch, state.batch):
-            out_, cache = model.forward(batch.x, batch.lengths)                 # 4a. forward
-            loss, dout, count, _ = batch_loss(task.kind, out_, batch)          # 4b. loss
+            pred, cache = model.forward(batch.x, batch.lengths)                 # 4a. forward
+            loss, dout, count, _ = batch_loss(task.kind, pred, batch)          # 4b. loss
             _, grads = model.backward(dout, cache)                             # 4c. backward
             if cfg.clip:
                 clip_grad_norm(grads, cfg.clip)                                # 4d. clip

@@ -34,7 +34,8 @@ def one_hot(V: int):
     return lambda ids: eye[ids]                               # (N, T) -> (N, T, V)
 
 
-def chunks(ids: np.ndarray, T: int) -> ArrayDataset:
+def chunks(ids: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """Non-overlapping chunks: inputs x (n, T) and next-character targets y (n, T)."""
     n = (len(ids) - 1) // T
     if n < 1:
         raise ValueError(f"seq_len: {T} is longer than a split of {len(ids)} characters")
