@@ -77,13 +77,14 @@ def test_gradflow_table(tmp_path, capsys):
 def test_sst_is_delegated_to_the_tree_module(monkeypatch):
     seen = {}
     fake = types.ModuleType("rnnlab.trees.train")
-    fake.run = lambda args: seen.setdefault("task", args.task) and 0
+    fake.run = lambda args: seen.update(vars(args)) or 0
     monkeypatch.setitem(sys.modules, "rnnlab.trees.train", fake)
     trees = sys.modules.get("rnnlab.trees") or types.ModuleType("rnnlab.trees")
     monkeypatch.setitem(sys.modules, "rnnlab.trees", trees)
     monkeypatch.setattr(trees, "train", fake, raising=False)
-    assert main(["train", "--task", "sst", "--epochs", "1"]) == 0
-    assert seen["task"] == "sst"
+    assert main(["train", "--task", "sst", "--model", "treelstm", "--epochs", "1"]) == 0
+    assert seen["task"] == "sst" and seen["model"] == "treelstm" and seen["epochs"] == 1
+    assert seen["hidden"] is None and seen["lr"] is None      # unset: the tree trainer's defaults apply
 
 
 def test_sst_without_the_tree_module_is_a_clear_error(monkeypatch, capsys):
@@ -96,6 +97,8 @@ def test_sst_without_the_tree_module_is_a_clear_error(monkeypatch, capsys):
 def test_bad_options_fail_with_a_message(tmp_path, capsys):
     assert main(["train", "--hidden", "0", "--quiet"]) == 2
     assert "hidden" in capsys.readouterr().err
+    assert main(["train", "--model", "treelstm", "--quiet"]) == 2      # a tree cell on a sequence task
+    assert "model" in capsys.readouterr().err
     assert main(["train", "--resume", "--quiet"]) == 2
     assert "--out" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "none.npz")]) == 2

@@ -95,7 +95,7 @@ def plot(curves: dict, path: str, title: str) -> bool:
 def run(args) -> int:
     if args.task not in ("adding", "order", "fashion-mnist", "mnist"):
         raise ValueError(f"--task: gradflow measures per-sequence tasks with one recurrent layer, got {args.task!r}")
-    if args.layers != 1:
+    if args.layers not in (None, 1):
         raise ValueError(f"--layers: gradflow measures one recurrent layer, got {args.layers}")
     if args.epochs is None:
         args.epochs = MAIN_JOB["epochs"]
@@ -118,7 +118,7 @@ def run(args) -> int:
         curves[f"{m.upper()} trained"] = hidden_grad_norms(model, batch.x, batch, task.kind)
     T = batch.x.shape[1]
     os.makedirs(args.out, exist_ok=True)
-    title = f"{task_label(configs[0])}: gradient norm k steps back, hidden {args.hidden}"
+    title = f"{task_label(configs[0])}: gradient norm k steps back, hidden {configs[0].hidden}"
     md = f"# {title}\n\nmean over {len(batch.x)} test sequences of ||dL/dh_(T-k)||\n\n{table(curves, T)}\n"
     with open(os.path.join(args.out, "gradflow.md"), "w") as f:
         f.write(md)

@@ -16,6 +16,10 @@ from ..optim import OPTIMIZERS
 from ..train import CHECKPOINT, MODELS, SCHEDULES, Config, final_metrics, read_checkpoint, train, write_json
 
 DEFAULTS = Config()
+# The tree networks' cells (rnnlab.trees.model.CELLS), named here so that --task sst can be parsed
+# without importing the trees package. Options left unset stay None, so that the tree trainer
+# applies its own defaults.
+TREE_MODELS = ("recursive", "treelstm", "childsum")
 
 
 def add_arguments(p) -> None:
@@ -24,21 +28,21 @@ def add_arguments(p) -> None:
     p.add_argument("--T", type=int, default=None, help="sequence length of adding / copy / order (default 100)")
     p.add_argument("--train-size", type=int, default=None,
                    help="synthetic tasks: fresh training sequences per epoch (default 10000)")
-    p.add_argument("--hidden", type=int, default=DEFAULTS.hidden, help=f"hidden units H (default {DEFAULTS.hidden})")
-    p.add_argument("--layers", type=int, default=DEFAULTS.layers, help="stacked recurrent layers (default 1)")
+    p.add_argument("--hidden", type=int, help=f"hidden units H (default {DEFAULTS.hidden})")
+    p.add_argument("--layers", type=int, help="stacked recurrent layers (default 1)")
     p.add_argument("--epochs", type=int, default=None, help=f"default {DEFAULTS.epochs}")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help=f"default {DEFAULTS.batch_size}")
-    p.add_argument("--lr", type=float, default=DEFAULTS.lr, help=f"learning rate (default {DEFAULTS.lr})")
-    p.add_argument("--optimizer", default=DEFAULTS.optimizer, choices=sorted(OPTIMIZERS), help="default: adam")
-    p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (default 0)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--schedule", default="constant", choices=SCHEDULES, help="learning-rate schedule")
-    p.add_argument("--clip", type=float, default=DEFAULTS.clip, help="global gradient-norm bound, 0: off (default 1)")
-    p.add_argument("--init", default=DEFAULTS.init, choices=("xavier", "torch"),
+    p.add_argument("--batch-size", type=int, help=f"default {DEFAULTS.batch_size}")
+    p.add_argument("--lr", type=float, help=f"learning rate (default {DEFAULTS.lr})")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="default: adam")
+    p.add_argument("--momentum", type=float, help="SGD momentum (default 0)")
+    p.add_argument("--weight-decay", type=float, help="default 0")
+    p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default constant)")
+    p.add_argument("--clip", type=float, help="global gradient-norm bound, 0: off (default 1)")
+    p.add_argument("--init", choices=("xavier", "torch"),
                    help="xavier: Glorot inputs, orthogonal recurrent weights (default); torch: U(-1/sqrt(H), 1/sqrt(H))")
-    p.add_argument("--forget-bias", type=float, default=DEFAULTS.forget_bias, help="LSTM forget-gate bias at init")
-    p.add_argument("--patience", type=int, default=0, help="early stopping: epochs without improvement, 0: off")
-    p.add_argument("--seq-len", type=int, default=DEFAULTS.seq_len, help="text: characters per training chunk")
+    p.add_argument("--forget-bias", type=float, help=f"LSTM forget-gate bias at init (default {DEFAULTS.forget_bias})")
+    p.add_argument("--patience", type=int, help="early stopping: epochs without improvement, 0: off (default)")
+    p.add_argument("--seq-len", type=int, help=f"text: characters per training chunk (default {DEFAULTS.seq_len})")
     p.add_argument("--text", dest="text_path", default=None,
                    help="text: a UTF-8 file (default tinyshakespeare/input.txt under the data root)")
     p.add_argument("--data-dir", default=None,
@@ -50,11 +54,12 @@ def add_arguments(p) -> None:
 def add_parser(sub):
     p = sub.add_parser("train", help="train RNN / LSTM / GRU on a task (checkpoints, --resume, metrics)")
     add_arguments(p)
-    p.add_argument("--model", default=DEFAULTS.model, choices=sorted(MODELS), help="default: lstm")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", choices=sorted(MODELS) + list(TREE_MODELS),
+                   help="rnn | lstm (default) | gru; for --task sst: " + " | ".join(TREE_MODELS))
+    p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--out", default=None, help="run folder: checkpoint.npz, metrics.jsonl, model.npz, metrics.json")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--checkpoint-every", type=int, default=0, help="steps between mid-epoch checkpoints")
+    p.add_argument("--checkpoint-every", type=int, help="steps between mid-epoch checkpoints (default: epoch ends only)")
     p.add_argument("--metrics-json", default=None, help="write the final metrics (test loss, accuracy) here")
     return p
 
