@@ -8,13 +8,18 @@ $(VENV)/.base: pyproject.toml
 	$(PY) -m pip install -q -e .
 	touch $@
 
+# the main job draws its learning curves (matplotlib) and uses the fused kernels (numba)
+$(VENV)/.run: pyproject.toml $(VENV)/.base
+	$(PY) -m pip install -q -e '.[plot,fast]'
+	touch $@
+
 $(VENV)/.test: pyproject.toml $(VENV)/.base
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
 .PHONY: run test
-run: $(VENV)/.base
-	$(VENV)/bin/rnnlab gradcheck
+run: $(VENV)/.run
+	$(VENV)/bin/rnnlab compare
 
 test: $(VENV)/.test
 	RNNLAB_REQUIRE_TORCH=1 $(PY) -m pytest -q
