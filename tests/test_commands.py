@@ -102,3 +102,18 @@ def test_bad_options_fail_with_a_message(tmp_path, capsys):
     assert main(["train", "--resume", "--quiet"]) == 2
     assert "--out" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "none.npz")]) == 2
+
+
+def test_train_task_sst_reaches_the_tree_models(tmp_path):
+    """`rnnlab train --task sst` parses the tree options and trains a tree model on the treebank."""
+    from rnnlab.trees import data as tree_data
+    tree_data.sst_dir(None)      # the shared data sits beside the repository, in CI as here
+    out = tmp_path / "sst"
+    code = main(["train", "--task", "sst", "--model", "recursive", "--max-train", "50", "--epochs", "1",
+                 "--hidden", "8", "--lowercase", "--binary", "--out", str(out),
+                 "--metrics-json", str(tmp_path / "m.json")])
+    assert code == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["model"] == "recursive" and metrics["settings"]["binary"] is True
+    assert metrics["settings"]["max_train"] == 50 and metrics["settings"]["hidden"] == 8
+    assert 0.0 <= metrics["test_root_accuracy"] <= 1.0

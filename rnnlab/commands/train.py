@@ -61,6 +61,15 @@ def add_parser(sub):
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--checkpoint-every", type=int, help="steps between mid-epoch checkpoints (default: epoch ends only)")
     p.add_argument("--metrics-json", default=None, help="write the final metrics (test loss, accuracy) here")
+    sst = p.add_argument_group("tree networks (--task sst; see rnnlab.trees.train for the defaults)")
+    sst.add_argument("--binary", action="store_true", default=None, help="binary task: neutral sentences dropped")
+    sst.add_argument("--lowercase", action="store_true", default=None, help="lowercase every word")
+    sst.add_argument("--embed-dim", type=int, help="word-vector size D (default 300; recursive: = hidden)")
+    sst.add_argument("--dropout", type=float, help="on embeddings and before the classifier (default 0.5)")
+    sst.add_argument("--l2", type=float, help="weight decay, not on embeddings (default 1e-4)")
+    sst.add_argument("--emb-lr", type=float, help="learning rate of the embeddings (default: --lr)")
+    sst.add_argument("--tree-schedule", choices=["level", "node"], help="level batching (default) or per node")
+    sst.add_argument("--max-train", type=int, help="first N training trees only")
     return p
 
 
