@@ -161,20 +161,27 @@ def gradcheck(model, x=None, state0=None, lengths=None, eps: float = 1e-5, max_c
 
     report = GradcheckReport(repr(model))
     for name, array, analytic in checks:
-        flat = array.reshape(-1)
-        idx = np.arange(flat.size) if flat.size <= max_checks else rng.choice(flat.size, max_checks, replace=False)
-        abs_errs, scale = [], 0.0
-        for j in idx:
-            old = flat[j]
-            flat[j] = old + eps
-            plus = loss()
-            flat[j] = old - eps
-            minus = loss()
-            flat[j] = old
-            numeric = (plus - minus) / (2 * eps)
-            a = analytic.reshape(-1)[j]
-            abs_errs.append(abs(a - numeric))
-            scale = max(scale, abs(numeric))
-        worst_abs = max(abs_errs)
-        report.rows.append(GradcheckRow(name, array.shape, len(idx), worst_abs, worst_abs / max(scale, floor)))
+        idx = np.arange(array.size) if array.size <= max_checks else rng.choice(array.size, max_checks, replace=False)
+        report.rows.append(check_entries(name, array, analytic, idx, loss, eps, floor))
     return report
+
+
+def check_entries(name: str, array: np.ndarray, analytic: np.ndarray, idx, loss, eps: float,
+                  floor: float) -> GradcheckRow:
+    """Central differences of ``loss()`` at the flat entries ``idx`` of ``array`` (perturbed in place
+    and restored) against ``analytic``; the row's relative error is the worst absolute error over the
+    array's largest numerical gradient."""
+    flat, a_flat = array.reshape(-1), analytic.reshape(-1)
+    abs_errs, scale = [], 0.0
+    for j in idx:
+        old = flat[j]
+        flat[j] = old + eps
+        plus = loss()
+        flat[j] = old - eps
+        minus = loss()
+        flat[j] = old
+        numeric = (plus - minus) / (2 * eps)
+        abs_errs.append(abs(a_flat[j] - numeric))
+        scale = max(scale, abs(numeric))
+    worst_abs = max(abs_errs)
+    return GradcheckRow(name, array.shape, len(idx), worst_abs, worst_abs / max(scale, floor))

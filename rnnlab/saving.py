@@ -44,21 +44,27 @@ def save(path, model, meta: dict | None = None) -> None:
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def _read(path):
+def read_npz(path, header_key: str, what: str):
+    """(header dict, other arrays) of an .npz file written with a JSON header under ``header_key``;
+    ``what`` names the expected content in the errors."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"path: no rnnlab file at {path!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"path: no {what} file at {path!r}")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (zipfile.BadZipFile, ValueError, OSError) as err:
         raise ValueError(f"path: {path!r} is not a readable .npz file ({err})") from err
-    if "__rnnlab__" not in arrays:
-        raise ValueError(f"path: {path!r} is an .npz file without rnnlab's '__rnnlab__' header")
-    header = json.loads(str(arrays.pop("__rnnlab__")))
+    if header_key not in arrays:
+        raise ValueError(f"path: {path!r} is an .npz file without the {what} header {header_key!r}")
+    return json.loads(str(arrays.pop(header_key))), arrays
+
+
+def _read(path):
+    header, arrays = read_npz(path, "__rnnlab__", "rnnlab")
     if header.get("format") != "rnnlab" or header.get("version") != FORMAT_VERSION:
-        raise ValueError(f"path: {path!r} has header {header.get('format')!r} version {header.get('version')!r}, "
-                         f"expected 'rnnlab' version {FORMAT_VERSION}")
+        raise ValueError(f"path: {os.fspath(path)!r} has header {header.get('format')!r} version "
+                         f"{header.get('version')!r}, expected 'rnnlab' version {FORMAT_VERSION}")
     params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
     return header, params
 

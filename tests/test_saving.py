@@ -53,7 +53,7 @@ def test_missing_and_foreign_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="no rnnlab file at"):
         load(tmp_path / "nope.npz")
     np.savez(tmp_path / "plain.npz", a=np.zeros(3))
-    with pytest.raises(ValueError, match="without rnnlab's '__rnnlab__' header"):
+    with pytest.raises(ValueError, match="without the rnnlab header '__rnnlab__'"):
         load(tmp_path / "plain.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a readable .npz file"):

@@ -105,7 +105,7 @@ def test_save_load_round_trip_and_bad_files(sst_dir, tmp_path):
     with pytest.raises(ValueError, match="not a readable .npz"):
         load_model(tmp_path / "junk.npz")
     np.savez(tmp_path / "plain.npz", a=np.zeros(2))
-    with pytest.raises(ValueError, match="not a tree model"):
+    with pytest.raises(ValueError, match="without the tree model header"):
         load_model(tmp_path / "plain.npz")
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "none.npz")

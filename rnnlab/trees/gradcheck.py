@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gradcheck import GradcheckReport, GradcheckRow
+from ..gradcheck import GradcheckReport, check_entries
 from ..optim import SparseGrad
 from .batch import TreeBatch
 from .model import TreeModel, TreeModelConfig
@@ -51,18 +51,5 @@ def tree_gradcheck(model: TreeModel, batch: TreeBatch, dropout: float = 0.0, eps
         else:
             candidates = np.arange(array.size)
         idx = candidates if candidates.size <= max_checks else rng.choice(candidates, max_checks, replace=False)
-        flat, a_flat = array.reshape(-1), analytic.reshape(-1)
-        errs, scale = [], 0.0
-        for j in idx:
-            old = flat[j]
-            flat[j] = old + eps
-            plus = loss()
-            flat[j] = old - eps
-            minus = loss()
-            flat[j] = old
-            numeric = (plus - minus) / (2 * eps)
-            errs.append(abs(a_flat[j] - numeric))
-            scale = max(scale, abs(numeric))
-        report.rows.append(GradcheckRow(f"param {name}", array.shape, len(idx), max(errs),
-                                        max(errs) / max(scale, floor)))
+        report.rows.append(check_entries(f"param {name}", array, analytic, idx, loss, eps, floor))
     return report

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 
 import numpy as np
 
-from ..saving import atomic_write
+from ..saving import atomic_write, read_npz
 from .model import TreeModel, TreeModelConfig
 from .vocab import Vocabulary
 
@@ -32,16 +31,7 @@ def save_model(path, model: TreeModel, vocab: Vocabulary, meta: dict | None = No
 def read(path):
     """(header, params, optimizer states {name: state dict}) of a saved tree model."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"path: no tree model file at {path!r}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError) as err:
-        raise ValueError(f"path: {path!r} is not a readable .npz file ({err})") from err
-    if HEADER not in arrays:
-        raise ValueError(f"path: {path!r} is not a tree model (no {HEADER!r} header)")
-    header = json.loads(str(arrays.pop(HEADER)))
+    header, arrays = read_npz(path, HEADER, "tree model")
     if header.get("format") != FORMAT or header.get("version") != VERSION:
         raise ValueError(f"path: {path!r} has format {header.get('format')!r} version {header.get('version')!r}, "
                          f"expected {FORMAT!r} version {VERSION}")
