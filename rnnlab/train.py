@@ -41,6 +41,7 @@ from .saving import atomic_write, save
 
 MODELS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 SCHEDULES = ("constant", "cosine")
+SELECT = ("loss", "accuracy")
 LEARNED_MSE = 0.01                  # adding problem: well below the trivial 0.167
 CHECKPOINT, LOG, MODEL, FINAL = "checkpoint.npz", "metrics.jsonl", "model.npz", "metrics.json"
 
@@ -61,7 +62,8 @@ class Config:
     clip: float = 1.0               # bound on the gradients' global norm (Pascanu et al. 2013); 0: off
     init: str = "xavier"            # xavier (orthogonal recurrent weights) | torch (the layers' own)
     forget_bias: float = 1.0        # LSTM forget-gate bias at initialisation
-    patience: int = 0               # early stopping after this many epochs without a better valid loss; 0: off
+    patience: int = 0               # early stopping after this many epochs without a better valid score; 0: off
+    select: str = "loss"            # validation metric that picks the best parameters: loss | accuracy
     seed: int = 0
     T: int | None = None            # sequence length of the synthetic tasks (default 100)
     train_size: int | None = None   # sequences per epoch of the synthetic tasks
@@ -84,6 +86,8 @@ class Config:
             raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
         if self.clip < 0:
             raise ValueError(f"clip: expected a number >= 0 (0 turns clipping off), got {self.clip!r}")
+        if self.select not in SELECT:
+            raise ValueError(f"select: expected one of {SELECT}, got {self.select!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
         if self.patience < 0 or self.checkpoint_every < 0 or self.max_minutes < 0:
@@ -104,7 +108,7 @@ class State:
     sequences: int = 0              # training sequences seen
     loss_sum: float = 0.0           # this epoch's training loss, summed over counted predictions
     loss_count: int = 0
-    best_loss: float = math.inf     # best validation loss so far
+    best_score: float = math.inf    # best validation score so far: the loss, or minus the accuracy
     best_epoch: int = 0
     bad_epochs: int = 0             # epochs since the best (early stopping)
     solved_at: int | None = None    # adding problem: sequences seen when validation first met the paper's criterion
@@ -182,6 +186,8 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
 
     # 1. data
     task = task or load_task(cfg.task, **task_args(cfg))
+    if cfg.select == "accuracy" and not task.kind.startswith("classify"):
+        raise ValueError(f"select: 'accuracy' needs a classification task, got {cfg.task!r} ({task.kind})")
 
     # 2. model and optimizer
     model = build_model(task, cfg)
@@ -253,8 +259,9 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
             state.learned_at = state.sequences
         if task.kind == "regression" and state.solved_at is None and solved(valid):
             state.solved_at = state.sequences
-        if valid["loss"] < state.best_loss:
-            state.best_loss, state.best_epoch, state.bad_epochs = valid["loss"], state.epoch + 1, 0
+        score = valid["loss"] if cfg.select == "loss" else -valid["accuracy"]
+        if score < state.best_score:
+            state.best_score, state.best_epoch, state.bad_epochs = score, state.epoch + 1, 0
             for k, v in model.params.items():
                 best[k][...] = v
         else:
@@ -263,7 +270,7 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
         if ckpt:
             write_checkpoint(ckpt, cfg, replace_seconds(state, elapsed()), model, best, opt)
         if cfg.patience and state.bad_epochs >= cfg.patience:
-            echo(f"early stopping: no better validation loss for {cfg.patience} epochs")
+            echo(f"early stopping: no better validation {cfg.select} for {cfg.patience} epochs")
             break
 
     result = {"config": asdict(cfg), "history": state.history, "complete": not interrupted,

@@ -104,3 +104,23 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "checkpoint.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="checkpoint"):
         run_quiet(tiny(), out=str(tmp_path), resume=True)
+
+
+def test_select_by_accuracy_keeps_the_most_accurate_epoch():
+    # with these settings validation accuracy peaks (1.0) at epoch 5 while the loss keeps falling to epoch 6
+    cfg = Config(task="order", T=12, train_size=128, hidden=8, epochs=6, batch_size=32, lr=0.1, seed=1,
+                 select="accuracy")
+    result = run_quiet(cfg)
+    accs = [h["valid_accuracy"] for h in result["history"]]
+    losses = [h["valid_loss"] for h in result["history"]]
+    best = int(np.argmax(accs))                     # the first epoch with the highest accuracy
+    assert best != int(np.argmin(losses))           # selection by loss would keep another epoch
+    assert result["best_epoch"] == best + 1
+    assert result["valid"]["accuracy"] == pytest.approx(accs[best])
+
+
+def test_select_accuracy_needs_a_classification_task():
+    with pytest.raises(ValueError, match="select"):
+        run_quiet(tiny(select="accuracy"))
+    with pytest.raises(ValueError, match="select"):
+        Config(select="f1")

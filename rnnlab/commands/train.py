@@ -42,6 +42,8 @@ def add_arguments(p) -> None:
                    help="xavier: Glorot inputs, orthogonal recurrent weights (default); torch: U(-1/sqrt(H), 1/sqrt(H))")
     p.add_argument("--forget-bias", type=float, help=f"LSTM forget-gate bias at init (default {DEFAULTS.forget_bias})")
     p.add_argument("--patience", type=int, help="early stopping: epochs without improvement, 0: off (default)")
+    p.add_argument("--select", choices=("loss", "accuracy"),
+                   help="validation metric that picks the kept parameters (default loss; accuracy: classification)")
     p.add_argument("--seq-len", type=int, help=f"text: characters per training chunk (default {DEFAULTS.seq_len})")
     p.add_argument("--text", dest="text_path", default=None,
                    help="text: a UTF-8 file (default tinyshakespeare/input.txt under the data root)")
