@@ -9,13 +9,15 @@ accumulation over a whole split.
                        thresholded at 0.5, gives exactly the target set (Reber)
 
 Split totals weight each batch by its number of counted predictions, so they equal the loss over the
-whole split at once (the per-frame average of Boulanger-Lewandowski et al. for music).
+whole split at once (the per-frame average of Boulanger-Lewandowski et al. for music). A split is
+evaluated in evaluation mode (Dropout off), whatever mode the model is in.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .losses import binary_cross_entropy_with_logits, mean_squared_error, softmax_cross_entropy
+from .models import evaluation
 
 SOLVED_ERROR = 0.04
 
@@ -50,16 +52,17 @@ def batch_loss(kind: str, out: np.ndarray, batch):
 
 
 def evaluate(model, dataset, kind: str, batch_size: int = 256) -> dict:
-    """{"loss": ..., <metric>: ...} over the whole ``dataset``, in file order."""
+    """{"loss": ..., <metric>: ...} over the whole ``dataset``, in file order, with Dropout off."""
     total, count, sums = 0.0, 0, {}
-    for batch in dataset.batches(batch_size):
-        out, _ = model.forward(batch.x, batch.lengths)
-        loss, _, n, s = batch_loss(kind, out, batch)
-        total += loss * n
-        count += n
-        for key, (num, den) in s.items():
-            a, b = sums.get(key, (0.0, 0))
-            sums[key] = (a + num, b + den)
+    with evaluation(model):
+        for batch in dataset.batches(batch_size):
+            out, _ = model.forward(batch.x, batch.lengths)
+            loss, _, n, s = batch_loss(kind, out, batch)
+            total += loss * n
+            count += n
+            for key, (num, den) in s.items():
+                a, b = sums.get(key, (0.0, 0))
+                sums[key] = (a + num, b + den)
     if count == 0:
         raise ValueError("dataset: expected at least one sequence to evaluate, got none")
     return {"loss": total / count, **{k: a / b for k, (a, b) in sums.items()}}

@@ -9,15 +9,21 @@ so it serves both as a head on the last step and as a head on every step:
 
 Parameters are one flat dict, keyed ``"<index>.<layer key>"`` ("0.l0.W", "2.b"), holding the layers'
 own arrays (updating one in place updates the other).
+
+Training and evaluation, as PyTorch's ``model.train()`` / ``model.eval()``: a model starts in
+evaluation mode, where ``Dropout`` is the identity; ``model.train()`` switches its Dropout layers on
+and ``model.eval()`` off. ``with evaluation(model):`` runs a block in evaluation mode whatever the
+mode outside, and is what evaluation code (rnnlab.metrics, ``rnnlab sample``) uses.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .checks import check_float_array, check_lengths, check_positive_int
-from .layers import GRU, LSTM, RNN, Dense, Recurrent
+from .layers import GRU, LSTM, RNN, Dense, Dropout, Recurrent
 
 
 class LastStepCache(NamedTuple):
@@ -99,6 +105,19 @@ class Sequential:
             if isinstance(layer, LastStep) and i > 0 and isinstance(layers[i - 1], Recurrent):
                 layer.directions = layers[i - 1].directions
         self.layers = layers
+        self.training = False
+
+    def train(self, mode: bool = True) -> "Sequential":
+        """Training mode (``mode`` True: Dropout draws masks) or evaluation mode, for every layer that
+        has one; returns the model."""
+        self.training = bool(mode)
+        for layer in self.layers:
+            if hasattr(layer, "train"):
+                layer.train(self.training)
+        return self
+
+    def eval(self) -> "Sequential":
+        return self.train(False)
 
     @property
     def params(self) -> dict:
@@ -179,7 +198,22 @@ def mlp(sizes, activation="sigmoid", output_activation=None, dtype="float32", se
                        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
 
 
-LAYER_TYPES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU, "Dense": Dense, "LastStep": LastStep}
+@contextmanager
+def evaluation(model):
+    """``with evaluation(model):`` the block runs with ``model`` in evaluation mode (Dropout off);
+    the mode it had is restored afterwards. Layers without a mode pass through unchanged."""
+    if not hasattr(model, "train"):
+        yield model
+        return
+    was = bool(getattr(model, "training", False))
+    model.train(False)
+    try:
+        yield model
+    finally:
+        model.train(was)
+
+
+LAYER_TYPES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU, "Dense": Dense, "LastStep": LastStep, "Dropout": Dropout}
 
 
 def spec_of(model) -> dict:
@@ -207,7 +241,8 @@ def build(spec: dict, dtype=None):
 
 
 def clone(model, dtype=None):
-    """A copy of ``model`` (of the same class) with copied parameters, optionally in another dtype."""
+    """A copy of ``model`` (of the same class) with copied parameters, optionally in another dtype.
+    Like ``build``, the copy starts in evaluation mode, and a Dropout's stream restarts from its seed."""
     if isinstance(model, Sequential):
         return Sequential([clone(layer, dtype) for layer in model.layers])
     config = model.config()

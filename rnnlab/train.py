@@ -1,19 +1,22 @@
 """The training loop: read it top to bottom, steps numbered.
 
     1. data        the task's train / valid / test splits (rnnlab.data)
-    2. model       recurrent layer(s) + Dense head on the last step or on every step, initialised
-                   (rnnlab.init), and the optimizer
+    2. model       recurrent layer(s) + Dense head on the last step or on every step, with Dropout
+                   between them when asked, initialised (rnnlab.init), and the optimizer
     3. state       fresh, or restored from the run folder's checkpoint (--resume)
-    4. epochs      for each batch: forward, loss, backward, clip, update; checkpoints on the way
-    5. validation  after each epoch: metrics log line, best parameters, early stopping
+    4. epochs      in training mode (Dropout on), for each batch: forward, loss, backward, clip,
+                   update; checkpoints on the way
+    5. validation  in evaluation mode, after each epoch: metrics log line, best parameters, early stopping
     6. test        the best parameters on the test split; model file and final metrics
 
-Resume is exact. All randomness is a pure function of the seed: parameters come from ``seed``, and
-batch b of epoch e is drawn or ordered by a generator seeded with (seed, e, b) (rnnlab.data.dataset).
-A checkpoint therefore holds the parameters, the optimizer's state (moments, step count), the epoch
-and batch index (which fix the data stream and its random state), the running sums of the epoch's
-training loss, the best parameters and the early-stopping counters; a resumed run repeats exactly the
-floating-point operations the uninterrupted run would have done (tests/test_train.py checks equality).
+Resume is exact. Parameters come from ``seed``, and batch b of epoch e is drawn or ordered by a
+generator seeded with (seed, e, b) (rnnlab.data.dataset); the Dropout layers' masks come from their
+own generators, seeded from ``seed``, whose states move on with every training batch. A checkpoint
+therefore holds the parameters, the optimizer's state (moments, step count), the epoch and batch index
+(which fix the data stream and its random state), the Dropout generators' states, the running sums of
+the epoch's training loss, the best parameters and the early-stopping counters; a resumed run repeats
+exactly the floating-point operations the uninterrupted run would have done (tests/test_train.py and
+tests/test_dropout.py check equality).
 
 Run folder (``out``): checkpoint.npz (written atomically), metrics.jsonl (one JSON line per epoch),
 model.npz (the best parameters, loadable by rnnlab.saving.load), metrics.json (the final numbers).
@@ -33,7 +36,8 @@ from tqdm import tqdm
 from .data import load_task
 from .data.adding import BASELINE_MSE
 from .init import initialize
-from .layers import GRU, LSTM, RNN, Dense
+from .layers import GRU, LSTM, RNN, Dense, Dropout
+from .layers.dropout import check_rate
 from .metrics import batch_loss, evaluate_split
 from .models import LastStep, Sequential
 from .optim import clip_grad_norm, cosine, make_optimizer
@@ -52,6 +56,7 @@ class Config:
     model: str = "lstm"             # rnn | lstm | gru
     hidden: int = 128               # H, units per recurrent layer
     layers: int = 1                 # stacked recurrent layers
+    dropout: float = 0.0            # p of Dropout between recurrent layers and before the head; 0: none
     epochs: int = 10                # passes over the training split (synthetic tasks: train_size fresh sequences)
     batch_size: int = 64
     lr: float = 1e-3
@@ -84,6 +89,7 @@ class Config:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
+        check_rate("dropout", self.dropout)
         if self.clip < 0:
             raise ValueError(f"clip: expected a number >= 0 (0 turns clipping off), got {self.clip!r}")
         if self.select not in SELECT:
@@ -124,19 +130,41 @@ def task_args(cfg: Config) -> dict:
 
 def build_model(task, cfg: Config) -> Sequential:
     """Recurrent layer(s) -> [LastStep] -> Dense: a head on the last step for per-sequence tasks,
-    on every step for per-step tasks. E.g. Fashion-MNIST: LSTM(28, 128) -> LastStep -> Dense(128, 10)."""
-    rec = MODELS[cfg.model](task.input_size, cfg.hidden, num_layers=cfg.layers, dtype=cfg.dtype, seed=cfg.seed)
+    on every step for per-step tasks. E.g. Fashion-MNIST: LSTM(28, 128) -> LastStep -> Dense(128, 10).
+
+    With ``cfg.dropout`` p > 0, Zaremba et al.'s (2014) non-recurrent dropout: each recurrent layer of
+    the stack becomes its own module, with Dropout(p) between them and before the head, e.g. text
+    with 2 layers: LSTM(V, H) -> Dropout -> LSTM(H, H) -> Dropout -> Dense(H, V). With p = 0 the model
+    is the single stacked module above, as models saved without dropout have it."""
+    cell = MODELS[cfg.model]
     head = Dense(cfg.hidden, task.output_size, dtype=cfg.dtype, seed=cfg.seed + 1)
-    per_sequence = task.kind in ("regression", "classify")
-    model = Sequential([rec, LastStep(), head] if per_sequence else [rec, head])
-    return initialize(model, cfg.init, cfg.forget_bias, seed=cfg.seed)
+    last = [LastStep()] if task.kind in ("regression", "classify") else []
+    if not cfg.dropout:
+        rec = cell(task.input_size, cfg.hidden, num_layers=cfg.layers, dtype=cfg.dtype, seed=cfg.seed)
+        return initialize(Sequential([rec, *last, head]), cfg.init, cfg.forget_bias, seed=cfg.seed)
+    seeds = iter(np.random.default_rng([cfg.seed, 1]).integers(2**31, size=2 * cfg.layers).tolist())
+    layers = []
+    for l in range(cfg.layers):
+        if l:
+            layers.append(Dropout(cfg.dropout, seed=next(seeds)))
+        D = task.input_size if l == 0 else cfg.hidden
+        layers.append(cell(D, cfg.hidden, dtype=cfg.dtype, seed=next(seeds)))
+    layers += [*last, Dropout(cfg.dropout, seed=next(seeds)), head]
+    return initialize(Sequential(layers), cfg.init, cfg.forget_bias, seed=cfg.seed)
+
+
+def dropout_streams(model) -> dict:
+    """Each Dropout layer's generator state, by layer index (JSON-able)."""
+    return {str(i): layer.rng.bit_generator.state for i, layer in enumerate(model.layers)
+            if isinstance(layer, Dropout)}
 
 
 def write_checkpoint(path, cfg: Config, state: State, model, best: dict, opt) -> None:
     arrays = {f"param/{k}": v for k, v in model.params.items()}
     arrays.update({f"best/{k}": v for k, v in best.items()})
     arrays.update({f"opt/{k}": v for k, v in opt.state_dict().items()})
-    arrays["__state__"] = np.array(json.dumps({"config": asdict(cfg), "state": asdict(state)}))
+    header = {"config": asdict(cfg), "state": asdict(state), "dropout": dropout_streams(model)}
+    arrays["__state__"] = np.array(json.dumps(header))
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
@@ -153,7 +181,9 @@ def read_checkpoint(path) -> tuple[dict, dict]:
     return header, arrays
 
 
-def restore(arrays: dict, model, best: dict, opt) -> None:
+def restore(header: dict, arrays: dict, model, best: dict, opt) -> None:
+    for i, stream in header.get("dropout", {}).items():
+        model.layers[int(i)].rng.bit_generator.state = stream
     for k, v in model.params.items():
         v[...] = arrays[f"param/{k}"]
     for k in best:
@@ -203,7 +233,7 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     best = {k: v.copy() for k, v in model.params.items()}
     if resume:
         state = State(**header["state"])
-        restore(arrays, model, best, opt)
+        restore(header, arrays, model, best, opt)
     log = os.path.join(out, LOG) if out else None
     if out:
         os.makedirs(out, exist_ok=True)
@@ -218,6 +248,7 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     while state.epoch < cfg.epochs and not interrupted:
         bar = tqdm(total=steps_per_epoch, initial=state.batch, disable=not progress, leave=False,
                    desc=f"{cfg.model} epoch {state.epoch + 1}/{cfg.epochs}")
+        model.train()                                                          # Dropout on
         for batch in task.train.batches(cfg.batch_size, cfg.seed, state.epoch, state.batch):
             pred, cache = model.forward(batch.x, batch.lengths)                 # 4a. forward
             loss, dout, count, _ = batch_loss(task.kind, pred, batch)          # 4b. loss
@@ -243,6 +274,7 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
                 interrupted = True
                 break
         bar.close()
+        model.eval()                                    # Dropout off: validation, test, the saved model
         if interrupted:
             break
 

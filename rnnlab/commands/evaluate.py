@@ -1,6 +1,7 @@
 """``rnnlab evaluate``: a trained model on a split of its task. The file is either ``model.npz``
 from ``rnnlab train`` (the parameters with the best validation loss) or a run's ``checkpoint.npz``
-(the latest parameters: the last epoch, or where an interrupted run stopped).
+(the latest parameters: the last epoch, or where an interrupted run stopped). Dropout layers, if
+the model has them, are off (rnnlab.metrics evaluates in evaluation mode).
 
     rnnlab evaluate runs/fmnist/model.npz --metrics-json test.json
     rnnlab evaluate runs/fmnist/checkpoint.npz

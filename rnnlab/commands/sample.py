@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import Recurrent
+from ..layers import Dense, Dropout, Recurrent
+from ..models import evaluation
 from ..saving import load, read_meta
 
 
@@ -24,7 +25,8 @@ def add_parser(sub):
 
 
 def generate(model, chars: str, prime: str, length: int, temperature: float = 0.8, seed: int = 0) -> str:
-    """``length`` characters continuing ``prime`` (the model: recurrent layer(s), then a per-step Dense)."""
+    """``length`` characters continuing ``prime`` (the model: recurrent layer(s), then a per-step Dense),
+    drawn with Dropout off."""
     if length < 0:
         raise ValueError(f"length: expected a number >= 0, got {length}")
     if temperature < 0:
@@ -40,17 +42,18 @@ def generate(model, chars: str, prime: str, length: int, temperature: float = 0.
     states = None
     x = eye[[index[c] for c in prime]][None]                              # (1, T, V)
     out = []
-    for _ in range(length):
-        logits, cache = model.forward(x, states=states)                   # (1, T, V)
-        states = cache.states
-        z = logits[0, -1].astype(np.float64)
-        if temperature == 0:
-            k = int(z.argmax())
-        else:
-            p = np.exp((z - z.max()) / temperature)
-            k = int(rng.choice(len(chars), p=p / p.sum()))
-        out.append(chars[k])
-        x = eye[[k]][None]                                                # (1, 1, V)
+    with evaluation(model):
+        for _ in range(length):
+            logits, cache = model.forward(x, states=states)               # (1, T, V)
+            states = cache.states
+            z = logits[0, -1].astype(np.float64)
+            if temperature == 0:
+                k = int(z.argmax())
+            else:
+                p = np.exp((z - z.max()) / temperature)
+                k = int(rng.choice(len(chars), p=p / p.sum()))
+            out.append(chars[k])
+            x = eye[[k]][None]                                            # (1, 1, V)
     return "".join(out)
 
 
@@ -61,7 +64,11 @@ def run(args) -> int:
         raise ValueError(f"model: {args.model!r} is not a character-level model (no vocabulary in it; "
                          "train one with rnnlab train --task text)")
     model = load(args.model)
-    if not isinstance(model.layers[0], Recurrent) or len(model.layers) != 2:
-        raise ValueError(f"model: {args.model!r} expected recurrent layer(s) followed by a per-step Dense head")
+    layers = getattr(model, "layers", [model])
+    body, head = layers[:-1], layers[-1]
+    if not body or not isinstance(body[0], Recurrent) or not isinstance(head, Dense) \
+            or not all(isinstance(l, (Recurrent, Dropout)) for l in body):
+        raise ValueError(f"model: {args.model!r} expected recurrent layer(s) (Dropout between them allowed) "
+                         "followed by a per-step Dense head")
     print(args.prime + generate(model, chars, args.prime, args.length, args.temperature, args.seed))
     return 0

@@ -3,6 +3,7 @@
     rnnlab train --task adding --T 100 --model lstm --hidden 32 --lr 0.01 --epochs 20 --out runs/add
     rnnlab train --out runs/add --resume --epochs 30        # continue, to the same result
     rnnlab train --task fashion-mnist --model gru --hidden 128 --metrics-json gru.json
+    rnnlab train --task text --layers 2 --hidden 256 --dropout 0.5 --out runs/shakespeare
     rnnlab train --task sst ...                             # handed to rnnlab.trees.train
 """
 from __future__ import annotations
@@ -58,6 +59,10 @@ def add_parser(sub):
     add_arguments(p)
     p.add_argument("--model", choices=sorted(MODELS) + list(TREE_MODELS),
                    help="rnn | lstm (default) | gru; for --task sst: " + " | ".join(TREE_MODELS))
+    p.add_argument("--dropout", type=float,
+                   help="probability of dropping a unit, in [0, 1). Sequence tasks: Dropout between stacked "
+                        "recurrent layers and before the head (Zaremba et al. 2014), default 0 (none); "
+                        "--task sst: on the embeddings and before the classifier, default 0.5")
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--out", default=None, help="run folder: checkpoint.npz, metrics.jsonl, model.npz, metrics.json")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -67,7 +72,6 @@ def add_parser(sub):
     sst.add_argument("--binary", action="store_true", default=None, help="binary task: neutral sentences dropped")
     sst.add_argument("--lowercase", action="store_true", default=None, help="lowercase every word")
     sst.add_argument("--embed-dim", type=int, help="word-vector size D (default 300; recursive: = hidden)")
-    sst.add_argument("--dropout", type=float, help="on embeddings and before the classifier (default 0.5)")
     sst.add_argument("--l2", type=float, help="weight decay, not on embeddings (default 1e-4)")
     sst.add_argument("--emb-lr", type=float, help="learning rate of the embeddings (default: --lr)")
     sst.add_argument("--tree-schedule", choices=["level", "node"], help="level batching (default) or per node")
