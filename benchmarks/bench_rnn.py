@@ -5,7 +5,8 @@
     python benchmarks/bench_rnn.py --markdown BENCH_TABLE.md
 
 For every row (cell kind, layers, directions, shape T/N/D/H) it times, alternating rnnlab and torch
-within each repetition so that load drifts hit both alike:
+within each repetition so that load drifts hit both alike, blocks of 3 calls after a 0.2 s pause
+(so that neither side shares its cores with the other's still-spinning BLAS/OpenMP threads):
 
     train:  forward, then backward with a given dy and dstate.
             rnnlab: y, s, cache = m.forward(x); m.backward(dy, ds, cache)   (dx included)
@@ -45,6 +46,8 @@ GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 # (T, N, D, H): small (sequential MNIST-like), mid, large and wide, long.
 SHAPES = [(28, 64, 28, 128), (50, 32, 64, 256), (50, 128, 128, 512), (200, 64, 64, 256)]
 QUICK_SHAPES = [(28, 64, 28, 128)]
+GAP_S = 0.2            # pause before each block of timed calls (see quiesce)
+INNER = 3               # timed calls per block
 
 
 def blas_threads() -> int:
@@ -132,16 +135,28 @@ def time_row(kind, layers, bi, shape, budget_s):
     for mode, fr, ft in (("train", r_train, t_train), ("infer", r_infer, t_infer)):
         fr(); ft()                                          # warm-up: allocations, first-call paths
         t0 = time.perf_counter(); fr(); t1 = time.perf_counter(); ft(); t2 = time.perf_counter()
-        reps = int(min(25, max(3, budget_s / max(t2 - t0, 1e-9))))
-        tr, tt = [t1 - t0], [t2 - t1]
+        reps = int(min(6, max(3, budget_s / INNER / max(t2 - t0, 1e-9))))
+        tr, tt = [], []
         for rep in range(reps):
             pair = ((fr, tr), (ft, tt)) if rep % 2 else ((ft, tt), (fr, tr))
             for f, acc in pair:
-                t0 = time.perf_counter()
-                f()
-                acc.append(time.perf_counter() - t0)
+                quiesce()
+                for _ in range(INNER):
+                    t0 = time.perf_counter()
+                    f()
+                    acc.append(time.perf_counter() - t0)
         out[mode] = (statistics.median(tr), statistics.median(tt), len(tr))
     return out
+
+
+def quiesce():
+    """Let the other library's idle worker threads stop spinning before a block of timed calls.
+
+    After a call, OpenBLAS's worker threads busy-wait for new work for up to 2^28 cycles (about
+    0.1 s; OPENBLAS_THREAD_TIMEOUT), and OpenMP's (torch) for a shorter while. Timed right after the
+    other library, a side would share its cores with those spinning threads: torch measured
+    directly after rnnlab ran up to 3x slower than alone. A pause before each block removes that."""
+    time.sleep(GAP_S)
 
 
 def grid(quick: bool):

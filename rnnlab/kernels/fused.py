@@ -14,7 +14,8 @@ tanh) and it would keep the loops from vectorizing. sigmoid(z) = 0.5 + 0.5 tanh(
 
 Compile options: ``fastmath`` lets LLVM reorder and contract float operations (fused multiply-add),
 ``error_model="numpy"`` drops the division-by-zero check that otherwise stops vectorization,
-``cache=True`` keeps the compiled code on disk between processes.
+``cache=True`` keeps the compiled code on disk between processes, ``nogil`` lets the two directions
+of a bidirectional layer run their kernels at the same time (``threads.py``).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from ..layers.gru import GRUCache
 from ..layers.lstm import LSTMCache
 from ..layers.recurrent import time_steps
 
-_jit = dict(fastmath=True, error_model="numpy", cache=True)
+_jit = dict(fastmath=True, error_model="numpy", cache=True, nogil=True)
 _CLAMP = np.float32(7.90531110763549805)     # tanh32(+-_CLAMP) rounds to +-1 in float32
 # Odd numerator and even denominator of a [13/6] rational minimax fit of tanh on [-_CLAMP, _CLAMP]
 # (the coefficients of Eigen's float ptanh).

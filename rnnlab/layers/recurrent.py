@@ -16,6 +16,9 @@ Conventions, stated once:
   at its own last step. The reverse direction runs t = T-1 .. 0, carrying its initial state unchanged
   through the padding until it reaches each sequence's last valid step: exactly PyTorch's packed
   sequences.
+- Concurrency (``rnnlab.kernels.threads``): the two directions of a bidirectional layer run at the
+  same time, and a wide unidirectional batch runs as two halves at the same time (``ShardedCache``),
+  each on one core with single-threaded BLAS; the arithmetic of each direction and row is unchanged.
 - Parameters are a flat dict ``{"l0.W": ..., "l0.U": ..., "l0.b": ..., "l0_reverse.W": ...}``;
   gradients are a dict with the same keys.
 
@@ -26,11 +29,13 @@ where ``state0`` / ``stateT`` are tuples of (N, H) arrays and ``p`` holds the la
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 from ..checks import check_dtype_name, check_float_array, check_lengths, check_positive_int
+from ..kernels.threads import run_pair, shard_batch
 
 
 def time_steps(T: int, reverse: bool) -> range:
@@ -59,6 +64,12 @@ class RecurrentCache(NamedTuple):
     x_shape: tuple       # (N, T, D) as given
     lengths: np.ndarray | None
     directions: list     # DirectionCache per k = layer * directions + direction
+
+
+class ShardedCache(NamedTuple):
+    """The cache of a forward split into two batch halves (rows :split and split:) run at once."""
+    parts: list          # RecurrentCache per half
+    split: int
 
 
 class Recurrent:
@@ -185,29 +196,43 @@ class Recurrent:
         if T < 1 or N < 1:
             raise ValueError(f"x: expected at least one sequence and one time step, got shape {x.shape}")
         lengths = check_lengths(lengths, N, T)
+        s0 = self._state_parts("state0", state0, N, allow_none=False)
+        s0 = [np.zeros(self.state_shape(N), self.dtype) if s is None else s for s in s0]
+        if not self.bidirectional and shard_batch(N, self.hidden_size):
+            halves = (slice(0, N // 2), slice(N // 2, N))
+            parts = run_pair(*(partial(self._forward, x[h], [s[:, h] for s in s0],
+                                       None if lengths is None else lengths[h]) for h in halves))
+            y = np.concatenate([y for y, _, _ in parts])
+            finals = [np.concatenate(pair, axis=1) for pair in zip(*(st for _, st, _ in parts))]
+            return y, self._pack_state(finals), ShardedCache([c for _, _, c in parts], N // 2)
+        y, finals, cache = self._forward(x, s0, lengths)
+        return y, self._pack_state(finals), cache
+
+    def _forward(self, x, s0: list, lengths):
+        """forward on checked arguments: s0 a list of (K, N, H) arrays; returns y, [final states], cache."""
+        N, T, _ = x.shape
         mask = None
         if lengths is not None and lengths.min() < T:
             mask = (np.arange(T)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]  # (T, N, 1)
-        s0 = self._state_parts("state0", state0, N, allow_none=False)
-        s0 = [np.zeros(self.state_shape(N), self.dtype) if s is None else s for s in s0]
-
         inp = np.ascontiguousarray(x.transpose(1, 0, 2))               # (T, N, D)
         finals = [np.empty(self.state_shape(N), self.dtype) for _ in self.state_names]
         caches = []
         for layer in range(self.num_layers):
-            outs = []
-            for direction in range(self.directions):
+            def run(direction, layer=layer, inp=inp):
                 k = layer * self.directions + direction
-                p = self.direction_params(layer, direction)
-                y_d, sT, cell_cache = self._cell_forward(inp, tuple(s[k] for s in s0), p, mask,
-                                                         reverse=bool(direction))
+                return self._cell_forward(inp, tuple(s[k] for s in s0), self.direction_params(layer, direction),
+                                          mask, reverse=bool(direction))
+            results = run_pair(lambda: run(0), lambda: run(1)) if self.directions == 2 else (run(0),)
+            outs = []
+            for direction, (y_d, sT, cell_cache) in enumerate(results):
+                k = layer * self.directions + direction
                 for final, s in zip(finals, sT):
                     final[k] = s
                 outs.append(y_d)
                 caches.append(DirectionCache(cell_cache, inp.shape[2]))
             inp = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)  # (T, N, dirs*H)
         y = np.ascontiguousarray(inp.transpose(1, 0, 2))                # (N, T, dirs*H)
-        return y, self._pack_state(finals), RecurrentCache(x.shape, lengths, caches)
+        return y, finals, RecurrentCache(x.shape, lengths, caches)
 
     def infer(self, x, state0=None, lengths=None):
         """y, state = infer(x, state0=None, lengths=None): ``forward`` without keeping a cache."""
@@ -221,27 +246,46 @@ class Recurrent:
         ``state`` (None, or None components, for zero). Returns dL/dx (N, T, D), dL/dstate0 (the form
         of state0) and dL/dparams (the keys of ``params``).
         """
-        if not isinstance(cache, RecurrentCache):
+        if not isinstance(cache, (RecurrentCache, ShardedCache)):
             raise ValueError(f"cache: expected the cache returned by {self.kind}.forward, got {type(cache).__name__}")
-        N, T, D = cache.x_shape
+        if isinstance(cache, ShardedCache):
+            N = cache.split + cache.parts[1].x_shape[0]
+            T = cache.parts[0].x_shape[1]
+        else:
+            N, T, _ = cache.x_shape
         ydims = (N, T, self.output_size)
         if dy is None:
             dy = np.zeros(ydims, self.dtype)
         dy = check_float_array("dy", dy, shape=ydims, dtype=self.dtype)
         dsT = self._state_parts("dstate", dstate, N, allow_none=True)
         dsT = [np.zeros(self.state_shape(N), self.dtype) if s is None else s for s in dsT]
+        if isinstance(cache, ShardedCache):
+            halves = (slice(0, cache.split), slice(cache.split, N))
+            parts = run_pair(*(partial(self._backward, dy[h], [s[:, h] for s in dsT], c)
+                               for h, c in zip(halves, cache.parts)))
+            dx = np.concatenate([dx for dx, _, _ in parts])
+            ds0 = [np.concatenate(pair, axis=1) for pair in zip(*(ds for _, ds, _ in parts))]
+            (_, _, g0), (_, _, g1) = parts
+            return dx, self._pack_state(ds0), {k: g0[k] + g1[k] for k in g0}
+        dx, ds0, grads = self._backward(dy, dsT, cache)
+        return dx, self._pack_state(ds0), grads
 
+    def _backward(self, dy, dsT: list, cache: RecurrentCache):
+        """backward on checked arguments: dsT a list of (K, N, H) arrays; returns dx, [dstate0], grads."""
+        N, T, D = cache.x_shape
         H = self.hidden_size
         dinp = np.ascontiguousarray(dy.transpose(1, 0, 2))              # (T, N, dirs*H)
         ds0 = [np.empty(self.state_shape(N), self.dtype) for _ in self.state_names]
         grads: dict[str, np.ndarray] = {}
         for layer in reversed(range(self.num_layers)):
-            dx_layer = None
-            for direction in range(self.directions):
+            def run(direction, layer=layer, dinp=dinp):
                 k = layer * self.directions + direction
-                dc = cache.directions[k]
                 dy_d = dinp[:, :, direction * H:(direction + 1) * H]
-                dx_d, ds, g = self._cell_backward(dy_d, tuple(s[k] for s in dsT), dc.cell)
+                return self._cell_backward(dy_d, tuple(s[k] for s in dsT), cache.directions[k].cell)
+            results = run_pair(lambda: run(0), lambda: run(1)) if self.directions == 2 else (run(0),)
+            dx_layer = None
+            for direction, (dx_d, ds, g) in enumerate(results):
+                k = layer * self.directions + direction
                 for d0, s in zip(ds0, ds):
                     d0[k] = s
                 for name, value in g.items():
@@ -249,4 +293,4 @@ class Recurrent:
                 dx_layer = dx_d if dx_layer is None else dx_layer + dx_d  # both directions read the input
             dinp = dx_layer
         dx = np.ascontiguousarray(dinp.transpose(1, 0, 2))              # (N, T, D)
-        return dx, self._pack_state(ds0), {k: grads[k] for k in self.params}
+        return dx, ds0, {k: grads[k] for k in self.params}

@@ -1,0 +1,85 @@
+"""Run the two directions of a bidirectional layer at the same time, one core and one BLAS thread each.
+
+The forward and the reverse direction of a layer share nothing until their outputs are joined, so
+they can run concurrently. On a machine with few cores this beats giving every per-step matrix
+product all the cores: a product of shape (N, H) x (H, 4H) with N = 32..128 rows is too small for
+BLAS to split well (OpenBLAS on 2 threads ran such products at 1.2-1.8x its single-thread rate,
+measured in BENCHMARKS.md), and each split costs a synchronisation per step, while two directions on
+one thread each run at 2x with no synchronisation at all. The fused numba step kernels, which run
+on one core, also run two at a time.
+
+Python threads are enough: NumPy's matrix products and ufuncs and the numba kernels (compiled with
+``nogil``) release the GIL while they work. While the two directions run, NumPy's BLAS is limited
+to one thread with threadpoolctl (process-wide, restored afterwards).
+
+Used when threadpoolctl is installed (extra ``fast``), the machine has at least two cores, a BLAS
+library was found, and ``RNNLAB_THREADS`` is not ``1``; otherwise the directions run one after the
+other, as before. Results are identical either way: each direction's arithmetic is unchanged.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+
+_lock = threading.Lock()
+_state: dict = {}
+
+
+def _controller():
+    """threadpoolctl's controller over the BLAS libraries loaded now (None if unavailable)."""
+    if "controller" not in _state:
+        controller = None
+        if importlib.util.find_spec("threadpoolctl") is not None:
+            from threadpoolctl import ThreadpoolController
+            import numpy  # noqa: F401  (its BLAS must be loaded for the controller to see it)
+            controller = ThreadpoolController().select(user_api="blas")
+            if not controller.lib_controllers:
+                controller = None
+        _state["controller"] = controller
+    return _state["controller"]
+
+
+def enabled() -> bool:
+    """Whether two tasks may run concurrently (see the module docstring)."""
+    return (os.environ.get("RNNLAB_THREADS", "") != "1" and (os.cpu_count() or 1) >= 2
+            and _controller() is not None)
+
+
+SHARD_MIN_ROWS, SHARD_MIN_HIDDEN = 64, 256
+
+
+def shard_batch(N: int, H: int) -> bool:
+    """Whether a unidirectional layer's batch of N rows should run as two halves at once.
+
+    The rows of a batch never interact, so each half can run the whole layer on its own core with
+    single-threaded BLAS, without any synchronisation per step. Measured (BENCHMARKS.md) it pays
+    from N >= 64 rows and H >= 256 units; below, the halves' per-step products are too small."""
+    return N >= SHARD_MIN_ROWS and H >= SHARD_MIN_HIDDEN and enabled()
+
+
+def _pool() -> ThreadPoolExecutor:
+    if "pool" not in _state:
+        _state["pool"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnlab")
+    return _state["pool"]
+
+
+def run_pair(first, second):
+    """(first(), second()): concurrently, with single-threaded BLAS, when ``enabled()``; else in turn.
+
+    Only one pair runs at a time (a lock), so nested or concurrent callers fall back to running
+    in turn rather than oversubscribing the cores.
+    """
+    if not enabled() or not _lock.acquire(blocking=False):
+        return first(), second()
+    try:
+        with _controller().limit(limits=1):
+            future = _pool().submit(second)
+            try:
+                a = first()
+            finally:
+                wait([future])                  # never leave with the other direction running
+            return a, future.result()
+    finally:
+        _lock.release()

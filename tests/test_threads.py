@@ -1,0 +1,130 @@
+"""rnnlab.kernels.threads (both directions of a bidirectional layer at once) and
+rnnlab.kernels.memory (freed memory kept for reuse): same results, errors kept, fewer page faults."""
+import json
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab.kernels import memory, threads
+
+from conftest import rel_err
+
+needs_threads = pytest.mark.skipif(not threads.enabled(), reason="threadpoolctl missing or one core")
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_parallel_directions_equal_serial(kind, dtype, monkeypatch):
+    layer = getattr(rnnlab, kind)(5, 7, num_layers=2, bidirectional=True, dtype=dtype, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 9, 5)).astype(dtype)
+    dy = rng.standard_normal((6, 9, 14)).astype(dtype)
+    lengths = np.array([9, 3, 9, 1, 5, 9])
+    out = {}
+    for flag in ("1", "2"):                       # 1: one direction after the other
+        monkeypatch.setenv("RNNLAB_THREADS", flag)
+        for ragged in (None, lengths):
+            y, state, cache = layer.forward(x, lengths=ragged)
+            dx, ds0, grads = layer.backward(dy, None, cache)
+            out[flag, ragged is None] = [y, dx, *np.atleast_1d(state), *grads.values()]
+    tol = 1e-6 if dtype == "float32" else 1e-13
+    for ragged in (True, False):
+        for a, b in zip(out["1", ragged], out["2", ragged]):
+            assert rel_err(a, b) <= tol
+
+
+@needs_threads
+def test_run_pair_runs_both_on_two_threads():
+    seen = []
+    a, b = threads.run_pair(lambda: seen.append(threading.get_ident()) or "a",
+                            lambda: seen.append(threading.get_ident()) or "b")
+    assert (a, b) == ("a", "b")
+    assert len(set(seen)) == 2                    # the second ran on the pool's thread
+
+
+@needs_threads
+def test_run_pair_nested_runs_in_turn():
+    inner = []
+    def nested():
+        inner.append(threads.run_pair(lambda: threading.get_ident(), lambda: threading.get_ident()))
+        return "outer"
+    assert threads.run_pair(nested, lambda: "other") == ("outer", "other")
+    assert inner[0][0] == inner[0][1]             # the lock was held: both ran on the same thread
+
+
+@pytest.mark.parametrize("which", ["first", "second"])
+def test_run_pair_errors_propagate_and_release(which):
+    def boom():
+        raise ValueError("boom")
+    tasks = (boom, lambda: 1) if which == "first" else (lambda: 1, boom)
+    with pytest.raises(ValueError, match="boom"):
+        threads.run_pair(*tasks)
+    assert threads.run_pair(lambda: 1, lambda: 2) == (1, 2)       # the lock is free again
+    assert not threads._lock.locked()
+
+
+FAULTS = """
+import json, resource, numpy as np, rnnlab
+layer = rnnlab.LSTM(28, 128, seed=0)
+x = np.random.default_rng(0).standard_normal((64, 28, 28)).astype(np.float32)
+for _ in range(3):
+    layer.infer(x)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    layer.infer(x)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+from rnnlab.kernels import memory
+print(json.dumps({"faults": (after - before) / 10, "applied": memory.applied}))
+"""
+
+
+def _faults(env_value):
+    env = {"RNNLAB_MALLOC": env_value, "OPENBLAS_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", FAULTS], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(memory.glibc() is None, reason="glibc only")
+def test_kept_memory_avoids_page_faults():
+    """One small LSTM inference allocates ~7 MB; with glibc's defaults its pages are returned and
+    faulted in again on every call (2,000+ faults); kept, they are reused."""
+    off, on = _faults("0"), _faults("1")
+    assert off["applied"] is False and on["applied"] is True
+    assert on["faults"] < off["faults"] / 2, (on, off)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batch_halves_equal_whole_batch(kind, dtype, monkeypatch):
+    """A unidirectional stack run as two batch halves at once (thresholds lowered so that a small
+    layer qualifies) gives the whole batch's outputs, states and gradients, ragged or not."""
+    monkeypatch.setattr(threads, "SHARD_MIN_ROWS", 2)
+    monkeypatch.setattr(threads, "SHARD_MIN_HIDDEN", 1)
+    layer = getattr(rnnlab, kind)(5, 7, num_layers=2, dtype=dtype, seed=0)
+    rng = np.random.default_rng(1)
+    N, T = 7, 6
+    x = rng.standard_normal((N, T, 5)).astype(dtype)
+    dy = rng.standard_normal((N, T, 7)).astype(dtype)
+    parts = [rng.standard_normal((2, N, 7)).astype(dtype) for _ in layer.state_names]
+    s0 = tuple(parts) if kind == "LSTM" else parts[0]
+    ds = tuple(p * 0.5 for p in parts) if kind == "LSTM" else parts[0] * 0.5
+    lengths = np.array([6, 2, 6, 1, 4, 6, 3])
+    flat = lambda s: list(s) if isinstance(s, tuple) else [s]  # noqa: E731
+    out = {}
+    for flag in ("1", "2"):
+        monkeypatch.setenv("RNNLAB_THREADS", flag)
+        for ragged in (None, lengths):
+            y, state, cache = layer.forward(x, s0, lengths=ragged)
+            sharded = type(cache).__name__ == "ShardedCache"
+            assert sharded == (flag == "2" and threads.enabled())
+            dx, ds0, grads = layer.backward(dy, ds, cache)
+            out[flag, ragged is None] = [y, dx, *flat(state), *flat(ds0), *grads.values()]
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for ragged in (True, False):
+        for a, b in zip(out["1", ragged], out["2", ragged]):
+            assert a.shape == b.shape and rel_err(a, b) <= tol
