@@ -5,7 +5,9 @@
     rnnlab convert model.npz model.onnx               # rnnlab -> ONNX
     rnnlab convert rnn.pt rnn.onnx --head each --nonlinearity relu
 
-The format follows each file name's ending (.npz, .pt/.pth, .keras/.weights.h5, .onnx).
+The format follows each file name's ending (.npz, .pt/.pth, .keras/.weights.h5, .onnx). A model
+trained with --dropout is written as its inference graph, where Dropout is the identity (see
+rnnlab.interop._layout); reading it back gives the model without its Dropout layers.
 """
 from __future__ import annotations
 

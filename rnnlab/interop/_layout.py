@@ -1,5 +1,9 @@
 """What every converter shares: gate orders named by letters, and a model seen as a chain of layers.
 
+Exporters write the inference graph: ``Dropout`` is the identity in evaluation mode
+(rnnlab.layers.dropout), so ``inference_layers`` leaves it out, and a model trained with
+``--dropout`` (recurrent layers with Dropout between them) exports as its chain of recurrent layers.
+
 Gate letters: LSTM i (input), f (forget), o (output), g (candidate: Keras' and ONNX's c, TF1's j);
 GRU r (reset), z (update: TF1's u), n (candidate: Keras' and ONNX's h).
 
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import GRU, LSTM, RNN, Dense, Recurrent
+from ..layers import GRU, LSTM, RNN, Dense, Dropout, Recurrent
 from ..models import LastStep, Sequential
 
 RNNLAB_ORDER = {"LSTM": "ifog", "GRU": "rzn", "RNN": "h"}
@@ -33,9 +37,25 @@ def layers_of(model) -> list:
     """The layers of ``model`` in order: a Sequential's list, or [model] for a single layer."""
     if isinstance(model, Sequential):
         return list(model.layers)
-    if isinstance(model, (Recurrent, Dense, LastStep)):
+    if isinstance(model, (Recurrent, Dense, LastStep, Dropout)):
         return [model]
     raise ValueError(f"model: expected an rnnlab layer or Sequential, got {type(model).__name__}")
+
+
+def kinds_of(model) -> list:
+    """The class names of ``model``'s layers, e.g. ['LSTM', 'Dropout', 'LSTM', 'LastStep', 'Dense'],
+    for messages that name what a format cannot hold."""
+    return [type(layer).__name__ for layer in layers_of(model)]
+
+
+def inference_layers(model) -> list:
+    """(index, layer) for each layer of ``model`` that acts in evaluation mode: all but Dropout. The
+    index is the layer's place in ``model``, for messages and names."""
+    live = [(i, layer) for i, layer in enumerate(layers_of(model)) if not isinstance(layer, Dropout)]
+    if not live:
+        raise ValueError(f"model: layers {kinds_of(model)} are all Dropout, the identity at inference; "
+                         f"nothing to export")
+    return live
 
 
 def make_model(layers: list):

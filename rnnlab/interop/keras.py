@@ -29,9 +29,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..layers import GRU, LSTM, RNN, Dense, Recurrent
+from ..layers import GRU, LSTM, RNN, Dense, Dropout, Recurrent
 from ..models import LastStep
-from ._layout import layers_of, make_model, new_layer, regate, set_direction, stack_levels
+from ._layout import inference_layers, layers_of, make_model, new_layer, regate, set_direction, stack_levels
 
 ORDER = {"LSTM": "ifgo", "GRU": "zrn", "SimpleRNN": "h"}     # Keras gate order per class
 RNNLAB_KIND = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}
@@ -292,7 +292,8 @@ def _from_keras_file(path: str):
 
 
 def _from_weights_file(path: str, head: str):
-    """Infer the chain from a bare .weights.h5: recurrent layers of one kind, then Dense layers."""
+    """Infer the chain from a bare .weights.h5: recurrent layers of one kind, then Dense layers
+    (Dropout and the other skipped layers, which hold no weights, ignored)."""
     h5py = _h5py()
     with h5py.File(path, "r") as h5:
         if "layers" not in h5:
@@ -304,8 +305,10 @@ def _from_weights_file(path: str, head: str):
             return (base, int(n)) if n.isdigit() and base else (name, 0)
 
         groups: dict[str, list] = {}
+        weightless = {_snake(cls) for cls in SKIPPED}      # a Dropout's group holds no arrays
         for name in sorted(names, key=order):
-            groups.setdefault(order(name)[0], []).append(name)
+            if order(name)[0] not in weightless:
+                groups.setdefault(order(name)[0], []).append(name)
         recurrent = [b for b in groups if b in ("simple_rnn", "lstm", "gru", "bidirectional")]
         unknown = sorted(set(groups) - {"simple_rnn", "lstm", "gru", "bidirectional", "dense"})
         if len(recurrent) > 1 or unknown:
@@ -384,30 +387,40 @@ def to_keras(model):
     """A ``keras.Sequential`` computing what ``model`` computes, in its dtype (needs Keras 3).
 
     A stacked rnnlab layer becomes one Keras layer per level, named ``rnnlab<i>_l<level>`` so that it
-    reads back as one layer; ``LastStep`` becomes
-    ``return_sequences=False`` on the recurrent layer before it. Feed ragged batches to it with a mask
+    reads back as one layer; ``LastStep`` becomes ``return_sequences=False`` on the recurrent layer
+    before it; ``Dropout`` becomes a Keras Dropout of the same rate, which like rnnlab's is the
+    identity at inference (reading the model back skips it). Feed ragged batches to it with a mask
     (``model(x, mask=...)``) or a Masking layer in front.
     """
     keras = _keras()
     layers = layers_of(model)
-    first = layers[0]
+    live = inference_layers(model)
+    first = live[0][1]
     if not isinstance(first, (Recurrent, Dense)):
-        raise ValueError(f"model.layers[0]: expected a recurrent or Dense layer, got {type(first).__name__}")
+        raise ValueError(f"model.layers[{live[0][0]}]: expected a recurrent or Dense layer, got "
+                         f"{type(first).__name__}")
     dt = first.dtype.name
     shape = (None, first.input_size) if isinstance(first, Recurrent) else (first.input_size,)
     out = [keras.Input(shape, dtype=dt)]
     fill = []
+    place = {i: k for k, (i, _) in enumerate(live)}
     for i, layer in enumerate(layers):
-        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(layer, Dropout):
+            # elementwise, so it commutes with a LastStep after it: a recurrent layer before
+            # Dropout, LastStep still ends with return_sequences=False
+            out.append(keras.layers.Dropout(layer.rate, dtype=dt))
+            continue
+        k = place[i]
+        nxt = live[k + 1][1] if k + 1 < len(live) else None
         if isinstance(layer, LastStep):
-            if i == 0 or not isinstance(layers[i - 1], Recurrent):
+            if k == 0 or not isinstance(live[k - 1][1], Recurrent):
                 raise ValueError(f"model.layers[{i}]: Keras expresses LastStep only right after a recurrent layer")
             continue
         if isinstance(layer, Dense):
-            act = {v: k for k, v in ACTIVATIONS.items()}.get(layer.activation, "linear")   # identity, linear
-            k = keras.layers.Dense(layer.output_size, activation=act, dtype=dt)
-            out.append(k)
-            fill.append((k, [layer.params["W"], layer.params["b"]]))
+            act = {v: name for name, v in ACTIVATIONS.items()}.get(layer.activation, "linear")   # identity, linear
+            kd = keras.layers.Dense(layer.output_size, activation=act, dtype=dt)
+            out.append(kd)
+            fill.append((kd, [layer.params["W"], layer.params["b"]]))
             continue
         cls = getattr(keras.layers, KERAS_CLASS[layer.kind])
         opts = {}
@@ -418,16 +431,16 @@ def to_keras(model):
         for l in range(layer.num_layers):
             seq = l < layer.num_layers - 1 or not isinstance(nxt, LastStep)
             if layer.bidirectional:
-                k = keras.layers.Bidirectional(cls(layer.hidden_size, return_sequences=seq, dtype=dt, **opts),
-                                               merge_mode="concat", dtype=dt, name=f"rnnlab{i}_l{l}")
-                fill.append((k, keras_weights(layer, l, 0) + keras_weights(layer, l, 1)))
+                kr = keras.layers.Bidirectional(cls(layer.hidden_size, return_sequences=seq, dtype=dt, **opts),
+                                                merge_mode="concat", dtype=dt, name=f"rnnlab{i}_l{l}")
+                fill.append((kr, keras_weights(layer, l, 0) + keras_weights(layer, l, 1)))
             else:
-                k = cls(layer.hidden_size, return_sequences=seq, dtype=dt, name=f"rnnlab{i}_l{l}", **opts)
-                fill.append((k, keras_weights(layer, l, 0)))
-            out.append(k)
+                kr = cls(layer.hidden_size, return_sequences=seq, dtype=dt, name=f"rnnlab{i}_l{l}", **opts)
+                fill.append((kr, keras_weights(layer, l, 0)))
+            out.append(kr)
     kmodel = keras.Sequential(out)
-    for k, weights in fill:
-        k.set_weights([np.asarray(w, dt) for w in weights])
+    for kl, weights in fill:
+        kl.set_weights([np.asarray(w, dt) for w in weights])
     return kmodel
 
 

@@ -8,13 +8,16 @@ adds Rb_h outside the reset, so it folds into b like every other bias. An LSTM's
 ``forget_bias`` is folded into Wb's f block.
 
 The exported graph: inputs ``x`` (N, T, D) and ``lengths`` (N,) int32 (``sequence_lens``; every
-length in [1, T]); output ``y`` (what ``model.forward(x, lengths)`` returns) and, for the i-th layer
-of a Sequential that is recurrent, ``h<i>`` (and ``c<i>`` for the LSTM) of shape (K, N, H), its final
-state. Inside, the operators run time-major (``layout=0``) between Transpose nodes; each operator node is
-named ``rnnlab.<i>.l<level>`` so that a stacked layer imports back as one layer.
+length in [1, T]); output ``y`` (what ``model.forward(x, lengths)`` returns in evaluation mode) and,
+for the i-th layer of a Sequential that is recurrent, ``h<i>`` (and ``c<i>`` for the LSTM) of shape
+(K, N, H), its final state. Inside, the operators run time-major (``layout=0``) between Transpose
+nodes; each operator node is named ``rnnlab.<i>.l<level>`` so that a stacked layer imports back as one
+layer, and recurrent layers in a row are operators in a row. It is the inference graph: a ``Dropout``
+layer, the identity there, has no node.
 
 Import reads graphs made of these operators, MatMul + Add or Gemm for Dense layers, the activations
-Sigmoid / Tanh / Relu / Softmax after them, and shape-only glue (Transpose, Reshape, Squeeze, ...);
+Sigmoid / Tanh / Relu / Softmax after them, and shape-only glue (Transpose, Reshape, Squeeze, ...,
+and Dropout, the identity at inference unless its ``training_mode`` input is true);
 a Dense that reads an operator's ``Y_h`` gets a ``LastStep`` before it. What rnnlab cannot represent
 (peepholes, clipping, ``input_forget``, non-default activations, a lone ``reverse`` direction, initial
 states other than zero) is refused with the node's name and the attribute or input.
@@ -27,12 +30,12 @@ import numpy as np
 
 from ..layers import GRU, LSTM, RNN, Dense, Recurrent
 from ..models import LastStep
-from ._layout import layers_of, make_model, new_layer, regate, set_direction, stack_levels
+from ._layout import inference_layers, make_model, new_layer, regate, set_direction, stack_levels
 
 OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN"}
 ORDER = {"LSTM": ("ifog", "iofg"), "GRU": ("rzn", "zrn"), "RNN": ("h", "h")}   # (rnnlab, ONNX)
 ACT_OPS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softmax": "Softmax"}
-GLUE = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Cast")
+GLUE = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Cast", "Dropout")
 DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
 OPSET = 14
 
@@ -69,8 +72,9 @@ def to_onnx(model, opset: int = OPSET):
     """An ``onnx.ModelProto`` computing ``model.forward(x, lengths)`` (see the module docstring)."""
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
-    layers = layers_of(model)
-    dt = layers[0].dtype if hasattr(layers[0], "dtype") else np.dtype("float32")
+    live = inference_layers(model)                   # Dropout is the identity at inference: no node
+    first = live[0][1]
+    dt = first.dtype if hasattr(first, "dtype") else np.dtype("float32")
     elem = TensorProto.DOUBLE if dt == np.float64 else TensorProto.FLOAT
     nodes, inits, outputs = [], [], []
 
@@ -82,7 +86,6 @@ def to_onnx(model, opset: int = OPSET):
         nodes.append(helper.make_node(op, inputs, outs, name=name or outs[0], **attrs))
         return outs[0]
 
-    first = layers[0]
     sequence = isinstance(first, Recurrent)
     if sequence:
         inputs = [helper.make_tensor_value_info("x", elem, ["N", "T", first.input_size]),
@@ -92,9 +95,10 @@ def to_onnx(model, opset: int = OPSET):
         inputs = [helper.make_tensor_value_info("x", elem, ["N", first.input_size])]
         cur = "x"
     else:
-        raise ValueError(f"model.layers[0]: expected a recurrent or Dense layer, got {type(first).__name__}")
+        raise ValueError(f"model.layers[{live[0][0]}]: expected a recurrent or Dense layer, got "
+                         f"{type(first).__name__}")
     time_major = sequence
-    for i, layer in enumerate(layers):
+    for k, (i, layer) in enumerate(live):
         if isinstance(layer, Recurrent):
             if not time_major:
                 raise ValueError(f"model.layers[{i}]: a recurrent layer after the sequence was reduced")
@@ -125,7 +129,7 @@ def to_onnx(model, opset: int = OPSET):
                                                                   layer.hidden_size]))
             last_h = ys_h[-1]
         elif isinstance(layer, LastStep):
-            if i == 0 or not isinstance(layers[i - 1], Recurrent):
+            if k == 0 or not isinstance(live[k - 1][1], Recurrent):
                 raise ValueError(f"model.layers[{i}]: ONNX export takes LastStep only right after a recurrent layer")
             t = node("Transpose", [last_h], [f"{i}.h_nkh"], perm=[1, 0, 2])              # (N, dirs, H)
             cur = node("Reshape", [t, const(f"{i}.shape", np.array([0, -1], np.int64))], [f"{i}.last"])
@@ -293,6 +297,10 @@ def load_model(source):
             if n.op_type == "Softmax":
                 item[4] = _attrs(n).get("axis", -1)
             dense_of[n.output[0]] = dense_of[n.input[0]]
+        elif n.op_type == "Dropout" and len(n.input) > 2 and n.input[2] and \
+                (n.input[2] not in arrays or np.any(arrays[n.input[2]])):
+            raise ValueError(f"{where}: input training_mode {n.input[2]!r} is not a constant false; rnnlab "
+                             f"reads Dropout only as the identity it is at inference")
         elif n.op_type in GLUE or n.op_type in ("Constant", "Concat"):
             continue
         else:

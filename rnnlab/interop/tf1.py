@@ -24,7 +24,9 @@ h_t = tanh([x_t, h_{t-1}] kernel + bias).
 Whole checkpoints: ``from_variables`` reads the variable names TF1 gives these cells under
 ``dynamic_rnn`` ("rnn/lstm_cell/kernel"), ``MultiRNNCell`` ("rnn/multi_rnn_cell/cell_1/lstm_cell/kernel")
 and ``stack_bidirectional_dynamic_rnn`` (".../cell_0/bidirectional_rnn/fw/lstm_cell/kernel");
-``to_variables`` writes them.
+``to_variables`` writes them, for one layer or a whole model: its recurrent layers' levels are the
+cells in order, Dropout is left out (the identity at inference, and no variable), and a Dense head
+gets the names of ``tf.layers.dense`` ("dense/kernel", (D, O) as in rnnlab, "dense/bias").
 """
 from __future__ import annotations
 
@@ -32,8 +34,9 @@ import re
 
 import numpy as np
 
-from ..layers import GRU, LSTM, RNN, Recurrent
-from ._layout import float_dtype, new_layer, regate, set_direction
+from ..layers import GRU, LSTM, RNN, Dense, Recurrent
+from ..models import LastStep
+from ._layout import float_dtype, inference_layers, kinds_of, new_layer, regate, set_direction
 
 CELL_NAMES = {"LSTM": ("lstm_cell", "basic_lstm_cell"), "GRU": ("gru_cell",), "RNN": ("basic_rnn_cell",)}
 
@@ -176,21 +179,48 @@ def from_variables(variables: dict, forget_bias: float = 1.0) -> Recurrent:
     return layer
 
 
-def to_variables(layer: Recurrent, scope: str | None = None, lstm_cell: str = "lstm_cell") -> dict:
-    """TF1 variable names -> arrays for ``layer``, the names ``dynamic_rnn`` with a cell or MultiRNNCell
-    (scope "rnn") or ``stack_bidirectional_dynamic_rnn`` (scope "stack_bidirectional_rnn") would create.
-    LSTM ``forget_bias`` is not a variable: pass ``layer.forget_bias`` to the cells."""
-    cell = {"LSTM": lstm_cell, "GRU": "gru_cell", "RNN": "basic_rnn_cell"}[layer.kind]
+def _split_model(model) -> tuple:
+    """(recurrent layers, Dense layers) of a model TF1 variables can hold: after leaving out Dropout,
+    recurrent layers in a row, all of one direction count, optionally LastStep, then Dense layers."""
+    live = inference_layers(model)
+    n = next((k for k, (_, layer) in enumerate(live) if not isinstance(layer, Recurrent)), len(live))
+    recs, rest = [layer for _, layer in live[:n]], [layer for _, layer in live[n:]]
+    rest = rest[1:] if rest and isinstance(rest[0], LastStep) else rest
+    if not recs or not all(isinstance(layer, Dense) for layer in rest):
+        raise ValueError(f"model: TF1 variables hold recurrent layers in a row (Dropout is left out), optionally "
+                         f"then LastStep, then Dense layers (tf.layers.dense); got layers {kinds_of(model)}")
+    for j, layer in live[1:n]:
+        if layer.bidirectional != recs[0].bidirectional:
+            raise ValueError(f"model.layers[{j}]: TF1 stacks unidirectional cells (MultiRNNCell) or bidirectional "
+                             f"ones (stack_bidirectional_dynamic_rnn), not both; model.layers[{live[0][0]}] has "
+                             f"bidirectional={recs[0].bidirectional}, model.layers[{j}] {layer.bidirectional} "
+                             f"(layers {kinds_of(model)})")
+    return recs, rest
+
+
+def to_variables(model, scope: str | None = None, lstm_cell: str = "lstm_cell") -> dict:
+    """TF1 variable names -> arrays for a recurrent layer or a model, the names ``dynamic_rnn`` with a
+    cell or MultiRNNCell (scope "rnn") or ``stack_bidirectional_dynamic_rnn`` (scope
+    "stack_bidirectional_rnn") would create. In a model, the levels of its recurrent layers are the
+    cells cell_0, cell_1, ... in order, Dropout is left out, and its Dense layers are ``dense``,
+    ``dense_1``, ... (``tf.layers.dense``). Not variables: LSTM ``forget_bias`` (pass
+    ``layer.forget_bias`` to the cells) and a Dense's activation."""
+    recs, denses = ([model], []) if isinstance(model, Recurrent) else _split_model(model)
+    cells = [(layer, l) for layer in recs for l in range(layer.num_layers)]
     out = {}
-    for l in range(layer.num_layers):
+    for k, (layer, l) in enumerate(cells):
+        cell = {"LSTM": lstm_cell, "GRU": "gru_cell", "RNN": "basic_rnn_cell"}[layer.kind]
         for d in range(layer.directions):
             if layer.bidirectional:
-                path = f"{scope or 'stack_bidirectional_rnn'}/cell_{l}/bidirectional_rnn/{'bw' if d else 'fw'}/{cell}"
-            elif layer.num_layers > 1:
-                path = f"{scope or 'rnn'}/multi_rnn_cell/cell_{l}/{cell}"
+                path = f"{scope or 'stack_bidirectional_rnn'}/cell_{k}/bidirectional_rnn/{'bw' if d else 'fw'}/{cell}"
+            elif len(cells) > 1:
+                path = f"{scope or 'rnn'}/multi_rnn_cell/cell_{k}/{cell}"
             else:
                 path = f"{scope or 'rnn'}/{cell}"
             for name, value in to_tf1(layer, l, d).items():
                 if name != "forget_bias":
                     out[f"{path}/{name}"] = value
+    for k, dense in enumerate(denses):
+        name = "dense" if k == 0 else f"dense_{k}"
+        out[f"{name}/kernel"], out[f"{name}/bias"] = dense.params["W"].copy(), dense.params["b"].copy()
     return out

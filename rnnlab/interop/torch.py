@@ -15,18 +15,25 @@ unidirectional batch of full-length sequences) or ``Sequential([layer, Dense])``
 head reads every step's output). A state_dict does not say which; ``head`` does. Files written by
 ``save_model`` hold a plain state_dict with keys ``rnn.*`` and ``head.*``.
 
+Dropout: export writes the inference graph. rnnlab Dropout layers are the identity there and are
+left out, and recurrent layers in a row (a model trained with ``--dropout`` and several layers:
+``LSTM, Dropout, LSTM, ...``) become the levels of one torch module, which needs them to share kind,
+hidden size and direction; set the torch module's ``dropout`` to train it further. On import, an
+nn.Dropout (no parameters) and a module's ``dropout`` are likewise the identity and ignored.
+
 This module does not import torch until a function needs it.
 """
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 import numpy as np
 
 from ..layers import GRU, LSTM, RNN, Dense, Recurrent
 from ..models import LastStep
-from ._layout import layers_of, make_model, new_layer, regate, set_direction
+from ._layout import inference_layers, kinds_of, make_model, new_layer, regate, set_direction
 
 KINDS = {1: "RNN", 3: "GRU", 4: "LSTM"}      # gate blocks G -> kind
 HEADS = ("last", "each")
@@ -246,27 +253,49 @@ def load_model(source, head: str = "last", nonlinearity: str = "tanh", weights_o
 
 
 def _split_model(model):
-    """(recurrent layer, head Dense or None, head mode) of an rnnlab model PyTorch can express."""
-    layers = layers_of(model)
-    kinds = [type(layer).__name__ for layer in layers]
-    ok = (len(layers) == 1 and isinstance(layers[0], Recurrent)) or \
-         (len(layers) == 3 and isinstance(layers[0], Recurrent) and kinds[1:] == ["LastStep", "Dense"]) or \
-         (len(layers) == 2 and isinstance(layers[0], Recurrent) and kinds[1] == "Dense")
-    if not ok:
-        raise ValueError(f"model: PyTorch holds one RNN/LSTM/GRU, optionally then LastStep, then one Dense "
-                         f"(nn.Linear); got layers {kinds}")
-    dense = layers[-1] if isinstance(layers[-1], Dense) else None
+    """(recurrent layers, head Dense or None, head mode) of an rnnlab model PyTorch can express: the
+    layers after leaving out Dropout are recurrent layers that stack into one torch module, optionally
+    then LastStep, then one Dense (nn.Linear)."""
+    live = inference_layers(model)
+    n = next((k for k, (_, layer) in enumerate(live) if not isinstance(layer, Recurrent)), len(live))
+    rest = [type(layer).__name__ for _, layer in live[n:]]
+    if n == 0 or rest not in ([], ["Dense"], ["LastStep", "Dense"]):
+        raise ValueError(f"model: PyTorch holds one RNN/LSTM/GRU (recurrent layers in a row become its levels, "
+                         f"Dropout is left out), optionally then LastStep, then one Dense (nn.Linear); got layers "
+                         f"{kinds_of(model)}")
+    (i0, first), recs = live[0], [layer for _, layer in live[:n]]
+    for (_, prev), (j, layer) in zip(live[:n - 1], live[1:n]):
+        same = (type(layer) is type(first) and layer.hidden_size == first.hidden_size
+                and layer.bidirectional == first.bidirectional and layer.input_size == prev.output_size
+                and getattr(layer, "nonlinearity", None) == getattr(first, "nonlinearity", None))
+        if not same:
+            raise ValueError(f"model.layers[{j}]: recurrent layers in a row become the levels of one torch module, "
+                             f"which needs one kind, hidden size, direction and nonlinearity, each level reading "
+                             f"the one below; model.layers[{i0}] is {first!r}, model.layers[{j}] is {layer!r} "
+                             f"(layers {kinds_of(model)})")
+    j, dense = live[-1] if isinstance(live[-1][1], Dense) else (None, None)
     if dense is not None and dense.activation not in ("identity", "linear"):
-        raise ValueError(f"model.layers[{len(layers) - 1}].activation: nn.Linear has no activation, got "
+        raise ValueError(f"model.layers[{j}].activation: nn.Linear has no activation, got "
                          f"{dense.activation!r}; apply it to the torch output yourself")
-    return layers[0], dense, "last" if len(layers) == 3 else "each"
+    return recs, dense, "last" if "LastStep" in rest else "each"
+
+
+def _levels_state_dict(recs: list) -> dict:
+    """``to_state_dict`` of recurrent layers stacked in order: layer k's level l is torch level
+    l + (levels of the layers before k)."""
+    out, below = {}, 0
+    for layer in recs:
+        for k, v in to_state_dict(layer).items():
+            out[re.sub(r"_l(\d+)", lambda m: f"_l{int(m.group(1)) + below}", k)] = v
+        below += layer.num_layers
+    return out
 
 
 def model_state_dict(model, rnn: str = "rnn", head: str = "head") -> dict:
     """PyTorch-named NumPy arrays of an rnnlab model: ``rnn.weight_ih_l0``, ..., ``head.weight``,
     ``head.bias`` (the prefixes are the attribute names of the torch module that will load them)."""
-    layer, dense, _ = _split_model(model)
-    out = {f"{rnn}.{k}": v for k, v in to_state_dict(layer).items()}
+    recs, dense, _ = _split_model(model)
+    out = {f"{rnn}.{k}": v for k, v in _levels_state_dict(recs).items()}
     if dense is not None:
         out[f"{head}.weight"] = np.ascontiguousarray(dense.params["W"].T)
         out[f"{head}.bias"] = dense.params["b"].copy()
@@ -275,16 +304,17 @@ def model_state_dict(model, rnn: str = "rnn", head: str = "head") -> dict:
 
 def to_torch(model):
     """(rnn, head): a batch-first torch RNN/LSTM/GRU and an nn.Linear (or None) holding ``model``'s
-    weights, in the model's dtype."""
+    weights, in the model's dtype. Dropout layers are left out (``rnn.dropout`` is 0)."""
     torch = _torch()
-    layer, dense, _ = _split_model(model)
-    to_state_dict(layer)                          # fails early for what torch cannot hold
+    recs, dense, _ = _split_model(model)
+    sd = _levels_state_dict(recs)                  # fails early for what torch cannot hold
+    layer = recs[0]
     cls = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[layer.kind]
     kw = {"nonlinearity": layer.nonlinearity} if isinstance(layer, RNN) else {}
     dt = getattr(torch, layer.dtype.name)
-    rnn = cls(layer.input_size, layer.hidden_size, num_layers=layer.num_layers,
+    rnn = cls(layer.input_size, layer.hidden_size, num_layers=sum(r.num_layers for r in recs),
               bidirectional=layer.bidirectional, batch_first=True, **kw).to(dt)
-    rnn.load_state_dict({k: torch.from_numpy(v) for k, v in to_state_dict(layer).items()})
+    rnn.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
     lin = None
     if dense is not None:
         lin = torch.nn.Linear(dense.input_size, dense.output_size).to(dt)
