@@ -62,15 +62,15 @@ def tanh_array(z, out):
 
 # ----- LSTM ------------------------------------------------------------------------------------
 @njit(**_jit)
-def lstm_step_forward(a, hU, c_prev, c, tanh_c, h):
-    """One step, in place on a = x_t W + b (+ forget_bias) (N, 4H): a <- activated (i, f, o, g);
-    writes c, tanh_c, h."""
+def lstm_step_forward(a, hU, b, c_prev, c, tanh_c, h):
+    """One step, in place on a = x_t W (N, 4H), with b the bias (forget_bias included):
+    a <- activated (i, f, o, g); writes c, tanh_c, h."""
     N, H = c_prev.shape
     for n in range(N):
-        for j in range(3 * H):                                  # i, f, o = sigmoid(a_ifo + h U)
-            a[n, j] = sigmoid32(a[n, j] + hU[n, j])
-        for j in range(3 * H, 4 * H):                           # g = tanh(a_g + h U)
-            a[n, j] = tanh32(a[n, j] + hU[n, j])
+        for j in range(3 * H):                                  # i, f, o = sigmoid(x W + h U + b)
+            a[n, j] = sigmoid32(a[n, j] + hU[n, j] + b[j])
+        for j in range(3 * H, 4 * H):                           # g = tanh(x W + h U + b)
+            a[n, j] = tanh32(a[n, j] + hU[n, j] + b[j])
         for j in range(H):
             cj = a[n, H + j] * c_prev[n, j] + a[n, j] * a[n, 3 * H + j]   # c = f c_{t-1} + i g
             c[n, j] = cj
@@ -107,10 +107,9 @@ def lstm_forward(x, state0, p, reverse=False, forget_bias=0.0):
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
-    gates = (x.reshape(T * N, D) @ W).reshape(T, N, 4 * H)
-    gates += b
-    if forget_bias:
-        gates[:, :, H:2 * H] += np.float32(forget_bias)
+    gates = (x.reshape(T * N, D) @ W).reshape(T, N, 4 * H)     # the bias is added in the step kernel
+    b = b.copy()
+    b[H:2 * H] += np.float32(forget_bias)
     hs = np.empty((T + 1, N, H), x.dtype)
     cs = np.empty((T + 1, N, H), x.dtype)
     tanh_c = np.empty((T, N, H), x.dtype)
@@ -119,7 +118,7 @@ def lstm_forward(x, state0, p, reverse=False, forget_bias=0.0):
     hU = np.empty((N, 4 * H), x.dtype)
     for t in time_steps(T, reverse):
         np.matmul(hs[t + r], U, out=hU)                          # h_{t-1} U
-        lstm_step_forward(gates[t], hU, cs[t + r], cs[t + 1 - r], tanh_c[t], hs[t + 1 - r])
+        lstm_step_forward(gates[t], hU, b, cs[t + r], cs[t + 1 - r], tanh_c[t], hs[t + 1 - r])
     y = hs[:T] if r else hs[1:]
     final = (hs[0], cs[0]) if r else (hs[T], cs[T])
     return y, final, LSTMCache(x, W, U, gates, hs, cs, tanh_c, None, bool(reverse))
@@ -150,16 +149,17 @@ def lstm_backward(dy, dstateT, cache: LSTMCache):
 
 # ----- GRU (reset after) ------------------------------------------------------------------------
 @njit(**_jit)
-def gru_step_forward(a, hU, b_hn, h_prev, q, h):
-    """One step, in place on a = x_t W + b (N, 3H): a <- activated (r, z, n); writes q, h."""
+def gru_step_forward(a, hU, b, b_hn, h_prev, q, h):
+    """One step, in place on a = x_t W (N, 3H), with b the input bias: a <- activated (r, z, n);
+    writes q, h."""
     N, H = h_prev.shape
     for n in range(N):
-        for j in range(2 * H):                                  # r, z = sigmoid(a_rz + h U_rz)
-            a[n, j] = sigmoid32(a[n, j] + hU[n, j])
+        for j in range(2 * H):                                  # r, z = sigmoid(x W_rz + b_rz + h U_rz)
+            a[n, j] = sigmoid32(a[n, j] + b[j] + hU[n, j])
         for j in range(H):
             qj = hU[n, 2 * H + j] + b_hn[j]                     # q = h_{t-1} U_n + b_hn
             q[n, j] = qj
-            nj = tanh32(a[n, 2 * H + j] + a[n, j] * qj)         # n = tanh(x W_n + b_n + r q)
+            nj = tanh32(a[n, 2 * H + j] + b[2 * H + j] + a[n, j] * qj)   # n = tanh(x W_n + b_n + r q)
             a[n, 2 * H + j] = nj
             h[n, j] = nj - a[n, H + j] * (nj - h_prev[n, j])    # h = (1 - z) n + z h_{t-1}
 
@@ -192,15 +192,14 @@ def gru_forward(x, state0, p, reverse=False):
     T, N, D = x.shape
     H = U.shape[0]
     r_ = int(reverse)
-    gates = (x.reshape(T * N, D) @ W).reshape(T, N, 3 * H)
-    gates += b
+    gates = (x.reshape(T * N, D) @ W).reshape(T, N, 3 * H)     # the bias is added in the step kernel
     q = np.empty((T, N, H), x.dtype)
     hs = np.empty((T + 1, N, H), x.dtype)
     hs[T if r_ else 0] = h0
     hU = np.empty((N, 3 * H), x.dtype)
     for t in time_steps(T, reverse):
         np.matmul(hs[t + r_], U, out=hU)                         # h_{t-1} U
-        gru_step_forward(gates[t], hU, b_hn, hs[t + r_], q[t], hs[t + 1 - r_])
+        gru_step_forward(gates[t], hU, b, b_hn, hs[t + r_], q[t], hs[t + 1 - r_])
     y = hs[:T] if r_ else hs[1:]
     final = (hs[0],) if r_ else (hs[T],)
     return y, final, GRUCache(x, W, U, gates, q, hs, None, bool(reverse), True)
