@@ -1,4 +1,4 @@
-"""A/B of rnnlab.kernels.threads on the grid's rows: RNNLAB_THREADS=1 (serial) against the default
+"""A/B of rnnlab.kernels.threads on the grid's rows: the default (serial) against RNNLAB_THREADS=2
 (two directions or two batch halves at once), each against torch.nn, timed as in bench_rnn.py.
 
     python benchmarks/ab_threads.py                    # rows run as two batch halves
@@ -47,6 +47,7 @@ def main(argv=None):
         for kind in ("RNN", "LSTM", "GRU"):
             for layers in (1, 2):
                 for bi in (False, True):
+                    os.environ["RNNLAB_THREADS"] = "2"
                     halves = not bi and threads.shard_batch(N, H)
                     if (args.rows == "halves" and not halves) or (args.rows == "pairs" and not bi):
                         continue
@@ -70,10 +71,10 @@ def main(argv=None):
                             tm(xt)
                     tt, ti = median_ms(t_train), median_ms(t_infer)
                     cells = []
-                    for flag in ("1", ""):
+                    for flag in ("1", "2"):
                         os.environ["RNNLAB_THREADS"] = flag
                         cells.append((median_ms(r_train) / tt, median_ms(lambda: rm.infer(x)) / ti))
-                    os.environ["RNNLAB_THREADS"] = ""
+                    os.environ["RNNLAB_THREADS"] = "1"
                     print(f"{kind} | {layers} | {'bi' if bi else 'uni'} | {','.join(map(str, shape))} | "
                           f"{cells[0][0]:.2f} | {cells[1][0]:.2f} | {cells[0][1]:.2f} | {cells[1][1]:.2f}",
                           flush=True)

@@ -13,7 +13,12 @@ from rnnlab.kernels import memory, threads
 
 from conftest import rel_err
 
-needs_threads = pytest.mark.skipif(not threads.enabled(), reason="threadpoolctl missing or one core")
+needs_threads = pytest.mark.skipif(not threads.available(), reason="threadpoolctl missing or one core")
+
+
+@pytest.fixture
+def threads_on(monkeypatch):
+    monkeypatch.setenv("RNNLAB_THREADS", "2")
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
@@ -25,7 +30,7 @@ def test_parallel_directions_equal_serial(kind, dtype, monkeypatch):
     dy = rng.standard_normal((6, 9, 14)).astype(dtype)
     lengths = np.array([9, 3, 9, 1, 5, 9])
     out = {}
-    for flag in ("1", "2"):                       # 1: one direction after the other
+    for flag in ("1", "2"):                       # 1: one direction after the other (the default)
         monkeypatch.setenv("RNNLAB_THREADS", flag)
         for ragged in (None, lengths):
             y, state, cache = layer.forward(x, lengths=ragged)
@@ -37,8 +42,14 @@ def test_parallel_directions_equal_serial(kind, dtype, monkeypatch):
             assert rel_err(a, b) <= tol
 
 
+def test_off_by_default(monkeypatch):
+    monkeypatch.delenv("RNNLAB_THREADS", raising=False)
+    assert not threads.enabled()
+    assert threads.run_pair(threading.get_ident, threading.get_ident) == (threading.get_ident(),) * 2
+
+
 @needs_threads
-def test_run_pair_runs_both_on_two_threads():
+def test_run_pair_runs_both_on_two_threads(threads_on):
     seen = []
     a, b = threads.run_pair(lambda: seen.append(threading.get_ident()) or "a",
                             lambda: seen.append(threading.get_ident()) or "b")
@@ -47,7 +58,7 @@ def test_run_pair_runs_both_on_two_threads():
 
 
 @needs_threads
-def test_run_pair_nested_runs_in_turn():
+def test_run_pair_nested_runs_in_turn(threads_on):
     inner = []
     def nested():
         inner.append(threads.run_pair(lambda: threading.get_ident(), lambda: threading.get_ident()))
@@ -57,7 +68,7 @@ def test_run_pair_nested_runs_in_turn():
 
 
 @pytest.mark.parametrize("which", ["first", "second"])
-def test_run_pair_errors_propagate_and_release(which):
+def test_run_pair_errors_propagate_and_release(which, threads_on):
     def boom():
         raise ValueError("boom")
     tasks = (boom, lambda: 1) if which == "first" else (lambda: 1, boom)

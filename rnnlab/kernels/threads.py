@@ -12,9 +12,15 @@ Python threads are enough: NumPy's matrix products and ufuncs and the numba kern
 ``nogil``) release the GIL while they work. While the two directions run, NumPy's BLAS is limited
 to one thread with threadpoolctl (process-wide, restored afterwards).
 
-Used when threadpoolctl is installed (extra ``fast``), the machine has at least two cores, a BLAS
-library was found, and ``RNNLAB_THREADS`` is not ``1``; otherwise the directions run one after the
-other, as before. Results are identical either way: each direction's arithmetic is unchanged.
+Opt-in: used when ``RNNLAB_THREADS=2`` is set, threadpoolctl is installed (extra ``fast``), the
+machine has at least two cores and a BLAS library was found; otherwise the directions and rows run
+one after the other. Results are identical either way: each direction's arithmetic is unchanged.
+
+Why opt-in: timed alone (``benchmarks/ab_threads.py``) a layer gains 5-25%, but inside a model whose
+other layers call BLAS on two threads (a Dense head) it lost 7-60%: after each two-thread call,
+OpenBLAS's idle worker keeps spinning on the second core for up to ~0.1 s, and the second direction
+or half then shares its core with it. It pays where BLAS stays single-threaded around the layer
+(e.g. ``OPENBLAS_NUM_THREADS=1``) or the layer runs alone.
 """
 from __future__ import annotations
 
@@ -41,10 +47,14 @@ def _controller():
     return _state["controller"]
 
 
+def available() -> bool:
+    """Whether two tasks could run concurrently here: two cores, threadpoolctl and a BLAS library."""
+    return (os.cpu_count() or 1) >= 2 and _controller() is not None
+
+
 def enabled() -> bool:
-    """Whether two tasks may run concurrently (see the module docstring)."""
-    return (os.environ.get("RNNLAB_THREADS", "") != "1" and (os.cpu_count() or 1) >= 2
-            and _controller() is not None)
+    """Whether two tasks run concurrently: ``RNNLAB_THREADS=2`` and ``available()``."""
+    return os.environ.get("RNNLAB_THREADS", "") == "2" and available()
 
 
 SHARD_MIN_ROWS, SHARD_MIN_HIDDEN = 64, 256

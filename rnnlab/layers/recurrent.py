@@ -16,9 +16,10 @@ Conventions, stated once:
   at its own last step. The reverse direction runs t = T-1 .. 0, carrying its initial state unchanged
   through the padding until it reaches each sequence's last valid step: exactly PyTorch's packed
   sequences.
-- Concurrency (``rnnlab.kernels.threads``): the two directions of a bidirectional layer run at the
-  same time, and a wide unidirectional batch runs as two halves at the same time (``ShardedCache``),
-  each on one core with single-threaded BLAS; the arithmetic of each direction and row is unchanged.
+- Concurrency (``rnnlab.kernels.threads``, opt-in with ``RNNLAB_THREADS=2``): the two directions of
+  a bidirectional layer run at the same time, and a wide unidirectional batch runs as two halves at
+  the same time (``ShardedCache``), each on one core with single-threaded BLAS; the arithmetic of
+  each direction and row is unchanged.
 - Parameters are a flat dict ``{"l0.W": ..., "l0.U": ..., "l0.b": ..., "l0_reverse.W": ...}``;
   gradients are a dict with the same keys.
 
