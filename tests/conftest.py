@@ -46,3 +46,13 @@ def max_abs_err(a, b) -> float:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     assert a.shape == b.shape, (a.shape, b.shape)
     return float(np.abs(a - b).max()) if a.size else 0.0
+
+
+def assert_same_run(done: dict, full: dict) -> None:
+    """A resumed training run (rnnlab.train.run's result) equals the uninterrupted one: parameters,
+    test metrics and the metrics log (wall-clock seconds aside)."""
+    for k, v in full["model"].params.items():
+        np.testing.assert_array_equal(done["model"].params[k], v)
+    assert done["test"] == full["test"]
+    strip = lambda h: [{k: v for k, v in line.items() if k != "seconds"} for line in h]   # noqa: E731
+    assert strip(done["history"]) == strip(full["history"])

@@ -16,6 +16,8 @@ from rnnlab.models import LastStep, Sequential, clone, evaluation
 from rnnlab.saving import load, read_meta, save
 from rnnlab.train import Config, build_model, train
 
+from conftest import assert_same_run
+
 EPS, TOL = 1e-6, 1e-7          # central differences in float64: O(eps^2) truncation, round-off ~1e-16 / eps
 
 
@@ -186,11 +188,7 @@ def test_resume_with_dropout_equals_an_uninterrupted_run(tmp_path):
     assert not part["complete"]
     done = run_quiet(cfg, out=str(tmp_path / "part"), resume=True)
     assert done["complete"] and done["steps"] == full["steps"] == 6
-    for k, v in full["model"].params.items():
-        np.testing.assert_array_equal(done["model"].params[k], v)
-    assert done["test"] == full["test"]
-    strip = lambda h: [{k: v for k, v in line.items() if k != "seconds"} for line in h]   # noqa: E731
-    assert strip(done["history"]) == strip(full["history"])
+    assert_same_run(done, full)
     assert not full["model"].training                                     # returned in evaluation mode
     plain = run_quiet(tiny(dropout=0.0))
     assert plain["test"] != full["test"]
