@@ -73,6 +73,7 @@ class Config:
     T: int | None = None            # sequence length of the synthetic tasks (default 100)
     train_size: int | None = None   # sequences per epoch of the synthetic tasks
     seq_len: int = 100              # characters per training chunk (text)
+    random_offset: bool = False     # text: chunk boundaries move every epoch (offset drawn from seed, epoch)
     text_path: str | None = None    # a text file (text); default Tiny Shakespeare under the data root
     data_dir: str | None = None     # where data files are looked for first
     dtype: str = "float32"
@@ -125,7 +126,7 @@ class State:
 
 def task_args(cfg: Config) -> dict:
     return dict(T=cfg.T, train_size=cfg.train_size, data_dir=cfg.data_dir, text_path=cfg.text_path,
-                seq_len=cfg.seq_len, seed=cfg.seed)
+                seq_len=cfg.seq_len, seed=cfg.seed, random_offset=cfg.random_offset)
 
 
 def build_model(task, cfg: Config) -> Sequential:

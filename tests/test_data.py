@@ -152,6 +152,35 @@ def test_text_task_split_vocabulary_and_env_var(tmp_path, monkeypatch):
         text.task(tmp_path / "bin")
 
 
+def test_text_random_offset_moves_chunks_each_epoch_and_resumes(tmp_path):
+    path = tmp_path / "t.txt"
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    path.write_text("".join(letters[i % 26] + letters[(i // 26) % 26] for i in range(300)))   # 600 chars
+    task = text.task(path, seq_len=10, random_offset=True)
+    ids = np.array([task.meta["chars"].index(c) for c in path.read_text()])[:540]   # the training split
+    n = (540 - 10) // 10
+    starts = set()
+    for epoch in range(6):
+        batches = list(task.train.batches(8, seed=3, epoch=epoch))
+        assert sum(len(b.x) for b in batches) == n == task.train.num_batches(1)
+        for b in batches:
+            x = b.x.argmax(-1)
+            np.testing.assert_array_equal(x[:, 1:], b.y[:, :-1])        # next-character targets
+            for row in x:                                               # each chunk: a slice of the text
+                start = [s for s in range(540 - 10) if (ids[s:s + 10] == row).all()]
+                assert len(start) == 1
+                starts.add(start[0] % 10)
+        again = list(task.train.batches(8, seed=3, epoch=epoch, start=2))    # resume mid-epoch
+        for b, c in zip(batches[2:], again):
+            np.testing.assert_array_equal(b.x, c.x)
+            np.testing.assert_array_equal(b.y, c.y)
+    assert len(starts) > 1                                              # the boundaries moved
+    first = next(task.train.batches(100))                               # file order: offset 0
+    np.testing.assert_array_equal(first.x.argmax(-1)[0], ids[:10])
+    with pytest.raises(ValueError, match="seq_len"):
+        text.task(path, seq_len=300, random_offset=True)
+
+
 def test_music_task_from_a_small_mat_file(tmp_path):
     scipy_io = pytest.importorskip("scipy.io")
     rng = np.random.default_rng(0)

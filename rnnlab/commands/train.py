@@ -46,6 +46,8 @@ def add_arguments(p) -> None:
     p.add_argument("--select", choices=("loss", "accuracy"),
                    help="validation metric that picks the kept parameters (default loss; accuracy: classification)")
     p.add_argument("--seq-len", type=int, help=f"text: characters per training chunk (default {DEFAULTS.seq_len})")
+    p.add_argument("--random-offset", action="store_true", default=None,
+                   help="text: move the training chunks' boundaries every epoch (an offset drawn from seed and epoch)")
     p.add_argument("--text", dest="text_path", default=None,
                    help="text: a UTF-8 file (default tinyshakespeare/input.txt under the data root)")
     p.add_argument("--data-dir", default=None,

@@ -12,9 +12,10 @@ TASKS = ("adding", "copy", "reber", "order", "fashion-mnist", "mnist", "text",
 
 
 def load_task(name: str, T: int | None = None, train_size: int | None = None, data_dir=None,
-              text_path=None, seq_len: int = 100, seed: int = 0) -> Task:
+              text_path=None, seq_len: int = 100, seed: int = 0, random_offset: bool = False) -> Task:
     """The task ``name``. ``T``: sequence length of the synthetic tasks (default 100); ``train_size``:
-    sequences per epoch of the synthetic tasks; ``seed``: their validation and test sets."""
+    sequences per epoch of the synthetic tasks; ``seed``: their validation and test sets;
+    ``random_offset``: text only, chunk boundaries that move every epoch."""
     if name not in TASKS:
         raise ValueError(f"task: expected one of {TASKS}, got {name!r}")
     sizes = {} if train_size is None else {"train_size": train_size}
@@ -26,7 +27,7 @@ def load_task(name: str, T: int | None = None, train_size: int | None = None, da
     if name in ("fashion-mnist", "mnist"):
         return idx.task(name, data_dir)
     if name == "text":
-        return text.task(text_path, data_dir, seq_len)
+        return text.task(text_path, data_dir, seq_len, random_offset)
     return music.task(name, data_dir)
 
 

@@ -5,6 +5,11 @@ training split, the last 10% the validation split (as nanoGPT's shakespeare_char
 as the test split. Each split is cut into non-overlapping chunks of T + 1 characters; a chunk gives
 inputs c_0 .. c_{T-1} (one-hot, V features) and targets c_1 .. c_T: next-character prediction with
 a head on every step, loss in nats per character.
+
+With ``random_offset`` the training split is cut afresh every epoch, starting at an offset in
+[0, T) drawn from (seed, epoch): the chunk boundaries move, so no chunk is seen twice (as nanoGPT
+draws random windows), and resume stays exact. Every epoch has the same number of chunks,
+(len - T) // T, so the learning-rate schedule does not depend on the offsets.
 """
 from __future__ import annotations
 
@@ -44,7 +49,29 @@ def chunks(ids: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def task(path=None, data_dir=None, seq_len: int = 100) -> Task:
+class ShiftedChunks(ArrayDataset):
+    """The training split as chunks whose start moves every epoch by an offset drawn from (seed, epoch);
+    in file order (seed None) the offset is 0."""
+
+    def __init__(self, ids: np.ndarray, T: int, encode):
+        n = (len(ids) - T) // T
+        if n < 1:
+            raise ValueError(f"seq_len: {T} is too long to shift chunks in a split of {len(ids)} characters")
+        self.ids, self.T, self.n = ids, T, n
+        super().__init__(*self.cut(0), encode=encode)
+
+    def cut(self, offset: int) -> tuple[np.ndarray, np.ndarray]:
+        end = offset + self.n * self.T
+        return (self.ids[offset:end].reshape(self.n, self.T),
+                self.ids[offset + 1:end + 1].reshape(self.n, self.T))
+
+    def batches(self, batch_size: int, seed: int | None = None, epoch: int = 0, start: int = 0):
+        offset = 0 if seed is None else int(np.random.default_rng([seed, epoch, 2]).integers(self.T))
+        self.x, self.y = self.cut(offset)
+        yield from super().batches(batch_size, seed, epoch, start)
+
+
+def task(path=None, data_dir=None, seq_len: int = 100, random_offset: bool = False) -> Task:
     """``path``: a text file; by default tinyshakespeare/input.txt under the data root."""
     if path is None:
         path = find_file(["input.txt"], candidates(data_dir, "tinyshakespeare"), "text (Tiny Shakespeare)")
@@ -58,7 +85,8 @@ def task(path=None, data_dir=None, seq_len: int = 100) -> Task:
     ids = np.array([index[c] for c in text], np.int64)
     cut = int(len(ids) * TRAIN_FRACTION)
     encode = one_hot(len(chars))
-    train = ArrayDataset(*chunks(ids[:cut], seq_len), encode=encode)
+    train = (ShiftedChunks(ids[:cut], seq_len, encode) if random_offset
+             else ArrayDataset(*chunks(ids[:cut], seq_len), encode=encode))
     valid = ArrayDataset(*chunks(ids[cut:], seq_len), encode=encode)
     return Task("text", "classify_steps", len(chars), len(chars), train, valid, valid,
                 {"chars": "".join(chars), "path": os.path.abspath(path), "seq_len": seq_len})
