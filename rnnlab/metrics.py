@@ -8,6 +8,13 @@ accumulation over a whole split.
                        step for music);  "strings_correct": fraction of sequences whose every step,
                        thresholded at 0.5, gives exactly the target set (Reber)
 
+``evaluate_stream`` scores a split of consecutive chunks (character-level text) as one text: the split
+is cut into ``streams`` contiguous runs of chunks, read side by side, and each chunk starts from the
+final state of the one before it in its run (the state is carried; its gradient is not needed), so
+a character is predicted from everything before it in its run, not only from its own chunk. That is
+how RNN language models are usually scored (char-rnn, Zaremba et al. 2014). Each character is still
+counted once.
+
 Split totals weight each batch by its number of counted predictions, so they equal the loss over the
 whole split at once (the per-frame average of Boulanger-Lewandowski et al. for music). A split is
 evaluated in evaluation mode (Dropout off), whatever mode the model is in.
@@ -66,6 +73,42 @@ def evaluate(model, dataset, kind: str, batch_size: int = 256) -> dict:
     if count == 0:
         raise ValueError("dataset: expected at least one sequence to evaluate, got none")
     return {"loss": total / count, **{k: a / b for k, (a, b) in sums.items()}}
+
+
+def rows(states: list, n: int) -> list:
+    """The first ``n`` sequences of each layer's state (None, an array (K, N, H), or a tuple of them)."""
+    def cut(s):
+        if s is None:
+            return None
+        return tuple(a[:, :n] for a in s) if isinstance(s, tuple) else s[:, :n]
+    return [cut(s) for s in states]
+
+
+def evaluate_stream(model, dataset, kind: str, streams: int = 16) -> dict:
+    """Like ``evaluate``, with the state carried from chunk to chunk of each of ``streams`` contiguous
+    runs (see the module docstring). ``dataset`` holds chunks in text order (text's valid split)."""
+    if kind != "classify_steps":
+        raise ValueError(f"kind: carrying the state across chunks needs a per-step task (text), got {kind!r}")
+    if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+        raise ValueError(f"streams: expected a positive integer, got {streams!r}")
+    n = len(dataset)
+    per = -(-n // streams)                      # chunks per run; only the last run may be shorter
+    starts = np.arange(0, n, per)
+    total, count, hits = 0.0, 0, 0.0
+    states = None
+    with evaluation(model):
+        for k in range(per):
+            idx = starts[starts + k < n] + k    # the runs that still have a chunk: a prefix of them
+            if states is not None:
+                states = rows(states, len(idx))
+            batch = dataset.take(idx)
+            out, cache = model.forward(batch.x, batch.lengths, states)
+            states = cache.states
+            loss, _, c, sums = batch_loss(kind, out, batch)
+            total += loss * c
+            count += c
+            hits += sums["accuracy"][0]
+    return {"loss": total / count, "accuracy": hits / count}
 
 
 def evaluate_split(model, task, split: str, batch_size: int = 256) -> dict:

@@ -21,6 +21,8 @@ def test_train_evaluate_resume_and_metrics_json(tmp_path, capsys):
     assert final["baseline_mse"] == pytest.approx(1 / 6)
     assert main(["evaluate", str(out / "model.npz"), "--metrics-json", str(m2)]) == 0
     assert json.load(open(m2))["test_loss"] == pytest.approx(final["test_loss"])
+    assert main(["evaluate", str(out / "model.npz"), "--streams", "2"]) == 2     # text only
+    assert "--task text, got 'adding'" in capsys.readouterr().err
     assert main(["evaluate", str(out / "checkpoint.npz"), "--split", "valid"]) == 0      # the last parameters
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last["valid_loss"] == pytest.approx(json.loads(open(out / "metrics.jsonl").readlines()[-1])["valid_loss"])
@@ -45,6 +47,11 @@ def test_sample_from_a_char_model(tmp_path, capsys):
     assert text.startswith("to ") and len(text) == 43 and set(text) <= set("tobe rn")
     assert main(["sample", str(out / "model.npz"), "--prime", "xyz"]) == 2
     assert "prime" in capsys.readouterr().err
+    assert main(["evaluate", str(out / "model.npz"), "--split", "valid", "--streams", "2"]) == 0
+    carried = json.loads(capsys.readouterr().out)
+    assert carried["streams"] == 2 and 0 < carried["valid_loss"] < 10
+    assert main(["evaluate", str(out / "model.npz"), "--streams", "-1"]) == 2
+    assert "--streams" in capsys.readouterr().err
 
 
 def test_compare_writes_table_and_plot_or_says_what_is_missing(tmp_path, capsys, monkeypatch):

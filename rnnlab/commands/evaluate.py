@@ -5,6 +5,11 @@ the model has them, are off (rnnlab.metrics evaluates in evaluation mode).
 
     rnnlab evaluate runs/fmnist/model.npz --metrics-json test.json
     rnnlab evaluate runs/fmnist/checkpoint.npz
+    rnnlab evaluate runs/shakespeare/model.npz --split valid --streams 16
+
+``--streams S`` (text only): the split is read as S contiguous runs of chunks, each chunk starting
+from the state the previous one ended with (rnnlab.metrics.evaluate_stream), instead of every
+chunk starting from zeros.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import json
 import numpy as np
 
 from ..data import load_task
-from ..metrics import evaluate_split
+from ..metrics import evaluate_split, evaluate_stream
 from ..saving import load, read_meta
 from ..train import Config, build_model, read_checkpoint, task_args, write_json
 
@@ -24,6 +29,9 @@ def add_parser(sub):
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))
     p.add_argument("--data-dir", default=None, help="where data files are looked for first")
     p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--streams", type=int, default=0,
+                   help="text: carry the state across chunks, reading the split as this many contiguous runs "
+                        "(default 0: every chunk from a zero state)")
     p.add_argument("--metrics-json", default=None, help="write the metrics (loss, accuracy) here")
     return p
 
@@ -39,6 +47,8 @@ def is_checkpoint(path) -> bool:
 def run(args) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size: expected a positive integer, got {args.batch_size}")
+    if args.streams < 0:
+        raise ValueError(f"--streams: expected an integer >= 0 (0: no carried state), got {args.streams}")
     if is_checkpoint(args.model):
         header, arrays = read_checkpoint(args.model)
         cfg = Config.from_dict(header["config"])
@@ -56,8 +66,14 @@ def run(args) -> int:
             v[...] = arrays[f"param/{k}"]
     else:
         model = load(args.model)
-    metrics = evaluate_split(model, task, args.split, args.batch_size)
+    if args.streams:
+        if cfg.task != "text":
+            raise ValueError(f"--streams: carrying the state across chunks is for --task text, got {cfg.task!r}")
+        metrics = evaluate_stream(model, getattr(task, args.split), task.kind, args.streams)
+    else:
+        metrics = evaluate_split(model, task, args.split, args.batch_size)
     out = {"task": cfg.task, "model": cfg.model, "split": args.split,
+           **({"streams": args.streams} if args.streams else {}),
            **{f"{args.split}_{k}": v for k, v in metrics.items()}}
     print(json.dumps(out))
     if args.metrics_json:
