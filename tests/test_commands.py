@@ -7,6 +7,8 @@ import types
 import pytest
 
 from rnnlab.cli import main
+from rnnlab.layers import Dropout
+from rnnlab.saving import load
 
 TINY = ["--T", "6", "--train-size", "64", "--hidden", "5", "--batch-size", "32", "--quiet"]
 
@@ -71,6 +73,14 @@ def test_compare_plot_with_matplotlib(tmp_path):
     assert main(["compare", "--models", "rnn,gru", "--seeds", "1", "--jobs", "1", "--epochs", "1",
                  "--out", str(tmp_path), *TINY]) == 0
     assert (tmp_path / "compare.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compare_with_dropout_trains_models_with_dropout_layers(tmp_path):
+    assert main(["compare", "--models", "gru", "--seeds", "1", "--jobs", "1", "--epochs", "1", "--dropout", "0.3",
+                 "--layers", "2", "--out", str(tmp_path), *TINY]) == 0
+    model = load(tmp_path / "runs" / "gru-seed0" / "model.npz")
+    assert [type(layer).__name__ for layer in model.layers] == ["GRU", "Dropout", "GRU", "LastStep", "Dropout", "Dense"]
+    assert all(layer.rate == 0.3 for layer in model.layers if isinstance(layer, Dropout))
 
 
 def test_gradflow_table(tmp_path, capsys):

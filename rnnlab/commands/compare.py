@@ -20,6 +20,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 import multiprocessing
 
+from ..saving import atomic_write
 from ..train import Config, final_metrics, train, write_json
 from .train import add_arguments, config_from_args
 
@@ -34,6 +35,8 @@ def add_parser(sub):
     p = sub.add_parser("compare", help="RNN vs LSTM vs GRU on one task, several seeds: table and learning curves")
     add_arguments(p)
     p.set_defaults(**{k: v for k, v in MAIN_JOB.items() if k != "epochs"})
+    p.add_argument("--dropout", type=float, help="Dropout between stacked layers and before the head, as in "
+                                                 "rnnlab train (default 0: none)")
     p.add_argument("--models", default="rnn,lstm,gru", help="comma-separated (default rnn,lstm,gru)")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 per model (default 3)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
@@ -165,8 +168,7 @@ def run(args) -> int:
     os.makedirs(args.out, exist_ok=True)
     title = f"{task_label(c)}: validation loss, hidden {c.hidden}"
     md = f"# {title}\n\n{table(results, models)}\n\nTotal wall time {wall:.0f} s with {args.jobs} jobs.\n"
-    with open(os.path.join(args.out, "compare.md"), "w") as f:
-        f.write(md)
+    atomic_write(os.path.join(args.out, "compare.md"), lambda f: f.write(md.encode()))
     write_json(os.path.join(args.out, "compare.json"),
                {"wall_seconds": wall, "runs": [{**final_metrics(r), "seed": r["config"]["seed"],
                                                 "history": r["history"]} for r in results]})
