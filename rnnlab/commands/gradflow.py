@@ -24,7 +24,7 @@ import numpy as np
 
 from ..data import load_task
 from ..metrics import batch_loss
-from ..saving import load
+from ..saving import atomic_write, load
 from ..train import Config, build_model, train, write_json
 from .compare import MAIN_JOB, PLOT_EXTRA, run_all, task_label
 from .train import add_arguments, config_from_args
@@ -120,8 +120,7 @@ def run(args) -> int:
     os.makedirs(args.out, exist_ok=True)
     title = f"{task_label(configs[0])}: gradient norm k steps back, hidden {configs[0].hidden}"
     md = f"# {title}\n\nmean over {len(batch.x)} test sequences of ||dL/dh_(T-k)||\n\n{table(curves, T)}\n"
-    with open(os.path.join(args.out, "gradflow.md"), "w") as f:
-        f.write(md)
+    atomic_write(os.path.join(args.out, "gradflow.md"), lambda f: f.write(md.encode()))
     write_json(os.path.join(args.out, "gradflow.json"), {k: v.tolist() for k, v in curves.items()})
     plotted = plot(curves, os.path.join(args.out, "gradflow.png"), title)
     print(md)
