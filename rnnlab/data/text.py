@@ -51,7 +51,7 @@ def chunks(ids: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
 
 class ShiftedChunks(ArrayDataset):
     """The training split as chunks whose start moves every epoch by an offset drawn from (seed, epoch);
-    in file order (seed None) the offset is 0."""
+    in file order (seed None) the offset is 0. ``x``, ``y`` hold the offset-0 chunks."""
 
     def __init__(self, ids: np.ndarray, T: int, encode):
         n = (len(ids) - T) // T
@@ -61,14 +61,12 @@ class ShiftedChunks(ArrayDataset):
         super().__init__(*self.cut(0), encode=encode)
 
     def cut(self, offset: int) -> tuple[np.ndarray, np.ndarray]:
-        end = offset + self.n * self.T
-        return (self.ids[offset:end].reshape(self.n, self.T),
-                self.ids[offset + 1:end + 1].reshape(self.n, self.T))
+        return chunks(self.ids[offset:offset + self.n * self.T + 1], self.T)     # n chunks at any offset
 
     def batches(self, batch_size: int, seed: int | None = None, epoch: int = 0, start: int = 0):
         offset = 0 if seed is None else int(np.random.default_rng([seed, epoch, 2]).integers(self.T))
-        self.x, self.y = self.cut(offset)
-        yield from super().batches(batch_size, seed, epoch, start)
+        epoch_chunks = ArrayDataset(*self.cut(offset), encode=self.encode)
+        yield from epoch_chunks.batches(batch_size, seed, epoch, start)
 
 
 def task(path=None, data_dir=None, seq_len: int = 100, random_offset: bool = False) -> Task:
