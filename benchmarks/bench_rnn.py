@@ -3,6 +3,7 @@
     python benchmarks/bench_rnn.py                  # the full grid (about 10 minutes on 2 cores)
     python benchmarks/bench_rnn.py --quick          # a smoke run: small shapes, a few rows
     python benchmarks/bench_rnn.py --markdown BENCH_TABLE.md
+    python benchmarks/bench_rnn.py --ceiling        # LSTM rows: torch against rnnlab's products alone
 
 For every row (cell kind, layers, directions, shape T/N/D/H) it times, alternating rnnlab and torch
 within each repetition so that load drifts hit both alike, blocks of 3 calls after a 0.2 s pause
@@ -101,8 +102,9 @@ def make_pair(kind, layers, bi, D, H, seed=0):
     return tm, from_torch(tm)
 
 
-def time_row(kind, layers, bi, shape, budget_s):
-    """Median seconds (rnnlab, torch) for train and infer on one row."""
+def row_steps(kind, layers, bi, shape):
+    """rnnlab's layer and the four timed calls of one row, on the same weights and data:
+    {"train": (rnnlab, torch), "infer": (rnnlab, torch)}."""
     T, N, D, H = shape
     tm, rm = make_pair(kind, layers, bi, D, H)
     rng = np.random.default_rng(1)
@@ -131,8 +133,14 @@ def time_row(kind, layers, bi, shape, budget_s):
         with torch.no_grad():
             tm(xt)
 
+    return rm, {"train": (r_train, t_train), "infer": (r_infer, t_infer)}
+
+
+def time_row(kind, layers, bi, shape, budget_s):
+    """Median seconds (rnnlab, torch) for train and infer on one row."""
+    _, steps = row_steps(kind, layers, bi, shape)
     out = {}
-    for mode, fr, ft in (("train", r_train, t_train), ("infer", r_infer, t_infer)):
+    for mode, (fr, ft) in steps.items():
         fr(); ft()                                          # warm-up: allocations, first-call paths
         t0 = time.perf_counter(); fr(); t1 = time.perf_counter(); ft(); t2 = time.perf_counter()
         reps = int(min(6, max(3, budget_s / INNER / max(t2 - t0, 1e-9))))
@@ -233,6 +241,141 @@ def profile_lstm(shape, reps: int = 5) -> list:
     return [(k, med[k] * 1e3, med[k] / med["total"]) for k in parts]
 
 
+def onednn_sgemm():
+    """oneDNN's row-major ``dnnl_sgemm`` through ctypes, or None when its library is not installed
+    (``pip install onednn-cpu-gomp==2023.2.0`` puts libdnnl.so.3 under ``sys.prefix/lib``).
+    Returns gemm(a, b, out, ta, tb): out = op(a) op(b) on C-contiguous float32 arrays."""
+    import ctypes
+    path = os.path.join(sys.prefix, "lib", "libdnnl.so.3")
+    if not os.path.exists(path):
+        return None
+    f = ctypes.CDLL(path).dnnl_sgemm
+    i64, p = ctypes.c_int64, ctypes.c_void_p
+    f.argtypes = [ctypes.c_char, ctypes.c_char, i64, i64, i64, ctypes.c_float, p, i64, p, i64,
+                  ctypes.c_float, p, i64]
+
+    def gemm(a, b, out, ta=False, tb=False):
+        M, K = (a.shape[1], a.shape[0]) if ta else a.shape
+        status = f(b"T" if ta else b"N", b"T" if tb else b"N", M, b.shape[0] if tb else b.shape[1], K,
+                   1.0, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1], 0.0, out.ctypes.data,
+                   out.shape[1])
+        if status != 0:
+            raise RuntimeError(f"dnnl_sgemm failed with status {status}")
+        return out
+    return gemm
+
+
+def _timed(f) -> float:
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
+def numpy_gemm(a, b, out, ta=False, tb=False):
+    return np.matmul(a.T if ta else a, b.T if tb else b, out=out)
+
+
+def lstm_products(rm, T, N, train, gemm):
+    """A callable that runs the matrix products of rnnlab's LSTM step and nothing else: for every
+    layer and direction, x W over all steps and h U per step, and for training da U^T per step,
+    then dW = x^T da, dU = h^T da and dx = da W^T; same shapes, order and operand layouts as
+    ``rnnlab.kernels.fused`` (U^T stored contiguous). Operands hold random values and outputs are
+    allocated once, so this is the step's time if every elementwise pass, copy, allocation and
+    Python line were free."""
+    rng = np.random.default_rng(2)
+    H, dirs = rm.hidden_size, rm.directions
+    plan = []
+    for layer in range(rm.num_layers):
+        for direction in range(dirs):
+            p = rm.direction_params(layer, direction)
+            W, U = p["W"], p["U"]
+            D = W.shape[0]
+            arrays = dict(W=W, U=U, UT=np.ascontiguousarray(U.T),
+                          x=rng.standard_normal((T * N, D)).astype(np.float32),
+                          h=rng.standard_normal((T * N, H)).astype(np.float32),
+                          gates=np.empty((T * N, 4 * H), np.float32),
+                          dh=np.empty((N, H), np.float32), dW=np.empty((D, 4 * H), np.float32),
+                          dU=np.empty((H, 4 * H), np.float32), dx=np.empty((T * N, D), np.float32))
+            plan.append(arrays)
+
+    def run():
+        for a in plan:
+            gemm(a["x"], a["W"], a["gates"])
+            for t in range(T):
+                rows = slice(t * N, (t + 1) * N)
+                gemm(a["h"][rows], a["U"], a["gates"][rows])
+        if train:
+            for a in reversed(plan):
+                for t in reversed(range(T)):
+                    gemm(a["gates"][t * N:(t + 1) * N], a["UT"], a["dh"])
+                gemm(a["x"], a["gates"], a["dW"], ta=True)
+                gemm(a["h"], a["gates"], a["dU"], ta=True)
+                gemm(a["gates"], a["W"], a["dx"], tb=True)
+    return run
+
+
+def torch_ops(kind: str) -> str:
+    """The aten operators that take most of torch's CPU time in one training step of ``kind``."""
+    from torch.profiler import profile
+    tm = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[kind](64, 256)
+    x = torch.randn(50, 32, 64, requires_grad=True)
+    with profile() as prof:
+        y, _ = tm(x)
+        y.sum().backward()
+    events = [e for e in prof.key_averages() if e.key.startswith("aten::")]
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:3]
+    return ", ".join(f"{e.key} x{e.count}" for e in top)
+
+
+def ceiling(quick: bool, budget_s: float) -> None:
+    """For each LSTM row of the grid: torch's step, rnnlab's step, and rnnlab's matrix products
+    alone with NumPy's BLAS and (if installed) with oneDNN's sgemm; timed like the grid."""
+    sgemm = onednn_sgemm()
+    print(load_line() + " (at start)")
+    for kind in GATES:
+        print(f"torch {kind} training step, top operators by self time: {torch_ops(kind)}")
+    print(f"float32 matmul rate (2048^2): NumPy {matmul_rate():.0f} GFLOP/s", end="")
+    if sgemm:
+        n = 2048
+        a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+        out = np.empty_like(a)
+        sgemm(a, a, out)
+        best = min(_timed(lambda: sgemm(a, a, out)) for _ in range(10))
+        print(f", oneDNN sgemm {2 * n ** 3 / best / 1e9:.0f} GFLOP/s")
+    else:
+        print("; oneDNN sgemm: not installed (its columns are n/a; pip install onednn-cpu-gomp==2023.2.0)")
+    cols = ["mode", "L", "bi", "T,N,D,H", "torch ms", "rnnlab ms", "products NumPy ms",
+            "products oneDNN ms", "rnnlab / torch", "products NumPy / torch", "products oneDNN / torch"]
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for kind, layers, bi, shape in grid(quick):
+        if kind != "LSTM":
+            continue
+        T, N, D, H = shape
+        rm, steps = row_steps(kind, layers, bi, shape)
+        for mode, (fr, ft) in steps.items():
+            fns = [ft, fr, lstm_products(rm, T, N, mode == "train", numpy_gemm)]
+            if sgemm:
+                fns.append(lstm_products(rm, T, N, mode == "train", sgemm))
+            for f in fns:
+                f()
+            t0 = time.perf_counter()
+            ft()
+            reps = int(min(6, max(3, budget_s / INNER / max(time.perf_counter() - t0, 1e-9))))
+            times = [[] for _ in fns]
+            for rep in range(reps):
+                for i in (range(len(fns)) if rep % 2 else reversed(range(len(fns)))):
+                    quiesce()
+                    for _ in range(INNER):
+                        t0 = time.perf_counter()
+                        fns[i]()
+                        times[i].append(time.perf_counter() - t0)
+            med = [statistics.median(v) * 1e3 for v in times] + ([] if sgemm else [math.nan])
+            cells = [f"{m:.2f}" for m in med] + [f"{m / med[0]:.2f}" for m in med[1:]]
+            print("| " + " | ".join([mode, str(layers), "bi" if bi else "uni", ",".join(map(str, shape))]
+                                    + [c.replace("nan", "n/a") for c in cells]) + " |", flush=True)
+    print(load_line() + " (at end)")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small subset for a smoke run")
@@ -241,7 +384,13 @@ def main(argv=None):
                     help="seconds of repetitions per row and mode (default 1.5; at least 3 reps)")
     ap.add_argument("--profile", action="store_true",
                     help="instead of the grid, line timings of an LSTM training step on each shape")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="instead of the grid, the LSTM rows against rnnlab's matrix products alone")
     args = ap.parse_args(argv)
+    if args.ceiling:
+        torch.set_num_threads(blas_threads())
+        ceiling(args.quick, args.budget)
+        return
     if args.profile:
         print(load_line())
         shapes = QUICK_SHAPES if args.quick else SHAPES
