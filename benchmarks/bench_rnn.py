@@ -3,7 +3,7 @@
     python benchmarks/bench_rnn.py                  # the full grid (about 10 minutes on 2 cores)
     python benchmarks/bench_rnn.py --quick          # a smoke run: small shapes, a few rows
     python benchmarks/bench_rnn.py --markdown BENCH_TABLE.md
-    python benchmarks/bench_rnn.py --ceiling        # LSTM rows: torch against rnnlab's products alone
+    python benchmarks/bench_rnn.py --ceiling        # every row: torch against rnnlab's products alone
 
 For every row (cell kind, layers, directions, shape T/N/D/H) it times, alternating rnnlab and torch
 within each repetition so that load drifts hit both alike, blocks of 3 calls after a 0.2 s pause
@@ -275,15 +275,16 @@ def numpy_gemm(a, b, out, ta=False, tb=False):
     return np.matmul(a.T if ta else a, b.T if tb else b, out=out)
 
 
-def lstm_products(rm, T, N, train, gemm):
-    """A callable that runs the matrix products of rnnlab's LSTM step and nothing else: for every
-    layer and direction, x W over all steps and h U per step, and for training da U^T per step,
-    then dW = x^T da, dU = h^T da and dx = da W^T; same shapes, order and operand layouts as
-    ``rnnlab.kernels.fused`` (U^T stored contiguous). Operands hold random values and outputs are
+def step_products(rm, T, N, train, gemm):
+    """A callable that runs the matrix products of rnnlab's RNN, LSTM or GRU step and nothing else:
+    for every layer and direction, x W over all steps and h U per step, and for training da U^T per
+    step, then dW = x^T da, dU = h^T da and dx = da W^T, with da of width G H (G gates; the GRU's
+    dU and da U^T read its own da_h of that width); same shapes, order and operand layouts as
+    ``rnnlab.layers.rnn`` and ``rnnlab.kernels.fused`` (U^T stored contiguous). Operands hold random values and outputs are
     allocated once, so this is the step's time if every elementwise pass, copy, allocation and
     Python line were free."""
     rng = np.random.default_rng(2)
-    H, dirs = rm.hidden_size, rm.directions
+    H, dirs, G = rm.hidden_size, rm.directions, rm.gates
     plan = []
     for layer in range(rm.num_layers):
         for direction in range(dirs):
@@ -293,9 +294,9 @@ def lstm_products(rm, T, N, train, gemm):
             arrays = dict(W=W, U=U, UT=np.ascontiguousarray(U.T),
                           x=rng.standard_normal((T * N, D)).astype(np.float32),
                           h=rng.standard_normal((T * N, H)).astype(np.float32),
-                          gates=np.empty((T * N, 4 * H), np.float32),
-                          dh=np.empty((N, H), np.float32), dW=np.empty((D, 4 * H), np.float32),
-                          dU=np.empty((H, 4 * H), np.float32), dx=np.empty((T * N, D), np.float32))
+                          gates=np.empty((T * N, G * H), np.float32),
+                          dh=np.empty((N, H), np.float32), dW=np.empty((D, G * H), np.float32),
+                          dU=np.empty((H, G * H), np.float32), dx=np.empty((T * N, D), np.float32))
             plan.append(arrays)
 
     def run():
@@ -328,8 +329,8 @@ def torch_ops(kind: str) -> str:
 
 
 def ceiling(quick: bool, budget_s: float) -> None:
-    """For each LSTM row of the grid: torch's step, rnnlab's step, and rnnlab's matrix products
-    alone with NumPy's BLAS and (if installed) with oneDNN's sgemm; timed like the grid."""
+    """For each row of the grid: torch's step, rnnlab's step, and rnnlab's matrix products alone
+    with NumPy's BLAS and (if installed) with oneDNN's sgemm; timed like the grid."""
     sgemm = onednn_sgemm()
     print(load_line() + " (at start)")
     for kind in GATES:
@@ -344,18 +345,17 @@ def ceiling(quick: bool, budget_s: float) -> None:
         print(f", oneDNN sgemm {2 * n ** 3 / best / 1e9:.0f} GFLOP/s")
     else:
         print("; oneDNN sgemm: not installed (its columns are n/a; pip install onednn-cpu-gomp==2023.2.0)")
-    cols = ["mode", "L", "bi", "T,N,D,H", "torch ms", "rnnlab ms", "products NumPy ms",
+    cols = ["kind", "mode", "L", "bi", "T,N,D,H", "torch ms", "rnnlab ms", "products NumPy ms",
             "products oneDNN ms", "rnnlab / torch", "products NumPy / torch", "products oneDNN / torch"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    ratios = {}                                  # (mode, column) -> ratios over the rows
     for kind, layers, bi, shape in grid(quick):
-        if kind != "LSTM":
-            continue
         T, N, D, H = shape
         rm, steps = row_steps(kind, layers, bi, shape)
         for mode, (fr, ft) in steps.items():
-            fns = [ft, fr, lstm_products(rm, T, N, mode == "train", numpy_gemm)]
+            fns = [ft, fr, step_products(rm, T, N, mode == "train", numpy_gemm)]
             if sgemm:
-                fns.append(lstm_products(rm, T, N, mode == "train", sgemm))
+                fns.append(step_products(rm, T, N, mode == "train", sgemm))
             for f in fns:
                 f()
             t0 = time.perf_counter()
@@ -371,8 +371,20 @@ def ceiling(quick: bool, budget_s: float) -> None:
                         times[i].append(time.perf_counter() - t0)
             med = [statistics.median(v) * 1e3 for v in times] + ([] if sgemm else [math.nan])
             cells = [f"{m:.2f}" for m in med] + [f"{m / med[0]:.2f}" for m in med[1:]]
-            print("| " + " | ".join([mode, str(layers), "bi" if bi else "uni", ",".join(map(str, shape))]
+            print("| " + " | ".join([kind, mode, str(layers), "bi" if bi else "uni", ",".join(map(str, shape))]
                                     + [c.replace("nan", "n/a") for c in cells]) + " |", flush=True)
+            for column, m in zip(("rnnlab", "products NumPy", "products oneDNN"), med[1:]):
+                ratios.setdefault((mode, column), []).append(m / med[0])
+                ratios.setdefault((mode, column, kind), []).append(m / med[0])
+    for mode in ("train", "infer"):
+        parts = []
+        for column in ("rnnlab", "products NumPy", "products oneDNN"):
+            if math.isnan(ratios[(mode, column)][0]):
+                continue
+            per_kind = ", ".join(f"{k} {geomean(ratios[(mode, column, k)]):.2f}" for k in GATES
+                                 if (mode, column, k) in ratios)
+            parts.append(f"{column} {geomean(ratios[(mode, column)]):.3f} ({per_kind})")
+        print(f"geometric mean / torch, {mode}: " + "; ".join(parts))
     print(load_line() + " (at end)")
 
 
@@ -385,7 +397,7 @@ def main(argv=None):
     ap.add_argument("--profile", action="store_true",
                     help="instead of the grid, line timings of an LSTM training step on each shape")
     ap.add_argument("--ceiling", action="store_true",
-                    help="instead of the grid, the LSTM rows against rnnlab's matrix products alone")
+                    help="instead of the grid, each row against rnnlab's matrix products alone")
     args = ap.parse_args(argv)
     if args.ceiling:
         torch.set_num_threads(blas_threads())
