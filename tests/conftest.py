@@ -48,11 +48,15 @@ def max_abs_err(a, b) -> float:
     return float(np.abs(a - b).max()) if a.size else 0.0
 
 
+def without_seconds(history: list) -> list:
+    """A metrics log without its wall-clock entries, which differ between equal runs."""
+    return [{k: v for k, v in line.items() if k != "seconds"} for line in history]
+
+
 def assert_same_run(done: dict, full: dict) -> None:
     """A resumed training run (rnnlab.train.run's result) equals the uninterrupted one: parameters,
     test metrics and the metrics log (wall-clock seconds aside)."""
     for k, v in full["model"].params.items():
         np.testing.assert_array_equal(done["model"].params[k], v)
     assert done["test"] == full["test"]
-    strip = lambda h: [{k: v for k, v in line.items() if k != "seconds"} for line in h]   # noqa: E731
-    assert strip(done["history"]) == strip(full["history"])
+    assert without_seconds(done["history"]) == without_seconds(full["history"])

@@ -137,3 +137,13 @@ def test_train_task_sst_reaches_the_tree_models(tmp_path):
     assert metrics["model"] == "recursive" and metrics["settings"]["binary"] is True
     assert metrics["settings"]["max_train"] == 50 and metrics["settings"]["hidden"] == 8
     assert 0.0 <= metrics["test_root_accuracy"] <= 1.0
+
+
+def test_gradflow_two_layers_has_a_curve_per_layer(tmp_path):
+    assert main(["gradflow", "--jobs", "1", "--epochs", "1", "--batch", "8", "--layers", "2",
+                 "--out", str(tmp_path), *TINY]) == 0
+    curves = json.load(open(tmp_path / "gradflow.json"))
+    assert set(curves) == {f"{m} {w} layer {l}" for m in ("RNN", "LSTM", "GRU")
+                           for w in ("init", "trained") for l in (1, 2)}
+    assert all(len(v) == 5 and all(x > 0 for x in v) for v in curves.values())
+    assert "per layer" in (tmp_path / "gradflow.md").read_text()

@@ -10,7 +10,7 @@ from rnnlab.data import load_task
 from rnnlab.saving import load
 from rnnlab.train import Config, train
 
-from conftest import assert_same_run
+from conftest import assert_same_run, without_seconds
 
 
 def tiny(**kw):
@@ -34,9 +34,8 @@ def test_resume_continues_to_the_same_result(tmp_path, model, stop_at):
     done = run_quiet(cfg, out=str(tmp_path / "part"), resume=True)
     assert done["complete"] and done["steps"] == full["steps"] == 9
     assert_same_run(done, full)
-    strip = lambda h: [{k: v for k, v in line.items() if k != "seconds"} for line in h]   # noqa: E731
     log = [json.loads(s) for s in open(tmp_path / "part" / "metrics.jsonl")]
-    assert strip(log) == strip(full["history"])
+    assert without_seconds(log) == without_seconds(full["history"])
     ck_full = np.load(tmp_path / "full" / "checkpoint.npz")
     ck_part = np.load(tmp_path / "part" / "checkpoint.npz")
     for k in ck_full.files:

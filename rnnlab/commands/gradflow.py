@@ -2,11 +2,13 @@
 the norm of dL/dh_k, the gradient of the loss at the last step with respect to the hidden state k
 steps back from it, at initialisation and after training, plotted on a log scale.
 
-How it is measured, with the layers' own backward pass: run the recurrent layer over x_1 .. x_{T-k}
-to get the state h_{T-k}, run the model from that state over the remaining k steps, and backpropagate;
-the gradient the layer returns for its initial state is dL/dh_{T-k}. The table reports, over the
-sequences n, the mean L2 norm of dL_n/dh_{T-k}[n] with L_n sequence n's own loss (for the LSTM, the
-h half of the state (h, c)).
+How it is measured, with the layers' own backward pass: run the model over x_1 .. x_{T-k} to get
+every recurrent layer's state h_{T-k}, run it from those states over the remaining k steps, and
+backpropagate; the gradient each layer returns for its initial state is dL/dh_{T-k}. The table
+reports, over the sequences n, the mean L2 norm of dL_n/dh_{T-k}[n] with L_n sequence n's own loss
+(for the LSTM, the h half of the state (h, c)). With ``--layers L`` > 1 there is one curve per layer,
+"layer 1" next to the input: the gradient reaching a lower layer at T - k has also passed down
+through the layers above it.
 
 In a plain RNN, dL/dh_{t-1} = dL/dh_t diag(1 - h_t^2) U^T: a product of k such factors, which
 shrinks geometrically (the vanishing gradient; Bengio et al. 1994, Pascanu et al. 2013). The LSTM's
@@ -23,6 +25,7 @@ import os
 import numpy as np
 
 from ..data import load_task
+from ..layers import Recurrent
 from ..metrics import batch_loss
 from ..saving import atomic_write, load
 from ..train import Config, build_model, train, write_json
@@ -45,18 +48,26 @@ def add_parser(sub):
 
 
 def hidden_grad_norms(model, x: np.ndarray, batch, kind: str) -> np.ndarray:
-    """norms[k - 1] = mean_n ||dL/dh_{T-k}[n]|| for k = 1 .. T-1 (one-layer recurrent model first)."""
-    rec = model.layers[0]
+    """norms[l, k - 1] = mean_n ||dL/dh^l_{T-k}[n]|| for every recurrent layer l of the model (bottom
+    first; a stacked module counts as its num_layers layers) and k = 1 .. T-1."""
     N, T, _ = x.shape
-    norms = np.empty(T - 1)
+    recurrent = [isinstance(layer, Recurrent) for layer in model.layers]
+    norms = []
     for k in range(1, T):
-        _, state = rec.infer(x[:, :T - k])                                    # h_{T-k} (and c)
-        out, cache = model.forward(x[:, T - k:], states=[state] + [None] * (len(model.layers) - 1))
+        _, prefix = model.forward(x[:, :T - k])                                 # every h_{T-k} (and c)
+        out, cache = model.forward(x[:, T - k:], states=prefix.states)
         _, dout, _, _ = batch_loss(kind, out, batch._replace(x=x[:, T - k:]))
         _, dstates, _ = model.backward_states(dout, cache)
-        dh = dstates[0][0] if isinstance(dstates[0], tuple) else dstates[0]   # (1, N, H)
-        norms[k - 1] = float(np.linalg.norm(dh[0], axis=-1).mean()) * N   # L is the mean over N sequences
-    return norms
+        dh = np.concatenate([d[0] if isinstance(d, tuple) else d                # (layers, N, H)
+                             for d, is_rec in zip(dstates, recurrent) if is_rec])
+        norms.append(np.linalg.norm(dh, axis=-1).mean(axis=1) * N)             # L is the mean over N
+    return np.array(norms).T
+
+
+def curve_names(model: str, when: str, layers: int) -> list:
+    """"LSTM init" for one layer; "LSTM init layer 1" .. "layer L" for a stack."""
+    return [f"{model.upper()} {when}"] if layers == 1 else \
+        [f"{model.upper()} {when} layer {l + 1}" for l in range(layers)]
 
 
 def table(curves: dict, T: int) -> str:
@@ -78,9 +89,10 @@ def plot(curves: dict, path: str, title: str) -> bool:
     colours = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, values in curves.items():
-        model, when = name.split()
+        model, when, *layer = name.split()                      # "LSTM trained [layer 2]"
         ax.plot(np.arange(1, len(values) + 1), values, color=colours[model.lower()],
-                linestyle="--" if when == "init" else "-", label=name)
+                linestyle="--" if when == "init" else "-", label=name,
+                linewidth=1.5 if not layer else 0.8 * int(layer[1]))    # thicker further from the input
     ax.set_yscale("log")
     ax.set_xlabel("steps k back from the loss")
     ax.set_ylabel("mean norm of dL/dh at step T - k")
@@ -94,9 +106,7 @@ def plot(curves: dict, path: str, title: str) -> bool:
 
 def run(args) -> int:
     if args.task not in ("adding", "order", "fashion-mnist", "mnist"):
-        raise ValueError(f"--task: gradflow measures per-sequence tasks with one recurrent layer, got {args.task!r}")
-    if args.layers not in (None, 1):
-        raise ValueError(f"--layers: gradflow measures one recurrent layer, got {args.layers}")
+        raise ValueError(f"--task: gradflow measures per-sequence tasks, got {args.task!r}")
     if args.epochs is None:
         args.epochs = MAIN_JOB["epochs"]
     configs = []
@@ -114,12 +124,14 @@ def run(args) -> int:
         trained = [load(os.path.join(args.out, "runs", f"{m}-seed0", "model.npz")) for m in MODELS]
     curves = {}
     for m, cfg, model in zip(MODELS, configs, trained):
-        curves[f"{m.upper()} init"] = hidden_grad_norms(build_model(task, cfg), batch.x, batch, task.kind)
-        curves[f"{m.upper()} trained"] = hidden_grad_norms(model, batch.x, batch, task.kind)
+        for when, net in (("init", build_model(task, cfg)), ("trained", model)):
+            norms = hidden_grad_norms(net, batch.x, batch, task.kind)
+            curves.update(zip(curve_names(m, when, len(norms)), norms))
     T = batch.x.shape[1]
     os.makedirs(args.out, exist_ok=True)
     title = f"{task_label(configs[0])}: gradient norm k steps back, hidden {configs[0].hidden}"
-    md = f"# {title}\n\nmean over {len(batch.x)} test sequences of ||dL/dh_(T-k)||\n\n{table(curves, T)}\n"
+    layers = "" if configs[0].layers == 1 else ", per layer (layer 1 next to the input)"
+    md = f"# {title}\n\nmean over {len(batch.x)} test sequences of ||dL/dh_(T-k)||{layers}\n\n{table(curves, T)}\n"
     atomic_write(os.path.join(args.out, "gradflow.md"), lambda f: f.write(md.encode()))
     write_json(os.path.join(args.out, "gradflow.json"), {k: v.tolist() for k, v in curves.items()})
     plotted = plot(curves, os.path.join(args.out, "gradflow.png"), title)
