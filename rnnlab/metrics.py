@@ -58,21 +58,35 @@ def batch_loss(kind: str, out: np.ndarray, batch):
     return loss, dout, count, sums
 
 
+class Totals:
+    """Running sums over batches: the loss weighted by its count, and each metric's numerator and
+    denominator; ``result()`` gives {"loss": ..., <metric>: ...}."""
+
+    def __init__(self):
+        self.loss, self.count, self.sums = 0.0, 0, {}
+
+    def add(self, loss: float, count: int, sums: dict) -> None:
+        self.loss += loss * count
+        self.count += count
+        for key, (num, den) in sums.items():
+            a, b = self.sums.get(key, (0.0, 0))
+            self.sums[key] = (a + num, b + den)
+
+    def result(self) -> dict:
+        if self.count == 0:
+            raise ValueError("dataset: expected at least one sequence to evaluate, got none")
+        return {"loss": self.loss / self.count, **{k: a / b for k, (a, b) in self.sums.items()}}
+
+
 def evaluate(model, dataset, kind: str, batch_size: int = 256) -> dict:
     """{"loss": ..., <metric>: ...} over the whole ``dataset``, in file order, with Dropout off."""
-    total, count, sums = 0.0, 0, {}
+    totals = Totals()
     with evaluation(model):
         for batch in dataset.batches(batch_size):
             out, _ = model.forward(batch.x, batch.lengths)
-            loss, _, n, s = batch_loss(kind, out, batch)
-            total += loss * n
-            count += n
-            for key, (num, den) in s.items():
-                a, b = sums.get(key, (0.0, 0))
-                sums[key] = (a + num, b + den)
-    if count == 0:
-        raise ValueError("dataset: expected at least one sequence to evaluate, got none")
-    return {"loss": total / count, **{k: a / b for k, (a, b) in sums.items()}}
+            loss, _, n, sums = batch_loss(kind, out, batch)
+            totals.add(loss, n, sums)
+    return totals.result()
 
 
 def rows(states: list, n: int) -> list:
@@ -92,9 +106,11 @@ def evaluate_stream(model, dataset, kind: str, streams: int = 16) -> dict:
     if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
         raise ValueError(f"streams: expected a positive integer, got {streams!r}")
     n = len(dataset)
+    if n == 0:
+        return Totals().result()                # the empty dataset's error
     per = -(-n // streams)                      # chunks per run; only the last run may be shorter
     starts = np.arange(0, n, per)
-    total, count, hits = 0.0, 0, 0.0
+    totals = Totals()
     states = None
     with evaluation(model):
         for k in range(per):
@@ -105,10 +121,8 @@ def evaluate_stream(model, dataset, kind: str, streams: int = 16) -> dict:
             out, cache = model.forward(batch.x, batch.lengths, states)
             states = cache.states
             loss, _, c, sums = batch_loss(kind, out, batch)
-            total += loss * c
-            count += c
-            hits += sums["accuracy"][0]
-    return {"loss": total / count, "accuracy": hits / count}
+            totals.add(loss, c, sums)
+    return totals.result()
 
 
 def evaluate_split(model, task, split: str, batch_size: int = 256) -> dict:

@@ -54,3 +54,13 @@ def test_stream_bad_input(char_task):
         evaluate_stream(model, char_task.valid, char_task.kind, 0)
     with pytest.raises(ValueError, match="kind: .*per-step task.*'classify'"):
         evaluate_stream(model, char_task.valid, "classify", 2)
+
+
+def test_empty_split_is_a_clear_error(char_task):
+    model = build_model(char_task, Config(task="text", hidden=4))
+    valid = char_task.valid
+    empty = type(valid)(valid.x[:0], valid.y[:0], encode=getattr(valid, "encode", None))
+    for evaluate_split in (lambda: evaluate(model, empty, char_task.kind),
+                           lambda: evaluate_stream(model, empty, char_task.kind, 2)):
+        with pytest.raises(ValueError, match="dataset: expected at least one sequence to evaluate, got none"):
+            evaluate_split()
