@@ -6,7 +6,7 @@ import pytest
 from rnnlab.commands.gradflow import hidden_grad_norms
 from rnnlab.data.dataset import Batch
 from rnnlab.metrics import batch_loss
-from rnnlab.models import Dense, LastStep, Sequential
+from rnnlab.models import Dense, LastStep, Sequential, evaluation
 from rnnlab.layers import GRU, LSTM, RNN, Dropout
 
 
@@ -47,10 +47,13 @@ def test_hidden_grad_norms_match_finite_differences(cell, stacked):
     else:
         layers = [cell(D, H, dtype="float64", seed=1), Dropout(0.5, seed=2), cell(H, H, dtype="float64", seed=3)]
     model = Sequential(layers + [LastStep(), Dense(H, 1, dtype="float64", seed=4)])
+    model.train()                                          # hidden_grad_norms measures with Dropout off
     x = rng.standard_normal((N, T, D))
     batch = Batch(x, rng.standard_normal((N, 1)), None, None)
     norms = hidden_grad_norms(model, x, batch, "regression")
-    assert norms.shape == (2, T - 1)
+    assert norms.shape == (2, T - 1) and model.training                   # its mode is given back
     for k in (1, 3):
-        np.testing.assert_allclose(norms[:, k - 1], fd_norms(model, x, batch, "regression", k), rtol=1e-6)
+        with evaluation(model):
+            fd = fd_norms(model, x, batch, "regression", k)
+        np.testing.assert_allclose(norms[:, k - 1], fd, rtol=1e-6)
     assert norms[0, 0] != pytest.approx(norms[1, 0])      # the two layers are measured separately

@@ -27,6 +27,7 @@ import numpy as np
 from ..data import load_task
 from ..layers import Recurrent
 from ..metrics import batch_loss
+from ..models import evaluation
 from ..saving import atomic_write, load
 from ..train import Config, build_model, train, write_json
 from .compare import MAIN_JOB, PLOT_EXTRA, run_all, task_label
@@ -53,14 +54,15 @@ def hidden_grad_norms(model, x: np.ndarray, batch, kind: str) -> np.ndarray:
     N, T, _ = x.shape
     recurrent = [isinstance(layer, Recurrent) for layer in model.layers]
     norms = []
-    for k in range(1, T):
-        _, prefix = model.forward(x[:, :T - k])                                 # every h_{T-k} (and c)
-        out, cache = model.forward(x[:, T - k:], states=prefix.states)
-        _, dout, _, _ = batch_loss(kind, out, batch._replace(x=x[:, T - k:]))
-        _, dstates, _ = model.backward_states(dout, cache)
-        dh = np.concatenate([d[0] if isinstance(d, tuple) else d                # (layers, N, H)
-                             for d, is_rec in zip(dstates, recurrent) if is_rec])
-        norms.append(np.linalg.norm(dh, axis=-1).mean(axis=1) * N)             # L is the mean over N
+    with evaluation(model):                                                     # Dropout off
+        for k in range(1, T):
+            _, prefix = model.forward(x[:, :T - k])                             # every h_{T-k} (and c)
+            out, cache = model.forward(x[:, T - k:], states=prefix.states)
+            _, dout, _, _ = batch_loss(kind, out, batch._replace(x=x[:, T - k:]))
+            _, dstates, _ = model.backward_states(dout, cache)
+            dh = np.concatenate([d[0] if isinstance(d, tuple) else d            # (layers, N, H)
+                                 for d, is_rec in zip(dstates, recurrent) if is_rec])
+            norms.append(np.linalg.norm(dh, axis=-1).mean(axis=1) * N)         # L is the mean over N
     return np.array(norms).T
 
 
