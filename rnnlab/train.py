@@ -56,6 +56,7 @@ class Config:
     model: str = "lstm"             # rnn | lstm | gru
     hidden: int = 128               # H, units per recurrent layer
     layers: int = 1                 # stacked recurrent layers
+    bidirectional: bool = False     # per-sequence tasks: each layer reads the sequence both ways
     dropout: float = 0.0            # p of Dropout between recurrent layers and before the head; 0: none
     epochs: int = 10                # passes over the training split (synthetic tasks: train_size fresh sequences)
     batch_size: int = 64
@@ -91,6 +92,8 @@ class Config:
         if not self.lr > 0:
             raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
         check_rate("dropout", self.dropout)
+        if not isinstance(self.bidirectional, (bool, np.bool_)):
+            raise ValueError(f"bidirectional: expected True or False, got {self.bidirectional!r}")
         if self.clip < 0:
             raise ValueError(f"clip: expected a number >= 0 (0 turns clipping off), got {self.clip!r}")
         if self.select not in SELECT:
@@ -132,24 +135,28 @@ def task_args(cfg: Config) -> dict:
 def build_model(task, cfg: Config) -> Sequential:
     """Recurrent layer(s) -> [LastStep] -> Dense: a head on the last step for per-sequence tasks,
     on every step for per-step tasks. E.g. Fashion-MNIST: LSTM(28, 128) -> LastStep -> Dense(128, 10).
+    ``cfg.bidirectional``: LSTM(28, 128, bidirectional=True) -> LastStep(2) -> Dense(256, 10), the head
+    reading the forward direction's last h and the reverse direction's h at t = 0.
 
     With ``cfg.dropout`` p > 0, Zaremba et al.'s (2014) non-recurrent dropout: each recurrent layer of
     the stack becomes its own module, with Dropout(p) between them and before the head, e.g. text
     with 2 layers: LSTM(V, H) -> Dropout -> LSTM(H, H) -> Dropout -> Dense(H, V). With p = 0 the model
     is the single stacked module above, as models saved without dropout have it."""
     cell = MODELS[cfg.model]
-    head = Dense(cfg.hidden, task.output_size, dtype=cfg.dtype, seed=cfg.seed + 1)
-    last = [LastStep()] if task.kind in ("regression", "classify") else []
+    dirs = 2 if cfg.bidirectional else 1
+    head = Dense(dirs * cfg.hidden, task.output_size, dtype=cfg.dtype, seed=cfg.seed + 1)
+    last = [LastStep(dirs)] if task.kind in ("regression", "classify") else []
     if not cfg.dropout:
-        rec = cell(task.input_size, cfg.hidden, num_layers=cfg.layers, dtype=cfg.dtype, seed=cfg.seed)
+        rec = cell(task.input_size, cfg.hidden, num_layers=cfg.layers, bidirectional=cfg.bidirectional,
+                   dtype=cfg.dtype, seed=cfg.seed)
         return initialize(Sequential([rec, *last, head]), cfg.init, cfg.forget_bias, seed=cfg.seed)
     seeds = iter(np.random.default_rng([cfg.seed, 1]).integers(2**31, size=2 * cfg.layers).tolist())
     layers = []
     for l in range(cfg.layers):
         if l:
             layers.append(Dropout(cfg.dropout, seed=next(seeds)))
-        D = task.input_size if l == 0 else cfg.hidden
-        layers.append(cell(D, cfg.hidden, dtype=cfg.dtype, seed=next(seeds)))
+        D = task.input_size if l == 0 else dirs * cfg.hidden
+        layers.append(cell(D, cfg.hidden, bidirectional=cfg.bidirectional, dtype=cfg.dtype, seed=next(seeds)))
     layers += [*last, Dropout(cfg.dropout, seed=next(seeds)), head]
     return initialize(Sequential(layers), cfg.init, cfg.forget_bias, seed=cfg.seed)
 
@@ -219,6 +226,9 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     task = task or load_task(cfg.task, **task_args(cfg))
     if cfg.select == "accuracy" and not task.kind.startswith("classify"):
         raise ValueError(f"select: 'accuracy' needs a classification task, got {cfg.task!r} ({task.kind})")
+    if cfg.bidirectional and task.kind not in ("regression", "classify"):
+        raise ValueError(f"bidirectional: needs a per-sequence task; {cfg.task!r} predicts every step "
+                         f"from the steps before it, which the reverse direction would read ahead of")
 
     # 2. model and optimizer
     model = build_model(task, cfg)

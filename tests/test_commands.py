@@ -147,3 +147,13 @@ def test_gradflow_two_layers_has_a_curve_per_layer(tmp_path):
                            for w in ("init", "trained") for l in (1, 2)}
     assert all(len(v) == 5 and all(x > 0 for x in v) for v in curves.values())
     assert "per layer" in (tmp_path / "gradflow.md").read_text()
+
+
+def test_train_bidirectional_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "bi"
+    assert main(["train", "--task", "adding", "--model", "lstm", "--bidirectional", "--epochs", "1",
+                 "--out", str(out), *TINY]) == 0
+    model = load(out / "model.npz")
+    assert model.layers[0].bidirectional and model.layers[1].directions == 2
+    assert main(["gradflow", "--bidirectional", "--out", str(tmp_path / "gf"), *TINY]) == 2
+    assert "--bidirectional: gradflow follows the gradient back in time" in capsys.readouterr().err

@@ -303,3 +303,19 @@ def test_chains_torch_cannot_stack_export_to_keras_and_onnx():
     assert max_abs_err(keras.ops.convert_to_numpy(ki.to_keras(model)(x)), y) <= TOL
     sess = ort.InferenceSession(oi.to_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"])
     assert max_abs_err(sess.run(["y"], {"x": x, "lengths": np.full(N, T, np.int32)})[0], y) <= TOL
+
+
+def test_export_refuses_a_last_step_that_reads_the_reverse_direction_at_the_end():
+    """With Dropout between them, Sequential does not match LastStep to a bidirectional layer, and
+    LastStep(directions=1) reads the reverse direction at the last step: no exporter can express
+    that (each writes every direction's final state), so each says so instead of exporting."""
+    model = Sequential([rnnlab.LSTM(3, 4, bidirectional=True, seed=0), rnnlab.Dropout(0.2),
+                        LastStep(), rnnlab.Dense(8, 2, seed=1)])
+    for export in (ti.to_torch, oi.to_onnx, ki.to_keras):
+        with pytest.raises(ValueError, match=r"model.layers\[2\]: exported, LastStep reads each direction's "
+                                             r"final state, which is LastStep\(directions=2\)"):
+            export(model)
+    matched = Sequential([rnnlab.LSTM(3, 4, bidirectional=True, seed=0), rnnlab.Dropout(0.2),
+                          LastStep(2), rnnlab.Dense(8, 2, seed=1)])
+    rnn, head = ti.to_torch(matched)                               # the matched one exports
+    assert rnn.bidirectional and head.in_features == 8

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from rnnlab.data import load_task
+from rnnlab.layers import Recurrent
+from rnnlab.models import LastStep
 from rnnlab.saving import load
-from rnnlab.train import Config, train
+from rnnlab.train import Config, build_model, task_args, train
 
 from conftest import assert_same_run, without_seconds
 
@@ -122,3 +124,29 @@ def test_select_accuracy_needs_a_classification_task():
         run_quiet(tiny(select="accuracy"))
     with pytest.raises(ValueError, match="select"):
         Config(select="f1")
+
+
+@pytest.mark.parametrize("model, dropout", [("lstm", 0.0), ("gru", 0.2)])
+def test_bidirectional_reads_both_directions_and_resumes_exactly(tmp_path, model, dropout):
+    cfg = tiny(model=model, bidirectional=True, layers=2, dropout=dropout)
+    task = load_task(cfg.task, **task_args(cfg))
+    net = build_model(task, cfg)
+    kinds = [type(layer).__name__ for layer in net.layers]
+    assert kinds == ([model.upper(), "LastStep", "Dense"] if not dropout else
+                     [model.upper(), "Dropout", model.upper(), "LastStep", "Dropout", "Dense"])
+    assert all(layer.bidirectional for layer in net.layers if isinstance(layer, Recurrent))
+    last = next(layer for layer in net.layers if isinstance(layer, LastStep))
+    assert last.directions == 2 and net.layers[-1].params["W"].shape == (12, 1)   # 2 directions x 6 units
+    init = {k: v.copy() for k, v in net.params.items()}
+    full = run_quiet(cfg, out=str(tmp_path / "full"))
+    moved = [k for k in init if "_reverse." in k and not np.array_equal(init[k], full["model"].params[k])]
+    assert moved                                                   # the reverse direction is trained
+    run_quiet(cfg, out=str(tmp_path / "part"), stop_after_steps=4)
+    assert_same_run(run_quiet(cfg, out=str(tmp_path / "part"), resume=True), full)
+
+
+def test_bidirectional_needs_a_per_sequence_task():
+    with pytest.raises(ValueError, match="bidirectional: needs a per-sequence task"):
+        run_quiet(Config(task="copy", T=5, train_size=64, hidden=4, epochs=1, bidirectional=True))
+    with pytest.raises(ValueError, match="bidirectional: expected True or False, got 'yes'"):
+        Config(bidirectional="yes")

@@ -109,6 +109,9 @@ def plot(curves: dict, path: str, title: str) -> bool:
 def run(args) -> int:
     if args.task not in ("adding", "order", "fashion-mnist", "mnist"):
         raise ValueError(f"--task: gradflow measures per-sequence tasks, got {args.task!r}")
+    if args.bidirectional:
+        raise ValueError("--bidirectional: gradflow follows the gradient back in time from the last step; "
+                         "a reverse direction starts there and has no state k steps back to measure")
     if args.epochs is None:
         args.epochs = MAIN_JOB["epochs"]
     configs = []

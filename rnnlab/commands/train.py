@@ -31,6 +31,8 @@ def add_arguments(p) -> None:
                    help="synthetic tasks: fresh training sequences per epoch (default 10000)")
     p.add_argument("--hidden", type=int, help=f"hidden units H (default {DEFAULTS.hidden})")
     p.add_argument("--layers", type=int, help="stacked recurrent layers (default 1)")
+    p.add_argument("--bidirectional", action="store_true", default=None,
+                   help="per-sequence tasks: every recurrent layer reads the sequence both ways")
     p.add_argument("--epochs", type=int, default=None, help=f"default {DEFAULTS.epochs}")
     p.add_argument("--batch-size", type=int, help=f"default {DEFAULTS.batch_size}")
     p.add_argument("--lr", type=float, help=f"learning rate (default {DEFAULTS.lr})")

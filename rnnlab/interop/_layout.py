@@ -58,6 +58,17 @@ def inference_layers(model) -> list:
     return live
 
 
+def check_last_step(i: int, last: LastStep, rec: Recurrent) -> None:
+    """Exported, a LastStep becomes each direction's final state (PyTorch's h_n, ONNX's Y_h, Keras's
+    return_sequences=False): the reverse direction's at t = 0, i.e. LastStep(directions=2) after a
+    bidirectional layer. LastStep(directions=1) there reads the reverse direction at the last step,
+    which none of them can express."""
+    if last.directions != rec.directions:
+        raise ValueError(f"model.layers[{i}]: exported, LastStep reads each direction's final state, which is "
+                         f"LastStep(directions={rec.directions}) after {rec!r}; got "
+                         f"LastStep(directions={last.directions})")
+
+
 def make_model(layers: list):
     """A single layer stays itself; several become a Sequential."""
     return layers[0] if len(layers) == 1 else Sequential(layers)

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..layers import GRU, LSTM, RNN, Dense, Dropout, Recurrent
 from ..models import LastStep
-from ._layout import inference_layers, layers_of, make_model, new_layer, regate, set_direction, stack_levels
+from ._layout import check_last_step, inference_layers, layers_of, make_model, new_layer, regate, set_direction, stack_levels
 
 ORDER = {"LSTM": "ifgo", "GRU": "zrn", "SimpleRNN": "h"}     # Keras gate order per class
 RNNLAB_KIND = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}
@@ -415,6 +415,7 @@ def to_keras(model):
         if isinstance(layer, LastStep):
             if k == 0 or not isinstance(live[k - 1][1], Recurrent):
                 raise ValueError(f"model.layers[{i}]: Keras expresses LastStep only right after a recurrent layer")
+            check_last_step(i, layer, live[k - 1][1])
             continue
         if isinstance(layer, Dense):
             act = {v: name for name, v in ACTIVATIONS.items()}.get(layer.activation, "linear")   # identity, linear

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..layers import GRU, LSTM, RNN, Dense, Recurrent
 from ..models import LastStep
-from ._layout import inference_layers, make_model, new_layer, regate, set_direction, stack_levels
+from ._layout import check_last_step, inference_layers, make_model, new_layer, regate, set_direction, stack_levels
 
 OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN"}
 ORDER = {"LSTM": ("ifog", "iofg"), "GRU": ("rzn", "zrn"), "RNN": ("h", "h")}   # (rnnlab, ONNX)
@@ -131,6 +131,7 @@ def to_onnx(model, opset: int = OPSET):
         elif isinstance(layer, LastStep):
             if k == 0 or not isinstance(live[k - 1][1], Recurrent):
                 raise ValueError(f"model.layers[{i}]: ONNX export takes LastStep only right after a recurrent layer")
+            check_last_step(i, layer, live[k - 1][1])
             t = node("Transpose", [last_h], [f"{i}.h_nkh"], perm=[1, 0, 2])              # (N, dirs, H)
             cur = node("Reshape", [t, const(f"{i}.shape", np.array([0, -1], np.int64))], [f"{i}.last"])
             time_major = False

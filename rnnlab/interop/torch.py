@@ -33,7 +33,7 @@ import numpy as np
 
 from ..layers import GRU, LSTM, RNN, Dense, Recurrent
 from ..models import LastStep
-from ._layout import inference_layers, kinds_of, make_model, new_layer, regate, set_direction
+from ._layout import check_last_step, inference_layers, kinds_of, make_model, new_layer, regate, set_direction
 
 KINDS = {1: "RNN", 3: "GRU", 4: "LSTM"}      # gate blocks G -> kind
 HEADS = ("last", "each")
@@ -273,6 +273,8 @@ def _split_model(model):
                              f"which needs one kind, hidden size, direction and nonlinearity, each level reading "
                              f"the one below; model.layers[{i0}] is {first!r}, model.layers[{j}] is {layer!r} "
                              f"(layers {kinds_of(model)})")
+    if "LastStep" in rest:
+        check_last_step(live[n][0], live[n][1], recs[-1])
     j, dense = live[-1] if isinstance(live[-1][1], Dense) else (None, None)
     if dense is not None and dense.activation not in ("identity", "linear"):
         raise ValueError(f"model.layers[{j}].activation: nn.Linear has no activation, got "
