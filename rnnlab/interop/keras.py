@@ -31,7 +31,8 @@ import numpy as np
 
 from ..layers import GRU, LSTM, RNN, Dense, Dropout, Recurrent
 from ..models import LastStep
-from ._layout import check_last_step, inference_layers, layers_of, make_model, new_layer, regate, set_direction, stack_levels
+from ._layout import (check_last_step, inference_layers, layers_of, make_model, new_layer, regate,
+                      set_direction, stack_levels)
 
 ORDER = {"LSTM": "ifgo", "GRU": "zrn", "SimpleRNN": "h"}     # Keras gate order per class
 RNNLAB_KIND = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}

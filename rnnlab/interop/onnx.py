@@ -30,7 +30,8 @@ import numpy as np
 
 from ..layers import GRU, LSTM, RNN, Dense, Recurrent
 from ..models import LastStep
-from ._layout import check_last_step, inference_layers, make_model, new_layer, regate, set_direction, stack_levels
+from ._layout import (check_last_step, inference_layers, make_model, new_layer, regate,
+                      set_direction, stack_levels)
 
 OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN"}
 ORDER = {"LSTM": ("ifog", "iofg"), "GRU": ("rzn", "zrn"), "RNN": ("h", "h")}   # (rnnlab, ONNX)
