@@ -73,15 +73,16 @@ def blas_description() -> str:
     return f"{b['internal_api']} {b['version']} ({b.get('architecture', '?')} kernels, {b['num_threads']} threads)"
 
 
-def matmul_rate(n: int = 2048, reps: int = 10) -> float:
-    """float32 GFLOP/s of NumPy's square matmul, the best of ``reps``."""
+def matmul_rate(n: int = 2048, reps: int = 10, gemm=None) -> float:
+    """float32 GFLOP/s of a square matmul, the best of ``reps``: NumPy's, or ``gemm(a, b, out)``."""
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-    b = a.T.copy()
-    a @ b
+    b, out = a.T.copy(), np.empty_like(a)
+    gemm = gemm or numpy_gemm
+    gemm(a, b, out)
     best = math.inf
     for _ in range(reps):
         t0 = time.perf_counter()
-        a @ b
+        gemm(a, b, out)
         best = min(best, time.perf_counter() - t0)
     return 2 * n ** 3 / best / 1e9
 
@@ -265,12 +266,6 @@ def onednn_sgemm():
     return gemm
 
 
-def _timed(f) -> float:
-    t0 = time.perf_counter()
-    f()
-    return time.perf_counter() - t0
-
-
 def numpy_gemm(a, b, out, ta=False, tb=False):
     return np.matmul(a.T if ta else a, b.T if tb else b, out=out)
 
@@ -337,12 +332,7 @@ def ceiling(quick: bool, budget_s: float) -> None:
         print(f"torch {kind} training step, top operators by self time: {torch_ops(kind)}")
     print(f"float32 matmul rate (2048^2): NumPy {matmul_rate():.0f} GFLOP/s", end="")
     if sgemm:
-        n = 2048
-        a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-        out = np.empty_like(a)
-        sgemm(a, a, out)
-        best = min(_timed(lambda: sgemm(a, a, out)) for _ in range(10))
-        print(f", oneDNN sgemm {2 * n ** 3 / best / 1e9:.0f} GFLOP/s")
+        print(f", oneDNN sgemm {matmul_rate(gemm=sgemm):.0f} GFLOP/s")
     else:
         print("; oneDNN sgemm: not installed (its columns are n/a; pip install onednn-cpu-gomp==2023.2.0)")
     cols = ["kind", "mode", "L", "bi", "T,N,D,H", "torch ms", "rnnlab ms", "products NumPy ms",

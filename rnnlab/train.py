@@ -46,6 +46,7 @@ from .saving import atomic_write, save
 MODELS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 SCHEDULES = ("constant", "cosine")
 SELECT = ("loss", "accuracy")
+PER_SEQUENCE = ("regression", "classify")     # task kinds with one target per sequence: a head on LastStep
 LEARNED_MSE = 0.01                  # adding problem: well below the trivial 0.167
 CHECKPOINT, LOG, MODEL, FINAL = "checkpoint.npz", "metrics.jsonl", "model.npz", "metrics.json"
 
@@ -145,7 +146,7 @@ def build_model(task, cfg: Config) -> Sequential:
     cell = MODELS[cfg.model]
     dirs = 2 if cfg.bidirectional else 1
     head = Dense(dirs * cfg.hidden, task.output_size, dtype=cfg.dtype, seed=cfg.seed + 1)
-    last = [LastStep(dirs)] if task.kind in ("regression", "classify") else []
+    last = [LastStep(dirs)] if task.kind in PER_SEQUENCE else []
     if not cfg.dropout:
         rec = cell(task.input_size, cfg.hidden, num_layers=cfg.layers, bidirectional=cfg.bidirectional,
                    dtype=cfg.dtype, seed=cfg.seed)
@@ -226,7 +227,7 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     task = task or load_task(cfg.task, **task_args(cfg))
     if cfg.select == "accuracy" and not task.kind.startswith("classify"):
         raise ValueError(f"select: 'accuracy' needs a classification task, got {cfg.task!r} ({task.kind})")
-    if cfg.bidirectional and task.kind not in ("regression", "classify"):
+    if cfg.bidirectional and task.kind not in PER_SEQUENCE:
         raise ValueError(f"bidirectional: needs a per-sequence task; {cfg.task!r} predicts every step "
                          f"from the steps before it, which the reverse direction would read ahead of")
 
