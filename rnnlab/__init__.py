@@ -3,7 +3,15 @@
 RNN, LSTM and GRU layers (stacked, bidirectional, ragged batches), Dense and Dropout layers, each with a
 hand-derived backward pass checked against finite differences and PyTorch autograd. NumPy only.
 """
-from .layers import GRU, LSTM, RNN, Dense, Dropout
+from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
 
 __version__ = "0.1.0"
-__all__ = ["Dense", "Dropout", "GRU", "LSTM", "RNN"]
+__all__ = ["Dense", "Dropout", "Embedding", "GRU", "LSTM", "RNN", "evaluate", "fit", "predict", "predict_proba"]
+FIT = ("evaluate", "fit", "predict", "predict_proba")       # from rnnlab.fitting, imported on first use
+
+
+def __getattr__(name):
+    if name in FIT:
+        from . import fitting as module
+        return getattr(module, name)
+    raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .checks import check_float_array, check_lengths, check_positive_int
-from .layers import GRU, LSTM, RNN, Dense, Dropout, Recurrent
+from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Recurrent
 
 
 class LastStepCache(NamedTuple):
@@ -213,7 +213,8 @@ def evaluation(model):
         model.train(was)
 
 
-LAYER_TYPES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU, "Dense": Dense, "LastStep": LastStep, "Dropout": Dropout}
+LAYER_TYPES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU, "Dense": Dense, "LastStep": LastStep, "Dropout": Dropout,
+               "Embedding": Embedding}
 
 
 def spec_of(model) -> dict:

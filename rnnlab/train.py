@@ -207,12 +207,15 @@ def log_line(path, line: dict) -> None:
 
 
 def train(cfg: Config, out: str | None = None, resume: bool = False, progress: bool | None = None,
-          stop_after_steps: int | None = None, task=None, echo=print) -> dict:
+          stop_after_steps: int | None = None, task=None, echo=print, model=None, callbacks=()) -> dict:
     """Train as ``cfg`` says; returns {"config", "valid", "test", "history", "complete", ...}.
 
     ``out``: run folder (checkpoints, logs, model); ``resume``: continue from its checkpoint, keeping
     the checkpoint's configuration except ``epochs`` and ``max_minutes``; ``stop_after_steps``:
     interrupt after that many steps in total, as a crash would (checkpoint written, no test).
+    ``task``: train on this Task instead of ``cfg.task``'s; ``model``: train this model (a Sequential
+    whose head fits the task) instead of ``build_model(task, cfg)``, in place; ``callbacks``: each is
+    called with every epoch's log line (a dict), and one that returns False stops training there.
     """
     start = time.perf_counter()
     ckpt = os.path.join(out, CHECKPOINT) if out else None
@@ -232,7 +235,7 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
                          f"from the steps before it, which the reverse direction would read ahead of")
 
     # 2. model and optimizer
-    model = build_model(task, cfg)
+    model = build_model(task, cfg) if model is None else model
     steps_per_epoch = task.train.num_batches(cfg.batch_size)
     schedule = cosine(cfg.epochs * steps_per_epoch) if cfg.schedule == "cosine" else None
     opt_args = {"lr": cfg.lr, "weight_decay": cfg.weight_decay, "schedule": schedule}
@@ -313,6 +316,8 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
         state.epoch, state.batch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
         if ckpt:
             write_checkpoint(ckpt, cfg, replace_seconds(state, elapsed()), model, best, opt)
+        if any([callback(dict(line)) is False for callback in callbacks]):
+            break
         if cfg.patience and state.bad_epochs >= cfg.patience:
             echo(f"early stopping: no better validation {cfg.select} for {cfg.patience} epochs")
             break

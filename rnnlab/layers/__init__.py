@@ -1,9 +1,10 @@
 """Layers: each module one concept, forward and backward side by side."""
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding
 from .gru import GRU
 from .lstm import LSTM
 from .recurrent import Recurrent
 from .rnn import RNN
 
-__all__ = ["Dense", "Dropout", "GRU", "LSTM", "RNN", "Recurrent"]
+__all__ = ["Dense", "Dropout", "Embedding", "GRU", "LSTM", "RNN", "Recurrent"]

@@ -1,0 +1,296 @@
+"""A Task from the user's own arrays: what ``rnnlab.fit`` and ``rnnlab train --data`` train on.
+
+Shape letters: N sequences, T time steps (the longest), D input features, K targets per step or per
+sequence.
+
+Inputs ``x``, one of:
+    float array (N, T, D)          with optional ``lengths`` (N,) of valid steps (the rest is padding)
+    float array (N, T)             a single feature: read as (N, T, 1)
+    list of N float arrays (T_i, D) (or (T_i,)): padded with zeros to (N, T, D), lengths T_i
+    integer array (N, T)           token ids, for a model whose first layer is an Embedding
+    list of N integer arrays (T_i,) token ids of different lengths, padded with 0
+
+Targets ``y`` and the task kind they give (rnnlab.data.dataset):
+    integer (N,)                   classify            one class id per sequence
+    float (N,) or (N, K)           regression          one real vector per sequence ((N,) is K = 1)
+    integer (N, T), or a list of N integer arrays (T_i,)
+                                   classify_steps      one class id per step
+    0/1 (N, T, K), or a list of N arrays (T_i, K)
+                                   multilabel_steps    K independent labels per step
+``kind`` overrides the inference (e.g. integer targets read as regression values).
+
+Validation: ``validation_data`` (x, y) or (x, y, lengths) in the same forms, or ``validation_split``,
+a fraction of the rows drawn once from ``seed`` (``split_rows`` says which); the rest trains.
+Batches are cut to their longest sequence (``PaddedDataset``), so a few long sequences do not make
+every batch long.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .dataset import KINDS, ArrayDataset, Batch, Task, step_mask
+
+
+class Inputs(NamedTuple):
+    x: np.ndarray                    # (N, T, D) float or (N, T) int64 token ids
+    lengths: np.ndarray | None       # (N,) int64, None when every sequence has T steps
+    ragged: bool                     # given as a list of sequences
+
+    @property
+    def ids(self) -> bool:
+        return self.x.dtype.kind in "iu"
+
+
+class PaddedDataset(ArrayDataset):
+    """An ArrayDataset whose batches are cut to their longest sequence: padding beyond it changes
+    nothing (padded steps carry the state unchanged and the loss does not count them)."""
+
+    def __init__(self, x, y, lengths=None, per_step: bool = False):
+        super().__init__(x, y, lengths)
+        self.per_step = per_step              # y has a time axis to cut with x's
+
+    def take(self, idx) -> Batch:
+        if self.lengths is None:
+            return super().take(idx)
+        lengths = self.lengths[idx]
+        T = int(lengths.max())
+        y = self.y[idx][:, :T] if self.per_step else self.y[idx]
+        return Batch(self.x[idx][:, :T], y, lengths, step_mask(lengths, len(idx), T))
+
+
+def first_bad(mask: np.ndarray) -> tuple:
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def check_finite(name: str, arr: np.ndarray) -> None:
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        where = first_bad(~np.isfinite(arr))
+        raise ValueError(f"{name}: expected finite values, got {arr[where]} at index {where}")
+
+
+def pad(name: str, seqs, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences of arrays (T_i, ...) with equal trailing shapes -> zero-padded (N, T, ...), lengths (N,)."""
+    tail = seqs[0].shape[1:]
+    for i, s in enumerate(seqs):
+        if s.shape[1:] != tail:
+            raise ValueError(f"{name}[{i}]: expected shape (T_i{''.join(', ' + str(d) for d in tail)}) like "
+                             f"{name}[0], got {s.shape}")
+    lengths = np.array([len(s) for s in seqs], np.int64)
+    out = np.zeros((len(seqs), int(lengths.max())) + tail, dtype)
+    for i, s in enumerate(seqs):
+        out[i, :len(s)] = s
+    return out, lengths
+
+
+def as_list(name: str, value) -> list:
+    if len(value) == 0:
+        raise ValueError(f"{name}: expected at least one sequence, got an empty list")
+    return [np.asarray(s) for s in value]
+
+
+def as_inputs(x, lengths=None, name: str = "x", lengths_name: str = "lengths") -> Inputs:
+    """Check and normalise the inputs (see the module docstring); errors name ``name`` and the index."""
+    if isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.dtype == object):
+        if lengths is not None:
+            raise ValueError(f"{lengths_name}: a list of sequences carries its own lengths; pass "
+                             f"{lengths_name} only with a padded array {name}")
+        seqs = as_list(name, x)
+        ids = seqs[0].dtype.kind in "iu"
+        for i, s in enumerate(seqs):
+            if s.dtype.kind not in ("iu" if ids else "f"):
+                want = "integer token ids like" if ids else "floats like"
+                raise ValueError(f"{name}[{i}]: expected {want} {name}[0], got dtype {s.dtype}")
+            if s.ndim not in ((1,) if ids else (1, 2)):
+                want = "(T_i,) token ids" if ids else "(T_i, D) or (T_i,)"
+                raise ValueError(f"{name}[{i}]: expected shape {want}, got {s.shape}")
+            if len(s) == 0:
+                raise ValueError(f"{name}[{i}]: expected at least one time step, got an empty sequence")
+        if not ids:
+            seqs = [s[:, None] if s.ndim == 1 else s for s in seqs]
+            seqs = [s.astype(np.float32) if s.dtype != np.float64 else s for s in seqs]
+        arr, lens = pad(name, seqs, np.int64 if ids else seqs[0].dtype)
+        check_values(name, arr, lens)
+        return Inputs(arr, lens, True)
+    arr = np.asarray(x)
+    if arr.dtype.kind in "iu":
+        if arr.ndim != 2:
+            raise ValueError(f"{name}: expected token ids of shape (N, T), got shape {arr.shape}")
+        arr = arr.astype(np.int64, copy=False)
+    elif arr.dtype.kind == "f":
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        if arr.ndim != 3:
+            raise ValueError(f"{name}: expected a float array (N, T, D) or (N, T), got shape {arr.shape}")
+        if arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float32)
+    else:
+        raise ValueError(f"{name}: expected floats (N, T, D) or integer token ids (N, T), got dtype {arr.dtype}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name}: expected at least one sequence of at least one step, got shape {arr.shape}")
+    lens = None if lengths is None else as_lengths(lengths_name, lengths, arr.shape[0], arr.shape[1], name)
+    if lens is not None and (lens < arr.shape[1]).any():
+        arr = arr.copy()
+        arr[padding(lens, arr.shape[1])] = 0          # whatever fills the padding is never read
+    check_values(name, arr, lens)
+    return Inputs(arr, lens, False)
+
+
+def as_lengths(name: str, lengths, N: int, T: int, x_name: str) -> np.ndarray:
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"{name}: expected integers, got dtype {arr.dtype}")
+    if arr.shape != (N,):
+        raise ValueError(f"{name}: expected shape ({N},), one per sequence of {x_name}, got {arr.shape}")
+    bad = (arr < 1) | (arr > T)
+    if bad.any():
+        i = first_bad(bad)[0]
+        raise ValueError(f"{name}: expected values in [1, {T}] (the time steps of {x_name}), "
+                         f"got {int(arr[i])} at index {i}")
+    return arr.astype(np.int64)
+
+
+def padding(lengths: np.ndarray, T: int) -> np.ndarray:
+    """(N, T) True at the steps past each sequence's length."""
+    return np.arange(T)[None, :] >= lengths[:, None]
+
+
+def check_values(name: str, arr: np.ndarray, lengths) -> None:
+    """Finite features, or non-negative ids (the model's Embedding checks the upper bound)."""
+    check_finite(name, arr)
+    if arr.dtype.kind in "iu" and (arr < 0).any():
+        where = first_bad(arr < 0)
+        raise ValueError(f"{name}: expected token ids >= 0, got {int(arr[where])} at index {where}")
+
+
+def infer_kind(y: np.ndarray) -> str:
+    """The task kind the targets' dtype and rank say (module docstring)."""
+    if y.ndim == 1:
+        return "classify" if y.dtype.kind in "iub" else "regression"
+    if y.ndim == 2:
+        return "classify_steps" if y.dtype.kind in "iub" else "regression"
+    if y.ndim == 3:
+        return "multilabel_steps"
+    raise ValueError(f"y: cannot tell the task from shape {y.shape}; expected class ids (N,), real targets "
+                     "(N,) or (N, K), class ids per step (N, T), or 0/1 labels per step (N, T, K)")
+
+
+def as_targets(y, inputs: Inputs, kind: str | None = None, name: str = "y") -> tuple[np.ndarray, str]:
+    """(targets, kind): ``y`` checked against ``inputs`` and normalised to the kind's dtype and shape."""
+    N, T = inputs.x.shape[:2]
+    if isinstance(y, (list, tuple)) and len(y) and np.ndim(y[0]) >= 1 and inputs.ragged:
+        seqs = as_list(name, y)
+        for i, (s, n) in enumerate(zip(seqs, inputs.lengths)):
+            if len(s) != n:
+                raise ValueError(f"{name}[{i}]: expected {n} steps like x[{i}], got {len(s)}")
+        if len(seqs) != N:
+            raise ValueError(f"{name}: expected {N} target sequences (one per sequence of x), got {len(seqs)}")
+        y = pad(name, seqs, np.result_type(*[s.dtype for s in seqs]))[0]
+    y = np.asarray(y)
+    if y.ndim == 0 or len(y) != N:
+        got = "a scalar" if y.ndim == 0 else f"{len(y)}"
+        raise ValueError(f"{name}: expected {N} targets (one per sequence of x), got {got}")
+    if y.dtype.kind not in "iubf":
+        raise ValueError(f"{name}: expected numbers, got dtype {y.dtype}")
+    if kind is None:
+        kind = infer_kind(y)
+    if kind not in KINDS:
+        raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
+    if kind in ("classify_steps", "multilabel_steps") and y.ndim >= 2 and y.shape[1] == T \
+            and inputs.lengths is not None:
+        y = y.copy()
+        y[padding(inputs.lengths, T)] = 0             # padded steps' targets are never counted
+    check_finite(name, y)
+    if kind == "regression":
+        y = y[:, None] if y.ndim == 1 else y
+        if y.ndim != 2:
+            raise ValueError(f"{name}: regression expects targets (N,) or (N, K), got shape {y.shape}")
+        return y.astype(inputs.x.dtype if inputs.x.dtype.kind == "f" else np.float32), kind
+    if kind in ("classify", "classify_steps"):
+        want = (N,) if kind == "classify" else (N, T)
+        if y.shape != want:
+            raise ValueError(f"{name}: {kind} expects class ids of shape {want}, got {y.shape}")
+        if y.dtype.kind == "f" and not (y == np.round(y)).all():
+            where = first_bad(y != np.round(y))
+            raise ValueError(f"{name}: expected integer class ids, got {y[where]} at index {where}")
+        if (y < 0).any():
+            where = first_bad(y < 0)
+            raise ValueError(f"{name}: expected class ids >= 0, got {int(y[where])} at index {where}")
+        return y.astype(np.int64), kind
+    if y.ndim != 3 or y.shape[:2] != (N, T):
+        raise ValueError(f"{name}: multilabel_steps expects 0/1 labels of shape ({N}, {T}, K), got {y.shape}")
+    off = (y != 0) & (y != 1)
+    if off.any():
+        where = first_bad(off)
+        raise ValueError(f"{name}: expected labels 0 or 1, got {y[where]} at index {where}")
+    return y.astype(np.float32), kind
+
+
+def split_rows(n: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, validation rows) of ``n``: round(fraction n) rows drawn without replacement by a
+    generator seeded with ``seed``, both in increasing order."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise ValueError(f"validation_split: expected a fraction in (0, 1), got {fraction!r}")
+    k = int(round(fraction * n))
+    if k == 0 or k == n:
+        part = "validation" if k == 0 else "training"
+        raise ValueError(f"validation_split: {fraction} of {n} sequences leaves the {part} split empty")
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[k:]), np.sort(order[:k])
+
+
+def dataset(inputs: Inputs, y: np.ndarray, kind: str, rows=None) -> PaddedDataset:
+    x, lengths = inputs.x, inputs.lengths
+    if rows is not None:
+        x, y, lengths = x[rows], y[rows], None if lengths is None else lengths[rows]
+    return PaddedDataset(x, y, lengths, per_step=kind not in ("regression", "classify"))
+
+
+def output_size(y: np.ndarray, kind: str) -> int:
+    """C, the head's outputs the targets need: classes (max id + 1), or the target's last dimension."""
+    return int(y.max()) + 1 if kind.startswith("classify") else int(y.shape[-1])
+
+
+def task_from_arrays(x, y, lengths=None, *, kind: str | None = None, validation_data=None,
+                     validation_split: float | None = None, seed: int = 0, name: str = "arrays") -> Task:
+    """A Task whose train split is (x, y) and whose valid split is ``validation_data`` or the
+    ``validation_split`` rows (``split_rows(N, validation_split, seed)``); without either, the
+    training data itself is the valid split. The test split is the valid split.
+
+    ``task.meta`` holds what a model file keeps: the kind of inputs ("features" or "ids"), D, and the
+    validation rows' count. Raises ValueError naming the argument and the offending index."""
+    if validation_data is not None and validation_split is not None:
+        raise ValueError("validation_split: give validation_data or validation_split, not both")
+    inputs = as_inputs(x, lengths)
+    y, kind = as_targets(y, inputs, kind)
+    C = output_size(y, kind)
+    train = dataset(inputs, y, kind)
+    valid = train
+    if validation_split is not None:
+        train_rows, valid_rows = split_rows(len(y), validation_split, seed)
+        train, valid = dataset(inputs, y, kind, train_rows), dataset(inputs, y, kind, valid_rows)
+    elif validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data: expected a pair (x, y) or a triple (x, y, lengths), got "
+                             f"{type(validation_data).__name__}"
+                             + (f" of {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else ""))
+        vx, vy, vl = (*validation_data, None)[:3]
+        vin = as_inputs(vx, vl, "validation_data[0]", "validation_data[2]")
+        if vin.ids != inputs.ids or (not inputs.ids and vin.x.shape[2] != inputs.x.shape[2]):
+            what = "token ids" if inputs.ids else f"{inputs.x.shape[2]} features per step"
+            raise ValueError(f"validation_data[0]: expected inputs like x ({what}), got dtype {vin.x.dtype} "
+                             f"shape {vin.x.shape}")
+        vy, _ = as_targets(vy, vin, kind, "validation_data[1]")
+        tail = 1 if kind == "regression" else 2
+        if vy.shape[tail:] != y.shape[tail:]:
+            raise ValueError(f"validation_data[1]: expected targets with trailing shape {y.shape[tail:]} "
+                             f"like y, got shape {vy.shape}")
+        if kind.startswith("classify"):
+            C = max(C, output_size(vy, kind))
+        valid = dataset(vin, vy, kind)
+    D = 0 if inputs.ids else int(inputs.x.shape[2])
+    meta = {"inputs": "ids" if inputs.ids else "features", "features": D, "valid_size": len(valid)}
+    if kind == "multilabel_steps":
+        meta["string_accuracy"] = True
+    return Task(name, kind, D, C, train, valid, valid, meta)
