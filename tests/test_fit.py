@@ -1,0 +1,229 @@
+"""rnnlab.fit: the same core as rnnlab.train.train (bit for bit), exact resume, each input form learns
+a synthetic task with a known answer, predict / evaluate, and a head that does not fit the targets."""
+import json
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab import GRU, LSTM, Dense, Dropout, Embedding
+from rnnlab.data import load_task
+from rnnlab.data.dataset import ArrayDataset, Task
+from rnnlab.models import LastStep, Sequential
+from rnnlab.train import Config, build_model, train
+
+from conftest import without_seconds
+
+
+def quiet_fit(model, x, y, **kw):
+    return rnnlab.fit(model, x, y, progress=False, **kw)
+
+
+def classifier(D=3, H=16, C=2, cell=LSTM, seed=0):
+    return Sequential([cell(D, H, seed=seed), LastStep(), Dense(H, C, seed=seed + 1)])
+
+
+def sign_task(rng, N=320, T=10, D=3):
+    """y = [sum_t x[t, 0] > 0]: the answer needs the whole sequence."""
+    x = rng.standard_normal((N, T, D)).astype(np.float32)
+    return x, (x[:, :, 0].sum(1) > 0).astype(np.int64)
+
+
+def test_fit_on_a_builtin_tasks_arrays_equals_train():
+    """The order task's fixed splits handed to fit as plain arrays give, bit for bit, the parameters
+    and the metrics log of rnnlab.train.train on the same task with the same settings."""
+    order = load_task("order", T=10, seed=5)
+    (xtr, ytr), (xv, yv) = (order.valid.x, order.valid.y), (order.test.x, order.test.y)
+    task = Task("order", "classify", order.input_size, order.output_size, ArrayDataset(xtr, ytr),
+                ArrayDataset(xv, yv), ArrayDataset(xv, yv))
+    cfg = Config(task="order", model="gru", hidden=8, epochs=3, batch_size=32, lr=0.01, seed=2,
+                 schedule="cosine", patience=2, eval_batch_size=256)
+    ref = train(cfg, task=task, progress=False, echo=lambda *a: None)
+    model = build_model(task, cfg)
+    hist = quiet_fit(model, xtr, ytr, validation_data=(xv, yv), epochs=3, batch_size=32, lr=0.01, seed=2,
+                     schedule="cosine", patience=2)
+    assert hist.best_epoch == ref["best_epoch"] and hist.complete
+    for k, v in ref["model"].params.items():
+        np.testing.assert_array_equal(model.params[k], v)
+    assert without_seconds(hist.log) == without_seconds(ref["history"])
+    assert hist.history["valid_loss"] == [line["valid_loss"] for line in ref["history"]]
+
+
+@pytest.mark.parametrize("stop_at", [4, 10, 14])
+def test_resume_after_an_interruption_is_exact(tmp_path, stop_at):
+    """Stopped mid-epoch (steps 4 and 14) or after an epoch's last batch (step 10, before its
+    validation), then resumed into a fresh model of
+    the same architecture (with Dropout, whose stream the checkpoint carries): the same parameters,
+    log and run folder as one uninterrupted run."""
+    rng = np.random.default_rng(0)
+    x, y = sign_task(rng, N=200, T=6)
+    make = lambda: Sequential([GRU(3, 8, seed=1), Dropout(0.3, seed=2), LastStep(), Dense(8, 2, seed=3)])  # noqa: E731
+    kw = dict(validation_split=0.2, epochs=3, batch_size=16, lr=0.01, seed=7)
+    full_model = make()
+    full = quiet_fit(full_model, x, y, out=str(tmp_path / "full"), **kw)
+    part = quiet_fit(make(), x, y, out=str(tmp_path / "part"), stop_after_steps=stop_at, **kw)
+    assert not part.complete and len(part.log) == (stop_at > 10)     # 10 batches per epoch
+    model = make()
+    done = quiet_fit(model, x, y, out=str(tmp_path / "part"), resume=True, **kw)
+    assert done.complete
+    for k, v in full_model.params.items():
+        np.testing.assert_array_equal(model.params[k], v)
+    assert without_seconds(done.log) == without_seconds(full.log)
+    log = [json.loads(s) for s in open(tmp_path / "part" / "metrics.jsonl")]
+    assert without_seconds(log) == without_seconds(full.log)
+    back = rnnlab.saving.load(tmp_path / "part" / "model.npz")
+    np.testing.assert_array_equal(back.forward(x[:5])[0], model.forward(x[:5])[0])
+
+
+def trivial_ce(y, C):
+    """Cross-entropy of the best constant predictor: the entropy of the class frequencies."""
+    p = np.bincount(y.ravel(), minlength=C) / y.size
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def test_dense_arrays_learn():
+    x, y = sign_task(np.random.default_rng(1))
+    hist = quiet_fit(classifier(), x, y, validation_split=0.25, epochs=8, lr=0.01)
+    assert hist.history["valid_loss"][-1] < 0.5 * trivial_ce(y, 2)
+    assert hist.valid["accuracy"] > 0.85
+
+
+def test_ragged_list_learns_and_matches_padded_arrays():
+    """A list of (T_i, D) sequences: y = [sum of feature 0 > 0] over each sequence's own steps."""
+    rng = np.random.default_rng(2)
+    xs = [rng.standard_normal((int(rng.integers(3, 13)), 2)).astype(np.float32) for _ in range(320)]
+    y = np.array([int(s[:, 0].sum() > 0) for s in xs])
+    hist = quiet_fit(classifier(D=2), xs, y, validation_split=0.25, epochs=8, lr=0.01)
+    assert hist.history["valid_loss"][-1] < 0.5 * trivial_ce(y, 2)
+    # the same data as a padded array with lengths (and garbage in the padding) trains identically
+    lengths = np.array([len(s) for s in xs])
+    padded = np.full((320, lengths.max(), 2), np.nan, np.float32)
+    for i, s in enumerate(xs):
+        padded[i, :len(s)] = s
+    a, b = classifier(D=2), classifier(D=2)
+    ha = quiet_fit(a, xs, y, validation_split=0.25, epochs=2, lr=0.01)
+    hb = quiet_fit(b, padded, y, lengths=lengths, validation_split=0.25, epochs=2, lr=0.01)
+    assert without_seconds(ha.log) == without_seconds(hb.log)
+    for k, v in a.params.items():
+        np.testing.assert_array_equal(b.params[k], v)
+
+
+def test_token_ids_learn():
+    """Integer ids (N, T) through an Embedding: y = [token 3 occurs in the sequence]."""
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 8, (400, 8))
+    y = (ids == 3).any(1).astype(np.int64)
+    model = Sequential([Embedding(8, 8, seed=0), LSTM(8, 16, seed=1), LastStep(), Dense(16, 2, seed=2)])
+    hist = quiet_fit(model, ids, y, validation_split=0.25, epochs=10, lr=0.02)
+    assert hist.history["valid_loss"][-1] < 0.4 * trivial_ce(y, 2)
+
+
+def test_ragged_token_ids_per_step_classes_learn():
+    """A list of id sequences with one class per step: y_t = ids_{t-1} (echo the previous token), a
+    memory of one step."""
+    rng = np.random.default_rng(4)
+    seqs = [rng.integers(0, 5, int(rng.integers(4, 10))) for _ in range(300)]
+    ys = [np.concatenate([[0], s[:-1]]) for s in seqs]
+    model = Sequential([Embedding(5, 8, seed=0), GRU(8, 16, seed=1), Dense(16, 5, seed=2)])
+    hist = quiet_fit(model, seqs, ys, validation_split=0.2, epochs=10, lr=0.02)
+    assert hist.kind == "classify_steps"
+    assert hist.history["valid_loss"][-1] < 0.3 * trivial_ce(np.concatenate(ys), 5)
+    assert hist.valid["accuracy"] > 0.9
+
+
+def test_multilabel_steps_learn():
+    """0/1 labels per step (N, T, K): y[t, k] = [x[t - 1, k] > 0]."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((300, 8, 3)).astype(np.float32)
+    y = np.zeros((300, 8, 3), np.float32)
+    y[:, 1:] = x[:, :-1] > 0
+    model = Sequential([LSTM(3, 16, seed=0), Dense(16, 3, seed=1)])
+    hist = quiet_fit(model, x, y, validation_split=0.2, epochs=10, lr=0.02)
+    assert hist.kind == "multilabel_steps"
+    trivial = 3 * np.log(2)                   # summed over the 3 labels, each p = 1/2
+    assert hist.history["valid_loss"][-1] < 0.4 * trivial
+
+
+def test_regression_learns():
+    """y = the mean of feature 0 over the sequence: the trivial predictor's MSE is var(y)."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((400, 8, 2)).astype(np.float32)
+    y = x[:, :, 0].mean(1)
+    model = Sequential([LSTM(2, 16, seed=0), LastStep(), Dense(16, 1, seed=1)])
+    hist = quiet_fit(model, x, y, validation_split=0.2, epochs=12, lr=0.01)
+    assert hist.kind == "regression"
+    assert hist.history["valid_loss"][-1] < 0.2 * y.var()
+
+
+def test_predict_keeps_the_order_and_equals_forward():
+    rng = np.random.default_rng(7)
+    x, _ = sign_task(rng, N=23, T=5)
+    model = Sequential([LSTM(3, 6, seed=0), Dropout(0.5, seed=1), LastStep(), Dense(6, 4, seed=2)])
+    model.train()                                          # predict runs in evaluation mode anyway
+    out = rnnlab.predict(model, x, batch_size=5)
+    assert model.training
+    model.eval()
+    np.testing.assert_array_equal(out, model.forward(x)[0])
+    reverse = rnnlab.predict(model, x[::-1], batch_size=4)
+    np.testing.assert_allclose(reverse[::-1], out, rtol=0, atol=1e-6)
+    proba = rnnlab.predict_proba(model, x)
+    np.testing.assert_allclose(proba.sum(-1), 1, atol=1e-6)
+    np.testing.assert_array_equal(proba.argmax(-1), out.argmax(-1))
+
+
+def test_predict_on_a_list_gives_each_sequence_its_own_steps():
+    rng = np.random.default_rng(8)
+    xs = [rng.standard_normal((n, 2)).astype(np.float32) for n in (3, 7, 1, 5, 4)]
+    model = Sequential([GRU(2, 5, seed=0), Dense(5, 3, seed=1)])
+    outs = rnnlab.predict(model, xs, batch_size=2)
+    assert [o.shape for o in outs] == [(3, 3), (7, 3), (1, 3), (5, 3), (4, 3)]
+    for s, o in zip(xs, outs):
+        np.testing.assert_allclose(o, model.forward(s[None])[0][0], rtol=0, atol=1e-6)
+
+
+def test_evaluate_gives_the_logged_metrics():
+    rng = np.random.default_rng(9)
+    x, y = sign_task(rng, N=100, T=5)
+    xv, yv = sign_task(rng, N=40, T=5)
+    model = classifier()
+    hist = quiet_fit(model, x, y, validation_data=(xv, yv), epochs=2, lr=0.01)
+    assert rnnlab.evaluate(model, xv, yv) == hist.valid
+    best = hist.log[hist.best_epoch - 1]
+    assert rnnlab.evaluate(model, xv, yv)["loss"] == best["valid_loss"]
+
+
+def test_callbacks_see_every_epoch_and_can_stop():
+    x, y = sign_task(np.random.default_rng(10), N=64, T=4)
+    seen = []
+    hist = quiet_fit(classifier(), x, y, epochs=5, callbacks=[lambda line: seen.append(line["epoch"]),
+                                                            lambda line: line["epoch"] < 2])
+    assert seen == [1, 2] and len(hist.log) == 2
+
+
+def test_a_head_that_does_not_fit_the_targets_is_refused():
+    x, y = sign_task(np.random.default_rng(11), N=20, T=4)
+    with pytest.raises(ValueError, match=r"y: class id 2 at index \(5,\) is out of range for the model's 2 outputs"):
+        y3 = y.copy()
+        y3[5] = 2
+        quiet_fit(classifier(C=2), x, y3)
+    with pytest.raises(ValueError, match="put LastStep"):
+        quiet_fit(Sequential([LSTM(3, 4), Dense(4, 2)]), x, y)
+    with pytest.raises(ValueError, match="remove LastStep"):
+        quiet_fit(classifier(), x, np.zeros((20, 4), np.int64))
+    with pytest.raises(ValueError, match="the last layer gives 2 outputs per sequence, but y has 1 targets"):
+        quiet_fit(classifier(), x, y.astype(np.float32))
+    with pytest.raises(ValueError, match="integer token ids need a model whose first layer is an Embedding"):
+        quiet_fit(classifier(), np.zeros((20, 4), np.int64), y)
+    with pytest.raises(ValueError, match=r"x: expected token ids in \[0, 4\)"):
+        quiet_fit(Sequential([Embedding(4, 3), LSTM(3, 4), LastStep(), Dense(4, 2)]), np.full((20, 4), 4), y)
+    with pytest.raises(ValueError, match="loss: expected one of"):
+        quiet_fit(classifier(), x, y, loss="hinge")
+
+
+def test_importing_rnnlab_does_not_import_the_trainer():
+    import subprocess
+    import sys
+    code = "import sys, rnnlab; assert 'rnnlab.train' not in sys.modules; rnnlab.fit; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
