@@ -8,7 +8,7 @@ import importlib.util
 import sys
 
 # Commands in the order ``rnnlab --help`` lists them; a name whose module is not there yet is skipped.
-COMMANDS = ["train", "evaluate", "sample", "compare", "gradflow", "gradcheck", "summary", "sst", "convert"]
+COMMANDS = ["train", "predict", "evaluate", "sample", "compare", "gradflow", "gradcheck", "summary", "sst", "convert"]
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from .data import load_task
 from .data.adding import BASELINE_MSE
 from .init import initialize
-from .layers import GRU, LSTM, RNN, Dense, Dropout
+from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
 from .layers.dropout import check_rate
 from .metrics import batch_loss, evaluate_split
 from .models import LastStep, Sequential
@@ -82,6 +82,10 @@ class Config:
     checkpoint_every: int = 0       # steps between mid-epoch checkpoints; 0: at the end of each epoch only
     max_minutes: float = 0.0        # stop, with a checkpoint, after this long; 0: no limit
     eval_batch_size: int = 500
+    data: str | None = None         # task "data": the .npz file of x, y (and lengths), an absolute path
+    valid_data: str | None = None   # task "data": an .npz file to validate on; None: valid_split of data
+    valid_split: float = 0.1        # task "data" without valid_data: fraction of rows held out, drawn from seed
+    embed_dim: int | None = None    # token-id inputs: embedding size E of the first layer (default: hidden)
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -130,7 +134,8 @@ class State:
 
 def task_args(cfg: Config) -> dict:
     return dict(T=cfg.T, train_size=cfg.train_size, data_dir=cfg.data_dir, text_path=cfg.text_path,
-                seq_len=cfg.seq_len, seed=cfg.seed, random_offset=cfg.random_offset)
+                seq_len=cfg.seq_len, seed=cfg.seed, random_offset=cfg.random_offset, data=cfg.data,
+                valid_data=cfg.valid_data, valid_split=cfg.valid_split)
 
 
 def build_model(task, cfg: Config) -> Sequential:
@@ -147,16 +152,20 @@ def build_model(task, cfg: Config) -> Sequential:
     dirs = 2 if cfg.bidirectional else 1
     head = Dense(dirs * cfg.hidden, task.output_size, dtype=cfg.dtype, seed=cfg.seed + 1)
     last = [LastStep(dirs)] if task.kind in PER_SEQUENCE else []
+    # token ids (task.meta["inputs"] == "ids", input_size = vocabulary V): an Embedding(V, E) first
+    emb = [Embedding(task.input_size, cfg.embed_dim or cfg.hidden, dtype=cfg.dtype, seed=cfg.seed + 2)] \
+        if task.meta.get("inputs") == "ids" else []
+    D0 = emb[0].embedding_dim if emb else task.input_size
     if not cfg.dropout:
-        rec = cell(task.input_size, cfg.hidden, num_layers=cfg.layers, bidirectional=cfg.bidirectional,
+        rec = cell(D0, cfg.hidden, num_layers=cfg.layers, bidirectional=cfg.bidirectional,
                    dtype=cfg.dtype, seed=cfg.seed)
-        return initialize(Sequential([rec, *last, head]), cfg.init, cfg.forget_bias, seed=cfg.seed)
+        return initialize(Sequential([*emb, rec, *last, head]), cfg.init, cfg.forget_bias, seed=cfg.seed)
     seeds = iter(np.random.default_rng([cfg.seed, 1]).integers(2**31, size=2 * cfg.layers).tolist())
-    layers = []
+    layers = list(emb)
     for l in range(cfg.layers):
         if l:
             layers.append(Dropout(cfg.dropout, seed=next(seeds)))
-        D = task.input_size if l == 0 else dirs * cfg.hidden
+        D = D0 if l == 0 else dirs * cfg.hidden
         layers.append(cell(D, cfg.hidden, bidirectional=cfg.bidirectional, dtype=cfg.dtype, seed=next(seeds)))
     layers += [*last, Dropout(cfg.dropout, seed=next(seeds)), head]
     return initialize(Sequential(layers), cfg.init, cfg.forget_bias, seed=cfg.seed)

@@ -5,6 +5,7 @@
     rnnlab train --task fashion-mnist --model gru --hidden 128 --metrics-json gru.json
     rnnlab train --task text --layers 2 --hidden 256 --dropout 0.5 --out runs/shakespeare
     rnnlab train --task sst ...                             # handed to rnnlab.trees.train
+    rnnlab train --data train.npz --valid valid.npz --model lstm --hidden 64 --out runs/mine
 """
 from __future__ import annotations
 
@@ -54,6 +55,14 @@ def add_arguments(p) -> None:
                    help="text: a UTF-8 file (default tinyshakespeare/input.txt under the data root)")
     p.add_argument("--data-dir", default=None,
                    help="where data files are looked for first (then $RNNLAB_DATA, then ../shared/data)")
+    p.add_argument("--data", default=None,
+                   help="your own data instead of --task: an .npz with x (N, T, D) floats or (N, T) token ids, "
+                        "y (class ids, real targets, or per-step targets) and optionally lengths (N,)")
+    p.add_argument("--valid", dest="valid_data", default=None,
+                   help="--data: an .npz like it to validate on (default: --valid-split of --data's rows)")
+    p.add_argument("--valid-split", type=float, default=None,
+                   help="--data without --valid: fraction of rows held out for validation, drawn from --seed "
+                        "(default 0.1)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop, with a checkpoint, after this long")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
 
@@ -86,6 +95,12 @@ def add_parser(sub):
 def config_from_args(args) -> Config:
     names = {f.name for f in fields(Config)}
     values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if values.get("data"):                      # absolute, so that --resume finds the file from anywhere
+        values.update(task="data", data=os.path.abspath(values["data"]))
+        if values.get("valid_data"):
+            values["valid_data"] = os.path.abspath(values["valid_data"])
+    elif values.get("valid_data") or values.get("valid_split") is not None:
+        raise ValueError("--valid, --valid-split: need --data (your own data)")
     return Config(**values)
 
 

@@ -4,7 +4,7 @@
 """
 from __future__ import annotations
 
-from . import adding, idx, memory, music, order, reber, text
+from . import adding, arrays, idx, memory, music, order, reber, text
 from .dataset import ArrayDataset, Batch, GeneratedDataset, SequenceListDataset, Task
 
 TASKS = ("adding", "copy", "reber", "order", "fashion-mnist", "mnist", "text",
@@ -12,10 +12,14 @@ TASKS = ("adding", "copy", "reber", "order", "fashion-mnist", "mnist", "text",
 
 
 def load_task(name: str, T: int | None = None, train_size: int | None = None, data_dir=None,
-              text_path=None, seq_len: int = 100, seed: int = 0, random_offset: bool = False) -> Task:
-    """The task ``name``. ``T``: sequence length of the synthetic tasks (default 100); ``train_size``:
+              text_path=None, seq_len: int = 100, seed: int = 0, random_offset: bool = False,
+              data=None, valid_data=None, valid_split: float = 0.1) -> Task:
+    """The task ``name``; "data" is the user's .npz file ``data`` (rnnlab.data.arrays.npz_task), validated
+    on ``valid_data`` or on ``valid_split`` of its rows. ``T``: sequence length of the synthetic tasks (default 100); ``train_size``:
     sequences per epoch of the synthetic tasks; ``seed``: their validation and test sets;
     ``random_offset``: text only, chunk boundaries that move every epoch."""
+    if name == "data":
+        return arrays.npz_task(data, valid_data, valid_split, seed)
     if name not in TASKS:
         raise ValueError(f"task: expected one of {TASKS}, got {name!r}")
     sizes = {} if train_size is None else {"train_size": train_size}

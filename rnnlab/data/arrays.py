@@ -258,7 +258,8 @@ def task_from_arrays(x, y, lengths=None, *, kind: str | None = None, validation_
     ``validation_split`` rows (``split_rows(N, validation_split, seed)``); without either, the
     training data itself is the valid split. The test split is the valid split.
 
-    ``task.meta`` holds what a model file keeps: the kind of inputs ("features" or "ids"), D, and the
+    ``task.input_size`` is D, or for token ids the vocabulary size V = largest id + 1. ``task.meta``
+    holds what a model file keeps: the kind of inputs ("features" or "ids"), that size, and the
     validation rows' count. Raises ValueError naming the argument and the offending index."""
     if validation_data is not None and validation_split is not None:
         raise ValueError("validation_split: give validation_data or validation_split, not both")
@@ -289,8 +290,62 @@ def task_from_arrays(x, y, lengths=None, *, kind: str | None = None, validation_
         if kind.startswith("classify"):
             C = max(C, output_size(vy, kind))
         valid = dataset(vin, vy, kind)
-    D = 0 if inputs.ids else int(inputs.x.shape[2])
-    meta = {"inputs": "ids" if inputs.ids else "features", "features": D, "valid_size": len(valid)}
+    # token ids: the input size is the vocabulary the ids need, V = the largest id + 1
+    D = max(int(inputs.x.max()), int(valid.x.max())) + 1 if inputs.ids else int(inputs.x.shape[2])
+    meta = {"inputs": "ids" if inputs.ids else "features", "input_size": D, "valid_size": len(valid)}
     if kind == "multilabel_steps":
         meta["string_accuracy"] = True
     return Task(name, kind, D, C, train, valid, valid, meta)
+
+
+def read_npz(path, flag: str = "--data") -> tuple:
+    """(x, y, lengths) from an .npz file holding ``x``, ``y`` and optionally ``lengths`` (no pickle:
+    ragged sequences are stored padded, with ``lengths``); y is None when the file has none. Errors
+    name the flag, the file and the key."""
+    import os
+    import zipfile
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{flag}: no file at {path!r}")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError) as err:
+        raise ValueError(f"{flag}: {path!r} is not a readable .npz file ({err})") from err
+    if not hasattr(data, "files"):
+        raise ValueError(f"{flag}: {path!r} holds a single array; expected an .npz with keys 'x' and 'y' "
+                         "(np.savez(path, x=x, y=y))")
+    with data:
+        if "x" not in data.files:
+            raise ValueError(f"{flag}: {path!r} has no key 'x' (keys: {sorted(data.files)}); expected 'x', 'y' "
+                             "and optionally 'lengths'")
+        out = []
+        for key in ("x", "y", "lengths"):
+            try:
+                out.append(data[key] if key in data.files else None)
+            except ValueError as err:
+                raise ValueError(f"{flag}: key {key!r} of {path!r} holds Python objects, which are not "
+                                 "loaded; store ragged sequences padded, with their 'lengths'") from err
+    return tuple(out)
+
+
+def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> Task:
+    """``task_from_arrays`` on the .npz file ``data`` (see ``read_npz``), validated on the file
+    ``valid_data`` or on ``valid_split`` of its rows; errors name the flag and the file."""
+    x, y, lengths = read_npz(data, "--data")
+    if y is None:
+        raise ValueError(f"--data: {str(data)!r} has no key 'y' (the targets)")
+    validation = None
+    if valid_data is not None:
+        vx, vy, vl = read_npz(valid_data, "--valid")
+        if vy is None:
+            raise ValueError(f"--valid: {str(valid_data)!r} has no key 'y' (the targets)")
+        validation = (vx, vy, vl)
+    try:
+        task = task_from_arrays(x, y, lengths, validation_data=validation,
+                                validation_split=None if validation else valid_split, seed=seed,
+                                name="data")
+    except ValueError as err:
+        flag, file = ("--valid", valid_data) if str(err).startswith("validation_data") else ("--data", data)
+        raise ValueError(f"{flag} {str(file)!r}: {err}") from err
+    task.meta["data"] = str(data)
+    return task
