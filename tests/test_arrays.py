@@ -3,7 +3,7 @@ batches cut to their longest sequence, and clear errors that name the argument a
 import numpy as np
 import pytest
 
-from rnnlab.data.arrays import as_inputs, as_targets, split_rows, task_from_arrays
+from rnnlab.data.arrays import split_rows, task_from_arrays
 
 
 def test_forms_and_kinds():
@@ -108,7 +108,8 @@ def test_without_validation_the_training_data_is_evaluated():
      r"validation_data\[0\]: expected inputs like x \(1 features per step\)"),
     (lambda: task_from_arrays(np.zeros((4, 3, 1)), [0, 1, 0, 1], validation_data=(np.zeros((2, 3, 1)), [0])),
      r"validation_data\[1\]: expected 2 targets"),
-    (lambda: task_from_arrays(np.zeros((4, 3, 1)), np.zeros((4, 2)), validation_data=(np.zeros((2, 3, 1)), np.zeros((2, 3)))),
+    (lambda: task_from_arrays(np.zeros((4, 3, 1)), np.zeros((4, 2)),
+                              validation_data=(np.zeros((2, 3, 1)), np.zeros((2, 3)))),
      r"validation_data\[1\]: expected targets with trailing shape \(2,\) like y, got shape \(2, 3\)"),
     (lambda: task_from_arrays(np.zeros((4, 3, 1)), [0, 1, 0, 1], validation_data=np.zeros(3)),
      r"validation_data: expected a pair \(x, y\) or a triple"),

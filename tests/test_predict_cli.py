@@ -2,6 +2,7 @@
 rnnlab predict to .npy and .csv, rnnlab evaluate on such a run, and bad files."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -98,7 +99,8 @@ def test_bad_files_and_flags_are_named(tmp_path, capsys):
         (["--data", str(tmp_path / "missing.npz")], "--data: no file at"),
         (["--data", str(tmp_path / "nox.npz")], "has no key 'x'"),
         (["--data", str(tmp_path / "noy.npz")], "has no key 'y'"),
-        (["--data", str(tmp_path / "bad.npz")], r"--data '.*bad.npz': y: expected class ids >= 0, got -1 at index \(2,\)"),
+        (["--data", str(tmp_path / "bad.npz")],
+         r"--data '.*bad.npz': y: expected class ids >= 0, got -1 at index \(2,\)"),
         (["--data", str(tmp_path / "objects.npz")], "key 'x' of .* holds Python objects"),
         (["--data", str(tmp_path / "text.npz")], "is not a readable .npz file"),
         (["--valid-split", "0.2"], "--valid, --valid-split: need --data"),
@@ -106,7 +108,7 @@ def test_bad_files_and_flags_are_named(tmp_path, capsys):
     for argv, message in cases:
         assert main(["train", *argv, "--quiet"]) == 2
         err = capsys.readouterr().err
-        assert __import__("re").search(message, err), (argv, err)
+        assert re.search(message, err), (argv, err)
     assert main(["predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / "noy.npz"),
                  "--out", str(tmp_path / "p.txt")]) == 2
     assert "--out: expected a file ending in .npy or .csv" in capsys.readouterr().err
