@@ -148,11 +148,11 @@ def run(args) -> int:
     if args.resume:
         if not args.out:
             raise ValueError("--resume: needs --out, the run folder that holds the checkpoint")
+        config_from_args(args)                  # the new --epochs / --max-minutes, checked by their flags
         ckpt = os.path.join(args.out, CHECKPOINT)
         saved = checkpoint_config(ckpt, read_checkpoint(ckpt)[0])
         cfg = Config.from_dict({**saved, "epochs": args.epochs or saved["epochs"],
                                 "max_minutes": saved["max_minutes"] if args.max_minutes is None else args.max_minutes})
-        config_from_args(args)                  # the new --epochs / --max-minutes, checked by their flags
     else:
         cfg = config_from_args(args)
     echo = (lambda *a: None) if args.quiet else print
