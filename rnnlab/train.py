@@ -34,6 +34,7 @@ import math
 import os
 import sys
 import time
+import zipfile
 from dataclasses import InitVar, asdict, dataclass, field, fields
 
 import numpy as np
@@ -276,6 +277,15 @@ def read_checkpoint(path) -> tuple[dict, dict]:
     return header, arrays
 
 
+def load_checkpoint(path) -> tuple[dict, dict]:
+    """``read_checkpoint``, with the errors of a damaged zip file (truncated, overwritten) turned into a
+    ValueError naming the checkpoint."""
+    try:
+        return read_checkpoint(path)
+    except (zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"--resume: checkpoint {str(path)!r} is damaged ({type(err).__name__}: {err})") from err
+
+
 def checkpoint_config(path, header: dict) -> dict:
     """The configuration dict a checkpoint header holds, checked: a ValueError naming the checkpoint
     and the key when it is missing or invalid."""
@@ -366,10 +376,13 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     """
     if resume and not out:
         raise ValueError("resume: needs the run folder (--out) that holds the checkpoint")
-    if not out:
-        return run_training(cfg, None, False, progress, stop_after_steps, task, echo)
-    with open_run(out, RUN_FILES, resume=resume, overwrite=overwrite), writing(out):
-        return run_training(cfg, out, resume, progress, stop_after_steps, task, echo)
+    # Overflow is caught by the divergence checks, which stop the run with its epoch and step; NumPy's
+    # own warnings would only print before that message.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not out:
+            return run_training(cfg, None, False, progress, stop_after_steps, task, echo)
+        with open_run(out, RUN_FILES, resume=resume, overwrite=overwrite), writing(out):
+            return run_training(cfg, out, resume, progress, stop_after_steps, task, echo)
 
 
 def run_training(cfg: Config, out: str | None, resume: bool, progress: bool | None,
@@ -379,7 +392,7 @@ def run_training(cfg: Config, out: str | None, resume: bool, progress: bool | No
     ckpt = os.path.join(out, CHECKPOINT) if out else None
     header = arrays = None
     if resume:
-        header, arrays = read_checkpoint(ckpt)
+        header, arrays = load_checkpoint(ckpt)
         cfg = Config.from_dict({**checkpoint_config(ckpt, header), "epochs": cfg.epochs,
                                 "max_minutes": cfg.max_minutes})
 

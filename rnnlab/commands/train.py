@@ -16,7 +16,7 @@ from dataclasses import fields
 from ..checks import flag
 from ..data import TASKS
 from ..optim import OPTIMIZERS
-from ..train import (CHECKPOINT, MODELS, SCHEDULES, Config, checkpoint_config, final_metrics, read_checkpoint,
+from ..train import (CHECKPOINT, MODELS, SCHEDULES, Config, checkpoint_config, final_metrics, load_checkpoint,
                      train, write_json)
 
 DEFAULTS = Config()
@@ -150,7 +150,7 @@ def run(args) -> int:
             raise ValueError("--resume: needs --out, the run folder that holds the checkpoint")
         config_from_args(args)                  # the new --epochs / --max-minutes, checked by their flags
         ckpt = os.path.join(args.out, CHECKPOINT)
-        saved = checkpoint_config(ckpt, read_checkpoint(ckpt)[0])
+        saved = checkpoint_config(ckpt, load_checkpoint(ckpt)[0])
         cfg = Config.from_dict({**saved, "epochs": args.epochs or saved["epochs"],
                                 "max_minutes": saved["max_minutes"] if args.max_minutes is None else args.max_minutes})
     else:

@@ -180,14 +180,15 @@ def run(args) -> int:
     if task != "sst":
         raise ValueError(f"--task: rnnlab.trees trains the sst task, got {task!r}")
     out = Path(args.out) if getattr(args, "out", None) else None
-    if out is None:
-        return run_in(args, s, None)
     metrics_json = getattr(args, "metrics_json", None)
-    own = RUN_FILES + ((Path(metrics_json).name,) if metrics_json and Path(metrics_json).parent.resolve() ==
+    own = RUN_FILES + ((Path(metrics_json).name,) if out and metrics_json and Path(metrics_json).parent.resolve() ==
                        out.resolve() else ())
-    with open_run(out, own, resume=bool(getattr(args, "resume", None)),
-                  overwrite=bool(getattr(args, "overwrite", False))), writing(out):
-        return run_in(args, s, out)
+    with np.errstate(over="ignore", invalid="ignore"):          # overflow is caught as divergence
+        if out is None:
+            return run_in(args, s, None)
+        with open_run(out, own, resume=bool(getattr(args, "resume", None)),
+                      overwrite=bool(getattr(args, "overwrite", False))), writing(out):
+            return run_in(args, s, out)
 
 
 def run_in(args, s: dict, out: Path | None) -> int:
