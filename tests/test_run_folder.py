@@ -281,3 +281,73 @@ def test_a_truncated_checkpoint_is_one_error_naming_it(checkpoint, capsys):
     (out / "checkpoint.npz").write_bytes(data[: len(data) // 2])
     assert main(["train", "--out", str(out), "--resume", "--quiet"]) == 2
     assert str(out / "checkpoint.npz") in one_error(capsys)
+
+
+TREES = ["(4 (3 (2 a) (4 great)) (3 (2 fun) (2 film)))", "(1 (2 the) (1 (1 bad) (2 story)))",
+         "(3 (3 good) (2 fun))", "(0 (0 awful) (1 (2 the) (1 film)))", "(2 (2 the) (2 film))"]
+
+
+@pytest.fixture
+def sst(tmp_path):
+    folder = tmp_path / "sst"
+    folder.mkdir()
+    for split in ("train", "dev", "test"):
+        (folder / f"{split}.txt").write_text("\n".join(TREES) + "\n")
+    return folder
+
+
+def sst_args(data, out, *extra):
+    return ["train", "--task", "sst", "--model", "treelstm", "--hidden", "4", "--embed-dim", "4",
+            "--batch-size", "2", "--epochs", "2", "--data-dir", str(data), "--out", str(out), *extra]
+
+
+def test_sst_run_folder_rules(sst, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(sst_args(sst, out)) == 0
+    first = contents(out)
+    capsys.readouterr()
+    assert main(sst_args(sst, out, "--lr", "0.01")) == 2
+    err = one_error(capsys)
+    assert "--out" in err and "--overwrite" in err
+    assert contents(out) == first
+    (out / ".tmp-0a1b-last.npz").write_bytes(b"half")
+    assert main(sst_args(sst, out, "--lr", "0.01", "--overwrite")) == 0
+    assert not list(out.glob(".tmp-*"))
+    assert json.loads((out / "metrics.json").read_text())["settings"]["lr"] == 0.01
+    assert (out / "train.log").read_text().count("settings") == 1         # the new run's log only
+    lock = run_folder.acquire(str(out))
+    try:
+        capsys.readouterr()
+        assert main(sst_args(sst, out, "--resume", "--epochs", "3")) == 2
+        assert f"pid {os.getpid()}" in one_error(capsys)
+    finally:
+        run_folder.release(lock, str(out))
+
+
+def test_sst_empty_splits_are_refused(sst, tmp_path, capsys):
+    (sst / "dev.txt").write_text("")
+    assert main(sst_args(sst, tmp_path / "run")) == 2
+    assert "--data-dir: the SST dev split" in one_error(capsys)
+    (sst / "dev.txt").write_text("\n".join(TREES) + "\n")
+    (sst / "train.txt").write_text("(2 (2 the) (2 film))\n")
+    assert main(sst_args(sst, tmp_path / "run", "--binary")) == 2
+    assert "train split" in one_error(capsys)
+
+
+def test_sst_divergence_stops_and_keeps_the_finite_checkpoints(sst, tmp_path, monkeypatch, capsys):
+    from rnnlab.trees.model import TreeModel
+    real, calls = TreeModel.loss_and_grads, []
+
+    def nan_in_epoch_2(self, *args, **kw):
+        calls.append(1)
+        loss, x, grads = real(self, *args, **kw)
+        return (float("nan") if len(calls) == 4 else loss), x, grads
+    monkeypatch.setattr(TreeModel, "loss_and_grads", nan_in_epoch_2)
+    out = tmp_path / "run"
+    assert main(sst_args(sst, out)) == 2                   # 3 minibatches per epoch: the 4th is epoch 2's first
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert "training diverged at epoch 2, minibatch 1 of 3: the loss is nan" in err
+    assert not (out / "metrics.json").exists()
+    from rnnlab.trees.saving import read
+    header, params, _ = read(out / "last.npz")
+    assert header["meta"]["epoch"] == 1 and all(np.isfinite(v).all() for v in params.values())
