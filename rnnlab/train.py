@@ -399,9 +399,9 @@ def run_training(cfg: Config, out: str | None, resume: bool, progress: bool | No
     # 1. data
     task = task or load_task(cfg.task, **task_args(cfg))
     if cfg.select == "accuracy" and not task.kind.startswith("classify"):
-        raise ValueError(f"select: 'accuracy' needs a classification task, got {cfg.task!r} ({task.kind})")
+        raise ValueError(f"--select: 'accuracy' needs a classification task, got {cfg.task!r} ({task.kind})")
     if cfg.bidirectional and task.kind not in PER_SEQUENCE:
-        raise ValueError(f"bidirectional: needs a per-sequence task; {cfg.task!r} predicts every step "
+        raise ValueError(f"--bidirectional: needs a per-sequence task; {cfg.task!r} predicts every step "
                          f"from the steps before it, which the reverse direction would read ahead of")
 
     for split in ("train", "valid", "test"):
