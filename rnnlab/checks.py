@@ -65,3 +65,37 @@ def check_lengths(lengths, batch: int, time: int) -> np.ndarray | None:
         bad = int(arr[(arr < 1) | (arr > time)][0])
         raise ValueError(f"lengths: expected values in [1, {time}] (time steps of x), got {bad}")
     return arr.astype(np.int64)
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a parameter, as the user types it: ``batch_size`` -> ``--batch-size``."""
+    return "--" + name.replace("_", "-")
+
+
+def check_int(name: str, value, low: int | None = 1, high: int | None = None) -> int:
+    """An integer (Python or NumPy; not a bool, not a float) in [low, high]; ValueError naming ``name``."""
+    rng = " and ".join(s for s in (f">= {low}" if low is not None else "",
+                                   f"<= {high:,}" if high is not None else "") if s)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or \
+            (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name}: expected an integer{' ' + rng if rng else ''}, got {value!r}")
+    return int(value)
+
+
+def check_real(name: str, value, low: float | None = None, high: float | None = None,
+               low_open: bool = False, high_open: bool = False) -> float:
+    """A finite real number (Python or NumPy; not a bool) in the interval given by ``low`` / ``high``,
+    open at an end when ``low_open`` / ``high_open``; ValueError naming ``name``."""
+    parts = []
+    if low is not None:
+        parts.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        parts.append(f"{'<' if high_open else '<='} {high:g}")
+    want = "a finite number" + (" " + " and ".join(parts) if parts else "")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}: expected {want}, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v) or (low is not None and (v <= low if low_open else v < low)) or \
+            (high is not None and (v >= high if high_open else v > high)):
+        raise ValueError(f"{name}: expected {want}, got {value!r}")
+    return v

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 
 import numpy as np
@@ -15,15 +15,17 @@ import numpy as np
 from .models import build, spec_of
 
 FORMAT_VERSION = 1
+TMP_PREFIX = ".tmp-"      # temporary files of atomic_write, beside their target
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it over ``path``: a
-    crash mid-write leaves the previous file intact."""
+    crash mid-write leaves the previous file intact (and a ``.tmp-*`` file, which the run folder
+    removes on its next start). The file gets mode ``0666 & ~umask``, as ``open`` would give it."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    fd, tmp = create_tmp(folder, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -34,6 +36,18 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def create_tmp(folder: str, name: str) -> tuple[int, str]:
+    """(fd, path) of a new file ``.tmp-<random>-<name>`` in ``folder``, opened for writing. Created with
+    mode 0666 so that the umask applies, unlike ``tempfile.mkstemp`` (always 0600)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = os.path.join(folder, f"{TMP_PREFIX}{secrets.token_hex(6)}-{name}")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def save(path, model, meta: dict | None = None) -> None:

@@ -20,6 +20,12 @@ tests/test_dropout.py check equality).
 
 Run folder (``out``): checkpoint.npz (written atomically), metrics.jsonl (one JSON line per epoch),
 model.npz (the best parameters, loadable by rnnlab.saving.load), metrics.json (the final numbers).
+One run per folder, one process at a time (rnnlab.run_folder): a folder that holds a run is refused
+unless the run is continued (``resume``) or replaced whole (``overwrite``).
+
+Divergence: a loss, gradient or parameter that is not finite stops the run (``Diverged``, naming the
+epoch and step) before anything is written, so the last checkpoint keeps the last finite state and
+no run with non-finite parameters is ever marked complete.
 """
 from __future__ import annotations
 
@@ -28,11 +34,13 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+import zipfile
+from dataclasses import InitVar, asdict, dataclass, field, fields
 
 import numpy as np
 from tqdm import tqdm
 
+from .checks import check_dtype_name, check_int, check_real
 from .data import load_task
 from .data.adding import BASELINE_MSE
 from .init import initialize
@@ -40,8 +48,9 @@ from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
 from .layers.dropout import check_rate
 from .metrics import batch_loss, evaluate_split
 from .models import LastStep, Sequential
-from .optim import clip_grad_norm, cosine, make_optimizer
-from .saving import atomic_write, save
+from .optim import OPTIMIZERS, SparseGrad, clip_grad_norm, cosine, global_norm, make_optimizer
+from .run_folder import open_run, writing
+from .saving import atomic_write, read_meta, save
 
 MODELS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 SCHEDULES = ("constant", "cosine")
@@ -49,6 +58,9 @@ SELECT = ("loss", "accuracy")
 PER_SEQUENCE = ("regression", "classify")     # task kinds with one target per sequence: a head on LastStep
 LEARNED_MSE = 0.01                  # adding problem: well below the trivial 0.167
 CHECKPOINT, LOG, MODEL, FINAL = "checkpoint.npz", "metrics.jsonl", "model.npz", "metrics.json"
+RUN_FILES = (CHECKPOINT, LOG, MODEL, FINAL)
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+SYNTHETIC_FIXED = 3_000             # validation + test sequences the synthetic tasks draw up front
 
 
 @dataclass
@@ -86,27 +98,46 @@ class Config:
     valid_data: str | None = None   # task "data": an .npz file to validate on; None: valid_split of data
     valid_split: float = 0.1        # task "data" without valid_data: fraction of rows held out, drawn from seed
     embed_dim: int | None = None    # token-id inputs: embedding size E of the first layer (default: hidden)
+    names: InitVar[dict | None] = None     # how errors name the fields ({"lr": "--lr"}); default: the field names
 
-    def __post_init__(self):
-        if self.model not in MODELS:
-            raise ValueError(f"model: expected one of {sorted(MODELS)}, got {self.model!r}")
-        for name in ("hidden", "layers", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
-        check_rate("dropout", self.dropout)
-        if not isinstance(self.bidirectional, (bool, np.bool_)):
-            raise ValueError(f"bidirectional: expected True or False, got {self.bidirectional!r}")
-        if self.clip < 0:
-            raise ValueError(f"clip: expected a number >= 0 (0 turns clipping off), got {self.clip!r}")
-        if self.select not in SELECT:
-            raise ValueError(f"select: expected one of {SELECT}, got {self.select!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
-        if self.patience < 0 or self.checkpoint_every < 0 or self.max_minutes < 0:
-            raise ValueError("patience, checkpoint_every, max_minutes: expected numbers >= 0")
+    def __post_init__(self, names):
+        n = (names or {}).get
+        for k in ("model", "optimizer", "schedule", "select", "init"):
+            allowed = {"model": sorted(MODELS), "optimizer": sorted(OPTIMIZERS), "schedule": SCHEDULES,
+                       "select": SELECT, "init": ("xavier", "torch")}[k]
+            if getattr(self, k) not in allowed:
+                raise ValueError(f"{n(k, k)}: expected one of {tuple(allowed)}, got {getattr(self, k)!r}")
+        for k in ("hidden", "layers", "epochs", "batch_size", "seq_len", "eval_batch_size"):
+            check_int(n(k, k), getattr(self, k), 1)
+        for k in ("patience", "checkpoint_every", "seed"):
+            check_int(n(k, k), getattr(self, k), 0)
+        for k in ("T", "train_size"):
+            if getattr(self, k) is not None:
+                check_int(n(k, k), getattr(self, k), 1)
+        check_real(n("lr", "lr"), self.lr, 0, low_open=True)
+        check_real(n("momentum", "momentum"), self.momentum, 0, 1, high_open=True)
+        if self.momentum and self.optimizer != "sgd":
+            raise ValueError(f"{n('momentum', 'momentum')}: applies to the sgd optimizer only, got "
+                             f"{n('optimizer', 'optimizer')} {self.optimizer!r} (its moments are its own)")
+        check_real(n("weight_decay", "weight_decay"), self.weight_decay, 0)
+        check_real(n("clip", "clip"), self.clip, 0)             # 0 turns clipping off
+        check_real(n("forget_bias", "forget_bias"), self.forget_bias)
+        check_real(n("max_minutes", "max_minutes"), self.max_minutes, 0)   # 0: no limit
+        check_rate(n("dropout", "dropout"), self.dropout)
+        check_real(n("valid_split", "valid_split"), self.valid_split, 0, 1, low_open=True, high_open=True)
+        if self.embed_dim is not None:
+            check_int(n("embed_dim", "embed_dim"), self.embed_dim, 1)
+        check_dtype_name(self.dtype)
+        for k in ("bidirectional", "random_offset"):
+            if not isinstance(getattr(self, k), (bool, np.bool_)):
+                raise ValueError(f"{n(k, k)}: expected True or False, got {getattr(self, k)!r}")
+        for k in ("text_path", "data_dir", "data", "valid_data"):    # absolute: the run resumes from anywhere
+            value = getattr(self, k)
+            if value is not None:
+                if not isinstance(value, (str, os.PathLike)):
+                    raise ValueError(f"{n(k, k)}: expected a path, got {value!r}")
+                setattr(self, k, os.path.abspath(os.fspath(value)))
+        check_memory(self, n)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
@@ -130,6 +161,65 @@ class State:
     learned_at: int | None = None   # adding problem: sequences seen when the validation MSE first fell below 0.01
     seconds: float = 0.0            # training time before this session
     history: list = field(default_factory=list)   # the metrics log lines
+
+
+def memory_needed(cfg: Config, input_size: int = 0, output_size: int = 0) -> dict:
+    """A lower bound on the bytes a run holds, by what drives it: {"params": parameters with their
+    gradients, best copy and two optimizer moments; "activations": one batch's cached gates and
+    states; "data": the fixed validation and test sequences of the synthetic tasks}."""
+    item = np.dtype(cfg.dtype).itemsize
+    dirs, G, H = 2 if cfg.bidirectional else 1, GATES[cfg.model], cfg.hidden
+    P, D = 0, input_size
+    for _ in range(cfg.layers):
+        P += dirs * G * H * (D + H + 1)
+        D = dirs * H
+    P += D * output_size + output_size
+    synthetic = cfg.task in ("adding", "copy", "order")
+    steps = (cfg.T or 100) if synthetic else cfg.seq_len if cfg.task == "text" else 0
+    return {"params": 5 * P * item,
+            "activations": cfg.batch_size * steps * cfg.layers * dirs * H * (G + 2) * item,
+            "data": SYNTHETIC_FIXED * (cfg.T or 100) * 2 * 4 if synthetic else 0}
+
+
+def physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(cfg: Config, n=dict().get, input_size: int = 0, output_size: int = 0) -> None:
+    """Refuse, naming the flag, a configuration whose lower-bound memory (``memory_needed``) exceeds
+    the machine's physical memory, rather than failing later with MemoryError."""
+    have = physical_memory()
+    if not have:
+        return
+    need = memory_needed(cfg, input_size, output_size)
+    if sum(need.values()) <= have:
+        return
+    gb = lambda b: f"{b / 2**30:,.0f} GB"                                  # noqa: E731
+    part = max(need, key=need.get)
+    length = ("seq_len", cfg.seq_len) if cfg.task == "text" else ("T", cfg.T or 100)
+    what = {"params": (("hidden", cfg.hidden), f"parameters of {cfg.layers} layer(s) of {cfg.hidden} units "
+                                              f"with their gradients and optimizer state"),
+            "activations": (length, f"cached activations of a batch of {cfg.batch_size} sequences of "
+                                    f"{length[1]:,} steps"),
+            "data": (length, f"{SYNTHETIC_FIXED:,} validation and test sequences of {length[1]:,} steps")}[part]
+    (k, v), why = what
+    raise ValueError(f"{n(k, k)}: {v:,} needs at least {gb(sum(need.values()))} of memory ({why}: "
+                     f"{gb(need[part])}); this machine has {gb(have)}")
+
+
+class Diverged(ValueError):
+    """Training met a loss, gradient or parameter that is not finite."""
+
+
+def first_non_finite(arrays: dict) -> str | None:
+    """The first key of ``arrays`` (arrays or SparseGrads) holding a NaN or an infinity, else None."""
+    for k, v in arrays.items():
+        if not np.isfinite(v.values if isinstance(v, SparseGrad) else v).all():
+            return k
+    return None
 
 
 def task_args(cfg: Config) -> dict:
@@ -199,9 +289,77 @@ def read_checkpoint(path) -> tuple[dict, dict]:
     return header, arrays
 
 
-def restore(header: dict, arrays: dict, model, best: dict, opt) -> None:
-    for i, stream in header.get("dropout", {}).items():
-        model.layers[int(i)].rng.bit_generator.state = stream
+def load_checkpoint(path) -> tuple[dict, dict]:
+    """``read_checkpoint``, with the errors of a damaged zip file (truncated, overwritten) turned into a
+    ValueError naming the checkpoint."""
+    try:
+        return read_checkpoint(path)
+    except (zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"--resume: checkpoint {str(path)!r} is damaged ({type(err).__name__}: {err})") from err
+
+
+def checkpoint_config(path, header: dict) -> dict:
+    """The configuration dict a checkpoint header holds, checked: a ValueError naming the checkpoint
+    and the key when it is missing or invalid."""
+    where = f"--resume: checkpoint {str(path)!r}"
+    for key in ("config", "state"):
+        if not isinstance(header.get(key) if isinstance(header, dict) else None, dict):
+            raise ValueError(f"{where}: missing the {key!r} entry of its header")
+    try:
+        Config.from_dict(header["config"])
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{where}: its config does not validate ({err})") from err
+    return header["config"]
+
+
+def checkpoint_state(path, header: dict) -> State:
+    try:
+        state = State(**header["state"])
+    except TypeError as err:
+        raise ValueError(f"--resume: checkpoint {str(path)!r}: its state does not fit ({err})") from err
+    for k in ("epoch", "batch", "step", "sequences", "loss_count", "best_epoch", "bad_epochs"):
+        value = getattr(state, k)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"--resume: checkpoint {str(path)!r}: state {k!r}: expected an integer >= 0, "
+                             f"got {value!r}")
+    return state
+
+
+def restore(header: dict, arrays: dict, model, best: dict, opt, path=CHECKPOINT) -> None:
+    """Load a checkpoint's arrays and random streams into ``model``, ``best`` and ``opt``. Every key and
+    shape is checked first; a ValueError names the checkpoint and the key or shape that does not fit."""
+    where = f"--resume: checkpoint {str(path)!r}"
+    streams = header.get("dropout", {})
+    dropouts = dropout_streams(model)
+    if not isinstance(streams, dict) or set(streams) != set(dropouts):
+        raise ValueError(f"{where}: Dropout streams for layers {sorted(streams) if isinstance(streams, dict) else streams}, "
+                         f"the model built from its config has Dropout at {sorted(dropouts)}")
+    for prefix, target in (("param/", model.params), ("best/", best)):
+        saved = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
+        missing, extra = sorted(set(target) - saved), sorted(saved - set(target))
+        if missing or extra:
+            raise ValueError(f"{where}: arrays {prefix}* do not match the model built from its config: "
+                             f"missing {missing}, unexpected {extra}")
+        for k, v in target.items():
+            a = arrays[prefix + k]
+            if a.shape != v.shape:
+                raise ValueError(f"{where}: {prefix + k!r} has shape {a.shape}, the model built from its "
+                                 f"config expects {v.shape}")
+            if a.dtype.kind != "f" or not np.isfinite(a).all():
+                raise ValueError(f"{where}: {prefix + k!r} holds non-finite or non-float values ({a.dtype})")
+    if "opt/t" not in arrays or arrays["opt/t"].shape != () or arrays["opt/t"].dtype.kind not in "iu":
+        raise ValueError(f"{where}: missing the optimizer's step count 'opt/t' (an integer)")
+    for k, v in arrays.items():
+        if k.startswith("opt/") and k != "opt/t":
+            slot, key = (k[4:].split("/", 1) + [""])[:2]
+            if key not in model.params or v.shape != model.params[key].shape:
+                want = model.params[key].shape if key in model.params else "no such parameter"
+                raise ValueError(f"{where}: optimizer array {k!r} has shape {v.shape}, expected {want}")
+    try:
+        for i, stream in streams.items():
+            model.layers[int(i)].rng.bit_generator.state = stream
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"{where}: the Dropout stream of layer {i} is not a generator state ({err})") from err
     for k, v in model.params.items():
         v[...] = arrays[f"param/{k}"]
     for k in best:
@@ -216,32 +374,58 @@ def log_line(path, line: dict) -> None:
 
 
 def train(cfg: Config, out: str | None = None, resume: bool = False, progress: bool | None = None,
-          stop_after_steps: int | None = None, task=None, echo=print, model=None, callbacks=()) -> dict:
+          stop_after_steps: int | None = None, task=None, echo=print, overwrite: bool = False,
+          model=None, callbacks=()) -> dict:
     """Train as ``cfg`` says; returns {"config", "valid", "test", "history", "complete", ...}.
 
-    ``out``: run folder (checkpoints, logs, model); ``resume``: continue from its checkpoint, keeping
-    the checkpoint's configuration except ``epochs`` and ``max_minutes``; ``stop_after_steps``:
-    interrupt after that many steps in total, as a crash would (checkpoint written, no test).
-    ``task``: train on this Task instead of ``cfg.task``'s; ``model``: train this model (a Sequential
-    whose head fits the task) instead of ``build_model(task, cfg)``, in place; ``callbacks``: each is
-    called with every epoch's log line (a dict), and one that returns False stops training there.
+    ``out``: run folder (checkpoints, logs, model), held with a lock for the run; a folder that
+    already holds a run is refused unless ``resume``: continue from its checkpoint, keeping the
+    checkpoint's configuration except ``epochs`` and ``max_minutes``, or ``overwrite``: replace it.
+    ``stop_after_steps``: interrupt after that many steps in total, as a crash would (checkpoint
+    written, no test). ``task``: train on this Task instead of ``cfg.task``'s; ``model``: train this
+    model (a Sequential whose head fits the task) instead of ``build_model(task, cfg)``, in place;
+    ``callbacks``: each is called with every epoch's log line (a dict), and one that returns False
+    stops training there.
+
+    Raises ValueError naming the flag for a busy, used or unwritable ``out``, ``Diverged`` (a
+    ValueError) when the loss, a gradient or a parameter stops being finite.
     """
+    if resume and not out:
+        raise ValueError("resume: needs the run folder (--out) that holds the checkpoint")
+    # Overflow is caught by the divergence checks, which stop the run with its epoch and step; NumPy's
+    # own warnings would only print before that message.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not out:
+            return run_training(cfg, None, False, progress, stop_after_steps, task, echo, model, callbacks)
+        with open_run(out, RUN_FILES, resume=resume, overwrite=overwrite), writing(out):
+            return run_training(cfg, out, resume, progress, stop_after_steps, task, echo, model, callbacks)
+
+
+def run_training(cfg: Config, out: str | None, resume: bool, progress: bool | None,
+                 stop_after_steps: int | None, task, echo, model=None, callbacks=()) -> dict:
+    """The loop of ``train``, in a run folder already held."""
     start = time.perf_counter()
     ckpt = os.path.join(out, CHECKPOINT) if out else None
     header = arrays = None
     if resume:
-        if not out:
-            raise ValueError("resume: needs the run folder (--out) that holds the checkpoint")
-        header, arrays = read_checkpoint(ckpt)
-        cfg = Config.from_dict({**header["config"], "epochs": cfg.epochs, "max_minutes": cfg.max_minutes})
+        header, arrays = load_checkpoint(ckpt)
+        cfg = Config.from_dict({**checkpoint_config(ckpt, header), "epochs": cfg.epochs,
+                                "max_minutes": cfg.max_minutes})
 
     # 1. data
     task = task or load_task(cfg.task, **task_args(cfg))
     if cfg.select == "accuracy" and not task.kind.startswith("classify"):
-        raise ValueError(f"select: 'accuracy' needs a classification task, got {cfg.task!r} ({task.kind})")
+        raise ValueError(f"--select: 'accuracy' needs a classification task, got {cfg.task!r} ({task.kind})")
     if cfg.bidirectional and task.kind not in PER_SEQUENCE:
-        raise ValueError(f"bidirectional: needs a per-sequence task; {cfg.task!r} predicts every step "
+        raise ValueError(f"--bidirectional: needs a per-sequence task; {cfg.task!r} predicts every step "
                          f"from the steps before it, which the reverse direction would read ahead of")
+
+    for split in ("train", "valid", "test"):
+        if len(getattr(task, split)) == 0:
+            source = task.meta.get("path") or cfg.data_dir or "its data files"
+            raise ValueError(f"--task {cfg.task}: the {split} split is empty (from {source})")
+    check_memory(cfg, {"hidden": "--hidden", "T": "--T", "seq_len": "--seq-len"}.get, task.input_size,
+                 task.output_size)
 
     # 2. model and optimizer
     model = build_model(task, cfg) if model is None else model
@@ -256,17 +440,24 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     state = State()
     best = {k: v.copy() for k, v in model.params.items()}
     if resume:
-        state = State(**header["state"])
-        restore(header, arrays, model, best, opt)
+        state = checkpoint_state(ckpt, header)
+        restore(header, arrays, model, best, opt, ckpt)
+    saved_step = state.step if resume else None     # the step of the last checkpoint written
     log = os.path.join(out, LOG) if out else None
     if out:
-        os.makedirs(out, exist_ok=True)
         atomic_write(log, lambda f: f.write("".join(json.dumps(h) + "\n" for h in state.history).encode()))
     if progress is None:
         progress = sys.stderr.isatty()
     deadline = start + 60 * cfg.max_minutes if cfg.max_minutes else None
     elapsed = lambda: state.seconds + time.perf_counter() - start     # noqa: E731
     interrupted = False
+
+    def diverged(what: str) -> Diverged:
+        kept = (f"the checkpoint of step {saved_step} in {out!r} is kept" if saved_step is not None
+                else "no checkpoint had been written")
+        return Diverged(f"training diverged at epoch {state.epoch + 1}, step {state.step + 1} (batch "
+                        f"{state.batch + 1} of {steps_per_epoch}): {what}; {kept}; try a smaller --lr or a "
+                        f"--clip bound")
 
     # 4. epochs
     while state.epoch < cfg.epochs and not interrupted:
@@ -276,10 +467,16 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
         for batch in task.train.batches(cfg.batch_size, cfg.seed, state.epoch, state.batch):
             pred, cache = model.forward(batch.x, batch.lengths)                 # 4a. forward
             loss, dout, count, _ = batch_loss(task.kind, pred, batch)          # 4b. loss
+            if not math.isfinite(loss):
+                raise diverged(f"the loss is {loss}")
             _, grads = model.backward(dout, cache)                             # 4c. backward
-            if cfg.clip:
-                clip_grad_norm(grads, cfg.clip)                                # 4d. clip
+            norm = clip_grad_norm(grads, cfg.clip) if cfg.clip else global_norm(grads)   # 4d. clip
+            if not math.isfinite(norm):
+                raise diverged(f"the gradient of {first_non_finite(grads)!r} is not finite")
             opt.step(model.params, grads)                                      # 4e. update
+            bad = first_non_finite(model.params)
+            if bad is not None:
+                raise diverged(f"the update made parameter {bad!r} non-finite")
             state.batch += 1
             state.step += 1
             state.sequences += len(batch.x)
@@ -287,13 +484,11 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
             state.loss_count += count
             bar.update(1)
             bar.set_postfix(loss=f"{state.loss_sum / state.loss_count:.4f}")
-            if not math.isfinite(loss):
-                raise ValueError(f"lr: training diverged (loss {loss}) at step {state.step}; try a smaller --lr "
-                                 "or --clip")
             stop = (stop_after_steps is not None and state.step >= stop_after_steps) or \
                    (deadline is not None and time.perf_counter() > deadline)
             if ckpt and (stop or (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0)):
                 write_checkpoint(ckpt, cfg, replace_seconds(state, elapsed()), model, best, opt)
+                saved_step = state.step
             if stop:
                 interrupted = True
                 break
@@ -325,6 +520,7 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
         state.epoch, state.batch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
         if ckpt:
             write_checkpoint(ckpt, cfg, replace_seconds(state, elapsed()), model, best, opt)
+            saved_step = state.step
         if any([callback(dict(line)) is False for callback in callbacks]):
             break
         if cfg.patience and state.bad_epochs >= cfg.patience:
@@ -344,6 +540,9 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     result["valid"] = evaluate_split(model, task, "valid", cfg.eval_batch_size)
     result["test"] = evaluate_split(model, task, "test", cfg.eval_batch_size)
     result["best_epoch"] = state.best_epoch
+    bad = first_non_finite(model.params)
+    if bad is not None:                 # never reached when every step is checked; a complete run is finite
+        raise Diverged(f"parameter {bad!r} is not finite; the model is not saved")
     if out:
         meta = {"config": asdict(cfg), "task": {"name": task.name, "kind": task.kind, **task.meta},
                 "valid": result["valid"], "test": result["test"], "complete": result["complete"]}
@@ -351,6 +550,29 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
         write_json(os.path.join(out, FINAL), final_metrics(result))
     result["model"] = model
     return result
+
+
+def finished_run(out, cfg: Config) -> dict | None:
+    """The result (as ``train`` returns it, without the model) of the complete run in ``out`` when it
+    was trained with exactly ``cfg``; None when there is none, it is not complete, its configuration
+    differs or its files cannot be read."""
+    ckpt, final = os.path.join(out, CHECKPOINT), os.path.join(out, FINAL)
+    try:
+        header, _ = read_checkpoint(ckpt)
+        if Config.from_dict(checkpoint_config(ckpt, header)) != cfg:
+            return None
+        meta = read_meta(os.path.join(out, MODEL))
+        with open(final) as f:
+            metrics = json.load(f)
+        state = checkpoint_state(ckpt, header)
+    except (OSError, ValueError, TypeError):
+        return None
+    if not meta.get("complete") or not metrics.get("complete") or "test" not in meta:
+        return None
+    return {"config": asdict(cfg), "history": state.history, "complete": True, "epochs": state.epoch,
+            "steps": state.step, "sequences": state.sequences, "seconds": metrics.get("seconds", state.seconds),
+            "solved_at": state.solved_at, "learned_at": state.learned_at, "valid": meta["valid"],
+            "test": meta["test"], "best_epoch": state.best_epoch}
 
 
 def solved(metrics: dict) -> bool:

@@ -32,7 +32,7 @@ def test_train_resume_evaluate_and_predict(tmp_path, capsys, monkeypatch):
     full, part = str(tmp_path / "full"), str(tmp_path / "part")
     data = ["--data", str(tmp_path / "train.npz"), "--valid", str(tmp_path / "valid.npz")]
     assert main(["train", *data, *TRAIN, "--epochs", "3", "--out", full]) == 0
-    assert sorted(os.listdir(full)) == ["checkpoint.npz", "metrics.json", "metrics.jsonl", "model.npz"]
+    assert sorted(os.listdir(full)) == [".lock", "checkpoint.npz", "metrics.json", "metrics.jsonl", "model.npz"]
     meta = read_meta(os.path.join(full, "model.npz"))
     assert meta["config"]["task"] == "data" and meta["config"]["data"] == str(tmp_path / "train.npz")
     assert meta["task"]["kind"] == "classify"
@@ -103,7 +103,7 @@ def test_bad_files_and_flags_are_named(tmp_path, capsys):
          r"--data '.*bad.npz': y: expected class ids >= 0, got -1 at index \(2,\)"),
         (["--data", str(tmp_path / "objects.npz")], "key 'x' of .* holds Python objects"),
         (["--data", str(tmp_path / "text.npz")], "is not a readable .npz file"),
-        (["--valid-split", "0.2"], "--valid, --valid-split: need --data"),
+        (["--valid-split", "0.2"], "--valid-split: needs --data"),
     ]
     for argv, message in cases:
         assert main(["train", *argv, "--quiet"]) == 2

@@ -64,7 +64,7 @@ def test_training_learns_and_writes_its_run_folder(tmp_path):
     result = run_quiet(cfg, out=str(tmp_path))
     assert result["history"][-1]["valid_loss"] < result["history"][0]["valid_loss"]
     assert result["test"]["accuracy"] > 0.5                                  # chance is 0.25
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint.npz", "metrics.json", "metrics.jsonl", "model.npz"]
+    assert sorted(os.listdir(tmp_path)) == [".lock", "checkpoint.npz", "metrics.json", "metrics.jsonl", "model.npz"]
     final = json.load(open(tmp_path / "metrics.json"))
     assert final["test_loss"] == pytest.approx(result["test"]["loss"])
     assert final["test_accuracy"] == pytest.approx(result["test"]["accuracy"])

@@ -76,20 +76,20 @@ def test_per_node_schedule_trains_the_same(sst_dir, tmp_path):
 
 def test_bad_arguments_fail_with_their_names(sst_dir, tmp_path):
     with pytest.raises(ValueError, match="--model"):
-        train.run(args_for(sst_dir, tmp_path, model="lstm"))
+        train.run(args_for(sst_dir, tmp_path / "run", model="lstm"))
     with pytest.raises(ValueError, match="--layers"):
-        train.run(args_for(sst_dir, tmp_path, layers=2))
+        train.run(args_for(sst_dir, tmp_path / "run", layers=2))
     with pytest.raises(ValueError, match="--task"):
-        train.run(args_for(sst_dir, tmp_path, task="adding"))
+        train.run(args_for(sst_dir, tmp_path / "run", task="adding"))
     with pytest.raises(FileNotFoundError, match="data_dir"):
-        train.run(args_for(tmp_path / "nowhere", tmp_path))
+        train.run(args_for(tmp_path / "nowhere", tmp_path / "run"))
     with pytest.raises(FileNotFoundError, match="--resume"):
         train.run(args_for(sst_dir, tmp_path / "fresh", resume=True))
     with pytest.raises(ValueError, match="dropout"):
-        train.run(args_for(sst_dir, tmp_path, dropout=1.5))
+        train.run(args_for(sst_dir, tmp_path / "run", dropout=1.5))
     (sst_dir / "dev.txt").write_text("(3 (2 a) (2 b)\n")
     with pytest.raises(ValueError, match=r"dev.txt:1:1: unbalanced"):
-        train.run(args_for(sst_dir, tmp_path))
+        train.run(args_for(sst_dir, tmp_path / "run"))
 
 
 def test_save_load_round_trip_and_bad_files(sst_dir, tmp_path):

@@ -10,6 +10,10 @@ at the trivial MSE 0.167 and the LSTM and the GRU solve it; about 3 to 5 minutes
 
 Runs go to worker processes (``--jobs``, default 2), each with one BLAS thread: small matrices gain
 nothing from threads, and two single-threaded runs use two cores fully.
+
+Each run has its folder, ``OUT/runs/<model>-seed<seed>``. Run again with the same ``--out``, a
+complete run trained with the identical configuration is reused as it is; any other run there is
+replaced whole, so the table never mixes runs and ``make run`` can be repeated.
 """
 from __future__ import annotations
 
@@ -20,8 +24,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 import multiprocessing
 
+from ..checks import check_int
+from ..run_folder import writing
 from ..saving import atomic_write
-from ..train import Config, final_metrics, train, write_json
+from ..train import MODELS, Config, final_metrics, finished_run, train, write_json
 from .train import add_arguments, config_from_args
 
 MAIN_JOB = {"task": "adding", "T": 100, "hidden": 32, "lr": 0.01, "schedule": "constant", "epochs": 15,
@@ -29,6 +35,7 @@ MAIN_JOB = {"task": "adding", "T": 100, "hidden": 32, "lr": 0.01, "schedule": "c
 METRIC_NAMES = {"accuracy": "accuracy", "solved": "abs error < 0.04", "strings_correct": "strings correct"}
 PLOT_EXTRA = "the plot needs matplotlib: pip install 'rnnlab[plot]'"
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+MAX_SEEDS, MAX_JOBS = 1_000, 256
 
 
 def add_parser(sub):
@@ -38,15 +45,20 @@ def add_parser(sub):
     p.add_argument("--dropout", type=float, help="Dropout between stacked layers and before the head, as in "
                                                  "rnnlab train (default 0: none)")
     p.add_argument("--models", default="rnn,lstm,gru", help="comma-separated (default rnn,lstm,gru)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 per model (default 3)")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--seeds", type=int, default=3, help=f"seeds 0 .. N-1 per model (default 3, at most {MAX_SEEDS})")
+    p.add_argument("--jobs", type=int, default=2, help=f"worker processes (default 2, at most {MAX_JOBS})")
     p.add_argument("--out", default="runs/compare", help="folder for compare.md, compare.png, compare.json, runs")
     return p
 
 
 def run_one(cfg_dict: dict, out: str) -> dict:
-    """One training run (in a worker process); the result without the model object."""
-    result = train(Config(**cfg_dict), out=out, progress=False, echo=lambda *a: None)
+    """One training run (in a worker process); the result without the model object. A complete run
+    of the same configuration already in ``out`` is reused; anything else there is replaced."""
+    cfg = Config(**cfg_dict)
+    done = finished_run(out, cfg)
+    if done is not None:
+        return {**done, "reused": True}
+    result = train(cfg, out=out, progress=False, echo=lambda *a: None, overwrite=True)
     result.pop("model")
     return result
 
@@ -81,7 +93,8 @@ def run_all(configs: list, out: str, jobs: int, echo=print) -> list:
 def summary_line(result: dict) -> str:
     c, test = result["config"], result["test"]
     extra = " ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "loss")
-    return f"{c['model']:>4} seed {c['seed']}: test loss {test['loss']:.4f} {extra} ({result['seconds']:.0f} s)"
+    reused = ", reused from an earlier compare" if result.get("reused") else ""
+    return f"{c['model']:>4} seed {c['seed']}: test loss {test['loss']:.4f} {extra} ({result['seconds']:.0f} s{reused})"
 
 
 def task_label(c: Config) -> str:
@@ -149,9 +162,12 @@ def plot(results: list, models: list, path: str, title: str, baseline: float | N
 def run(args) -> int:
     if args.task == "sst":
         raise ValueError("--task: compare runs the sequence tasks; SST has its own command")
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    if args.seeds < 1 or args.jobs < 1:
-        raise ValueError(f"--seeds, --jobs: expected positive integers, got {args.seeds}, {args.jobs}")
+    models = [m.strip() for m in args.models.split(",")]
+    if not args.models.strip() or any(m not in MODELS for m in models) or len(set(models)) < len(models):
+        raise ValueError(f"--models: expected distinct names from {sorted(MODELS)}, comma-separated, "
+                         f"got {args.models!r}")
+    check_int("--seeds", args.seeds, 1, MAX_SEEDS)
+    check_int("--jobs", args.jobs, 1, MAX_JOBS)
     if args.epochs is None:
         args.epochs = MAIN_JOB["epochs"]
     configs = []
@@ -163,9 +179,15 @@ def run(args) -> int:
     c = configs[0]
     print(f"compare: {', '.join(m.upper() for m in models)} on {task_label(c)}, hidden {c.hidden}, "
           f"{args.seeds} seeds, {args.jobs} jobs")
-    results = run_all(configs, args.out, args.jobs)
-    wall = time.perf_counter() - start
-    os.makedirs(args.out, exist_ok=True)
+    with writing(args.out):
+        os.makedirs(args.out, exist_ok=True)
+        results = run_all(configs, args.out, args.jobs)
+        write_outputs(args, results, models, c, time.perf_counter() - start)
+    return 0
+
+
+def write_outputs(args, results: list, models: list, c: Config, wall: float) -> None:
+    """compare.md, compare.json and compare.png in --out, each replaced whole."""
     title = f"{task_label(c)}: validation loss, hidden {c.hidden}"
     md = f"# {title}\n\n{table(results, models)}\n\nTotal wall time {wall:.0f} s with {args.jobs} jobs.\n"
     atomic_write(os.path.join(args.out, "compare.md"), lambda f: f.write(md.encode()))
@@ -177,4 +199,3 @@ def run(args) -> int:
     print(md)
     print(f"wrote {os.path.join(args.out, 'compare.md')}" +
           (f" and {os.path.join(args.out, 'compare.png')}" if plotted else f"; no plot: {PLOT_EXTRA}"))
-    return 0

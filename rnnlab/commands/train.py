@@ -2,6 +2,7 @@
 
     rnnlab train --task adding --T 100 --model lstm --hidden 32 --lr 0.01 --epochs 20 --out runs/add
     rnnlab train --out runs/add --resume --epochs 30        # continue, to the same result
+    rnnlab train --task adding --out runs/add --overwrite   # replace the run in runs/add
     rnnlab train --task fashion-mnist --model gru --hidden 128 --metrics-json gru.json
     rnnlab train --task text --layers 2 --hidden 256 --dropout 0.5 --out runs/shakespeare
     rnnlab train --task sst ...                             # handed to rnnlab.trees.train
@@ -13,11 +14,24 @@ import json
 import os
 from dataclasses import fields
 
+from ..checks import flag
 from ..data import TASKS
 from ..optim import OPTIMIZERS
-from ..train import CHECKPOINT, MODELS, SCHEDULES, Config, final_metrics, read_checkpoint, train, write_json
+from ..train import (CHECKPOINT, MODELS, SCHEDULES, Config, checkpoint_config, final_metrics, load_checkpoint,
+                     train, write_json)
 
 DEFAULTS = Config()
+# Each Config field by the flag that sets it, for the error messages.
+FLAGS = {**{f.name: flag(f.name) for f in fields(Config)}, "text_path": "--text", "valid_data": "--valid"}
+# Flags that only some tasks read; given with another task they are refused rather than ignored.
+TASK_FLAGS = {"T": ("adding", "copy", "order"), "train_size": ("adding", "copy", "order", "reber"),
+              "seq_len": ("text",), "random_offset": ("text",), "text_path": ("text",),
+              "data_dir": ("fashion-mnist", "mnist", "text", "jsb", "nottingham", "musedata", "piano-midi"),
+              "valid_data": ("data",), "valid_split": ("data",), "embed_dim": ("data",)}
+SST_ONLY = ("binary", "lowercase", "l2", "emb_lr", "tree_schedule", "max_train")
+# What the tree trainer reads (rnnlab.trees.train.run); any other set flag is refused with --task sst.
+SST_READS = ("task", "model", "hidden", "layers", "epochs", "batch_size", "lr", "optimizer", "clip", "seed",
+             "dropout", "data_dir", "out", "resume", "overwrite", "metrics_json", "max_minutes", "quiet", "embed_dim") + SST_ONLY
 # The tree networks' cells (rnnlab.trees.model.CELLS), named here so that --task sst can be parsed
 # without importing the trees package. Options left unset stay None, so that the tree trainer
 # applies its own defaults.
@@ -70,6 +84,7 @@ def add_arguments(p) -> None:
 def add_parser(sub):
     p = sub.add_parser("train", help="train RNN / LSTM / GRU on a task (checkpoints, --resume, metrics)")
     add_arguments(p)
+    p.set_defaults(task=None)           # None: not given (refused with --resume), then adding
     p.add_argument("--model", choices=sorted(MODELS) + list(TREE_MODELS),
                    help="rnn | lstm (default) | gru; for --task sst: " + " | ".join(TREE_MODELS))
     p.add_argument("--dropout", type=float,
@@ -79,6 +94,8 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--out", default=None, help="run folder: checkpoint.npz, metrics.jsonl, model.npz, metrics.json")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run that --out holds (without it, a used --out is refused)")
     p.add_argument("--checkpoint-every", type=int, help="steps between mid-epoch checkpoints (default: epoch ends only)")
     p.add_argument("--metrics-json", default=None, help="write the final metrics (test loss, accuracy) here")
     sst = p.add_argument_group("tree networks (--task sst; see rnnlab.trees.train for the defaults)")
@@ -93,19 +110,45 @@ def add_parser(sub):
 
 
 def config_from_args(args) -> Config:
-    names = {f.name for f in fields(Config)}
-    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    if values.get("data"):                      # absolute, so that --resume finds the file from anywhere
-        values.update(task="data", data=os.path.abspath(values["data"]))
-        if values.get("valid_data"):
-            values["valid_data"] = os.path.abspath(values["valid_data"])
-    elif values.get("valid_data") or values.get("valid_split") is not None:
-        raise ValueError("--valid, --valid-split: need --data (your own data)")
-    return Config(**values)
+    """The Config the flags ask for; a bad value fails naming its flag (``--lr``, not ``lr``)."""
+    values = {k: v for k, v in vars(args).items() if k in FLAGS and v is not None}
+    if values.get("data"):                      # the user's own data (rnnlab.data.arrays) instead of a task
+        values["task"] = "data"
+    return Config(**values, names=FLAGS)
+
+
+def given(args, names) -> list:
+    """Those of ``names`` that the command line set (a value other than None / False)."""
+    return [k for k in names if getattr(args, k, None) not in (None, False)]
+
+
+def check_flags_apply(args) -> None:
+    """Refuse a flag that the run would ignore: a tree flag on a sequence task, a task's own flag on
+    another task, a configuration flag with --resume (the checkpoint's configuration is kept)."""
+    if args.data and args.task:
+        raise ValueError(f"--data: replaces --task (your own data instead of a built-in task), got --task {args.task}")
+    task = "data" if args.data else args.task or DEFAULTS.task
+    for k in given(args, SST_ONLY):
+        raise ValueError(f"{flag(k)}: applies to --task sst only, got --task {task}"
+                         + (" (sequence tasks: --weight-decay)" if k == "l2" else ""))
+    for k in given(args, TASK_FLAGS):
+        if task not in TASK_FLAGS[k] and TASK_FLAGS[k] == ("data",):
+            raise ValueError(f"{FLAGS[k]}: needs --data (your own data), got --task {task}")
+        if task not in TASK_FLAGS[k]:
+            raise ValueError(f"{FLAGS[k]}: applies to --task {' | '.join(TASK_FLAGS[k])}, got --task {task}")
+    if args.resume:
+        if args.overwrite:
+            raise ValueError("--overwrite: cannot be combined with --resume (continue the run, or replace it)")
+        kept = [k for k in given(args, FLAGS) if k not in ("epochs", "max_minutes")] + given(args, ("task",))
+        if kept:
+            raise ValueError(f"{FLAGS.get(kept[0], flag(kept[0]))}: --resume continues with the checkpoint's "
+                             f"configuration; only --epochs and --max-minutes may change")
 
 
 def run_sst(args) -> int:
     """SST lives with the tree networks; imported only when asked for."""
+    for k in given(args, [k for k in vars(args) if k not in SST_READS and k != "run" and k != "command"]):
+        raise ValueError(f"{FLAGS.get(k, flag(k))}: not used by --task sst")
     try:
         from ..trees import train as tree_train
     except ImportError as err:
@@ -117,16 +160,20 @@ def run_sst(args) -> int:
 def run(args) -> int:
     if args.task == "sst":
         return run_sst(args)
+    check_flags_apply(args)
     if args.resume:
         if not args.out:
             raise ValueError("--resume: needs --out, the run folder that holds the checkpoint")
-        saved = read_checkpoint(os.path.join(args.out, CHECKPOINT))[0]["config"]
+        config_from_args(args)                  # the new --epochs / --max-minutes, checked by their flags
+        ckpt = os.path.join(args.out, CHECKPOINT)
+        saved = checkpoint_config(ckpt, load_checkpoint(ckpt)[0])
         cfg = Config.from_dict({**saved, "epochs": args.epochs or saved["epochs"],
                                 "max_minutes": saved["max_minutes"] if args.max_minutes is None else args.max_minutes})
     else:
         cfg = config_from_args(args)
     echo = (lambda *a: None) if args.quiet else print
-    result = train(cfg, out=args.out, resume=args.resume, progress=False if args.quiet else None, echo=echo)
+    result = train(cfg, out=args.out, resume=args.resume, progress=False if args.quiet else None, echo=echo,
+                   overwrite=args.overwrite)
     metrics = final_metrics(result)
     print(json.dumps(metrics))
     if args.metrics_json:

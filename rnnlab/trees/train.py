@@ -14,7 +14,12 @@ dropped, nodes labelled 0-1 / 3-4 become negative / positive, neutral nodes are 
     task ("sst"), model (recursive | treelstm | childsum), hidden, layers (1), epochs, batch_size,
     lr, optimizer, clip, seed, data_dir, out, resume, metrics_json, max_minutes
 and, when present: binary, embed_dim, dropout, l2, emb_lr, lowercase, tree_schedule (level | node),
-max_train (first N training trees, for quick runs). A value of None takes the default below.
+max_train (first N training trees, for quick runs), overwrite. A value of None takes the default below.
+
+The run folder follows rnnlab.run_folder's rules, as ``rnnlab train`` does for sequence tasks: a lock
+for the run, a folder holding a run refused unless ``resume`` or ``overwrite``, stale temporary files
+removed. A loss, gradient or parameter that is not finite stops the run (``rnnlab.train.Diverged``)
+before the epoch's checkpoint is written, so last.npz and best.npz stay finite.
 """
 from __future__ import annotations
 
@@ -27,7 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..optim import OPTIMIZERS, clip_grad_norm, make_optimizer
+from ..checks import check_int, check_real
+from ..optim import OPTIMIZERS, clip_grad_norm, global_norm, make_optimizer
+from ..run_folder import open_run, writing
+from ..saving import atomic_write
+from ..train import Diverged, first_non_finite
 from . import data
 from .batch import BINARY_LABELS, encode, make_batch
 from .model import CELLS, TreeModel, TreeModelConfig
@@ -37,6 +46,7 @@ from .vocab import Vocabulary
 DEFAULTS = {"hidden": 150, "epochs": 10, "batch_size": 25, "lr": 0.05, "optimizer": "adagrad",
             "clip": 0.0, "seed": 0, "binary": False, "dropout": 0.5, "l2": 1e-4, "emb_lr": None,
             "tree_schedule": "level", "max_train": None, "lowercase": False, "max_minutes": None, "embed_dim": None}
+RUN_FILES = ("train.log", "best.npz", "last.npz", "metrics.json")
 
 
 def settings(args) -> dict:
@@ -54,14 +64,28 @@ def settings(args) -> dict:
     if s["emb_lr"] is None:
         s["emb_lr"] = s["lr"]
     if s["tree_schedule"] not in ("level", "node"):
-        raise ValueError(f"tree_schedule: expected 'level' or 'node', got {s['tree_schedule']!r}")
+        raise ValueError(f"--tree-schedule: expected 'level' or 'node', got {s['tree_schedule']!r}")
+    if s["optimizer"] not in OPTIMIZERS:
+        raise ValueError(f"--optimizer: expected one of {sorted(OPTIMIZERS)}, got {s['optimizer']!r}")
     for k in ("hidden", "epochs", "batch_size", "embed_dim"):
-        if not (isinstance(s[k], int) and s[k] > 0):
-            raise ValueError(f"{k}: expected a positive integer, got {s[k]!r}")
-    if not 0 <= s["dropout"] < 1:
-        raise ValueError(f"dropout: expected a number in [0, 1), got {s['dropout']!r}")
+        check_int(flag(k), s[k], 1)
+    check_int("--seed", s["seed"], 0)
+    if s["max_train"] is not None:
+        check_int("--max-train", s["max_train"], 1)
+    for k in ("lr", "emb_lr"):
+        check_real(flag(k), s[k], 0, low_open=True)
+    for k in ("l2", "clip"):
+        check_real(flag(k), s[k], 0)
+    if s["max_minutes"] is not None:
+        check_real("--max-minutes", s["max_minutes"], 0)
+    if isinstance(s["dropout"], bool) or not isinstance(s["dropout"], (int, float)) or not 0 <= s["dropout"] < 1:
+        raise ValueError(f"--dropout: expected a number in [0, 1), got {s['dropout']!r}")
     s["binary"], s["lowercase"] = bool(s["binary"]), bool(s["lowercase"])
     return s
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def load_data(data_dir, binary: bool, vocab: Vocabulary | None = None, max_train=None, lowercase=False):
@@ -71,6 +95,10 @@ def load_data(data_dir, binary: bool, vocab: Vocabulary | None = None, max_train
         trees["train"] = trees["train"][:max_train]
     if binary:
         trees = {k: [t for t in v if data.is_polar(t)] for k, v in trees.items()}
+    for name, split in trees.items():
+        if not split:
+            raise ValueError(f"--data-dir: the SST {name} split ({data.sst_dir(data_dir) / (name + '.txt')}) holds "
+                             f"no trees{' with a non-neutral root (--binary)' if binary else ''}")
     vocab = vocab or Vocabulary.build(trees["train"], lowercase=lowercase)
     return vocab, {k: [encode(t, vocab) for t in v] for k, v in trees.items()}, trees
 
@@ -105,28 +133,38 @@ def evaluate(model: TreeModel, encoded, binary: bool, batch_size: int = 500) -> 
     return out
 
 
-def train_epoch(model, opts, encoded, s, rng, deadline=None) -> dict:
-    """One pass over ``encoded`` in shuffled minibatches; returns mean loss per tree and timings."""
+def train_epoch(model, opts, encoded, s, rng, deadline=None, epoch: int = 1) -> dict:
+    """One pass over ``encoded`` in shuffled minibatches; returns mean loss per tree and timings.
+    Raises ``Diverged`` naming ``epoch`` and the minibatch when a loss, gradient or parameter is not finite."""
     label_map = BINARY_LABELS if s["binary"] else None
     order = rng.permutation(len(encoded))
     total, trees, stopped = 0.0, 0, False
     t0, cpu0 = time.perf_counter(), time.process_time()
+    batches = -(-len(order) // s["batch_size"])
+
+    def diverged(what):
+        return Diverged(f"training diverged at epoch {epoch}, minibatch {k // s['batch_size'] + 1} of {batches}: "
+                        f"{what}; the checkpoints of the epochs before are kept; try a smaller --lr or a --clip bound")
     for k in range(0, len(order), s["batch_size"]):
         # 1. batch the trees by height; 2. draw dropout masks; 3. loss and gradients; 4. update
         batch = make_batch([encoded[j] for j in order[k:k + s["batch_size"]]], label_map)
         emb_mask, hid_mask = model.dropout_masks(batch, s["dropout"], rng)
         loss, _, grads = model.loss_and_grads(batch, emb_mask, hid_mask, schedule=s["tree_schedule"])
-        if s["clip"]:
-            clip_grad_norm(grads, s["clip"])
+        if not math.isfinite(loss):
+            raise diverged(f"the loss is {loss}")
+        norm = clip_grad_norm(grads, s["clip"]) if s["clip"] else global_norm(grads)
+        if not math.isfinite(norm):
+            raise diverged(f"the gradient of {first_non_finite(grads)!r} is not finite")
         opts["emb"].step(model.params, {"E": grads.pop("E")})
         opts["main"].step(model.params, grads)
+        bad = first_non_finite(model.params)
+        if bad is not None:
+            raise diverged(f"the update made parameter {bad!r} non-finite")
         total += loss * len(batch.roots)
         trees += len(batch.roots)
         if deadline is not None and time.time() > deadline:
             stopped = True
             break
-    if not math.isfinite(total):
-        raise FloatingPointError("training loss is not finite; lower --lr or set --clip")
     return {"loss": total / max(trees, 1), "trees": trees, "seconds": time.perf_counter() - t0,
             "cpu_seconds": time.process_time() - cpu0, "stopped": stopped}
 
@@ -137,22 +175,34 @@ def make_optimizers(s):
 
 
 def run(args) -> int:
-    started = time.time()
     s = settings(args)
     task = getattr(args, "task", "sst") or "sst"
     if task != "sst":
         raise ValueError(f"--task: rnnlab.trees trains the sst task, got {task!r}")
     out = Path(args.out) if getattr(args, "out", None) else None
-    log_file = None
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
-        log_file = open(out / "train.log", "a")
+    metrics_json = getattr(args, "metrics_json", None)
+    own = RUN_FILES + ((Path(metrics_json).name,) if out and metrics_json and Path(metrics_json).parent.resolve() ==
+                       out.resolve() else ())
+    with np.errstate(over="ignore", invalid="ignore"):          # overflow is caught as divergence
+        if out is None:
+            return run_in(args, s, None)
+        with open_run(out, own, resume=bool(getattr(args, "resume", None)),
+                      overwrite=bool(getattr(args, "overwrite", False))), writing(out):
+            return run_in(args, s, out)
+
+
+def run_in(args, s: dict, out: Path | None) -> int:
+    """``run`` in a run folder already held (or none)."""
+    started = time.time()
+    log_file = []      # train.log, opened at the first line: a run that fails on its data leaves no file
 
     def log(text):
         print(text, flush=True)
-        if log_file:
-            log_file.write(text + "\n")
-            log_file.flush()
+        if out:
+            if not log_file:
+                log_file.append(open(out / "train.log", "a"))
+            log_file[0].write(text + "\n")
+            log_file[0].flush()
 
     resume = getattr(args, "resume", None)
     ckpt = None
@@ -193,7 +243,7 @@ def run(args) -> int:
     if out and (out / "best.npz").is_file() and ckpt is not None:
         best_params = {k: v.astype(model.params[k].dtype) for k, v in read(out / "best.npz")[1].items()}
     while state["epoch"] < s["epochs"]:
-        stats = train_epoch(model, opts, encoded["train"], s, rng, deadline)
+        stats = train_epoch(model, opts, encoded["train"], s, rng, deadline, epoch=state["epoch"] + 1)
         state["epoch"] += 1
         dev = evaluate(model, encoded["dev"], s["binary"])
         row = {"epoch": state["epoch"], "train_loss": stats["loss"], "epoch_seconds": stats["seconds"],
@@ -233,13 +283,12 @@ def run(args) -> int:
         f"{test['root_loss']:.4f}")
     text = json.dumps(metrics, indent=2)
     if out:
-        (out / "metrics.json").write_text(text + "\n")
+        atomic_write(out / "metrics.json", lambda f: f.write((text + "\n").encode()))
     path = getattr(args, "metrics_json", None)
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text + "\n")
-    if log_file:
-        log_file.close()
+        atomic_write(path, lambda f: f.write((text + "\n").encode()))
+    for f in log_file:
+        f.close()
     return 0
 
 
@@ -268,6 +317,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="SST folder (default: $RNNLAB_DATA, then ../shared/data/sst)")
     p.add_argument("--out", help="run folder: train.log, best.npz, last.npz, metrics.json")
     p.add_argument("--resume", action="store_true", help="continue from --out/last.npz")
+    p.add_argument("--overwrite", action="store_true", help="replace the run that --out holds")
     p.add_argument("--metrics-json", help="also write the final metrics here")
     p.add_argument("--max-minutes", type=float, help="stop training after this long, then test the best")
     return p
