@@ -23,6 +23,42 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def _range_text(low, high, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high:g}"
+    return ""
+
+
+def check_real(name: str, value, low: float | None = None, high: float | None = None,
+               low_open: bool = False, high_open: bool = False) -> float:
+    """A finite real number (a Python or NumPy int or float, never a bool or a string) within
+    [low, high] (an end excluded when ``low_open`` / ``high_open``), returned as a float.
+    Raises ValueError naming ``name`` (as every check here does, for a wrong type too)."""
+    want = f"a finite number{_range_text(low, high, low_open, high_open)}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}: expected {want}, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not (np.isfinite(v) and (low is None or (v > low if low_open else v >= low))
+            and (high is None or (v < high if high_open else v <= high))):
+        raise ValueError(f"{name}: expected {want}, got {value!r}")
+    return v
+
+
+def check_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
+    """An integer (Python or NumPy, never a bool) within [low, high], returned as an int. Raises
+    ValueError naming ``name``."""
+    want = f"an integer{_range_text(low, high, False, False)}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}: expected {want}, got {type(value).__name__} {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name}: expected {want}, got {value!r}")
+    return int(value)
+
+
 def check_float_array(name: str, value, ndim: int | None = None, last: int | None = None,
                       shape: tuple | None = None, dtype: np.dtype | None = None) -> np.ndarray:
     """Return ``value`` as a finite floating array of the expected rank / shape, cast to ``dtype``.
