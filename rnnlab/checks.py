@@ -23,6 +23,13 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def check_seed(name: str, value) -> int | None:
+    """None (fresh entropy) or an integer >= 0, the seed of a NumPy Generator."""
+    if value is None:
+        return None
+    return check_int(name, value, low=0)
+
+
 def _range_text(low, high, low_open: bool, high_open: bool) -> str:
     if low is not None and high is not None:
         return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .checks import check_float_array, check_lengths, check_positive_int
+from .checks import check_float_array, check_lengths, check_positive_int, check_seed
 from .layers import GRU, LSTM, RNN, Dense, Dropout, Recurrent
 
 
@@ -196,7 +196,10 @@ class Sequential:
 def mlp(sizes, activation="sigmoid", output_activation=None, dtype="float32", seed=None) -> Sequential:
     """A fully connected network, e.g. ``mlp([100, 300, 10])``: the note's 100 -> 300 -> 10 net with
     sigmoid units. ``output_activation`` defaults to ``activation``."""
-    sizes = [check_positive_int("sizes", s) for s in sizes]
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise ValueError(f"sizes: expected a list of layer sizes such as [100, 300, 10], got {sizes!r}")
+    sizes = [check_positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
+    seed = check_seed("seed", seed)
     if len(sizes) < 2:
         raise ValueError(f"sizes: expected at least two sizes (input and output), got {sizes}")
     rng = np.random.default_rng(seed)
