@@ -110,7 +110,7 @@ class Optimizer:
                 raise ValueError(f"{name}: expected a dict of named arrays, got {type(arg).__name__}")
         missing = sorted(set(grads) - set(params))
         if missing:
-            raise ValueError(f"grads: keys {missing} are not in params")
+            raise ValueError(f"grads: expected keys of params, got keys {missing} that are not in params")
         self.t += 1
         lr = self.current_lr()
         for k, g in grads.items():

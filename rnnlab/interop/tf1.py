@@ -194,22 +194,22 @@ def from_variables(variables: dict, forget_bias: float = 1.0) -> Recurrent:
             continue
         cell, leaf = parsed
         if any(bad in leaf for bad in _FORBIDDEN):
-            raise ValueError(f"variables[{name!r}]: an LSTMCell with peepholes or a projection; rnnlab's LSTM "
-                             f"has neither")
+            raise ValueError(f"variables[{name!r}]: expected an LSTMCell without peepholes or a projection "
+                             f"(rnnlab's LSTM has neither), got {leaf!r}")
         leaves = cells.setdefault(cell, {})
         if leaf in leaves:
             raise ValueError(f"variables[{name!r}]: {cell.scope}/{leaf} is given twice (with and without ':0')")
         leaves[leaf] = value
     if not cells:
-        raise ValueError(f"variables: no TF1 lstm_cell, basic_lstm_cell, gru_cell or basic_rnn_cell variables "
-                         f"among {sorted(map(str, variables))[:8]}")
+        raise ValueError(f"variables: expected TF1 lstm_cell, basic_lstm_cell, gru_cell or basic_rnn_cell "
+                         f"variables, got none among {sorted(map(str, variables))[:8]}")
     scopes = sorted(c.scope for c in cells)
     templates = sorted({c.template for c in cells})
     if len(templates) > 1:
         split = [scope.split("/") for scope in scopes]
         k = next((k for k in range(len(split[0])) if len({tuple(p[:k + 1]) for p in split}) > 1), 0)
-        raise ValueError(f"variables: cells of more than one RNN, under scopes {scopes}; from_variables reads "
-                         f"one RNN (one cell, a MultiRNNCell, or the fw/bw cells of one bidirectional RNN): pass "
+        raise ValueError(f"variables: expected the cells of one RNN (one cell, a MultiRNNCell, or the fw/bw cells "
+                         f"of one bidirectional RNN), got cells of more than one RNN, under scopes {scopes}: pass "
                          f"the variables under one scope, e.g. those whose names start with "
                          f"{'/'.join(split[0][:k + 1]) + '/'!r}")
     for c in cells:
