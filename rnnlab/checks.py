@@ -23,6 +23,49 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def check_seed(name: str, value) -> int | None:
+    """None (fresh entropy) or an integer >= 0, the seed of a NumPy Generator."""
+    if value is None:
+        return None
+    return check_int(name, value, low=0)
+
+
+def _range_text(low, high, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high:g}"
+    return ""
+
+
+def check_real(name: str, value, low: float | None = None, high: float | None = None,
+               low_open: bool = False, high_open: bool = False) -> float:
+    """A finite real number (a Python or NumPy int or float, never a bool or a string) within
+    [low, high] (an end excluded when ``low_open`` / ``high_open``), returned as a float.
+    Raises ValueError naming ``name`` (as every check here does, for a wrong type too)."""
+    want = f"a finite number{_range_text(low, high, low_open, high_open)}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}: expected {want}, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not (np.isfinite(v) and (low is None or (v > low if low_open else v >= low))
+            and (high is None or (v < high if high_open else v <= high))):
+        raise ValueError(f"{name}: expected {want}, got {value!r}")
+    return v
+
+
+def check_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
+    """An integer (Python or NumPy, never a bool) within [low, high], returned as an int. Raises
+    ValueError naming ``name``."""
+    want = f"an integer{_range_text(low, high, False, False)}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}: expected {want}, got {type(value).__name__} {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name}: expected {want}, got {value!r}")
+    return int(value)
+
+
 def check_float_array(name: str, value, ndim: int | None = None, last: int | None = None,
                       shape: tuple | None = None, dtype: np.dtype | None = None) -> np.ndarray:
     """Return ``value`` as a finite floating array of the expected rank / shape, cast to ``dtype``.
@@ -70,32 +113,3 @@ def check_lengths(lengths, batch: int, time: int) -> np.ndarray | None:
 def flag(name: str) -> str:
     """The command-line flag of a parameter, as the user types it: ``batch_size`` -> ``--batch-size``."""
     return "--" + name.replace("_", "-")
-
-
-def check_int(name: str, value, low: int | None = 1, high: int | None = None) -> int:
-    """An integer (Python or NumPy; not a bool, not a float) in [low, high]; ValueError naming ``name``."""
-    rng = " and ".join(s for s in (f">= {low}" if low is not None else "",
-                                   f"<= {high:,}" if high is not None else "") if s)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or \
-            (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{name}: expected an integer{' ' + rng if rng else ''}, got {value!r}")
-    return int(value)
-
-
-def check_real(name: str, value, low: float | None = None, high: float | None = None,
-               low_open: bool = False, high_open: bool = False) -> float:
-    """A finite real number (Python or NumPy; not a bool) in the interval given by ``low`` / ``high``,
-    open at an end when ``low_open`` / ``high_open``; ValueError naming ``name``."""
-    parts = []
-    if low is not None:
-        parts.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None:
-        parts.append(f"{'<' if high_open else '<='} {high:g}")
-    want = "a finite number" + (" " + " and ".join(parts) if parts else "")
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name}: expected {want}, got {value!r}")
-    v = float(value)
-    if not np.isfinite(v) or (low is not None and (v <= low if low_open else v < low)) or \
-            (high is not None and (v >= high if high_open else v > high)):
-        raise ValueError(f"{name}: expected {want}, got {value!r}")
-    return v

@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .checks import check_float_array, check_int, check_real
 from .layers import Dense, Recurrent
-from .models import LastStep, Sequential, clone
+from .models import LAYER_TYPES, LastStep, Sequential, clone
+
+MAX_EPS = 1e-2   # the largest finite-difference step gradcheck takes (relative truncation error ~ eps^2)
 
 
 @dataclass
@@ -136,12 +139,23 @@ def gradcheck(model, x=None, state0=None, lengths=None, eps: float = 1e-5, max_c
 
     x / state0 default to ``default_input(model)`` (random, with non-zero initial states). Up to
     ``max_checks`` entries of every parameter and input are checked (all of them if fewer).
+
+    Arguments are checked first (ValueError naming the argument): ``eps`` in (0, MAX_EPS] (a larger
+    step measures the truncation error O(eps^2) of the difference, not the backward), ``max_checks``
+    an integer >= 1, ``seed`` an integer >= 0, ``floor`` a finite number > 0, ``model`` an rnnlab
+    layer or Sequential.
     """
+    eps = check_real("eps", eps, low=0, high=MAX_EPS, low_open=True)
+    max_checks = check_int("max_checks", max_checks, low=1)
+    seed = check_int("seed", seed, low=0)
+    floor = check_real("floor", floor, low=0, low_open=True)
+    if not isinstance(model, Sequential) and getattr(model, "kind", None) not in LAYER_TYPES:
+        raise ValueError(f"model: expected an rnnlab layer or Sequential, got {type(model).__name__}")
     model = clone(model, "float64")
     if x is None:
         x, default_state = default_input(model, seed=seed)
         state0 = default_state if state0 is None else state0
-    x = np.asarray(x, np.float64)
+    x = check_float_array("x", x, dtype=np.float64)
     rng = np.random.default_rng(seed + 1)
 
     outputs, backward = _run(model, x, state0, lengths)

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .checks import check_float_array, check_lengths, check_positive_int
+from .checks import check_float_array, check_lengths, check_positive_int, check_seed
 from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Recurrent
 
 
@@ -34,14 +34,21 @@ class LastStepCache(NamedTuple):
 class LastStep:
     """y[n] = x[n, lengths[n] - 1] for the forward direction's features; with ``directions=2`` the
     reverse direction's half is taken at t = 0, where it ends. So for a recurrent layer below, y is the
-    top layer's final h of every direction. Backward scatters dy back to those steps."""
+    top layer's final h of every direction. Backward scatters dy back to those steps.
+
+    ``directions``: 1, 2, or None (the default) to infer it. An explicit value is never overridden:
+    ``LastStep(directions=1)`` after a bidirectional layer reads every feature at the last step,
+    PyTorch's ``out[:, -1]``. With None, a ``Sequential`` sets it from the nearest layer below that is
+    not Dropout (an identity at inference): that layer's ``directions`` if it is recurrent, else 1; on
+    its own, LastStep(None) acts as directions=1."""
 
     kind = "LastStep"
 
-    def __init__(self, directions: int = 1):
-        if directions not in (1, 2):
-            raise ValueError(f"directions: expected 1 or 2, got {directions!r}")
-        self.directions = directions
+    def __init__(self, directions: int | None = None):
+        if directions is not None and (isinstance(directions, (bool, np.bool_)) or directions not in (1, 2)):
+            raise ValueError(f"directions: expected 1, 2 or None (inferred from the layer below), got {directions!r}")
+        self.given = None if directions is None else int(directions)   # what the user asked for
+        self.directions = 1 if directions is None else int(directions)  # what forward uses
         self.params: dict = {}
 
     def config(self) -> dict:
@@ -102,8 +109,9 @@ class Sequential:
             if not hasattr(layer, "forward") or not hasattr(layer, "params"):
                 raise ValueError(f"layers[{i}]: expected an rnnlab layer, got {type(layer).__name__}")
         for i, layer in enumerate(layers):
-            if isinstance(layer, LastStep) and i > 0 and isinstance(layers[i - 1], Recurrent):
-                layer.directions = layers[i - 1].directions
+            if isinstance(layer, LastStep) and layer.given is None:
+                below = [lay for lay in layers[:i] if not isinstance(lay, Dropout)]
+                layer.directions = below[-1].directions if below and isinstance(below[-1], Recurrent) else 1
         self.layers = layers
         self.training = False
 
@@ -188,7 +196,10 @@ class Sequential:
 def mlp(sizes, activation="sigmoid", output_activation=None, dtype="float32", seed=None) -> Sequential:
     """A fully connected network, e.g. ``mlp([100, 300, 10])``: the note's 100 -> 300 -> 10 net with
     sigmoid units. ``output_activation`` defaults to ``activation``."""
-    sizes = [check_positive_int("sizes", s) for s in sizes]
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise ValueError(f"sizes: expected a list of layer sizes such as [100, 300, 10], got {sizes!r}")
+    sizes = [check_positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
+    seed = check_seed("seed", seed)
     if len(sizes) < 2:
         raise ValueError(f"sizes: expected at least two sizes (input and output), got {sizes}")
     rng = np.random.default_rng(seed)

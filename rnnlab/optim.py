@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .checks import check_int, check_real
+
 
 class SparseGrad(NamedTuple):
     rows: np.ndarray     # (R,) row indices, may repeat
@@ -55,9 +57,11 @@ def global_norm(grads: dict) -> float:
 
 
 def clip_grad_norm(grads: dict, max_norm: float) -> float:
-    """Scale every gradient in place by min(1, max_norm / ||g||); returns the norm before clipping."""
-    if not max_norm > 0:
-        raise ValueError(f"max_norm: expected a positive number, got {max_norm!r}")
+    """Scale every gradient in place by min(1, max_norm / ||g||); returns the norm before clipping.
+    ``max_norm``: a finite number > 0 (ValueError otherwise)."""
+    max_norm = check_real("max_norm", max_norm, low=0, low_open=True)
+    if not isinstance(grads, dict):
+        raise ValueError(f"grads: expected a dict of named arrays, got {type(grads).__name__}")
     norm = global_norm(grads)
     if norm > max_norm:
         scale = max_norm / (norm + 1e-12)
@@ -70,21 +74,29 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
 
 
 class Optimizer:
-    """Base: hyper-parameters, per-parameter state arrays, the step count and the schedule."""
+    """Base: hyper-parameters, per-parameter state arrays, the step count and the schedule.
+
+    Every hyper-parameter is checked where it enters: a Python or NumPy number (never a bool), finite,
+    in its range (``lr`` > 0, ``weight_decay`` >= 0, ``eps`` > 0, ``momentum``, ``rho`` and each of
+    ``betas`` in [0, 1)); otherwise ValueError naming the argument. ``schedule``: None or a callable
+    from the step count to a factor on ``lr``."""
 
     def __init__(self, lr: float, weight_decay: float = 0.0, schedule=None):
-        if not (isinstance(lr, (int, float)) and lr > 0):
-            raise ValueError(f"lr: expected a positive number, got {lr!r}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay: expected a number >= 0, got {weight_decay!r}")
-        self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
+        self.lr = check_real("lr", lr, low=0, low_open=True)
+        self.weight_decay = check_real("weight_decay", weight_decay, low=0)
+        if schedule is not None and not callable(schedule):
+            raise ValueError(f"schedule: expected None or a callable step -> factor, got {type(schedule).__name__}")
         self.schedule = schedule
         self.t = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}   # slot name -> param key -> array
 
     def current_lr(self) -> float:
-        return self.lr * (self.schedule(self.t) if self.schedule else 1.0)
+        if not self.schedule:
+            return self.lr
+        factor = self.schedule(self.t)
+        if not (isinstance(factor, (int, float, np.integer, np.floating)) and np.isfinite(factor) and factor >= 0):
+            raise ValueError(f"schedule: expected a finite factor >= 0 at step {self.t}, got {factor!r}")
+        return self.lr * float(factor)
 
     def slot(self, name: str, key: str, like: np.ndarray) -> np.ndarray:
         slots = self.state.setdefault(name, {})
@@ -93,9 +105,12 @@ class Optimizer:
         return slots[key]
 
     def step(self, params: dict, grads: dict) -> None:
+        for name, arg in (("params", params), ("grads", grads)):
+            if not isinstance(arg, dict):
+                raise ValueError(f"{name}: expected a dict of named arrays, got {type(arg).__name__}")
         missing = sorted(set(grads) - set(params))
         if missing:
-            raise ValueError(f"grads: keys {missing} are not in params")
+            raise ValueError(f"grads: expected keys of params, got keys {missing} that are not in params")
         self.t += 1
         lr = self.current_lr()
         for k, g in grads.items():
@@ -152,11 +167,12 @@ class Optimizer:
 class SGD(Optimizer):
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum: expected a number in [0, 1), got {momentum!r}")
+        momentum = check_real("momentum", momentum, low=0, high=1, high_open=True)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise ValueError(f"nesterov: expected True or False, got {nesterov!r}")
         if nesterov and not momentum:
             raise ValueError("nesterov: needs momentum > 0, got momentum=0")
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.momentum, self.nesterov = momentum, bool(nesterov)
         self.slot_names = ("v",) if momentum else ()
 
     def _rule(self, p, g, lr, slots):
@@ -174,7 +190,7 @@ class Adagrad(Optimizer):
 
     def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
-        self.eps = float(eps)
+        self.eps = check_real("eps", eps, low=0, low_open=True)
 
     def _rule(self, p, g, lr, slots):
         G = slots["G"]
@@ -187,7 +203,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr=0.001, rho=0.9, eps=1e-8, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
-        self.rho, self.eps = float(rho), float(eps)
+        self.rho = check_real("rho", rho, low=0, high=1, high_open=True)
+        self.eps = check_real("eps", eps, low=0, low_open=True)
 
     def _rule(self, p, g, lr, slots):
         s = slots["s"]
@@ -201,8 +218,12 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
-        self.b1, self.b2 = map(float, betas)
-        self.eps = float(eps)
+        if not isinstance(betas, (tuple, list, np.ndarray)) or len(betas) != 2:
+            raise ValueError(f"betas: expected a pair (beta1, beta2) of numbers in [0, 1), got {betas!r}")
+        # beta = 1 would divide by the bias correction 1 - beta^t = 0 (Kingma & Ba 2015, Algorithm 1)
+        self.b1 = check_real("betas[0]", betas[0], low=0, high=1, high_open=True)
+        self.b2 = check_real("betas[1]", betas[1], low=0, high=1, high_open=True)
+        self.eps = check_real("eps", eps, low=0, low_open=True)
 
     def _rule(self, p, g, lr, slots):
         m, v = slots["m"], slots["v"]
@@ -229,7 +250,7 @@ OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, 
 
 
 def make_optimizer(name: str, **kwargs) -> Optimizer:
-    if name not in OPTIMIZERS:
+    if not isinstance(name, str) or name not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {name!r}")
     return OPTIMIZERS[name](**kwargs)
 
@@ -241,15 +262,21 @@ def constant():
 
 def step_decay(every: int, gamma: float = 0.5):
     """lr * gamma^floor((t - 1) / every)."""
+    every = check_int("every", every, low=1)
+    gamma = check_real("gamma", gamma, low=0, low_open=True)
     return lambda t: gamma ** ((t - 1) // every)
 
 
 def exponential_decay(gamma: float):
+    gamma = check_real("gamma", gamma, low=0, low_open=True)
     return lambda t: gamma ** (t - 1)
 
 
 def cosine(total: int, warmup: int = 0, floor: float = 0.0):
     """Linear warm-up over ``warmup`` steps, then cosine from 1 down to ``floor`` at ``total``."""
+    total = check_int("total", total, low=1)
+    warmup = check_int("warmup", warmup, low=0, high=total)
+    floor = check_real("floor", floor, low=0, high=1)
     def factor(t):
         if warmup and t <= warmup:
             return t / warmup

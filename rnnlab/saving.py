@@ -51,8 +51,18 @@ def create_tmp(folder: str, name: str) -> tuple[int, str]:
 
 
 def save(path, model, meta: dict | None = None) -> None:
-    """Write ``model``'s parameters and architecture to ``path`` (.npz)."""
+    """Write ``model``'s parameters and architecture to ``path`` (.npz). ``meta``: None or a dict of
+    JSON values. Raises ValueError naming ``path``, ``model`` or ``meta`` for a bad argument."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path: expected a file path (str or os.PathLike), got {type(path).__name__}; "
+                         f"the call is save(path, model, meta=None)")
+    if meta is not None and not isinstance(meta, dict):
+        raise ValueError(f"meta: expected None or a dict of JSON values, got {type(meta).__name__}")
     header = {"format": "rnnlab", "version": FORMAT_VERSION, "model": spec_of(model), "meta": meta or {}}
+    try:
+        json.dumps(header)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"meta: expected JSON values (str, number, bool, None, list, dict): {err}") from err
     arrays = {f"param/{k}": v for k, v in model.params.items()}
     arrays["__rnnlab__"] = np.array(json.dumps(header))
     atomic_write(path, lambda f: np.savez(f, **arrays))

@@ -306,16 +306,20 @@ def test_chains_torch_cannot_stack_export_to_keras_and_onnx():
 
 
 def test_export_refuses_a_last_step_that_reads_the_reverse_direction_at_the_end():
-    """With Dropout between them, Sequential does not match LastStep to a bidirectional layer, and
-    LastStep(directions=1) reads the reverse direction at the last step: no exporter can express
-    that (each writes every direction's final state), so each says so instead of exporting."""
-    model = Sequential([rnnlab.LSTM(3, 4, bidirectional=True, seed=0), rnnlab.Dropout(0.2),
-                        LastStep(), rnnlab.Dense(8, 2, seed=1)])
-    for export in (ti.to_torch, oi.to_onnx, ki.to_keras):
-        with pytest.raises(ValueError, match=r"model.layers\[2\]: exported, LastStep reads each direction's "
-                                             r"final state, which is LastStep\(directions=2\)"):
-            export(model)
-    matched = Sequential([rnnlab.LSTM(3, 4, bidirectional=True, seed=0), rnnlab.Dropout(0.2),
-                          LastStep(2), rnnlab.Dense(8, 2, seed=1)])
-    rnn, head = ti.to_torch(matched)                               # the matched one exports
+    """An explicit LastStep(directions=1) after a bidirectional layer reads the reverse direction at
+    the last step: no exporter can express that (each writes every direction's final state), so each
+    says so instead of exporting, with or without Dropout between them. LastStep() infers
+    directions=2 through the Dropout, and exports."""
+    for between in ([], [rnnlab.Dropout(0.2)]):
+        model = Sequential([rnnlab.LSTM(3, 4, bidirectional=True, seed=0), *between,
+                            LastStep(directions=1), rnnlab.Dense(8, 2, seed=1)])
+        i = 1 + len(between)
+        for export in (ti.to_torch, oi.to_onnx, ki.to_keras):
+            with pytest.raises(ValueError, match=rf"model.layers\[{i}\]: exported, LastStep reads each "
+                                                 r"direction's final state, which is LastStep\(directions=2\)"):
+                export(model)
+    inferred = Sequential([rnnlab.LSTM(3, 4, bidirectional=True, seed=0), rnnlab.Dropout(0.2),
+                           LastStep(), rnnlab.Dense(8, 2, seed=1)])
+    assert inferred[2].directions == 2
+    rnn, head = ti.to_torch(inferred)                              # the inferred one exports
     assert rnn.bidirectional and head.in_features == 8

@@ -189,5 +189,5 @@ def test_what_tf1_cannot_hold_is_refused():
                             "rnn/lstm_cell/w_f_diag": np.zeros(4)})
     with pytest.raises(ValueError, match="kernel"):
         tf1.lstm_from_tf1(np.zeros((7, 15)), np.zeros(15))
-    with pytest.raises(ValueError, match="no TF1"):
+    with pytest.raises(ValueError, match="expected TF1 lstm_cell, basic_lstm_cell, gru_cell or basic_rnn_cell"):
         tf1.from_variables({"dense/kernel": np.zeros((3, 3))})

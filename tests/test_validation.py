@@ -108,5 +108,5 @@ def test_sequential_checks_its_layers():
         Sequential([])
     with pytest.raises(ValueError, match=r"layers\[1\]: expected an rnnlab layer, got int"):
         Sequential([rnnlab.Dense(2, 2), 3])
-    with pytest.raises(ValueError, match="directions: expected 1 or 2"):
+    with pytest.raises(ValueError, match="directions: expected 1, 2 or None"):
         LastStep(3)

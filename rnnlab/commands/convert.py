@@ -29,7 +29,10 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    format_of(args.target)                       # refuse an unknown ending before reading anything
+    try:
+        format_of(args.target)                   # refuse an unknown ending before reading anything
+    except ValueError as err:
+        raise ValueError(f"target: {str(err).removeprefix('path: ')}") from err
     if not os.path.exists(args.source):
         raise FileNotFoundError(f"source: no file at {args.source!r}")
     try:

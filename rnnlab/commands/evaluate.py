@@ -21,6 +21,7 @@ from ..data import load_task
 from ..metrics import evaluate_split, evaluate_stream
 from ..saving import load, read_meta
 from ..train import Config, build_model, read_checkpoint, task_args, write_json
+from ._flags import check_flag_int
 
 
 def add_parser(sub):
@@ -45,10 +46,8 @@ def is_checkpoint(path) -> bool:
 
 
 def run(args) -> int:
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size: expected a positive integer, got {args.batch_size}")
-    if args.streams < 0:
-        raise ValueError(f"--streams: expected an integer >= 0 (0: no carried state), got {args.streams}")
+    check_flag_int("--batch-size", args.batch_size, low=1)
+    check_flag_int("--streams", args.streams, low=0)                 # 0: no state carried across chunks
     if is_checkpoint(args.model):
         header, arrays = read_checkpoint(args.model)
         cfg = Config.from_dict(header["config"])

@@ -5,9 +5,10 @@ import time
 
 import numpy as np
 
-from ..gradcheck import default_input, gradcheck
+from ..gradcheck import MAX_EPS, default_input, gradcheck
 from ..layers import GRU, LSTM, RNN, Dense
 from ..models import LastStep, Sequential, mlp
+from ._flags import check_flag_int, check_flag_real
 
 THRESHOLD = 1e-6
 
@@ -35,7 +36,8 @@ def configurations():
 def add_parser(sub):
     p = sub.add_parser("gradcheck", help="check every layer's backward pass against central differences")
     p.add_argument("--max-checks", type=int, default=30, help="entries checked per array (default 30)")
-    p.add_argument("--eps", type=float, default=1e-5, help="finite-difference step (default 1e-5)")
+    p.add_argument("--eps", type=float, default=1e-5,
+                   help=f"finite-difference step, in (0, {MAX_EPS:g}] (default 1e-5)")
     p.add_argument("--torch", action="store_true",
                    help="instead, compare with PyTorch autograd over the grid (needs the torch extra)")
     return p
@@ -59,6 +61,8 @@ def run_torch() -> int:
 
 
 def run(args) -> int:
+    args.max_checks = check_flag_int("--max-checks", args.max_checks, low=1)
+    args.eps = check_flag_real("--eps", args.eps, low=0, high=MAX_EPS, low_open=True)
     if args.torch:
         return run_torch()
     print(f"Central differences in float64, eps={args.eps}, up to {args.max_checks} entries per array; "

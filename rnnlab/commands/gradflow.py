@@ -31,6 +31,7 @@ from ..models import evaluation
 from ..saving import atomic_write, load
 from ..train import Config, build_model, train, write_json
 from .compare import MAIN_JOB, PLOT_EXTRA, run_all, task_label
+from ._flags import check_flag_int
 from .train import add_arguments, config_from_args
 
 MODELS = ("rnn", "lstm", "gru")
@@ -112,6 +113,8 @@ def run(args) -> int:
     if args.bidirectional:
         raise ValueError("--bidirectional: gradflow follows the gradient back in time from the last step; "
                          "a reverse direction starts there and has no state k steps back to measure")
+    args.batch = check_flag_int("--batch", args.batch, low=1)
+    args.jobs = check_flag_int("--jobs", args.jobs, low=1)
     if args.epochs is None:
         args.epochs = MAIN_JOB["epochs"]
     configs = []

@@ -11,7 +11,9 @@ import numpy as np
 
 from ..layers import Dense, Dropout, Recurrent
 from ..models import evaluation
+from ..checks import check_int, check_real
 from ..saving import load, read_meta
+from ._flags import check_flag_int, check_flag_real
 
 
 def add_parser(sub):
@@ -26,12 +28,12 @@ def add_parser(sub):
 
 def generate(model, chars: str, prime: str, length: int, temperature: float = 0.8, seed: int = 0) -> str:
     """``length`` characters continuing ``prime`` (the model: recurrent layer(s), then a per-step Dense),
-    drawn with Dropout off."""
-    if length < 0:
-        raise ValueError(f"length: expected a number >= 0, got {length}")
-    if temperature < 0:
-        raise ValueError(f"temperature: expected a number >= 0, got {temperature}")
-    if not prime:
+    drawn with Dropout off. ``length`` an integer >= 0, ``temperature`` a finite number >= 0, ``seed``
+    an integer >= 0 (ValueError naming the argument otherwise)."""
+    length = check_int("length", length, low=0)
+    temperature = check_real("temperature", temperature, low=0)
+    seed = check_int("seed", seed, low=0)
+    if not isinstance(prime, str) or not prime:
         raise ValueError("prime: expected at least one character")
     unknown = sorted(set(prime) - set(chars))
     if unknown:
@@ -58,6 +60,11 @@ def generate(model, chars: str, prime: str, length: int, temperature: float = 0.
 
 
 def run(args) -> int:
+    check_flag_int("--length", args.length, low=0)
+    check_flag_real("--temperature", args.temperature, low=0)
+    check_flag_int("--seed", args.seed, low=0)
+    if not args.prime:
+        raise ValueError("--prime: expected at least one character, got ''")
     meta = read_meta(args.model)
     chars = meta.get("task", {}).get("chars")
     if not chars:

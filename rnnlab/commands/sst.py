@@ -73,6 +73,8 @@ def show(model, vocab, tree: Tree, gold: bool) -> str:
 
 
 def run(args) -> int:
+    if not os.path.isfile(args.model):
+        raise FileNotFoundError(f"model: no file at {args.model!r}")
     model, vocab, _ = load_model(args.model)
     binary = model.config.classes == 2
     given = [bool(args.sentence), bool(args.tree), bool(args.evaluate)]

@@ -11,6 +11,10 @@ from ..layers import GRU, LSTM, RNN, Dense
 from ..models import LastStep, Sequential, mlp
 from ..saving import load
 from ..summary import summary
+from ._flags import reword
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+MAX_PARAMS = 500_000_000   # summary builds the model to count it: 2 GB of float32 at most
 
 KINDS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "dense": Dense}
 OPTIONS = {"layers": ("num_layers", int), "num_layers": ("num_layers", int),
@@ -38,6 +42,8 @@ def parse_layer(spec: str):
         sizes = int(parts[1]), int(parts[2])
     except ValueError as err:
         raise ValueError(f"layer spec {spec!r}: IN and OUT must be integers") from err
+    if min(sizes) < 1:
+        raise ValueError(f"layer spec {spec!r}: IN and OUT must be positive integers, got {sizes[0]} and {sizes[1]}")
     kwargs = {}
     for opt in parts[3:]:
         if "=" not in opt and kind == "dense":
@@ -51,7 +57,16 @@ def parse_layer(spec: str):
             kwargs[name] = _bool(value) if cast is None else cast(value)
         except ValueError as err:
             raise ValueError(f"layer spec {spec!r}: option {key}: {err}") from err
-    return KINDS[kind](*sizes, **kwargs)
+    (D, H), dirs = sizes, 2 if kwargs.get("bidirectional") is True else 1
+    levels = kwargs.get("num_layers", 1) if isinstance(kwargs.get("num_layers", 1), int) else 1
+    count = D * H + H if kind == "dense" else GATES[kind] * H * (max(D, dirs * H) + H + 2) * dirs * max(1, levels)
+    if count > MAX_PARAMS:
+        raise ValueError(f"layer spec {spec!r}: about {count:,} parameters, over the {MAX_PARAMS:,} summary "
+                         f"builds to count")
+    try:
+        return KINDS[kind](*sizes, **kwargs)
+    except ValueError as err:
+        raise reword(f"layer spec {spec!r}", err) from err
 
 
 def add_parser(sub):
@@ -74,7 +89,12 @@ def run(args) -> int:
             sizes = [int(s) for s in args.mlp.split(",")]
         except ValueError as err:
             raise ValueError(f"--mlp: expected comma-separated integers, got {args.mlp!r}") from err
-        model = mlp(sizes)
+        if sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) > MAX_PARAMS:
+            raise ValueError(f"--mlp: {args.mlp!r} holds over the {MAX_PARAMS:,} parameters summary builds to count")
+        try:
+            model = mlp(sizes)
+        except ValueError as err:
+            raise reword("--mlp", err) from err
     else:
         layers = [parse_layer(s) for s in args.layers]
         # a recurrent layer followed by a dense head reads the last step

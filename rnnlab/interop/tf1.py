@@ -26,19 +26,23 @@ Whole checkpoints: ``from_variables`` reads the variable names TF1 gives these c
 and ``stack_bidirectional_dynamic_rnn`` (".../cell_0/bidirectional_rnn/fw/lstm_cell/kernel");
 ``to_variables`` writes them, for one layer or a whole model: its recurrent layers' levels are the
 cells in order, Dropout is left out (the identity at inference, and no variable), and a Dense head
-gets the names of ``tf.layers.dense`` ("dense/kernel", (D, O) as in rnnlab, "dense/bias").
+gets the names of ``tf.layers.dense`` ("dense/kernel", (D, O) as in rnnlab, "dense/bias"). Cells are
+identified by their full scope; variables holding more than one RNN (an encoder's and a decoder's)
+are refused with the scopes found (see ``from_variables``).
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
+from ..checks import check_float_array, check_real
 from ..layers import GRU, LSTM, RNN, Dense, Recurrent
 from ..models import LastStep
 from ._layout import float_dtype, inference_layers, kinds_of, new_layer, regate, set_direction
 
-CELL_NAMES = {"LSTM": ("lstm_cell", "basic_lstm_cell"), "GRU": ("gru_cell",), "RNN": ("basic_rnn_cell",)}
 
 
 def _split_rows(kernel: np.ndarray, H: int, name: str) -> tuple:
@@ -51,7 +55,8 @@ def _split_rows(kernel: np.ndarray, H: int, name: str) -> tuple:
 
 def lstm_from_tf1(kernel, bias, forget_bias: float = 1.0) -> LSTM:
     """An rnnlab LSTM computing what a TF1 BasicLSTMCell / LSTMCell with these variables computes."""
-    kernel, bias = np.asarray(kernel), np.asarray(bias)
+    kernel, bias = check_float_array("kernel", kernel), check_float_array("bias", bias)
+    forget_bias = check_real("forget_bias", forget_bias)
     if kernel.ndim != 2 or kernel.shape[1] % 4:
         raise ValueError(f"kernel: expected shape (D + H, 4H), got {kernel.shape}")
     H = kernel.shape[1] // 4
@@ -66,8 +71,9 @@ def lstm_from_tf1(kernel, bias, forget_bias: float = 1.0) -> LSTM:
 
 def gru_from_tf1(gates_kernel, gates_bias, candidate_kernel, candidate_bias) -> GRU:
     """An rnnlab reset-before GRU computing what a TF1 GRUCell with these variables computes."""
-    gk, gb = np.asarray(gates_kernel), np.asarray(gates_bias)
-    ck, cb = np.asarray(candidate_kernel), np.asarray(candidate_bias)
+    gk, gb = check_float_array("gates_kernel", gates_kernel), check_float_array("gates_bias", gates_bias)
+    ck = check_float_array("candidate_kernel", candidate_kernel)
+    cb = check_float_array("candidate_bias", candidate_bias)
     if ck.ndim != 2:
         raise ValueError(f"candidate_kernel: expected shape (D + H, H), got {ck.shape}")
     H = ck.shape[1]
@@ -84,7 +90,7 @@ def gru_from_tf1(gates_kernel, gates_bias, candidate_kernel, candidate_bias) -> 
 
 def rnn_from_tf1(kernel, bias) -> RNN:
     """An rnnlab tanh RNN computing what a TF1 BasicRNNCell with these variables computes."""
-    kernel, bias = np.asarray(kernel), np.asarray(bias)
+    kernel, bias = check_float_array("kernel", kernel), check_float_array("bias", bias)
     H = bias.shape[0] if bias.ndim == 1 else -1
     if kernel.ndim != 2 or kernel.shape[1] != H:
         raise ValueError(f"kernel {kernel.shape}, bias {bias.shape}: expected (D + H, H) and (H,)")
@@ -120,46 +126,121 @@ def to_tf1(layer: Recurrent, l: int = 0, d: int = 0) -> dict:
 
 
 # ----- whole checkpoints ----------------------------------------------------------------------------
-_CELL = re.compile(r"(?:^|/)(lstm_cell|basic_lstm_cell|gru_cell|basic_rnn_cell)/")
+CELL_KINDS = {"lstm_cell": "LSTM", "basic_lstm_cell": "LSTM", "gru_cell": "GRU", "basic_rnn_cell": "RNN"}
 _FORBIDDEN = ("w_f_diag", "w_i_diag", "w_o_diag", "projection")
+_OUTPUT_INDEX = re.compile(r":\d+$")       # "rnn/lstm_cell/kernel:0", a tensor's name in the graph
+_STACK_INDEX = re.compile(r"cell_(\d+)")   # MultiRNNCell's cell_k, stack_bidirectional_dynamic_rnn's cell_k
+
+
+class _Cell(NamedTuple):
+    scope: str           # full scope of the cell, e.g. "encoder/rnn/multi_rnn_cell/cell_1/lstm_cell"
+    template: str        # the scope above the cell, each cell_k written cell_* and fw / bw written {fw,bw}
+    outer: tuple         # stack indices before the direction (the layer)
+    inner: tuple         # stack indices after the direction (a MultiRNNCell inside one direction)
+    direction: int | None
+    kind: str
+
+
+def _parse(name: str):
+    """The _Cell and the leaf ("kernel", "gates/kernel") of a TF1 cell variable's name, or None."""
+    parts = _OUTPUT_INDEX.sub("", name).split("/")
+    c = next((k for k, part in enumerate(parts[:-1]) if part in CELL_KINDS), None)
+    if c is None:
+        return None
+    template, outer, inner, direction = [], [], [], None
+    for part in parts[:c]:
+        m = _STACK_INDEX.fullmatch(part)
+        if m:
+            (outer if direction is None else inner).append(int(m.group(1)))
+            template.append("cell_*")
+        elif part in ("fw", "bw"):
+            if direction is not None:
+                raise ValueError(f"variables[{name!r}]: two fw/bw scopes in one name; from_variables reads one "
+                                 f"bidirectional RNN, not one nested in another")
+            direction = int(part == "bw")
+            template.append("{fw,bw}")
+        else:
+            template.append(part)
+    cell = _Cell("/".join(parts[:c + 1]), "/".join(template), tuple(outer), tuple(inner), direction,
+                 CELL_KINDS[parts[c]])
+    return cell, "/".join(parts[c + 1:])
 
 
 def from_variables(variables: dict, forget_bias: float = 1.0) -> Recurrent:
-    """One rnnlab layer from a dict of TF1 variable names -> arrays: one cell, a MultiRNNCell stack
-    ("cell_<k>") and/or both directions of ``stack_bidirectional_dynamic_rnn`` ("fw", "bw").
+    """One rnnlab layer from a dict of TF1 variable names -> arrays (names with or without the
+    tensor suffix ":0"). Cells are identified by their full scope, and the variables must hold one
+    RNN's cells: a single cell ("rnn/lstm_cell/kernel"), a MultiRNNCell stack
+    ("rnn/multi_rnn_cell/cell_<k>/..."), the fw and bw cells of ``bidirectional_dynamic_rnn``
+    ("bidirectional_rnn/fw/lstm_cell/...") or of ``stack_bidirectional_dynamic_rnn``
+    (".../cell_<k>/bidirectional_rnn/fw/..."), under any enclosing scope ("encoder/..."). Variables of
+    other kinds (dense, embeddings, optimizer slots) are left out.
+
+    Raises ValueError, listing the cell scopes found, for what one rnnlab layer cannot hold: cells
+    under different scopes (an encoder's and a decoder's: pass the variables under one scope), a
+    MultiRNNCell of more than one level inside each direction of a bidirectional RNN (TF1 runs each
+    direction's stack separately; rnnlab, like stack_bidirectional_dynamic_rnn, feeds both
+    directions' outputs to the next level), nested stacks, a missing or repeated (layer, direction),
+    cells of different kinds, peepholes or projections.
     ``forget_bias``: the LSTM cells' constructor argument (not stored in checkpoints)."""
-    cells: dict[tuple, dict] = {}
-    kinds = set()
+    if not isinstance(variables, Mapping):
+        raise ValueError(f"variables: expected a dict of TF1 variable names -> arrays, got {type(variables).__name__}")
+    forget_bias = check_real("forget_bias", forget_bias)
+    cells: dict[_Cell, dict] = {}
     for name, value in variables.items():
-        m = _CELL.search(name)
-        if m is None:
+        if not isinstance(name, str):
+            raise ValueError(f"variables: expected variable names (str) as keys, got {type(name).__name__} {name!r}")
+        parsed = _parse(name)
+        if parsed is None:
             continue
-        leaf = name[m.end():]
+        cell, leaf = parsed
         if any(bad in leaf for bad in _FORBIDDEN):
-            raise ValueError(f"variables[{name!r}]: an LSTMCell with peepholes or a projection; rnnlab's LSTM "
-                             f"has neither")
-        layer_idx = [int(k) for k in re.findall(r"cell_(\d+)", name[:m.start()])]
-        direction = 1 if re.search(r"(^|/)bw/", name) else 0
-        key = (layer_idx[-1] if layer_idx else 0, direction)
-        kinds.add(m.group(1))
-        if direction and "multi_rnn_cell" in name and layer_idx and layer_idx[-1] > 0:
-            raise ValueError(f"variables[{name!r}]: a MultiRNNCell inside bidirectional_dynamic_rnn runs each "
-                             f"direction's stack separately; rnnlab, like stack_bidirectional_dynamic_rnn, feeds "
-                             f"both directions' outputs to the next layer")
-        cells.setdefault(key, {})[leaf] = np.asarray(value)
+            raise ValueError(f"variables[{name!r}]: expected an LSTMCell without peepholes or a projection "
+                             f"(rnnlab's LSTM has neither), got {leaf!r}")
+        leaves = cells.setdefault(cell, {})
+        if leaf in leaves:
+            raise ValueError(f"variables[{name!r}]: {cell.scope}/{leaf} is given twice (with and without ':0')")
+        leaves[leaf] = value
     if not cells:
-        raise ValueError(f"variables: no TF1 lstm_cell, basic_lstm_cell, gru_cell or basic_rnn_cell variables "
-                         f"among {sorted(variables)[:8]}")
-    if len(kinds) > 1 and kinds != {"lstm_cell", "basic_lstm_cell"}:
-        raise ValueError(f"variables: cells of different kinds {sorted(kinds)}; rnnlab layers hold one kind")
-    num_layers = 1 + max(k[0] for k in cells)
-    directions = 1 + max(k[1] for k in cells)
-    missing = [(l, d) for l in range(num_layers) for d in range(directions) if (l, d) not in cells]
+        raise ValueError(f"variables: expected TF1 lstm_cell, basic_lstm_cell, gru_cell or basic_rnn_cell "
+                         f"variables, got none among {sorted(map(str, variables))[:8]}")
+    scopes = sorted(c.scope for c in cells)
+    templates = sorted({c.template for c in cells})
+    if len(templates) > 1:
+        split = [scope.split("/") for scope in scopes]
+        k = next((k for k in range(len(split[0])) if len({tuple(p[:k + 1]) for p in split}) > 1), 0)
+        raise ValueError(f"variables: expected the cells of one RNN (one cell, a MultiRNNCell, or the fw/bw cells "
+                         f"of one bidirectional RNN), got cells of more than one RNN, under scopes {scopes}: pass "
+                         f"the variables under one scope, e.g. those whose names start with "
+                         f"{'/'.join(split[0][:k + 1]) + '/'!r}")
+    for c in cells:
+        if any(c.inner):
+            raise ValueError(f"variables: {c.scope}: a MultiRNNCell of several levels inside each direction of a "
+                             f"bidirectional RNN runs each direction's stack separately; rnnlab, like "
+                             f"stack_bidirectional_dynamic_rnn, feeds both directions' outputs to the next level "
+                             f"(cell scopes found: {scopes})")
+        if len(c.outer) > 1:
+            raise ValueError(f"variables: {c.scope}: nested stacks (cell_<k> inside cell_<k>) are not one rnnlab "
+                             f"layer (cell scopes found: {scopes})")
+    kinds = {c.kind for c in cells}
+    if len(kinds) > 1:
+        raise ValueError(f"variables: cells of different kinds {sorted(kinds)} (scopes {scopes}); rnnlab layers "
+                         f"hold one kind")
+    bidirectional = any(c.direction is not None for c in cells)
+    placed: dict[tuple, _Cell] = {}
+    for c in cells:
+        key = (c.outer[0] if c.outer else 0, c.direction or 0)
+        if key in placed:
+            raise ValueError(f"variables: cells {placed[key].scope!r} and {c.scope!r} are both layer {key[0]} "
+                             f"direction {key[1]}")
+        placed[key] = c
+    num_layers, directions = 1 + max(k[0] for k in placed), 2 if bidirectional else 1
+    missing = [(l, d) for l in range(num_layers) for d in range(directions) if (l, d) not in placed]
     if missing:
-        raise ValueError(f"variables: no cell for (layer, direction) {missing}")
-    kind = {"lstm_cell": "LSTM", "basic_lstm_cell": "LSTM", "gru_cell": "GRU", "basic_rnn_cell": "RNN"}[kinds.pop()]
+        raise ValueError(f"variables: no cell for (layer, direction) {missing}; cell scopes found: {scopes}")
+    kind = kinds.pop()
     parts = {}
-    for (l, d), v in sorted(cells.items()):
+    for (l, d), c in sorted(placed.items()):
+        v = cells[c]
         try:
             if kind == "GRU":
                 one = gru_from_tf1(v["gates/kernel"], v["gates/bias"], v["candidate/kernel"], v["candidate/bias"])
@@ -168,14 +249,20 @@ def from_variables(variables: dict, forget_bias: float = 1.0) -> Recurrent:
             else:
                 one = rnn_from_tf1(v["kernel"], v["bias"])
         except KeyError as err:
-            raise ValueError(f"variables: cell (layer {l}, direction {d}) lacks {err.args[0]!r}") from err
+            raise ValueError(f"variables: cell {c.scope!r} (layer {l}, direction {d}) lacks "
+                             f"{c.scope}/{err.args[0]}") from err
+        except ValueError as err:
+            raise ValueError(f"variables: cell {c.scope!r}: {err}") from err
         parts[l, d] = one
     first = parts[0, 0]
     options = {"LSTM": {"forget_bias": forget_bias}, "GRU": {"reset_after": False}, "RNN": {}}[first.kind]
     layer = new_layer(first.kind, first.input_size, first.hidden_size, first.dtype, num_layers=num_layers,
                       bidirectional=directions == 2, **options)
     for (l, d), one in parts.items():
-        set_direction(layer, l, d, one.direction_params(0, 0))
+        try:
+            set_direction(layer, l, d, one.direction_params(0, 0))
+        except ValueError as err:
+            raise ValueError(f"variables: cell {placed[l, d].scope!r} does not fit the stack: {err}") from err
     return layer
 
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..activations import ACTIVATIONS, ELEMENTWISE, softmax, softmax_backward
-from ..checks import check_dtype_name, check_float_array, check_positive_int
+from ..checks import check_dtype_name, check_float_array, check_positive_int, check_seed
 
 
 class DenseCache(NamedTuple):
@@ -52,11 +52,11 @@ class Dense:
                  dtype="float32", seed: int | None = None):
         self.input_size = check_positive_int("input_size", input_size)
         self.output_size = check_positive_int("output_size", output_size)
-        if activation not in ACTIVATIONS:
+        if not isinstance(activation, str) or activation not in ACTIVATIONS:
             raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {activation!r}")
         self.activation = activation
         self.dtype = check_dtype_name(dtype)
-        self.seed = seed
+        self.seed = check_seed("seed", seed)
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(self.input_size)
         self.params = {"W": rng.uniform(-bound, bound, (self.input_size, self.output_size)).astype(self.dtype),

@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import kernels
 from ..activations import sigmoid
+from ..checks import check_real
 from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
 
 
@@ -144,12 +145,7 @@ class LSTM(Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, forget_bias=0.0,
                  dtype="float32", seed=None):
-        try:
-            self.forget_bias = float(forget_bias)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"forget_bias: expected a number, got {forget_bias!r}") from err
-        if not np.isfinite(self.forget_bias):
-            raise ValueError(f"forget_bias: expected a finite number, got {forget_bias!r}")
+        self.forget_bias = check_real("forget_bias", forget_bias)
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed)
 
     def config(self):

@@ -35,7 +35,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from ..checks import check_dtype_name, check_float_array, check_lengths, check_positive_int
+from ..checks import check_dtype_name, check_float_array, check_lengths, check_positive_int, check_seed
 from ..kernels.threads import run_pair, shard_batch
 
 
@@ -95,7 +95,7 @@ class Recurrent:
             raise ValueError(f"bidirectional: expected True or False, got {bidirectional!r}")
         self.bidirectional = bool(bidirectional)
         self.dtype = check_dtype_name(dtype)
-        self.seed = seed
+        self.seed = check_seed("seed", seed)
         rng = np.random.default_rng(seed)
         self.params: dict[str, np.ndarray] = {}
         for layer in range(self.num_layers):
@@ -247,13 +247,7 @@ class Recurrent:
         ``state`` (None, or None components, for zero). Returns dL/dx (N, T, D), dL/dstate0 (the form
         of state0) and dL/dparams (the keys of ``params``).
         """
-        if not isinstance(cache, (RecurrentCache, ShardedCache)):
-            raise ValueError(f"cache: expected the cache returned by {self.kind}.forward, got {type(cache).__name__}")
-        if isinstance(cache, ShardedCache):
-            N = cache.split + cache.parts[1].x_shape[0]
-            T = cache.parts[0].x_shape[1]
-        else:
-            N, T, _ = cache.x_shape
+        N, T = self._check_cache(cache)
         ydims = (N, T, self.output_size)
         if dy is None:
             dy = np.zeros(ydims, self.dtype)
@@ -270,6 +264,35 @@ class Recurrent:
             return dx, self._pack_state(ds0), {k: g0[k] + g1[k] for k in g0}
         dx, ds0, grads = self._backward(dy, dsT, cache)
         return dx, self._pack_state(ds0), grads
+
+    def _check_cache(self, cache) -> tuple:
+        """(N, T) of a forward's cache, after checking that this layer made one like it: the same
+        layers and directions, input and hidden sizes and gate count."""
+        what = f"the cache returned by {self.kind}.forward of this layer, {self!r}"
+        if isinstance(cache, ShardedCache):
+            if len(cache.parts) != 2 or not all(isinstance(c, RecurrentCache) for c in cache.parts):
+                raise ValueError(f"cache: expected {what}, got a ShardedCache of {len(cache.parts)} parts")
+            for c in cache.parts:
+                self._check_cache(c)
+            return cache.split + cache.parts[1].x_shape[0], cache.parts[0].x_shape[1]
+        if not isinstance(cache, RecurrentCache):
+            raise ValueError(f"cache: expected {what}, got {type(cache).__name__}")
+        K = self.num_layers * self.directions
+        if len(cache.directions) != K:
+            raise ValueError(f"cache: expected {what}, with {K} (layer, direction) entries "
+                             f"({self.num_layers} layers x {self.directions} directions), got {len(cache.directions)}")
+        N, T, D = cache.x_shape
+        if D != self.input_size:
+            raise ValueError(f"cache: expected {what}, for inputs of {self.input_size} features, got {D}")
+        H, G = self.hidden_size, self.gates
+        for k, c in enumerate(cache.directions):
+            want = self.input_size if k < self.directions else self.output_size
+            U = getattr(c.cell, "U", None)
+            if c.in_size != want or (U is not None and np.shape(U) != (H, G * H)):
+                raise ValueError(f"cache: expected {what}; its entry {k} (layer {k // self.directions}, direction "
+                                 f"{k % self.directions}) reads {c.in_size} features with recurrent weights of shape "
+                                 f"{np.shape(U)}, this layer {want} and {(H, G * H)}")
+        return N, T
 
     def _backward(self, dy, dsT: list, cache: RecurrentCache):
         """backward on checked arguments: dsT a list of (K, N, H) arrays; returns dx, [dstate0], grads."""

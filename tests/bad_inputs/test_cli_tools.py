@@ -1,0 +1,96 @@
+"""Bad flags of ``rnnlab gradflow``, ``gradcheck``, ``sample``, ``evaluate``, ``summary``, ``convert``
+and ``sst``: each exits with status 2 and one line on stderr that names the flag (or the layer spec)
+as the user typed it, says what was expected, and shows no traceback. Flags are checked before any
+file is read or any work starts, so the model paths below need not exist."""
+import pytest
+
+from rnnlab.cli import main
+
+CASES = [
+    # (argv, what the message names)
+    ("gradflow --batch 0", "--batch"),
+    ("gradflow --batch -5", "--batch"),
+    ("gradflow --jobs 0", "--jobs"),
+    ("gradcheck --eps 0", "--eps"),
+    ("gradcheck --eps -1", "--eps"),
+    ("gradcheck --eps nan", "--eps"),
+    ("gradcheck --eps inf", "--eps"),
+    ("gradcheck --eps 0.5", "--eps"),
+    ("gradcheck --max-checks 0", "--max-checks"),
+    ("gradcheck --max-checks -3", "--max-checks"),
+    ("gradcheck --torch --eps 0", "--eps"),
+    ("sample m.npz --temperature nan", "--temperature"),
+    ("sample m.npz --temperature inf", "--temperature"),
+    ("sample m.npz --temperature -1", "--temperature"),
+    ("sample m.npz --length -1", "--length"),
+    ("sample m.npz --seed -1", "--seed"),
+    ("sample m.npz --prime=", "--prime"),
+    ("evaluate m.npz --batch-size 0", "--batch-size"),
+    ("evaluate m.npz --batch-size -1", "--batch-size"),
+    ("evaluate m.npz --streams -1", "--streams"),
+    ("summary lstm:0:5", "layer spec 'lstm:0:5'"),
+    ("summary lstm:5:0", "layer spec 'lstm:5:0'"),
+    ("summary lstm:5:x", "layer spec 'lstm:5:x'"),
+    ("summary lstm:5", "layer spec 'lstm:5'"),
+    ("summary conv:5:5", "layer spec 'conv:5:5'"),
+    ("summary lstm:5:5:layers=0", "layer spec 'lstm:5:5:layers=0'"),
+    ("summary lstm:5:5:layers=two", "layer spec 'lstm:5:5:layers=two'"),
+    ("summary lstm:5:5:forget_bias=nan", "layer spec 'lstm:5:5:forget_bias=nan'"),
+    ("summary lstm:5:5:forget_bias=inf", "layer spec 'lstm:5:5:forget_bias=inf'"),
+    ("summary gru:5:5:reset_after=maybe", "layer spec 'gru:5:5:reset_after=maybe'"),
+    ("summary rnn:5:5:nonlinearity=sigmoid", "layer spec 'rnn:5:5:nonlinearity=sigmoid'"),
+    ("summary dense:5:5:gelu", "layer spec 'dense:5:5:gelu'"),
+    ("summary lstm:5:5:colour=red", "layer spec 'lstm:5:5:colour=red'"),
+    ("summary lstm:5:100000", "layer spec 'lstm:5:100000'"),
+    ("summary lstm:5:5:layers=100000000", "layer spec 'lstm:5:5:layers=100000000'"),
+    ("summary --mlp 5,0,3", "--mlp"),
+    ("summary --mlp 5,x", "--mlp"),
+    ("summary --mlp 5", "--mlp"),
+    ("summary --mlp 100000,100000", "--mlp"),
+    ("summary", "expected exactly one of"),
+    ("convert m.npz m.xyz", "target"),
+    ("convert missing.npz m.onnx", "source"),
+    ("sst m.npz", "model"),
+]
+
+
+@pytest.mark.parametrize("argv,names", CASES, ids=[c[0] for c in CASES])
+def test_bad_flag_is_one_line_naming_it(argv, names, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv.split(" ")) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    command = argv.split(" ")[0]
+    assert lines[0].startswith(f"rnnlab {command}: error: {names}"), lines[0]
+    assert list(tmp_path.iterdir()) == []                      # nothing written
+
+
+ARGPARSE = [
+    ("gradcheck --eps abc", "--eps"),
+    ("gradcheck --max-checks 1.5", "--max-checks"),
+    ("gradflow --batch ten", "--batch"),
+    ("sample m.npz --length 1e3", "--length"),
+    ("sample m.npz --temperature hot", "--temperature"),
+    ("evaluate m.npz --split dev", "--split"),
+    ("evaluate m.npz --streams x", "--streams"),
+    ("convert a.npz b.pt --head middle", "--head"),
+]
+
+
+@pytest.mark.parametrize("argv,flag", ARGPARSE, ids=[c[0] for c in ARGPARSE])
+def test_unparseable_flag_is_refused_by_argparse_naming_it(argv, flag, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv.split(" "))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and "Traceback" not in err, err
+
+
+def test_gradcheck_eps_within_range_runs_and_passes(capsys):
+    """The largest step accepted still measures the backward, not the difference's error, on a layer
+    whose gradient is exact: the limit is not a refusal of working values."""
+    from rnnlab import Dense
+    from rnnlab.gradcheck import MAX_EPS, gradcheck
+    report = gradcheck(Dense(4, 3, "identity", seed=0), eps=MAX_EPS)
+    assert report.worst <= 1e-6
