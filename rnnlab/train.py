@@ -20,6 +20,9 @@ tests/test_dropout.py check equality).
 
 Run folder (``out``): checkpoint.npz (written atomically), metrics.jsonl (one JSON line per epoch),
 model.npz (the best parameters, loadable by rnnlab.saving.load), metrics.json (the final numbers).
+Engines round differently, so the checkpoint's header and metrics.json record the engine that
+computed the run ({"engine", "reason"}, rnnlab.runtime.engine_description) and each metrics.jsonl
+line the engine's name.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ from .layers.dropout import check_rate
 from .metrics import batch_loss, evaluate_split
 from .models import LastStep, Sequential
 from .optim import clip_grad_norm, cosine, make_optimizer
+from .runtime import engine_description
 from .saving import atomic_write, save
 
 MODELS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -172,7 +176,8 @@ def write_checkpoint(path, cfg: Config, state: State, model, best: dict, opt) ->
     arrays = {f"param/{k}": v for k, v in model.params.items()}
     arrays.update({f"best/{k}": v for k, v in best.items()})
     arrays.update({f"opt/{k}": v for k, v in opt.state_dict().items()})
-    header = {"config": asdict(cfg), "state": asdict(state), "dropout": dropout_streams(model)}
+    header = {"config": asdict(cfg), "state": asdict(state), "dropout": dropout_streams(model),
+              "engine": engine_description()}
     arrays["__state__"] = np.array(json.dumps(header))
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
@@ -215,6 +220,7 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     interrupt after that many steps in total, as a crash would (checkpoint written, no test).
     """
     start = time.perf_counter()
+    engine = engine_description()               # which engine computes this run, recorded with it
     ckpt = os.path.join(out, CHECKPOINT) if out else None
     header = arrays = None
     if resume:
@@ -295,10 +301,11 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
         line = {"epoch": state.epoch + 1, "step": state.step, "sequences": state.sequences,
                 "train_loss": state.loss_sum / max(state.loss_count, 1),
                 **{f"valid_{k}": v for k, v in valid.items()}, "lr": opt.current_lr(),
-                "seconds": round(elapsed(), 2)}
+                "seconds": round(elapsed(), 2), "engine": engine["engine"]}   # engines round differently
         state.history.append(line)
         log_line(log, line)
-        echo(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in line.items()))
+        echo(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in line.items()
+                      if k != "engine"))
         if task.kind == "regression" and state.learned_at is None and valid["loss"] < LEARNED_MSE:
             state.learned_at = state.sequences
         if task.kind == "regression" and state.solved_at is None and solved(valid):
@@ -319,7 +326,8 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
 
     result = {"config": asdict(cfg), "history": state.history, "complete": not interrupted,
               "epochs": state.epoch, "steps": state.step, "sequences": state.sequences,
-              "seconds": round(elapsed(), 2), "solved_at": state.solved_at, "learned_at": state.learned_at}
+              "seconds": round(elapsed(), 2), "solved_at": state.solved_at, "learned_at": state.learned_at,
+              "engine": engine}
     if interrupted and stop_after_steps is not None:
         return result
 
@@ -361,7 +369,8 @@ def final_metrics(result: dict) -> dict:
         out["baseline_mse"] = BASELINE_MSE
         out["sequences_to_mse_0.01"] = result.get("learned_at")
         out["sequences_to_solve"] = result.get("solved_at")
-    out.update({k: result[k] for k in ("epochs", "steps", "sequences", "seconds", "complete") if k in result})
+    out.update({k: result[k] for k in ("epochs", "steps", "sequences", "seconds", "complete", "engine")
+                if k in result})
     return out
 
 
