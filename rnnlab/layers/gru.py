@@ -214,6 +214,10 @@ class GRU(Recurrent):
     def config(self):
         return {**super().config(), "reset_after": self.reset_after}
 
+    def _cell_step(self, x_t, state, p, out):
+        a = gru_input_part(x_t, p)                                      # (N, 3H)
+        gru_step_forward(a, state[0], p["U"], p.get("b_hn"), self.reset_after, h=out[0])
+
     def _init_direction(self, in_size, H, rng):
         bound = 1.0 / np.sqrt(H)
         p = {"W": uniform_init(rng, (in_size, 3 * H), bound, self.dtype),

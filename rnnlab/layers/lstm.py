@@ -199,6 +199,10 @@ class LSTM(Recurrent):
     def config(self):
         return {**super().config(), "forget_bias": self.forget_bias}
 
+    def _cell_step(self, x_t, state, p, out):
+        a = lstm_input_part(x_t, p, self.forget_bias)                   # (N, 4H)
+        lstm_step_forward(a, *state, p["U"], h=out[0], c=out[1])
+
     def _init_direction(self, in_size, H, rng):
         bound = 1.0 / np.sqrt(H)
         return {"W": uniform_init(rng, (in_size, 4 * H), bound, self.dtype),

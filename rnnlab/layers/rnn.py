@@ -139,6 +139,10 @@ class RNN(Recurrent):
     def config(self):
         return {**super().config(), "nonlinearity": self.nonlinearity}
 
+    def _cell_step(self, x_t, state, p, out):
+        a = rnn_input_part(x_t, p)                                      # (N, H)
+        out[0][...] = rnn_step_forward(a, state[0], p["U"], self.nonlinearity)
+
     def _init_direction(self, in_size, H, rng):
         bound = 1.0 / np.sqrt(H)
         return {"W": uniform_init(rng, (in_size, H), bound, self.dtype),
