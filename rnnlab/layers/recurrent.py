@@ -332,21 +332,31 @@ class Recurrent:
             raise ValueError(f"{x_name}: expected shape (N, {self.input_size}) (batch, input_size), got {x_t.shape}")
         if x_t.dtype != self.dtype:
             x_t = x_t.astype(self.dtype)
-        N = x_t.shape[0]
-        parts = self._stream_state(state, N, state_name)
-        new = [np.empty(self.state_shape(N), self.dtype) for _ in self.state_names]
+        shape = self.state_shape(x_t.shape[0])
+        parts = self._stream_state(state, shape, state_name)
+        new = [np.empty(shape, self.dtype) for _ in parts]
+        params = self.params
         inp = x_t
-        for layer in range(self.num_layers):
-            self._cell_step(inp, tuple(s[layer] for s in parts), self.direction_params(layer, 0),
-                            tuple(s[layer] for s in new))
+        for layer, keys in enumerate(self._layer_keys()):
+            p = {name: params[key] for name, key in keys}
+            self._cell_step(inp, [s[layer] for s in parts], p, [s[layer] for s in new])
             inp = new[0][layer]                                          # h_t of this layer
         return inp.copy(), self._pack_state(new)
 
-    def _stream_state(self, state, batch: int, name: str) -> list:
+    def _layer_keys(self) -> list:
+        """Per layer, the (name, key) pairs of its forward direction's parameters ("W", "l0.W"); the
+        names follow from the configuration, so they are listed once and the arrays looked up per step."""
+        keys = self.__dict__.get("_stream_keys")
+        if keys is None:
+            keys = self._stream_keys = [[(name, f"{self.prefix(layer, 0)}.{name}")
+                                         for name in self.direction_params(layer, 0)]
+                                        for layer in range(self.num_layers)]
+        return keys
+
+    def _stream_state(self, state, shape: tuple, name: str) -> list:
         """A streamed state's (K, N, H) arrays, checked without copying: the exact shape and dtype."""
         if state is None:
-            return [np.zeros(self.state_shape(batch), self.dtype) for _ in self.state_names]
-        shape = self.state_shape(batch)
+            return [np.zeros(shape, self.dtype) for _ in self.state_names]
         if len(self.state_names) == 1:
             parts = [state]
         elif not isinstance(state, (tuple, list)) or len(state) != len(self.state_names):
@@ -365,7 +375,7 @@ class Recurrent:
                 raise ValueError(f"{label}: expected dtype {self.dtype} (the layer's dtype), got {part.dtype}")
         return parts
 
-    def _cell_step(self, x_t, state: tuple, p: dict, out: tuple) -> None:
-        """One step of one forward direction: x_t (N, D_l), state a tuple of (N, H) arrays; writes
-        the new state into ``out``'s (N, H) arrays."""
+    def _cell_step(self, x_t, state: list, p: dict, out: list) -> None:
+        """One step of one forward direction: x_t (N, D_l), state a list of (N, H) arrays (h, or h
+        and c); writes the new state into ``out``'s (N, H) arrays."""
         raise NotImplementedError
