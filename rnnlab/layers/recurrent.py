@@ -27,6 +27,11 @@ A cell module (rnn.py, lstm.py, gru.py) provides two pure functions over one lay
     forward(x, state0, p, mask, reverse)  -> y, stateT, cache      x: (T, N, D), y: (T, N, H)
     backward(dy, dstateT, cache)          -> dx, dstate0, grads
 where ``state0`` / ``stateT`` are tuples of (N, H) arrays and ``p`` holds the layer's W, U, b, ...
+Both are one loop over its pure step functions ``<cell>_step_forward`` / ``<cell>_step_backward``.
+
+Streaming: ``state = layer.initial_state(N)``, then ``y_t, state = layer.step(x_t, state)`` with
+x_t (N, D) and y_t (N, H), one time step of every layer through the same step functions; the state has
+the layout above. A bidirectional layer cannot stream (its reverse direction starts at the end).
 """
 from __future__ import annotations
 
