@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from rnnlab.kernels import threads  # noqa: E402
+from rnnlab.memory import keep_freed_memory  # noqa: E402
 
 
 def median_ms(f, reps=4):
@@ -36,6 +37,7 @@ def median_ms(f, reps=4):
 
 
 def main(argv=None):
+    keep_freed_memory()                  # freed memory kept for reuse (RNNLAB_MALLOC=0: off)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", choices=("halves", "pairs"), default="halves")
     args = ap.parse_args(argv)

@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import torch  # noqa: E402
 
 import rnnlab  # noqa: E402
+from rnnlab.memory import keep_freed_memory  # noqa: E402
 from rnnlab.interop.torch import from_torch  # noqa: E402
 
 THREADS = 2
@@ -379,6 +380,7 @@ def ceiling(quick: bool, budget_s: float) -> None:
 
 
 def main(argv=None):
+    keep_freed_memory()                  # freed memory kept for reuse (RNNLAB_MALLOC=0: off)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small subset for a smoke run")
     ap.add_argument("--markdown", metavar="PATH", help="write the table as Markdown to PATH")

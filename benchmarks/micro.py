@@ -95,7 +95,8 @@ def faults_child(args: dict) -> dict:
 
 def faults(quick: bool) -> None:
     """Minor page faults per call and ms per call of one LSTM inference, one BLAS thread, with freed
-    memory kept (rnnlab.kernels.memory, the default) and returned to the kernel (RNNLAB_MALLOC=0)."""
+    memory kept (rnnlab.memory.keep_freed_memory, on in the benchmarks) and returned to the kernel
+    (RNNLAB_MALLOC=0)."""
     shape = (28, 64, 28, 128)
     print(f"LSTM inference T,N,D,H = {shape}, one thread | page faults per call | ms per call")
     for name, env in (("kept (default)", {}), ("returned (RNNLAB_MALLOC=0)", {"RNNLAB_MALLOC": "0"})):
@@ -138,6 +139,8 @@ CHILDREN = {"faults": faults_child, "model-step": model_step_child}
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from rnnlab.memory import keep_freed_memory
+    keep_freed_memory()                  # freed memory kept for reuse (RNNLAB_MALLOC=0: off)
     if argv and argv[0] == "--child":
         print(json.dumps(CHILDREN[argv[1]](json.loads(argv[2]))))
         return 0

@@ -1,5 +1,8 @@
 """The ``rnnlab`` command: a thin dispatcher. Each subcommand lives in ``rnnlab/commands/<name>.py``
-with ``add_parser(subparsers)`` and ``run(args) -> int``."""
+with ``add_parser(subparsers)`` and ``run(args) -> int``.
+
+A command is a training or evaluation process, so ``main`` keeps freed memory for reuse
+(``rnnlab.memory.keep_freed_memory``; ``RNNLAB_MALLOC=0`` turns it off)."""
 from __future__ import annotations
 
 import argparse
@@ -7,8 +10,11 @@ import importlib
 import importlib.util
 import sys
 
+from .memory import keep_freed_memory
+
 # Commands in the order ``rnnlab --help`` lists them; a name whose module is not there yet is skipped.
-COMMANDS = ["train", "predict", "evaluate", "sample", "compare", "gradflow", "gradcheck", "summary", "sst", "convert"]
+COMMANDS = ["train", "predict", "evaluate", "sample", "compare", "gradflow", "gradcheck", "summary", "sst", "convert",
+            "info"]
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -24,6 +30,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    keep_freed_memory()
     parser = make_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

@@ -24,6 +24,7 @@ import numpy as np
 
 from .checks import check_float_array, check_lengths, check_positive_int, check_seed
 from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Recurrent
+from .layers.dense import dense_forward
 
 
 class LastStepCache(NamedTuple):
@@ -191,6 +192,65 @@ class Sequential:
                 dy, g = layer.backward(dy, c)
             grads.update({f"{i}.{k}": v for k, v in g.items()})
         return dy, dstates0, {k: grads[k] for k in self.params}
+
+    # ----- streaming --------------------------------------------------------------------------
+    def _check_streamable(self, name: str) -> None:
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Recurrent):
+                layer._check_streamable(f"{name}: layers[{i}]")
+            elif isinstance(layer, LastStep) and layer.directions == 2:
+                raise ValueError(f"{name}: layers[{i}] is LastStep(directions=2), which reads a reverse direction "
+                                 f"at t = 0, the end of a sequence a stream has not reached")
+            elif not isinstance(layer, (Dense, Dropout, LastStep)):
+                raise ValueError(f"{name}: layers[{i}] ({type(layer).__name__}) cannot run step by step; "
+                                 f"streaming takes recurrent layers, Dense, Dropout and LastStep")
+
+    def initial_state(self, batch: int = 1) -> list:
+        """The states that start a stream, one entry per layer: each recurrent layer's
+        ``initial_state(batch)``, None for the other layers (the form of ``forward``'s ``states``)."""
+        self._check_streamable("initial_state")
+        batch = check_positive_int("batch", batch)
+        return [layer.initial_state(batch) if isinstance(layer, Recurrent) else None for layer in self.layers]
+
+    def step(self, x_t, states=None):
+        """y_t, states = step(x_t, states): one time step through every layer, for online use.
+
+        x_t: (N, D); states: what ``initial_state(N)`` or the previous step returned, or None for
+        zeros. Recurrent layers take one step (``Recurrent.step``); Dense acts on the step's features;
+        Dropout must be in evaluation mode (``model.eval()``), where it is the identity. LastStep is the
+        identity: the step just taken is the last one so far, so a model with a head on LastStep returns
+        at every step the prediction it would make if the sequence ended there, i.e. y_t equals
+        ``forward(x[:, :t + 1])``'s output; without LastStep, y_t equals ``forward(x)``'s y[:, t].
+        Bidirectional layers and LastStep(directions=2) refuse (ValueError): they read the sequence
+        from its end. Other errors name x_t or states[i].
+        """
+        if states is None:
+            states = [None] * len(self.layers)
+        elif not isinstance(states, (list, tuple)) or len(states) != len(self.layers):
+            got = f"{len(states)} entries" if isinstance(states, (list, tuple)) else type(states).__name__
+            raise ValueError(f"states: expected a list of {len(self.layers)} entries (one per layer, "
+                             f"from initial_state), got {got}")
+        x, finals = x_t, []
+        for i, (layer, state) in enumerate(zip(self.layers, states)):
+            x_name = "x_t" if i == 0 else f"x_t as layers[{i}] receives it"
+            state_out = None
+            if isinstance(layer, Recurrent):
+                x, state_out = layer._step(x, state, x_name, f"states[{i}]", f"step: layers[{i}]")
+            elif isinstance(layer, Dense):
+                if i == 0:
+                    x = check_float_array("x_t", x, ndim=2, last=layer.input_size, dtype=layer.dtype)
+                x = dense_forward(x, layer.params, layer.activation)[0]
+            elif isinstance(layer, Dropout):
+                if layer.training and layer.rate:
+                    raise ValueError(f"step: layers[{i}] is a Dropout in training mode; streaming runs in "
+                                     f"evaluation mode: call model.eval() first")
+            elif isinstance(layer, LastStep):
+                if layer.directions == 2:
+                    self._check_streamable("step")
+            else:
+                self._check_streamable("step")
+            finals.append(state_out)
+        return x, finals
 
 
 def mlp(sizes, activation="sigmoid", output_activation=None, dtype="float32", seed=None) -> Sequential:

@@ -26,6 +26,10 @@ unless the run is continued (``resume``) or replaced whole (``overwrite``).
 Divergence: a loss, gradient or parameter that is not finite stops the run (``Diverged``, naming the
 epoch and step) before anything is written, so the last checkpoint keeps the last finite state and
 no run with non-finite parameters is ever marked complete.
+
+Engines round differently, so the checkpoint's header and metrics.json record the engine that
+computed the run ({"engine", "reason"}, rnnlab.runtime.engine_description) and each metrics.jsonl
+line the engine's name.
 """
 from __future__ import annotations
 
@@ -50,6 +54,7 @@ from .metrics import batch_loss, evaluate_split
 from .models import LastStep, Sequential
 from .optim import OPTIMIZERS, SparseGrad, clip_grad_norm, cosine, global_norm, make_optimizer
 from .run_folder import open_run, writing
+from .runtime import engine_description
 from .saving import atomic_write, read_meta, save
 
 MODELS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -271,7 +276,8 @@ def write_checkpoint(path, cfg: Config, state: State, model, best: dict, opt) ->
     arrays = {f"param/{k}": v for k, v in model.params.items()}
     arrays.update({f"best/{k}": v for k, v in best.items()})
     arrays.update({f"opt/{k}": v for k, v in opt.state_dict().items()})
-    header = {"config": asdict(cfg), "state": asdict(state), "dropout": dropout_streams(model)}
+    header = {"config": asdict(cfg), "state": asdict(state), "dropout": dropout_streams(model),
+              "engine": engine_description()}
     arrays["__state__"] = np.array(json.dumps(header))
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
@@ -405,6 +411,7 @@ def run_training(cfg: Config, out: str | None, resume: bool, progress: bool | No
                  stop_after_steps: int | None, task, echo, model=None, callbacks=()) -> dict:
     """The loop of ``train``, in a run folder already held."""
     start = time.perf_counter()
+    engine = engine_description()               # which engine computes this run, recorded with it
     ckpt = os.path.join(out, CHECKPOINT) if out else None
     header = arrays = None
     if resume:
@@ -502,10 +509,11 @@ def run_training(cfg: Config, out: str | None, resume: bool, progress: bool | No
         line = {"epoch": state.epoch + 1, "step": state.step, "sequences": state.sequences,
                 "train_loss": state.loss_sum / max(state.loss_count, 1),
                 **{f"valid_{k}": v for k, v in valid.items()}, "lr": opt.current_lr(),
-                "seconds": round(elapsed(), 2)}
+                "seconds": round(elapsed(), 2), "engine": engine["engine"]}   # engines round differently
         state.history.append(line)
         log_line(log, line)
-        echo(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in line.items()))
+        echo(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in line.items()
+                      if k != "engine"))
         if task.kind == "regression" and state.learned_at is None and valid["loss"] < LEARNED_MSE:
             state.learned_at = state.sequences
         if task.kind == "regression" and state.solved_at is None and solved(valid):
@@ -529,7 +537,8 @@ def run_training(cfg: Config, out: str | None, resume: bool, progress: bool | No
 
     result = {"config": asdict(cfg), "history": state.history, "complete": not interrupted,
               "epochs": state.epoch, "steps": state.step, "sequences": state.sequences,
-              "seconds": round(elapsed(), 2), "solved_at": state.solved_at, "learned_at": state.learned_at}
+              "seconds": round(elapsed(), 2), "solved_at": state.solved_at, "learned_at": state.learned_at,
+              "engine": engine}
     if interrupted and stop_after_steps is not None:
         return result
 
@@ -597,7 +606,8 @@ def final_metrics(result: dict) -> dict:
         out["baseline_mse"] = BASELINE_MSE
         out["sequences_to_mse_0.01"] = result.get("learned_at")
         out["sequences_to_solve"] = result.get("solved_at")
-    out.update({k: result[k] for k in ("epochs", "steps", "sequences", "seconds", "complete") if k in result})
+    out.update({k: result[k] for k in ("epochs", "steps", "sequences", "seconds", "complete", "engine")
+                if k in result})
     return out
 
 

@@ -1,5 +1,5 @@
 """rnnlab.kernels.threads (both directions of a bidirectional layer at once) and
-rnnlab.kernels.memory (freed memory kept for reuse): same results, errors kept, fewer page faults."""
+rnnlab.memory (freed memory kept for reuse, when switched on): same results, errors kept, fewer page faults."""
 import json
 import subprocess
 import sys
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.kernels import memory, threads
+from rnnlab import memory
+from rnnlab.kernels import threads
 
 from conftest import rel_err
 
@@ -80,6 +81,8 @@ def test_run_pair_errors_propagate_and_release(which, threads_on):
 
 FAULTS = """
 import json, resource, numpy as np, rnnlab
+from rnnlab import memory
+memory.keep_freed_memory()
 layer = rnnlab.LSTM(28, 128, seed=0)
 x = np.random.default_rng(0).standard_normal((64, 28, 28)).astype(np.float32)
 for _ in range(3):
@@ -88,7 +91,6 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(10):
     layer.infer(x)
 after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-from rnnlab.kernels import memory
 print(json.dumps({"faults": (after - before) / 10, "applied": memory.applied}))
 """
 

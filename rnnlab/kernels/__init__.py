@@ -11,8 +11,8 @@ float32, no ragged-batch mask, and for the GRU the default reset-after form. Eve
 every machine without numba, runs the reference. Install with ``pip install rnnlab[fast]``;
 ``RNNLAB_FAST=0`` in the environment turns the kernels off.
 
-``memory.py`` (applied on import, for every path, ``RNNLAB_MALLOC=0`` turns it off) keeps freed
-memory in the process, so that the large per-call arrays are not page-faulted in again each call.
+Keeping freed memory in the process (so that the large per-call arrays are not page-faulted in
+again each call) is an explicit switch, ``rnnlab.memory.keep_freed_memory()``, never applied on import.
 """
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ import importlib.util
 import os
 
 import numpy as np
-
-from . import memory  # noqa: F401  (keeps freed memory for reuse: see memory.py)
 
 _numba_present = importlib.util.find_spec("numba") is not None
 

@@ -23,6 +23,11 @@ Backward, from cached r, z, n (and q, or r * h_{t-1}):
     before: d(rh) = da_n U_n^T, dr = d(rh) h_{t-1}, dh_{t-1} += d(rh) r + [da_r, da_z] U_rz^T
     da_r = dr r (1 - r),  da_z = dz z (1 - z)
 and after the loop dW = x^T [da_r, da_z, da_n], db = sum of the same, dx = [da_r, da_z, da_n] W^T.
+
+Code: ``gru_step_forward`` / ``gru_step_backward`` are one time step, one line per equation above;
+``gru_forward`` / ``gru_backward`` are the sequence loop that calls them. The input product x_t W
+is taken for all steps at once before the loop, and the weight gradients after it, so a step
+receives a_x = x_t W + b and returns the pre-activation gradients.
 """
 from __future__ import annotations
 
@@ -33,6 +38,12 @@ import numpy as np
 from .. import kernels
 from ..activations import sigmoid
 from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
+
+
+class GRUStepCache(NamedTuple):
+    gates: np.ndarray    # (N, 3H) activated r, z, n
+    q: np.ndarray        # (N, H) reset after: h_{t-1} U_n + b_hn; reset before: r * h_{t-1}
+    h_prev: np.ndarray   # (N, H)
 
 
 class GRUCache(NamedTuple):
@@ -47,43 +58,103 @@ class GRUCache(NamedTuple):
     reset_after: bool
 
 
+def gru_step_forward(a, h_prev, U, b_hn=None, reset_after=True, *, h=None, q=None, hU=None):
+    """One step: h_t, GRUStepCache.
+
+    a: (N, 3H) the input part x_t W + b; it is overwritten with the activated r, z, n, which become
+    ``cache.gates``. h_prev: (N, H); U: (H, 3H); b_hn: (H,) with ``reset_after``. h, q (N, H) and
+    hU ((N, 3H) reset after, (N, 2H) before): optional arrays to write into (the sequence loop
+    passes slices of its (T, N, .) arrays, so that a step allocates nothing).
+    """
+    H = U.shape[0]
+    if reset_after:
+        hU = np.matmul(h_prev, U, out=hU)
+        a[:, :2 * H] += hU[:, :2 * H]                    # a_rz = x_t W_rz + b_rz + h_{t-1} U_rz
+        sigmoid(a[:, :2 * H], out=a[:, :2 * H])          # r, z = sigmoid(a_r, a_z)
+        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        q = np.add(hU[:, 2 * H:], b_hn, out=q)           # q = h_{t-1} U_n + b_hn
+        n += r * q                                       # a_n = x_t W_n + b_n + r * q
+    else:
+        a[:, :2 * H] += np.matmul(h_prev, U[:, :2 * H], out=hU)
+        sigmoid(a[:, :2 * H], out=a[:, :2 * H])          # r, z = sigmoid(a_r, a_z)
+        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        q = np.multiply(r, h_prev, out=q)                # q = r * h_{t-1}
+        n += q @ U[:, 2 * H:]                            # a_n = x_t W_n + b_n + q U_n
+    np.tanh(n, out=n)                                    # n = tanh(a_n)
+    h = np.subtract(n, h_prev, out=h)                    # h_t = (1 - z) n + z h_{t-1}
+    h *= z                                               #     = n - z (n - h_{t-1})
+    np.subtract(n, h, out=h)
+    return h, GRUStepCache(a, q, h_prev)
+
+
+def gru_step_backward(dh, cache: GRUStepCache, U, reset_after=True, *, dax=None, dah=None):
+    """One step back: dax (N, 3H), dah (N, 3H) or None, dh_{t-1}.
+
+    dh: (N, H) the whole gradient at h_t (from step t+1 and from the output y_t).
+    dax is dL/d(x_t W + b) (the caller takes dx_t = dax W^T, dW += x_t^T dax, db += sum dax);
+    reset after, dah is dL/d(h_{t-1} U) (dU += h_{t-1}^T dah, db_hn += sum of its n block);
+    reset before, dU += [h_{t-1}^T dax_rz, q^T dax_n]. dax, dah: optional arrays to write into.
+    """
+    gates, q, h_prev = cache
+    H = U.shape[0]
+    r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
+    dax = np.empty_like(gates) if dax is None else dax
+    # h_t = (1 - z) n + z h_{t-1}
+    dn = dh * (1 - z)
+    np.multiply(dh, h_prev - n, out=dax[:, H:2 * H])     # dz
+    dh_prev = dh * z
+    # n = tanh(a_n)
+    np.multiply(dn, 1 - n * n, out=dax[:, 2 * H:])       # da_n
+    da_n = dax[:, 2 * H:]
+    if reset_after:
+        dah = np.empty_like(gates) if dah is None else dah
+        # a_n = x_t W_n + b_n + r * q
+        np.multiply(da_n, q, out=dax[:, :H])             # dr
+        # r, z = sigmoid(a_r, a_z)
+        dax[:, :2 * H] *= gates[:, :2 * H] * (1 - gates[:, :2 * H])
+        dah[:, :2 * H] = dax[:, :2 * H]
+        np.multiply(da_n, r, out=dah[:, 2 * H:])         # dq
+        # q = h_{t-1} U_n + b_hn and a_rz = ... + h_{t-1} U_rz
+        dh_prev += dah @ U.T
+    else:
+        dah = None
+        # a_n = x_t W_n + b_n + (r * h_{t-1}) U_n
+        drh = da_n @ U[:, 2 * H:].T
+        np.multiply(drh, h_prev, out=dax[:, :H])         # dr
+        dh_prev += drh * r
+        # r, z = sigmoid(a_r, a_z); a_rz = ... + h_{t-1} U_rz
+        dax[:, :2 * H] *= gates[:, :2 * H] * (1 - gates[:, :2 * H])
+        dh_prev += dax[:, :2 * H] @ U[:, :2 * H].T
+    return dax, dah, dh_prev
+
+
+def gru_input_part(x, p):
+    """a_x = x W + b: x (..., D) -> (..., 3H)."""
+    a = x @ p["W"]
+    a += p["b"]
+    return a
+
+
 def gru_forward(x, state0, p, mask=None, reverse=False, reset_after=True):
     """One GRU direction over x (T, N, D); returns y (T, N, H), (h_T,), cache."""
     (h0,) = state0
-    W, U, b = p["W"], p["U"], p["b"]
+    W, U = p["W"], p["U"]
     T, N, D = x.shape
     H = U.shape[0]
     r_ = int(reverse)
-    gates = (x.reshape(T * N, D) @ W).reshape(T, N, 3 * H)   # x_t W + b, all steps at once
-    gates += b
+    gates = gru_input_part(x.reshape(T * N, D), p).reshape(T, N, 3 * H)   # x_t W + b, all steps at once
     q = np.empty((T, N, H), x.dtype)
     hs = np.empty((T + 1, N, H), x.dtype)
     y = None if mask is None else np.empty((T, N, H), x.dtype)
     hs[T if r_ else 0] = h0
     hU = np.empty((N, 3 * H if reset_after else 2 * H), x.dtype)
+    b_hn = p.get("b_hn")
     for t in time_steps(T, reverse):
         h_prev, h = hs[t + r_], hs[t + 1 - r_]
-        a = gates[t]
-        if reset_after:
-            np.matmul(h_prev, U, out=hU)
-            a[:, :2 * H] += hU[:, :2 * H]
-            sigmoid(a[:, :2 * H], out=a[:, :2 * H])           # r, z
-            r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-            np.add(hU[:, 2 * H:], p["b_hn"], out=q[t])        # q = h_{t-1} U_n + b_hn
-            n += r * q[t]
-        else:
-            a[:, :2 * H] += np.matmul(h_prev, U[:, :2 * H], out=hU)
-            sigmoid(a[:, :2 * H], out=a[:, :2 * H])
-            r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-            np.multiply(r, h_prev, out=q[t])                  # q = r * h_{t-1}
-            n += q[t] @ U[:, 2 * H:]
-        np.tanh(n, out=n)
-        np.subtract(n, h_prev, out=h)                         # h_t = (1 - z) n + z h_{t-1}
-        h *= z                                                #     = n - z (n - h_{t-1})
-        np.subtract(n, h, out=h)
+        gru_step_forward(gates[t], h_prev, U, b_hn, reset_after, h=h, q=q[t], hU=hU)
         if mask is not None:
             m = mask[t]
-            np.multiply(h, m, out=y[t])
+            np.multiply(h, m, out=y[t])                  # y_t = m_t * h_t
             carry_masked(h, h_prev, m)
     if y is None:
         y = hs[:T] if r_ else hs[1:]
@@ -101,34 +172,14 @@ def gru_backward(dy, dstateT, cache: GRUCache):
     dax = np.empty((T, N, 3 * H), x.dtype)                   # d(pre-activation) of the x_t W + b part
     dah = np.empty((T, N, 3 * H), x.dtype) if reset_after else None  # of the h_{t-1} U part
     for t in reversed(time_steps(T, reverse)):
-        r, z, n = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 2 * H:]
-        h_prev = hs[t + r_]
-        dh_new = dh + dy[t]
+        step = GRUStepCache(gates[t], q[t], hs[t + r_])
+        dh_t = dh + dy[t]
         if mask is not None:
             m = mask[t]
-            dh_new *= m
-            dh_keep = dh * (1 - m)
-        da = dax[t]
-        # h_t = (1 - z) n + z h_{t-1}
-        dn = dh_new * (1 - z)
-        np.multiply(dh_new, h_prev - n, out=da[:, H:2 * H])   # dz
-        dh = dh_new * z
-        np.multiply(dn, 1 - n * n, out=da[:, 2 * H:])         # da_n: n = tanh(a_n)
-        da_n = da[:, 2 * H:]
-        if reset_after:
-            # a_n = x W_n + b_n + r * q
-            np.multiply(da_n, q[t], out=da[:, :H])            # dr
-            da[:, :2 * H] *= gates[t, :, :2 * H] * (1 - gates[t, :, :2 * H])
-            dah[t, :, :2 * H] = da[:, :2 * H]
-            np.multiply(da_n, r, out=dah[t, :, 2 * H:])       # dq
-            dh += dah[t] @ U.T                                # q and a_rz read h_{t-1} U
-        else:
-            # a_n = x W_n + b_n + (r * h_{t-1}) U_n
-            drh = da_n @ U[:, 2 * H:].T
-            np.multiply(drh, h_prev, out=da[:, :H])           # dr
-            dh += drh * r
-            da[:, :2 * H] *= gates[t, :, :2 * H] * (1 - gates[t, :, :2 * H])
-            dh += da[:, :2 * H] @ U[:, :2 * H].T
+            dh_t *= m                                    # y_t = m h_t and h carried by m
+            dh_keep = dh * (1 - m)                       # h_t = ... + (1 - m) h_{t-1}
+        _, _, dh = gru_step_backward(dh_t, step, U, reset_after, dax=dax[t],
+                                     dah=None if dah is None else dah[t])
         if mask is not None:
             dh += dh_keep
     dax2 = dax.reshape(T * N, 3 * H)
@@ -162,6 +213,10 @@ class GRU(Recurrent):
 
     def config(self):
         return {**super().config(), "reset_after": self.reset_after}
+
+    def _cell_step(self, x_t, state, p, out):
+        a = gru_input_part(x_t, p)                                      # (N, 3H)
+        gru_step_forward(a, state[0], p["U"], p.get("b_hn"), self.reset_after, h=out[0])
 
     def _init_direction(self, in_size, H, rng):
         bound = 1.0 / np.sqrt(H)

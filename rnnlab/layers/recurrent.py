@@ -27,6 +27,11 @@ A cell module (rnn.py, lstm.py, gru.py) provides two pure functions over one lay
     forward(x, state0, p, mask, reverse)  -> y, stateT, cache      x: (T, N, D), y: (T, N, H)
     backward(dy, dstateT, cache)          -> dx, dstate0, grads
 where ``state0`` / ``stateT`` are tuples of (N, H) arrays and ``p`` holds the layer's W, U, b, ...
+Both are one loop over its pure step functions ``<cell>_step_forward`` / ``<cell>_step_backward``.
+
+Streaming: ``state = layer.initial_state(N)``, then ``y_t, state = layer.step(x_t, state)`` with
+x_t (N, D) and y_t (N, H), one time step of every layer through the same step functions; the state has
+the layout above. A bidirectional layer cannot stream (its reverse direction starts at the end).
 """
 from __future__ import annotations
 
@@ -318,3 +323,87 @@ class Recurrent:
             dinp = dx_layer
         dx = np.ascontiguousarray(dinp.transpose(1, 0, 2))              # (N, T, D)
         return dx, ds0, {k: grads[k] for k in self.params}
+
+    # ----- streaming --------------------------------------------------------------------------
+    def _check_streamable(self, name: str = "step") -> None:
+        if self.bidirectional:
+            raise ValueError(f"{name}: a bidirectional {self.kind} cannot run step by step: its reverse "
+                             f"direction reads the sequence from its end, which a stream has not reached yet; "
+                             f"use forward on the whole sequence")
+
+    def initial_state(self, batch: int = 1):
+        """The zero state that starts a stream: (K, N, H) with K = num_layers ((h, c) for the LSTM),
+        in the layout of ``forward``'s state. batch: N, the number of streams run side by side."""
+        self._check_streamable("initial_state")
+        return self.zero_state(check_positive_int("batch", batch))
+
+    def step(self, x_t, state=None):
+        """y_t, state = step(x_t, state): one time step of every layer, for online use.
+
+        x_t: (N, D), float (cast to the layer's dtype); state: what ``initial_state(N)`` or the
+        previous ``step`` returned, or None for zeros. y_t: (N, H), the top layer's h_t. Feeding
+        x[:, 0], x[:, 1], ... gives forward(x)'s y[:, t] and, after the last step, its final state.
+        The returned state is new arrays; the ones passed in are left unchanged.
+
+        Shapes and dtypes are checked (ValueError naming x_t or state); values are not, so a NaN
+        propagates as in any arithmetic. A bidirectional layer refuses (ValueError): its reverse
+        direction needs the end of the sequence.
+        """
+        return self._step(x_t, state, "x_t", "state", "step")
+
+    def _step(self, x_t, state, x_name: str, state_name: str, where: str):
+        self._check_streamable(where)
+        x_t = np.asarray(x_t)
+        if x_t.dtype.kind != "f":
+            raise ValueError(f"{x_name}: expected a floating-point array (float32 or float64), got dtype {x_t.dtype}")
+        if x_t.ndim != 2 or x_t.shape[1] != self.input_size or x_t.shape[0] < 1:
+            raise ValueError(f"{x_name}: expected shape (N, {self.input_size}) (batch, input_size), got {x_t.shape}")
+        if x_t.dtype != self.dtype:
+            x_t = x_t.astype(self.dtype)
+        shape = self.state_shape(x_t.shape[0])
+        parts = self._stream_state(state, shape, state_name)
+        new = [np.empty(shape, self.dtype) for _ in parts]
+        params = self.params
+        inp = x_t
+        for layer, keys in enumerate(self._layer_keys()):
+            p = {name: params[key] for name, key in keys}
+            self._cell_step(inp, [s[layer] for s in parts], p, [s[layer] for s in new])
+            inp = new[0][layer]                                          # h_t of this layer
+        return inp.copy(), self._pack_state(new)
+
+    def _layer_keys(self) -> list:
+        """Per layer, the (name, key) pairs of its forward direction's parameters ("W", "l0.W"); the
+        names follow from the configuration, so they are listed once and the arrays looked up per step."""
+        keys = self.__dict__.get("_stream_keys")
+        if keys is None:
+            keys = self._stream_keys = [[(name, f"{self.prefix(layer, 0)}.{name}")
+                                         for name in self.direction_params(layer, 0)]
+                                        for layer in range(self.num_layers)]
+        return keys
+
+    def _stream_state(self, state, shape: tuple, name: str) -> list:
+        """A streamed state's (K, N, H) arrays, checked without copying: the exact shape and dtype."""
+        if state is None:
+            return [np.zeros(shape, self.dtype) for _ in self.state_names]
+        if len(self.state_names) == 1:
+            parts = [state]
+        elif not isinstance(state, (tuple, list)) or len(state) != len(self.state_names):
+            raise ValueError(f"{name}: expected a tuple {tuple(self.state_names)} of arrays of shape {shape}, "
+                             f"got {type(state).__name__}")
+        else:
+            parts = list(state)
+        for part, sname in zip(parts, self.state_names):
+            label = name if len(self.state_names) == 1 else f"{name}[{sname}]"
+            if not isinstance(part, np.ndarray):
+                raise ValueError(f"{label}: expected an array of shape {shape}, got {type(part).__name__}")
+            if part.shape != shape:
+                raise ValueError(f"{label}: expected shape {shape} (num_layers, batch of x_t, hidden_size), "
+                                 f"got {part.shape}")
+            if part.dtype != self.dtype:
+                raise ValueError(f"{label}: expected dtype {self.dtype} (the layer's dtype), got {part.dtype}")
+        return parts
+
+    def _cell_step(self, x_t, state: list, p: dict, out: list) -> None:
+        """One step of one forward direction: x_t (N, D_l), state a list of (N, H) arrays (h, or h
+        and c); writes the new state into ``out``'s (N, H) arrays."""
+        raise NotImplementedError

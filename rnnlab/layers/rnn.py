@@ -11,6 +11,11 @@ Backward through time, from the cached activated h_t:
 The repeated product with U^T * phi' is what shrinks or blows up dh over long spans; the LSTM's
 additive cell state avoids it.
 After the loop: dW = x^T da, dU = h_{t-1}^T da, db = sum da, dx = da W^T.
+
+Code: ``rnn_step_forward`` / ``rnn_step_backward`` are one time step, one line per equation above;
+``rnn_forward`` / ``rnn_backward`` are the sequence loop that calls them. The input product x_t W
+is taken for all steps at once before the loop, and the weight gradients after it, so a step
+receives a_x = x_t W + b and returns da.
 """
 from __future__ import annotations
 
@@ -35,27 +40,58 @@ class RNNCache(NamedTuple):
     nonlinearity: str
 
 
+def rnn_step_forward(a, h_prev, U, nonlinearity="tanh", *, hU=None):
+    """One step: h_t (N, H), which is also the step's cache (phi' is taken from it).
+
+    a: (N, H) the input part x_t W + b; it is overwritten with h_t = phi(a_t) and returned.
+    h_prev: (N, H); U: (H, H); hU: an optional (N, H) array for h_{t-1} U.
+    """
+    a += np.matmul(h_prev, U, out=hU)                    # a_t = x_t W + b + h_{t-1} U
+    if nonlinearity == "tanh":
+        np.tanh(a, out=a)                                # h_t = tanh(a_t)
+    else:
+        np.maximum(a, 0, out=a)                          # h_t = relu(a_t)
+    return a
+
+
+def rnn_step_backward(dh, h, U, nonlinearity="tanh", *, dphi=None, da=None):
+    """One step back: da (N, H), dh_{t-1} (N, H).
+
+    dh: (N, H) the whole gradient at h_t (from step t+1 and from the output y_t); h: the step's
+    cache h_t. dphi: phi'(a_t) where the caller already has it (the sequence loop takes it for all
+    steps at once). da is dL/da_t, from which the caller takes dx_t = da W^T, dW += x_t^T da,
+    dU += h_{t-1}^T da, db += sum da. da: optional (N, H) array to write into.
+    """
+    if dphi is None:
+        dphi = tanh_grad(h) if nonlinearity == "tanh" else relu_grad(h)   # tanh' = 1 - h^2, relu' = [h > 0]
+    # h_t = phi(a_t)
+    da = np.multiply(dh, dphi, out=da)
+    # a_t = x_t W + b + h_{t-1} U
+    dh_prev = da @ U.T
+    return da, dh_prev
+
+
+def rnn_input_part(x, p):
+    """a_x = x W + b: x (..., D) -> (..., H)."""
+    a = x @ p["W"]
+    a += p["b"]
+    return a
+
+
 def rnn_forward(x, state0, p, mask=None, reverse=False, nonlinearity="tanh"):
     """One Elman direction over x (T, N, D); returns y (T, N, H), (h_T,), cache."""
     (h0,) = state0
-    W, U, b = p["W"], p["U"], p["b"]
+    W, U = p["W"], p["U"]
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
-    h_new = (x.reshape(T * N, D) @ W).reshape(T, N, H)      # x_t W + b for all steps at once
-    h_new += b
+    h_new = rnn_input_part(x.reshape(T * N, D), p).reshape(T, N, H)   # x_t W + b for all steps at once
     hs = np.empty((T + 1, N, H), x.dtype)
     hs[T if r else 0] = h0
     hU = np.empty((N, H), x.dtype)
     for t in time_steps(T, reverse):
         h_prev, h = hs[t + r], hs[t + 1 - r]
-        a = h_new[t]
-        a += np.matmul(h_prev, U, out=hU)                   # a_t = x_t W + b + h_{t-1} U
-        if nonlinearity == "tanh":
-            np.tanh(a, out=a)
-        else:
-            np.maximum(a, 0, out=a)
-        h[...] = a
+        h[...] = rnn_step_forward(h_new[t], h_prev, U, nonlinearity, hU=hU)
         if mask is not None:
             carry_masked(h, h_prev, mask[t])
     y = h_new * mask if mask is not None else (hs[:T] if r else hs[1:])
@@ -69,20 +105,16 @@ def rnn_backward(dy, dstateT, cache: RNNCache):
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
-    dphi = tanh_grad(h_new) if nonlinearity == "tanh" else relu_grad(h_new)   # (T, N, H)
+    dphi = tanh_grad(h_new) if nonlinearity == "tanh" else relu_grad(h_new)   # (T, N, H), all steps at once
     if mask is not None:
         dphi *= mask                     # y_t = m h_new and h carried by m: padded steps get nothing
     da_all = np.empty((T, N, H), x.dtype)
     dh = np.array(dstateT[0], dtype=x.dtype)
-    UT = np.ascontiguousarray(U.T)                          # BLAS runs faster on it than on the view
+    U_f = np.asfortranarray(U)           # so that U.T in the step is C-contiguous: BLAS runs faster on it
     for t in reversed(time_steps(T, reverse)):
-        da = da_all[t]
-        np.add(dh, dy[t], out=da)
-        da *= dphi[t]                                       # h_t = phi(a_t)
-        if mask is None:
-            dh = da @ UT                                    # a_t = ... + h_{t-1} U
-        else:
-            dh = da @ UT + dh * (1 - mask[t])
+        dh_t = np.add(dh, dy[t], out=da_all[t])
+        _, dh_prev = rnn_step_backward(dh_t, h_new[t], U_f, nonlinearity, dphi=dphi[t], da=da_all[t])
+        dh = dh_prev if mask is None else dh_prev + dh * (1 - mask[t])   # h_t = ... + (1 - m) h_{t-1}
     da2 = da_all.reshape(T * N, H)
     h_prev = (hs[1:] if r else hs[:T]).reshape(T * N, H)
     grads = {"W": x.reshape(T * N, D).T @ da2, "U": h_prev.T @ da2, "b": da2.sum(axis=0)}
@@ -106,6 +138,10 @@ class RNN(Recurrent):
 
     def config(self):
         return {**super().config(), "nonlinearity": self.nonlinearity}
+
+    def _cell_step(self, x_t, state, p, out):
+        a = rnn_input_part(x_t, p)                                      # (N, H)
+        out[0][...] = rnn_step_forward(a, state[0], p["U"], self.nonlinearity)
 
     def _init_direction(self, in_size, H, rng):
         bound = 1.0 / np.sqrt(H)

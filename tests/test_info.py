@@ -1,0 +1,94 @@
+"""``rnnlab info`` and the engine recorded with every training run (rnnlab.runtime)."""
+import importlib.metadata
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab import runtime
+from rnnlab.cli import main
+from rnnlab.train import Config, train
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    """An ``rnnlab.engine`` package whose describe() names an engine no build has."""
+    module = types.ModuleType("rnnlab.engine")
+    module.describe = lambda: {"engine": "test-engine", "reason": "installed by the test"}
+    monkeypatch.setitem(sys.modules, "rnnlab.engine", module)
+    return module.describe()
+
+
+@pytest.fixture
+def no_engine(monkeypatch):
+    monkeypatch.setitem(sys.modules, "rnnlab.engine", None)     # import raises ModuleNotFoundError
+
+
+def info_json(capsys) -> dict:
+    assert main(["info", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_info_reports_versions_blas_threads_and_extras(capsys):
+    info = info_json(capsys)
+    assert info["rnnlab"] == rnnlab.__version__
+    assert info["numpy"] == np.__version__
+    assert set(info["engine"]) == {"engine", "reason"}
+    assert info["threads"]["usable_cores"] >= 1
+    assert set(info["extras"]) >= {"torch", "keras", "onnx", "numba", "scipy", "matplotlib"}
+    for name, version in info["extras"].items():
+        try:
+            installed = importlib.metadata.version(runtime.EXTRAS[name])
+        except importlib.metadata.PackageNotFoundError:
+            installed = None
+        assert version == installed, name
+    assert info["blas"]["name"]                                  # NumPy always names its BLAS
+
+
+def test_info_names_the_engine_and_why(capsys, fake_engine):
+    assert info_json(capsys)["engine"] == fake_engine
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    assert "engine: test-engine (installed by the test)" in text
+    assert f"rnnlab {rnnlab.__version__}" in text and f"NumPy {np.__version__}" in text
+
+
+def test_info_without_a_compiled_engine_reports_numpy(capsys, no_engine):
+    assert info_json(capsys)["engine"] == {"engine": "numpy", "reason": "no compiled engine in this build"}
+
+
+def test_an_engine_that_fails_to_import_is_not_hidden(monkeypatch):
+    """Only a missing ``rnnlab.engine`` means "no engine"; an error inside it propagates."""
+    def broken(name, *args):
+        raise ModuleNotFoundError("No module named 'some_dependency'", name="some_dependency")
+    monkeypatch.setattr(runtime.importlib, "import_module", broken)
+    with pytest.raises(ModuleNotFoundError, match="some_dependency"):
+        runtime.engine_description()
+
+
+def tiny(**kw):
+    return Config(**{**dict(task="adding", T=6, train_size=64, hidden=5, epochs=2, batch_size=32, seed=1), **kw})
+
+
+def test_training_records_its_engine(tmp_path, fake_engine):
+    out = tmp_path / "run"
+    result = train(tiny(), out=str(out), progress=False, echo=lambda *a: None)
+    assert result["engine"] == fake_engine
+    lines = [json.loads(s) for s in open(out / "metrics.jsonl")]
+    assert len(lines) == 2 and all(line["engine"] == "test-engine" for line in lines)
+    assert json.load(open(out / "metrics.json"))["engine"] == fake_engine
+    with np.load(out / "checkpoint.npz") as ck:
+        assert json.loads(str(ck["__state__"]))["engine"] == fake_engine
+
+
+def test_resumed_run_records_the_engine_of_each_part(tmp_path, fake_engine, monkeypatch):
+    """Each metrics line names the engine that computed its epoch, also across a resume."""
+    out = str(tmp_path / "run")
+    train(tiny(), out=out, progress=False, echo=lambda *a: None, stop_after_steps=3)   # 2 steps an epoch
+    monkeypatch.setitem(sys.modules, "rnnlab.engine", None)
+    train(tiny(), out=out, progress=False, echo=lambda *a: None, resume=True)
+    lines = [json.loads(s) for s in open(tmp_path / "run" / "metrics.jsonl")]
+    assert [line["engine"] for line in lines] == ["test-engine", "numpy"]
