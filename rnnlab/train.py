@@ -41,7 +41,8 @@ from .layers.dropout import check_rate
 from .metrics import batch_loss, evaluate_split
 from .models import LastStep, Sequential
 from .optim import clip_grad_norm, cosine, make_optimizer
-from .saving import atomic_write, save
+from .errors import FormatError
+from .saving import atomic_write, read_npz, save
 
 MODELS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 SCHEDULES = ("constant", "cosine")
@@ -178,15 +179,18 @@ def write_checkpoint(path, cfg: Config, state: State, model, best: dict, opt) ->
 
 
 def read_checkpoint(path) -> tuple[dict, dict]:
-    """(header {"config", "state"}, arrays) of a checkpoint; a clear error when it is missing or broken."""
+    """(header {"config", "state", "dropout"}, arrays) of a checkpoint. Raises ``FileNotFoundError``
+    when it is missing and ``rnnlab.errors.FormatError`` naming the file and the key when it is not a
+    readable checkpoint (see rnnlab.saving.read_npz) or its header lacks a section."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"resume: no checkpoint at {str(path)!r} (train with --out first)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-        header = json.loads(str(arrays.pop("__state__")))
-    except (ValueError, OSError, KeyError) as err:
-        raise ValueError(f"resume: {str(path)!r} is not a readable rnnlab checkpoint ({err})") from err
+    header, arrays = read_npz(path, "__state__", "checkpoint")
+    for key in ("config", "state"):
+        if not isinstance(header.get(key), dict):
+            raise FormatError(path, f"key '__state__' {key}", f"expected a JSON object in an rnnlab checkpoint, "
+                                                              f"got {type(header.get(key)).__name__}")
+    if not isinstance(header.get("dropout", {}), dict):
+        raise FormatError(path, "key '__state__' dropout", "expected a JSON object of generator states")
     return header, arrays
 
 
