@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 import zlib
 
@@ -60,9 +61,11 @@ def _member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, budget: int) -
     with z.open(info) as fp:
         try:
             version = npy.read_magic(fp)
-            shape, fortran, dtype = (npy.read_array_header_1_0 if version == (1, 0)
-                                     else npy.read_array_header_2_0)(fp)
-        except (ValueError, TypeError, SyntaxError, EOFError, OverflowError) as err:
+            with warnings.catch_warnings():                    # numpy warns while it retries Python 2 headers
+                warnings.simplefilter("ignore")
+                shape, fortran, dtype = (npy.read_array_header_1_0 if version == (1, 0)
+                                         else npy.read_array_header_2_0)(fp)
+        except Exception as err:                               # ValueError, SyntaxError, tokenize.TokenError, ...
             raise FormatError(path, key, f"not a .npy array header ({describe(err)})") from None
         if dtype.hasobject:
             raise FormatError(path, key, f"dtype {dtype} holds Python objects (a pickle); rnnlab files hold "

@@ -61,7 +61,7 @@ def confirm_recorded(path: str, recorded: dict, model_path) -> str:
     if not isinstance(size, int) or not isinstance(sha, str):
         raise ValueError(f"{what}, and the file records no size and SHA-256 to confirm it by; pass --text PATH")
     if not isinstance(path, str) or not os.path.isfile(path) or os.path.getsize(path) != size:
-        raise ValueError(f"{what}: it is not a regular file of the recorded {size} bytes; pass --text PATH")
+        raise ValueError(f"{what}: it is not a regular file of the recorded size ({size} bytes); pass --text PATH")
     if fingerprint(path)["sha256"] != sha:
         raise ValueError(f"{what}: its SHA-256 differs from the recorded one; pass --text PATH")
     return path

@@ -280,7 +280,7 @@ def _weights_of(h5, cls: str, key: str) -> tuple:
     return _vars(g.get("cell", g)), None
 
 
-def _check_h5(h5, path: str) -> None:
+def _check_h5(h5, path: str, within: str = "") -> None:
     """Walk every object of an open HDF5 file before reading any data: refuse links that are not hard
     links (external links read other files; soft links may loop), datasets with external storage or
     virtual sources (both read other local files), datasets of non-numeric dtype, and datasets
@@ -293,13 +293,13 @@ def _check_h5(h5, path: str) -> None:
             name = f"{group.name.rstrip('/')}/{key}"
             count += 1
             if count > MAX_H5_OBJECTS:
-                raise FormatError(path, f"link {name!r}", f"more than MAX_H5_OBJECTS = {MAX_H5_OBJECTS} objects")
+                raise FormatError(path, within + f"link {name!r}", f"more than MAX_H5_OBJECTS = {MAX_H5_OBJECTS} objects")
             link = group.get(key, getlink=True)
             if isinstance(link, h5py.ExternalLink):
-                raise FormatError(path, f"link {name!r}", f"an HDF5 external link to {link.filename!r}; links "
+                raise FormatError(path, within + f"link {name!r}", f"an HDF5 external link to {link.filename!r}; links "
                                                           f"reaching outside the file are refused")
             if not isinstance(link, h5py.HardLink):
-                raise FormatError(path, f"link {name!r}", f"an HDF5 {type(link).__name__}; Keras weight files hold "
+                raise FormatError(path, within + f"link {name!r}", f"an HDF5 {type(link).__name__}; Keras weight files hold "
                                                           f"hard links only")
             obj = group[key]
             addr = h5py.h5o.get_info(obj.id).addr
@@ -310,9 +310,9 @@ def _check_h5(h5, path: str) -> None:
                 stack.append(obj)
                 continue
             if not isinstance(obj, h5py.Dataset):
-                raise FormatError(path, f"object {name!r}", f"an HDF5 {type(obj).__name__}, expected groups and "
+                raise FormatError(path, within + f"object {name!r}", f"an HDF5 {type(obj).__name__}, expected groups and "
                                                             f"datasets")
-            where = f"dataset {name!r}"
+            where = within + f"dataset {name!r}"
             if obj.external:
                 raise FormatError(path, where, f"uses HDF5 external storage in {obj.external[0][0]!r}; data "
                                                f"outside the file is refused")
@@ -361,7 +361,7 @@ def _from_keras_file(path: str):
     if not isinstance(config, dict) or not isinstance(config.get("config", {}), dict):
         raise FormatError(path, "member 'config.json'", "expected a JSON object with a 'config' object")
     with h5py.File(io.BytesIO(weights), "r") as h5:
-        _check_h5(h5, f"{path} (model.weights.h5)")
+        _check_h5(h5, path, "member 'model.weights.h5' ")
         model_cfg = config.get("config", {})
         entries = model_cfg.get("layers")
         if not isinstance(entries, list):

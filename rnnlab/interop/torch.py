@@ -258,8 +258,10 @@ def load_model(source, head: str = "last", nonlinearity: str = "tanh", weights_o
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as z:
                 declared = max(declared, sum(i.file_size for i in z.infolist()))
-    except (OSError, zipfile.BadZipFile, ValueError) as err:
-        raise FormatError(path, "", f"not a readable torch file ({describe(err)})") from None
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, NotImplementedError, RuntimeError,
+            EOFError, OverflowError) as err:
+        raise FormatError(path, "", f"not a torch file loadable with weights_only={weights_only} "
+                                    f"({describe(err)})") from None
     if declared > MAX_TORCH_BYTES:
         raise FormatError(path, "", f"declares {declared} bytes, more than MAX_TORCH_BYTES = {MAX_TORCH_BYTES}")
     try:
