@@ -103,7 +103,11 @@ def set_path(obj, path: list, value):
         return value
     node = obj
     for key in path[:-1]:
-        nxt = node.get(key) if isinstance(node, dict) else node[key % len(node)] if isinstance(node, list) and node else None
+        nxt = None
+        if isinstance(node, dict):
+            nxt = node.get(key)
+        elif isinstance(node, list) and node and isinstance(key, int):
+            nxt = node[key % len(node)]
         if not isinstance(nxt, (dict, list)):
             break
         node = nxt

@@ -291,16 +291,17 @@ def _check_h5(h5, path: str, within: str = "") -> None:
         group = stack.pop()
         for key in group.keys():
             name = f"{group.name.rstrip('/')}/{key}"
+            place = within + f"link {name!r}"
             count += 1
             if count > MAX_H5_OBJECTS:
-                raise FormatError(path, within + f"link {name!r}", f"more than MAX_H5_OBJECTS = {MAX_H5_OBJECTS} objects")
+                raise FormatError(path, place, f"more than MAX_H5_OBJECTS = {MAX_H5_OBJECTS} objects")
             link = group.get(key, getlink=True)
             if isinstance(link, h5py.ExternalLink):
-                raise FormatError(path, within + f"link {name!r}", f"an HDF5 external link to {link.filename!r}; links "
-                                                          f"reaching outside the file are refused")
+                raise FormatError(path, place, f"an HDF5 external link to {link.filename!r}; links reaching "
+                                               f"outside the file are refused")
             if not isinstance(link, h5py.HardLink):
-                raise FormatError(path, within + f"link {name!r}", f"an HDF5 {type(link).__name__}; Keras weight files hold "
-                                                          f"hard links only")
+                raise FormatError(path, place, f"an HDF5 {type(link).__name__}; Keras weight files hold hard "
+                                               f"links only")
             obj = group[key]
             addr = h5py.h5o.get_info(obj.id).addr
             if addr in seen:
@@ -310,8 +311,8 @@ def _check_h5(h5, path: str, within: str = "") -> None:
                 stack.append(obj)
                 continue
             if not isinstance(obj, h5py.Dataset):
-                raise FormatError(path, within + f"object {name!r}", f"an HDF5 {type(obj).__name__}, expected groups and "
-                                                            f"datasets")
+                raise FormatError(path, within + f"object {name!r}", f"an HDF5 {type(obj).__name__}, expected "
+                                                                     f"groups and datasets")
             where = within + f"dataset {name!r}"
             if obj.external:
                 raise FormatError(path, where, f"uses HDF5 external storage in {obj.external[0][0]!r}; data "

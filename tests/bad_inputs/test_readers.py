@@ -170,7 +170,8 @@ IDX_CASES = [
     ("gzip-truncated", idx(compress=True)[:-6], "gzip stream", "not a valid gzip"),
     ("gzip-bad-crc", idx(compress=True)[:-8] + b"\x00\x00\x00\x00" + idx(compress=True)[-4:], "gzip stream", "CRC"),
     ("gzip-not-idx", gzip.compress(b"hello world", mtime=0), "header", "not an IDX file"),
-    ("gzip-short-of-header", idx(dims=(60000, 28, 28), body=b"", compress=True), "data", "holds 0 bytes of data, expected 47040000"),
+    ("gzip-short-of-header", idx(dims=(60000, 28, 28), body=b"", compress=True), "data",
+        "holds 0 bytes of data, expected 47040000"),
     ("gzip-past-limit", idx(dims=(60000, 28, 28, 255), body=b"", compress=True), "header", "MAX_IDX_BYTES"),
     ("gzip-empty", gzip.compress(b"", mtime=0), "header", "not an IDX file"),
 ]
@@ -184,19 +185,25 @@ def model_cases():
         ("not-zip", lambda: b"hello, not an npz", "", "not a readable .npz"),
         ("empty-file", lambda: b"", "", "not a readable .npz"),
         ("no-header", lambda: npz_edit(good(), drop=["__rnnlab__"]), "key '__rnnlab__'", "missing"),
-        ("header-not-json", lambda: npz_edit(good(), add={"__rnnlab__": np.array("{nope")}), "key '__rnnlab__'", "not JSON"),
-        ("header-a-list", lambda: npz_edit(good(), add={"__rnnlab__": np.array("[1, 2]")}), "key '__rnnlab__'", "JSON object"),
-        ("header-numbers", lambda: npz_edit(good(), add={"__rnnlab__": np.arange(3)}), "key '__rnnlab__'", "0-d string"),
+        ("header-not-json", lambda: npz_edit(good(), add={"__rnnlab__": np.array("{nope")}), "key '__rnnlab__'",
+            "not JSON"),
+        ("header-a-list", lambda: npz_edit(good(), add={"__rnnlab__": np.array("[1, 2]")}), "key '__rnnlab__'",
+            "JSON object"),
+        ("header-numbers", lambda: npz_edit(good(), add={"__rnnlab__": np.arange(3)}), "key '__rnnlab__'",
+            "0-d string"),
         ("deep-json", lambda: npz_edit(good(), add={"__rnnlab__": np.array("[" * 100000 + "]" * 100000)}),
          "key '__rnnlab__'", "not JSON"),
-        ("wrong-format", lambda: npz_header(good(), lambda h: {**h, "format": "other"}), "key '__rnnlab__'", "expected 'rnnlab'"),
+        ("wrong-format", lambda: npz_header(good(), lambda h: {**h, "format": "other"}), "key '__rnnlab__'",
+            "expected 'rnnlab'"),
         ("wrong-version", lambda: npz_header(good(), lambda h: {**h, "version": 99}), "key '__rnnlab__'", "version"),
         ("meta-not-object", lambda: npz_header(good(), lambda h: {**h, "meta": [1]}), "meta", "JSON object"),
         ("missing-param", lambda: npz_edit(good(), drop=["param/0.l0.W"]), "parameters", "missing ['0.l0.W']"),
-        ("extra-param", lambda: npz_edit(good(), add={"param/9.W": np.zeros(2, np.float32)}), "parameters", "unexpected ['9.W']"),
+        ("extra-param", lambda: npz_edit(good(), add={"param/9.W": np.zeros(2, np.float32)}), "parameters",
+            "unexpected ['9.W']"),
         ("param-shape", lambda: npz_edit(good(), add={"param/0.l0.W": np.zeros((3, 15), np.float32)}),
          "key 'param/0.l0.W'", "shape (3, 15)"),
-        ("param-strings", lambda: npz_edit(good(), add={"param/2.b": np.array(["a", "b"])}), "key 'param/2.b'", "dtype"),
+        ("param-strings", lambda: npz_edit(good(), add={"param/2.b": np.array(["a", "b"])}), "key 'param/2.b'",
+            "dtype"),
         ("pickled-object", lambda: npz_edit(good(), add={"param/2.b": np.array([{}, None], dtype=object)}),
          "key 'param/2.b'", "pickle"),
         ("huge-lstm-claim", lambda: npz_header(good(), with_spec({"kind": "Sequential", "layers": [
@@ -242,16 +249,19 @@ def tree_cases():
     return [
         ("tree-truncated", lambda: good()[:-30], "", "not a readable .npz"),
         ("tree-no-header", lambda: npz_edit(good(), drop=[h]), f"key '{h}'", "missing"),
-        ("tree-wrong-format", lambda: npz_header(good(), lambda x: {**x, "format": "rnnlab"}, h), f"key '{h}'", "format"),
+        ("tree-wrong-format", lambda: npz_header(good(), lambda x: {**x, "format": "rnnlab"}, h), f"key '{h}'",
+            "format"),
         ("tree-vocab-not-list", lambda: npz_header(good(), lambda x: {**x, "vocab": "abc"}, h), "vocab", "list"),
         ("tree-model-bad", lambda: npz_header(good(), lambda x: {**x, "model": {"cell": "lstm"}}, h), "model", "cell"),
         ("tree-huge-vocab", lambda: npz_header(good(), lambda x: {**x, "model": {**x["model"], "vocab_size": 10**7,
                                                                                  "embed_dim": 10**4}}, h),
          "model", "at least"),
-        ("tree-vocab-short", lambda: npz_header(good(), lambda x: {**x, "vocab": x["vocab"][:3]}, h), "vocab", "expected 6"),
+        ("tree-vocab-short", lambda: npz_header(good(), lambda x: {**x, "vocab": x["vocab"][:3]}, h), "vocab",
+            "expected 6"),
         ("tree-param-shape", lambda: npz_edit(good(), add={"param/Ws": np.zeros((2, 2))}), "key 'param/Ws'", "shape"),
         ("tree-opt-key", lambda: npz_edit(good(), add={"opt/x": np.zeros(1)}), "key 'opt/x'", "opt/<optimizer>"),
-        ("tree-vocab-dupes", lambda: npz_header(good(), lambda x: {**x, "vocab": ["<unk>"] * 6}, h), "vocab", "distinct"),
+        ("tree-vocab-dupes", lambda: npz_header(good(), lambda x: {**x, "vocab": ["<unk>"] * 6}, h), "vocab",
+            "distinct"),
     ]
 
 
@@ -341,17 +351,20 @@ def keras_cases():
         ("keras-no-weights", "m.keras", keras_member("model.weights.h5", None), "member 'model.weights.h5'", "missing"),
         ("keras-config-not-json", "m.keras", keras_member("config.json", b"{oops"), "member 'config.json'", "not JSON"),
         ("keras-config-list", "m.keras", keras_member("config.json", b"[]"), "member 'config.json'", "JSON object"),
-        ("keras-config-no-layers", "m.keras", keras_member("config.json", b'{"class_name": "Functional", "config": {}}'),
+        ("keras-config-no-layers", "m.keras", keras_member("config.json",
+            b'{"class_name": "Functional", "config": {}}'),
          "member 'config.json'", "Sequential"),
         ("keras-layer-not-object", "m.keras", keras_member("config.json", b'{"config": {"layers": [3]}}'),
          "layers[0]", "class_name"),
         ("keras-weights-garbage", "m.keras", keras_member("model.weights.h5", b"not hdf5"), "", "Keras file"),
         ("keras-not-zip", "m.keras", lambda: b"plain text", "", ".keras archive"),
         ("keras-truncated", "m.keras", lambda: seeds.keras_file()[:-100], "", ""),
-        ("keras-external-storage", "m.keras", keras_h5(make_external), "member 'model.weights.h5' dataset", "external storage"),
+        ("keras-external-storage", "m.keras", keras_h5(make_external), "member 'model.weights.h5' dataset",
+            "external storage"),
         ("keras-virtual", "m.keras", keras_h5(make_virtual), "dataset", "virtual"),
         ("keras-external-link", "m.keras", keras_h5(make_external_link), "link", "external link"),
-        ("keras-soft-link", "m.keras", keras_h5(make_soft_link), "link '" + os.path.join(os.sep, 'layers', 'loop') + "'", "SoftLink"),
+        ("keras-soft-link", "m.keras", keras_h5(make_soft_link), "link '" + os.path.join(os.sep, 'layers',
+            'loop') + "'", "SoftLink"),
         ("keras-unwritten", "m.keras", keras_h5(make_unwritten), "dataset", "declares shape (100000, 10000)"),
         ("keras-compressed", "m.keras", keras_h5(make_compressed), "dataset", "compressed"),
         ("keras-strings", "m.keras", keras_h5(make_strings), "dataset", "expected numbers"),
@@ -441,7 +454,7 @@ def torch_cases():
     return [
         ("pt-truncated", lambda: seeds.torch_file()[:-50], "", "not a torch file"),
         ("pt-garbage", lambda: b"garbage bytes", "", "not a torch file"),
-        ("pt-code-pickle", lambda: pickle.dumps(Boom()), "", "weights_only=True"),
+        ("pt-code-pickle", lambda: pickle.dumps(Boom(), protocol=2), "", "weights_only=True"),
         ("pt-wrong-keys", lambda: _torch_bytes({"a.weight": np.zeros((2, 2), np.float32)}), "", "weight_ih_l0"),
         ("pt-bad-shapes", lambda: _torch_bytes({"weight_ih_l0": np.zeros((5, 3), np.float32),
                                                "weight_hh_l0": np.zeros((4, 4), np.float32)}), "", "weight_ih_l0"),
@@ -481,9 +494,11 @@ def mat_cases():
     return [
         ("mat-garbage", lambda: b"MATLAB garbage", "", "not a readable .mat"),
         ("mat-no-testdata", mat({"traindata": cell(roll), "validdata": cell(roll)}), "key 'testdata'", "missing"),
-        ("mat-empty-train", mat({"traindata": np.zeros((1, 0), object), "validdata": cell(roll), "testdata": cell(roll)}),
+        ("mat-empty-train", mat({"traindata": np.zeros((1, 0), object), "validdata": cell(roll),
+            "testdata": cell(roll)}),
          "key 'traindata'", "no sequences"),
-        ("mat-wrong-notes", mat({"traindata": cell(np.zeros((5, 12))), "validdata": cell(roll), "testdata": cell(roll)}),
+        ("mat-wrong-notes", mat({"traindata": cell(np.zeros((5, 12))), "validdata": cell(roll),
+            "testdata": cell(roll)}),
          "traindata[0]", "88"),
         ("mat-not-binary", mat({"traindata": cell(roll + 0.5), "validdata": cell(roll), "testdata": cell(roll)}),
          "traindata[0]", "0s and 1s"),
@@ -503,11 +518,14 @@ def api_cases():
             for name, build, place, words in tree_cases()]
     out += [pytest.param(read_keras, fname, build, place, words, id=name)
             for name, fname, build, place, words in keras_cases()]
-    out += [pytest.param(read_onnx, "m.onnx", build, place, words, id=name) for name, build, place, words in onnx_cases()]
+    out += [pytest.param(read_onnx, "m.onnx", build, place, words, id=name) for name, build, place,
+        words in onnx_cases()]
     out += [pytest.param(read_torch, "m.pt", build, place, words, id=name)
             for name, build, place, words in torch_cases()]
-    out += [pytest.param(read_text, "input.txt", data, place, words, id=name) for name, data, place, words in TEXT_CASES]
-    out += [pytest.param(read_mat, "music.mat", build, place, words, id=name) for name, build, place, words in mat_cases()]
+    out += [pytest.param(read_text, "input.txt", data, place, words, id=name) for name, data, place,
+        words in TEXT_CASES]
+    out += [pytest.param(read_mat, "music.mat", build, place, words, id=name) for name, build, place,
+        words in mat_cases()]
     return out
 
 
@@ -562,7 +580,8 @@ def evaluate_cases():
         ("ckpt-truncated", "checkpoint.npz", lambda: ckpt()[:-40], "", "not a readable .npz"),
         ("ckpt-missing-param", "checkpoint.npz", lambda: npz_edit(ckpt(), drop=["param/0.l0.U"]), "parameters",
          "missing ['0.l0.U']"),
-        ("ckpt-param-shape", "checkpoint.npz", lambda: npz_edit(ckpt(), add={"param/2.W": np.zeros((9, 9), np.float32)}),
+        ("ckpt-param-shape", "checkpoint.npz", lambda: npz_edit(ckpt(), add={"param/2.W": np.zeros((9, 9),
+            np.float32)}),
          "key 'param/2.W'", "shape (9, 9)"),
         ("ckpt-huge-hidden", "checkpoint.npz", lambda: npz_header(ckpt(), lambda h: {**h, "config": {
             **h["config"], "hidden": 100000}}, "__state__"), "config", "hidden=100000"),
@@ -573,7 +592,8 @@ def evaluate_cases():
     ]
 
 
-@pytest.mark.parametrize("name, fname, build, place, words", evaluate_cases(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("name, fname, build, place, words", evaluate_cases(), ids=lambda v: v if isinstance(v,
+    str) else "")
 def test_cli_evaluate_on_a_bad_file_is_one_line(tmp_path, capsys, name, fname, build, place, words):
     path = tmp_path / fname
     path.write_bytes(build())
@@ -592,7 +612,8 @@ def convert_cases():
     return cases
 
 
-@pytest.mark.parametrize("name, fname, build, place, words", convert_cases(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("name, fname, build, place, words", convert_cases(), ids=lambda v: v if isinstance(v,
+    str) else "")
 def test_cli_convert_on_a_bad_file_is_one_line_and_writes_nothing(tmp_path, capsys, name, fname, build, place, words):
     if fname.endswith((".keras", ".h5")):
         require_keras()
@@ -644,7 +665,8 @@ def test_cli_sst_evaluate_on_a_bad_tree_file_is_one_line(tree_model_file, tmp_pa
 
 
 @pytest.mark.parametrize("name, build, place, words", [c for c in tree_cases() if c[0] in (
-    "tree-truncated", "tree-no-header", "tree-huge-vocab", "tree-vocab-short")], ids=lambda v: v if isinstance(v, str) else "")
+    "tree-truncated", "tree-no-header", "tree-huge-vocab", "tree-vocab-short")], ids=lambda v: v if isinstance(v,
+        str) else "")
 def test_cli_sst_on_a_bad_model_is_one_line(tmp_path, capsys, name, build, place, words):
     path = tmp_path / "tree.npz"
     path.write_bytes(build())
