@@ -69,11 +69,12 @@ def _read_idx(f, path: str, size: int | None) -> np.ndarray:
     dims = _read_exactly(f, 4 * ndim, path, f"header ({ndim} dimensions)")
     shape = struct.unpack(f">{ndim}I", dims)
     dtype = np.dtype(IDX_TYPES[head[2]])
-    expected = dtype.itemsize
+    expected, span = dtype.itemsize, dtype.itemsize
     for n in shape:
         expected *= n                                           # Python ints: no overflow
-    if expected > MAX_IDX_BYTES:
-        raise FormatError(path, "header", f"dimensions {shape} announce {expected} bytes of data, more than the "
+        span *= max(n, 1)                                       # NumPy refuses (0, 2**32, 2**32) as well
+    if span > MAX_IDX_BYTES:
+        raise FormatError(path, "header", f"dimensions {shape} announce {span} bytes of data, more than the "
                                           f"limit MAX_IDX_BYTES = {MAX_IDX_BYTES}")
     if size is not None and size != 4 + 4 * ndim + expected:
         raise FormatError(path, "data", f"holds {size - 4 - 4 * ndim} bytes of data, expected {expected} for "

@@ -174,6 +174,7 @@ IDX_CASES = [
         "holds 0 bytes of data, expected 47040000"),
     ("gzip-past-limit", idx(dims=(60000, 28, 28, 255), body=b"", compress=True), "header", "MAX_IDX_BYTES"),
     ("gzip-empty", gzip.compress(b"", mtime=0), "header", "not an IDX file"),
+    ("zero-dim-and-huge-dims", idx(dims=(0, 2**32 - 1, 2**32 - 1), body=b""), "header", "MAX_IDX_BYTES"),
 ]
 
 
