@@ -9,8 +9,10 @@ the model has them, are off (rnnlab.metrics evaluates in evaluation mode).
 
 A text model records the text file it was trained on. That path comes from the model file, so
 ``evaluate`` opens it only when it is confirmed to be the run's data: a regular file of the size and
-SHA-256 recorded with the model (rnnlab.data.text.confirm_recorded). Otherwise, and for checkpoints,
-which record no fingerprint, pass ``--text PATH`` to name the file yourself. A model or checkpoint that
+SHA-256 recorded with the model (rnnlab.data.text.confirm_recorded); a checkpoint, which records no
+fingerprint, borrows the one of the run's model.npz beside it. Otherwise (an interrupted run's
+checkpoint, a file that changed or moved, a model from elsewhere) pass ``--text PATH`` to name the
+file yourself. A model or checkpoint that
 is not a readable rnnlab file gives a ``FormatError`` naming the file and the key.
 
 ``--streams S`` (text only): the split is read as S contiguous runs of chunks, each chunk starting
@@ -20,6 +22,7 @@ chunk starting from zeros.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 
 from ..data import load_task
@@ -27,7 +30,7 @@ from ..data.text import confirm_recorded
 from ..errors import FormatError, describe
 from ..metrics import evaluate_split, evaluate_stream
 from ..saving import assign_params, load, read_meta
-from ..train import Config, build_model, read_checkpoint, task_args, write_json
+from ..train import MODEL, Config, build_model, read_checkpoint, task_args, write_json
 
 
 def add_parser(sub):
@@ -54,6 +57,17 @@ def is_checkpoint(path) -> bool:
         return False                                           # let the model reader give the error
 
 
+def run_fingerprint(checkpoint, cfg: Config) -> dict:
+    """A checkpoint records no fingerprint of its text: take the one of the run's model.npz beside it,
+    if that file records the same text path; else {} (then --text is needed)."""
+    try:
+        meta = read_meta(os.path.join(os.path.dirname(os.path.abspath(checkpoint)), MODEL))
+    except (FileNotFoundError, ValueError):
+        return {}
+    same = isinstance(meta.get("config"), dict) and meta["config"].get("text_path") == cfg.text_path
+    return meta["task"] if same and isinstance(meta.get("task"), dict) else {}
+
+
 def config_of(header: dict, key: str, path) -> Config:
     """The training configuration stored under ``key``; a FormatError naming the file if it is not one."""
     try:
@@ -71,7 +85,7 @@ def run(args) -> int:
     if checkpoint:
         header, arrays = read_checkpoint(args.model)
         cfg = config_of(header, "config", args.model)
-        recorded = {}
+        recorded = run_fingerprint(args.model, cfg)
     else:
         meta = read_meta(args.model)
         if "config" not in meta:

@@ -860,3 +860,15 @@ def test_sst_command_on_a_1000_word_sentence_and_a_3000_deep_tree(tree_model_fil
     assert len(lines) == 1999 and lines[-1].startswith(" " * 2 * 999)
     assert main(["sst", str(tree_model_file), "--tree", deep_text(3000)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 6001
+
+
+def test_evaluate_on_a_text_checkpoint_borrows_the_runs_fingerprint_or_needs_text(tmp_path, capsys):
+    corpus, out = _text_run(tmp_path)
+    assert main(["evaluate", str(out / "checkpoint.npz"), "--split", "valid"]) == 0      # model.npz beside it
+    alone = tmp_path / "elsewhere"
+    alone.mkdir()
+    (alone / "checkpoint.npz").write_bytes((out / "checkpoint.npz").read_bytes())
+    capsys.readouterr()
+    assert main(["evaluate", str(alone / "checkpoint.npz"), "--split", "valid"]) == 2
+    assert "records no size and SHA-256" in capsys.readouterr().err
+    assert main(["evaluate", str(alone / "checkpoint.npz"), "--split", "valid", "--text", str(corpus)]) == 0
