@@ -38,8 +38,9 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"rnnlab {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, FileNotFoundError) as err:     # FormatError (a malformed file) is a ValueError
+        message = " ".join(str(err).split())             # one line, whatever the file put in the message
+        print(f"rnnlab {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

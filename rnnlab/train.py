@@ -52,10 +52,11 @@ from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
 from .layers.dropout import check_rate
 from .metrics import batch_loss, evaluate_split
 from .models import LastStep, Sequential
+from .errors import FormatError
 from .optim import OPTIMIZERS, SparseGrad, clip_grad_norm, cosine, global_norm, make_optimizer
 from .run_folder import open_run, writing
 from .runtime import engine_description
-from .saving import atomic_write, read_meta, save
+from .saving import atomic_write, read_meta, read_npz, save
 
 MODELS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 SCHEDULES = ("constant", "cosine")
@@ -283,15 +284,18 @@ def write_checkpoint(path, cfg: Config, state: State, model, best: dict, opt) ->
 
 
 def read_checkpoint(path) -> tuple[dict, dict]:
-    """(header {"config", "state"}, arrays) of a checkpoint; a clear error when it is missing or broken."""
+    """(header {"config", "state", "dropout"}, arrays) of a checkpoint. Raises ``FileNotFoundError``
+    when it is missing and ``rnnlab.errors.FormatError`` naming the file and the key when it is not a
+    readable checkpoint (see rnnlab.saving.read_npz) or its header lacks a section."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"resume: no checkpoint at {str(path)!r} (train with --out first)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-        header = json.loads(str(arrays.pop("__state__")))
-    except (ValueError, OSError, KeyError) as err:
-        raise ValueError(f"resume: {str(path)!r} is not a readable rnnlab checkpoint ({err})") from err
+    header, arrays = read_npz(path, "__state__", "checkpoint")
+    for key in ("config", "state"):
+        if not isinstance(header.get(key), dict):
+            raise FormatError(path, f"key '__state__' {key}", f"expected a JSON object in an rnnlab checkpoint, "
+                                                              f"got {type(header.get(key)).__name__}")
+    if not isinstance(header.get("dropout", {}), dict):
+        raise FormatError(path, "key '__state__' dropout", "expected a JSON object of generator states")
     return header, arrays
 
 

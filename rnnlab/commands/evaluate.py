@@ -7,6 +7,14 @@ the model has them, are off (rnnlab.metrics evaluates in evaluation mode).
     rnnlab evaluate runs/fmnist/checkpoint.npz
     rnnlab evaluate runs/shakespeare/model.npz --split valid --streams 16
 
+A text model records the text file it was trained on. That path comes from the model file, so
+``evaluate`` opens it only when it is confirmed to be the run's data: a regular file of the size and
+SHA-256 recorded with the model (rnnlab.data.text.confirm_recorded); a checkpoint, which records no
+fingerprint, borrows the one of the run's model.npz beside it. Otherwise (an interrupted run's
+checkpoint, a file that changed or moved, a model from elsewhere) pass ``--text PATH`` to name the
+file yourself. A model or checkpoint that
+is not a readable rnnlab file gives a ``FormatError`` naming the file and the key.
+
 ``--streams S`` (text only): the split is read as S contiguous runs of chunks, each chunk starting
 from the state the previous one ended with (rnnlab.metrics.evaluate_stream), instead of every
 chunk starting from zeros.
@@ -14,13 +22,15 @@ chunk starting from zeros.
 from __future__ import annotations
 
 import json
-
-import numpy as np
+import os
+import zipfile
 
 from ..data import load_task
+from ..data.text import confirm_recorded
+from ..errors import FormatError, describe
 from ..metrics import evaluate_split, evaluate_stream
-from ..saving import load, read_meta
-from ..train import Config, build_model, read_checkpoint, task_args, write_json
+from ..saving import assign_params, load, read_meta
+from ..train import MODEL, Config, build_model, read_checkpoint, task_args, write_json
 from ._flags import check_flag_int
 
 
@@ -34,35 +44,68 @@ def add_parser(sub):
                    help="text: carry the state across chunks, reading the split as this many contiguous runs "
                         "(default 0: every chunk from a zero state)")
     p.add_argument("--metrics-json", default=None, help="write the metrics (loss, accuracy) here")
+    p.add_argument("--text", default=None,
+                   help="text models: the text file to evaluate on (default: the file the model records, if it "
+                        "is confirmed to be the run's data by its recorded size and SHA-256)")
     return p
 
 
 def is_checkpoint(path) -> bool:
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return "__state__" in data.files
-    except (OSError, ValueError):
+        with zipfile.ZipFile(path) as z:
+            return "__state__.npy" in z.namelist()
+    except (OSError, ValueError, zipfile.BadZipFile):
         return False                                           # let the model reader give the error
+
+
+def run_fingerprint(checkpoint, cfg: Config) -> dict:
+    """A checkpoint records no fingerprint of its text: take the one of the run's model.npz beside it,
+    if that file records the same text path; else {} (then --text is needed)."""
+    try:
+        meta = read_meta(os.path.join(os.path.dirname(os.path.abspath(checkpoint)), MODEL))
+    except (FileNotFoundError, ValueError):
+        return {}
+    same = isinstance(meta.get("config"), dict) and meta["config"].get("text_path") == cfg.text_path
+    return meta["task"] if same and isinstance(meta.get("task"), dict) else {}
+
+
+def config_of(header: dict, key: str, path) -> Config:
+    """The training configuration stored under ``key``; a FormatError naming the file if it is not one."""
+    try:
+        return Config.from_dict(header[key])
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise FormatError(path, f"{key}", f"not an rnnlab training configuration ({describe(err)})") from None
 
 
 def run(args) -> int:
     check_flag_int("--batch-size", args.batch_size, low=1)
     check_flag_int("--streams", args.streams, low=0)                 # 0: no state carried across chunks
-    if is_checkpoint(args.model):
+    checkpoint = is_checkpoint(args.model)
+    if checkpoint:
         header, arrays = read_checkpoint(args.model)
-        cfg = Config.from_dict(header["config"])
+        cfg = config_of(header, "config", args.model)
+        recorded = run_fingerprint(args.model, cfg)
     else:
         meta = read_meta(args.model)
         if "config" not in meta:
             raise ValueError(f"model: {args.model!r} was not written by rnnlab train (no training config in it)")
-        cfg = Config.from_dict(meta["config"])
+        cfg = config_of(meta, "config", args.model)
+        recorded = meta.get("task") if isinstance(meta.get("task"), dict) else {}
     if args.data_dir:
         cfg.data_dir = args.data_dir
+    if cfg.task == "text" and args.text:
+        cfg.text_path = args.text
+    elif cfg.task == "text" and cfg.text_path is not None:
+        cfg.text_path = confirm_recorded(recorded.get("path", cfg.text_path), recorded, args.model)
     task = load_task(cfg.task, **task_args(cfg))
-    if is_checkpoint(args.model):
+    if checkpoint:
+        stored = sum(int(v.size) for k, v in arrays.items() if k.startswith("param/"))
+        if cfg.layers * cfg.hidden ** 2 > stored:              # U of every level, before allocating them
+            raise FormatError(args.model, "key '__state__' config", f"hidden={cfg.hidden}, layers={cfg.layers} "
+                                                                    f"need more parameters than the {stored} stored")
         model = build_model(task, cfg)
-        for k, v in model.params.items():
-            v[...] = arrays[f"param/{k}"]
+        assign_params(model, {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")},
+                      args.model)
     else:
         model = load(args.model)
     if args.streams:

@@ -54,8 +54,10 @@ def show(model, vocab, tree: Tree, gold: bool) -> str:
     prob = model.predict(batch)
     names = BINARY_NAMES if binary else data.LABEL_NAMES
     lines = []
-
-    def visit(node, depth, k):
+    stack = [(tree, 0)]                      # iterative pre-order: k counts nodes as encode() numbers them
+    k = 0
+    while stack:
+        node, depth = stack.pop()
         row = prob[batch.rank[k]]
         c = int(row.argmax())
         unk = "" if not node.is_leaf or node.word in vocab else " (unknown word)"
@@ -65,10 +67,7 @@ def show(model, vocab, tree: Tree, gold: bool) -> str:
             label = f"  gold {names[target] if target >= 0 else 'neutral'}"
         lines.append(f"{'  ' * depth}{c} {names[c]:<13} p={row[c]:.2f}{label}  {' '.join(node.leaves())}{unk}")
         k += 1
-        for child in node.children:
-            k = visit(child, depth + 1, k)
-        return k
-    visit(tree, 0, 0)
+        stack.extend((child, depth + 1) for child in reversed(node.children))
     return "\n".join(lines)
 
 

@@ -10,10 +10,13 @@ class (10) is read at the last step. The last 5,000 training images are the vali
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import zlib
 
 import numpy as np
 
+from ..errors import FormatError, describe
 from .dataset import ArrayDataset, Task
 from .paths import candidates, find_file
 
@@ -24,28 +27,62 @@ FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-label
 VALID_SIZE = 5_000
 
 
+MAX_IDX_BYTES = 1 << 31
+"""Largest element data an IDX file may announce (2 GiB; MNIST's training images take 47 MB). The
+header's dimensions are multiplied in Python integers (no overflow) and checked against this before
+anything is allocated, and a gzip file is inflated only up to what its header announces, so a small
+file cannot drive a huge allocation."""
+
+
+def _read_exactly(f, n: int, path: str, what: str) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise FormatError(path, what, f"the file ends after {len(data)} of its {n} bytes (truncated)")
+    return data
+
+
 def read_idx(path) -> np.ndarray:
-    """The array stored in an IDX file (``.gz`` or raw, detected from the first bytes)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:2] == b"\x1f\x8b":
+    """The array stored in an IDX file (``.gz`` or raw, detected from the first bytes).
+
+    Raises ``FileNotFoundError`` when there is no file, and ``rnnlab.errors.FormatError`` naming the
+    file and the place (header, dimension, data) when it is not a well-formed IDX file, is truncated,
+    has bytes after its data, or announces more than ``MAX_IDX_BYTES`` of data."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"path: no IDX file at {path!r}")
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as err:
-            raise ValueError(f"path: {str(path)!r} is not a valid gzip file ({err})") from err
-    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] not in IDX_TYPES:
-        raise ValueError(f"path: {str(path)!r} is not an IDX file (expected bytes 00 00 <type> <ndim>, "
-                         f"got {data[:4].hex(' ')})")
-    ndim = data[3]
-    if len(data) < 4 + 4 * ndim:
-        raise ValueError(f"path: {str(path)!r} is truncated: its header announces {ndim} dimensions")
-    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    dtype = np.dtype(IDX_TYPES[data[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    body = data[4 + 4 * ndim:]
+            f = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+            return _read_idx(f, path, None if gz else os.fstat(raw.fileno()).st_size)
+        except (OSError, EOFError, zlib.error) as err:          # gzip.BadGzipFile is an OSError
+            raise FormatError(path, "gzip stream", f"not a valid gzip file ({describe(err)})") from err
+
+
+def _read_idx(f, path: str, size: int | None) -> np.ndarray:
+    head = f.read(4)
+    if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in IDX_TYPES:
+        raise FormatError(path, "header", f"not an IDX file (expected bytes 00 00 <type> <ndim> with type one "
+                                          f"of {', '.join(f'{t:02x}' for t in IDX_TYPES)}, got {head.hex(' ')})")
+    ndim = head[3]
+    dims = _read_exactly(f, 4 * ndim, path, f"header ({ndim} dimensions)")
+    shape = struct.unpack(f">{ndim}I", dims)
+    dtype = np.dtype(IDX_TYPES[head[2]])
+    expected, span = dtype.itemsize, dtype.itemsize
+    for n in shape:
+        expected *= n                                           # Python ints: no overflow
+        span *= max(n, 1)                                       # NumPy refuses (0, 2**32, 2**32) as well
+    if span > MAX_IDX_BYTES:
+        raise FormatError(path, "header", f"dimensions {shape} announce {span} bytes of data, more than the "
+                                          f"limit MAX_IDX_BYTES = {MAX_IDX_BYTES}")
+    if size is not None and size != 4 + 4 * ndim + expected:
+        raise FormatError(path, "data", f"holds {size - 4 - 4 * ndim} bytes of data, expected {expected} for "
+                                        f"shape {shape}")
+    body = f.read(expected + 1)                                 # inflates at most one byte past the data
     if len(body) != expected:
-        raise ValueError(f"path: {str(path)!r} holds {len(body)} bytes of data, expected {expected} "
-                         f"for shape {shape}")
+        got = "more than " + str(expected) if len(body) > expected else str(len(body))
+        raise FormatError(path, "data", f"holds {got} bytes of data, expected {expected} for shape {shape}")
     return np.frombuffer(body, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import FormatError, describe
 from .dataset import SequenceListDataset, Task
 from .paths import candidates, find_file
 
@@ -27,16 +28,28 @@ def loadmat(path):
     try:
         return scipy_loadmat(str(path))
     except Exception as err:                                   # scipy raises several types on bad files
-        raise ValueError(f"path: {str(path)!r} is not a readable .mat file ({err})") from err
+        raise FormatError(path, "", f"not a readable .mat file ({describe(err)})") from err
 
 
 def read_split(mat: dict, key: str, path) -> list:
+    """The piano rolls of one split: float32 arrays (T, 88) of 0/1, at least one, each T >= 2.
+    Raises ``rnnlab.errors.FormatError`` naming the file and the entry (``traindata[3]``)."""
     if key not in mat:
-        raise ValueError(f"path: {str(path)!r} has no {key!r} (expected keys traindata, validdata, testdata)")
-    rolls = [np.asarray(r, np.float32) for r in np.asarray(mat[key]).ravel()]
-    for i, r in enumerate(rolls):
-        if r.ndim != 2 or r.shape[1] != NOTES or len(r) < 2:
-            raise ValueError(f"path: {str(path)!r} {key}[{i}] has shape {r.shape}, expected (T >= 2, {NOTES})")
+        raise FormatError(path, f"key {key!r}", "missing (expected keys traindata, validdata, testdata)")
+    cells = np.asarray(mat[key], dtype=object).ravel()
+    if cells.size == 0:
+        raise FormatError(path, f"key {key!r}", "holds no sequences, expected at least one piano roll")
+    rolls = []
+    for i, r in enumerate(cells):
+        try:
+            roll = np.asarray(r, np.float32)
+        except (TypeError, ValueError) as err:
+            raise FormatError(path, f"{key}[{i}]", f"expected a numeric matrix ({describe(err)})") from None
+        if roll.ndim != 2 or roll.shape[1] != NOTES or len(roll) < 2:
+            raise FormatError(path, f"{key}[{i}]", f"has shape {roll.shape}, expected (T >= 2, {NOTES})")
+        if not np.isin(roll, (0.0, 1.0)).all():
+            raise FormatError(path, f"{key}[{i}]", "expected a piano roll of 0s and 1s")
+        rolls.append(roll)
     return rolls
 
 

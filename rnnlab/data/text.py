@@ -13,10 +13,12 @@ draws random windows), and resume stays exact. Every epoch has the same number o
 """
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
 
+from ..errors import FormatError, decode_utf8
 from .dataset import ArrayDataset, Task
 from .paths import candidates, find_file
 
@@ -24,14 +26,45 @@ TRAIN_FRACTION = 0.9
 
 
 def read_text(path) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except UnicodeDecodeError as err:
-        raise ValueError(f"path: {str(path)!r} is not UTF-8 text ({err})") from err
+    """The UTF-8 text of ``path`` (a leading byte-order mark dropped). Raises ``FileNotFoundError``
+    when there is no file and ``rnnlab.errors.FormatError`` naming the line, column and byte position
+    of the first byte that is not UTF-8, or when the text has fewer than 2 characters."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"text: no file at {path!r}")
+    with open(path, "rb") as f:
+        text = decode_utf8(f.read(), path)
     if len(text) < 2:
-        raise ValueError(f"path: {str(path)!r} holds {len(text)} characters, expected at least 2")
+        raise FormatError(path, "", f"holds {len(text)} characters, expected at least 2")
     return text
+
+
+def fingerprint(path) -> dict:
+    """{"bytes": size, "sha256": hex digest} of a file, recorded with a text model so that a later
+    ``rnnlab evaluate`` can confirm that the path it records still holds the run's data."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def confirm_recorded(path: str, recorded: dict, model_path) -> str:
+    """``path``, a text file named inside a saved model, if it is confirmed to be the data the run used:
+    a regular file whose size and SHA-256 equal the ``bytes`` and ``sha256`` recorded beside it. A path
+    read from a file is never opened otherwise (it could name any file on the machine, a device or a
+    pipe); the ValueError says to pass ``--text``. Only the recorded number of bytes is ever read."""
+    what = (f"--text: {str(model_path)!r} records the text file {str(path)!r}, which is opened only when it is "
+            f"confirmed to be the run's data")
+    size, sha = recorded.get("bytes"), recorded.get("sha256")
+    if not isinstance(size, int) or not isinstance(sha, str):
+        raise ValueError(f"{what}, and the file records no size and SHA-256 to confirm it by; pass --text PATH")
+    if not isinstance(path, str) or not os.path.isfile(path) or os.path.getsize(path) != size:
+        raise ValueError(f"{what}: it is not a regular file of the recorded size ({size} bytes); pass --text PATH")
+    if fingerprint(path)["sha256"] != sha:
+        raise ValueError(f"{what}: its SHA-256 differs from the recorded one; pass --text PATH")
+    return path
 
 
 def one_hot(V: int):
@@ -73,8 +106,6 @@ def task(path=None, data_dir=None, seq_len: int = 100, random_offset: bool = Fal
     """``path``: a text file; by default tinyshakespeare/input.txt under the data root."""
     if path is None:
         path = find_file(["input.txt"], candidates(data_dir, "tinyshakespeare"), "text (Tiny Shakespeare)")
-    elif not os.path.isfile(path):
-        raise FileNotFoundError(f"text: no file at {str(path)!r}")
     if seq_len < 1:
         raise ValueError(f"seq_len: expected a positive integer, got {seq_len!r}")
     text = read_text(path)
@@ -87,4 +118,4 @@ def task(path=None, data_dir=None, seq_len: int = 100, random_offset: bool = Fal
              else ArrayDataset(*chunks(ids[:cut], seq_len), encode=encode))
     valid = ArrayDataset(*chunks(ids[cut:], seq_len), encode=encode)
     return Task("text", "classify_steps", len(chars), len(chars), train, valid, valid,
-                {"chars": "".join(chars), "path": os.path.abspath(path), "seq_len": seq_len})
+                {"chars": "".join(chars), "path": os.path.abspath(path), "seq_len": seq_len, **fingerprint(path)})

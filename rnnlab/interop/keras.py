@@ -13,6 +13,14 @@ Models are read as a chain: InputLayer, Masking and Dropout are skipped (rnnlab 
 ``return_sequences=False`` becomes the rnnlab layer followed by ``LastStep``, and Dense acts on the last
 step or on every step accordingly.
 
+Reading files is defensive, since a model file may come from anyone: every fault gives a
+``rnnlab.errors.FormatError`` (a ``ValueError``) naming the file and the place (zip member, HDF5
+dataset or link, layer). The HDF5 weights are checked before any array is read: external storage
+(``dataset.external``), virtual datasets, external and soft links are refused, since they make HDF5
+read other local files into the weights; a dataset must store as many bytes in the file as it
+declares (no compression, no unwritten fill), all of them together at most ``MAX_KERAS_BYTES``; the
+zip members are read only up to their declared size and the limits below.
+
 Reading a ``.keras`` file needs only h5py (its ``config.json`` gives the architecture); reading a bare
 ``.weights.h5`` file, which holds no architecture, assumes Keras' default activations and needs the
 recurrent layers to be of one kind followed by Dense layers. Building Keras objects (``to_keras``,
@@ -24,11 +32,14 @@ import io
 import json
 import os
 import re
+import struct
 import zipfile
+import zlib
 from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import FormatError, describe
 from ..layers import GRU, LSTM, RNN, Dense, Dropout, Recurrent
 from ..models import LastStep
 from ._layout import (check_last_step, inference_layers, layers_of, make_model, new_layer, regate,
@@ -39,6 +50,13 @@ RNNLAB_KIND = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}
 KERAS_CLASS = {v: k for k, v in RNNLAB_KIND.items()}
 ACTIVATIONS = {"linear": "identity", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "softmax": "softmax"}
 _TAG = re.compile(r"^rnnlab(\d+)_l(\d+)$")       # names to_keras gives the levels of a stacked layer
+MAX_KERAS_BYTES = 1 << 31
+"""Largest weight data a Keras file may hold: the ``model.weights.h5`` member of a .keras archive (its
+size in the zip directory, which also bounds its inflation) and the sum of its datasets (2 GiB)."""
+MAX_KERAS_CONFIG_BYTES = 1 << 26
+"""Largest ``config.json`` member of a .keras archive (64 MiB; Keras writes kilobytes)."""
+MAX_H5_OBJECTS = 100_000
+"""Most groups, datasets and links walked in a Keras HDF5 file."""
 SKIPPED = ("InputLayer", "Masking", "Dropout", "SpatialDropout1D", "NotEqual", "Any")
 
 
@@ -262,20 +280,101 @@ def _weights_of(h5, cls: str, key: str) -> tuple:
     return _vars(g.get("cell", g)), None
 
 
+def _check_h5(h5, path: str, within: str = "") -> None:
+    """Walk every object of an open HDF5 file before reading any data: refuse links that are not hard
+    links (external links read other files; soft links may loop), datasets with external storage or
+    virtual sources (both read other local files), datasets of non-numeric dtype, and datasets
+    declaring more bytes than they store in the file or than MAX_KERAS_BYTES in all."""
+    h5py = _h5py()
+    stack, seen, total, count = [h5], set(), 0, 0
+    while stack:
+        group = stack.pop()
+        for key in group.keys():
+            name = f"{group.name.rstrip('/')}/{key}"
+            place = within + f"link {name!r}"
+            count += 1
+            if count > MAX_H5_OBJECTS:
+                raise FormatError(path, place, f"more than MAX_H5_OBJECTS = {MAX_H5_OBJECTS} objects")
+            link = group.get(key, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                raise FormatError(path, place, f"an HDF5 external link to {link.filename!r}; links reaching "
+                                               f"outside the file are refused")
+            if not isinstance(link, h5py.HardLink):
+                raise FormatError(path, place, f"an HDF5 {type(link).__name__}; Keras weight files hold hard "
+                                               f"links only")
+            obj = group[key]
+            addr = h5py.h5o.get_info(obj.id).addr
+            if addr in seen:
+                continue
+            seen.add(addr)
+            if isinstance(obj, h5py.Group):
+                stack.append(obj)
+                continue
+            if not isinstance(obj, h5py.Dataset):
+                raise FormatError(path, within + f"object {name!r}", f"an HDF5 {type(obj).__name__}, expected "
+                                                                     f"groups and datasets")
+            where = within + f"dataset {name!r}"
+            if obj.external:
+                raise FormatError(path, where, f"uses HDF5 external storage in {obj.external[0][0]!r}; data "
+                                               f"outside the file is refused")
+            if obj.is_virtual:
+                raise FormatError(path, where, "is an HDF5 virtual dataset (its data lives in other files); refused")
+            if obj.dtype.kind not in "fiub":
+                raise FormatError(path, where, f"dtype {obj.dtype}, expected numbers")
+            nbytes = obj.dtype.itemsize
+            for n in obj.shape or ():
+                nbytes *= n
+            stored = obj.id.get_storage_size()
+            if nbytes > stored:
+                raise FormatError(path, where, f"declares shape {obj.shape} ({nbytes} bytes) but stores {stored} "
+                                               f"bytes in the file (compressed or unwritten data is not read)")
+            total += nbytes
+            if total > MAX_KERAS_BYTES:
+                raise FormatError(path, where, f"datasets of more than MAX_KERAS_BYTES = {MAX_KERAS_BYTES} bytes")
+
+
+def _zip_member(z: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes:
+    """A member of a .keras archive, refused when missing or declaring more than ``limit`` bytes, and
+    read with that cap (the zip reader stops at the declared size)."""
+    try:
+        info = z.getinfo(name)
+    except KeyError:
+        raise FormatError(path, f"member {name!r}", f"missing: a .keras archive holds config.json and "
+                                                    f"model.weights.h5, found {z.namelist()[:10]}") from None
+    if info.file_size > limit:
+        raise FormatError(path, f"member {name!r}", f"declares {info.file_size} bytes, more than the limit {limit}")
+    with z.open(info) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise FormatError(path, f"member {name!r}", f"inflates past the limit {limit}")
+    return data
+
+
 def _from_keras_file(path: str):
     h5py = _h5py()
     with zipfile.ZipFile(path) as z:
-        config = json.loads(z.read("config.json"))
-        weights = z.read("model.weights.h5")
+        raw = _zip_member(z, "config.json", MAX_KERAS_CONFIG_BYTES, path)
+        weights = _zip_member(z, "model.weights.h5", MAX_KERAS_BYTES, path)
+    try:
+        config = json.loads(raw)
+    except (ValueError, RecursionError) as err:
+        raise FormatError(path, "member 'config.json'", f"not JSON ({describe(err)})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("config", {}), dict):
+        raise FormatError(path, "member 'config.json'", "expected a JSON object with a 'config' object")
     with h5py.File(io.BytesIO(weights), "r") as h5:
+        _check_h5(h5, path, "member 'model.weights.h5' ")
         model_cfg = config.get("config", {})
         entries = model_cfg.get("layers")
         if not isinstance(entries, list):
-            raise ValueError(f"path: {path!r} holds a {config.get('class_name')!r}, expected a Keras "
-                             f"Sequential or functional model")
+            raise FormatError(path, "member 'config.json'", f"holds a {config.get('class_name')!r}, expected a "
+                                                            f"Keras Sequential or functional model")
         used: dict[str, int] = {}
         klayers = []
-        for e in entries:
+        for i, e in enumerate(entries):
+            if not isinstance(e, dict) or not isinstance(e.get("class_name"), str) or \
+                    not isinstance(e.get("config", {}), dict):
+                raise FormatError(path, f"member 'config.json' layers[{i}]", "expected an object with a "
+                                                                             "'class_name' string and a 'config'")
             cls, cfg = e["class_name"], e.get("config", {})
             base = _snake(cls)
             used[base] = used.get(base, -1) + 1
@@ -285,8 +384,7 @@ def _from_keras_file(path: str):
                 klayers.append(KLayer(cls, cfg, []))
                 continue
             if not fwd:
-                raise ValueError(f"path: {path!r} has no weights for layer {cfg.get('name')!r} ({cls}) under "
-                                 f"'layers/{key}'")
+                raise FormatError(path, f"dataset 'layers/{key}'", f"no weights for layer {cfg.get('name')!r} ({cls})")
             bcfg = cfg.get("backward_layer") if cls == "Bidirectional" else None
             klayers.append(KLayer(cls, cfg, fwd, bwd, bcfg))
     return _chain(klayers, f"{config.get('class_name')} {model_cfg.get('name', '')!r}")
@@ -297,6 +395,7 @@ def _from_weights_file(path: str, head: str):
     (Dropout and the other skipped layers, which hold no weights, ignored)."""
     h5py = _h5py()
     with h5py.File(path, "r") as h5:
+        _check_h5(h5, path)
         if "layers" not in h5:
             raise ValueError(f"path: {path!r} is not a Keras 3 .weights.h5 file (no 'layers' group)")
         names = list(h5["layers"].keys())
@@ -356,13 +455,24 @@ def load_model(path, head: str = "last"):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"path: no file at {path!r}")
-    if path.endswith(".keras"):
-        if not zipfile.is_zipfile(path):
-            raise ValueError(f"path: {path!r} is not a Keras 3 .keras archive")
-        return _from_keras_file(path)
-    if path.endswith(".h5"):
+    if not path.endswith((".keras", ".h5")):
+        raise ValueError(f"path: expected a .keras or .weights.h5 file, got {path!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"path: {path!r} is not a file")
+    try:
+        if path.endswith(".keras"):
+            if not zipfile.is_zipfile(path):
+                raise FormatError(path, "", "not a Keras 3 .keras archive (a zip file)")
+            return _from_keras_file(path)
         return _from_weights_file(path, head)
-    raise ValueError(f"path: expected a .keras or .weights.h5 file, got {path!r}")
+    except FormatError:
+        raise
+    except ValueError as err:                        # the converters' messages name the layer and field
+        raise FormatError(path, "", str(err)) from None
+    except (KeyError, IndexError, TypeError, AttributeError, ZeroDivisionError, OverflowError, RecursionError,
+            OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, struct.error, zlib.error, RuntimeError,
+            NotImplementedError) as err:             # h5py raises OSError, KeyError, RuntimeError on bad files
+        raise FormatError(path, "", f"not a readable Keras file ({describe(err)})") from None
 
 
 # ----- rnnlab -> Keras ------------------------------------------------------------------------------

@@ -21,6 +21,12 @@ and Dropout, the identity at inference unless its ``training_mode`` input is tru
 a Dense that reads an operator's ``Y_h`` gets a ``LastStep`` before it. What rnnlab cannot represent
 (peepholes, clipping, ``input_forget``, non-default activations, a lone ``reverse`` direction, initial
 states other than zero) is refused with the node's name and the attribute or input.
+
+Reading a file is defensive: any fault gives a ``rnnlab.errors.FormatError`` (a ``ValueError``) naming
+the file and the node or tensor. Tensors stored as external data (``data_location`` EXTERNAL, or
+``external_data`` entries) are refused before any tensor is read, since they name other local files;
+the file is parsed with ``load_external_data=False``. A file larger than ``MAX_ONNX_BYTES`` is refused
+before parsing, and every tensor's declared shape must match the data it holds.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ import os
 
 import numpy as np
 
+from ..errors import FormatError, describe
 from ..layers import GRU, LSTM, RNN, Dense, Recurrent
 from ..models import LastStep
 from ._layout import (check_last_step, inference_layers, make_model, new_layer, regate,
@@ -39,6 +46,9 @@ ACT_OPS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softmax": "Sof
 GLUE = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Cast", "Dropout")
 DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
 OPSET = 14
+MAX_ONNX_BYTES = 1 << 31
+"""Largest .onnx file read (2 GiB, protobuf's own limit); tensors hold their data inside the file, so
+their arrays are bounded by it."""
 
 
 def _onnx():
@@ -213,11 +223,16 @@ def _recurrent_layer(node, arrays: dict, where: str) -> Recurrent:
         W, R = arrays[ins[1]], arrays[ins[2]]
     except KeyError as err:
         raise ValueError(f"{where}: weights {err.args[0]!r} are not constant initializers") from err
+    if W.ndim != 3 or R.ndim != 3:
+        raise ValueError(f"{where}: inputs W {W.shape} and R {R.shape}: expected rank 3, W (directions, G*H, D) "
+                         f"and R (directions, G*H, H)")
     H = R.shape[2]
     if W.shape[:2] != (dirs, G * H) or R.shape != (dirs, G * H, H):
         raise ValueError(f"{where}: W {W.shape} and R {R.shape} do not fit a {direction} {kind} of hidden size {H}")
     B = arrays.get(ins[3]) if ins[3] else None
     B = np.zeros((dirs, 2 * G * H), W.dtype) if B is None else B
+    if B.shape != (dirs, 2 * G * H):
+        raise ValueError(f"{where}: input B has shape {B.shape}, expected ({dirs}, {2 * G * H})")
     layer = new_layer(kind, W.shape[2], H, W.dtype, bidirectional=dirs == 2, **options)
     ours, theirs = ORDER[kind]
     for d in range(dirs):
@@ -232,20 +247,75 @@ def _recurrent_layer(node, arrays: dict, where: str) -> Recurrent:
     return layer
 
 
+def _tensors(graph):
+    """(where, TensorProto) of every tensor the graph stores: initializers and Constant values, also in
+    subgraphs (walked with a stack)."""
+    graphs = [graph]
+    while graphs:
+        g = graphs.pop()
+        for t in g.initializer:
+            yield f"initializer {t.name!r}", t
+        for t in getattr(g, "sparse_initializer", ()):
+            yield f"sparse initializer {t.values.name!r}", t.values
+        for n in g.node:
+            for a in n.attribute:
+                where = f"{n.op_type} node {n.name or (n.output[0] if n.output else '?')!r} attribute {a.name!r}"
+                if a.HasField("t"):
+                    yield where, a.t
+                if a.HasField("sparse_tensor"):
+                    yield where, a.sparse_tensor.values
+                for t in a.tensors:
+                    yield where, t
+                if a.HasField("g"):
+                    graphs.append(a.g)
+                graphs.extend(a.graphs)
+
+
+def check_tensors(graph, path) -> None:
+    """Refuse tensors whose data lives outside the file (external data), naming the tensor."""
+    from onnx import TensorProto
+    for where, t in _tensors(graph):
+        if t.data_location == TensorProto.EXTERNAL or len(t.external_data):
+            files = [e.value for e in t.external_data if e.key == "location"]
+            raise FormatError(path, where, f"tensor {t.name!r} stores its data outside the file (external data "
+                                           f"{files[:1]}); refused")
+
+
 def load_model(source):
     """An rnnlab model from an ONNX file or ``onnx.ModelProto`` made of RNN / LSTM / GRU operators and
-    dense heads, e.g. ``rnnlab.interop.onnx.load_model("model.onnx")``."""
+    dense heads, e.g. ``rnnlab.interop.onnx.load_model("model.onnx")``. Raises ``FileNotFoundError``
+    when there is no file and ``rnnlab.errors.FormatError`` naming the file and the node or tensor on a
+    malformed or unsupported graph, or tensors stored as external data."""
     onnx = _onnx()
-    from onnx import numpy_helper
+    path = "<onnx.ModelProto>"
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not os.path.exists(path):
             raise FileNotFoundError(f"source: no file at {path!r}")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"source: {path!r} is not a file")
+        if os.path.getsize(path) > MAX_ONNX_BYTES:
+            raise FormatError(path, "", f"{os.path.getsize(path)} bytes, more than MAX_ONNX_BYTES = {MAX_ONNX_BYTES}")
         try:
-            source = onnx.load(path)
+            source = onnx.load(path, load_external_data=False)
         except Exception as err:  # protobuf raises DecodeError and others for foreign files
-            raise ValueError(f"source: {path!r} is not an ONNX model ({type(err).__name__})") from err
-    graph = source.graph
+            raise FormatError(path, "", f"not an ONNX model ({describe(err)})") from None
+    if not hasattr(source, "graph"):
+        raise ValueError(f"source: expected an .onnx path or an onnx.ModelProto, got {type(source).__name__}")
+    check_tensors(source.graph, path)
+    try:
+        return _import(source.graph)
+    except FormatError:
+        raise
+    except ValueError as err:                 # the importer's messages name the node and attribute
+        raise FormatError(path, "", str(err)) from None
+    except (KeyError, IndexError, TypeError, AttributeError, ZeroDivisionError, OverflowError, RecursionError,
+            UnicodeDecodeError, RuntimeError, NotImplementedError) as err:
+        raise FormatError(path, "", f"not a graph rnnlab reads ({describe(err)})") from None
+
+
+def _import(graph):
+    from onnx import numpy_helper
     arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     for n in graph.node:
         if n.op_type == "Constant":

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from collections.abc import Mapping
 
 import numpy as np
 
+from ..errors import FormatError, describe
 from ..layers import GRU, LSTM, RNN, Dense, Recurrent
 from ..models import LastStep
 from ._layout import check_last_step, inference_layers, kinds_of, make_model, new_layer, regate, set_direction
@@ -225,26 +227,62 @@ def _from_module(module, head: str):
     return from_state_dict(module.state_dict(), head, getattr(rec[0][1], "nonlinearity", "tanh"))
 
 
+MAX_TORCH_BYTES = 1 << 31
+"""Largest .pt file read: its size, and for the zip format the sizes its members declare (2 GiB)."""
+
+
 def load_model(source, head: str = "last", nonlinearity: str = "tanh", weights_only: bool = True):
     """An rnnlab model from a ``.pt`` file, a state_dict, or a torch module: one RNN/LSTM/GRU and an
     optional nn.Linear head, e.g. ``rnnlab.interop.torch.load_model("model.pt")``.
 
     A file may hold a state_dict (``torch.save(model.state_dict(), path)``), a dict with a
     ``"state_dict"`` entry, or, with ``weights_only=False`` and only for files you trust (it unpickles
-    code), a whole module.
+    code), a whole module. By default files are read with ``torch.load(weights_only=True)``, which
+    unpickles tensors and containers only. Raises ``FileNotFoundError`` when there is no file and
+    ``rnnlab.errors.FormatError`` naming the file (and the key) when it cannot be read or does not hold
+    one recurrent module and at most one Linear; a file, or zip members, over ``MAX_TORCH_BYTES``
+    are refused before reading.
     """
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"source: no file at {path!r}")
-        torch = _torch()
-        try:
-            source = torch.load(path, map_location="cpu", weights_only=weights_only)
-        except Exception as err:  # torch raises UnpicklingError, RuntimeError, ... for foreign files
-            raise ValueError(f"source: {path!r} is not a torch file loadable with weights_only={weights_only} "
-                             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
-        if isinstance(source, Mapping) and isinstance(source.get("state_dict"), Mapping):
-            source = source["state_dict"]
+    if head not in HEADS:
+        raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
+    if not isinstance(source, (str, os.PathLike)):
+        return _load_object(source, head, nonlinearity)
+    path = os.fspath(source)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"source: no file at {path!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"source: {path!r} is not a file")
+    torch = _torch()
+    try:
+        declared = os.path.getsize(path)
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                declared = max(declared, sum(i.file_size for i in z.infolist()))
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, NotImplementedError, RuntimeError,
+            EOFError, OverflowError) as err:
+        raise FormatError(path, "", f"not a torch file loadable with weights_only={weights_only} "
+                                    f"({describe(err)})") from None
+    if declared > MAX_TORCH_BYTES:
+        raise FormatError(path, "", f"declares {declared} bytes, more than MAX_TORCH_BYTES = {MAX_TORCH_BYTES}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, ... for foreign files
+        raise FormatError(path, "", f"not a torch file loadable with weights_only={weights_only} "
+                                    f"({describe(err)})") from None
+    try:
+        return _load_object(obj, head, nonlinearity)
+    except FormatError:
+        raise
+    except ValueError as err:             # from_state_dict's messages name the key
+        raise FormatError(path, "", str(err)) from None
+    except (KeyError, IndexError, TypeError, AttributeError, ZeroDivisionError, OverflowError,
+            RecursionError, RuntimeError) as err:
+        raise FormatError(path, "", f"not a state_dict rnnlab reads ({describe(err)})") from None
+
+
+def _load_object(source, head: str, nonlinearity: str):
+    if isinstance(source, Mapping) and isinstance(source.get("state_dict"), Mapping):
+        source = source["state_dict"]
     if isinstance(source, Mapping):
         return from_state_dict(source, head, nonlinearity)
     if hasattr(source, "state_dict") and hasattr(source, "named_modules"):
