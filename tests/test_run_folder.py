@@ -249,8 +249,8 @@ def checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("damage, words", [
-    (lambda h, a: h.pop("config"), ["'config'"]),
-    (lambda h, a: h.pop("state"), ["'state'"]),
+    (lambda h, a: h.pop("config"), ["'__state__' config"]),
+    (lambda h, a: h.pop("state"), ["'__state__' state"]),
     (lambda h, a: h["config"].update(hidden=5), ["has shape", "expects"]),
     (lambda h, a: h["config"].update(hidden=0), ["config does not validate", "hidden"]),
     (lambda h, a: h["config"].update(model="gru"), ["do not match the model built from its config"]),

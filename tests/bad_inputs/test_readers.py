@@ -585,7 +585,7 @@ def evaluate_cases():
             np.float32)}),
          "key 'param/2.W'", "shape (9, 9)"),
         ("ckpt-huge-hidden", "checkpoint.npz", lambda: npz_header(ckpt(), lambda h: {**h, "config": {
-            **h["config"], "hidden": 100000}}, "__state__"), "config", "hidden=100000"),
+            **h["config"], "hidden": 100000}}, "__state__"), "config", "hidden: 100,000 needs"),
         ("ckpt-no-config", "checkpoint.npz", lambda: npz_header(ckpt(), lambda h: {**h, "config": None}, "__state__"),
          "key '__state__' config", "JSON object"),
         ("ckpt-pickle", "checkpoint.npz", lambda: npz_edit(ckpt(), add={"param/1.b": np.array([None], object)}),
