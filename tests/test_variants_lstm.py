@@ -250,3 +250,15 @@ def test_torch_refuses_what_it_cannot_hold(kw):
     name = next(iter(kw))
     with pytest.raises(ValueError, match=f"layer.{name}"):
         to_state_dict(rnnlab.LSTM(3, 5, **kw))
+
+
+@pytest.mark.parametrize("kw", [{"proj_size": 2}, {"peepholes": True}, {"cell_clip": 1.0}, {"gate_clip": 1.0},
+                                {"input_forget": True}])
+def test_keras_and_tf1_refuse_the_variants_by_name(kw):
+    from rnnlab.interop.keras import keras_weights
+    from rnnlab.interop.tf1 import to_tf1
+    name = next(iter(kw))
+    layer = rnnlab.LSTM(3, 4, **kw)
+    for export in (keras_weights, to_tf1):
+        with pytest.raises(ValueError, match=f"layer.{name}"):
+            export(layer)
