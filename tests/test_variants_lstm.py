@@ -262,3 +262,12 @@ def test_keras_and_tf1_refuse_the_variants_by_name(kw):
     for export in (keras_weights, to_tf1):
         with pytest.raises(ValueError, match=f"layer.{name}"):
             export(layer)
+
+
+def test_summary_counts_the_variant_parameters():
+    from rnnlab.summary import summary, torch_param_count
+    layer = rnnlab.LSTM(28, 128, proj_size=32)
+    assert layer.num_params() == (28 + 32) * 512 + 512 + 128 * 32
+    assert torch_param_count(layer) == 4 * 128 * (28 + 32) + 2 * 512 + 32 * 128     # torch.nn.LSTM(28, 128, proj_size=32)
+    text = summary(rnnlab.LSTM(3, 4, peepholes=True, proj_size=2))
+    assert "p 12" in text and "W_hr 8" in text and "n/a" in text
