@@ -18,7 +18,7 @@ def torch_param_count(layer) -> int | None:
         if isinstance(layer, GRU) and not layer.reset_after:
             return None
         if isinstance(layer, LSTM) and any(getattr(layer, o) for o in ("peepholes", "cell_clip", "gate_clip",
-                                                                       "input_forget")):
+                                                                       "input_forget", "layer_norm")):
             return None                  # no PyTorch equivalent (proj_size has one: weight_hr)
         extra_bias = {RNN: 1, LSTM: 4, GRU: 2}[type(layer)] * layer.hidden_size
         return layer.num_params() + extra_bias * layer.num_layers * layer.directions

@@ -21,10 +21,20 @@ OPTIONS = {
     "gate_clip": {"gate_clip": 0.5},
     "input_forget": {"input_forget": True},
     "peepholes+proj+clip": {"proj_size": 3, "peepholes": True, "cell_clip": 0.4, "gate_clip": 0.8},
-    "all": {"proj_size": 2, "peepholes": True, "cell_clip": 0.5, "gate_clip": 1.0, "input_forget": True,
+    "layer_norm": {"layer_norm": True},
+    "all": {"layer_norm": True, "proj_size": 2, "peepholes": True, "cell_clip": 0.5, "gate_clip": 1.0, "input_forget": True,
             "forget_bias": 1.0},
 }
 LENGTHS = np.array([6, 3, 1])
+
+
+def randomize_norm(layer, seed=0):
+    """Gains 1 and bias 0 (the initial values) would hide a gain or bias confused with another."""
+    rng = np.random.default_rng(seed)
+    for k, v in layer.params.items():
+        if k.split(".")[1] in ("g_x", "g_h", "g_c", "b_c"):
+            v += 0.3 * rng.standard_normal(v.shape)
+    return layer
 
 
 def check(layer, lengths=LENGTHS):
@@ -37,8 +47,8 @@ def check(layer, lengths=LENGTHS):
 @pytest.mark.parametrize("name", OPTIONS)
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_gradcheck(name, bidirectional):
-    layer = rnnlab.LSTM(3, 4, num_layers=2, bidirectional=bidirectional, seed=0, dtype="float64",
-                        **OPTIONS[name])
+    layer = randomize_norm(rnnlab.LSTM(3, 4, num_layers=2, bidirectional=bidirectional, seed=0, dtype="float64",
+                                       **OPTIONS[name]))
     assert not layer._plain
     report = check(layer)
     assert report.worst <= THRESHOLD, report.format()
@@ -76,11 +86,19 @@ def _broken_step_backward(term):
     return broken
 
 
-@pytest.mark.parametrize("name", ["proj_size", "peepholes", "cell_clip", "gate_clip", "input_forget"])
+def _broken_layer_norm_backward(dn, n, s):
+    """LN's backward without the term through the variance."""
+    return (dn - dn.mean(axis=-1, keepdims=True)) / s
+
+
+@pytest.mark.parametrize("name", ["proj_size", "peepholes", "cell_clip", "gate_clip", "input_forget", "layer_norm"])
 def test_broken_backward_fails(name, monkeypatch):
-    layer = rnnlab.LSTM(3, 4, num_layers=2, seed=0, dtype="float64", **OPTIONS[name])
+    layer = randomize_norm(rnnlab.LSTM(3, 4, num_layers=2, seed=0, dtype="float64", **OPTIONS[name]))
     assert check(layer).worst <= THRESHOLD
-    monkeypatch.setattr(lv, "lstmv_step_backward", _broken_step_backward(name))
+    if name == "layer_norm":
+        monkeypatch.setattr(lv, "layer_norm_backward", _broken_layer_norm_backward)
+    else:
+        monkeypatch.setattr(lv, "lstmv_step_backward", _broken_step_backward(name))
     report = check(layer)
     assert report.worst > 1e-3, report.format()
 
@@ -157,7 +175,29 @@ def test_written_out_step_with_every_option():
     o = sig(np.clip(a[:, 2 * H:3 * H] + p["p"][2 * H:] * c, -gc, gc))
     h = (o * np.tanh(c)) @ p["W_hr"]
     opt = lv.LSTMOptions(0.0, True, cc, gc, True)
-    (h1, c1), _ = lv.lstmv_step_forward(lv.lstmv_input_part(x, p), h0, c0, p, opt)
+    (h1, c1), _ = lv.lstmv_step_forward(lv.lstmv_input_part(x, p)[0], h0, c0, p, opt)
+    assert rel_err(h1, h) <= 1e-14 and rel_err(c1, c) <= 1e-14
+
+
+def test_written_out_layer_norm_step():
+    """Ba et al. 2016 eqs. (15)-(16), as haste's LayerNormLSTM: a = LN(x W) g_x + b + LN(h U) g_h,
+    c = f c_{t-1} + i g, h = o tanh(LN(c) g_c + b_c), with LN over the features of each row."""
+    rng = np.random.default_rng(6)
+    N, D, H = 3, 2, 4
+    p = {"W": rng.standard_normal((D, 4 * H)), "U": rng.standard_normal((H, 4 * H)), "b": rng.standard_normal(4 * H),
+         "g_x": rng.standard_normal(4 * H), "g_h": rng.standard_normal(4 * H), "g_c": rng.standard_normal(H),
+         "b_c": rng.standard_normal(H)}
+    x, h0, c0 = rng.standard_normal((N, D)), rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    sig = lambda z: 1 / (1 + np.exp(-z))
+
+    def LN(z):
+        return (z - z.mean(1, keepdims=True)) / np.sqrt(z.var(1, keepdims=True) + 1e-5)
+    a = LN(x @ p["W"]) * p["g_x"] + p["b"] + LN(h0 @ p["U"]) * p["g_h"]
+    i, f, o, g = sig(a[:, :H]), sig(a[:, H:2 * H] + 1.0), sig(a[:, 2 * H:3 * H]), np.tanh(a[:, 3 * H:])
+    c = f * c0 + i * g
+    h = o * np.tanh(LN(c) * p["g_c"] + p["b_c"])
+    opt = lv.LSTMOptions(1.0, layer_norm=True)
+    (h1, c1), _ = lv.lstmv_step_forward(lv.lstmv_input_part(x, p, 1.0, True)[0], h0, c0, p, opt)
     assert rel_err(h1, h) <= 1e-14 and rel_err(c1, c) <= 1e-14
 
 
@@ -244,7 +284,7 @@ def test_proj_size_torch_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("kw", [{"peepholes": True}, {"cell_clip": 1.0}, {"gate_clip": 1.0}, {"input_forget": True},
-                                {"proj_size": 5}])
+                                {"layer_norm": True}, {"proj_size": 5}])
 def test_torch_refuses_what_it_cannot_hold(kw):
     from rnnlab.interop.torch import to_state_dict
     name = next(iter(kw))
@@ -253,7 +293,7 @@ def test_torch_refuses_what_it_cannot_hold(kw):
 
 
 @pytest.mark.parametrize("kw", [{"proj_size": 2}, {"peepholes": True}, {"cell_clip": 1.0}, {"gate_clip": 1.0},
-                                {"input_forget": True}])
+                                {"input_forget": True}, {"layer_norm": True}])
 def test_keras_and_tf1_refuse_the_variants_by_name(kw):
     from rnnlab.interop.keras import keras_weights
     from rnnlab.interop.tf1 import to_tf1

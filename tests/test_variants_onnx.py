@@ -89,7 +89,7 @@ def test_foreign_graph_imports_identically(attrs, peep, bi):
     assert max(max_abs_err(y, p), max_abs_err(cache.states[0][0], y_h)) <= TOL
 
 
-@pytest.mark.parametrize("kw", [{"proj_size": 2}, {"cell_clip": 1.0}])
+@pytest.mark.parametrize("kw", [{"proj_size": 2}, {"cell_clip": 1.0}, {"layer_norm": True}])
 def test_what_onnx_cannot_hold_is_refused(kw):
     name = next(iter(kw))
     with pytest.raises(ValueError, match=f"layer.{name}"):

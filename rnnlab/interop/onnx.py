@@ -11,7 +11,7 @@ LSTM variants (rnnlab.layers.lstm_variants): ``peepholes`` is the input P [direc
 (i, o, f) (rnnlab's ``p`` is (i, f, o)); ``gate_clip`` is the attribute ``clip`` (ONNX clips the
 input of every activation: the gate pre-activations, peephole terms included); ``input_forget`` is
 the attribute ``input_forget``. ONNX has no projection and no clip of the cell state itself, so an
-LSTM with ``proj_size`` or ``cell_clip`` is refused naming the option.
+LSTM with ``proj_size``, ``cell_clip`` or ``layer_norm`` is refused naming the option.
 
 The exported graph: inputs ``x`` (N, T, D) and ``lengths`` (N,) int32 (``sequence_lens``; every
 length in [1, T]); output ``y`` (what ``model.forward(x, lengths)`` returns in evaluation mode) and,
@@ -61,7 +61,8 @@ def onnx_weights(layer: Recurrent, l: int) -> tuple:
     H = layer.hidden_size
     if isinstance(layer, LSTM):
         for option, why in (("proj_size", "has no recurrent projection"),
-                            ("cell_clip", "clips the gate pre-activations (rnnlab's gate_clip), not the cell state")):
+                            ("cell_clip", "clips the gate pre-activations (rnnlab's gate_clip), not the cell state"),
+                            ("layer_norm", "has no layer normalization")):
             if getattr(layer, option):
                 raise ValueError(f"layer.{option}: ONNX's LSTM {why}; got {option}={getattr(layer, option)!r}")
     ours, theirs = ORDER[layer.kind]

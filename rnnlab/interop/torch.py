@@ -9,7 +9,7 @@ x W + b_ih + h U + b_hh only ever uses b_ih + b_hh. The exception is the GRU's c
 PyTorch computes r * (h U_n + b_hn): b_hn stays separate in rnnlab's ``b_hn``. An LSTM with
 ``proj_size`` P has ``weight_hr_l{k}`` (P, H), rnnlab's ``W_hr`` (H, P) transposed, and
 ``weight_hh_l{k}`` of shape (4H, P). The other LSTM variant options (peepholes, cell_clip,
-gate_clip, input_forget) have no place in PyTorch: exporting such a layer is refused naming the option.
+gate_clip, input_forget, layer_norm) have no place in PyTorch: exporting such a layer is refused naming the option.
 
 A whole model is a recurrent module plus an optional nn.Linear head, in rnnlab
 ``Sequential([layer, LastStep(), Dense])`` (``head="last"``: the head reads the top layer's final h of
@@ -146,7 +146,7 @@ def to_state_dict(layer: Recurrent, arrays: dict | None = None, fold_forget_bias
         raise ValueError("layer.reset_after: PyTorch's GRU computes the reset-after form only; "
                          "got reset_after=False")
     if isinstance(layer, LSTM):
-        for option in ("peepholes", "cell_clip", "gate_clip", "input_forget"):
+        for option in ("peepholes", "cell_clip", "gate_clip", "input_forget", "layer_norm"):
             if getattr(layer, option):
                 raise ValueError(f"layer.{option}: PyTorch's LSTM has no {option}; got {option}="
                                  f"{getattr(layer, option)!r} (of the LSTM variants it holds proj_size only)")

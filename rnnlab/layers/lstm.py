@@ -193,6 +193,8 @@ class LSTM(Recurrent):
         gate_clip:    x > 0: every gate pre-activation clipped to [-x, x] (ONNX ``clip``). None: off.
         input_forget: True: coupled gates f = 1 - i (CIFG, ONNX ``input_forget``); the f block of W,
                       U and b is then not read.
+        layer_norm:   True: layer normalization of x W, h U and c_t (Ba et al. 2016), gains g_x, g_h
+                      (4H,), g_c (H,), bias b_c (H,).
     A layer with any of them runs the NumPy step functions of rnnlab.layers.lstm_variants.
     """
 
@@ -202,13 +204,13 @@ class LSTM(Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, forget_bias=0.0,
                  dtype="float32", seed=None, proj_size=0, peepholes=False, cell_clip=None, gate_clip=None,
-                 input_forget=False):
+                 input_forget=False, layer_norm=False):
         self.forget_bias = check_real("forget_bias", forget_bias)
         self.proj_size = check_int("proj_size", proj_size, low=0)
-        for name, value in (("peepholes", peepholes), ("input_forget", input_forget)):
+        for name, value in (("peepholes", peepholes), ("input_forget", input_forget), ("layer_norm", layer_norm)):
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"{name}: expected True or False, got {value!r}")
-        self.peepholes, self.input_forget = bool(peepholes), bool(input_forget)
+        self.peepholes, self.input_forget, self.layer_norm = bool(peepholes), bool(input_forget), bool(layer_norm)
         self.cell_clip = None if cell_clip is None else check_real("cell_clip", cell_clip, low=0, low_open=True)
         self.gate_clip = None if gate_clip is None else check_real("gate_clip", gate_clip, low=0, low_open=True)
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed)
@@ -219,7 +221,8 @@ class LSTM(Recurrent):
 
     @property
     def options(self) -> LSTMOptions:
-        return LSTMOptions(self.forget_bias, self.peepholes, self.cell_clip, self.gate_clip, self.input_forget)
+        return LSTMOptions(self.forget_bias, self.peepholes, self.cell_clip, self.gate_clip, self.input_forget,
+                           self.layer_norm)
 
     @property
     def _plain(self):
@@ -227,14 +230,14 @@ class LSTM(Recurrent):
 
     def config(self):
         variants = {"proj_size": self.proj_size, "peepholes": self.peepholes, "cell_clip": self.cell_clip,
-                    "gate_clip": self.gate_clip, "input_forget": self.input_forget}
+                    "gate_clip": self.gate_clip, "input_forget": self.input_forget, "layer_norm": self.layer_norm}
         return {**super().config(), "forget_bias": self.forget_bias,
                 **{k: v for k, v in variants.items() if v}}
 
     def _cell_step(self, x_t, state, p, out):
         if not self._plain:
-            (out[0][...], out[1][...]), _ = lstmv_step_forward(lstmv_input_part(x_t, p, self.forget_bias),
-                                                               *state, p, self.options)
+            a_x, _ = lstmv_input_part(x_t, p, self.forget_bias, self.layer_norm)
+            (out[0][...], out[1][...]), _ = lstmv_step_forward(a_x, *state, p, self.options)
             return
         a = lstm_input_part(x_t, p, self.forget_bias)                   # (N, 4H)
         lstm_step_forward(a, *state, p["U"], h=out[0], c=out[1])
@@ -248,6 +251,9 @@ class LSTM(Recurrent):
             p["p"] = uniform_init(rng, (3 * H,), bound, self.dtype)
         if self.proj_size:
             p["W_hr"] = uniform_init(rng, (H, self.proj_size), bound, self.dtype)
+        if self.layer_norm:                              # gains 1, bias 0: LN starts as a plain normalization
+            p.update(g_x=np.ones(4 * H, self.dtype), g_h=np.ones(4 * H, self.dtype),
+                     g_c=np.ones(H, self.dtype), b_c=np.zeros(H, self.dtype))
         return p
 
     def _cell_forward(self, x, state0, p, mask, reverse):
