@@ -311,3 +311,33 @@ def test_summary_counts_the_variant_parameters():
     assert torch_param_count(layer) == 4 * 128 * (28 + 32) + 2 * 512 + 32 * 128     # torch.nn.LSTM(28, 128, proj_size=32)
     text = summary(rnnlab.LSTM(3, 4, peepholes=True, proj_size=2))
     assert "p 12" in text and "W_hr 8" in text and "n/a" in text
+
+
+@pytest.mark.parametrize("kw", [{}, {"proj_size": 2, "peepholes": True}])
+@pytest.mark.parametrize("bi", [False, True])
+def test_cell_states_at_every_step(kw, bi):
+    """cells[:, t] is c_t: the final c for the forward direction's last valid step, the streamed c at
+    every step, the reverse direction's c at t = 0; zero on padding; the same y as a plain forward."""
+    layer = rnnlab.LSTM(3, 5, num_layers=2, bidirectional=bi, seed=1, dtype="float64", **kw)
+    x, s0 = default_input(layer, batch=3, time=6)
+    y, (h, c), _, cells = layer.forward(x, s0, LENGTHS, return_cell_states=True)
+    y2, _, _ = layer.forward(x, s0, LENGTHS)
+    assert rel_err(y, y2) <= 1e-14
+    H = 5
+    assert cells.shape == (3, 6, layer.directions * H)
+    top = 2 * layer.directions - layer.directions
+    for n, L in enumerate(LENGTHS):
+        assert np.array_equal(cells[n, L - 1, :H], c[top, n])
+        assert np.all(cells[n, L:] == 0)
+        if bi:
+            assert np.array_equal(cells[n, 0, H:], c[top + 1, n])
+    if not bi:
+        one = rnnlab.LSTM(3, 5, seed=1, dtype="float64", **kw)
+        one.params = {k: v for k, v in layer.params.items() if k.startswith("l0.")}
+        s = (s0[0][:1], s0[1][:1])
+        for t in range(6):
+            _, s = one.step(x[:, t], s)
+            assert rel_err(one.forward(x[:, :t + 1], (s0[0][:1], s0[1][:1]), return_cell_states=True)[3][:, t],
+                           s[1][0]) <= 1e-13
+    with pytest.raises(ValueError, match="return_cell_states"):
+        layer.forward(x, s0, return_cell_states="yes")

@@ -40,7 +40,7 @@ from .. import kernels
 from ..activations import sigmoid
 from ..checks import check_int, check_real
 from .lstm_variants import LSTMOptions, LSTMVCache, lstmv_backward, lstmv_forward, lstmv_input_part, lstmv_step_forward
-from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
+from .recurrent import Recurrent, ShardedCache, carry_masked, time_steps, uniform_init
 
 
 class LSTMStepCache(NamedTuple):
@@ -226,7 +226,37 @@ class LSTM(Recurrent):
 
     @property
     def _plain(self):
-        return LSTMOptions(self.forget_bias) == self.options and not self.proj_size
+        return (LSTMOptions(self.forget_bias) == self.options and not self.proj_size
+                and not self.__dict__.get("_keep_cells"))
+
+    def forward(self, x, state0=None, lengths=None, return_cell_states=False):
+        """y, state, cache = forward(x, state0=None, lengths=None), as Recurrent.forward.
+
+        With ``return_cell_states=True``: y, state, cache, cells, where cells (N, T, directions * H)
+        is the top layer's cell state c_t at every step (each direction's, side by side like y; zero
+        on padded steps, like y). That call runs the NumPy step functions, whose cache keeps every c_t.
+        """
+        if not isinstance(return_cell_states, (bool, np.bool_)):
+            raise ValueError(f"return_cell_states: expected True or False, got {return_cell_states!r}")
+        if not return_cell_states:
+            return super().forward(x, state0, lengths)
+        self._keep_cells = True
+        try:
+            y, state, cache = super().forward(x, state0, lengths)
+        finally:
+            del self._keep_cells
+        return y, state, cache, self._cell_states(cache)
+
+    def _cell_states(self, cache) -> np.ndarray:
+        """(N, T, directions * H): c_t of the top layer at every step, from a NumPy forward's cache."""
+        if isinstance(cache, ShardedCache):
+            return np.concatenate([self._cell_states(part) for part in cache.parts])
+        per = []
+        for d in range(self.directions):
+            cell = cache.directions[(self.num_layers - 1) * self.directions + d].cell
+            c = cell.cs[:-1] if cell.reverse else cell.cs[1:]            # (T, N, H): c_t in time order
+            per.append(c if cell.mask is None else c * cell.mask)
+        return np.ascontiguousarray(np.concatenate(per, axis=2).transpose(1, 0, 2))
 
     def config(self):
         variants = {"proj_size": self.proj_size, "peepholes": self.peepholes, "cell_clip": self.cell_clip,
