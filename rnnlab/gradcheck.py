@@ -124,7 +124,7 @@ def default_input(model, batch: int = 3, time: int = 5, seed: int = 0):
         x = rng.standard_normal((batch, time, first.input_size))
 
     def state_for(layer):
-        parts = [0.5 * rng.standard_normal(layer.state_shape(batch)) for _ in layer.state_names]
+        parts = [0.5 * rng.standard_normal(layer.state_shape(batch, n)) for n in layer.state_names]
         return tuple(parts) if len(parts) > 1 else parts[0]
     if isinstance(model, Recurrent):
         return x, state_for(model)

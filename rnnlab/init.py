@@ -42,9 +42,14 @@ def init_recurrent(layer: Recurrent, rng: np.random.Generator, forget_bias: floa
         if name == "W":
             blocks = [xavier_uniform(rng, (value.shape[0], H)) for _ in range(G)]
             value[...] = np.concatenate(blocks, axis=1)
-        elif name == "U":
-            value[...] = np.concatenate([orthogonal(rng, H) for _ in range(G)], axis=1)
-        else:                                                  # b, and the GRU's b_hn
+        elif name == "U":                                      # (P, G*H); P = H but for a projected LSTM
+            P = value.shape[0]
+            value[...] = np.concatenate([orthogonal(rng, max(P, H))[:P, :H] for _ in range(G)], axis=1)
+        elif name == "W_hr":                                   # the LSTM's projection (H, P)
+            value[...] = xavier_uniform(rng, value.shape)
+        elif name in ("g_x", "g_h", "g_c"):                    # layer-norm gains
+            value[...] = 1
+        else:                                                  # b, b_hn, peepholes p, layer-norm bias b_c                                                  # b, and the GRU's b_hn
             value[...] = 0
             if isinstance(layer, LSTM) and name == "b":
                 value[H:2 * H] = forget_bias                   # gate order (i, f, o, g)

@@ -17,6 +17,9 @@ def torch_param_count(layer) -> int | None:
     if isinstance(layer, Recurrent):
         if isinstance(layer, GRU) and not layer.reset_after:
             return None
+        if isinstance(layer, LSTM) and any(getattr(layer, o) for o in ("peepholes", "cell_clip", "gate_clip",
+                                                                       "input_forget", "layer_norm")):
+            return None                  # no PyTorch equivalent (proj_size has one: weight_hr)
         extra_bias = {RNN: 1, LSTM: 4, GRU: 2}[type(layer)] * layer.hidden_size
         return layer.num_params() + extra_bias * layer.num_layers * layer.directions
     return layer.num_params()
@@ -26,7 +29,8 @@ def _describe(layer) -> str:
     if isinstance(layer, Recurrent):
         bi = ", bidirectional" if layer.bidirectional else ""
         nl = f", {layer.num_layers} layers" if layer.num_layers > 1 else ""
-        return f"{layer.kind}({layer.input_size} -> {layer.hidden_size}{nl}{bi})"
+        proj = f", proj {layer.proj_size}" if getattr(layer, "proj_size", 0) else ""
+        return f"{layer.kind}({layer.input_size} -> {layer.hidden_size}{proj}{nl}{bi})"
     if isinstance(layer, Dense):
         act = "" if layer.activation in ("identity", "linear") else f", {layer.activation}"
         return f"Dense({layer.input_size} -> {layer.output_size}{act})"
@@ -36,14 +40,15 @@ def _describe(layer) -> str:
 def _breakdown(layer) -> list[str]:
     """How the count is made, one line per layer (and direction pair) of a recurrent layer."""
     if isinstance(layer, Recurrent):
-        H, G = layer.hidden_size, layer.gates
+        H, G, P = layer.hidden_size, layer.gates, layer.h_size
         lines = []
         for l in range(layer.num_layers):
             D = layer.input_size if l == 0 else layer.output_size
-            per = (D + H) * G * H + G * H + (H if isinstance(layer, GRU) and layer.reset_after else 0)
-            extra = " + b_hn {H}".format(H=H) if isinstance(layer, GRU) and layer.reset_after else ""
+            sizes = {k: v.size for k, v in layer.direction_params(l, 0).items()}
+            per = sum(sizes.values())
+            extra = "".join(f" + {k} {sizes[k]:,}" for k in sizes if k not in ("W", "U", "b"))
             times = f" x {layer.directions} directions" if layer.directions > 1 else ""
-            lines.append(f"    layer {l}: ({D} + {H}) x {G * H} weights + {G * H} biases{extra}"
+            lines.append(f"    layer {l}: ({D} + {P}) x {G * H} weights + {G * H} biases{extra}"
                          f" = {per:,}{times}")
         return lines
     if isinstance(layer, Dense):

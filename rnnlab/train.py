@@ -60,6 +60,7 @@ from .saving import atomic_write, read_meta, read_npz, save
 
 MODELS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 SCHEDULES = ("constant", "cosine")
+LSTM_OPTIONS = ("proj_size", "peepholes", "cell_clip", "gate_clip", "input_forget", "layer_norm")
 SELECT = ("loss", "accuracy")
 PER_SEQUENCE = ("regression", "classify")     # task kinds with one target per sequence: a head on LastStep
 LEARNED_MSE = 0.01                  # adding problem: well below the trivial 0.167
@@ -87,6 +88,12 @@ class Config:
     clip: float = 1.0               # bound on the gradients' global norm (Pascanu et al. 2013); 0: off
     init: str = "xavier"            # xavier (orthogonal recurrent weights) | torch (the layers' own)
     forget_bias: float = 1.0        # LSTM forget-gate bias at initialisation
+    proj_size: int = 0              # LSTM: recurrent projection h = (o * tanh(c)) W_hr of this width; 0: none
+    peepholes: bool = False         # LSTM: gates read the cell state (Gers et al. 2002)
+    cell_clip: float = 0.0          # LSTM: c_t clipped to [-x, x] (TF1 cell_clip); 0: off
+    gate_clip: float = 0.0          # LSTM: gate pre-activations clipped to [-x, x] (ONNX clip); 0: off
+    input_forget: bool = False      # LSTM: coupled gates f = 1 - i (CIFG)
+    layer_norm: bool = False        # LSTM: layer normalization of x W, h U and c (Ba et al. 2016)
     patience: int = 0               # early stopping after this many epochs without a better valid score; 0: off
     select: str = "loss"            # validation metric that picks the best parameters: loss | accuracy
     seed: int = 0
@@ -128,6 +135,16 @@ class Config:
         check_real(n("weight_decay", "weight_decay"), self.weight_decay, 0)
         check_real(n("clip", "clip"), self.clip, 0)             # 0 turns clipping off
         check_real(n("forget_bias", "forget_bias"), self.forget_bias)
+        check_int(n("proj_size", "proj_size"), self.proj_size, 0)
+        for k in ("cell_clip", "gate_clip"):
+            check_real(n(k, k), getattr(self, k), 0)                     # 0 turns the clip off
+        for k in ("peepholes", "input_forget", "layer_norm"):
+            if not isinstance(getattr(self, k), (bool, np.bool_)):
+                raise ValueError(f"{n(k, k)}: expected True or False, got {getattr(self, k)!r}")
+        lstm_only = [k for k in LSTM_OPTIONS if getattr(self, k)]
+        if lstm_only and self.model != "lstm":
+            raise ValueError(f"{n(lstm_only[0], lstm_only[0])}: an LSTM option, got {n('model', 'model')} "
+                             f"{self.model!r}")
         check_real(n("max_minutes", "max_minutes"), self.max_minutes, 0)   # 0: no limit
         check_rate(n("dropout", "dropout"), self.dropout)
         check_real(n("valid_split", "valid_split"), self.valid_split, 0, 1, low_open=True, high_open=True)
@@ -234,6 +251,14 @@ def task_args(cfg: Config) -> dict:
                 valid_data=cfg.valid_data, valid_split=cfg.valid_split)
 
 
+def cell_options(cfg: Config) -> dict:
+    """The LSTM variant options of ``cfg`` as LSTM(...) arguments (clip 0 is off: None)."""
+    if cfg.model != "lstm":
+        return {}
+    return {"proj_size": cfg.proj_size, "peepholes": cfg.peepholes, "cell_clip": cfg.cell_clip or None,
+            "gate_clip": cfg.gate_clip or None, "input_forget": cfg.input_forget, "layer_norm": cfg.layer_norm}
+
+
 def build_model(task, cfg: Config) -> Sequential:
     """Recurrent layer(s) -> [LastStep] -> Dense: a head on the last step for per-sequence tasks,
     on every step for per-step tasks. E.g. Fashion-MNIST: LSTM(28, 128) -> LastStep -> Dense(128, 10).
@@ -246,7 +271,8 @@ def build_model(task, cfg: Config) -> Sequential:
     is the single stacked module above, as models saved without dropout have it."""
     cell = MODELS[cfg.model]
     dirs = 2 if cfg.bidirectional else 1
-    head = Dense(dirs * cfg.hidden, task.output_size, dtype=cfg.dtype, seed=cfg.seed + 1)
+    width = cfg.proj_size or cfg.hidden if cfg.model == "lstm" else cfg.hidden    # h: the LSTM's proj_size
+    head = Dense(dirs * width, task.output_size, dtype=cfg.dtype, seed=cfg.seed + 1)
     last = [LastStep(dirs)] if task.kind in PER_SEQUENCE else []
     # token ids (task.meta["inputs"] == "ids", input_size = vocabulary V): an Embedding(V, E) first
     emb = [Embedding(task.input_size, cfg.embed_dim or cfg.hidden, dtype=cfg.dtype, seed=cfg.seed + 2)] \
@@ -254,15 +280,16 @@ def build_model(task, cfg: Config) -> Sequential:
     D0 = emb[0].embedding_dim if emb else task.input_size
     if not cfg.dropout:
         rec = cell(D0, cfg.hidden, num_layers=cfg.layers, bidirectional=cfg.bidirectional,
-                   dtype=cfg.dtype, seed=cfg.seed)
+                   dtype=cfg.dtype, seed=cfg.seed, **cell_options(cfg))
         return initialize(Sequential([*emb, rec, *last, head]), cfg.init, cfg.forget_bias, seed=cfg.seed)
     seeds = iter(np.random.default_rng([cfg.seed, 1]).integers(2**31, size=2 * cfg.layers).tolist())
     layers = list(emb)
     for l in range(cfg.layers):
         if l:
             layers.append(Dropout(cfg.dropout, seed=next(seeds)))
-        D = D0 if l == 0 else dirs * cfg.hidden
-        layers.append(cell(D, cfg.hidden, bidirectional=cfg.bidirectional, dtype=cfg.dtype, seed=next(seeds)))
+        D = D0 if l == 0 else dirs * width
+        layers.append(cell(D, cfg.hidden, bidirectional=cfg.bidirectional, dtype=cfg.dtype, seed=next(seeds),
+                           **cell_options(cfg)))
     layers += [*last, Dropout(cfg.dropout, seed=next(seeds)), head]
     return initialize(Sequential(layers), cfg.init, cfg.forget_bias, seed=cfg.seed)
 

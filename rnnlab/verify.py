@@ -68,28 +68,32 @@ def torch_named_grads(layer, grads) -> dict:
 
 
 def compare_with_torch(kind, layers=1, bidirectional=False, ragged=False, with_state=False,
-                       dtype="float64", nonlinearity=None, N=4, T=6, D=5, H=7) -> dict:
+                       dtype="float64", nonlinearity=None, N=4, T=6, D=5, H=7, proj_size=0) -> dict:
     """Relative errors of rnnlab against torch for one configuration: {"y", "state", "dx",
     "dstate0", "params", "padding_zero"} (the last one True when outputs and dx are exactly zero on
-    padded steps)."""
+    padded steps). ``proj_size``: an LSTM's projection (torch ``proj_size``)."""
     from .interop.torch import from_torch
     torch = _torch()
-    seed = zlib.crc32(repr((kind, layers, bidirectional, ragged, with_state)).encode())
+    seed = zlib.crc32(repr((kind, layers, bidirectional, ragged, with_state) + ((proj_size,) if proj_size else ()))
+                      .encode())
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     cls = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[kind]
     kw = {}
     if kind == "RNN":
         kw["nonlinearity"] = nonlinearity or ("relu" if seed % 2 else "tanh")
+    if proj_size:
+        kw["proj_size"] = proj_size
     m = cls(D, H, num_layers=layers, bidirectional=bidirectional, batch_first=True, **kw).to(getattr(torch, dtype))
     layer = from_torch(m)
     K = layers * (2 if bidirectional else 1)
     n_state = 2 if kind == "LSTM" else 1
     x = rng.standard_normal((N, T, D)).astype(dtype)
     lengths = np.array([T, 3, 1, 5][:N]) if ragged else None
-    state0 = [0.5 * rng.standard_normal((K, N, H)).astype(dtype) for _ in range(n_state)] if with_state else None
+    widths = [proj_size or H, H][:n_state]                       # h (K, N, P), the LSTM's c (K, N, H)
+    state0 = [0.5 * rng.standard_normal((K, N, w)).astype(dtype) for w in widths] if with_state else None
     dy = rng.standard_normal((N, T, layer.output_size)).astype(dtype)
-    dstate = [rng.standard_normal((K, N, H)).astype(dtype) for _ in range(n_state)]
+    dstate = [rng.standard_normal((K, N, w)).astype(dtype) for w in widths]
 
     pack = (lambda parts: tuple(parts)) if n_state == 2 else (lambda parts: parts[0])
     y, state, cache = layer.forward(x, None if state0 is None else pack(state0), lengths)

@@ -127,14 +127,7 @@ def test_foreign_graph_imports_identically(op, attrs, bi):
 
 
 def test_what_rnnlab_cannot_represent_is_named():
-    proto = foreign_graph("LSTM", False, {}, 0)
-    node = proto.graph.node[0]
-    node.input.extend(["", "", "P"])
-    proto.graph.initializer.append(numpy_helper.from_array(np.ones((1, 12), np.float32), "P"))
-    with pytest.raises(ValueError, match=r"LSTM node 'enc'.*P \(peepholes\)"):
-        oi.load_model(proto)
-    for op, attrs, message in [("LSTM", {"clip": 3.0}, r"'enc'\.clip"),
-                               ("LSTM", {"input_forget": 1}, r"'enc'\.input_forget"),
+    for op, attrs, message in [("GRU", {"clip": 3.0}, r"'enc'\.clip"),
                                ("GRU", {"direction": "reverse"}, r"'enc'\.direction.*reverse"),
                                ("GRU", {"activations": ["HardSigmoid", "Tanh"]}, r"'enc'\.activations")]:
         proto = foreign_graph(op, False, {}, 0)

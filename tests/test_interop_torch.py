@@ -133,8 +133,8 @@ def test_what_torch_cannot_hold_is_refused():
         ti.to_torch(rnnlab.GRU(3, 4, reset_after=False))
     with pytest.raises(ValueError, match=r"layers\[2\]\.activation.*softmax"):
         ti.save_model(Sequential([rnnlab.LSTM(3, 4), LastStep(), rnnlab.Dense(4, 2, "softmax")]), "unused.pt")
-    with pytest.raises(ValueError, match="proj_size"):
-        ti.load_model(torch.nn.LSTM(3, 4, proj_size=2))
+    with pytest.raises(ValueError, match="layer.peepholes"):
+        ti.to_torch(rnnlab.LSTM(3, 4, peepholes=True))
     sd = {"rnn." + k: v for k, v in torch.nn.GRU(3, 4).state_dict().items()}
     sd.update({"a.weight": torch.zeros(2, 4), "b.weight": torch.zeros(2, 2)})
     with pytest.raises(ValueError, match="at most one nn.Linear"):

@@ -20,7 +20,10 @@ KINDS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "dense": Dense}
 OPTIONS = {"layers": ("num_layers", int), "num_layers": ("num_layers", int),
            "bidirectional": ("bidirectional", None), "bi": ("bidirectional", None),
            "forget_bias": ("forget_bias", float), "reset_after": ("reset_after", None),
-           "nonlinearity": ("nonlinearity", str), "activation": ("activation", str)}
+           "nonlinearity": ("nonlinearity", str), "activation": ("activation", str),
+           "proj_size": ("proj_size", int), "peepholes": ("peepholes", None), "cell_clip": ("cell_clip", float),
+           "gate_clip": ("gate_clip", float), "input_forget": ("input_forget", None),
+           "layer_norm": ("layer_norm", None)}
 
 
 def _bool(text: str) -> bool:

@@ -59,6 +59,13 @@ def add_arguments(p) -> None:
     p.add_argument("--init", choices=("xavier", "torch"),
                    help="xavier: Glorot inputs, orthogonal recurrent weights (default); torch: U(-1/sqrt(H), 1/sqrt(H))")
     p.add_argument("--forget-bias", type=float, help=f"LSTM forget-gate bias at init (default {DEFAULTS.forget_bias})")
+    p.add_argument("--proj-size", type=int, help="LSTM: recurrent projection of h to this width (Sak et al. 2014)")
+    p.add_argument("--peepholes", action="store_true", default=None, help="LSTM: gates read the cell state")
+    p.add_argument("--cell-clip", type=float, help="LSTM: clip c_t to [-x, x] (TF1 cell_clip); 0: off (default)")
+    p.add_argument("--gate-clip", type=float, help="LSTM: clip gate pre-activations to [-x, x] (ONNX clip); 0: off")
+    p.add_argument("--input-forget", action="store_true", default=None, help="LSTM: coupled gates f = 1 - i (CIFG)")
+    p.add_argument("--layer-norm", action="store_true", default=None,
+                   help="LSTM: layer normalization of x W, h U and c (Ba et al. 2016)")
     p.add_argument("--patience", type=int, help="early stopping: epochs without improvement, 0: off (default)")
     p.add_argument("--select", choices=("loss", "accuracy"),
                    help="validation metric that picks the kept parameters (default loss; accuracy: classification)")

@@ -69,6 +69,16 @@ def check_last_step(i: int, last: LastStep, rec: Recurrent) -> None:
                          f"LastStep(directions={last.directions})")
 
 
+def refuse_variants(layer, fmt: str, holds: tuple = ()) -> None:
+    """ValueError naming the first LSTM variant option of ``layer`` (proj_size, peepholes, cell_clip,
+    gate_clip, input_forget, layer_norm) that format ``fmt`` cannot hold; ``holds``: the ones it can."""
+    for option in ("proj_size", "peepholes", "cell_clip", "gate_clip", "input_forget", "layer_norm"):
+        value = getattr(layer, option, None)
+        if value and option not in holds:
+            raise ValueError(f"layer.{option}: {fmt} has no counterpart of the LSTM option {option}, got "
+                             f"{option}={value!r}")
+
+
 def make_model(layers: list):
     """A single layer stays itself; several become a Sequential."""
     return layers[0] if len(layers) == 1 else Sequential(layers)

@@ -42,7 +42,7 @@ import numpy as np
 from ..errors import FormatError, describe
 from ..layers import GRU, LSTM, RNN, Dense, Dropout, Recurrent
 from ..models import LastStep
-from ._layout import (check_last_step, inference_layers, layers_of, make_model, new_layer, regate,
+from ._layout import (check_last_step, inference_layers, layers_of, make_model, new_layer, refuse_variants, regate,
                       set_direction, stack_levels)
 
 ORDER = {"LSTM": "ifgo", "GRU": "zrn", "SimpleRNN": "h"}     # Keras gate order per class
@@ -478,6 +478,7 @@ def load_model(path, head: str = "last"):
 # ----- rnnlab -> Keras ------------------------------------------------------------------------------
 def keras_weights(layer: Recurrent, l: int = 0, d: int = 0) -> list:
     """The Keras arrays [kernel, recurrent_kernel, bias] of one (layer, direction) of ``layer``."""
+    refuse_variants(layer, "Keras")
     p = layer.direction_params(l, d)
     H = layer.hidden_size
     cls = KERAS_CLASS[layer.kind]

@@ -7,6 +7,12 @@ rnnlab's W and U) and B [directions, 2*G*H] = [Wb; Rb], gate blocks LSTM (i, o, 
 adds Rb_h outside the reset, so it folds into b like every other bias. An LSTM's run-time
 ``forget_bias`` is folded into Wb's f block.
 
+LSTM variants (rnnlab.layers.lstm_variants): ``peepholes`` is the input P [directions, 3H], blocks
+(i, o, f) (rnnlab's ``p`` is (i, f, o)); ``gate_clip`` is the attribute ``clip`` (ONNX clips the
+input of every activation: the gate pre-activations, peephole terms included); ``input_forget`` is
+the attribute ``input_forget``. ONNX has no projection and no clip of the cell state itself, so an
+LSTM with ``proj_size``, ``cell_clip`` or ``layer_norm`` is refused naming the option.
+
 The exported graph: inputs ``x`` (N, T, D) and ``lengths`` (N,) int32 (``sequence_lens``; every
 length in [1, T]); output ``y`` (what ``model.forward(x, lengths)`` returns in evaluation mode) and,
 for the i-th layer of a Sequential that is recurrent, ``h<i>`` (and ``c<i>`` for the LSTM) of shape
@@ -19,8 +25,8 @@ Import reads graphs made of these operators, MatMul + Add or Gemm for Dense laye
 Sigmoid / Tanh / Relu / Softmax after them, and shape-only glue (Transpose, Reshape, Squeeze, ...,
 and Dropout, the identity at inference unless its ``training_mode`` input is true);
 a Dense that reads an operator's ``Y_h`` gets a ``LastStep`` before it. What rnnlab cannot represent
-(peepholes, clipping, ``input_forget``, non-default activations, a lone ``reverse`` direction, initial
-states other than zero) is refused with the node's name and the attribute or input.
+(clipping in an RNN or GRU, non-default activations, a lone ``reverse`` direction, initial states
+other than zero) is refused with the node's name and the attribute or input.
 
 Reading a file is defensive: any fault gives a ``rnnlab.errors.FormatError`` (a ``ValueError``) naming
 the file and the node or tensor. Tensors stored as external data (``data_location`` EXTERNAL, or
@@ -63,6 +69,12 @@ def _onnx():
 def onnx_weights(layer: Recurrent, l: int) -> tuple:
     """(W, R, B) of level ``l`` of ``layer`` in ONNX layout, directions stacked on axis 0."""
     H = layer.hidden_size
+    if isinstance(layer, LSTM):
+        for option, why in (("proj_size", "has no recurrent projection"),
+                            ("cell_clip", "clips the gate pre-activations (rnnlab's gate_clip), not the cell state"),
+                            ("layer_norm", "has no layer normalization")):
+            if getattr(layer, option):
+                raise ValueError(f"layer.{option}: ONNX's LSTM {why}; got {option}={getattr(layer, option)!r}")
     ours, theirs = ORDER[layer.kind]
     Ws, Rs, Bs = [], [], []
     for d in range(layer.directions):
@@ -77,6 +89,11 @@ def onnx_weights(layer: Recurrent, l: int) -> tuple:
             rb[2 * H:] = p["b_hn"]
         Bs.append(np.concatenate([regate(b, ours, theirs, 0), regate(rb, ours, theirs, 0)]))
     return np.stack(Ws), np.stack(Rs), np.stack(Bs)
+
+
+def onnx_peepholes(layer: LSTM, l: int) -> np.ndarray:
+    """P [directions, 3H] of level ``l``: rnnlab's p blocks (i, f, o) in ONNX's order (i, o, f)."""
+    return np.stack([regate(layer.direction_params(l, d)["p"], "ifo", "iof", 0) for d in range(layer.directions)])
 
 
 def to_onnx(model, opset: int = OPSET):
@@ -123,9 +140,16 @@ def to_onnx(model, opset: int = OPSET):
                     attrs["linear_before_reset"] = int(layer.reset_after)
                 if isinstance(layer, RNN):
                     attrs["activations"] = [layer.nonlinearity.capitalize()] * layer.directions
+                op_inputs = [cur, const(f"{tag}.W", W), const(f"{tag}.R", R), const(f"{tag}.B", B), "lengths"]
+                if isinstance(layer, LSTM):
+                    if layer.gate_clip is not None:
+                        attrs["clip"] = layer.gate_clip
+                    if layer.input_forget:
+                        attrs["input_forget"] = 1
+                    if layer.peepholes:                                  # inputs 5, 6: initial_h, initial_c
+                        op_inputs += ["", "", const(f"{tag}.P", onnx_peepholes(layer, l))]
                 outs = [f"{tag}.Y", f"{tag}.Y_h"] + ([f"{tag}.Y_c"] if isinstance(layer, LSTM) else [])
-                node(OP[layer.kind], [cur, const(f"{tag}.W", W), const(f"{tag}.R", R), const(f"{tag}.B", B),
-                                      "lengths"], outs, name=tag, **attrs)
+                node(OP[layer.kind], op_inputs, outs, name=tag, **attrs)
                 ys_h.append(outs[1])
                 if isinstance(layer, LSTM):
                     ys_c.append(outs[2])
@@ -187,16 +211,19 @@ def _recurrent_layer(node, arrays: dict, where: str) -> Recurrent:
     kind = node.op_type
     at = _attrs(node)
     G = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+    options = {}
     if "clip" in at:
-        raise ValueError(f"{where}.clip: rnnlab's {kind} does not clip its cell input")
+        if kind != "LSTM":
+            raise ValueError(f"{where}.clip: rnnlab's {kind} does not clip its activations' inputs "
+                             f"(only the LSTM's gate_clip does)")
+        options["gate_clip"] = float(str(np.float32(at["clip"])))   # the float32 attribute's shortest decimal
     if at.get("input_forget", 0):
-        raise ValueError(f"{where}.input_forget: rnnlab's LSTM has separate input and forget gates")
+        options["input_forget"] = True
     direction = _text(at.get("direction", "forward"))
     if direction not in ("forward", "bidirectional"):
         raise ValueError(f"{where}.direction: rnnlab runs 'forward' or 'bidirectional', got {direction!r}")
     dirs = 2 if direction == "bidirectional" else 1
     acts = [_text(a) for a in at.get("activations", [])]
-    options = {}
     if kind == "RNN":
         acts = acts or ["Tanh"] * dirs
         if set(acts) not in ({"Tanh"}, {"Relu"}):
@@ -210,12 +237,16 @@ def _recurrent_layer(node, arrays: dict, where: str) -> Recurrent:
     if kind == "GRU":
         options["reset_after"] = bool(at.get("linear_before_reset", 0))
     ins = list(node.input) + [""] * 8
-    labels = {5: "initial_h", 6: "initial_c", 7: "P (peepholes)"}
+    labels = {5: "initial_h", 6: "initial_c"}
+    peep = None
+    if kind == "LSTM" and ins[7]:
+        peep = arrays.get(ins[7])
+        if peep is None:
+            raise ValueError(f"{where}: input P (peepholes) {ins[7]!r} is not a constant initializer")
+        options["peepholes"] = True
     for idx, label in labels.items():
         if ins[idx]:
             value = arrays.get(ins[idx])
-            if idx == 7:
-                raise ValueError(f"{where}: input {label}: rnnlab's LSTM has no peephole connections")
             if value is None or np.any(value != 0):
                 raise ValueError(f"{where}: input {label}: rnnlab imports zero initial states only; pass "
                                  f"state0 to forward instead")
@@ -243,6 +274,10 @@ def _recurrent_layer(node, arrays: dict, where: str) -> Recurrent:
             p["b_hn"] = rb[2 * H:]
         else:
             p["b"] = wb + rb
+        if peep is not None:
+            if peep.shape != (dirs, 3 * H):
+                raise ValueError(f"{where}: input P (peepholes) has shape {peep.shape}, expected {(dirs, 3 * H)}")
+            p["p"] = regate(peep[d], "iof", "ifo", 0)
         set_direction(layer, 0, d, p)
     return layer
 

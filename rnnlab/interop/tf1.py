@@ -41,7 +41,7 @@ import numpy as np
 from ..checks import check_float_array, check_real
 from ..layers import GRU, LSTM, RNN, Dense, Recurrent
 from ..models import LastStep
-from ._layout import float_dtype, inference_layers, kinds_of, new_layer, regate, set_direction
+from ._layout import float_dtype, inference_layers, kinds_of, new_layer, refuse_variants, regate, set_direction
 
 
 
@@ -107,6 +107,7 @@ def to_tf1(layer: Recurrent, l: int = 0, d: int = 0) -> dict:
     RNN {"kernel", "bias"}."""
     if not isinstance(layer, Recurrent):
         raise ValueError(f"layer: expected an rnnlab RNN, LSTM or GRU, got {type(layer).__name__}")
+    refuse_variants(layer, "rnnlab's TF1 converter (BasicLSTMCell variables)")
     p = layer.direction_params(l, d)
     H = layer.hidden_size
     if isinstance(layer, LSTM):

@@ -6,7 +6,10 @@ PyTorch stores, per layer k and direction (suffix ``_reverse``):
 with gate blocks in the order LSTM (i, f, g, o), GRU (r, z, n). rnnlab stores the transposes,
 W (D, G*H) and U (H, G*H), LSTM blocks in the order (i, f, o, g), and one bias b, since
 x W + b_ih + h U + b_hh only ever uses b_ih + b_hh. The exception is the GRU's candidate, where
-PyTorch computes r * (h U_n + b_hn): b_hn stays separate in rnnlab's ``b_hn``.
+PyTorch computes r * (h U_n + b_hn): b_hn stays separate in rnnlab's ``b_hn``. An LSTM with
+``proj_size`` P has ``weight_hr_l{k}`` (P, H), rnnlab's ``W_hr`` (H, P) transposed, and
+``weight_hh_l{k}`` of shape (4H, P). The other LSTM variant options (peepholes, cell_clip,
+gate_clip, input_forget, layer_norm) have no place in PyTorch: exporting such a layer is refused naming the option.
 
 A whole model is a recurrent module plus an optional nn.Linear head, in rnnlab
 ``Sequential([layer, LastStep(), Dense])`` (``head="last"``: the head reads the top layer's final h of
@@ -71,27 +74,32 @@ def _layer_from_arrays(sd: dict, kind: str | None = None, nonlinearity: str = "t
     if "weight_ih_l0" not in sd or "weight_hh_l0" not in sd:
         raise ValueError(f"{where}: expected the keys weight_ih_l0 and weight_hh_l0 of a torch RNN, LSTM or GRU, "
                          f"got {sorted(sd)}")
-    proj = sorted(k for k in sd if k.startswith("weight_hr"))
-    if proj:
-        raise ValueError(f"{where}[{proj[0]!r}]: an LSTM with proj_size; rnnlab's LSTM has no projection")
     w_ih, w_hh = sd["weight_ih_l0"], sd["weight_hh_l0"]
-    H = w_hh.shape[1]
+    w_hr = sd.get("weight_hr_l0")
+    if w_hr is not None and (w_hr.ndim != 2 or w_hr.shape[0] != w_hh.shape[1]):
+        raise ValueError(f"{where}['weight_hr_l0']: expected the projection of shape (proj_size, hidden_size) "
+                         f"with proj_size {w_hh.shape[1]} (the width weight_hh_l0 reads), got {w_hr.shape}")
+    H = w_hh.shape[1] if w_hr is None else w_hr.shape[1]
+    proj_size = 0 if w_hr is None else w_hr.shape[0]
     G, rem = divmod(w_ih.shape[0], H)
     if rem or G not in KINDS or (kind is not None and KINDS[G] != kind):
         raise ValueError(f"{where}['weight_ih_l0']: shape {w_ih.shape} with hidden size {H} is not a torch "
                          f"{kind or 'RNN, LSTM or GRU'} weight")
     kind = KINDS[G]
+    if proj_size and kind != "LSTM":
+        raise ValueError(f"{where}['weight_hr_l0']: only an LSTM has a projection, got a torch {kind} weight")
     num_layers = 1 + max(int(k.split("_l")[1].split("_")[0]) for k in sd if k.startswith("weight_ih_l"))
     bidirectional = "weight_ih_l0_reverse" in sd
     dtype = w_ih.dtype
-    options = {"RNN": {"nonlinearity": nonlinearity}, "GRU": {"reset_after": True}, "LSTM": {}}[kind]
+    options = {"RNN": {"nonlinearity": nonlinearity}, "GRU": {"reset_after": True},
+               "LSTM": {"proj_size": proj_size} if proj_size else {}}[kind]
     layer = new_layer(kind, w_ih.shape[1], H, dtype, num_layers=num_layers, bidirectional=bidirectional,
                       **options)
     expected = set()
     for l in range(layer.num_layers):
         for d in range(layer.directions):
             s = f"_l{l}" + ("_reverse" if d else "")
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + (("weight_hr",) if proj_size else ()):
                 expected.add(name + s)
             if "weight_ih" + s not in sd:
                 raise ValueError(f"{where}: missing {'weight_ih' + s!r} of layer {l}")
@@ -101,6 +109,10 @@ def _layer_from_arrays(sd: dict, kind: str | None = None, nonlinearity: str = "t
             if kind == "LSTM":
                 p = {"W": regate(w_ih.T, "ifgo", "ifog", 1), "U": regate(w_hh.T, "ifgo", "ifog", 1),
                      "b": regate(b_ih + b_hh, "ifgo", "ifog", 0)}
+                if proj_size:
+                    if "weight_hr" + s not in sd:
+                        raise ValueError(f"{where}: missing {'weight_hr' + s!r} of layer {l} (proj_size {proj_size})")
+                    p["W_hr"] = sd["weight_hr" + s].T
             elif kind == "GRU":
                 p = {"W": w_ih.T, "U": w_hh.T,
                      "b": b_ih + np.concatenate([b_hh[:2 * H], np.zeros(H, dtype)]), "b_hn": b_hh[2 * H:]}
@@ -116,8 +128,6 @@ def _layer_from_arrays(sd: dict, kind: str | None = None, nonlinearity: str = "t
 def from_torch(module) -> Recurrent:
     """An rnnlab layer computing exactly what ``module`` computes (input always batch-major)."""
     kind = _kind_of(module)
-    if getattr(module, "proj_size", 0):
-        raise ValueError(f"module.proj_size: rnnlab's LSTM has no projection, got proj_size={module.proj_size}")
     sd = {k: _numpy(v, k) for k, v in module.state_dict().items()}
     return _layer_from_arrays(sd, kind, getattr(module, "nonlinearity", "tanh"), where=f"{kind} module")
 
@@ -137,6 +147,14 @@ def to_state_dict(layer: Recurrent, arrays: dict | None = None, fold_forget_bias
     if isinstance(layer, GRU) and not layer.reset_after:
         raise ValueError("layer.reset_after: PyTorch's GRU computes the reset-after form only; "
                          "got reset_after=False")
+    if isinstance(layer, LSTM):
+        for option in ("peepholes", "cell_clip", "gate_clip", "input_forget", "layer_norm"):
+            if getattr(layer, option):
+                raise ValueError(f"layer.{option}: PyTorch's LSTM has no {option}; got {option}="
+                                 f"{getattr(layer, option)!r} (of the LSTM variants it holds proj_size only)")
+        if layer.proj_size >= layer.hidden_size:
+            raise ValueError(f"layer.proj_size: PyTorch's LSTM needs proj_size < hidden_size ({layer.hidden_size}), "
+                             f"got {layer.proj_size}")
     if fold_forget_bias is None:
         fold_forget_bias = arrays is None
     arrays = layer.params if arrays is None else arrays
@@ -156,6 +174,8 @@ def to_state_dict(layer: Recurrent, arrays: dict | None = None, fold_forget_bias
                 out["weight_ih" + s] = regate(p["W"], "ifog", "ifgo", 1).T
                 out["weight_hh" + s] = regate(p["U"], "ifog", "ifgo", 1).T
                 out["bias_ih" + s], out["bias_hh" + s] = b_ih, np.zeros_like(b_ih)
+                if layer.proj_size:
+                    out["weight_hr" + s] = p["W_hr"].T
             elif isinstance(layer, GRU):
                 out["weight_ih" + s], out["weight_hh" + s] = p["W"].T, p["U"].T
                 out["bias_ih" + s] = p["b"].copy()
@@ -222,8 +242,6 @@ def _from_module(module, head: str):
         raise ValueError(f"module: expected one torch RNN/LSTM/GRU and at most one nn.Linear, got "
                          f"{[n for n, _ in rec]} recurrent, {[n for n, _ in lin]} Linear, other parameters in {other}")
     _kind_of(rec[0][1])
-    if getattr(rec[0][1], "proj_size", 0):
-        raise ValueError(f"module.{rec[0][0]}.proj_size: rnnlab's LSTM has no projection")
     return from_state_dict(module.state_dict(), head, getattr(rec[0][1], "nonlinearity", "tanh"))
 
 
@@ -305,7 +323,8 @@ def _split_model(model):
     for (_, prev), (j, layer) in zip(live[:n - 1], live[1:n]):
         same = (type(layer) is type(first) and layer.hidden_size == first.hidden_size
                 and layer.bidirectional == first.bidirectional and layer.input_size == prev.output_size
-                and getattr(layer, "nonlinearity", None) == getattr(first, "nonlinearity", None))
+                and getattr(layer, "nonlinearity", None) == getattr(first, "nonlinearity", None)
+                and getattr(layer, "proj_size", 0) == getattr(first, "proj_size", 0))
         if not same:
             raise ValueError(f"model.layers[{j}]: recurrent layers in a row become the levels of one torch module, "
                              f"which needs one kind, hidden size, direction and nonlinearity, each level reading "
@@ -351,6 +370,8 @@ def to_torch(model):
     layer = recs[0]
     cls = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[layer.kind]
     kw = {"nonlinearity": layer.nonlinearity} if isinstance(layer, RNN) else {}
+    if getattr(layer, "proj_size", 0):
+        kw["proj_size"] = layer.proj_size
     dt = getattr(torch, layer.dtype.name)
     rnn = cls(layer.input_size, layer.hidden_size, num_layers=sum(r.num_layers for r in recs),
               bidirectional=layer.bidirectional, batch_first=True, **kw).to(dt)

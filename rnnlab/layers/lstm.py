@@ -38,8 +38,9 @@ import numpy as np
 
 from .. import kernels
 from ..activations import sigmoid
-from ..checks import check_real
-from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
+from ..checks import check_int, check_real
+from .lstm_variants import LSTMOptions, LSTMVCache, lstmv_backward, lstmv_forward, lstmv_input_part, lstmv_step_forward
+from .recurrent import Recurrent, ShardedCache, carry_masked, time_steps, uniform_init
 
 
 class LSTMStepCache(NamedTuple):
@@ -180,38 +181,122 @@ def lstm_backward(dy, dstateT, cache: LSTMCache):
 
 class LSTM(Recurrent):
     """Stacked, optionally bidirectional LSTM. Parameters per layer and direction: W (D, 4H),
-    U (H, 4H), b (4H,), gate order (i, f, o, g). ``forget_bias`` is added to the forget gate's
-    pre-activation at run time (TF BasicLSTMCell); it is not a parameter."""
+    U (P, 4H), b (4H,), gate order (i, f, o, g), with P = proj_size or H. ``forget_bias`` is added to
+    the forget gate's pre-activation at run time (TF BasicLSTMCell); it is not a parameter.
+
+    Variant options (equations, sources and backward in rnnlab.layers.lstm_variants):
+        proj_size:    P > 0: h_t = (o * tanh(c_t)) W_hr, parameter W_hr (H, P); h, the output and
+                      U's rows have width P (PyTorch ``proj_size``, TF1 ``num_proj``). 0: none.
+        peepholes:    True: diagonal weights p (3H,) = (p_i, p_f, p_o) from c_{t-1} into i, f and
+                      from c_t into o (TF1 ``use_peepholes``, ONNX ``P``).
+        cell_clip:    x > 0: c_t clipped to [-x, x] (TF1 ``cell_clip``). None: off.
+        gate_clip:    x > 0: every gate pre-activation clipped to [-x, x] (ONNX ``clip``). None: off.
+        input_forget: True: coupled gates f = 1 - i (CIFG, ONNX ``input_forget``); the f block of W,
+                      U and b is then not read.
+        layer_norm:   True: layer normalization of x W, h U and c_t (Ba et al. 2016), gains g_x, g_h
+                      (4H,), g_c (H,), bias b_c (H,).
+    A layer with any of them runs the NumPy step functions of rnnlab.layers.lstm_variants.
+    """
 
     kind = "LSTM"
     gates = 4
     state_names = ("h", "c")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, forget_bias=0.0,
-                 dtype="float32", seed=None):
+                 dtype="float32", seed=None, proj_size=0, peepholes=False, cell_clip=None, gate_clip=None,
+                 input_forget=False, layer_norm=False):
         self.forget_bias = check_real("forget_bias", forget_bias)
+        self.proj_size = check_int("proj_size", proj_size, low=0)
+        for name, value in (("peepholes", peepholes), ("input_forget", input_forget), ("layer_norm", layer_norm)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{name}: expected True or False, got {value!r}")
+        self.peepholes, self.input_forget, self.layer_norm = bool(peepholes), bool(input_forget), bool(layer_norm)
+        self.cell_clip = None if cell_clip is None else check_real("cell_clip", cell_clip, low=0, low_open=True)
+        self.gate_clip = None if gate_clip is None else check_real("gate_clip", gate_clip, low=0, low_open=True)
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed)
 
+    @property
+    def h_size(self):
+        return self.proj_size or self.hidden_size
+
+    @property
+    def options(self) -> LSTMOptions:
+        return LSTMOptions(self.forget_bias, self.peepholes, self.cell_clip, self.gate_clip, self.input_forget,
+                           self.layer_norm)
+
+    @property
+    def _plain(self):
+        return (LSTMOptions(self.forget_bias) == self.options and not self.proj_size
+                and not self.__dict__.get("_keep_cells"))
+
+    def forward(self, x, state0=None, lengths=None, return_cell_states=False):
+        """y, state, cache = forward(x, state0=None, lengths=None), as Recurrent.forward.
+
+        With ``return_cell_states=True``: y, state, cache, cells, where cells (N, T, directions * H)
+        is the top layer's cell state c_t at every step (each direction's, side by side like y; zero
+        on padded steps, like y). That call runs the NumPy step functions, whose cache keeps every c_t.
+        """
+        if not isinstance(return_cell_states, (bool, np.bool_)):
+            raise ValueError(f"return_cell_states: expected True or False, got {return_cell_states!r}")
+        if not return_cell_states:
+            return super().forward(x, state0, lengths)
+        self._keep_cells = True
+        try:
+            y, state, cache = super().forward(x, state0, lengths)
+        finally:
+            del self._keep_cells
+        return y, state, cache, self._cell_states(cache)
+
+    def _cell_states(self, cache) -> np.ndarray:
+        """(N, T, directions * H): c_t of the top layer at every step, from a NumPy forward's cache."""
+        if isinstance(cache, ShardedCache):
+            return np.concatenate([self._cell_states(part) for part in cache.parts])
+        per = []
+        for d in range(self.directions):
+            cell = cache.directions[(self.num_layers - 1) * self.directions + d].cell
+            c = cell.cs[:-1] if cell.reverse else cell.cs[1:]            # (T, N, H): c_t in time order
+            per.append(c if cell.mask is None else c * cell.mask)
+        return np.ascontiguousarray(np.concatenate(per, axis=2).transpose(1, 0, 2))
+
     def config(self):
-        return {**super().config(), "forget_bias": self.forget_bias}
+        variants = {"proj_size": self.proj_size, "peepholes": self.peepholes, "cell_clip": self.cell_clip,
+                    "gate_clip": self.gate_clip, "input_forget": self.input_forget, "layer_norm": self.layer_norm}
+        return {**super().config(), "forget_bias": self.forget_bias,
+                **{k: v for k, v in variants.items() if v}}
 
     def _cell_step(self, x_t, state, p, out):
+        if not self._plain:
+            a_x, _ = lstmv_input_part(x_t, p, self.forget_bias, self.layer_norm)
+            (out[0][...], out[1][...]), _ = lstmv_step_forward(a_x, *state, p, self.options)
+            return
         a = lstm_input_part(x_t, p, self.forget_bias)                   # (N, 4H)
         lstm_step_forward(a, *state, p["U"], h=out[0], c=out[1])
 
     def _init_direction(self, in_size, H, rng):
         bound = 1.0 / np.sqrt(H)
-        return {"W": uniform_init(rng, (in_size, 4 * H), bound, self.dtype),
-                "U": uniform_init(rng, (H, 4 * H), bound, self.dtype),
-                "b": uniform_init(rng, (4 * H,), bound, self.dtype)}
+        p = {"W": uniform_init(rng, (in_size, 4 * H), bound, self.dtype),
+             "U": uniform_init(rng, (self.h_size, 4 * H), bound, self.dtype),
+             "b": uniform_init(rng, (4 * H,), bound, self.dtype)}
+        if self.peepholes:
+            p["p"] = uniform_init(rng, (3 * H,), bound, self.dtype)
+        if self.proj_size:
+            p["W_hr"] = uniform_init(rng, (H, self.proj_size), bound, self.dtype)
+        if self.layer_norm:                              # gains 1, bias 0: LN starts as a plain normalization
+            p.update(g_x=np.ones(4 * H, self.dtype), g_h=np.ones(4 * H, self.dtype),
+                     g_c=np.ones(H, self.dtype), b_c=np.zeros(H, self.dtype))
+        return p
 
     def _cell_forward(self, x, state0, p, mask, reverse):
+        if not self._plain:                              # variants: NumPy step functions only
+            return lstmv_forward(x, state0, p, mask, reverse, self.options)
         if kernels.applies(x, mask):                     # same math, fused steps (rnnlab.kernels)
             from ..kernels import fused
             return fused.lstm_forward(x, state0, p, reverse, self.forget_bias)
         return lstm_forward(x, state0, p, mask, reverse, self.forget_bias)
 
     def _cell_backward(self, dy, dstateT, cache):
+        if isinstance(cache, LSTMVCache):
+            return lstmv_backward(dy, dstateT, cache)
         if kernels.applies(cache.x, cache.mask):
             from ..kernels import fused
             return fused.lstm_backward(dy, dstateT, cache)

@@ -104,7 +104,7 @@ class Recurrent:
         rng = np.random.default_rng(seed)
         self.params: dict[str, np.ndarray] = {}
         for layer in range(self.num_layers):
-            in_size = self.input_size if layer == 0 else self.hidden_size * self.directions
+            in_size = self.input_size if layer == 0 else self.output_size
             for direction in range(self.directions):
                 for name, value in self._init_direction(in_size, self.hidden_size, rng).items():
                     self.params[f"{self.prefix(layer, direction)}.{name}"] = value
@@ -115,8 +115,20 @@ class Recurrent:
         return 2 if self.bidirectional else 1
 
     @property
+    def h_size(self) -> int:
+        """Width of the state h and of each direction's output: hidden_size, or an LSTM's proj_size."""
+        return self.hidden_size
+
+    @property
     def output_size(self) -> int:
-        return self.directions * self.hidden_size
+        return self.directions * self.h_size
+
+    @property
+    def _plain(self) -> bool:
+        """True when the layer computes the plain cell, which the compiled kernels also compute; a
+        variant option (rnnlab.layers.lstm's proj_size, peepholes, ...) makes it False, and the layer
+        then runs its NumPy step functions."""
+        return True
 
     @staticmethod
     def prefix(layer: int, direction: int) -> str:
@@ -141,11 +153,12 @@ class Recurrent:
         from ..summary import summary
         return summary(self, torch)
 
-    def state_shape(self, batch: int) -> tuple:
-        return (self.num_layers * self.directions, batch, self.hidden_size)
+    def state_shape(self, batch: int, name: str = "h") -> tuple:
+        """(K, N, h_size) for h, (K, N, hidden_size) for the LSTM's c."""
+        return (self.num_layers * self.directions, batch, self.h_size if name == "h" else self.hidden_size)
 
     def zero_state(self, batch: int):
-        zeros = [np.zeros(self.state_shape(batch), self.dtype) for _ in self.state_names]
+        zeros = [np.zeros(self.state_shape(batch, n), self.dtype) for n in self.state_names]
         return tuple(zeros) if len(zeros) > 1 else zeros[0]
 
     def __repr__(self) -> str:
@@ -182,7 +195,7 @@ class Recurrent:
                 out.append(None)
                 continue
             label = name if len(self.state_names) == 1 else f"{name}[{sname}]"
-            out.append(check_float_array(label, part, shape=shape, dtype=self.dtype))
+            out.append(check_float_array(label, part, shape=self.state_shape(batch, sname), dtype=self.dtype))
         return out
 
     def _pack_state(self, parts: list):
@@ -203,7 +216,7 @@ class Recurrent:
             raise ValueError(f"x: expected at least one sequence and one time step, got shape {x.shape}")
         lengths = check_lengths(lengths, N, T)
         s0 = self._state_parts("state0", state0, N, allow_none=False)
-        s0 = [np.zeros(self.state_shape(N), self.dtype) if s is None else s for s in s0]
+        s0 = [np.zeros(self.state_shape(N, n), self.dtype) if s is None else s for s, n in zip(s0, self.state_names)]
         if not self.bidirectional and shard_batch(N, self.hidden_size):
             halves = (slice(0, N // 2), slice(N // 2, N))
             parts = run_pair(*(partial(self._forward, x[h], [s[:, h] for s in s0],
@@ -221,7 +234,7 @@ class Recurrent:
         if lengths is not None and lengths.min() < T:
             mask = (np.arange(T)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]  # (T, N, 1)
         inp = np.ascontiguousarray(x.transpose(1, 0, 2))               # (T, N, D)
-        finals = [np.empty(self.state_shape(N), self.dtype) for _ in self.state_names]
+        finals = [np.empty(self.state_shape(N, n), self.dtype) for n in self.state_names]
         caches = []
         for layer in range(self.num_layers):
             def run(direction, layer=layer, inp=inp):
@@ -258,7 +271,7 @@ class Recurrent:
             dy = np.zeros(ydims, self.dtype)
         dy = check_float_array("dy", dy, shape=ydims, dtype=self.dtype)
         dsT = self._state_parts("dstate", dstate, N, allow_none=True)
-        dsT = [np.zeros(self.state_shape(N), self.dtype) if s is None else s for s in dsT]
+        dsT = [np.zeros(self.state_shape(N, n), self.dtype) if s is None else s for s, n in zip(dsT, self.state_names)]
         if isinstance(cache, ShardedCache):
             halves = (slice(0, cache.split), slice(cache.split, N))
             parts = run_pair(*(partial(self._backward, dy[h], [s[:, h] for s in dsT], c)
@@ -293,18 +306,18 @@ class Recurrent:
         for k, c in enumerate(cache.directions):
             want = self.input_size if k < self.directions else self.output_size
             U = getattr(c.cell, "U", None)
-            if c.in_size != want or (U is not None and np.shape(U) != (H, G * H)):
+            if c.in_size != want or (U is not None and np.shape(U) != (self.h_size, G * H)):
                 raise ValueError(f"cache: expected {what}; its entry {k} (layer {k // self.directions}, direction "
                                  f"{k % self.directions}) reads {c.in_size} features with recurrent weights of shape "
-                                 f"{np.shape(U)}, this layer {want} and {(H, G * H)}")
+                                 f"{np.shape(U)}, this layer {want} and {(self.h_size, G * H)}")
         return N, T
 
     def _backward(self, dy, dsT: list, cache: RecurrentCache):
         """backward on checked arguments: dsT a list of (K, N, H) arrays; returns dx, [dstate0], grads."""
         N, T, D = cache.x_shape
-        H = self.hidden_size
+        H = self.h_size
         dinp = np.ascontiguousarray(dy.transpose(1, 0, 2))              # (T, N, dirs*H)
-        ds0 = [np.empty(self.state_shape(N), self.dtype) for _ in self.state_names]
+        ds0 = [np.empty(self.state_shape(N, n), self.dtype) for n in self.state_names]
         grads: dict[str, np.ndarray] = {}
         for layer in reversed(range(self.num_layers)):
             def run(direction, layer=layer, dinp=dinp):
@@ -360,9 +373,8 @@ class Recurrent:
             raise ValueError(f"{x_name}: expected shape (N, {self.input_size}) (batch, input_size), got {x_t.shape}")
         if x_t.dtype != self.dtype:
             x_t = x_t.astype(self.dtype)
-        shape = self.state_shape(x_t.shape[0])
-        parts = self._stream_state(state, shape, state_name)
-        new = [np.empty(shape, self.dtype) for _ in parts]
+        parts = self._stream_state(state, x_t.shape[0], state_name)
+        new = [np.empty(self.state_shape(x_t.shape[0], n), self.dtype) for n in self.state_names]
         params = self.params
         inp = x_t
         for layer, keys in enumerate(self._layer_keys()):
@@ -381,10 +393,11 @@ class Recurrent:
                                         for layer in range(self.num_layers)]
         return keys
 
-    def _stream_state(self, state, shape: tuple, name: str) -> list:
+    def _stream_state(self, state, batch: int, name: str) -> list:
         """A streamed state's (K, N, H) arrays, checked without copying: the exact shape and dtype."""
+        shape = self.state_shape(batch)
         if state is None:
-            return [np.zeros(shape, self.dtype) for _ in self.state_names]
+            return [np.zeros(self.state_shape(batch, n), self.dtype) for n in self.state_names]
         if len(self.state_names) == 1:
             parts = [state]
         elif not isinstance(state, (tuple, list)) or len(state) != len(self.state_names):
@@ -394,6 +407,7 @@ class Recurrent:
             parts = list(state)
         for part, sname in zip(parts, self.state_names):
             label = name if len(self.state_names) == 1 else f"{name}[{sname}]"
+            shape = self.state_shape(batch, sname)
             if not isinstance(part, np.ndarray):
                 raise ValueError(f"{label}: expected an array of shape {shape}, got {type(part).__name__}")
             if part.shape != shape:
