@@ -4,6 +4,7 @@ accuracy on a treebank split.
     rnnlab sst MODEL.npz "a gorgeous , witty , seductive movie ."     (right-branching tree)
     rnnlab sst MODEL.npz --tree "(4 (2 a) (4 (3 gorgeous) (2 movie)))" (gold labels shown beside)
     rnnlab sst MODEL.npz --evaluate test [--data-dir PATH]              (or --evaluate FILE.txt)
+    rnnlab sst MODEL.npz "a witty movie ." --html tree.html [--svg tree.svg]   (the tree, coloured)
 
 Training: ``rnnlab train --task sst --model treelstm`` (see rnnlab.trees.train).
 """
@@ -30,7 +31,23 @@ def add_parser(sub):
     p.add_argument("--evaluate", metavar="SPLIT_OR_FILE",
                    help="report accuracy on train, dev, test (from --data-dir) or a tree file")
     p.add_argument("--data-dir", default=None, help="SST folder (default: $RNNLAB_DATA or ../shared/data/sst)")
+    p.add_argument("--html", metavar="FILE", help="also write the tree, nodes coloured by sentiment, as an HTML page")
+    p.add_argument("--svg", metavar="FILE", help="also write the coloured tree as an SVG image")
     return p
+
+
+def write_pictures(args, model, vocab, tree: Tree) -> None:
+    """--html / --svg: the tree with every node coloured by its predicted class (rnnlab.viz.tree)."""
+    from ..saving import atomic_write
+    from ..viz.tree import tree_html, tree_svg
+    binary = model.config.classes == 2
+    batch = make_batch([encode(tree, vocab)], BINARY_LABELS if binary else None)
+    probs = model.predict(batch)[batch.rank]                            # (n, C) in pre-order
+    for flag, path, draw in (("--html", args.html, tree_html), ("--svg", args.svg, tree_svg)):
+        if path:
+            text = draw(tree, probs)
+            atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+            print(f"wrote {path}")
 
 
 def tokenize(text: str) -> list[str]:
@@ -79,6 +96,12 @@ def run(args) -> int:
     given = [bool(args.sentence), bool(args.tree), bool(args.evaluate)]
     if sum(given) != 1:
         raise ValueError("expected exactly one of: a sentence, --tree, --evaluate")
+    if args.evaluate and (args.html or args.svg):
+        raise ValueError(f"{'--html' if args.html else '--svg'}: draws the tree of a sentence or --tree, "
+                         "not an --evaluate split")
+    for flag, path in (("--html", args.html), ("--svg", args.svg)):
+        if path is not None and (not path or os.path.isdir(path)):
+            raise ValueError(f"{flag}: expected a file path, got {path!r}")
     if args.evaluate:
         if args.evaluate in data.SPLITS:
             trees = data.load_split(args.evaluate, args.data_dir)
@@ -93,9 +116,12 @@ def run(args) -> int:
     if args.tree:
         tree = parse_tree(args.tree, "--tree", 1, data.NUM_CLASSES)
         print(show(model, vocab, tree, gold=True))
+        write_pictures(args, model, vocab, tree)
         return 0
     words = tokenize(" ".join(args.sentence))
     if not words:
         raise ValueError("sentence: expected at least one word")
-    print(show(model, vocab, right_branching(words), gold=False))
+    tree = right_branching(words)
+    print(show(model, vocab, tree, gold=False))
+    write_pictures(args, model, vocab, tree)
     return 0
