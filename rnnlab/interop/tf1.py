@@ -29,6 +29,11 @@ cells in order, Dropout is left out (the identity at inference, and no variable)
 gets the names of ``tf.layers.dense`` ("dense/kernel", (D, O) as in rnnlab, "dense/bias"). Cells are
 identified by their full scope; variables holding more than one RNN (an encoder's and a decoder's)
 are refused with the scopes found (see ``from_variables``).
+
+Checkpoint files: ``load_checkpoint("model.ckpt")`` reads a ``tf.compat.v1.train.Saver`` checkpoint
+(the .index and .data-* files, through rnnlab.interop.tf_bundle, without TensorFlow) and builds the
+model, its LSTM ``forget_bias`` read from the .meta graph; ``save_checkpoint`` writes one. These are
+tested against checkpoints and outputs made by TensorFlow 2.21 (tests/fixtures/tf1).
 """
 from __future__ import annotations
 
