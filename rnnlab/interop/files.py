@@ -3,6 +3,7 @@
     .npz                     rnnlab's own format (rnnlab.saving)
     .pt, .pth                PyTorch state_dict (rnnlab.interop.torch)
     .keras, .weights.h5      Keras 3 (rnnlab.interop.keras)
+    .h5                      Keras 2 full model (model.save("model.h5")) or Keras 3 .weights.h5
     .onnx                    ONNX (rnnlab.interop.onnx)
     .ckpt, .index            TensorFlow 1 checkpoint (rnnlab.interop.tf1): the prefix, as given to
                              Saver.save, or its .index file; any path P with a file P.index beside it
@@ -29,10 +30,12 @@ def format_of(path) -> str:
                      f"{', '.join(sorted(FORMATS))}")
 
 
-def load_any(path, head: str = "last", nonlinearity: str = "tanh", scope=None, forget_bias=None):
+def load_any(path, head: str = "last", nonlinearity: str = "tanh", scope=None, forget_bias=None,
+             masking: str = "refuse"):
     """An rnnlab model from any supported file. ``head`` and ``nonlinearity`` fill in what a PyTorch
     state_dict or a bare Keras .weights.h5 does not record (see those modules); ``scope`` and
-    ``forget_bias`` are those of ``rnnlab.interop.tf1.load_checkpoint``."""
+    ``forget_bias`` are those of ``rnnlab.interop.tf1.load_checkpoint``, ``masking`` that of
+    ``rnnlab.interop.keras.load_model``."""
     fmt = format_of(path)
     if fmt == "tf1":
         from . import tf1
@@ -45,7 +48,7 @@ def load_any(path, head: str = "last", nonlinearity: str = "tanh", scope=None, f
         return torch.load_model(path, head=head, nonlinearity=nonlinearity)
     if fmt == "keras":
         from . import keras
-        return keras.load_model(path, head=head)
+        return keras.load_model(path, head=head, masking=masking)
     from . import onnx
     return onnx.load_model(path)
 

@@ -513,8 +513,74 @@ def _from_weights_file(path: str, head: str, masking: str = "refuse"):
     return _chain(klayers, f"weights file {path!r}", masking)
 
 
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _check_chain(entries: list, path: str) -> None:
+    """A functional model's layers must form a chain: each layer fed by the one listed before it
+    (Keras 2 ``inbound_nodes`` [[[name, node, tensor, kwargs]]])."""
+    for i, e in enumerate(entries[1:], 1):
+        nodes = e.get("inbound_nodes", [])
+        before = entries[i - 1].get("name", entries[i - 1].get("config", {}).get("name"))
+        sources = [t[0] for node in nodes if isinstance(node, list) for t in node if isinstance(t, list) and t]
+        if sources != [before]:
+            raise FormatError(path, f"attribute 'model_config' layers[{i}]", f"layer {e.get('name')!r} reads "
+                                                                            f"{sources}; rnnlab reads a chain of "
+                                                                            f"layers, each fed by the one before")
+
+
+def _from_keras2_file(h5, path: str, masking: str):
+    """A Keras 2 full-model .h5 (``model.save("model.h5")`` in tf.keras 2.x): the JSON attribute
+    ``model_config`` gives the layers; group ``model_weights/<layer name>`` lists its arrays in its
+    attribute ``weight_names`` (a Bidirectional's forward layer's, then its backward layer's), each
+    a dataset at that path inside the group. Gate orders and bias layouts are Keras 3's."""
+    raw = h5.attrs["model_config"]
+    raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    if len(raw) > MAX_KERAS_CONFIG_BYTES:
+        raise FormatError(path, "attribute 'model_config'", f"more than MAX_KERAS_CONFIG_BYTES = "
+                                                            f"{MAX_KERAS_CONFIG_BYTES} bytes")
+    try:
+        config = json.loads(raw)
+    except (ValueError, RecursionError) as err:
+        raise FormatError(path, "attribute 'model_config'", f"not JSON ({describe(err)})") from None
+    model_cfg = config.get("config") if isinstance(config, dict) else None
+    entries = model_cfg.get("layers") if isinstance(model_cfg, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("class_name"), str)
+                                                and isinstance(e.get("config", {}), dict) for e in entries):
+        raise FormatError(path, "attribute 'model_config'", "expected a Keras Sequential or functional model "
+                                                            "with a list of layers, each with class_name and config")
+    if "model_weights" not in h5:
+        raise FormatError(path, "group 'model_weights'", "missing: a Keras 2 model file holds its weights there")
+    if config.get("class_name") != "Sequential":
+        _check_chain(entries, path)
+    weights = h5["model_weights"]
+    klayers = []
+    for i, e in enumerate(entries):
+        cls, cfg = e["class_name"], e.get("config", {})
+        name = cfg.get("name", e.get("name"))
+        arrays, names = [], []
+        if isinstance(name, str) and name in weights:
+            group = weights[name]
+            names = [_text(w) for w in group.attrs.get("weight_names", [])]
+            for w in names:
+                if w not in group:
+                    raise FormatError(path, f"group 'model_weights/{name}'", f"lists weight {w!r}, which it lacks")
+                arrays.append(np.asarray(group[w]))
+        if cls == "Bidirectional":
+            fwd = [a for a, w in zip(arrays, names) if "/forward_" in w]
+            bwd = [a for a, w in zip(arrays, names) if "/backward_" in w]
+            klayers.append(KLayer(cls, cfg, fwd, bwd, cfg.get("backward_layer")))
+        elif cls in SKIPPED or cls == "Masking" or arrays:
+            klayers.append(KLayer(cls, cfg, arrays))
+        else:
+            raise FormatError(path, f"group 'model_weights/{name}'", f"no weights for layer {name!r} ({cls})")
+    return _chain(klayers, f"{config.get('class_name')} {model_cfg.get('name', '')!r}", masking)
+
+
 def load_model(path, head: str = "last", masking: str = "refuse"):
-    """An rnnlab model from a Keras 3 ``.keras`` file (needs only h5py), or from a bare
+    """An rnnlab model from a Keras 3 ``.keras`` file (needs only h5py), a Keras 2 full-model ``.h5``
+    file (``model.save("model.h5")`` in tf.keras 2.x, also needing only h5py), or from a bare Keras 3
     ``.weights.h5`` file (default activations assumed; ``head``: "last" or "each" says whether the
     Dense layers read the last step or every step), e.g.
     ``rnnlab.interop.keras.load_model("model.keras")``. ``masking``: see ``from_keras``; a Masking
@@ -535,6 +601,14 @@ def load_model(path, head: str = "last", masking: str = "refuse"):
             if not zipfile.is_zipfile(path):
                 raise FormatError(path, "", "not a Keras 3 .keras archive (a zip file)")
             return _from_keras_file(path, masking)
+        h5py = _h5py()
+        with h5py.File(path, "r") as h5:
+            if "model_config" in h5.attrs:
+                _check_h5(h5, path)
+                return _from_keras2_file(h5, path, masking)
+            if "layer_names" in h5.attrs:
+                raise FormatError(path, "", "a Keras 2 weights-only file (save_weights): it holds no architecture; "
+                                            "rnnlab reads Keras 2 files saved whole, model.save('model.h5')")
         return _from_weights_file(path, head, masking)
     except FormatError:
         raise
