@@ -97,13 +97,13 @@ def test_keras_file_runs_identically(name, tmp_path):
     x, _ = ragged_input("float32", seed)
     y_k = keras.ops.convert_to_numpy(model(x))
     model.save(tmp_path / "m.keras")
-    ours = ki.load_model(tmp_path / "m.keras")
+    ours = ki.load_model(tmp_path / "m.keras", masking="lengths")     # end-padded: lengths agree with the mask
     y, _ = ours.forward(x, LENGTHS)
     if name == "rnn_each_step":                             # Keras leaves the last output at padded steps
         valid = np.arange(6)[None, :] < LENGTHS[:, None]
         y, y_k = y[valid], y_k[valid]
     assert max_abs_err(y, y_k) <= TOL["float32"]
-    assert max_abs_err(ki.from_keras(model).forward(x, LENGTHS)[0], ours.forward(x, LENGTHS)[0]) == 0
+    assert max_abs_err(ki.from_keras(model, masking="lengths").forward(x, LENGTHS)[0], ours.forward(x, LENGTHS)[0]) == 0
 
 
 @pytest.mark.parametrize("head", ["last", "each"])
@@ -159,12 +159,64 @@ def test_what_rnnlab_cannot_represent_is_named():
              (L.GRU(3, recurrent_activation="hard_sigmoid", name="g"), r"GRU 'g'\.recurrent_activation"),
              (L.SimpleRNN(3, activation="elu", name="s"), r"SimpleRNN 's'\.activation.*elu"),
              (L.LSTM(3, go_backwards=True, name="back"), r"LSTM 'back'\.go_backwards"),
-             (L.Bidirectional(L.GRU(3), merge_mode="sum", name="bi"), r"Bidirectional 'bi'\.merge_mode.*sum"),
+             (L.Bidirectional(L.GRU(3), merge_mode="mul", name="bi"), r"Bidirectional 'bi'\.merge_mode.*mul"),
+             (L.TimeDistributed(L.LSTM(3), name="td"), r"TimeDistributed 'td'\.layer.*LSTM"),
              (L.Dense(2, activation="gelu", name="d"), r"Dense 'd'\.activation.*gelu")]
     for layer, message in cases:
-        layer.build((None, None, 5) if not isinstance(layer, L.Dense) else (None, 5))
+        layer.build((None, 2, 6, 5) if isinstance(layer, L.TimeDistributed) else
+                    (None, None, 5) if not isinstance(layer, L.Dense) else (None, 5))
         with pytest.raises(ValueError, match=message):
             ki.from_keras(layer)
-    model = keras.Sequential([keras.Input((6,), dtype="int32"), L.Embedding(10, 5, name="emb"), L.LSTM(3)])
-    with pytest.raises(ValueError, match="Embedding 'emb'"):
+    model = keras.Sequential([keras.Input((6,), dtype="int32"), L.Embedding(10, 5, name="emb", mask_zero=True),
+                              L.LSTM(3)])
+    with pytest.raises(ValueError, match=r"Embedding 'emb'\.mask_zero: Keras skips the masked steps"):
         ki.from_keras(model)
+
+
+def test_masking_is_refused_unless_read_as_lengths(tmp_path):
+    """Keras skips masked steps anywhere; a batch padded at the front (pad_sequences' default) through a
+    model read without its Masking layer would give other outputs, so Masking is refused by default."""
+    L = keras.layers
+    model = keras.Sequential([keras.Input((None, 3)), L.Masking(name="pad"), L.LSTM(4), L.Dense(2)])
+    with pytest.raises(ValueError, match=r"Masking 'pad'.*padded at the front.*masking='lengths'"):
+        ki.from_keras(model)
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match=r"m\.keras: .*Masking 'pad'"):
+        ki.load_model(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    with pytest.raises(ValueError, match=r"layers/masking"):
+        ki.load_model(tmp_path / "m.weights.h5")
+    with pytest.raises(ValueError, match="masking: expected one of"):
+        ki.load_model(tmp_path / "m.keras", masking="steps")
+    ours = ki.load_model(tmp_path / "m.keras", masking="lengths")
+    x, _ = ragged_input("float32", 3, D=3)
+    assert max_abs_err(ours.forward(x, LENGTHS)[0], keras.ops.convert_to_numpy(model(x))) <= TOL["float32"]
+
+
+@pytest.mark.parametrize("merge", ["sum", "ave", "concat"])
+@pytest.mark.parametrize("sequences", [True, False])
+def test_bidirectional_merge_modes_and_time_distributed_dense(merge, sequences, tmp_path):
+    L = keras.layers
+    model = keras.Sequential([keras.Input((None, 5)),
+                              L.Bidirectional(L.GRU(4, return_sequences=sequences), merge_mode=merge),
+                              L.TimeDistributed(L.Dense(3)) if sequences else L.Dense(3)])
+    rng = np.random.default_rng(11)
+    model.set_weights([0.5 * rng.standard_normal(w.shape) for w in model.get_weights()])
+    x = rng.standard_normal((2, 6, 5)).astype("float32")
+    y_k = keras.ops.convert_to_numpy(model(x))
+    model.save(tmp_path / "m.keras")
+    for ours in (ki.from_keras(model), ki.load_model(tmp_path / "m.keras")):
+        assert max_abs_err(ours.forward(x)[0], y_k) <= TOL["float32"]
+
+
+def test_embedding_first_layer(tmp_path):
+    L = keras.layers
+    model = keras.Sequential([keras.Input((None,), dtype="int32"), L.Embedding(12, 5), L.LSTM(4), L.Dense(2)])
+    rng = np.random.default_rng(12)
+    model.set_weights([0.5 * rng.standard_normal(w.shape) for w in model.get_weights()])
+    ids = rng.integers(0, 12, (3, 7))
+    model.save(tmp_path / "m.keras")
+    y_k = keras.ops.convert_to_numpy(model(ids))
+    for ours in (ki.from_keras(model), ki.load_model(tmp_path / "m.keras")):
+        assert type(ours.layers[0]).__name__ == "Embedding"
+        assert max_abs_err(ours.forward(ids)[0], y_k) <= TOL["float32"]

@@ -4,8 +4,11 @@
     rnnlab convert model.keras model.npz              # Keras 3 -> rnnlab (needs only h5py)
     rnnlab convert model.npz model.onnx               # rnnlab -> ONNX
     rnnlab convert rnn.pt rnn.onnx --head each --nonlinearity relu
+    rnnlab convert model.ckpt model.npz               # TensorFlow 1 checkpoint (prefix or .index) -> rnnlab
+    rnnlab convert seq2seq.ckpt decoder.npz --scope decoder --forget-bias 1.0
+    rnnlab convert sentiment.h5 sentiment.npz          # Keras 2 model.save("model.h5") -> rnnlab
 
-The format follows each file name's ending (.npz, .pt/.pth, .keras/.weights.h5, .onnx). A model
+The format follows each file name's ending (.npz, .pt/.pth, .keras/.weights.h5, .onnx, .ckpt/.index). A model
 trained with --dropout is written as its inference graph, where Dropout is the identity (see
 rnnlab.interop._layout); reading it back gives the model without its Dropout layers.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import os
 
+from ..errors import FormatError
 from ..interop.files import format_of, load_any, save_any
 
 
@@ -25,6 +29,13 @@ def add_parser(sub):
                         "(default) or every step")
     p.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh",
                    help="PyTorch nn.RNN state_dicts: the activation, which they do not record (default tanh)")
+    p.add_argument("--scope", default=None,
+                   help="TensorFlow 1 checkpoints: read the RNN under this variable scope (e.g. decoder)")
+    p.add_argument("--forget-bias", type=float, default=None,
+                   help="TensorFlow 1 checkpoints of LSTM cells without a .meta graph: the cells' forget_bias")
+    p.add_argument("--masking", choices=("refuse", "lengths"), default="refuse",
+                   help="Keras models with a Masking layer or Embedding(mask_zero=True): refuse them (default), "
+                        "or read them for batches padded at the end, given as lengths")
     return p
 
 
@@ -33,12 +44,22 @@ def run(args) -> int:
         format_of(args.target)                   # refuse an unknown ending before reading anything
     except ValueError as err:
         raise ValueError(f"target: {str(err).removeprefix('path: ')}") from err
-    if not os.path.exists(args.source):
+    if not os.path.exists(args.source) and not os.path.exists(args.source + ".index"):
         raise FileNotFoundError(f"source: no file at {args.source!r}")
     try:
-        model = load_any(args.source, head=args.head, nonlinearity=args.nonlinearity)
+        model = load_any(args.source, head=args.head, nonlinearity=args.nonlinearity, scope=args.scope,
+                         forget_bias=args.forget_bias, masking=args.masking)
         save_any(model, args.target)
     except ImportError as err:
         raise ValueError(str(err)) from err
+    except ValueError as err:                    # name the flags as typed: --scope, not scope=
+        message = str(err)
+        message = message.replace("masking='lengths'", "--masking lengths")
+        for name, flag in (("scope", "--scope"), ("forget_bias", "--forget-bias")):
+            if message.startswith(name + ": ") and not isinstance(err, FormatError):
+                raise ValueError(flag + message[len(name):].replace(f"pass {name}=", f"pass {flag}")) from err
+        if message != str(err):
+            raise ValueError(message) from err
+        raise
     print(f"{args.source} ({format_of(args.source)}) -> {args.target} ({format_of(args.target)}): {model!r}")
     return 0

@@ -3,7 +3,10 @@
     .npz                     rnnlab's own format (rnnlab.saving)
     .pt, .pth                PyTorch state_dict (rnnlab.interop.torch)
     .keras, .weights.h5      Keras 3 (rnnlab.interop.keras)
+    .h5                      Keras 2 full model (model.save("model.h5")) or Keras 3 .weights.h5
     .onnx                    ONNX (rnnlab.interop.onnx)
+    .ckpt, .index            TensorFlow 1 checkpoint (rnnlab.interop.tf1): the prefix, as given to
+                             Saver.save, or its .index file; any path P with a file P.index beside it
 
 Each library is imported only when its format is used.
 """
@@ -12,12 +15,14 @@ from __future__ import annotations
 import os
 
 FORMATS = {".npz": "rnnlab", ".pt": "torch", ".pth": "torch", ".keras": "keras", ".weights.h5": "keras",
-           ".h5": "keras", ".onnx": "onnx"}
+           ".h5": "keras", ".onnx": "onnx", ".ckpt": "tf1", ".index": "tf1"}
 
 
 def format_of(path) -> str:
     """The format name of ``path`` from its ending, or a ValueError naming the endings known."""
     name = os.fspath(path).lower()
+    if os.path.isfile(os.fspath(path) + ".index"):           # a checkpoint prefix such as model.ckpt-1000
+        return "tf1"
     for ending in sorted(FORMATS, key=len, reverse=True):
         if name.endswith(ending):
             return FORMATS[ending]
@@ -25,10 +30,16 @@ def format_of(path) -> str:
                      f"{', '.join(sorted(FORMATS))}")
 
 
-def load_any(path, head: str = "last", nonlinearity: str = "tanh"):
+def load_any(path, head: str = "last", nonlinearity: str = "tanh", scope=None, forget_bias=None,
+             masking: str = "refuse"):
     """An rnnlab model from any supported file. ``head`` and ``nonlinearity`` fill in what a PyTorch
-    state_dict or a bare Keras .weights.h5 does not record (see those modules)."""
+    state_dict or a bare Keras .weights.h5 does not record (see those modules); ``scope`` and
+    ``forget_bias`` are those of ``rnnlab.interop.tf1.load_checkpoint``, ``masking`` that of
+    ``rnnlab.interop.keras.load_model``."""
     fmt = format_of(path)
+    if fmt == "tf1":
+        from . import tf1
+        return tf1.load_checkpoint(path, scope=scope, forget_bias=forget_bias, head=head)
     if fmt == "rnnlab":
         from ..saving import load
         return load(path)
@@ -37,7 +48,7 @@ def load_any(path, head: str = "last", nonlinearity: str = "tanh"):
         return torch.load_model(path, head=head, nonlinearity=nonlinearity)
     if fmt == "keras":
         from . import keras
-        return keras.load_model(path, head=head)
+        return keras.load_model(path, head=head, masking=masking)
     from . import onnx
     return onnx.load_model(path)
 
@@ -54,6 +65,9 @@ def save_any(model, path) -> None:
     elif fmt == "keras":
         from . import keras
         keras.save_model(model, path)
+    elif fmt == "tf1":
+        from . import tf1
+        tf1.save_checkpoint(model, path)
     else:
         from . import onnx
         onnx.save_model(model, path)

@@ -8,10 +8,15 @@ the recurrent bias; its candidate part is rnnlab's b_hn, the rest folds into b. 
 has one (3H,) bias and is rnnlab's reset-before GRU. An LSTM's ``unit_forget_bias`` is only an
 initializer; rnnlab's run-time ``forget_bias`` is folded into the bias on the way to Keras.
 
-Models are read as a chain: InputLayer, Masking and Dropout are skipped (rnnlab takes explicit
-``lengths`` where Keras takes a mask; dropout is off at inference), a recurrent layer with
-``return_sequences=False`` becomes the rnnlab layer followed by ``LastStep``, and Dense acts on the last
-step or on every step accordingly.
+Models are read as a chain: InputLayer and Dropout are skipped (dropout is off at inference), a
+recurrent layer with ``return_sequences=False`` becomes the rnnlab layer followed by ``LastStep``, and
+Dense (or ``TimeDistributed(Dense)``, the same map on every step) acts on the last step or on every
+step accordingly; an ``Embedding`` first becomes rnnlab's Embedding. ``Bidirectional`` merge modes
+"sum" and "ave" become the bidirectional layer followed by a Dense of fixed weights [I; I] (or
+[I; I] / 2); "mul" is refused. A ``Masking`` layer or ``Embedding(mask_zero=True)`` is refused by
+default: Keras skips every masked step, where rnnlab takes ``lengths`` (each sequence padded at its
+end), so the two agree only on batches padded at the end; ``masking="lengths"`` reads such a model for
+those batches.
 
 Reading files is defensive, since a model file may come from anyone: every fault gives a
 ``rnnlab.errors.FormatError`` (a ``ValueError``) naming the file and the place (zip member, HDF5
@@ -40,7 +45,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import FormatError, describe
-from ..layers import GRU, LSTM, RNN, Dense, Dropout, Recurrent
+from ..layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Recurrent
 from ..models import LastStep
 from ._layout import (check_last_step, inference_layers, layers_of, make_model, new_layer, refuse_variants, regate,
                       set_direction, stack_levels)
@@ -57,7 +62,8 @@ MAX_KERAS_CONFIG_BYTES = 1 << 26
 """Largest ``config.json`` member of a .keras archive (64 MiB; Keras writes kilobytes)."""
 MAX_H5_OBJECTS = 100_000
 """Most groups, datasets and links walked in a Keras HDF5 file."""
-SKIPPED = ("InputLayer", "Masking", "Dropout", "SpatialDropout1D", "NotEqual", "Any")
+SKIPPED = ("InputLayer", "Dropout", "SpatialDropout1D", "NotEqual", "Any")
+MASKINGS = ("refuse", "lengths")
 
 
 def _keras():
@@ -157,9 +163,52 @@ def _check_runtime(config: dict, where: str) -> None:
                          f"layer; got go_backwards=True outside Bidirectional")
 
 
-def _convert(k: KLayer) -> tuple:
-    """(rnnlab layer, returns_sequences) for one Keras layer."""
+def _merge(mode, H: int, dtype, where: str) -> list:
+    """The layers after a bidirectional rnnlab layer (which concatenates [forward, backward]) that
+    compute Keras' ``merge_mode``: none for "concat"; for "sum" and "ave" the linear map
+    y = [h_fw, h_bw] W with W = [I; I] (sum) or [I; I] / 2 (ave), a Dense of fixed weights."""
+    if mode == "concat":
+        return []
+    if mode not in ("sum", "ave"):
+        raise ValueError(f"{where}.merge_mode: rnnlab reads 'concat', 'sum' and 'ave' (linear in the two "
+                         f"directions); got {mode!r}")
+    merge = Dense(2 * H, H, dtype=np.dtype(dtype).name)
+    eye = np.eye(H, dtype=merge.dtype) * (0.5 if mode == "ave" else 1.0)
+    merge.params["W"], merge.params["b"] = np.concatenate([eye, eye]), np.zeros(H, merge.dtype)
+    return [merge]
+
+
+def _masking(k: KLayer, masking: str, where: str) -> None:
+    """A Masking layer or an Embedding with mask_zero=True makes Keras skip the masked steps (the state
+    is carried through them); rnnlab layers take ``lengths`` instead, which agree only with masks that
+    cover the end of each sequence."""
+    if masking != "lengths":
+        raise ValueError(f"{where}: Keras skips the masked steps of every layer below, and rnnlab's layers take "
+                         f"lengths (each sequence padded at its end) instead of per-step masks, so a model read "
+                         f"without its mask computes other outputs for any batch padded at the front (Keras' "
+                         f"pad_sequences default) or in the middle. Pass masking='lengths' to read it anyway and "
+                         f"give forward(x, lengths) batches padded at the end")
+
+
+def _convert(k: KLayer, masking: str = "refuse") -> tuple:
+    """(rnnlab layer, returns_sequences, layers to append after it) for one Keras layer."""
     where = _name(k)
+    if k.cls == "TimeDistributed":
+        inner = k.config.get("layer", {})
+        if not isinstance(inner, dict) or inner.get("class_name") != "Dense":
+            raise ValueError(f"{where}.layer: rnnlab reads TimeDistributed(Dense) (rnnlab's Dense acts on every "
+                             f"step), got {inner.get('class_name') if isinstance(inner, dict) else inner!r}")
+        return _convert(KLayer("Dense", inner.get("config", {}), k.weights))
+    if k.cls == "Embedding":
+        if k.config.get("mask_zero", False):
+            _masking(k, masking, where + ".mask_zero")
+        if len(k.weights) != 1 or k.weights[0].ndim != 2:
+            raise ValueError(f"{where}: expected one (input_dim, output_dim) embeddings array, got "
+                             f"{[w.shape for w in k.weights]}")
+        (table,) = k.weights
+        emb = Embedding(table.shape[0], table.shape[1], dtype=table.dtype.name)
+        emb.params["W"] = np.ascontiguousarray(table)
+        return emb, None, []
     if k.cls == "Dense":
         act = _activation(k, "activation", k.config)
         if act not in ACTIVATIONS:
@@ -169,17 +218,14 @@ def _convert(k: KLayer) -> tuple:
         dense = Dense(kernel.shape[0], kernel.shape[1], ACTIVATIONS[act], dtype=kernel.dtype.name)
         dense.params["W"] = np.ascontiguousarray(kernel)
         dense.params["b"] = np.ascontiguousarray(bias)
-        return dense, None
+        return dense, None, []
     if k.cls in ORDER:
         _check_runtime(k.config, where)
         kind, D, H, dt, options, p = _recurrent(k, k.config, k.weights, where)
         layer = new_layer(kind, D, H, dt, **options)
         set_direction(layer, 0, 0, p)
-        return layer, bool(k.config.get("return_sequences", False))
+        return layer, bool(k.config.get("return_sequences", False)), []
     if k.cls == "Bidirectional":
-        merge = k.config.get("merge_mode", "concat")
-        if merge != "concat":
-            raise ValueError(f"{where}.merge_mode: rnnlab concatenates the two directions, got {merge!r}")
         fcfg = k.config["layer"]
         bcfg = k.backward_config or {**fcfg, "config": {**fcfg["config"], "go_backwards": True}}
         if fcfg["class_name"] not in ORDER or bcfg["class_name"] != fcfg["class_name"]:
@@ -197,17 +243,23 @@ def _convert(k: KLayer) -> tuple:
         layer = new_layer(kind, D, H, dt, bidirectional=True, **options)
         set_direction(layer, 0, 0, f[5])
         set_direction(layer, 0, 1, b[5])
-        return layer, bool(fcfg["config"].get("return_sequences", False))
+        after = _merge(k.config.get("merge_mode", "concat"), H, dt, where)
+        return layer, bool(fcfg["config"].get("return_sequences", False)), after
     raise ValueError(f"{where}: rnnlab has no counterpart of this Keras layer class")
 
 
-def _chain(klayers: list, where: str):
+def _chain(klayers: list, where: str, masking: str = "refuse"):
     """The rnnlab model of a chain of Keras layers (see the module docstring)."""
     out, sequence, tag, levels = [], True, None, []
     for i, k in enumerate(klayers):
+        if k.cls == "Masking":
+            _masking(k, masking, f"{where}.layers[{i}] ({_name(k)})")
+            continue
         if k.cls in SKIPPED:
             continue
-        layer, returns_sequences = _convert(k)
+        if k.cls == "Embedding" and out:
+            raise ValueError(f"{where}.layers[{i}] ({_name(k)}): an Embedding reads token ids, so it comes first")
+        layer, returns_sequences, after = _convert(k, masking)
         if isinstance(layer, Recurrent):
             if not sequence:
                 raise ValueError(f"{where}.layers[{i}] ({_name(k)}): a recurrent layer after the sequence was "
@@ -222,6 +274,9 @@ def _chain(klayers: list, where: str):
             if not returns_sequences:
                 out.append(LastStep())
                 sequence = False
+            if after:
+                tag, levels = None, []
+                out += after
         else:
             out.append(layer)
     if not out:
@@ -245,16 +300,23 @@ def _klayer(layer) -> KLayer:
     return KLayer(cls, config, [_numpy(w) for w in layer.weights])
 
 
-def from_keras(obj):
+def from_keras(obj, masking: str = "refuse"):
     """An rnnlab layer or model computing what a Keras layer or model computes.
 
     A single SimpleRNN / LSTM / GRU / Bidirectional becomes the bare rnnlab layer (whatever its
     ``return_sequences``); a Dense becomes Dense; a Sequential or a chain-shaped functional Model
-    becomes a Sequential (see the module docstring).
+    becomes a Sequential (see the module docstring). ``masking``: "refuse" (default) refuses a
+    Masking layer or an ``Embedding(mask_zero=True)``, whose per-step masks rnnlab's layers do not
+    take; "lengths" reads the model without them, for batches padded at the end and given to
+    ``forward(x, lengths)``.
     """
-    if hasattr(obj, "layers") and not hasattr(obj, "cell") and type(obj).__name__ != "Bidirectional":
-        return _chain([_klayer(layer) for layer in obj.layers], f"{type(obj).__name__} {obj.name!r}")
-    return _convert(_klayer(obj))[0]
+    if masking not in MASKINGS:
+        raise ValueError(f"masking: expected one of {MASKINGS}, got {masking!r}")
+    if hasattr(obj, "layers") and not hasattr(obj, "cell") and type(obj).__name__ not in ("Bidirectional",
+                                                                                         "TimeDistributed"):
+        return _chain([_klayer(layer) for layer in obj.layers], f"{type(obj).__name__} {obj.name!r}", masking)
+    layer, _, after = _convert(_klayer(obj), masking)
+    return make_model([layer] + after)
 
 
 # ----- files ----------------------------------------------------------------------------------------
@@ -277,6 +339,8 @@ def _weights_of(h5, cls: str, key: str) -> tuple:
         return [], None
     if cls == "Bidirectional":
         return _vars(g["forward_layer"].get("cell")), _vars(g["backward_layer"].get("cell"))
+    if cls == "TimeDistributed":
+        return _vars(g.get("layer")), None
     return _vars(g.get("cell", g)), None
 
 
@@ -350,7 +414,7 @@ def _zip_member(z: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes:
     return data
 
 
-def _from_keras_file(path: str):
+def _from_keras_file(path: str, masking: str = "refuse"):
     h5py = _h5py()
     with zipfile.ZipFile(path) as z:
         raw = _zip_member(z, "config.json", MAX_KERAS_CONFIG_BYTES, path)
@@ -380,17 +444,17 @@ def _from_keras_file(path: str):
             used[base] = used.get(base, -1) + 1
             key = base if used[base] == 0 else f"{base}_{used[base]}"
             fwd, bwd = _weights_of(h5, cls, key)
-            if cls in SKIPPED:
+            if cls in SKIPPED or cls == "Masking":
                 klayers.append(KLayer(cls, cfg, []))
                 continue
             if not fwd:
                 raise FormatError(path, f"dataset 'layers/{key}'", f"no weights for layer {cfg.get('name')!r} ({cls})")
             bcfg = cfg.get("backward_layer") if cls == "Bidirectional" else None
             klayers.append(KLayer(cls, cfg, fwd, bwd, bcfg))
-    return _chain(klayers, f"{config.get('class_name')} {model_cfg.get('name', '')!r}")
+    return _chain(klayers, f"{config.get('class_name')} {model_cfg.get('name', '')!r}", masking)
 
 
-def _from_weights_file(path: str, head: str):
+def _from_weights_file(path: str, head: str, masking: str = "refuse"):
     """Infer the chain from a bare .weights.h5: recurrent layers of one kind, then Dense layers
     (Dropout and the other skipped layers, which hold no weights, ignored)."""
     h5py = _h5py()
@@ -406,6 +470,10 @@ def _from_weights_file(path: str, head: str):
 
         groups: dict[str, list] = {}
         weightless = {_snake(cls) for cls in SKIPPED}      # a Dropout's group holds no arrays
+        if any(order(name)[0] == "masking" for name in names):
+            _masking(KLayer("Masking", {}, []), masking, f"weights file {path!r}: group 'layers/masking' (a Masking "
+                                                         f"layer)")
+            weightless.add("masking")
         for name in sorted(names, key=order):
             if order(name)[0] not in weightless:
                 groups.setdefault(order(name)[0], []).append(name)
@@ -442,16 +510,85 @@ def _from_weights_file(path: str, head: str):
             cfg["return_sequences"] = False
         for name in groups.get("dense", []):
             klayers.append(KLayer("Dense", {"name": name, "activation": "linear"}, _weights_of(h5, "Dense", name)[0]))
-    return _chain(klayers, f"weights file {path!r}")
+    return _chain(klayers, f"weights file {path!r}", masking)
 
 
-def load_model(path, head: str = "last"):
-    """An rnnlab model from a Keras 3 ``.keras`` file (needs only h5py), or from a bare
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _check_chain(entries: list, path: str) -> None:
+    """A functional model's layers must form a chain: each layer fed by the one listed before it
+    (Keras 2 ``inbound_nodes`` [[[name, node, tensor, kwargs]]])."""
+    for i, e in enumerate(entries[1:], 1):
+        nodes = e.get("inbound_nodes", [])
+        before = entries[i - 1].get("name", entries[i - 1].get("config", {}).get("name"))
+        sources = [t[0] for node in nodes if isinstance(node, list) for t in node if isinstance(t, list) and t]
+        if sources != [before]:
+            raise FormatError(path, f"attribute 'model_config' layers[{i}]", f"layer {e.get('name')!r} reads "
+                                                                            f"{sources}; rnnlab reads a chain of "
+                                                                            f"layers, each fed by the one before")
+
+
+def _from_keras2_file(h5, path: str, masking: str):
+    """A Keras 2 full-model .h5 (``model.save("model.h5")`` in tf.keras 2.x): the JSON attribute
+    ``model_config`` gives the layers; group ``model_weights/<layer name>`` lists its arrays in its
+    attribute ``weight_names`` (a Bidirectional's forward layer's, then its backward layer's), each
+    a dataset at that path inside the group. Gate orders and bias layouts are Keras 3's."""
+    raw = h5.attrs["model_config"]
+    raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    if len(raw) > MAX_KERAS_CONFIG_BYTES:
+        raise FormatError(path, "attribute 'model_config'", f"more than MAX_KERAS_CONFIG_BYTES = "
+                                                            f"{MAX_KERAS_CONFIG_BYTES} bytes")
+    try:
+        config = json.loads(raw)
+    except (ValueError, RecursionError) as err:
+        raise FormatError(path, "attribute 'model_config'", f"not JSON ({describe(err)})") from None
+    model_cfg = config.get("config") if isinstance(config, dict) else None
+    entries = model_cfg.get("layers") if isinstance(model_cfg, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("class_name"), str)
+                                                and isinstance(e.get("config", {}), dict) for e in entries):
+        raise FormatError(path, "attribute 'model_config'", "expected a Keras Sequential or functional model "
+                                                            "with a list of layers, each with class_name and config")
+    if "model_weights" not in h5:
+        raise FormatError(path, "group 'model_weights'", "missing: a Keras 2 model file holds its weights there")
+    if config.get("class_name") != "Sequential":
+        _check_chain(entries, path)
+    weights = h5["model_weights"]
+    klayers = []
+    for i, e in enumerate(entries):
+        cls, cfg = e["class_name"], e.get("config", {})
+        name = cfg.get("name", e.get("name"))
+        arrays, names = [], []
+        if isinstance(name, str) and name in weights:
+            group = weights[name]
+            names = [_text(w) for w in group.attrs.get("weight_names", [])]
+            for w in names:
+                if w not in group:
+                    raise FormatError(path, f"group 'model_weights/{name}'", f"lists weight {w!r}, which it lacks")
+                arrays.append(np.asarray(group[w]))
+        if cls == "Bidirectional":
+            fwd = [a for a, w in zip(arrays, names) if "/forward_" in w]
+            bwd = [a for a, w in zip(arrays, names) if "/backward_" in w]
+            klayers.append(KLayer(cls, cfg, fwd, bwd, cfg.get("backward_layer")))
+        elif cls in SKIPPED or cls == "Masking" or arrays:
+            klayers.append(KLayer(cls, cfg, arrays))
+        else:
+            raise FormatError(path, f"group 'model_weights/{name}'", f"no weights for layer {name!r} ({cls})")
+    return _chain(klayers, f"{config.get('class_name')} {model_cfg.get('name', '')!r}", masking)
+
+
+def load_model(path, head: str = "last", masking: str = "refuse"):
+    """An rnnlab model from a Keras 3 ``.keras`` file (needs only h5py), a Keras 2 full-model ``.h5``
+    file (``model.save("model.h5")`` in tf.keras 2.x, also needing only h5py), or from a bare Keras 3
     ``.weights.h5`` file (default activations assumed; ``head``: "last" or "each" says whether the
     Dense layers read the last step or every step), e.g.
-    ``rnnlab.interop.keras.load_model("model.keras")``."""
+    ``rnnlab.interop.keras.load_model("model.keras")``. ``masking``: see ``from_keras``; a Masking
+    layer or ``Embedding(mask_zero=True)`` is refused unless masking="lengths"."""
     if head not in ("last", "each"):
         raise ValueError(f"head: expected 'last' or 'each', got {head!r}")
+    if masking not in MASKINGS:
+        raise ValueError(f"masking: expected one of {MASKINGS}, got {masking!r}")
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"path: no file at {path!r}")
@@ -463,8 +600,16 @@ def load_model(path, head: str = "last"):
         if path.endswith(".keras"):
             if not zipfile.is_zipfile(path):
                 raise FormatError(path, "", "not a Keras 3 .keras archive (a zip file)")
-            return _from_keras_file(path)
-        return _from_weights_file(path, head)
+            return _from_keras_file(path, masking)
+        h5py = _h5py()
+        with h5py.File(path, "r") as h5:
+            if "model_config" in h5.attrs:
+                _check_h5(h5, path)
+                return _from_keras2_file(h5, path, masking)
+            if "layer_names" in h5.attrs:
+                raise FormatError(path, "", "a Keras 2 weights-only file (save_weights): it holds no architecture; "
+                                            "rnnlab reads Keras 2 files saved whole, model.save('model.h5')")
+        return _from_weights_file(path, head, masking)
     except FormatError:
         raise
     except ValueError as err:                        # the converters' messages name the layer and field

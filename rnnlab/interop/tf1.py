@@ -29,9 +29,15 @@ cells in order, Dropout is left out (the identity at inference, and no variable)
 gets the names of ``tf.layers.dense`` ("dense/kernel", (D, O) as in rnnlab, "dense/bias"). Cells are
 identified by their full scope; variables holding more than one RNN (an encoder's and a decoder's)
 are refused with the scopes found (see ``from_variables``).
+
+Checkpoint files: ``load_checkpoint("model.ckpt")`` reads a ``tf.compat.v1.train.Saver`` checkpoint
+(the .index and .data-* files, through rnnlab.interop.tf_bundle, without TensorFlow) and builds the
+model, its LSTM ``forget_bias`` read from the .meta graph; ``save_checkpoint`` writes one. These are
+tested against checkpoints and outputs made by TensorFlow 2.21 (tests/fixtures/tf1).
 """
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -312,3 +318,176 @@ def to_variables(model, scope: str | None = None, lstm_cell: str = "lstm_cell") 
         name = "dense" if k == 0 else f"dense_{k}"
         out[f"{name}/kernel"], out[f"{name}/bias"] = dense.params["W"].copy(), dense.params["b"].copy()
     return out
+
+
+# ----- checkpoint files -----------------------------------------------------------------------------
+_LEAVES = {"LSTM": ("kernel", "bias"), "GRU": ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias"),
+           "RNN": ("kernel", "bias")}
+_DENSE = re.compile(r"dense(?:_(\d+))?/(kernel|bias)")     # tf.layers.dense: dense, dense_1, ...
+HEADS = ("last", "each")
+
+
+def _is_subsequence(short: list, long: list) -> bool:
+    it = iter(long)
+    return all(part in it for part in short)
+
+
+def _forget_biases(meta: str, cells: list) -> dict:
+    """{cell: forget_bias} read from the graph of ``meta``: the scalar constant that BasicLSTMCell
+    (``sigmoid(add(f, Const))``) and LSTMCell (``sigmoid(f + forget_bias)``) add to the forget gate,
+    i.e. a Sigmoid of an Add/AddV2 one of whose inputs is a scalar Const, inside the cell's name
+    scope. The ops of a cell under dynamic_rnn carry the loop's scopes ("rnn/while/lstm_cell/add",
+    "bidirectional_rnn/fw/fw/while/...") where its variables have "rnn/lstm_cell"; a cell matches an
+    op scope that starts and ends as its own and holds its parts in order."""
+    from .tf_bundle import read_graph
+    nodes = read_graph(meta)
+    by_name = {n.name: n for n in nodes}
+    found = []                                  # (op scope parts, value)
+    for n in nodes:
+        add = by_name.get(n.inputs[0]) if n.op == "Sigmoid" and n.inputs else None
+        if add is None or add.op not in ("Add", "AddV2"):
+            continue
+        for i in add.inputs:
+            const = by_name.get(i)
+            if const is not None and const.op == "Const" and const.value is not None and const.value.size == 1:
+                parts = n.name.split("/")[:-1]
+                if parts and parts[-1] in CELL_KINDS:
+                    found.append((parts, float(const.value.reshape(-1)[0])))
+    out = {}
+    for c in cells:
+        own = c.scope.split("/")
+        values = {v for parts, v in found if parts[0] == own[0] and parts[-1] == own[-1]
+                  and _is_subsequence(own, parts)}
+        if len(values) != 1:
+            what = "no constant" if not values else f"constants {sorted(values)}"
+            raise ValueError(f"forget_bias: {meta}: found {what} added to the forget gate of cell {c.scope!r} "
+                             f"(a Sigmoid of an Add with a scalar Const in its scope); pass forget_bias= as "
+                             f"the model's code gave it to the cell (BasicLSTMCell's default is 1.0)")
+        out[c] = values.pop()
+    return out
+
+
+def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None = None, head: str = "last"):
+    """An rnnlab model from a TensorFlow 1 checkpoint (``tf.compat.v1.train.Saver``), read without
+    TensorFlow (rnnlab.interop.tf_bundle): ``prefix`` is the checkpoint prefix ("model.ckpt", as
+    given to ``Saver.save``) or any of its files (.index, .data-0000k-of-0000n, .meta); several
+    shards are read, each tensor's CRC-32C checked.
+
+    The RNN is found by the cells' variable names as ``from_variables`` reads them (single cells,
+    MultiRNNCell levels, bidirectional fw/bw). ``scope``: read only the variables under this scope
+    ("decoder" reads "decoder/..."); needed when the checkpoint holds several RNNs, such as an encoder
+    and a decoder (the error lists the scopes found). Optimizer slots ("kernel/Adam") and other
+    variables are left out. A ``tf.layers.dense`` layer beside the RNN ("dense/kernel", under
+    ``scope`` if given) becomes the head: ``head="last"`` (default) reads each sequence's final h,
+    every direction's (``Sequential([rnn, LastStep(), Dense])``: TF1 code feeding ``state.h``,
+    ``outputs[:, -1]`` on full-length batches, or concat(fw h, bw h)); ``head="each"`` reads every step
+    (``Sequential([rnn, Dense])``). The dense layer's activation is not in the checkpoint: it is
+    taken as the identity (logits).
+
+    ``forget_bias`` (LSTM cells only) is a constructor argument that TensorFlow adds at run time and
+    never saves with the variables. When None, it is read from the ``prefix.meta`` graph beside the
+    checkpoint (the constant added to each cell's forget gate); without a .meta it must be given.
+    Cells of different forget_bias are folded into one layer's (the difference goes into the forget
+    gate's bias).
+
+    Raises FileNotFoundError (no .index or a missing shard), rnnlab.errors.FormatError naming the
+    file and the tensor or block on a malformed checkpoint or one whose cells rnnlab cannot hold,
+    and ValueError naming ``scope`` or ``forget_bias`` when they are needed."""
+    from ..errors import FormatError
+    from ..models import Sequential
+    from .tf_bundle import Bundle
+    if head not in HEADS:
+        raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
+    if forget_bias is not None:
+        forget_bias = check_real("forget_bias", forget_bias)
+    bundle = Bundle(prefix)
+    path, names = bundle.path, sorted(bundle.entries)
+    if scope is not None:
+        if not isinstance(scope, str) or not scope.strip("/"):
+            raise ValueError(f"scope: expected a variable scope such as 'encoder', got {scope!r}")
+        scope = scope.strip("/")
+        names = [n for n in names if n.startswith(scope + "/")]
+    cells: dict[_Cell, dict] = {}
+    for name in names:
+        try:
+            parsed = _parse(name)
+        except ValueError as err:
+            raise FormatError(path, f"tensor {name!r}", str(err).split(": ", 1)[-1]) from None
+        if parsed is None:
+            continue
+        cell, leaf = parsed
+        if leaf in _LEAVES[cell.kind] or any(bad == leaf.split("/")[0] for bad in _FORBIDDEN):
+            cells.setdefault(cell, {})[leaf] = name
+    if not cells:
+        where = f"under scope {scope!r}" if scope is not None else "in the checkpoint"
+        raise FormatError(path, "", f"no TF1 RNN cell variables (lstm_cell, basic_lstm_cell, gru_cell, "
+                                    f"basic_rnn_cell) {where}; it holds {names[:12]}")
+    by_rnn: dict[str, list] = {}
+    for c in cells:
+        by_rnn.setdefault(c.template, []).append(c)
+    if len(by_rnn) > 1:
+        split = [min(group, key=lambda c: c.scope).scope.split("/") for group in by_rnn.values()]
+        k = next((k for k in range(min(map(len, split))) if len({tuple(p[:k + 1]) for p in split}) > 1), 0)
+        options = sorted({"/".join(p[:k + 1]) for p in split})
+        raise ValueError(f"scope: {path} holds the cells of {len(by_rnn)} RNNs, under scopes "
+                         f"{sorted(c.scope for c in cells)}; pass scope= one of {options} "
+                         f"(scope={scope!r} was given)")
+    kinds = {c.kind for c in cells}
+    fb: dict = {}
+    if kinds == {"LSTM"}:
+        if forget_bias is None:
+            meta = bundle.prefix + ".meta"
+            if not os.path.isfile(meta):
+                raise ValueError(f"forget_bias: {path} holds LSTM cells, whose forget_bias (added to the forget "
+                                 f"gate at run time, sigmoid(f + forget_bias)) TensorFlow does not save in "
+                                 f"checkpoints, and there is no graph {meta!r} to read it from; pass forget_bias= "
+                                 f"as the model's code gave it to BasicLSTMCell / LSTMCell (1.0 by default)")
+            fb = _forget_biases(meta, list(cells))
+        else:
+            fb = {c: forget_bias for c in cells}
+    first = fb[min(cells, key=lambda c: (c.outer, c.direction or 0))] if fb else 1.0    # layer 0's
+    variables = {}
+    for c, leaves in cells.items():
+        for leaf, name in leaves.items():
+            a = bundle.read(name)
+            if c in fb and leaf == "bias" and fb[c] != first and a.ndim == 1 and a.size % 4 == 0:
+                H = a.size // 4
+                a = a.copy()
+                a[2 * H:3 * H] += a.dtype.type(fb[c] - first)          # (i, j, f, o): f is the third block
+            variables[name] = a
+    try:
+        layer = from_variables(variables, forget_bias=first)
+    except ValueError as err:
+        raise FormatError(path, f"scope {scope!r}" if scope else "", str(err).removeprefix("variables: ")) from None
+    dense = {}
+    for name in names:
+        m = _DENSE.fullmatch(name[len(scope) + 1:] if scope else name)
+        if m:
+            dense.setdefault(int(m.group(1) or 0), {})[m.group(2)] = name
+    if not dense:
+        return layer
+    if len(dense) > 1:
+        raise FormatError(path, "", f"dense layers {sorted(v['kernel'] for v in dense.values() if 'kernel' in v)}: "
+                                    f"rnnlab reads one dense head from a checkpoint (the activations between dense "
+                                    f"layers live in the graph, not the checkpoint); read the arrays with "
+                                    f"rnnlab.interop.tf_bundle.read_checkpoint and build the model")
+    (parts,) = dense.values()
+    if set(parts) != {"kernel", "bias"}:
+        raise FormatError(path, f"tensor {sorted(parts.values())[0]!r}", "a dense layer needs kernel and bias")
+    W, b = bundle.read(parts["kernel"]), bundle.read(parts["bias"])
+    width = layer.hidden_size * layer.directions
+    if W.ndim != 2 or W.shape[0] != width or b.shape != (W.shape[1],):
+        raise FormatError(path, f"tensor {parts['kernel']!r}", f"dense kernel {W.shape} and bias {b.shape}: "
+                                                              f"expected ({width}, O) and (O,) after {layer!r}")
+    out = Dense(W.shape[0], W.shape[1], dtype=float_dtype(W, b).name)
+    out.params["W"], out.params["b"] = np.ascontiguousarray(W, out.dtype), np.ascontiguousarray(b, out.dtype)
+    return Sequential([layer, LastStep(), out] if head == "last" else [layer, out])
+
+
+def save_checkpoint(model, prefix, scope: str | None = None, lstm_cell: str = "lstm_cell") -> None:
+    """Write ``model`` as a TensorFlow 1 checkpoint ``prefix``.index + ``prefix``.data-00000-of-00001,
+    the variables named as ``to_variables`` names them, which ``tf.compat.v1.train.Saver().restore``
+    loads into the graph those names describe (cells built with ``forget_bias=layer.forget_bias``:
+    it is not a variable) and ``tf.train.load_checkpoint(prefix)`` reads. No .meta graph is written."""
+    from .tf_bundle import prefix_of, write_checkpoint
+    write_checkpoint(prefix_of(prefix), to_variables(model, scope=scope, lstm_cell=lstm_cell))
