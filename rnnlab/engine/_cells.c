@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(RN_NO_X86)
@@ -26,12 +27,6 @@
 
 #define RN_EXPORT __attribute__((visibility("default")))
 
-/* ----- a spinning barrier (sense reversal), yielding the core after a while ------------------- */
-typedef struct {
-    atomic_int count;
-    atomic_int sense;
-} rn_barrier_t;
-
 static inline void rn_pause(void)
 {
 #if RN_X86
@@ -39,19 +34,11 @@ static inline void rn_pause(void)
 #endif
 }
 
-static void rn_barrier(rn_barrier_t *b, int nt, int *local)
+/* Spin a little, then give the core away: on a loaded machine the thread we wait for may need it. */
+static inline void rn_spin(long *spins)
 {
-    if (nt <= 1) return;
-    *local = !*local;
-    if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) == nt - 1) {
-        atomic_store_explicit(&b->count, 0, memory_order_relaxed);
-        atomic_store_explicit(&b->sense, *local, memory_order_release);
-        return;
-    }
-    for (long spins = 0; atomic_load_explicit(&b->sense, memory_order_acquire) != *local; spins++) {
-        if (spins < 20000) rn_pause();
-        else sched_yield();
-    }
+    if (++*spins < 4000) rn_pause();
+    else sched_yield();
 }
 
 /* ----- one call's arguments -------------------------------------------------------------------- */
@@ -68,15 +55,48 @@ typedef struct {
     const float *dy;                 /* backward: dL/dy, strided */
     float *da, *dah;                 /* backward: (T, N, G H) */
     float *dh, *dc, *dhk;            /* backward: (N, H) running dh, dc, and dh's direct part */
-    rn_barrier_t bar;
+    atomic_long *claim1, *claim2;    /* per work item: the last phase that claimed it */
+    atomic_long done;                /* work items finished, over all phases */
 } rn_job;
 
-/* The unit blocks (16 units each) of thread tid: [b0, b1). */
-static void rn_units(int H, int tid, int nt, int *b0, int *b1)
+/* ----- sharing a phase's work items between threads ---------------------------------------------
+ * A call is a sequence of phases (pack U, then one or two per time step); each phase has n work
+ * items. Every thread runs the same sequence of phases; in each it claims items (compare-and-swap
+ * of the item's last claiming phase), starting at its own share and going round, then waits until
+ * all n are done. A thread that starts late or is descheduled finds the items taken and catches up
+ * without computing anything. */
+typedef struct {
+    int tid, nt;
+    long ph;          /* current phase, from 1 */
+    long target;      /* items done when this phase is complete */
+    int n, j;         /* the phase's item count; items this thread has looked at */
+} rn_sync;
+
+static inline void rn_phase(rn_sync *S, int n)
 {
-    const int nb = (H + 15) / 16;
-    *b0 = (int)((long)tid * nb / nt);
-    *b1 = (int)((long)(tid + 1) * nb / nt);
+    S->ph++;
+    S->target += n;
+    S->n = n;
+    S->j = 0;
+}
+
+static inline int rn_claim(atomic_long *claim, rn_sync *S)
+{
+    const int start = (int)((long)S->tid * S->n / S->nt);
+    while (S->j < S->n) {
+        const int i = (start + S->j++) % S->n;
+        long old = atomic_load_explicit(&claim[i], memory_order_relaxed);
+        if (old < S->ph && atomic_compare_exchange_strong(&claim[i], &old, S->ph)) return i;
+    }
+    return -1;
+}
+
+static inline void rn_done(rn_job *J) { atomic_fetch_add_explicit(&J->done, 1, memory_order_release); }
+
+static inline void rn_wait(rn_job *J, rn_sync *S)
+{
+    long spins = 0;
+    while (atomic_load_explicit(&J->done, memory_order_acquire) < S->target) rn_spin(&spins);
 }
 
 /* ----- the loops, per instruction set ------------------------------------------------------------ */
@@ -106,27 +126,32 @@ static void rn_units(int H, int tid, int nt, int *b0, int *b1)
 #pragma GCC pop_options
 #endif
 
-/* ----- the thread pool ------------------------------------------------------------------------- */
+/* ----- the thread pool -------------------------------------------------------------------------
+ * Workers sleep on a condition variable between calls. A call publishes its job and wakes them;
+ * each worker that wakes while the call is still open joins it (pool_active counts them, stamped
+ * with the call's number), and the caller, once every item is done, closes the call and waits only
+ * for the workers that joined. So a worker that wakes late never holds the caller up. */
 #define RN_MAX_THREADS 64
 typedef void (*rn_fn)(rn_job *, int, int);
+#define RN_CLOSED (1L << 20)
 
 static pthread_mutex_t run_mu = PTHREAD_MUTEX_INITIALIZER;    /* one call at a time uses the pool */
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
 static int pool_n = 0;                                        /* workers started (threads 1 ..) */
-static unsigned long pool_gen = 0;
+static long pool_gen = 0;
 static rn_fn pool_fn;
 static rn_job *pool_job;
 static int pool_nt;
-static atomic_int pool_done;
-static unsigned long pool_start_gen[RN_MAX_THREADS + 1];
+static atomic_long pool_active;        /* (call number << 21) | closed bit | workers inside */
+static long pool_start_gen[RN_MAX_THREADS + 1];
 
 static void *rn_worker(void *arg)
 {
     const int tid = (int)(intptr_t)arg;
-    unsigned long seen;
+    long seen;
     pthread_mutex_lock(&pool_mu);
-    seen = pool_start_gen[tid];        /* the generation current when it was created */
+    seen = pool_start_gen[tid];        /* the call number current when it was created */
     pthread_mutex_unlock(&pool_mu);
     for (;;) {
         pthread_mutex_lock(&pool_mu);
@@ -136,8 +161,14 @@ static void *rn_worker(void *arg)
         rn_job *job = pool_job;
         const int nt = pool_nt;
         pthread_mutex_unlock(&pool_mu);
-        if (tid < nt) fn(job, tid, nt);
-        atomic_fetch_add_explicit(&pool_done, 1, memory_order_acq_rel);
+        if (tid >= nt) continue;
+        long v = atomic_load(&pool_active);
+        int joined = 0;
+        while ((v >> 21) == seen && !(v & RN_CLOSED))
+            if (atomic_compare_exchange_weak(&pool_active, &v, v + 1)) { joined = 1; break; }
+        if (!joined) continue;         /* the call is over (or another began): nothing to do */
+        fn(job, tid, nt);
+        atomic_fetch_sub(&pool_active, 1);
     }
     return NULL;
 }
@@ -157,7 +188,7 @@ static int rn_start_workers(int want)
         pthread_atfork(NULL, NULL, rn_after_fork);
         atfork_set = 1;
     }
-    while (pool_n < want) {
+    while (pool_n < want && pool_n < RN_MAX_THREADS - 1) {
         pthread_t th;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -176,22 +207,22 @@ static int rn_start_workers(int want)
 static void rn_parallel(rn_fn fn, rn_job *job, int nt)
 {
     if (nt > 1 && pthread_mutex_trylock(&run_mu) == 0) {
-        nt = rn_start_workers(nt - 1) < nt ? pool_n + 1 : nt;
+        const int have = rn_start_workers(nt - 1);
+        if (have < nt) nt = have;
         if (nt > 1) {
-            atomic_store(&job->bar.count, 0);
-            atomic_store(&job->bar.sense, 0);
-            atomic_store(&pool_done, 0);
             pthread_mutex_lock(&pool_mu);
             pool_fn = fn;
             pool_job = job;
             pool_nt = nt;
             pool_gen++;
+            atomic_store(&pool_active, pool_gen << 21);
             pthread_cond_broadcast(&pool_cv);
             pthread_mutex_unlock(&pool_mu);
-            fn(job, 0, nt);
-            for (long spins = 0; atomic_load_explicit(&pool_done, memory_order_acquire) < pool_n; spins++) {
-                if (spins < 20000) rn_pause();
-                else sched_yield();
+            fn(job, 0, nt);                    /* returns when every item of the call is done */
+            long v = atomic_fetch_or(&pool_active, RN_CLOSED) | RN_CLOSED, spins = 0;
+            while ((v & (RN_CLOSED - 1)) != 0) {
+                rn_spin(&spins);
+                v = atomic_load(&pool_active);
             }
             pthread_mutex_unlock(&run_mu);
             return;
@@ -217,7 +248,7 @@ RN_EXPORT int rn_isa(void)
 /* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
  * 4 RNN forward, 5 RNN backward; isa as rn_isa() (never above it); I = T, N, H, reverse, relu,
  * dy_ts, dy_ns; P = the array addresses in rn_job's order (gates .. dhk). Returns 0, or -1 for
- * arguments out of range. */
+ * arguments out of range, -2 when out of memory. */
 RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const uintptr_t *P)
 {
     if (which < 0 || which > 5 || isa < 0 || isa > rn_isa()) return -1;
@@ -236,12 +267,18 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     const int nb = (job.H + 15) / 16;
     int nt = nthreads < 1 ? 1 : (nthreads > RN_MAX_THREADS ? RN_MAX_THREADS : nthreads);
     if (nt > nb) nt = nb;
+    atomic_long *claims = calloc(2 * (size_t)nb, sizeof *claims);   /* zero: never claimed */
+    if (!claims) return -2;
+    job.claim1 = claims;
+    job.claim2 = claims + nb;
+    atomic_init(&job.done, 0);
     rn_fn fn = jobs_generic[which];
 #if RN_X86
     if (isa == 2) fn = jobs_avx512[which];
     else if (isa == 1) fn = jobs_avx2[which];
 #endif
     rn_parallel(fn, &job, nt);
+    free(claims);
     return 0;
 }
 

@@ -7,8 +7,11 @@
  * Work split (oneDNN's RNN design): the input product x W for all steps and the weight gradients
  * stay in NumPy's BLAS; these loops run the recurrent product of each step over weights packed once
  * per call, with the step's elementwise work done right after the product, on the tile that the
- * product has just written. Each thread owns a range of hidden units (in blocks of 16) and all the
- * gates of those units, so it finishes its units' state on its own; one barrier per step.
+ * product has just written. Work is claimed in blocks of 16 hidden units with all their gates, so
+ * the thread that computes a block's product also finishes those units' state; each thread starts
+ * at its own share of the blocks and takes over blocks that another thread has not started, so a
+ * thread that the OS has descheduled (a loaded machine, BLAS threads spinning) delays nobody.
+ * A step waits only until all of its blocks are done (one wait per step forward, two backward).
  *
  * Equations: rnnlab/layers/lstm.py, gru.py (reset after) and rnn.py; the cache arrays are the ones
  * those modules keep.
@@ -128,11 +131,12 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, r = J->reverse;
     const long G4 = 4L * H;
-    int b0, b1;
-    rn_units(H, tid, nt, &b0, &b1);
-    for (int pb = b0; pb < b1; pb++) SFX(pack_fwd)(J->U, H, 4, pb, 1, J->packed);
+    const int nb = (H + 15) / 16;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, nb);                                        /* pack U, one unit block at a time */
+    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->U, H, 4, pb, 1, J->packed);
+    rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
-    int sense = 0;
     const float *b = J->b;
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
@@ -141,7 +145,8 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
         float *a = J->gates + (long)t * N * G4, *tc = J->aux + (long)t * N * H;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         float *yt = J->y ? J->y + (long)t * N * H : 0;
-        for (int pb = b0; pb < b1; pb++) {
+        rn_phase(&S, nb);
+        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
             const float *panel = J->packed + (long)pb * 64 * H;
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (int rb = 0; rb < N; rb += 6) {
@@ -173,7 +178,7 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
                 }
             }
         }
-        rn_barrier(&J->bar, nt, &sense);
+        rn_wait(J, &S);
     }
 }
 
@@ -181,12 +186,13 @@ static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, r = J->reverse;
     const long G4 = 4L * H;
-    int b0, b1;
-    rn_units(H, tid, nt, &b0, &b1);
-    for (int pb = b0; pb < b1; pb += 4) SFX(pack_bwd)(J->U, H, 4, pb, b1 - pb < 4 ? b1 - pb : 4, J->packed);
-    const int u0 = b0 * 16, u1 = b1 * 16 < H ? b1 * 16 : H;
+    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;     /* unit blocks; panels of 4 blocks */
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, npan);
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
+        SFX(pack_bwd)(J->U, H, 4, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+    rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
-    int sense = 0;
     float *dh = J->dh, *dc = J->dc, *dhk = J->dhk;
     for (int s = 0; s < T; s++) {
         const int t = r ? s : T - 1 - s;
@@ -194,7 +200,10 @@ static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
         const float *cp = J->cs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         float *da = J->da + (long)t * N * G4;
-        for (long n = 0; n < N; n++) {                       /* this thread's units of da_t */
+        rn_phase(&S, nb);
+        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {   /* da_t of 16 units */
+        const int u0 = pb * 16, u1 = u0 + 16 < H ? u0 + 16 : H;
+        for (long n = 0; n < N; n++) {
             const float *g_ = gt + n * G4, *tc = tct + n * H, *cpn = cp + n * H, *dyn = dyt + n * J->dy_ns;
             float *dan = da + n * G4, *dhn = dh + n * H, *dcn = dc + n * H, *dhkn = dhk + n * H;
             if (m && m[n] == 0.0f) {                         /* padded: no gradient, carry dh, dc */
@@ -217,22 +226,25 @@ static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
                 dhkn[j] = 0.0f;
             }
         }
-        rn_barrier(&J->bar, nt, &sense);
-        for (int pb = b0; pb < b1; pb += 4) {                /* dh_{t-1} = da_t U^T, own units */
-            const int nb = b1 - pb < 4 ? b1 - pb : 4;
+        }
+        rn_wait(J, &S);
+        rn_phase(&S, npan);
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
             const float *panel = J->packed + (long)pb * 16 * G4;
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, nb, G4, da + (long)rb * G4, G4, panel, tile);
+                SFX(kern)(rows, np_, G4, da + (long)rb * G4, G4, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
-                    const int lim = (H - pb * 16) < nb * 16 ? H - pb * 16 : nb * 16;
+                    const int lim = (H - pb * 16) < np_ * 16 ? H - pb * 16 : np_ * 16;
                     float *dhn = dh + n * H + pb * 16;
                     const float *dhkn = dhk + n * H + pb * 16, *tr = tile + rr * 64;
                     for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
                 }
             }
         }
+        rn_wait(J, &S);
     }
 }
 
@@ -241,11 +253,12 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, r = J->reverse;
     const long G3 = 3L * H;
-    int b0, b1;
-    rn_units(H, tid, nt, &b0, &b1);
-    for (int pb = b0; pb < b1; pb++) SFX(pack_fwd)(J->U, H, 3, pb, 1, J->packed);
+    const int nb = (H + 15) / 16;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, nb);
+    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->U, H, 3, pb, 1, J->packed);
+    rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
-    int sense = 0;
     const float *b = J->b, *bhn = J->b_hn;
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
@@ -254,7 +267,8 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
         float *a = J->gates + (long)t * N * G3, *q = J->aux + (long)t * N * H;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         float *yt = J->y ? J->y + (long)t * N * H : 0;
-        for (int pb = b0; pb < b1; pb++) {
+        rn_phase(&S, nb);
+        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
             const float *panel = J->packed + (long)pb * 48 * H;
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (int rb = 0; rb < N; rb += 6) {
@@ -282,7 +296,7 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
                 }
             }
         }
-        rn_barrier(&J->bar, nt, &sense);
+        rn_wait(J, &S);
     }
 }
 
@@ -290,12 +304,13 @@ static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, r = J->reverse;
     const long G3 = 3L * H;
-    int b0, b1;
-    rn_units(H, tid, nt, &b0, &b1);
-    for (int pb = b0; pb < b1; pb += 4) SFX(pack_bwd)(J->U, H, 3, pb, b1 - pb < 4 ? b1 - pb : 4, J->packed);
-    const int u0 = b0 * 16, u1 = b1 * 16 < H ? b1 * 16 : H;
+    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;     /* unit blocks; panels of 4 blocks */
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, npan);
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
+        SFX(pack_bwd)(J->U, H, 3, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+    rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
-    int sense = 0;
     float *dh = J->dh, *dhk = J->dhk;
     for (int s = 0; s < T; s++) {
         const int t = r ? s : T - 1 - s;
@@ -303,6 +318,9 @@ static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
         const float *hp = J->hs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         float *dax = J->da + (long)t * N * G3, *dah = J->dah + (long)t * N * G3;
+        rn_phase(&S, nb);
+        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+        const int u0 = pb * 16, u1 = u0 + 16 < H ? u0 + 16 : H;
         for (long n = 0; n < N; n++) {
             const float *g_ = gt + n * G3, *qn = qt + n * H, *hpn = hp + n * H, *dyn = dyt + n * J->dy_ns;
             float *dxn = dax + n * G3, *dhn_ = dah + n * G3, *dhn = dh + n * H, *dhkn = dhk + n * H;
@@ -325,22 +343,25 @@ static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
                 dhkn[j] = dhj * z;                                      /* direct path to h_{t-1} */
             }
         }
-        rn_barrier(&J->bar, nt, &sense);
-        for (int pb = b0; pb < b1; pb += 4) {
-            const int nb = b1 - pb < 4 ? b1 - pb : 4;
+        }
+        rn_wait(J, &S);
+        rn_phase(&S, npan);
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
             const float *panel = J->packed + (long)pb * 16 * G3;
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, nb, G3, dah + (long)rb * G3, G3, panel, tile);
+                SFX(kern)(rows, np_, G3, dah + (long)rb * G3, G3, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
-                    const int lim = (H - pb * 16) < nb * 16 ? H - pb * 16 : nb * 16;
+                    const int lim = (H - pb * 16) < np_ * 16 ? H - pb * 16 : np_ * 16;
                     float *dhn = dh + n * H + pb * 16;
                     const float *dhkn = dhk + n * H + pb * 16, *tr = tile + rr * 64;
                     for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
                 }
             }
         }
+        rn_wait(J, &S);
     }
 }
 
@@ -348,24 +369,27 @@ static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
 static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, r = J->reverse, relu = J->relu;
-    int b0, b1;
-    rn_units(H, tid, nt, &b0, &b1);
-    for (int pb = b0; pb < b1; pb += 4) SFX(pack_fwd)(J->U, H, 1, pb, b1 - pb < 4 ? b1 - pb : 4, J->packed);
+    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, npan);
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
+        SFX(pack_fwd)(J->U, H, 1, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+    rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
-    int sense = 0;
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H;
         float *hn = J->hs + (long)(t + 1 - r) * N * H;
         float *a = J->gates + (long)t * N * H;                   /* x_t W in, h_new = phi(a_t) out */
         const float *m = J->mask ? J->mask + (long)t * N : 0;
-        for (int pb = b0; pb < b1; pb += 4) {
-            const int nb = b1 - pb < 4 ? b1 - pb : 4;
+        rn_phase(&S, npan);
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
             const float *panel = J->packed + (long)pb * 16 * H;
-            const int u0 = pb * 16, lim = H - u0 < nb * 16 ? H - u0 : nb * 16;
+            const int u0 = pb * 16, lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, nb, H, hp + (long)rb * H, H, panel, tile);
+                SFX(kern)(rows, np_, H, hp + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
                     float *an = a + n * H + u0, *hnn = hn + n * H + u0;
@@ -380,25 +404,29 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
                 }
             }
         }
-        rn_barrier(&J->bar, nt, &sense);
+        rn_wait(J, &S);
     }
 }
 
 static void SFX(rnn_bwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, r = J->reverse, relu = J->relu;
-    int b0, b1;
-    rn_units(H, tid, nt, &b0, &b1);
-    for (int pb = b0; pb < b1; pb += 4) SFX(pack_bwd)(J->U, H, 1, pb, b1 - pb < 4 ? b1 - pb : 4, J->packed);
-    const int u0 = b0 * 16, u1 = b1 * 16 < H ? b1 * 16 : H;
+    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;     /* unit blocks; panels of 4 blocks */
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, npan);
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
+        SFX(pack_bwd)(J->U, H, 1, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+    rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
-    int sense = 0;
     float *dh = J->dh, *dhk = J->dhk;
     for (int s = 0; s < T; s++) {
         const int t = r ? s : T - 1 - s;
         const float *ht = J->gates + (long)t * N * H, *dyt = J->dy + (long)t * J->dy_ts;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         float *da = J->da + (long)t * N * H;
+        rn_phase(&S, nb);
+        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+        const int u0 = pb * 16, u1 = u0 + 16 < H ? u0 + 16 : H;
         for (long n = 0; n < N; n++) {
             const float *hn = ht + n * H, *dyn = dyt + n * J->dy_ns;
             float *dan = da + n * H, *dhn = dh + n * H, *dhkn = dhk + n * H;
@@ -411,22 +439,25 @@ static void SFX(rnn_bwd)(rn_job *J, int tid, int nt)
             else
                 for (int j = u0; j < u1; j++) { dan[j] = (dhn[j] + dyn[j]) * (1.0f - hn[j] * hn[j]); dhkn[j] = 0.0f; }
         }
-        rn_barrier(&J->bar, nt, &sense);
-        for (int pb = b0; pb < b1; pb += 4) {
-            const int nb = b1 - pb < 4 ? b1 - pb : 4;
+        }
+        rn_wait(J, &S);
+        rn_phase(&S, npan);
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
             const float *panel = J->packed + (long)pb * 16 * H;
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, nb, H, da + (long)rb * H, H, panel, tile);
+                SFX(kern)(rows, np_, H, da + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
-                    const int lim = (H - pb * 16) < nb * 16 ? H - pb * 16 : nb * 16;
+                    const int lim = (H - pb * 16) < np_ * 16 ? H - pb * 16 : np_ * 16;
                     float *dhn = dh + n * H + pb * 16;
                     const float *dhkn = dhk + n * H + pb * 16, *tr = tile + rr * 64;
                     for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
                 }
             }
         }
+        rn_wait(J, &S);
     }
 }
 
