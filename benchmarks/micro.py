@@ -95,7 +95,7 @@ def faults_child(args: dict) -> dict:
 
 def faults(quick: bool) -> None:
     """Minor page faults per call and ms per call of one LSTM inference, one BLAS thread, with freed
-    memory kept (rnnlab.kernels.memory, the default) and returned to the kernel (RNNLAB_MALLOC=0)."""
+    memory kept (rnnlab.engine.memory, the default) and returned to the kernel (RNNLAB_MALLOC=0)."""
     shape = (28, 64, 28, 128)
     print(f"LSTM inference T,N,D,H = {shape}, one thread | page faults per call | ms per call")
     for name, env in (("kept (default)", {}), ("returned (RNNLAB_MALLOC=0)", {"RNNLAB_MALLOC": "0"})):

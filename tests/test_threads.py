@@ -1,5 +1,5 @@
-"""rnnlab.kernels.threads (both directions of a bidirectional layer at once) and
-rnnlab.kernels.memory (freed memory kept for reuse): same results, errors kept, fewer page faults."""
+"""rnnlab.engine.threads (both directions of a bidirectional layer at once) and
+rnnlab.engine.memory (freed memory kept for reuse): same results, errors kept, fewer page faults."""
 import json
 import subprocess
 import sys
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.kernels import memory, threads
+from rnnlab.engine import memory, threads
 
 from conftest import rel_err
 
@@ -88,7 +88,7 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(10):
     layer.infer(x)
 after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-from rnnlab.kernels import memory
+from rnnlab.engine import memory
 print(json.dumps({"faults": (after - before) / 10, "applied": memory.applied}))
 """
 

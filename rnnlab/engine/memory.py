@@ -12,7 +12,7 @@ inference of 4-5 ms of arithmetic (measured with ``resource.getrusage().ru_minfl
 freed array's pages are reused by the next allocation of the same size. The price is that the
 process keeps its peak heap size until it exits, which suits a training or benchmark process.
 
-It is called once when rnnlab's kernels are imported (that is, on ``import rnnlab``) unless
+It is called once when rnnlab's engine is imported (that is, on ``import rnnlab``) unless
 ``RNNLAB_MALLOC=0`` is set; it does nothing where the C library is not glibc (macOS, musl, Windows).
 """
 from __future__ import annotations
