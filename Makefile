@@ -3,12 +3,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-$(VENV)/.base: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# the compiled cell engine (rnnlab/engine/_cells.c) is built by the install: rebuild when it changes
+ENGINE_SOURCES := setup.py rnnlab/engine/_cells.c rnnlab/engine/_cells_impl.h
+
+$(VENV)/.base: pyproject.toml $(ENGINE_SOURCES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -e .
 	touch $@
 
-# the main job draws its learning curves (matplotlib) and uses the fused kernels (numba)
+# the main job draws its learning curves (matplotlib)
 $(VENV)/.run: pyproject.toml $(VENV)/.base
 	$(PY) -m pip install -q -e '.[plot,fast]'
 	touch $@
@@ -33,7 +36,7 @@ run: $(VENV)/.run
 	$(VENV)/bin/rnnlab compare
 
 test: $(VENV)/.test
-	RNNLAB_REQUIRE_TORCH=1 $(PY) -m pytest -q
+	RNNLAB_REQUIRE_TORCH=1 RNNLAB_REQUIRE_ENGINE=1 $(PY) -m pytest -q
 
 # long fuzzing of every file reader: RNNLAB_FUZZ_EXAMPLES inputs per reader (PTB twice as many);
 # the inputs run and any undocumented exception types go to fuzz-report.jsonl

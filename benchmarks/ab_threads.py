@@ -1,4 +1,4 @@
-"""A/B of rnnlab.kernels.threads on the grid's rows: the default (serial) against RNNLAB_THREADS=2
+"""A/B of rnnlab.engine.threads on the grid's rows: the default (serial) against RNNLAB_THREADS=2
 (two directions or two batch halves at once), each against torch.nn, timed as in bench_rnn.py.
 
     python benchmarks/ab_threads.py                    # rows run as two batch halves
@@ -20,7 +20,7 @@ from bench_rnn import GAP_S, INNER, SHAPES, make_pair  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from rnnlab.kernels import threads  # noqa: E402
+from rnnlab.engine import threads  # noqa: E402
 from rnnlab.memory import keep_freed_memory  # noqa: E402
 
 

@@ -1,9 +1,14 @@
-"""rnnlab against torch.nn on the CPU, side by side in one process, same weights, data and threads.
+"""rnnlab against torch.nn and onnxruntime on the CPU, side by side in one process, same weights,
+data and threads.
 
-    python benchmarks/bench_rnn.py                  # the full grid (about 10 minutes on 2 cores)
-    python benchmarks/bench_rnn.py --quick          # a smoke run: small shapes, a few rows
+    python benchmarks/bench_rnn.py                  # the full grid (about 12 minutes on 2 cores)
+    python benchmarks/bench_rnn.py --quick          # a smoke run: small shapes, a few rows (~1 min)
     python benchmarks/bench_rnn.py --markdown BENCH_TABLE.md
     python benchmarks/bench_rnn.py --ceiling        # every row: torch against rnnlab's products alone
+
+rnnlab runs its default engine (``rnnlab.engine.info()`` is printed; ``RNNLAB_ENGINE=numpy`` for the
+NumPy cells). Inference is also timed in onnxruntime (2 intra-op threads) on the same model exported
+by ``rnnlab.interop.onnx`` (skipped, with a line saying so, if onnx/onnxruntime are missing).
 
 For every row (cell kind, layers, directions, shape T/N/D/H) it times, alternating rnnlab and torch
 within each repetition so that load drifts hit both alike, blocks of 3 calls after a 0.2 s pause
@@ -14,7 +19,8 @@ within each repetition so that load drifts hit both alike, blocks of 3 calls aft
             torch:  y, s = m(x) with x.requires_grad; torch.autograd.backward((y, s), (dy, ds)),
                     which is the gradient of loss = (y * dy).sum() + (s * ds).sum() without
                     spending torch time on the loss's elementwise products.
-    infer:  forward alone. rnnlab: m.infer(x); torch: m(x) under torch.no_grad().
+    infer:  forward alone. rnnlab: m.infer(x); torch: m(x) under torch.no_grad();
+            onnxruntime: session.run on x and full lengths.
 
 It reports medians, the ratio rnnlab / torch (< 1: rnnlab is faster) and their geometric means,
 and, against the machine's float32 matmul rate (NumPy, square 2048 matmul), the fraction of it each
@@ -135,27 +141,48 @@ def row_steps(kind, layers, bi, shape):
         with torch.no_grad():
             tm(xt)
 
-    return rm, {"train": (r_train, t_train), "infer": (r_infer, t_infer)}
+    infer = [r_infer, t_infer]
+    session = ort_session(rm)
+    if session is not None:
+        feed = {"x": x, "lengths": np.full(N, T, np.int32)}
+        infer.append(lambda: session.run(None, feed))
+    return rm, {"train": (r_train, t_train), "infer": tuple(infer)}
+
+
+def ort_session(model):
+    """An onnxruntime session (2 intra-op threads) of ``model`` exported by rnnlab.interop.onnx,
+    or None where onnx or onnxruntime is not installed."""
+    try:
+        import onnxruntime as ort
+        from rnnlab.interop.onnx import to_onnx
+        proto = to_onnx(model)
+    except ImportError:
+        return None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
 def time_row(kind, layers, bi, shape, budget_s):
-    """Median seconds (rnnlab, torch) for train and infer on one row."""
+    """Median seconds per side for train (rnnlab, torch) and infer (rnnlab, torch[, onnxruntime])."""
     _, steps = row_steps(kind, layers, bi, shape)
     out = {}
-    for mode, (fr, ft) in steps.items():
-        fr(); ft()                                          # warm-up: allocations, first-call paths
-        t0 = time.perf_counter(); fr(); t1 = time.perf_counter(); ft(); t2 = time.perf_counter()
-        reps = int(min(6, max(3, budget_s / INNER / max(t2 - t0, 1e-9))))
-        tr, tt = [], []
-        for rep in range(reps):
-            pair = ((fr, tr), (ft, tt)) if rep % 2 else ((ft, tt), (fr, tr))
-            for f, acc in pair:
+    for mode, fns in steps.items():
+        for f in fns:                                       # warm-up: allocations, first-call paths
+            f()
+        t0 = time.perf_counter(); fns[0](); t1 = time.perf_counter()
+        reps = int(min(6, max(3, budget_s / INNER / max(t1 - t0, 1e-9))))
+        acc = [[] for _ in fns]
+        for rep in range(reps):                             # rotate the order: drifts hit every side
+            for k in range(len(fns)):
+                i = (k + rep) % len(fns)
                 quiesce()
                 for _ in range(INNER):
                     t0 = time.perf_counter()
-                    f()
-                    acc.append(time.perf_counter() - t0)
-        out[mode] = (statistics.median(tr), statistics.median(tt), len(tr))
+                    fns[i]()
+                    acc[i].append(time.perf_counter() - t0)
+        out[mode] = tuple(statistics.median(a) for a in acc)
     return out
 
 
@@ -188,59 +215,6 @@ def load_line() -> str:
         return "load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
     except OSError:
         return "load average: unavailable"
-
-
-def profile_lstm(shape, reps: int = 5) -> list:
-    """Line timings of one LSTM training step (1 layer, 1 direction, float32): the fused path's
-    loops (rnnlab.kernels.fused) re-run here with a timer around each line group. Returns
-    (part, median ms over ``reps``, share of the total) rows; "total" is the layer's own
-    forward + backward, "layer overhead" the rest (transposes, checks, allocation)."""
-    from rnnlab import kernels
-    from rnnlab.kernels import fused
-    if not kernels.enabled():
-        raise SystemExit("--profile needs numba (pip install rnnlab[fast]) and RNNLAB_FAST unset")
-    T, N, D, H = shape
-    _, rm = make_pair("LSTM", 1, False, D, H)
-    p = rm.direction_params(0, 0)
-    W, U, b = p["W"], p["U"], p["b"]
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((N, T, D)).astype(np.float32)
-    dy = rng.standard_normal((N, T, H)).astype(np.float32)
-    xt, dyt = np.ascontiguousarray(x.transpose(1, 0, 2)), np.ascontiguousarray(dy.transpose(1, 0, 2))
-    parts = ["fwd: x W (all steps)", "fwd: h U per step", "fwd: fused cell per step",
-             "bwd: fused cell per step", "bwd: da U^T per step", "bwd: dW, dU, db", "bwd: dx = da W^T",
-             "layer overhead", "total"]
-    acc = {k: [] for k in parts}
-    clock = time.perf_counter
-    for _ in range(reps + 1):
-        t = dict.fromkeys(parts, 0.0)
-        t0 = clock()
-        gates = (xt.reshape(T * N, D) @ W).reshape(T, N, 4 * H)
-        t1 = clock(); t["fwd: x W (all steps)"] += t1 - t0
-        hs, cs = np.zeros((T + 1, N, H), np.float32), np.zeros((T + 1, N, H), np.float32)
-        tanh_c, hU = np.empty((T, N, H), np.float32), np.empty((N, 4 * H), np.float32)
-        for s in range(T):
-            t0 = clock(); np.matmul(hs[s], U, out=hU); t1 = clock()
-            fused.lstm_step_forward(gates[s], hU, b, cs[s], cs[s + 1], tanh_c[s], hs[s + 1]); t2 = clock()
-            t["fwd: h U per step"] += t1 - t0; t["fwd: fused cell per step"] += t2 - t1
-        UT = np.ascontiguousarray(U.T)
-        dh, dc = np.zeros((N, H), np.float32), np.zeros((N, H), np.float32)
-        da = np.empty((T, N, 4 * H), np.float32)
-        for s in reversed(range(T)):
-            t0 = clock(); fused.lstm_step_backward(dh, dyt[s], dc, gates[s], tanh_c[s], cs[s], da[s])
-            t1 = clock(); np.matmul(da[s], UT, out=dh); t2 = clock()
-            t["bwd: fused cell per step"] += t1 - t0; t["bwd: da U^T per step"] += t2 - t1
-        t0 = clock()
-        da2 = da.reshape(T * N, 4 * H)
-        xt.reshape(T * N, D).T @ da2, hs[:T].reshape(T * N, H).T @ da2, da2.sum(axis=0)
-        t1 = clock(); (da2 @ W.T).reshape(T, N, D); t2 = clock()
-        t["bwd: dW, dU, db"] += t1 - t0; t["bwd: dx = da W^T"] += t2 - t1
-        t0 = clock(); _, _, cache = rm.forward(x); rm.backward(dy, None, cache); t["total"] = clock() - t0
-        t["layer overhead"] = max(0.0, t["total"] - sum(v for k, v in t.items() if k != "total"))
-        for k in parts:
-            acc[k].append(t[k])
-    med = {k: statistics.median(v[1:]) for k, v in acc.items()}
-    return [(k, med[k] * 1e3, med[k] / med["total"]) for k in parts]
 
 
 def onednn_sgemm():
@@ -276,7 +250,7 @@ def step_products(rm, T, N, train, gemm):
     for every layer and direction, x W over all steps and h U per step, and for training da U^T per
     step, then dW = x^T da, dU = h^T da and dx = da W^T, with da of width G H (G gates; the GRU's
     dU and da U^T read its own da_h of that width); same shapes, order and operand layouts as
-    ``rnnlab.layers.rnn`` and ``rnnlab.kernels.fused`` (U^T stored contiguous). Operands hold random values and outputs are
+    ``rnnlab.layers.rnn`` (U^T stored contiguous). Operands hold random values and outputs are
     allocated once, so this is the step's time if every elementwise pass, copy, allocation and
     Python line were free."""
     rng = np.random.default_rng(2)
@@ -386,8 +360,6 @@ def main(argv=None):
     ap.add_argument("--markdown", metavar="PATH", help="write the table as Markdown to PATH")
     ap.add_argument("--budget", type=float, default=1.5,
                     help="seconds of repetitions per row and mode (default 1.5; at least 3 reps)")
-    ap.add_argument("--profile", action="store_true",
-                    help="instead of the grid, line timings of an LSTM training step on each shape")
     ap.add_argument("--ceiling", action="store_true",
                     help="instead of the grid, each row against rnnlab's matrix products alone")
     args = ap.parse_args(argv)
@@ -395,21 +367,14 @@ def main(argv=None):
         torch.set_num_threads(blas_threads())
         ceiling(args.quick, args.budget)
         return
-    if args.profile:
-        print(load_line())
-        shapes = QUICK_SHAPES if args.quick else SHAPES
-        table = {shape: profile_lstm(shape) for shape in shapes}
-        print("| part | " + " | ".join("T,N,D,H=" + ",".join(map(str, sh)) for sh in shapes) + " |")
-        print("|---|" + "---|" * len(shapes))
-        for i, (part, _, _) in enumerate(table[shapes[0]]):
-            print(f"| {part} | " + " | ".join(f"{table[sh][i][1]:.2f} ms ({100 * table[sh][i][2]:.0f}%)"
-                                                for sh in shapes) + " |")
-        print(load_line())
-        return
-
     torch.set_num_threads(blas_threads())
+    from rnnlab import engine
+    from rnnlab.engine import memory
+    memory.keep_freed_memory()             # freed memory stays in the process (rnnlab.engine.memory)
     rate = matmul_rate()
-    head = [f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores; "
+    eng = engine.info()
+    head = [f"rnnlab engine: {eng['engine']} ({eng['reason']}; {eng['threads']} threads)",
+            f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores; "
             f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__}",
             f"NumPy BLAS: {blas_description()}; torch threads: {torch.get_num_threads()}",
             f"float32 matmul rate (NumPy, 2048^2): {rate:.0f} GFLOP/s",
@@ -418,25 +383,39 @@ def main(argv=None):
         print(line, flush=True)
     cols = ["kind", "L", "bi", "T,N,D,H", "train rnnlab ms", "train torch ms", "train ratio",
             "train %mm", "train torch %mm", "infer rnnlab ms", "infer torch ms", "infer ratio", "infer %mm",
-            "infer torch %mm"]
+            "infer torch %mm", "infer ort ms", "infer ratio ort"]
     print(" | ".join(cols), flush=True)
-    rows, ratios = [], {"train": [], "infer": []}
+    rows, ratios = [], {"train": [], "infer": [], "ort": []}
     t_start = time.perf_counter()
+    kinds = []
     for kind, layers, bi, shape in grid(args.quick):
+        kinds.append(kind)
         res = time_row(kind, layers, bi, shape, args.budget)
         row = [kind, str(layers), "bi" if bi else "uni", ",".join(map(str, shape))]
         for mode in ("train", "infer"):
-            tr, tt, _ = res[mode]
+            tr, tt = res[mode][:2]
             flops = step_flops(kind, layers, bi, *shape, train=mode == "train")
             ratios[mode].append(tr / tt)
             row += [f"{tr * 1e3:.2f}", f"{tt * 1e3:.2f}", f"{tr / tt:.2f}",
                     f"{100 * flops / tr / 1e9 / rate:.0f}%", f"{100 * flops / tt / 1e9 / rate:.0f}%"]
+        if len(res["infer"]) > 2:
+            tr, to = res["infer"][0], res["infer"][2]
+            ratios["ort"].append(tr / to)
+            row += [f"{to * 1e3:.2f}", f"{tr / to:.2f}"]
+        else:
+            row += ["-", "-"]
         rows.append(row)
         print(" | ".join(row), flush=True)
-    g = {mode: geomean(v) for mode, v in ratios.items()}
-    worst = {mode: max(v) for mode, v in ratios.items()}
-    tail = [f"geometric mean rnnlab/torch: train {g['train']:.3f}, infer {g['infer']:.3f}",
-            f"worst row rnnlab/torch: train {worst['train']:.3f}, infer {worst['infer']:.3f}",
+    g = {mode: geomean(v) if v else float("nan") for mode, v in ratios.items()}
+    worst = {mode: max(v) if v else float("nan") for mode, v in ratios.items()}
+    by_kind = "; ".join(f"{k} train {geomean([r for (kk, r) in zip(kinds, ratios['train']) if kk == k]):.3f}, "
+                        f"infer {geomean([r for (kk, r) in zip(kinds, ratios['infer']) if kk == k]):.3f}"
+                        for k in GATES if k in kinds)
+    tail = [f"geometric mean rnnlab/torch: train {g['train']:.3f}, infer {g['infer']:.3f}; "
+            f"rnnlab/onnxruntime: infer {g['ort']:.3f}",
+            f"geometric mean per kind, rnnlab/torch: {by_kind}",
+            f"worst row rnnlab/torch: train {worst['train']:.3f}, infer {worst['infer']:.3f}; "
+            f"rnnlab/onnxruntime: infer {worst['ort']:.3f}",
             f"rows: {len(rows)}, wall time {time.perf_counter() - t_start:.0f} s",
             load_line() + " (at end)"]
     for line in tail:

@@ -19,19 +19,12 @@ import numpy as np
 EXTRAS = {"torch": "torch", "keras": "keras", "onnx": "onnx", "onnxruntime": "onnxruntime",
           "numba": "numba", "threadpoolctl": "threadpoolctl", "scipy": "scipy", "matplotlib": "matplotlib"}
 THREAD_VARIABLES = ("RNNLAB_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-NO_ENGINE = {"engine": "numpy", "reason": "no compiled engine in this build"}
 
 
 def engine_description() -> dict:
-    """{"engine": name, "reason": why it is the active one}, from ``rnnlab.engine.describe()``; where
-    the build has no ``rnnlab.engine`` package, the NumPy cells run: ``NO_ENGINE``."""
-    try:
-        engine = importlib.import_module("rnnlab.engine")
-    except ModuleNotFoundError as err:
-        if err.name != "rnnlab.engine":
-            raise
-        return dict(NO_ENGINE)
-    return dict(engine.describe())
+    """{"engine": name, "reason": why it is the active one, "threads": n}: ``rnnlab.engine.info()``."""
+    from . import engine
+    return dict(engine.info())
 
 
 def package_version(name: str) -> str | None:

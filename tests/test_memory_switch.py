@@ -34,7 +34,7 @@ print(json.dumps({{"calls": calls, "applied": rnnlab.memory.applied}}))
 
 IMPORT_ALL = """
 import rnnlab, rnnlab.layers, rnnlab.models, rnnlab.train, rnnlab.cli, rnnlab.saving, rnnlab.metrics
-import rnnlab.kernels, rnnlab.kernels.threads, rnnlab.memory
+import rnnlab.engine, rnnlab.engine.threads, rnnlab.memory
 import rnnlab.commands.info
 """
 

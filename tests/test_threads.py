@@ -1,4 +1,4 @@
-"""rnnlab.kernels.threads (both directions of a bidirectional layer at once) and
+"""rnnlab.engine.threads (both directions of a bidirectional layer at once) and
 rnnlab.memory (freed memory kept for reuse, when switched on): same results, errors kept, fewer page faults."""
 import json
 import subprocess
@@ -10,7 +10,7 @@ import pytest
 
 import rnnlab
 from rnnlab import memory
-from rnnlab.kernels import threads
+from rnnlab.engine import threads
 
 from conftest import rel_err
 

@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import kernels
+from .. import engine
 from ..activations import sigmoid
 from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
 
@@ -228,13 +228,16 @@ class GRU(Recurrent):
         return p
 
     def _cell_forward(self, x, state0, p, mask, reverse):
-        if self.reset_after and kernels.applies(x, mask):   # same math, fused steps (rnnlab.kernels)
-            from ..kernels import fused
-            return fused.gru_forward(x, state0, p, reverse)
+        if self.reset_after and engine.applies(x):       # same loop, compiled (rnnlab.engine)
+            y, gates, q, hs = engine.gru_forward(x, *state0, p["W"], p["U"], p["b"], p["b_hn"], mask, reverse)
+            final = (hs[0],) if reverse else (hs[-1],)
+            return y, final, GRUCache(x, p["W"], p["U"], gates, q, hs, mask, bool(reverse), True)
         return gru_forward(x, state0, p, mask, reverse, self.reset_after)
 
     def _cell_backward(self, dy, dstateT, cache):
-        if cache.reset_after and kernels.applies(cache.x, cache.mask):
-            from ..kernels import fused
-            return fused.gru_backward(dy, dstateT, cache)
+        if cache.reset_after and engine.applies(cache.x):
+            c = cache
+            dx, dh, grads = engine.gru_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.q, c.hs, c.mask,
+                                                c.reverse)
+            return dx, (dh,), grads
         return gru_backward(dy, dstateT, cache)

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import kernels
+from .. import engine
 from ..activations import sigmoid
 from ..checks import check_int, check_real
 from .lstm_variants import LSTMOptions, LSTMVCache, lstmv_backward, lstmv_forward, lstmv_input_part, lstmv_step_forward
@@ -289,15 +289,20 @@ class LSTM(Recurrent):
     def _cell_forward(self, x, state0, p, mask, reverse):
         if not self._plain:                              # variants: NumPy step functions only
             return lstmv_forward(x, state0, p, mask, reverse, self.options)
-        if kernels.applies(x, mask):                     # same math, fused steps (rnnlab.kernels)
-            from ..kernels import fused
-            return fused.lstm_forward(x, state0, p, reverse, self.forget_bias)
+        if engine.applies(x):                            # same loop, compiled (rnnlab.engine)
+            b = p["b"].copy()
+            b[self.hidden_size:2 * self.hidden_size] += np.float32(self.forget_bias)
+            y, gates, hs, cs, tanh_c = engine.lstm_forward(x, *state0, p["W"], p["U"], b, mask, reverse)
+            final = (hs[0], cs[0]) if reverse else (hs[-1], cs[-1])
+            return y, final, LSTMCache(x, p["W"], p["U"], gates, hs, cs, tanh_c, mask, bool(reverse))
         return lstm_forward(x, state0, p, mask, reverse, self.forget_bias)
 
     def _cell_backward(self, dy, dstateT, cache):
         if isinstance(cache, LSTMVCache):
             return lstmv_backward(dy, dstateT, cache)
-        if kernels.applies(cache.x, cache.mask):
-            from ..kernels import fused
-            return fused.lstm_backward(dy, dstateT, cache)
+        if engine.applies(cache.x):
+            c = cache
+            dx, dh, dc, grads = engine.lstm_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.hs, c.cs,
+                                                     c.tanh_c, c.mask, c.reverse)
+            return dx, (dh, dc), grads
         return lstm_backward(dy, dstateT, cache)

@@ -16,7 +16,7 @@ Conventions, stated once:
   at its own last step. The reverse direction runs t = T-1 .. 0, carrying its initial state unchanged
   through the padding until it reaches each sequence's last valid step: exactly PyTorch's packed
   sequences.
-- Concurrency (``rnnlab.kernels.threads``, opt-in with ``RNNLAB_THREADS=2``): the two directions of
+- Concurrency (``rnnlab.engine.threads``, opt-in with ``RNNLAB_THREADS=2``): the two directions of
   a bidirectional layer run at the same time, and a wide unidirectional batch runs as two halves at
   the same time (``ShardedCache``), each on one core with single-threaded BLAS; the arithmetic of
   each direction and row is unchanged.
@@ -41,7 +41,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from ..checks import check_dtype_name, check_float_array, check_lengths, check_positive_int, check_seed
-from ..kernels.threads import run_pair, shard_batch
+from ..engine.threads import run_pair, shard_batch
 
 
 def time_steps(T: int, reverse: bool) -> range:

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import engine
 from ..activations import relu_grad, tanh_grad
 from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
 
@@ -150,7 +151,17 @@ class RNN(Recurrent):
                 "b": uniform_init(rng, (H,), bound, self.dtype)}
 
     def _cell_forward(self, x, state0, p, mask, reverse):
+        if engine.applies(x):                            # same loop, compiled (rnnlab.engine)
+            relu = self.nonlinearity == "relu"
+            y, h_new, hs = engine.rnn_forward(x, *state0, p["W"], p["U"], p["b"], mask, reverse, relu)
+            final = (hs[0],) if reverse else (hs[-1],)
+            return y, final, RNNCache(x, p["W"], p["U"], h_new, hs, mask, bool(reverse), self.nonlinearity)
         return rnn_forward(x, state0, p, mask, reverse, self.nonlinearity)
 
     def _cell_backward(self, dy, dstateT, cache):
+        if engine.applies(cache.x):
+            c = cache
+            dx, dh, grads = engine.rnn_backward(dy, *dstateT, c.x, c.W, c.U, c.h_new, c.hs, c.mask,
+                                                c.reverse, c.nonlinearity == "relu")
+            return dx, (dh,), grads
         return rnn_backward(dy, dstateT, cache)

@@ -5,11 +5,10 @@ they can run concurrently. On a machine with few cores this beats giving every p
 product all the cores: a product of shape (N, H) x (H, 4H) with N = 32..128 rows is too small for
 BLAS to split well (OpenBLAS on 2 threads ran such products at 1.2-1.8x its single-thread rate,
 measured in BENCHMARKS.md), and each split costs a synchronisation per step, while two directions on
-one thread each run at 2x with no synchronisation at all. The fused numba step kernels, which run
-on one core, also run two at a time.
+one thread each run at 2x with no synchronisation at all.
 
-Python threads are enough: NumPy's matrix products and ufuncs and the numba kernels (compiled with
-``nogil``) release the GIL while they work. While the two directions run, NumPy's BLAS is limited
+Python threads are enough: NumPy's matrix products and ufuncs and the compiled engine's loops (called
+through ctypes) release the GIL while they work. While the two directions run, NumPy's BLAS is limited
 to one thread with threadpoolctl (process-wide, restored afterwards).
 
 Opt-in: used when ``RNNLAB_THREADS=2`` is set, threadpoolctl is installed (extra ``fast``), the

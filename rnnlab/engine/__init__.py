@@ -1,0 +1,277 @@
+"""The compiled cell engine: the time loops of the RNN, LSTM and GRU cells in C, same equations.
+
+The NumPy cells in ``rnnlab.layers`` are the reference and the fallback. This package runs the same
+sequence loops compiled (``_cells.c``), with the work split of oneDNN's RNN:
+
+- the input product x W of all T steps, and after the backward loop the weight gradients
+  dW = x^T da, dU = h_{t-1}^T da merged over time and dx = da W^T, stay single large products in
+  NumPy's BLAS, which runs them at its full rate;
+- the compiled loop runs each step's recurrent product h_{t-1} U (backward: da_t U^T) over U packed
+  once per call into 16-unit panels, with a register-blocked micro-kernel (6 rows x up to 64
+  columns of float32 accumulators; AVX-512, AVX2 + FMA or plain C, chosen at run time), and does
+  the step's elementwise work (gates, c, h) right after the product, while its tile is in cache;
+- the hidden units are cut into 16-unit blocks, each holding all the gates of its units; every
+  thread starts on its own share of the blocks and takes over any block nobody has started, so a
+  thread the OS deschedules never holds a step up; the thread that computed a block's product
+  finishes its units (gates, c, h), and the next step waits only for the blocks it reads. Nothing is
+  allocated inside the loop, and the result does not depend on the number of threads.
+
+It computes exactly what the NumPy loops compute and fills the same caches, so a cache from either
+path feeds either backward; it rounds differently (tanh is a rational approximation within 3e-7,
+sums run in another order), to a float32 relative error below 1e-5 (``tests/test_engine.py``).
+
+Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh and relu), both directions,
+ragged batches. Everything else (float64, the reset-before GRU) runs the NumPy cells.
+
+Switches (read at each call):
+    RNNLAB_ENGINE=numpy         the NumPy cells everywhere
+    RNNLAB_ENGINE=c-avx2 | c-generic
+                                a lower instruction set than the CPU's best (for tests and A/B)
+    RNNLAB_ENGINE_THREADS=n     threads of the compiled loops (default: the usable cores, at most 8)
+
+``info()`` says which engine runs and why. This module imports only NumPy (and the standard
+library); it never imports ``rnnlab.layers``.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+
+import numpy as np
+
+
+ENGINES = ("c-avx512", "c-avx2", "c-generic")       # best first; index = 2 - rn_isa() level
+_ISA = {"c-avx512": 2, "c-avx2": 1, "c-generic": 0}
+_LSTM_FWD, _LSTM_BWD, _GRU_FWD, _GRU_BWD, _RNN_FWD, _RNN_BWD = range(6)
+_state: dict = {}
+
+
+def _library():
+    """(the loaded C library, None) or (None, why it could not be loaded); loaded once."""
+    if "lib" not in _state:
+        lib, why = None, None
+        try:
+            from . import _cells
+            lib = ctypes.CDLL(_cells.__file__)
+            lib.rn_isa.restype = ctypes.c_int
+            lib.rn_run.restype = ctypes.c_int
+            lib.rn_run.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+            lib.rn_packed_size.restype = ctypes.c_int64
+            lib.rn_packed_size.argtypes = [ctypes.c_int, ctypes.c_int]
+        except (ImportError, OSError, AttributeError) as err:
+            lib, why = None, f"the compiled extension rnnlab.engine._cells is not built ({err})"
+        _state["lib"], _state["why"] = lib, why
+    return _state["lib"], _state["why"]
+
+
+def num_threads() -> int:
+    """Threads of the compiled loops: RNNLAB_ENGINE_THREADS, else the usable cores (at most 8)."""
+    wanted = os.environ.get("RNNLAB_ENGINE_THREADS", "").strip()
+    if wanted:
+        try:
+            n = int(wanted)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"RNNLAB_ENGINE_THREADS: expected a positive whole number, got {wanted!r}")
+        return n
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                           # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def info() -> dict:
+    """Which engine runs the float32 cells, and why.
+
+    Returns {"engine": "c-avx512" | "c-avx2" | "c-generic" | "numpy", "reason": str,
+    "threads": int (0 for numpy)}. Raises ValueError for an RNNLAB_ENGINE value it does not know.
+    """
+    wanted = os.environ.get("RNNLAB_ENGINE", "").strip().lower() or "auto"
+    if wanted not in ("auto", "numpy", *ENGINES):
+        raise ValueError(f"RNNLAB_ENGINE: expected one of auto, numpy, {', '.join(ENGINES)}; got {wanted!r}")
+    if wanted == "numpy":
+        return {"engine": "numpy", "reason": "RNNLAB_ENGINE=numpy", "threads": 0}
+    lib, why = _library()
+    if lib is None:
+        return {"engine": "numpy", "reason": why, "threads": 0}
+    best = ENGINES[2 - lib.rn_isa()]
+    if wanted == "auto":
+        reason = f"the compiled extension is built; {best} is this CPU's best instruction set"
+        return {"engine": best, "reason": reason, "threads": num_threads()}
+    if _ISA[wanted] > _ISA[best]:
+        reason = f"RNNLAB_ENGINE={wanted}, but this CPU's best is {best}"
+        return {"engine": best, "reason": reason, "threads": num_threads()}
+    return {"engine": wanted, "reason": f"RNNLAB_ENGINE={wanted}", "threads": num_threads()}
+
+
+def active() -> str:
+    """The engine's name, as info()["engine"]."""
+    return info()["engine"]
+
+
+def applies(x: np.ndarray) -> bool:
+    """Whether a cell call on input ``x`` runs in the compiled engine (float32 and an engine built)."""
+    return x.dtype == np.float32 and active() != "numpy"
+
+
+# ----- the calls ---------------------------------------------------------------------------------
+def _addr(a) -> int:
+    return 0 if a is None else a.ctypes.data
+
+
+def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=False, dy=None, **arrays):
+    """One compiled loop over float32 C-contiguous arrays (dy may be strided over time and batch)."""
+    lib, why = _library()
+    if lib is None:
+        raise RuntimeError(why)
+    state = info()
+    packed = np.empty(int(lib.rn_packed_size(G, H)), np.float32)
+    dy_ts, dy_ns = (0, 0) if dy is None else (dy.strides[0] // 4, dy.strides[1] // 4)
+    ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns], np.int64)
+    names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
+             "dh", "dc", "dhk")
+    arrays.update(packed=packed, dy=dy)
+    ptrs = np.array([_addr(arrays.get(k)) for k in names], np.uintp)
+    done = lib.rn_run(which, _ISA[state["engine"]], state["threads"], ints.ctypes.data, ptrs.ctypes.data)
+    if done != 0:
+        raise RuntimeError(f"rnnlab.engine: the compiled loop refused its arguments (T={T}, N={N}, H={H})")
+
+
+def _f32(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _mask2d(mask):
+    """The layer's (T, N, 1) 0/1 mask as contiguous (T, N) float32, or None."""
+    return None if mask is None else _f32(mask.reshape(mask.shape[0], mask.shape[1]))
+
+
+def _dy(dy) -> np.ndarray:
+    """dy (T, N, H) as float32 with unit stride along H (a direction's slice keeps its strides)."""
+    dy = np.asarray(dy, dtype=np.float32)
+    return dy if dy.strides[2] == 4 and dy.strides[0] % 4 == 0 and dy.strides[1] % 4 == 0 else _f32(dy)
+
+
+def _states(T, N, H, r, h0, c0=None):
+    hs = np.empty((T + 1, N, H), np.float32)
+    hs[T if r else 0] = h0
+    if c0 is None:
+        return hs, None
+    cs = np.empty((T + 1, N, H), np.float32)
+    cs[T if r else 0] = c0
+    return hs, cs
+
+
+def _weight_grads(x, h_prev, W, da_x, da_h, T, N):
+    """dW = x^T da_x, dU = h_{t-1}^T da_h, db = sum da_x, dx = da_x W^T, each one product over all steps."""
+    D, GH = W.shape
+    dax = da_x.reshape(T * N, GH)
+    dah = dax if da_h is None else da_h.reshape(T * N, -1)
+    grads = {"W": x.reshape(T * N, D).T @ dax, "U": h_prev.T @ dah, "b": dax.sum(axis=0)}
+    return (dax @ W.T).reshape(T, N, D), grads
+
+
+def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False):
+    """The LSTM loop of ``rnnlab.layers.lstm`` (gate order i, f, o, g; b includes any forget bias).
+
+    x: (T, N, D) float32; h0, c0: (N, H); W (D, 4H), U (H, 4H), b (4H,); mask: (T, N, 1) of 0/1 or
+    None. Returns y (T, N, H), gates (T, N, 4H) activated, hs and cs (T+1, N, H) carried states in
+    time order, tanh_c (T, N, H): the arrays of ``LSTMCache``.
+    """
+    T, N, D = x.shape
+    H = U.shape[0]
+    r = int(reverse)
+    gates = (x.reshape(T * N, D) @ W).reshape(T, N, 4 * H)     # x_t W, all steps; b added in the loop
+    hs, cs = _states(T, N, H, r, h0, c0)
+    tanh_c = np.empty((T, N, H), np.float32)
+    y = None if mask is None else np.empty((T, N, H), np.float32)
+    _run(_LSTM_FWD, T, N, H, 4, reverse, gates=gates, b=_f32(b), U=_f32(U), hs=hs, cs=cs, aux=tanh_c,
+         y=y, mask=_mask2d(mask))
+    if y is None:
+        y = hs[:T] if r else hs[1:]
+    return y, gates, hs, cs, tanh_c
+
+
+def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse=False):
+    """Gradients of ``lstm_forward`` from its arrays: dx (T, N, D), dh0, dc0 (N, H), {"W", "U", "b"}.
+
+    dy: (T, N, H) (a strided slice is fine); dh, dc: dL/d(final state), (N, H)."""
+    T, N, D = x.shape
+    H = U.shape[0]
+    r = int(reverse)
+    dh = np.array(dh, dtype=np.float32)
+    dc = np.array(dc, dtype=np.float32)
+    da = np.empty((T, N, 4 * H), np.float32)
+    _run(_LSTM_BWD, T, N, H, 4, reverse, dy=_dy(dy), gates=gates, U=_f32(U), cs=cs, aux=tanh_c,
+         mask=_mask2d(mask), da=da, dh=dh, dc=dc, dhk=np.empty((N, H), np.float32))
+    h_prev = (hs[1:] if r else hs[:T]).reshape(T * N, H)
+    dx, grads = _weight_grads(x, h_prev, W, da, None, T, N)
+    return dx, dh, dc, grads
+
+
+def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False):
+    """The reset-after GRU loop of ``rnnlab.layers.gru`` (gate order r, z, n).
+
+    x: (T, N, D) float32; h0: (N, H); W (D, 3H), U (H, 3H), b (3H,), b_hn (H,). Returns y (T, N, H),
+    gates (T, N, 3H) activated, q (T, N, H) = h_{t-1} U_n + b_hn, hs (T+1, N, H): ``GRUCache``'s arrays.
+    """
+    T, N, D = x.shape
+    H = U.shape[0]
+    r = int(reverse)
+    gates = (x.reshape(T * N, D) @ W).reshape(T, N, 3 * H)
+    hs, _ = _states(T, N, H, r, h0)
+    q = np.empty((T, N, H), np.float32)
+    y = None if mask is None else np.empty((T, N, H), np.float32)
+    _run(_GRU_FWD, T, N, H, 3, reverse, gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U), hs=hs,
+         aux=q, y=y, mask=_mask2d(mask))
+    if y is None:
+        y = hs[:T] if r else hs[1:]
+    return y, gates, q, hs
+
+
+def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False):
+    """Gradients of ``gru_forward``: dx (T, N, D), dh0 (N, H), {"W", "U", "b", "b_hn"}."""
+    T, N, D = x.shape
+    H = U.shape[0]
+    r = int(reverse)
+    dh = np.array(dh, dtype=np.float32)
+    dax = np.empty((T, N, 3 * H), np.float32)
+    dah = np.empty((T, N, 3 * H), np.float32)
+    _run(_GRU_BWD, T, N, H, 3, reverse, dy=_dy(dy), gates=gates, U=_f32(U), hs=hs, aux=q,
+         mask=_mask2d(mask), da=dax, dah=dah, dh=dh, dhk=np.empty((N, H), np.float32))
+    h_prev = (hs[1:] if r else hs[:T]).reshape(T * N, H)
+    dx, grads = _weight_grads(x, h_prev, W, dax, dah, T, N)
+    grads["b_hn"] = dah.reshape(T * N, 3 * H)[:, 2 * H:].sum(axis=0)
+    return dx, dh, grads
+
+
+def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, relu=False):
+    """The Elman loop of ``rnnlab.layers.rnn``: h_t = phi(x_t W + h_{t-1} U + b), phi tanh or relu.
+
+    Returns y (T, N, H), h_new (T, N, H) = phi(a_t) before masking, hs (T+1, N, H): ``RNNCache``'s arrays.
+    """
+    T, N, D = x.shape
+    H = U.shape[0]
+    r = int(reverse)
+    h_new = (x.reshape(T * N, D) @ W).reshape(T, N, H)
+    hs, _ = _states(T, N, H, r, h0)
+    _run(_RNN_FWD, T, N, H, 1, reverse, relu=relu, gates=h_new, b=_f32(b), U=_f32(U), hs=hs,
+         mask=_mask2d(mask))
+    y = h_new * mask if mask is not None else (hs[:T] if r else hs[1:])
+    return y, h_new, hs
+
+
+def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, relu=False):
+    """Gradients of ``rnn_forward``: dx (T, N, D), dh0 (N, H), {"W", "U", "b"}."""
+    T, N, D = x.shape
+    H = U.shape[0]
+    r = int(reverse)
+    dh = np.array(dh, dtype=np.float32)
+    da = np.empty((T, N, H), np.float32)
+    _run(_RNN_BWD, T, N, H, 1, reverse, relu=relu, dy=_dy(dy), gates=h_new, U=_f32(U),
+         mask=_mask2d(mask), da=da, dh=dh, dhk=np.empty((N, H), np.float32))
+    h_prev = (hs[1:] if r else hs[:T]).reshape(T * N, H)
+    dx, grads = _weight_grads(x, h_prev, W, da, None, T, N)
+    return dx, dh, grads

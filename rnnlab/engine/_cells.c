@@ -1,0 +1,294 @@
+/* rnnlab's compiled cell engine: the time loops of the RNN, LSTM and GRU cells in C.
+ *
+ * Python loads this module with ctypes (rnnlab/engine/__init__.py) and calls rn_run() once per
+ * layer direction and pass; the arrays are NumPy's, passed as addresses. The loops themselves are in
+ * _cells_impl.h, compiled here once per instruction set (AVX-512, AVX2 + FMA, plain C) and chosen at
+ * run time. A small pool of POSIX threads runs each loop; the calling thread is thread 0.
+ *
+ * It is a Python extension module only so that setuptools builds and installs it; the module object
+ * has no functions.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(RN_NO_X86)
+#define RN_X86 1
+#include <immintrin.h>
+#else
+#define RN_X86 0
+#endif
+
+#define RN_EXPORT __attribute__((visibility("default")))
+
+static inline void rn_pause(void)
+{
+#if RN_X86
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Spin a little, then give the core away: on a loaded machine the thread we wait for may need it. */
+static inline void rn_spin(long *spins)
+{
+    if (++*spins < 4000) rn_pause();
+    else sched_yield();
+}
+
+/* ----- one call's arguments -------------------------------------------------------------------- */
+typedef struct {
+    int T, N, H, reverse, relu;
+    long dy_ts, dy_ns;               /* dy strides (elements) of time and batch */
+    float *gates;                    /* (T, N, G H): forward x W in, activated gates out */
+    const float *b, *b_hn, *U;       /* bias (G H), GRU b_hn (H), U (H, G H) */
+    float *packed;                   /* scratch for the packed U */
+    float *hs, *cs;                  /* (T + 1, N, H) carried states */
+    float *aux;                      /* LSTM tanh(c_t), GRU q_t: (T, N, H) */
+    float *y;                        /* (T, N, H) masked output, or NULL */
+    const float *mask;               /* (T, N) of 0 / 1, or NULL */
+    const float *dy;                 /* backward: dL/dy, strided */
+    float *da, *dah;                 /* backward: (T, N, G H) */
+    float *dh, *dc, *dhk;            /* backward: (N, H) running dh, dc, and dh's direct part */
+    atomic_long *claim1, *claim2;    /* per work item: the last phase that claimed it */
+    atomic_long done;                /* work items finished, over all phases */
+} rn_job;
+
+/* ----- sharing a phase's work items between threads ---------------------------------------------
+ * A call is a sequence of phases (pack U, then one or two per time step); each phase has n work
+ * items. Every thread runs the same sequence of phases; in each it claims items (compare-and-swap
+ * of the item's last claiming phase), starting at its own share and going round, then waits until
+ * all n are done. A thread that starts late or is descheduled finds the items taken and catches up
+ * without computing anything. */
+typedef struct {
+    int tid, nt;
+    long ph;          /* current phase, from 1 */
+    long target;      /* items done when this phase is complete */
+    int n, j;         /* the phase's item count; items this thread has looked at */
+} rn_sync;
+
+static inline void rn_phase(rn_sync *S, int n)
+{
+    S->ph++;
+    S->target += n;
+    S->n = n;
+    S->j = 0;
+}
+
+static inline int rn_claim(atomic_long *claim, rn_sync *S)
+{
+    const int start = (int)((long)S->tid * S->n / S->nt);
+    while (S->j < S->n) {
+        const int i = (start + S->j++) % S->n;
+        long old = atomic_load_explicit(&claim[i], memory_order_relaxed);
+        if (old < S->ph && atomic_compare_exchange_strong(&claim[i], &old, S->ph)) return i;
+    }
+    return -1;
+}
+
+static inline void rn_done(rn_job *J) { atomic_fetch_add_explicit(&J->done, 1, memory_order_release); }
+
+static inline void rn_wait(rn_job *J, rn_sync *S)
+{
+    long spins = 0;
+    while (atomic_load_explicit(&J->done, memory_order_acquire) < S->target) rn_spin(&spins);
+}
+
+/* ----- the loops, per instruction set ------------------------------------------------------------ */
+#define RN_AVX512 0
+#define SFX(name) name##_generic
+#include "_cells_impl.h"
+#undef SFX
+#undef RN_AVX512
+
+#if RN_X86
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define RN_AVX512 0
+#define SFX(name) name##_avx2
+#include "_cells_impl.h"
+#undef SFX
+#undef RN_AVX512
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx2,fma")
+#define RN_AVX512 1
+#define SFX(name) name##_avx512
+#include "_cells_impl.h"
+#undef SFX
+#undef RN_AVX512
+#pragma GCC pop_options
+#endif
+
+/* ----- the thread pool -------------------------------------------------------------------------
+ * Workers sleep on a condition variable between calls. A call publishes its job and wakes them;
+ * each worker that wakes while the call is still open joins it (pool_active counts them, stamped
+ * with the call's number), and the caller, once every item is done, closes the call and waits only
+ * for the workers that joined. So a worker that wakes late never holds the caller up. */
+#define RN_MAX_THREADS 64
+typedef void (*rn_fn)(rn_job *, int, int);
+#define RN_CLOSED (1L << 20)
+
+static pthread_mutex_t run_mu = PTHREAD_MUTEX_INITIALIZER;    /* one call at a time uses the pool */
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
+static int pool_n = 0;                                        /* workers started (threads 1 ..) */
+static long pool_gen = 0;
+static rn_fn pool_fn;
+static rn_job *pool_job;
+static int pool_nt;
+static atomic_long pool_active;        /* (call number << 21) | closed bit | workers inside */
+static long pool_start_gen[RN_MAX_THREADS + 1];
+
+static void *rn_worker(void *arg)
+{
+    const int tid = (int)(intptr_t)arg;
+    long seen;
+    pthread_mutex_lock(&pool_mu);
+    seen = pool_start_gen[tid];        /* the call number current when it was created */
+    pthread_mutex_unlock(&pool_mu);
+    for (;;) {
+        pthread_mutex_lock(&pool_mu);
+        while (pool_gen == seen) pthread_cond_wait(&pool_cv, &pool_mu);
+        seen = pool_gen;
+        rn_fn fn = pool_fn;
+        rn_job *job = pool_job;
+        const int nt = pool_nt;
+        pthread_mutex_unlock(&pool_mu);
+        if (tid >= nt) continue;
+        long v = atomic_load(&pool_active);
+        int joined = 0;
+        while ((v >> 21) == seen && !(v & RN_CLOSED))
+            if (atomic_compare_exchange_weak(&pool_active, &v, v + 1)) { joined = 1; break; }
+        if (!joined) continue;         /* the call is over (or another began): nothing to do */
+        fn(job, tid, nt);
+        atomic_fetch_sub(&pool_active, 1);
+    }
+    return NULL;
+}
+
+static void rn_after_fork(void)     /* a forked child has no workers: start afresh */
+{
+    pthread_mutex_init(&run_mu, NULL);
+    pthread_mutex_init(&pool_mu, NULL);
+    pthread_cond_init(&pool_cv, NULL);
+    pool_n = 0;
+}
+
+static int rn_start_workers(int want)
+{
+    static int atfork_set = 0;
+    if (!atfork_set) {
+        pthread_atfork(NULL, NULL, rn_after_fork);
+        atfork_set = 1;
+    }
+    while (pool_n < want && pool_n < RN_MAX_THREADS - 1) {
+        pthread_t th;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_mutex_lock(&pool_mu);
+        pool_start_gen[pool_n + 1] = pool_gen;
+        const int ok = pthread_create(&th, &attr, rn_worker, (void *)(intptr_t)(pool_n + 1)) == 0;
+        if (ok) pool_n++;
+        pthread_mutex_unlock(&pool_mu);
+        pthread_attr_destroy(&attr);
+        if (!ok) break;
+    }
+    return pool_n + 1;
+}
+
+static void rn_parallel(rn_fn fn, rn_job *job, int nt)
+{
+    if (nt > 1 && pthread_mutex_trylock(&run_mu) == 0) {
+        const int have = rn_start_workers(nt - 1);
+        if (have < nt) nt = have;
+        if (nt > 1) {
+            pthread_mutex_lock(&pool_mu);
+            pool_fn = fn;
+            pool_job = job;
+            pool_nt = nt;
+            pool_gen++;
+            atomic_store(&pool_active, pool_gen << 21);
+            pthread_cond_broadcast(&pool_cv);
+            pthread_mutex_unlock(&pool_mu);
+            fn(job, 0, nt);                    /* returns when every item of the call is done */
+            long v = atomic_fetch_or(&pool_active, RN_CLOSED) | RN_CLOSED, spins = 0;
+            while ((v & (RN_CLOSED - 1)) != 0) {
+                rn_spin(&spins);
+                v = atomic_load(&pool_active);
+            }
+            pthread_mutex_unlock(&run_mu);
+            return;
+        }
+        pthread_mutex_unlock(&run_mu);
+    }
+    fn(job, 0, 1);                     /* one thread, or the pool is busy with another call */
+}
+
+/* ----- exported ---------------------------------------------------------------------------------- */
+
+/* The best instruction set this CPU and OS support: 2 AVX-512, 1 AVX2 + FMA, 0 neither. */
+RN_EXPORT int rn_isa(void)
+{
+#if RN_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+#endif
+    return 0;
+}
+
+/* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
+ * 4 RNN forward, 5 RNN backward; isa as rn_isa() (never above it); I = T, N, H, reverse, relu,
+ * dy_ts, dy_ns; P = the array addresses in rn_job's order (gates .. dhk). Returns 0, or -1 for
+ * arguments out of range, -2 when out of memory. */
+RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const uintptr_t *P)
+{
+    if (which < 0 || which > 5 || isa < 0 || isa > rn_isa()) return -1;
+    rn_job job;
+    memset(&job, 0, sizeof job);
+    job.T = (int)I[0]; job.N = (int)I[1]; job.H = (int)I[2];
+    job.reverse = (int)I[3]; job.relu = (int)I[4];
+    job.dy_ts = (long)I[5]; job.dy_ns = (long)I[6];
+    if (job.T < 1 || job.N < 1 || job.H < 1) return -1;
+    job.gates = (float *)P[0]; job.b = (const float *)P[1]; job.b_hn = (const float *)P[2];
+    job.U = (const float *)P[3]; job.packed = (float *)P[4];
+    job.hs = (float *)P[5]; job.cs = (float *)P[6]; job.aux = (float *)P[7]; job.y = (float *)P[8];
+    job.mask = (const float *)P[9]; job.dy = (const float *)P[10];
+    job.da = (float *)P[11]; job.dah = (float *)P[12];
+    job.dh = (float *)P[13]; job.dc = (float *)P[14]; job.dhk = (float *)P[15];
+    const int nb = (job.H + 15) / 16;
+    int nt = nthreads < 1 ? 1 : (nthreads > RN_MAX_THREADS ? RN_MAX_THREADS : nthreads);
+    if (nt > nb) nt = nb;
+    atomic_long *claims = calloc(2 * (size_t)nb, sizeof *claims);   /* zero: never claimed */
+    if (!claims) return -2;
+    job.claim1 = claims;
+    job.claim2 = claims + nb;
+    atomic_init(&job.done, 0);
+    rn_fn fn = jobs_generic[which];
+#if RN_X86
+    if (isa == 2) fn = jobs_avx512[which];
+    else if (isa == 1) fn = jobs_avx2[which];
+#endif
+    rn_parallel(fn, &job, nt);
+    free(claims);
+    return 0;
+}
+
+/* Floats of scratch rn_run needs for the packed U of a cell with G gate blocks and H units. */
+RN_EXPORT int64_t rn_packed_size(int G, int H)
+{
+    return (int64_t)((H + 15) / 16) * 16 * G * H;
+}
+
+static struct PyModuleDef rn_module = {PyModuleDef_HEAD_INIT, "_cells",
+                                       "rnnlab's compiled cell loops (loaded with ctypes).", -1, NULL};
+
+PyMODINIT_FUNC PyInit__cells(void) { return PyModule_Create(&rn_module); }

@@ -1,0 +1,465 @@
+/* The time loops of the RNN, LSTM and GRU cells, forward and backward, for one instruction set.
+ *
+ * _cells.c includes this file once per instruction set, with SFX(name) naming its functions and
+ * RN_AVX512 set where the micro-kernel is written with AVX-512 intrinsics (elsewhere it is plain C
+ * that the compiler vectorizes for the target of the surrounding `#pragma GCC target`).
+ *
+ * Work split (oneDNN's RNN design): the input product x W for all steps and the weight gradients
+ * stay in NumPy's BLAS; these loops run the recurrent product of each step over weights packed once
+ * per call, with the step's elementwise work done right after the product, on the tile that the
+ * product has just written. Work is claimed in blocks of 16 hidden units with all their gates, so
+ * the thread that computes a block's product also finishes those units' state; each thread starts
+ * at its own share of the blocks and takes over blocks that another thread has not started, so a
+ * thread that the OS has descheduled (a loaded machine, BLAS threads spinning) delays nobody.
+ * A step waits only until all of its blocks are done (one wait per step forward, two backward).
+ *
+ * Equations: rnnlab/layers/lstm.py, gru.py (reset after) and rnn.py; the cache arrays are the ones
+ * those modules keep.
+ */
+
+/* ----- micro-kernel: C[r][c] = sum_k A[r, k] B[k, c], rows r < R <= 6, columns c < 16 V <= 64 -- */
+static inline __attribute__((always_inline)) void
+SFX(kern_body)(const int R, const int V, long K, const float *restrict A, long lda,
+               const float *restrict B, float *restrict C)
+{
+#if RN_AVX512
+    __m512 acc[6][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
+    for (long k = 0; k < K; k++) {
+        __m512 bv[4];
+        const float *bk = B + k * V * 16;
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) bv[v] = _mm512_loadu_ps(bk + v * 16);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+            __m512 a = _mm512_set1_ps(A[r * lda + k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(a, bv[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) _mm512_storeu_ps(C + r * 64 + v * 16, acc[r][v]);
+#else
+    float acc[6][64];
+    memset(acc, 0, sizeof acc);
+    for (long k = 0; k < K; k++) {
+        const float *bk = B + k * V * 16;
+        for (int r = 0; r < R; r++) {
+            const float a = A[r * lda + k];
+            for (int c = 0; c < V * 16; c++) acc[r][c] += a * bk[c];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < V * 16; c++) C[r * 64 + c] = acc[r][c];
+#endif
+}
+
+#define RN_KDEF(R, V) \
+    static void SFX(kern_##R##_##V)(long K, const float *restrict A, long lda, \
+                                    const float *restrict B, float *restrict C) \
+    { SFX(kern_body)(R, V, K, A, lda, B, C); }
+#define RN_KROW(R) RN_KDEF(R, 1) RN_KDEF(R, 2) RN_KDEF(R, 3) RN_KDEF(R, 4)
+RN_KROW(1) RN_KROW(2) RN_KROW(3) RN_KROW(4) RN_KROW(5) RN_KROW(6)
+#define RN_KREF(R) {SFX(kern_##R##_1), SFX(kern_##R##_2), SFX(kern_##R##_3), SFX(kern_##R##_4)}
+static void (*const SFX(kern_tab)[6][4])(long, const float *, long, const float *, float *) = {
+    RN_KREF(1), RN_KREF(2), RN_KREF(3), RN_KREF(4), RN_KREF(5), RN_KREF(6)};
+
+static inline void SFX(kern)(int rows, int nv, long K, const float *A, long lda, const float *B, float *C)
+{
+    SFX(kern_tab)[rows - 1][nv - 1](K, A, lda, B, C);
+}
+
+/* ----- activations: tanh as a [13/6] rational minimax fit (Eigen's float tanh), |error| < 3e-7 --- */
+static inline float SFX(tanh_r)(float z)
+{
+    const float lim = 7.90531110763549805f;            /* tanh_r(+-lim) rounds to +-1 */
+    z = z < -lim ? -lim : (z > lim ? lim : z);
+    const float z2 = z * z;
+    float p = -2.76076847742355e-16f;
+    p = p * z2 + 2.00018790482477e-13f;
+    p = p * z2 + -8.60467152213735e-11f;
+    p = p * z2 + 5.12229709037114e-08f;
+    p = p * z2 + 1.48572235717979e-05f;
+    p = p * z2 + 6.37261928875436e-04f;
+    p = p * z2 + 4.89352455891786e-03f;
+    float q = 1.19825839466702e-06f;
+    q = q * z2 + 1.18534705686654e-04f;
+    q = q * z2 + 2.26843463243900e-03f;
+    q = q * z2 + 4.89352518554385e-03f;
+    return z * p / q;
+}
+
+static inline float SFX(sig_r)(float z) { return 0.5f + 0.5f * SFX(tanh_r)(0.5f * z); }
+
+/* ----- packing, once per call, each thread its own units ---------------------------------------
+ * Forward: the panel of unit blocks pb .. pb+nb-1 holds, for each k < H, the G gates' columns of
+ * those units: P[k][(g nb + v) 16 + l] = U[k, g H + (pb + v) 16 + l] (0 past H); it starts at
+ * P + pb 16 G H.  Backward: U^T, P[k][v 16 + l] = U[(pb + v) 16 + l, k] for k < G H, at P + pb 16 G H. */
+static void SFX(pack_fwd)(const float *U, int H, int G, int pb, int nb, float *P)
+{
+    float *base = P + (long)pb * 16 * G * H;
+    const int W = G * nb * 16;
+    for (long k = 0; k < H; k++)
+        for (int g = 0; g < G; g++)
+            for (int v = 0; v < nb; v++)
+                for (int l = 0; l < 16; l++) {
+                    const int unit = (pb + v) * 16 + l;
+                    base[k * W + (g * nb + v) * 16 + l] = unit < H ? U[k * G * H + (long)g * H + unit] : 0.0f;
+                }
+}
+
+static void SFX(pack_bwd)(const float *U, int H, int G, int pb, int nb, float *P)
+{
+    const long K = (long)G * H;
+    float *base = P + (long)pb * 16 * K;
+    const int W = nb * 16;
+    for (long k = 0; k < K; k++)
+        for (int v = 0; v < nb; v++)
+            for (int l = 0; l < 16; l++) {
+                const int unit = (pb + v) * 16 + l;
+                base[k * W + v * 16 + l] = unit < H ? U[(long)unit * K + k] : 0.0f;
+            }
+}
+
+/* ----- LSTM -------------------------------------------------------------------------------------- */
+static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
+    const long G4 = 4L * H;
+    const int nb = (H + 15) / 16;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, nb);                                        /* pack U, one unit block at a time */
+    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->U, H, 4, pb, 1, J->packed);
+    rn_wait(J, &S);
+    float tile[6 * 64] __attribute__((aligned(64)));
+    const float *b = J->b;
+    for (int s = 0; s < T; s++) {
+        const int t = r ? T - 1 - s : s;
+        const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
+        float *hn = J->hs + (long)(t + 1 - r) * N * H, *cn = J->cs + (long)(t + 1 - r) * N * H;
+        float *a = J->gates + (long)t * N * G4, *tc = J->aux + (long)t * N * H;
+        const float *m = J->mask ? J->mask + (long)t * N : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
+        rn_phase(&S, nb);
+        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+            const float *panel = J->packed + (long)pb * 64 * H;
+            const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern)(rows, 4, H, hp + (long)rb * H, H, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *an = a + n * G4 + u0;
+                    const float *tr = tile + rr * 64, *bu = b + u0, *cpn = cp + n * H + u0;
+                    float *cnn = cn + n * H + u0, *hnn = hn + n * H + u0, *tcn = tc + n * H + u0;
+                    for (int l = 0; l < lim; l++) {
+                        const float i = SFX(sig_r)(an[l] + bu[l] + tr[l]);
+                        const float f = SFX(sig_r)(an[H + l] + bu[H + l] + tr[16 + l]);
+                        const float o = SFX(sig_r)(an[2 * H + l] + bu[2 * H + l] + tr[32 + l]);
+                        const float g = SFX(tanh_r)(an[3 * H + l] + bu[3 * H + l] + tr[48 + l]);
+                        an[l] = i; an[H + l] = f; an[2 * H + l] = o; an[3 * H + l] = g;
+                        const float c = f * cpn[l] + i * g;          /* c_t = f c_{t-1} + i g */
+                        const float th = SFX(tanh_r)(c);
+                        tcn[l] = th;
+                        cnn[l] = c;
+                        hnn[l] = o * th;                             /* h_t = o tanh(c_t) */
+                    }
+                    if (m) {                                         /* ragged: y = m h, carry */
+                        const float mv = m[n];
+                        for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
+                        if (mv == 0.0f)
+                            for (int l = 0; l < lim; l++) { hnn[l] = hp[n * H + u0 + l]; cnn[l] = cpn[l]; }
+                    }
+                }
+            }
+        }
+        rn_wait(J, &S);
+    }
+}
+
+static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
+    const long G4 = 4L * H;
+    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;     /* unit blocks; panels of 4 blocks */
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, npan);
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
+        SFX(pack_bwd)(J->U, H, 4, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+    rn_wait(J, &S);
+    float tile[6 * 64] __attribute__((aligned(64)));
+    float *dh = J->dh, *dc = J->dc, *dhk = J->dhk;
+    for (int s = 0; s < T; s++) {
+        const int t = r ? s : T - 1 - s;
+        const float *gt = J->gates + (long)t * N * G4, *tct = J->aux + (long)t * N * H;
+        const float *cp = J->cs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
+        const float *m = J->mask ? J->mask + (long)t * N : 0;
+        float *da = J->da + (long)t * N * G4;
+        rn_phase(&S, nb);
+        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {   /* da_t of 16 units */
+        const int u0 = pb * 16, u1 = u0 + 16 < H ? u0 + 16 : H;
+        for (long n = 0; n < N; n++) {
+            const float *g_ = gt + n * G4, *tc = tct + n * H, *cpn = cp + n * H, *dyn = dyt + n * J->dy_ns;
+            float *dan = da + n * G4, *dhn = dh + n * H, *dcn = dc + n * H, *dhkn = dhk + n * H;
+            if (m && m[n] == 0.0f) {                         /* padded: no gradient, carry dh, dc */
+                for (int j = u0; j < u1; j++) {
+                    dan[j] = dan[H + j] = dan[2 * H + j] = dan[3 * H + j] = 0.0f;
+                    dhkn[j] = dhn[j];
+                }
+                continue;
+            }
+            for (int j = u0; j < u1; j++) {
+                const float i = g_[j], f = g_[H + j], o = g_[2 * H + j], g = g_[3 * H + j], th = tc[j];
+                const float dhj = dhn[j] + dyn[j];
+                const float d_o = dhj * th;                              /* h_t = o tanh(c_t) */
+                const float dct = dcn[j] + dhj * o * (1.0f - th * th);
+                dan[j] = dct * g * i * (1.0f - i);                       /* c_t = f c_{t-1} + i g */
+                dan[H + j] = dct * cpn[j] * f * (1.0f - f);
+                dan[2 * H + j] = d_o * o * (1.0f - o);
+                dan[3 * H + j] = dct * i * (1.0f - g * g);
+                dcn[j] = dct * f;
+                dhkn[j] = 0.0f;
+            }
+        }
+        }
+        rn_wait(J, &S);
+        rn_phase(&S, npan);
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
+            const float *panel = J->packed + (long)pb * 16 * G4;
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern)(rows, np_, G4, da + (long)rb * G4, G4, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    const int lim = (H - pb * 16) < np_ * 16 ? H - pb * 16 : np_ * 16;
+                    float *dhn = dh + n * H + pb * 16;
+                    const float *dhkn = dhk + n * H + pb * 16, *tr = tile + rr * 64;
+                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                }
+            }
+        }
+        rn_wait(J, &S);
+    }
+}
+
+/* ----- GRU, reset after ---------------------------------------------------------------------- */
+static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
+    const long G3 = 3L * H;
+    const int nb = (H + 15) / 16;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, nb);
+    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->U, H, 3, pb, 1, J->packed);
+    rn_wait(J, &S);
+    float tile[6 * 64] __attribute__((aligned(64)));
+    const float *b = J->b, *bhn = J->b_hn;
+    for (int s = 0; s < T; s++) {
+        const int t = r ? T - 1 - s : s;
+        const float *hp = J->hs + (long)(t + r) * N * H;
+        float *hn = J->hs + (long)(t + 1 - r) * N * H;
+        float *a = J->gates + (long)t * N * G3, *q = J->aux + (long)t * N * H;
+        const float *m = J->mask ? J->mask + (long)t * N : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
+        rn_phase(&S, nb);
+        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+            const float *panel = J->packed + (long)pb * 48 * H;
+            const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern)(rows, 3, H, hp + (long)rb * H, H, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *an = a + n * G3 + u0, *qn = q + n * H + u0, *hnn = hn + n * H + u0;
+                    const float *tr = tile + rr * 64, *bu = b + u0, *bh = bhn + u0, *hpn = hp + n * H + u0;
+                    for (int l = 0; l < lim; l++) {
+                        const float rg = SFX(sig_r)(an[l] + bu[l] + tr[l]);
+                        const float z = SFX(sig_r)(an[H + l] + bu[H + l] + tr[16 + l]);
+                        const float qv = tr[32 + l] + bh[l];                 /* q = h U_n + b_hn */
+                        const float nv = SFX(tanh_r)(an[2 * H + l] + bu[2 * H + l] + rg * qv);
+                        an[l] = rg; an[H + l] = z; an[2 * H + l] = nv;
+                        qn[l] = qv;
+                        hnn[l] = nv - z * (nv - hpn[l]);                      /* (1 - z) n + z h */
+                    }
+                    if (m) {
+                        const float mv = m[n];
+                        for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
+                        if (mv == 0.0f)
+                            for (int l = 0; l < lim; l++) hnn[l] = hpn[l];
+                    }
+                }
+            }
+        }
+        rn_wait(J, &S);
+    }
+}
+
+static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
+    const long G3 = 3L * H;
+    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;     /* unit blocks; panels of 4 blocks */
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, npan);
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
+        SFX(pack_bwd)(J->U, H, 3, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+    rn_wait(J, &S);
+    float tile[6 * 64] __attribute__((aligned(64)));
+    float *dh = J->dh, *dhk = J->dhk;
+    for (int s = 0; s < T; s++) {
+        const int t = r ? s : T - 1 - s;
+        const float *gt = J->gates + (long)t * N * G3, *qt = J->aux + (long)t * N * H;
+        const float *hp = J->hs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
+        const float *m = J->mask ? J->mask + (long)t * N : 0;
+        float *dax = J->da + (long)t * N * G3, *dah = J->dah + (long)t * N * G3;
+        rn_phase(&S, nb);
+        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+        const int u0 = pb * 16, u1 = u0 + 16 < H ? u0 + 16 : H;
+        for (long n = 0; n < N; n++) {
+            const float *g_ = gt + n * G3, *qn = qt + n * H, *hpn = hp + n * H, *dyn = dyt + n * J->dy_ns;
+            float *dxn = dax + n * G3, *dhn_ = dah + n * G3, *dhn = dh + n * H, *dhkn = dhk + n * H;
+            if (m && m[n] == 0.0f) {
+                for (int j = u0; j < u1; j++) {
+                    dxn[j] = dxn[H + j] = dxn[2 * H + j] = 0.0f;
+                    dhn_[j] = dhn_[H + j] = dhn_[2 * H + j] = 0.0f;
+                    dhkn[j] = dhn[j];
+                }
+                continue;
+            }
+            for (int j = u0; j < u1; j++) {
+                const float rg = g_[j], z = g_[H + j], nv = g_[2 * H + j];
+                const float dhj = dhn[j] + dyn[j];
+                const float da_n = dhj * (1.0f - z) * (1.0f - nv * nv);
+                const float da_r = da_n * qn[j] * rg * (1.0f - rg);
+                const float da_z = dhj * (hpn[j] - nv) * z * (1.0f - z);
+                dxn[j] = da_r; dxn[H + j] = da_z; dxn[2 * H + j] = da_n;
+                dhn_[j] = da_r; dhn_[H + j] = da_z; dhn_[2 * H + j] = da_n * rg;   /* dq */
+                dhkn[j] = dhj * z;                                      /* direct path to h_{t-1} */
+            }
+        }
+        }
+        rn_wait(J, &S);
+        rn_phase(&S, npan);
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
+            const float *panel = J->packed + (long)pb * 16 * G3;
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern)(rows, np_, G3, dah + (long)rb * G3, G3, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    const int lim = (H - pb * 16) < np_ * 16 ? H - pb * 16 : np_ * 16;
+                    float *dhn = dh + n * H + pb * 16;
+                    const float *dhkn = dhk + n * H + pb * 16, *tr = tile + rr * 64;
+                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                }
+            }
+        }
+        rn_wait(J, &S);
+    }
+}
+
+/* ----- Elman RNN --------------------------------------------------------------------------------- */
+static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse, relu = J->relu;
+    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, npan);
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
+        SFX(pack_fwd)(J->U, H, 1, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+    rn_wait(J, &S);
+    float tile[6 * 64] __attribute__((aligned(64)));
+    for (int s = 0; s < T; s++) {
+        const int t = r ? T - 1 - s : s;
+        const float *hp = J->hs + (long)(t + r) * N * H;
+        float *hn = J->hs + (long)(t + 1 - r) * N * H;
+        float *a = J->gates + (long)t * N * H;                   /* x_t W in, h_new = phi(a_t) out */
+        const float *m = J->mask ? J->mask + (long)t * N : 0;
+        rn_phase(&S, npan);
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
+            const float *panel = J->packed + (long)pb * 16 * H;
+            const int u0 = pb * 16, lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern)(rows, np_, H, hp + (long)rb * H, H, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *an = a + n * H + u0, *hnn = hn + n * H + u0;
+                    const float *tr = tile + rr * 64, *bu = J->b + u0;
+                    if (relu)
+                        for (int l = 0; l < lim; l++) { const float v = an[l] + bu[l] + tr[l]; an[l] = v > 0.0f ? v : 0.0f; }
+                    else
+                        for (int l = 0; l < lim; l++) an[l] = SFX(tanh_r)(an[l] + bu[l] + tr[l]);
+                    const int keep = m && m[n] == 0.0f;
+                    const float *src = keep ? hp + n * H + u0 : an;
+                    for (int l = 0; l < lim; l++) hnn[l] = src[l];
+                }
+            }
+        }
+        rn_wait(J, &S);
+    }
+}
+
+static void SFX(rnn_bwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse, relu = J->relu;
+    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;     /* unit blocks; panels of 4 blocks */
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, npan);
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
+        SFX(pack_bwd)(J->U, H, 1, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+    rn_wait(J, &S);
+    float tile[6 * 64] __attribute__((aligned(64)));
+    float *dh = J->dh, *dhk = J->dhk;
+    for (int s = 0; s < T; s++) {
+        const int t = r ? s : T - 1 - s;
+        const float *ht = J->gates + (long)t * N * H, *dyt = J->dy + (long)t * J->dy_ts;
+        const float *m = J->mask ? J->mask + (long)t * N : 0;
+        float *da = J->da + (long)t * N * H;
+        rn_phase(&S, nb);
+        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+        const int u0 = pb * 16, u1 = u0 + 16 < H ? u0 + 16 : H;
+        for (long n = 0; n < N; n++) {
+            const float *hn = ht + n * H, *dyn = dyt + n * J->dy_ns;
+            float *dan = da + n * H, *dhn = dh + n * H, *dhkn = dhk + n * H;
+            if (m && m[n] == 0.0f) {
+                for (int j = u0; j < u1; j++) { dan[j] = 0.0f; dhkn[j] = dhn[j]; }
+                continue;
+            }
+            if (relu)
+                for (int j = u0; j < u1; j++) { dan[j] = hn[j] > 0.0f ? dhn[j] + dyn[j] : 0.0f; dhkn[j] = 0.0f; }
+            else
+                for (int j = u0; j < u1; j++) { dan[j] = (dhn[j] + dyn[j]) * (1.0f - hn[j] * hn[j]); dhkn[j] = 0.0f; }
+        }
+        }
+        rn_wait(J, &S);
+        rn_phase(&S, npan);
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
+            const float *panel = J->packed + (long)pb * 16 * H;
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern)(rows, np_, H, da + (long)rb * H, H, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    const int lim = (H - pb * 16) < np_ * 16 ? H - pb * 16 : np_ * 16;
+                    float *dhn = dh + n * H + pb * 16;
+                    const float *dhkn = dhk + n * H + pb * 16, *tr = tile + rr * 64;
+                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                }
+            }
+        }
+        rn_wait(J, &S);
+    }
+}
+
+static void (*const SFX(jobs)[6])(rn_job *, int, int) = {
+    SFX(lstm_fwd), SFX(lstm_bwd), SFX(gru_fwd), SFX(gru_bwd), SFX(rnn_fwd), SFX(rnn_bwd)};

@@ -1,0 +1,235 @@
+"""The compiled cell engine (rnnlab.engine) against the NumPy cells, which are the reference:
+outputs, final states, dx, dstate0 and every parameter gradient within float32 relative error 1e-5,
+over random shapes (ragged batches, reverse and bidirectional, stacked layers, batch 1, H not a
+multiple of 16), for every instruction set this CPU runs; and the switch and report."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab import engine
+from rnnlab.layers import lstm
+
+from conftest import rel_err
+
+TOL = 1e-5
+BUILT = engine._library()[0] is not None
+needs_engine = pytest.mark.skipif(not BUILT, reason="the compiled engine is not built (pip install . builds it)")
+
+
+def _engines():
+    """The compiled engines this CPU can run (RNNLAB_ENGINE values)."""
+    if not BUILT:
+        return []
+    best = engine._library()[0].rn_isa()
+    return [name for name in engine.ENGINES if engine._ISA[name] <= best]
+
+
+def test_extension_is_built_where_required():
+    """CI (make test) sets RNNLAB_REQUIRE_ENGINE=1: there a missing extension fails, never falls back."""
+    if os.environ.get("RNNLAB_REQUIRE_ENGINE") != "1":
+        pytest.skip("RNNLAB_REQUIRE_ENGINE is not set")
+    assert BUILT, engine._library()[1]
+    assert engine.info()["engine"] != "numpy" or os.environ.get("RNNLAB_ENGINE") == "numpy"
+
+
+def _flat(s):
+    return list(s) if isinstance(s, tuple) else [s]
+
+
+def _run(kind, flag, monkeypatch, *, D, H, L, bi, N, T, lengths, seed, **options):
+    monkeypatch.setenv("RNNLAB_ENGINE", flag)
+    layer = getattr(rnnlab, kind)(D, H, num_layers=L, bidirectional=bi, seed=seed, **options)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((N, T, D)).astype(np.float32)
+    dy = rng.standard_normal((N, T, layer.output_size)).astype(np.float32)
+    s0 = [rng.standard_normal(layer.state_shape(N)).astype(np.float32) * 0.5 for _ in layer.state_names]
+    ds = [rng.standard_normal(layer.state_shape(N)).astype(np.float32) for _ in layer.state_names]
+    pack = (lambda p: tuple(p)) if kind == "LSTM" else (lambda p: p[0])
+    y, state, cache = layer.forward(x, pack(s0), lengths=lengths)
+    dx, ds0, grads = layer.backward(dy, pack(ds), cache)
+    names = ["y", "dx"] + [f"state.{s}" for s in layer.state_names] + [f"dstate0.{s}" for s in layer.state_names]
+    return dict(zip(names + list(grads), [y, dx, *_flat(state), *_flat(ds0), *grads.values()]))
+
+
+CASES = [  # kind, options, D, H, layers, bidirectional, N, T, ragged
+    ("LSTM", {}, 5, 37, 2, True, 7, 9, True),
+    ("LSTM", {"forget_bias": 1.0}, 3, 16, 1, False, 1, 12, False),
+    ("LSTM", {}, 6, 70, 1, True, 13, 5, False),
+    ("LSTM", {}, 4, 33, 3, False, 6, 4, True),
+    ("GRU", {}, 5, 37, 2, True, 7, 9, True),
+    ("GRU", {}, 3, 16, 1, False, 1, 12, False),
+    ("GRU", {}, 6, 70, 1, True, 13, 5, False),
+    ("RNN", {}, 5, 37, 2, True, 7, 9, True),
+    ("RNN", {"nonlinearity": "relu"}, 6, 70, 2, False, 13, 5, True),
+    ("RNN", {}, 3, 129, 1, True, 1, 6, False),
+]
+
+
+@needs_engine
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-H{c[3]}-L{c[4]}-{'bi' if c[5] else 'uni'}-N{c[6]}"
+                                              f"{'-ragged' if c[8] else ''}" for c in CASES])
+def test_engine_equals_numpy(case, monkeypatch):
+    kind, options, D, H, L, bi, N, T, ragged = case
+    lengths = None
+    if ragged:
+        lengths = np.random.default_rng(H).integers(1, T + 1, size=N)
+        lengths[0] = T
+    shape = dict(D=D, H=H, L=L, bi=bi, N=N, T=T, lengths=lengths, seed=H + L, **options)
+    ref = _run(kind, "numpy", monkeypatch, **shape)
+    for name in _engines():
+        got = _run(kind, name, monkeypatch, **shape)
+        assert set(got) == set(ref)
+        for key in ref:
+            assert got[key].dtype == np.float32, (name, key)
+            assert rel_err(got[key], ref[key]) <= TOL, (name, key, rel_err(got[key], ref[key]))
+
+
+@needs_engine
+@pytest.mark.parametrize("seed", range(4))
+def test_engine_equals_numpy_random_shapes(seed, monkeypatch):
+    """Random shapes and options, the CPU's best engine (the default)."""
+    rng = np.random.default_rng(100 + seed)
+    kind = ["LSTM", "GRU", "RNN"][seed % 3]
+    shape = dict(D=int(rng.integers(1, 20)), H=int(rng.integers(1, 90)), L=int(rng.integers(1, 3)),
+                 bi=bool(rng.integers(2)), N=int(rng.integers(1, 15)), T=int(rng.integers(1, 12)), seed=seed)
+    shape["lengths"] = rng.integers(1, shape["T"] + 1, size=shape["N"]) if seed % 2 else None
+    ref = _run(kind, "numpy", monkeypatch, **shape)
+    got = _run(kind, "auto", monkeypatch, **shape)
+    for key in ref:
+        assert rel_err(got[key], ref[key]) <= TOL, (shape, key)
+
+
+@needs_engine
+def test_caches_are_interchangeable(monkeypatch):
+    """The engine fills the NumPy cells' caches, so either backward reads either forward's cache."""
+    rng = np.random.default_rng(0)
+    T, N, D, H = 6, 4, 3, 21
+    x = rng.standard_normal((T, N, D)).astype(np.float32)
+    dy = rng.standard_normal((T, N, H)).astype(np.float32)
+    layer = rnnlab.LSTM(D, H, seed=0)
+    p = layer.direction_params(0, 0)
+    s0 = tuple(rng.standard_normal((N, H)).astype(np.float32) for _ in range(2))
+    ds = tuple(rng.standard_normal((N, H)).astype(np.float32) for _ in range(2))
+    for reverse in (False, True):
+        monkeypatch.setenv("RNNLAB_ENGINE", "numpy")
+        _, _, c_ref = layer._cell_forward(x, s0, p, None, reverse)
+        g_ref = layer._cell_backward(dy, ds, c_ref)
+        monkeypatch.setenv("RNNLAB_ENGINE", "auto")
+        _, _, c_eng = layer._cell_forward(x, s0, p, None, reverse)
+        assert isinstance(c_eng, lstm.LSTMCache)
+        for a, b in zip(c_eng, c_ref):
+            if isinstance(a, np.ndarray):
+                assert rel_err(a, b) <= TOL
+        for dx, dx_ref in ((layer._cell_backward(dy, ds, c_ref), g_ref), (lstm.lstm_backward(dy, ds, c_eng), g_ref)):
+            assert rel_err(dx[0], dx_ref[0]) <= TOL
+            for k in g_ref[2]:
+                assert rel_err(dx[2][k], dx_ref[2][k]) <= TOL
+
+
+def test_numpy_switch_really_runs_numpy(monkeypatch):
+    """RNNLAB_ENGINE=numpy: the report says so and the compiled loop is never entered."""
+    monkeypatch.setenv("RNNLAB_ENGINE", "numpy")
+    assert engine.info() == {"engine": "numpy", "reason": "RNNLAB_ENGINE=numpy", "threads": 0}
+    assert not engine.applies(np.zeros(3, np.float32))
+    calls = []
+    monkeypatch.setattr(engine, "_run", lambda *a, **k: calls.append(a))
+    for kind in ("RNN", "LSTM", "GRU"):
+        layer = getattr(rnnlab, kind)(3, 5, bidirectional=True, seed=0)
+        y, _, cache = layer.forward(np.ones((2, 4, 3), np.float32))
+        layer.backward(np.ones_like(y), None, cache)
+    assert calls == []
+
+
+@needs_engine
+def test_report_and_dispatch(monkeypatch):
+    """The default is the CPU's best compiled engine; float32 runs it, float64 and the reset-before
+    GRU run the NumPy cells; a lower instruction set can be asked for; bad values are refused."""
+    monkeypatch.delenv("RNNLAB_ENGINE", raising=False)
+    report = engine.info()
+    assert report["engine"] == _engines()[0] and "built" in report["reason"] and report["threads"] >= 1
+    calls = []
+    real = engine._run
+    monkeypatch.setattr(engine, "_run", lambda *a, **k: (calls.append(a[0]), real(*a, **k)))
+    x32 = np.ones((2, 4, 3), np.float32)
+    for layer, x, expect in ((rnnlab.LSTM(3, 5, seed=0), x32, 2), (rnnlab.GRU(3, 5, seed=0), x32, 2),
+                             (rnnlab.RNN(3, 5, seed=0), x32, 2),
+                             (rnnlab.LSTM(3, 5, dtype="float64", seed=0), x32.astype(np.float64), 0),
+                             (rnnlab.GRU(3, 5, reset_after=False, seed=0), x32, 0)):
+        calls.clear()
+        y, _, cache = layer.forward(x)
+        layer.backward(np.ones_like(y), None, cache)
+        assert len(calls) == expect, layer
+    monkeypatch.setenv("RNNLAB_ENGINE", "c-generic")
+    assert engine.info()["engine"] == "c-generic"
+    monkeypatch.setenv("RNNLAB_ENGINE", "fast")
+    with pytest.raises(ValueError, match="RNNLAB_ENGINE"):
+        engine.info()
+    monkeypatch.setenv("RNNLAB_ENGINE", "auto")
+    monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "0")
+    with pytest.raises(ValueError, match="RNNLAB_ENGINE_THREADS"):
+        engine.info()
+    monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "3")
+    assert engine.info()["threads"] == 3
+
+
+@needs_engine
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_thread_count_does_not_change_results(threads, monkeypatch):
+    """Each value is computed by one thread whatever the split, so results are bit-identical."""
+    shape = dict(D=4, H=50, L=1, bi=True, N=5, T=7, lengths=None, seed=3)
+    monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "2")
+    ref = _run("LSTM", "auto", monkeypatch, **shape)
+    monkeypatch.setenv("RNNLAB_ENGINE_THREADS", threads)
+    got = _run("LSTM", "auto", monkeypatch, **shape)
+    for key in ref:
+        np.testing.assert_array_equal(got[key], ref[key])
+
+
+def test_engine_imports_no_layer():
+    """The engine is a leaf: its modules import NumPy, the standard library and each other only."""
+    import ast
+    import pathlib
+    allowed = {"numpy", "concurrent", "threadpoolctl", *sys.stdlib_module_names}
+    for path in pathlib.Path(engine.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level <= 1, (path.name, node.module)      # nothing above rnnlab.engine
+                if node.level == 0:
+                    assert node.module.split(".")[0] in allowed, (path.name, node.module)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert alias.name.split(".")[0] in allowed, (path.name, alias.name)
+
+
+@needs_engine
+def test_training_step_memory_within_numpy(monkeypatch):
+    """Peak traced memory of an LSTM training step: the engine's at most 1.2x the NumPy path's."""
+    import tracemalloc
+    layer = rnnlab.LSTM(32, 96, bidirectional=True, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 40, 32)).astype(np.float32)
+    dy = rng.standard_normal((16, 40, 192)).astype(np.float32)
+    peaks = {}
+    for flag in ("numpy", "auto"):
+        monkeypatch.setenv("RNNLAB_ENGINE", flag)
+        tracemalloc.start()
+        y, _, cache = layer.forward(x)
+        layer.backward(dy, None, cache)
+        peaks[flag] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        del cache
+    assert peaks["auto"] <= 1.2 * peaks["numpy"], peaks
+
+
+def test_infer_equals_forward():
+    for kind in ("RNN", "LSTM", "GRU"):
+        layer = getattr(rnnlab, kind)(4, 6, num_layers=2, bidirectional=True, seed=1)
+        x = np.random.default_rng(1).standard_normal((3, 5, 4)).astype(np.float32)
+        y, state, _ = layer.forward(x)
+        y_i, state_i = layer.infer(x)
+        np.testing.assert_array_equal(y_i, y)
+        for a, b in zip(_flat(state_i), _flat(state)):
+            np.testing.assert_array_equal(a, b)
