@@ -137,10 +137,6 @@ class Recurrent:
     def num_params(self) -> int:
         return int(sum(v.size for v in self.params.values()))
 
-    def summary(self, torch: bool = True) -> str:
-        from ..summary import summary
-        return summary(self, torch)
-
     def state_shape(self, batch: int) -> tuple:
         return (self.num_layers * self.directions, batch, self.hidden_size)
 
