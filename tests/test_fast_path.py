@@ -101,12 +101,3 @@ def test_layer_dispatch_and_switch(kind, monkeypatch):
     assert not kernels.applies(x.astype(np.float64), None)
     assert not kernels.applies(x, np.ones((5, 3, 1), np.float32))
 
-
-def test_infer_equals_forward():
-    for kind in ("RNN", "LSTM", "GRU"):
-        layer = getattr(rnnlab, kind)(4, 6, num_layers=2, bidirectional=True, seed=1)
-        x = np.random.default_rng(1).standard_normal((3, 5, 4)).astype(np.float32)
-        y, state, _ = layer.forward(x)
-        y_i, state_i = layer.infer(x)
-        _assert_same((y_i, state_i if isinstance(state_i, tuple) else (state_i,)),
-                     (y, state if isinstance(state, tuple) else (state,)))
