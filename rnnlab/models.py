@@ -25,6 +25,7 @@ import numpy as np
 from .checks import check_float_array, check_lengths, check_positive_int, check_seed
 from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Recurrent
 from .layers.dense import dense_forward
+from .summary import summary as summary_table
 
 
 class LastStepCache(NamedTuple):
@@ -143,8 +144,8 @@ class Sequential:
         return int(sum(layer.num_params() for layer in self.layers))
 
     def summary(self, torch: bool = True) -> str:
-        from .summary import summary
-        return summary(self, torch)
+        """``rnnlab.summary.summary(self, torch)``: the table of layers and parameter counts."""
+        return summary_table(self, torch)
 
     def __repr__(self) -> str:
         return "Sequential([" + ", ".join(map(repr, self.layers)) + "])"

@@ -9,7 +9,6 @@ has 4H biases to PyTorch's 6H.
 from __future__ import annotations
 
 from .layers import GRU, LSTM, RNN, Dense, Recurrent
-from .models import Sequential
 
 
 def torch_param_count(layer) -> int | None:
@@ -57,8 +56,9 @@ def _breakdown(layer) -> list[str]:
 
 
 def summary(model, torch: bool = True) -> str:
-    """A table of layers and parameter counts; ``torch`` adds PyTorch's count and the reason."""
-    layers = model.layers if isinstance(model, Sequential) else [model]
+    """A table of the layers of ``model`` (a Sequential, or one layer) and their parameter counts;
+    ``torch`` adds PyTorch's count and the reason they differ."""
+    layers = list(model.layers) if hasattr(model, "layers") else [model]
     width = max(len(_describe(l)) for l in layers) + 2
     head = f"{'layer':<{width}}{'params':>12}" + (f"{'PyTorch':>12}" if torch else "")
     lines = [head, "-" * len(head)]

@@ -1,13 +1,16 @@
-"""The training loop: read it top to bottom, steps numbered.
+"""Training the sequence models (RNN, LSTM, GRU): ``train(cfg)`` reads top to bottom, steps numbered,
+on the shared core (rnnlab.training.loop):
 
-    1. data        the task's train / valid / test splits (rnnlab.data)
-    2. model       recurrent layer(s) + Dense head on the last step or on every step, with Dropout
-                   between them when asked, initialised (rnnlab.init), and the optimizer
-    3. state       fresh, or restored from the run folder's checkpoint (--resume)
-    4. epochs      in training mode (Dropout on), for each batch: forward, loss, backward, clip,
-                   update; checkpoints on the way
-    5. validation  in evaluation mode, after each epoch: metrics log line, best parameters, early stopping
-    6. test        the best parameters on the test split; model file and final metrics
+    1. start       ``start``: the task's train / valid / test splits (rnnlab.data); recurrent layer(s) +
+                   Dense head on the last step or on every step, with Dropout between them when
+                   asked, initialised (rnnlab.init), and the optimizer; the state, fresh or restored
+                   from the run folder's checkpoint (--resume)
+    2. epoch       ``run_epoch``: in training mode (Dropout on), for each batch: forward, loss,
+                   backward, clip, update; checkpoints on the way
+    3. validation  ``validate_and_select``: in evaluation mode, the metrics log line, best parameters
+    4. checkpoint  ``checkpoint``
+    5. stop?       ``should_stop``: early stopping, callbacks
+    6. test        ``finish``: the best parameters on the test split; model file and final metrics
 
 Resume is exact. Parameters come from ``seed``, and batch b of epoch e is drawn or ordered by a
 generator seeded with (seed, e, b) (rnnlab.data.dataset); the Dropout layers' masks come from their
@@ -20,7 +23,7 @@ tests/test_dropout.py check equality).
 
 Run folder (``out``): checkpoint.npz (written atomically), metrics.jsonl (one JSON line per epoch),
 model.npz (the best parameters, loadable by rnnlab.saving.load), metrics.json (the final numbers).
-One run per folder, one process at a time (rnnlab.run_folder): a folder that holds a run is refused
+One run per folder, one process at a time (rnnlab.training.run_folder): a folder that holds a run is refused
 unless the run is continued (``resume``) or replaced whole (``overwrite``).
 
 Divergence: a loss, gradient or parameter that is not finite stops the run (``Diverged``, naming the
@@ -53,10 +56,14 @@ from .layers.dropout import check_rate
 from .metrics import batch_loss, evaluate_split
 from .models import LastStep, Sequential
 from .errors import FormatError
-from .optim import OPTIMIZERS, SparseGrad, clip_grad_norm, cosine, global_norm, make_optimizer
-from .run_folder import open_run, writing
+from .optim import OPTIMIZERS, cosine, make_optimizer
 from .runtime import engine_description
-from .saving import atomic_write, read_meta, read_npz, save
+from .saving import read_meta, read_npz, save
+from .training.checkpoint import prefixed, set_generator_state, unprefixed, write_npz
+from .training.divergence import Diverged, check_loss, check_params, clip_and_check, first_non_finite
+from .training.log import format_line, log_line, write_json, write_lines
+from .training.loop import EpochEnd, epochs, held
+from .training.selection import patience_spent, select
 
 MODELS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 SCHEDULES = ("constant", "cosine")
@@ -233,18 +240,6 @@ def check_memory(cfg: Config, n=dict().get, input_size: int = 0, output_size: in
                      f"{gb(need[part])}); this machine has {gb(have)}")
 
 
-class Diverged(ValueError):
-    """Training met a loss, gradient or parameter that is not finite."""
-
-
-def first_non_finite(arrays: dict) -> str | None:
-    """The first key of ``arrays`` (arrays or SparseGrads) holding a NaN or an infinity, else None."""
-    for k, v in arrays.items():
-        if not np.isfinite(v.values if isinstance(v, SparseGrad) else v).all():
-            return k
-    return None
-
-
 def task_args(cfg: Config) -> dict:
     return dict(T=cfg.T, train_size=cfg.train_size, data_dir=cfg.data_dir, text_path=cfg.text_path,
                 seq_len=cfg.seq_len, seed=cfg.seed, random_offset=cfg.random_offset, data=cfg.data,
@@ -301,13 +296,10 @@ def dropout_streams(model) -> dict:
 
 
 def write_checkpoint(path, cfg: Config, state: State, model, best: dict, opt) -> None:
-    arrays = {f"param/{k}": v for k, v in model.params.items()}
-    arrays.update({f"best/{k}": v for k, v in best.items()})
-    arrays.update({f"opt/{k}": v for k, v in opt.state_dict().items()})
+    arrays = {**prefixed("param/", model.params), **prefixed("best/", best), **prefixed("opt/", opt.state_dict())}
     header = {"config": asdict(cfg), "state": asdict(state), "dropout": dropout_streams(model),
               "engine": engine_description()}
-    arrays["__state__"] = np.array(json.dumps(header))
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    write_npz(path, "__state__", header, arrays)
 
 
 def read_checkpoint(path) -> tuple[dict, dict]:
@@ -394,20 +386,14 @@ def restore(header: dict, arrays: dict, model, best: dict, opt, path=CHECKPOINT)
                 raise ValueError(f"{where}: optimizer array {k!r} has shape {v.shape}, expected {want}")
     try:
         for i, stream in streams.items():
-            model.layers[int(i)].rng.bit_generator.state = stream
+            set_generator_state(model.layers[int(i)].rng, stream)
     except (TypeError, ValueError, KeyError) as err:
         raise ValueError(f"{where}: the Dropout stream of layer {i} is not a generator state ({err})") from err
     for k, v in model.params.items():
         v[...] = arrays[f"param/{k}"]
     for k in best:
         best[k][...] = arrays[f"best/{k}"]
-    opt.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
-
-
-def log_line(path, line: dict) -> None:
-    if path:
-        with open(path, "a") as f:
-            f.write(json.dumps(line) + "\n")
+    opt.load_state_dict(unprefixed("opt/", arrays))
 
 
 def train(cfg: Config, out: str | None = None, resume: bool = False, progress: bool | None = None,
@@ -429,35 +415,70 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     """
     if resume and not out:
         raise ValueError("resume: needs the run folder (--out) that holds the checkpoint")
-    # Overflow is caught by the divergence checks, which stop the run with its epoch and step; NumPy's
-    # own warnings would only print before that message.
-    with np.errstate(over="ignore", invalid="ignore"):
-        if not out:
-            return run_training(cfg, None, False, progress, stop_after_steps, task, echo, model, callbacks)
-        with open_run(out, RUN_FILES, resume=resume, overwrite=overwrite), writing(out):
-            return run_training(cfg, out, resume, progress, stop_after_steps, task, echo, model, callbacks)
+    with held(out, RUN_FILES, resume=resume, overwrite=overwrite):
+        run = start(cfg, out, resume, task, model)                                   # 1. start or resume
+        interrupted = epochs(run.state, run.cfg.epochs,
+                             lambda: run_epoch(run, progress, stop_after_steps),     # 2. run an epoch
+                             lambda: validate_and_select(run, echo),                  # 3. validate and select
+                             lambda: checkpoint(run),                                 # 4. checkpoint
+                             lambda: should_stop(run, callbacks, echo))               # 5. stop?
+        return finish(run, interrupted, stop_after_steps)                             # 6. test, final files
 
 
-def run_training(cfg: Config, out: str | None, resume: bool, progress: bool | None,
-                 stop_after_steps: int | None, task, echo, model=None, callbacks=()) -> dict:
-    """The loop of ``train``, in a run folder already held."""
-    start = time.perf_counter()
-    engine = engine_description()               # which engine computes this run, recorded with it
+@dataclass
+class Run:
+    """What a sequence run works with, built by ``start``."""
+    cfg: Config
+    task: object                    # rnnlab.data.Task
+    model: Sequential
+    opt: object                     # an rnnlab.optim optimizer
+    state: State
+    best: dict                      # the best parameters so far (selection)
+    out: str | None                 # the run folder, or None
+    steps_per_epoch: int
+    started: float                  # time.perf_counter() when this process started the run
+    deadline: float | None          # time.perf_counter() at which --max-minutes stops it
+    saved_step: int | None          # the step of the last checkpoint written
+    engine: dict = field(default_factory=lambda: engine_description())   # which engine computes the run
+    line: dict = field(default_factory=dict)                    # the last epoch's log line
+
+    @property
+    def ckpt(self) -> str | None:
+        return os.path.join(self.out, CHECKPOINT) if self.out else None
+
+    @property
+    def log(self) -> str | None:
+        return os.path.join(self.out, LOG) if self.out else None
+
+    def elapsed(self) -> float:
+        """Training seconds, the sessions before a resume included."""
+        return self.state.seconds + time.perf_counter() - self.started
+
+    def diverged(self, what: str) -> Diverged:
+        s = self.state
+        kept = (f"the checkpoint of step {self.saved_step} in {self.out!r} is kept" if self.saved_step is not None
+                else "no checkpoint had been written")
+        return Diverged(f"training diverged at epoch {s.epoch + 1}, step {s.step + 1} (batch {s.batch + 1} of "
+                        f"{self.steps_per_epoch}): {what}; {kept}; try a smaller --lr or a --clip bound")
+
+
+def start(cfg: Config, out: str | None, resume: bool, task=None, model=None) -> Run:
+    """Step 1: configuration (the checkpoint's, on resume), data, model, optimizer and state, fresh or
+    restored from the checkpoint; the metrics log holds the lines up to the checkpoint."""
+    started = time.perf_counter()
     ckpt = os.path.join(out, CHECKPOINT) if out else None
-    header = arrays = None
     if resume:
         header, arrays = load_checkpoint(ckpt)
         cfg = Config.from_dict({**checkpoint_config(ckpt, header), "epochs": cfg.epochs,
                                 "max_minutes": cfg.max_minutes})
 
-    # 1. data
+    # 1a. data
     task = task or load_task(cfg.task, **task_args(cfg))
     if cfg.select == "accuracy" and not task.kind.startswith("classify"):
         raise ValueError(f"--select: 'accuracy' needs a classification task, got {cfg.task!r} ({task.kind})")
     if cfg.bidirectional and task.kind not in PER_SEQUENCE:
         raise ValueError(f"--bidirectional: needs a per-sequence task; {cfg.task!r} predicts every step "
                          f"from the steps before it, which the reverse direction would read ahead of")
-
     for split in ("train", "valid", "test"):
         if len(getattr(task, split)) == 0:
             source = task.meta.get("path") or cfg.data_dir or "its data files"
@@ -465,7 +486,7 @@ def run_training(cfg: Config, out: str | None, resume: bool, progress: bool | No
     check_memory(cfg, {"hidden": "--hidden", "T": "--T", "seq_len": "--seq-len"}.get, task.input_size,
                  task.output_size)
 
-    # 2. model and optimizer
+    # 1b. model and optimizer
     model = build_model(task, cfg) if model is None else model
     steps_per_epoch = task.train.num_batches(cfg.batch_size)
     schedule = cosine(cfg.epochs * steps_per_epoch) if cfg.schedule == "cosine" else None
@@ -474,120 +495,118 @@ def run_training(cfg: Config, out: str | None, resume: bool, progress: bool | No
         opt_args["momentum"] = cfg.momentum
     opt = make_optimizer(cfg.optimizer, **opt_args)
 
-    # 3. state: fresh or from the checkpoint; the log keeps the lines up to the checkpoint
+    # 1c. state: fresh or from the checkpoint
     state = State()
     best = {k: v.copy() for k, v in model.params.items()}
     if resume:
         state = checkpoint_state(ckpt, header)
         restore(header, arrays, model, best, opt, ckpt)
-    saved_step = state.step if resume else None     # the step of the last checkpoint written
-    log = os.path.join(out, LOG) if out else None
+    run = Run(cfg, task, model, opt, state, best, out, steps_per_epoch, started,
+              started + 60 * cfg.max_minutes if cfg.max_minutes else None, state.step if resume else None)
     if out:
-        atomic_write(log, lambda f: f.write("".join(json.dumps(h) + "\n" for h in state.history).encode()))
+        write_lines(run.log, state.history)
+    return run
+
+
+def run_epoch(run: Run, progress: bool | None, stop_after_steps: int | None) -> EpochEnd:
+    """Step 2: the epoch's batches (the rest of them, on resume) in training mode (Dropout on): forward,
+    loss, backward, clip, update, each checked for divergence. Stops, with a checkpoint, after
+    ``stop_after_steps`` steps in all or at the deadline of ``--max-minutes``."""
+    cfg, model, state = run.cfg, run.model, run.state
     if progress is None:
         progress = sys.stderr.isatty()
-    deadline = start + 60 * cfg.max_minutes if cfg.max_minutes else None
-    elapsed = lambda: state.seconds + time.perf_counter() - start     # noqa: E731
-    interrupted = False
-
-    def diverged(what: str) -> Diverged:
-        kept = (f"the checkpoint of step {saved_step} in {out!r} is kept" if saved_step is not None
-                else "no checkpoint had been written")
-        return Diverged(f"training diverged at epoch {state.epoch + 1}, step {state.step + 1} (batch "
-                        f"{state.batch + 1} of {steps_per_epoch}): {what}; {kept}; try a smaller --lr or a "
-                        f"--clip bound")
-
-    # 4. epochs
-    while state.epoch < cfg.epochs and not interrupted:
-        bar = tqdm(total=steps_per_epoch, initial=state.batch, disable=not progress, leave=False,
-                   desc=f"{cfg.model} epoch {state.epoch + 1}/{cfg.epochs}")
-        model.train()                                                          # Dropout on
-        for batch in task.train.batches(cfg.batch_size, cfg.seed, state.epoch, state.batch):
-            pred, cache = model.forward(batch.x, batch.lengths)                 # 4a. forward
-            loss, dout, count, _ = batch_loss(task.kind, pred, batch)          # 4b. loss
-            if not math.isfinite(loss):
-                raise diverged(f"the loss is {loss}")
-            _, grads = model.backward(dout, cache)                             # 4c. backward
-            norm = clip_grad_norm(grads, cfg.clip) if cfg.clip else global_norm(grads)   # 4d. clip
-            if not math.isfinite(norm):
-                raise diverged(f"the gradient of {first_non_finite(grads)!r} is not finite")
-            opt.step(model.params, grads)                                      # 4e. update
-            bad = first_non_finite(model.params)
-            if bad is not None:
-                raise diverged(f"the update made parameter {bad!r} non-finite")
-            state.batch += 1
-            state.step += 1
-            state.sequences += len(batch.x)
-            state.loss_sum += loss * count
-            state.loss_count += count
-            bar.update(1)
-            bar.set_postfix(loss=f"{state.loss_sum / state.loss_count:.4f}")
-            stop = (stop_after_steps is not None and state.step >= stop_after_steps) or \
-                   (deadline is not None and time.perf_counter() > deadline)
-            if ckpt and (stop or (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0)):
-                write_checkpoint(ckpt, cfg, replace_seconds(state, elapsed()), model, best, opt)
-                saved_step = state.step
-            if stop:
-                interrupted = True
-                break
-        bar.close()
-        model.eval()                                    # Dropout off: validation, test, the saved model
-        if interrupted:
+    bar = tqdm(total=run.steps_per_epoch, initial=state.batch, disable=not progress, leave=False,
+               desc=f"{cfg.model} epoch {state.epoch + 1}/{cfg.epochs}")
+    stop = False
+    model.train()                                                              # Dropout on
+    for batch in run.task.train.batches(cfg.batch_size, cfg.seed, state.epoch, state.batch):
+        pred, cache = model.forward(batch.x, batch.lengths)                     # 2a. forward
+        loss, dout, count, _ = batch_loss(run.task.kind, pred, batch)          # 2b. loss
+        check_loss(loss, run.diverged)
+        _, grads = model.backward(dout, cache)                                 # 2c. backward
+        clip_and_check(grads, cfg.clip, run.diverged)                          # 2d. clip
+        run.opt.step(model.params, grads)                                      # 2e. update
+        check_params(model.params, run.diverged)
+        state.batch += 1
+        state.step += 1
+        state.sequences += len(batch.x)
+        state.loss_sum += loss * count
+        state.loss_count += count
+        bar.update(1)
+        bar.set_postfix(loss=f"{state.loss_sum / state.loss_count:.4f}")
+        stop = (stop_after_steps is not None and state.step >= stop_after_steps) or \
+               (run.deadline is not None and time.perf_counter() > run.deadline)
+        if stop or (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0):
+            checkpoint(run)
+        if stop:
             break
+    bar.close()
+    model.eval()                                        # Dropout off: validation, test, the saved model
+    return EpochEnd(stopped=stop, validate=not stop)
 
-        # 5. validation, log line, best parameters, early stopping
-        valid = evaluate_split(model, task, "valid", cfg.eval_batch_size)
-        line = {"epoch": state.epoch + 1, "step": state.step, "sequences": state.sequences,
+
+def validate_and_select(run: Run, echo) -> None:
+    """Step 3, in evaluation mode: the validation metrics, the epoch's log line, the best parameters."""
+    cfg, state = run.cfg, run.state
+    valid = evaluate_split(run.model, run.task, "valid", cfg.eval_batch_size)
+    run.line = {"epoch": state.epoch + 1, "step": state.step, "sequences": state.sequences,
                 "train_loss": state.loss_sum / max(state.loss_count, 1),
-                **{f"valid_{k}": v for k, v in valid.items()}, "lr": opt.current_lr(),
-                "seconds": round(elapsed(), 2), "engine": engine["engine"]}   # engines round differently
-        state.history.append(line)
-        log_line(log, line)
-        echo(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in line.items()
-                      if k != "engine"))
-        if task.kind == "regression" and state.learned_at is None and valid["loss"] < LEARNED_MSE:
-            state.learned_at = state.sequences
-        if task.kind == "regression" and state.solved_at is None and solved(valid):
-            state.solved_at = state.sequences
-        score = valid["loss"] if cfg.select == "loss" else -valid["accuracy"]
-        if score < state.best_score:
-            state.best_score, state.best_epoch, state.bad_epochs = score, state.epoch + 1, 0
-            for k, v in model.params.items():
-                best[k][...] = v
-        else:
-            state.bad_epochs += 1
-        state.epoch, state.batch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
-        if ckpt:
-            write_checkpoint(ckpt, cfg, replace_seconds(state, elapsed()), model, best, opt)
-            saved_step = state.step
-        if any([callback(dict(line)) is False for callback in callbacks]):
-            break
-        if cfg.patience and state.bad_epochs >= cfg.patience:
-            echo(f"early stopping: no better validation {cfg.select} for {cfg.patience} epochs")
-            break
+                **{f"valid_{k}": v for k, v in valid.items()}, "lr": run.opt.current_lr(),
+                "seconds": round(run.elapsed(), 2), "engine": run.engine["engine"]}   # engines round differently
+    state.history.append(run.line)
+    log_line(run.log, run.line)
+    echo(format_line(run.line))
+    if run.task.kind == "regression" and state.learned_at is None and valid["loss"] < LEARNED_MSE:
+        state.learned_at = state.sequences
+    if run.task.kind == "regression" and state.solved_at is None and solved(valid):
+        state.solved_at = state.sequences
+    select(state, valid["loss"] if cfg.select == "loss" else -valid["accuracy"], state.epoch + 1,
+           run.model.params, run.best)
+    state.epoch, state.batch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
 
+
+def checkpoint(run: Run) -> None:
+    """Step 4: everything exact resume needs, written atomically to the run folder (if any)."""
+    if run.ckpt:
+        write_checkpoint(run.ckpt, run.cfg, replace_seconds(run.state, run.elapsed()), run.model, run.best,
+                         run.opt)
+        run.saved_step = run.state.step
+
+
+def should_stop(run: Run, callbacks, echo) -> bool:
+    """Step 5: a callback returned False, or early stopping's patience is spent."""
+    if any([callback(dict(run.line)) is False for callback in callbacks]):
+        return True
+    if patience_spent(run.state, run.cfg.patience):
+        echo(f"early stopping: no better validation {run.cfg.select} for {run.cfg.patience} epochs")
+        return True
+    return False
+
+
+def finish(run: Run, interrupted: bool, stop_after_steps: int | None) -> dict:
+    """Step 6: the best parameters (the last ones if no epoch finished) on the valid and test splits;
+    the model file and metrics.json. A run interrupted by ``stop_after_steps`` is not tested."""
+    cfg, state, model = run.cfg, run.state, run.model
     result = {"config": asdict(cfg), "history": state.history, "complete": not interrupted,
               "epochs": state.epoch, "steps": state.step, "sequences": state.sequences,
-              "seconds": round(elapsed(), 2), "solved_at": state.solved_at, "learned_at": state.learned_at,
-              "engine": engine}
+              "seconds": round(run.elapsed(), 2), "solved_at": state.solved_at, "learned_at": state.learned_at,
+              "engine": run.engine}
     if interrupted and stop_after_steps is not None:
         return result
-
-    # 6. test with the best parameters (the last ones if no epoch finished)
     if state.history:
         for k, v in model.params.items():
-            v[...] = best[k]
-    result["valid"] = evaluate_split(model, task, "valid", cfg.eval_batch_size)
-    result["test"] = evaluate_split(model, task, "test", cfg.eval_batch_size)
+            v[...] = run.best[k]
+    result["valid"] = evaluate_split(model, run.task, "valid", cfg.eval_batch_size)
+    result["test"] = evaluate_split(model, run.task, "test", cfg.eval_batch_size)
     result["best_epoch"] = state.best_epoch
     bad = first_non_finite(model.params)
     if bad is not None:                 # never reached when every step is checked; a complete run is finite
         raise Diverged(f"parameter {bad!r} is not finite; the model is not saved")
-    if out:
-        meta = {"config": asdict(cfg), "task": {"name": task.name, "kind": task.kind, **task.meta},
+    if run.out:
+        meta = {"config": asdict(cfg), "task": {"name": run.task.name, "kind": run.task.kind, **run.task.meta},
                 "valid": result["valid"], "test": result["test"], "complete": result["complete"]}
-        save(os.path.join(out, MODEL), model, meta)
-        write_json(os.path.join(out, FINAL), final_metrics(result))
+        save(os.path.join(run.out, MODEL), model, meta)
+        write_json(os.path.join(run.out, FINAL), final_metrics(result))
     result["model"] = model
     return result
 
@@ -640,7 +659,3 @@ def final_metrics(result: dict) -> dict:
     out.update({k: result[k] for k in ("epochs", "steps", "sequences", "seconds", "complete", "engine")
                 if k in result})
     return out
-
-
-def write_json(path, data: dict) -> None:
-    atomic_write(path, lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))

@@ -18,6 +18,8 @@ KINDS = ("RNN", "LSTM", "GRU")
 
 
 def rel_err(a, b) -> float:
+    """Norm-wise relative error max|a - b| / max|b| in float64 (max|b| floored at 1e-12; 0 for empty
+    arrays). Raises ValueError when the shapes differ."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
@@ -89,7 +91,7 @@ def compare_with_torch(kind, layers=1, bidirectional=False, ragged=False, with_s
     K = layers * (2 if bidirectional else 1)
     n_state = 2 if kind == "LSTM" else 1
     x = rng.standard_normal((N, T, D)).astype(dtype)
-    lengths = np.array([T, 3, 1, 5][:N]) if ragged else None
+    lengths = np.minimum(np.resize([T, 3, 1, 5], N), T) if ragged else None    # the first row full length
     widths = [proj_size or H, H][:n_state]                       # h (K, N, P), the LSTM's c (K, N, H)
     state0 = [0.5 * rng.standard_normal((K, N, w)).astype(dtype) for w in widths] if with_state else None
     dy = rng.standard_normal((N, T, layer.output_size)).astype(dtype)

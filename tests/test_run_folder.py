@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import rnnlab.train as training
-from rnnlab import run_folder
+from rnnlab.training import run_folder
 from rnnlab.cli import main
 from rnnlab.data import ArrayDataset, Task
 from rnnlab.saving import atomic_write

@@ -5,7 +5,7 @@ import pytest
 
 import rnnlab
 from rnnlab.interop.torch import from_torch, to_state_dict
-from rnnlab.verify import compare_with_torch, grid
+from rnnlab.verify import KINDS, compare_with_torch, grid
 
 from conftest import rel_err, require_torch
 
@@ -19,6 +19,24 @@ TOL = {"float64": 1e-9, "float32": 1e-4}
 def test_matches_torch(kind, layers, bi, ragged, with_state, dtype):
     e = compare_with_torch(kind, layers, bi, ragged, with_state, dtype)
     assert e["dtype_ok"]
+    for name in ("y", "state", "dx", "dstate0", "params"):
+        assert e[name] <= TOL[dtype], (name, e)
+    if ragged:
+        assert e["padding_zero"]
+
+
+def random_configs(count: int, seed: int = 2024) -> list:
+    """(kind, layers, bi, ragged, with_state, N, T, D, H), drawn from ``seed``: shapes from 1 (a
+    single row, step, input or unit) up, beside the grid's one shape."""
+    rng = np.random.default_rng(seed)
+    return [(str(rng.choice(KINDS)), int(rng.integers(1, 4)), bool(rng.integers(2)), bool(rng.integers(2)),
+             bool(rng.integers(2)), *(int(rng.integers(1, hi)) for hi in (7, 11, 9, 10))) for _ in range(count)]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kind,layers,bi,ragged,with_state,N,T,D,H", random_configs(24))
+def test_matches_torch_on_random_shapes(kind, layers, bi, ragged, with_state, N, T, D, H, dtype):
+    e = compare_with_torch(kind, layers, bi, ragged, with_state, dtype, N=N, T=T, D=D, H=H)
     for name in ("y", "state", "dx", "dstate0", "params"):
         assert e[name] <= TOL[dtype], (name, e)
     if ragged:

@@ -139,3 +139,12 @@ def test_max_minutes_stops_early_and_still_tests(sst_dir, tmp_path):
     metrics = json.loads((tmp_path / "r" / "final.json").read_text())
     assert metrics["epochs_run"] == 1 and metrics["history"][0]["trees"] == 4     # one minibatch
     assert 0 <= metrics["test_accuracy_fine"] <= 1
+
+
+def test_patience_stops_after_epochs_without_a_better_dev_accuracy(sst_dir, tmp_path):
+    out = tmp_path / "r"
+    assert train.run(args_for(sst_dir, out, epochs=40, patience=2)) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["epochs_run"] == m["best_epoch"] + 2 < 40
+    assert [h["dev_root_accuracy"] for h in m["history"]][-2:] <= [m["dev_root_accuracy"]] * 2
+    assert "early stopping" in (out / "train.log").read_text()

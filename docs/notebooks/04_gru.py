@@ -31,6 +31,7 @@ import numpy as np
 
 import rnnlab
 from rnnlab.gradcheck import gradcheck
+from rnnlab.summary import summary
 
 D, H, N = 3, 4, 2
 after = rnnlab.GRU(D, H, reset_after=True, dtype="float64", seed=0)
@@ -108,7 +109,7 @@ counts = {"LSTM": [rnnlab.LSTM(28, h).num_params() for h in sizes],
 for h, lstm_n, gru_n in zip(sizes, counts["LSTM"], counts["GRU reset-after"]):
     assert lstm_n == (28 + h) * 4 * h + 4 * h
     assert gru_n == (28 + h) * 3 * h + 3 * h + h
-print(rnnlab.GRU(28, 128).summary())
+print(summary(rnnlab.GRU(28, 128)))
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
 for name, c in counts.items():

@@ -32,7 +32,7 @@ from rnnlab.trees import data
 from rnnlab.trees.batch import encode, make_batch
 from rnnlab.trees.model import TreeModel, TreeModelConfig
 from rnnlab.trees.ptb import parse_tree
-from rnnlab.trees.train import DEFAULTS, evaluate, make_optimizers, train_epoch
+from rnnlab.trees.train import TreeConfig, evaluate, make_optimizers, train_epoch
 from rnnlab.trees.vocab import Vocabulary
 from rnnlab.viz import tree_html, tree_svg
 
@@ -65,7 +65,7 @@ vocab = Vocabulary.build(train_trees, lowercase=True)
 train_enc = [encode(t, vocab) for t in train_trees]
 dev_enc = [encode(t, vocab) for t in dev_trees]
 
-settings = {**DEFAULTS, "lowercase": True, "dropout": 0.3, "lr": 0.05, "emb_lr": 0.1}
+settings = TreeConfig(lowercase=True, dropout=0.3, lr=0.05, emb_lr=0.1)
 model = TreeModel(TreeModelConfig("treelstm", vocab_size=len(vocab), embed_dim=100, hidden=50, classes=5), seed=0)
 optimizers = make_optimizers(settings)
 history = [evaluate(model, dev_enc, binary=False)]

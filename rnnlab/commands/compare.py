@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 import multiprocessing
 
 from ..checks import check_int
-from ..run_folder import writing
+from ..training.run_folder import writing
 from ..saving import atomic_write
 from ..train import MODELS, Config, final_metrics, finished_run, train, write_json
 from .train import add_arguments, config_from_args

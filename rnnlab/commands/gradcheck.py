@@ -1,4 +1,13 @@
-"""``rnnlab gradcheck``: central-difference checks of every layer type and configuration, as a table."""
+"""``rnnlab gradcheck``: backward passes against central differences, one table row per configuration.
+
+    rnnlab gradcheck            RNN (tanh, relu), LSTM, GRU (reset_after True and False) x 1-2 layers x
+                                uni/bi x full or ragged lengths, with non-zero initial states; Dense with
+                                each activation; an MLP; LSTM -> LastStep -> Dense and GRU -> Dense
+    rnnlab gradcheck --torch    instead, rnnlab against PyTorch autograd over rnnlab.verify's grid
+
+Embedding, Dropout and the tree cells have their checks in the tests (test_embedding.py,
+test_dropout.py, test_trees_models.py). Exit status 1 when any row is over its limit.
+"""
 from __future__ import annotations
 
 import time

@@ -17,6 +17,7 @@ from dataclasses import fields
 from ..checks import flag
 from ..data import TASKS
 from ..optim import OPTIMIZERS
+from ..training.config import TREE_CELLS
 from ..train import (CHECKPOINT, MODELS, SCHEDULES, Config, checkpoint_config, final_metrics, load_checkpoint,
                      train, write_json)
 
@@ -31,11 +32,9 @@ TASK_FLAGS = {"T": ("adding", "copy", "order"), "train_size": ("adding", "copy",
 SST_ONLY = ("binary", "lowercase", "l2", "emb_lr", "tree_schedule", "max_train")
 # What the tree trainer reads (rnnlab.trees.train.run); any other set flag is refused with --task sst.
 SST_READS = ("task", "model", "hidden", "layers", "epochs", "batch_size", "lr", "optimizer", "clip", "seed",
-             "dropout", "data_dir", "out", "resume", "overwrite", "metrics_json", "max_minutes", "quiet", "embed_dim") + SST_ONLY
-# The tree networks' cells (rnnlab.trees.model.CELLS), named here so that --task sst can be parsed
-# without importing the trees package. Options left unset stay None, so that the tree trainer
-# applies its own defaults.
-TREE_MODELS = ("recursive", "treelstm", "childsum")
+             "dropout", "data_dir", "out", "resume", "overwrite", "metrics_json", "max_minutes", "quiet", "embed_dim",
+             "patience") + SST_ONLY
+# Options left unset stay None, so that the tree trainer applies its own defaults (TreeConfig).
 
 
 def add_arguments(p) -> None:
@@ -92,8 +91,8 @@ def add_parser(sub):
     p = sub.add_parser("train", help="train RNN / LSTM / GRU on a task (checkpoints, --resume, metrics)")
     add_arguments(p)
     p.set_defaults(task=None)           # None: not given (refused with --resume), then adding
-    p.add_argument("--model", choices=sorted(MODELS) + list(TREE_MODELS),
-                   help="rnn | lstm (default) | gru; for --task sst: " + " | ".join(TREE_MODELS))
+    p.add_argument("--model", choices=sorted(MODELS) + list(TREE_CELLS),
+                   help="rnn | lstm (default) | gru; for --task sst: " + " | ".join(TREE_CELLS))
     p.add_argument("--dropout", type=float,
                    help="probability of dropping a unit, in [0, 1). Sequence tasks: Dropout between stacked "
                         "recurrent layers and before the head (Zaremba et al. 2014), default 0 (none); "

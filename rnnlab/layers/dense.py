@@ -69,10 +69,6 @@ class Dense:
     def num_params(self) -> int:
         return int(sum(v.size for v in self.params.values()))
 
-    def summary(self, torch: bool = True) -> str:
-        from ..summary import summary
-        return summary(self, torch)
-
     def __repr__(self) -> str:
         return f"Dense({self.input_size}, {self.output_size}, activation={self.activation!r})"
 

@@ -40,11 +40,15 @@ def check_rate(name: str, rate) -> float:
     return float(rate)
 
 
-def dropout_mask(rng: np.random.Generator, shape: tuple, rate: float, dtype) -> np.ndarray:
-    """s = m / (1 - p) with m ~ Bernoulli(1 - p): each entry 0 or 1 / (1 - p), in ``dtype``."""
+def dropout_mask(rng: np.random.Generator, shape: tuple, rate: float, dtype, uniform_dtype=None) -> np.ndarray:
+    """s = m / (1 - p) with m ~ Bernoulli(1 - p): each entry 0 or 1 / (1 - p), in ``dtype``.
+    ``uniform_dtype``: the dtype of the U[0, 1) draws that m compares (default: float32 for a
+    float32 mask, else float64); it fixes which numbers a seeded generator gives."""
     dtype = np.dtype(dtype)
     keep = 1.0 - rate
-    u = rng.random(shape, dtype=np.float32 if dtype == np.float32 else np.float64)   # U[0, 1)
+    if uniform_dtype is None:
+        uniform_dtype = np.float32 if dtype == np.float32 else np.float64
+    u = rng.random(shape, dtype=uniform_dtype)                                         # U[0, 1)
     m = u < keep                                                                       # P(m = 1) = 1 - p
     return m.astype(dtype) / dtype.type(keep)
 

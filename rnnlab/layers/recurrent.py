@@ -149,10 +149,6 @@ class Recurrent:
     def num_params(self) -> int:
         return int(sum(v.size for v in self.params.values()))
 
-    def summary(self, torch: bool = True) -> str:
-        from ..summary import summary
-        return summary(self, torch)
-
     def state_shape(self, batch: int, name: str = "h") -> tuple:
         """(K, N, h_size) for h, (K, N, hidden_size) for the LSTM's c."""
         return (self.num_layers * self.directions, batch, self.h_size if name == "h" else self.hidden_size)

@@ -30,7 +30,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .tree_lstm import _iou, leaf_backward, leaf_forward  # noqa: F401  (the same leaves)
+from ..activations import sigmoid
+from .tree_lstm import _iou, forget_backward, iou_backward, leaf_backward, leaf_forward  # noqa: F401  (the same leaves)
 
 state_names = ("h", "c")
 arity = None
@@ -60,7 +61,7 @@ def node_forward(kids, p):
     a = h_sum @ U[:, :3 * H] + b[:3 * H]                     # [a_i, a_o, a_u] = h~ U_iou + b[:3H]
     i, o, u = _iou(a, H)
     a_f = hk.reshape(N * K, H) @ U[:, 3 * H:] + b[3 * H:]    # a_fk = h_k U_f + b[3H:]
-    f = (0.5 + 0.5 * np.tanh(0.5 * a_f)).reshape(N, K, H)    # f_k = sigmoid(a_fk)
+    f = sigmoid(a_f, out=a_f).reshape(N, K, H)               # f_k = sigmoid(a_fk)
     c = i * u + (f * ck).sum(axis=1)                         # c = i * u + sum_k f_k * c_k
     tanh_c = np.tanh(c)
     h = o * tanh_c                                           # h = o * tanh(c)
@@ -71,16 +72,10 @@ def node_backward(dstates, cache: NodeCache):
     hk, ck, h_sum, gates, f, tanh_c, U = cache
     dh, dc = dstates
     N, K, H = hk.shape
-    i, o, u = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
     da = np.empty_like(gates)
-    # h = o * tanh(c)
-    da[:, H:2 * H] = dh * tanh_c * o * (1 - o)               # do o(1-o)
-    dc = dc + dh * o * (1 - tanh_c * tanh_c)
-    # c = i * u + sum_k f_k * c_k
-    da[:, :H] = dc * u * i * (1 - i)                         # di i(1-i)
-    da[:, 2 * H:] = dc * i * (1 - u * u)                     # du (1-u^2)
-    da_f = (dc[:, None, :] * ck * f * (1 - f)).reshape(N * K, H)   # df_k f_k(1-f_k)
-    dck = dc[:, None, :] * f                                 # dc_k = dc * f_k
+    dc = iou_backward(dh, dc, gates, tanh_c, da)             # c = i * u + sum_k f_k * c_k, h = o * tanh(c)
+    da_f, dck = forget_backward(dc, ck, f)                   # df_k f_k(1-f_k), dc_k = dc * f_k
+    da_f = da_f.reshape(N * K, H)
     # a_fk = h_k U_f + b_f;  [a_i, a_o, a_u] = h~ U_iou + b_iou;  h~ = sum_k h_k
     dhk = (da_f @ U[:, 3 * H:].T).reshape(N, K, H) + (da @ U[:, :3 * H].T)[:, None, :]
     dU = np.concatenate([h_sum.T @ da, hk.reshape(N * K, H).T @ da_f], axis=1)

@@ -14,11 +14,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..checks import check_dtype_name, check_positive_int
+from ..layers.dropout import check_rate, dropout_mask
+from ..training.config import TREE_CELLS
 from . import child_sum, levels, per_node, recursive, tree_lstm
 from .batch import TreeBatch
 from .head import node_loss
 
-CELLS = {"recursive": recursive, "treelstm": tree_lstm, "childsum": child_sum}
+CELLS = dict(zip(TREE_CELLS, (recursive, tree_lstm, child_sum)))    # name -> cell module
 
 
 @dataclass
@@ -74,14 +76,14 @@ class TreeModel:
                              f"node, got a node with {bad}; use the childsum cell for other trees")
 
     def dropout_masks(self, batch: TreeBatch, dropout: float, rng: np.random.Generator):
-        """Inverted dropout masks (L, D) on the embeddings and (M, H) on h before the classifier."""
+        """Inverted dropout masks (L, D) on the embeddings and (M, H) on h before the classifier
+        (rnnlab.layers.dropout), from float64 uniforms whatever the parameters' dtype."""
         if not dropout:
             return None, None
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout: expected a number in [0, 1), got {dropout!r}")
-        dtype, keep = self.params["E"].dtype, 1.0 - dropout
+        check_rate("dropout", dropout)
+        dtype = self.params["E"].dtype
         shapes = (batch.num_leaves, self.config.embed_dim), (batch.num_nodes, self.config.hidden)
-        return tuple((rng.random(s) < keep).astype(dtype) / dtype.type(keep) for s in shapes)
+        return tuple(dropout_mask(rng, s, dropout, dtype, uniform_dtype=np.float64) for s in shapes)
 
     def forward(self, batch: TreeBatch, emb_mask=None, hid_mask=None):
         """Level-batched: logits (M, C), h (M, H), cache."""

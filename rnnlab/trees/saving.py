@@ -5,13 +5,11 @@ Written atomically (``rnnlab.saving.atomic_write``), read without pickle.
 """
 from __future__ import annotations
 
-import json
 import os
 
-import numpy as np
-
 from ..errors import FormatError, describe
-from ..saving import atomic_write, read_npz
+from ..saving import read_npz
+from ..training.checkpoint import write_npz
 from .model import TreeModel, TreeModelConfig
 from .vocab import Vocabulary
 
@@ -25,8 +23,7 @@ def save_model(path, model: TreeModel, vocab: Vocabulary, meta: dict | None = No
     arrays = {f"param/{k}": v for k, v in model.params.items()}
     for name, opt in (optimizers or {}).items():
         arrays.update({f"opt/{name}/{k}": v for k, v in opt.state_dict().items()})
-    arrays[HEADER] = np.array(json.dumps(header))
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    write_npz(path, HEADER, header, arrays)
 
 
 def read(path):

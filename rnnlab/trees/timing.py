@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 import numpy as np
 
 from .model import TreeModel, TreeModelConfig
-from .train import load_data, make_optimizers, settings, train_epoch
+from .train import TreeConfig, load_data, make_optimizers, train_epoch
 
 
 def main(argv=None) -> int:
@@ -27,14 +28,14 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--data-dir", default=None)
     args = p.parse_args(argv)
-    s = settings(argparse.Namespace(model=args.model, hidden=args.hidden, embed_dim=args.embed_dim))
+    cfg = TreeConfig.from_args(argparse.Namespace(model=args.model, hidden=args.hidden, embed_dim=args.embed_dim))
     vocab, encoded, _ = load_data(args.data_dir, False, max_train=args.trees)
-    config = TreeModelConfig(s["model"], len(vocab), s["embed_dim"], s["hidden"], 5)
+    config = TreeModelConfig(cfg.model, len(vocab), cfg.embed_dim, cfg.hidden, 5)
     rows = []
     for r in range(args.repeat):
         for schedule in ("level", "node"):
             model = TreeModel(config, seed=0)
-            stats = train_epoch(model, make_optimizers(s), encoded["train"], {**s, "tree_schedule": schedule},
+            stats = train_epoch(model, make_optimizers(cfg), encoded["train"], replace(cfg, tree_schedule=schedule),
                                 np.random.default_rng(1))
             rows.append({"schedule": schedule, "repeat": r, "trees": stats["trees"], "loss": stats["loss"],
                          "wall_seconds": round(stats["seconds"], 2), "cpu_seconds": round(stats["cpu_seconds"], 2)})

@@ -10,78 +10,133 @@ and the best one is evaluated on test.
 Fine-grained: 5 classes, all sentences. Binary (``binary=True``): sentences with a neutral root are
 dropped, nodes labelled 0-1 / 3-4 become negative / positive, neutral nodes are not counted.
 
-``run(args)`` reads from ``args`` (a Namespace from the train command, or built by hand):
-    task ("sst"), model (recursive | treelstm | childsum), hidden, layers (1), epochs, batch_size,
-    lr, optimizer, clip, seed, data_dir, out, resume, metrics_json, max_minutes
-and, when present: binary, embed_dim, dropout, l2, emb_lr, lowercase, tree_schedule (level | node),
-max_train (first N training trees, for quick runs), overwrite. A value of None takes the default below.
+``train(TreeConfig(...), out=...)`` runs on the shared training core (rnnlab.training.loop), in its
+steps: 1. start or resume, 2. run an epoch, 3. validate and select, 4. checkpoint, 5. stop?
+(early stopping), 6. test the best model. ``run(args)`` does the same from a Namespace (the train
+command's, or ``make_parser``'s); an option that is None takes TreeConfig's default.
 
-The run folder follows rnnlab.run_folder's rules, as ``rnnlab train`` does for sequence tasks: a lock
-for the run, a folder holding a run refused unless ``resume`` or ``overwrite``, stale temporary files
-removed. A loss, gradient or parameter that is not finite stops the run (``rnnlab.train.Diverged``)
-before the epoch's checkpoint is written, so last.npz and best.npz stay finite.
+Run folder (``out``): train.log (the lines printed), best.npz (the best model, rnnlab.trees.saving),
+last.npz (the checkpoint: model, optimizers, shuffling generator, selection state), metrics.json.
+It follows rnnlab.training.run_folder's rules, as ``rnnlab train`` does for sequence tasks: a lock for
+the run, a folder holding a run refused unless ``resume`` or ``overwrite``, stale temporary files
+removed. A loss, gradient or parameter that is not finite stops the run (``Diverged``) before the
+epoch's checkpoint is written, so last.npz and best.npz stay finite. Resume is exact: the shuffling
+and dropout generator's state is in the checkpoint.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
 from ..checks import check_int, check_real
-from ..optim import OPTIMIZERS, clip_grad_norm, global_norm, make_optimizer
-from ..run_folder import open_run, writing
+from ..layers.dropout import check_rate
+from ..optim import OPTIMIZERS, make_optimizer
 from ..saving import atomic_write
-from ..train import Diverged, first_non_finite
+from ..training.config import TREE_CELLS
+from ..training.checkpoint import generator_state, set_generator_state
+from ..training.divergence import Diverged, check_loss, check_params, clip_and_check
+from ..training.loop import EpochEnd, epochs, held
+from ..training.selection import patience_spent, select
 from . import data
 from .batch import BINARY_LABELS, encode, make_batch
-from .model import CELLS, TreeModel, TreeModelConfig
+from .model import TreeModel, TreeModelConfig
 from .saving import read, save_model
 from .vocab import Vocabulary
 
-DEFAULTS = {"hidden": 150, "epochs": 10, "batch_size": 25, "lr": 0.05, "optimizer": "adagrad",
-            "clip": 0.0, "seed": 0, "binary": False, "dropout": 0.5, "l2": 1e-4, "emb_lr": None,
-            "tree_schedule": "level", "max_train": None, "lowercase": False, "max_minutes": None, "embed_dim": None}
 RUN_FILES = ("train.log", "best.npz", "last.npz", "metrics.json")
 
 
-def settings(args) -> dict:
-    """The run's settings: each attribute of ``args`` that is set, else DEFAULTS."""
-    s = {k: getattr(args, k, None) for k in DEFAULTS}
-    s = {k: (DEFAULTS[k] if v is None else v) for k, v in s.items()}
-    s["model"] = getattr(args, "model", None) or "treelstm"
-    if s["model"] not in CELLS:
-        raise ValueError(f"--model: expected one of {sorted(CELLS)} for the sst task, got {s['model']!r}")
-    layers = getattr(args, "layers", None)
-    if layers not in (None, 1):
-        raise ValueError(f"--layers: tree models have one layer of cells, got {layers!r}")
-    if s["embed_dim"] is None:
-        s["embed_dim"] = s["hidden"] if s["model"] == "recursive" else 300
-    if s["emb_lr"] is None:
-        s["emb_lr"] = s["lr"]
-    if s["tree_schedule"] not in ("level", "node"):
-        raise ValueError(f"--tree-schedule: expected 'level' or 'node', got {s['tree_schedule']!r}")
-    if s["optimizer"] not in OPTIMIZERS:
-        raise ValueError(f"--optimizer: expected one of {sorted(OPTIMIZERS)}, got {s['optimizer']!r}")
-    for k in ("hidden", "epochs", "batch_size", "embed_dim"):
-        check_int(flag(k), s[k], 1)
-    check_int("--seed", s["seed"], 0)
-    if s["max_train"] is not None:
-        check_int("--max-train", s["max_train"], 1)
-    for k in ("lr", "emb_lr"):
-        check_real(flag(k), s[k], 0, low_open=True)
-    for k in ("l2", "clip"):
-        check_real(flag(k), s[k], 0)
-    if s["max_minutes"] is not None:
-        check_real("--max-minutes", s["max_minutes"], 0)
-    if isinstance(s["dropout"], bool) or not isinstance(s["dropout"], (int, float)) or not 0 <= s["dropout"] < 1:
-        raise ValueError(f"--dropout: expected a number in [0, 1), got {s['dropout']!r}")
-    s["binary"], s["lowercase"] = bool(s["binary"]), bool(s["lowercase"])
-    return s
+@dataclass
+class TreeConfig:
+    model: str = "treelstm"         # the cell: recursive | treelstm | childsum (rnnlab.trees.model.CELLS)
+    hidden: int = 150               # H, the cell's state size (Tai et al. 2015: 150; Socher et al. 2013: 25-35)
+    embed_dim: int | None = None    # D, word-vector size; None: 300, for the recursive NN = hidden (it needs D = H)
+    epochs: int = 10
+    batch_size: int = 25            # trees per minibatch; the loss is averaged over its trees
+    lr: float = 0.05                # Adagrad's learning rate (Tai et al. 2015)
+    emb_lr: float | None = None     # learning rate of the embeddings; None: lr
+    optimizer: str = "adagrad"      # a name in rnnlab.optim.OPTIMIZERS
+    l2: float = 1e-4                # weight decay on the cell and classifier, not on the embeddings
+    clip: float = 0.0               # bound on the gradients' global norm; 0: off
+    dropout: float = 0.5            # p on the embeddings and before the classifier
+    seed: int = 0                   # parameters from seed, shuffling and dropout masks from seed + 1
+    binary: bool = False            # binary task: neutral sentences dropped, 0-1 / 3-4 negative / positive
+    lowercase: bool = False         # lowercase every word (vocabulary and lookup)
+    tree_schedule: str = "level"    # level: every node of a level in one matrix product; node: one by one
+    max_train: int | None = None    # the first N training trees only (quick runs); None: all
+    max_minutes: float | None = None    # stop after the minibatch that passes this, then validate and test
+    patience: int = 0               # early stopping after this many epochs without a better dev accuracy; 0: off
+
+    def __post_init__(self):
+        if self.model not in TREE_CELLS:
+            raise ValueError(f"--model: expected one of {sorted(TREE_CELLS)} for the sst task, got {self.model!r}")
+        if self.embed_dim is None:
+            self.embed_dim = self.hidden if self.model == "recursive" else 300
+        if self.emb_lr is None:
+            self.emb_lr = self.lr
+        if self.tree_schedule not in ("level", "node"):
+            raise ValueError(f"--tree-schedule: expected 'level' or 'node', got {self.tree_schedule!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"--optimizer: expected one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
+        for k in ("hidden", "epochs", "batch_size", "embed_dim"):
+            check_int(flag(k), getattr(self, k), 1)
+        for k in ("seed", "patience"):
+            check_int(flag(k), getattr(self, k), 0)
+        if self.max_train is not None:
+            check_int("--max-train", self.max_train, 1)
+        for k in ("lr", "emb_lr"):
+            check_real(flag(k), getattr(self, k), 0, low_open=True)
+        for k in ("l2", "clip"):
+            check_real(flag(k), getattr(self, k), 0)
+        if self.max_minutes is not None:
+            check_real("--max-minutes", self.max_minutes, 0)
+        check_rate("--dropout", self.dropout)
+        self.binary, self.lowercase = bool(self.binary), bool(self.lowercase)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TreeConfig":
+        """The fields of ``d`` that TreeConfig knows (a checkpoint's settings)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def from_args(cls, args) -> "TreeConfig":
+        """The attributes of ``args`` that are set (not None); a bad value fails naming its flag."""
+        layers = getattr(args, "layers", None)
+        if layers not in (None, 1):
+            raise ValueError(f"--layers: tree models have one layer of cells, got {layers!r}")
+        task = getattr(args, "task", "sst") or "sst"
+        if task != "sst":
+            raise ValueError(f"--task: rnnlab.trees trains the sst task, got {task!r}")
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None})
+
+
+@dataclass
+class TreeState:
+    """Where training stands, kept in last.npz's header (with the generator's state and the settings)."""
+    epoch: int = 0                  # epochs finished
+    best_score: float = 1.0         # minus the best dev root accuracy so far (1.0: none yet, read as accuracy -1)
+    best_epoch: int = 0
+    bad_epochs: int = 0             # epochs since the best (early stopping)
+    history: list = field(default_factory=list)    # one row per epoch
+
+    @property
+    def best_dev(self) -> float:
+        return -self.best_score
+
+    def to_meta(self) -> dict:
+        return {"epoch": self.epoch, "best_dev": self.best_dev, "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs, "history": self.history}
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> "TreeState":
+        return cls(meta["epoch"], -meta["best_dev"], meta["best_epoch"], meta.get("bad_epochs", 0), meta["history"])
 
 
 def flag(name: str) -> str:
@@ -133,33 +188,28 @@ def evaluate(model: TreeModel, encoded, binary: bool, batch_size: int = 500) -> 
     return out
 
 
-def train_epoch(model, opts, encoded, s, rng, deadline=None, epoch: int = 1) -> dict:
+def train_epoch(model, opts, encoded, cfg: TreeConfig, rng, deadline=None, epoch: int = 1) -> dict:
     """One pass over ``encoded`` in shuffled minibatches; returns mean loss per tree and timings.
     Raises ``Diverged`` naming ``epoch`` and the minibatch when a loss, gradient or parameter is not finite."""
-    label_map = BINARY_LABELS if s["binary"] else None
+    label_map = BINARY_LABELS if cfg.binary else None
     order = rng.permutation(len(encoded))
     total, trees, stopped = 0.0, 0, False
     t0, cpu0 = time.perf_counter(), time.process_time()
-    batches = -(-len(order) // s["batch_size"])
+    batches = -(-len(order) // cfg.batch_size)
 
     def diverged(what):
-        return Diverged(f"training diverged at epoch {epoch}, minibatch {k // s['batch_size'] + 1} of {batches}: "
+        return Diverged(f"training diverged at epoch {epoch}, minibatch {k // cfg.batch_size + 1} of {batches}: "
                         f"{what}; the checkpoints of the epochs before are kept; try a smaller --lr or a --clip bound")
-    for k in range(0, len(order), s["batch_size"]):
+    for k in range(0, len(order), cfg.batch_size):
         # 1. batch the trees by height; 2. draw dropout masks; 3. loss and gradients; 4. update
-        batch = make_batch([encoded[j] for j in order[k:k + s["batch_size"]]], label_map)
-        emb_mask, hid_mask = model.dropout_masks(batch, s["dropout"], rng)
-        loss, _, grads = model.loss_and_grads(batch, emb_mask, hid_mask, schedule=s["tree_schedule"])
-        if not math.isfinite(loss):
-            raise diverged(f"the loss is {loss}")
-        norm = clip_grad_norm(grads, s["clip"]) if s["clip"] else global_norm(grads)
-        if not math.isfinite(norm):
-            raise diverged(f"the gradient of {first_non_finite(grads)!r} is not finite")
+        batch = make_batch([encoded[j] for j in order[k:k + cfg.batch_size]], label_map)
+        emb_mask, hid_mask = model.dropout_masks(batch, cfg.dropout, rng)
+        loss, _, grads = model.loss_and_grads(batch, emb_mask, hid_mask, schedule=cfg.tree_schedule)
+        check_loss(loss, diverged)
+        clip_and_check(grads, cfg.clip, diverged)
         opts["emb"].step(model.params, {"E": grads.pop("E")})
         opts["main"].step(model.params, grads)
-        bad = first_non_finite(model.params)
-        if bad is not None:
-            raise diverged(f"the update made parameter {bad!r} non-finite")
+        check_params(model.params, diverged)
         total += loss * len(batch.roots)
         trees += len(batch.roots)
         if deadline is not None and time.time() > deadline:
@@ -169,42 +219,75 @@ def train_epoch(model, opts, encoded, s, rng, deadline=None, epoch: int = 1) -> 
             "cpu_seconds": time.process_time() - cpu0, "stopped": stopped}
 
 
-def make_optimizers(s):
-    return {"main": make_optimizer(s["optimizer"], lr=s["lr"], weight_decay=s["l2"]),
-            "emb": make_optimizer(s["optimizer"], lr=s["emb_lr"])}
+def make_optimizers(cfg: TreeConfig) -> dict:
+    """Weight decay on the cell and classifier ("main"), none on the embeddings ("emb")."""
+    return {"main": make_optimizer(cfg.optimizer, lr=cfg.lr, weight_decay=cfg.l2),
+            "emb": make_optimizer(cfg.optimizer, lr=cfg.emb_lr)}
 
 
 def run(args) -> int:
-    s = settings(args)
-    task = getattr(args, "task", "sst") or "sst"
-    if task != "sst":
-        raise ValueError(f"--task: rnnlab.trees trains the sst task, got {task!r}")
-    out = Path(args.out) if getattr(args, "out", None) else None
-    metrics_json = getattr(args, "metrics_json", None)
+    """``rnnlab train --task sst``: ``train`` with the TreeConfig that ``args`` asks for (see the module
+    docstring); args.out, args.resume (True, or a checkpoint's path), args.overwrite, args.data_dir
+    and args.metrics_json say where."""
+    cfg = TreeConfig.from_args(args)
+    train(cfg, out=getattr(args, "out", None), resume=getattr(args, "resume", None),
+          overwrite=bool(getattr(args, "overwrite", False)), data_dir=getattr(args, "data_dir", None),
+          metrics_json=getattr(args, "metrics_json", None), epochs_given=getattr(args, "epochs", None) is not None)
+    return 0
+
+
+def train(cfg: TreeConfig, out=None, resume=None, overwrite: bool = False, data_dir=None, metrics_json=None,
+          echo=None, epochs_given: bool = True) -> dict:
+    """Train as ``cfg`` says; returns the final metrics (as metrics.json holds them).
+
+    ``out``: the run folder (None: none); ``resume``: True to continue from ``out``/last.npz, or a
+    checkpoint's path; the checkpoint's configuration is kept but for ``epochs`` (when
+    ``epochs_given``) and ``max_minutes``. ``overwrite``: replace the run ``out`` holds.
+    ``metrics_json``: also write the final metrics there; ``echo``: where the log lines go besides
+    train.log (default: printed). Raises ValueError naming the flag."""
+    echo = echo or (lambda text: print(text, flush=True))
+    out = Path(out) if out else None
     own = RUN_FILES + ((Path(metrics_json).name,) if out and metrics_json and Path(metrics_json).parent.resolve() ==
                        out.resolve() else ())
-    with np.errstate(over="ignore", invalid="ignore"):          # overflow is caught as divergence
-        if out is None:
-            return run_in(args, s, None)
-        with open_run(out, own, resume=bool(getattr(args, "resume", None)),
-                      overwrite=bool(getattr(args, "overwrite", False))), writing(out):
-            return run_in(args, s, out)
+    with held(out, own, resume=bool(resume), overwrite=overwrite):
+        run = start(cfg, out, resume, data_dir, echo, epochs_given)                 # 1. start or resume
+        epochs(run.state, run.cfg.epochs,
+               lambda: run_epoch(run),                                               # 2. run an epoch
+               lambda: validate_and_select(run),                                     # 3. validate and select
+               lambda: checkpoint(run),                                              # 4. checkpoint
+               lambda: should_stop(run))                                             # 5. stop?
+        return finish(run, metrics_json)                                             # 6. test the best
 
 
-def run_in(args, s: dict, out: Path | None) -> int:
-    """``run`` in a run folder already held (or none)."""
+class TreeRun:
+    """What a tree run works with, built by ``start``."""
+
+    def __init__(self, cfg, out, vocab, encoded, model, opts, rng, state, best, echo):
+        self.cfg, self.out, self.vocab, self.encoded, self.model = cfg, out, vocab, encoded, model
+        self.opts, self.rng, self.state, self.best, self.echo = opts, rng, state, best, echo
+        self.started = time.time()      # reset by ``start`` to when it began
+        self.deadline = None            # time.time() at which --max-minutes stops; set by ``start``
+        self.stats: dict = {}           # the last epoch's training loss and timings (train_epoch)
+        self._log = None                # train.log, opened at the first line: a run that fails on its data leaves none
+
+    def log(self, text: str) -> None:
+        """Print ``text`` and append it to the run folder's train.log."""
+        self.echo(text)
+        if self.out:
+            if self._log is None:
+                self._log = open(self.out / "train.log", "a")
+            self._log.write(text + "\n")
+            self._log.flush()
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+
+
+def start(cfg: TreeConfig, out: Path | None, resume, data_dir, echo, epochs_given: bool = True) -> TreeRun:
+    """Step 1: configuration (the checkpoint's, on resume), data and vocabulary, model, optimizers, the
+    shuffling generator and the state, fresh or from last.npz; the best parameters from best.npz."""
     started = time.time()
-    log_file = []      # train.log, opened at the first line: a run that fails on its data leaves no file
-
-    def log(text):
-        print(text, flush=True)
-        if out:
-            if not log_file:
-                log_file.append(open(out / "train.log", "a"))
-            log_file[0].write(text + "\n")
-            log_file[0].flush()
-
-    resume = getattr(args, "resume", None)
     ckpt = None
     if resume:
         ckpt = Path(resume) if isinstance(resume, (str, os.PathLike)) else (out / "last.npz" if out else None)
@@ -212,84 +295,110 @@ def run_in(args, s: dict, out: Path | None) -> int:
             raise FileNotFoundError(f"--resume: no checkpoint at {str(ckpt)!r}")
         header, params, opt_states = read(ckpt)
         vocab = Vocabulary(header["vocab"], header.get("lowercase", False))
-        # the checkpoint's settings, but for how long to go on
-        saved = header["meta"]["settings"]
-        s = {**s, **saved, "epochs": getattr(args, "epochs", None) or saved["epochs"], "max_minutes": s["max_minutes"]}
+        saved = header["meta"]["settings"]      # the checkpoint's settings, but for how long to go on
+        cfg = TreeConfig.from_dict({**saved, "epochs": cfg.epochs if epochs_given else saved["epochs"],
+                                    "max_minutes": cfg.max_minutes})
     else:
         vocab = None
-    vocab, encoded, _ = load_data(getattr(args, "data_dir", None), s["binary"], vocab, s["max_train"], s["lowercase"])
-    config = TreeModelConfig(s["model"], len(vocab), s["embed_dim"], s["hidden"], 2 if s["binary"] else 5)
-    model = TreeModel(config, seed=s["seed"])
-    opts = make_optimizers(s)
-    rng = np.random.default_rng(s["seed"] + 1)
-    state = {"epoch": 0, "best_dev": -1.0, "best_epoch": 0, "history": []}
+    vocab, encoded, _ = load_data(data_dir, cfg.binary, vocab, cfg.max_train, cfg.lowercase)
+    config = TreeModelConfig(cfg.model, len(vocab), cfg.embed_dim, cfg.hidden, 2 if cfg.binary else 5)
+    model = TreeModel(config, seed=cfg.seed)
+    opts = make_optimizers(cfg)
+    rng = np.random.default_rng(cfg.seed + 1)
+    state = TreeState()
     if ckpt is not None:
         for k, v in params.items():
             model.params[k] = v.astype(model.params[k].dtype)
         for name, opt in opts.items():
             if name in opt_states:
                 opt.load_state_dict(opt_states[name])
-        meta = header["meta"]
-        state = {k: meta[k] for k in state}
-        rng.bit_generator.state = meta["rng"]
-        log(f"resumed from {ckpt} after epoch {state['epoch']}")
-
-    task_name = "binary" if s["binary"] else "fine-grained"
-    log(f"sst {task_name}: {model}, train {len(encoded['train'])} / dev {len(encoded['dev'])} / "
-        f"test {len(encoded['test'])} trees; settings {json.dumps(s)}")
-    max_minutes = s["max_minutes"]      # checked after each minibatch; a cut-short epoch counts as run
-    deadline = time.time() + 60 * max_minutes if max_minutes else None
-    best_params = {k: v.copy() for k, v in model.params.items()}
+        state = TreeState.from_meta(header["meta"])
+        set_generator_state(rng, header["meta"]["rng"])
+    best = {k: v.copy() for k, v in model.params.items()}
     if out and (out / "best.npz").is_file() and ckpt is not None:
-        best_params = {k: v.astype(model.params[k].dtype) for k, v in read(out / "best.npz")[1].items()}
-    while state["epoch"] < s["epochs"]:
-        stats = train_epoch(model, opts, encoded["train"], s, rng, deadline, epoch=state["epoch"] + 1)
-        state["epoch"] += 1
-        dev = evaluate(model, encoded["dev"], s["binary"])
-        row = {"epoch": state["epoch"], "train_loss": stats["loss"], "epoch_seconds": stats["seconds"],
-               "epoch_cpu_seconds": stats["cpu_seconds"], "trees": stats["trees"], "dev_root_accuracy": dev["root_accuracy"],
-               "dev_node_accuracy": dev["node_accuracy"]}
-        if "binary_root_accuracy_from_fine" in dev:
-            row["dev_binary_from_fine"] = dev["binary_root_accuracy_from_fine"]
-        state["history"].append(row)
-        if dev["root_accuracy"] > state["best_dev"]:
-            state["best_dev"], state["best_epoch"] = dev["root_accuracy"], state["epoch"]
-            best_params = {k: v.copy() for k, v in model.params.items()}
-            if out:
-                save_model(out / "best.npz", model, vocab, {"settings": s, "epoch": state["epoch"], "dev": dev})
-        log("epoch {epoch}: train loss {train_loss:.4f} ({trees} trees, {epoch_seconds:.1f} s, CPU {epoch_cpu_seconds:.1f} s), dev root "
-            "accuracy {dev_root_accuracy:.4f}, dev node accuracy {dev_node_accuracy:.4f}".format(**row)
-            + (" (stopped at --max-minutes)" if stats["stopped"] else ""))
-        if out:
-            save_model(out / "last.npz", model, vocab, {**state, "rng": rng.bit_generator.state, "settings": s},
-                       optimizers=opts)
-        if stats["stopped"]:
-            break
+        best = {k: v.astype(model.params[k].dtype) for k, v in read(out / "best.npz")[1].items()}
+    run = TreeRun(cfg, out, vocab, encoded, model, opts, rng, state, best, echo)
+    run.started = started
+    if ckpt is not None:
+        run.log(f"resumed from {ckpt} after epoch {state.epoch}")
+    run.log(f"sst {subtask(cfg)}: {model}, train {len(encoded['train'])} / dev {len(encoded['dev'])} / "
+            f"test {len(encoded['test'])} trees; settings {json.dumps(asdict(cfg))}")
+    run.deadline = time.time() + 60 * cfg.max_minutes if cfg.max_minutes else None
+    return run
 
-    model.params = best_params
-    test = evaluate(model, encoded["test"], s["binary"])
-    metrics = {"task": "sst", "subtask": task_name, "model": s["model"], "epochs_run": state["epoch"],
-               "best_epoch": state["best_epoch"], "dev_root_accuracy": state["best_dev"],
+
+def subtask(cfg: TreeConfig) -> str:
+    return "binary" if cfg.binary else "fine-grained"
+
+
+def run_epoch(run: TreeRun) -> EpochEnd:
+    """Step 2: one shuffled pass over the training trees; cut short at the deadline (--max-minutes),
+    the cut-short epoch is still validated and checkpointed."""
+    run.stats = train_epoch(run.model, run.opts, run.encoded["train"], run.cfg, run.rng, run.deadline,
+                            epoch=run.state.epoch + 1)
+    return EpochEnd(stopped=run.stats["stopped"], validate=True)
+
+
+def validate_and_select(run: TreeRun) -> None:
+    """Step 3: dev accuracy; the epoch's row; selection on dev root accuracy, the best model to best.npz."""
+    state, stats = run.state, run.stats
+    state.epoch += 1
+    dev = evaluate(run.model, run.encoded["dev"], run.cfg.binary)
+    row = {"epoch": state.epoch, "train_loss": stats["loss"], "epoch_seconds": stats["seconds"],
+           "epoch_cpu_seconds": stats["cpu_seconds"], "trees": stats["trees"], "dev_root_accuracy": dev["root_accuracy"],
+           "dev_node_accuracy": dev["node_accuracy"]}
+    if "binary_root_accuracy_from_fine" in dev:
+        row["dev_binary_from_fine"] = dev["binary_root_accuracy_from_fine"]
+    state.history.append(row)
+    if select(state, -dev["root_accuracy"], state.epoch, run.model.params, run.best) and run.out:
+        save_model(run.out / "best.npz", run.model, run.vocab,
+                   {"settings": asdict(run.cfg), "epoch": state.epoch, "dev": dev})
+    run.log("epoch {epoch}: train loss {train_loss:.4f} ({trees} trees, {epoch_seconds:.1f} s, CPU {epoch_cpu_seconds:.1f} s), "
+            "dev root accuracy {dev_root_accuracy:.4f}, dev node accuracy {dev_node_accuracy:.4f}".format(**row)
+            + (" (stopped at --max-minutes)" if stats["stopped"] else ""))
+
+
+def checkpoint(run: TreeRun) -> None:
+    """Step 4: last.npz: the model, the optimizers, the generator's state, the state and the settings."""
+    if run.out:
+        save_model(run.out / "last.npz", run.model, run.vocab,
+                   {**run.state.to_meta(), "rng": generator_state(run.rng), "settings": asdict(run.cfg)},
+                   optimizers=run.opts)
+
+
+def should_stop(run: TreeRun) -> bool:
+    """Step 5: early stopping, after ``patience`` epochs without a better dev root accuracy."""
+    if patience_spent(run.state, run.cfg.patience):
+        run.log(f"early stopping: no better dev root accuracy for {run.cfg.patience} epochs")
+        return True
+    return False
+
+
+def finish(run: TreeRun, metrics_json=None) -> dict:
+    """Step 6: the best parameters on test; metrics.json (and ``metrics_json``)."""
+    cfg, state, model = run.cfg, run.state, run.model
+    model.params = run.best
+    test = evaluate(model, run.encoded["test"], cfg.binary)
+    metrics = {"task": "sst", "subtask": subtask(cfg), "model": cfg.model, "epochs_run": state.epoch,
+               "best_epoch": state.best_epoch, "dev_root_accuracy": state.best_dev,
                "test_loss": test["root_loss"], "test_root_accuracy": test["root_accuracy"],
                "test_node_accuracy": test["node_accuracy"], "test_sentences": test["sentences"],
-               "run_seconds": time.time() - started, "history": state["history"], "settings": s}
-    if s["binary"]:
+               "run_seconds": time.time() - run.started, "history": state.history, "settings": asdict(cfg)}
+    if cfg.binary:
         metrics["test_accuracy_binary"] = test["root_accuracy"]
     else:
         metrics["test_accuracy_fine"] = test["root_accuracy"]
         metrics["test_accuracy_binary_from_fine"] = test["binary_root_accuracy_from_fine"]
-    log(f"best epoch {state['best_epoch']} (dev root accuracy {state['best_dev']:.4f}): test root accuracy "
-        f"{test['root_accuracy']:.4f}, test node accuracy {test['node_accuracy']:.4f}, test root loss "
-        f"{test['root_loss']:.4f}")
+    run.log(f"best epoch {state.best_epoch} (dev root accuracy {state.best_dev:.4f}): test root accuracy "
+            f"{test['root_accuracy']:.4f}, test node accuracy {test['node_accuracy']:.4f}, test root loss "
+            f"{test['root_loss']:.4f}")
     text = json.dumps(metrics, indent=2)
-    if out:
-        atomic_write(out / "metrics.json", lambda f: f.write((text + "\n").encode()))
-    path = getattr(args, "metrics_json", None)
-    if path:
-        atomic_write(path, lambda f: f.write((text + "\n").encode()))
-    for f in log_file:
-        f.close()
-    return 0
+    if run.out:
+        atomic_write(run.out / "metrics.json", lambda f: f.write((text + "\n").encode()))
+    if metrics_json:
+        atomic_write(metrics_json, lambda f: f.write((text + "\n").encode()))
+    run.close()
+    return metrics
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -297,19 +406,20 @@ def make_parser() -> argparse.ArgumentParser:
     ``python -m rnnlab.trees.train --model treelstm --epochs 10 --out runs/sst``."""
     p = argparse.ArgumentParser(prog="python -m rnnlab.trees.train", description="train a tree model on SST")
     p.add_argument("--task", default="sst", choices=["sst"])
-    p.add_argument("--model", default="treelstm", choices=sorted(CELLS))
+    p.add_argument("--model", default="treelstm", choices=TREE_CELLS)
     p.add_argument("--binary", action="store_true", help="binary task: neutral sentences dropped")
     p.add_argument("--lowercase", action="store_true", help="lowercase every word (vocabulary and lookup)")
-    p.add_argument("--hidden", type=int, help=f"H (default {DEFAULTS['hidden']})")
+    d = TreeConfig.__dataclass_fields__
+    p.add_argument("--hidden", type=int, help=f"H (default {d['hidden'].default})")
     p.add_argument("--embed-dim", type=int, help="D (default 300; the recursive NN: = hidden)")
     p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--epochs", type=int, help=f"default {DEFAULTS['epochs']}")
-    p.add_argument("--batch-size", type=int, help=f"trees per minibatch (default {DEFAULTS['batch_size']})")
-    p.add_argument("--lr", type=float, help=f"default {DEFAULTS['lr']}")
+    p.add_argument("--epochs", type=int, help=f"default {d['epochs'].default}")
+    p.add_argument("--batch-size", type=int, help=f"trees per minibatch (default {d['batch_size'].default})")
+    p.add_argument("--lr", type=float, help=f"default {d['lr'].default}")
     p.add_argument("--emb-lr", type=float, help="learning rate of the embeddings (default: --lr)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="default adagrad")
-    p.add_argument("--l2", type=float, help=f"weight decay, not on embeddings (default {DEFAULTS['l2']})")
-    p.add_argument("--dropout", type=float, help=f"on embeddings and before the classifier (default {DEFAULTS['dropout']})")
+    p.add_argument("--l2", type=float, help=f"weight decay, not on embeddings (default {d['l2'].default})")
+    p.add_argument("--dropout", type=float, help=f"on embeddings and before the classifier (default {d['dropout'].default})")
     p.add_argument("--clip", type=float, help="global gradient-norm bound, 0: off (default 0)")
     p.add_argument("--seed", type=int)
     p.add_argument("--tree-schedule", choices=["level", "node"], help="level batching or per node (default level)")
@@ -320,6 +430,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace the run that --out holds")
     p.add_argument("--metrics-json", help="also write the final metrics here")
     p.add_argument("--max-minutes", type=float, help="stop training after this long, then test the best")
+    p.add_argument("--patience", type=int, help="early stopping: epochs without a better dev accuracy, 0: off (default)")
     return p
 
 

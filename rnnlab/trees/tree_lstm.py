@@ -27,6 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..activations import sigmoid
+
 state_names = ("h", "c")
 arity = 2
 
@@ -55,9 +57,30 @@ class NodeCache(NamedTuple):
 
 def _iou(a, H):
     """Activate the (i, o, u) blocks of a in place: sigmoid on i and o, tanh on u."""
-    a[:, :2 * H] = 0.5 + 0.5 * np.tanh(0.5 * a[:, :2 * H])
+    sigmoid(a[:, :2 * H], out=a[:, :2 * H])
     np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])
     return a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H]
+
+
+def iou_backward(dh, dc, gates, tanh_c, da):
+    """The backward of c = i * u (+ sum_k f_k * c_k) and h = o * tanh(c) that every Tree-LSTM node
+    shares (leaves, binary and Child-Sum nodes): writes [di i(1-i), do o(1-o), du (1-u^2)] into
+    da[:, :3H] from the activated (i, o, u) in gates[:, :3H]; returns dc, the gradient of c in total."""
+    H = tanh_c.shape[1]
+    i, o, u = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H]
+    # h = o * tanh(c)
+    da[:, H:2 * H] = dh * tanh_c * o * (1 - o)               # do o(1-o)
+    dc = dc + dh * o * (1 - tanh_c * tanh_c)
+    # c = i * u + ...
+    da[:, :H] = dc * u * i * (1 - i)                         # di i(1-i)
+    da[:, 2 * H:3 * H] = dc * i * (1 - u * u)                # du (1-u^2)
+    return dc
+
+
+def forget_backward(dc, ck, f):
+    """The children's share of c = i * u + sum_k f_k * c_k: (df_k f_k (1-f_k), dc_k = dc * f_k), each
+    (N, K, H), from dc (N, H), the children's c_k and the activated forget gates f_k (N, K, H)."""
+    return dc[:, None, :] * ck * f * (1 - f), dc[:, None, :] * f
 
 
 def leaf_forward(x, p):
@@ -75,14 +98,8 @@ def leaf_backward(dstates, cache: LeafCache):
     x, gates, tanh_c, W, nb = cache
     dh, dc = dstates
     H = tanh_c.shape[1]
-    i, o, u = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
     da = np.empty_like(gates)
-    # h = o * tanh(c)
-    da[:, H:2 * H] = dh * tanh_c * o * (1 - o)               # do o(1-o)
-    dc = dc + dh * o * (1 - tanh_c * tanh_c)
-    # c = i * u
-    da[:, :H] = dc * u * i * (1 - i)                         # di i(1-i)
-    da[:, 2 * H:] = dc * i * (1 - u * u)                     # du (1-u^2)
+    iou_backward(dh, dc, gates, tanh_c, da)                  # c = i * u, h = o * tanh(c)
     db = np.zeros(nb, da.dtype)
     db[:3 * H] = da.sum(axis=0)
     return da @ W.T, {"W": x.T @ da, "b": db}
@@ -94,7 +111,7 @@ def node_forward(kids, p):
     hk = hk.reshape(N, K * H)
     a = hk @ p["U"] + p["b"]                                 # a = [h_1; ...; h_N] U + b
     i, o, u = _iou(a, H)
-    a[:, 3 * H:] = 0.5 + 0.5 * np.tanh(0.5 * a[:, 3 * H:])  # f_k = sigmoid(a_fk)
+    sigmoid(a[:, 3 * H:], out=a[:, 3 * H:])                  # f_k = sigmoid(a_fk)
     f = a[:, 3 * H:].reshape(N, K, H)
     c = i * u + (f * ck).sum(axis=1)                         # c = i * u + sum_k f_k * c_k
     tanh_c = np.tanh(c)
@@ -106,16 +123,10 @@ def node_backward(dstates, cache: NodeCache):
     hk, ck, gates, tanh_c, U = cache
     dh, dc = dstates
     N, K, H = ck.shape
-    i, o, u = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H]
     f = gates[:, 3 * H:].reshape(N, K, H)
     da = np.empty_like(gates)
-    # h = o * tanh(c)
-    da[:, H:2 * H] = dh * tanh_c * o * (1 - o)               # do o(1-o)
-    dc = dc + dh * o * (1 - tanh_c * tanh_c)
-    # c = i * u + sum_k f_k * c_k
-    da[:, :H] = dc * u * i * (1 - i)                         # di i(1-i)
-    da[:, 2 * H:3 * H] = dc * i * (1 - u * u)                # du (1-u^2)
-    da[:, 3 * H:] = (dc[:, None, :] * ck * f * (1 - f)).reshape(N, K * H)   # df_k f_k(1-f_k)
-    dck = dc[:, None, :] * f                                 # dc_k = dc * f_k
+    dc = iou_backward(dh, dc, gates, tanh_c, da)             # c = i * u + sum_k f_k * c_k, h = o * tanh(c)
+    da_f, dck = forget_backward(dc, ck, f)
+    da[:, 3 * H:] = da_f.reshape(N, K * H)                   # df_k f_k(1-f_k)
     dhk = (da @ U.T).reshape(N, K, H)                        # a = [h_1; ...; h_N] U + b
     return (dhk, dck), {"U": hk.T @ da, "b": da.sum(axis=0)}

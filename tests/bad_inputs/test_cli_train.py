@@ -75,9 +75,10 @@ SST_CASES = [
     (["--layers", "2"], "--layers"),
     (["--model", "lstm"], "--model"),
     (["--tree-schedule", "tree"], "--tree-schedule"),
+    (["--patience", "-1"], "--patience"),
     # flags the tree trainer does not read
     *[([f, v], f) for f, v in (("--T", "5"), ("--train-size", "5"), ("--momentum", "0.9"),
-                              ("--weight-decay", "0.1"), ("--schedule", "cosine"), ("--patience", "2"),
+                              ("--weight-decay", "0.1"), ("--schedule", "cosine"),
                               ("--forget-bias", "1"), ("--select", "accuracy"), ("--seq-len", "5"),
                               ("--text", "a.txt"), ("--checkpoint-every", "5"), ("--init", "torch"))],
     (["--random-offset"], "--random-offset"),

@@ -23,7 +23,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from .saving import TMP_PREFIX
+from ..saving import TMP_PREFIX
 
 LOCK, HOLDER = ".lock", ".lock.holder"
 WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
