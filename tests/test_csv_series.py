@@ -123,6 +123,28 @@ def test_cli_train_and_predict_reproduce_the_preprocessing(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), table[:, 1], rtol=1e-7)
 
 
+def test_cli_predict_bad_inputs_are_named(tmp_path, capsys):
+    path = sine_csv(tmp_path / "s.csv", n=100)
+    run = str(tmp_path / "run")
+    assert main(["train", "--csv", str(path), "--target", "y", *ARGS, "--epochs", "1", "--out", run]) == 0
+    model = os.path.join(run, "model.npz")
+    write_csv(tmp_path / "short.csv", {"y": [1, 2, 3, 4, 5]})
+    write_csv(tmp_path / "other.csv", {"z": list(range(20))})
+    cases = [
+        (["--csv", str(tmp_path / "short.csv")], r"--csv: '.*short.csv' has 5 rows, fewer than the model's window of 12"),
+        (["--csv", str(tmp_path / "other.csv")], r"other.csv:1: no column 'y'"),
+        (["--csv", str(path), "--proba"], r"--proba: needs a classifier"),
+        (["--text-classes", str(tmp_path)], r"--text-classes: '.*model.npz' was not trained with --text-classes"),
+        ([], r"give one of --data, --csv, --text-classes"),
+    ]
+    capsys.readouterr()
+    for argv, message in cases:
+        assert main(["predict", model, *argv, "--out", str(tmp_path / "p.csv")]) == 2, argv
+        err = capsys.readouterr().err
+        assert re.search(message, err), (argv, err)
+    assert not (tmp_path / "p.csv").exists()
+
+
 def test_cli_bad_inputs_are_named(tmp_path, capsys):
     good = sine_csv(tmp_path / "good.csv", n=60)
     write_csv(tmp_path / "word.csv", {"y": [1, 2, "abc", 4]})
