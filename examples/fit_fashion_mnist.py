@@ -2,10 +2,12 @@
 28 pixels in [0, 1], its class read at the last step.
 
     python examples/fit_fashion_mnist.py --hidden 64 --epochs 3
+    python examples/fit_fashion_mnist.py --train-size 20000 --batch-size 128    # a smaller budget
 
 The images are read with rnnlab's IDX reader (rnnlab.data.idx; the Debian package
 dataset-fashion-mnist puts them in /usr/share/datasets/fashion-mnist). The last 5,000 training images
-validate (as ``rnnlab train --task fashion-mnist`` does); the parameters of the best validation loss
+validate (as ``rnnlab train --task fashion-mnist`` does), the first ``--train-size`` of the others
+train (default all 55,000); the parameters of the best validation loss
 are scored on the 10,000 test images with ``rnnlab.evaluate``.
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--train-size", type=int, default=55_000, help="training images, the first ones")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     images = load_images("fashion-mnist", args.data_dir)
@@ -36,10 +39,11 @@ def main(argv=None) -> int:
     test_y = images["test_labels"].astype(np.int64)
     model = Sequential([rnnlab.LSTM(28, args.hidden, seed=0), LastStep(), rnnlab.Dense(args.hidden, 10, seed=1)])
     start = time.perf_counter()
-    history = rnnlab.fit(model, x[:-5000], y[:-5000], validation_data=(x[-5000:], y[-5000:]), epochs=args.epochs,
+    n = min(args.train_size, len(x) - 5000)
+    history = rnnlab.fit(model, x[:n], y[:n], validation_data=(x[-5000:], y[-5000:]), epochs=args.epochs,
                          batch_size=args.batch_size, lr=args.lr, progress=False)
     test = rnnlab.evaluate(model, test_x, test_y)
-    print(json.dumps({"hidden": args.hidden, "epochs": args.epochs, "best_epoch": history.best_epoch,
+    print(json.dumps({"train_size": n, "hidden": args.hidden, "epochs": args.epochs, "best_epoch": history.best_epoch,
                       "valid_accuracy": history.valid["accuracy"], "test_accuracy": test["accuracy"],
                       "test_loss": test["loss"], "seconds": round(time.perf_counter() - start, 1)}))
     return 0

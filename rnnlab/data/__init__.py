@@ -1,4 +1,5 @@
-"""Data: synthetic long-range tasks, images row by row, character-level text, polyphonic music.
+"""Data: synthetic long-range tasks, images row by row, character-level text, polyphonic music, and
+the user's own arrays (arrays.py), CSV series (csv_series.py) and folders of text files (text_classes.py).
 
 ``load_task(name, ...)`` returns a ``Task`` (dataset.py) for any name in ``TASKS``.
 """
@@ -18,7 +19,8 @@ def load_task(name: str, T: int | None = None, train_size: int | None = None, da
     """The task ``name``; "data" is the user's .npz file ``data`` (rnnlab.data.arrays.npz_task), validated
     on ``valid_data`` or on ``valid_split`` of its rows. ``T``: sequence length of the synthetic tasks (default 100); ``train_size``:
     sequences per epoch of the synthetic tasks; ``seed``: their validation and test sets;
-    ``random_offset``: text only, chunk boundaries that move every epoch."""
+    ``random_offset``: text only, chunk boundaries that move every epoch. "csv" and "text-classes":
+    the user's CSV series or folder of text files, as the settings in ``own`` say (own_files_task)."""
     if name == "data":
         return arrays.npz_task(data, valid_data, valid_split, seed)
     if name in ("csv", "text-classes"):          # ``own``: the Config fields of rnnlab.train.OWN_FILE_FIELDS
