@@ -130,3 +130,16 @@ def test_cli_bad_folders_and_files_are_named(tmp_path, capsys):
         assert main(["train", *argv, "--quiet"]) == 2, argv
         err = capsys.readouterr().err
         assert re.search(message, err), (argv, err)
+
+
+def test_fit_on_a_corpus_learns(tmp_path):
+    import rnnlab
+    from rnnlab.models import LastStep, Sequential
+    c = text_classes.load(corpus(tmp_path / "d"), tokens="words")
+    V = len(c.meta["vocab"])
+    model = Sequential([Embedding(V, 8, seed=2), rnnlab.LSTM(8, 16, seed=0), LastStep(), rnnlab.Dense(16, 2, seed=1)])
+    rnnlab.fit(model, *c.train, validation_data=c.valid, epochs=6, lr=0.02, batch_size=16, progress=False)
+    assert rnnlab.evaluate(model, *c.test)["accuracy"] >= 0.9                       # chance: 0.5
+    names = [c.meta["classes"][k] for k in rnnlab.predict(model, c.test[0]).argmax(-1)]
+    folders = [os.path.basename(os.path.dirname(f)) for f in c.files[2]]           # the true class of each file
+    assert np.mean([a == b for a, b in zip(names, folders)]) >= 0.9
