@@ -190,3 +190,16 @@ def test_predict_refuses_a_model_not_trained_on_a_series(tmp_path, capsys):
     assert main(["predict", os.path.join(run, "model.npz"), "--csv", str(tmp_path / "s.csv"),
                  "--out", str(tmp_path / "p.csv")]) == 2
     assert re.search(r"--csv: '.*model.npz' was not trained with --csv", capsys.readouterr().err)
+
+
+def test_cli_resume_is_exact(tmp_path, monkeypatch):
+    path = sine_csv(tmp_path / "s.csv", n=120)
+    full, part = str(tmp_path / "full"), str(tmp_path / "part")
+    argv = ["train", "--csv", str(path), "--target", "y", *ARGS]
+    assert main([*argv, "--epochs", "3", "--out", full]) == 0
+    assert main([*argv, "--epochs", "1", "--out", part]) == 0
+    monkeypatch.chdir(tmp_path / "part")                            # the checkpoint holds absolute paths
+    assert main(["train", "--out", part, "--resume", "--epochs", "3", "--quiet"]) == 0
+    a, b = load(os.path.join(full, "model.npz")), load(os.path.join(part, "model.npz"))
+    for k, v in a.params.items():
+        np.testing.assert_array_equal(b.params[k], v)
