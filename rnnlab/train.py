@@ -118,6 +118,16 @@ class Config:
     valid_data: str | None = None   # task "data": an .npz file to validate on; None: valid_split of data
     valid_split: float = 0.1        # task "data" without valid_data: fraction of rows held out, drawn from seed
     embed_dim: int | None = None    # token-id inputs: embedding size E of the first layer (default: hidden)
+    csv: str | None = None          # task "csv": a CSV time series (rnnlab.data.csv_series), an absolute path
+    target: str | None = None       # task "csv": the column to forecast
+    features: str | None = None     # task "csv": input columns, comma-separated; None: the target alone
+    window: int = 50                # task "csv": rows per input window
+    horizon: int = 1                # task "csv": the target this many rows after the window's last
+    text_classes: str | None = None  # task "text-classes": a folder of class subfolders of text files
+    tokens: str = "chars"           # task "text-classes": chars | words (whitespace-separated)
+    max_len: int = 200              # task "text-classes": tokens kept per file (the first ones)
+    min_count: int = 1              # task "text-classes": rarer training tokens become <unk>
+    test_split: float = 0.1         # tasks "csv", "text-classes": fraction of rows / files for the test split
     names: InitVar[dict | None] = None     # how errors name the fields ({"lr": "--lr"}); default: the field names
 
     def __post_init__(self, names):
@@ -157,11 +167,12 @@ class Config:
         check_real(n("valid_split", "valid_split"), self.valid_split, 0, 1, low_open=True, high_open=True)
         if self.embed_dim is not None:
             check_int(n("embed_dim", "embed_dim"), self.embed_dim, 1)
+        check_own_files(self, n)
         check_dtype_name(self.dtype)
         for k in ("bidirectional", "random_offset"):
             if not isinstance(getattr(self, k), (bool, np.bool_)):
                 raise ValueError(f"{n(k, k)}: expected True or False, got {getattr(self, k)!r}")
-        for k in ("text_path", "data_dir", "data", "valid_data"):    # absolute: the run resumes from anywhere
+        for k in ("text_path", "data_dir", "data", "valid_data", "csv", "text_classes"):    # absolute: the run resumes from anywhere
             value = getattr(self, k)
             if value is not None:
                 if not isinstance(value, (str, os.PathLike)):
@@ -173,6 +184,29 @@ class Config:
     def from_dict(cls, d: dict) -> "Config":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+OWN_FILE_FIELDS = ("csv", "target", "features", "window", "horizon", "text_classes", "tokens", "max_len",
+                   "min_count", "test_split")
+
+
+def check_own_files(cfg: Config, n) -> None:
+    """The settings of the CSV and text-folder tasks (rnnlab.data.csv_series, text_classes)."""
+    for k in ("window", "horizon", "max_len", "min_count"):
+        check_int(n(k, k), getattr(cfg, k), 1)
+    check_real(n("test_split", "test_split"), cfg.test_split, 0, 1, low_open=True, high_open=True)
+    if cfg.tokens not in ("chars", "words"):
+        raise ValueError(f"{n('tokens', 'tokens')}: expected one of ('chars', 'words'), got {cfg.tokens!r}")
+    if cfg.task == "csv" and not cfg.target:
+        raise ValueError(f"{n('target', 'target')}: needed with {n('csv', 'csv')}, the column to forecast")
+    if cfg.task in ("csv", "text-classes"):
+        source = n("csv", "csv") if cfg.task == "csv" else n("text_classes", "text_classes")
+        if not getattr(cfg, "csv" if cfg.task == "csv" else "text_classes"):
+            raise ValueError(f"{source}: task {cfg.task!r} needs the file or folder to read")
+        if cfg.valid_split + cfg.test_split >= 1:
+            raise ValueError(f"{n('test_split', 'test_split')}: {cfg.test_split} with "
+                             f"{n('valid_split', 'valid_split')} {cfg.valid_split} leaves no training part "
+                             "(their sum must be below 1)")
 
 
 @dataclass
@@ -243,7 +277,8 @@ def check_memory(cfg: Config, n=dict().get, input_size: int = 0, output_size: in
 def task_args(cfg: Config) -> dict:
     return dict(T=cfg.T, train_size=cfg.train_size, data_dir=cfg.data_dir, text_path=cfg.text_path,
                 seq_len=cfg.seq_len, seed=cfg.seed, random_offset=cfg.random_offset, data=cfg.data,
-                valid_data=cfg.valid_data, valid_split=cfg.valid_split)
+                valid_data=cfg.valid_data, valid_split=cfg.valid_split,
+                own={k: getattr(cfg, k) for k in OWN_FILE_FIELDS})
 
 
 def cell_options(cfg: Config) -> dict:

@@ -1,7 +1,10 @@
-"""``rnnlab predict``: a trained model's predictions for the sequences in an .npz file.
+"""``rnnlab predict``: a trained model's predictions for the sequences in an .npz file, a CSV series
+or text files.
 
     rnnlab predict runs/mine/model.npz --data new.npz --out predictions.npy
     rnnlab predict runs/mine/model.npz --data new.npz --out probabilities.csv --proba
+    rnnlab predict runs/forecast/model.npz --csv new.csv --out forecasts.csv
+    rnnlab predict runs/reviews/model.npz --text-classes new_reviews/ --out classes.csv
 
 The .npz holds ``x`` (and ``lengths`` for padded sequences), as for ``rnnlab train --data``; a ``y``
 in it is ignored. What is written, by the task the model was trained for (its file's meta):
@@ -11,6 +14,15 @@ in it is ignored. What is written, by the task the model was trained for (its fi
     regression         (N, K) values
     a model without a task in its file: the head's raw outputs
 ``.npy`` holds any of these; ``.csv`` one row per sequence, for outputs of at most two dimensions.
+
+--csv (a model trained with --csv): every window of the file's rows, standardized with the training
+statistics the model file keeps; the CSV has a header and one row per window: ``line`` (the file line
+of the window's last row) and ``forecast`` (the target column --horizon rows later, in its units);
+.npy holds the forecasts (M,).
+--text-classes (a model trained with --text-classes): a file, or a folder's files (recursively, in
+sorted order), encoded with the model's vocabulary; the CSV has a header and one row per file: ``file``
+and ``class`` (the class folder's name), or with --proba one probability column per class; .npy holds
+class ids (N,) or probabilities (N, C).
 The file is written atomically (a crash leaves any previous file as it was).
 """
 from __future__ import annotations
@@ -20,6 +32,7 @@ import os
 
 import numpy as np
 
+from ..data import csv_series, text_classes
 from ..data.arrays import as_inputs, padding, read_npz
 from ..fitting import predict, predict_proba
 from ..saving import atomic_write, load, read_meta
@@ -28,7 +41,9 @@ from ..saving import atomic_write, load, read_meta
 def add_parser(sub):
     p = sub.add_parser("predict", help="predictions of a trained model for the sequences in an .npz file")
     p.add_argument("model", help="model.npz written by rnnlab train (or rnnlab.saving.save)")
-    p.add_argument("--data", required=True, help="an .npz with x (and lengths); y, if there, is ignored")
+    p.add_argument("--data", help="an .npz with x (and lengths); y, if there, is ignored")
+    p.add_argument("--csv", help="a model trained with --csv: a CSV file with the columns it was trained on")
+    p.add_argument("--text-classes", help="a model trained with --text-classes: a text file or a folder of them")
     p.add_argument("--out", required=True, help="where to write the predictions: .npy or .csv")
     p.add_argument("--proba", action="store_true", help="classifiers: probabilities instead of class ids")
     p.add_argument("--batch-size", type=int, default=256)
@@ -73,10 +88,56 @@ def run(args) -> int:
         raise ValueError(f"--batch-size: expected a positive integer, got {args.batch_size}")
     if os.path.splitext(args.out)[1].lower() not in (".npy", ".csv"):
         raise ValueError(f"--out: expected a file ending in .npy or .csv, got {args.out!r}")
+    sources = [f for f in ("data", "csv", "text_classes") if getattr(args, f, None)]
+    if len(sources) != 1:
+        raise ValueError("--data: give one of --data, --csv, --text-classes" + (", not several" if sources else ""))
     model = load(args.model)
-    kind = read_meta(args.model).get("task", {}).get("kind")
+    task = read_meta(args.model).get("task", {})
+    kind = task.get("kind")
+    if args.csv or args.text_classes:
+        return predict_own_files(args, model, task)
     x, _, lengths = read_npz(args.data, "--data")
     out = predictions(model, kind, x, lengths, args.proba, args.batch_size)
     write(args.out, out)
     print(f"{args.out}: {out.shape} {'probabilities' if args.proba else kind or 'outputs'}")
+    return 0
+
+
+def write_table(path: str, header: list, rows) -> None:
+    """A CSV file with a header line, written atomically."""
+    import csv
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write(path, lambda f: f.write(text.getvalue().encode()))
+
+
+def predict_own_files(args, model, task: dict) -> int:
+    """--csv or --text-classes: the preprocessing the model file records, repeated on the new files."""
+    flag, key = ("--csv", "csv") if args.csv else ("--text-classes", "text_classes")
+    if key not in task:
+        raise ValueError(f"{flag}: {args.model!r} was not trained with {flag} (its file records no "
+                         f"{'series' if args.csv else 'vocabulary'} to prepare the data with)")
+    meta, csv_out = task[key], args.out.lower().endswith(".csv")
+    if args.csv:
+        if args.proba:
+            raise ValueError("--proba: needs a classifier; the model forecasts a series (regression)")
+        x, lines = csv_series.forecast_inputs(args.csv, meta, "--csv")
+        out = csv_series.unstandardize(predict(model, x, batch_size=args.batch_size)[:, 0], meta)
+        if csv_out:
+            write_table(args.out, ["line", "forecast"], ([int(n), f"{v:.9g}"] for n, v in zip(lines, out)))
+        else:
+            write(args.out, out)
+    else:
+        ids, files = text_classes.prediction_inputs(args.text_classes, meta, "--text-classes")
+        out = predict_proba(model, ids, batch_size=args.batch_size) if args.proba else \
+            predict(model, ids, batch_size=args.batch_size).argmax(-1)
+        if csv_out and args.proba:
+            write_table(args.out, ["file", *meta["classes"]], ([f, *(f"{p:.6g}" for p in row)] for f, row in zip(files, out)))
+        elif csv_out:
+            write_table(args.out, ["file", "class"], ([f, meta["classes"][c]] for f, c in zip(files, out)))
+        else:
+            write(args.out, out)
+    print(f"{args.out}: {len(out)} {'forecasts' if args.csv else 'probabilities' if args.proba else 'classes'}")
     return 0

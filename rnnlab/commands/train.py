@@ -7,6 +7,8 @@
     rnnlab train --task text --layers 2 --hidden 256 --dropout 0.5 --out runs/shakespeare
     rnnlab train --task sst ...                             # handed to rnnlab.trees.train
     rnnlab train --data train.npz --valid valid.npz --model lstm --hidden 64 --out runs/mine
+    rnnlab train --csv series.csv --target y --window 50 --horizon 1 --out runs/forecast
+    rnnlab train --text-classes reviews/ --tokens words --max-len 100 --out runs/reviews
 """
 from __future__ import annotations
 
@@ -28,7 +30,12 @@ FLAGS = {**{f.name: flag(f.name) for f in fields(Config)}, "text_path": "--text"
 TASK_FLAGS = {"T": ("adding", "copy", "order"), "train_size": ("adding", "copy", "order", "reber"),
               "seq_len": ("text",), "random_offset": ("text",), "text_path": ("text",),
               "data_dir": ("fashion-mnist", "mnist", "text", "jsb", "nottingham", "musedata", "piano-midi"),
-              "valid_data": ("data",), "valid_split": ("data",), "embed_dim": ("data",)}
+              "valid_data": ("data",), "valid_split": ("data", "csv", "text-classes"),
+              "embed_dim": ("data", "text-classes"), "test_split": ("csv", "text-classes"),
+              **{k: ("csv",) for k in ("target", "features", "window", "horizon")},
+              **{k: ("text-classes",) for k in ("tokens", "max_len", "min_count")}}
+# The user's own files, in place of --task: the flag and the task it stands for.
+OWN_DATA = {"data": "data", "csv": "csv", "text_classes": "text-classes"}
 SST_ONLY = ("binary", "lowercase", "l2", "emb_lr", "tree_schedule", "max_train")
 # What the tree trainer reads (rnnlab.trees.train.run); any other set flag is refused with --task sst.
 SST_READS = ("task", "model", "hidden", "layers", "epochs", "batch_size", "lr", "optimizer", "clip", "seed",
@@ -83,6 +90,28 @@ def add_arguments(p) -> None:
     p.add_argument("--valid-split", type=float, default=None,
                    help="--data without --valid: fraction of rows held out for validation, drawn from --seed "
                         "(default 0.1)")
+    p.add_argument("--csv", default=None,
+                   help="a CSV time series instead of --task: a header line, then one row per time step "
+                        "(rnnlab.data.csv_series); needs --target")
+    p.add_argument("--target", default=None, help="--csv: the column to forecast")
+    p.add_argument("--features", default=None,
+                   help="--csv: input columns, comma-separated (default: the --target column alone)")
+    p.add_argument("--window", type=int, default=None, help=f"--csv: rows per input window (default {DEFAULTS.window})")
+    p.add_argument("--horizon", type=int, default=None,
+                   help=f"--csv: forecast the target this many rows after the window (default {DEFAULTS.horizon})")
+    p.add_argument("--text-classes", default=None,
+                   help="a folder with one subfolder of UTF-8 text files per class, instead of --task "
+                        "(or train/, valid/, test/ folders of them; rnnlab.data.text_classes)")
+    p.add_argument("--tokens", choices=("chars", "words"), default=None,
+                   help="--text-classes: characters (default) or whitespace-separated words")
+    p.add_argument("--max-len", type=int, default=None,
+                   help=f"--text-classes: tokens kept per file, the first ones (default {DEFAULTS.max_len})")
+    p.add_argument("--min-count", type=int, default=None,
+                   help="--text-classes: training tokens seen fewer times become <unk> (default 1)")
+    p.add_argument("--test-split", type=float, default=None,
+                   help="--csv: fraction of the rows, the last ones, for the test split; --text-classes: of "
+                        "each class's files, drawn from --seed (default 0.1; --valid-split: the validation "
+                        "split, the rows before the test part for --csv)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop, with a checkpoint, after this long")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
 
@@ -118,8 +147,9 @@ def add_parser(sub):
 def config_from_args(args) -> Config:
     """The Config the flags ask for; a bad value fails naming its flag (``--lr``, not ``lr``)."""
     values = {k: v for k, v in vars(args).items() if k in FLAGS and v is not None}
-    if values.get("data"):                      # the user's own data (rnnlab.data.arrays) instead of a task
-        values["task"] = "data"
+    for k, task in OWN_DATA.items():            # the user's own data (rnnlab.data) instead of a task
+        if values.get(k):
+            values["task"] = task
     return Config(**values, names=FLAGS)
 
 
@@ -131,17 +161,24 @@ def given(args, names) -> list:
 def check_flags_apply(args) -> None:
     """Refuse a flag that the run would ignore: a tree flag on a sequence task, a task's own flag on
     another task, a configuration flag with --resume (the checkpoint's configuration is kept)."""
-    if args.data and args.task:
-        raise ValueError(f"--data: replaces --task (your own data instead of a built-in task), got --task {args.task}")
-    task = "data" if args.data else args.task or DEFAULTS.task
+    sources = [k for k in OWN_DATA if getattr(args, k, None)]
+    if sources and args.task:
+        raise ValueError(f"{flag(sources[0])}: replaces --task (your own data instead of a built-in task), "
+                         f"got --task {args.task}")
+    if len(sources) > 1:
+        raise ValueError(f"{flag(sources[1])}: give one of --data, --csv, --text-classes, got also {flag(sources[0])}")
+    task = OWN_DATA[sources[0]] if sources else args.task or DEFAULTS.task
+    source = flag(sources[0]) if sources else f"--task {task}"
     for k in given(args, SST_ONLY):
         raise ValueError(f"{flag(k)}: applies to --task sst only, got --task {task}"
                          + (" (sequence tasks: --weight-decay)" if k == "l2" else ""))
+    own = {t: f for f, t in OWN_DATA.items()}
     for k in given(args, TASK_FLAGS):
-        if task not in TASK_FLAGS[k] and TASK_FLAGS[k] == ("data",):
-            raise ValueError(f"{FLAGS[k]}: needs --data (your own data), got --task {task}")
+        if task not in TASK_FLAGS[k] and all(t in own for t in TASK_FLAGS[k]):
+            raise ValueError(f"{FLAGS[k]}: needs {' | '.join(flag(own[t]) for t in TASK_FLAGS[k])} (your own "
+                             f"data), got {source}")
         if task not in TASK_FLAGS[k]:
-            raise ValueError(f"{FLAGS[k]}: applies to --task {' | '.join(TASK_FLAGS[k])}, got --task {task}")
+            raise ValueError(f"{FLAGS[k]}: applies to --task {' | '.join(TASK_FLAGS[k])}, got {source}")
     if args.resume:
         if args.overwrite:
             raise ValueError("--overwrite: cannot be combined with --resume (continue the run, or replace it)")
