@@ -369,8 +369,6 @@ def main(argv=None):
         return
     torch.set_num_threads(blas_threads())
     from rnnlab import engine
-    from rnnlab.engine import memory
-    memory.keep_freed_memory()             # freed memory stays in the process (rnnlab.engine.memory)
     rate = matmul_rate()
     eng = engine.info()
     head = [f"rnnlab engine: {eng['engine']} ({eng['reason']}; {eng['threads']} threads)",
