@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import FormatError, describe
 from ..layers import GRU, LSTM, RNN, Dense, Recurrent
 from ..models import LastStep
+from ._onnx_graph import GraphReader, ImportedGraph
 from ._layout import (check_last_step, inference_layers, make_model, new_layer, regate,
                       set_direction, stack_levels)
 
@@ -282,10 +283,25 @@ def check_tensors(graph, path) -> None:
 
 
 def load_model(source):
-    """An rnnlab model from an ONNX file or ``onnx.ModelProto`` made of RNN / LSTM / GRU operators and
-    dense heads, e.g. ``rnnlab.interop.onnx.load_model("model.onnx")``. Raises ``FileNotFoundError``
-    when there is no file and ``rnnlab.errors.FormatError`` naming the file and the node or tensor on a
-    malformed or unsupported graph, or tensors stored as external data."""
+    """An rnnlab model from an ONNX file or ``onnx.ModelProto`` made of RNN / LSTM / GRU operators,
+    embedding lookups and dense heads, e.g. ``rnnlab.interop.onnx.load_model("model.onnx")``: the
+    ``model`` of ``import_graph(source)``, which also says which graph inputs are initial states and
+    the graph's axis order. Raises ``FileNotFoundError`` when there is no file and
+    ``rnnlab.errors.FormatError`` naming the file and the node or tensor on a malformed or unsupported
+    graph, or tensors stored as external data."""
+    return import_graph(source).model
+
+
+def import_graph(source) -> ImportedGraph:
+    """The rnnlab model of an ONNX graph and how the graph's inputs and outputs map to it (see
+    ``ImportedGraph``), e.g. for a graph exported by ``torch.onnx.export`` from an ``nn.LSTM`` called
+    with ``(x, (h0, c0))`` and ``batch_first=False``::
+
+        g = rnnlab.interop.onnx.import_graph("lstm.onnx")
+        # g.input_layout == "TND", g.states == {"h0": (0, "h"), "c0": (0, "c")}
+        y, state, _ = g.model.forward(x.transpose(1, 0, 2), (h0, c0))
+
+    Errors as ``load_model``."""
     onnx = _onnx()
     path = "<onnx.ModelProto>"
     if isinstance(source, (str, os.PathLike)):
@@ -314,95 +330,10 @@ def load_model(source):
         raise FormatError(path, "", f"not a graph rnnlab reads ({describe(err)})") from None
 
 
-def _import(graph):
-    from onnx import numpy_helper
-    arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    for n in graph.node:
-        if n.op_type == "Constant":
-            arrays[n.output[0]] = numpy_helper.to_array(_attrs(n)["value"])
-    producer = {}                       # value name -> (node, output index)
-    for n in graph.node:
-        for k, o in enumerate(n.output):
-            producer[o] = (n, k)
-
-    def origin(name):
-        """Follow shape-only glue back to the value that carries data."""
-        while name in producer and producer[name][0].op_type in GLUE:
-            name = producer[name][0].input[0]
-        return name
-
-    items = []                          # ("rec", node, layer) | ("dense", node, Dense, reads, softmax axis)
-    dense_of = {}                       # output of a Dense's MatMul / Add / Gemm -> index into items
-    for n in graph.node:
-        where = f"ONNX {n.op_type} node {n.name or n.output[0]!r}"
-        if n.op_type in ("LSTM", "GRU", "RNN"):
-            items.append(["rec", n, _recurrent_layer(n, arrays, where)])
-        elif n.op_type == "Gemm":
-            at = _attrs(n)
-            if at.get("alpha", 1.0) != 1.0 or at.get("beta", 1.0) != 1.0 or at.get("transA", 0):
-                raise ValueError(f"{where}: only alpha=1, beta=1, transA=0 make a Dense layer")
-            if n.input[1] not in arrays:
-                raise ValueError(f"{where}: the weight input {n.input[1]!r} is not a constant")
-            W = arrays[n.input[1]].T if at.get("transB", 0) else arrays[n.input[1]]
-            b = arrays[n.input[2]] if len(n.input) > 2 and n.input[2] else np.zeros(W.shape[1], W.dtype)
-            items.append(["dense", n, _dense(W, b), origin(n.input[0]), None])
-            dense_of[n.output[0]] = len(items) - 1
-        elif n.op_type == "MatMul":
-            if n.input[1] not in arrays:
-                raise ValueError(f"{where}: the second input must be a constant weight matrix")
-            W = arrays[n.input[1]]
-            items.append(["dense", n, _dense(W, np.zeros(W.shape[1], W.dtype)), origin(n.input[0]), None])
-            dense_of[n.output[0]] = len(items) - 1
-        elif n.op_type == "Add" and any(i in dense_of for i in n.input) and any(i in arrays for i in n.input):
-            k = dense_of[next(i for i in n.input if i in dense_of)]
-            dense = items[k][2]
-            dense.params["b"] = np.ascontiguousarray(
-                dense.params["b"] + arrays[next(i for i in n.input if i in arrays)], dense.dtype)
-            dense_of[n.output[0]] = k
-        elif n.op_type in ("Sigmoid", "Tanh", "Relu", "Softmax"):
-            if n.input[0] not in dense_of:
-                raise ValueError(f"{where}: rnnlab applies {n.op_type} only as a Dense layer's activation")
-            item = items[dense_of[n.input[0]]]
-            if item[2].activation != "identity":
-                raise ValueError(f"{where}: a second activation after Dense {item[1].name!r}")
-            item[2].activation = n.op_type.lower()
-            if n.op_type == "Softmax":
-                item[4] = _attrs(n).get("axis", -1)
-            dense_of[n.output[0]] = dense_of[n.input[0]]
-        elif n.op_type == "Dropout" and len(n.input) > 2 and n.input[2] and \
-                (n.input[2] not in arrays or np.any(arrays[n.input[2]])):
-            raise ValueError(f"{where}: input training_mode {n.input[2]!r} is not a constant false; rnnlab "
-                             f"reads Dropout only as the identity it is at inference")
-        elif n.op_type in GLUE or n.op_type in ("Constant", "Concat"):
-            continue
-        else:
-            raise ValueError(f"{where}: rnnlab has no counterpart of this operator")
-    layers, tag, levels, last_rec = [], None, [], None
-    for it in items:
-        if it[0] == "rec":
-            n, one = it[1], it[2]
-            node_tag = n.name.rsplit(".l", 1)[0] if n.name.startswith("rnnlab.") else None
-            if node_tag is not None and node_tag == tag and isinstance(layers[-1], Recurrent):
-                levels.append(one)
-                layers[-1] = stack_levels(levels)
-            else:
-                tag, levels = node_tag, [one]
-                layers.append(one)
-            last_rec = n
-        else:
-            src = it[3]
-            if src in producer and producer[src][0] is last_rec and producer[src][1] == 1 and \
-                    not any(isinstance(x, LastStep) for x in layers):
-                layers.append(LastStep())
-            rank = 3 if any(isinstance(x, Recurrent) for x in layers) and \
-                not any(isinstance(x, LastStep) for x in layers) else 2
-            if it[4] is not None and it[4] not in (-1, rank - 1):
-                raise ValueError(f"ONNX Softmax after {it[1].name!r}: axis {it[4]}; rnnlab's softmax runs over "
-                                 f"the last axis")
-            layers.append(it[2])
-    if not layers:
-        raise ValueError("source: no RNN, LSTM, GRU or dense operators in the graph")
-    return make_model(layers)
+def _import(graph) -> ImportedGraph:
+    reader = GraphReader(graph, _recurrent_layer, _attrs)
+    reader.run()
+    return reader.result()
 
 
 def _dense(W, b) -> Dense:
