@@ -33,7 +33,9 @@ from ..layers import Dense, Embedding, Recurrent
 from ..models import LastStep
 from ._layout import make_model, stack_levels
 
-SHAPE_OPS = ("Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Reshape", "Identity")
+SHAPE_OPS = ("Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Reshape", "Identity",
+             "Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "Not", "Where", "Range", "Max", "Min")
+"""Operators read as shape arithmetic when every input is a constant or shape arithmetic."""
 RECURRENT_OPS = ("LSTM", "GRU", "RNN")
 ACTIVATIONS = ("Sigmoid", "Tanh", "Relu", "Softmax")
 FLOAT_TYPES = (1, 11)            # TensorProto FLOAT, DOUBLE
@@ -228,12 +230,9 @@ class GraphReader:
             return self.recurrent(n, ins, what)
         if op in ("Shape", "Size"):
             return [V("meta")]
-        if op == "ConstantOfShape":
+        if op == "ConstantOfShape":                 # zeros, or (filled otherwise) more shape arithmetic
             value = at.get("value")
-            if value is not None and np.any(numpy_helper_array(value) != 0):
-                raise ValueError(f"{what}: attribute value is not zero; rnnlab reads ConstantOfShape only as a "
-                                 f"zero initial state")
-            return [V("zero")]
+            return [V("meta" if value is not None and np.any(numpy_helper_array(value) != 0) else "zero")]
         if op == "Expand":
             x = ins[0]
             if x.kind == "zero" or (x.kind == "const" and not np.any(x.array)):
@@ -447,7 +446,9 @@ class GraphReader:
         i = int(idx.array)
         if data.kind == "seq":
             axis %= 3
-            if self.label(data.order[axis]) != "T" or i != -1:
+            if data.order[axis] == "T1" and i in (0, -1):              # x[:, -1:][:, 0]
+                i = -1
+            elif self.label(data.order[axis]) != "T" or i != -1:
                 raise ValueError(f"{what}: rnnlab reads Gather of a sequence only at index -1 of the time axis (the "
                                  f"last step), got index {i} on axis {axis} ({self.label(data.order[axis])})")
             return self.last_step(replace(data, order=tuple(o for k, o in enumerate(data.order) if k != axis)), 1,
