@@ -155,7 +155,8 @@ class GraphReader:
             self.data_input, self.data_name, self.input_rank = v, inp.name, rank
             self.values[inp.name] = v
         if self.data_input is None:
-            raise ValueError("ONNX graph: no data input (a float sequence or integer token ids)")
+            raise ValueError("ONNX graph: no data input (a float sequence or integer token ids), so no RNN, LSTM, "
+                             "GRU, embedding or dense operators to read")
 
     # ----- helpers ------------------------------------------------------------------------------
     def label(self, lab: str) -> str:
@@ -215,7 +216,7 @@ class GraphReader:
             ins = [self.values.get(i) if i else None for i in n.input]
             for i, v in zip(n.input, ins):
                 if i and v is None:
-                    raise ValueError(f"{what}: input {i!r} is not produced by an earlier node, initializer or "
+                    raise ValueError(f"{what}: input {i!r} is not constant, nor made by an earlier node, nor a "
                                      f"graph input")
             outs = self.node(n, ins, at, what)
             for name, v in zip(n.output, outs):
