@@ -15,7 +15,7 @@ from .models import Sequential
 def torch_param_count(layer) -> int | None:
     """Parameters of the equivalent torch.nn module, or None when PyTorch has no equivalent."""
     if isinstance(layer, Recurrent):
-        if isinstance(layer, GRU) and not layer.reset_after:
+        if (isinstance(layer, GRU) and not layer.reset_after) or layer.reverse:
             return None
         extra_bias = {RNN: 1, LSTM: 4, GRU: 2}[type(layer)] * layer.hidden_size
         return layer.num_params() + extra_bias * layer.num_layers * layer.directions
@@ -24,7 +24,7 @@ def torch_param_count(layer) -> int | None:
 
 def _describe(layer) -> str:
     if isinstance(layer, Recurrent):
-        bi = ", bidirectional" if layer.bidirectional else ""
+        bi = ", bidirectional" if layer.bidirectional else ", reverse" if layer.reverse else ""
         nl = f", {layer.num_layers} layers" if layer.num_layers > 1 else ""
         return f"{layer.kind}({layer.input_size} -> {layer.hidden_size}{nl}{bi})"
     if isinstance(layer, Dense):

@@ -135,7 +135,7 @@ def test_what_rnnlab_cannot_represent_is_named():
         oi.load_model(proto)
     for op, attrs, message in [("LSTM", {"clip": 3.0}, r"'enc'\.clip"),
                                ("LSTM", {"input_forget": 1}, r"'enc'\.input_forget"),
-                               ("GRU", {"direction": "reverse"}, r"'enc'\.direction.*reverse"),
+                               ("GRU", {"direction": "sideways"}, r"'enc'\.direction.*sideways"),
                                ("GRU", {"activations": ["HardSigmoid", "Tanh"]}, r"'enc'\.activations")]:
         proto = foreign_graph(op, False, {}, 0)
         for k, v in attrs.items():

@@ -479,6 +479,9 @@ class GraphReader:
     def final_state(self, v: V, what: str) -> V:
         """The top level's final states of every direction, (N, directions * H): LastStep(directions)."""
         entry = self._entry(v)
+        if entry.levels[-1].reverse:
+            raise ValueError(f"{what}: the final state of a reverse operator is its output at t = 0; rnnlab's "
+                             f"LastStep reads the last step")
         dirs, K = entry.levels[-1].directions, len(entry.levels) * entry.levels[-1].directions
         if v.rec != len(self.chain) - 1 or (v.start, v.stop) != (K - dirs, K):
             raise ValueError(f"{what}: rnnlab reads the final states of the top level of the last recurrent layer "

@@ -19,8 +19,8 @@ Import reads graphs made of these operators, MatMul + Add or Gemm for Dense laye
 Sigmoid / Tanh / Relu / Softmax after them, and shape-only glue (Transpose, Reshape, Squeeze, ...,
 and Dropout, the identity at inference unless its ``training_mode`` input is true);
 a Dense that reads an operator's ``Y_h`` gets a ``LastStep`` before it. What rnnlab cannot represent
-(peepholes, clipping, ``input_forget``, non-default activations, a lone ``reverse`` direction, initial
-states other than zero) is refused with the node's name and the attribute or input.
+(peepholes, clipping, ``input_forget``, non-default activations, constant initial states other
+than zero) is refused with the node's name and the attribute or input.
 
 Reading a file is defensive: any fault gives a ``rnnlab.errors.FormatError`` (a ``ValueError``) naming
 the file and the node or tensor. Tensors stored as external data (``data_location`` EXTERNAL, or
@@ -84,7 +84,7 @@ def to_onnx(model, opset: int = OPSET):
     """An ``onnx.ModelProto`` computing ``model.forward(x, lengths)`` (see the module docstring)."""
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
-    live = inference_layers(model)                   # Dropout is the identity at inference: no node
+    live = inference_layers(model, reverse=True)     # Dropout is the identity at inference: no node
     first = live[0][1]
     dt = first.dtype if hasattr(first, "dtype") else np.dtype("float32")
     elem = TensorProto.DOUBLE if dt == np.float64 else TensorProto.FLOAT
@@ -118,8 +118,7 @@ def to_onnx(model, opset: int = OPSET):
             for l in range(layer.num_layers):
                 W, R, B = onnx_weights(layer, l)
                 tag = f"rnnlab.{i}.l{l}"
-                attrs = {"hidden_size": layer.hidden_size,
-                         "direction": "bidirectional" if layer.bidirectional else "forward"}
+                attrs = {"hidden_size": layer.hidden_size, "direction": layer.direction}
                 if isinstance(layer, GRU):
                     attrs["linear_before_reset"] = int(layer.reset_after)
                 if isinstance(layer, RNN):
@@ -193,11 +192,11 @@ def _recurrent_layer(node, arrays: dict, where: str) -> Recurrent:
     if at.get("input_forget", 0):
         raise ValueError(f"{where}.input_forget: rnnlab's LSTM has separate input and forget gates")
     direction = _text(at.get("direction", "forward"))
-    if direction not in ("forward", "bidirectional"):
-        raise ValueError(f"{where}.direction: rnnlab runs 'forward' or 'bidirectional', got {direction!r}")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise ValueError(f"{where}.direction: rnnlab runs 'forward', 'reverse' or 'bidirectional', got {direction!r}")
     dirs = 2 if direction == "bidirectional" else 1
+    options = {"direction": "reverse"} if direction == "reverse" else {}
     acts = [_text(a) for a in at.get("activations", [])]
-    options = {}
     if kind == "RNN":
         acts = acts or ["Tanh"] * dirs
         if set(acts) not in ({"Tanh"}, {"Relu"}):

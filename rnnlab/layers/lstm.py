@@ -188,9 +188,9 @@ class LSTM(Recurrent):
     state_names = ("h", "c")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, forget_bias=0.0,
-                 dtype="float32", seed=None):
+                 dtype="float32", seed=None, direction="forward"):
         self.forget_bias = check_real("forget_bias", forget_bias)
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed)
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction)
 
     def config(self):
         return {**super().config(), "forget_bias": self.forget_bias}
