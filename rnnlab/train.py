@@ -231,7 +231,8 @@ def first_non_finite(arrays: dict) -> str | None:
 def task_args(cfg: Config) -> dict:
     return dict(T=cfg.T, train_size=cfg.train_size, data_dir=cfg.data_dir, text_path=cfg.text_path,
                 seq_len=cfg.seq_len, seed=cfg.seed, random_offset=cfg.random_offset, data=cfg.data,
-                valid_data=cfg.valid_data, valid_split=cfg.valid_split)
+                valid_data=cfg.valid_data, valid_split=cfg.valid_split,
+                as_ids=cfg.task == "text" and cfg.embed_dim is not None)     # --embed-dim: an Embedding reads ids
 
 
 def build_model(task, cfg: Config) -> Sequential:

@@ -27,7 +27,7 @@ FLAGS = {**{f.name: flag(f.name) for f in fields(Config)}, "text_path": "--text"
 TASK_FLAGS = {"T": ("adding", "copy", "order"), "train_size": ("adding", "copy", "order", "reber"),
               "seq_len": ("text",), "random_offset": ("text",), "text_path": ("text",),
               "data_dir": ("fashion-mnist", "mnist", "text", "jsb", "nottingham", "musedata", "piano-midi"),
-              "valid_data": ("data",), "valid_split": ("data",), "embed_dim": ("data",)}
+              "valid_data": ("data",), "valid_split": ("data",), "embed_dim": ("data", "text")}
 SST_ONLY = ("binary", "lowercase", "l2", "emb_lr", "tree_schedule", "max_train")
 # What the tree trainer reads (rnnlab.trees.train.run); any other set flag is refused with --task sst.
 SST_READS = ("task", "model", "hidden", "layers", "epochs", "batch_size", "lr", "optimizer", "clip", "seed",
@@ -101,7 +101,8 @@ def add_parser(sub):
     sst = p.add_argument_group("tree networks (--task sst; see rnnlab.trees.train for the defaults)")
     sst.add_argument("--binary", action="store_true", default=None, help="binary task: neutral sentences dropped")
     sst.add_argument("--lowercase", action="store_true", default=None, help="lowercase every word")
-    sst.add_argument("--embed-dim", type=int, help="word-vector size D (default 300; recursive: = hidden)")
+    sst.add_argument("--embed-dim", type=int, help="word-vector size D (default 300; recursive: = hidden); --task "
+                     "text and --data token ids: an Embedding of this size reads ids (text default: one-hot input)")
     sst.add_argument("--l2", type=float, help="weight decay, not on embeddings (default 1e-4)")
     sst.add_argument("--emb-lr", type=float, help="learning rate of the embeddings (default: --lr)")
     sst.add_argument("--tree-schedule", choices=["level", "node"], help="level batching (default) or per node")
