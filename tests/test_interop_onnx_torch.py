@@ -182,3 +182,23 @@ def test_bad_onnx_file_is_a_format_error(tmp_path):
 def rnnlab_errors():
     import rnnlab.errors
     return rnnlab.errors
+
+
+def test_rnnlab_embedding_model_exports_to_onnx_and_back(tmp_path):
+    import rnnlab
+    from rnnlab.models import LastStep, Sequential
+    model = Sequential([rnnlab.Embedding(V, D, seed=1, padding_idx=0), rnnlab.LSTM(D, H, 2, True, seed=2),
+                        LastStep(), rnnlab.Dense(2 * H, C, "softmax", seed=3)])
+    ids = np.random.default_rng(0).integers(0, V, (4, 6))
+    lengths = np.array([6, 2, 4, 1], np.int32)
+    oi.save_model(model, tmp_path / "m.onnx")
+    proto = onnx.load(tmp_path / "m.onnx")
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    outs = sess.run(None, {"x": ids.astype(np.int64), "lengths": lengths})
+    y, cache = model.forward(ids, lengths)
+    assert max(max_abs_err(y, outs[0]), max_abs_err(cache.states[1][0], outs[1])) <= TOL
+    g = oi.import_graph(tmp_path / "m.onnx")
+    assert g.input_layout == "NT" and g.lengths == "lengths" and g.output_layout == "NF"
+    assert [type(layer).__name__ for layer in g.model.layers] == ["Embedding", "LSTM", "LastStep", "Dense"]
+    for k, v in model.params.items():
+        np.testing.assert_array_equal(g.model.params[k], v)

@@ -1,5 +1,5 @@
 """ONNX <-> rnnlab: export a sequence model to a graph of the standard ``RNN``, ``LSTM`` and ``GRU``
-operators (forward or bidirectional, with ``sequence_lens``), and import such graphs.
+operators (forward, reverse or bidirectional, with ``sequence_lens``), and import such graphs.
 
 ONNX stores per operator W [directions, G*H, D], R [directions, G*H, H] (rows, i.e. the transposes of
 rnnlab's W and U) and B [directions, 2*G*H] = [Wb; Rb], gate blocks LSTM (i, o, f, c), GRU (z, r, h).
@@ -15,12 +15,24 @@ nodes; each operator node is named ``rnnlab.<i>.l<level>`` so that a stacked lay
 layer, and recurrent layers in a row are operators in a row. It is the inference graph: a ``Dropout``
 layer, the identity there, has no node.
 
-Import reads graphs made of these operators, MatMul + Add or Gemm for Dense layers, the activations
-Sigmoid / Tanh / Relu / Softmax after them, and shape-only glue (Transpose, Reshape, Squeeze, ...,
-and Dropout, the identity at inference unless its ``training_mode`` input is true);
-a Dense that reads an operator's ``Y_h`` gets a ``LastStep`` before it. What rnnlab cannot represent
-(peepholes, clipping, ``input_forget``, non-default activations, constant initial states other
-than zero) is refused with the node's name and the attribute or input.
+A model that starts with an ``Embedding`` takes ``x`` as (N, T) int64 token ids, looked up with
+``Gather`` on its table (``padding_idx`` and ``sparse`` concern training and are not stored).
+
+Import (``load_model``, ``import_graph``) reads these graphs and those of other exporters, such as
+``torch.onnx.export`` (rnnlab.interop._onnx_graph gives every value its meaning): the operators in
+any of the directions forward, reverse (rnnlab's ``direction="reverse"``) or bidirectional;
+zero initial states built from the input's shape (Shape / Gather / Unsqueeze / Concat /
+ConstantOfShape / Expand / Slice); initial states that are graph inputs, which the model then takes
+as ``state0`` (``import_graph`` says which input goes to which layer); batch-major or time-major
+layouts (Transpose / Squeeze / Reshape around the operators: rnnlab models take batch-major x, and
+``import_graph`` gives the graph's layout); the last step (Gather or Slice at -1 of the time axis, or
+the final states Y_h, which become a ``LastStep``); Gemm or MatMul + Add heads with Sigmoid / Tanh /
+Relu / Softmax; an embedding's ``Gather``; Dropout (the identity at inference unless its
+``training_mode`` input is true) and Identity / Cast. Consecutive operators of one kind and size, the
+second reading the first, become one stacked layer. Anything else that touches the data, and what
+rnnlab cannot represent (peepholes, clipping, ``input_forget``, non-default activations, constant
+initial states other than zero, a graph that branches), is refused with the node's name and operator
+or attribute.
 
 Reading a file is defensive: any fault gives a ``rnnlab.errors.FormatError`` (a ``ValueError``) naming
 the file and the node or tensor. Tensors stored as external data (``data_location`` EXTERNAL, or
@@ -35,7 +47,7 @@ import os
 import numpy as np
 
 from ..errors import FormatError, describe
-from ..layers import GRU, LSTM, RNN, Dense, Recurrent
+from ..layers import GRU, LSTM, RNN, Dense, Embedding, Recurrent
 from ..models import LastStep
 from ._onnx_graph import GraphReader, ImportedGraph
 from ._layout import (check_last_step, inference_layers, make_model, new_layer, regate,
@@ -98,8 +110,16 @@ def to_onnx(model, opset: int = OPSET):
         nodes.append(helper.make_node(op, inputs, outs, name=name or outs[0], **attrs))
         return outs[0]
 
-    sequence = isinstance(first, Recurrent)
-    if sequence:
+    sequence = isinstance(first, (Recurrent, Embedding))
+    if isinstance(first, Embedding):               # x holds token ids; the lookup is a Gather on the table
+        inputs = [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", "T"]),
+                  helper.make_tensor_value_info("lengths", TensorProto.INT32, ["N"])]
+        e = node("Gather", [const(f"{live[0][0]}.W", first.params["W"]), "x"], ["x_emb"], name=f"rnnlab.{live[0][0]}")
+        cur = node("Transpose", [e], ["x_tnd"], perm=[1, 0, 2])                      # (T, N, E)
+        live = live[1:]
+        if not live or not isinstance(live[0][1], Recurrent):
+            raise ValueError("model: ONNX export takes an Embedding only before a recurrent layer")
+    elif sequence:
         inputs = [helper.make_tensor_value_info("x", elem, ["N", "T", first.input_size]),
                   helper.make_tensor_value_info("lengths", TensorProto.INT32, ["N"])]
         cur = node("Transpose", ["x"], ["x_tnd"], perm=[1, 0, 2])                    # (T, N, D)
