@@ -202,3 +202,23 @@ def test_rnnlab_embedding_model_exports_to_onnx_and_back(tmp_path):
     assert [type(layer).__name__ for layer in g.model.layers] == ["Embedding", "LSTM", "LastStep", "Dense"]
     for k, v in model.params.items():
         np.testing.assert_array_equal(g.model.params[k], v)
+
+
+def test_lengths_must_reach_every_operator_and_the_last_step_comes_from_y_h():
+    import rnnlab
+    from rnnlab.models import LastStep, Sequential
+    model = Sequential([rnnlab.GRU(D, H, seed=1), rnnlab.GRU(H, H, seed=2)])
+    proto = oi.to_onnx(model)
+    second = [n for n in proto.graph.node if n.op_type == "GRU"][1]
+    del second.input[4:]                              # the second operator runs every step of every row
+    with pytest.raises(ValueError, match=r"1 of 2 recurrent operators read sequence_lens"):
+        oi.load_model(proto)
+    proto = oi.to_onnx(Sequential([rnnlab.GRU(D, H, seed=1), rnnlab.Dense(H, C, seed=2)]))
+    helper = onnx.helper
+    idx = next(i for i, n in enumerate(proto.graph.node) if n.op_type == "MatMul")
+    mm = proto.graph.node[idx]
+    proto.graph.initializer.append(onnx.numpy_helper.from_array(np.array(-1, np.int64), "minus1"))
+    proto.graph.node.insert(idx, helper.make_node("Gather", [mm.input[0], "minus1"], ["last"], name="pick", axis=0))
+    mm.input[0] = "last"
+    with pytest.raises(ValueError, match=r"Gather node 'pick': with sequence_lens 'lengths'.*read the final state"):
+        oi.load_model(proto)

@@ -110,6 +110,7 @@ class GraphReader:
         self.data_name = ""
         self.input_rank = 0
         self.lengths_name: str | None = None
+        self.recurrent_nodes = self.with_lengths = 0   # operators, and those reading sequence_lens
         self.graph = graph
         self._inputs(graph)
 
@@ -293,7 +294,9 @@ class GraphReader:
                 raise ValueError(f"{what}: input {label} {n.input[idx]!r}: rnnlab takes zeros or a graph input as an "
                                  f"initial state, got {'non-zero constants' if v.kind == 'const' else v.kind}")
             states.append(v if v is not None and v.kind == "state_in" else None)
+        self.recurrent_nodes += 1
         if len(ins) > 4 and ins[4] is not None:
+            self.with_lengths += 1
             if ins[4].kind != "lengths":
                 raise ValueError(f"{what}: input sequence_lens {n.input[4]!r} must be a graph input")
             if self.lengths_name not in (None, ins[4].name):
@@ -471,6 +474,10 @@ class GraphReader:
 
     def last_step(self, v: V, directions: int, what: str) -> V:
         self.head(v, what)
+        if self.lengths_name is not None:
+            raise ValueError(f"{what}: with sequence_lens {self.lengths_name!r}, the operator's output at the last step "
+                             f"is zero for shorter sequences, where rnnlab's LastStep reads each sequence's last "
+                             f"valid step; read the final state Y_h instead")
         if self.labels(v.order) != ("N", "F"):
             raise ValueError(f"{what}: the last step leaves axes {self.labels(v.order)}, expected (N, F)")
         self.chain.append(LastStep(directions))
@@ -547,6 +554,9 @@ class GraphReader:
     def result(self) -> ImportedGraph:
         if not self.chain:
             raise ValueError("ONNX graph: no RNN, LSTM, GRU, embedding or dense operators")
+        if 0 < self.with_lengths < self.recurrent_nodes:
+            raise ValueError(f"ONNX graph: {self.with_lengths} of {self.recurrent_nodes} recurrent operators read "
+                             f"sequence_lens; rnnlab runs every layer on the same lengths")
         out_name, out = None, None
         for o in self.graph.output:
             v = self.values.get(o.name)
