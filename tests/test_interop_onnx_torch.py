@@ -206,7 +206,7 @@ def test_rnnlab_embedding_model_exports_to_onnx_and_back(tmp_path):
 
 def test_lengths_must_reach_every_operator_and_the_last_step_comes_from_y_h():
     import rnnlab
-    from rnnlab.models import LastStep, Sequential
+    from rnnlab.models import Sequential
     model = Sequential([rnnlab.GRU(D, H, seed=1), rnnlab.GRU(H, H, seed=2)])
     proto = oi.to_onnx(model)
     second = [n for n in proto.graph.node if n.op_type == "GRU"][1]

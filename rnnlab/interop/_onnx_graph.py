@@ -359,7 +359,7 @@ class GraphReader:
         order = tuple(v.order[p] for p in perm)
         if v.kind == "hn" and order not in (("K", "N", "F"), ("N", "K", "F")):
             raise ValueError(f"{what}: perm {perm} of a final state (directions, N, H)")
-        if v.kind in ("seq", "ids") and self.label(order[-1]) != "F" and v.kind == "seq":
+        if v.kind == "seq" and self.label(order[-1]) != "F":
             raise ValueError(f"{what}: perm {perm} moves the feature axis of a sequence")
         return replace(v, order=order)
 

@@ -50,8 +50,7 @@ from ..errors import FormatError, describe
 from ..layers import GRU, LSTM, RNN, Dense, Embedding, Recurrent
 from ..models import LastStep
 from ._onnx_graph import GraphReader, ImportedGraph
-from ._layout import (check_last_step, inference_layers, make_model, new_layer, regate,
-                      set_direction, stack_levels)
+from ._layout import check_last_step, inference_layers, new_layer, regate, set_direction
 
 OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN"}
 ORDER = {"LSTM": ("ifog", "iofg"), "GRU": ("rzn", "zrn"), "RNN": ("h", "h")}   # (rnnlab, ONNX)
