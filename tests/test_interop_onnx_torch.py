@@ -49,15 +49,15 @@ class Net(torch.nn.Module):
         return self.fc(torch.cat((h_n[-2], h_n[-1]), 1) if self.bi else h_n[-1])   # "h_n"
 
 
-def export(net, args, names):
-    """The ONNX bytes of ``net`` with dynamic batch and time axes on every input and the output."""
+def export(net, args, names, opset=None):
+    """The ONNX model of ``net`` with dynamic batch and time axes on every input and the output."""
     x_axes = {0: "N", 1: "T"} if getattr(net, "batch_first", True) else {0: "T", 1: "N"}
     dyn = {names[0]: x_axes, **{n: {1: "N"} for n in names[1:]}}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(net, args, buf, dynamo=False, input_names=names, output_names=["y"],
-                          dynamic_axes=dyn)
+                          dynamic_axes=dyn, **({"opset_version": opset} if opset else {}))
     return onnx.load_from_string(buf.getvalue())
 
 
@@ -70,14 +70,14 @@ def inputs(net, kind, layers, bi, N, T, seed, embed):
     return x, ((h0, c0) if kind == "LSTM" else h0)
 
 
-def check(kind, layers, bi, batch_first, with_state, embed=False, head=None, nonlinearity="tanh"):
+def check(kind, layers, bi, batch_first, with_state, embed=False, head=None, nonlinearity="tanh", opset=None):
     """Max abs error of the imported model against torch (output and, without a head, final state)."""
     seed = zlib.crc32(repr((kind, layers, bi, batch_first, with_state, embed, head, nonlinearity)).encode())
     torch.manual_seed(seed)
     net = Net(kind, layers, bi, batch_first, embed, head, nonlinearity).eval()
     names = ["x"] + ((["h0", "c0"] if kind == "LSTM" else ["h0"]) if with_state else [])
     x, state = inputs(net, kind, layers, bi, 2, 5, seed, embed)
-    proto = export(net, (x, state) if with_state else (x,), names)
+    proto = export(net, (x, state) if with_state else (x,), names, opset)
     g = oi.import_graph(proto)
     assert g.input == "x" and g.output == "y"
     assert g.input_layout == ("NT" if batch_first else "TN") + ("" if embed else "D")
@@ -221,4 +221,39 @@ def test_lengths_must_reach_every_operator_and_the_last_step_comes_from_y_h():
     proto.graph.node.insert(idx, helper.make_node("Gather", [mm.input[0], "minus1"], ["last"], name="pick", axis=0))
     mm.input[0] = "last"
     with pytest.raises(ValueError, match=r"Gather node 'pick': with sequence_lens 'lengths'.*read the final state"):
+        oi.load_model(proto)
+
+
+@pytest.mark.parametrize("opset", [9, 11])
+def test_older_opsets_with_attribute_forms_of_slice_and_squeeze(opset):
+    assert check("LSTM", 2, False, True, True, True, "slice", opset=opset) <= TOL
+    assert check("GRU", 1, True, False, False, False, "last", opset=opset) <= TOL
+
+
+def test_expand_of_zeros_is_a_zero_initial_state():
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array((0.5 * rng.standard_normal(s)).astype("float32"), n)
+             for n, s in [("W", (1, H, D)), ("R", (1, H, H)), ("B", (1, 2 * H))]]
+    inits += [numpy_helper.from_array(np.zeros((1, 1, H), np.float32), "z"),
+              numpy_helper.from_array(np.array([1], np.int64), "one"),
+              numpy_helper.from_array(np.array([H], np.int64), "h"),
+              numpy_helper.from_array(np.array(1, np.int64), "i1")]
+    nodes = [helper.make_node("Shape", ["X"], ["s"]), helper.make_node("Gather", ["s", "i1"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "zero_axis"], ["n1"]),
+             helper.make_node("Concat", ["one", "n1", "h"], ["shape"], axis=0),
+             helper.make_node("Expand", ["z", "shape"], ["h0"]),
+             helper.make_node("RNN", ["X", "W", "R", "B", "", "h0"], ["Y", "Y_h"], name="rnn", hidden_size=H),
+             helper.make_node("Squeeze", ["Y_h", "zero_axis"], ["y"])]
+    inits.append(numpy_helper.from_array(np.array([0], np.int64), "zero_axis"))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "N", D])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", H])], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    x = rng.standard_normal((5, 3, D)).astype("float32")
+    want = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"X": x})[0]
+    g = oi.import_graph(proto)
+    assert g.input_layout == "TND" and [type(layer).__name__ for layer in g.model.layers] == ["RNN", "LastStep"]
+    assert max_abs_err(g.model.forward(np.ascontiguousarray(x.transpose(1, 0, 2)))[0], want) <= TOL
+    proto.graph.node[4].input[0] = "W"                # Expand of weights is not a zero state
+    with pytest.raises(ValueError, match=r"ONNX Expand node .*only of zeros"):
         oi.load_model(proto)
