@@ -14,7 +14,7 @@ from .layers import GRU, LSTM, RNN, Dense, Recurrent
 def torch_param_count(layer) -> int | None:
     """Parameters of the equivalent torch.nn module, or None when PyTorch has no equivalent."""
     if isinstance(layer, Recurrent):
-        if isinstance(layer, GRU) and not layer.reset_after:
+        if (isinstance(layer, GRU) and not layer.reset_after) or layer.reverse:
             return None
         if isinstance(layer, LSTM) and any(getattr(layer, o) for o in ("peepholes", "cell_clip", "gate_clip",
                                                                        "input_forget", "layer_norm")):
@@ -26,7 +26,7 @@ def torch_param_count(layer) -> int | None:
 
 def _describe(layer) -> str:
     if isinstance(layer, Recurrent):
-        bi = ", bidirectional" if layer.bidirectional else ""
+        bi = ", bidirectional" if layer.bidirectional else ", reverse" if layer.reverse else ""
         nl = f", {layer.num_layers} layers" if layer.num_layers > 1 else ""
         proj = f", proj {layer.proj_size}" if getattr(layer, "proj_size", 0) else ""
         return f"{layer.kind}({layer.input_size} -> {layer.hidden_size}{proj}{nl}{bi})"

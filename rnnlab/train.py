@@ -278,7 +278,8 @@ def task_args(cfg: Config) -> dict:
     return dict(T=cfg.T, train_size=cfg.train_size, data_dir=cfg.data_dir, text_path=cfg.text_path,
                 seq_len=cfg.seq_len, seed=cfg.seed, random_offset=cfg.random_offset, data=cfg.data,
                 valid_data=cfg.valid_data, valid_split=cfg.valid_split,
-                own={k: getattr(cfg, k) for k in OWN_FILE_FIELDS})
+                own={k: getattr(cfg, k) for k in OWN_FILE_FIELDS},
+                as_ids=cfg.task == "text" and cfg.embed_dim is not None)     # --embed-dim: an Embedding reads ids
 
 
 def cell_options(cfg: Config) -> dict:

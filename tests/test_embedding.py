@@ -104,3 +104,59 @@ def test_save_and_load(tmp_path):
     assert type(back.layers[0]) is Embedding and back.layers[0].num_embeddings == 10
     ids = np.array([[1, 2, 9], [0, 0, 3]])
     np.testing.assert_array_equal(back.forward(ids)[0], model.forward(ids)[0])
+
+
+def test_padding_idx_row_is_zero_and_gets_no_gradient_like_torch():
+    torch = require_torch()
+    rng = np.random.default_rng(5)
+    emb = Embedding(9, 5, dtype="float64", seed=6, padding_idx=-2)
+    assert emb.padding_idx == 7 and not emb.params["W"][7].any()
+    ref = torch.nn.Embedding(9, 5, padding_idx=7).double()
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(emb.params["W"]))
+    ids = rng.integers(0, 9, (4, 7))
+    ids[:, -2:] = 7                                      # padded at the end, as a batch of sentences is
+    y, cache = emb.forward(ids)
+    dy = rng.standard_normal(y.shape)
+    t_y = ref(torch.from_numpy(ids))
+    t_y.backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(y, t_y.detach().numpy(), rtol=0, atol=1e-12)
+    dW = emb.backward(dy, cache)[1]["W"]
+    np.testing.assert_allclose(dW, ref.weight.grad.numpy(), rtol=0, atol=1e-12)
+    assert not dW[7].any() and dW.any()
+    with pytest.raises(ValueError, match=r"padding_idx: expected None or an integer in \[-9, 9\)"):
+        Embedding(9, 5, padding_idx=9)
+
+
+def test_sparse_gradient_is_the_dense_one_and_trains_the_same():
+    from rnnlab.optim import SGD, Adagrad, SparseGrad, clip_grad_norm, global_norm
+    rng = np.random.default_rng(7)
+    dense = Embedding(8, 3, dtype="float64", seed=1, padding_idx=0)
+    sparse = Embedding(8, 3, dtype="float64", seed=1, padding_idx=0, sparse=True)
+    assert repr(sparse) == "Embedding(8, 3, padding_idx=0, sparse=True)"
+    ids = ids_with_repeats(rng, V=8)
+    ids[1, :2] = 0
+    dy = rng.standard_normal((3, 6, 3))
+    g_dense = dense.backward(dy, dense.forward(ids)[1])[1]
+    g_sparse = sparse.backward(dy, sparse.forward(ids)[1])[1]
+    assert isinstance(g_sparse["W"], SparseGrad) and 0 not in g_sparse["W"].rows
+    np.testing.assert_allclose(g_sparse["W"].dense((8, 3), "float64"), g_dense["W"], rtol=0, atol=1e-12)
+    assert abs(global_norm(g_sparse) - global_norm(g_dense)) < 1e-12
+    assert abs(clip_grad_norm(g_sparse, 0.5) - clip_grad_norm(g_dense, 0.5)) < 1e-12   # both now scaled
+    for opt_d, opt_s in ((SGD(0.1), SGD(0.1)), (Adagrad(0.1), Adagrad(0.1))):   # exact for these rules
+        opt_d.step(dense.params, {"W": g_dense["W"].copy()})
+        opt_s.step(sparse.params, {"W": g_sparse["W"]})
+        np.testing.assert_allclose(sparse.params["W"], dense.params["W"], rtol=0, atol=1e-12)
+    assert not sparse.params["W"][0].any()
+
+
+def test_sparse_embedding_model_trains_with_fit():
+    import rnnlab
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 6, (64, 5))
+    y = (x[:, -1] > 3).astype(np.int64)
+    model = Sequential([Embedding(6, 4, seed=0, padding_idx=0, sparse=True), LSTM(4, 8, seed=1), LastStep(),
+                        Dense(8, 2, seed=2)])
+    before = model.params["0.W"].copy()
+    rnnlab.fit(model, x, y, epochs=2, batch_size=16, lr=0.05)
+    assert not np.allclose(model.params["0.W"][1:], before[1:]) and not model.params["0.W"][0].any()

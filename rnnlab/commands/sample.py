@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import Dense, Dropout, Recurrent
+from ..layers import Dense, Dropout, Embedding, Recurrent
 from ..models import evaluation
 from ..checks import check_int, check_real
 from ..saving import load, read_meta
@@ -40,6 +40,8 @@ def generate(model, chars: str, prime: str, length: int, temperature: float = 0.
         raise ValueError(f"prime: characters {unknown} are not in the model's vocabulary")
     index = {c: i for i, c in enumerate(chars)}
     eye = np.eye(len(chars), dtype=model.dtype)
+    if isinstance(getattr(model, "layers", [model])[0], Embedding):
+        eye = np.arange(len(chars))                                       # the model reads ids (--embed-dim)
     rng = np.random.default_rng(seed)
     states = None
     x = eye[[index[c] for c in prime]][None]                              # (1, T, V)
@@ -73,9 +75,11 @@ def run(args) -> int:
     model = load(args.model)
     layers = getattr(model, "layers", [model])
     body, head = layers[:-1], layers[-1]
+    if body and isinstance(body[0], Embedding):                           # trained with --embed-dim
+        body = body[1:]
     if not body or not isinstance(body[0], Recurrent) or not isinstance(head, Dense) \
             or not all(isinstance(l, (Recurrent, Dropout)) for l in body):
-        raise ValueError(f"model: {args.model!r} expected recurrent layer(s) (Dropout between them allowed) "
-                         "followed by a per-step Dense head")
+        raise ValueError(f"model: {args.model!r} expected recurrent layer(s) (Dropout between them allowed, an "
+                         "Embedding before them) followed by a per-step Dense head")
     print(args.prime + generate(model, chars, args.prime, args.length, args.temperature, args.seed))
     return 0

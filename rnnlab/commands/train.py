@@ -31,7 +31,7 @@ TASK_FLAGS = {"T": ("adding", "copy", "order"), "train_size": ("adding", "copy",
               "seq_len": ("text",), "random_offset": ("text",), "text_path": ("text",),
               "data_dir": ("fashion-mnist", "mnist", "text", "jsb", "nottingham", "musedata", "piano-midi"),
               "valid_data": ("data",), "valid_split": ("data", "csv", "text-classes"),
-              "embed_dim": ("data", "text-classes"), "test_split": ("csv", "text-classes"),
+              "embed_dim": ("data", "text-classes", "text"), "test_split": ("csv", "text-classes"),
               **{k: ("csv",) for k in ("target", "features", "window", "horizon")},
               **{k: ("text-classes",) for k in ("tokens", "max_len", "min_count")}}
 # The user's own files, in place of --task: the flag and the task it stands for.
@@ -136,7 +136,8 @@ def add_parser(sub):
     sst = p.add_argument_group("tree networks (--task sst; see rnnlab.trees.train for the defaults)")
     sst.add_argument("--binary", action="store_true", default=None, help="binary task: neutral sentences dropped")
     sst.add_argument("--lowercase", action="store_true", default=None, help="lowercase every word")
-    sst.add_argument("--embed-dim", type=int, help="word-vector size D (default 300; recursive: = hidden)")
+    sst.add_argument("--embed-dim", type=int, help="word-vector size D (default 300; recursive: = hidden); --task "
+                     "text and --data token ids: an Embedding of this size reads ids (text default: one-hot input)")
     sst.add_argument("--l2", type=float, help="weight decay, not on embeddings (default 1e-4)")
     sst.add_argument("--emb-lr", type=float, help="learning rate of the embeddings (default: --lr)")
     sst.add_argument("--tree-schedule", choices=["level", "node"], help="level batching (default) or per node")

@@ -15,12 +15,15 @@ TASKS = ("adding", "copy", "reber", "order", "fashion-mnist", "mnist", "text",
 
 def load_task(name: str, T: int | None = None, train_size: int | None = None, data_dir=None,
               text_path=None, seq_len: int = 100, seed: int = 0, random_offset: bool = False,
-              data=None, valid_data=None, valid_split: float = 0.1, own: dict | None = None) -> Task:
+              data=None, valid_data=None, valid_split: float = 0.1, own: dict | None = None,
+              as_ids: bool = False) -> Task:
     """The task ``name``; "data" is the user's .npz file ``data`` (rnnlab.data.arrays.npz_task), validated
     on ``valid_data`` or on ``valid_split`` of its rows. ``T``: sequence length of the synthetic tasks (default 100); ``train_size``:
     sequences per epoch of the synthetic tasks; ``seed``: their validation and test sets;
     ``random_offset``: text only, chunk boundaries that move every epoch. "csv" and "text-classes":
-    the user's CSV series or folder of text files, as the settings in ``own`` say (own_files_task)."""
+    the user's CSV series or folder of text files, as the settings in ``own`` say (own_files_task);
+    ``as_ids``: text only, character ids (N, T) in place of one-hot vectors, for a model with an
+    Embedding first."""
     if name == "data":
         return arrays.npz_task(data, valid_data, valid_split, seed)
     if name in ("csv", "text-classes"):          # ``own``: the Config fields of rnnlab.train.OWN_FILE_FIELDS
@@ -36,7 +39,7 @@ def load_task(name: str, T: int | None = None, train_size: int | None = None, da
     if name in ("fashion-mnist", "mnist"):
         return idx.task(name, data_dir)
     if name == "text":
-        return text.task(text_path, data_dir, seq_len, random_offset)
+        return text.task(text_path, data_dir, seq_len, random_offset, as_ids)
     return music.task(name, data_dir)
 
 

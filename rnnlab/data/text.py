@@ -102,8 +102,10 @@ class ShiftedChunks(ArrayDataset):
         yield from epoch_chunks.batches(batch_size, seed, epoch, start)
 
 
-def task(path=None, data_dir=None, seq_len: int = 100, random_offset: bool = False) -> Task:
-    """``path``: a text file; by default tinyshakespeare/input.txt under the data root."""
+def task(path=None, data_dir=None, seq_len: int = 100, random_offset: bool = False, as_ids: bool = False) -> Task:
+    """``path``: a text file; by default tinyshakespeare/input.txt under the data root. Inputs are
+    one-hot (N, T, V), or with ``as_ids`` the character ids (N, T) for a model with an Embedding first
+    (meta["inputs"] = "ids")."""
     if path is None:
         path = find_file(["input.txt"], candidates(data_dir, "tinyshakespeare"), "text (Tiny Shakespeare)")
     if seq_len < 1:
@@ -113,9 +115,10 @@ def task(path=None, data_dir=None, seq_len: int = 100, random_offset: bool = Fal
     index = {c: i for i, c in enumerate(chars)}
     ids = np.array([index[c] for c in text], np.int64)
     cut = int(len(ids) * TRAIN_FRACTION)
-    encode = one_hot(len(chars))
+    encode = None if as_ids else one_hot(len(chars))
     train = (ShiftedChunks(ids[:cut], seq_len, encode) if random_offset
              else ArrayDataset(*chunks(ids[:cut], seq_len), encode=encode))
     valid = ArrayDataset(*chunks(ids[cut:], seq_len), encode=encode)
     return Task("text", "classify_steps", len(chars), len(chars), train, valid, valid,
-                {"chars": "".join(chars), "path": os.path.abspath(path), "seq_len": seq_len, **fingerprint(path)})
+                {"chars": "".join(chars), "path": os.path.abspath(path), "seq_len": seq_len, **fingerprint(path),
+                 **({"inputs": "ids"} if as_ids else {})})

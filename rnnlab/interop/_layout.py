@@ -48,10 +48,15 @@ def kinds_of(model) -> list:
     return [type(layer).__name__ for layer in layers_of(model)]
 
 
-def inference_layers(model) -> list:
+def inference_layers(model, reverse: bool = False) -> list:
     """(index, layer) for each layer of ``model`` that acts in evaluation mode: all but Dropout. The
-    index is the layer's place in ``model``, for messages and names."""
+    index is the layer's place in ``model``, for messages and names. A recurrent layer with
+    direction="reverse" is refused unless the caller's format holds one (``reverse=True``)."""
     live = [(i, layer) for i, layer in enumerate(layers_of(model)) if not isinstance(layer, Dropout)]
+    for i, layer in live:
+        if isinstance(layer, Recurrent) and layer.reverse and not reverse:
+            raise ValueError(f"model.layers[{i}].direction: this format has no reverse-only {layer.kind}; got "
+                             f"{layer!r}")
     if not live:
         raise ValueError(f"model: layers {kinds_of(model)} are all Dropout, the identity at inference; "
                          f"nothing to export")
@@ -63,6 +68,9 @@ def check_last_step(i: int, last: LastStep, rec: Recurrent) -> None:
     return_sequences=False): the reverse direction's at t = 0, i.e. LastStep(directions=2) after a
     bidirectional layer. LastStep(directions=1) there reads the reverse direction at the last step,
     which none of them can express."""
+    if rec.reverse:
+        raise ValueError(f"model.layers[{i}]: exported, LastStep would become the final state of {rec!r}, which a "
+                         f"reverse layer reaches at t = 0, not at the last step LastStep reads")
     if last.directions != rec.directions:
         raise ValueError(f"model.layers[{i}]: exported, LastStep reads each direction's final state, which is "
                          f"LastStep(directions={rec.directions}) after {rec!r}; got "

@@ -1,5 +1,5 @@
 """ONNX <-> rnnlab: export a sequence model to a graph of the standard ``RNN``, ``LSTM`` and ``GRU``
-operators (forward or bidirectional, with ``sequence_lens``), and import such graphs.
+operators (forward, reverse or bidirectional, with ``sequence_lens``), and import such graphs.
 
 ONNX stores per operator W [directions, G*H, D], R [directions, G*H, H] (rows, i.e. the transposes of
 rnnlab's W and U) and B [directions, 2*G*H] = [Wb; Rb], gate blocks LSTM (i, o, f, c), GRU (z, r, h).
@@ -21,12 +21,25 @@ nodes; each operator node is named ``rnnlab.<i>.l<level>`` so that a stacked lay
 layer, and recurrent layers in a row are operators in a row. It is the inference graph: a ``Dropout``
 layer, the identity there, has no node.
 
-Import reads graphs made of these operators, MatMul + Add or Gemm for Dense layers, the activations
-Sigmoid / Tanh / Relu / Softmax after them, and shape-only glue (Transpose, Reshape, Squeeze, ...,
-and Dropout, the identity at inference unless its ``training_mode`` input is true);
-a Dense that reads an operator's ``Y_h`` gets a ``LastStep`` before it. What rnnlab cannot represent
-(clipping in an RNN or GRU, non-default activations, a lone ``reverse`` direction, initial states
-other than zero) is refused with the node's name and the attribute or input.
+A model that starts with an ``Embedding`` takes ``x`` as (N, T) int64 token ids, looked up with
+``Gather`` on its table (``padding_idx`` and ``sparse`` concern training and are not stored).
+
+Import (``load_model``, ``import_graph``) reads these graphs and those of other exporters, such as
+``torch.onnx.export`` (rnnlab.interop._onnx_graph gives every value its meaning): the operators in
+any of the directions forward, reverse (rnnlab's ``direction="reverse"``) or bidirectional;
+zero initial states built from the input's shape (Shape / Gather / Unsqueeze / Concat /
+ConstantOfShape / Expand / Slice); initial states that are graph inputs, which the model then takes
+as ``state0`` (``import_graph`` says which input goes to which layer); batch-major or time-major
+layouts (Transpose / Squeeze / Reshape around the operators: rnnlab models take batch-major x, and
+``import_graph`` gives the graph's layout); the last step (Gather or Slice at -1 of the time axis, or
+the final states Y_h, which become a ``LastStep``); Gemm or MatMul + Add heads with Sigmoid / Tanh /
+Relu / Softmax; an embedding's ``Gather``; Dropout (the identity at inference unless its
+``training_mode`` input is true) and Identity / Cast. Consecutive operators of one kind and size, the
+second reading the first, become one stacked layer. Anything else that touches the data, and what
+rnnlab cannot represent (clipping in an RNN or GRU, non-default activations, constant initial states
+other than zero, a graph that branches), is refused with the node's name and operator or attribute.
+An LSTM's peepholes (``P``), ``clip`` and ``input_forget`` become the layer's ``peepholes``,
+``gate_clip`` and ``input_forget`` options.
 
 Reading a file is defensive: any fault gives a ``rnnlab.errors.FormatError`` (a ``ValueError``) naming
 the file and the node or tensor. Tensors stored as external data (``data_location`` EXTERNAL, or
@@ -41,10 +54,10 @@ import os
 import numpy as np
 
 from ..errors import FormatError, describe
-from ..layers import GRU, LSTM, RNN, Dense, Recurrent
+from ..layers import GRU, LSTM, RNN, Dense, Embedding, Recurrent
 from ..models import LastStep
-from ._layout import (check_last_step, inference_layers, make_model, new_layer, regate,
-                      set_direction, stack_levels)
+from ._onnx_graph import GraphReader, ImportedGraph
+from ._layout import check_last_step, inference_layers, new_layer, regate, set_direction
 
 OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN"}
 ORDER = {"LSTM": ("ifog", "iofg"), "GRU": ("rzn", "zrn"), "RNN": ("h", "h")}   # (rnnlab, ONNX)
@@ -100,7 +113,7 @@ def to_onnx(model, opset: int = OPSET):
     """An ``onnx.ModelProto`` computing ``model.forward(x, lengths)`` (see the module docstring)."""
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
-    live = inference_layers(model)                   # Dropout is the identity at inference: no node
+    live = inference_layers(model, reverse=True)     # Dropout is the identity at inference: no node
     first = live[0][1]
     dt = first.dtype if hasattr(first, "dtype") else np.dtype("float32")
     elem = TensorProto.DOUBLE if dt == np.float64 else TensorProto.FLOAT
@@ -114,8 +127,16 @@ def to_onnx(model, opset: int = OPSET):
         nodes.append(helper.make_node(op, inputs, outs, name=name or outs[0], **attrs))
         return outs[0]
 
-    sequence = isinstance(first, Recurrent)
-    if sequence:
+    sequence = isinstance(first, (Recurrent, Embedding))
+    if isinstance(first, Embedding):               # x holds token ids; the lookup is a Gather on the table
+        inputs = [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", "T"]),
+                  helper.make_tensor_value_info("lengths", TensorProto.INT32, ["N"])]
+        e = node("Gather", [const(f"{live[0][0]}.W", first.params["W"]), "x"], ["x_emb"], name=f"rnnlab.{live[0][0]}")
+        cur = node("Transpose", [e], ["x_tnd"], perm=[1, 0, 2])                      # (T, N, E)
+        live = live[1:]
+        if not live or not isinstance(live[0][1], Recurrent):
+            raise ValueError("model: ONNX export takes an Embedding only before a recurrent layer")
+    elif sequence:
         inputs = [helper.make_tensor_value_info("x", elem, ["N", "T", first.input_size]),
                   helper.make_tensor_value_info("lengths", TensorProto.INT32, ["N"])]
         cur = node("Transpose", ["x"], ["x_tnd"], perm=[1, 0, 2])                    # (T, N, D)
@@ -134,8 +155,7 @@ def to_onnx(model, opset: int = OPSET):
             for l in range(layer.num_layers):
                 W, R, B = onnx_weights(layer, l)
                 tag = f"rnnlab.{i}.l{l}"
-                attrs = {"hidden_size": layer.hidden_size,
-                         "direction": "bidirectional" if layer.bidirectional else "forward"}
+                attrs = {"hidden_size": layer.hidden_size, "direction": layer.direction}
                 if isinstance(layer, GRU):
                     attrs["linear_before_reset"] = int(layer.reset_after)
                 if isinstance(layer, RNN):
@@ -220,9 +240,11 @@ def _recurrent_layer(node, arrays: dict, where: str) -> Recurrent:
     if at.get("input_forget", 0):
         options["input_forget"] = True
     direction = _text(at.get("direction", "forward"))
-    if direction not in ("forward", "bidirectional"):
-        raise ValueError(f"{where}.direction: rnnlab runs 'forward' or 'bidirectional', got {direction!r}")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise ValueError(f"{where}.direction: rnnlab runs 'forward', 'reverse' or 'bidirectional', got {direction!r}")
     dirs = 2 if direction == "bidirectional" else 1
+    if direction == "reverse":
+        options["direction"] = "reverse"
     acts = [_text(a) for a in at.get("activations", [])]
     if kind == "RNN":
         acts = acts or ["Tanh"] * dirs
@@ -317,10 +339,25 @@ def check_tensors(graph, path) -> None:
 
 
 def load_model(source):
-    """An rnnlab model from an ONNX file or ``onnx.ModelProto`` made of RNN / LSTM / GRU operators and
-    dense heads, e.g. ``rnnlab.interop.onnx.load_model("model.onnx")``. Raises ``FileNotFoundError``
-    when there is no file and ``rnnlab.errors.FormatError`` naming the file and the node or tensor on a
-    malformed or unsupported graph, or tensors stored as external data."""
+    """An rnnlab model from an ONNX file or ``onnx.ModelProto`` made of RNN / LSTM / GRU operators,
+    embedding lookups and dense heads, e.g. ``rnnlab.interop.onnx.load_model("model.onnx")``: the
+    ``model`` of ``import_graph(source)``, which also says which graph inputs are initial states and
+    the graph's axis order. Raises ``FileNotFoundError`` when there is no file and
+    ``rnnlab.errors.FormatError`` naming the file and the node or tensor on a malformed or unsupported
+    graph, or tensors stored as external data."""
+    return import_graph(source).model
+
+
+def import_graph(source) -> ImportedGraph:
+    """The rnnlab model of an ONNX graph and how the graph's inputs and outputs map to it (see
+    ``ImportedGraph``), e.g. for a graph exported by ``torch.onnx.export`` from an ``nn.LSTM`` called
+    with ``(x, (h0, c0))`` and ``batch_first=False``::
+
+        g = rnnlab.interop.onnx.import_graph("lstm.onnx")
+        # g.input_layout == "TND", g.states == {"h0": (0, "h"), "c0": (0, "c")}
+        y, state, _ = g.model.forward(x.transpose(1, 0, 2), (h0, c0))
+
+    Errors as ``load_model``."""
     onnx = _onnx()
     path = "<onnx.ModelProto>"
     if isinstance(source, (str, os.PathLike)):
@@ -349,95 +386,10 @@ def load_model(source):
         raise FormatError(path, "", f"not a graph rnnlab reads ({describe(err)})") from None
 
 
-def _import(graph):
-    from onnx import numpy_helper
-    arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    for n in graph.node:
-        if n.op_type == "Constant":
-            arrays[n.output[0]] = numpy_helper.to_array(_attrs(n)["value"])
-    producer = {}                       # value name -> (node, output index)
-    for n in graph.node:
-        for k, o in enumerate(n.output):
-            producer[o] = (n, k)
-
-    def origin(name):
-        """Follow shape-only glue back to the value that carries data."""
-        while name in producer and producer[name][0].op_type in GLUE:
-            name = producer[name][0].input[0]
-        return name
-
-    items = []                          # ("rec", node, layer) | ("dense", node, Dense, reads, softmax axis)
-    dense_of = {}                       # output of a Dense's MatMul / Add / Gemm -> index into items
-    for n in graph.node:
-        where = f"ONNX {n.op_type} node {n.name or n.output[0]!r}"
-        if n.op_type in ("LSTM", "GRU", "RNN"):
-            items.append(["rec", n, _recurrent_layer(n, arrays, where)])
-        elif n.op_type == "Gemm":
-            at = _attrs(n)
-            if at.get("alpha", 1.0) != 1.0 or at.get("beta", 1.0) != 1.0 or at.get("transA", 0):
-                raise ValueError(f"{where}: only alpha=1, beta=1, transA=0 make a Dense layer")
-            if n.input[1] not in arrays:
-                raise ValueError(f"{where}: the weight input {n.input[1]!r} is not a constant")
-            W = arrays[n.input[1]].T if at.get("transB", 0) else arrays[n.input[1]]
-            b = arrays[n.input[2]] if len(n.input) > 2 and n.input[2] else np.zeros(W.shape[1], W.dtype)
-            items.append(["dense", n, _dense(W, b), origin(n.input[0]), None])
-            dense_of[n.output[0]] = len(items) - 1
-        elif n.op_type == "MatMul":
-            if n.input[1] not in arrays:
-                raise ValueError(f"{where}: the second input must be a constant weight matrix")
-            W = arrays[n.input[1]]
-            items.append(["dense", n, _dense(W, np.zeros(W.shape[1], W.dtype)), origin(n.input[0]), None])
-            dense_of[n.output[0]] = len(items) - 1
-        elif n.op_type == "Add" and any(i in dense_of for i in n.input) and any(i in arrays for i in n.input):
-            k = dense_of[next(i for i in n.input if i in dense_of)]
-            dense = items[k][2]
-            dense.params["b"] = np.ascontiguousarray(
-                dense.params["b"] + arrays[next(i for i in n.input if i in arrays)], dense.dtype)
-            dense_of[n.output[0]] = k
-        elif n.op_type in ("Sigmoid", "Tanh", "Relu", "Softmax"):
-            if n.input[0] not in dense_of:
-                raise ValueError(f"{where}: rnnlab applies {n.op_type} only as a Dense layer's activation")
-            item = items[dense_of[n.input[0]]]
-            if item[2].activation != "identity":
-                raise ValueError(f"{where}: a second activation after Dense {item[1].name!r}")
-            item[2].activation = n.op_type.lower()
-            if n.op_type == "Softmax":
-                item[4] = _attrs(n).get("axis", -1)
-            dense_of[n.output[0]] = dense_of[n.input[0]]
-        elif n.op_type == "Dropout" and len(n.input) > 2 and n.input[2] and \
-                (n.input[2] not in arrays or np.any(arrays[n.input[2]])):
-            raise ValueError(f"{where}: input training_mode {n.input[2]!r} is not a constant false; rnnlab "
-                             f"reads Dropout only as the identity it is at inference")
-        elif n.op_type in GLUE or n.op_type in ("Constant", "Concat"):
-            continue
-        else:
-            raise ValueError(f"{where}: rnnlab has no counterpart of this operator")
-    layers, tag, levels, last_rec = [], None, [], None
-    for it in items:
-        if it[0] == "rec":
-            n, one = it[1], it[2]
-            node_tag = n.name.rsplit(".l", 1)[0] if n.name.startswith("rnnlab.") else None
-            if node_tag is not None and node_tag == tag and isinstance(layers[-1], Recurrent):
-                levels.append(one)
-                layers[-1] = stack_levels(levels)
-            else:
-                tag, levels = node_tag, [one]
-                layers.append(one)
-            last_rec = n
-        else:
-            src = it[3]
-            if src in producer and producer[src][0] is last_rec and producer[src][1] == 1 and \
-                    not any(isinstance(x, LastStep) for x in layers):
-                layers.append(LastStep())
-            rank = 3 if any(isinstance(x, Recurrent) for x in layers) and \
-                not any(isinstance(x, LastStep) for x in layers) else 2
-            if it[4] is not None and it[4] not in (-1, rank - 1):
-                raise ValueError(f"ONNX Softmax after {it[1].name!r}: axis {it[4]}; rnnlab's softmax runs over "
-                                 f"the last axis")
-            layers.append(it[2])
-    if not layers:
-        raise ValueError("source: no RNN, LSTM, GRU or dense operators in the graph")
-    return make_model(layers)
+def _import(graph) -> ImportedGraph:
+    reader = GraphReader(graph, _recurrent_layer, _attrs)
+    reader.run()
+    return reader.result()
 
 
 def _dense(W, b) -> Dense:

@@ -24,6 +24,12 @@ left out, and recurrent layers in a row (a model trained with ``--dropout`` and 
 hidden size and direction; set the torch module's ``dropout`` to train it further. On import, an
 nn.Dropout (no parameters) and a module's ``dropout`` are likewise the identity and ignored.
 
+An ``nn.Embedding`` in front (token ids in, ``padding_idx`` and ``sparse`` kept) is an rnnlab
+``Embedding`` first in the Sequential; in a state_dict it is the 2-D ``<name>.weight`` without bias
+stored before the recurrent module (as a module registered first stores it), and ``padding_idx``,
+which a state_dict does not record, is an argument. Files written by ``save_model`` hold it as
+``embedding.weight``.
+
 This module does not import torch until a function needs it.
 """
 from __future__ import annotations
@@ -36,7 +42,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..errors import FormatError, describe
-from ..layers import GRU, LSTM, RNN, Dense, Recurrent
+from ..layers import GRU, LSTM, RNN, Dense, Embedding, Recurrent
 from ..models import LastStep
 from ._layout import check_last_step, inference_layers, kinds_of, make_model, new_layer, regate, set_direction
 
@@ -125,11 +131,35 @@ def _layer_from_arrays(sd: dict, kind: str | None = None, nonlinearity: str = "t
     return layer
 
 
-def from_torch(module) -> Recurrent:
-    """An rnnlab layer computing exactly what ``module`` computes (input always batch-major)."""
+def from_torch(module):
+    """An rnnlab layer computing exactly what ``module`` computes (input always batch-major): a torch
+    RNN, LSTM or GRU, or an ``nn.Embedding`` (its ``padding_idx`` and ``sparse`` kept)."""
+    if type(module).__name__ == "Embedding":
+        return _embedding(_numpy(module.weight, "weight"), module.padding_idx, bool(module.sparse), "module")
     kind = _kind_of(module)
     sd = {k: _numpy(v, k) for k, v in module.state_dict().items()}
     return _layer_from_arrays(sd, kind, getattr(module, "nonlinearity", "tanh"), where=f"{kind} module")
+
+
+def _embedding(W: np.ndarray, padding_idx, sparse: bool, where: str) -> Embedding:
+    if W.ndim != 2:
+        raise ValueError(f"{where}: expected an nn.Embedding weight of rank 2 (num_embeddings, embedding_dim), "
+                         f"got shape {W.shape}")
+    emb = Embedding(W.shape[0], W.shape[1], dtype=W.dtype.name, padding_idx=padding_idx, sparse=sparse)
+    emb.params["W"] = np.ascontiguousarray(W)            # the padding row as stored (zero unless changed)
+    return emb
+
+
+def embedding_to_torch(emb: Embedding):
+    """An ``nn.Embedding`` holding ``emb``'s table, with its ``padding_idx`` and ``sparse``."""
+    torch = _torch()
+    if not isinstance(emb, Embedding):
+        raise ValueError(f"emb: expected an rnnlab Embedding, got {type(emb).__name__}")
+    module = torch.nn.Embedding(emb.num_embeddings, emb.embedding_dim, padding_idx=emb.padding_idx,
+                                sparse=emb.sparse).to(getattr(torch, emb.dtype.name))
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(emb.params["W"]))
+    return module
 
 
 def to_state_dict(layer: Recurrent, arrays: dict | None = None, fold_forget_bias: bool | None = None) -> dict:
@@ -187,12 +217,15 @@ def to_state_dict(layer: Recurrent, arrays: dict | None = None, fold_forget_bias
 
 
 # ----- whole models ---------------------------------------------------------------------------------
-def from_state_dict(state_dict: Mapping, head: str = "last", nonlinearity: str = "tanh"):
-    """An rnnlab model from the state_dict of one torch RNN/LSTM/GRU (keys ``<prefix>weight_ih_l0``, ...)
-    and optionally one nn.Linear (``<prefix>weight``, ``<prefix>bias``); values are tensors or arrays.
+def from_state_dict(state_dict: Mapping, head: str = "last", nonlinearity: str = "tanh",
+                    padding_idx: int | None = None):
+    """An rnnlab model from the state_dict of one torch RNN/LSTM/GRU (keys ``<prefix>weight_ih_l0``, ...),
+    optionally one nn.Embedding before it (``<prefix>weight`` stored before the recurrent keys) and
+    one nn.Linear (``<prefix>weight``, ``<prefix>bias``); values are tensors or arrays.
 
     ``head``: "last" (the Linear reads the final h) or "each" (it reads every step); ``nonlinearity``:
-    an nn.RNN's, which a state_dict does not record. Returns the layer alone when there is no Linear.
+    an nn.RNN's, and ``padding_idx`` an nn.Embedding's, which a state_dict does not record. Returns the
+    layer alone when there is nothing else.
     """
     if head not in HEADS:
         raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
@@ -208,8 +241,16 @@ def from_state_dict(state_dict: Mapping, head: str = "last", nonlinearity: str =
     rec = {k[len(rp):]: v for k, v in sd.items() if k.startswith(rp) and k[len(rp):].startswith(names)}
     layer = _layer_from_arrays(rec, None, nonlinearity, where=f"state_dict[{rp + '*'!r}]")
     rest = {k: v for k, v in sd.items() if not (k.startswith(rp) and k[len(rp):] in rec)}
+    emb, keys = [], list(sd)
+    first_rec = min(keys.index(rp + k) for k in rec)
+    for k in [k for k in rest if k.endswith("weight") and keys.index(k) < first_rec]:
+        if k[:-len("weight")] + "bias" not in rest and rest[k].ndim == 2 and rest[k].shape[1] == layer.input_size:
+            emb.append(_embedding(rest.pop(k), padding_idx, False, f"state_dict[{k!r}]"))
+    if padding_idx is not None and not emb:
+        raise ValueError(f"padding_idx: given {padding_idx}, but the state_dict holds no nn.Embedding weight "
+                         f"before the recurrent module")
     if not rest:
-        return layer
+        return make_model(emb + [layer])
     heads = sorted({k[:-len("weight")] for k in rest if k.endswith("weight")})
     if len(heads) != 1 or set(rest) - {heads[0] + "weight", heads[0] + "bias"}:
         raise ValueError(f"state_dict: expected besides the recurrent module at most one nn.Linear "
@@ -222,34 +263,46 @@ def from_state_dict(state_dict: Mapping, head: str = "last", nonlinearity: str =
     dense = Dense(w.shape[1], w.shape[0], dtype=layer.dtype)
     dense.params["W"] = np.ascontiguousarray(w.T, layer.dtype)
     dense.params["b"] = np.ascontiguousarray(rest.get(hp + "bias", np.zeros(w.shape[0])), layer.dtype)
-    return make_model([layer, LastStep(), dense] if head == "last" else [layer, dense])
+    return make_model(emb + ([layer, LastStep(), dense] if head == "last" else [layer, dense]))
 
 
 def _from_module(module, head: str):
     """A torch module that is, or holds, exactly one RNN/LSTM/GRU and at most one nn.Linear."""
     if type(module).__name__ in ("RNN", "LSTM", "GRU"):
         return from_torch(module)
-    rec, lin, other = [], [], []
+    rec, lin, emb, other = [], [], [], []
     for name, m in module.named_modules():
         kind = type(m).__name__
         if kind in ("RNN", "LSTM", "GRU"):
             rec.append((name, m))
         elif kind == "Linear":
             lin.append((name, m))
+        elif kind == "Embedding":
+            emb.append((name, m))
         elif any(True for _ in m.parameters(recurse=False)):
             other.append(f"{name} ({kind})")
-    if len(rec) != 1 or len(lin) > 1 or other:
-        raise ValueError(f"module: expected one torch RNN/LSTM/GRU and at most one nn.Linear, got "
-                         f"{[n for n, _ in rec]} recurrent, {[n for n, _ in lin]} Linear, other parameters in {other}")
+    if len(rec) != 1 or len(lin) > 1 or len(emb) > 1 or other:
+        raise ValueError(f"module: expected at most one nn.Embedding, then one torch RNN/LSTM/GRU and at most one "
+                         f"nn.Linear, got {[n for n, _ in emb]} Embedding, {[n for n, _ in rec]} recurrent, "
+                         f"{[n for n, _ in lin]} Linear, other parameters in {other}")
     _kind_of(rec[0][1])
-    return from_state_dict(module.state_dict(), head, getattr(rec[0][1], "nonlinearity", "tanh"))
+    sd = module.state_dict()
+    if emb:                                   # the embedding first, whatever the registration order
+        e = emb[0][0] + "."
+        sd = {**{k: v for k, v in sd.items() if k.startswith(e)}, **{k: v for k, v in sd.items() if not k.startswith(e)}}
+    model = from_state_dict(sd, head, getattr(rec[0][1], "nonlinearity", "tanh"),
+                            emb[0][1].padding_idx if emb else None)
+    if emb and emb[0][1].sparse:
+        model.layers[0].sparse = True
+    return model
 
 
 MAX_TORCH_BYTES = 1 << 31
 """Largest .pt file read: its size, and for the zip format the sizes its members declare (2 GiB)."""
 
 
-def load_model(source, head: str = "last", nonlinearity: str = "tanh", weights_only: bool = True):
+def load_model(source, head: str = "last", nonlinearity: str = "tanh", weights_only: bool = True,
+               padding_idx: int | None = None):
     """An rnnlab model from a ``.pt`` file, a state_dict, or a torch module: one RNN/LSTM/GRU and an
     optional nn.Linear head, e.g. ``rnnlab.interop.torch.load_model("model.pt")``.
 
@@ -264,7 +317,7 @@ def load_model(source, head: str = "last", nonlinearity: str = "tanh", weights_o
     if head not in HEADS:
         raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
     if not isinstance(source, (str, os.PathLike)):
-        return _load_object(source, head, nonlinearity)
+        return _load_object(source, head, nonlinearity, padding_idx)
     path = os.fspath(source)
     if not os.path.exists(path):
         raise FileNotFoundError(f"source: no file at {path!r}")
@@ -288,7 +341,7 @@ def load_model(source, head: str = "last", nonlinearity: str = "tanh", weights_o
         raise FormatError(path, "", f"not a torch file loadable with weights_only={weights_only} "
                                     f"({describe(err)})") from None
     try:
-        return _load_object(obj, head, nonlinearity)
+        return _load_object(obj, head, nonlinearity, padding_idx)
     except FormatError:
         raise
     except ValueError as err:             # from_state_dict's messages name the key
@@ -298,11 +351,11 @@ def load_model(source, head: str = "last", nonlinearity: str = "tanh", weights_o
         raise FormatError(path, "", f"not a state_dict rnnlab reads ({describe(err)})") from None
 
 
-def _load_object(source, head: str, nonlinearity: str):
+def _load_object(source, head: str, nonlinearity: str, padding_idx=None):
     if isinstance(source, Mapping) and isinstance(source.get("state_dict"), Mapping):
         source = source["state_dict"]
     if isinstance(source, Mapping):
-        return from_state_dict(source, head, nonlinearity)
+        return from_state_dict(source, head, nonlinearity, padding_idx)
     if hasattr(source, "state_dict") and hasattr(source, "named_modules"):
         return _from_module(source, head)
     raise ValueError(f"source: expected a .pt path, a state_dict or a torch module, got {type(source).__name__}")
@@ -313,6 +366,10 @@ def _split_model(model):
     layers after leaving out Dropout are recurrent layers that stack into one torch module, optionally
     then LastStep, then one Dense (nn.Linear)."""
     live = inference_layers(model)
+    emb = live[0][1] if isinstance(live[0][1], Embedding) else None
+    live = live[1:] if emb is not None else live
+    if not live:
+        raise ValueError(f"model: PyTorch holds an Embedding before one RNN/LSTM/GRU; got layers {kinds_of(model)}")
     n = next((k for k, (_, layer) in enumerate(live) if not isinstance(layer, Recurrent)), len(live))
     rest = [type(layer).__name__ for _, layer in live[n:]]
     if n == 0 or rest not in ([], ["Dense"], ["LastStep", "Dense"]):
@@ -336,7 +393,7 @@ def _split_model(model):
     if dense is not None and dense.activation not in ("identity", "linear"):
         raise ValueError(f"model.layers[{j}].activation: nn.Linear has no activation, got "
                          f"{dense.activation!r}; apply it to the torch output yourself")
-    return recs, dense, "last" if "LastStep" in rest else "each"
+    return recs, dense, "last" if "LastStep" in rest else "each", emb
 
 
 def _levels_state_dict(recs: list) -> dict:
@@ -350,11 +407,13 @@ def _levels_state_dict(recs: list) -> dict:
     return out
 
 
-def model_state_dict(model, rnn: str = "rnn", head: str = "head") -> dict:
-    """PyTorch-named NumPy arrays of an rnnlab model: ``rnn.weight_ih_l0``, ..., ``head.weight``,
-    ``head.bias`` (the prefixes are the attribute names of the torch module that will load them)."""
-    recs, dense, _ = _split_model(model)
-    out = {f"{rnn}.{k}": v for k, v in _levels_state_dict(recs).items()}
+def model_state_dict(model, rnn: str = "rnn", head: str = "head", embedding: str = "embedding") -> dict:
+    """PyTorch-named NumPy arrays of an rnnlab model: ``embedding.weight`` (a model that starts with an
+    Embedding), ``rnn.weight_ih_l0``, ..., ``head.weight``, ``head.bias`` (the prefixes are the attribute
+    names of the torch module that will load them)."""
+    recs, dense, _, emb = _split_model(model)
+    out = {} if emb is None else {f"{embedding}.weight": emb.params["W"].copy()}
+    out.update({f"{rnn}.{k}": v for k, v in _levels_state_dict(recs).items()})
     if dense is not None:
         out[f"{head}.weight"] = np.ascontiguousarray(dense.params["W"].T)
         out[f"{head}.bias"] = dense.params["b"].copy()
@@ -365,7 +424,10 @@ def to_torch(model):
     """(rnn, head): a batch-first torch RNN/LSTM/GRU and an nn.Linear (or None) holding ``model``'s
     weights, in the model's dtype. Dropout layers are left out (``rnn.dropout`` is 0)."""
     torch = _torch()
-    recs, dense, _ = _split_model(model)
+    recs, dense, _, emb = _split_model(model)
+    if emb is not None:
+        raise ValueError("model.layers[0]: to_torch returns (rnn, head); convert the Embedding with "
+                         "embedding_to_torch(model.layers[0]) and the rest with to_torch(Sequential(model.layers[1:]))")
     sd = _levels_state_dict(recs)                  # fails early for what torch cannot hold
     layer = recs[0]
     cls = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[layer.kind]

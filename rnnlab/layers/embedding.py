@@ -11,6 +11,12 @@ add up (np.add.at accumulates over repeated indices, where ``dW[ids] += dy`` wou
     dW[v] = sum over (n, t) with ids[n, t] = v of dy[n, t]
 The ids are not differentiable: ``backward`` returns None in place of dx.
 
+``padding_idx`` (PyTorch's): that row starts at zero and receives no gradient, so padding tokens
+stay zero vectors under training (dW[padding_idx] = 0). ``sparse=True`` (PyTorch's ``sparse``):
+backward returns ``rnnlab.optim.SparseGrad(rows, values)``, the (N*T,) ids read and the (N*T, E)
+gradients of the positions that read them, in place of the (V, E) array; the optimizers update only
+those rows (rnnlab.optim) and ``clip_grad_norm`` counts them. The default is the dense array.
+
 Initialised like PyTorch's nn.Embedding: W ~ N(0, 1).
 """
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import check_dtype_name, check_float_array, check_positive_int
+from ..optim import SparseGrad
 
 
 class EmbeddingCache(NamedTuple):
@@ -44,9 +51,15 @@ def embedding_forward(ids, p):
     return y, EmbeddingCache(ids)
 
 
-def embedding_backward(dy, cache: EmbeddingCache, p):
+def embedding_backward(dy, cache: EmbeddingCache, p, padding_idx: int | None = None, sparse: bool = False):
+    rows, values = cache.ids.reshape(-1), dy.reshape(-1, dy.shape[-1])   # (N*T,), (N*T, E)
+    if padding_idx is not None:                              # the padding row gets no gradient
+        keep = rows != padding_idx
+        rows, values = rows[keep], values[keep]
+    if sparse:
+        return None, {"W": SparseGrad(rows, values)}
     dW = np.zeros_like(p["W"])
-    np.add.at(dW, cache.ids, dy)                             # y = W[ids]: scatter-add dy into the rows read
+    np.add.at(dW, rows, values)                              # y = W[ids]: scatter-add dy into the rows read
     return None, {"W": dW}
 
 
@@ -56,35 +69,55 @@ class Embedding:
 
     kind = "Embedding"
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype="float32", seed: int | None = None):
+    def __init__(self, num_embeddings: int, embedding_dim: int, dtype="float32", seed: int | None = None,
+                 padding_idx: int | None = None, sparse: bool = False):
         self.num_embeddings = check_positive_int("num_embeddings", num_embeddings)
         self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         self.dtype = check_dtype_name(dtype)
         self.seed = seed
+        V = self.num_embeddings
+        if padding_idx is not None:
+            if isinstance(padding_idx, (bool, np.bool_)) or not isinstance(padding_idx, (int, np.integer)) \
+                    or not -V <= padding_idx < V:
+                raise ValueError(f"padding_idx: expected None or an integer in [-{V}, {V}) (num_embeddings), "
+                                 f"got {padding_idx!r}")
+            padding_idx = int(padding_idx) % V              # PyTorch's: -1 is the last row
+        if not isinstance(sparse, (bool, np.bool_)):
+            raise ValueError(f"sparse: expected True or False, got {sparse!r}")
+        self.padding_idx, self.sparse = padding_idx, bool(sparse)
         rng = np.random.default_rng(seed)
-        self.params = {"W": rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(self.dtype)}
+        self.params = {"W": rng.standard_normal((V, self.embedding_dim)).astype(self.dtype)}
+        if padding_idx is not None:
+            self.params["W"][padding_idx] = 0
 
     @property
     def output_size(self) -> int:
         return self.embedding_dim
 
     def config(self) -> dict:
-        return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
-                "dtype": self.dtype.name}
+        config = {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
+                  "dtype": self.dtype.name}
+        if self.padding_idx is not None:
+            config["padding_idx"] = self.padding_idx
+        if self.sparse:
+            config["sparse"] = True
+        return config
 
     def num_params(self) -> int:
         return int(self.params["W"].size)
 
     def __repr__(self) -> str:
-        return f"Embedding({self.num_embeddings}, {self.embedding_dim})"
+        extra = "".join(f", {k}={v!r}" for k, v in self.config().items() if k in ("padding_idx", "sparse"))
+        return f"Embedding({self.num_embeddings}, {self.embedding_dim}{extra})"
 
     def forward(self, ids):
         """y, cache = forward(ids); ids: (N, T) integers in [0, num_embeddings)."""
         return embedding_forward(check_ids("x", ids, self.num_embeddings), self.params)
 
     def backward(self, dy, cache: EmbeddingCache):
-        """None, grads = backward(dy, cache): ids have no gradient."""
+        """None, grads = backward(dy, cache): ids have no gradient; grads["W"] is (V, E), or a
+        SparseGrad with ``sparse=True``; the padding row's gradient is zero."""
         if not isinstance(cache, EmbeddingCache):
             raise ValueError(f"cache: expected the cache returned by Embedding.forward, got {type(cache).__name__}")
         dy = check_float_array("dy", dy, shape=cache.ids.shape + (self.embedding_dim,), dtype=self.dtype)
-        return embedding_backward(dy, cache, self.params)
+        return embedding_backward(dy, cache, self.params, self.padding_idx, self.sparse)

@@ -205,11 +205,11 @@ class GRU(Recurrent):
     state_names = ("h",)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, reset_after=True,
-                 dtype="float32", seed=None):
+                 dtype="float32", seed=None, direction="forward"):
         if not isinstance(reset_after, (bool, np.bool_)):
             raise ValueError(f"reset_after: expected True or False, got {reset_after!r}")
         self.reset_after = bool(reset_after)
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed)
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction)
 
     def config(self):
         return {**super().config(), "reset_after": self.reset_after}

@@ -204,7 +204,7 @@ class LSTM(Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, forget_bias=0.0,
                  dtype="float32", seed=None, proj_size=0, peepholes=False, cell_clip=None, gate_clip=None,
-                 input_forget=False, layer_norm=False):
+                 input_forget=False, layer_norm=False, direction="forward"):
         self.forget_bias = check_real("forget_bias", forget_bias)
         self.proj_size = check_int("proj_size", proj_size, low=0)
         for name, value in (("peepholes", peepholes), ("input_forget", input_forget), ("layer_norm", layer_norm)):
@@ -213,7 +213,7 @@ class LSTM(Recurrent):
         self.peepholes, self.input_forget, self.layer_norm = bool(peepholes), bool(input_forget), bool(layer_norm)
         self.cell_clip = None if cell_clip is None else check_real("cell_clip", cell_clip, low=0, low_open=True)
         self.gate_clip = None if gate_clip is None else check_real("gate_clip", gate_clip, low=0, low_open=True)
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed)
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction)
 
     @property
     def h_size(self):

@@ -16,6 +16,11 @@ Conventions, stated once:
   at its own last step. The reverse direction runs t = T-1 .. 0, carrying its initial state unchanged
   through the padding until it reaches each sequence's last valid step: exactly PyTorch's packed
   sequences.
+- Directions (ONNX's names): ``direction="forward"`` (the default), ``"bidirectional"`` (the same as
+  ``bidirectional=True``: forward and reverse, outputs concatenated) or ``"reverse"``: one direction
+  reading t = T-1 .. 0 as above, ONNX's ``direction="reverse"`` and Keras' ``go_backwards=True``
+  with its outputs in input order. Its final state is its state at t = 0, i.e. y[:, 0]. Its
+  parameters are keyed like a forward layer's (``l0.W``).
 - Concurrency (``rnnlab.engine.threads``, opt-in with ``RNNLAB_THREADS=2``): the two directions of
   a bidirectional layer run at the same time, and a wide unidirectional batch runs as two halves at
   the same time (``ShardedCache``), each on one core with single-threaded BLAS; the arithmetic of
@@ -42,6 +47,9 @@ import numpy as np
 
 from ..checks import check_dtype_name, check_float_array, check_lengths, check_positive_int, check_seed
 from ..engine.threads import run_pair, shard_batch
+
+
+DIRECTIONS = ("forward", "reverse", "bidirectional")
 
 
 def time_steps(T: int, reverse: bool) -> range:
@@ -92,13 +100,18 @@ class Recurrent:
     state_names: tuple = ("h",)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bidirectional: bool = False, dtype="float32", seed: int | None = None):
+                 bidirectional: bool = False, dtype="float32", seed: int | None = None, direction: str = "forward"):
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
         if not isinstance(bidirectional, (bool, np.bool_)):
             raise ValueError(f"bidirectional: expected True or False, got {bidirectional!r}")
-        self.bidirectional = bool(bidirectional)
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction: expected one of {DIRECTIONS}, got {direction!r}")
+        if bidirectional and direction == "reverse":
+            raise ValueError("direction: 'reverse' runs one direction, bidirectional=True two; give one of them")
+        self.bidirectional = bool(bidirectional) or direction == "bidirectional"
+        self.reverse = direction == "reverse"          # the only direction runs t = T-1 .. 0
         self.dtype = check_dtype_name(dtype)
         self.seed = check_seed("seed", seed)
         rng = np.random.default_rng(seed)
@@ -118,6 +131,11 @@ class Recurrent:
     def h_size(self) -> int:
         """Width of the state h and of each direction's output: hidden_size, or an LSTM's proj_size."""
         return self.hidden_size
+
+    @property
+    def direction(self) -> str:
+        """"forward", "reverse" or "bidirectional" (ONNX's names)."""
+        return "bidirectional" if self.bidirectional else "reverse" if self.reverse else "forward"
 
     @property
     def output_size(self) -> int:
@@ -142,9 +160,10 @@ class Recurrent:
 
     def config(self) -> dict:
         """Constructor arguments that rebuild this layer (used by save/load)."""
-        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
-                "num_layers": self.num_layers, "bidirectional": self.bidirectional,
-                "dtype": self.dtype.name}
+        config = {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                  "num_layers": self.num_layers, "bidirectional": self.bidirectional,
+                  "dtype": self.dtype.name}
+        return {**config, "direction": "reverse"} if self.reverse else config
 
     def num_params(self) -> int:
         return int(sum(v.size for v in self.params.values()))
@@ -236,7 +255,7 @@ class Recurrent:
             def run(direction, layer=layer, inp=inp):
                 k = layer * self.directions + direction
                 return self._cell_forward(inp, tuple(s[k] for s in s0), self.direction_params(layer, direction),
-                                          mask, reverse=bool(direction))
+                                          mask, reverse=bool(direction) or self.reverse)
             results = run_pair(lambda: run(0), lambda: run(1)) if self.directions == 2 else (run(0),)
             outs = []
             for direction, (y_d, sT, cell_cache) in enumerate(results):
@@ -335,6 +354,10 @@ class Recurrent:
 
     # ----- streaming --------------------------------------------------------------------------
     def _check_streamable(self, name: str = "step") -> None:
+        if self.reverse:
+            raise ValueError(f"{name}: a {self.kind} with direction='reverse' cannot run step by step: it reads the "
+                             f"sequence from its end, which a stream has not reached yet; use forward on the whole "
+                             f"sequence")
         if self.bidirectional:
             raise ValueError(f"{name}: a bidirectional {self.kind} cannot run step by step: its reverse "
                              f"direction reads the sequence from its end, which a stream has not reached yet; "

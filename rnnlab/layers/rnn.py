@@ -131,11 +131,11 @@ class RNN(Recurrent):
     state_names = ("h",)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, nonlinearity="tanh",
-                 dtype="float32", seed=None):
+                 dtype="float32", seed=None, direction="forward"):
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed)
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction)
 
     def config(self):
         return {**super().config(), "nonlinearity": self.nonlinearity}
