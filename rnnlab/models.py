@@ -4,8 +4,8 @@
 picks each sequence's final output (N, F), and ``Dense`` acts on the last axis of whatever it gets,
 so it serves both as a head on the last step and as a head on every step:
 
-    Sequential([LSTM(28, 128), LastStep(), Dense(128, 10)])   # the note's row-by-row MNIST model
-    Sequential([Dense(100, 300, "sigmoid"), Dense(300, 10, "sigmoid")])   # the note's 100-300-10 net
+    Sequential([LSTM(28, 128), LastStep(), Dense(128, 10)])   # row-by-row MNIST: 28 steps of 28 pixels
+    Sequential([Dense(100, 300, "sigmoid"), Dense(300, 10, "sigmoid")])   # a 100-300-10 sigmoid net
 
 Parameters are one flat dict, keyed ``"<index>.<layer key>"`` ("0.l0.W", "2.b"), holding the layers'
 own arrays (updating one in place updates the other).
@@ -255,7 +255,7 @@ class Sequential:
 
 
 def mlp(sizes, activation="sigmoid", output_activation=None, dtype="float32", seed=None) -> Sequential:
-    """A fully connected network, e.g. ``mlp([100, 300, 10])``: the note's 100 -> 300 -> 10 net with
+    """A fully connected network, e.g. ``mlp([100, 300, 10])``: a 100 -> 300 -> 10 net with
     sigmoid units. ``output_activation`` defaults to ``activation``."""
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise ValueError(f"sizes: expected a list of layer sizes such as [100, 300, 10], got {sizes!r}")

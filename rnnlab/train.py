@@ -223,7 +223,7 @@ class State:
     bad_epochs: int = 0             # epochs since the best (early stopping)
     solved_at: int | None = None    # adding problem: sequences seen when validation first met the paper's criterion
     learned_at: int | None = None   # adding problem: sequences seen when the validation MSE first fell below 0.01
-    seconds: float = 0.0            # training time before this session
+    seconds: float = 0.0            # training time of the run's earlier invocations (before --resume)
     history: list = field(default_factory=list)   # the metrics log lines
 
 
@@ -487,7 +487,7 @@ class Run:
         return os.path.join(self.out, LOG) if self.out else None
 
     def elapsed(self) -> float:
-        """Training seconds, the sessions before a resume included."""
+        """Training seconds, the invocations before a resume included."""
         return self.state.seconds + time.perf_counter() - self.started
 
     def diverged(self, what: str) -> Diverged:

@@ -1,4 +1,4 @@
-"""Parameter counts (the note's numbers), Sequential / LastStep / mlp, and the command line."""
+"""Parameter counts of the row-by-row MNIST LSTM and the 100-300-10 MLP, Sequential / LastStep / mlp, and the command line."""
 import subprocess
 import sys
 
@@ -13,7 +13,7 @@ from rnnlab.summary import summary, torch_param_count
 from conftest import rel_err
 
 
-def test_note_model_counts():
+def test_row_by_row_mnist_model_counts():
     model = Sequential([rnnlab.LSTM(28, 128), LastStep(), rnnlab.Dense(128, 10)])
     assert [l.num_params() for l in model.layers] == [80384, 0, 1290]
     assert model.num_params() == 81674

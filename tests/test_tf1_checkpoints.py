@@ -32,7 +32,7 @@ def final_errors(state, ref, kind, count):
 
 
 @pytest.mark.parametrize("name,kind,count,forget_bias", [
-    ("mnist", "LSTM", 1, 1.0),            # the note's BasicLSTMCell(128) over 28 x 28, 10-way head
+    ("mnist", "LSTM", 1, 1.0),            # TF1's row-by-row MNIST model: BasicLSTMCell(128) over 28 x 28, 10-way head
     ("multi", "LSTM", 2, 0.5),            # MultiRNNCell of two LSTMCell, ragged batch
     ("bidirectional", "LSTM", 2, 0.0),    # bidirectional_dynamic_rnn, ragged batch
     ("gru", "GRU", 1, None),

@@ -3,7 +3,7 @@ a Markdown table of the test results and a PNG of the learning curves.
 
 With no arguments it runs the main job of the quick start: the adding problem at T = 100 (hidden 32,
 Adam 0.01, 150,000 training sequences per run, 3 seeds), where the plain RNN stays
-at the trivial MSE 0.167 and the LSTM and the GRU solve it; about 3 to 5 minutes on 2 CPU cores.
+at the trivial MSE 0.167 and the LSTM and the GRU solve it; about a minute on 2 idle CPU cores.
 
     rnnlab compare                                  # the main job, into runs/compare
     rnnlab compare --task order --T 60 --seeds 2 --out runs/order

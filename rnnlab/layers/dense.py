@@ -41,7 +41,7 @@ def dense_backward(dy, cache: DenseCache, p, activation="identity"):
 
 
 class Dense:
-    """y = activation(x W + b); ``Dense(100, 300, "sigmoid")`` is one layer of the note's network.
+    """y = activation(x W + b); ``Dense(100, 300, "sigmoid")`` is one layer of a 100-300-10 sigmoid network.
 
     Initialised like PyTorch's nn.Linear: U(-1/sqrt(D), 1/sqrt(D)).
     """

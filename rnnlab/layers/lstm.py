@@ -6,12 +6,12 @@ order (i, f, o, g):
     i_t = sigmoid(a_i)                     input gate
     f_t = sigmoid(a_f + forget_bias)       forget gate (forget_bias as in TF's BasicLSTMCell)
     o_t = sigmoid(a_o)                     output gate
-    g_t = tanh(a_g)                        candidate state (the note's c~_t, with W_c, b_c)
+    g_t = tanh(a_g)                        candidate state (c~_t in per-gate notation, with W_c, b_c)
     c_t = f_t * c_{t-1} + i_t * g_t        cell state: long-term memory
     h_t = o_t * tanh(c_t)                  output: working memory
 
-The note's eight parameter groups W_f b_f W_i b_i W_o b_o W_c b_c are the column blocks of the fused
-W (D, 4H) | U (H, 4H) and b (4H,): the note's W_f acting on [h_{t-1}, x_t] is [U_f; W_f].
+In per-gate notation, the eight parameter groups W_f b_f W_i b_i W_o b_o W_c b_c are the column blocks of the fused
+W (D, 4H) | U (H, 4H) and b (4H,): W_f acting on [h_{t-1}, x_t] is [U_f; W_f].
 Gate order (i, f, o, g) puts the three sigmoids side by side; converters to PyTorch (i, f, g, o),
 Keras (i, f, c, o), TF1 (i, j, f, o) and ONNX (i, o, f, c) live in ``rnnlab.interop``.
 
