@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 
+from rnnlab.data import paths
 from rnnlab.trees import Vocabulary, encode, make_batch, parse_tree, read_trees
 from rnnlab.trees.batch import BINARY_LABELS
 from rnnlab.trees.data import sst_dir
@@ -96,7 +97,10 @@ def test_sst_dir_flag_env_and_errors(tmp_path, monkeypatch):
     assert sst_dir(tmp_path / "sst") == tmp_path / "sst"
     monkeypatch.setenv("RNNLAB_DATA", str(tmp_path))
     assert sst_dir() == tmp_path / "sst"
-    with pytest.raises(FileNotFoundError, match="data_dir: no SST split"):
+    assert sst_dir(tmp_path / "nowhere") == tmp_path / "sst"      # --data-dir first, then $RNNLAB_DATA
+    monkeypatch.setenv("RNNLAB_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(paths, "SHARED", tmp_path / "no-shared")
+    with pytest.raises(FileNotFoundError, match=r"sst: no train.txt in .*nowhere.*RNNLAB_OFFLINE"):
         sst_dir(tmp_path / "nowhere")
 
 

@@ -70,7 +70,8 @@ def lstm_from_tf1(kernel, bias, forget_bias: float = 1.0) -> LSTM:
         raise ValueError(f"bias: expected shape ({4 * H},) to match kernel {kernel.shape}, got {bias.shape}")
     W, U = _split_rows(kernel, H, "kernel")
     layer = new_layer("LSTM", W.shape[0], H, float_dtype(kernel, bias), forget_bias=forget_bias)
-    set_direction(layer, 0, 0, {"W": reorder(W, "LSTM", "tf1", "rnnlab", 1), "U": reorder(U, "LSTM", "tf1", "rnnlab", 1),
+    set_direction(layer, 0, 0, {"W": reorder(W, "LSTM", "tf1", "rnnlab", 1),
+                                "U": reorder(U, "LSTM", "tf1", "rnnlab", 1),
                                 "b": reorder(bias, "LSTM", "tf1", "rnnlab", 0)})
     return layer
 
