@@ -160,3 +160,17 @@ def test_data_list_and_fetch_commands(server, monkeypatch, tmp_path, capsys):
     assert "rnnlab data: error: toy: " in capsys.readouterr().err and left_in_cache(tmp_path) == []
     assert main(["data", "fetch", "nothing-known"]) == 2
     assert "NAME: expected one of" in capsys.readouterr().err
+
+
+def test_registered_checksums_and_sizes_match_the_shared_copies():
+    from rnnlab.data.fetch import sha256
+    checked = 0
+    for ds in registry.DATASETS.values():
+        for f in ds.files:
+            path = paths.SHARED / ds.folder / f.name
+            if f.sha256 and path.is_file():
+                assert (sha256(path), path.stat().st_size) == (f.sha256, f.size), path
+                checked += 1
+    if not checked:
+        pytest.skip("no ../shared/data beside the repository")
+    assert checked == 8                    # SST's three splits, Tiny Shakespeare, the four piano-roll files

