@@ -38,7 +38,10 @@ def cache_dir() -> Path:
 
 
 def roots(data_dir: str | os.PathLike | None = None) -> list[Path]:
-    """The data roots in the order they are searched (see the module docstring)."""
+    """The data roots in the order they are searched (see the module docstring). A ``data_dir`` given
+    must be a folder: FileNotFoundError otherwise."""
+    if data_dir and not Path(data_dir).is_dir():
+        raise FileNotFoundError(f"data_dir (--data-dir): expected a folder, got {str(data_dir)!r}, which is not one")
     out = [Path(data_dir)] if data_dir else []
     if os.environ.get("RNNLAB_DATA"):
         out.append(Path(os.environ["RNNLAB_DATA"]))
