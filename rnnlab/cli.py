@@ -14,7 +14,7 @@ from .memory import keep_freed_memory
 
 # Commands in the order ``rnnlab --help`` lists them; a name whose module is not there yet is skipped.
 COMMANDS = ["train", "predict", "evaluate", "sample", "compare", "gradflow", "gradcheck", "summary", "sst", "convert",
-            "info", "viz"]
+            "info", "viz", "data"]
 
 
 def make_parser() -> argparse.ArgumentParser:

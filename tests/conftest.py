@@ -55,3 +55,11 @@ def assert_same_run(done: dict, full: dict) -> None:
         np.testing.assert_array_equal(done["model"].params[k], v)
     assert done["test"] == full["test"]
     assert without_seconds(done["history"]) == without_seconds(full["history"])
+
+
+@pytest.fixture(autouse=True)
+def _no_downloads(monkeypatch, tmp_path_factory):
+    """Tests never download data nor read the user's cache: data comes from --data-dir, $RNNLAB_DATA or
+    ../shared/data; the downloader's tests lift RNNLAB_OFFLINE against a local server."""
+    monkeypatch.setenv("RNNLAB_OFFLINE", "1")
+    monkeypatch.setenv("RNNLAB_CACHE", str(tmp_path_factory.getbasetemp() / "rnnlab-cache"))

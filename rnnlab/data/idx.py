@@ -18,10 +18,10 @@ import numpy as np
 
 from ..errors import FormatError, describe
 from .dataset import ArrayDataset, Task
-from .paths import candidates, find_file
+from .paths import dataset_file
 
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-SYSTEM = {"fashion-mnist": ("/usr/share/datasets/fashion-mnist",), "mnist": ("/usr/share/datasets/mnist",)}
+NAMES = ("fashion-mnist", "mnist")        # data sets of rnnlab.data.registry in this format
 FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
          "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
 VALID_SIZE = 5_000
@@ -87,13 +87,13 @@ def _read_idx(f, path: str, size: int | None) -> np.ndarray:
 
 
 def load_images(name: str = "fashion-mnist", data_dir=None) -> dict:
-    """The four arrays of an MNIST-format data set: train/test images (N, 28, 28) uint8, labels (N,)."""
-    if name not in SYSTEM:
-        raise ValueError(f"name: expected one of {sorted(SYSTEM)}, got {name!r}")
-    folders = candidates(data_dir, name, SYSTEM[name])
+    """The four arrays of an MNIST-format data set: train/test images (N, 28, 28) uint8, labels (N,).
+    The files (gzip-compressed or not) are looked for, or fetched, as rnnlab.data.paths says."""
+    if name not in NAMES:
+        raise ValueError(f"name: expected one of {list(NAMES)}, got {name!r}")
     out = {}
     for key, stem in FILES.items():
-        out[key] = read_idx(find_file([stem + ".gz", stem], folders, f"{name} {key.replace('_', ' ')}"))
+        out[key] = read_idx(dataset_file(name, stem + ".gz", data_dir))
     for split in ("train", "test"):
         images, labels = out[f"{split}_images"], out[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import FormatError, describe
 from .dataset import SequenceListDataset, Task
-from .paths import candidates, find_file
+from .paths import dataset_file
 
 FILES = {"jsb": "JSB_Chorales.mat", "nottingham": "Nottingham.mat", "musedata": "MuseData.mat",
          "piano-midi": "Piano_midi.mat"}
@@ -60,7 +60,7 @@ def dataset(rolls: list) -> SequenceListDataset:
 def task(name: str = "jsb", data_dir=None) -> Task:
     if name not in FILES:
         raise ValueError(f"name: expected one of {sorted(FILES)}, got {name!r}")
-    path = find_file([FILES[name]], candidates(data_dir, "polyphonic"), f"{name} piano rolls")
+    path = dataset_file("polyphonic", FILES[name], data_dir)
     mat = loadmat(path)
     splits = [dataset(read_split(mat, key, path)) for key in ("traindata", "validdata", "testdata")]
     return Task(name, "multilabel_steps", NOTES, NOTES, *splits, {})

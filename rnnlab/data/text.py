@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import FormatError, decode_utf8
 from .dataset import ArrayDataset, Task
-from .paths import candidates, find_file
+from .paths import dataset_file
 
 TRAIN_FRACTION = 0.9
 
@@ -107,7 +107,7 @@ def task(path=None, data_dir=None, seq_len: int = 100, random_offset: bool = Fal
     one-hot (N, T, V), or with ``as_ids`` the character ids (N, T) for a model with an Embedding first
     (meta["inputs"] = "ids")."""
     if path is None:
-        path = find_file(["input.txt"], candidates(data_dir, "tinyshakespeare"), "text (Tiny Shakespeare)")
+        path = dataset_file("tinyshakespeare", "input.txt", data_dir)
     if seq_len < 1:
         raise ValueError(f"seq_len: expected a positive integer, got {seq_len!r}")
     text = read_text(path)

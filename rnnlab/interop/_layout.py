@@ -5,14 +5,19 @@ Exporters write the inference graph: ``Dropout`` is the identity in evaluation m
 ``--dropout`` (recurrent layers with Dropout between them) exports as its chain of recurrent layers.
 
 Gate letters: LSTM i (input), f (forget), o (output), g (candidate: Keras' and ONNX's c, TF1's j);
-GRU r (reset), z (update: TF1's u), n (candidate: Keras' and ONNX's h).
+GRU r (reset), z (update: TF1's u), n (candidate: Keras' and ONNX's h). ``ORDERS[library][cell]`` is
+the order of the equal gate blocks each library concatenates along the gate axis (rnnlab's are those
+of rnnlab.layers: LSTM (i, f, o, g), GRU (r, z, n), peephole vectors (i, f, o)):
 
-    library     LSTM      GRU
-    rnnlab      i f o g   r z n
-    PyTorch     i f g o   r z n
-    Keras 3     i f g o   z r n
-    TF1         i g f o   r z (gates kernel) + n (candidate kernel)
-    ONNX        i o f g   z r n
+    library     LSTM      GRU                                         peepholes
+    rnnlab      i f o g   r z n                                       i f o
+    torch       i f g o   r z n
+    keras       i f g o   z r n
+    tf1         i g f o   r z (gates kernel) + n (candidate kernel)
+    onnx        i o f g   z r n                                       i o f
+
+``reorder`` moves an array's blocks from one library's order to another's; ``block`` takes the view
+of a gate's block (or of adjacent blocks) by its letters.
 """
 from __future__ import annotations
 
@@ -21,16 +26,38 @@ import numpy as np
 from ..layers import GRU, LSTM, RNN, Dense, Dropout, Recurrent
 from ..models import LastStep, Sequential
 
-RNNLAB_ORDER = {"LSTM": "ifog", "GRU": "rzn", "RNN": "h"}
+ORDERS = {
+    "rnnlab": {"LSTM": "ifog", "GRU": "rzn", "RNN": "h", "peepholes": "ifo"},
+    "torch": {"LSTM": "ifgo", "GRU": "rzn", "RNN": "h"},
+    "keras": {"LSTM": "ifgo", "GRU": "zrn", "RNN": "h"},
+    "tf1": {"LSTM": "igfo", "GRU": "rzn", "RNN": "h"},
+    "onnx": {"LSTM": "iofg", "GRU": "zrn", "RNN": "h", "peepholes": "iof"},
+}
 
 
-def regate(a: np.ndarray, frm: str, to: str, axis: int = -1) -> np.ndarray:
-    """Reorder the equal gate blocks of ``a`` along ``axis`` from order ``frm`` to order ``to``,
-    e.g. ``regate(w, "ifgo", "ifog", axis=1)``; the result is contiguous."""
-    if sorted(frm) != sorted(to):
-        raise ValueError(f"gate orders {frm!r} and {to!r} name different gates")
-    parts = np.split(np.asarray(a), len(frm), axis=axis)
-    return np.ascontiguousarray(np.concatenate([parts[frm.index(c)] for c in to], axis=axis))
+def reorder(a: np.ndarray, cell: str, frm: str, to: str, axis: int = -1) -> np.ndarray:
+    """The equal gate blocks of ``a`` along ``axis`` moved from library ``frm``'s order of ``cell`` to
+    library ``to``'s (keys of ``ORDERS``), e.g. ``reorder(w_ih.T, "LSTM", "torch", "rnnlab", 1)``
+    turns PyTorch's (i, f, g, o) column blocks into rnnlab's (i, f, o, g). The result is contiguous;
+    the size along ``axis`` must be a multiple of the number of gates."""
+    src, dst = ORDERS[frm][cell], ORDERS[to][cell]
+    parts = np.split(np.asarray(a), len(src), axis=axis)
+    return np.ascontiguousarray(np.concatenate([parts[src.index(c)] for c in dst], axis=axis))
+
+
+def block(a: np.ndarray, library: str, cell: str, gates: str, axis: int = -1) -> np.ndarray:
+    """The view of gate block(s) ``gates`` of ``a`` along ``axis``, in ``library``'s order of ``cell``:
+    ``block(b, "rnnlab", "LSTM", "f")`` is ``b[H:2H]``, ``block(b, "rnnlab", "GRU", "rz")`` is
+    ``b[:2H]``. Several letters must be adjacent in that order. Writing into the view writes ``a``."""
+    order = ORDERS[library][cell]
+    start = order.find(gates)
+    if start < 0:
+        raise ValueError(f"gates {gates!r} are not adjacent blocks of {library}'s {cell} order {order!r}")
+    a = np.asarray(a)
+    size = a.shape[axis] // len(order)
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(start * size, (start + len(gates)) * size)
+    return a[tuple(index)]
 
 
 def layers_of(model) -> list:

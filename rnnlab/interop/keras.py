@@ -47,10 +47,9 @@ import numpy as np
 from ..errors import FormatError, describe
 from ..layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Recurrent
 from ..models import LastStep
-from ._layout import (check_last_step, inference_layers, layers_of, make_model, new_layer, refuse_variants, regate,
+from ._layout import (ORDERS, block, check_last_step, inference_layers, layers_of, make_model, new_layer, refuse_variants, reorder,
                       set_direction, stack_levels)
 
-ORDER = {"LSTM": "ifgo", "GRU": "zrn", "SimpleRNN": "h"}     # Keras gate order per class
 RNNLAB_KIND = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}
 KERAS_CLASS = {v: k for k, v in RNNLAB_KIND.items()}
 ACTIVATIONS = {"linear": "identity", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "softmax": "softmax"}
@@ -134,26 +133,25 @@ def _recurrent(k: KLayer, config: dict, weights: list, where: str) -> tuple:
         kernel, recurrent = weights
         bias = None
     H = recurrent.shape[0]
-    G = len(ORDER[cls])
+    G = len(ORDERS["keras"][RNNLAB_KIND[cls]])
     if kernel.ndim != 2 or recurrent.shape != (H, G * H) or kernel.shape[1] != G * H:
         raise ValueError(f"{where}: kernel {kernel.shape} and recurrent_kernel {recurrent.shape} are not "
                          f"those of a Keras {cls}")
     dt = kernel.dtype
     kind = RNNLAB_KIND[cls]
-    to = {"LSTM": "ifog", "GRU": "rzn", "RNN": "h"}[kind]
-    p = {"W": regate(kernel, ORDER[cls], to, 1), "U": regate(recurrent, ORDER[cls], to, 1)}
+    p = {"W": reorder(kernel, kind, "keras", "rnnlab", 1), "U": reorder(recurrent, kind, "keras", "rnnlab", 1)}
     if kind == "GRU" and options["reset_after"]:
         bias = np.zeros((2, 3 * H), dt) if bias is None else bias
         if bias.shape != (2, 3 * H):
             raise ValueError(f"{where}.bias: expected shape (2, {3 * H}) with reset_after=True, got {bias.shape}")
-        b_in, b_rec = regate(bias[0], "zrn", "rzn", 0), regate(bias[1], "zrn", "rzn", 0)
-        p["b"] = b_in + np.concatenate([b_rec[:2 * H], np.zeros(H, dt)])
-        p["b_hn"] = b_rec[2 * H:]
+        b_in, b_rec = reorder(bias[0], kind, "keras", "rnnlab", 0), reorder(bias[1], kind, "keras", "rnnlab", 0)
+        p["b"] = b_in + np.concatenate([block(b_rec, "rnnlab", kind, "rz"), np.zeros(H, dt)])
+        p["b_hn"] = block(b_rec, "rnnlab", kind, "n")
     else:
         bias = np.zeros(G * H, dt) if bias is None else bias
         if bias.shape != (G * H,):
             raise ValueError(f"{where}.bias: expected shape ({G * H},), got {bias.shape}")
-        p["b"] = regate(bias, ORDER[cls], to, 0)
+        p["b"] = reorder(bias, kind, "keras", "rnnlab", 0)
     return kind, kernel.shape[0], H, dt, options, p
 
 
@@ -219,7 +217,7 @@ def _convert(k: KLayer, masking: str = "refuse") -> tuple:
         dense.params["W"] = np.ascontiguousarray(kernel)
         dense.params["b"] = np.ascontiguousarray(bias)
         return dense, None, []
-    if k.cls in ORDER:
+    if k.cls in RNNLAB_KIND:
         _check_runtime(k.config, where)
         kind, D, H, dt, options, p = _recurrent(k, k.config, k.weights, where)
         layer = new_layer(kind, D, H, dt, **options)
@@ -228,7 +226,7 @@ def _convert(k: KLayer, masking: str = "refuse") -> tuple:
     if k.cls == "Bidirectional":
         fcfg = k.config["layer"]
         bcfg = k.backward_config or {**fcfg, "config": {**fcfg["config"], "go_backwards": True}}
-        if fcfg["class_name"] not in ORDER or bcfg["class_name"] != fcfg["class_name"]:
+        if fcfg["class_name"] not in RNNLAB_KIND or bcfg["class_name"] != fcfg["class_name"]:
             raise ValueError(f"{where}.backward_layer: expected two SimpleRNN, LSTM or GRU layers of one class, "
                              f"got {fcfg['class_name']} and {bcfg['class_name']}")
         _check_runtime(fcfg["config"], f"{where}.forward_layer")
@@ -626,17 +624,16 @@ def keras_weights(layer: Recurrent, l: int = 0, d: int = 0) -> list:
     refuse_variants(layer, "Keras")
     p = layer.direction_params(l, d)
     H = layer.hidden_size
-    cls = KERAS_CLASS[layer.kind]
-    frm = {"LSTM": "ifog", "GRU": "rzn", "RNN": "h"}[layer.kind]
-    kernel, recurrent = regate(p["W"], frm, ORDER[cls], 1), regate(p["U"], frm, ORDER[cls], 1)
+    kind = layer.kind
+    kernel, recurrent = reorder(p["W"], kind, "rnnlab", "keras", 1), reorder(p["U"], kind, "rnnlab", "keras", 1)
     if isinstance(layer, GRU) and layer.reset_after:
         rec_bias = np.concatenate([np.zeros(2 * H, layer.dtype), p["b_hn"]])
-        bias = np.stack([regate(p["b"], "rzn", "zrn", 0), regate(rec_bias, "rzn", "zrn", 0)])
+        bias = np.stack([reorder(p["b"], kind, "rnnlab", "keras", 0), reorder(rec_bias, kind, "rnnlab", "keras", 0)])
     else:
         b = p["b"].copy()
         if isinstance(layer, LSTM):
-            b[H:2 * H] += layer.forget_bias          # rnnlab's run-time forget bias, folded (block f)
-        bias = regate(b, frm, ORDER[cls], 0)
+            block(b, "rnnlab", kind, "f")[...] += layer.forget_bias     # rnnlab's run-time forget bias, folded
+        bias = reorder(b, kind, "rnnlab", "keras", 0)
     return [kernel, recurrent, bias]
 
 

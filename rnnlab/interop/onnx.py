@@ -57,10 +57,9 @@ from ..errors import FormatError, describe
 from ..layers import GRU, LSTM, RNN, Dense, Embedding, Recurrent
 from ..models import LastStep
 from ._onnx_graph import GraphReader, ImportedGraph
-from ._layout import check_last_step, inference_layers, new_layer, regate, set_direction
+from ._layout import block, check_last_step, inference_layers, new_layer, reorder, set_direction
 
 OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN"}
-ORDER = {"LSTM": ("ifog", "iofg"), "GRU": ("rzn", "zrn"), "RNN": ("h", "h")}   # (rnnlab, ONNX)
 ACT_OPS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softmax": "Softmax"}
 GLUE = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Cast", "Dropout")
 DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
@@ -81,32 +80,32 @@ def _onnx():
 # ----- rnnlab -> ONNX -------------------------------------------------------------------------------
 def onnx_weights(layer: Recurrent, l: int) -> tuple:
     """(W, R, B) of level ``l`` of ``layer`` in ONNX layout, directions stacked on axis 0."""
-    H = layer.hidden_size
     if isinstance(layer, LSTM):
         for option, why in (("proj_size", "has no recurrent projection"),
                             ("cell_clip", "clips the gate pre-activations (rnnlab's gate_clip), not the cell state"),
                             ("layer_norm", "has no layer normalization")):
             if getattr(layer, option):
                 raise ValueError(f"layer.{option}: ONNX's LSTM {why}; got {option}={getattr(layer, option)!r}")
-    ours, theirs = ORDER[layer.kind]
+    kind = layer.kind
     Ws, Rs, Bs = [], [], []
     for d in range(layer.directions):
         p = layer.direction_params(l, d)
-        Ws.append(regate(p["W"], ours, theirs, 1).T)
-        Rs.append(regate(p["U"], ours, theirs, 1).T)
+        Ws.append(reorder(p["W"], kind, "rnnlab", "onnx", 1).T)
+        Rs.append(reorder(p["U"], kind, "rnnlab", "onnx", 1).T)
         b = p["b"].copy()
         if isinstance(layer, LSTM):
-            b[H:2 * H] += layer.forget_bias
+            block(b, "rnnlab", kind, "f")[...] += layer.forget_bias
         rb = np.zeros_like(b)
         if isinstance(layer, GRU) and layer.reset_after:
-            rb[2 * H:] = p["b_hn"]
-        Bs.append(np.concatenate([regate(b, ours, theirs, 0), regate(rb, ours, theirs, 0)]))
+            block(rb, "rnnlab", kind, "n")[...] = p["b_hn"]
+        Bs.append(np.concatenate([reorder(b, kind, "rnnlab", "onnx", 0), reorder(rb, kind, "rnnlab", "onnx", 0)]))
     return np.stack(Ws), np.stack(Rs), np.stack(Bs)
 
 
 def onnx_peepholes(layer: LSTM, l: int) -> np.ndarray:
     """P [directions, 3H] of level ``l``: rnnlab's p blocks (i, f, o) in ONNX's order (i, o, f)."""
-    return np.stack([regate(layer.direction_params(l, d)["p"], "ifo", "iof", 0) for d in range(layer.directions)])
+    return np.stack([reorder(layer.direction_params(l, d)["p"], "peepholes", "rnnlab", "onnx", 0)
+                     for d in range(layer.directions)])
 
 
 def to_onnx(model, opset: int = OPSET):
@@ -287,19 +286,18 @@ def _recurrent_layer(node, arrays: dict, where: str) -> Recurrent:
     if B.shape != (dirs, 2 * G * H):
         raise ValueError(f"{where}: input B has shape {B.shape}, expected ({dirs}, {2 * G * H})")
     layer = new_layer(kind, W.shape[2], H, W.dtype, bidirectional=dirs == 2, **options)
-    ours, theirs = ORDER[kind]
     for d in range(dirs):
-        wb, rb = regate(B[d, :G * H], theirs, ours, 0), regate(B[d, G * H:], theirs, ours, 0)
-        p = {"W": regate(W[d].T, theirs, ours, 1), "U": regate(R[d].T, theirs, ours, 1)}
+        wb, rb = reorder(B[d, :G * H], kind, "onnx", "rnnlab", 0), reorder(B[d, G * H:], kind, "onnx", "rnnlab", 0)
+        p = {"W": reorder(W[d].T, kind, "onnx", "rnnlab", 1), "U": reorder(R[d].T, kind, "onnx", "rnnlab", 1)}
         if kind == "GRU" and options["reset_after"]:
-            p["b"] = wb + np.concatenate([rb[:2 * H], np.zeros(H, W.dtype)])
-            p["b_hn"] = rb[2 * H:]
+            p["b"] = wb + np.concatenate([block(rb, "rnnlab", kind, "rz"), np.zeros(H, W.dtype)])
+            p["b_hn"] = block(rb, "rnnlab", kind, "n")
         else:
             p["b"] = wb + rb
         if peep is not None:
             if peep.shape != (dirs, 3 * H):
                 raise ValueError(f"{where}: input P (peepholes) has shape {peep.shape}, expected {(dirs, 3 * H)}")
-            p["p"] = regate(peep[d], "iof", "ifo", 0)
+            p["p"] = reorder(peep[d], "peepholes", "onnx", "rnnlab", 0)
         set_direction(layer, 0, d, p)
     return layer
 

@@ -47,7 +47,7 @@ import numpy as np
 from ..checks import check_float_array, check_real
 from ..layers import GRU, LSTM, RNN, Dense, Recurrent
 from ..models import LastStep
-from ._layout import float_dtype, inference_layers, kinds_of, new_layer, refuse_variants, regate, set_direction
+from ._layout import block, float_dtype, inference_layers, kinds_of, new_layer, refuse_variants, reorder, set_direction
 
 
 
@@ -70,8 +70,9 @@ def lstm_from_tf1(kernel, bias, forget_bias: float = 1.0) -> LSTM:
         raise ValueError(f"bias: expected shape ({4 * H},) to match kernel {kernel.shape}, got {bias.shape}")
     W, U = _split_rows(kernel, H, "kernel")
     layer = new_layer("LSTM", W.shape[0], H, float_dtype(kernel, bias), forget_bias=forget_bias)
-    set_direction(layer, 0, 0, {"W": regate(W, "igfo", "ifog", 1), "U": regate(U, "igfo", "ifog", 1),
-                                "b": regate(bias, "igfo", "ifog", 0)})
+    set_direction(layer, 0, 0, {"W": reorder(W, "LSTM", "tf1", "rnnlab", 1),
+                                "U": reorder(U, "LSTM", "tf1", "rnnlab", 1),
+                                "b": reorder(bias, "LSTM", "tf1", "rnnlab", 0)})
     return layer
 
 
@@ -115,17 +116,18 @@ def to_tf1(layer: Recurrent, l: int = 0, d: int = 0) -> dict:
         raise ValueError(f"layer: expected an rnnlab RNN, LSTM or GRU, got {type(layer).__name__}")
     refuse_variants(layer, "rnnlab's TF1 converter (BasicLSTMCell variables)")
     p = layer.direction_params(l, d)
-    H = layer.hidden_size
     if isinstance(layer, LSTM):
-        return {"kernel": regate(np.concatenate([p["W"], p["U"]]), "ifog", "igfo", 1),
-                "bias": regate(p["b"], "ifog", "igfo", 0), "forget_bias": layer.forget_bias}
+        return {"kernel": reorder(np.concatenate([p["W"], p["U"]]), "LSTM", "rnnlab", "tf1", 1),
+                "bias": reorder(p["b"], "LSTM", "rnnlab", "tf1", 0), "forget_bias": layer.forget_bias}
     if isinstance(layer, GRU):
         if layer.reset_after:
             raise ValueError("layer.reset_after: TF1's GRUCell computes the reset-before form; "
                              "got reset_after=True (use GRU(..., reset_after=False))")
         k = np.concatenate([p["W"], p["U"]])
-        return {"gates/kernel": np.ascontiguousarray(k[:, :2 * H]), "gates/bias": p["b"][:2 * H].copy(),
-                "candidate/kernel": np.ascontiguousarray(k[:, 2 * H:]), "candidate/bias": p["b"][2 * H:].copy()}
+        return {"gates/kernel": np.ascontiguousarray(block(k, "tf1", "GRU", "rz", 1)),
+                "gates/bias": block(p["b"], "tf1", "GRU", "rz").copy(),
+                "candidate/kernel": np.ascontiguousarray(block(k, "tf1", "GRU", "n", 1)),
+                "candidate/bias": block(p["b"], "tf1", "GRU", "n").copy()}
     if layer.nonlinearity != "tanh":
         raise ValueError(f"layer.nonlinearity: TF1's BasicRNNCell uses tanh by default, got "
                          f"{layer.nonlinearity!r}; pass activation=tf.nn.relu to the cell and use the arrays")
@@ -451,9 +453,8 @@ def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None 
         for leaf, name in leaves.items():
             a = bundle.read(name)
             if c in fb and leaf == "bias" and fb[c] != first and a.ndim == 1 and a.size % 4 == 0:
-                H = a.size // 4
                 a = a.copy()
-                a[2 * H:3 * H] += a.dtype.type(fb[c] - first)          # (i, j, f, o): f is the third block
+                block(a, "tf1", "LSTM", "f")[...] += a.dtype.type(fb[c] - first)
             variables[name] = a
     try:
         layer = from_variables(variables, forget_bias=first)

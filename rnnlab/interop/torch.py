@@ -44,7 +44,7 @@ import numpy as np
 from ..errors import FormatError, describe
 from ..layers import GRU, LSTM, RNN, Dense, Embedding, Recurrent
 from ..models import LastStep
-from ._layout import check_last_step, inference_layers, kinds_of, make_model, new_layer, regate, set_direction
+from ._layout import block, check_last_step, inference_layers, kinds_of, make_model, new_layer, reorder, set_direction
 
 KINDS = {1: "RNN", 3: "GRU", 4: "LSTM"}      # gate blocks G -> kind
 HEADS = ("last", "each")
@@ -113,15 +113,16 @@ def _layer_from_arrays(sd: dict, kind: str | None = None, nonlinearity: str = "t
             b_ih = sd.get("bias_ih" + s, np.zeros(G * H, dtype))
             b_hh = sd.get("bias_hh" + s, np.zeros(G * H, dtype))
             if kind == "LSTM":
-                p = {"W": regate(w_ih.T, "ifgo", "ifog", 1), "U": regate(w_hh.T, "ifgo", "ifog", 1),
-                     "b": regate(b_ih + b_hh, "ifgo", "ifog", 0)}
+                p = {"W": reorder(w_ih.T, kind, "torch", "rnnlab", 1), "U": reorder(w_hh.T, kind, "torch", "rnnlab", 1),
+                     "b": reorder(b_ih + b_hh, kind, "torch", "rnnlab", 0)}
                 if proj_size:
                     if "weight_hr" + s not in sd:
                         raise ValueError(f"{where}: missing {'weight_hr' + s!r} of layer {l} (proj_size {proj_size})")
                     p["W_hr"] = sd["weight_hr" + s].T
             elif kind == "GRU":
                 p = {"W": w_ih.T, "U": w_hh.T,
-                     "b": b_ih + np.concatenate([b_hh[:2 * H], np.zeros(H, dtype)]), "b_hn": b_hh[2 * H:]}
+                     "b": b_ih + np.concatenate([block(b_hh, "torch", kind, "rz"), np.zeros(H, dtype)]),
+                     "b_hn": block(b_hh, "torch", kind, "n")}
             else:
                 p = {"W": w_ih.T, "U": w_hh.T, "b": b_ih + b_hh}
             set_direction(layer, l, d, p)
@@ -198,11 +199,11 @@ def to_state_dict(layer: Recurrent, arrays: dict | None = None, fold_forget_bias
             p = layer.direction_params(l, d, arrays)
             s = f"_l{l}" + ("_reverse" if d else "")
             if isinstance(layer, LSTM):
-                b_ih = regate(p["b"], "ifog", "ifgo", 0)
+                b_ih = reorder(p["b"], "LSTM", "rnnlab", "torch", 0)
                 if fold_forget_bias:
-                    b_ih[H:2 * H] += layer.forget_bias
-                out["weight_ih" + s] = regate(p["W"], "ifog", "ifgo", 1).T
-                out["weight_hh" + s] = regate(p["U"], "ifog", "ifgo", 1).T
+                    block(b_ih, "torch", "LSTM", "f")[...] += layer.forget_bias
+                out["weight_ih" + s] = reorder(p["W"], "LSTM", "rnnlab", "torch", 1).T
+                out["weight_hh" + s] = reorder(p["U"], "LSTM", "rnnlab", "torch", 1).T
                 out["bias_ih" + s], out["bias_hh" + s] = b_ih, np.zeros_like(b_ih)
                 if layer.proj_size:
                     out["weight_hr" + s] = p["W_hr"].T

@@ -1,15 +1,14 @@
 """The Stanford Sentiment Treebank splits: where they are, reading them, the binary task's subset.
 
-The folder is under the data root of rnnlab.data.paths (the ``data_dir`` given, else $RNNLAB_DATA,
-else the default): either the folder holding train.txt / dev.txt / test.txt or a data root with an
-``sst/`` folder inside is accepted. A ``data_dir`` given is the only place looked in.
+The folder holding train.txt / dev.txt / test.txt is looked for, or fetched, as rnnlab.data.paths
+says (the ``data_dir`` given, or a data root with an ``sst/`` folder inside, first).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from ..data.paths import data_root
+from ..data.paths import dataset_file
 from .ptb import Tree, read_trees
 
 SPLITS = ("train", "dev", "test")
@@ -18,12 +17,7 @@ LABEL_NAMES = ("very negative", "negative", "neutral", "positive", "very positiv
 
 
 def sst_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    base = data_root(data_dir)
-    for folder in (base, base / "sst"):
-        if (folder / "train.txt").is_file():
-            return folder
-    origin = "data_dir" if data_dir else "RNNLAB_DATA" if os.environ.get("RNNLAB_DATA") else "the default path"
-    raise FileNotFoundError(f"{origin}: no SST split train.txt in {str(base)!r} or {str(base / 'sst')!r}")
+    return dataset_file("sst", "train.txt", data_dir).parent
 
 
 def load_split(name: str, data_dir=None) -> list[Tree]:

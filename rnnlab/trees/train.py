@@ -424,7 +424,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--tree-schedule", choices=["level", "node"], help="level batching or per node (default level)")
     p.add_argument("--max-train", type=int, help="first N training trees only")
-    p.add_argument("--data-dir", help="SST folder (default: $RNNLAB_DATA, then ../shared/data/sst)")
+    p.add_argument("--data-dir", help="SST folder, looked in first (then $RNNLAB_DATA, the user cache, ../shared/data; fetched if missing)")
     p.add_argument("--out", help="run folder: train.log, best.npz, last.npz, metrics.json")
     p.add_argument("--resume", action="store_true", help="continue from --out/last.npz")
     p.add_argument("--overwrite", action="store_true", help="replace the run that --out holds")
