@@ -57,7 +57,7 @@ from ..errors import FormatError, describe
 from ..layers import GRU, LSTM, RNN, Dense, Embedding, Recurrent
 from ..models import LastStep
 from ._onnx_graph import GraphReader, ImportedGraph
-from ._layout import check_last_step, inference_layers, new_layer, regate, set_direction
+from ._layout import refuse_variants, check_last_step, inference_layers, new_layer, regate, set_direction
 
 OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN"}
 ORDER = {"LSTM": ("ifog", "iofg"), "GRU": ("rzn", "zrn"), "RNN": ("h", "h")}   # (rnnlab, ONNX)
@@ -82,6 +82,8 @@ def _onnx():
 def onnx_weights(layer: Recurrent, l: int) -> tuple:
     """(W, R, B) of level ``l`` of ``layer`` in ONNX layout, directions stacked on axis 0."""
     H = layer.hidden_size
+    refuse_variants(layer, "ONNX", holds=("peepholes", "gate_clip", "input_forget", "proj_size", "cell_clip",
+                                          "layer_norm") if isinstance(layer, LSTM) else ())
     if isinstance(layer, LSTM):
         for option, why in (("proj_size", "has no recurrent projection"),
                             ("cell_clip", "clips the gate pre-activations (rnnlab's gate_clip), not the cell state"),
