@@ -15,6 +15,11 @@ the report gives the worst absolute error over the checked entries and the relat
 
 measured against the array's largest gradient, as PyTorch's comparison tests do: an entry-wise ratio
 would flag round-off (about 1e-16 |L| / eps) in entries many orders smaller than their neighbours.
+
+Random masks (Dropout, and the recurrent layers' zoneout, recurrent_dropout and weight_drop): the
+float64 copy keeps the model's mode (training or evaluation) and its layers' generator states
+(``layer.rng``), and every forward starts from those same states, so L sees the same masks at every
+perturbation: the check is of the backward for the masks the first forward drew.
 """
 from __future__ import annotations
 
@@ -56,6 +61,26 @@ class GradcheckReport:
         for r in self.rows:
             lines.append(f"  {r.name:<26}{str(r.shape):<16}{r.checked:>8}{r.max_abs_err:>14.2e}{r.max_rel_err:>14.2e}")
         return "\n".join(lines)
+
+
+def _layers(model) -> list:
+    return list(model.layers) if isinstance(model, Sequential) else [model]
+
+
+def _freeze_masks(model, copy):
+    """Give ``copy`` the mode and generator states of ``model``; returns a function that puts the
+    generators back to those states (called before every forward: the same masks each time)."""
+    pairs = list(zip(_layers(model), _layers(copy)))
+    for a, b in pairs:
+        if hasattr(b, "train"):
+            b.train(bool(getattr(a, "training", False)))
+    states = [(b.rng, a.rng.bit_generator.state) for a, b in pairs if getattr(a, "rng", None) is not None
+              and getattr(b, "rng", None) is not None]
+
+    def restore():
+        for rng, state in states:
+            rng.bit_generator.state = state
+    return restore
 
 
 def _parts(state) -> list:
@@ -151,18 +176,21 @@ def gradcheck(model, x=None, state0=None, lengths=None, eps: float = 1e-5, max_c
     floor = check_real("floor", floor, low=0, low_open=True)
     if not isinstance(model, Sequential) and getattr(model, "kind", None) not in LAYER_TYPES:
         raise ValueError(f"model: expected an rnnlab layer or Sequential, got {type(model).__name__}")
-    model = clone(model, "float64")
+    original, model = model, clone(model, "float64")
+    restore = _freeze_masks(original, model)
     if x is None:
         x, default_state = default_input(model, seed=seed)
         state0 = default_state if state0 is None else state0
     x = check_float_array("x", x, dtype=np.float64)
     rng = np.random.default_rng(seed + 1)
 
+    restore()
     outputs, backward = _run(model, x, state0, lengths)
     probes = [rng.standard_normal(o.shape) for o in outputs]
     input_grads, param_grads = backward(probes)
 
     def loss() -> float:
+        restore()
         outs, _ = _run(model, x, state0, lengths)
         return float(sum(np.sum(o * p) for o, p in zip(outs, probes)))
 

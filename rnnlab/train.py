@@ -53,6 +53,7 @@ from .data.adding import BASELINE_MSE
 from .init import initialize
 from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
 from .layers.dropout import check_rate
+from .layers.regularizers import check_regularizers
 from .metrics import batch_loss, evaluate_split
 from .models import LastStep, Sequential
 from .errors import FormatError
@@ -67,7 +68,7 @@ from .training.selection import patience_spent, select
 
 MODELS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 SCHEDULES = ("constant", "cosine")
-LSTM_OPTIONS = ("proj_size", "peepholes", "cell_clip", "gate_clip", "input_forget", "layer_norm")
+LSTM_OPTIONS = ("proj_size", "peepholes", "cell_clip", "gate_clip", "input_forget")   # and layer_norm: LSTM, GRU
 SELECT = ("loss", "accuracy")
 PER_SEQUENCE = ("regression", "classify")     # task kinds with one target per sequence: a head on LastStep
 LEARNED_MSE = 0.01                  # adding problem: well below the trivial 0.167
@@ -100,7 +101,10 @@ class Config:
     cell_clip: float = 0.0          # LSTM: c_t clipped to [-x, x] (TF1 cell_clip); 0: off
     gate_clip: float = 0.0          # LSTM: gate pre-activations clipped to [-x, x] (ONNX clip); 0: off
     input_forget: bool = False      # LSTM: coupled gates f = 1 - i (CIFG)
-    layer_norm: bool = False        # LSTM: layer normalization of x W, h U and c (Ba et al. 2016)
+    layer_norm: bool = False        # LSTM, GRU: layer normalization of x W, h U (and the LSTM's c) (Ba et al. 2016)
+    zoneout: float | list = 0.0     # training: z (LSTM: for h and c) or an LSTM's [z_h, z_c] (Krueger et al. 2016)
+    recurrent_dropout: float = 0.0  # training: dropout on h_{t-1} in the recurrent product, per sequence (Gal 2016)
+    weight_drop: float = 0.0        # training: DropConnect on U, one mask per batch (Merity et al. 2017)
     patience: int = 0               # early stopping after this many epochs without a better valid score; 0: off
     select: str = "loss"            # validation metric that picks the best parameters: loss | accuracy
     seed: int = 0
@@ -158,6 +162,17 @@ class Config:
         for k in ("peepholes", "input_forget", "layer_norm"):
             if not isinstance(getattr(self, k), (bool, np.bool_)):
                 raise ValueError(f"{n(k, k)}: expected True or False, got {getattr(self, k)!r}")
+        if self.layer_norm and self.model == "rnn":
+            raise ValueError(f"{n('layer_norm', 'layer_norm')}: an LSTM and GRU option, got {n('model', 'model')} 'rnn'")
+        try:
+            check_regularizers(list(self.zoneout) if isinstance(self.zoneout, (list, tuple)) else self.zoneout,
+                               self.recurrent_dropout, self.weight_drop, self.model == "lstm")
+        except ValueError as err:
+            text = str(err)
+            for k in ("recurrent_dropout", "weight_drop", "zoneout"):
+                if text.startswith(k):
+                    raise ValueError(n(k, k) + text[len(k):]) from None
+            raise
         lstm_only = [k for k in LSTM_OPTIONS if getattr(self, k)]
         if lstm_only and self.model != "lstm":
             raise ValueError(f"{n(lstm_only[0], lstm_only[0])}: an LSTM option, got {n('model', 'model')} "
@@ -283,10 +298,12 @@ def task_args(cfg: Config) -> dict:
 
 
 def cell_options(cfg: Config) -> dict:
-    """The LSTM variant options of ``cfg`` as LSTM(...) arguments (clip 0 is off: None)."""
+    """The variant options and regularizers of ``cfg`` as LSTM / GRU / RNN arguments (clip 0 is off: None)."""
+    reg = {"zoneout": tuple(cfg.zoneout) if isinstance(cfg.zoneout, (list, tuple)) else cfg.zoneout,
+           "recurrent_dropout": cfg.recurrent_dropout, "weight_drop": cfg.weight_drop}
     if cfg.model != "lstm":
-        return {}
-    return {"proj_size": cfg.proj_size, "peepholes": cfg.peepholes, "cell_clip": cfg.cell_clip or None,
+        return {**reg, "layer_norm": cfg.layer_norm} if cfg.model == "gru" else reg
+    return {**reg, "proj_size": cfg.proj_size, "peepholes": cfg.peepholes, "cell_clip": cfg.cell_clip or None,
             "gate_clip": cfg.gate_clip or None, "input_forget": cfg.input_forget, "layer_norm": cfg.layer_norm}
 
 
@@ -326,9 +343,10 @@ def build_model(task, cfg: Config) -> Sequential:
 
 
 def dropout_streams(model) -> dict:
-    """Each Dropout layer's generator state, by layer index (JSON-able)."""
+    """The generator state of each layer that draws masks (Dropout; a recurrent layer with zoneout,
+    recurrent_dropout or weight_drop), by layer index (JSON-able)."""
     return {str(i): layer.rng.bit_generator.state for i, layer in enumerate(model.layers)
-            if isinstance(layer, Dropout)}
+            if getattr(layer, "rng", None) is not None}
 
 
 def write_checkpoint(path, cfg: Config, state: State, model, best: dict, opt) -> None:
@@ -397,8 +415,8 @@ def restore(header: dict, arrays: dict, model, best: dict, opt, path=CHECKPOINT)
     streams = header.get("dropout", {})
     dropouts = dropout_streams(model)
     if not isinstance(streams, dict) or set(streams) != set(dropouts):
-        raise ValueError(f"{where}: Dropout streams for layers {sorted(streams) if isinstance(streams, dict) else streams}, "
-                         f"the model built from its config has Dropout at {sorted(dropouts)}")
+        raise ValueError(f"{where}: Dropout streams (of every layer that draws masks) for layers {sorted(streams) if isinstance(streams, dict) else streams}, "
+                         f"the model built from its config draws masks at {sorted(dropouts)}")
     for prefix, target in (("param/", model.params), ("best/", best)):
         saved = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
         missing, extra = sorted(set(target) - saved), sorted(saved - set(target))
@@ -424,7 +442,7 @@ def restore(header: dict, arrays: dict, model, best: dict, opt, path=CHECKPOINT)
         for i, stream in streams.items():
             set_generator_state(model.layers[int(i)].rng, stream)
     except (TypeError, ValueError, KeyError) as err:
-        raise ValueError(f"{where}: the Dropout stream of layer {i} is not a generator state ({err})") from err
+        raise ValueError(f"{where}: the random stream of layer {i} is not a generator state ({err})") from err
     for k, v in model.params.items():
         v[...] = arrays[f"param/{k}"]
     for k in best:

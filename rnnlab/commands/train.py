@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+import argparse
+
 import json
 import os
 from dataclasses import fields
@@ -44,6 +46,18 @@ SST_READS = ("task", "model", "hidden", "layers", "epochs", "batch_size", "lr", 
 # Options left unset stay None, so that the tree trainer applies its own defaults (TreeConfig).
 
 
+def zoneout_arg(text: str):
+    """--zoneout: one rate, or two (h and c) separated by a comma."""
+    parts = text.split(",")
+    if len(parts) > 2:
+        raise argparse.ArgumentTypeError(f"expected Z or Z_H,Z_C (rates in [0, 1)), got {text!r}")
+    try:
+        rates = [float(v) for v in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected Z or Z_H,Z_C (rates in [0, 1)), got {text!r}") from None
+    return rates[0] if len(rates) == 1 else rates
+
+
 def add_arguments(p) -> None:
     """The options that ``train`` and ``compare`` share."""
     p.add_argument("--task", default=DEFAULTS.task, choices=TASKS + ("sst",), help="default: adding")
@@ -71,7 +85,16 @@ def add_arguments(p) -> None:
     p.add_argument("--gate-clip", type=float, help="LSTM: clip gate pre-activations to [-x, x] (ONNX clip); 0: off")
     p.add_argument("--input-forget", action="store_true", default=None, help="LSTM: coupled gates f = 1 - i (CIFG)")
     p.add_argument("--layer-norm", action="store_true", default=None,
-                   help="LSTM: layer normalization of x W, h U and c (Ba et al. 2016)")
+                   help="LSTM, GRU: layer normalization of x W, h U (and the LSTM's c) (Ba et al. 2016)")
+    p.add_argument("--zoneout", type=zoneout_arg, default=None, metavar="Z[,Z_C]",
+                   help="training: each unit of h (and c) keeps its previous value with probability Z, one mask "
+                        "per sequence (Krueger et al. 2016); LSTM: Z_H,Z_C for separate rates; 0: off (default)")
+    p.add_argument("--recurrent-dropout", type=float, default=None,
+                   help="training: dropout of h_{t-1} in the recurrent product, one mask per sequence (Gal & "
+                        "Ghahramani 2016, Keras recurrent_dropout); 0: off (default)")
+    p.add_argument("--weight-drop", type=float, default=None,
+                   help="training: DropConnect on the recurrent weights U, one mask per batch (Merity et al. "
+                        "2017); 0: off (default)")
     p.add_argument("--patience", type=int, help="early stopping: epochs without improvement, 0: off (default)")
     p.add_argument("--select", choices=("loss", "accuracy"),
                    help="validation metric that picks the kept parameters (default loss; accuracy: classification)")

@@ -621,7 +621,7 @@ def load_model(path, head: str = "last", masking: str = "refuse"):
 # ----- rnnlab -> Keras ------------------------------------------------------------------------------
 def keras_weights(layer: Recurrent, l: int = 0, d: int = 0) -> list:
     """The Keras arrays [kernel, recurrent_kernel, bias] of one (layer, direction) of ``layer``."""
-    refuse_variants(layer, "Keras")
+    refuse_variants(layer, "Keras", holds=("recurrent_dropout",))      # to_keras passes it to the layer
     p = layer.direction_params(l, d)
     H = layer.hidden_size
     kind = layer.kind
@@ -683,6 +683,8 @@ def to_keras(model):
             opts["activation"] = layer.nonlinearity
         if isinstance(layer, GRU):
             opts["reset_after"] = layer.reset_after
+        if layer.reg.recurrent_dropout:                  # Keras' recurrent_dropout: one mask per gate block
+            opts["recurrent_dropout"] = layer.reg.recurrent_dropout
         for l in range(layer.num_layers):
             seq = l < layer.num_layers - 1 or not isinstance(nxt, LastStep)
             if layer.bidirectional:

@@ -57,7 +57,7 @@ from ..errors import FormatError, describe
 from ..layers import GRU, LSTM, RNN, Dense, Embedding, Recurrent
 from ..models import LastStep
 from ._onnx_graph import GraphReader, ImportedGraph
-from ._layout import block, check_last_step, inference_layers, new_layer, reorder, set_direction
+from ._layout import block, check_last_step, inference_layers, new_layer, refuse_variants, reorder, set_direction
 
 OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN"}
 ACT_OPS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softmax": "Softmax"}
@@ -80,6 +80,8 @@ def _onnx():
 # ----- rnnlab -> ONNX -------------------------------------------------------------------------------
 def onnx_weights(layer: Recurrent, l: int) -> tuple:
     """(W, R, B) of level ``l`` of ``layer`` in ONNX layout, directions stacked on axis 0."""
+    refuse_variants(layer, "ONNX", holds=("peepholes", "gate_clip", "input_forget", "proj_size", "cell_clip",
+                                          "layer_norm") if isinstance(layer, LSTM) else ())
     if isinstance(layer, LSTM):
         for option, why in (("proj_size", "has no recurrent projection"),
                             ("cell_clip", "clips the gate pre-activations (rnnlab's gate_clip), not the cell state"),

@@ -44,7 +44,8 @@ import numpy as np
 from ..errors import FormatError, describe
 from ..layers import GRU, LSTM, RNN, Dense, Embedding, Recurrent
 from ..models import LastStep
-from ._layout import block, check_last_step, inference_layers, kinds_of, make_model, new_layer, reorder, set_direction
+from ._layout import (block, check_last_step, inference_layers, kinds_of, make_model, new_layer, refuse_variants,
+                      reorder, set_direction)
 
 KINDS = {1: "RNN", 3: "GRU", 4: "LSTM"}      # gate blocks G -> kind
 HEADS = ("last", "each")
@@ -178,6 +179,8 @@ def to_state_dict(layer: Recurrent, arrays: dict | None = None, fold_forget_bias
     if isinstance(layer, GRU) and not layer.reset_after:
         raise ValueError("layer.reset_after: PyTorch's GRU computes the reset-after form only; "
                          "got reset_after=False")
+    refuse_variants(layer, "PyTorch", holds=("proj_size", "peepholes", "cell_clip", "gate_clip", "input_forget",
+                                             "layer_norm") if isinstance(layer, LSTM) else ())
     if isinstance(layer, LSTM):
         for option in ("peepholes", "cell_clip", "gate_clip", "input_forget", "layer_norm"):
             if getattr(layer, option):

@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import engine
 from ..activations import sigmoid
+from .gru_variants import GRUVCache, gruv_backward, gruv_forward, gruv_input_part, gruv_step_forward
 from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
 
 
@@ -198,23 +199,43 @@ def gru_backward(dy, dstateT, cache: GRUCache):
 
 class GRU(Recurrent):
     """Stacked, optionally bidirectional GRU. Parameters per layer and direction: W (D, 3H),
-    U (H, 3H), b (3H,), and with ``reset_after`` (default) b_hn (H,); gate order (r, z, n)."""
+    U (H, 3H), b (3H,), and with ``reset_after`` (default) b_hn (H,); gate order (r, z, n).
+
+    layer_norm: True: layer normalization of x W and h U (Ba et al. 2016), gains g_x, g_h (3H,); with
+    reset_after only. Regularizers, training mode only: zoneout=z_h, recurrent_dropout=p, weight_drop=p
+    (rnnlab.layers.regularizers). Any of them runs the NumPy step functions of
+    rnnlab.layers.gru_variants, where the equations and their backward are."""
 
     kind = "GRU"
     gates = 3
     state_names = ("h",)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, reset_after=True,
-                 dtype="float32", seed=None, direction="forward"):
-        if not isinstance(reset_after, (bool, np.bool_)):
-            raise ValueError(f"reset_after: expected True or False, got {reset_after!r}")
-        self.reset_after = bool(reset_after)
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction)
+                 dtype="float32", seed=None, direction="forward", layer_norm=False, zoneout=0.0,
+                 recurrent_dropout=0.0, weight_drop=0.0):
+        for name, value in (("reset_after", reset_after), ("layer_norm", layer_norm)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{name}: expected True or False, got {value!r}")
+        if layer_norm and not reset_after:
+            raise ValueError("layer_norm: True needs reset_after=True (the reset-before candidate (r * h) U_n "
+                             "has no separate recurrent product to normalize), got reset_after=False")
+        self.reset_after, self.layer_norm = bool(reset_after), bool(layer_norm)
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction,
+                         zoneout, recurrent_dropout, weight_drop)
+
+    @property
+    def _plain(self):
+        return not self.layer_norm and super()._plain
 
     def config(self):
-        return {**super().config(), "reset_after": self.reset_after}
+        config = {**super().config(), "reset_after": self.reset_after}
+        return {**config, "layer_norm": True} if self.layer_norm else config
 
     def _cell_step(self, x_t, state, p, out):
+        if self.layer_norm:
+            a_x, _ = gruv_input_part(x_t, p, True)
+            out[0][...], _ = gruv_step_forward(a_x, state[0], p, self.reset_after, True)
+            return
         a = gru_input_part(x_t, p)                                      # (N, 3H)
         gru_step_forward(a, state[0], p["U"], p.get("b_hn"), self.reset_after, h=out[0])
 
@@ -225,9 +246,13 @@ class GRU(Recurrent):
              "b": uniform_init(rng, (3 * H,), bound, self.dtype)}
         if self.reset_after:
             p["b_hn"] = uniform_init(rng, (H,), bound, self.dtype)
+        if self.layer_norm:                              # gains 1: LN starts as a plain normalization
+            p.update(g_x=np.ones(3 * H, self.dtype), g_h=np.ones(3 * H, self.dtype))
         return p
 
-    def _cell_forward(self, x, state0, p, mask, reverse):
+    def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
+        if not self._plain:                              # variants: NumPy step functions only
+            return gruv_forward(x, state0, p, mask, reverse, self.reset_after, self.layer_norm, reg)
         if self.reset_after and engine.applies(x):       # same loop, compiled (rnnlab.engine)
             y, gates, q, hs = engine.gru_forward(x, *state0, p["W"], p["U"], p["b"], p["b_hn"], mask, reverse)
             final = (hs[0],) if reverse else (hs[-1],)
@@ -235,6 +260,8 @@ class GRU(Recurrent):
         return gru_forward(x, state0, p, mask, reverse, self.reset_after)
 
     def _cell_backward(self, dy, dstateT, cache):
+        if isinstance(cache, GRUVCache):
+            return gruv_backward(dy, dstateT, cache)
         if cache.reset_after and engine.applies(cache.x):
             c = cache
             dx, dh, grads = engine.gru_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.q, c.hs, c.mask,

@@ -195,6 +195,12 @@ class LSTM(Recurrent):
                       U and b is then not read.
         layer_norm:   True: layer normalization of x W, h U and c_t (Ba et al. 2016), gains g_x, g_h
                       (4H,), g_c (H,), bias b_c (H,).
+    Regularizers, training mode only (rnnlab.layers.regularizers; masks per sequence from ``rng``):
+        zoneout:           z or (z_h, z_c) in [0, 1): h and c keep their previous value with
+                           probability z (Krueger et al. 2016); evaluation: z s_{t-1} + (1 - z) s^_t.
+        recurrent_dropout: p in [0, 1): h_{t-1} * r / (1 - p) in the recurrent product (Gal &
+                           Ghahramani 2016, Keras ``recurrent_dropout``).
+        weight_drop:       p in [0, 1): U * M / (1 - p), one mask per forward (Merity et al. 2017).
     A layer with any of them runs the NumPy step functions of rnnlab.layers.lstm_variants.
     """
 
@@ -204,7 +210,8 @@ class LSTM(Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, forget_bias=0.0,
                  dtype="float32", seed=None, proj_size=0, peepholes=False, cell_clip=None, gate_clip=None,
-                 input_forget=False, layer_norm=False, direction="forward"):
+                 input_forget=False, layer_norm=False, direction="forward", zoneout=0.0, recurrent_dropout=0.0,
+                 weight_drop=0.0):
         self.forget_bias = check_real("forget_bias", forget_bias)
         self.proj_size = check_int("proj_size", proj_size, low=0)
         for name, value in (("peepholes", peepholes), ("input_forget", input_forget), ("layer_norm", layer_norm)):
@@ -213,7 +220,8 @@ class LSTM(Recurrent):
         self.peepholes, self.input_forget, self.layer_norm = bool(peepholes), bool(input_forget), bool(layer_norm)
         self.cell_clip = None if cell_clip is None else check_real("cell_clip", cell_clip, low=0, low_open=True)
         self.gate_clip = None if gate_clip is None else check_real("gate_clip", gate_clip, low=0, low_open=True)
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction)
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction,
+                         zoneout, recurrent_dropout, weight_drop)
 
     @property
     def h_size(self):
@@ -227,7 +235,7 @@ class LSTM(Recurrent):
     @property
     def _plain(self):
         return (LSTMOptions(self.forget_bias) == self.options and not self.proj_size
-                and not self.__dict__.get("_keep_cells"))
+                and not self.__dict__.get("_keep_cells") and super()._plain)
 
     def forward(self, x, state0=None, lengths=None, return_cell_states=False):
         """y, state, cache = forward(x, state0=None, lengths=None), as Recurrent.forward.
@@ -286,9 +294,9 @@ class LSTM(Recurrent):
                      g_c=np.ones(H, self.dtype), b_c=np.zeros(H, self.dtype))
         return p
 
-    def _cell_forward(self, x, state0, p, mask, reverse):
+    def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
         if not self._plain:                              # variants: NumPy step functions only
-            return lstmv_forward(x, state0, p, mask, reverse, self.options)
+            return lstmv_forward(x, state0, p, mask, reverse, self.options, reg)
         if engine.applies(x):                            # same loop, compiled (rnnlab.engine)
             b = p["b"].copy()
             b[self.hidden_size:2 * self.hidden_size] += np.float32(self.forget_bias)

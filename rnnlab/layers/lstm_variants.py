@@ -63,6 +63,11 @@ so dU += h_{t-1}^T dz_h with dz_h from da * g_h, and dW, dx from dz_x, from da *
 The derivative of a clip at its bound is taken as 0 (the clipped side), as autograd does for
 ``clamp`` away from the bound.
 
+Regularizers (``zoneout``, ``recurrent_dropout``, ``weight_drop``; equations, backward and sources in
+rnnlab.layers.regularizers) enter here as one direction's RegMasks ``reg``: the step reads
+h~_{t-1} = h_{t-1} * s_r in its recurrent product (with layer_norm: LN(h~_{t-1} U')), the loop passes
+U' = U * S and zones out h_t and c_t after each step (h^_t = o * tanh(c^_t) reads the new c^_t).
+
 Code: ``lstmv_step_forward`` / ``lstmv_step_backward`` are one step; ``lstmv_forward`` /
 ``lstmv_backward`` are the sequence loop, with the ragged-batch carry of rnnlab.layers.recurrent.
 Weight gradients are summed over all steps after the loop, from the cached per-step arrays.
@@ -75,6 +80,7 @@ import numpy as np
 
 from ..activations import sigmoid
 from .recurrent import carry_masked, time_steps
+from .regularizers import RegMasks, dropped_U, zoneout
 
 
 class LSTMOptions(NamedTuple):
@@ -131,20 +137,22 @@ def lstmv_input_part(x, p, forget_bias=0.0, layer_norm=False):
     return a, ln_x
 
 
-def lstmv_step_forward(a_x, h_prev, c_prev, p: dict, opt: LSTMOptions):
+def lstmv_step_forward(a_x, h_prev, c_prev, p: dict, opt: LSTMOptions, rh=None):
     """One step: (h_t, c_t), LSTMVStepCache.
 
     a_x: (N, 4H) the input part x_t W + b (see ``lstmv_input_part``), not modified; h_prev (N, P),
     c_prev (N, H); p: the direction's parameters, W_hr present when projected, p with peepholes.
+    rh: recurrent dropout's scaled mask s_r (N, P) or None: the product reads h~_{t-1} = h_{t-1} * s_r.
     """
     U = p["U"]
     H = U.shape[1] // 4
     ln_h = ln_c = None
+    h_rec = h_prev if rh is None else h_prev * rh                # h~_{t-1} = h_{t-1} * s_r
     if opt.layer_norm:
-        ln_h = layer_norm_forward(h_prev @ U)
+        ln_h = layer_norm_forward(h_rec @ U)
         a = a_x + ln_h[0] * p["g_h"]                              # a = a_x + LN(h_{t-1} U) * g_h
     else:
-        a = a_x + h_prev @ U                                      # a = a_x + h_{t-1} U
+        a = a_x + h_rec @ U                                       # a = a_x + h~_{t-1} U
     if opt.peepholes:
         a[:, :2 * H] += np.tile(c_prev, 2) * p["p"][:2 * H]       # a_i, a_f += p_i, p_f * c_{t-1}
     gate_keep = None
@@ -251,11 +259,14 @@ class LSTMVCache(NamedTuple):
     mask: np.ndarray | None      # (T, N, 1)
     reverse: bool
     opt: LSTMOptions
+    reg: RegMasks | None = None  # the regularizers' masks (rnnlab.layers.regularizers)
 
 
-def lstmv_forward(x, state0, p, mask=None, reverse=False, opt: LSTMOptions = LSTMOptions()):
-    """One direction over x (T, N, D); returns y (T, N, P), (h_T, c_T), cache."""
+def lstmv_forward(x, state0, p, mask=None, reverse=False, opt: LSTMOptions = LSTMOptions(), reg: RegMasks | None = None):
+    """One direction over x (T, N, D); returns y (T, N, P), (h_T, c_T), cache. reg: RegMasks or None."""
     h0, c0 = state0
+    p = {**p, "U": dropped_U(p["U"], reg)}                        # U' = U * S (weight drop)
+    rh, zh, zc = (None, None, None) if reg is None else (reg.rh, reg.zh, reg.zc)
     T, N, D = x.shape
     P, H = p["U"].shape[0], p["U"].shape[1] // 4
     r = int(reverse)                 # step t reads state slot t + r and writes slot t + 1 - r
@@ -268,9 +279,10 @@ def lstmv_forward(x, state0, p, mask=None, reverse=False, opt: LSTMOptions = LST
     steps = [None] * T
     for t in time_steps(T, reverse):
         h_prev, c_prev = hs[t + r], cs[t + r]
-        (h_new, c_new), steps[t] = lstmv_step_forward(a_x[t], h_prev, c_prev, p, opt)
+        (h_new, c_new), steps[t] = lstmv_step_forward(a_x[t], h_prev, c_prev, p, opt, rh)
         h, c = hs[t + 1 - r], cs[t + 1 - r]
-        h[...], c[...] = h_new, c_new                             # copies: the step cache keeps its own
+        h[...] = zoneout(h_new, h_prev, zh)                       # s_t = d s_{t-1} + (1 - d) s^_t
+        c[...] = zoneout(c_new, c_prev, zc)                       # copies: the step cache keeps its own
         if mask is not None:
             np.multiply(h, mask[t], out=y[t])                     # y_t = m_t * h_t
             carry_masked(h, h_prev, mask[t])                      # s_t = m s_new + (1 - m) s_{t-1}
@@ -278,13 +290,14 @@ def lstmv_forward(x, state0, p, mask=None, reverse=False, opt: LSTMOptions = LST
         else:
             y[t] = h
     final = (hs[0], cs[0]) if r else (hs[T], cs[T])
-    return y, final, LSTMVCache(x, p, p["U"], steps, ln_x, hs, cs, mask, bool(reverse), opt)
+    return y, final, LSTMVCache(x, p, p["U"], steps, ln_x, hs, cs, mask, bool(reverse), opt, reg)
 
 
 def lstmv_backward(dy, dstateT, cache: LSTMVCache):
     """Gradients of one direction: dx (T, N, D), (dh_0, dc_0), {"W", "U", "b"[, "p"][, "W_hr"]
     [, "g_x", "g_h", "g_c", "b_c"]}."""
-    x, p, U, steps, ln_x, hs, cs, mask, reverse, opt = cache
+    x, p, U, steps, ln_x, hs, cs, mask, reverse, opt, reg = cache
+    zh, zc, rh, rU = (None,) * 4 if reg is None else reg
     T, N, D = x.shape
     P, H = U.shape[0], U.shape[1] // 4
     r = int(reverse)
@@ -302,16 +315,32 @@ def lstmv_backward(dy, dstateT, cache: LSTMVCache):
             dh_t *= m                                             # y_t = m h_t and h carried by m
             dc_t = dc * m
             dh_keep, dc_keep = dh * (1 - m), dc * (1 - m)         # s_t = ... + (1 - m) s_{t-1}
+        # zoneout s_t = d s_{t-1} + (1 - d) s^_t: ds^_t = ds_t (1 - d), ds_{t-1} += ds_t d
+        dh_zone = None if zh is None else dh_t * zh
+        dc_zone = None if zc is None else dc_t * zc
+        if zh is not None:
+            dh_t = dh_t * (1 - zh)
+        if zc is not None:
+            dc_t = dc_t * (1 - zc)
         dh_all[t] = dh_t
         da_all[t], dah, _, dn_c, dh, dc = lstmv_step_backward(dh_t, dc_t, steps[t], p, opt)
+        if rh is not None:
+            dh *= rh                                              # h~_{t-1} = h_{t-1} * s_r
+        if dh_zone is not None:
+            dh += dh_zone
+        if dc_zone is not None:
+            dc += dc_zone
         if opt.layer_norm:
             dah_all[t], dnc_all[t] = dah, dn_c
         if mask is not None:
             dh += dh_keep
             dc += dc_keep
     da2 = da_all.reshape(T * N, 4 * H)
-    h_prev = (hs[1:] if r else hs[:T]).reshape(T * N, P)
+    h_prev = hs[1:] if r else hs[:T]
+    h_prev = (h_prev if rh is None else h_prev * rh).reshape(T * N, P)     # h~_{t-1}
     grads = {"b": da2.sum(axis=0), "U": h_prev.T @ dah_all.reshape(T * N, 4 * H)}
+    if rU is not None:
+        grads["U"] *= rU                                          # U' = U * S: dU = S * dU'
     dz_x = da_all                                                 # dL/d(x W)
     if opt.layer_norm:
         # a_x = LN(x W) * g_x + b;  a = ... + LN(h_{t-1} U) * g_h;  tanh(LN(c_t) * g_c + b_c)

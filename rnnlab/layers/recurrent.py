@@ -37,6 +37,10 @@ Both are one loop over its pure step functions ``<cell>_step_forward`` / ``<cell
 Streaming: ``state = layer.initial_state(N)``, then ``y_t, state = layer.step(x_t, state)`` with
 x_t (N, D) and y_t (N, H), one time step of every layer through the same step functions; the state has
 the layout above. A bidirectional layer cannot stream (its reverse direction starts at the end).
+
+Regularizers (rnnlab.layers.regularizers): ``zoneout``, ``recurrent_dropout`` and ``weight_drop`` act in
+training mode (``layer.train()``); a layer starts in evaluation mode (``layer.eval()``), where zoneout
+takes its expectation and the two dropouts are off. Their masks come from ``layer.rng``.
 """
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ import numpy as np
 
 from ..checks import check_dtype_name, check_float_array, check_lengths, check_positive_int, check_seed
 from ..engine.threads import run_pair, shard_batch
+from .regularizers import Regularizers, check_regularizers, draw_masks, zoneout
 
 
 DIRECTIONS = ("forward", "reverse", "bidirectional")
@@ -100,7 +105,8 @@ class Recurrent:
     state_names: tuple = ("h",)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bidirectional: bool = False, dtype="float32", seed: int | None = None, direction: str = "forward"):
+                 bidirectional: bool = False, dtype="float32", seed: int | None = None, direction: str = "forward",
+                 zoneout=0.0, recurrent_dropout=0.0, weight_drop=0.0):
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
@@ -114,6 +120,10 @@ class Recurrent:
         self.reverse = direction == "reverse"          # the only direction runs t = T-1 .. 0
         self.dtype = check_dtype_name(dtype)
         self.seed = check_seed("seed", seed)
+        self.reg: Regularizers = check_regularizers(zoneout, recurrent_dropout, weight_drop, len(self.state_names) == 2)
+        # the regularizers' masks: a stream of its own, seeded from seed (None: no stream to save)
+        self.rng = np.random.default_rng(None if seed is None else [seed, 1]) if self.reg.any else None
+        self.training = False
         rng = np.random.default_rng(seed)
         self.params: dict[str, np.ndarray] = {}
         for layer in range(self.num_layers):
@@ -144,9 +154,28 @@ class Recurrent:
     @property
     def _plain(self) -> bool:
         """True when the layer computes the plain cell, which the compiled kernels also compute; a
-        variant option (rnnlab.layers.lstm's proj_size, peepholes, ...) makes it False, and the layer
-        then runs its NumPy step functions."""
-        return True
+        variant option (rnnlab.layers.lstm's proj_size, peepholes, ...) or an active regularizer
+        (zoneout; the dropouts in training mode) makes it False, and the layer then runs its NumPy
+        step functions."""
+        r = self.reg
+        return not (r.zoneout_h or r.zoneout_c or (self.training and (r.recurrent_dropout or r.weight_drop)))
+
+    def train(self, mode: bool = True):
+        """Training mode (``mode`` True: the regularizers draw masks) or evaluation mode; returns the layer."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def _draw_masks(self, N: int) -> list | None:
+        """RegMasks per k = layer * directions + direction for a batch of N, or None when none is active."""
+        if not self.reg.any:
+            return None
+        G = self.gates * self.hidden_size
+        masks = [draw_masks(self.rng, self.reg, self.training, N, self.h_size, self.hidden_size, (self.h_size, G),
+                            self.dtype) for _ in range(self.num_layers * self.directions)]
+        return None if all(m is None for m in masks) else masks
 
     @staticmethod
     def prefix(layer: int, direction: int) -> str:
@@ -163,6 +192,10 @@ class Recurrent:
         config = {"input_size": self.input_size, "hidden_size": self.hidden_size,
                   "num_layers": self.num_layers, "bidirectional": self.bidirectional,
                   "dtype": self.dtype.name}
+        r = self.reg
+        if r.zoneout_h or r.zoneout_c:
+            config["zoneout"] = (r.zoneout_h, r.zoneout_c) if len(self.state_names) == 2 else r.zoneout_h
+        config.update({k: getattr(r, k) for k in ("recurrent_dropout", "weight_drop") if getattr(r, k)})
         return {**config, "direction": "reverse"} if self.reverse else config
 
     def num_params(self) -> int:
@@ -185,7 +218,8 @@ class Recurrent:
     def _init_direction(self, in_size: int, H: int, rng: np.random.Generator) -> dict:
         raise NotImplementedError
 
-    def _cell_forward(self, x, state0: tuple, p: dict, mask, reverse: bool):
+    def _cell_forward(self, x, state0: tuple, p: dict, mask, reverse: bool, reg=None):
+        """reg: the direction's RegMasks (rnnlab.layers.regularizers), or None."""
         raise NotImplementedError
 
     def _cell_backward(self, dy, dstateT: tuple, cache):
@@ -232,18 +266,20 @@ class Recurrent:
         lengths = check_lengths(lengths, N, T)
         s0 = self._state_parts("state0", state0, N, allow_none=False)
         s0 = [np.zeros(self.state_shape(N, n), self.dtype) if s is None else s for s, n in zip(s0, self.state_names)]
-        if not self.bidirectional and shard_batch(N, self.hidden_size):
+        masks = self._draw_masks(N)
+        if masks is None and not self.bidirectional and shard_batch(N, self.hidden_size):
             halves = (slice(0, N // 2), slice(N // 2, N))
             parts = run_pair(*(partial(self._forward, x[h], [s[:, h] for s in s0],
                                        None if lengths is None else lengths[h]) for h in halves))
             y = np.concatenate([y for y, _, _ in parts])
             finals = [np.concatenate(pair, axis=1) for pair in zip(*(st for _, st, _ in parts))]
             return y, self._pack_state(finals), ShardedCache([c for _, _, c in parts], N // 2)
-        y, finals, cache = self._forward(x, s0, lengths)
+        y, finals, cache = self._forward(x, s0, lengths, masks)
         return y, self._pack_state(finals), cache
 
-    def _forward(self, x, s0: list, lengths):
-        """forward on checked arguments: s0 a list of (K, N, H) arrays; returns y, [final states], cache."""
+    def _forward(self, x, s0: list, lengths, masks=None):
+        """forward on checked arguments: s0 a list of (K, N, H) arrays, masks a list of RegMasks per k
+        or None; returns y, [final states], cache."""
         N, T, _ = x.shape
         mask = None
         if lengths is not None and lengths.min() < T:
@@ -254,8 +290,9 @@ class Recurrent:
         for layer in range(self.num_layers):
             def run(direction, layer=layer, inp=inp):
                 k = layer * self.directions + direction
+                extra = {} if masks is None or masks[k] is None else {"reg": masks[k]}
                 return self._cell_forward(inp, tuple(s[k] for s in s0), self.direction_params(layer, direction),
-                                          mask, reverse=bool(direction) or self.reverse)
+                                          mask, reverse=bool(direction) or self.reverse, **extra)
             results = run_pair(lambda: run(0), lambda: run(1)) if self.directions == 2 else (run(0),)
             outs = []
             for direction, (y_d, sT, cell_cache) in enumerate(results):
@@ -385,6 +422,12 @@ class Recurrent:
 
     def _step(self, x_t, state, x_name: str, state_name: str, where: str):
         self._check_streamable(where)
+        r = self.reg
+        if self.training and r.any:
+            on = [k for k, v in (("zoneout", r.zoneout_h or r.zoneout_c), ("recurrent_dropout", r.recurrent_dropout),
+                                 ("weight_drop", r.weight_drop)) if v]
+            raise ValueError(f"{where}: a {self.kind} with {', '.join(on)} in training mode cannot run step by step "
+                             f"(its masks are drawn per sequence); streaming runs in evaluation mode: call eval() first")
         x_t = np.asarray(x_t)
         if x_t.dtype.kind != "f":
             raise ValueError(f"{x_name}: expected a floating-point array (float32 or float64), got dtype {x_t.dtype}")
@@ -398,7 +441,11 @@ class Recurrent:
         inp = x_t
         for layer, keys in enumerate(self._layer_keys()):
             p = {name: params[key] for name, key in keys}
-            self._cell_step(inp, [s[layer] for s in parts], p, [s[layer] for s in new])
+            old = [s[layer] for s in parts]
+            self._cell_step(inp, old, p, [s[layer] for s in new])
+            for s, o, z in zip(new, old, (r.zoneout_h, r.zoneout_c)):
+                if z:                                                    # zoneout's expectation
+                    s[layer] = zoneout(s[layer], o, self.dtype.type(z))
             inp = new[0][layer]                                          # h_t of this layer
         return inp.copy(), self._pack_state(new)
 

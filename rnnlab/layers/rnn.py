@@ -2,15 +2,25 @@
 
 For one direction of one layer, W (D, H), U (H, H), b (H,):
 
-    h_t = phi(x_t W + h_{t-1} U + b),    phi = tanh or relu
+    h_t = phi(x_t W + h_{t-1} U + b),    phi = tanh, relu or identity
 
 Backward through time, from the cached activated h_t:
 
-    da_t     = (dy_t + dh_t) * phi'(h_t)        tanh' = 1 - h^2, relu' = [h > 0]
+    da_t     = (dy_t + dh_t) * phi'(h_t)        tanh' = 1 - h^2, relu' = [h > 0], identity' = 1
     dh_{t-1} = da_t U^T
 The repeated product with U^T * phi' is what shrinks or blows up dh over long spans; the LSTM's
 additive cell state avoids it.
 After the loop: dW = x^T da, dU = h_{t-1}^T da, db = sum da, dx = da W^T.
+
+``nonlinearity="identity"`` is the linear recurrence h_t = x_t W + h_{t-1} U + b (as in the analyses of
+linear RNNs, e.g. Saxe et al. 2014): its gradient through time is exactly the product of U^T.
+
+With the regularizers (rnnlab.layers.regularizers: zoneout, recurrent_dropout, weight_drop; or the
+identity nonlinearity) the layer runs ``rnnv_forward`` / ``rnnv_backward``:
+
+    h~_{t-1} = h_{t-1} * s_r,  U' = U * S            dh_{t-1} = dh~ * s_r + dh_t d,  dU = S * (h~^T da)
+    h^_t = phi(x_t W + h~_{t-1} U' + b)              da = dh^_t phi'(h^_t),  dh~ = da U'^T
+    h_t  = d * h_{t-1} + (1 - d) * h^_t              dh^_t = dh_t (1 - d)
 
 Code: ``rnn_step_forward`` / ``rnn_step_backward`` are one time step, one line per equation above;
 ``rnn_forward`` / ``rnn_backward`` are the sequence loop that calls them. The input product x_t W
@@ -26,8 +36,9 @@ import numpy as np
 from .. import engine
 from ..activations import relu_grad, tanh_grad
 from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
+from .regularizers import RegMasks, dropped_U, dropped_h, zoneout
 
-NONLINEARITIES = ("tanh", "relu")
+NONLINEARITIES = ("tanh", "relu", "identity")
 
 
 class RNNCache(NamedTuple):
@@ -50,9 +61,9 @@ def rnn_step_forward(a, h_prev, U, nonlinearity="tanh", *, hU=None):
     a += np.matmul(h_prev, U, out=hU)                    # a_t = x_t W + b + h_{t-1} U
     if nonlinearity == "tanh":
         np.tanh(a, out=a)                                # h_t = tanh(a_t)
-    else:
+    elif nonlinearity == "relu":
         np.maximum(a, 0, out=a)                          # h_t = relu(a_t)
-    return a
+    return a                                             # identity: h_t = a_t
 
 
 def rnn_step_backward(dh, h, U, nonlinearity="tanh", *, dphi=None, da=None):
@@ -64,12 +75,19 @@ def rnn_step_backward(dh, h, U, nonlinearity="tanh", *, dphi=None, da=None):
     dU += h_{t-1}^T da, db += sum da. da: optional (N, H) array to write into.
     """
     if dphi is None:
-        dphi = tanh_grad(h) if nonlinearity == "tanh" else relu_grad(h)   # tanh' = 1 - h^2, relu' = [h > 0]
+        dphi = phi_grad(h, nonlinearity)
     # h_t = phi(a_t)
     da = np.multiply(dh, dphi, out=da)
     # a_t = x_t W + b + h_{t-1} U
     dh_prev = da @ U.T
     return da, dh_prev
+
+
+def phi_grad(h, nonlinearity):
+    """phi'(a) from h = phi(a): tanh' = 1 - h^2, relu' = [h > 0], identity' = 1."""
+    if nonlinearity == "identity":
+        return np.ones_like(h)
+    return tanh_grad(h) if nonlinearity == "tanh" else relu_grad(h)
 
 
 def rnn_input_part(x, p):
@@ -106,7 +124,7 @@ def rnn_backward(dy, dstateT, cache: RNNCache):
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
-    dphi = tanh_grad(h_new) if nonlinearity == "tanh" else relu_grad(h_new)   # (T, N, H), all steps at once
+    dphi = phi_grad(h_new, nonlinearity)                                       # (T, N, H), all steps at once
     if mask is not None:
         dphi *= mask                     # y_t = m h_new and h carried by m: padded steps get nothing
     da_all = np.empty((T, N, H), x.dtype)
@@ -122,20 +140,94 @@ def rnn_backward(dy, dstateT, cache: RNNCache):
     return (da2 @ W.T).reshape(T, N, D), (dh,), grads
 
 
+class RNNVCache(NamedTuple):
+    x: np.ndarray        # (T, N, D)
+    W: np.ndarray        # (D, H)
+    U: np.ndarray        # (H, H) U' = U * S as used (the plain U without weight drop)
+    h_new: np.ndarray    # (T, N, H) h^_t = phi(a_t), before zoneout and masking
+    hs: np.ndarray       # (T+1, N, H) carried h
+    mask: np.ndarray | None
+    reverse: bool
+    nonlinearity: str
+    reg: RegMasks | None
+
+
+def rnnv_forward(x, state0, p, mask=None, reverse=False, nonlinearity="tanh", reg: RegMasks | None = None):
+    """One direction with the regularizers' masks ``reg`` (or None) and any nonlinearity; returns
+    y (T, N, H), (h_T,), RNNVCache."""
+    (h0,) = state0
+    W, U = p["W"], dropped_U(p["U"], reg)                                 # U' = U * S
+    T, N, D = x.shape
+    H = U.shape[0]
+    r = int(reverse)
+    zh = None if reg is None else reg.zh
+    h_new = rnn_input_part(x.reshape(T * N, D), p).reshape(T, N, H)
+    hs = np.empty((T + 1, N, H), x.dtype)
+    hs[T if r else 0] = h0
+    y = np.empty((T, N, H), x.dtype)
+    for t in time_steps(T, reverse):
+        h_prev, h = hs[t + r], hs[t + 1 - r]
+        rnn_step_forward(h_new[t], dropped_h(h_prev, reg), U, nonlinearity)   # h^_t = phi(a_x + h~ U')
+        h[...] = zoneout(h_new[t], h_prev, zh)                           # h_t = d h_{t-1} + (1 - d) h^_t
+        if mask is not None:
+            np.multiply(h, mask[t], out=y[t])                            # y_t = m_t * h_t
+            carry_masked(h, h_prev, mask[t])
+        else:
+            y[t] = h
+    final = (hs[0],) if r else (hs[T],)
+    return y, final, RNNVCache(x, W, U, h_new, hs, mask, bool(reverse), nonlinearity, reg)
+
+
+def rnnv_backward(dy, dstateT, cache: RNNVCache):
+    """Gradients of ``rnnv_forward``: dx (T, N, D), (dh_0,), {"W", "U", "b"}."""
+    x, W, U, h_new, hs, mask, reverse, nonlinearity, reg = cache
+    T, N, D = x.shape
+    H = U.shape[0]
+    r = int(reverse)
+    zh, _, rh, rU = (None,) * 4 if reg is None else reg
+    dphi = phi_grad(h_new, nonlinearity)
+    da_all = np.empty((T, N, H), x.dtype)
+    dh = np.array(dstateT[0], dtype=x.dtype)
+    for t in reversed(time_steps(T, reverse)):
+        dh_t = dh + dy[t]
+        keep = 0
+        if mask is not None:
+            dh_t *= mask[t]                                              # y_t = m h_t and h carried by m
+            keep = dh * (1 - mask[t])                                    # h_t = ... + (1 - m) h_{t-1}
+        zone = 0 if zh is None else dh_t * zh                            # dh_{t-1} += dh_t d
+        if zh is not None:
+            dh_t = dh_t * (1 - zh)                                       # dh^_t = dh_t (1 - d)
+        _, dh_rec = rnn_step_backward(dh_t, h_new[t], U, nonlinearity, dphi=dphi[t], da=da_all[t])
+        dh = dropped_h(dh_rec, reg) + zone + keep                        # dh_{t-1} = dh~ s_r + ...
+    da2 = da_all.reshape(T * N, H)
+    h_prev = dropped_h(hs[1:] if r else hs[:T], reg).reshape(T * N, H)  # h~_{t-1}
+    grads = {"W": x.reshape(T * N, D).T @ da2, "U": h_prev.T @ da2, "b": da2.sum(axis=0)}
+    if rU is not None:
+        grads["U"] *= rU                                                 # dU = S * dU'
+    return (da2 @ W.T).reshape(T, N, D), (dh,), grads
+
+
 class RNN(Recurrent):
     """Stacked, optionally bidirectional Elman RNN. Parameters per layer and direction:
-    W (D, H), U (H, H), b (H,)."""
+    W (D, H), U (H, H), b (H,). nonlinearity: "tanh", "relu" or "identity" (the linear recurrence;
+    NumPy step functions only). Regularizers (training mode; rnnlab.layers.regularizers): zoneout=z_h,
+    recurrent_dropout=p, weight_drop=p."""
 
     kind = "RNN"
     gates = 1
     state_names = ("h",)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, nonlinearity="tanh",
-                 dtype="float32", seed=None, direction="forward"):
+                 dtype="float32", seed=None, direction="forward", zoneout=0.0, recurrent_dropout=0.0, weight_drop=0.0):
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction)
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction,
+                         zoneout, recurrent_dropout, weight_drop)
+
+    @property
+    def _plain(self):
+        return self.nonlinearity != "identity" and super()._plain
 
     def config(self):
         return {**super().config(), "nonlinearity": self.nonlinearity}
@@ -150,7 +242,9 @@ class RNN(Recurrent):
                 "U": uniform_init(rng, (H, H), bound, self.dtype),
                 "b": uniform_init(rng, (H,), bound, self.dtype)}
 
-    def _cell_forward(self, x, state0, p, mask, reverse):
+    def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
+        if not self._plain:                              # variants: NumPy step functions only
+            return rnnv_forward(x, state0, p, mask, reverse, self.nonlinearity, reg)
         if engine.applies(x):                            # same loop, compiled (rnnlab.engine)
             relu = self.nonlinearity == "relu"
             y, h_new, hs = engine.rnn_forward(x, *state0, p["W"], p["U"], p["b"], mask, reverse, relu)
@@ -159,6 +253,8 @@ class RNN(Recurrent):
         return rnn_forward(x, state0, p, mask, reverse, self.nonlinearity)
 
     def _cell_backward(self, dy, dstateT, cache):
+        if isinstance(cache, RNNVCache):
+            return rnnv_backward(dy, dstateT, cache)
         if engine.applies(cache.x):
             c = cache
             dx, dh, grads = engine.rnn_backward(dy, *dstateT, c.x, c.W, c.U, c.h_new, c.hs, c.mask,
