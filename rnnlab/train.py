@@ -457,6 +457,8 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
         echo, progress = (lambda *a, **k: None), False
     with world.guard("rnnlab train"), held(out if world.is_root else None, RUN_FILES, resume=resume,
                                             overwrite=overwrite):
+        if world.size > 1:
+            echo(world.describe())
         run = start(cfg, out, resume, task, model, world)                            # 1. start or resume
         interrupted = epochs(run.state, run.cfg.epochs,
                              lambda: run_epoch(run, progress, stop_after_steps),     # 2. run an epoch

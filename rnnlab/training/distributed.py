@@ -161,6 +161,9 @@ class World:
     def broadcast_params(self, params: dict) -> None:
         """Rank 0's parameters on every rank, checked equal to the ones each rank built."""
 
+    def describe(self) -> str:
+        return "one process"
+
     def check_same(self, params: dict, what: str = "parameters") -> None:
         """Raise RuntimeError when ``params`` differ between processes (a checksum per process)."""
 
@@ -245,6 +248,12 @@ class MPIWorld(World):
         rows = np.concatenate([r for r, _ in parts])
         values = np.concatenate([v for _, v in parts]) / g.values.dtype.type(total)
         return SparseGrad(rows, values.astype(g.values.dtype, copy=False))
+
+    def describe(self) -> str:
+        """Which process is which rank (a killed rank is reported by the launcher with its pid)."""
+        where = self.allgather((os.getpid(), self.MPI.Get_processor_name()))
+        return f"data-parallel over {self.size} MPI processes: " + ", ".join(
+            f"rank {r} pid {pid} on {host}" for r, (pid, host) in enumerate(where))
 
     def broadcast_params(self, params):
         dense = list(params)
