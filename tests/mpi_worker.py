@@ -3,6 +3,8 @@
 JOB is a JSON file: {"config": Config fields, "out": run folder or null, "resume": bool,
 "stop_after_steps": int or null, "params": where rank 0 writes the final parameters (.npz) with the
 size of the world, "fail": {"rank": r, "step": s} to raise an exception on rank r in its s-th backward}.
+With "tree": TreeConfig fields instead of "config", the tree trainer runs (rnnlab.trees.train) on
+"data_dir", writing its run folder "out".
 """
 import json
 import sys
@@ -16,6 +18,10 @@ from rnnlab.training.distributed import world
 def main(path: str) -> None:
     with open(path) as f:
         job = json.load(f)
+    if "tree" in job:
+        from rnnlab.trees.train import TreeConfig, train as train_trees
+        train_trees(TreeConfig(**job["tree"]), out=job["out"], data_dir=job["data_dir"], echo=lambda *a: None)
+        return
     fail = job.get("fail")
     if fail and world().rank == fail["rank"]:
         from rnnlab import models

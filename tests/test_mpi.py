@@ -185,10 +185,26 @@ def test_an_exception_on_one_rank_ends_the_job_naming_it(tmp_path):
     assert "error on rank 1 of 2 processes: RuntimeError: injected failure in backward call 3" in done.stderr
     header, _ = read_checkpoint(os.path.join(out, "checkpoint.npz"))      # whole: step 2's, or step 1's when the
     assert header["state"]["step"] in (1, 2)                             # abort came while rank 0 wrote step 2's
+    wait_until_released(out)
     resumed = train(Config(**config), out=out, resume=True, progress=False, echo=lambda *a: None)
     alone = train(Config(**config), progress=False, echo=lambda *a: None)
     for k, v in alone["model"].params.items():
         assert rel_err(resumed["model"].params[k], v) <= 1e-12, k
+
+
+def wait_until_released(out, seconds: float = 20) -> None:
+    """Wait for the run folder's lock holder (rank 0) to be gone: mpiexec may return a moment before
+    the launcher's SIGKILL has ended every rank of an aborted job."""
+    holder = os.path.join(out, ".lock.holder")
+    deadline = time.monotonic() + seconds
+    while os.path.exists(holder):
+        try:
+            pid = json.loads(open(holder).read())["pid"]
+            os.kill(pid, 0)
+        except (OSError, ValueError, KeyError):
+            return
+        assert time.monotonic() < deadline, f"rank 0 (pid {pid}) still runs {seconds} s after the job ended"
+        time.sleep(0.05)
 
 
 def rank_pid(tag: str, rank: int) -> int | None:
@@ -232,9 +248,37 @@ def test_a_killed_rank_ends_the_job_and_the_run_resumes(tmp_path):
     said = stdout + stderr                      # mpich's launcher names the process that died, and its signal
     assert f"PID {pid} " in said and "signal 9" in said, said[-2000:]
     header, _ = read_checkpoint(out / "checkpoint.npz")                 # whole, whatever moment the kill hit
+    wait_until_released(out)
     epochs = header["state"]["epoch"] + 1
     resumed = parallel_params(3, dict(config, epochs=epochs), tmp_path, "resumed", out=str(out), resume=True)
     alone = train(Config(**dict(config, epochs=epochs)), progress=False, echo=lambda *a: None)
     assert int(resumed["step"]) == alone["steps"]
     assert_close(resumed, alone["model"].params, 1e-12)
 
+
+
+TREES = ["(4 (3 (2 a) (4 great)) (3 (2 fun) (2 film)))", "(3 (2 the) (3 (3 good) (2 story)))",
+         "(0 (1 (2 a) (0 awful)) (1 (2 dull) (2 film)))", "(1 (2 the) (1 (1 bad) (2 story)))",
+         "(4 (4 great) (3 (2 the) (4 film)))", "(0 (0 awful) (1 (2 the) (1 film)))", "(3 (3 good) (2 fun))",
+         "(1 (1 bad) (1 dull))", "(2 (2 the) (2 film))", "(2 (2 a) (2 (2 long) (2 story)))"]
+
+
+@pytest.mark.parametrize("cell,n", [("treelstm", 2), ("childsum", 3)])
+def test_tree_training_over_mpi_equals_one_process(tmp_path, cell, n):
+    from rnnlab.trees.saving import read
+    from rnnlab.trees.train import TreeConfig, train as train_trees
+    data = tmp_path / "sst"
+    data.mkdir()
+    for split, lines in (("train", TREES), ("dev", TREES[:4]), ("test", TREES[4:])):
+        (data / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    # 10 trees in minibatches of 4: 4, 4 and 2 trees, so with 3 ranks one holds none of the last
+    tree = dict(model=cell, hidden=6, embed_dim=5, epochs=2, batch_size=4, dropout=0.3, clip=1.0, seed=1)
+    train_trees(TreeConfig(**tree), out=tmp_path / "alone", data_dir=str(data), echo=lambda *a: None)
+    done = run_ranks(n, {"tree": tree, "out": str(tmp_path / "together"), "data_dir": str(data)}, tmp_path, "trees")
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, alone, alone_opt = read(tmp_path / "alone" / "last.npz")
+    _, together, _ = read(tmp_path / "together" / "last.npz")
+    assert alone.keys() == together.keys() and "E" in alone
+    for k, v in alone.items():
+        assert rel_err(together[k], v) <= 1e-5, (k, rel_err(together[k], v))
+    assert json.loads((tmp_path / "together" / "metrics.json").read_text())["history"][0]["trees"] == 10

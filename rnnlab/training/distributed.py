@@ -152,6 +152,32 @@ class World:
             return Shard(take_rows(batch, 0, 1), n, 0, 1, counted=False)
         return Shard(batch if hi - lo == n else take_rows(batch, lo, hi), n, lo, hi)
 
+    def shard_trees(self, trees: list, batch, masks: tuple, make_batch, label_map=None):
+        """This process's trees of a tree minibatch: (its TreeBatch, its rows of the dropout ``masks``
+        (embedding (L, D), hidden (M, H)) drawn for the global ``batch``, a Shard counting trees).
+        Trees [lo, hi) by ``shard_rows``; a node's mask row is the one the global node table gives it
+        (``batch.rank``: table position by node in tree order), so the masks are the single process's."""
+        n = len(trees)
+        lo, hi = shard_rows(n, self.rank, self.size)
+        counted = lo < hi
+        if not counted:                          # fewer trees than processes: tree 0, weight 0
+            lo, hi = 0, 1
+        if hi - lo == n:
+            return batch, masks, Shard(batch, n, lo, hi, counted)
+        part = make_batch(trees[lo:hi], label_map)
+        first = sum(len(t.labels) for t in trees[:lo])
+        where = batch.rank[first:first + len(part.rank)]        # global table position of each of its nodes
+        local = part.rank                                      # its own table position, same node order
+        emb, hid = masks
+        if hid is not None:
+            hid_part = np.empty((len(local),) + hid.shape[1:], hid.dtype)
+            hid_part[local] = hid[where]
+            leaf = local < len(part.words)                      # leaves (height 0) lead both tables
+            emb_part = np.empty((len(part.words),) + emb.shape[1:], emb.dtype)
+            emb_part[local[leaf]] = emb[where[leaf]]
+            emb, hid = emb_part, hid_part
+        return part, (emb, hid), Shard(part, n, lo, hi, counted)
+
     def sum_gradients(self, grads: dict, loss: float, count: int, shard: Shard | None = None) -> tuple[float, int]:
         """The global batch's mean gradients (written into ``grads``), mean loss and count, from this
         process's ``grads`` and ``loss`` (means over its ``count`` predictions). See the module
