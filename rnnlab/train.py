@@ -435,7 +435,7 @@ def restore(header: dict, arrays: dict, model, best: dict, opt, path=CHECKPOINT)
 
 def train(cfg: Config, out: str | None = None, resume: bool = False, progress: bool | None = None,
           stop_after_steps: int | None = None, task=None, echo=print, overwrite: bool = False,
-          model=None, callbacks=()) -> dict:
+          model=None, callbacks=(), world: World | None = None) -> dict:
     """Train as ``cfg`` says; returns {"config", "valid", "test", "history", "complete", ...}.
 
     ``out``: run folder (checkpoints, logs, model), held with a lock for the run; a folder that
@@ -445,14 +445,15 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     written, no test). ``task``: train on this Task instead of ``cfg.task``'s; ``model``: train this
     model (a Sequential whose head fits the task) instead of ``build_model(task, cfg)``, in place;
     ``callbacks``: each is called with every epoch's log line (a dict), and one that returns False
-    stops training there.
+    stops training there. ``world``: the processes that train together (rnnlab.training.distributed;
+    default: data-parallel when started under mpiexec, else one process; ``World()``: this process alone).
 
     Raises ValueError naming the flag for a busy, used or unwritable ``out``, ``Diverged`` (a
     ValueError) when the loss, a gradient or a parameter stops being finite.
     """
     if resume and not out:
         raise ValueError("resume: needs the run folder (--out) that holds the checkpoint")
-    world = mpi_world()                 # one process, or data-parallel under mpiexec (training.distributed)
+    world = world or mpi_world()        # one process, or data-parallel under mpiexec (training.distributed)
     if not world.is_root:               # rank 0 alone holds the run folder, writes and prints
         echo, progress = (lambda *a, **k: None), False
     with world.guard("rnnlab train"), held(out if world.is_root else None, RUN_FILES, resume=resume,

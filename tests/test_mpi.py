@@ -282,3 +282,18 @@ def test_tree_training_over_mpi_equals_one_process(tmp_path, cell, n):
     for k, v in alone.items():
         assert rel_err(together[k], v) <= 1e-5, (k, rel_err(together[k], v))
     assert json.loads((tmp_path / "together" / "metrics.json").read_text())["history"][0]["trees"] == 10
+
+
+def test_compare_spreads_its_runs_over_the_processes(tmp_path):
+    args = ["compare", "--task", "adding", "--T", "6", "--train-size", "32", "--hidden", "4", "--epochs", "1",
+            "--seeds", "2", "--models", "lstm,gru"]
+    done = subprocess.run([mpiexec(), "-n", "3", sys.executable, "-m", "rnnlab.cli", *args, "--out",
+                           str(tmp_path / "mpi")], env=env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("wrote ") == 1 and "3 MPI processes" in done.stdout
+    alone = subprocess.run([sys.executable, "-m", "rnnlab.cli", *args, "--jobs", "1", "--out", str(tmp_path / "one")],
+                           env=env(), capture_output=True, text=True, timeout=60)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    runs = [json.loads((tmp_path / d / "compare.json").read_text())["runs"] for d in ("mpi", "one")]
+    key = lambda r: (r["model"], r["seed"], r["test_loss"], r["valid_loss"])      # noqa: E731
+    assert [key(r) for r in runs[0]] == [key(r) for r in runs[1]]                   # each run in one process: equal
