@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 import zlib
 from contextlib import contextmanager, nullcontext
@@ -112,6 +113,7 @@ class World:
     """One process: rank 0 of 1. Every collective is the identity; nothing imports MPI."""
 
     rank, size = 0, 1
+    allreduce_seconds = 0.0
 
     @property
     def is_root(self) -> bool:
@@ -224,9 +226,12 @@ class MPIWorld(World):
     def __init__(self, comm, MPI):
         self.comm, self.MPI = comm, MPI
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.allreduce_seconds = 0.0    # wall time inside Allreduce, waiting for slower ranks included
 
     def allreduce(self, buffer):
+        t0 = time.perf_counter()
         self.comm.Allreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM)
+        self.allreduce_seconds += time.perf_counter() - t0
         return buffer
 
     def bcast(self, obj):
