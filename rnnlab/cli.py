@@ -11,6 +11,7 @@ import importlib.util
 import sys
 
 from .memory import keep_freed_memory
+from .training.distributed import maybe_guard as mpi_guard
 
 # Commands in the order ``rnnlab --help`` lists them; a name whose module is not there yet is skipped.
 COMMANDS = ["train", "predict", "evaluate", "sample", "compare", "gradflow", "gradcheck", "summary", "sst", "convert",
@@ -37,7 +38,8 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.run(args) or 0)
+        with mpi_guard(f"rnnlab {args.command}"):      # under mpiexec: an error on a rank ends the job
+            return int(args.run(args) or 0)
     except (ValueError, FileNotFoundError) as err:     # FormatError (a malformed file) is a ValueError
         message = " ".join(str(err).split())             # one line, whatever the file put in the message
         print(f"rnnlab {args.command}: error: {message}", file=sys.stderr)

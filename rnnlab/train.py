@@ -61,6 +61,7 @@ from .optim import OPTIMIZERS, cosine, make_optimizer
 from .runtime import engine_description
 from .saving import read_meta, read_npz, save
 from .training.checkpoint import prefixed, set_generator_state, unprefixed, write_npz
+from .training.distributed import World, world as mpi_world
 from .training.divergence import Diverged, check_loss, check_params, clip_and_check, first_non_finite
 from .training.log import format_line, log_line, write_json, write_lines
 from .training.loop import EpochEnd, epochs, held
@@ -452,7 +453,7 @@ def restore(header: dict, arrays: dict, model, best: dict, opt, path=CHECKPOINT)
 
 def train(cfg: Config, out: str | None = None, resume: bool = False, progress: bool | None = None,
           stop_after_steps: int | None = None, task=None, echo=print, overwrite: bool = False,
-          model=None, callbacks=()) -> dict:
+          model=None, callbacks=(), world: World | None = None) -> dict:
     """Train as ``cfg`` says; returns {"config", "valid", "test", "history", "complete", ...}.
 
     ``out``: run folder (checkpoints, logs, model), held with a lock for the run; a folder that
@@ -462,15 +463,22 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     written, no test). ``task``: train on this Task instead of ``cfg.task``'s; ``model``: train this
     model (a Sequential whose head fits the task) instead of ``build_model(task, cfg)``, in place;
     ``callbacks``: each is called with every epoch's log line (a dict), and one that returns False
-    stops training there.
+    stops training there. ``world``: the processes that train together (rnnlab.training.distributed;
+    default: data-parallel when started under mpiexec, else one process; ``World()``: this process alone).
 
     Raises ValueError naming the flag for a busy, used or unwritable ``out``, ``Diverged`` (a
     ValueError) when the loss, a gradient or a parameter stops being finite.
     """
     if resume and not out:
         raise ValueError("resume: needs the run folder (--out) that holds the checkpoint")
-    with held(out, RUN_FILES, resume=resume, overwrite=overwrite):
-        run = start(cfg, out, resume, task, model)                                   # 1. start or resume
+    world = world or mpi_world()        # one process, or data-parallel under mpiexec (training.distributed)
+    if not world.is_root:               # rank 0 alone holds the run folder, writes and prints
+        echo, progress = (lambda *a, **k: None), False
+    with world.guard("rnnlab train"), held(out if world.is_root else None, RUN_FILES, resume=resume,
+                                            overwrite=overwrite):
+        if world.size > 1:
+            echo(world.describe())
+        run = start(cfg, out, resume, task, model, world)                            # 1. start or resume
         interrupted = epochs(run.state, run.cfg.epochs,
                              lambda: run_epoch(run, progress, stop_after_steps),     # 2. run an epoch
                              lambda: validate_and_select(run, echo),                  # 3. validate and select
@@ -488,13 +496,14 @@ class Run:
     opt: object                     # an rnnlab.optim optimizer
     state: State
     best: dict                      # the best parameters so far (selection)
-    out: str | None                 # the run folder, or None
+    out: str | None                 # the run folder this process writes, or None (MPI: ranks > 0)
     steps_per_epoch: int
     started: float                  # time.perf_counter() when this process started the run
     deadline: float | None          # time.perf_counter() at which --max-minutes stops it
     saved_step: int | None          # the step of the last checkpoint written
     engine: dict = field(default_factory=lambda: engine_description())   # which engine computes the run
     line: dict = field(default_factory=dict)                    # the last epoch's log line
+    world: World = field(default_factory=World)                 # the processes training together
 
     @property
     def ckpt(self) -> str | None:
@@ -516,9 +525,11 @@ class Run:
                         f"{self.steps_per_epoch}): {what}; {kept}; try a smaller --lr or a --clip bound")
 
 
-def start(cfg: Config, out: str | None, resume: bool, task=None, model=None) -> Run:
+def start(cfg: Config, out: str | None, resume: bool, task=None, model=None, world: World | None = None) -> Run:
     """Step 1: configuration (the checkpoint's, on resume), data, model, optimizer and state, fresh or
-    restored from the checkpoint; the metrics log holds the lines up to the checkpoint."""
+    restored from the checkpoint; the metrics log holds the lines up to the checkpoint. Under MPI
+    (``world``), every rank reads the checkpoint, rank 0's parameters are broadcast and checked equal."""
+    world = world or World()
     started = time.perf_counter()
     ckpt = os.path.join(out, CHECKPOINT) if out else None
     if resume:
@@ -555,9 +566,11 @@ def start(cfg: Config, out: str | None, resume: bool, task=None, model=None) -> 
     if resume:
         state = checkpoint_state(ckpt, header)
         restore(header, arrays, model, best, opt, ckpt)
-    run = Run(cfg, task, model, opt, state, best, out, steps_per_epoch, started,
-              started + 60 * cfg.max_minutes if cfg.max_minutes else None, state.step if resume else None)
-    if out:
+    world.broadcast_params(model.params)
+    run = Run(cfg, task, model, opt, state, best, out if world.is_root else None, steps_per_epoch, started,
+              started + 60 * cfg.max_minutes if cfg.max_minutes else None, state.step if resume else None,
+              world=world)
+    if run.out:
         write_lines(run.log, state.history)
     return run
 
@@ -574,10 +587,13 @@ def run_epoch(run: Run, progress: bool | None, stop_after_steps: int | None) -> 
     stop = False
     model.train()                                                              # Dropout on
     for batch in run.task.train.batches(cfg.batch_size, cfg.seed, state.epoch, state.batch):
-        pred, cache = model.forward(batch.x, batch.lengths)                     # 2a. forward
-        loss, dout, count, _ = batch_loss(run.task.kind, pred, batch)          # 2b. loss
+        part = run.world.shard(batch)                                          # MPI: this rank's rows
+        with part.dropout_draws(model):
+            pred, cache = model.forward(part.batch.x, part.batch.lengths)      # 2a. forward
+        loss, dout, count, _ = batch_loss(run.task.kind, pred, part.batch)     # 2b. loss
         check_loss(loss, run.diverged)
         _, grads = model.backward(dout, cache)                                 # 2c. backward
+        loss, count = run.world.sum_gradients(grads, loss, count, part)        # MPI: one Allreduce
         clip_and_check(grads, cfg.clip, run.diverged)                          # 2d. clip
         run.opt.step(model.params, grads)                                      # 2e. update
         check_params(model.params, run.diverged)
@@ -589,7 +605,7 @@ def run_epoch(run: Run, progress: bool | None, stop_after_steps: int | None) -> 
         bar.update(1)
         bar.set_postfix(loss=f"{state.loss_sum / state.loss_count:.4f}")
         stop = (stop_after_steps is not None and state.step >= stop_after_steps) or \
-               (run.deadline is not None and time.perf_counter() > run.deadline)
+               (run.deadline is not None and run.world.any(time.perf_counter() > run.deadline))
         if stop or (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0):
             checkpoint(run)
         if stop:
@@ -602,7 +618,7 @@ def run_epoch(run: Run, progress: bool | None, stop_after_steps: int | None) -> 
 def validate_and_select(run: Run, echo) -> None:
     """Step 3, in evaluation mode: the validation metrics, the epoch's log line, the best parameters."""
     cfg, state = run.cfg, run.state
-    valid = evaluate_split(run.model, run.task, "valid", cfg.eval_batch_size)
+    valid = run.world.evaluate_split(run.model, run.task, "valid", cfg.eval_batch_size)
     run.line = {"epoch": state.epoch + 1, "step": state.step, "sequences": state.sequences,
                 "train_loss": state.loss_sum / max(state.loss_count, 1),
                 **{f"valid_{k}": v for k, v in valid.items()}, "lr": run.opt.current_lr(),
@@ -621,6 +637,7 @@ def validate_and_select(run: Run, echo) -> None:
 
 def checkpoint(run: Run) -> None:
     """Step 4: everything exact resume needs, written atomically to the run folder (if any)."""
+    run.world.check_same(run.model.params)             # MPI: the ranks are still in lockstep
     if run.ckpt:
         write_checkpoint(run.ckpt, run.cfg, replace_seconds(run.state, run.elapsed()), run.model, run.best,
                          run.opt)
@@ -650,8 +667,8 @@ def finish(run: Run, interrupted: bool, stop_after_steps: int | None) -> dict:
     if state.history:
         for k, v in model.params.items():
             v[...] = run.best[k]
-    result["valid"] = evaluate_split(model, run.task, "valid", cfg.eval_batch_size)
-    result["test"] = evaluate_split(model, run.task, "test", cfg.eval_batch_size)
+    result["valid"] = run.world.evaluate_split(model, run.task, "valid", cfg.eval_batch_size)
+    result["test"] = run.world.evaluate_split(model, run.task, "test", cfg.eval_batch_size)
     result["best_epoch"] = state.best_epoch
     bad = first_non_finite(model.params)
     if bad is not None:                 # never reached when every step is checked; a complete run is finite

@@ -11,6 +11,9 @@ at the trivial MSE 0.167 and the LSTM and the GRU solve it; about a minute on 2 
 Runs go to worker processes (``--jobs``, default 2), each with one BLAS thread: small matrices gain
 nothing from threads, and two single-threaded runs use two cores fully.
 
+Under ``mpiexec -n N`` the runs are spread over the N processes (run i on rank i mod N, each run in
+one process; ``--jobs`` is not used), and rank 0 gathers the results and writes the outputs.
+
 Each run has its folder, ``OUT/runs/<model>-seed<seed>``. Run again with the same ``--out``, a
 complete run trained with the identical configuration is reused as it is; any other run there is
 replaced whole, so the table never mixes runs and ``make run`` can be repeated.
@@ -28,6 +31,7 @@ from ..checks import check_int
 from ..training.run_folder import writing
 from ..saving import atomic_write
 from ..train import MODELS, Config, final_metrics, finished_run, train, write_json
+from ..training.distributed import World, world as mpi_world
 from .train import add_arguments, config_from_args
 
 MAIN_JOB = {"task": "adding", "T": 100, "hidden": 32, "lr": 0.01, "schedule": "constant", "epochs": 15,
@@ -58,7 +62,7 @@ def run_one(cfg_dict: dict, out: str) -> dict:
     done = finished_run(out, cfg)
     if done is not None:
         return {**done, "reused": True}
-    result = train(cfg, out=out, progress=False, echo=lambda *a: None, overwrite=True)
+    result = train(cfg, out=out, progress=False, echo=lambda *a: None, overwrite=True, world=World())
     result.pop("model")
     return result
 
@@ -177,6 +181,9 @@ def run(args) -> int:
             configs.append(config_from_args(args))             # validates every option
     start = time.perf_counter()
     c = configs[0]
+    world = mpi_world()
+    if world.size > 1:                                          # the runs spread over the MPI processes
+        return run_spread(args, configs, models, world, start)
     print(f"compare: {', '.join(m.upper() for m in models)} on {task_label(c)}, hidden {c.hidden}, "
           f"{args.seeds} seeds, {args.jobs} jobs")
     with writing(args.out):
@@ -186,10 +193,31 @@ def run(args) -> int:
     return 0
 
 
-def write_outputs(args, results: list, models: list, c: Config, wall: float) -> None:
-    """compare.md, compare.json and compare.png in --out, each replaced whole."""
+def run_spread(args, configs: list, models: list, world, start: float) -> int:
+    """Under MPI: run i on rank i mod size, one process each; rank 0 gathers and writes the outputs."""
+    mine = list(range(world.rank, len(configs), world.size))
+    if world.is_root:
+        print(f"compare: {', '.join(m.upper() for m in models)} on {task_label(configs[0])}, hidden "
+              f"{configs[0].hidden}, {args.seeds} seeds, over {world.size} MPI processes")
+        os.makedirs(args.out, exist_ok=True)
+    world.barrier()                                             # --out exists before any rank writes in it
+    with writing(args.out):
+        done = run_all([configs[i] for i in mine], args.out, 1, echo=lambda *a: None)
+        results = [r for part in world.allgather(list(zip(mine, done))) for r in part]
+        results = [r for _, r in sorted(results, key=lambda ir: ir[0])]
+        if world.is_root:
+            for r in results:
+                print(summary_line(r))
+            write_outputs(args, results, models, configs[0], time.perf_counter() - start,
+                          how=f"{world.size} MPI processes")
+    return 0
+
+
+def write_outputs(args, results: list, models: list, c: Config, wall: float, how: str | None = None) -> None:
+    """compare.md, compare.json and compare.png in --out, each replaced whole; ``how``: what ran the
+    runs (default: --jobs jobs)."""
     title = f"{task_label(c)}: validation loss, hidden {c.hidden}"
-    md = f"# {title}\n\n{table(results, models)}\n\nTotal wall time {wall:.0f} s with {args.jobs} jobs.\n"
+    md = f"# {title}\n\n{table(results, models)}\n\nTotal wall time {wall:.0f} s with {how or f'{args.jobs} jobs'}.\n"
     atomic_write(os.path.join(args.out, "compare.md"), lambda f: f.write(md.encode()))
     write_json(os.path.join(args.out, "compare.json"),
                {"wall_seconds": wall, "runs": [{**final_metrics(r), "seed": r["config"]["seed"],

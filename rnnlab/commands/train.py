@@ -22,6 +22,7 @@ from ..checks import flag
 from ..data import TASKS
 from ..optim import OPTIMIZERS
 from ..training.config import TREE_CELLS
+from ..training.distributed import world
 from ..train import (CHECKPOINT, MODELS, SCHEDULES, Config, checkpoint_config, final_metrics, load_checkpoint,
                      train, write_json)
 
@@ -242,6 +243,8 @@ def run(args) -> int:
     result = train(cfg, out=args.out, resume=args.resume, progress=False if args.quiet else None, echo=echo,
                    overwrite=args.overwrite)
     metrics = final_metrics(result)
+    if not world().is_root:                     # data-parallel under MPI: rank 0 prints and writes
+        return 0
     print(json.dumps(metrics))
     if args.metrics_json:
         write_json(args.metrics_json, metrics)

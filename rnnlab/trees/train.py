@@ -40,6 +40,7 @@ from ..optim import OPTIMIZERS, make_optimizer
 from ..saving import atomic_write
 from ..training.config import TREE_CELLS
 from ..training.checkpoint import generator_state, set_generator_state
+from ..training.distributed import World, world as mpi_world
 from ..training.divergence import Diverged, check_loss, check_params, clip_and_check
 from ..training.loop import EpochEnd, epochs, held
 from ..training.selection import patience_spent, select
@@ -188,9 +189,12 @@ def evaluate(model: TreeModel, encoded, binary: bool, batch_size: int = 500) -> 
     return out
 
 
-def train_epoch(model, opts, encoded, cfg: TreeConfig, rng, deadline=None, epoch: int = 1) -> dict:
+def train_epoch(model, opts, encoded, cfg: TreeConfig, rng, deadline=None, epoch: int = 1, world=None) -> dict:
     """One pass over ``encoded`` in shuffled minibatches; returns mean loss per tree and timings.
-    Raises ``Diverged`` naming ``epoch`` and the minibatch when a loss, gradient or parameter is not finite."""
+    Raises ``Diverged`` naming ``epoch`` and the minibatch when a loss, gradient or parameter is not finite.
+    ``world`` (rnnlab.training.distributed): under MPI each process computes its trees of a minibatch
+    and one Allreduce sums the gradients (the embedding rows gathered)."""
+    world = world or World()
     label_map = BINARY_LABELS if cfg.binary else None
     order = rng.permutation(len(encoded))
     total, trees, stopped = 0.0, 0, False
@@ -202,17 +206,20 @@ def train_epoch(model, opts, encoded, cfg: TreeConfig, rng, deadline=None, epoch
                         f"{what}; the checkpoints of the epochs before are kept; try a smaller --lr or a --clip bound")
     for k in range(0, len(order), cfg.batch_size):
         # 1. batch the trees by height; 2. draw dropout masks; 3. loss and gradients; 4. update
-        batch = make_batch([encoded[j] for j in order[k:k + cfg.batch_size]], label_map)
-        emb_mask, hid_mask = model.dropout_masks(batch, cfg.dropout, rng)
-        loss, _, grads = model.loss_and_grads(batch, emb_mask, hid_mask, schedule=cfg.tree_schedule)
+        trees_k = [encoded[j] for j in order[k:k + cfg.batch_size]]
+        batch = make_batch(trees_k, label_map)
+        masks = model.dropout_masks(batch, cfg.dropout, rng)
+        part, (emb_mask, hid_mask), shard = world.shard_trees(trees_k, batch, masks, make_batch, label_map)
+        loss, _, grads = model.loss_and_grads(part, emb_mask, hid_mask, schedule=cfg.tree_schedule)
         check_loss(loss, diverged)
+        loss, _ = world.sum_gradients(grads, loss, len(part.roots), shard)     # MPI: one Allreduce
         clip_and_check(grads, cfg.clip, diverged)
         opts["emb"].step(model.params, {"E": grads.pop("E")})
         opts["main"].step(model.params, grads)
         check_params(model.params, diverged)
         total += loss * len(batch.roots)
         trees += len(batch.roots)
-        if deadline is not None and time.time() > deadline:
+        if deadline is not None and world.any(time.time() > deadline):
             stopped = True
             break
     return {"loss": total / max(trees, 1), "trees": trees, "seconds": time.perf_counter() - t0,
@@ -246,11 +253,15 @@ def train(cfg: TreeConfig, out=None, resume=None, overwrite: bool = False, data_
     ``metrics_json``: also write the final metrics there; ``echo``: where the log lines go besides
     train.log (default: printed). Raises ValueError naming the flag."""
     echo = echo or (lambda text: print(text, flush=True))
+    world = mpi_world()                 # one process, or data-parallel under mpiexec (training.distributed)
+    if not world.is_root:               # rank 0 alone holds the run folder, writes and prints
+        echo, metrics_json = (lambda *a, **k: None), None
     out = Path(out) if out else None
     own = RUN_FILES + ((Path(metrics_json).name,) if out and metrics_json and Path(metrics_json).parent.resolve() ==
                        out.resolve() else ())
-    with held(out, own, resume=bool(resume), overwrite=overwrite):
-        run = start(cfg, out, resume, data_dir, echo, epochs_given)                 # 1. start or resume
+    with world.guard("rnnlab train"), held(out if world.is_root else None, own, resume=bool(resume),
+                                            overwrite=overwrite):
+        run = start(cfg, out, resume, data_dir, echo, epochs_given, world)          # 1. start or resume
         epochs(run.state, run.cfg.epochs,
                lambda: run_epoch(run),                                               # 2. run an epoch
                lambda: validate_and_select(run),                                     # 3. validate and select
@@ -268,6 +279,7 @@ class TreeRun:
         self.started = time.time()      # reset by ``start`` to when it began
         self.deadline = None            # time.time() at which --max-minutes stops; set by ``start``
         self.stats: dict = {}           # the last epoch's training loss and timings (train_epoch)
+        self.world = World()            # the processes training together (rnnlab.training.distributed)
         self._log = None                # train.log, opened at the first line: a run that fails on its data leaves none
 
     def log(self, text: str) -> None:
@@ -284,7 +296,8 @@ class TreeRun:
             self._log.close()
 
 
-def start(cfg: TreeConfig, out: Path | None, resume, data_dir, echo, epochs_given: bool = True) -> TreeRun:
+def start(cfg: TreeConfig, out: Path | None, resume, data_dir, echo, epochs_given: bool = True,
+          world: World | None = None) -> TreeRun:
     """Step 1: configuration (the checkpoint's, on resume), data and vocabulary, model, optimizers, the
     shuffling generator and the state, fresh or from last.npz; the best parameters from best.npz."""
     started = time.time()
@@ -317,7 +330,10 @@ def start(cfg: TreeConfig, out: Path | None, resume, data_dir, echo, epochs_give
     best = {k: v.copy() for k, v in model.params.items()}
     if out and (out / "best.npz").is_file() and ckpt is not None:
         best = {k: v.astype(model.params[k].dtype) for k, v in read(out / "best.npz")[1].items()}
-    run = TreeRun(cfg, out, vocab, encoded, model, opts, rng, state, best, echo)
+    world = world or World()
+    world.broadcast_params(model.params)
+    run = TreeRun(cfg, out if world.is_root else None, vocab, encoded, model, opts, rng, state, best, echo)
+    run.world = world
     run.started = started
     if ckpt is not None:
         run.log(f"resumed from {ckpt} after epoch {state.epoch}")
@@ -335,7 +351,7 @@ def run_epoch(run: TreeRun) -> EpochEnd:
     """Step 2: one shuffled pass over the training trees; cut short at the deadline (--max-minutes),
     the cut-short epoch is still validated and checkpointed."""
     run.stats = train_epoch(run.model, run.opts, run.encoded["train"], run.cfg, run.rng, run.deadline,
-                            epoch=run.state.epoch + 1)
+                            epoch=run.state.epoch + 1, world=run.world)
     return EpochEnd(stopped=run.stats["stopped"], validate=True)
 
 
@@ -360,6 +376,7 @@ def validate_and_select(run: TreeRun) -> None:
 
 def checkpoint(run: TreeRun) -> None:
     """Step 4: last.npz: the model, the optimizers, the generator's state, the state and the settings."""
+    run.world.check_same(run.model.params)             # MPI: the ranks are still in lockstep
     if run.out:
         save_model(run.out / "last.npz", run.model, run.vocab,
                    {**run.state.to_meta(), "rng": generator_state(run.rng), "settings": asdict(run.cfg)},
