@@ -120,3 +120,30 @@ ax2.set_xlabel("max abs error (float32)")
 fig.tight_layout()
 fig.savefig("deploy.png", dpi=80)
 plt.show()
+
+# %% [markdown]
+# ## A TensorFlow 1 checkpoint, without TensorFlow
+#
+# The classic TF1 model, `BasicLSTMCell(128, forget_bias=1.0)` under `dynamic_rnn` over 28 rows of
+# 28 pixels with a 10-way dense head, saved by `tf.train.Saver` as `model.ckpt.index`,
+# `model.ckpt.data-00000-of-00001` and `model.ckpt.meta`. `rnnlab.interop.tf1.load_checkpoint` reads
+# the tensor-bundle files with NumPy (checking every checksum), finds the cell by its scope, reads
+# `forget_bias` from the `.meta` graph (a checkpoint does not store it), and builds the model. The
+# checkpoint and the logits TensorFlow 2.21 computed from it come from the repository's test fixtures
+# (`tests/fixtures/tf1/make_fixtures.py` made them).
+
+# %%
+from pathlib import Path
+
+import rnnlab.interop.tf1
+
+fixtures = Path(rnnlab.__file__).resolve().parents[1] / "tests" / "fixtures" / "tf1"
+tf_model = rnnlab.interop.tf1.load_checkpoint(str(fixtures / "mnist.ckpt"))
+reference = np.load(fixtures / "mnist.npz")
+print(tf_model.summary(torch=False))
+print("forget_bias read from the graph:", tf_model.layers[0].forget_bias)
+tf_logits, _ = tf_model.forward(reference["x"])
+err_tf = np.abs(tf_logits - reference["logits"]).max()
+print(f"rnnlab vs TensorFlow logits: max abs error {err_tf:.1e}")
+assert tf_model.layers[0].forget_bias == 1.0
+assert err_tf < 1e-5
