@@ -147,6 +147,18 @@ class Sequential:
         """``rnnlab.summary.summary(self, torch)``: the table of layers and parameter counts."""
         return summary_table(self, torch)
 
+    def predict(self, x, lengths=None, batch_size: int = 256):
+        """``rnnlab.predict(self, x, lengths, batch_size)``: outputs in evaluation mode, batched, in the
+        input's order; x in any form ``rnnlab.fit`` takes (an array (N, T, D), a list of (T_i, D)
+        arrays, token ids). The import is deferred: those forms belong to rnnlab.data, above models."""
+        from .fitting import predict
+        return predict(self, x, lengths, batch_size)
+
+    def predict_proba(self, x, lengths=None, batch_size: int = 256, multilabel: bool = False):
+        """``rnnlab.predict_proba(self, ...)``: class probabilities (softmax, or sigmoid per label)."""
+        from .fitting import predict_proba
+        return predict_proba(self, x, lengths, batch_size, multilabel)
+
     def __repr__(self) -> str:
         return "Sequential([" + ", ".join(map(repr, self.layers)) + "])"
 

@@ -227,3 +227,15 @@ def test_importing_rnnlab_does_not_import_the_trainer():
     code = "import sys, rnnlab; assert 'rnnlab.train' not in sys.modules; rnnlab.fit; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_sequential_predict_methods_equal_the_functions():
+    rng = np.random.default_rng(3)
+    model = Sequential([rnnlab.LSTM(3, 5, seed=0), LastStep(), rnnlab.Dense(5, 4, seed=1)])
+    x = rng.standard_normal((7, 6, 3)).astype(np.float32)
+    ragged = [x[i, : 2 + i % 4] for i in range(7)]
+    np.testing.assert_array_equal(model.predict(x, batch_size=3), rnnlab.predict(model, x, batch_size=3))
+    np.testing.assert_array_equal(model.predict(ragged), rnnlab.predict(model, ragged))
+    proba = model.predict_proba(x)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(proba.argmax(1), model.predict(x).argmax(1))
