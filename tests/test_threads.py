@@ -22,6 +22,7 @@ def threads_on(monkeypatch):
     monkeypatch.setenv("RNNLAB_THREADS", "2")
 
 
+@needs_threads
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_parallel_directions_equal_serial(kind, dtype, monkeypatch):
@@ -33,6 +34,7 @@ def test_parallel_directions_equal_serial(kind, dtype, monkeypatch):
     out = {}
     for flag in ("1", "2"):                       # 1: one direction after the other (the default)
         monkeypatch.setenv("RNNLAB_THREADS", flag)
+        assert threads.enabled() == (flag == "2")   # "2" really runs the directions on two threads
         for ragged in (None, lengths):
             y, state, cache = layer.forward(x, lengths=ragged)
             dx, ds0, grads = layer.backward(dy, None, cache)
@@ -131,6 +133,7 @@ def test_batch_halves_equal_whole_batch(kind, dtype, monkeypatch):
     out = {}
     for flag in ("1", "2"):
         monkeypatch.setenv("RNNLAB_THREADS", flag)
+        assert threads.enabled() == (flag == "2")   # "2" really runs the directions on two threads
         for ragged in (None, lengths):
             y, state, cache = layer.forward(x, s0, lengths=ragged)
             sharded = type(cache).__name__ == "ShardedCache"
