@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layers import GRU, LSTM, RNN, Dense, Recurrent
+from .layers.gates import block
 
 SCHEMES = ("torch", "xavier")
 
@@ -52,7 +53,7 @@ def init_recurrent(layer: Recurrent, rng: np.random.Generator, forget_bias: floa
         else:                                                  # b, b_hn, peepholes p, layer-norm bias b_c                                                  # b, and the GRU's b_hn
             value[...] = 0
             if isinstance(layer, LSTM) and name == "b":
-                value[H:2 * H] = forget_bias                   # gate order (i, f, o, g)
+                block(value, "LSTM", "f")[...] = forget_bias
 
 
 def init_dense(layer: Dense, rng: np.random.Generator) -> None:
@@ -79,10 +80,9 @@ def initialize(model, scheme: str = "xavier", forget_bias: float = 1.0, seed: in
             if scheme == "xavier":
                 init_recurrent(layer, rng, forget_bias)
             elif isinstance(layer, LSTM):
-                H = layer.hidden_size
                 for key, value in layer.params.items():
                     if key.endswith(".b"):
-                        value[H:2 * H] = forget_bias
+                        block(value, "LSTM", "f")[...] = forget_bias
         elif isinstance(layer, Dense) and scheme == "xavier":
             init_dense(layer, rng)
     return model

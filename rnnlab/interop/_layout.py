@@ -6,8 +6,9 @@ Exporters write the inference graph: ``Dropout`` is the identity in evaluation m
 
 Gate letters: LSTM i (input), f (forget), o (output), g (candidate: Keras' and ONNX's c, TF1's j);
 GRU r (reset), z (update: TF1's u), n (candidate: Keras' and ONNX's h). ``ORDERS[library][cell]`` is
-the order of the equal gate blocks each library concatenates along the gate axis (rnnlab's are those
-of rnnlab.layers: LSTM (i, f, o, g), GRU (r, z, n), peephole vectors (i, f, o)):
+the order of the equal gate blocks each library concatenates along the gate axis (rnnlab's row is
+rnnlab.layers.gates.ORDER, the order the cells compute in: LSTM (i, f, o, g), GRU (r, z, n), peephole
+vectors (i, f, o)):
 
     library     LSTM      GRU                                         peepholes
     rnnlab      i f o g   r z n                                       i f o
@@ -17,17 +18,19 @@ of rnnlab.layers: LSTM (i, f, o, g), GRU (r, z, n), peephole vectors (i, f, o)):
     onnx        i o f g   z r n                                       i o f
 
 ``reorder`` moves an array's blocks from one library's order to another's; ``block`` takes the view
-of a gate's block (or of adjacent blocks) by its letters.
+of a gate's block (or of adjacent blocks) by its letters, with the cells' own helper
+(rnnlab.layers.gates.block).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..layers import GRU, LSTM, RNN, Dense, Dropout, Recurrent
+from ..layers import gates as layer_gates
 from ..models import LastStep, Sequential
 
 ORDERS = {
-    "rnnlab": {"LSTM": "ifog", "GRU": "rzn", "RNN": "h", "peepholes": "ifo"},
+    "rnnlab": layer_gates.ORDER,
     "torch": {"LSTM": "ifgo", "GRU": "rzn", "RNN": "h"},
     "keras": {"LSTM": "ifgo", "GRU": "zrn", "RNN": "h"},
     "tf1": {"LSTM": "igfo", "GRU": "rzn", "RNN": "h"},
@@ -49,15 +52,7 @@ def block(a: np.ndarray, library: str, cell: str, gates: str, axis: int = -1) ->
     """The view of gate block(s) ``gates`` of ``a`` along ``axis``, in ``library``'s order of ``cell``:
     ``block(b, "rnnlab", "LSTM", "f")`` is ``b[H:2H]``, ``block(b, "rnnlab", "GRU", "rz")`` is
     ``b[:2H]``. Several letters must be adjacent in that order. Writing into the view writes ``a``."""
-    order = ORDERS[library][cell]
-    start = order.find(gates)
-    if start < 0:
-        raise ValueError(f"gates {gates!r} are not adjacent blocks of {library}'s {cell} order {order!r}")
-    a = np.asarray(a)
-    size = a.shape[axis] // len(order)
-    index = [slice(None)] * a.ndim
-    index[axis] = slice(start * size, (start + len(gates)) * size)
-    return a[tuple(index)]
+    return layer_gates.block(np.asarray(a), cell, gates, axis, ORDERS[library][cell])
 
 
 def layers_of(model) -> list:

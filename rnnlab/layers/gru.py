@@ -1,6 +1,7 @@
 """Gated recurrent unit (Cho et al. 2014): two gates, update z and reset r, and one state h.
 
-For one direction of one layer, gate order (r, z, n), W (D, 3H), U (H, 3H), b (3H,).
+For one direction of one layer, gate order (r, z, n) (rnnlab.layers.gates), W (D, 3H), U (H, 3H),
+b (3H,).
 
 "Reset after" (default; PyTorch, cuDNN, Keras ``reset_after=True``), with its own recurrent
 candidate bias b_hn (H,):
@@ -37,6 +38,7 @@ import numpy as np
 
 from .. import engine
 from ..activations import sigmoid
+from .gates import block, split
 from .gru_variants import GRUVCache, gruv_backward, gruv_forward, gruv_input_part, gruv_step_forward
 from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
 
@@ -67,20 +69,19 @@ def gru_step_forward(a, h_prev, U, b_hn=None, reset_after=True, *, h=None, q=Non
     hU ((N, 3H) reset after, (N, 2H) before): optional arrays to write into (the sequence loop
     passes slices of its (T, N, .) arrays, so that a step allocates nothing).
     """
-    H = U.shape[0]
+    r, z, n = split(a, "GRU")                            # views: activated in place
+    a_rz = block(a, "GRU", "rz")
     if reset_after:
         hU = np.matmul(h_prev, U, out=hU)
-        a[:, :2 * H] += hU[:, :2 * H]                    # a_rz = x_t W_rz + b_rz + h_{t-1} U_rz
-        sigmoid(a[:, :2 * H], out=a[:, :2 * H])          # r, z = sigmoid(a_r, a_z)
-        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        q = np.add(hU[:, 2 * H:], b_hn, out=q)           # q = h_{t-1} U_n + b_hn
+        a_rz += block(hU, "GRU", "rz")                   # a_rz = x_t W_rz + b_rz + h_{t-1} U_rz
+        sigmoid(a_rz, out=a_rz)                          # r, z = sigmoid(a_r, a_z)
+        q = np.add(block(hU, "GRU", "n"), b_hn, out=q)   # q = h_{t-1} U_n + b_hn
         n += r * q                                       # a_n = x_t W_n + b_n + r * q
     else:
-        a[:, :2 * H] += np.matmul(h_prev, U[:, :2 * H], out=hU)
-        sigmoid(a[:, :2 * H], out=a[:, :2 * H])          # r, z = sigmoid(a_r, a_z)
-        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        a_rz += np.matmul(h_prev, block(U, "GRU", "rz"), out=hU)   # a_rz = x_t W_rz + b_rz + h_{t-1} U_rz
+        sigmoid(a_rz, out=a_rz)                          # r, z = sigmoid(a_r, a_z)
         q = np.multiply(r, h_prev, out=q)                # q = r * h_{t-1}
-        n += q @ U[:, 2 * H:]                            # a_n = x_t W_n + b_n + q U_n
+        n += q @ block(U, "GRU", "n")                    # a_n = x_t W_n + b_n + q U_n
     np.tanh(n, out=n)                                    # n = tanh(a_n)
     h = np.subtract(n, h_prev, out=h)                    # h_t = (1 - z) n + z h_{t-1}
     h *= z                                               #     = n - z (n - h_{t-1})
@@ -97,35 +98,36 @@ def gru_step_backward(dh, cache: GRUStepCache, U, reset_after=True, *, dax=None,
     reset before, dU += [h_{t-1}^T dax_rz, q^T dax_n]. dax, dah: optional arrays to write into.
     """
     gates, q, h_prev = cache
-    H = U.shape[0]
-    r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
+    r, z, n = split(gates, "GRU")
+    rz = block(gates, "GRU", "rz")
     dax = np.empty_like(gates) if dax is None else dax
+    da_r, da_z, da_n = split(dax, "GRU")
+    da_rz = block(dax, "GRU", "rz")
     # h_t = (1 - z) n + z h_{t-1}
     dn = dh * (1 - z)
-    np.multiply(dh, h_prev - n, out=dax[:, H:2 * H])     # dz
+    np.multiply(dh, h_prev - n, out=da_z)                # dz
     dh_prev = dh * z
     # n = tanh(a_n)
-    np.multiply(dn, 1 - n * n, out=dax[:, 2 * H:])       # da_n
-    da_n = dax[:, 2 * H:]
+    np.multiply(dn, 1 - n * n, out=da_n)                 # da_n
     if reset_after:
         dah = np.empty_like(gates) if dah is None else dah
         # a_n = x_t W_n + b_n + r * q
-        np.multiply(da_n, q, out=dax[:, :H])             # dr
+        np.multiply(da_n, q, out=da_r)                   # dr
         # r, z = sigmoid(a_r, a_z)
-        dax[:, :2 * H] *= gates[:, :2 * H] * (1 - gates[:, :2 * H])
-        dah[:, :2 * H] = dax[:, :2 * H]
-        np.multiply(da_n, r, out=dah[:, 2 * H:])         # dq
+        da_rz *= rz * (1 - rz)
+        block(dah, "GRU", "rz")[...] = da_rz
+        np.multiply(da_n, r, out=block(dah, "GRU", "n"))   # dq
         # q = h_{t-1} U_n + b_hn and a_rz = ... + h_{t-1} U_rz
         dh_prev += dah @ U.T
     else:
         dah = None
         # a_n = x_t W_n + b_n + (r * h_{t-1}) U_n
-        drh = da_n @ U[:, 2 * H:].T
-        np.multiply(drh, h_prev, out=dax[:, :H])         # dr
+        drh = da_n @ block(U, "GRU", "n").T
+        np.multiply(drh, h_prev, out=da_r)               # dr
         dh_prev += drh * r
         # r, z = sigmoid(a_r, a_z); a_rz = ... + h_{t-1} U_rz
-        dax[:, :2 * H] *= gates[:, :2 * H] * (1 - gates[:, :2 * H])
-        dh_prev += dax[:, :2 * H] @ U[:, :2 * H].T
+        da_rz *= rz * (1 - rz)
+        dh_prev += da_rz @ block(U, "GRU", "rz").T
     return dax, dah, dh_prev
 
 
@@ -189,10 +191,10 @@ def gru_backward(dy, dstateT, cache: GRUCache):
     if reset_after:
         dah2 = dah.reshape(T * N, 3 * H)
         grads["U"] = h_prev.T @ dah2
-        grads["b_hn"] = dah2[:, 2 * H:].sum(axis=0)
+        grads["b_hn"] = block(dah2, "GRU", "n").sum(axis=0)
     else:
-        grads["U"] = np.concatenate([h_prev.T @ dax2[:, :2 * H],
-                                     q.reshape(T * N, H).T @ dax2[:, 2 * H:]], axis=1)
+        grads["U"] = np.concatenate([h_prev.T @ block(dax2, "GRU", "rz"),
+                                     q.reshape(T * N, H).T @ block(dax2, "GRU", "n")], axis=1)
     dx = (dax2 @ W.T).reshape(T, N, D)
     return dx, (dh,), grads
 

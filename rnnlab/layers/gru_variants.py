@@ -1,7 +1,8 @@
 """GRU variants: layer normalization and the regularizers (zoneout, recurrent dropout, weight drop).
 
 The plain cell is rnnlab.layers.gru; this module is the same cell with ``GRU(layer_norm=True)`` and
-the masks of rnnlab.layers.regularizers, as one pair of step functions. Gate order (r, z, n), U (H, 3H).
+the masks of rnnlab.layers.regularizers, as one pair of step functions. Gate order (r, z, n)
+(rnnlab.layers.gates), U (H, 3H).
 
 Forward, one step, reset after (the default), and beside each line the backward it implies (dh: the
 whole gradient at h^_t):
@@ -39,6 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..activations import sigmoid
+from .gates import block, split
 from .lstm_variants import layer_norm_backward, layer_norm_forward
 from .recurrent import carry_masked, time_steps
 from .regularizers import RegMasks, dropped_U, dropped_h, zoneout
@@ -67,22 +69,24 @@ def gruv_step_forward(a_x, h_prev, p, reset_after=True, layer_norm=False, rh=Non
     """One step: h^_t (N, H), GRUVStepCache. a_x (N, 3H) is not modified; p["U"] is U' (weight drop
     applied by the caller); rh: recurrent dropout's s_r (N, H) or None."""
     U = p["U"]
-    H = U.shape[0]
     h_rec = h_prev if rh is None else h_prev * rh                # h~ = h_{t-1} * s_r
     gates = np.empty_like(a_x)
+    r, z, n = split(gates, "GRU")
+    rz = block(gates, "GRU", "rz")
+    a_x_rz, a_x_n = block(a_x, "GRU", "rz"), block(a_x, "GRU", "n")
     ln_h = None
     if reset_after:
         u = h_rec @ U                                            # u = h~ U'
         if layer_norm:
             ln_h = layer_norm_forward(u)
             u = ln_h[0] * p["g_h"]                               # a_h = LN(u) * g_h
-        r, z = np.split(sigmoid(a_x[:, :2 * H] + u[:, :2 * H], out=gates[:, :2 * H]), 2, axis=1)
-        q = u[:, 2 * H:] + p["b_hn"]                             # q = a_h_n + b_hn
-        n = np.tanh(a_x[:, 2 * H:] + r * q, out=gates[:, 2 * H:])   # n = tanh(a_x_n + r * q)
+        sigmoid(a_x_rz + block(u, "GRU", "rz"), out=rz)         # r, z = sigmoid(a_x_rz + a_h_rz)
+        q = block(u, "GRU", "n") + p["b_hn"]                     # q = a_h_n + b_hn
+        np.tanh(a_x_n + r * q, out=n)                            # n = tanh(a_x_n + r * q)
     else:
-        r, z = np.split(sigmoid(a_x[:, :2 * H] + h_rec @ U[:, :2 * H], out=gates[:, :2 * H]), 2, axis=1)
+        sigmoid(a_x_rz + h_rec @ block(U, "GRU", "rz"), out=rz)  # r, z = sigmoid(a_x_rz + h~ U'_rz)
         q = r * h_rec                                            # q = r * h~
-        n = np.tanh(a_x[:, 2 * H:] + q @ U[:, 2 * H:], out=gates[:, 2 * H:])
+        np.tanh(a_x_n + q @ block(U, "GRU", "n"), out=n)         # n = tanh(a_x_n + q U'_n)
     h = n + z * (h_prev - n)                                     # h^_t = (1 - z) n + z h_{t-1}
     return h, GRUVStepCache(gates, q, h_prev, h_rec, ln_h)
 
@@ -92,29 +96,29 @@ def gruv_step_backward(dh, cache: GRUVStepCache, p, reset_after=True, layer_norm
     dq (N, H) (db_hn = sum dq, reset after), dh~ (N, H), and the part dh z of dh_{t-1}."""
     gates, q, h_prev, h_rec, ln_h = cache
     U = p["U"]
-    H = U.shape[0]
-    r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
+    r, z, n = split(gates, "GRU")
     dax = np.empty_like(gates)
+    da_r, da_z, da_n = split(dax, "GRU")
     # h^_t = (1 - z) n + z h_{t-1}
     dn = dh * (1 - z)
     dz = dh * (h_prev - n)
     dh_direct = dh * z
     # n = tanh(...)
-    da_n = np.multiply(dn, 1 - n * n, out=dax[:, 2 * H:])
+    np.multiply(dn, 1 - n * n, out=da_n)
     du = dq = None
     if reset_after:
         dr = da_n * q                                            # n = tanh(a_x_n + r * q)
         dq = da_n * r
-        dax[:, :H] = dr * r * (1 - r)
-        dax[:, H:2 * H] = dz * z * (1 - z)
-        dah = np.concatenate([dax[:, :2 * H], dq], axis=1)       # dL/da_h
+        da_r[...] = dr * r * (1 - r)
+        da_z[...] = dz * z * (1 - z)
+        dah = np.concatenate([block(dax, "GRU", "rz"), dq], axis=1)   # dL/da_h
         du = layer_norm_backward(dah * p["g_h"], *ln_h) if layer_norm else dah
         dh_rec = du @ U.T
     else:
-        drh = da_n @ U[:, 2 * H:].T                              # n = tanh(a_x_n + (r * h~) U'_n)
-        dax[:, :H] = drh * h_rec * r * (1 - r)
-        dax[:, H:2 * H] = dz * z * (1 - z)
-        dh_rec = drh * r + dax[:, :2 * H] @ U[:, :2 * H].T
+        drh = da_n @ block(U, "GRU", "n").T                      # n = tanh(a_x_n + (r * h~) U'_n)
+        da_r[...] = drh * h_rec * r * (1 - r)
+        da_z[...] = dz * z * (1 - z)
+        dh_rec = drh * r + block(dax, "GRU", "rz") @ block(U, "GRU", "rz").T
     return dax, du, dq, dh_rec, dh_direct
 
 
@@ -170,6 +174,9 @@ def gruv_backward(dy, dstateT, cache: GRUVCache):
     dax_all = np.empty((T, N, 3 * H), x.dtype)
     du_all = np.empty((T, N, 3 * H), x.dtype) if reset_after else None
     dah_all = np.empty((T, N, 3 * H), x.dtype) if reset_after else None   # dL/da_h = [da_rz, dq]
+    if reset_after:
+        dax_rz = block(dax_all, "GRU", "rz")
+        dah_rz, dah_n = block(dah_all, "GRU", "rz"), block(dah_all, "GRU", "n")
     dh = np.array(dstateT[0], dtype=x.dtype)
     for t in reversed(time_steps(T, reverse)):
         dh_t = dh + dy[t]
@@ -183,7 +190,7 @@ def gruv_backward(dy, dstateT, cache: GRUVCache):
         dax_all[t], du, dq, dh_rec, dh_direct = gruv_step_backward(dh_t, steps[t], p, reset_after, layer_norm)
         if reset_after:
             du_all[t] = du
-            dah_all[t, :, :2 * H], dah_all[t, :, 2 * H:] = dax_all[t][:, :2 * H], dq
+            dah_rz[t], dah_n[t] = dax_rz[t], dq
         dh = dropped_h(dh_rec, reg) + dh_direct + zone + keep    # dh~ * s_r + dh z + ...
     h_rec = np.stack([s.h_rec for s in steps]).reshape(T * N, H)    # h~_{t-1}, time order
     grads = {}
@@ -197,10 +204,10 @@ def gruv_backward(dy, dstateT, cache: GRUVCache):
     grads["W"] = x.reshape(T * N, D).T @ dzx
     if reset_after:
         grads["U"] = h_rec.T @ du_all.reshape(T * N, 3 * H)
-        grads["b_hn"] = dah_all[:, :, 2 * H:].sum(axis=(0, 1))    # q = a_h_n + b_hn
+        grads["b_hn"] = dah_n.sum(axis=(0, 1))                   # q = a_h_n + b_hn
     else:
         q = np.stack([s.q for s in steps]).reshape(T * N, H)
-        grads["U"] = np.concatenate([h_rec.T @ dax2[:, :2 * H], q.T @ dax2[:, 2 * H:]], axis=1)
+        grads["U"] = np.concatenate([h_rec.T @ block(dax2, "GRU", "rz"), q.T @ block(dax2, "GRU", "n")], axis=1)
     if rU is not None:
         grads["U"] *= rU                                         # dU = S * dU'
     dx = (dzx @ p["W"].T).reshape(T, N, D)

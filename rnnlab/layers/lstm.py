@@ -12,8 +12,8 @@ order (i, f, o, g):
 
 In per-gate notation, the eight parameter groups W_f b_f W_i b_i W_o b_o W_c b_c are the column blocks of the fused
 W (D, 4H) | U (H, 4H) and b (4H,): W_f acting on [h_{t-1}, x_t] is [U_f; W_f].
-Gate order (i, f, o, g) puts the three sigmoids side by side; converters to PyTorch (i, f, g, o),
-Keras (i, f, c, o), TF1 (i, j, f, o) and ONNX (i, o, f, c) live in ``rnnlab.interop``.
+Gate order (i, f, o, g) (rnnlab.layers.gates) puts the three sigmoids side by side; converters to
+PyTorch (i, f, g, o), Keras (i, f, c, o), TF1 (i, j, f, o) and ONNX (i, o, f, c) live in ``rnnlab.interop``.
 
 Backward, from the cached activated gates (dh and dc arrive from step t+1 and from the output):
 
@@ -39,6 +39,7 @@ import numpy as np
 from .. import engine
 from ..activations import sigmoid
 from ..checks import check_int, check_real
+from .gates import block, split
 from .lstm_variants import LSTMOptions, LSTMVCache, lstmv_backward, lstmv_forward, lstmv_input_part, lstmv_step_forward
 from .recurrent import Recurrent, ShardedCache, carry_masked, time_steps, uniform_init
 
@@ -69,11 +70,11 @@ def lstm_step_forward(a, h_prev, c_prev, U, *, h=None, c=None, tanh_c=None, hU=N
     h, c, tanh_c (N, H) and hU (N, 4H): optional arrays to write into (the sequence loop passes
     slices of its (T, N, .) arrays, so that a step allocates nothing).
     """
-    H = U.shape[0]
     a += np.matmul(h_prev, U, out=hU)                    # a = x_t W + b + h_{t-1} U
-    sigmoid(a[:, :3 * H], out=a[:, :3 * H])              # i, f, o = sigmoid(a_i, a_f, a_o)
-    np.tanh(a[:, 3 * H:], out=a[:, 3 * H:])              # g = tanh(a_g)
-    i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+    i, f, o, g = split(a, "LSTM")                        # views: activated in place
+    ifo = block(a, "LSTM", "ifo")
+    sigmoid(ifo, out=ifo)                                # i, f, o = sigmoid(a_i, a_f, a_o)
+    np.tanh(g, out=g)                                    # g = tanh(a_g)
     c = np.multiply(f, c_prev, out=c)                    # c_t = f * c_{t-1} + i * g
     c += i * g
     tanh_c = np.tanh(c, out=tanh_c)
@@ -89,20 +90,21 @@ def lstm_step_backward(dh, dc, cache: LSTMStepCache, U, *, da=None):
     dW += x_t^T da, dU += h_{t-1}^T da, db += sum da. da: optional (N, 4H) array to write into.
     """
     gates, c_prev, tanh_c = cache
-    H = U.shape[0]
-    i, f, o, g = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
+    i, f, o, g = split(gates, "LSTM")
     da = np.empty_like(gates) if da is None else da
+    da_i, da_f, da_o, da_g = split(da, "LSTM")
     # h_t = o * tanh(c_t)
-    np.multiply(dh, tanh_c, out=da[:, 2 * H:3 * H])      # do
+    np.multiply(dh, tanh_c, out=da_o)                    # do
     dc = dc + dh * o * (1 - tanh_c * tanh_c)
     # c_t = f * c_{t-1} + i * g
-    np.multiply(dc, g, out=da[:, :H])                    # di
-    np.multiply(dc, c_prev, out=da[:, H:2 * H])          # df
-    np.multiply(dc, i, out=da[:, 3 * H:])                # dg
+    np.multiply(dc, g, out=da_i)                         # di
+    np.multiply(dc, c_prev, out=da_f)                    # df
+    np.multiply(dc, i, out=da_g)                         # dg
     # i, f, o = sigmoid(a_i, a_f, a_o), g = tanh(a_g)
-    s = gates[:, :3 * H]
-    da[:, :3 * H] *= s * (1 - s)                         # sigmoid' = s (1 - s)
-    da[:, 3 * H:] *= 1 - g * g                           # tanh' = 1 - g^2
+    s = block(gates, "LSTM", "ifo")
+    da_ifo = block(da, "LSTM", "ifo")
+    da_ifo *= s * (1 - s)                                # sigmoid' = s (1 - s)
+    da_g *= 1 - g * g                                    # tanh' = 1 - g^2
     # a = x_t W + b + h_{t-1} U
     dh_prev = da @ U.T
     dc_prev = dc * f
@@ -111,11 +113,10 @@ def lstm_step_backward(dh, dc, cache: LSTMStepCache, U, *, da=None):
 
 def lstm_input_part(x, p, forget_bias=0.0):
     """a_x = x W + b, with forget_bias added to the f block: x (..., D) -> (..., 4H)."""
-    H = p["U"].shape[0]
     a = x @ p["W"]
     a += p["b"]
     if forget_bias:
-        a[..., H:2 * H] += forget_bias
+        block(a, "LSTM", "f")[...] += forget_bias
     return a
 
 
@@ -299,7 +300,7 @@ class LSTM(Recurrent):
             return lstmv_forward(x, state0, p, mask, reverse, self.options, reg)
         if engine.applies(x):                            # same loop, compiled (rnnlab.engine)
             b = p["b"].copy()
-            b[self.hidden_size:2 * self.hidden_size] += np.float32(self.forget_bias)
+            block(b, "LSTM", "f")[...] += np.float32(self.forget_bias)
             y, gates, hs, cs, tanh_c = engine.lstm_forward(x, *state0, p["W"], p["U"], b, mask, reverse)
             final = (hs[0], cs[0]) if reverse else (hs[-1], cs[-1])
             return y, final, LSTMCache(x, p["W"], p["U"], gates, hs, cs, tanh_c, mask, bool(reverse))

@@ -4,7 +4,8 @@ layer normalization.
 The plain cell is rnnlab.layers.lstm; this module is the same cell with the options of
 ``LSTM(proj_size=, peepholes=, cell_clip=, gate_clip=, input_forget=, layer_norm=)``, as one pair of step
 functions. Shape letters as in rnnlab.layers.recurrent, and P: the width of h (proj_size, or H when
-there is no projection). Gate order (i, f, o, g); U is (P, 4H) because it reads h_{t-1}.
+there is no projection). Gate order (i, f, o, g) (rnnlab.layers.gates); U is (P, 4H) because it
+reads h_{t-1}.
 
 Forward, one step (a_x = x_t W + b, with forget_bias on the f block), and beside each line the
 backward it implies (dh, dc: the whole gradient at h_t and c_t):
@@ -79,6 +80,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..activations import sigmoid
+from .gates import block, split
 from .recurrent import carry_masked, time_steps
 from .regularizers import RegMasks, dropped_U, zoneout
 
@@ -125,7 +127,6 @@ class LSTMVStepCache(NamedTuple):
 def lstmv_input_part(x, p, forget_bias=0.0, layer_norm=False):
     """a_x, ln_x: a_x = x W + b (with layer_norm LN(x W) * g_x + b), forget_bias added to the f block:
     x (..., D) -> (..., 4H); ln_x = (n, s) of LN(x W) with layer_norm, else None."""
-    H = p["W"].shape[1] // 4
     a = x @ p["W"]
     ln_x = None
     if layer_norm:
@@ -133,7 +134,7 @@ def lstmv_input_part(x, p, forget_bias=0.0, layer_norm=False):
         a = ln_x[0] * p["g_x"]                                        # LN(x W) * g_x
     a += p["b"]
     if forget_bias:
-        a[..., H:2 * H] += forget_bias
+        block(a, "LSTM", "f")[...] += forget_bias
     return a, ln_x
 
 
@@ -145,7 +146,6 @@ def lstmv_step_forward(a_x, h_prev, c_prev, p: dict, opt: LSTMOptions, rh=None):
     rh: recurrent dropout's scaled mask s_r (N, P) or None: the product reads h~_{t-1} = h_{t-1} * s_r.
     """
     U = p["U"]
-    H = U.shape[1] // 4
     ln_h = ln_c = None
     h_rec = h_prev if rh is None else h_prev * rh                # h~_{t-1} = h_{t-1} * s_r
     if opt.layer_norm:
@@ -153,32 +153,35 @@ def lstmv_step_forward(a_x, h_prev, c_prev, p: dict, opt: LSTMOptions, rh=None):
         a = a_x + ln_h[0] * p["g_h"]                              # a = a_x + LN(h_{t-1} U) * g_h
     else:
         a = a_x + h_rec @ U                                       # a = a_x + h~_{t-1} U
+    a_i, a_f, a_o, a_g = split(a, "LSTM")
+    a_if = block(a, "LSTM", "if")
     if opt.peepholes:
-        a[:, :2 * H] += np.tile(c_prev, 2) * p["p"][:2 * H]       # a_i, a_f += p_i, p_f * c_{t-1}
+        p_if, p_o = block(p["p"], "peepholes", "if"), block(p["p"], "peepholes", "o")
+        a_if += np.tile(c_prev, 2) * p_if                         # a_i, a_f += p_i, p_f * c_{t-1}
     gate_keep = None
     if opt.gate_clip is not None:                                 # a_i, a_f, a_g = clip(...); a_o below
         gate_keep = np.abs(a) < opt.gate_clip
-        for block in (a[:, :2 * H], a[:, 3 * H:]):
-            np.clip(block, -opt.gate_clip, opt.gate_clip, out=block)
+        for a_clip in (a_if, a_g):
+            np.clip(a_clip, -opt.gate_clip, opt.gate_clip, out=a_clip)
     gates = np.empty_like(a)
-    i = sigmoid(a[:, :H], out=gates[:, :H])                       # i = sigmoid(a_i)
+    i, f, o, g = split(gates, "LSTM")
+    sigmoid(a_i, out=i)                                           # i = sigmoid(a_i)
     if opt.input_forget:
-        f = np.subtract(1, i, out=gates[:, H:2 * H])              # f = 1 - i
+        np.subtract(1, i, out=f)                                  # f = 1 - i
     else:
-        f = sigmoid(a[:, H:2 * H], out=gates[:, H:2 * H])         # f = sigmoid(a_f)
-    g = np.tanh(a[:, 3 * H:], out=gates[:, 3 * H:])               # g = tanh(a_g)
+        sigmoid(a_f, out=f)                                       # f = sigmoid(a_f)
+    np.tanh(a_g, out=g)                                           # g = tanh(a_g)
     c = f * c_prev + i * g                                        # c = f * c_{t-1} + i * g
     cell_keep = None
     if opt.cell_clip is not None:
         cell_keep = np.abs(c) < opt.cell_clip
         np.clip(c, -opt.cell_clip, opt.cell_clip, out=c)          # c_t = clip(c)
-    a_o = a[:, 2 * H:3 * H]
     if opt.peepholes:
-        a_o += p["p"][2 * H:] * c                                 # a_o += p_o * c_t
+        a_o += p_o * c                                            # a_o += p_o * c_t
     if opt.gate_clip is not None:
-        gate_keep[:, 2 * H:3 * H] = np.abs(a_o) < opt.gate_clip
+        block(gate_keep, "LSTM", "o")[...] = np.abs(a_o) < opt.gate_clip
         np.clip(a_o, -opt.gate_clip, opt.gate_clip, out=a_o)      # a_o = clip(a_o)
-    o = sigmoid(a_o, out=gates[:, 2 * H:3 * H])                   # o = sigmoid(a_o)
+    sigmoid(a_o, out=o)                                           # o = sigmoid(a_o)
     if opt.layer_norm:
         ln_c = layer_norm_forward(c)
         tanh_c = np.tanh(ln_c[0] * p["g_c"] + p["b_c"])          # tanh(LN(c_t) * g_c + b_c)
@@ -200,9 +203,9 @@ def lstmv_step_backward(dh, dc, cache: LSTMVStepCache, p: dict, opt: LSTMOptions
     """
     gates, c_prev, c, tanh_c, m, gate_keep, cell_keep, ln_h, ln_c = cache
     U = p["U"]
-    H = U.shape[1] // 4
-    i, f, o, g = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
+    i, f, o, g = split(gates, "LSTM")
     da = np.empty_like(gates)
+    da_i, da_f, da_o, da_g = split(da, "LSTM")
     # h_t = m_t W_hr
     dm = dh @ p["W_hr"].T if "W_hr" in p else dh
     # m_t = o * tanh(c_t)
@@ -214,11 +217,12 @@ def lstmv_step_backward(dh, dc, cache: LSTMVStepCache, p: dict, opt: LSTMOptions
     else:
         dc = dc + dm * o * (1 - tanh_c * tanh_c)
     # o = sigmoid(clip(a_o + p_o * c_t))
-    da_o = np.multiply(do, o * (1 - o), out=da[:, 2 * H:3 * H])
+    np.multiply(do, o * (1 - o), out=da_o)
     if gate_keep is not None:
-        da_o *= gate_keep[:, 2 * H:3 * H]
+        da_o *= block(gate_keep, "LSTM", "o")
     if opt.peepholes:
-        dc += da_o * p["p"][2 * H:]
+        p_i, p_f, p_o = split(p["p"], "peepholes")
+        dc += da_o * p_o
     # c_t = clip(c)
     if cell_keep is not None:
         dc *= cell_keep
@@ -230,18 +234,18 @@ def lstmv_step_backward(dh, dc, cache: LSTMVStepCache, p: dict, opt: LSTMOptions
     # f = 1 - i, or f = sigmoid(a_f); i = sigmoid(a_i); g = tanh(a_g)
     if opt.input_forget:
         di -= df
-        da[:, H:2 * H] = 0
+        da_f[...] = 0
     else:
-        np.multiply(df, f * (1 - f), out=da[:, H:2 * H])
-    np.multiply(di, i * (1 - i), out=da[:, :H])
-    np.multiply(dg, 1 - g * g, out=da[:, 3 * H:])
+        np.multiply(df, f * (1 - f), out=da_f)
+    np.multiply(di, i * (1 - i), out=da_i)
+    np.multiply(dg, 1 - g * g, out=da_g)
     # a = clip(a)
     if gate_keep is not None:
-        da[:, :2 * H] *= gate_keep[:, :2 * H]
-        da[:, 3 * H:] *= gate_keep[:, 3 * H:]
+        block(da, "LSTM", "if")[...] *= block(gate_keep, "LSTM", "if")
+        da_g *= block(gate_keep, "LSTM", "g")
     # a_i, a_f += p_i, p_f * c_{t-1}
     if opt.peepholes:
-        dc_prev += da[:, :H] * p["p"][:H] + da[:, H:2 * H] * p["p"][H:2 * H]
+        dc_prev += da_i * p_i + da_f * p_f
     # a = a_x + h_{t-1} U, or a_x + LN(h_{t-1} U) * g_h
     dah = layer_norm_backward(da * p["g_h"], *ln_h) if opt.layer_norm else da
     dh_prev = dah @ U.T
@@ -354,9 +358,9 @@ def lstmv_backward(dy, dstateT, cache: LSTMVCache):
     if opt.peepholes:
         c_prev = np.stack([s.c_prev for s in steps])              # (T, N, H)
         c_new = np.stack([s.c for s in steps])
-        grads["p"] = np.concatenate([(da_all[:, :, :H] * c_prev).sum(axis=(0, 1)),
-                                     (da_all[:, :, H:2 * H] * c_prev).sum(axis=(0, 1)),
-                                     (da_all[:, :, 2 * H:3 * H] * c_new).sum(axis=(0, 1))])
+        da_i, da_f, da_o, _ = split(da_all, "LSTM")               # a_i, a_f += p_i, p_f * c_{t-1}; a_o += p_o * c_t
+        grads["p"] = np.concatenate([(da_i * c_prev).sum(axis=(0, 1)), (da_f * c_prev).sum(axis=(0, 1)),
+                                     (da_o * c_new).sum(axis=(0, 1))])
     if "W_hr" in p:
         m_all = np.stack([s.m for s in steps]).reshape(T * N, H)
         grads["W_hr"] = m_all.T @ dh_all.reshape(T * N, P)

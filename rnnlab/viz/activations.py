@@ -12,9 +12,10 @@ import html
 import numpy as np
 
 from ..layers import Dropout, Recurrent
+from ..layers.gates import ORDER, split
 from ..models import Sequential, evaluation
 
-GATES = {"LSTM": ("i", "f", "o", "g"), "GRU": ("r", "z", "n")}
+GATES = {kind: tuple(ORDER[kind]) for kind in ("LSTM", "GRU")}     # the gated cells' gate letters
 
 
 def encode_text(text: str, chars: str, name: str = "text") -> np.ndarray:
@@ -58,10 +59,11 @@ def hidden_activations(model, chars: str, text: str) -> dict[str, np.ndarray]:
                 x, _, cache = layer.forward(x)
                 for k, d in enumerate(cache.directions):
                     number += 1
-                    cell, H = d.cell, layer.hidden_size
+                    cell = d.cell
                     out[f"layer {number}.h"] = np.asarray(cell.hs[1:, 0], np.float64)      # (T, H)
-                    for j, gate in enumerate(GATES.get(layer.kind, ())):
-                        out[f"layer {number}.{gate}"] = np.asarray(cell.gates[:, 0, j * H:(j + 1) * H], np.float64)
+                    if layer.kind in GATES:
+                        for gate, values in zip(GATES[layer.kind], split(cell.gates[:, 0], layer.kind)):
+                            out[f"layer {number}.{gate}"] = np.asarray(values, np.float64)
             elif isinstance(layer, Dropout):
                 x, _ = layer.forward(x)
             else:
