@@ -40,8 +40,11 @@ def main(argv=None) -> int:
     try:
         with mpi_guard(f"rnnlab {args.command}"):      # under mpiexec: an error on a rank ends the job
             return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError) as err:     # FormatError (a malformed file) is a ValueError
-        message = " ".join(str(err).split())             # one line, whatever the file put in the message
+    except BrokenPipeError:                            # the reader went away (`rnnlab info | head`)
+        sys.stderr.close()
+        return 0
+    except (ValueError, OSError) as err:               # FormatError (a malformed file) is a ValueError;
+        message = " ".join(str(err).split())             # OSError: a path that cannot be read or written
         print(f"rnnlab {args.command}: error: {message}", file=sys.stderr)
         return 2
 

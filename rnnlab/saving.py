@@ -24,10 +24,18 @@ TMP_PREFIX = ".tmp-"      # temporary files of atomic_write, beside their target
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it over ``path``: a
     crash mid-write leaves the previous file intact (and a ``.tmp-*`` file, which the run folder
-    removes on its next start). The file gets mode ``0666 & ~umask``, as ``open`` would give it."""
+    removes on its next start). The file gets mode ``0666 & ~umask``, as ``open`` would give it.
+    Raises IsADirectoryError when ``path`` is a folder and NotADirectoryError when a part of its
+    folder is a file, each naming the path."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot write {path!r}: it is a folder; expected the path of a file")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NotADirectoryError(f"cannot write {path!r}: {folder!r} is not a folder (a part of it is a file)") \
+            from None
     fd, tmp = create_tmp(folder, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:

@@ -24,19 +24,25 @@ def add_parser(sub):
     p = sub.add_parser("convert", help="convert a model between .npz, PyTorch .pt, Keras .keras and .onnx files")
     p.add_argument("source", help="file to read (.npz, .pt, .pth, .keras, .weights.h5, .onnx)")
     p.add_argument("target", help="file to write; its ending picks the format")
-    p.add_argument("--head", choices=("last", "each"), default="last",
+    p.add_argument("--head", choices=("last", "each"), default=None,
                    help="PyTorch state_dicts and bare Keras .weights.h5: the dense head reads the last step "
                         "(default) or every step")
-    p.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh",
+    p.add_argument("--nonlinearity", choices=("tanh", "relu"), default=None,
                    help="PyTorch nn.RNN state_dicts: the activation, which they do not record (default tanh)")
     p.add_argument("--scope", default=None,
                    help="TensorFlow 1 checkpoints: read the RNN under this variable scope (e.g. decoder)")
     p.add_argument("--forget-bias", type=float, default=None,
-                   help="TensorFlow 1 checkpoints of LSTM cells without a .meta graph: the cells' forget_bias")
-    p.add_argument("--masking", choices=("refuse", "lengths"), default="refuse",
+                   help="TensorFlow 1 checkpoints of LSTM cells: the cells' forget_bias, needed without a .meta "
+                        "graph (given, it is used in place of the graph's)")
+    p.add_argument("--masking", choices=("refuse", "lengths"), default=None,
                    help="Keras models with a Masking layer or Embedding(mask_zero=True): refuse them (default), "
                         "or read them for batches padded at the end, given as lengths")
     return p
+
+
+# Which source formats each option applies to; given for another format, it is refused, not ignored.
+APPLIES = {"head": ("torch", "keras", "tf1"), "nonlinearity": ("torch",), "scope": ("tf1",),
+           "forget_bias": ("tf1",), "masking": ("keras",)}
 
 
 def run(args) -> int:
@@ -46,9 +52,20 @@ def run(args) -> int:
         raise ValueError(f"target: {str(err).removeprefix('path: ')}") from err
     if not os.path.exists(args.source) and not os.path.exists(args.source + ".index"):
         raise FileNotFoundError(f"source: no file at {args.source!r}")
+    if os.path.abspath(args.source) == os.path.abspath(args.target) or \
+            (os.path.exists(args.target) and os.path.samefile(args.source, args.target)):
+        raise ValueError(f"target: {args.target!r} is the source file; write the conversion to another path")
     try:
-        model = load_any(args.source, head=args.head, nonlinearity=args.nonlinearity, scope=args.scope,
-                         forget_bias=args.forget_bias, masking=args.masking)
+        fmt = format_of(args.source)
+    except ValueError as err:
+        raise ValueError(f"source: {str(err).removeprefix('path: ')}") from err
+    for name, formats in APPLIES.items():
+        if getattr(args, name) is not None and fmt not in formats:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag}: applies to {' / '.join(formats)} sources, got a {fmt} file {args.source!r}")
+    try:
+        model = load_any(args.source, head=args.head or "last", nonlinearity=args.nonlinearity or "tanh",
+                         scope=args.scope, forget_bias=args.forget_bias, masking=args.masking or "refuse")
         save_any(model, args.target)
     except ImportError as err:
         raise ValueError(str(err)) from err

@@ -25,7 +25,7 @@ import json
 import os
 import zipfile
 
-from ..data import load_task
+from ..data import load_task, text
 from ..data.text import confirm_recorded
 from ..errors import FormatError, describe
 from ..metrics import evaluate_split, evaluate_stream
@@ -97,7 +97,11 @@ def run(args) -> int:
         cfg.text_path = args.text
     elif cfg.task == "text" and cfg.text_path is not None:
         cfg.text_path = confirm_recorded(recorded.get("path", cfg.text_path), recorded, args.model)
-    task = load_task(cfg.task, **task_args(cfg))
+    if cfg.task == "text" and isinstance(recorded.get("chars"), str):      # score with the model's vocabulary
+        targs = task_args(cfg)
+        task = text.task(cfg.text_path, cfg.data_dir, cfg.seq_len, as_ids=targs["as_ids"], chars=recorded["chars"])
+    else:
+        task = load_task(cfg.task, **task_args(cfg))
     if checkpoint:
         stored = sum(int(v.size) for k, v in arrays.items() if k.startswith("param/"))
         if cfg.layers * cfg.hidden ** 2 > stored:              # U of every level, before allocating them

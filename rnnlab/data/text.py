@@ -102,16 +102,27 @@ class ShiftedChunks(ArrayDataset):
         yield from epoch_chunks.batches(batch_size, seed, epoch, start)
 
 
-def task(path=None, data_dir=None, seq_len: int = 100, random_offset: bool = False, as_ids: bool = False) -> Task:
+def task(path=None, data_dir=None, seq_len: int = 100, random_offset: bool = False, as_ids: bool = False,
+         chars: str | None = None) -> Task:
     """``path``: a text file; by default tinyshakespeare/input.txt under the data root. Inputs are
     one-hot (N, T, V), or with ``as_ids`` the character ids (N, T) for a model with an Embedding first
-    (meta["inputs"] = "ids")."""
+    (meta["inputs"] = "ids"). ``chars``: the vocabulary to use (a trained model's, to score another
+    text with it) instead of the file's own; a character outside it is a FormatError naming the line
+    and column of its first occurrence."""
     if path is None:
         path = dataset_file("tinyshakespeare", "input.txt", data_dir)
     if seq_len < 1:
         raise ValueError(f"seq_len: expected a positive integer, got {seq_len!r}")
     text = read_text(path)
-    chars = sorted(set(text))
+    if chars is not None:
+        unknown = set(text) - set(chars)
+        if unknown:
+            at = min(text.index(c) for c in unknown)
+            line = text.count("\n", 0, at) + 1
+            column = at - (text.rfind("\n", 0, at) + 1) + 1
+            raise FormatError(path, f"{line}:{column}", f"character {text[at]!r} is not in the model's vocabulary "
+                                                        f"of {len(chars)} characters ({len(unknown)} such characters)")
+    chars = sorted(set(text)) if chars is None else list(chars)
     index = {c: i for i, c in enumerate(chars)}
     ids = np.array([index[c] for c in text], np.int64)
     cut = int(len(ids) * TRAIN_FRACTION)

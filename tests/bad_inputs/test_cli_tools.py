@@ -94,3 +94,50 @@ def test_gradcheck_eps_within_range_runs_and_passes(capsys):
     from rnnlab.gradcheck import MAX_EPS, gradcheck
     report = gradcheck(Dense(4, 3, "identity", seed=0), eps=MAX_EPS)
     assert report.worst <= 1e-6
+
+
+def test_convert_refuses_its_source_as_target_and_flags_for_other_formats(tmp_path, capsys):
+    from rnnlab.cli import main
+    from rnnlab.saving import save
+    import rnnlab
+    from rnnlab.models import LastStep, Sequential
+    src = tmp_path / "m.npz"
+    save(src, Sequential([rnnlab.LSTM(2, 3, seed=0), LastStep(), rnnlab.Dense(3, 1, seed=1)]))
+    before = src.read_bytes()
+    for argv, words in ([str(src), str(src)], "is the source file"), \
+                       ([str(src), str(tmp_path / "x.npz"), "--head", "each"], "--head: applies to"), \
+                       ([str(src), str(tmp_path / "x.npz"), "--masking", "lengths"], "--masking: applies to"):
+        assert main(["convert", *argv]) == 2
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1, err
+    assert src.read_bytes() == before and not (tmp_path / "x.npz").exists()
+
+
+def test_an_output_path_under_a_file_or_onto_a_folder_is_one_line(tmp_path, capsys):
+    from rnnlab.cli import main
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "folder").mkdir()
+    for out, words in ((tmp_path / "file" / "sub", "Not a directory"), ):
+        assert main(["train", "--T", "5", "--train-size", "32", "--epochs", "1", "--quiet", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1 and "Traceback" not in err, err
+    from rnnlab.saving import save
+    import rnnlab
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        save(tmp_path / "folder", rnnlab.LSTM(2, 3))
+    with pytest.raises(NotADirectoryError, match="is not a folder"):
+        save(tmp_path / "file" / "m.npz", rnnlab.LSTM(2, 3))
+
+
+def test_evaluate_scores_another_text_with_the_models_vocabulary(tmp_path, capsys):
+    from rnnlab.cli import main
+    text = "".join("abcde fgh\n"[(7 * i * i + 3 * i) % 10] for i in range(3000))
+    (tmp_path / "t.txt").write_text(text)
+    (tmp_path / "t2.txt").write_text(text.replace("e", "\u20ac"))
+    out = str(tmp_path / "run")
+    assert main(["train", "--task", "text", "--text", str(tmp_path / "t.txt"), "--hidden", "8", "--epochs", "1",
+                 "--seq-len", "20", "--quiet", "--out", out]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", out + "/model.npz", "--text", str(tmp_path / "t2.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "t2.txt:1:" in err and "not in the model's vocabulary" in err, err
