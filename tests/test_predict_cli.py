@@ -105,7 +105,7 @@ def test_bad_files_and_flags_are_named(tmp_path, capsys):
         (["--data", str(tmp_path / "bad.npz")],
          r"--data '.*bad.npz': y: expected class ids >= 0, got -1 at index \(2,\)"),
         (["--data", str(tmp_path / "objects.npz")], "key 'x': --data: holds Python objects"),
-        (["--data", str(tmp_path / "text.npz")], "is not a readable .npz file"),
+        (["--data", str(tmp_path / "text.npz")], "text.npz: --data: not a readable .npz file"),
         (["--valid-split", "0.2"], "--valid-split: needs --data"),
     ]
     for argv, message in cases:
