@@ -62,6 +62,10 @@ def check_head(model, task) -> None:
     """Run the model on two training sequences and check that its output fits the targets."""
     if not hasattr(model, "forward") or not hasattr(model, "params"):
         raise ValueError(f"model: expected an rnnlab Sequential, got {type(model).__name__}")
+    if not hasattr(model, "layers"):
+        raise ValueError(f"model: fit needs a model with a head, a Sequential ending in Dense, got a bare "
+                         f"{type(model).__name__}; wrap it, e.g. Sequential([{type(model).__name__}(...), "
+                         "LastStep(), Dense(hidden, C)])")
     batch = task.train.take(np.arange(min(2, len(task.train))))
     first = model.layers[0] if hasattr(model, "layers") else model
     if batch.x.dtype.kind in "iu" and getattr(first, "kind", None) != "Embedding":
@@ -77,6 +81,9 @@ def check_head(model, task) -> None:
         raise ValueError(f"model: y has one target per step ({task.kind}), but the model gives one output "
                          f"per sequence (shape {out.shape}); remove LastStep()")
     C = out.shape[-1]
+    if task.kind.startswith("classify") and C < 2:
+        raise ValueError(f"y: class ids need a head of at least 2 outputs (one per class), the model gives {C}; "
+                         "for regression pass y as floats (or loss='mse')")
     if task.kind.startswith("classify"):
         for name, split in (("y", task.train), ("validation_data[1]", task.valid)):
             y = split.y
@@ -88,6 +95,14 @@ def check_head(model, task) -> None:
         raise ValueError(f"model: the last layer gives {C} outputs per "
                          f"{'sequence' if per_sequence else 'step'}, but y has {task.output_size} targets "
                          "each")
+
+
+def out_width(model) -> int:
+    """The width of the model's last layer with a fixed output size (a Dense head), or 0."""
+    for layer in reversed(getattr(model, "layers", [])):
+        if getattr(layer, "kind", None) == "Dense":
+            return int(layer.output_size)
+    return 0
 
 
 def describe(model) -> dict:
@@ -129,8 +144,18 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
     index), a model whose output does not fit the targets, a bad setting.
     """
     kind = kind_of(loss)
+    callbacks = list(callbacks)
+    for i, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise ValueError(f"callbacks[{i}]: expected a function of the epoch's log line, got {callback!r}")
     task = task_from_arrays(x, y, lengths, kind=kind, validation_data=validation_data,
                             validation_split=validation_split, seed=seed)
+    if kind is None and task.kind == "regression" and np.ndim(y) == 1 and out_width(model) > 1:
+        values = np.unique(np.asarray(y))
+        if values.size <= out_width(model) and (values == np.round(values)).all():
+            raise ValueError(f"y: float values are read as regression targets (one per sequence), but the model "
+                             f"gives {out_width(model)} outputs; for class ids pass y.astype(int) (or "
+                             f"loss='cross_entropy')")
     check_head(model, task)
     cfg = Config(task="arrays", epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, clip=clip,
                  schedule=schedule, patience=0 if patience is None else patience, select=select, seed=seed,

@@ -110,6 +110,14 @@ class Sequential:
         for i, layer in enumerate(layers):
             if not hasattr(layer, "forward") or not hasattr(layer, "params"):
                 raise ValueError(f"layers[{i}]: expected an rnnlab layer, got {type(layer).__name__}")
+        width, below = None, None                  # the output width of the layers so far, and which gave it
+        for i, layer in enumerate(layers):
+            want = getattr(layer, "input_size", None)
+            if isinstance(want, int) and width is not None and want != width:
+                raise ValueError(f"layers[{i}]: {layer!r} expects inputs of size {want}, but layers[{below}] "
+                                 f"gives {width}")
+            if isinstance(getattr(layer, "output_size", None), int):
+                width, below = layer.output_size, i
         for i, layer in enumerate(layers):
             if isinstance(layer, LastStep) and layer.given is None:
                 below = [lay for lay in layers[:i] if not isinstance(lay, Dropout)]

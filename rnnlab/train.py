@@ -158,6 +158,9 @@ class Config:
         check_real(n("clip", "clip"), self.clip, 0)             # 0 turns clipping off
         check_real(n("forget_bias", "forget_bias"), self.forget_bias)
         check_int(n("proj_size", "proj_size"), self.proj_size, 0)
+        if self.proj_size >= self.hidden and self.proj_size:
+            raise ValueError(f"{n('proj_size', 'proj_size')}: expected 0 (no projection) or below "
+                             f"{n('hidden', 'hidden')} {self.hidden}, got {self.proj_size}")
         for k in ("cell_clip", "gate_clip"):
             check_real(n(k, k), getattr(self, k), 0)                     # 0 turns the clip off
         for k in ("peepholes", "input_forget", "layer_norm"):
@@ -282,7 +285,8 @@ def check_memory(cfg: Config, n=dict().get, input_size: int = 0, output_size: in
     length = ("seq_len", cfg.seq_len) if cfg.task == "text" else ("T", cfg.T or 100)
     what = {"params": (("hidden", cfg.hidden), f"parameters of {cfg.layers} layer(s) of {cfg.hidden} units "
                                               f"with their gradients and optimizer state"),
-            "activations": (length, f"cached activations of a batch of {cfg.batch_size} sequences of "
+            "activations": (("batch_size", cfg.batch_size) if cfg.batch_size >= length[1] else length,
+                            f"cached activations of a batch of {cfg.batch_size} sequences of "
                                     f"{length[1]:,} steps"),
             "data": (length, f"{SYNTHETIC_FIXED:,} validation and test sequences of {length[1]:,} steps")}[part]
     (k, v), why = what
@@ -475,10 +479,13 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     if not world.is_root:               # rank 0 alone holds the run folder, writes and prints
         echo, progress = (lambda *a, **k: None), False
     with world.guard("rnnlab train"), held(out if world.is_root else None, RUN_FILES, resume=resume,
-                                            overwrite=overwrite):
+                                            overwrite=overwrite) as begin:
         if world.size > 1:
             echo(world.describe())
         run = start(cfg, out, resume, task, model, world)                            # 1. start or resume
+        begin()                         # every check passed: --overwrite removes the previous run only now
+        if run.out:
+            write_lines(run.log, run.state.history)
         interrupted = epochs(run.state, run.cfg.epochs,
                              lambda: run_epoch(run, progress, stop_after_steps),     # 2. run an epoch
                              lambda: validate_and_select(run, echo),                  # 3. validate and select
@@ -527,7 +534,8 @@ class Run:
 
 def start(cfg: Config, out: str | None, resume: bool, task=None, model=None, world: World | None = None) -> Run:
     """Step 1: configuration (the checkpoint's, on resume), data, model, optimizer and state, fresh or
-    restored from the checkpoint; the metrics log holds the lines up to the checkpoint. Under MPI
+    restored from the checkpoint (``train`` then writes the metrics log's lines up to it). Nothing is
+    written: every error of the configuration, data, memory check or model is raised here. Under MPI
     (``world``), every rank reads the checkpoint, rank 0's parameters are broadcast and checked equal."""
     world = world or World()
     started = time.perf_counter()
@@ -538,7 +546,12 @@ def start(cfg: Config, out: str | None, resume: bool, task=None, model=None, wor
                                 "max_minutes": cfg.max_minutes})
 
     # 1a. data
-    task = task or load_task(cfg.task, **task_args(cfg))
+    try:
+        task = task or load_task(cfg.task, **task_args(cfg))
+    except ValueError as err:
+        if type(err) is ValueError and str(err).startswith("seq_len:"):     # the loader's name, the user's flag
+            raise ValueError("--seq-len:" + str(err)[len("seq_len:"):]) from err
+        raise
     if cfg.select == "accuracy" and not task.kind.startswith("classify"):
         raise ValueError(f"--select: 'accuracy' needs a classification task, got {cfg.task!r} ({task.kind})")
     if cfg.bidirectional and task.kind not in PER_SEQUENCE:
@@ -548,7 +561,8 @@ def start(cfg: Config, out: str | None, resume: bool, task=None, model=None, wor
         if len(getattr(task, split)) == 0:
             source = task.meta.get("path") or cfg.data_dir or "its data files"
             raise ValueError(f"--task {cfg.task}: the {split} split is empty (from {source})")
-    check_memory(cfg, {"hidden": "--hidden", "T": "--T", "seq_len": "--seq-len"}.get, task.input_size,
+    check_memory(cfg, {"hidden": "--hidden", "T": "--T", "seq_len": "--seq-len", "batch_size": "--batch-size"}.get,
+                 task.input_size,
                  task.output_size)
 
     # 1b. model and optimizer
@@ -570,8 +584,6 @@ def start(cfg: Config, out: str | None, resume: bool, task=None, model=None, wor
     run = Run(cfg, task, model, opt, state, best, out if world.is_root else None, steps_per_epoch, started,
               started + 60 * cfg.max_minutes if cfg.max_minutes else None, state.step if resume else None,
               world=world)
-    if run.out:
-        write_lines(run.log, state.history)
     return run
 
 

@@ -212,6 +212,8 @@ def test_a_head_that_does_not_fit_the_targets_is_refused():
     with pytest.raises(ValueError, match="remove LastStep"):
         quiet_fit(classifier(), x, np.zeros((20, 4), np.int64))
     with pytest.raises(ValueError, match="the last layer gives 2 outputs per sequence, but y has 1 targets"):
+        quiet_fit(classifier(), x, y.astype(np.float32) + 0.5)
+    with pytest.raises(ValueError, match=r"y: float values are read as regression .* y.astype\(int\)"):
         quiet_fit(classifier(), x, y.astype(np.float32))
     with pytest.raises(ValueError, match="integer token ids need a model whose first layer is an Embedding"):
         quiet_fit(classifier(), np.zeros((20, 4), np.int64), y)

@@ -55,9 +55,11 @@ def test_train_resume_evaluate_and_predict(tmp_path, capsys, monkeypatch):
     np.testing.assert_array_equal(np.load(out), logits.argmax(-1))
     assert main(["predict", os.path.join(full, "model.npz"), "--data", str(tmp_path / "new.npz"),
                  "--out", str(tmp_path / "p.csv"), "--proba"]) == 0
-    table = np.loadtxt(tmp_path / "p.csv", delimiter=",")
-    assert table.shape == (11, 2)
-    np.testing.assert_allclose(table, rnnlab.predict_proba(a, new["x"], new["lengths"]), atol=1e-7)
+    assert (tmp_path / "p.csv").read_text().splitlines()[0] == "index,p0,p1"
+    table = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1)
+    assert table.shape == (11, 3)
+    np.testing.assert_array_equal(table[:, 0], np.arange(11))
+    np.testing.assert_allclose(table[:, 1:], rnnlab.predict_proba(a, new["x"], new["lengths"]), atol=1e-7)
 
 
 def test_token_ids_train_with_an_embedding(tmp_path):
@@ -71,7 +73,8 @@ def test_token_ids_train_with_an_embedding(tmp_path):
     assert isinstance(model.layers[0], Embedding) and model.layers[0].params["W"].shape == (6, 4)
     assert main(["predict", os.path.join(out, "model.npz"), "--data", str(tmp_path / "ids.npz"),
                  "--out", str(tmp_path / "p.csv")]) == 0
-    np.testing.assert_array_equal(np.loadtxt(tmp_path / "p.csv", dtype=int), model.forward(ids)[0].argmax(-1))
+    table = np.loadtxt(tmp_path / "p.csv", dtype=int, delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(table[:, 1], model.forward(ids)[0].argmax(-1))
 
 
 def test_per_step_predictions_mark_the_padding(tmp_path):
@@ -101,8 +104,8 @@ def test_bad_files_and_flags_are_named(tmp_path, capsys):
         (["--data", str(tmp_path / "noy.npz")], "has no key 'y'"),
         (["--data", str(tmp_path / "bad.npz")],
          r"--data '.*bad.npz': y: expected class ids >= 0, got -1 at index \(2,\)"),
-        (["--data", str(tmp_path / "objects.npz")], "key 'x' of .* holds Python objects"),
-        (["--data", str(tmp_path / "text.npz")], "is not a readable .npz file"),
+        (["--data", str(tmp_path / "objects.npz")], "key 'x': --data: holds Python objects"),
+        (["--data", str(tmp_path / "text.npz")], "text.npz: --data: not a readable .npz file"),
         (["--valid-split", "0.2"], "--valid-split: needs --data"),
     ]
     for argv, message in cases:

@@ -13,7 +13,9 @@ in it is ignored. What is written, by the task the model was trained for (its fi
     multilabel_steps   (N, T, K) 0/1 labels (probability > 0.5); --proba: (N, T, K) probabilities
     regression         (N, K) values
     a model without a task in its file: the head's raw outputs
-``.npy`` holds any of these; ``.csv`` one row per sequence, for outputs of at most two dimensions.
+``.npy`` holds any of these; ``.csv`` a header line, then one row per sequence, for outputs of at most
+two dimensions: ``index`` (the sequence's row in x), then ``class`` (class ids), ``p0``, ``p1``, ...
+(--proba), ``t0``, ``t1``, ... (class ids per step) or ``y0``, ``y1``, ... (regression).
 
 --csv (a model trained with --csv): every window of the file's rows, standardized with the training
 statistics the model file keeps; the CSV has a header and one row per window: ``line`` (the file line
@@ -68,16 +70,35 @@ def predictions(model, kind: str | None, x, lengths, proba: bool, batch_size: in
     return out
 
 
-def write(path: str, out: np.ndarray) -> None:
+def header(out: np.ndarray, kind: str | None, proba: bool) -> list:
+    """The CSV columns of ``predictions``' output: ``index`` (the sequence's row in x), then ``class``
+    (class ids), ``p0`` .. (probabilities), ``t0`` .. (per-step class ids), ``y0`` .. (regression) or
+    ``out0`` .. (a model without a task)."""
+    if out.ndim == 1:
+        return ["index", "class" if kind in ("classify", "classify_steps") and not proba else "y0"]
+    width = out.shape[1]
+    prefix = "p" if proba else "t" if kind == "classify_steps" else "y" if kind == "regression" else "out"
+    return ["index", *(f"{prefix}{j}" for j in range(width))]
+
+
+def write(path: str, out: np.ndarray, columns: list | None = None) -> None:
+    """``out`` to ``path`` (.npy: the array as it is; .csv: a header line of ``columns`` (see ``header``),
+    then one row per sequence, its index first), atomically."""
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
         atomic_write(path, lambda f: np.save(f, out))
     elif ext == ".csv":
         if out.ndim > 2:
             raise ValueError(f"--out: predictions of shape {out.shape} do not fit a CSV table; write .npy")
+        table = out.reshape(len(out), -1)
         text = io.StringIO()
-        np.savetxt(text, out.reshape(len(out), -1), delimiter=",",
-                   fmt="%d" if out.dtype.kind in "iu" else "%.9g")
+        if columns is not None:
+            text.write(",".join(columns) + "\n")
+            table = np.column_stack([np.arange(len(out)), table])
+            fmt = ["%d"] + ["%d" if out.dtype.kind in "iu" else "%.9g"] * (table.shape[1] - 1)
+        else:
+            fmt = "%d" if out.dtype.kind in "iu" else "%.9g"
+        np.savetxt(text, table, delimiter=",", fmt=fmt)
         atomic_write(path, lambda f: f.write(text.getvalue().encode()))
     else:
         raise ValueError(f"--out: expected a file ending in .npy or .csv, got {path!r}")
@@ -97,8 +118,13 @@ def run(args) -> int:
     if args.csv or args.text_classes:
         return predict_own_files(args, model, task)
     x, _, lengths = read_npz(args.data, "--data")
-    out = predictions(model, kind, x, lengths, args.proba, args.batch_size)
-    write(args.out, out)
+    try:
+        out = predictions(model, kind, x, lengths, args.proba, args.batch_size)
+    except ValueError as err:
+        if type(err) is ValueError and str(err).startswith("x:"):    # the model's name for the input
+            raise ValueError(f"--data {args.data!r}: key 'x'{str(err)[1:]}") from err
+        raise
+    write(args.out, out, header(out, kind, args.proba))
     print(f"{args.out}: {out.shape} {'probabilities' if args.proba else kind or 'outputs'}")
     return 0
 

@@ -226,6 +226,13 @@ def run_sst(args) -> int:
 
 
 def run(args) -> int:
+    if getattr(args, "out", None) is not None and not str(args.out).strip():
+        raise ValueError(f"--out: expected a folder path, got {args.out!r}")
+    if getattr(args, "resume", False) and not getattr(args, "out", None):
+        raise ValueError("--resume: needs --out, the run folder that holds the checkpoint")
+    if getattr(args, "valid_data", None) and getattr(args, "valid_split", None) is not None:
+        raise ValueError("--valid-split: give --valid (a file to validate on) or --valid-split (a fraction of "
+                         "--data's rows), not both")
     if args.task == "sst":
         return run_sst(args)
     check_flags_apply(args)

@@ -60,6 +60,11 @@ class PaddedDataset(ArrayDataset):
         return Batch(self.x[idx][:, :T], y, lengths, step_mask(lengths, len(idx), T))
 
 
+MAX_CLASSES = 1 << 20
+"""Largest class id + 1 accepted in y (a head of C outputs is built for ids 0 .. C-1; a larger id is a
+data error, not a head of millions of outputs)."""
+
+
 def first_bad(mask: np.ndarray) -> tuple:
     return tuple(int(i) for i in np.argwhere(mask)[0])
 
@@ -217,6 +222,10 @@ def as_targets(y, inputs: Inputs, kind: str | None = None, name: str = "y") -> t
         if (y < 0).any():
             where = first_bad(y < 0)
             raise ValueError(f"{name}: expected class ids >= 0, got {int(y[where])} at index {where}")
+        if (y >= MAX_CLASSES).any():
+            where = first_bad(y >= MAX_CLASSES)
+            raise ValueError(f"{name}: expected class ids 0 .. C-1 below MAX_CLASSES = {MAX_CLASSES:,}, got "
+                             f"{int(y[where]):,} at index {where}")
         return y.astype(np.int64), kind
     if y.ndim != 3 or y.shape[:2] != (N, T):
         raise ValueError(f"{name}: multilabel_steps expects 0/1 labels of shape ({N}, {T}, K), got {y.shape}")
@@ -300,32 +309,52 @@ def task_from_arrays(x, y, lengths=None, *, kind: str | None = None, validation_
 
 def read_npz(path, flag: str = "--data") -> tuple:
     """(x, y, lengths) from an .npz file holding ``x``, ``y`` and optionally ``lengths`` (no pickle:
-    ragged sequences are stored padded, with ``lengths``); y is None when the file has none. Errors
-    name the flag, the file and the key."""
+    ragged sequences are stored padded, with ``lengths``); y is None when the file has none.
+
+    Read as rnnlab.saving reads models: each member's .npy header is checked before its array is
+    allocated and no Python object is ever unpickled. Raises ``FileNotFoundError`` when there is no
+    file, ValueError naming ``flag`` when ``path`` is a folder, and ``rnnlab.errors.FormatError``
+    naming the file, ``flag`` and what was expected for any other file that is not such an .npz
+    (empty, truncated, text, a single .npy array, a member of Python objects, no key 'x')."""
     import os
     import zipfile
+    import zlib
+
+    from ..errors import FormatError, describe
+    from ..saving import MAX_NPZ_BYTES, _member
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{flag}: {path!r} is a folder; expected an .npz file with keys 'x' and 'y' "
+                         "(np.savez(path, x=x, y=y))")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{flag}: no file at {path!r}")
+    want = "expected an .npz file with keys 'x', 'y' and optionally 'lengths' (np.savez(path, x=x, y=y))"
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
+        raise FormatError(path, "", f"{flag}: holds a single .npy array; {want}")
+    arrays, budget = {}, MAX_NPZ_BYTES
     try:
-        data = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError) as err:
-        raise ValueError(f"{flag}: {path!r} is not a readable .npz file ({err})") from err
-    if not hasattr(data, "files"):
-        raise ValueError(f"{flag}: {path!r} holds a single array; expected an .npz with keys 'x' and 'y' "
-                         "(np.savez(path, x=x, y=y))")
-    with data:
-        if "x" not in data.files:
-            raise ValueError(f"{flag}: {path!r} has no key 'x' (keys: {sorted(data.files)}); expected 'x', 'y' "
-                             "and optionally 'lengths'")
-        out = []
-        for key in ("x", "y", "lengths"):
-            try:
-                out.append(data[key] if key in data.files else None)
-            except ValueError as err:
-                raise ValueError(f"{flag}: key {key!r} of {path!r} holds Python objects, which are not "
-                                 "loaded; store ragged sequences padded, with their 'lengths'") from err
-    return tuple(out)
+        with zipfile.ZipFile(path) as z:
+            members = {i.filename[:-4]: i for i in z.infolist() if i.filename.endswith(".npy") and not i.is_dir()}
+            if "x" not in members:
+                raise FormatError(path, "", f"{flag}: has no key 'x' (keys: {sorted(members)}); {want}")
+            for key in ("x", "y", "lengths"):
+                if key in members:
+                    try:
+                        arrays[key] = _member(z, members[key], path, budget)
+                    except FormatError as err:
+                        if "Python objects" not in err.message:
+                            raise
+                        raise FormatError(path, err.place, f"{flag}: holds Python objects, which are not "
+                                          "loaded; store ragged sequences padded, with their 'lengths'") from None
+                    budget -= arrays[key].nbytes
+    except FormatError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
+            RuntimeError, zlib.error) as err:                  # not a zip (empty, text), truncated, bad CRC
+        raise FormatError(path, "", f"{flag}: not a readable .npz file ({describe(err)}); {want}") from None
+    return tuple(arrays.get(key) for key in ("x", "y", "lengths"))
 
 
 def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> Task:
@@ -347,5 +376,9 @@ def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> 
     except ValueError as err:
         flag, file = ("--valid", valid_data) if str(err).startswith("validation_data") else ("--data", data)
         raise ValueError(f"{flag} {str(file)!r}: {err}") from err
+    if task.kind.startswith("classify") and np.unique(task.train.y).size < 2:
+        raise ValueError(f"--data {str(data)!r}: key 'y': class ids of a single class "
+                         f"({int(task.train.y.flat[0])}) in the training rows; classification needs at least 2 "
+                         "classes (for regression store y as floats)")
     task.meta["data"] = str(data)
     return task

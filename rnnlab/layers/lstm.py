@@ -215,6 +215,10 @@ class LSTM(Recurrent):
                  weight_drop=0.0):
         self.forget_bias = check_real("forget_bias", forget_bias)
         self.proj_size = check_int("proj_size", proj_size, low=0)
+        if self.proj_size and isinstance(hidden_size, (int, np.integer)) and not isinstance(hidden_size, bool) \
+                and self.proj_size >= hidden_size:
+            raise ValueError(f"proj_size: expected 0 (no projection) or below hidden_size {hidden_size} (as in "
+                             f"PyTorch), got {self.proj_size}")
         for name, value in (("peepholes", peepholes), ("input_forget", input_forget), ("layer_norm", layer_norm)):
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"{name}: expected True or False, got {value!r}")

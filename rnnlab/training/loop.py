@@ -7,7 +7,7 @@
     5. stop?              early stopping, a callback
     6. finish             the trainer tests the best parameters and writes its final files
 
-``held`` holds the run folder for steps 1-6; ``epochs`` runs steps 2-5 until the epochs are done.
+``held`` holds the run folder for steps 1-6 (the previous run, replaced, is removed after step 1); ``epochs`` runs steps 2-5 until the epochs are done.
 """
 from __future__ import annotations
 
@@ -29,14 +29,16 @@ class EpochEnd(NamedTuple):
 @contextmanager
 def held(out, run_files, resume: bool = False, overwrite: bool = False):
     """Hold the run folder ``out`` (None: no folder) for a run: its lock and rules (run_folder.open_run),
-    write errors named by ``--out``. NumPy's overflow warnings are silenced: the divergence checks stop
+    write errors named by ``--out``. Yields ``begin``: call it once everything that can fail before
+    training (config, data, memory, model) passed; with ``overwrite`` it removes the previous run then,
+    so a refused run keeps it (a no-op without a folder or on resume). NumPy's overflow warnings are silenced: the divergence checks stop
     the run with its epoch and step, the warnings would only print before that message."""
     with np.errstate(over="ignore", invalid="ignore"):
         if not out:
-            yield None
+            yield lambda: None
             return
-        with open_run(out, run_files, resume=resume, overwrite=overwrite), writing(out):
-            yield out
+        with open_run(out, run_files, resume=resume, overwrite=overwrite) as begin, writing(out):
+            yield begin
 
 
 def epochs(state, num_epochs: int, run_epoch: Callable[[], EpochEnd], validate_and_select: Callable[[], None],

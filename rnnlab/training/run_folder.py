@@ -1,6 +1,8 @@
 """The run folder (``--out``) of a training run: one run per folder, one writer at a time, nothing lost.
 
-    with open_run(out, RUN_FILES, resume=False, overwrite=False):
+    with open_run(out, RUN_FILES, resume=False, overwrite=False) as begin:
+        ...                           # check everything that can fail: config, data, memory, model
+        begin()                       # --overwrite: the previous run's files are removed only now
         ...                           # train, writing only inside ``out``
 
 - Lock: ``.lock`` (the ``filelock`` package, an ``flock`` on POSIX, released by the kernel when the
@@ -9,7 +11,10 @@
 - One run per folder: a folder that holds a run's files is refused unless the run is continued
   (``resume``) or replaced (``overwrite``). Replacing removes the previous run's files, and only those:
   a folder that also holds other files is refused, so ``--overwrite`` never deletes what a run did not
-  write.
+  write. They are removed when the trainer calls ``begin()``, after its checks passed: a run refused for
+  its input keeps the previous one.
+- A folder that ``open_run`` created is removed again when the run ends having written nothing in it
+  (a refused run leaves no folder holding only ``.lock``).
 - Stale temporary files (``.tmp-*``, left by a run killed inside an atomic write) are removed on start.
 - A folder that cannot be written (read-only, full, no permission) is one error naming the flag.
 """
@@ -94,12 +99,13 @@ def clean_tmp(out) -> list:
     return stale
 
 
-def claim(out, run_files, overwrite: bool, flag: str = "--out") -> None:
-    """A fresh run may start in ``out``: it is empty, or ``overwrite`` removes a previous run's files
-    (``run_files``, names). Anything else there is refused, naming the files."""
+def claim(out, run_files, overwrite: bool, flag: str = "--out") -> list:
+    """A fresh run may start in ``out``: it is empty, or ``overwrite`` will replace a previous run's
+    files (``run_files``, names). Anything else there is refused, naming the files. Returns the names
+    to remove before the run writes (none are removed here)."""
     present = sorted(n for n in os.listdir(out) if n not in (LOCK, HOLDER) and not n.startswith(TMP_PREFIX))
     if not present:
-        return
+        return []
     foreign = [n for n in present if n not in run_files or not os.path.isfile(os.path.join(out, n))]
     if foreign:
         raise ValueError(f"{flag}: {os.fspath(out)!r} holds files that a training run did not write "
@@ -109,15 +115,28 @@ def claim(out, run_files, overwrite: bool, flag: str = "--out") -> None:
         how = "continue it with --resume or " if any(n.endswith(".npz") for n in present) else ""
         raise ValueError(f"{flag}: {os.fspath(out)!r} already holds a run ({', '.join(present)}); "
                          f"{how}replace it with --overwrite")
-    for n in present:
-        os.unlink(os.path.join(out, n))
+    return present
+
+
+def remove_if_unused(out) -> None:
+    """Remove the folder ``out`` when it holds nothing but the lock files (a run that wrote nothing)."""
+    try:
+        names = os.listdir(out)
+        if set(names) <= {LOCK, HOLDER}:
+            for n in names:
+                os.unlink(os.path.join(out, n))
+            os.rmdir(out)
+    except OSError:
+        pass
 
 
 @contextmanager
 def open_run(out, run_files, resume: bool = False, overwrite: bool = False, flag: str = "--out"):
     """Hold ``out`` for one run (see the module docstring). ``run_files``: the names the trainer writes
     there. ``resume``: continue the run in ``out`` (it must exist); ``overwrite``: replace it.
-    Raises ValueError naming ``flag`` (busy, already used, not writable)."""
+    Yields ``begin``, to call once the run's checks passed and before it writes: it removes the
+    previous run's files (``overwrite``). Raises ValueError naming ``flag`` (busy, already used, not
+    writable)."""
     if resume and overwrite:
         raise ValueError("--overwrite: cannot be combined with --resume (continue the run, or replace it)")
     out = os.fspath(out)
@@ -126,13 +145,26 @@ def open_run(out, run_files, resume: bool = False, overwrite: bool = False, flag
     with writing(out, flag):
         if os.path.exists(out) and not os.path.isdir(out):
             raise ValueError(f"{flag}: {out!r} is a file, expected a folder")
+        created = not os.path.exists(out)
         os.makedirs(out, exist_ok=True)
-        lock = acquire(out, flag)
+        try:
+            lock = acquire(out, flag)
+        except BaseException:
+            if created:
+                remove_if_unused(out)
+            raise
     try:
         with writing(out, flag):
             clean_tmp(out)
-            if not resume:
-                claim(out, set(run_files), overwrite, flag)
-            yield out
+            old = [] if resume else claim(out, set(run_files), overwrite, flag)
+
+        def begin() -> None:
+            with writing(out, flag):
+                for n in old:
+                    os.unlink(os.path.join(out, n))
+            old.clear()
+        yield begin
     finally:
         release(lock, out)
+        if created:
+            remove_if_unused(out)

@@ -260,8 +260,8 @@ def train(cfg: TreeConfig, out=None, resume=None, overwrite: bool = False, data_
     own = RUN_FILES + ((Path(metrics_json).name,) if out and metrics_json and Path(metrics_json).parent.resolve() ==
                        out.resolve() else ())
     with world.guard("rnnlab train"), held(out if world.is_root else None, own, resume=bool(resume),
-                                            overwrite=overwrite):
-        run = start(cfg, out, resume, data_dir, echo, epochs_given, world)          # 1. start or resume
+                                            overwrite=overwrite) as begin:
+        run = start(cfg, out, resume, data_dir, echo, epochs_given, world, begin)   # 1. start or resume
         epochs(run.state, run.cfg.epochs,
                lambda: run_epoch(run),                                               # 2. run an epoch
                lambda: validate_and_select(run),                                     # 3. validate and select
@@ -297,9 +297,11 @@ class TreeRun:
 
 
 def start(cfg: TreeConfig, out: Path | None, resume, data_dir, echo, epochs_given: bool = True,
-          world: World | None = None) -> TreeRun:
+          world: World | None = None, begin=lambda: None) -> TreeRun:
     """Step 1: configuration (the checkpoint's, on resume), data and vocabulary, model, optimizers, the
-    shuffling generator and the state, fresh or from last.npz; the best parameters from best.npz."""
+    shuffling generator and the state, fresh or from last.npz; the best parameters from best.npz.
+    ``begin`` (from ``held``) is called once all of that passed, before the first line is logged: with
+    --overwrite it removes the previous run only then."""
     started = time.time()
     ckpt = None
     if resume:
@@ -335,6 +337,7 @@ def start(cfg: TreeConfig, out: Path | None, resume, data_dir, echo, epochs_give
     run = TreeRun(cfg, out if world.is_root else None, vocab, encoded, model, opts, rng, state, best, echo)
     run.world = world
     run.started = started
+    begin()
     if ckpt is not None:
         run.log(f"resumed from {ckpt} after epoch {state.epoch}")
     run.log(f"sst {subtask(cfg)}: {model}, train {len(encoded['train'])} / dev {len(encoded['dev'])} / "
