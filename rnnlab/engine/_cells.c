@@ -101,27 +101,33 @@ static inline void rn_wait(rn_job *J, rn_sync *S)
 
 /* ----- the loops, per instruction set ------------------------------------------------------------ */
 #define RN_AVX512 0
+#define RN_AVX2 0
 #define SFX(name) name##_generic
 #include "_cells_impl.h"
 #undef SFX
+#undef RN_AVX2
 #undef RN_AVX512
 
 #if RN_X86
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #define RN_AVX512 0
+#define RN_AVX2 1
 #define SFX(name) name##_avx2
 #include "_cells_impl.h"
 #undef SFX
+#undef RN_AVX2
 #undef RN_AVX512
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx2,fma")
 #define RN_AVX512 1
+#define RN_AVX2 0
 #define SFX(name) name##_avx512
 #include "_cells_impl.h"
 #undef SFX
+#undef RN_AVX2
 #undef RN_AVX512
 #pragma GCC pop_options
 #endif

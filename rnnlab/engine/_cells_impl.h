@@ -2,7 +2,8 @@
  *
  * _cells.c includes this file once per instruction set, with SFX(name) naming its functions and
  * RN_AVX512 set where the micro-kernel is written with AVX-512 intrinsics (elsewhere it is plain C
- * that the compiler vectorizes for the target of the surrounding `#pragma GCC target`).
+ * that the compiler vectorizes for the target of the surrounding `#pragma GCC target`), and RN_AVX512
+ * or RN_AVX2 choosing the vector type of the elementwise loops.
  *
  * Work split (oneDNN's RNN design): the input product x W for all steps and the weight gradients
  * stay in NumPy's BLAS; these loops run the recurrent product of each step over weights packed once
@@ -96,6 +97,76 @@ static inline float SFX(tanh_r)(float z)
 
 static inline float SFX(sig_r)(float z) { return 0.5f + 0.5f * SFX(tanh_r)(0.5f * z); }
 
+/* The same tanh and sigma on a vector of VL floats: 16 lanes (AVX-512), 8 (AVX2), or 1 (plain C,
+ * where vf is a float). The elementwise loops run VL units at a time and finish a block's last
+ * len % VL units with the scalar functions above; which path a unit takes depends only on its
+ * position, never on the thread, so results do not depend on the thread count. */
+#if RN_AVX512
+typedef __m512 SFX(vf);
+#define VL 16
+#define V_LD(p) _mm512_loadu_ps(p)
+#define V_ST(p, v) _mm512_storeu_ps(p, v)
+#define V_SET(x) _mm512_set1_ps(x)
+#define V_ADD(a, b) _mm512_add_ps(a, b)
+#define V_SUB(a, b) _mm512_sub_ps(a, b)
+#define V_MUL(a, b) _mm512_mul_ps(a, b)
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_DIV(a, b) _mm512_div_ps(a, b)
+#define V_MIN(a, b) _mm512_min_ps(a, b)
+#define V_MAX(a, b) _mm512_max_ps(a, b)
+#elif RN_AVX2
+typedef __m256 SFX(vf);
+#define VL 8
+#define V_LD(p) _mm256_loadu_ps(p)
+#define V_ST(p, v) _mm256_storeu_ps(p, v)
+#define V_SET(x) _mm256_set1_ps(x)
+#define V_ADD(a, b) _mm256_add_ps(a, b)
+#define V_SUB(a, b) _mm256_sub_ps(a, b)
+#define V_MUL(a, b) _mm256_mul_ps(a, b)
+#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define V_DIV(a, b) _mm256_div_ps(a, b)
+#define V_MIN(a, b) _mm256_min_ps(a, b)
+#define V_MAX(a, b) _mm256_max_ps(a, b)
+#else
+typedef float SFX(vf);
+#define VL 1
+#define V_LD(p) (*(p))
+#define V_ST(p, v) (*(p) = (v))
+#define V_SET(x) (x)
+#define V_ADD(a, b) ((a) + (b))
+#define V_SUB(a, b) ((a) - (b))
+#define V_MUL(a, b) ((a) * (b))
+#define V_FMA(a, b, c) ((a) * (b) + (c))
+#define V_DIV(a, b) ((a) / (b))
+#define V_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define V_MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
+static inline SFX(vf) SFX(vtanh)(SFX(vf) z)
+{
+    const float lim = 7.90531110763549805f;
+    z = V_MIN(V_MAX(z, V_SET(-lim)), V_SET(lim));
+    const SFX(vf) z2 = V_MUL(z, z);
+    SFX(vf) p = V_SET(-2.76076847742355e-16f);
+    p = V_FMA(p, z2, V_SET(2.00018790482477e-13f));
+    p = V_FMA(p, z2, V_SET(-8.60467152213735e-11f));
+    p = V_FMA(p, z2, V_SET(5.12229709037114e-08f));
+    p = V_FMA(p, z2, V_SET(1.48572235717979e-05f));
+    p = V_FMA(p, z2, V_SET(6.37261928875436e-04f));
+    p = V_FMA(p, z2, V_SET(4.89352455891786e-03f));
+    SFX(vf) q = V_SET(1.19825839466702e-06f);
+    q = V_FMA(q, z2, V_SET(1.18534705686654e-04f));
+    q = V_FMA(q, z2, V_SET(2.26843463243900e-03f));
+    q = V_FMA(q, z2, V_SET(4.89352518554385e-03f));
+    return V_DIV(V_MUL(z, p), q);
+}
+
+static inline SFX(vf) SFX(vsig)(SFX(vf) z)
+{
+    const SFX(vf) h = V_SET(0.5f);
+    return V_FMA(h, SFX(vtanh)(V_MUL(h, z)), h);
+}
+
 /* ----- packing, once per call, each thread its own units ---------------------------------------
  * Forward: the panel of unit blocks pb .. pb+nb-1 holds, for each k < H, the G gates' columns of
  * those units: P[k][(g nb + v) 16 + l] = U[k, g H + (pb + v) 16 + l] (0 past H); it starts at
@@ -127,6 +198,40 @@ static void SFX(pack_bwd)(const float *U, int H, int G, int pb, int nb, float *P
 }
 
 /* ----- LSTM -------------------------------------------------------------------------------------- */
+/* The gate work of one batch row for len <= 16 units from u0 (lstm.py, gate order i, f, o, g):
+ *   i, f, o = sigma(a + b + h U),  g = tanh(a + b + h U),  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t).
+ * a (the row's x W at unit u0; gate k at a + k H) is overwritten with the activated gates; tr is the
+ * row of the product tile (gate k at tr + 16 k). */
+static inline void SFX(lstm_units)(const int len, float *a, long H, const float *bu, const float *tr,
+                                   const float *cp, float *cn, float *hn, float *tc)
+{
+    int l = 0;
+    for (; l + VL <= len; l += VL) {
+        const SFX(vf) i = SFX(vsig)(V_ADD(V_ADD(V_LD(a + l), V_LD(bu + l)), V_LD(tr + l)));
+        const SFX(vf) f = SFX(vsig)(V_ADD(V_ADD(V_LD(a + H + l), V_LD(bu + H + l)), V_LD(tr + 16 + l)));
+        const SFX(vf) o = SFX(vsig)(V_ADD(V_ADD(V_LD(a + 2 * H + l), V_LD(bu + 2 * H + l)), V_LD(tr + 32 + l)));
+        const SFX(vf) g = SFX(vtanh)(V_ADD(V_ADD(V_LD(a + 3 * H + l), V_LD(bu + 3 * H + l)), V_LD(tr + 48 + l)));
+        V_ST(a + l, i); V_ST(a + H + l, f); V_ST(a + 2 * H + l, o); V_ST(a + 3 * H + l, g);
+        const SFX(vf) c = V_FMA(f, V_LD(cp + l), V_MUL(i, g));          /* c_t = f c_{t-1} + i g */
+        const SFX(vf) th = SFX(vtanh)(c);
+        V_ST(tc + l, th);
+        V_ST(cn + l, c);
+        V_ST(hn + l, V_MUL(o, th));                                     /* h_t = o tanh(c_t) */
+    }
+    for (; l < len; l++) {
+        const float i = SFX(sig_r)(a[l] + bu[l] + tr[l]);
+        const float f = SFX(sig_r)(a[H + l] + bu[H + l] + tr[16 + l]);
+        const float o = SFX(sig_r)(a[2 * H + l] + bu[2 * H + l] + tr[32 + l]);
+        const float g = SFX(tanh_r)(a[3 * H + l] + bu[3 * H + l] + tr[48 + l]);
+        a[l] = i; a[H + l] = f; a[2 * H + l] = o; a[3 * H + l] = g;
+        const float c = f * cp[l] + i * g;
+        const float th = SFX(tanh_r)(c);
+        tc[l] = th;
+        cn[l] = c;
+        hn[l] = o * th;
+    }
+}
+
 static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, r = J->reverse;
@@ -154,21 +259,9 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
                 SFX(kern)(rows, 4, H, hp + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
-                    float *an = a + n * G4 + u0;
-                    const float *tr = tile + rr * 64, *bu = b + u0, *cpn = cp + n * H + u0;
-                    float *cnn = cn + n * H + u0, *hnn = hn + n * H + u0, *tcn = tc + n * H + u0;
-                    for (int l = 0; l < lim; l++) {
-                        const float i = SFX(sig_r)(an[l] + bu[l] + tr[l]);
-                        const float f = SFX(sig_r)(an[H + l] + bu[H + l] + tr[16 + l]);
-                        const float o = SFX(sig_r)(an[2 * H + l] + bu[2 * H + l] + tr[32 + l]);
-                        const float g = SFX(tanh_r)(an[3 * H + l] + bu[3 * H + l] + tr[48 + l]);
-                        an[l] = i; an[H + l] = f; an[2 * H + l] = o; an[3 * H + l] = g;
-                        const float c = f * cpn[l] + i * g;          /* c_t = f c_{t-1} + i g */
-                        const float th = SFX(tanh_r)(c);
-                        tcn[l] = th;
-                        cnn[l] = c;
-                        hnn[l] = o * th;                             /* h_t = o tanh(c_t) */
-                    }
+                    float *an = a + n * G4 + u0, *cnn = cn + n * H + u0, *hnn = hn + n * H + u0;
+                    const float *cpn = cp + n * H + u0;
+                    SFX(lstm_units)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc + n * H + u0);
                     if (m) {                                         /* ragged: y = m h, carry */
                         const float mv = m[n];
                         for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
@@ -179,6 +272,42 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
             }
         }
         rn_wait(J, &S);
+    }
+}
+
+/* The backward of lstm_units for one batch row, units j0 .. j1 - 1 (lstm.py's lstm_step_backward):
+ * dh = dh_{t} + dy_t; dc_t = dc + dh o (1 - tanh^2 c_t); da = the gates' derivatives; dc_{t-1} = dc_t f.
+ * The product part of dh_{t-1} (da U^T) comes later; its direct part dhk is 0 here. */
+static inline void SFX(lstm_units_bwd)(int j0, const int j1, long H, const float *g_, const float *tc,
+                                       const float *cp, const float *dy, float *da, const float *dh,
+                                       float *dc, float *dhk)
+{
+    const SFX(vf) one = V_SET(1.0f);
+    for (; j0 + VL <= j1; j0 += VL) {
+        const int j = j0;
+        const SFX(vf) i = V_LD(g_ + j), f = V_LD(g_ + H + j), o = V_LD(g_ + 2 * H + j), g = V_LD(g_ + 3 * H + j);
+        const SFX(vf) th = V_LD(tc + j);
+        const SFX(vf) dhj = V_ADD(V_LD(dh + j), V_LD(dy + j));
+        const SFX(vf) d_o = V_MUL(dhj, th);                                 /* h_t = o tanh(c_t) */
+        const SFX(vf) dct = V_FMA(V_MUL(dhj, o), V_SUB(one, V_MUL(th, th)), V_LD(dc + j));
+        V_ST(da + j, V_MUL(V_MUL(V_MUL(dct, g), i), V_SUB(one, i)));        /* c_t = f c_{t-1} + i g */
+        V_ST(da + H + j, V_MUL(V_MUL(V_MUL(dct, V_LD(cp + j)), f), V_SUB(one, f)));
+        V_ST(da + 2 * H + j, V_MUL(V_MUL(d_o, o), V_SUB(one, o)));
+        V_ST(da + 3 * H + j, V_MUL(V_MUL(dct, i), V_SUB(one, V_MUL(g, g))));
+        V_ST(dc + j, V_MUL(dct, f));
+        V_ST(dhk + j, V_SET(0.0f));
+    }
+    for (int j = j0; j < j1; j++) {
+        const float i = g_[j], f = g_[H + j], o = g_[2 * H + j], g = g_[3 * H + j], th = tc[j];
+        const float dhj = dh[j] + dy[j];
+        const float d_o = dhj * th;
+        const float dct = dc[j] + dhj * o * (1.0f - th * th);
+        da[j] = dct * g * i * (1.0f - i);
+        da[H + j] = dct * cp[j] * f * (1.0f - f);
+        da[2 * H + j] = d_o * o * (1.0f - o);
+        da[3 * H + j] = dct * i * (1.0f - g * g);
+        dc[j] = dct * f;
+        dhk[j] = 0.0f;
     }
 }
 
@@ -213,18 +342,7 @@ static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
                 }
                 continue;
             }
-            for (int j = u0; j < u1; j++) {
-                const float i = g_[j], f = g_[H + j], o = g_[2 * H + j], g = g_[3 * H + j], th = tc[j];
-                const float dhj = dhn[j] + dyn[j];
-                const float d_o = dhj * th;                              /* h_t = o tanh(c_t) */
-                const float dct = dcn[j] + dhj * o * (1.0f - th * th);
-                dan[j] = dct * g * i * (1.0f - i);                       /* c_t = f c_{t-1} + i g */
-                dan[H + j] = dct * cpn[j] * f * (1.0f - f);
-                dan[2 * H + j] = d_o * o * (1.0f - o);
-                dan[3 * H + j] = dct * i * (1.0f - g * g);
-                dcn[j] = dct * f;
-                dhkn[j] = 0.0f;
-            }
+            SFX(lstm_units_bwd)(u0, u1, H, g_, tc, cpn, dyn, dan, dhn, dcn, dhkn);
         }
         }
         rn_wait(J, &S);
@@ -249,6 +367,64 @@ static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
 }
 
 /* ----- GRU, reset after ---------------------------------------------------------------------- */
+/* The gate work of one batch row for len <= 16 units (gru.py, reset after; gate order r, z, n):
+ *   r, z = sigma(a + b + h U),  q = h U_n + b_hn,  n = tanh(a_n + b_n + r q),  h_t = (1 - z) n + z h_{t-1}.
+ * a (x W at the row's unit u0, gate k at a + k H) is overwritten with the activated gates. */
+static inline void SFX(gru_units)(const int len, float *a, long H, const float *bu, const float *bh,
+                                  const float *tr, const float *hp, float *q, float *hn)
+{
+    int l = 0;
+    for (; l + VL <= len; l += VL) {
+        const SFX(vf) rg = SFX(vsig)(V_ADD(V_ADD(V_LD(a + l), V_LD(bu + l)), V_LD(tr + l)));
+        const SFX(vf) z = SFX(vsig)(V_ADD(V_ADD(V_LD(a + H + l), V_LD(bu + H + l)), V_LD(tr + 16 + l)));
+        const SFX(vf) qv = V_ADD(V_LD(tr + 32 + l), V_LD(bh + l));              /* q = h U_n + b_hn */
+        const SFX(vf) nv = SFX(vtanh)(V_FMA(rg, qv, V_ADD(V_LD(a + 2 * H + l), V_LD(bu + 2 * H + l))));
+        V_ST(a + l, rg); V_ST(a + H + l, z); V_ST(a + 2 * H + l, nv);
+        V_ST(q + l, qv);
+        V_ST(hn + l, V_SUB(nv, V_MUL(z, V_SUB(nv, V_LD(hp + l)))));           /* (1 - z) n + z h */
+    }
+    for (; l < len; l++) {
+        const float rg = SFX(sig_r)(a[l] + bu[l] + tr[l]);
+        const float z = SFX(sig_r)(a[H + l] + bu[H + l] + tr[16 + l]);
+        const float qv = tr[32 + l] + bh[l];
+        const float nv = SFX(tanh_r)(a[2 * H + l] + bu[2 * H + l] + rg * qv);
+        a[l] = rg; a[H + l] = z; a[2 * H + l] = nv;
+        q[l] = qv;
+        hn[l] = nv - z * (nv - hp[l]);
+    }
+}
+
+/* The backward of gru_units for one batch row, units j0 .. j1 - 1 (gru.py's gru_step_backward):
+ * da_x (the x W part) and da_h (the h U part; its n block is dq = da_n r); dhk = dh z, h_{t-1}'s
+ * direct part. */
+static inline void SFX(gru_units_bwd)(int j0, const int j1, long H, const float *g_, const float *q,
+                                      const float *hp, const float *dy, const float *dh, float *dx,
+                                      float *dhh, float *dhk)
+{
+    const SFX(vf) one = V_SET(1.0f);
+    for (; j0 + VL <= j1; j0 += VL) {
+        const int j = j0;
+        const SFX(vf) rg = V_LD(g_ + j), z = V_LD(g_ + H + j), nv = V_LD(g_ + 2 * H + j);
+        const SFX(vf) dhj = V_ADD(V_LD(dh + j), V_LD(dy + j));
+        const SFX(vf) da_n = V_MUL(V_MUL(dhj, V_SUB(one, z)), V_SUB(one, V_MUL(nv, nv)));
+        const SFX(vf) da_r = V_MUL(V_MUL(V_MUL(da_n, V_LD(q + j)), rg), V_SUB(one, rg));
+        const SFX(vf) da_z = V_MUL(V_MUL(V_MUL(dhj, V_SUB(V_LD(hp + j), nv)), z), V_SUB(one, z));
+        V_ST(dx + j, da_r); V_ST(dx + H + j, da_z); V_ST(dx + 2 * H + j, da_n);
+        V_ST(dhh + j, da_r); V_ST(dhh + H + j, da_z); V_ST(dhh + 2 * H + j, V_MUL(da_n, rg));   /* dq */
+        V_ST(dhk + j, V_MUL(dhj, z));                                   /* direct path to h_{t-1} */
+    }
+    for (int j = j0; j < j1; j++) {
+        const float rg = g_[j], z = g_[H + j], nv = g_[2 * H + j];
+        const float dhj = dh[j] + dy[j];
+        const float da_n = dhj * (1.0f - z) * (1.0f - nv * nv);
+        const float da_r = da_n * q[j] * rg * (1.0f - rg);
+        const float da_z = dhj * (hp[j] - nv) * z * (1.0f - z);
+        dx[j] = da_r; dx[H + j] = da_z; dx[2 * H + j] = da_n;
+        dhh[j] = da_r; dhh[H + j] = da_z; dhh[2 * H + j] = da_n * rg;
+        dhk[j] = dhj * z;
+    }
+}
+
 static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, r = J->reverse;
@@ -278,15 +454,7 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
                     const long n = rb + rr;
                     float *an = a + n * G3 + u0, *qn = q + n * H + u0, *hnn = hn + n * H + u0;
                     const float *tr = tile + rr * 64, *bu = b + u0, *bh = bhn + u0, *hpn = hp + n * H + u0;
-                    for (int l = 0; l < lim; l++) {
-                        const float rg = SFX(sig_r)(an[l] + bu[l] + tr[l]);
-                        const float z = SFX(sig_r)(an[H + l] + bu[H + l] + tr[16 + l]);
-                        const float qv = tr[32 + l] + bh[l];                 /* q = h U_n + b_hn */
-                        const float nv = SFX(tanh_r)(an[2 * H + l] + bu[2 * H + l] + rg * qv);
-                        an[l] = rg; an[H + l] = z; an[2 * H + l] = nv;
-                        qn[l] = qv;
-                        hnn[l] = nv - z * (nv - hpn[l]);                      /* (1 - z) n + z h */
-                    }
+                    SFX(gru_units)(lim, an, H, bu, bh, tr, hpn, qn, hnn);
                     if (m) {
                         const float mv = m[n];
                         for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
@@ -332,16 +500,7 @@ static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
                 }
                 continue;
             }
-            for (int j = u0; j < u1; j++) {
-                const float rg = g_[j], z = g_[H + j], nv = g_[2 * H + j];
-                const float dhj = dhn[j] + dyn[j];
-                const float da_n = dhj * (1.0f - z) * (1.0f - nv * nv);
-                const float da_r = da_n * qn[j] * rg * (1.0f - rg);
-                const float da_z = dhj * (hpn[j] - nv) * z * (1.0f - z);
-                dxn[j] = da_r; dxn[H + j] = da_z; dxn[2 * H + j] = da_n;
-                dhn_[j] = da_r; dhn_[H + j] = da_z; dhn_[2 * H + j] = da_n * rg;   /* dq */
-                dhkn[j] = dhj * z;                                      /* direct path to h_{t-1} */
-            }
+            SFX(gru_units_bwd)(u0, u1, H, g_, qn, hpn, dyn, dhn, dxn, dhn_, dhkn);
         }
         }
         rn_wait(J, &S);
@@ -397,7 +556,12 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
                     if (relu)
                         for (int l = 0; l < lim; l++) { const float v = an[l] + bu[l] + tr[l]; an[l] = v > 0.0f ? v : 0.0f; }
                     else
-                        for (int l = 0; l < lim; l++) an[l] = SFX(tanh_r)(an[l] + bu[l] + tr[l]);
+                    {
+                        int l = 0;
+                        for (; l + VL <= lim; l += VL)
+                            V_ST(an + l, SFX(vtanh)(V_ADD(V_ADD(V_LD(an + l), V_LD(bu + l)), V_LD(tr + l))));
+                        for (; l < lim; l++) an[l] = SFX(tanh_r)(an[l] + bu[l] + tr[l]);
+                    }
                     const int keep = m && m[n] == 0.0f;
                     const float *src = keep ? hp + n * H + u0 : an;
                     for (int l = 0; l < lim; l++) hnn[l] = src[l];
@@ -463,3 +627,15 @@ static void SFX(rnn_bwd)(rn_job *J, int tid, int nt)
 
 static void (*const SFX(jobs)[6])(rn_job *, int, int) = {
     SFX(lstm_fwd), SFX(lstm_bwd), SFX(gru_fwd), SFX(gru_bwd), SFX(rnn_fwd), SFX(rnn_bwd)};
+
+#undef VL
+#undef V_LD
+#undef V_ST
+#undef V_SET
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_FMA
+#undef V_DIV
+#undef V_MIN
+#undef V_MAX
