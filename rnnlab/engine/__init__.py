@@ -57,7 +57,7 @@ def _library():
             lib.rn_run.restype = ctypes.c_int
             lib.rn_run.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
             lib.rn_packed_size.restype = ctypes.c_int64
-            lib.rn_packed_size.argtypes = [ctypes.c_int, ctypes.c_int]
+            lib.rn_packed_size.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         except (ImportError, OSError, AttributeError) as err:
             lib, why = None, f"the compiled extension rnnlab.engine._cells is not built ({err})"
         _state["lib"], _state["why"] = lib, why
@@ -121,17 +121,17 @@ def _addr(a) -> int:
     return 0 if a is None else a.ctypes.data
 
 
-def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=False, dy=None, **arrays):
+def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=False, dy=None, D=0, **arrays):
     """One compiled loop over float32 C-contiguous arrays (dy may be strided over time and batch)."""
     lib, why = _library()
     if lib is None:
         raise RuntimeError(why)
     state = info()
-    packed = np.empty(int(lib.rn_packed_size(G, H)), np.float32)
+    packed = np.empty(int(lib.rn_packed_size(G, H, D)), np.float32)
     dy_ts, dy_ns = (0, 0) if dy is None else (dy.strides[0] // 4, dy.strides[1] // 4)
-    ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns], np.int64)
+    ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns, D], np.int64)
     names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
-             "dh", "dc", "dhk")
+             "dh", "dc", "dhk", "x", "W")
     arrays.update(packed=packed, dy=dy)
     ptrs = np.array([_addr(arrays.get(k)) for k in names], np.uintp)
     done = lib.rn_run(which, _ISA[state["engine"]], state["threads"], ints.ctypes.data, ptrs.ctypes.data)
@@ -183,12 +183,12 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False):
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
-    gates = (x.reshape(T * N, D) @ W).reshape(T, N, 4 * H)     # x_t W, all steps; b added in the loop
+    gates = np.empty((T, N, 4 * H), np.float32)
     hs, cs = _states(T, N, H, r, h0, c0)
     tanh_c = np.empty((T, N, H), np.float32)
     y = None if mask is None else np.empty((T, N, H), np.float32)
-    _run(_LSTM_FWD, T, N, H, 4, reverse, gates=gates, b=_f32(b), U=_f32(U), hs=hs, cs=cs, aux=tanh_c,
-         y=y, mask=_mask2d(mask))
+    _run(_LSTM_FWD, T, N, H, 4, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), U=_f32(U),
+         hs=hs, cs=cs, aux=tanh_c, y=y, mask=_mask2d(mask))
     if y is None:
         y = hs[:T] if r else hs[1:]
     return y, gates, hs, cs, tanh_c
@@ -220,11 +220,11 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False):
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
-    gates = (x.reshape(T * N, D) @ W).reshape(T, N, 3 * H)
+    gates = np.empty((T, N, 3 * H), np.float32)
     hs, _ = _states(T, N, H, r, h0)
     q = np.empty((T, N, H), np.float32)
     y = None if mask is None else np.empty((T, N, H), np.float32)
-    _run(_GRU_FWD, T, N, H, 3, reverse, gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U), hs=hs,
+    _run(_GRU_FWD, T, N, H, 3, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U), hs=hs,
          aux=q, y=y, mask=_mask2d(mask))
     if y is None:
         y = hs[:T] if r else hs[1:]
@@ -255,9 +255,9 @@ def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, relu=False):
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
-    h_new = (x.reshape(T * N, D) @ W).reshape(T, N, H)
+    h_new = np.empty((T, N, H), np.float32)
     hs, _ = _states(T, N, H, r, h0)
-    _run(_RNN_FWD, T, N, H, 1, reverse, relu=relu, gates=h_new, b=_f32(b), U=_f32(U), hs=hs,
+    _run(_RNN_FWD, T, N, H, 1, reverse, relu=relu, D=D, x=_f32(x), W=_f32(W), gates=h_new, b=_f32(b), U=_f32(U), hs=hs,
          mask=_mask2d(mask))
     y = h_new * mask if mask is not None else (hs[:T] if r else hs[1:])
     return y, h_new, hs

@@ -43,11 +43,12 @@ static inline void rn_spin(long *spins)
 
 /* ----- one call's arguments -------------------------------------------------------------------- */
 typedef struct {
-    int T, N, H, reverse, relu;
+    int T, N, H, D, reverse, relu;
     long dy_ts, dy_ns;               /* dy strides (elements) of time and batch */
-    float *gates;                    /* (T, N, G H): forward x W in, activated gates out */
+    const float *x, *W;              /* forward: x (T, N, D), W (D, G H) */
+    float *gates;                    /* (T, N, G H): forward out, the activated gates */
     const float *b, *b_hn, *U;       /* bias (G H), GRU b_hn (H), U (H, G H) */
-    float *packed;                   /* scratch for the packed U */
+    float *packed;                   /* scratch for the packed [W; U] or U^T */
     float *hs, *cs;                  /* (T + 1, N, H) carried states */
     float *aux;                      /* LSTM tanh(c_t), GRU q_t: (T, N, H) */
     float *y;                        /* (T, N, H) masked output, or NULL */
@@ -253,8 +254,8 @@ RN_EXPORT int rn_isa(void)
 
 /* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
  * 4 RNN forward, 5 RNN backward; isa as rn_isa() (never above it); I = T, N, H, reverse, relu,
- * dy_ts, dy_ns; P = the array addresses in rn_job's order (gates .. dhk). Returns 0, or -1 for
- * arguments out of range, -2 when out of memory. */
+ * dy_ts, dy_ns, D; P = the array addresses in rn_job's order (gates .. dhk), then x, W. Returns 0,
+ * or -1 for arguments out of range, -2 when out of memory. */
 RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const uintptr_t *P)
 {
     if (which < 0 || which > 5 || isa < 0 || isa > rn_isa()) return -1;
@@ -262,14 +263,15 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     memset(&job, 0, sizeof job);
     job.T = (int)I[0]; job.N = (int)I[1]; job.H = (int)I[2];
     job.reverse = (int)I[3]; job.relu = (int)I[4];
-    job.dy_ts = (long)I[5]; job.dy_ns = (long)I[6];
-    if (job.T < 1 || job.N < 1 || job.H < 1) return -1;
+    job.dy_ts = (long)I[5]; job.dy_ns = (long)I[6]; job.D = (int)I[7];
+    if (job.T < 1 || job.N < 1 || job.H < 1 || job.D < 0) return -1;
     job.gates = (float *)P[0]; job.b = (const float *)P[1]; job.b_hn = (const float *)P[2];
     job.U = (const float *)P[3]; job.packed = (float *)P[4];
     job.hs = (float *)P[5]; job.cs = (float *)P[6]; job.aux = (float *)P[7]; job.y = (float *)P[8];
     job.mask = (const float *)P[9]; job.dy = (const float *)P[10];
     job.da = (float *)P[11]; job.dah = (float *)P[12];
     job.dh = (float *)P[13]; job.dc = (float *)P[14]; job.dhk = (float *)P[15];
+    job.x = (const float *)P[16]; job.W = (const float *)P[17];
     const int nb = (job.H + 15) / 16;
     int nt = nthreads < 1 ? 1 : (nthreads > RN_MAX_THREADS ? RN_MAX_THREADS : nthreads);
     if (nt > nb) nt = nb;
@@ -288,10 +290,11 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     return 0;
 }
 
-/* Floats of scratch rn_run needs for the packed U of a cell with G gate blocks and H units. */
-RN_EXPORT int64_t rn_packed_size(int G, int H)
+/* Floats of scratch rn_run needs for the packed [W; U] (and U^T) of a cell with G gate blocks,
+ * H units and D inputs. */
+RN_EXPORT int64_t rn_packed_size(int G, int H, int D)
 {
-    return (int64_t)((H + 15) / 16) * 16 * G * H;
+    return (int64_t)((H + 15) / 16) * 16 * G * ((int64_t)H + D);
 }
 
 static struct PyModuleDef rn_module = {PyModuleDef_HEAD_INIT, "_cells",

@@ -18,10 +18,24 @@
  * those modules keep.
  */
 
-/* ----- micro-kernel: C[r][c] = sum_k A[r, k] B[k, c], rows r < R <= 6, columns c < 16 V <= 64 -- */
+/* ----- micro-kernel: C[r][c] = sum_k [A1, A2][r, k] B[k, c], rows r < R <= 6, columns c < 16 V <= 64.
+ * The inner dimension comes from two row-major sources: k < K1 from A1, the next K2 from A2; B is
+ * packed, K1 + K2 rows of 16 V floats. The forward loops pass A1 = x_t, A2 = h_{t-1} over [W; U]
+ * packed together, so x_t W is computed inside the loop with the recurrent product, in the same
+ * accumulators (no separate input product, no BLAS call, no BLAS threads in the forward). */
+#if RN_AVX512
+#define RN_KSTEP(a_ptr, a_ld, k) do {                                                   \
+        __m512 bv[4];                                                                   \
+        const float *bk = B + (k) * V * 16;                                             \
+        _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) bv[v] = _mm512_loadu_ps(bk + v * 16); \
+        _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {                           \
+            __m512 a = _mm512_set1_ps((a_ptr)[r * (a_ld)]);                             \
+            _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(a, bv[v], acc[r][v]); \
+        } } while (0)
+#endif
 static inline __attribute__((always_inline)) void
-SFX(kern_body)(const int R, const int V, long K, const float *restrict A, long lda,
-               const float *restrict B, float *restrict C)
+SFX(kern_body)(const int R, const int V, long K1, const float *restrict A1, long lda1, long K2,
+               const float *restrict A2, long lda2, const float *restrict B, float *restrict C)
 {
 #if RN_AVX512
     __m512 acc[6][4];
@@ -29,18 +43,9 @@ SFX(kern_body)(const int R, const int V, long K, const float *restrict A, long l
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
-    for (long k = 0; k < K; k++) {
-        __m512 bv[4];
-        const float *bk = B + k * V * 16;
-#pragma GCC unroll 4
-        for (int v = 0; v < V; v++) bv[v] = _mm512_loadu_ps(bk + v * 16);
-#pragma GCC unroll 6
-        for (int r = 0; r < R; r++) {
-            __m512 a = _mm512_set1_ps(A[r * lda + k]);
-#pragma GCC unroll 4
-            for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(a, bv[v], acc[r][v]);
-        }
-    }
+    for (long k = 0; k < K1; k++) RN_KSTEP(A1 + k, lda1, k);
+    B += K1 * V * 16;
+    for (long k = 0; k < K2; k++) RN_KSTEP(A2 + k, lda2, k);
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
@@ -48,10 +53,10 @@ SFX(kern_body)(const int R, const int V, long K, const float *restrict A, long l
 #else
     float acc[6][64];
     memset(acc, 0, sizeof acc);
-    for (long k = 0; k < K; k++) {
+    for (long k = 0; k < K1 + K2; k++) {
         const float *bk = B + k * V * 16;
         for (int r = 0; r < R; r++) {
-            const float a = A[r * lda + k];
+            const float a = k < K1 ? A1[r * lda1 + k] : A2[r * lda2 + k - K1];
             for (int c = 0; c < V * 16; c++) acc[r][c] += a * bk[c];
         }
     }
@@ -61,18 +66,28 @@ SFX(kern_body)(const int R, const int V, long K, const float *restrict A, long l
 }
 
 #define RN_KDEF(R, V) \
-    static void SFX(kern_##R##_##V)(long K, const float *restrict A, long lda, \
-                                    const float *restrict B, float *restrict C) \
-    { SFX(kern_body)(R, V, K, A, lda, B, C); }
+    static void SFX(kern_##R##_##V)(long K1, const float *restrict A1, long lda1, long K2, \
+                                    const float *restrict A2, long lda2, const float *restrict B, \
+                                    float *restrict C) \
+    { SFX(kern_body)(R, V, K1, A1, lda1, K2, A2, lda2, B, C); }
 #define RN_KROW(R) RN_KDEF(R, 1) RN_KDEF(R, 2) RN_KDEF(R, 3) RN_KDEF(R, 4)
 RN_KROW(1) RN_KROW(2) RN_KROW(3) RN_KROW(4) RN_KROW(5) RN_KROW(6)
 #define RN_KREF(R) {SFX(kern_##R##_1), SFX(kern_##R##_2), SFX(kern_##R##_3), SFX(kern_##R##_4)}
-static void (*const SFX(kern_tab)[6][4])(long, const float *, long, const float *, float *) = {
+static void (*const SFX(kern_tab)[6][4])(long, const float *, long, long, const float *, long,
+                                         const float *, float *) = {
     RN_KREF(1), RN_KREF(2), RN_KREF(3), RN_KREF(4), RN_KREF(5), RN_KREF(6)};
 
+/* One source (the backward's da U^T). */
 static inline void SFX(kern)(int rows, int nv, long K, const float *A, long lda, const float *B, float *C)
 {
-    SFX(kern_tab)[rows - 1][nv - 1](K, A, lda, B, C);
+    SFX(kern_tab)[rows - 1][nv - 1](K, A, lda, 0, A, lda, B, C);
+}
+
+/* Two sources: [A1, A2] B. */
+static inline void SFX(kern2)(int rows, int nv, long K1, const float *A1, long lda1, long K2,
+                              const float *A2, long lda2, const float *B, float *C)
+{
+    SFX(kern_tab)[rows - 1][nv - 1](K1, A1, lda1, K2, A2, lda2, B, C);
 }
 
 /* ----- activations: tanh as a [13/6] rational minimax fit (Eigen's float tanh), |error| < 3e-7 --- */
@@ -168,20 +183,23 @@ static inline SFX(vf) SFX(vsig)(SFX(vf) z)
 }
 
 /* ----- packing, once per call, each thread its own units ---------------------------------------
- * Forward: the panel of unit blocks pb .. pb+nb-1 holds, for each k < H, the G gates' columns of
- * those units: P[k][(g nb + v) 16 + l] = U[k, g H + (pb + v) 16 + l] (0 past H); it starts at
- * P + pb 16 G H.  Backward: U^T, P[k][v 16 + l] = U[(pb + v) 16 + l, k] for k < G H, at P + pb 16 G H. */
-static void SFX(pack_fwd)(const float *U, int H, int G, int pb, int nb, float *P)
+ * Forward: [W; U] (D + H rows). The panel of unit blocks pb .. pb+nb-1 holds, for each k < D + H, the
+ * G gates' columns of those units: P[k][(g nb + v) 16 + l] = [W; U][k, g H + (pb + v) 16 + l] (0 past
+ * H); it starts at P + pb 16 G (D + H).
+ * Backward: U^T, P[k][v 16 + l] = U[(pb + v) 16 + l, k] for k < G H, at P + pb 16 G H. */
+static void SFX(pack_fwd)(const float *W, const float *U, int D, int H, int G, int pb, int nb, float *P)
 {
-    float *base = P + (long)pb * 16 * G * H;
-    const int W = G * nb * 16;
-    for (long k = 0; k < H; k++)
+    float *base = P + (long)pb * 16 * G * (D + H);
+    const int Wd = G * nb * 16;
+    for (long k = 0; k < D + H; k++) {
+        const float *row = k < D ? W + k * G * H : U + (k - D) * G * H;
         for (int g = 0; g < G; g++)
             for (int v = 0; v < nb; v++)
                 for (int l = 0; l < 16; l++) {
                     const int unit = (pb + v) * 16 + l;
-                    base[k * W + (g * nb + v) * 16 + l] = unit < H ? U[k * G * H + (long)g * H + unit] : 0.0f;
+                    base[k * Wd + (g * nb + v) * 16 + l] = unit < H ? row[(long)g * H + unit] : 0.0f;
                 }
+    }
 }
 
 static void SFX(pack_bwd)(const float *U, int H, int G, int pb, int nb, float *P)
@@ -199,18 +217,18 @@ static void SFX(pack_bwd)(const float *U, int H, int G, int pb, int nb, float *P
 
 /* ----- LSTM -------------------------------------------------------------------------------------- */
 /* The gate work of one batch row for len <= 16 units from u0 (lstm.py, gate order i, f, o, g):
- *   i, f, o = sigma(a + b + h U),  g = tanh(a + b + h U),  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t).
- * a (the row's x W at unit u0; gate k at a + k H) is overwritten with the activated gates; tr is the
- * row of the product tile (gate k at tr + 16 k). */
+ *   i, f, o = sigma(x W + h U + b),  g = tanh(x W + h U + b),  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t).
+ * tr is the row of the product tile, x_t W + h_{t-1} U (gate k at tr + 16 k); the activated gates go
+ * to a (the row's gates at unit u0, gate k at a + k H). */
 static inline void SFX(lstm_units)(const int len, float *a, long H, const float *bu, const float *tr,
                                    const float *cp, float *cn, float *hn, float *tc)
 {
     int l = 0;
     for (; l + VL <= len; l += VL) {
-        const SFX(vf) i = SFX(vsig)(V_ADD(V_ADD(V_LD(a + l), V_LD(bu + l)), V_LD(tr + l)));
-        const SFX(vf) f = SFX(vsig)(V_ADD(V_ADD(V_LD(a + H + l), V_LD(bu + H + l)), V_LD(tr + 16 + l)));
-        const SFX(vf) o = SFX(vsig)(V_ADD(V_ADD(V_LD(a + 2 * H + l), V_LD(bu + 2 * H + l)), V_LD(tr + 32 + l)));
-        const SFX(vf) g = SFX(vtanh)(V_ADD(V_ADD(V_LD(a + 3 * H + l), V_LD(bu + 3 * H + l)), V_LD(tr + 48 + l)));
+        const SFX(vf) i = SFX(vsig)(V_ADD(V_LD(bu + l), V_LD(tr + l)));
+        const SFX(vf) f = SFX(vsig)(V_ADD(V_LD(bu + H + l), V_LD(tr + 16 + l)));
+        const SFX(vf) o = SFX(vsig)(V_ADD(V_LD(bu + 2 * H + l), V_LD(tr + 32 + l)));
+        const SFX(vf) g = SFX(vtanh)(V_ADD(V_LD(bu + 3 * H + l), V_LD(tr + 48 + l)));
         V_ST(a + l, i); V_ST(a + H + l, f); V_ST(a + 2 * H + l, o); V_ST(a + 3 * H + l, g);
         const SFX(vf) c = V_FMA(f, V_LD(cp + l), V_MUL(i, g));          /* c_t = f c_{t-1} + i g */
         const SFX(vf) th = SFX(vtanh)(c);
@@ -219,10 +237,10 @@ static inline void SFX(lstm_units)(const int len, float *a, long H, const float 
         V_ST(hn + l, V_MUL(o, th));                                     /* h_t = o tanh(c_t) */
     }
     for (; l < len; l++) {
-        const float i = SFX(sig_r)(a[l] + bu[l] + tr[l]);
-        const float f = SFX(sig_r)(a[H + l] + bu[H + l] + tr[16 + l]);
-        const float o = SFX(sig_r)(a[2 * H + l] + bu[2 * H + l] + tr[32 + l]);
-        const float g = SFX(tanh_r)(a[3 * H + l] + bu[3 * H + l] + tr[48 + l]);
+        const float i = SFX(sig_r)(bu[l] + tr[l]);
+        const float f = SFX(sig_r)(bu[H + l] + tr[16 + l]);
+        const float o = SFX(sig_r)(bu[2 * H + l] + tr[32 + l]);
+        const float g = SFX(tanh_r)(bu[3 * H + l] + tr[48 + l]);
         a[l] = i; a[H + l] = f; a[2 * H + l] = o; a[3 * H + l] = g;
         const float c = f * cp[l] + i * g;
         const float th = SFX(tanh_r)(c);
@@ -234,12 +252,12 @@ static inline void SFX(lstm_units)(const int len, float *a, long H, const float 
 
 static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
 {
-    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse;
     const long G4 = 4L * H;
     const int nb = (H + 15) / 16;
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    rn_phase(&S, nb);                                        /* pack U, one unit block at a time */
-    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->U, H, 4, pb, 1, J->packed);
+    rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
+    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 4, pb, 1, J->packed);
     rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
     const float *b = J->b;
@@ -248,15 +266,16 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
         const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
         float *hn = J->hs + (long)(t + 1 - r) * N * H, *cn = J->cs + (long)(t + 1 - r) * N * H;
         float *a = J->gates + (long)t * N * G4, *tc = J->aux + (long)t * N * H;
+        const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         float *yt = J->y ? J->y + (long)t * N * H : 0;
         rn_phase(&S, nb);
         for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
-            const float *panel = J->packed + (long)pb * 64 * H;
+            const float *panel = J->packed + (long)pb * 64 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, 4, H, hp + (long)rb * H, H, panel, tile);
+                SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, H, hp + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
                     float *an = a + n * G4 + u0, *cnn = cn + n * H + u0, *hnn = hn + n * H + u0;
@@ -368,26 +387,28 @@ static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
 
 /* ----- GRU, reset after ---------------------------------------------------------------------- */
 /* The gate work of one batch row for len <= 16 units (gru.py, reset after; gate order r, z, n):
- *   r, z = sigma(a + b + h U),  q = h U_n + b_hn,  n = tanh(a_n + b_n + r q),  h_t = (1 - z) n + z h_{t-1}.
- * a (x W at the row's unit u0, gate k at a + k H) is overwritten with the activated gates. */
+ *   r, z = sigma(x W + h U + b),  q = h U_n + b_hn,  n = tanh(x W_n + b_n + r q),
+ *   h_t = (1 - z) n + z h_{t-1}.
+ * tx, tr: the tile rows of x_t W and h_{t-1} U (gate k at + 16 k); the activated gates go to a
+ * (the row's gates at unit u0, gate k at a + k H). */
 static inline void SFX(gru_units)(const int len, float *a, long H, const float *bu, const float *bh,
-                                  const float *tr, const float *hp, float *q, float *hn)
+                                  const float *tx, const float *tr, const float *hp, float *q, float *hn)
 {
     int l = 0;
     for (; l + VL <= len; l += VL) {
-        const SFX(vf) rg = SFX(vsig)(V_ADD(V_ADD(V_LD(a + l), V_LD(bu + l)), V_LD(tr + l)));
-        const SFX(vf) z = SFX(vsig)(V_ADD(V_ADD(V_LD(a + H + l), V_LD(bu + H + l)), V_LD(tr + 16 + l)));
+        const SFX(vf) rg = SFX(vsig)(V_ADD(V_ADD(V_LD(tx + l), V_LD(bu + l)), V_LD(tr + l)));
+        const SFX(vf) z = SFX(vsig)(V_ADD(V_ADD(V_LD(tx + 16 + l), V_LD(bu + H + l)), V_LD(tr + 16 + l)));
         const SFX(vf) qv = V_ADD(V_LD(tr + 32 + l), V_LD(bh + l));              /* q = h U_n + b_hn */
-        const SFX(vf) nv = SFX(vtanh)(V_FMA(rg, qv, V_ADD(V_LD(a + 2 * H + l), V_LD(bu + 2 * H + l))));
+        const SFX(vf) nv = SFX(vtanh)(V_FMA(rg, qv, V_ADD(V_LD(tx + 32 + l), V_LD(bu + 2 * H + l))));
         V_ST(a + l, rg); V_ST(a + H + l, z); V_ST(a + 2 * H + l, nv);
         V_ST(q + l, qv);
         V_ST(hn + l, V_SUB(nv, V_MUL(z, V_SUB(nv, V_LD(hp + l)))));           /* (1 - z) n + z h */
     }
     for (; l < len; l++) {
-        const float rg = SFX(sig_r)(a[l] + bu[l] + tr[l]);
-        const float z = SFX(sig_r)(a[H + l] + bu[H + l] + tr[16 + l]);
+        const float rg = SFX(sig_r)(tx[l] + bu[l] + tr[l]);
+        const float z = SFX(sig_r)(tx[16 + l] + bu[H + l] + tr[16 + l]);
         const float qv = tr[32 + l] + bh[l];
-        const float nv = SFX(tanh_r)(a[2 * H + l] + bu[2 * H + l] + rg * qv);
+        const float nv = SFX(tanh_r)(tx[32 + l] + bu[2 * H + l] + rg * qv);
         a[l] = rg; a[H + l] = z; a[2 * H + l] = nv;
         q[l] = qv;
         hn[l] = nv - z * (nv - hp[l]);
@@ -427,34 +448,37 @@ static inline void SFX(gru_units_bwd)(int j0, const int j1, long H, const float 
 
 static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
 {
-    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse;
     const long G3 = 3L * H;
     const int nb = (H + 15) / 16;
     rn_sync S = {tid, nt, 0, 0, 0, 0};
     rn_phase(&S, nb);
-    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->U, H, 3, pb, 1, J->packed);
+    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 3, pb, 1, J->packed);
     rn_wait(J, &S);
-    float tile[6 * 64] __attribute__((aligned(64)));
+    float tile[6 * 64] __attribute__((aligned(64))), tile_x[6 * 64] __attribute__((aligned(64)));
     const float *b = J->b, *bhn = J->b_hn;
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H;
         float *hn = J->hs + (long)(t + 1 - r) * N * H;
         float *a = J->gates + (long)t * N * G3, *q = J->aux + (long)t * N * H;
+        const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         float *yt = J->y ? J->y + (long)t * N * H : 0;
         rn_phase(&S, nb);
         for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
-            const float *panel = J->packed + (long)pb * 48 * H;
+            const float *panel = J->packed + (long)pb * 48 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, 3, H, hp + (long)rb * H, H, panel, tile);
+                /* x_t W and h_{t-1} U apart: the n gate multiplies only the second by r */
+                SFX(kern)(rows, 3, D, xt + (long)rb * D, D, panel, tile_x);
+                SFX(kern)(rows, 3, H, hp + (long)rb * H, H, panel + (long)D * 48, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
                     float *an = a + n * G3 + u0, *qn = q + n * H + u0, *hnn = hn + n * H + u0;
                     const float *tr = tile + rr * 64, *bu = b + u0, *bh = bhn + u0, *hpn = hp + n * H + u0;
-                    SFX(gru_units)(lim, an, H, bu, bh, tr, hpn, qn, hnn);
+                    SFX(gru_units)(lim, an, H, bu, bh, tile_x + rr * 64, tr, hpn, qn, hnn);
                     if (m) {
                         const float mv = m[n];
                         for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
@@ -527,40 +551,41 @@ static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
 /* ----- Elman RNN --------------------------------------------------------------------------------- */
 static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
 {
-    const int T = J->T, N = J->N, H = J->H, r = J->reverse, relu = J->relu;
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, relu = J->relu;
     const int nb = (H + 15) / 16, npan = (nb + 3) / 4;
     rn_sync S = {tid, nt, 0, 0, 0, 0};
     rn_phase(&S, npan);
     for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
-        SFX(pack_fwd)(J->U, H, 1, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+        SFX(pack_fwd)(J->W, J->U, D, H, 1, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
     rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H;
         float *hn = J->hs + (long)(t + 1 - r) * N * H;
-        float *a = J->gates + (long)t * N * H;                   /* x_t W in, h_new = phi(a_t) out */
+        float *a = J->gates + (long)t * N * H;                   /* h_new = phi(a_t) out */
+        const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         rn_phase(&S, npan);
         for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
             const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
-            const float *panel = J->packed + (long)pb * 16 * H;
+            const float *panel = J->packed + (long)pb * 16 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, np_, H, hp + (long)rb * H, H, panel, tile);
+                SFX(kern2)(rows, np_, D, xt + (long)rb * D, D, H, hp + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
                     float *an = a + n * H + u0, *hnn = hn + n * H + u0;
                     const float *tr = tile + rr * 64, *bu = J->b + u0;
                     if (relu)
-                        for (int l = 0; l < lim; l++) { const float v = an[l] + bu[l] + tr[l]; an[l] = v > 0.0f ? v : 0.0f; }
+                        for (int l = 0; l < lim; l++) { const float v = bu[l] + tr[l]; an[l] = v > 0.0f ? v : 0.0f; }
                     else
                     {
                         int l = 0;
                         for (; l + VL <= lim; l += VL)
-                            V_ST(an + l, SFX(vtanh)(V_ADD(V_ADD(V_LD(an + l), V_LD(bu + l)), V_LD(tr + l))));
-                        for (; l < lim; l++) an[l] = SFX(tanh_r)(an[l] + bu[l] + tr[l]);
+                            V_ST(an + l, SFX(vtanh)(V_ADD(V_LD(bu + l), V_LD(tr + l))));
+                        for (; l < lim; l++) an[l] = SFX(tanh_r)(bu[l] + tr[l]);
                     }
                     const int keep = m && m[n] == 0.0f;
                     const float *src = keep ? hp + n * H + u0 : an;
