@@ -1,15 +1,16 @@
 """The compiled cell engine: the time loops of the RNN, LSTM and GRU cells in C, same equations.
 
 The NumPy cells in ``rnnlab.layers`` are the reference and the fallback. This package runs the same
-sequence loops compiled (``_cells.c``), with the work split of oneDNN's RNN:
+sequence loops compiled (``_cells.c``), with the work split of oneDNN's and LIBXSMM's RNNs:
 
-- the input product x W of all T steps, and after the backward loop the weight gradients
-  dW = x^T da, dU = h_{t-1}^T da merged over time and dx = da W^T, stay single large products in
-  NumPy's BLAS, which runs them at its full rate;
-- the compiled loop runs each step's recurrent product h_{t-1} U (backward: da_t U^T) over U packed
-  once per call into 16-unit panels, with a register-blocked micro-kernel (6 rows x up to 64
-  columns of float32 accumulators; AVX-512, AVX2 + FMA or plain C, chosen at run time), and does
-  the step's elementwise work (gates, c, h) right after the product, while its tile is in cache;
+- the forward loop runs each step's x_t W + h_{t-1} U as one product over [W; U] packed once per
+  call into 16-unit panels, with a register-blocked micro-kernel (6 rows x up to 64 columns of
+  float32 accumulators; AVX-512, AVX2 + FMA or plain C, chosen at run time), and does the step's
+  elementwise work (gates, c, h; vectorized) right after the product, while its tile is in cache;
+- the backward loop runs each step's da_t U^T the same way, then the weight gradients merged over
+  time, dW = x^T da, dU = h_{t-1}^T da, db and dx = da W^T, one product each over all T N rows,
+  in the same micro-kernel on the same threads. No product goes to NumPy's BLAS: its idle worker
+  threads spin on the other core after each call and would slow the engine's next loop;
 - the hidden units are cut into 16-unit blocks, each holding all the gates of its units; every
   thread starts on its own share of the blocks and takes over any block nobody has started, so a
   thread the OS deschedules never holds a step up; the thread that computed a block's product
@@ -131,7 +132,7 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=Fals
     dy_ts, dy_ns = (0, 0) if dy is None else (dy.strides[0] // 4, dy.strides[1] // 4)
     ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns, D], np.int64)
     names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
-             "dh", "dc", "dhk", "x", "W")
+             "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx")
     arrays.update(packed=packed, dy=dy)
     ptrs = np.array([_addr(arrays.get(k)) for k in names], np.uintp)
     done = lib.rn_run(which, _ISA[state["engine"]], state["threads"], ints.ctypes.data, ptrs.ctypes.data)
@@ -164,13 +165,10 @@ def _states(T, N, H, r, h0, c0=None):
     return hs, cs
 
 
-def _weight_grads(x, h_prev, W, da_x, da_h, T, N):
-    """dW = x^T da_x, dU = h_{t-1}^T da_h, db = sum da_x, dx = da_x W^T, each one product over all steps."""
-    D, GH = W.shape
-    dax = da_x.reshape(T * N, GH)
-    dah = dax if da_h is None else da_h.reshape(T * N, -1)
-    grads = {"W": x.reshape(T * N, D).T @ dax, "U": h_prev.T @ dah, "b": dax.sum(axis=0)}
-    return (dax @ W.T).reshape(T, N, D), grads
+def _grad_arrays(T, N, D, H, G):
+    """The loop's outputs dW = x^T da, dU = h_{t-1}^T da, db = sum da, dx = da W^T (filled in C)."""
+    return dict(dx=np.empty((T, N, D), np.float32), dW=np.empty((D, G * H), np.float32),
+                dU=np.empty((H, G * H), np.float32), db=np.empty(G * H, np.float32))
 
 
 def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False):
@@ -204,11 +202,11 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     dh = np.array(dh, dtype=np.float32)
     dc = np.array(dc, dtype=np.float32)
     da = np.empty((T, N, 4 * H), np.float32)
+    out = _grad_arrays(T, N, D, H, 4)
     _run(_LSTM_BWD, T, N, H, 4, reverse, dy=_dy(dy), gates=gates, U=_f32(U), cs=cs, aux=tanh_c,
-         mask=_mask2d(mask), da=da, dh=dh, dc=dc, dhk=np.empty((N, H), np.float32))
-    h_prev = (hs[1:] if r else hs[:T]).reshape(T * N, H)
-    dx, grads = _weight_grads(x, h_prev, W, da, None, T, N)
-    return dx, dh, dc, grads
+         mask=_mask2d(mask), da=da, dh=dh, dc=dc, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
+         W=_f32(W), hs=hs, **out)
+    return out["dx"], dh, dc, {"W": out["dW"], "U": out["dU"], "b": out["db"]}
 
 
 def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False):
@@ -239,12 +237,12 @@ def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False):
     dh = np.array(dh, dtype=np.float32)
     dax = np.empty((T, N, 3 * H), np.float32)
     dah = np.empty((T, N, 3 * H), np.float32)
+    out = _grad_arrays(T, N, D, H, 3)
+    dbh = np.empty(3 * H, np.float32)
     _run(_GRU_BWD, T, N, H, 3, reverse, dy=_dy(dy), gates=gates, U=_f32(U), hs=hs, aux=q,
-         mask=_mask2d(mask), da=dax, dah=dah, dh=dh, dhk=np.empty((N, H), np.float32))
-    h_prev = (hs[1:] if r else hs[:T]).reshape(T * N, H)
-    dx, grads = _weight_grads(x, h_prev, W, dax, dah, T, N)
-    grads["b_hn"] = dah.reshape(T * N, 3 * H)[:, 2 * H:].sum(axis=0)
-    return dx, dh, grads
+         mask=_mask2d(mask), da=dax, dah=dah, dh=dh, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
+         W=_f32(W), dbh=dbh, **out)
+    return out["dx"], dh, {"W": out["dW"], "U": out["dU"], "b": out["db"], "b_hn": dbh[2 * H:]}
 
 
 def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, relu=False):
@@ -270,8 +268,8 @@ def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, relu=Fals
     r = int(reverse)
     dh = np.array(dh, dtype=np.float32)
     da = np.empty((T, N, H), np.float32)
+    out = _grad_arrays(T, N, D, H, 1)
     _run(_RNN_BWD, T, N, H, 1, reverse, relu=relu, dy=_dy(dy), gates=h_new, U=_f32(U),
-         mask=_mask2d(mask), da=da, dh=dh, dhk=np.empty((N, H), np.float32))
-    h_prev = (hs[1:] if r else hs[:T]).reshape(T * N, H)
-    dx, grads = _weight_grads(x, h_prev, W, da, None, T, N)
-    return dx, dh, grads
+         mask=_mask2d(mask), da=da, dh=dh, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
+         W=_f32(W), hs=hs, **out)
+    return out["dx"], dh, {"W": out["dW"], "U": out["dU"], "b": out["db"]}

@@ -56,6 +56,8 @@ typedef struct {
     const float *dy;                 /* backward: dL/dy, strided */
     float *da, *dah;                 /* backward: (T, N, G H) */
     float *dh, *dc, *dhk;            /* backward: (N, H) running dh, dc, and dh's direct part */
+    float *dW, *dU, *db, *dbh, *dx;  /* backward: the gradients (D, G H), (H, G H), (G H), (G H) or
+                                        NULL (GRU: da_h's column sums), (T, N, D) */
     atomic_long *claim1, *claim2;    /* per work item: the last phase that claimed it */
     atomic_long done;                /* work items finished, over all phases */
 } rn_job;
@@ -81,13 +83,24 @@ static inline void rn_phase(rn_sync *S, int n)
     S->j = 0;
 }
 
+#ifdef RN_COUNT                      /* debug builds (-DRN_COUNT): work items claimed per thread */
+static atomic_long rn_counts_[64];
+RN_EXPORT long rn_count(int tid) { return atomic_exchange(&rn_counts_[tid], 0); }
+#define RN_COUNTED(tid) atomic_fetch_add_explicit(&rn_counts_[tid], 1, memory_order_relaxed)
+#else
+#define RN_COUNTED(tid) ((void)0)
+#endif
+
 static inline int rn_claim(atomic_long *claim, rn_sync *S)
 {
     const int start = (int)((long)S->tid * S->n / S->nt);
     while (S->j < S->n) {
         const int i = (start + S->j++) % S->n;
         long old = atomic_load_explicit(&claim[i], memory_order_relaxed);
-        if (old < S->ph && atomic_compare_exchange_strong(&claim[i], &old, S->ph)) return i;
+        if (old < S->ph && atomic_compare_exchange_strong(&claim[i], &old, S->ph)) {
+            RN_COUNTED(S->tid);
+            return i;
+        }
     }
     return -1;
 }
@@ -254,8 +267,8 @@ RN_EXPORT int rn_isa(void)
 
 /* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
  * 4 RNN forward, 5 RNN backward; isa as rn_isa() (never above it); I = T, N, H, reverse, relu,
- * dy_ts, dy_ns, D; P = the array addresses in rn_job's order (gates .. dhk), then x, W. Returns 0,
- * or -1 for arguments out of range, -2 when out of memory. */
+ * dy_ts, dy_ns, D; P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW, dU,
+ * db, dbh, dx. Returns 0, or -1 for arguments out of range, -2 when out of memory. */
 RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const uintptr_t *P)
 {
     if (which < 0 || which > 5 || isa < 0 || isa > rn_isa()) return -1;
@@ -272,10 +285,15 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     job.da = (float *)P[11]; job.dah = (float *)P[12];
     job.dh = (float *)P[13]; job.dc = (float *)P[14]; job.dhk = (float *)P[15];
     job.x = (const float *)P[16]; job.W = (const float *)P[17];
+    job.dW = (float *)P[18]; job.dU = (float *)P[19]; job.db = (float *)P[20]; job.dbh = (float *)P[21];
+    job.dx = (float *)P[22];
     const int nb = (job.H + 15) / 16;
     int nt = nthreads < 1 ? 1 : (nthreads > RN_MAX_THREADS ? RN_MAX_THREADS : nthreads);
     if (nt > nb) nt = nb;
-    atomic_long *claims = calloc(2 * (size_t)nb, sizeof *claims);   /* zero: never claimed */
+    static const int gates_of[6] = {4, 4, 3, 3, 1, 1};
+    long items = weight_grad_items_generic((long)job.T * job.N, gates_of[which], job.H, job.D);
+    if (items < nb) items = nb;
+    atomic_long *claims = calloc((size_t)nb + (size_t)items, sizeof *claims);   /* zero: never claimed */
     if (!claims) return -2;
     job.claim1 = claims;
     job.claim2 = claims + nb;
