@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(RN_NO_X86)
 #define RN_X86 1
@@ -147,7 +148,11 @@ static inline void rn_wait(rn_job *J, rn_sync *S)
 #endif
 
 /* ----- the thread pool -------------------------------------------------------------------------
- * Workers sleep on a condition variable between calls. A call publishes its job and wakes them;
+ * Between calls a worker first spins for RN_IDLE_SPIN_NS, watching the call number, then sleeps on
+ * a condition variable. The spin covers the gap between the calls of one training step (forward,
+ * backward, the next layer, a few Python lines each): a sleeping worker takes tens of microseconds
+ * or more to wake, and until then the calling thread does every block alone. It yields the core
+ * while it spins, so another runnable thread there is not starved. A call publishes its job and wakes them;
  * each worker that wakes while the call is still open joins it (pool_active counts them, stamped
  * with the call's number), and the caller, once every item is done, closes the call and waits only
  * for the workers that joined. So a worker that wakes late never holds the caller up. */
@@ -159,12 +164,22 @@ static pthread_mutex_t run_mu = PTHREAD_MUTEX_INITIALIZER;    /* one call at a t
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
 static int pool_n = 0;                                        /* workers started (threads 1 ..) */
-static long pool_gen = 0;
+static atomic_long pool_gen = 0;
+#define RN_IDLE_SPIN_NS 2000000L
+
+static long rn_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
 static rn_fn pool_fn;
 static rn_job *pool_job;
 static int pool_nt;
 static atomic_long pool_active;        /* (call number << 21) | closed bit | workers inside */
 static long pool_start_gen[RN_MAX_THREADS + 1];
+static pthread_t pool_th[RN_MAX_THREADS + 1];                 /* workers 1 .. pool_n */
+static int pool_cpu[RN_MAX_THREADS + 1];                      /* the CPU each is pinned to, or -1 */
 
 static void *rn_worker(void *arg)
 {
@@ -174,9 +189,19 @@ static void *rn_worker(void *arg)
     seen = pool_start_gen[tid];        /* the call number current when it was created */
     pthread_mutex_unlock(&pool_mu);
     for (;;) {
+        if (atomic_load(&pool_gen) == seen) {
+            const long until = rn_now_ns() + RN_IDLE_SPIN_NS;
+            for (int i = 1; atomic_load(&pool_gen) == seen; i++) {
+                rn_pause();
+                if (i % 256 == 0) {
+                    if (rn_now_ns() > until) break;
+                    sched_yield();
+                }
+            }
+        }
         pthread_mutex_lock(&pool_mu);
-        while (pool_gen == seen) pthread_cond_wait(&pool_cv, &pool_mu);
-        seen = pool_gen;
+        while (atomic_load(&pool_gen) == seen) pthread_cond_wait(&pool_cv, &pool_mu);
+        seen = atomic_load(&pool_gen);
         rn_fn fn = pool_fn;
         rn_job *job = pool_job;
         const int nt = pool_nt;
@@ -216,12 +241,40 @@ static int rn_start_workers(int want)
         pthread_mutex_lock(&pool_mu);
         pool_start_gen[pool_n + 1] = pool_gen;
         const int ok = pthread_create(&th, &attr, rn_worker, (void *)(intptr_t)(pool_n + 1)) == 0;
-        if (ok) pool_n++;
+        if (ok) {
+            pool_n++;
+            pool_th[pool_n] = th;
+            pool_cpu[pool_n] = -1;
+        }
         pthread_mutex_unlock(&pool_mu);
         pthread_attr_destroy(&attr);
         if (!ok) break;
     }
     return pool_n + 1;
+}
+
+/* Pin worker k (1 .. nt-1) to the k-th usable CPU other than the caller's, for this call.
+ * Measured on a 2-core machine where other processes kept one core busy: left to the scheduler, the
+ * worker woke on the caller's own core (the wake-up places it beside its waker when no core is idle)
+ * and the two time-shared one core: the worker claimed 1% of the blocks and the call ran at one
+ * thread's speed. Pinned apart, each shares its core only with the other processes. The affinity
+ * changes only when the caller has moved; a process affinity (taskset) is respected. */
+static void rn_place_workers(int nt)
+{
+    cpu_set_t allowed;
+    const int me = sched_getcpu();
+    if (me < 0 || sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+    int cpu = -1;
+    for (int k = 1; k < nt; k++) {
+        do cpu++; while (cpu < CPU_SETSIZE && (!CPU_ISSET(cpu, &allowed) || cpu == me));
+        if (cpu >= CPU_SETSIZE) return;             /* fewer CPUs than threads: leave the rest free */
+        if (pool_cpu[k] != cpu) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            pool_cpu[k] = pthread_setaffinity_np(pool_th[k], sizeof one, &one) == 0 ? cpu : -1;
+        }
+    }
 }
 
 static void rn_parallel(rn_fn fn, rn_job *job, int nt)
@@ -230,6 +283,7 @@ static void rn_parallel(rn_fn fn, rn_job *job, int nt)
         const int have = rn_start_workers(nt - 1);
         if (have < nt) nt = have;
         if (nt > 1) {
+            rn_place_workers(nt);
             pthread_mutex_lock(&pool_mu);
             pool_fn = fn;
             pool_job = job;
