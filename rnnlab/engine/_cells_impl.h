@@ -368,6 +368,52 @@ static inline long SFX(weight_grad_items)(long M, int G, int H, int D)
     return ((H + RN_MB - 1) / RN_MB + (D + RN_MB - 1) / RN_MB) * npc + (M + RN_MB - 1) / RN_MB * npd;
 }
 
+/* ----- the backward loops' shared step structure -------------------------------------------
+ * The hidden units are cut into panels of 4 unit blocks (64 units). Per step t, one phase over the
+ * panels: a panel's dh_{t-1} = da_t U^T + dhk (all of da_t is complete: the previous phase made it),
+ * then, on the same units and thread, the elementwise work of the next step in the loop, which reads
+ * only these units' dh. One wait per step; the first step's elementwise work shares the phase that
+ * packs U^T. elem(J, t, u0, u1) does step t's elementwise work for units u0 .. u1 - 1 of every row;
+ * da_h is the array the product reads (the GRU's h part; da elsewhere). */
+static inline __attribute__((always_inline)) void
+SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int), const float *da_h)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
+    const long GH = (long)G * H;
+    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;
+    float tile[6 * 64] __attribute__((aligned(64)));
+    float *dh = J->dh;
+    const float *dhk = J->dhk;
+    rn_phase(S, npan);
+    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
+        SFX(pack_bwd)(J->U, H, G, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+        elem(J, r ? 0 : T - 1, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H);
+    }
+    rn_wait(J, S);
+    for (int s = 0; s < T; s++) {
+        const int t = r ? s : T - 1 - s;
+        const float *da = da_h + (long)t * N * GH;
+        rn_phase(S, npan);
+        for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
+            const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
+            const float *panel = J->packed + (long)pb * 16 * GH;
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern)(rows, np_, GH, da + (long)rb * GH, GH, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *dhn = dh + n * H + u0;
+                    const float *dhkn = dhk + n * H + u0, *tr = tile + rr * 64;
+                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                }
+            }
+            if (s + 1 < T) elem(J, r ? t + 1 : t - 1, u0, u0 + lim);
+        }
+        rn_wait(J, S);
+    }
+}
+
 /* ----- LSTM -------------------------------------------------------------------------------------- */
 /* The gate work of one batch row for len <= 16 units from u0 (lstm.py, gate order i, f, o, g):
  *   i, f, o = sigma(x W + h U + b),  g = tanh(x W + h U + b),  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t).
@@ -483,59 +529,33 @@ static inline void SFX(lstm_units_bwd)(int j0, const int j1, long H, const float
     }
 }
 
+/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_t, dc_{t-1}, dhk. */
+static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1)
+{
+    const int N = J->N, H = J->H, r = J->reverse;
+    const long G4 = 4L * H;
+    const float *gt = J->gates + (long)t * N * G4, *tct = J->aux + (long)t * N * H;
+    const float *cp = J->cs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
+    const float *m = J->mask ? J->mask + (long)t * N : 0;
+    float *da = J->da + (long)t * N * G4, *dh = J->dh, *dc = J->dc, *dhk = J->dhk;
+    for (long n = 0; n < N; n++) {
+        const float *g_ = gt + n * G4, *tc = tct + n * H, *cpn = cp + n * H, *dyn = dyt + n * J->dy_ns;
+        float *dan = da + n * G4, *dhn = dh + n * H, *dcn = dc + n * H, *dhkn = dhk + n * H;
+        if (m && m[n] == 0.0f) {                             /* padded: no gradient, carry dh, dc */
+            for (int j = u0; j < u1; j++) {
+                dan[j] = dan[H + j] = dan[2 * H + j] = dan[3 * H + j] = 0.0f;
+                dhkn[j] = dhn[j];
+            }
+            continue;
+        }
+        SFX(lstm_units_bwd)(u0, u1, H, g_, tc, cpn, dyn, dan, dhn, dcn, dhkn);
+    }
+}
+
 static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
 {
-    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
-    const long G4 = 4L * H;
-    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;     /* unit blocks; panels of 4 blocks */
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    rn_phase(&S, npan);
-    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
-        SFX(pack_bwd)(J->U, H, 4, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
-    rn_wait(J, &S);
-    float tile[6 * 64] __attribute__((aligned(64)));
-    float *dh = J->dh, *dc = J->dc, *dhk = J->dhk;
-    for (int s = 0; s < T; s++) {
-        const int t = r ? s : T - 1 - s;
-        const float *gt = J->gates + (long)t * N * G4, *tct = J->aux + (long)t * N * H;
-        const float *cp = J->cs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
-        const float *m = J->mask ? J->mask + (long)t * N : 0;
-        float *da = J->da + (long)t * N * G4;
-        rn_phase(&S, nb);
-        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {   /* da_t of 16 units */
-        const int u0 = pb * 16, u1 = u0 + 16 < H ? u0 + 16 : H;
-        for (long n = 0; n < N; n++) {
-            const float *g_ = gt + n * G4, *tc = tct + n * H, *cpn = cp + n * H, *dyn = dyt + n * J->dy_ns;
-            float *dan = da + n * G4, *dhn = dh + n * H, *dcn = dc + n * H, *dhkn = dhk + n * H;
-            if (m && m[n] == 0.0f) {                         /* padded: no gradient, carry dh, dc */
-                for (int j = u0; j < u1; j++) {
-                    dan[j] = dan[H + j] = dan[2 * H + j] = dan[3 * H + j] = 0.0f;
-                    dhkn[j] = dhn[j];
-                }
-                continue;
-            }
-            SFX(lstm_units_bwd)(u0, u1, H, g_, tc, cpn, dyn, dan, dhn, dcn, dhkn);
-        }
-        }
-        rn_wait(J, &S);
-        rn_phase(&S, npan);
-        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
-            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
-            const float *panel = J->packed + (long)pb * 16 * G4;
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, np_, G4, da + (long)rb * G4, G4, panel, tile);
-                for (int rr = 0; rr < rows; rr++) {
-                    const long n = rb + rr;
-                    const int lim = (H - pb * 16) < np_ * 16 ? H - pb * 16 : np_ * 16;
-                    float *dhn = dh + n * H + pb * 16;
-                    const float *dhkn = dhk + n * H + pb * 16, *tr = tile + rr * 64;
-                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
-                }
-            }
-        }
-        rn_wait(J, &S);
-    }
+    SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem), J->da);
     SFX(weight_grads)(J, &S, 4, J->da, J->da);
 }
 
@@ -646,60 +666,34 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
     }
 }
 
+/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_x, da_h, dhk. */
+static void SFX(gru_bwd_elem)(rn_job *J, int t, int u0, int u1)
+{
+    const int N = J->N, H = J->H, r = J->reverse;
+    const long G3 = 3L * H;
+    const float *gt = J->gates + (long)t * N * G3, *qt = J->aux + (long)t * N * H;
+    const float *hp = J->hs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
+    const float *m = J->mask ? J->mask + (long)t * N : 0;
+    float *dax = J->da + (long)t * N * G3, *dah = J->dah + (long)t * N * G3, *dh = J->dh, *dhk = J->dhk;
+    for (long n = 0; n < N; n++) {
+        const float *g_ = gt + n * G3, *qn = qt + n * H, *hpn = hp + n * H, *dyn = dyt + n * J->dy_ns;
+        float *dxn = dax + n * G3, *dhn_ = dah + n * G3, *dhn = dh + n * H, *dhkn = dhk + n * H;
+        if (m && m[n] == 0.0f) {
+            for (int j = u0; j < u1; j++) {
+                dxn[j] = dxn[H + j] = dxn[2 * H + j] = 0.0f;
+                dhn_[j] = dhn_[H + j] = dhn_[2 * H + j] = 0.0f;
+                dhkn[j] = dhn[j];
+            }
+            continue;
+        }
+        SFX(gru_units_bwd)(u0, u1, H, g_, qn, hpn, dyn, dhn, dxn, dhn_, dhkn);
+    }
+}
+
 static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
 {
-    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
-    const long G3 = 3L * H;
-    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;     /* unit blocks; panels of 4 blocks */
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    rn_phase(&S, npan);
-    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
-        SFX(pack_bwd)(J->U, H, 3, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
-    rn_wait(J, &S);
-    float tile[6 * 64] __attribute__((aligned(64)));
-    float *dh = J->dh, *dhk = J->dhk;
-    for (int s = 0; s < T; s++) {
-        const int t = r ? s : T - 1 - s;
-        const float *gt = J->gates + (long)t * N * G3, *qt = J->aux + (long)t * N * H;
-        const float *hp = J->hs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
-        const float *m = J->mask ? J->mask + (long)t * N : 0;
-        float *dax = J->da + (long)t * N * G3, *dah = J->dah + (long)t * N * G3;
-        rn_phase(&S, nb);
-        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
-        const int u0 = pb * 16, u1 = u0 + 16 < H ? u0 + 16 : H;
-        for (long n = 0; n < N; n++) {
-            const float *g_ = gt + n * G3, *qn = qt + n * H, *hpn = hp + n * H, *dyn = dyt + n * J->dy_ns;
-            float *dxn = dax + n * G3, *dhn_ = dah + n * G3, *dhn = dh + n * H, *dhkn = dhk + n * H;
-            if (m && m[n] == 0.0f) {
-                for (int j = u0; j < u1; j++) {
-                    dxn[j] = dxn[H + j] = dxn[2 * H + j] = 0.0f;
-                    dhn_[j] = dhn_[H + j] = dhn_[2 * H + j] = 0.0f;
-                    dhkn[j] = dhn[j];
-                }
-                continue;
-            }
-            SFX(gru_units_bwd)(u0, u1, H, g_, qn, hpn, dyn, dhn, dxn, dhn_, dhkn);
-        }
-        }
-        rn_wait(J, &S);
-        rn_phase(&S, npan);
-        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
-            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
-            const float *panel = J->packed + (long)pb * 16 * G3;
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, np_, G3, dah + (long)rb * G3, G3, panel, tile);
-                for (int rr = 0; rr < rows; rr++) {
-                    const long n = rb + rr;
-                    const int lim = (H - pb * 16) < np_ * 16 ? H - pb * 16 : np_ * 16;
-                    float *dhn = dh + n * H + pb * 16;
-                    const float *dhkn = dhk + n * H + pb * 16, *tr = tile + rr * 64;
-                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
-                }
-            }
-        }
-        rn_wait(J, &S);
-    }
+    SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem), J->dah);
     SFX(weight_grads)(J, &S, 3, J->da, J->dah);
 }
 
@@ -752,57 +746,31 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
     }
 }
 
+/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_t = dh phi'(a_t), dhk. */
+static void SFX(rnn_bwd_elem)(rn_job *J, int t, int u0, int u1)
+{
+    const int N = J->N, H = J->H, relu = J->relu;
+    const float *ht = J->gates + (long)t * N * H, *dyt = J->dy + (long)t * J->dy_ts;
+    const float *m = J->mask ? J->mask + (long)t * N : 0;
+    float *da = J->da + (long)t * N * H, *dh = J->dh, *dhk = J->dhk;
+    for (long n = 0; n < N; n++) {
+        const float *hn = ht + n * H, *dyn = dyt + n * J->dy_ns;
+        float *dan = da + n * H, *dhn = dh + n * H, *dhkn = dhk + n * H;
+        if (m && m[n] == 0.0f) {
+            for (int j = u0; j < u1; j++) { dan[j] = 0.0f; dhkn[j] = dhn[j]; }
+            continue;
+        }
+        if (relu)
+            for (int j = u0; j < u1; j++) { dan[j] = hn[j] > 0.0f ? dhn[j] + dyn[j] : 0.0f; dhkn[j] = 0.0f; }
+        else
+            for (int j = u0; j < u1; j++) { dan[j] = (dhn[j] + dyn[j]) * (1.0f - hn[j] * hn[j]); dhkn[j] = 0.0f; }
+    }
+}
+
 static void SFX(rnn_bwd)(rn_job *J, int tid, int nt)
 {
-    const int T = J->T, N = J->N, H = J->H, r = J->reverse, relu = J->relu;
-    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;     /* unit blocks; panels of 4 blocks */
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    rn_phase(&S, npan);
-    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
-        SFX(pack_bwd)(J->U, H, 1, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
-    rn_wait(J, &S);
-    float tile[6 * 64] __attribute__((aligned(64)));
-    float *dh = J->dh, *dhk = J->dhk;
-    for (int s = 0; s < T; s++) {
-        const int t = r ? s : T - 1 - s;
-        const float *ht = J->gates + (long)t * N * H, *dyt = J->dy + (long)t * J->dy_ts;
-        const float *m = J->mask ? J->mask + (long)t * N : 0;
-        float *da = J->da + (long)t * N * H;
-        rn_phase(&S, nb);
-        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
-        const int u0 = pb * 16, u1 = u0 + 16 < H ? u0 + 16 : H;
-        for (long n = 0; n < N; n++) {
-            const float *hn = ht + n * H, *dyn = dyt + n * J->dy_ns;
-            float *dan = da + n * H, *dhn = dh + n * H, *dhkn = dhk + n * H;
-            if (m && m[n] == 0.0f) {
-                for (int j = u0; j < u1; j++) { dan[j] = 0.0f; dhkn[j] = dhn[j]; }
-                continue;
-            }
-            if (relu)
-                for (int j = u0; j < u1; j++) { dan[j] = hn[j] > 0.0f ? dhn[j] + dyn[j] : 0.0f; dhkn[j] = 0.0f; }
-            else
-                for (int j = u0; j < u1; j++) { dan[j] = (dhn[j] + dyn[j]) * (1.0f - hn[j] * hn[j]); dhkn[j] = 0.0f; }
-        }
-        }
-        rn_wait(J, &S);
-        rn_phase(&S, npan);
-        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
-            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
-            const float *panel = J->packed + (long)pb * 16 * H;
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, np_, H, da + (long)rb * H, H, panel, tile);
-                for (int rr = 0; rr < rows; rr++) {
-                    const long n = rb + rr;
-                    const int lim = (H - pb * 16) < np_ * 16 ? H - pb * 16 : np_ * 16;
-                    float *dhn = dh + n * H + pb * 16;
-                    const float *dhkn = dhk + n * H + pb * 16, *tr = tile + rr * 64;
-                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
-                }
-            }
-        }
-        rn_wait(J, &S);
-    }
+    SFX(bwd_loop)(J, &S, 1, SFX(rnn_bwd_elem), J->da);
     SFX(weight_grads)(J, &S, 1, J->da, J->da);
 }
 
