@@ -35,6 +35,8 @@ library); it never imports ``rnnlab.layers``.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ctypes
 import os
 
@@ -45,6 +47,7 @@ ENGINES = ("c-avx512", "c-avx2", "c-generic")       # best first; index = 2 - rn
 _ISA = {"c-avx512": 2, "c-avx2": 1, "c-generic": 0}
 _LSTM_FWD, _LSTM_BWD, _GRU_FWD, _GRU_BWD, _RNN_FWD, _RNN_BWD = range(6)
 _state: dict = {}
+_no_cache = contextvars.ContextVar("rnnlab_engine_no_cache", default=False)
 
 
 def _library():
@@ -117,6 +120,22 @@ def applies(x: np.ndarray) -> bool:
     return x.dtype == np.float32 and active() != "numpy"
 
 
+@contextlib.contextmanager
+def inference():
+    """Within this context (this thread), the LSTM and GRU forward loops keep no backward cache.
+
+    ``lstm_forward`` returns None for gates and tanh_c, ``gru_forward`` None for gates and q: the
+    loops never write those (T, N, 5H) or (T, N, 4H) floats. For ``infer``, which drops the cache:
+    on a call whose arrays have left the caches (the first after a pause), writing them costs about
+    as much as the arithmetic at small shapes. Outputs and states are the same bits either way.
+    """
+    token = _no_cache.set(True)
+    try:
+        yield
+    finally:
+        _no_cache.reset(token)
+
+
 # ----- the calls ---------------------------------------------------------------------------------
 def _addr(a) -> int:
     return 0 if a is None else a.ctypes.data
@@ -176,14 +195,16 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False):
 
     x: (T, N, D) float32; h0, c0: (N, H); W (D, 4H), U (H, 4H), b (4H,); mask: (T, N, 1) of 0/1 or
     None. Returns y (T, N, H), gates (T, N, 4H) activated, hs and cs (T+1, N, H) carried states in
-    time order, tanh_c (T, N, H): the arrays of ``LSTMCache``.
+    time order, tanh_c (T, N, H): the arrays of ``LSTMCache`` (gates and tanh_c None within
+    ``inference()``).
     """
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
-    gates = np.empty((T, N, 4 * H), np.float32)
+    keep = not _no_cache.get()
+    gates = np.empty((T, N, 4 * H), np.float32) if keep else None
     hs, cs = _states(T, N, H, r, h0, c0)
-    tanh_c = np.empty((T, N, H), np.float32)
+    tanh_c = np.empty((T, N, H), np.float32) if keep else None
     y = None if mask is None else np.empty((T, N, H), np.float32)
     _run(_LSTM_FWD, T, N, H, 4, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), U=_f32(U),
          hs=hs, cs=cs, aux=tanh_c, y=y, mask=_mask2d(mask))
@@ -213,14 +234,16 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False):
     """The reset-after GRU loop of ``rnnlab.layers.gru`` (gate order r, z, n).
 
     x: (T, N, D) float32; h0: (N, H); W (D, 3H), U (H, 3H), b (3H,), b_hn (H,). Returns y (T, N, H),
-    gates (T, N, 3H) activated, q (T, N, H) = h_{t-1} U_n + b_hn, hs (T+1, N, H): ``GRUCache``'s arrays.
+    gates (T, N, 3H) activated, q (T, N, H) = h_{t-1} U_n + b_hn, hs (T+1, N, H): ``GRUCache``'s arrays
+    (gates and q None within ``inference()``).
     """
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
-    gates = np.empty((T, N, 3 * H), np.float32)
+    keep = not _no_cache.get()
+    gates = np.empty((T, N, 3 * H), np.float32) if keep else None
     hs, _ = _states(T, N, H, r, h0)
-    q = np.empty((T, N, H), np.float32)
+    q = np.empty((T, N, H), np.float32) if keep else None
     y = None if mask is None else np.empty((T, N, H), np.float32)
     _run(_GRU_FWD, T, N, H, 3, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U), hs=hs,
          aux=q, y=y, mask=_mask2d(mask))

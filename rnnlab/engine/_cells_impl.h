@@ -418,7 +418,8 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
 /* The gate work of one batch row for len <= 16 units from u0 (lstm.py, gate order i, f, o, g):
  *   i, f, o = sigma(x W + h U + b),  g = tanh(x W + h U + b),  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t).
  * tr is the row of the product tile, x_t W + h_{t-1} U (gate k at tr + 16 k); the activated gates go
- * to a (the row's gates at unit u0, gate k at a + k H). */
+ * to a (the row's gates at unit u0, gate k at a + k H) and tanh(c_t) to tc, each unless NULL (an
+ * inference keeps no cache: T N 5H floats fewer written, and read back from memory on a cold call). */
 static inline void SFX(lstm_units)(const int len, float *a, long H, const float *bu, const float *tr,
                                    const float *cp, float *cn, float *hn, float *tc)
 {
@@ -428,10 +429,10 @@ static inline void SFX(lstm_units)(const int len, float *a, long H, const float 
         const SFX(vf) f = SFX(vsig)(V_ADD(V_LD(bu + H + l), V_LD(tr + 16 + l)));
         const SFX(vf) o = SFX(vsig)(V_ADD(V_LD(bu + 2 * H + l), V_LD(tr + 32 + l)));
         const SFX(vf) g = SFX(vtanh)(V_ADD(V_LD(bu + 3 * H + l), V_LD(tr + 48 + l)));
-        V_ST(a + l, i); V_ST(a + H + l, f); V_ST(a + 2 * H + l, o); V_ST(a + 3 * H + l, g);
+        if (a) { V_ST(a + l, i); V_ST(a + H + l, f); V_ST(a + 2 * H + l, o); V_ST(a + 3 * H + l, g); }
         const SFX(vf) c = V_FMA(f, V_LD(cp + l), V_MUL(i, g));          /* c_t = f c_{t-1} + i g */
         const SFX(vf) th = SFX(vtanh)(c);
-        V_ST(tc + l, th);
+        if (tc) V_ST(tc + l, th);
         V_ST(cn + l, c);
         V_ST(hn + l, V_MUL(o, th));                                     /* h_t = o tanh(c_t) */
     }
@@ -440,10 +441,10 @@ static inline void SFX(lstm_units)(const int len, float *a, long H, const float 
         const float f = SFX(sig_r)(bu[H + l] + tr[16 + l]);
         const float o = SFX(sig_r)(bu[2 * H + l] + tr[32 + l]);
         const float g = SFX(tanh_r)(bu[3 * H + l] + tr[48 + l]);
-        a[l] = i; a[H + l] = f; a[2 * H + l] = o; a[3 * H + l] = g;
+        if (a) { a[l] = i; a[H + l] = f; a[2 * H + l] = o; a[3 * H + l] = g; }
         const float c = f * cp[l] + i * g;
         const float th = SFX(tanh_r)(c);
-        tc[l] = th;
+        if (tc) tc[l] = th;
         cn[l] = c;
         hn[l] = o * th;
     }
@@ -464,7 +465,7 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
         float *hn = J->hs + (long)(t + 1 - r) * N * H, *cn = J->cs + (long)(t + 1 - r) * N * H;
-        float *a = J->gates + (long)t * N * G4, *tc = J->aux + (long)t * N * H;
+        float *a = J->gates ? J->gates + (long)t * N * G4 : 0, *tc = J->aux ? J->aux + (long)t * N * H : 0;
         const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         float *yt = J->y ? J->y + (long)t * N * H : 0;
@@ -477,9 +478,9 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
                 SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, H, hp + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
-                    float *an = a + n * G4 + u0, *cnn = cn + n * H + u0, *hnn = hn + n * H + u0;
+                    float *an = a ? a + n * G4 + u0 : 0, *cnn = cn + n * H + u0, *hnn = hn + n * H + u0;
                     const float *cpn = cp + n * H + u0;
-                    SFX(lstm_units)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc + n * H + u0);
+                    SFX(lstm_units)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0);
                     if (m) {                                         /* ragged: y = m h, carry */
                         const float mv = m[n];
                         for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
@@ -564,7 +565,7 @@ static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
  *   r, z = sigma(x W + h U + b),  q = h U_n + b_hn,  n = tanh(x W_n + b_n + r q),
  *   h_t = (1 - z) n + z h_{t-1}.
  * tx, tr: the tile rows of x_t W and h_{t-1} U (gate k at + 16 k); the activated gates go to a
- * (the row's gates at unit u0, gate k at a + k H). */
+ * (the row's gates at unit u0, gate k at a + k H) and q to q, each unless NULL (no cache). */
 static inline void SFX(gru_units)(const int len, float *a, long H, const float *bu, const float *bh,
                                   const float *tx, const float *tr, const float *hp, float *q, float *hn)
 {
@@ -574,8 +575,8 @@ static inline void SFX(gru_units)(const int len, float *a, long H, const float *
         const SFX(vf) z = SFX(vsig)(V_ADD(V_ADD(V_LD(tx + 16 + l), V_LD(bu + H + l)), V_LD(tr + 16 + l)));
         const SFX(vf) qv = V_ADD(V_LD(tr + 32 + l), V_LD(bh + l));              /* q = h U_n + b_hn */
         const SFX(vf) nv = SFX(vtanh)(V_FMA(rg, qv, V_ADD(V_LD(tx + 32 + l), V_LD(bu + 2 * H + l))));
-        V_ST(a + l, rg); V_ST(a + H + l, z); V_ST(a + 2 * H + l, nv);
-        V_ST(q + l, qv);
+        if (a) { V_ST(a + l, rg); V_ST(a + H + l, z); V_ST(a + 2 * H + l, nv); }
+        if (q) V_ST(q + l, qv);
         V_ST(hn + l, V_SUB(nv, V_MUL(z, V_SUB(nv, V_LD(hp + l)))));           /* (1 - z) n + z h */
     }
     for (; l < len; l++) {
@@ -583,8 +584,8 @@ static inline void SFX(gru_units)(const int len, float *a, long H, const float *
         const float z = SFX(sig_r)(tx[16 + l] + bu[H + l] + tr[16 + l]);
         const float qv = tr[32 + l] + bh[l];
         const float nv = SFX(tanh_r)(tx[32 + l] + bu[2 * H + l] + rg * qv);
-        a[l] = rg; a[H + l] = z; a[2 * H + l] = nv;
-        q[l] = qv;
+        if (a) { a[l] = rg; a[H + l] = z; a[2 * H + l] = nv; }
+        if (q) q[l] = qv;
         hn[l] = nv - z * (nv - hp[l]);
     }
 }
@@ -635,7 +636,7 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H;
         float *hn = J->hs + (long)(t + 1 - r) * N * H;
-        float *a = J->gates + (long)t * N * G3, *q = J->aux + (long)t * N * H;
+        float *a = J->gates ? J->gates + (long)t * N * G3 : 0, *q = J->aux ? J->aux + (long)t * N * H : 0;
         const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         float *yt = J->y ? J->y + (long)t * N * H : 0;
@@ -650,7 +651,7 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
                 SFX(kern)(rows, 3, H, hp + (long)rb * H, H, panel + (long)D * 48, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
-                    float *an = a + n * G3 + u0, *qn = q + n * H + u0, *hnn = hn + n * H + u0;
+                    float *an = a ? a + n * G3 + u0 : 0, *qn = q ? q + n * H + u0 : 0, *hnn = hn + n * H + u0;
                     const float *tr = tile + rr * 64, *bu = b + u0, *bh = bhn + u0, *hpn = hp + n * H + u0;
                     SFX(gru_units)(lim, an, H, bu, bh, tile_x + rr * 64, tr, hpn, qn, hnn);
                     if (m) {
