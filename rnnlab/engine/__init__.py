@@ -30,6 +30,9 @@ Switches (read at each call):
                                 a lower instruction set than the CPU's best (for tests and A/B)
     RNNLAB_ENGINE_THREADS=n     threads of the compiled loops (default: the usable cores, at most 8)
 
+Within ``with inference():`` (``Recurrent.infer`` uses it) the LSTM and GRU forward loops keep no
+backward cache. Worker threads are pinned, per call, to usable CPUs other than the caller's.
+
 ``info()`` says which engine runs and why. This module imports only NumPy (and the standard
 library); it never imports ``rnnlab.layers``.
 """
@@ -219,7 +222,6 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     dy: (T, N, H) (a strided slice is fine); dh, dc: dL/d(final state), (N, H)."""
     T, N, D = x.shape
     H = U.shape[0]
-    r = int(reverse)
     dh = np.array(dh, dtype=np.float32)
     dc = np.array(dc, dtype=np.float32)
     da = np.empty((T, N, 4 * H), np.float32)
@@ -256,7 +258,6 @@ def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False):
     """Gradients of ``gru_forward``: dx (T, N, D), dh0 (N, H), {"W", "U", "b", "b_hn"}."""
     T, N, D = x.shape
     H = U.shape[0]
-    r = int(reverse)
     dh = np.array(dh, dtype=np.float32)
     dax = np.empty((T, N, 3 * H), np.float32)
     dah = np.empty((T, N, 3 * H), np.float32)
@@ -288,7 +289,6 @@ def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, relu=Fals
     """Gradients of ``rnn_forward``: dx (T, N, D), dh0 (N, H), {"W", "U", "b"}."""
     T, N, D = x.shape
     H = U.shape[0]
-    r = int(reverse)
     dh = np.array(dh, dtype=np.float32)
     da = np.empty((T, N, H), np.float32)
     out = _grad_arrays(T, N, D, H, 1)
