@@ -4,6 +4,7 @@ data and threads.
     python benchmarks/bench_rnn.py                  # the full grid (about 12 minutes on 2 cores)
     python benchmarks/bench_rnn.py --quick          # a smoke run: small shapes, a few rows (~1 min)
     python benchmarks/bench_rnn.py --markdown BENCH_TABLE.md
+    python benchmarks/bench_rnn.py --kind LSTM       # one cell's rows of the grid
     python benchmarks/bench_rnn.py --ceiling        # every row: torch against rnnlab's products alone
 
 rnnlab runs its default engine (``rnnlab.engine.info()`` is printed; ``RNNLAB_ENGINE=numpy`` for the
@@ -196,11 +197,11 @@ def quiesce():
     time.sleep(GAP_S)
 
 
-def grid(quick: bool):
+def grid(quick: bool, kinds=("RNN", "LSTM", "GRU")):
     shapes = QUICK_SHAPES if quick else SHAPES
     layer_set = (1,) if quick else (1, 2)
     for shape in shapes:
-        for kind in ("RNN", "LSTM", "GRU"):
+        for kind in kinds:
             for layers in layer_set:
                 for bi in (False, True):
                     yield kind, layers, bi, shape
@@ -360,6 +361,8 @@ def main(argv=None):
     ap.add_argument("--markdown", metavar="PATH", help="write the table as Markdown to PATH")
     ap.add_argument("--budget", type=float, default=1.5,
                     help="seconds of repetitions per row and mode (default 1.5; at least 3 reps)")
+    ap.add_argument("--kind", action="append", choices=("RNN", "LSTM", "GRU"),
+                    help="only this cell's rows (repeatable; default all three)")
     ap.add_argument("--ceiling", action="store_true",
                     help="instead of the grid, each row against rnnlab's matrix products alone")
     args = ap.parse_args(argv)
@@ -386,7 +389,7 @@ def main(argv=None):
     rows, ratios = [], {"train": [], "infer": [], "ort": []}
     t_start = time.perf_counter()
     kinds = []
-    for kind, layers, bi, shape in grid(args.quick):
+    for kind, layers, bi, shape in grid(args.quick, tuple(args.kind or ("RNN", "LSTM", "GRU"))):
         kinds.append(kind)
         res = time_row(kind, layers, bi, shape, args.budget)
         row = [kind, str(layers), "bi" if bi else "uni", ",".join(map(str, shape))]

@@ -65,6 +65,11 @@ CASES = [  # kind, options, D, H, layers, bidirectional, N, T, ragged
     ("RNN", {}, 5, 37, 2, True, 7, 9, True),
     ("RNN", {"nonlinearity": "relu"}, 6, 70, 2, False, 13, 5, True),
     ("RNN", {}, 3, 129, 1, True, 1, 6, False),
+    # the weight-gradient products' blocking: T N = 300 rows > one 256-row chunk, H = 200 and D = 200
+    # rows > one 192-row block, D = 70 inputs > one 64-column panel of dx
+    ("LSTM", {}, 70, 200, 1, True, 12, 25, True),
+    ("GRU", {}, 70, 200, 1, False, 12, 25, True),
+    ("RNN", {}, 200, 70, 1, True, 12, 25, False),
 ]
 
 
@@ -173,6 +178,20 @@ def test_report_and_dispatch(monkeypatch):
         engine.info()
     monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "3")
     assert engine.info()["threads"] == 3
+
+
+@needs_engine
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_thread_count_does_not_change_results_blocked(kind, monkeypatch):
+    """The same at shapes where the weight gradients take several chunks, row blocks and panels."""
+    shape = dict(D=70, H=200, L=1, bi=True, N=12, T=25, lengths=None, seed=5)
+    monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "2")
+    ref = _run(kind, "auto", monkeypatch, **shape)
+    for threads in ("1", "3"):
+        monkeypatch.setenv("RNNLAB_ENGINE_THREADS", threads)
+        got = _run(kind, "auto", monkeypatch, **shape)
+        for key in ref:
+            np.testing.assert_array_equal(got[key], ref[key], err_msg=f"{threads} threads, {key}")
 
 
 @needs_engine

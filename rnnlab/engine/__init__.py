@@ -1,15 +1,16 @@
 """The compiled cell engine: the time loops of the RNN, LSTM and GRU cells in C, same equations.
 
 The NumPy cells in ``rnnlab.layers`` are the reference and the fallback. This package runs the same
-sequence loops compiled (``_cells.c``), with the work split of oneDNN's RNN:
+sequence loops compiled (``_cells.c``), with the work split of oneDNN's and LIBXSMM's RNNs:
 
-- the input product x W of all T steps, and after the backward loop the weight gradients
-  dW = x^T da, dU = h_{t-1}^T da merged over time and dx = da W^T, stay single large products in
-  NumPy's BLAS, which runs them at its full rate;
-- the compiled loop runs each step's recurrent product h_{t-1} U (backward: da_t U^T) over U packed
-  once per call into 16-unit panels, with a register-blocked micro-kernel (6 rows x up to 64
-  columns of float32 accumulators; AVX-512, AVX2 + FMA or plain C, chosen at run time), and does
-  the step's elementwise work (gates, c, h) right after the product, while its tile is in cache;
+- the forward loop runs each step's x_t W + h_{t-1} U as one product over [W; U] packed once per
+  call into 16-unit panels, with a register-blocked micro-kernel (6 rows x up to 64 columns of
+  float32 accumulators; AVX-512, AVX2 + FMA or plain C, chosen at run time), and does the step's
+  elementwise work (gates, c, h; vectorized) right after the product, while its tile is in cache;
+- the backward loop runs each step's da_t U^T the same way, then the weight gradients merged over
+  time, dW = x^T da, dU = h_{t-1}^T da, db and dx = da W^T, one product each over all T N rows,
+  in the same micro-kernel on the same threads. No product goes to NumPy's BLAS: its idle worker
+  threads spin on the other core after each call and would slow the engine's next loop;
 - the hidden units are cut into 16-unit blocks, each holding all the gates of its units; every
   thread starts on its own share of the blocks and takes over any block nobody has started, so a
   thread the OS deschedules never holds a step up; the thread that computed a block's product
@@ -29,11 +30,16 @@ Switches (read at each call):
                                 a lower instruction set than the CPU's best (for tests and A/B)
     RNNLAB_ENGINE_THREADS=n     threads of the compiled loops (default: the usable cores, at most 8)
 
+Within ``with inference():`` (``Recurrent.infer`` uses it) the LSTM and GRU forward loops keep no
+backward cache. Worker threads are pinned, per call, to usable CPUs other than the caller's.
+
 ``info()`` says which engine runs and why. This module imports only NumPy (and the standard
 library); it never imports ``rnnlab.layers``.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ctypes
 import os
 
@@ -44,6 +50,7 @@ ENGINES = ("c-avx512", "c-avx2", "c-generic")       # best first; index = 2 - rn
 _ISA = {"c-avx512": 2, "c-avx2": 1, "c-generic": 0}
 _LSTM_FWD, _LSTM_BWD, _GRU_FWD, _GRU_BWD, _RNN_FWD, _RNN_BWD = range(6)
 _state: dict = {}
+_no_cache = contextvars.ContextVar("rnnlab_engine_no_cache", default=False)
 
 
 def _library():
@@ -57,7 +64,7 @@ def _library():
             lib.rn_run.restype = ctypes.c_int
             lib.rn_run.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
             lib.rn_packed_size.restype = ctypes.c_int64
-            lib.rn_packed_size.argtypes = [ctypes.c_int, ctypes.c_int]
+            lib.rn_packed_size.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         except (ImportError, OSError, AttributeError) as err:
             lib, why = None, f"the compiled extension rnnlab.engine._cells is not built ({err})"
         _state["lib"], _state["why"] = lib, why
@@ -116,22 +123,38 @@ def applies(x: np.ndarray) -> bool:
     return x.dtype == np.float32 and active() != "numpy"
 
 
+@contextlib.contextmanager
+def inference():
+    """Within this context (this thread), the LSTM and GRU forward loops keep no backward cache.
+
+    ``lstm_forward`` returns None for gates and tanh_c, ``gru_forward`` None for gates and q: the
+    loops never write those (T, N, 5H) or (T, N, 4H) floats. For ``infer``, which drops the cache:
+    on a call whose arrays have left the caches (the first after a pause), writing them costs about
+    as much as the arithmetic at small shapes. Outputs and states are the same bits either way.
+    """
+    token = _no_cache.set(True)
+    try:
+        yield
+    finally:
+        _no_cache.reset(token)
+
+
 # ----- the calls ---------------------------------------------------------------------------------
 def _addr(a) -> int:
     return 0 if a is None else a.ctypes.data
 
 
-def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=False, dy=None, **arrays):
+def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=False, dy=None, D=0, **arrays):
     """One compiled loop over float32 C-contiguous arrays (dy may be strided over time and batch)."""
     lib, why = _library()
     if lib is None:
         raise RuntimeError(why)
     state = info()
-    packed = np.empty(int(lib.rn_packed_size(G, H)), np.float32)
+    packed = np.empty(int(lib.rn_packed_size(G, H, D)), np.float32)
     dy_ts, dy_ns = (0, 0) if dy is None else (dy.strides[0] // 4, dy.strides[1] // 4)
-    ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns], np.int64)
+    ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns, D], np.int64)
     names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
-             "dh", "dc", "dhk")
+             "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx")
     arrays.update(packed=packed, dy=dy)
     ptrs = np.array([_addr(arrays.get(k)) for k in names], np.uintp)
     done = lib.rn_run(which, _ISA[state["engine"]], state["threads"], ints.ctypes.data, ptrs.ctypes.data)
@@ -164,13 +187,10 @@ def _states(T, N, H, r, h0, c0=None):
     return hs, cs
 
 
-def _weight_grads(x, h_prev, W, da_x, da_h, T, N):
-    """dW = x^T da_x, dU = h_{t-1}^T da_h, db = sum da_x, dx = da_x W^T, each one product over all steps."""
-    D, GH = W.shape
-    dax = da_x.reshape(T * N, GH)
-    dah = dax if da_h is None else da_h.reshape(T * N, -1)
-    grads = {"W": x.reshape(T * N, D).T @ dax, "U": h_prev.T @ dah, "b": dax.sum(axis=0)}
-    return (dax @ W.T).reshape(T, N, D), grads
+def _grad_arrays(T, N, D, H, G):
+    """The loop's outputs dW = x^T da, dU = h_{t-1}^T da, db = sum da, dx = da W^T (filled in C)."""
+    return dict(dx=np.empty((T, N, D), np.float32), dW=np.empty((D, G * H), np.float32),
+                dU=np.empty((H, G * H), np.float32), db=np.empty(G * H, np.float32))
 
 
 def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False):
@@ -178,17 +198,19 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False):
 
     x: (T, N, D) float32; h0, c0: (N, H); W (D, 4H), U (H, 4H), b (4H,); mask: (T, N, 1) of 0/1 or
     None. Returns y (T, N, H), gates (T, N, 4H) activated, hs and cs (T+1, N, H) carried states in
-    time order, tanh_c (T, N, H): the arrays of ``LSTMCache``.
+    time order, tanh_c (T, N, H): the arrays of ``LSTMCache`` (gates and tanh_c None within
+    ``inference()``).
     """
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
-    gates = (x.reshape(T * N, D) @ W).reshape(T, N, 4 * H)     # x_t W, all steps; b added in the loop
+    keep = not _no_cache.get()
+    gates = np.empty((T, N, 4 * H), np.float32) if keep else None
     hs, cs = _states(T, N, H, r, h0, c0)
-    tanh_c = np.empty((T, N, H), np.float32)
+    tanh_c = np.empty((T, N, H), np.float32) if keep else None
     y = None if mask is None else np.empty((T, N, H), np.float32)
-    _run(_LSTM_FWD, T, N, H, 4, reverse, gates=gates, b=_f32(b), U=_f32(U), hs=hs, cs=cs, aux=tanh_c,
-         y=y, mask=_mask2d(mask))
+    _run(_LSTM_FWD, T, N, H, 4, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), U=_f32(U),
+         hs=hs, cs=cs, aux=tanh_c, y=y, mask=_mask2d(mask))
     if y is None:
         y = hs[:T] if r else hs[1:]
     return y, gates, hs, cs, tanh_c
@@ -200,31 +222,32 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     dy: (T, N, H) (a strided slice is fine); dh, dc: dL/d(final state), (N, H)."""
     T, N, D = x.shape
     H = U.shape[0]
-    r = int(reverse)
     dh = np.array(dh, dtype=np.float32)
     dc = np.array(dc, dtype=np.float32)
     da = np.empty((T, N, 4 * H), np.float32)
+    out = _grad_arrays(T, N, D, H, 4)
     _run(_LSTM_BWD, T, N, H, 4, reverse, dy=_dy(dy), gates=gates, U=_f32(U), cs=cs, aux=tanh_c,
-         mask=_mask2d(mask), da=da, dh=dh, dc=dc, dhk=np.empty((N, H), np.float32))
-    h_prev = (hs[1:] if r else hs[:T]).reshape(T * N, H)
-    dx, grads = _weight_grads(x, h_prev, W, da, None, T, N)
-    return dx, dh, dc, grads
+         mask=_mask2d(mask), da=da, dh=dh, dc=dc, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
+         W=_f32(W), hs=hs, **out)
+    return out["dx"], dh, dc, {"W": out["dW"], "U": out["dU"], "b": out["db"]}
 
 
 def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False):
     """The reset-after GRU loop of ``rnnlab.layers.gru`` (gate order r, z, n).
 
     x: (T, N, D) float32; h0: (N, H); W (D, 3H), U (H, 3H), b (3H,), b_hn (H,). Returns y (T, N, H),
-    gates (T, N, 3H) activated, q (T, N, H) = h_{t-1} U_n + b_hn, hs (T+1, N, H): ``GRUCache``'s arrays.
+    gates (T, N, 3H) activated, q (T, N, H) = h_{t-1} U_n + b_hn, hs (T+1, N, H): ``GRUCache``'s arrays
+    (gates and q None within ``inference()``).
     """
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
-    gates = (x.reshape(T * N, D) @ W).reshape(T, N, 3 * H)
+    keep = not _no_cache.get()
+    gates = np.empty((T, N, 3 * H), np.float32) if keep else None
     hs, _ = _states(T, N, H, r, h0)
-    q = np.empty((T, N, H), np.float32)
+    q = np.empty((T, N, H), np.float32) if keep else None
     y = None if mask is None else np.empty((T, N, H), np.float32)
-    _run(_GRU_FWD, T, N, H, 3, reverse, gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U), hs=hs,
+    _run(_GRU_FWD, T, N, H, 3, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U), hs=hs,
          aux=q, y=y, mask=_mask2d(mask))
     if y is None:
         y = hs[:T] if r else hs[1:]
@@ -235,16 +258,15 @@ def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False):
     """Gradients of ``gru_forward``: dx (T, N, D), dh0 (N, H), {"W", "U", "b", "b_hn"}."""
     T, N, D = x.shape
     H = U.shape[0]
-    r = int(reverse)
     dh = np.array(dh, dtype=np.float32)
     dax = np.empty((T, N, 3 * H), np.float32)
     dah = np.empty((T, N, 3 * H), np.float32)
+    out = _grad_arrays(T, N, D, H, 3)
+    dbh = np.empty(3 * H, np.float32)
     _run(_GRU_BWD, T, N, H, 3, reverse, dy=_dy(dy), gates=gates, U=_f32(U), hs=hs, aux=q,
-         mask=_mask2d(mask), da=dax, dah=dah, dh=dh, dhk=np.empty((N, H), np.float32))
-    h_prev = (hs[1:] if r else hs[:T]).reshape(T * N, H)
-    dx, grads = _weight_grads(x, h_prev, W, dax, dah, T, N)
-    grads["b_hn"] = dah.reshape(T * N, 3 * H)[:, 2 * H:].sum(axis=0)
-    return dx, dh, grads
+         mask=_mask2d(mask), da=dax, dah=dah, dh=dh, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
+         W=_f32(W), dbh=dbh, **out)
+    return out["dx"], dh, {"W": out["dW"], "U": out["dU"], "b": out["db"], "b_hn": dbh[2 * H:]}
 
 
 def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, relu=False):
@@ -255,9 +277,9 @@ def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, relu=False):
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
-    h_new = (x.reshape(T * N, D) @ W).reshape(T, N, H)
+    h_new = np.empty((T, N, H), np.float32)
     hs, _ = _states(T, N, H, r, h0)
-    _run(_RNN_FWD, T, N, H, 1, reverse, relu=relu, gates=h_new, b=_f32(b), U=_f32(U), hs=hs,
+    _run(_RNN_FWD, T, N, H, 1, reverse, relu=relu, D=D, x=_f32(x), W=_f32(W), gates=h_new, b=_f32(b), U=_f32(U), hs=hs,
          mask=_mask2d(mask))
     y = h_new * mask if mask is not None else (hs[:T] if r else hs[1:])
     return y, h_new, hs
@@ -267,11 +289,10 @@ def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, relu=Fals
     """Gradients of ``rnn_forward``: dx (T, N, D), dh0 (N, H), {"W", "U", "b"}."""
     T, N, D = x.shape
     H = U.shape[0]
-    r = int(reverse)
     dh = np.array(dh, dtype=np.float32)
     da = np.empty((T, N, H), np.float32)
+    out = _grad_arrays(T, N, D, H, 1)
     _run(_RNN_BWD, T, N, H, 1, reverse, relu=relu, dy=_dy(dy), gates=h_new, U=_f32(U),
-         mask=_mask2d(mask), da=da, dh=dh, dhk=np.empty((N, H), np.float32))
-    h_prev = (hs[1:] if r else hs[:T]).reshape(T * N, H)
-    dx, grads = _weight_grads(x, h_prev, W, da, None, T, N)
-    return dx, dh, grads
+         mask=_mask2d(mask), da=da, dh=dh, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
+         W=_f32(W), hs=hs, **out)
+    return out["dx"], dh, {"W": out["dW"], "U": out["dU"], "b": out["db"]}

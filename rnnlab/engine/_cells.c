@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(RN_NO_X86)
 #define RN_X86 1
@@ -43,11 +44,12 @@ static inline void rn_spin(long *spins)
 
 /* ----- one call's arguments -------------------------------------------------------------------- */
 typedef struct {
-    int T, N, H, reverse, relu;
+    int T, N, H, D, reverse, relu;
     long dy_ts, dy_ns;               /* dy strides (elements) of time and batch */
-    float *gates;                    /* (T, N, G H): forward x W in, activated gates out */
+    const float *x, *W;              /* forward: x (T, N, D), W (D, G H) */
+    float *gates;                    /* (T, N, G H): forward out, the activated gates */
     const float *b, *b_hn, *U;       /* bias (G H), GRU b_hn (H), U (H, G H) */
-    float *packed;                   /* scratch for the packed U */
+    float *packed;                   /* scratch for the packed [W; U] or U^T */
     float *hs, *cs;                  /* (T + 1, N, H) carried states */
     float *aux;                      /* LSTM tanh(c_t), GRU q_t: (T, N, H) */
     float *y;                        /* (T, N, H) masked output, or NULL */
@@ -55,6 +57,8 @@ typedef struct {
     const float *dy;                 /* backward: dL/dy, strided */
     float *da, *dah;                 /* backward: (T, N, G H) */
     float *dh, *dc, *dhk;            /* backward: (N, H) running dh, dc, and dh's direct part */
+    float *dW, *dU, *db, *dbh, *dx;  /* backward: the gradients (D, G H), (H, G H), (G H), (G H) or
+                                        NULL (GRU: da_h's column sums), (T, N, D) */
     atomic_long *claim1, *claim2;    /* per work item: the last phase that claimed it */
     atomic_long done;                /* work items finished, over all phases */
 } rn_job;
@@ -80,13 +84,24 @@ static inline void rn_phase(rn_sync *S, int n)
     S->j = 0;
 }
 
+#ifdef RN_COUNT                      /* debug builds (-DRN_COUNT): work items claimed per thread */
+static atomic_long rn_counts_[64];
+RN_EXPORT long rn_count(int tid) { return atomic_exchange(&rn_counts_[tid], 0); }
+#define RN_COUNTED(tid) atomic_fetch_add_explicit(&rn_counts_[tid], 1, memory_order_relaxed)
+#else
+#define RN_COUNTED(tid) ((void)0)
+#endif
+
 static inline int rn_claim(atomic_long *claim, rn_sync *S)
 {
     const int start = (int)((long)S->tid * S->n / S->nt);
     while (S->j < S->n) {
         const int i = (start + S->j++) % S->n;
         long old = atomic_load_explicit(&claim[i], memory_order_relaxed);
-        if (old < S->ph && atomic_compare_exchange_strong(&claim[i], &old, S->ph)) return i;
+        if (old < S->ph && atomic_compare_exchange_strong(&claim[i], &old, S->ph)) {
+            RN_COUNTED(S->tid);
+            return i;
+        }
     }
     return -1;
 }
@@ -101,33 +116,43 @@ static inline void rn_wait(rn_job *J, rn_sync *S)
 
 /* ----- the loops, per instruction set ------------------------------------------------------------ */
 #define RN_AVX512 0
+#define RN_AVX2 0
 #define SFX(name) name##_generic
 #include "_cells_impl.h"
 #undef SFX
+#undef RN_AVX2
 #undef RN_AVX512
 
 #if RN_X86
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #define RN_AVX512 0
+#define RN_AVX2 1
 #define SFX(name) name##_avx2
 #include "_cells_impl.h"
 #undef SFX
+#undef RN_AVX2
 #undef RN_AVX512
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx2,fma")
 #define RN_AVX512 1
+#define RN_AVX2 0
 #define SFX(name) name##_avx512
 #include "_cells_impl.h"
 #undef SFX
+#undef RN_AVX2
 #undef RN_AVX512
 #pragma GCC pop_options
 #endif
 
 /* ----- the thread pool -------------------------------------------------------------------------
- * Workers sleep on a condition variable between calls. A call publishes its job and wakes them;
+ * Between calls a worker first spins for RN_IDLE_SPIN_NS, watching the call number, then sleeps on
+ * a condition variable. The spin covers the gap between the calls of one training step (forward,
+ * backward, the next layer, a few Python lines each): a sleeping worker takes tens of microseconds
+ * or more to wake, and until then the calling thread does every block alone. It yields the core
+ * while it spins, so another runnable thread there is not starved. A call publishes its job and wakes them;
  * each worker that wakes while the call is still open joins it (pool_active counts them, stamped
  * with the call's number), and the caller, once every item is done, closes the call and waits only
  * for the workers that joined. So a worker that wakes late never holds the caller up. */
@@ -139,12 +164,22 @@ static pthread_mutex_t run_mu = PTHREAD_MUTEX_INITIALIZER;    /* one call at a t
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
 static int pool_n = 0;                                        /* workers started (threads 1 ..) */
-static long pool_gen = 0;
+static atomic_long pool_gen = 0;
+#define RN_IDLE_SPIN_NS 2000000L
+
+static long rn_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
 static rn_fn pool_fn;
 static rn_job *pool_job;
 static int pool_nt;
 static atomic_long pool_active;        /* (call number << 21) | closed bit | workers inside */
 static long pool_start_gen[RN_MAX_THREADS + 1];
+static pthread_t pool_th[RN_MAX_THREADS + 1];                 /* workers 1 .. pool_n */
+static int pool_cpu[RN_MAX_THREADS + 1];                      /* the CPU each is pinned to, or -1 */
 
 static void *rn_worker(void *arg)
 {
@@ -154,9 +189,19 @@ static void *rn_worker(void *arg)
     seen = pool_start_gen[tid];        /* the call number current when it was created */
     pthread_mutex_unlock(&pool_mu);
     for (;;) {
+        if (atomic_load(&pool_gen) == seen) {
+            const long until = rn_now_ns() + RN_IDLE_SPIN_NS;
+            for (int i = 1; atomic_load(&pool_gen) == seen; i++) {
+                rn_pause();
+                if (i % 256 == 0) {
+                    if (rn_now_ns() > until) break;
+                    sched_yield();
+                }
+            }
+        }
         pthread_mutex_lock(&pool_mu);
-        while (pool_gen == seen) pthread_cond_wait(&pool_cv, &pool_mu);
-        seen = pool_gen;
+        while (atomic_load(&pool_gen) == seen) pthread_cond_wait(&pool_cv, &pool_mu);
+        seen = atomic_load(&pool_gen);
         rn_fn fn = pool_fn;
         rn_job *job = pool_job;
         const int nt = pool_nt;
@@ -196,12 +241,40 @@ static int rn_start_workers(int want)
         pthread_mutex_lock(&pool_mu);
         pool_start_gen[pool_n + 1] = pool_gen;
         const int ok = pthread_create(&th, &attr, rn_worker, (void *)(intptr_t)(pool_n + 1)) == 0;
-        if (ok) pool_n++;
+        if (ok) {
+            pool_n++;
+            pool_th[pool_n] = th;
+            pool_cpu[pool_n] = -1;
+        }
         pthread_mutex_unlock(&pool_mu);
         pthread_attr_destroy(&attr);
         if (!ok) break;
     }
     return pool_n + 1;
+}
+
+/* Pin worker k (1 .. nt-1) to the k-th usable CPU other than the caller's, for this call.
+ * Measured on a 2-core machine where other processes kept one core busy: left to the scheduler, the
+ * worker woke on the caller's own core (the wake-up places it beside its waker when no core is idle)
+ * and the two time-shared one core: the worker claimed 1% of the blocks and the call ran at one
+ * thread's speed. Pinned apart, each shares its core only with the other processes. The affinity
+ * changes only when the caller has moved; a process affinity (taskset) is respected. */
+static void rn_place_workers(int nt)
+{
+    cpu_set_t allowed;
+    const int me = sched_getcpu();
+    if (me < 0 || sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+    int cpu = -1;
+    for (int k = 1; k < nt; k++) {
+        do cpu++; while (cpu < CPU_SETSIZE && (!CPU_ISSET(cpu, &allowed) || cpu == me));
+        if (cpu >= CPU_SETSIZE) return;             /* fewer CPUs than threads: leave the rest free */
+        if (pool_cpu[k] != cpu) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            pool_cpu[k] = pthread_setaffinity_np(pool_th[k], sizeof one, &one) == 0 ? cpu : -1;
+        }
+    }
 }
 
 static void rn_parallel(rn_fn fn, rn_job *job, int nt)
@@ -210,6 +283,7 @@ static void rn_parallel(rn_fn fn, rn_job *job, int nt)
         const int have = rn_start_workers(nt - 1);
         if (have < nt) nt = have;
         if (nt > 1) {
+            rn_place_workers(nt);
             pthread_mutex_lock(&pool_mu);
             pool_fn = fn;
             pool_job = job;
@@ -247,8 +321,8 @@ RN_EXPORT int rn_isa(void)
 
 /* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
  * 4 RNN forward, 5 RNN backward; isa as rn_isa() (never above it); I = T, N, H, reverse, relu,
- * dy_ts, dy_ns; P = the array addresses in rn_job's order (gates .. dhk). Returns 0, or -1 for
- * arguments out of range, -2 when out of memory. */
+ * dy_ts, dy_ns, D; P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW, dU,
+ * db, dbh, dx. Returns 0, or -1 for arguments out of range, -2 when out of memory. */
 RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const uintptr_t *P)
 {
     if (which < 0 || which > 5 || isa < 0 || isa > rn_isa()) return -1;
@@ -256,18 +330,24 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     memset(&job, 0, sizeof job);
     job.T = (int)I[0]; job.N = (int)I[1]; job.H = (int)I[2];
     job.reverse = (int)I[3]; job.relu = (int)I[4];
-    job.dy_ts = (long)I[5]; job.dy_ns = (long)I[6];
-    if (job.T < 1 || job.N < 1 || job.H < 1) return -1;
+    job.dy_ts = (long)I[5]; job.dy_ns = (long)I[6]; job.D = (int)I[7];
+    if (job.T < 1 || job.N < 1 || job.H < 1 || job.D < 0) return -1;
     job.gates = (float *)P[0]; job.b = (const float *)P[1]; job.b_hn = (const float *)P[2];
     job.U = (const float *)P[3]; job.packed = (float *)P[4];
     job.hs = (float *)P[5]; job.cs = (float *)P[6]; job.aux = (float *)P[7]; job.y = (float *)P[8];
     job.mask = (const float *)P[9]; job.dy = (const float *)P[10];
     job.da = (float *)P[11]; job.dah = (float *)P[12];
     job.dh = (float *)P[13]; job.dc = (float *)P[14]; job.dhk = (float *)P[15];
+    job.x = (const float *)P[16]; job.W = (const float *)P[17];
+    job.dW = (float *)P[18]; job.dU = (float *)P[19]; job.db = (float *)P[20]; job.dbh = (float *)P[21];
+    job.dx = (float *)P[22];
     const int nb = (job.H + 15) / 16;
     int nt = nthreads < 1 ? 1 : (nthreads > RN_MAX_THREADS ? RN_MAX_THREADS : nthreads);
     if (nt > nb) nt = nb;
-    atomic_long *claims = calloc(2 * (size_t)nb, sizeof *claims);   /* zero: never claimed */
+    static const int gates_of[6] = {4, 4, 3, 3, 1, 1};
+    long items = weight_grad_items_generic((long)job.T * job.N, gates_of[which], job.H, job.D);
+    if (items < nb) items = nb;
+    atomic_long *claims = calloc((size_t)nb + (size_t)items, sizeof *claims);   /* zero: never claimed */
     if (!claims) return -2;
     job.claim1 = claims;
     job.claim2 = claims + nb;
@@ -282,10 +362,11 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     return 0;
 }
 
-/* Floats of scratch rn_run needs for the packed U of a cell with G gate blocks and H units. */
-RN_EXPORT int64_t rn_packed_size(int G, int H)
+/* Floats of scratch rn_run needs for the packed [W; U] (and U^T) of a cell with G gate blocks,
+ * H units and D inputs. */
+RN_EXPORT int64_t rn_packed_size(int G, int H, int D)
 {
-    return (int64_t)((H + 15) / 16) * 16 * G * H;
+    return (int64_t)((H + 15) / 16) * 16 * G * ((int64_t)H + D);
 }
 
 static struct PyModuleDef rn_module = {PyModuleDef_HEAD_INIT, "_cells",

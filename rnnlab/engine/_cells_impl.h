@@ -2,12 +2,14 @@
  *
  * _cells.c includes this file once per instruction set, with SFX(name) naming its functions and
  * RN_AVX512 set where the micro-kernel is written with AVX-512 intrinsics (elsewhere it is plain C
- * that the compiler vectorizes for the target of the surrounding `#pragma GCC target`).
+ * that the compiler vectorizes for the target of the surrounding `#pragma GCC target`), and RN_AVX512
+ * or RN_AVX2 choosing the vector type of the elementwise loops.
  *
- * Work split (oneDNN's RNN design): the input product x W for all steps and the weight gradients
- * stay in NumPy's BLAS; these loops run the recurrent product of each step over weights packed once
- * per call, with the step's elementwise work done right after the product, on the tile that the
- * product has just written. Work is claimed in blocks of 16 hidden units with all their gates, so
+ * Work split (after oneDNN's and LIBXSMM's RNNs): the forward runs each step's [x_t, h_{t-1}] [W; U]
+ * over the weights packed once per call, with the step's elementwise work done right after the
+ * product, on the tile that the product has just written; the backward runs each step's da_t U^T
+ * likewise, then the weight gradients merged over time (dW, dU, db, dx: one product each over all
+ * steps). Every product runs in the micro-kernel below, on the engine's own threads; no BLAS call. Work is claimed in blocks of 16 hidden units with all their gates, so
  * the thread that computes a block's product also finishes those units' state; each thread starts
  * at its own share of the blocks and takes over blocks that another thread has not started, so a
  * thread that the OS has descheduled (a loaded machine, BLAS threads spinning) delays nobody.
@@ -17,10 +19,24 @@
  * those modules keep.
  */
 
-/* ----- micro-kernel: C[r][c] = sum_k A[r, k] B[k, c], rows r < R <= 6, columns c < 16 V <= 64 -- */
+/* ----- micro-kernel: C[r][c] = sum_k [A1, A2][r, k] B[k, c], rows r < R <= 6, columns c < 16 V <= 64.
+ * The inner dimension comes from two row-major sources: k < K1 from A1, the next K2 from A2; B is
+ * packed, K1 + K2 rows of 16 V floats. The forward loops pass A1 = x_t, A2 = h_{t-1} over [W; U]
+ * packed together, so x_t W is computed inside the loop with the recurrent product, in the same
+ * accumulators (no separate input product, no BLAS call, no BLAS threads in the forward). */
+#if RN_AVX512
+#define RN_KSTEP(a_ptr, a_ld, k) do {                                                   \
+        __m512 bv[4];                                                                   \
+        const float *bk = B + (k) * V * 16;                                             \
+        _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) bv[v] = _mm512_loadu_ps(bk + v * 16); \
+        _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {                           \
+            __m512 a = _mm512_set1_ps((a_ptr)[r * (a_ld)]);                             \
+            _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(a, bv[v], acc[r][v]); \
+        } } while (0)
+#endif
 static inline __attribute__((always_inline)) void
-SFX(kern_body)(const int R, const int V, long K, const float *restrict A, long lda,
-               const float *restrict B, float *restrict C)
+SFX(kern_body)(const int R, const int V, long K1, const float *restrict A1, long lda1, long K2,
+               const float *restrict A2, long lda2, const float *restrict B, float *restrict C)
 {
 #if RN_AVX512
     __m512 acc[6][4];
@@ -28,18 +44,66 @@ SFX(kern_body)(const int R, const int V, long K, const float *restrict A, long l
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
-    for (long k = 0; k < K; k++) {
-        __m512 bv[4];
-        const float *bk = B + k * V * 16;
-#pragma GCC unroll 4
-        for (int v = 0; v < V; v++) bv[v] = _mm512_loadu_ps(bk + v * 16);
+    for (long k = 0; k < K1; k++) RN_KSTEP(A1 + k, lda1, k);
+    B += K1 * V * 16;
+    for (long k = 0; k < K2; k++) RN_KSTEP(A2 + k, lda2, k);
 #pragma GCC unroll 6
-        for (int r = 0; r < R; r++) {
-            __m512 a = _mm512_set1_ps(A[r * lda + k]);
+    for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-            for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(a, bv[v], acc[r][v]);
+        for (int v = 0; v < V; v++) _mm512_storeu_ps(C + r * 64 + v * 16, acc[r][v]);
+#else
+    float acc[6][64];
+    memset(acc, 0, sizeof acc);
+    for (long k = 0; k < K1 + K2; k++) {
+        const float *bk = B + k * V * 16;
+        for (int r = 0; r < R; r++) {
+            const float a = k < K1 ? A1[r * lda1 + k] : A2[r * lda2 + k - K1];
+            for (int c = 0; c < V * 16; c++) acc[r][c] += a * bk[c];
         }
     }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < V * 16; c++) C[r * 64 + c] = acc[r][c];
+#endif
+}
+
+#define RN_KDEF(R, V) \
+    static void SFX(kern_##R##_##V)(long K1, const float *restrict A1, long lda1, long K2, \
+                                    const float *restrict A2, long lda2, const float *restrict B, \
+                                    float *restrict C) \
+    { SFX(kern_body)(R, V, K1, A1, lda1, K2, A2, lda2, B, C); }
+#define RN_KROW(R) RN_KDEF(R, 1) RN_KDEF(R, 2) RN_KDEF(R, 3) RN_KDEF(R, 4)
+RN_KROW(1) RN_KROW(2) RN_KROW(3) RN_KROW(4) RN_KROW(5) RN_KROW(6)
+#define RN_KREF(R) {SFX(kern_##R##_1), SFX(kern_##R##_2), SFX(kern_##R##_3), SFX(kern_##R##_4)}
+static void (*const SFX(kern_tab)[6][4])(long, const float *, long, long, const float *, long,
+                                         const float *, float *) = {
+    RN_KREF(1), RN_KREF(2), RN_KREF(3), RN_KREF(4), RN_KREF(5), RN_KREF(6)};
+
+/* One source (the backward's da U^T). */
+static inline void SFX(kern)(int rows, int nv, long K, const float *A, long lda, const float *B, float *C)
+{
+    SFX(kern_tab)[rows - 1][nv - 1](K, A, lda, 0, A, lda, B, C);
+}
+
+/* Two sources: [A1, A2] B. */
+static inline void SFX(kern2)(int rows, int nv, long K1, const float *A1, long lda1, long K2,
+                              const float *A2, long lda2, const float *B, float *C)
+{
+    SFX(kern_tab)[rows - 1][nv - 1](K1, A1, lda1, K2, A2, lda2, B, C);
+}
+
+/* The same tile from a transposed A: C[r][c] = sum_k A[k, r] B[k, c] with A row-major (lda), for the
+ * weight gradients h^T da and x^T da, whose A rows are time-and-batch rows. */
+static inline __attribute__((always_inline)) void
+SFX(kernT_body)(const int R, const int V, long K, const float *restrict A, long lda,
+                const float *restrict B, float *restrict C)
+{
+#if RN_AVX512
+    __m512 acc[6][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
+    for (long k = 0; k < K; k++) RN_KSTEP(A + k * lda, 1, k);
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
@@ -50,7 +114,7 @@ SFX(kern_body)(const int R, const int V, long K, const float *restrict A, long l
     for (long k = 0; k < K; k++) {
         const float *bk = B + k * V * 16;
         for (int r = 0; r < R; r++) {
-            const float a = A[r * lda + k];
+            const float a = A[k * lda + r];
             for (int c = 0; c < V * 16; c++) acc[r][c] += a * bk[c];
         }
     }
@@ -58,21 +122,15 @@ SFX(kern_body)(const int R, const int V, long K, const float *restrict A, long l
         for (int c = 0; c < V * 16; c++) C[r * 64 + c] = acc[r][c];
 #endif
 }
-
-#define RN_KDEF(R, V) \
-    static void SFX(kern_##R##_##V)(long K, const float *restrict A, long lda, \
-                                    const float *restrict B, float *restrict C) \
-    { SFX(kern_body)(R, V, K, A, lda, B, C); }
-#define RN_KROW(R) RN_KDEF(R, 1) RN_KDEF(R, 2) RN_KDEF(R, 3) RN_KDEF(R, 4)
-RN_KROW(1) RN_KROW(2) RN_KROW(3) RN_KROW(4) RN_KROW(5) RN_KROW(6)
-#define RN_KREF(R) {SFX(kern_##R##_1), SFX(kern_##R##_2), SFX(kern_##R##_3), SFX(kern_##R##_4)}
-static void (*const SFX(kern_tab)[6][4])(long, const float *, long, const float *, float *) = {
-    RN_KREF(1), RN_KREF(2), RN_KREF(3), RN_KREF(4), RN_KREF(5), RN_KREF(6)};
-
-static inline void SFX(kern)(int rows, int nv, long K, const float *A, long lda, const float *B, float *C)
-{
-    SFX(kern_tab)[rows - 1][nv - 1](K, A, lda, B, C);
-}
+#define RN_KTDEF(R, V) \
+    static void SFX(kernT_##R##_##V)(long K, const float *restrict A, long lda, const float *restrict B, \
+                                     float *restrict C) \
+    { SFX(kernT_body)(R, V, K, A, lda, B, C); }
+#define RN_KTROW(R) RN_KTDEF(R, 1) RN_KTDEF(R, 2) RN_KTDEF(R, 3) RN_KTDEF(R, 4)
+RN_KTROW(1) RN_KTROW(2) RN_KTROW(3) RN_KTROW(4) RN_KTROW(5) RN_KTROW(6)
+#define RN_KTREF(R) {SFX(kernT_##R##_1), SFX(kernT_##R##_2), SFX(kernT_##R##_3), SFX(kernT_##R##_4)}
+static void (*const SFX(kernT_tab)[6][4])(long, const float *, long, const float *, float *) = {
+    RN_KTREF(1), RN_KTREF(2), RN_KTREF(3), RN_KTREF(4), RN_KTREF(5), RN_KTREF(6)};
 
 /* ----- activations: tanh as a [13/6] rational minimax fit (Eigen's float tanh), |error| < 3e-7 --- */
 static inline float SFX(tanh_r)(float z)
@@ -96,45 +154,310 @@ static inline float SFX(tanh_r)(float z)
 
 static inline float SFX(sig_r)(float z) { return 0.5f + 0.5f * SFX(tanh_r)(0.5f * z); }
 
-/* ----- packing, once per call, each thread its own units ---------------------------------------
- * Forward: the panel of unit blocks pb .. pb+nb-1 holds, for each k < H, the G gates' columns of
- * those units: P[k][(g nb + v) 16 + l] = U[k, g H + (pb + v) 16 + l] (0 past H); it starts at
- * P + pb 16 G H.  Backward: U^T, P[k][v 16 + l] = U[(pb + v) 16 + l, k] for k < G H, at P + pb 16 G H. */
-static void SFX(pack_fwd)(const float *U, int H, int G, int pb, int nb, float *P)
+/* The same tanh and sigma on a vector of VL floats: 16 lanes (AVX-512), 8 (AVX2), or 1 (plain C,
+ * where vf is a float). The elementwise loops run VL units at a time and finish a block's last
+ * len % VL units with the scalar functions above; which path a unit takes depends only on its
+ * position, never on the thread, so results do not depend on the thread count. */
+#if RN_AVX512
+typedef __m512 SFX(vf);
+#define VL 16
+#define V_LD(p) _mm512_loadu_ps(p)
+#define V_ST(p, v) _mm512_storeu_ps(p, v)
+#define V_SET(x) _mm512_set1_ps(x)
+#define V_ADD(a, b) _mm512_add_ps(a, b)
+#define V_SUB(a, b) _mm512_sub_ps(a, b)
+#define V_MUL(a, b) _mm512_mul_ps(a, b)
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_DIV(a, b) _mm512_div_ps(a, b)
+#define V_MIN(a, b) _mm512_min_ps(a, b)
+#define V_MAX(a, b) _mm512_max_ps(a, b)
+#elif RN_AVX2
+typedef __m256 SFX(vf);
+#define VL 8
+#define V_LD(p) _mm256_loadu_ps(p)
+#define V_ST(p, v) _mm256_storeu_ps(p, v)
+#define V_SET(x) _mm256_set1_ps(x)
+#define V_ADD(a, b) _mm256_add_ps(a, b)
+#define V_SUB(a, b) _mm256_sub_ps(a, b)
+#define V_MUL(a, b) _mm256_mul_ps(a, b)
+#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define V_DIV(a, b) _mm256_div_ps(a, b)
+#define V_MIN(a, b) _mm256_min_ps(a, b)
+#define V_MAX(a, b) _mm256_max_ps(a, b)
+#else
+typedef float SFX(vf);
+#define VL 1
+#define V_LD(p) (*(p))
+#define V_ST(p, v) (*(p) = (v))
+#define V_SET(x) (x)
+#define V_ADD(a, b) ((a) + (b))
+#define V_SUB(a, b) ((a) - (b))
+#define V_MUL(a, b) ((a) * (b))
+#define V_FMA(a, b, c) ((a) * (b) + (c))
+#define V_DIV(a, b) ((a) / (b))
+#define V_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define V_MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
+static inline SFX(vf) SFX(vtanh)(SFX(vf) z)
 {
-    float *base = P + (long)pb * 16 * G * H;
-    const int W = G * nb * 16;
-    for (long k = 0; k < H; k++)
+    const float lim = 7.90531110763549805f;
+    z = V_MIN(V_MAX(z, V_SET(-lim)), V_SET(lim));
+    const SFX(vf) z2 = V_MUL(z, z);
+    SFX(vf) p = V_SET(-2.76076847742355e-16f);
+    p = V_FMA(p, z2, V_SET(2.00018790482477e-13f));
+    p = V_FMA(p, z2, V_SET(-8.60467152213735e-11f));
+    p = V_FMA(p, z2, V_SET(5.12229709037114e-08f));
+    p = V_FMA(p, z2, V_SET(1.48572235717979e-05f));
+    p = V_FMA(p, z2, V_SET(6.37261928875436e-04f));
+    p = V_FMA(p, z2, V_SET(4.89352455891786e-03f));
+    SFX(vf) q = V_SET(1.19825839466702e-06f);
+    q = V_FMA(q, z2, V_SET(1.18534705686654e-04f));
+    q = V_FMA(q, z2, V_SET(2.26843463243900e-03f));
+    q = V_FMA(q, z2, V_SET(4.89352518554385e-03f));
+    return V_DIV(V_MUL(z, p), q);
+}
+
+static inline SFX(vf) SFX(vsig)(SFX(vf) z)
+{
+    const SFX(vf) h = V_SET(0.5f);
+    return V_FMA(h, SFX(vtanh)(V_MUL(h, z)), h);
+}
+
+/* ----- packing, once per call, each thread its own units ---------------------------------------
+ * Forward: [W; U] (D + H rows). The panel of unit blocks pb .. pb+nb-1 holds, for each k < D + H, the
+ * G gates' columns of those units: P[k][(g nb + v) 16 + l] = [W; U][k, g H + (pb + v) 16 + l] (0 past
+ * H); it starts at P + pb 16 G (D + H).
+ * Backward: U^T, P[k][v 16 + l] = U[(pb + v) 16 + l, k] for k < G H, at P + pb 16 G H. */
+static void SFX(pack_fwd)(const float *W, const float *U, int D, int H, int G, int pb, int nb, float *P)
+{
+    float *base = P + (long)pb * 16 * G * (D + H);
+    const int Wd = G * nb * 16;
+    for (long k = 0; k < D + H; k++) {
+        const float *row = k < D ? W + k * G * H : U + (k - D) * G * H;
         for (int g = 0; g < G; g++)
             for (int v = 0; v < nb; v++)
                 for (int l = 0; l < 16; l++) {
                     const int unit = (pb + v) * 16 + l;
-                    base[k * W + (g * nb + v) * 16 + l] = unit < H ? U[k * G * H + (long)g * H + unit] : 0.0f;
+                    base[k * Wd + (g * nb + v) * 16 + l] = unit < H ? row[(long)g * H + unit] : 0.0f;
                 }
+    }
 }
 
-static void SFX(pack_bwd)(const float *U, int H, int G, int pb, int nb, float *P)
+/* M^T for M (rows x K): P[k][v 16 + l] = M[(pb + v) 16 + l, k] (0 past rows), at P + pb 16 K. */
+static void SFX(pack_t)(const float *Mat, int rows, long K, int pb, int nb, float *P)
 {
-    const long K = (long)G * H;
     float *base = P + (long)pb * 16 * K;
     const int W = nb * 16;
     for (long k = 0; k < K; k++)
         for (int v = 0; v < nb; v++)
             for (int l = 0; l < 16; l++) {
                 const int unit = (pb + v) * 16 + l;
-                base[k * W + v * 16 + l] = unit < H ? U[(long)unit * K + k] : 0.0f;
+                base[k * W + v * 16 + l] = unit < rows ? Mat[(long)unit * K + k] : 0.0f;
             }
 }
 
-/* ----- LSTM -------------------------------------------------------------------------------------- */
-static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
+static void SFX(pack_bwd)(const float *U, int H, int G, int pb, int nb, float *P)
+{
+    SFX(pack_t)(U, H, (long)G * H, pb, nb, P);
+}
+
+/* ----- the weight gradients, after the backward loop, on the same threads ----------------------
+ * oneDNN's RNN merges them over time: with M = T N rows of da (time-major),
+ *   dW = x^T da_x (D, G H),  dU = h_{t-1}^T da_h (H, G H),  db = 1^T da_x,  dx = da_x W^T (M, D),
+ * each one product over all M rows (da_h = da_x except for the GRU, whose h part differs). They run
+ * in the micro-kernel, never in a BLAS library: its worker threads would spin on the second core
+ * after each call and slow the engine's next loop. Work items are RN_MB x 64 output blocks; an item
+ * of dW / dU walks K = M in chunks of RN_KC rows, packing its chunk of da's 64 columns first (the
+ * repacking costs 1/RN_MB of the item's arithmetic), so that the chunk stays in L1 / L2 for the
+ * item's RN_MB / 6 tiles. RN_KC, RN_MB measured (one thread, LSTM dU + dW): 256 x 192 ran at
+ * 140-190 GFLOP/s, 128 x 48 at 100-125. */
+#define RN_KC 256
+#define RN_MB 192
+
+/* Item (row block m0, column panel p) of C (Mr x Nc) = A^T B, A (K x Mr, lda), B (K x Nc, ldb); with
+ * colsum, also B's column sums over all K rows for the panel's columns (numpy's order: row by row). */
+static void SFX(grad_item)(long K, const float *A, long lda, int Mr, const float *B, long Nc, int m0,
+                           int p, float *C, float *colsum)
+{
+    float tile[6 * 64] __attribute__((aligned(64)));
+    float chunk[RN_KC * 64] __attribute__((aligned(64)));
+    float sums[64];
+    const int c0 = 64 * p, w = Nc - c0 < 64 ? (int)(Nc - c0) : 64, nv = (w + 15) / 16, wp = 16 * nv;
+    const int m1 = m0 + RN_MB < Mr ? m0 + RN_MB : Mr;
+    for (int c = 0; c < w; c++) sums[c] = 0.0f;
+    for (long k0 = 0; k0 < K; k0 += RN_KC) {
+        const int kc = K - k0 < RN_KC ? (int)(K - k0) : RN_KC;
+        for (int k = 0; k < kc; k++) {
+            const float *src = B + (k0 + k) * Nc + c0;
+            float *dst = chunk + k * wp;
+            for (int c = 0; c < w; c++) dst[c] = src[c];
+            for (int c = w; c < wp; c++) dst[c] = 0.0f;
+            if (colsum)
+                for (int c = 0; c < w; c++) sums[c] += src[c];
+        }
+        for (int r0 = m0; r0 < m1; r0 += 6) {
+            const int rows = m1 - r0 < 6 ? m1 - r0 : 6;
+            SFX(kernT_tab)[rows - 1][nv - 1](kc, A + k0 * lda + r0, lda, chunk, tile);
+            for (int r = 0; r < rows; r++) {
+                float *cr = C + (long)(r0 + r) * Nc + c0;
+                const float *tr = tile + r * 64;
+                if (k0 == 0)
+                    for (int c = 0; c < w; c++) cr[c] = tr[c];
+                else
+                    for (int c = 0; c < w; c++) cr[c] += tr[c];
+            }
+        }
+    }
+    if (colsum)
+        for (int c = 0; c < w; c++) colsum[c0 + c] = sums[c];
+}
+
+/* Item (row block m0, column panel p) of dx = da W^T: da (M x K) row-major, Wt = W^T packed as
+ * pack_bwd packs U^T (16-column blocks, 4 to a panel), dx (M x D). */
+static void SFX(dx_item)(long M, long K, const float *da, const float *Wt, int D, long m0, int p, float *dx)
+{
+    float tile[6 * 64] __attribute__((aligned(64)));
+    const int nbd = (D + 15) / 16, pb = 4 * p, np_ = nbd - pb < 4 ? nbd - pb : 4;
+    const int c0 = 64 * p, w = D - c0 < 64 ? D - c0 : 64;
+    const float *panel = Wt + (long)pb * 16 * K;
+    const long m1 = m0 + RN_MB < M ? m0 + RN_MB : M;
+    for (long r0 = m0; r0 < m1; r0 += 6) {
+        const int rows = m1 - r0 < 6 ? (int)(m1 - r0) : 6;
+        SFX(kern)(rows, np_, K, da + r0 * K, K, panel, tile);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < w; c++) dx[(r0 + r) * D + c0 + c] = tile[r * 64 + c];
+    }
+}
+
+/* All of them, as phases of the calling loop's threads (S): pack W^T, then every item. da_h may be
+ * da_x; dbh (G H) receives da_h's column sums where da_h differs (the GRU's b_hn). */
+static void SFX(weight_grads)(rn_job *J, rn_sync *S, int G, const float *dax, const float *dah)
+{
+    const int N = J->N, H = J->H, D = J->D;
+    const long M = (long)J->T * N, GH = (long)G * H;
+    const int nbd = (D + 15) / 16, npd = (nbd + 3) / 4;      /* W^T: 16-column blocks, panels of 4 */
+    const float *hprev = J->hs + (J->reverse ? (long)N * H : 0);    /* h_{t-1}, in time order */
+    rn_phase(S, npd);                                  /* the loop is over: its packed U^T is free */
+    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J))
+        SFX(pack_t)(J->W, D, GH, 4 * i, nbd - 4 * i < 4 ? nbd - 4 * i : 4, J->packed);
+    rn_wait(J, S);
+    const int npc = (int)((GH + 63) / 64);
+    const int iu = (H + RN_MB - 1) / RN_MB * npc, iw = (D + RN_MB - 1) / RN_MB * npc;
+    const int ix = (int)((M + RN_MB - 1) / RN_MB) * npd;
+    rn_phase(S, iu + iw + ix);
+    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
+        if (i < iu)                                                     /* dU = h_{t-1}^T da_h */
+            SFX(grad_item)(M, hprev, H, H, dah, GH, i / npc * RN_MB, i % npc, J->dU,
+                           i / npc == 0 ? J->dbh : 0);
+        else if (i < iu + iw) {                                         /* dW = x^T da_x, db */
+            const int j = i - iu;
+            SFX(grad_item)(M, J->x, D, D, dax, GH, j / npc * RN_MB, j % npc, J->dW, j / npc == 0 ? J->db : 0);
+        } else {                                                        /* dx = da_x W^T */
+            const int j = i - iu - iw;
+            SFX(dx_item)(M, GH, dax, J->packed, D, (long)(j / npd) * RN_MB, j % npd, J->dx);
+        }
+    }
+    rn_wait(J, S);
+}
+
+/* Work items of weight_grads' largest phase, for sizing the claim array. */
+static inline long SFX(weight_grad_items)(long M, int G, int H, int D)
+{
+    const long npc = ((long)G * H + 63) / 64, npd = ((D + 15) / 16 + 3) / 4;
+    return ((H + RN_MB - 1) / RN_MB + (D + RN_MB - 1) / RN_MB) * npc + (M + RN_MB - 1) / RN_MB * npd;
+}
+
+/* ----- the backward loops' shared step structure -------------------------------------------
+ * The hidden units are cut into panels of 4 unit blocks (64 units). Per step t, one phase over the
+ * panels: a panel's dh_{t-1} = da_t U^T + dhk (all of da_t is complete: the previous phase made it),
+ * then, on the same units and thread, the elementwise work of the next step in the loop, which reads
+ * only these units' dh. One wait per step; the first step's elementwise work shares the phase that
+ * packs U^T. elem(J, t, u0, u1) does step t's elementwise work for units u0 .. u1 - 1 of every row;
+ * da_h is the array the product reads (the GRU's h part; da elsewhere). */
+static inline __attribute__((always_inline)) void
+SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int), const float *da_h)
 {
     const int T = J->T, N = J->N, H = J->H, r = J->reverse;
+    const long GH = (long)G * H;
+    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;
+    float tile[6 * 64] __attribute__((aligned(64)));
+    float *dh = J->dh;
+    const float *dhk = J->dhk;
+    rn_phase(S, npan);
+    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
+        SFX(pack_bwd)(J->U, H, G, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+        elem(J, r ? 0 : T - 1, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H);
+    }
+    rn_wait(J, S);
+    for (int s = 0; s < T; s++) {
+        const int t = r ? s : T - 1 - s;
+        const float *da = da_h + (long)t * N * GH;
+        rn_phase(S, npan);
+        for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
+            const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
+            const float *panel = J->packed + (long)pb * 16 * GH;
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern)(rows, np_, GH, da + (long)rb * GH, GH, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *dhn = dh + n * H + u0;
+                    const float *dhkn = dhk + n * H + u0, *tr = tile + rr * 64;
+                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                }
+            }
+            if (s + 1 < T) elem(J, r ? t + 1 : t - 1, u0, u0 + lim);
+        }
+        rn_wait(J, S);
+    }
+}
+
+/* ----- LSTM -------------------------------------------------------------------------------------- */
+/* The gate work of one batch row for len <= 16 units from u0 (lstm.py, gate order i, f, o, g):
+ *   i, f, o = sigma(x W + h U + b),  g = tanh(x W + h U + b),  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t).
+ * tr is the row of the product tile, x_t W + h_{t-1} U (gate k at tr + 16 k); the activated gates go
+ * to a (the row's gates at unit u0, gate k at a + k H) and tanh(c_t) to tc, each unless NULL (an
+ * inference keeps no cache: T N 5H floats fewer written, and read back from memory on a cold call). */
+static inline void SFX(lstm_units)(const int len, float *a, long H, const float *bu, const float *tr,
+                                   const float *cp, float *cn, float *hn, float *tc)
+{
+    int l = 0;
+    for (; l + VL <= len; l += VL) {
+        const SFX(vf) i = SFX(vsig)(V_ADD(V_LD(bu + l), V_LD(tr + l)));
+        const SFX(vf) f = SFX(vsig)(V_ADD(V_LD(bu + H + l), V_LD(tr + 16 + l)));
+        const SFX(vf) o = SFX(vsig)(V_ADD(V_LD(bu + 2 * H + l), V_LD(tr + 32 + l)));
+        const SFX(vf) g = SFX(vtanh)(V_ADD(V_LD(bu + 3 * H + l), V_LD(tr + 48 + l)));
+        if (a) { V_ST(a + l, i); V_ST(a + H + l, f); V_ST(a + 2 * H + l, o); V_ST(a + 3 * H + l, g); }
+        const SFX(vf) c = V_FMA(f, V_LD(cp + l), V_MUL(i, g));          /* c_t = f c_{t-1} + i g */
+        const SFX(vf) th = SFX(vtanh)(c);
+        if (tc) V_ST(tc + l, th);
+        V_ST(cn + l, c);
+        V_ST(hn + l, V_MUL(o, th));                                     /* h_t = o tanh(c_t) */
+    }
+    for (; l < len; l++) {
+        const float i = SFX(sig_r)(bu[l] + tr[l]);
+        const float f = SFX(sig_r)(bu[H + l] + tr[16 + l]);
+        const float o = SFX(sig_r)(bu[2 * H + l] + tr[32 + l]);
+        const float g = SFX(tanh_r)(bu[3 * H + l] + tr[48 + l]);
+        if (a) { a[l] = i; a[H + l] = f; a[2 * H + l] = o; a[3 * H + l] = g; }
+        const float c = f * cp[l] + i * g;
+        const float th = SFX(tanh_r)(c);
+        if (tc) tc[l] = th;
+        cn[l] = c;
+        hn[l] = o * th;
+    }
+}
+
+static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse;
     const long G4 = 4L * H;
     const int nb = (H + 15) / 16;
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    rn_phase(&S, nb);                                        /* pack U, one unit block at a time */
-    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->U, H, 4, pb, 1, J->packed);
+    rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
+    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 4, pb, 1, J->packed);
     rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
     const float *b = J->b;
@@ -142,33 +465,22 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
         float *hn = J->hs + (long)(t + 1 - r) * N * H, *cn = J->cs + (long)(t + 1 - r) * N * H;
-        float *a = J->gates + (long)t * N * G4, *tc = J->aux + (long)t * N * H;
+        float *a = J->gates ? J->gates + (long)t * N * G4 : 0, *tc = J->aux ? J->aux + (long)t * N * H : 0;
+        const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         float *yt = J->y ? J->y + (long)t * N * H : 0;
         rn_phase(&S, nb);
         for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
-            const float *panel = J->packed + (long)pb * 64 * H;
+            const float *panel = J->packed + (long)pb * 64 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, 4, H, hp + (long)rb * H, H, panel, tile);
+                SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, H, hp + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
-                    float *an = a + n * G4 + u0;
-                    const float *tr = tile + rr * 64, *bu = b + u0, *cpn = cp + n * H + u0;
-                    float *cnn = cn + n * H + u0, *hnn = hn + n * H + u0, *tcn = tc + n * H + u0;
-                    for (int l = 0; l < lim; l++) {
-                        const float i = SFX(sig_r)(an[l] + bu[l] + tr[l]);
-                        const float f = SFX(sig_r)(an[H + l] + bu[H + l] + tr[16 + l]);
-                        const float o = SFX(sig_r)(an[2 * H + l] + bu[2 * H + l] + tr[32 + l]);
-                        const float g = SFX(tanh_r)(an[3 * H + l] + bu[3 * H + l] + tr[48 + l]);
-                        an[l] = i; an[H + l] = f; an[2 * H + l] = o; an[3 * H + l] = g;
-                        const float c = f * cpn[l] + i * g;          /* c_t = f c_{t-1} + i g */
-                        const float th = SFX(tanh_r)(c);
-                        tcn[l] = th;
-                        cnn[l] = c;
-                        hnn[l] = o * th;                             /* h_t = o tanh(c_t) */
-                    }
+                    float *an = a ? a + n * G4 + u0 : 0, *cnn = cn + n * H + u0, *hnn = hn + n * H + u0;
+                    const float *cpn = cp + n * H + u0;
+                    SFX(lstm_units)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0);
                     if (m) {                                         /* ragged: y = m h, carry */
                         const float mv = m[n];
                         for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
@@ -182,111 +494,166 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
     }
 }
 
-static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
+/* The backward of lstm_units for one batch row, units j0 .. j1 - 1 (lstm.py's lstm_step_backward):
+ * dh = dh_{t} + dy_t; dc_t = dc + dh o (1 - tanh^2 c_t); da = the gates' derivatives; dc_{t-1} = dc_t f.
+ * The product part of dh_{t-1} (da U^T) comes later; its direct part dhk is 0 here. */
+static inline void SFX(lstm_units_bwd)(int j0, const int j1, long H, const float *g_, const float *tc,
+                                       const float *cp, const float *dy, float *da, const float *dh,
+                                       float *dc, float *dhk)
 {
-    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
-    const long G4 = 4L * H;
-    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;     /* unit blocks; panels of 4 blocks */
-    rn_sync S = {tid, nt, 0, 0, 0, 0};
-    rn_phase(&S, npan);
-    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
-        SFX(pack_bwd)(J->U, H, 4, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
-    rn_wait(J, &S);
-    float tile[6 * 64] __attribute__((aligned(64)));
-    float *dh = J->dh, *dc = J->dc, *dhk = J->dhk;
-    for (int s = 0; s < T; s++) {
-        const int t = r ? s : T - 1 - s;
-        const float *gt = J->gates + (long)t * N * G4, *tct = J->aux + (long)t * N * H;
-        const float *cp = J->cs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
-        const float *m = J->mask ? J->mask + (long)t * N : 0;
-        float *da = J->da + (long)t * N * G4;
-        rn_phase(&S, nb);
-        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {   /* da_t of 16 units */
-        const int u0 = pb * 16, u1 = u0 + 16 < H ? u0 + 16 : H;
-        for (long n = 0; n < N; n++) {
-            const float *g_ = gt + n * G4, *tc = tct + n * H, *cpn = cp + n * H, *dyn = dyt + n * J->dy_ns;
-            float *dan = da + n * G4, *dhn = dh + n * H, *dcn = dc + n * H, *dhkn = dhk + n * H;
-            if (m && m[n] == 0.0f) {                         /* padded: no gradient, carry dh, dc */
-                for (int j = u0; j < u1; j++) {
-                    dan[j] = dan[H + j] = dan[2 * H + j] = dan[3 * H + j] = 0.0f;
-                    dhkn[j] = dhn[j];
-                }
-                continue;
-            }
-            for (int j = u0; j < u1; j++) {
-                const float i = g_[j], f = g_[H + j], o = g_[2 * H + j], g = g_[3 * H + j], th = tc[j];
-                const float dhj = dhn[j] + dyn[j];
-                const float d_o = dhj * th;                              /* h_t = o tanh(c_t) */
-                const float dct = dcn[j] + dhj * o * (1.0f - th * th);
-                dan[j] = dct * g * i * (1.0f - i);                       /* c_t = f c_{t-1} + i g */
-                dan[H + j] = dct * cpn[j] * f * (1.0f - f);
-                dan[2 * H + j] = d_o * o * (1.0f - o);
-                dan[3 * H + j] = dct * i * (1.0f - g * g);
-                dcn[j] = dct * f;
-                dhkn[j] = 0.0f;
-            }
-        }
-        }
-        rn_wait(J, &S);
-        rn_phase(&S, npan);
-        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
-            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
-            const float *panel = J->packed + (long)pb * 16 * G4;
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, np_, G4, da + (long)rb * G4, G4, panel, tile);
-                for (int rr = 0; rr < rows; rr++) {
-                    const long n = rb + rr;
-                    const int lim = (H - pb * 16) < np_ * 16 ? H - pb * 16 : np_ * 16;
-                    float *dhn = dh + n * H + pb * 16;
-                    const float *dhkn = dhk + n * H + pb * 16, *tr = tile + rr * 64;
-                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
-                }
-            }
-        }
-        rn_wait(J, &S);
+    const SFX(vf) one = V_SET(1.0f);
+    for (; j0 + VL <= j1; j0 += VL) {
+        const int j = j0;
+        const SFX(vf) i = V_LD(g_ + j), f = V_LD(g_ + H + j), o = V_LD(g_ + 2 * H + j), g = V_LD(g_ + 3 * H + j);
+        const SFX(vf) th = V_LD(tc + j);
+        const SFX(vf) dhj = V_ADD(V_LD(dh + j), V_LD(dy + j));
+        const SFX(vf) d_o = V_MUL(dhj, th);                                 /* h_t = o tanh(c_t) */
+        const SFX(vf) dct = V_FMA(V_MUL(dhj, o), V_SUB(one, V_MUL(th, th)), V_LD(dc + j));
+        V_ST(da + j, V_MUL(V_MUL(V_MUL(dct, g), i), V_SUB(one, i)));        /* c_t = f c_{t-1} + i g */
+        V_ST(da + H + j, V_MUL(V_MUL(V_MUL(dct, V_LD(cp + j)), f), V_SUB(one, f)));
+        V_ST(da + 2 * H + j, V_MUL(V_MUL(d_o, o), V_SUB(one, o)));
+        V_ST(da + 3 * H + j, V_MUL(V_MUL(dct, i), V_SUB(one, V_MUL(g, g))));
+        V_ST(dc + j, V_MUL(dct, f));
+        V_ST(dhk + j, V_SET(0.0f));
+    }
+    for (int j = j0; j < j1; j++) {
+        const float i = g_[j], f = g_[H + j], o = g_[2 * H + j], g = g_[3 * H + j], th = tc[j];
+        const float dhj = dh[j] + dy[j];
+        const float d_o = dhj * th;
+        const float dct = dc[j] + dhj * o * (1.0f - th * th);
+        da[j] = dct * g * i * (1.0f - i);
+        da[H + j] = dct * cp[j] * f * (1.0f - f);
+        da[2 * H + j] = d_o * o * (1.0f - o);
+        da[3 * H + j] = dct * i * (1.0f - g * g);
+        dc[j] = dct * f;
+        dhk[j] = 0.0f;
     }
 }
 
+/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_t, dc_{t-1}, dhk. */
+static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1)
+{
+    const int N = J->N, H = J->H, r = J->reverse;
+    const long G4 = 4L * H;
+    const float *gt = J->gates + (long)t * N * G4, *tct = J->aux + (long)t * N * H;
+    const float *cp = J->cs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
+    const float *m = J->mask ? J->mask + (long)t * N : 0;
+    float *da = J->da + (long)t * N * G4, *dh = J->dh, *dc = J->dc, *dhk = J->dhk;
+    for (long n = 0; n < N; n++) {
+        const float *g_ = gt + n * G4, *tc = tct + n * H, *cpn = cp + n * H, *dyn = dyt + n * J->dy_ns;
+        float *dan = da + n * G4, *dhn = dh + n * H, *dcn = dc + n * H, *dhkn = dhk + n * H;
+        if (m && m[n] == 0.0f) {                             /* padded: no gradient, carry dh, dc */
+            for (int j = u0; j < u1; j++) {
+                dan[j] = dan[H + j] = dan[2 * H + j] = dan[3 * H + j] = 0.0f;
+                dhkn[j] = dhn[j];
+            }
+            continue;
+        }
+        SFX(lstm_units_bwd)(u0, u1, H, g_, tc, cpn, dyn, dan, dhn, dcn, dhkn);
+    }
+}
+
+static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
+{
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem), J->da);
+    SFX(weight_grads)(J, &S, 4, J->da, J->da);
+}
+
 /* ----- GRU, reset after ---------------------------------------------------------------------- */
+/* The gate work of one batch row for len <= 16 units (gru.py, reset after; gate order r, z, n):
+ *   r, z = sigma(x W + h U + b),  q = h U_n + b_hn,  n = tanh(x W_n + b_n + r q),
+ *   h_t = (1 - z) n + z h_{t-1}.
+ * tx, tr: the tile rows of x_t W and h_{t-1} U (gate k at + 16 k); the activated gates go to a
+ * (the row's gates at unit u0, gate k at a + k H) and q to q, each unless NULL (no cache). */
+static inline void SFX(gru_units)(const int len, float *a, long H, const float *bu, const float *bh,
+                                  const float *tx, const float *tr, const float *hp, float *q, float *hn)
+{
+    int l = 0;
+    for (; l + VL <= len; l += VL) {
+        const SFX(vf) rg = SFX(vsig)(V_ADD(V_ADD(V_LD(tx + l), V_LD(bu + l)), V_LD(tr + l)));
+        const SFX(vf) z = SFX(vsig)(V_ADD(V_ADD(V_LD(tx + 16 + l), V_LD(bu + H + l)), V_LD(tr + 16 + l)));
+        const SFX(vf) qv = V_ADD(V_LD(tr + 32 + l), V_LD(bh + l));              /* q = h U_n + b_hn */
+        const SFX(vf) nv = SFX(vtanh)(V_FMA(rg, qv, V_ADD(V_LD(tx + 32 + l), V_LD(bu + 2 * H + l))));
+        if (a) { V_ST(a + l, rg); V_ST(a + H + l, z); V_ST(a + 2 * H + l, nv); }
+        if (q) V_ST(q + l, qv);
+        V_ST(hn + l, V_SUB(nv, V_MUL(z, V_SUB(nv, V_LD(hp + l)))));           /* (1 - z) n + z h */
+    }
+    for (; l < len; l++) {
+        const float rg = SFX(sig_r)(tx[l] + bu[l] + tr[l]);
+        const float z = SFX(sig_r)(tx[16 + l] + bu[H + l] + tr[16 + l]);
+        const float qv = tr[32 + l] + bh[l];
+        const float nv = SFX(tanh_r)(tx[32 + l] + bu[2 * H + l] + rg * qv);
+        if (a) { a[l] = rg; a[H + l] = z; a[2 * H + l] = nv; }
+        if (q) q[l] = qv;
+        hn[l] = nv - z * (nv - hp[l]);
+    }
+}
+
+/* The backward of gru_units for one batch row, units j0 .. j1 - 1 (gru.py's gru_step_backward):
+ * da_x (the x W part) and da_h (the h U part; its n block is dq = da_n r); dhk = dh z, h_{t-1}'s
+ * direct part. */
+static inline void SFX(gru_units_bwd)(int j0, const int j1, long H, const float *g_, const float *q,
+                                      const float *hp, const float *dy, const float *dh, float *dx,
+                                      float *dhh, float *dhk)
+{
+    const SFX(vf) one = V_SET(1.0f);
+    for (; j0 + VL <= j1; j0 += VL) {
+        const int j = j0;
+        const SFX(vf) rg = V_LD(g_ + j), z = V_LD(g_ + H + j), nv = V_LD(g_ + 2 * H + j);
+        const SFX(vf) dhj = V_ADD(V_LD(dh + j), V_LD(dy + j));
+        const SFX(vf) da_n = V_MUL(V_MUL(dhj, V_SUB(one, z)), V_SUB(one, V_MUL(nv, nv)));
+        const SFX(vf) da_r = V_MUL(V_MUL(V_MUL(da_n, V_LD(q + j)), rg), V_SUB(one, rg));
+        const SFX(vf) da_z = V_MUL(V_MUL(V_MUL(dhj, V_SUB(V_LD(hp + j), nv)), z), V_SUB(one, z));
+        V_ST(dx + j, da_r); V_ST(dx + H + j, da_z); V_ST(dx + 2 * H + j, da_n);
+        V_ST(dhh + j, da_r); V_ST(dhh + H + j, da_z); V_ST(dhh + 2 * H + j, V_MUL(da_n, rg));   /* dq */
+        V_ST(dhk + j, V_MUL(dhj, z));                                   /* direct path to h_{t-1} */
+    }
+    for (int j = j0; j < j1; j++) {
+        const float rg = g_[j], z = g_[H + j], nv = g_[2 * H + j];
+        const float dhj = dh[j] + dy[j];
+        const float da_n = dhj * (1.0f - z) * (1.0f - nv * nv);
+        const float da_r = da_n * q[j] * rg * (1.0f - rg);
+        const float da_z = dhj * (hp[j] - nv) * z * (1.0f - z);
+        dx[j] = da_r; dx[H + j] = da_z; dx[2 * H + j] = da_n;
+        dhh[j] = da_r; dhh[H + j] = da_z; dhh[2 * H + j] = da_n * rg;
+        dhk[j] = dhj * z;
+    }
+}
+
 static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
 {
-    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse;
     const long G3 = 3L * H;
     const int nb = (H + 15) / 16;
     rn_sync S = {tid, nt, 0, 0, 0, 0};
     rn_phase(&S, nb);
-    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->U, H, 3, pb, 1, J->packed);
+    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 3, pb, 1, J->packed);
     rn_wait(J, &S);
-    float tile[6 * 64] __attribute__((aligned(64)));
+    float tile[6 * 64] __attribute__((aligned(64))), tile_x[6 * 64] __attribute__((aligned(64)));
     const float *b = J->b, *bhn = J->b_hn;
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H;
         float *hn = J->hs + (long)(t + 1 - r) * N * H;
-        float *a = J->gates + (long)t * N * G3, *q = J->aux + (long)t * N * H;
+        float *a = J->gates ? J->gates + (long)t * N * G3 : 0, *q = J->aux ? J->aux + (long)t * N * H : 0;
+        const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         float *yt = J->y ? J->y + (long)t * N * H : 0;
         rn_phase(&S, nb);
         for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
-            const float *panel = J->packed + (long)pb * 48 * H;
+            const float *panel = J->packed + (long)pb * 48 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, 3, H, hp + (long)rb * H, H, panel, tile);
+                /* x_t W and h_{t-1} U apart: the n gate multiplies only the second by r */
+                SFX(kern)(rows, 3, D, xt + (long)rb * D, D, panel, tile_x);
+                SFX(kern)(rows, 3, H, hp + (long)rb * H, H, panel + (long)D * 48, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
-                    float *an = a + n * G3 + u0, *qn = q + n * H + u0, *hnn = hn + n * H + u0;
+                    float *an = a ? a + n * G3 + u0 : 0, *qn = q ? q + n * H + u0 : 0, *hnn = hn + n * H + u0;
                     const float *tr = tile + rr * 64, *bu = b + u0, *bh = bhn + u0, *hpn = hp + n * H + u0;
-                    for (int l = 0; l < lim; l++) {
-                        const float rg = SFX(sig_r)(an[l] + bu[l] + tr[l]);
-                        const float z = SFX(sig_r)(an[H + l] + bu[H + l] + tr[16 + l]);
-                        const float qv = tr[32 + l] + bh[l];                 /* q = h U_n + b_hn */
-                        const float nv = SFX(tanh_r)(an[2 * H + l] + bu[2 * H + l] + rg * qv);
-                        an[l] = rg; an[H + l] = z; an[2 * H + l] = nv;
-                        qn[l] = qv;
-                        hnn[l] = nv - z * (nv - hpn[l]);                      /* (1 - z) n + z h */
-                    }
+                    SFX(gru_units)(lim, an, H, bu, bh, tile_x + rr * 64, tr, hpn, qn, hnn);
                     if (m) {
                         const float mv = m[n];
                         for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
@@ -300,104 +667,76 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
     }
 }
 
+/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_x, da_h, dhk. */
+static void SFX(gru_bwd_elem)(rn_job *J, int t, int u0, int u1)
+{
+    const int N = J->N, H = J->H, r = J->reverse;
+    const long G3 = 3L * H;
+    const float *gt = J->gates + (long)t * N * G3, *qt = J->aux + (long)t * N * H;
+    const float *hp = J->hs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
+    const float *m = J->mask ? J->mask + (long)t * N : 0;
+    float *dax = J->da + (long)t * N * G3, *dah = J->dah + (long)t * N * G3, *dh = J->dh, *dhk = J->dhk;
+    for (long n = 0; n < N; n++) {
+        const float *g_ = gt + n * G3, *qn = qt + n * H, *hpn = hp + n * H, *dyn = dyt + n * J->dy_ns;
+        float *dxn = dax + n * G3, *dhn_ = dah + n * G3, *dhn = dh + n * H, *dhkn = dhk + n * H;
+        if (m && m[n] == 0.0f) {
+            for (int j = u0; j < u1; j++) {
+                dxn[j] = dxn[H + j] = dxn[2 * H + j] = 0.0f;
+                dhn_[j] = dhn_[H + j] = dhn_[2 * H + j] = 0.0f;
+                dhkn[j] = dhn[j];
+            }
+            continue;
+        }
+        SFX(gru_units_bwd)(u0, u1, H, g_, qn, hpn, dyn, dhn, dxn, dhn_, dhkn);
+    }
+}
+
 static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
 {
-    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
-    const long G3 = 3L * H;
-    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;     /* unit blocks; panels of 4 blocks */
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    rn_phase(&S, npan);
-    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
-        SFX(pack_bwd)(J->U, H, 3, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
-    rn_wait(J, &S);
-    float tile[6 * 64] __attribute__((aligned(64)));
-    float *dh = J->dh, *dhk = J->dhk;
-    for (int s = 0; s < T; s++) {
-        const int t = r ? s : T - 1 - s;
-        const float *gt = J->gates + (long)t * N * G3, *qt = J->aux + (long)t * N * H;
-        const float *hp = J->hs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
-        const float *m = J->mask ? J->mask + (long)t * N : 0;
-        float *dax = J->da + (long)t * N * G3, *dah = J->dah + (long)t * N * G3;
-        rn_phase(&S, nb);
-        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
-        const int u0 = pb * 16, u1 = u0 + 16 < H ? u0 + 16 : H;
-        for (long n = 0; n < N; n++) {
-            const float *g_ = gt + n * G3, *qn = qt + n * H, *hpn = hp + n * H, *dyn = dyt + n * J->dy_ns;
-            float *dxn = dax + n * G3, *dhn_ = dah + n * G3, *dhn = dh + n * H, *dhkn = dhk + n * H;
-            if (m && m[n] == 0.0f) {
-                for (int j = u0; j < u1; j++) {
-                    dxn[j] = dxn[H + j] = dxn[2 * H + j] = 0.0f;
-                    dhn_[j] = dhn_[H + j] = dhn_[2 * H + j] = 0.0f;
-                    dhkn[j] = dhn[j];
-                }
-                continue;
-            }
-            for (int j = u0; j < u1; j++) {
-                const float rg = g_[j], z = g_[H + j], nv = g_[2 * H + j];
-                const float dhj = dhn[j] + dyn[j];
-                const float da_n = dhj * (1.0f - z) * (1.0f - nv * nv);
-                const float da_r = da_n * qn[j] * rg * (1.0f - rg);
-                const float da_z = dhj * (hpn[j] - nv) * z * (1.0f - z);
-                dxn[j] = da_r; dxn[H + j] = da_z; dxn[2 * H + j] = da_n;
-                dhn_[j] = da_r; dhn_[H + j] = da_z; dhn_[2 * H + j] = da_n * rg;   /* dq */
-                dhkn[j] = dhj * z;                                      /* direct path to h_{t-1} */
-            }
-        }
-        }
-        rn_wait(J, &S);
-        rn_phase(&S, npan);
-        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
-            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
-            const float *panel = J->packed + (long)pb * 16 * G3;
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, np_, G3, dah + (long)rb * G3, G3, panel, tile);
-                for (int rr = 0; rr < rows; rr++) {
-                    const long n = rb + rr;
-                    const int lim = (H - pb * 16) < np_ * 16 ? H - pb * 16 : np_ * 16;
-                    float *dhn = dh + n * H + pb * 16;
-                    const float *dhkn = dhk + n * H + pb * 16, *tr = tile + rr * 64;
-                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
-                }
-            }
-        }
-        rn_wait(J, &S);
-    }
+    SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem), J->dah);
+    SFX(weight_grads)(J, &S, 3, J->da, J->dah);
 }
 
 /* ----- Elman RNN --------------------------------------------------------------------------------- */
 static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
 {
-    const int T = J->T, N = J->N, H = J->H, r = J->reverse, relu = J->relu;
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, relu = J->relu;
     const int nb = (H + 15) / 16, npan = (nb + 3) / 4;
     rn_sync S = {tid, nt, 0, 0, 0, 0};
     rn_phase(&S, npan);
     for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
-        SFX(pack_fwd)(J->U, H, 1, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+        SFX(pack_fwd)(J->W, J->U, D, H, 1, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
     rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H;
         float *hn = J->hs + (long)(t + 1 - r) * N * H;
-        float *a = J->gates + (long)t * N * H;                   /* x_t W in, h_new = phi(a_t) out */
+        float *a = J->gates + (long)t * N * H;                   /* h_new = phi(a_t) out */
+        const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         rn_phase(&S, npan);
         for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
             const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
-            const float *panel = J->packed + (long)pb * 16 * H;
+            const float *panel = J->packed + (long)pb * 16 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, np_, H, hp + (long)rb * H, H, panel, tile);
+                SFX(kern2)(rows, np_, D, xt + (long)rb * D, D, H, hp + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
                     float *an = a + n * H + u0, *hnn = hn + n * H + u0;
                     const float *tr = tile + rr * 64, *bu = J->b + u0;
                     if (relu)
-                        for (int l = 0; l < lim; l++) { const float v = an[l] + bu[l] + tr[l]; an[l] = v > 0.0f ? v : 0.0f; }
+                        for (int l = 0; l < lim; l++) { const float v = bu[l] + tr[l]; an[l] = v > 0.0f ? v : 0.0f; }
                     else
-                        for (int l = 0; l < lim; l++) an[l] = SFX(tanh_r)(an[l] + bu[l] + tr[l]);
+                    {
+                        int l = 0;
+                        for (; l + VL <= lim; l += VL)
+                            V_ST(an + l, SFX(vtanh)(V_ADD(V_LD(bu + l), V_LD(tr + l))));
+                        for (; l < lim; l++) an[l] = SFX(tanh_r)(bu[l] + tr[l]);
+                    }
                     const int keep = m && m[n] == 0.0f;
                     const float *src = keep ? hp + n * H + u0 : an;
                     for (int l = 0; l < lim; l++) hnn[l] = src[l];
@@ -408,58 +747,45 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
     }
 }
 
+/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_t = dh phi'(a_t), dhk. */
+static void SFX(rnn_bwd_elem)(rn_job *J, int t, int u0, int u1)
+{
+    const int N = J->N, H = J->H, relu = J->relu;
+    const float *ht = J->gates + (long)t * N * H, *dyt = J->dy + (long)t * J->dy_ts;
+    const float *m = J->mask ? J->mask + (long)t * N : 0;
+    float *da = J->da + (long)t * N * H, *dh = J->dh, *dhk = J->dhk;
+    for (long n = 0; n < N; n++) {
+        const float *hn = ht + n * H, *dyn = dyt + n * J->dy_ns;
+        float *dan = da + n * H, *dhn = dh + n * H, *dhkn = dhk + n * H;
+        if (m && m[n] == 0.0f) {
+            for (int j = u0; j < u1; j++) { dan[j] = 0.0f; dhkn[j] = dhn[j]; }
+            continue;
+        }
+        if (relu)
+            for (int j = u0; j < u1; j++) { dan[j] = hn[j] > 0.0f ? dhn[j] + dyn[j] : 0.0f; dhkn[j] = 0.0f; }
+        else
+            for (int j = u0; j < u1; j++) { dan[j] = (dhn[j] + dyn[j]) * (1.0f - hn[j] * hn[j]); dhkn[j] = 0.0f; }
+    }
+}
+
 static void SFX(rnn_bwd)(rn_job *J, int tid, int nt)
 {
-    const int T = J->T, N = J->N, H = J->H, r = J->reverse, relu = J->relu;
-    const int nb = (H + 15) / 16, npan = (nb + 3) / 4;     /* unit blocks; panels of 4 blocks */
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    rn_phase(&S, npan);
-    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J))
-        SFX(pack_bwd)(J->U, H, 1, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
-    rn_wait(J, &S);
-    float tile[6 * 64] __attribute__((aligned(64)));
-    float *dh = J->dh, *dhk = J->dhk;
-    for (int s = 0; s < T; s++) {
-        const int t = r ? s : T - 1 - s;
-        const float *ht = J->gates + (long)t * N * H, *dyt = J->dy + (long)t * J->dy_ts;
-        const float *m = J->mask ? J->mask + (long)t * N : 0;
-        float *da = J->da + (long)t * N * H;
-        rn_phase(&S, nb);
-        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
-        const int u0 = pb * 16, u1 = u0 + 16 < H ? u0 + 16 : H;
-        for (long n = 0; n < N; n++) {
-            const float *hn = ht + n * H, *dyn = dyt + n * J->dy_ns;
-            float *dan = da + n * H, *dhn = dh + n * H, *dhkn = dhk + n * H;
-            if (m && m[n] == 0.0f) {
-                for (int j = u0; j < u1; j++) { dan[j] = 0.0f; dhkn[j] = dhn[j]; }
-                continue;
-            }
-            if (relu)
-                for (int j = u0; j < u1; j++) { dan[j] = hn[j] > 0.0f ? dhn[j] + dyn[j] : 0.0f; dhkn[j] = 0.0f; }
-            else
-                for (int j = u0; j < u1; j++) { dan[j] = (dhn[j] + dyn[j]) * (1.0f - hn[j] * hn[j]); dhkn[j] = 0.0f; }
-        }
-        }
-        rn_wait(J, &S);
-        rn_phase(&S, npan);
-        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
-            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
-            const float *panel = J->packed + (long)pb * 16 * H;
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, np_, H, da + (long)rb * H, H, panel, tile);
-                for (int rr = 0; rr < rows; rr++) {
-                    const long n = rb + rr;
-                    const int lim = (H - pb * 16) < np_ * 16 ? H - pb * 16 : np_ * 16;
-                    float *dhn = dh + n * H + pb * 16;
-                    const float *dhkn = dhk + n * H + pb * 16, *tr = tile + rr * 64;
-                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
-                }
-            }
-        }
-        rn_wait(J, &S);
-    }
+    SFX(bwd_loop)(J, &S, 1, SFX(rnn_bwd_elem), J->da);
+    SFX(weight_grads)(J, &S, 1, J->da, J->da);
 }
 
 static void (*const SFX(jobs)[6])(rn_job *, int, int) = {
     SFX(lstm_fwd), SFX(lstm_bwd), SFX(gru_fwd), SFX(gru_bwd), SFX(rnn_fwd), SFX(rnn_bwd)};
+
+#undef VL
+#undef V_LD
+#undef V_ST
+#undef V_SET
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_FMA
+#undef V_DIV
+#undef V_MIN
+#undef V_MAX

@@ -50,6 +50,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from ..checks import check_dtype_name, check_float_array, check_lengths, check_positive_int, check_seed
+from .. import engine
 from ..engine.threads import run_pair, shard_batch
 from .regularizers import Regularizers, check_regularizers, draw_masks, zoneout
 
@@ -307,7 +308,8 @@ class Recurrent:
 
     def infer(self, x, state0=None, lengths=None):
         """y, state = infer(x, state0=None, lengths=None): ``forward`` without keeping a cache."""
-        y, state, _ = self.forward(x, state0, lengths)
+        with engine.inference():                        # the compiled loops skip the cache's arrays
+            y, state, _ = self.forward(x, state0, lengths)
         return y, state
 
     def backward(self, dy, dstate, cache: RecurrentCache):
