@@ -1,7 +1,8 @@
 """rnnlab: recurrent neural networks whose math is the code.
 
 RNN, LSTM and GRU layers (stacked, bidirectional, ragged batches), Dense and Dropout layers, each with a
-hand-derived backward pass checked against finite differences and PyTorch autograd. NumPy only.
+hand-derived backward pass checked against finite differences and PyTorch autograd. NumPy, and a
+compiled cell engine (rnnlab.engine) where it is built.
 """
 from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
 

@@ -17,7 +17,7 @@ import numpy as np
 
 # extra name in pyproject.toml -> the distributions it brings that rnnlab imports
 EXTRAS = {"torch": "torch", "keras": "keras", "onnx": "onnx", "onnxruntime": "onnxruntime",
-          "numba": "numba", "threadpoolctl": "threadpoolctl", "scipy": "scipy", "matplotlib": "matplotlib"}
+          "threadpoolctl": "threadpoolctl", "scipy": "scipy", "matplotlib": "matplotlib"}
 THREAD_VARIABLES = ("RNNLAB_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 

@@ -35,7 +35,7 @@ def test_info_reports_versions_blas_threads_and_extras(capsys):
     assert info["engine"] == engine.info()
     assert set(info["engine"]) >= {"engine", "reason"}
     assert info["threads"]["usable_cores"] >= 1
-    assert set(info["extras"]) >= {"torch", "keras", "onnx", "numba", "scipy", "matplotlib"}
+    assert set(info["extras"]) >= {"torch", "keras", "onnx", "scipy", "matplotlib"}
     for name, version in info["extras"].items():
         try:
             installed = importlib.metadata.version(runtime.EXTRAS[name])
