@@ -54,7 +54,7 @@ from .init import initialize
 from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
 from .layers.dropout import check_rate
 from .layers.regularizers import check_regularizers
-from .metrics import batch_loss, evaluate_split
+from .metrics import batch_loss
 from .models import LastStep, Sequential
 from .errors import FormatError
 from .optim import OPTIMIZERS, cosine, make_optimizer

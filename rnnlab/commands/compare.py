@@ -20,7 +20,6 @@ replaced whole, so the table never mixes runs and ``make run`` can be repeated.
 """
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import time

@@ -19,7 +19,6 @@ cell path multiplies by the forget gate instead, and the GRU's by z: near 1, the
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -29,7 +28,7 @@ from ..layers import Recurrent
 from ..metrics import batch_loss
 from ..models import evaluation
 from ..saving import atomic_write, load
-from ..train import Config, build_model, train, write_json
+from ..train import build_model, write_json
 from .compare import MAIN_JOB, PLOT_EXTRA, run_all, task_label
 from ._flags import check_flag_int
 from .train import add_arguments, config_from_args

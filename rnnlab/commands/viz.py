@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from ..data.text import read_text
 from ..saving import atomic_write, load, read_meta
-from ..viz.activations import GATES, activation_html, feature_correlations, hidden_activations, text_features
+from ..viz.activations import activation_html, feature_correlations, hidden_activations, text_features
 from ._flags import check_flag_int
 
 MAX_CHARS = 5000

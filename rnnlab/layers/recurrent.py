@@ -45,7 +45,7 @@ takes its expectation and the two dropouts are off. Their masks come from ``laye
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
