@@ -14,6 +14,8 @@ import zlib
 
 import numpy as np
 
+from .extras import require
+
 KINDS = ("RNN", "LSTM", "GRU")
 
 
@@ -27,11 +29,7 @@ def rel_err(a, b) -> float:
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError as err:
-        raise ImportError("PyTorch is needed for the reference comparison: pip install 'rnnlab[torch]'") from err
-    return torch
+    return require("torch", "PyTorch is needed for the reference comparison: pip install 'rnnlab[torch]'")
 
 
 def _run_torch(m, x, lengths, state0, dy, dstate):

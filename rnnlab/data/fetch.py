@@ -13,6 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..extras import require
 from . import paths, registry
 
 
@@ -22,11 +23,7 @@ class FetchError(FileNotFoundError):
 
 
 def require_pooch():
-    try:
-        import pooch
-    except ImportError as err:
-        raise ImportError("downloading data sets needs pooch: pip install 'rnnlab[fetch]'") from err
-    return pooch
+    return require("pooch", "downloading data sets needs pooch: pip install 'rnnlab[fetch]'")
 
 
 def sha256(path) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import FormatError, describe
+from ..extras import require
 from .dataset import SequenceListDataset, Task
 from .paths import dataset_file
 
@@ -21,10 +22,8 @@ NOTES = 88
 
 
 def loadmat(path):
-    try:
-        from scipy.io import loadmat as scipy_loadmat
-    except ImportError as err:
-        raise ImportError("reading polyphonic music .mat files needs SciPy: pip install 'rnnlab[music]'") from err
+    scipy_loadmat = require("scipy.io", "reading polyphonic music .mat files needs SciPy: "
+                                        "pip install 'rnnlab[music]'").loadmat
     try:
         return scipy_loadmat(str(path))
     except Exception as err:                                   # scipy raises several types on bad files

@@ -45,6 +45,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import FormatError, describe
+from ..extras import require
 from ..layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Recurrent
 from ..models import LastStep
 from ._layout import (ORDERS, block, check_last_step, inference_layers, layers_of, make_model, new_layer, refuse_variants, reorder,
@@ -67,21 +68,14 @@ MASKINGS = ("refuse", "lengths")
 
 def _keras():
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    try:
-        import keras
-    except ImportError as err:
-        raise ImportError("rnnlab.interop.keras needs Keras 3 for this: pip install 'rnnlab[keras]'") from err
+    keras = require("keras", "rnnlab.interop.keras needs Keras 3 for this: pip install 'rnnlab[keras]'")
     if int(keras.__version__.split(".")[0]) < 3:
         raise ImportError(f"rnnlab.interop.keras needs Keras 3, found {keras.__version__}")
     return keras
 
 
 def _h5py():
-    try:
-        import h5py
-    except ImportError as err:
-        raise ImportError("reading Keras files needs h5py: pip install 'rnnlab[keras]'") from err
-    return h5py
+    return require("h5py", "reading Keras files needs h5py: pip install 'rnnlab[keras]'")
 
 
 class KLayer(NamedTuple):

@@ -54,6 +54,7 @@ import os
 import numpy as np
 
 from ..errors import FormatError, describe
+from ..extras import require
 from ..layers import GRU, LSTM, RNN, Dense, Embedding, Recurrent
 from ..models import LastStep
 from ._onnx_graph import GraphReader, ImportedGraph
@@ -70,11 +71,7 @@ their arrays are bounded by it."""
 
 
 def _onnx():
-    try:
-        import onnx
-    except ImportError as err:
-        raise ImportError("rnnlab.interop.onnx needs onnx: pip install 'rnnlab[onnx]'") from err
-    return onnx
+    return require("onnx", "rnnlab.interop.onnx needs onnx: pip install 'rnnlab[onnx]'")
 
 
 # ----- rnnlab -> ONNX -------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..errors import FormatError, describe
+from ..extras import require
 from ..layers import GRU, LSTM, RNN, Dense, Embedding, Recurrent
 from ..models import LastStep
 from ._layout import (block, check_last_step, inference_layers, kinds_of, make_model, new_layer, refuse_variants,
@@ -52,11 +53,7 @@ HEADS = ("last", "each")
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError as err:
-        raise ImportError("rnnlab.interop.torch needs PyTorch: pip install 'rnnlab[torch]'") from err
-    return torch
+    return require("torch", "rnnlab.interop.torch needs PyTorch: pip install 'rnnlab[torch]'")
 
 
 def _kind_of(module) -> str:
