@@ -48,6 +48,22 @@ def without_seconds(history: list) -> list:
     return [{k: v for k, v in line.items() if k != "seconds"} for line in history]
 
 
+def run_quiet(cfg, **kw) -> dict:
+    """``rnnlab.train.train(cfg, **kw)`` without progress bar or epoch lines."""
+    from rnnlab.train import train
+    return train(cfg, progress=False, echo=lambda *a: None, **kw)
+
+
+def interrupted_and_full(cfg, tmp_path, stop_after_steps: int = 2) -> tuple[dict, dict]:
+    """(a run of ``cfg`` stopped after ``stop_after_steps`` and resumed to the end, the same run
+    uninterrupted), each in its own folder under ``tmp_path``."""
+    full = run_quiet(cfg, out=str(tmp_path / "full"))
+    part = run_quiet(cfg, out=str(tmp_path / "part"), stop_after_steps=stop_after_steps)
+    assert not part["complete"]
+    done = run_quiet(cfg, out=str(tmp_path / "part"), resume=True)
+    return done, full
+
+
 def assert_same_run(done: dict, full: dict) -> None:
     """A resumed training run (rnnlab.train.run's result) equals the uninterrupted one: parameters,
     test metrics and the metrics log (wall-clock seconds aside)."""

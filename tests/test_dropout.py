@@ -14,15 +14,11 @@ from rnnlab.layers.dropout import Dropout, dropout_backward, dropout_forward, dr
 from rnnlab.metrics import evaluate
 from rnnlab.models import LastStep, Sequential, clone, evaluation
 from rnnlab.saving import load, read_meta, save
-from rnnlab.train import Config, build_model, train
+from rnnlab.train import Config, build_model
 
-from conftest import assert_same_run
+from conftest import assert_same_run, interrupted_and_full, run_quiet
 
 EPS, TOL = 1e-6, 1e-7          # central differences in float64: O(eps^2) truncation, round-off ~1e-16 / eps
-
-
-def run_quiet(cfg, **kw):
-    return train(cfg, progress=False, echo=lambda *a: None, **kw)
 
 
 def tiny(**kw):
@@ -183,10 +179,7 @@ def test_resume_with_dropout_equals_an_uninterrupted_run(tmp_path):
     """Stopped mid-epoch (step 2 of 3) and resumed: the Dropout streams come back from the checkpoint,
     so parameters, metrics and log equal one uninterrupted run; and dropout does change training."""
     cfg = tiny()
-    full = run_quiet(cfg, out=str(tmp_path / "full"))
-    part = run_quiet(cfg, out=str(tmp_path / "part"), stop_after_steps=2)
-    assert not part["complete"]
-    done = run_quiet(cfg, out=str(tmp_path / "part"), resume=True)
+    done, full = interrupted_and_full(cfg, tmp_path, stop_after_steps=2)
     assert done["complete"] and done["steps"] == full["steps"] == 6
     assert_same_run(done, full)
     assert not full["model"].training                                     # returned in evaluation mode

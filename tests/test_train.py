@@ -10,19 +10,15 @@ from rnnlab.data import load_task
 from rnnlab.layers import Recurrent
 from rnnlab.models import LastStep
 from rnnlab.saving import load
-from rnnlab.train import Config, build_model, task_args, train
+from rnnlab.train import Config, build_model, task_args
 
-from conftest import assert_same_run, without_seconds
+from conftest import assert_same_run, run_quiet, without_seconds
 
 
 def tiny(**kw):
     base = dict(task="adding", T=8, train_size=96, hidden=6, epochs=3, batch_size=32, lr=0.01, seed=4,
                 schedule="cosine")
     return Config(**{**base, **kw})
-
-
-def run_quiet(cfg, **kw):
-    return train(cfg, progress=False, echo=lambda *a: None, **kw)
 
 
 @pytest.mark.parametrize("model, stop_at", [("lstm", 4), ("gru", 3), ("rnn", 7)])

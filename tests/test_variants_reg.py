@@ -16,9 +16,9 @@ from rnnlab.commands.gradcheck import THRESHOLD
 from rnnlab.gradcheck import default_input, gradcheck
 from rnnlab.layers.lstm_variants import layer_norm_forward
 from rnnlab.saving import load, save
-from rnnlab.train import Config, train
+from rnnlab.train import Config
 
-from conftest import assert_same_run, require_keras
+from conftest import assert_same_run, interrupted_and_full, require_keras, run_quiet
 
 LENGTHS = np.array([6, 3, 1])
 REG = {"zoneout": {"zoneout": 0.3}, "recurrent_dropout": {"recurrent_dropout": 0.4},
@@ -234,10 +234,6 @@ def tiny(**kw):
     return Config(**{**base, **kw})
 
 
-def run_quiet(cfg, **kw):
-    return train(cfg, progress=False, echo=lambda *a: None, **kw)
-
-
 @pytest.mark.parametrize("model, extra", [("lstm", {"zoneout": [0.2, 0.1], "recurrent_dropout": 0.3}),
                                           ("gru", {"weight_drop": 0.3, "layer_norm": True}),
                                           ("rnn", {"zoneout": 0.2, "recurrent_dropout": 0.2, "dropout": 0.2,
@@ -246,10 +242,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, model, extra):
     """Stopped at step 2 of 6 and resumed: the layers' mask streams come back from the checkpoint, so
     parameters, metrics and log equal one uninterrupted run; and the regularizers change training."""
     cfg = tiny(model=model, **extra)
-    full = run_quiet(cfg, out=str(tmp_path / "full"))
-    part = run_quiet(cfg, out=str(tmp_path / "part"), stop_after_steps=2)
-    assert not part["complete"]
-    done = run_quiet(cfg, out=str(tmp_path / "part"), resume=True)
+    done, full = interrupted_and_full(cfg, tmp_path, stop_after_steps=2)
     assert done["complete"] and done["steps"] == full["steps"] == 6
     assert_same_run(done, full)
     plain = run_quiet(tiny(model=model, **{k: v for k, v in extra.items() if k in ("layer_norm", "layers")}))
