@@ -21,7 +21,7 @@ from dataclasses import fields
 from ..checks import flag
 from ..data import TASKS
 from ..optim import OPTIMIZERS
-from ..training.config import TREE_CELLS
+from ..training.config import TREE_CELLS, TREE_NONLINEARITIES
 from ..training.distributed import world
 from ..train import (CHECKPOINT, MODELS, SCHEDULES, Config, checkpoint_config, final_metrics, load_checkpoint,
                      train, write_json)
@@ -39,7 +39,7 @@ TASK_FLAGS = {"T": ("adding", "copy", "order"), "train_size": ("adding", "copy",
               **{k: ("text-classes",) for k in ("tokens", "max_len", "min_count")}}
 # The user's own files, in place of --task: the flag and the task it stands for.
 OWN_DATA = {"data": "data", "csv": "csv", "text_classes": "text-classes"}
-SST_ONLY = ("binary", "lowercase", "l2", "emb_lr", "tree_schedule", "max_train")
+SST_ONLY = ("binary", "lowercase", "l2", "emb_lr", "tree_schedule", "max_train", "nonlinearity")
 # What the tree trainer reads (rnnlab.trees.train.run); any other set flag is refused with --task sst.
 SST_READS = ("task", "model", "hidden", "layers", "epochs", "batch_size", "lr", "optimizer", "clip", "seed",
              "dropout", "data_dir", "out", "resume", "overwrite", "metrics_json", "max_minutes", "quiet", "embed_dim",
@@ -160,7 +160,9 @@ def add_parser(sub):
     sst = p.add_argument_group("tree networks (--task sst; see rnnlab.trees.train for the defaults)")
     sst.add_argument("--binary", action="store_true", default=None, help="binary task: neutral sentences dropped")
     sst.add_argument("--lowercase", action="store_true", default=None, help="lowercase every word")
-    sst.add_argument("--embed-dim", type=int, help="word-vector size D (default 300; recursive: = hidden); --task "
+    sst.add_argument("--nonlinearity", choices=TREE_NONLINEARITIES,
+                     help="phi of the recursive NNs' composition, --model recursive | childsum-recursive (default tanh)")
+    sst.add_argument("--embed-dim", type=int, help="word-vector size D (default 300; recursive NNs: = hidden); --task "
                      "text and --data token ids: an Embedding of this size reads ids (text default: one-hot input)")
     sst.add_argument("--l2", type=float, help="weight decay, not on embeddings (default 1e-4)")
     sst.add_argument("--emb-lr", type=float, help="learning rate of the embeddings (default: --lr)")

@@ -6,4 +6,6 @@ same names to the cell modules.
 """
 from __future__ import annotations
 
-TREE_CELLS = ("recursive", "treelstm", "childsum")     # recursive NN (Socher et al. 2013), binary and Child-Sum Tree-LSTM (Tai et al. 2015)
+# recursive NN (Socher et al. 2013), binary and Child-Sum Tree-LSTM (Tai et al. 2015), Child-Sum recursive NN
+TREE_CELLS = ("recursive", "treelstm", "childsum", "childsum-recursive")
+TREE_NONLINEARITIES = ("tanh", "identity")    # phi of the recursive NNs' composition (--nonlinearity)

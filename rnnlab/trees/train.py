@@ -38,7 +38,7 @@ from ..checks import check_int, check_real
 from ..layers.dropout import check_rate
 from ..optim import OPTIMIZERS, make_optimizer
 from ..saving import atomic_write
-from ..training.config import TREE_CELLS
+from ..training.config import TREE_CELLS, TREE_NONLINEARITIES
 from ..training.checkpoint import generator_state, set_generator_state
 from ..training.distributed import World, world as mpi_world
 from ..training.divergence import Diverged, check_loss, check_params, clip_and_check
@@ -46,7 +46,7 @@ from ..training.loop import EpochEnd, epochs, held
 from ..training.selection import patience_spent, select
 from . import data
 from .batch import BINARY_LABELS, encode, make_batch
-from .model import TreeModel, TreeModelConfig
+from .model import RECURSIVE_CELLS, TreeModel, TreeModelConfig
 from .saving import read, save_model
 from .vocab import Vocabulary
 
@@ -55,9 +55,10 @@ RUN_FILES = ("train.log", "best.npz", "last.npz", "metrics.json")
 
 @dataclass
 class TreeConfig:
-    model: str = "treelstm"         # the cell: recursive | treelstm | childsum (rnnlab.trees.model.CELLS)
+    model: str = "treelstm"         # the cell: recursive | treelstm | childsum | childsum-recursive (model.CELLS)
     hidden: int = 150               # H, the cell's state size (Tai et al. 2015: 150; Socher et al. 2013: 25-35)
-    embed_dim: int | None = None    # D, word-vector size; None: 300, for the recursive NN = hidden (it needs D = H)
+    embed_dim: int | None = None    # D, word-vector size; None: 300, for the recursive NNs = hidden (they need D = H)
+    nonlinearity: str = "tanh"      # phi of the recursive NNs' composition: tanh | identity
     epochs: int = 10
     batch_size: int = 25            # trees per minibatch; the loss is averaged over its trees
     lr: float = 0.05                # Adagrad's learning rate (Tai et al. 2015)
@@ -77,8 +78,13 @@ class TreeConfig:
     def __post_init__(self):
         if self.model not in TREE_CELLS:
             raise ValueError(f"--model: expected one of {sorted(TREE_CELLS)} for the sst task, got {self.model!r}")
+        if self.nonlinearity not in TREE_NONLINEARITIES:
+            raise ValueError(f"--nonlinearity: expected one of {list(TREE_NONLINEARITIES)}, got {self.nonlinearity!r}")
+        if self.nonlinearity != "tanh" and self.model not in RECURSIVE_CELLS:
+            raise ValueError(f"--nonlinearity: applies to --model {' | '.join(RECURSIVE_CELLS)} (the Tree-LSTMs' "
+                             f"activations are fixed), got --model {self.model}")
         if self.embed_dim is None:
-            self.embed_dim = self.hidden if self.model == "recursive" else 300
+            self.embed_dim = self.hidden if self.model in RECURSIVE_CELLS else 300
         if self.emb_lr is None:
             self.emb_lr = self.lr
         if self.tree_schedule not in ("level", "node"):
@@ -316,7 +322,8 @@ def start(cfg: TreeConfig, out: Path | None, resume, data_dir, echo, epochs_give
     else:
         vocab = None
     vocab, encoded, _ = load_data(data_dir, cfg.binary, vocab, cfg.max_train, cfg.lowercase)
-    config = TreeModelConfig(cfg.model, len(vocab), cfg.embed_dim, cfg.hidden, 2 if cfg.binary else 5)
+    config = TreeModelConfig(cfg.model, len(vocab), cfg.embed_dim, cfg.hidden, 2 if cfg.binary else 5,
+                             nonlinearity=cfg.nonlinearity)
     model = TreeModel(config, seed=cfg.seed)
     opts = make_optimizers(cfg)
     rng = np.random.default_rng(cfg.seed + 1)
@@ -431,7 +438,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--lowercase", action="store_true", help="lowercase every word (vocabulary and lookup)")
     d = TreeConfig.__dataclass_fields__
     p.add_argument("--hidden", type=int, help=f"H (default {d['hidden'].default})")
-    p.add_argument("--embed-dim", type=int, help="D (default 300; the recursive NN: = hidden)")
+    p.add_argument("--embed-dim", type=int, help="D (default 300; the recursive NNs: = hidden)")
+    p.add_argument("--nonlinearity", choices=TREE_NONLINEARITIES,
+                   help="phi of the recursive NNs' composition (default tanh)")
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--epochs", type=int, help=f"default {d['epochs'].default}")
     p.add_argument("--batch-size", type=int, help=f"trees per minibatch (default {d['batch_size'].default})")
