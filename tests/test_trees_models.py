@@ -16,11 +16,11 @@ BINARY_TREES = [
 ]
 NARY_TREES = ["(1 (2 a) (3 b) (4 (1 c) (2 d) (0 e)))",           # three children
               "(3 (2 (1 x) (4 (2 y) (1 (0 q) (2 (3 r) (4 s) (1 t))))))"]   # a unary node, depth 5
-CELLS = ["recursive", "treelstm", "childsum"]
+CELLS = ["recursive", "treelstm", "childsum", "childsum-recursive"]
 
 
 def batch_for(cell, label_map=None, vocab_from=2):
-    texts = BINARY_TREES + (NARY_TREES if cell == "childsum" else [])
+    texts = BINARY_TREES + (NARY_TREES if cell in ("childsum", "childsum-recursive") else [])
     trees = [parse_tree(t) for t in texts]
     vocab = Vocabulary.build(trees[:vocab_from])                   # leaves some words unknown
     return make_batch([encode(t, vocab) for t in trees], label_map), len(vocab)

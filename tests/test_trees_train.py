@@ -34,7 +34,7 @@ def args_for(data_dir, out, **kw):
     return argparse.Namespace(**base)
 
 
-@pytest.mark.parametrize("cell", ["recursive", "treelstm", "childsum"])
+@pytest.mark.parametrize("cell", ["recursive", "treelstm", "childsum", "childsum-recursive"])
 def test_training_lowers_the_loss_and_writes_metrics(sst_dir, tmp_path, cell):
     out = tmp_path / cell
     assert train.run(args_for(sst_dir, out, model=cell)) == 0

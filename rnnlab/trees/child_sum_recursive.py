@@ -40,8 +40,8 @@ arity = None
 
 def init_params(D: int, H: int, rng: np.random.Generator, dtype) -> dict:
     if D != H:
-        raise ValueError(f"embed_dim: the Child-Sum recursive NN uses word vectors as leaf vectors, so embed_dim "
-                         f"must equal hidden ({H}), got {D}")
+        raise ValueError(f"embed_dim: expected hidden ({H}): the Child-Sum recursive NN's leaf vectors are the word "
+                         f"vectors; got {D}")
     bound = 1.0 / np.sqrt(H)
     return {"U": rng.uniform(-bound, bound, (H, H)).astype(dtype),
             "b": np.zeros(H, dtype)}

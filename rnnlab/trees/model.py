@@ -59,8 +59,9 @@ class TreeModelConfig:
             raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {self.cell!r}")
         recursive.check_nonlinearity("nonlinearity", self.nonlinearity)
         if self.nonlinearity != "tanh" and self.cell not in RECURSIVE_CELLS:
-            raise ValueError(f"nonlinearity: the {self.cell} cell has fixed sigmoid and tanh activations; "
-                             f"{self.nonlinearity!r} applies to the {' and '.join(RECURSIVE_CELLS)} cells")
+            raise ValueError(f"nonlinearity: expected 'tanh' for the {self.cell} cell (its sigmoid and tanh are "
+                             f"fixed; other choices apply to the {' and '.join(RECURSIVE_CELLS)} cells), got "
+                             f"{self.nonlinearity!r}")
         for name in ("vocab_size", "embed_dim", "hidden", "classes"):
             check_positive_int(name, getattr(self, name))
         check_dtype_name(self.dtype)

@@ -81,8 +81,9 @@ class TreeConfig:
         if self.nonlinearity not in TREE_NONLINEARITIES:
             raise ValueError(f"--nonlinearity: expected one of {list(TREE_NONLINEARITIES)}, got {self.nonlinearity!r}")
         if self.nonlinearity != "tanh" and self.model not in RECURSIVE_CELLS:
-            raise ValueError(f"--nonlinearity: applies to --model {' | '.join(RECURSIVE_CELLS)} (the Tree-LSTMs' "
-                             f"activations are fixed), got --model {self.model}")
+            raise ValueError(f"--nonlinearity: expected tanh with --model {self.model} (the Tree-LSTMs' activations are "
+                             f"fixed; {self.nonlinearity} applies to --model {' | '.join(RECURSIVE_CELLS)}), got "
+                             f"{self.nonlinearity}")
         if self.embed_dim is None:
             self.embed_dim = self.hidden if self.model in RECURSIVE_CELLS else 300
         if self.emb_lr is None:

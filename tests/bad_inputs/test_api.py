@@ -271,7 +271,24 @@ SAVE = [
     ("save-meta-array", lambda: save("model.npz", seq_model(), meta={"x": np.zeros(3)}), "meta"),
 ]
 
-CASES = OPTIMIZERS + LOSSES + LAYERS + FORWARD_BACKWARD + GRADCHECK + TF1 + SAVE
+
+def tree_model(cell, **kw):
+    from rnnlab.trees import TreeModel, TreeModelConfig
+    return TreeModel(TreeModelConfig(**{"cell": cell, "vocab_size": 10, "embed_dim": 6, "hidden": 6, **kw}))
+
+
+TREES = [
+    ("tree-nonlinearity-relu", lambda: tree_model("childsum-recursive", nonlinearity="relu"), "nonlinearity"),
+    ("tree-nonlinearity-none", lambda: tree_model("recursive", nonlinearity=None), "nonlinearity"),
+    ("tree-nonlinearity-capital", lambda: tree_model("recursive", nonlinearity="Identity"), "nonlinearity"),
+    ("tree-nonlinearity-treelstm", lambda: tree_model("treelstm", nonlinearity="identity"), "nonlinearity"),
+    ("tree-nonlinearity-childsum", lambda: tree_model("childsum", nonlinearity="identity"), "nonlinearity"),
+    ("tree-childsum-recursive-embed-dim", lambda: tree_model("childsum-recursive", embed_dim=5), "embed_dim"),
+    ("tree-config-nonlinearity", lambda: __import__("rnnlab.trees.train", fromlist=["TreeConfig"]).TreeConfig(
+        model="recursive", nonlinearity="sigmoid"), "--nonlinearity"),
+]
+
+CASES = OPTIMIZERS + LOSSES + LAYERS + FORWARD_BACKWARD + GRADCHECK + TF1 + SAVE + TREES
 
 
 @pytest.mark.parametrize("call,name", [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -46,6 +46,7 @@ TRAIN_CASES = [
     (["--emb-lr", "0.1"], "--emb-lr"),
     (["--tree-schedule", "node"], "--tree-schedule"),
     (["--max-train", "5"], "--max-train"),
+    (["--nonlinearity", "identity"], "--nonlinearity"),
 ]
 TEXT_CASES = [
     *[(["--seq-len", v], "--seq-len") for v in ("0", "-1")],
@@ -75,6 +76,9 @@ SST_CASES = [
     (["--layers", "2"], "--layers"),
     (["--model", "lstm"], "--model"),
     (["--tree-schedule", "tree"], "--tree-schedule"),
+    *[(["--model", "childsum-recursive", "--nonlinearity", v], "--nonlinearity") for v in ("relu", "Tanh", "")],
+    *[(["--model", m, "--nonlinearity", "identity"], "--nonlinearity") for m in ("treelstm", "childsum")],
+    (["--nonlinearity", "identity"], "--nonlinearity"),                  # the default model is the Tree-LSTM
     (["--patience", "-1"], "--patience"),
     # flags the tree trainer does not read
     *[([f, v], f) for f, v in (("--T", "5"), ("--train-size", "5"), ("--momentum", "0.9"),

@@ -263,6 +263,10 @@ def tree_cases():
         ("tree-opt-key", lambda: npz_edit(good(), add={"opt/x": np.zeros(1)}), "key 'opt/x'", "opt/<optimizer>"),
         ("tree-vocab-dupes", lambda: npz_header(good(), lambda x: {**x, "vocab": ["<unk>"] * 6}, h), "vocab",
             "distinct"),
+        ("tree-nonlinearity-unknown", lambda: npz_header(good(), lambda x: {**x, "model": {
+            **x["model"], "nonlinearity": "sigmoid"}}, h), "model", "nonlinearity"),
+        ("tree-nonlinearity-treelstm", lambda: npz_header(good(), lambda x: {**x, "model": {
+            **x["model"], "nonlinearity": "identity"}}, h), "model", "expected 'tanh' for the treelstm cell"),
     ]
 
 
