@@ -362,3 +362,25 @@ def test_resume_keeps_the_nonlinearity(tmp_path):
                           echo=lambda s: None)
     assert metrics["epochs_run"] == 2 and metrics["settings"]["nonlinearity"] == "identity"
     assert load_model(out / "last.npz")[0].config.nonlinearity == "identity"
+
+
+def test_sst_run_through_the_cli_trains_evaluates_and_loads(tmp_path, capsys):
+    """`rnnlab train --task sst --model childsum-recursive` on 200 treebank sentences, then `rnnlab sst`."""
+    from rnnlab.trees import data as tree_data
+    try:
+        tree_data.sst_dir(None)
+    except FileNotFoundError:
+        pytest.skip("no ../shared/data/sst beside the repository")
+    out = tmp_path / "sst"
+    assert main(["train", "--task", "sst", "--model", "childsum-recursive", "--nonlinearity", "identity",
+                 "--max-train", "200", "--epochs", "1", "--hidden", "8", "--lowercase", "--out", str(out),
+                 "--metrics-json", str(tmp_path / "m.json")]) == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["model"] == "childsum-recursive" and metrics["settings"]["max_train"] == 200
+    assert metrics["test_sentences"] == 2210 and 0.0 <= metrics["test_root_accuracy"] <= 1.0
+    model, vocab, meta = load_model(out / "best.npz")
+    assert model.config.nonlinearity == "identity" and model.config.embed_dim == 8 and vocab.lowercase
+    capsys.readouterr()
+    assert main(["sst", str(out / "best.npz"), "--evaluate", "test"]) == 0
+    printed = json.loads(capsys.readouterr().out)                    # the saved model scores as training did
+    assert printed["root_accuracy"] == metrics["test_root_accuracy"] and printed["sentences"] == 2210
