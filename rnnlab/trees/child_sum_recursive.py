@@ -15,6 +15,10 @@ halves of W tied (W = [U; U]), which is what makes the composition order-free an
 With phi = identity every node is an affine function of its leaves' vectors (a linear baseline, as
 in ``recursive.py``).
 
+The DT-RNN of Socher et al. (2014) also composes any number of children, with one matrix per
+child position relative to the head word and a word vector at every node; constituency trees have
+neither head words nor words at internal nodes, so the children here share U.
+
 Padded child slots (the all-zero state row of ``levels.py``) add nothing to h~ and get no gradient
 that is kept.
 
@@ -32,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .recursive import NONLINEARITIES, check_nonlinearity, leaf_backward, leaf_forward, phi, phi_grad  # noqa: F401  (the same leaves)
+from .recursive import NONLINEARITIES, leaf_backward, leaf_forward, phi, phi_grad  # noqa: F401  (the same leaves)
 
 state_names = ("h",)
 arity = None

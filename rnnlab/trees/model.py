@@ -24,7 +24,8 @@ from .batch import TreeBatch
 from .head import node_loss
 
 CELLS = dict(zip(TREE_CELLS, (recursive, tree_lstm, child_sum, child_sum_recursive)))    # name -> cell module
-RECURSIVE_CELLS = ("recursive", "childsum-recursive")   # h = phi(...) with a choice of phi; word vectors are leaves (D = H)
+# h = phi(...) with a choice of phi, and the word vectors as leaf vectors (D = H)
+RECURSIVE_CELLS = ("recursive", "childsum-recursive")
 
 
 class Cell(NamedTuple):
