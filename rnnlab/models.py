@@ -207,7 +207,7 @@ class Sequential:
         if len(states) != len(self.layers):
             raise ValueError(f"states: expected {len(self.layers)} entries (one per layer), got {len(states)}")
         if mask is not None and lengths is not None:
-            raise ValueError("mask: give lengths (each sequence padded at its end) or mask (any steps masked), "
+            raise ValueError("mask: expected lengths (each sequence padded at its end) or mask (any steps masked), "
                              "not both")
         explicit = lengths is not None or mask is not None
         caches, finals = [], []

@@ -235,7 +235,7 @@ def test_last_step_reads_the_last_and_first_valid_steps():
     assert np.all(y[3] == 0)
     dx, _ = LastStep(directions=2).backward(np.ones((N, 4)), cache)
     assert dx[2, 1, 2:].tolist() == [1, 1] and dx[2, 5, :2].tolist() == [1, 1] and dx.sum() == 3 * 4
-    with pytest.raises(ValueError, match="mask: give lengths .* or mask"):
+    with pytest.raises(ValueError, match="mask: expected lengths .* or mask"):
         LastStep().forward(x, lengths=[1, 2, 3, 4], mask=m)
 
 
@@ -279,7 +279,7 @@ def test_sequential_computes_the_mask_of_masking_and_mask_zero():
     y_all, _ = model.forward(ids, mask=np.ones((N, T)))
     y_none, _ = Sequential(model.layers[1:]).forward(emb.forward(ids)[0])
     assert max_abs_err(y_all, y_none) == 0
-    with pytest.raises(ValueError, match="mask: give lengths"):
+    with pytest.raises(ValueError, match="mask: expected lengths"):
         model.forward(ids, lengths=[6, 6, 6, 6], mask=m)
     assert rnnlab.Embedding(9, D).compute_mask(ids) is None
 

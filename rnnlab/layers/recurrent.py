@@ -103,7 +103,7 @@ def check_mask(mask, batch: int, time: int, lengths=None) -> np.ndarray | None:
     if mask is None:
         return None
     if lengths is not None:
-        raise ValueError("mask: give lengths (each sequence padded at its end) or mask (any steps masked), "
+        raise ValueError("mask: expected lengths (each sequence padded at its end) or mask (any steps masked), "
                          "not both")
     arr = np.asarray(mask)
     if arr.dtype.kind not in "biuf":
