@@ -321,3 +321,14 @@ def test_save_and_load_keep_the_masks(tmp_path):
     assert [back.layers[i].zero_output_for_mask for i in (1, 2, 4)] == [False, False, True]
     ids = np.random.default_rng(0).integers(0, 9, (N, T))
     assert np.array_equal(model.forward(ids)[0], back.forward(ids)[0])
+
+
+def test_formats_without_per_step_masks_refuse_mask_zero():
+    from conftest import require_onnx, require_torch
+    require_torch()
+    require_onnx()
+    from rnnlab.interop import onnx as onnx_interop, torch as torch_interop
+    model = Sequential([rnnlab.Embedding(9, D, mask_zero=True), rnnlab.LSTM(D, H), LastStep(), rnnlab.Dense(H, 2)])
+    for export in (torch_interop.to_torch, onnx_interop.to_onnx):
+        with pytest.raises(ValueError, match=r"model\.layers\[0\]\.mask_zero"):
+            export(model)

@@ -149,6 +149,10 @@ class Recurrent:
     gates:       number of H-wide blocks in the fused weight matrices (1, 4, 3)
     state_names: ("h",) or ("h", "c")
     and implement ``_init_direction``, ``_cell_forward``, ``_cell_backward``.
+
+    ``zero_output_for_mask`` (Keras' name; every layer takes it): the output at a step masked by
+    forward's ``mask`` is zero (True) or the output of the step before in processing order (False).
+    None (the default) gives Keras' settings: False for one direction, True for a bidirectional layer.
     """
 
     kind = "Recurrent"
