@@ -209,7 +209,9 @@ def test_sharded_batch_equals_whole(monkeypatch):
 def test_engine_equals_numpy_with_masks(kind, options, monkeypatch):
     """float32 with a mask runs in the compiled engine where it is built: the same numbers as the
     NumPy step functions (the engine's per-step 0/1 mask is the cells' mask)."""
-    out = {}
+    from rnnlab import engine
+    out, calls, real = {}, [], engine._run
+    monkeypatch.setattr(engine, "_run", lambda *a, **k: (calls.append(a[0]), real(*a, **k))[1])
     for flag in ("numpy", "auto"):
         monkeypatch.setenv("RNNLAB_ENGINE", flag)
         layer = make(kind, options, dtype="float32", direction="bidirectional", num_layers=2,
@@ -218,6 +220,10 @@ def test_engine_equals_numpy_with_masks(kind, options, monkeypatch):
         y, state, cache = layer.forward(x, state0, mask=masks())
         dy = np.random.default_rng(4).standard_normal(y.shape).astype(np.float32)
         out[flag] = (y, parts(state), layer.backward(dy, None, cache))
+        if flag == "numpy":
+            assert calls == []
+    compiled = engine.active() != "numpy" and options.get("reset_after", True)
+    assert len(calls) == (8 if compiled else 0)         # 2 layers x 2 directions, forward and backward
     (y0, s0, (dx0, _, g0)), (y1, s1, (dx1, _, g1)) = out["numpy"], out["auto"]
     assert max_abs_err(y0, y1) <= 1e-5 and all(max_abs_err(a, b) <= 1e-5 for a, b in zip(s0, s1))
     assert max_abs_err(dx0, dx1) <= 1e-4
