@@ -352,7 +352,7 @@ class Recurrent:
         if lengths is not None and lengths.min() < T:
             mask = (np.arange(T)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]
         elif keep is not None and not keep.all():
-            mask = keep.T.astype(self.dtype)[:, :, None]
+            mask = np.ascontiguousarray(keep.T, dtype=self.dtype)[:, :, None]
         carry = mask if keep is not None and mask is not None and not self.zero_output_for_mask else None
         inp = np.ascontiguousarray(x.transpose(1, 0, 2))               # (T, N, D)
         finals = [np.empty(self.state_shape(N, n), self.dtype) for n in self.state_names]
