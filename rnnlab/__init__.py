@@ -4,10 +4,10 @@ RNN, LSTM and GRU layers (stacked, bidirectional, ragged batches), Dense and Dro
 hand-derived backward pass checked against finite differences and PyTorch autograd. NumPy, and a
 compiled cell engine (rnnlab.engine) where it is built.
 """
-from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
+from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Masking
 
 __version__ = "0.1.0"
-__all__ = ["Dense", "Dropout", "Embedding", "GRU", "LSTM", "RNN", "evaluate", "fit", "predict", "predict_proba"]
+__all__ = ["Dense", "Dropout", "Embedding", "GRU", "LSTM", "Masking", "RNN", "evaluate", "fit", "predict", "predict_proba"]
 FIT = ("evaluate", "fit", "predict", "predict_proba")       # from rnnlab.fitting, imported on first use
 
 

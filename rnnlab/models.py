@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .checks import check_float_array, check_lengths, check_positive_int, check_seed
-from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Recurrent
+from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Masking, Recurrent
+from .layers.recurrent import check_mask
 from .layers.dense import dense_forward
 from .summary import summary as summary_table
 
@@ -31,6 +32,8 @@ from .summary import summary as summary_table
 class LastStepCache(NamedTuple):
     x_shape: tuple
     last: np.ndarray     # (N,) index of each sequence's last valid step
+    first: np.ndarray | None = None   # (N,) its first valid step, where a reverse direction ends (mask)
+    empty: np.ndarray | None = None   # (N,) bool: no valid step at all (mask); y is zero there
 
 
 class LastStep:
@@ -42,7 +45,12 @@ class LastStep:
     ``LastStep(directions=1)`` after a bidirectional layer reads every feature at the last step,
     PyTorch's ``out[:, -1]``. With None, a ``Sequential`` sets it from the nearest layer below that is
     not Dropout (an identity at inference): that layer's ``directions`` if it is recurrent, else 1; on
-    its own, LastStep(None) acts as directions=1."""
+    its own, LastStep(None) acts as directions=1.
+
+    With a per-step ``mask`` (N, T) in place of lengths, the forward half is read at each sequence's
+    last valid step and the reverse half at its first (where each direction's sweep ends), and a
+    sequence with no valid step gives zeros: Keras' last output of a masked layer
+    (``return_sequences=False``)."""
 
     kind = "LastStep"
 
@@ -62,29 +70,42 @@ class LastStep:
     def __repr__(self) -> str:
         return f"LastStep(directions={self.directions})"
 
-    def forward(self, x, lengths=None):
+    def forward(self, x, lengths=None, mask=None):
         x = check_float_array("x", x, ndim=3)
         N, T, F = x.shape
         if F % self.directions:
             raise ValueError(f"x: expected a last dimension divisible by directions={self.directions}, got {F}")
         lengths = check_lengths(lengths, N, T)
-        last = np.full(N, T - 1) if lengths is None else lengths - 1
+        keep = check_mask(mask, N, T, lengths)
+        first = empty = None
+        if keep is not None:
+            last = T - 1 - np.argmax(keep[:, ::-1], axis=1)      # the last True of each row
+            first = np.argmax(keep, axis=1)                       # the first True
+            empty = ~keep.any(axis=1)
+        else:
+            last = np.full(N, T - 1) if lengths is None else lengths - 1
         rows = np.arange(N)
         y = x[rows, last].copy()                                  # (N, F)
         if self.directions == 2:
             half = F // 2
-            y[:, half:] = x[:, 0, half:]                          # the reverse direction ends at t = 0
-        return y, LastStepCache(x.shape, last)
+            # the reverse direction ends at t = 0, or with a mask at the first valid step
+            y[:, half:] = x[:, 0, half:] if first is None else x[rows, first, half:]
+        if empty is not None:
+            y[empty] = 0
+        return y, LastStepCache(x.shape, last, first, empty)
 
     def backward(self, dy, cache: LastStepCache):
         N, T, F = cache.x_shape
         dy = check_float_array("dy", dy, shape=(N, F))
         dx = np.zeros((N, T, F), dy.dtype)
         rows = np.arange(N)
+        if cache.empty is not None:
+            dy = dy * ~cache.empty[:, None]                       # y = 0 there
         if self.directions == 2:
             half = F // 2
             dx[rows, cache.last, :half] = dy[:, :half]
-            dx[:, 0, half:] = dy[:, half:]
+            first = np.zeros(N, int) if cache.first is None else cache.first
+            dx[rows, first, half:] += dy[:, half:]                # += : last and first may coincide
         else:
             dx[rows, cache.last] = dy
         return dx, {}
@@ -96,10 +117,15 @@ class SequentialCache(NamedTuple):
 
 
 class Sequential:
-    """A chain of layers. forward(x, lengths=None, states=None) -> y, cache;
+    """A chain of layers. forward(x, lengths=None, states=None, mask=None) -> y, cache;
     backward(dy, cache, dstates=None) -> dx, grads. ``states`` / ``dstates``: one entry per layer
     (None for non-recurrent layers or zero), the initial states and the gradients at the final states,
-    as each recurrent layer takes them."""
+    as each recurrent layer takes them.
+
+    ``lengths`` (N,) or ``mask`` (N, T) go to every recurrent layer and LastStep (see
+    rnnlab.layers.recurrent for the two conventions). When the caller gives neither, a layer that
+    computes a mask from its input, ``Masking`` or ``Embedding(mask_zero=True)`` (Keras' two), gives
+    the mask of the layers after it; an explicit lengths or mask is never overridden."""
 
     kind = "Sequential"
 
@@ -176,16 +202,23 @@ class Sequential:
     def __len__(self):
         return len(self.layers)
 
-    def forward(self, x, lengths=None, states=None):
+    def forward(self, x, lengths=None, states=None, mask=None):
         states = [None] * len(self.layers) if states is None else list(states)
         if len(states) != len(self.layers):
             raise ValueError(f"states: expected {len(self.layers)} entries (one per layer), got {len(states)}")
+        if mask is not None and lengths is not None:
+            raise ValueError("mask: expected lengths (each sequence padded at its end) or mask (any steps masked), "
+                             "not both")
+        explicit = lengths is not None or mask is not None
         caches, finals = [], []
         for layer, state0 in zip(self.layers, states):
+            if not explicit and isinstance(layer, (Masking, Embedding)):
+                computed = layer.compute_mask(x)                # (N, T) bool, or None
+                mask = mask if computed is None else computed
             if isinstance(layer, Recurrent):
-                x, state, cache = layer.forward(x, state0, lengths)
+                x, state, cache = layer.forward(x, state0, lengths, mask)
             elif isinstance(layer, LastStep):
-                (x, cache), state = layer.forward(x, lengths), None
+                (x, cache), state = layer.forward(x, lengths, mask), None
             else:
                 (x, cache), state = layer.forward(x), None
             caches.append(cache)
@@ -306,7 +339,7 @@ def evaluation(model):
 
 
 LAYER_TYPES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU, "Dense": Dense, "LastStep": LastStep, "Dropout": Dropout,
-               "Embedding": Embedding}
+               "Embedding": Embedding, "Masking": Masking}
 
 
 def spec_of(model) -> dict:

@@ -170,24 +170,26 @@ def test_what_rnnlab_cannot_represent_is_named():
     model = keras.Sequential([keras.Input((6,), dtype="int32"), L.Embedding(10, 5, name="emb", mask_zero=True),
                               L.LSTM(3)])
     with pytest.raises(ValueError, match=r"Embedding 'emb'\.mask_zero: Keras skips the masked steps"):
-        ki.from_keras(model)
+        ki.from_keras(model, masking="refuse")
 
 
-def test_masking_is_refused_unless_read_as_lengths(tmp_path):
-    """Keras skips masked steps anywhere; a batch padded at the front (pad_sequences' default) through a
-    model read without its Masking layer would give other outputs, so Masking is refused by default."""
+def test_masking_keeps_its_mask_or_is_read_as_lengths_or_refused(tmp_path):
+    """By default a Masking layer keeps Keras' mask (rnnlab's Masking); masking="lengths" drops it, for
+    batches padded at the end; masking="refuse" refuses it. A bare weights file records no mask_value."""
     L = keras.layers
     model = keras.Sequential([keras.Input((None, 3)), L.Masking(name="pad"), L.LSTM(4), L.Dense(2)])
     with pytest.raises(ValueError, match=r"Masking 'pad'.*padded at the front.*masking='lengths'"):
-        ki.from_keras(model)
+        ki.from_keras(model, masking="refuse")
     model.save(tmp_path / "m.keras")
     with pytest.raises(ValueError, match=r"m\.keras: .*Masking 'pad'"):
-        ki.load_model(tmp_path / "m.keras")
+        ki.load_model(tmp_path / "m.keras", masking="refuse")
     model.save_weights(tmp_path / "m.weights.h5")
-    with pytest.raises(ValueError, match=r"layers/masking"):
+    with pytest.raises(ValueError, match=r"layers/masking.*mask_value"):
         ki.load_model(tmp_path / "m.weights.h5")
     with pytest.raises(ValueError, match="masking: expected one of"):
         ki.load_model(tmp_path / "m.keras", masking="steps")
+    assert [type(layer).__name__ for layer in ki.load_model(tmp_path / "m.keras").layers] == \
+        ["Masking", "LSTM", "LastStep", "Dense"]
     ours = ki.load_model(tmp_path / "m.keras", masking="lengths")
     x, _ = ragged_input("float32", 3, D=3)
     assert max_abs_err(ours.forward(x, LENGTHS)[0], keras.ops.convert_to_numpy(model(x))) <= TOL["float32"]

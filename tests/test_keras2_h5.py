@@ -40,11 +40,13 @@ def test_gru_reset_after_both_ways():
     assert [model.layers[0].reset_after, model.layers[1].reset_after] == [True, False]
 
 
-def test_masking_is_refused_unless_read_as_lengths():
+def test_masking_keeps_its_mask_or_is_read_as_lengths_or_refused():
     path, ref = fixture("masking")
     with pytest.raises(FormatError, match=r"masking\.h5: .*Masking .*padded at the front"):
-        ki.load_model(path)
+        ki.load_model(path, masking="refuse")
     y, _ = ki.load_model(path, masking="lengths").forward(ref["x"], ref["lengths"])
+    assert max_abs_err(y, ref["y"]) <= 1e-5
+    y, _ = ki.load_model(path).forward(ref["x"])             # the mask, from the zeros of x
     assert max_abs_err(y, ref["y"]) <= 1e-5
 
 
@@ -95,6 +97,8 @@ def test_rnnlab_convert_reads_keras2_files(tmp_path, capsys):
     assert main(["convert", path, str(tmp_path / "s.npz")]) == 0
     assert max_abs_err(load(tmp_path / "s.npz").forward(ref["x"])[0], ref["y"]) <= 1e-5
     path, ref = fixture("masking")
-    assert main(["convert", path, str(tmp_path / "m.npz")]) == 2
+    assert main(["convert", path, str(tmp_path / "m.npz"), "--masking", "refuse"]) == 2
     assert "--masking lengths" in capsys.readouterr().err
     assert main(["convert", path, str(tmp_path / "m.npz"), "--masking", "lengths"]) == 0
+    assert main(["convert", path, str(tmp_path / "k.npz")]) == 0            # default: Keras' mask, kept
+    assert max_abs_err(load(tmp_path / "k.npz").forward(ref["x"])[0], ref["y"]) <= 1e-5

@@ -34,9 +34,10 @@ def add_parser(sub):
     p.add_argument("--forget-bias", type=float, default=None,
                    help="TensorFlow 1 checkpoints of LSTM cells: the cells' forget_bias, needed without a .meta "
                         "graph (given, it is used in place of the graph's)")
-    p.add_argument("--masking", choices=("refuse", "lengths"), default=None,
-                   help="Keras models with a Masking layer or Embedding(mask_zero=True): refuse them (default), "
-                        "or read them for batches padded at the end, given as lengths")
+    p.add_argument("--masking", choices=("keras", "lengths", "refuse"), default=None,
+                   help="Keras models with a Masking layer or Embedding(mask_zero=True): keep the mask with Keras' "
+                        "semantics (default), read them for batches padded at the end, given as lengths, or refuse "
+                        "them")
     return p
 
 
@@ -65,13 +66,14 @@ def run(args) -> int:
             raise ValueError(f"{flag}: applies to {' / '.join(formats)} sources, got a {fmt} file {args.source!r}")
     try:
         model = load_any(args.source, head=args.head or "last", nonlinearity=args.nonlinearity or "tanh",
-                         scope=args.scope, forget_bias=args.forget_bias, masking=args.masking or "refuse")
+                         scope=args.scope, forget_bias=args.forget_bias, masking=args.masking or "keras")
         save_any(model, args.target)
     except ImportError as err:
         raise ValueError(str(err)) from err
     except ValueError as err:                    # name the flags as typed: --scope, not scope=
         message = str(err)
-        message = message.replace("masking='lengths'", "--masking lengths")
+        message = message.replace("masking='lengths'", "--masking lengths").replace("masking='keras'",
+                                                                                    "--masking keras")
         for name, flag in (("scope", "--scope"), ("forget_bias", "--forget-bias")):
             if message.startswith(name + ": ") and not isinstance(err, FormatError):
                 raise ValueError(flag + message[len(name):].replace(f"pass {name}=", f"pass {flag}")) from err

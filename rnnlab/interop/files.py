@@ -31,7 +31,7 @@ def format_of(path) -> str:
 
 
 def load_any(path, head: str = "last", nonlinearity: str = "tanh", scope=None, forget_bias=None,
-             masking: str = "refuse"):
+             masking: str = "keras"):
     """An rnnlab model from any supported file. ``head`` and ``nonlinearity`` fill in what a PyTorch
     state_dict or a bare Keras .weights.h5 does not record (see those modules); ``scope`` and
     ``forget_bias`` are those of ``rnnlab.interop.tf1.load_checkpoint``, ``masking`` that of

@@ -13,10 +13,15 @@ recurrent layer with ``return_sequences=False`` becomes the rnnlab layer followe
 Dense (or ``TimeDistributed(Dense)``, the same map on every step) acts on the last step or on every
 step accordingly; an ``Embedding`` first becomes rnnlab's Embedding. ``Bidirectional`` merge modes
 "sum" and "ave" become the bidirectional layer followed by a Dense of fixed weights [I; I] (or
-[I; I] / 2); "mul" is refused. A ``Masking`` layer or ``Embedding(mask_zero=True)`` is refused by
-default: Keras skips every masked step, where rnnlab takes ``lengths`` (each sequence padded at its
-end), so the two agree only on batches padded at the end; ``masking="lengths"`` reads such a model for
-those batches.
+[I; I] / 2); "mul" is refused. A ``Masking(mask_value)`` layer becomes rnnlab's Masking and
+``Embedding(mask_zero=True)`` rnnlab's Embedding(mask_zero=True): the model then computes the per-step
+mask from its input as Keras does and gives it to the recurrent layers after it, whose masked steps
+carry the state (``forward(x, mask=...)``, rnnlab.layers.recurrent), with the outputs at masked steps
+as Keras gives them (``zero_output_for_mask``: Keras' own setting for one direction, True for a
+Bidirectional returning sequences). So batches padded at the front (Keras' ``pad_sequences``
+default) or with masked steps anywhere give Keras' outputs. ``masking="lengths"`` instead drops the
+mask layers, for batches padded at the end given to ``forward(x, lengths)``; ``masking="refuse"``
+refuses them.
 
 Reading files is defensive, since a model file may come from anyone: every fault gives a
 ``rnnlab.errors.FormatError`` (a ``ValueError``) naming the file and the place (zip member, HDF5
@@ -46,7 +51,7 @@ import numpy as np
 
 from ..errors import FormatError, describe
 from ..extras import require
-from ..layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Recurrent
+from ..layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Masking, Recurrent
 from ..models import LastStep
 from ._layout import (ORDERS, block, check_last_step, inference_layers, layers_of, make_model, new_layer, refuse_variants, reorder,
                       set_direction, stack_levels)
@@ -63,7 +68,7 @@ MAX_KERAS_CONFIG_BYTES = 1 << 26
 MAX_H5_OBJECTS = 100_000
 """Most groups, datasets and links walked in a Keras HDF5 file."""
 SKIPPED = ("InputLayer", "Dropout", "SpatialDropout1D", "NotEqual", "Any")
-MASKINGS = ("refuse", "lengths")
+MASKINGS = ("keras", "lengths", "refuse")
 
 
 def _keras():
@@ -172,17 +177,18 @@ def _merge(mode, H: int, dtype, where: str) -> list:
 
 def _masking(k: KLayer, masking: str, where: str) -> None:
     """A Masking layer or an Embedding with mask_zero=True makes Keras skip the masked steps (the state
-    is carried through them); rnnlab layers take ``lengths`` instead, which agree only with masks that
-    cover the end of each sequence."""
-    if masking != "lengths":
+    is carried through them). Read with masking="keras" they keep their mask; "lengths" drops them,
+    which agrees only with masks that cover the end of each sequence; "refuse" refuses them."""
+    if masking == "refuse":
         raise ValueError(f"{where}: Keras skips the masked steps of every layer below, and rnnlab's layers take "
-                         f"lengths (each sequence padded at its end) instead of per-step masks, so a model read "
+                         f"lengths (each sequence padded at its end) with masking='lengths', so a model read "
                          f"without its mask computes other outputs for any batch padded at the front (Keras' "
-                         f"pad_sequences default) or in the middle. Pass masking='lengths' to read it anyway and "
-                         f"give forward(x, lengths) batches padded at the end")
+                         f"pad_sequences default) or in the middle. Pass masking='keras' (the default) to keep "
+                         f"the mask, or masking='lengths' to read it anyway and give forward(x, lengths) batches "
+                         f"padded at the end")
 
 
-def _convert(k: KLayer, masking: str = "refuse") -> tuple:
+def _convert(k: KLayer, masking: str = "keras") -> tuple:
     """(rnnlab layer, returns_sequences, layers to append after it) for one Keras layer."""
     where = _name(k)
     if k.cls == "TimeDistributed":
@@ -198,7 +204,8 @@ def _convert(k: KLayer, masking: str = "refuse") -> tuple:
             raise ValueError(f"{where}: expected one (input_dim, output_dim) embeddings array, got "
                              f"{[w.shape for w in k.weights]}")
         (table,) = k.weights
-        emb = Embedding(table.shape[0], table.shape[1], dtype=table.dtype.name)
+        mask_zero = masking == "keras" and bool(k.config.get("mask_zero", False))
+        emb = Embedding(table.shape[0], table.shape[1], dtype=table.dtype.name, mask_zero=mask_zero)
         emb.params["W"] = np.ascontiguousarray(table)
         return emb, None, []
     if k.cls == "Dense":
@@ -214,7 +221,8 @@ def _convert(k: KLayer, masking: str = "refuse") -> tuple:
     if k.cls in RNNLAB_KIND:
         _check_runtime(k.config, where)
         kind, D, H, dt, options, p = _recurrent(k, k.config, k.weights, where)
-        layer = new_layer(kind, D, H, dt, **options)
+        zero = bool(k.config.get("zero_output_for_mask", False))          # Keras' RNN default: carry
+        layer = new_layer(kind, D, H, dt, zero_output_for_mask=zero, **options)
         set_direction(layer, 0, 0, p)
         return layer, bool(k.config.get("return_sequences", False)), []
     if k.cls == "Bidirectional":
@@ -232,7 +240,9 @@ def _convert(k: KLayer, masking: str = "refuse") -> tuple:
             raise ValueError(f"{where}: forward and backward layers differ in size or options "
                              f"({f[:5]} vs {b[:5]})")
         kind, D, H, dt, options, _ = f
-        layer = new_layer(kind, D, H, dt, bidirectional=True, **options)
+        # Keras' Bidirectional sets zero_output_for_mask = return_sequences on both of its layers
+        zero = bool(fcfg["config"].get("return_sequences", False))
+        layer = new_layer(kind, D, H, dt, bidirectional=True, zero_output_for_mask=zero, **options)
         set_direction(layer, 0, 0, f[5])
         set_direction(layer, 0, 1, b[5])
         after = _merge(k.config.get("merge_mode", "concat"), H, dt, where)
@@ -240,18 +250,27 @@ def _convert(k: KLayer, masking: str = "refuse") -> tuple:
     raise ValueError(f"{where}: rnnlab has no counterpart of this Keras layer class")
 
 
-def _chain(klayers: list, where: str, masking: str = "refuse"):
+def _chain(klayers: list, where: str, masking: str = "keras"):
     """The rnnlab model of a chain of Keras layers (see the module docstring)."""
     out, sequence, tag, levels = [], True, None, []
+    masked = masking == "keras" and any(k.cls == "Masking" or (k.cls == "Embedding" and k.config.get("mask_zero"))
+                                        for k in klayers)
     for i, k in enumerate(klayers):
         if k.cls == "Masking":
             _masking(k, masking, f"{where}.layers[{i}] ({_name(k)})")
+            if masking == "keras":
+                out.append(Masking(_mask_value(k, f"{where}.layers[{i}] ({_name(k)})")))
             continue
         if k.cls in SKIPPED:
             continue
         if k.cls == "Embedding" and out:
             raise ValueError(f"{where}.layers[{i}] ({_name(k)}): an Embedding reads token ids, so it comes first")
         layer, returns_sequences, after = _convert(k, masking)
+        if masked and isinstance(layer, Recurrent) and not returns_sequences and layer.directions == 1 \
+                and layer.zero_output_for_mask:
+            raise ValueError(f"{where}.layers[{i}] ({_name(k)}).zero_output_for_mask: with return_sequences=False "
+                             f"Keras then returns zeros for a sequence whose last step is masked, where rnnlab's "
+                             f"LastStep returns the output of its last valid step; refused")
         if isinstance(layer, Recurrent):
             if not sequence:
                 raise ValueError(f"{where}.layers[{i}] ({_name(k)}): a recurrent layer after the sequence was "
@@ -276,6 +295,13 @@ def _chain(klayers: list, where: str, masking: str = "refuse"):
     return make_model(out)
 
 
+def _mask_value(k: KLayer, where: str) -> float:
+    value = k.config.get("mask_value", 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise ValueError(f"{where}.mask_value: expected a finite number, got {value!r}")
+    return float(value)
+
+
 def _numpy(w) -> np.ndarray:
     keras = _keras()
     return np.asarray(keras.ops.convert_to_numpy(w))
@@ -292,15 +318,15 @@ def _klayer(layer) -> KLayer:
     return KLayer(cls, config, [_numpy(w) for w in layer.weights])
 
 
-def from_keras(obj, masking: str = "refuse"):
+def from_keras(obj, masking: str = "keras"):
     """An rnnlab layer or model computing what a Keras layer or model computes.
 
     A single SimpleRNN / LSTM / GRU / Bidirectional becomes the bare rnnlab layer (whatever its
     ``return_sequences``); a Dense becomes Dense; a Sequential or a chain-shaped functional Model
-    becomes a Sequential (see the module docstring). ``masking``: "refuse" (default) refuses a
-    Masking layer or an ``Embedding(mask_zero=True)``, whose per-step masks rnnlab's layers do not
-    take; "lengths" reads the model without them, for batches padded at the end and given to
-    ``forward(x, lengths)``.
+    becomes a Sequential (see the module docstring). ``masking``, for a Masking layer or an
+    ``Embedding(mask_zero=True)``: "keras" (default) keeps the mask with Keras' semantics (the model
+    computes it from its input); "lengths" reads the model without it, for batches padded at the end
+    and given to ``forward(x, lengths)``; "refuse" refuses such a model.
     """
     if masking not in MASKINGS:
         raise ValueError(f"masking: expected one of {MASKINGS}, got {masking!r}")
@@ -406,7 +432,7 @@ def _zip_member(z: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes:
     return data
 
 
-def _from_keras_file(path: str, masking: str = "refuse"):
+def _from_keras_file(path: str, masking: str = "keras"):
     h5py = _h5py()
     with zipfile.ZipFile(path) as z:
         raw = _zip_member(z, "config.json", MAX_KERAS_CONFIG_BYTES, path)
@@ -446,7 +472,7 @@ def _from_keras_file(path: str, masking: str = "refuse"):
     return _chain(klayers, f"{config.get('class_name')} {model_cfg.get('name', '')!r}", masking)
 
 
-def _from_weights_file(path: str, head: str, masking: str = "refuse"):
+def _from_weights_file(path: str, head: str, masking: str = "keras"):
     """Infer the chain from a bare .weights.h5: recurrent layers of one kind, then Dense layers
     (Dropout and the other skipped layers, which hold no weights, ignored)."""
     h5py = _h5py()
@@ -463,8 +489,11 @@ def _from_weights_file(path: str, head: str, masking: str = "refuse"):
         groups: dict[str, list] = {}
         weightless = {_snake(cls) for cls in SKIPPED}      # a Dropout's group holds no arrays
         if any(order(name)[0] == "masking" for name in names):
-            _masking(KLayer("Masking", {}, []), masking, f"weights file {path!r}: group 'layers/masking' (a Masking "
-                                                         f"layer)")
+            where = f"weights file {path!r}: group 'layers/masking' (a Masking layer)"
+            _masking(KLayer("Masking", {}, []), masking, where)
+            if masking == "keras":
+                raise ValueError(f"{where}: a bare weights file does not record the Masking layer's mask_value "
+                                 f"or place; use the .keras file, or masking='lengths' for batches padded at the end")
             weightless.add("masking")
         for name in sorted(names, key=order):
             if order(name)[0] not in weightless:
@@ -570,13 +599,13 @@ def _from_keras2_file(h5, path: str, masking: str):
     return _chain(klayers, f"{config.get('class_name')} {model_cfg.get('name', '')!r}", masking)
 
 
-def load_model(path, head: str = "last", masking: str = "refuse"):
+def load_model(path, head: str = "last", masking: str = "keras"):
     """An rnnlab model from a Keras 3 ``.keras`` file (needs only h5py), a Keras 2 full-model ``.h5``
     file (``model.save("model.h5")`` in tf.keras 2.x, also needing only h5py), or from a bare Keras 3
     ``.weights.h5`` file (default activations assumed; ``head``: "last" or "each" says whether the
     Dense layers read the last step or every step), e.g.
-    ``rnnlab.interop.keras.load_model("model.keras")``. ``masking``: see ``from_keras``; a Masking
-    layer or ``Embedding(mask_zero=True)`` is refused unless masking="lengths"."""
+    ``rnnlab.interop.keras.load_model("model.keras")``. ``masking``: see ``from_keras``; by default a
+    Masking layer or ``Embedding(mask_zero=True)`` keeps its mask, with Keras' semantics."""
     if head not in ("last", "each"):
         raise ValueError(f"head: expected 'last' or 'each', got {head!r}")
     if masking not in MASKINGS:
@@ -637,13 +666,14 @@ def to_keras(model):
     A stacked rnnlab layer becomes one Keras layer per level, named ``rnnlab<i>_l<level>`` so that it
     reads back as one layer; ``LastStep`` becomes ``return_sequences=False`` on the recurrent layer
     before it; ``Dropout`` becomes a Keras Dropout of the same rate, which like rnnlab's is the
-    identity at inference (reading the model back skips it). Feed ragged batches to it with a mask
-    (``model(x, mask=...)``) or a Masking layer in front.
+    identity at inference (reading the model back skips it); ``Masking`` becomes Keras' Masking. Feed
+    ragged batches to it with a mask (``model(x, mask=...)``) or a Masking layer in front.
     """
     keras = _keras()
     layers = layers_of(model)
     live = inference_layers(model)
-    first = live[0][1]
+    masked = isinstance(live[0][1], Masking)
+    first = live[1][1] if masked and len(live) > 1 else live[0][1]     # Masking keeps the width it reads
     if not isinstance(first, (Recurrent, Dense)):
         raise ValueError(f"model.layers[{live[0][0]}]: expected a recurrent or Dense layer, got "
                          f"{type(first).__name__}")
@@ -657,6 +687,11 @@ def to_keras(model):
             # elementwise, so it commutes with a LastStep after it: a recurrent layer before
             # Dropout, LastStep still ends with return_sequences=False
             out.append(keras.layers.Dropout(layer.rate, dtype=dt))
+            continue
+        if isinstance(layer, Masking):
+            if i != live[0][0]:
+                raise ValueError(f"model.layers[{i}]: rnnlab exports Masking as the first layer only")
+            out.append(keras.layers.Masking(layer.mask_value, dtype=dt))
             continue
         k = place[i]
         nxt = live[k + 1][1] if k + 1 < len(live) else None
@@ -679,8 +714,13 @@ def to_keras(model):
             opts["reset_after"] = layer.reset_after
         if layer.reg.recurrent_dropout:                  # Keras' recurrent_dropout: one mask per gate block
             opts["recurrent_dropout"] = layer.reg.recurrent_dropout
+        if layer.zero_output_for_mask and not layer.bidirectional:
+            opts["zero_output_for_mask"] = True
         for l in range(layer.num_layers):
             seq = l < layer.num_layers - 1 or not isinstance(nxt, LastStep)
+            if masked and layer.bidirectional and seq and not layer.zero_output_for_mask:
+                raise ValueError(f"model.layers[{i}].zero_output_for_mask: Keras' Bidirectional returning sequences "
+                                 f"gives zeros at masked steps (zero_output_for_mask=True); got {layer!r}")
             if layer.bidirectional:
                 kr = keras.layers.Bidirectional(cls(layer.hidden_size, return_sequences=seq, dtype=dt, **opts),
                                                 merge_mode="concat", dtype=dt, name=f"rnnlab{i}_l{l}")

@@ -127,6 +127,9 @@ def to_onnx(model, opset: int = OPSET):
 
     sequence = isinstance(first, (Recurrent, Embedding))
     if isinstance(first, Embedding):               # x holds token ids; the lookup is a Gather on the table
+        if first.mask_zero:
+            raise ValueError(f"model.layers[{live[0][0]}].mask_zero: an ONNX RNN node takes sequence lengths, not "
+                             f"per-step masks; got {first!r}")
         inputs = [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", "T"]),
                   helper.make_tensor_value_info("lengths", TensorProto.INT32, ["N"])]
         e = node("Gather", [const(f"{live[0][0]}.W", first.params["W"]), "x"], ["x_emb"], name=f"rnnlab.{live[0][0]}")

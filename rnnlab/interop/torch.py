@@ -368,6 +368,9 @@ def _split_model(model):
     then LastStep, then one Dense (nn.Linear)."""
     live = inference_layers(model)
     emb = live[0][1] if isinstance(live[0][1], Embedding) else None
+    if emb is not None and emb.mask_zero:
+        raise ValueError(f"model.layers[{live[0][0]}].mask_zero: PyTorch's recurrent modules take no per-step "
+                         f"masks; got {emb!r}")
     live = live[1:] if emb is not None else live
     if not live:
         raise ValueError(f"model: PyTorch holds an Embedding before one RNN/LSTM/GRU; got layers {kinds_of(model)}")

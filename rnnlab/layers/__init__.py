@@ -4,7 +4,8 @@ from .dropout import Dropout
 from .embedding import Embedding
 from .gru import GRU
 from .lstm import LSTM
+from .masking import Masking
 from .recurrent import Recurrent
 from .rnn import RNN
 
-__all__ = ["Dense", "Dropout", "Embedding", "GRU", "LSTM", "RNN", "Recurrent"]
+__all__ = ["Dense", "Dropout", "Embedding", "GRU", "LSTM", "Masking", "RNN", "Recurrent"]

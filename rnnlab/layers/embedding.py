@@ -17,6 +17,11 @@ backward returns ``rnnlab.optim.SparseGrad(rows, values)``, the (N*T,) ids read 
 gradients of the positions that read them, in place of the (V, E) array; the optimizers update only
 those rows (rnnlab.optim) and ``clip_grad_norm`` counts them. The default is the dense array.
 
+``mask_zero=True`` (Keras'): id 0 is padding. ``compute_mask(ids)`` gives m = (ids != 0), and a
+``Sequential`` starting with this layer passes m as the per-step mask to every recurrent layer and
+LastStep after it (masked steps carry the state, as in Keras), unless the caller passes ``lengths`` or
+``mask`` explicitly. The lookup itself is unchanged (y = W[0] at id 0, as in Keras).
+
 Initialised like PyTorch's nn.Embedding: W ~ N(0, 1).
 """
 from __future__ import annotations
@@ -70,7 +75,7 @@ class Embedding:
     kind = "Embedding"
 
     def __init__(self, num_embeddings: int, embedding_dim: int, dtype="float32", seed: int | None = None,
-                 padding_idx: int | None = None, sparse: bool = False):
+                 padding_idx: int | None = None, sparse: bool = False, mask_zero: bool = False):
         self.num_embeddings = check_positive_int("num_embeddings", num_embeddings)
         self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         self.dtype = check_dtype_name(dtype)
@@ -84,7 +89,9 @@ class Embedding:
             padding_idx = int(padding_idx) % V              # PyTorch's: -1 is the last row
         if not isinstance(sparse, (bool, np.bool_)):
             raise ValueError(f"sparse: expected True or False, got {sparse!r}")
-        self.padding_idx, self.sparse = padding_idx, bool(sparse)
+        if not isinstance(mask_zero, (bool, np.bool_)):
+            raise ValueError(f"mask_zero: expected True or False, got {mask_zero!r}")
+        self.padding_idx, self.sparse, self.mask_zero = padding_idx, bool(sparse), bool(mask_zero)
         rng = np.random.default_rng(seed)
         self.params = {"W": rng.standard_normal((V, self.embedding_dim)).astype(self.dtype)}
         if padding_idx is not None:
@@ -101,14 +108,22 @@ class Embedding:
             config["padding_idx"] = self.padding_idx
         if self.sparse:
             config["sparse"] = True
+        if self.mask_zero:
+            config["mask_zero"] = True
         return config
 
     def num_params(self) -> int:
         return int(self.params["W"].size)
 
     def __repr__(self) -> str:
-        extra = "".join(f", {k}={v!r}" for k, v in self.config().items() if k in ("padding_idx", "sparse"))
+        extra = "".join(f", {k}={v!r}" for k, v in self.config().items() if k in ("padding_idx", "sparse", "mask_zero"))
         return f"Embedding({self.num_embeddings}, {self.embedding_dim}{extra})"
+
+    def compute_mask(self, ids) -> np.ndarray | None:
+        """With mask_zero: m (N, T) bool, True where ids != 0; otherwise None (no mask)."""
+        if not self.mask_zero:
+            return None
+        return check_ids("x", ids, self.num_embeddings) != 0
 
     def forward(self, ids):
         """y, cache = forward(ids); ids: (N, T) integers in [0, num_embeddings)."""

@@ -214,7 +214,7 @@ class GRU(Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, reset_after=True,
                  dtype="float32", seed=None, direction="forward", layer_norm=False, zoneout=0.0,
-                 recurrent_dropout=0.0, weight_drop=0.0):
+                 recurrent_dropout=0.0, weight_drop=0.0, zero_output_for_mask=None):
         for name, value in (("reset_after", reset_after), ("layer_norm", layer_norm)):
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"{name}: expected True or False, got {value!r}")
@@ -223,7 +223,7 @@ class GRU(Recurrent):
                              "has no separate recurrent product to normalize), got reset_after=False")
         self.reset_after, self.layer_norm = bool(reset_after), bool(layer_norm)
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction,
-                         zoneout, recurrent_dropout, weight_drop)
+                         zoneout, recurrent_dropout, weight_drop, zero_output_for_mask)
 
     @property
     def _plain(self):

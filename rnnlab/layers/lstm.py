@@ -41,7 +41,7 @@ from ..activations import sigmoid
 from ..checks import check_int, check_real
 from .gates import block, split
 from .lstm_variants import LSTMOptions, LSTMVCache, lstmv_backward, lstmv_forward, lstmv_input_part, lstmv_step_forward
-from .recurrent import Recurrent, ShardedCache, carry_masked, time_steps, uniform_init
+from .recurrent import Recurrent, ShardedCache, carry_masked, carry_outputs, time_steps, uniform_init
 
 
 class LSTMStepCache(NamedTuple):
@@ -212,7 +212,7 @@ class LSTM(Recurrent):
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, forget_bias=0.0,
                  dtype="float32", seed=None, proj_size=0, peepholes=False, cell_clip=None, gate_clip=None,
                  input_forget=False, layer_norm=False, direction="forward", zoneout=0.0, recurrent_dropout=0.0,
-                 weight_drop=0.0):
+                 weight_drop=0.0, zero_output_for_mask=None):
         self.forget_bias = check_real("forget_bias", forget_bias)
         self.proj_size = check_int("proj_size", proj_size, low=0)
         if self.proj_size and isinstance(hidden_size, (int, np.integer)) and not isinstance(hidden_size, bool) \
@@ -226,7 +226,7 @@ class LSTM(Recurrent):
         self.cell_clip = None if cell_clip is None else check_real("cell_clip", cell_clip, low=0, low_open=True)
         self.gate_clip = None if gate_clip is None else check_real("gate_clip", gate_clip, low=0, low_open=True)
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction,
-                         zoneout, recurrent_dropout, weight_drop)
+                         zoneout, recurrent_dropout, weight_drop, zero_output_for_mask)
 
     @property
     def h_size(self):
@@ -242,20 +242,21 @@ class LSTM(Recurrent):
         return (LSTMOptions(self.forget_bias) == self.options and not self.proj_size
                 and not self.__dict__.get("_keep_cells") and super()._plain)
 
-    def forward(self, x, state0=None, lengths=None, return_cell_states=False):
-        """y, state, cache = forward(x, state0=None, lengths=None), as Recurrent.forward.
+    def forward(self, x, state0=None, lengths=None, mask=None, return_cell_states=False):
+        """y, state, cache = forward(x, state0=None, lengths=None, mask=None), as Recurrent.forward.
 
         With ``return_cell_states=True``: y, state, cache, cells, where cells (N, T, directions * H)
-        is the top layer's cell state c_t at every step (each direction's, side by side like y; zero
-        on padded steps, like y). That call runs the NumPy step functions, whose cache keeps every c_t.
+        is the top layer's cell state c_t at every step (each direction's, side by side like y; at
+        padded or masked steps what y has there: zero, or with a mask the carried value). That call
+        runs the NumPy step functions, whose cache keeps every c_t.
         """
         if not isinstance(return_cell_states, (bool, np.bool_)):
             raise ValueError(f"return_cell_states: expected True or False, got {return_cell_states!r}")
         if not return_cell_states:
-            return super().forward(x, state0, lengths)
+            return super().forward(x, state0, lengths, mask)
         self._keep_cells = True
         try:
-            y, state, cache = super().forward(x, state0, lengths)
+            y, state, cache = super().forward(x, state0, lengths, mask)
         finally:
             del self._keep_cells
         return y, state, cache, self._cell_states(cache)
@@ -269,7 +270,12 @@ class LSTM(Recurrent):
             cell = cache.directions[(self.num_layers - 1) * self.directions + d].cell
             c = cell.cs[:-1] if cell.reverse else cell.cs[1:]            # (T, N, H): c_t in time order
             per.append(c if cell.mask is None else c * cell.mask)
-        return np.ascontiguousarray(np.concatenate(per, axis=2).transpose(1, 0, 2))
+        cells = np.ascontiguousarray(np.concatenate(per, axis=2).transpose(1, 0, 2))
+        if cache.carry is not None:                      # like y: masked steps repeat the step before
+            for d in range(self.directions):
+                carry_outputs(cells[:, :, d * self.hidden_size:(d + 1) * self.hidden_size], cache.carry,
+                              bool(d) or self.reverse)
+        return cells
 
     def config(self):
         variants = {"proj_size": self.proj_size, "peepholes": self.peepholes, "cell_clip": self.cell_clip,

@@ -16,6 +16,15 @@ Conventions, stated once:
   at its own last step. The reverse direction runs t = T-1 .. 0, carrying its initial state unchanged
   through the padding until it reaches each sequence's last valid step: exactly PyTorch's packed
   sequences.
+- Per-step masks, Keras' semantics: ``mask`` (N, T) of 0/1, any pattern (padded at the front, as
+  Keras' ``pad_sequences`` does by default, or with holes). With m_t[n] = mask[n, t], every state is
+  carried as above, ``s_t = m_t * s_new + (1 - m_t) * s_{t-1}``, so a sequence whose first steps are
+  masked keeps state0 until its first valid step. The output at a masked step is, as Keras gives it,
+  either the output of the step before in processing order (``zero_output_for_mask=False``, Keras'
+  default for one direction): ``y_t = m_t * h_new + (1 - m_t) * y_{t-1}`` with y_{-1} = 0, or zero
+  (``zero_output_for_mask=True``, what Keras' Bidirectional sets when it returns sequences, and the
+  default of a bidirectional layer here): ``y_t = m_t * h_new``. ``lengths`` keeps its own convention
+  (outputs zero at padded steps) and is the fast special case of a mask covering each sequence's end.
 - Directions (ONNX's names): ``direction="forward"`` (the default), ``"bidirectional"`` (the same as
   ``bidirectional=True``: forward and reverse, outputs concatenated) or ``"reverse"``: one direction
   reading t = T-1 .. 0 as above, ONNX's ``direction="reverse"`` and Keras' ``go_backwards=True``
@@ -70,6 +79,46 @@ def carry_masked(new: np.ndarray, old: np.ndarray, m: np.ndarray) -> None:
     new += old
 
 
+def carry_outputs(y: np.ndarray, m: np.ndarray, reverse: bool) -> None:
+    """In place on one direction's outputs y (N, T, H), given as y_t = m_t * h_new: the output at a
+    masked step becomes the output of the step before in processing order (Keras' default),
+    y_t <- y_t + (1 - m_t) * y_{t-1}, with y_{-1} = 0. m: (T, N, 1) of 0/1."""
+    order = list(time_steps(y.shape[1], reverse))
+    for prev, t in zip(order, order[1:]):
+        y[:, t] += (1 - m[t]) * y[:, prev]
+
+
+def carry_outputs_backward(dy: np.ndarray, m: np.ndarray, reverse: bool) -> None:
+    """In place on dy (N, T, H), the gradient at carry_outputs' result: it becomes the gradient at
+    its input. From y_t = y_t + (1 - m_t) y_{t-1}: dy_{t-1} += (1 - m_t) dy_t, last step first."""
+    order = list(time_steps(dy.shape[1], reverse))
+    for prev, t in reversed(list(zip(order, order[1:]))):
+        dy[:, prev] += (1 - m[t]) * dy[:, t]
+
+
+def check_mask(mask, batch: int, time: int, lengths=None) -> np.ndarray | None:
+    """A per-step mask as a bool array (N, T), or None: 0/1 values (bool, integers or floats), one
+    row per sequence. ValueError naming ``mask`` for another shape or value, or when ``lengths`` is
+    given too."""
+    if mask is None:
+        return None
+    if lengths is not None:
+        raise ValueError("mask: expected lengths (each sequence padded at its end) or mask (any steps masked), "
+                         "not both")
+    arr = np.asarray(mask)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"mask: expected 0/1 values (bool or numbers) of shape (N, T), got dtype {arr.dtype}")
+    if arr.shape != (batch, time):
+        raise ValueError(f"mask: expected shape ({batch}, {time}) (batch and time steps of x), got {arr.shape}")
+    if arr.dtype.kind != "b":
+        bad = ~((arr == 0) | (arr == 1))
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"mask: expected 0 (masked) or 1 (valid) at every step, got {arr[where]!r} at "
+                             f"index {where}")
+    return arr.astype(bool)
+
+
 def uniform_init(rng: np.random.Generator, shape: tuple, bound: float, dtype) -> np.ndarray:
     """U(-bound, bound), PyTorch's default for recurrent layers with bound = 1 / sqrt(H)."""
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
@@ -84,6 +133,7 @@ class RecurrentCache(NamedTuple):
     x_shape: tuple       # (N, T, D) as given
     lengths: np.ndarray | None
     directions: list     # DirectionCache per k = layer * directions + direction
+    carry: np.ndarray | None = None   # (T, N, 1) mask whose masked steps carry the top layer's outputs
 
 
 class ShardedCache(NamedTuple):
@@ -99,6 +149,10 @@ class Recurrent:
     gates:       number of H-wide blocks in the fused weight matrices (1, 4, 3)
     state_names: ("h",) or ("h", "c")
     and implement ``_init_direction``, ``_cell_forward``, ``_cell_backward``.
+
+    ``zero_output_for_mask`` (Keras' name; every layer takes it): the output at a step masked by
+    forward's ``mask`` is zero (True) or the output of the step before in processing order (False).
+    None (the default) gives Keras' settings: False for one direction, True for a bidirectional layer.
     """
 
     kind = "Recurrent"
@@ -107,7 +161,7 @@ class Recurrent:
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bidirectional: bool = False, dtype="float32", seed: int | None = None, direction: str = "forward",
-                 zoneout=0.0, recurrent_dropout=0.0, weight_drop=0.0):
+                 zoneout=0.0, recurrent_dropout=0.0, weight_drop=0.0, zero_output_for_mask=None):
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
@@ -119,6 +173,11 @@ class Recurrent:
             raise ValueError("direction: 'reverse' runs one direction, bidirectional=True two; give one of them")
         self.bidirectional = bool(bidirectional) or direction == "bidirectional"
         self.reverse = direction == "reverse"          # the only direction runs t = T-1 .. 0
+        if zero_output_for_mask is not None and not isinstance(zero_output_for_mask, (bool, np.bool_)):
+            raise ValueError(f"zero_output_for_mask: expected True, False or None (True for a bidirectional layer, "
+                             f"as Keras' Bidirectional, else False), got {zero_output_for_mask!r}")
+        # outputs at masked steps (forward's mask): zero, or carried from the step before (Keras' names)
+        self.zero_output_for_mask = self.bidirectional if zero_output_for_mask is None else bool(zero_output_for_mask)
         self.dtype = check_dtype_name(dtype)
         self.seed = check_seed("seed", seed)
         self.reg: Regularizers = check_regularizers(zoneout, recurrent_dropout, weight_drop, len(self.state_names) == 2)
@@ -197,6 +256,8 @@ class Recurrent:
         if r.zoneout_h or r.zoneout_c:
             config["zoneout"] = (r.zoneout_h, r.zoneout_c) if len(self.state_names) == 2 else r.zoneout_h
         config.update({k: getattr(r, k) for k in ("recurrent_dropout", "weight_drop") if getattr(r, k)})
+        if self.zero_output_for_mask != self.bidirectional:
+            config["zero_output_for_mask"] = self.zero_output_for_mask
         return {**config, "direction": "reverse"} if self.reverse else config
 
     def num_params(self) -> int:
@@ -252,11 +313,14 @@ class Recurrent:
         return tuple(parts) if len(parts) > 1 else parts[0]
 
     # ----- forward / backward -----------------------------------------------------------------
-    def forward(self, x, state0=None, lengths=None):
-        """y, state, cache = forward(x, state0=None, lengths=None).
+    def forward(self, x, state0=None, lengths=None, mask=None):
+        """y, state, cache = forward(x, state0=None, lengths=None, mask=None).
 
-        x: (N, T, D); state0: (K, N, H) (LSTM: a pair) or None for zeros; lengths: (N,) ints in [1, T].
-        y: (N, T, directions * H); state: like state0, each sequence's final state.
+        x: (N, T, D); state0: (K, N, H) (LSTM: a pair) or None for zeros; lengths: (N,) ints in [1, T];
+        mask: (N, T) of 0/1 (bool or numbers), Keras' per-step mask (see the module docstring), not
+        together with lengths. y: (N, T, directions * H); state: like state0, each sequence's final
+        state (with a mask: its state after its last valid step, or state0 if it has none).
+        ValueError naming x, state0, lengths or mask for a bad argument.
         """
         x = check_float_array("x", x, ndim=3, dtype=self.dtype)
         N, T, D = x.shape
@@ -265,26 +329,31 @@ class Recurrent:
         if T < 1 or N < 1:
             raise ValueError(f"x: expected at least one sequence and one time step, got shape {x.shape}")
         lengths = check_lengths(lengths, N, T)
+        mask = check_mask(mask, N, T, lengths)
         s0 = self._state_parts("state0", state0, N, allow_none=False)
         s0 = [np.zeros(self.state_shape(N, n), self.dtype) if s is None else s for s, n in zip(s0, self.state_names)]
         masks = self._draw_masks(N)
         if masks is None and not self.bidirectional and shard_batch(N, self.hidden_size):
             halves = (slice(0, N // 2), slice(N // 2, N))
             parts = run_pair(*(partial(self._forward, x[h], [s[:, h] for s in s0],
-                                       None if lengths is None else lengths[h]) for h in halves))
+                                       None if lengths is None else lengths[h], None,
+                                       None if mask is None else mask[h]) for h in halves))
             y = np.concatenate([y for y, _, _ in parts])
             finals = [np.concatenate(pair, axis=1) for pair in zip(*(st for _, st, _ in parts))]
             return y, self._pack_state(finals), ShardedCache([c for _, _, c in parts], N // 2)
-        y, finals, cache = self._forward(x, s0, lengths, masks)
+        y, finals, cache = self._forward(x, s0, lengths, masks, mask)
         return y, self._pack_state(finals), cache
 
-    def _forward(self, x, s0: list, lengths, masks=None):
+    def _forward(self, x, s0: list, lengths, masks=None, keep=None):
         """forward on checked arguments: s0 a list of (K, N, H) arrays, masks a list of RegMasks per k
-        or None; returns y, [final states], cache."""
+        or None, keep the (N, T) bool per-step mask or None; returns y, [final states], cache."""
         N, T, _ = x.shape
-        mask = None
+        mask = None                                                     # (T, N, 1) of 0/1, the cells' form
         if lengths is not None and lengths.min() < T:
-            mask = (np.arange(T)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]  # (T, N, 1)
+            mask = (np.arange(T)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]
+        elif keep is not None and not keep.all():
+            mask = np.ascontiguousarray(keep.T, dtype=self.dtype)[:, :, None]
+        carry = mask if keep is not None and mask is not None and not self.zero_output_for_mask else None
         inp = np.ascontiguousarray(x.transpose(1, 0, 2))               # (T, N, D)
         finals = [np.empty(self.state_shape(N, n), self.dtype) for n in self.state_names]
         caches = []
@@ -304,12 +373,16 @@ class Recurrent:
                 caches.append(DirectionCache(cell_cache, inp.shape[2]))
             inp = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)  # (T, N, dirs*H)
         y = np.ascontiguousarray(inp.transpose(1, 0, 2))                # (N, T, dirs*H)
-        return y, finals, RecurrentCache(x.shape, lengths, caches)
+        if carry is not None:                                           # Keras: masked steps repeat the last output
+            H = self.h_size
+            for d in range(self.directions):
+                carry_outputs(y[:, :, d * H:(d + 1) * H], carry, bool(d) or self.reverse)
+        return y, finals, RecurrentCache(x.shape, lengths, caches, carry)
 
-    def infer(self, x, state0=None, lengths=None):
-        """y, state = infer(x, state0=None, lengths=None): ``forward`` without keeping a cache."""
+    def infer(self, x, state0=None, lengths=None, mask=None):
+        """y, state = infer(x, state0=None, lengths=None, mask=None): ``forward`` without keeping a cache."""
         with engine.inference():                        # the compiled loops skip the cache's arrays
-            y, state, _ = self.forward(x, state0, lengths)
+            y, state, _ = self.forward(x, state0, lengths, mask)
         return y, state
 
     def backward(self, dy, dstate, cache: RecurrentCache):
@@ -370,6 +443,10 @@ class Recurrent:
         """backward on checked arguments: dsT a list of (K, N, H) arrays; returns dx, [dstate0], grads."""
         N, T, D = cache.x_shape
         H = self.h_size
+        if cache.carry is not None:
+            dy = dy.copy()
+            for d in range(self.directions):
+                carry_outputs_backward(dy[:, :, d * H:(d + 1) * H], cache.carry, bool(d) or self.reverse)
         dinp = np.ascontiguousarray(dy.transpose(1, 0, 2))              # (T, N, dirs*H)
         ds0 = [np.empty(self.state_shape(N, n), self.dtype) for n in self.state_names]
         grads: dict[str, np.ndarray] = {}

@@ -218,12 +218,13 @@ class RNN(Recurrent):
     state_names = ("h",)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, nonlinearity="tanh",
-                 dtype="float32", seed=None, direction="forward", zoneout=0.0, recurrent_dropout=0.0, weight_drop=0.0):
+                 dtype="float32", seed=None, direction="forward", zoneout=0.0, recurrent_dropout=0.0, weight_drop=0.0,
+                 zero_output_for_mask=None):
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction,
-                         zoneout, recurrent_dropout, weight_drop)
+                         zoneout, recurrent_dropout, weight_drop, zero_output_for_mask)
 
     @property
     def _plain(self):

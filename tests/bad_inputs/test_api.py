@@ -232,6 +232,26 @@ FORWARD_BACKWARD = [
                                                                seq_model().forward(X)[1], [None]), "dstates"),
 ]
 
+MASKS = [
+    ("forward-mask-shape", lambda: lstm().forward(X, mask=np.ones((2, 4))), "mask"),
+    ("forward-mask-transposed", lambda: lstm().forward(X, mask=np.ones((5, 2))), "mask"),
+    ("forward-mask-1d", lambda: lstm().forward(X, mask=np.ones(5)), "mask"),
+    ("forward-mask-two", lambda: lstm().forward(X, mask=np.full((2, 5), 2)), "mask"),
+    ("forward-mask-half", lambda: lstm().forward(X, mask=np.full((2, 5), 0.5)), "mask"),
+    ("forward-mask-nan", lambda: lstm().forward(X, mask=nan_at((2, 5))), "mask"),
+    ("forward-mask-str", lambda: lstm().forward(X, mask=np.full((2, 5), "1")), "mask"),
+    ("forward-mask-and-lengths", lambda: lstm().forward(X, None, [5, 5], mask=np.ones((2, 5))), "mask"),
+    ("infer-mask-shape", lambda: rnnlab.GRU(3, 4, bidirectional=True).infer(X, mask=np.ones((2, 6))), "mask"),
+    ("laststep-forward-mask", lambda: LastStep().forward(np.ones((2, 3, 4)), mask=np.ones((2, 4))), "mask"),
+    ("sequential-mask-and-lengths", lambda: seq_model().forward(X, [5, 5], mask=np.ones((2, 5))), "mask"),
+    ("sequential-mask-shape", lambda: seq_model().forward(X, mask=np.ones((3, 5))), "mask"),
+    ("layer-zero-output-for-mask", lambda: lstm(zero_output_for_mask="yes"), "zero_output_for_mask"),
+    ("embedding-mask-zero", lambda: rnnlab.Embedding(5, 2, mask_zero=1), "mask_zero"),
+    ("masking-mask-value-nan", lambda: rnnlab.Masking(float("nan")), "mask_value"),
+    ("masking-forward-2d", lambda: rnnlab.Masking().forward(np.ones((2, 3))), "x"),
+    ("masking-backward-cache", lambda: rnnlab.Masking().backward(np.ones((2, 3, 1)), None), "cache"),
+]
+
 GRADCHECK = [
     ("gradcheck-eps-zero", lambda: gradcheck(rnnlab.Dense(2, 2), eps=0), "eps"),
     ("gradcheck-eps-negative", lambda: gradcheck(rnnlab.Dense(2, 2), eps=-1), "eps"),
@@ -288,7 +308,7 @@ TREES = [
         model="recursive", nonlinearity="sigmoid"), "--nonlinearity"),
 ]
 
-CASES = OPTIMIZERS + LOSSES + LAYERS + FORWARD_BACKWARD + GRADCHECK + TF1 + SAVE + TREES
+CASES = OPTIMIZERS + LOSSES + LAYERS + FORWARD_BACKWARD + MASKS + GRADCHECK + TF1 + SAVE + TREES
 
 
 @pytest.mark.parametrize("call,name", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
