@@ -511,11 +511,11 @@ def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None 
 
     LSTMCell's peepholes and projection are variables, read with the cell's. Its ``cell_clip`` is,
     like forget_bias, a constructor argument: when None, it is read from the .meta graph (the
-    constant of the clip of c_t; none found: no clip); without a .meta, c_t is not clipped unless
-    ``cell_clip`` is given (the error asking for forget_bias says so). Cells clipping at different
-    values are refused (one rnnlab layer has one cell_clip), and so is ``LSTMCell(proj_clip=x)``,
-    seen in the .meta (rnnlab has no clip of the projection); a checkpoint without a .meta does not
-    show a proj_clip.
+    constant of the clip of c_t; none found: no clip); given, it is used in place of the graph's.
+    Without a .meta, c_t is not clipped unless ``cell_clip`` is given (the error asking for
+    forget_bias says so). Cells clipping at different values are refused (one rnnlab layer has one
+    cell_clip), and so is ``LSTMCell(proj_clip=x)``, seen in the .meta whenever there is one (rnnlab
+    has no clip of the projection); a checkpoint without a .meta does not show a proj_clip.
 
     Raises FileNotFoundError (no .index or a missing shard), rnnlab.errors.FormatError naming the
     file and the tensor or block on a malformed checkpoint or one whose cells rnnlab cannot hold,
@@ -574,8 +574,7 @@ def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None 
                              f"checkpoints, and there is no graph {meta!r} to read it from; pass forget_bias= "
                              f"as the model's code gave it to BasicLSTMCell / LSTMCell (1.0 by default), "
                              f"and cell_clip= if it gave LSTMCell one (not given, c_t is not clipped)")
-        found = _cell_constants(meta, list(cells)) if (forget_bias is None or cell_clip is None) \
-            and os.path.isfile(meta) else {}
+        found = _cell_constants(meta, list(cells)) if os.path.isfile(meta) else {}
         for c, k in found.items():
             if k.proj_clip:
                 raise FormatError(meta, f"cell {c.scope!r}", f"LSTMCell(proj_clip={sorted(k.proj_clip)[0]}) clips "
