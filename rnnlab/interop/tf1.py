@@ -341,17 +341,16 @@ def from_variables(variables: dict, forget_bias: float = 1.0, cell_clip: float |
             raise ValueError(f"variables: cell {c.scope!r}: {err}") from err
         parts[l, d] = one
     first = parts[0, 0]
-    if kind == "LSTM":
-        shown = lambda one: f"peepholes={one.peepholes}, proj_size={one.proj_size}"   # noqa: E731
-        for (l, d), one in parts.items():
-            if shown(one) != shown(first):
-                raise ValueError(f"variables: expected cells with the same options (those of one rnnlab layer), "
-                                 f"got cell {placed[l, d].scope!r} with {shown(one)}, cell {placed[0, 0].scope!r} "
-                                 f"with {shown(first)} (cell scopes found: {scopes})")
     options = {"GRU": {"reset_after": False}, "RNN": {}}.get(kind)
-    if kind == "LSTM":
+    if kind == "LSTM":                        # peepholes and projection: seen in each cell's variables
         options = {"forget_bias": forget_bias, "peepholes": first.peepholes, "proj_size": first.proj_size,
                    "cell_clip": cell_clip}
+        for (l, d), one in parts.items():
+            if (one.peepholes, one.proj_size) != (first.peepholes, first.proj_size):
+                raise ValueError(f"variables: expected cells with the same options (those of one rnnlab layer), "
+                                 f"got cell {placed[l, d].scope!r} with peepholes={one.peepholes}, proj_size="
+                                 f"{one.proj_size}, cell {placed[0, 0].scope!r} with peepholes={first.peepholes}, "
+                                 f"proj_size={first.proj_size} (cell scopes found: {scopes})")
     layer = new_layer(first.kind, first.input_size, first.hidden_size, first.dtype, num_layers=num_layers,
                       bidirectional=directions == 2, **options)
     for (l, d), one in parts.items():
@@ -410,8 +409,8 @@ def to_variables(model, scope: str | None = None, lstm_cell: str = "lstm_cell") 
 
 
 # ----- checkpoint files -----------------------------------------------------------------------------
-_LEAVES = {"LSTM": ("kernel", "bias", *PEEPHOLES, "projection/kernel"), "GRU": ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias"),
-           "RNN": ("kernel", "bias")}
+_LEAVES = {"LSTM": ("kernel", "bias", *PEEPHOLES, "projection/kernel"),
+           "GRU": ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias"), "RNN": ("kernel", "bias")}
 _DENSE = re.compile(r"dense(?:_(\d+))?/(kernel|bias)")     # tf.layers.dense: dense, dense_1, ...
 HEADS = ("last", "each")
 
