@@ -234,3 +234,19 @@ def test_rnnlab_convert_reads_and_writes_lstmcell_variants(tmp_path, capsys):
     assert main(["convert", fixture("proj_clip")[0], str(tmp_path / "p.npz")]) == 2
     assert "proj_clip" in capsys.readouterr().err
     assert not (tmp_path / "p.npz").exists()
+
+
+def test_levels_clipping_at_different_values_are_refused_unless_one_clip_is_given(monkeypatch):
+    """One rnnlab layer has one cell_clip: MultiRNNCell levels whose graphs clip at different values
+    (here the graph's reading altered for level 1) are refused naming cell_clip."""
+    path, ref = fixture("variants_multi")
+    read = tf1._cell_constants
+
+    def altered(meta, cells):
+        out = read(meta, cells)
+        return {c: k._replace(cell_clip={0.9}) if "cell_1" in c.scope else k for c, k in out.items()}
+    monkeypatch.setattr(tf1, "_cell_constants", altered)
+    with pytest.raises(ValueError, match=r"^cell_clip: .*variants_multi\.ckpt\.meta: the cells clip c_t at "
+                                         r"\{.*cell_0/lstm_cell': \[0\.7\], .*cell_1/lstm_cell': \[0\.9\]\}"):
+        tf1.load_checkpoint(path)
+    assert max(errors(tf1.load_checkpoint(path, cell_clip=0.7), ref, 2)) <= TOL
