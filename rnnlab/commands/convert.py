@@ -6,6 +6,7 @@
     rnnlab convert rnn.pt rnn.onnx --head each --nonlinearity relu
     rnnlab convert model.ckpt model.npz               # TensorFlow 1 checkpoint (prefix or .index) -> rnnlab
     rnnlab convert seq2seq.ckpt decoder.npz --scope decoder --forget-bias 1.0
+    rnnlab convert lstm.ckpt lstm.npz --forget-bias 1.0 --cell-clip 3.0   # LSTMCell(cell_clip=3.0), no .meta
     rnnlab convert sentiment.h5 sentiment.npz          # Keras 2 model.save("model.h5") -> rnnlab
 
 The format follows each file name's ending (.npz, .pt/.pth, .keras/.weights.h5, .onnx, .ckpt/.index). A model
@@ -34,6 +35,9 @@ def add_parser(sub):
     p.add_argument("--forget-bias", type=float, default=None,
                    help="TensorFlow 1 checkpoints of LSTM cells: the cells' forget_bias, needed without a .meta "
                         "graph (given, it is used in place of the graph's)")
+    p.add_argument("--cell-clip", type=float, default=None,
+                   help="TensorFlow 1 checkpoints of LSTMCell(cell_clip=x): x, read from the .meta graph when "
+                        "there is one; without a .meta, c_t is not clipped unless it is given")
     p.add_argument("--masking", choices=("keras", "lengths", "refuse"), default=None,
                    help="Keras models with a Masking layer or Embedding(mask_zero=True): keep the mask with Keras' "
                         "semantics (default), read them for batches padded at the end, given as lengths, or refuse "
@@ -43,7 +47,7 @@ def add_parser(sub):
 
 # Which source formats each option applies to; given for another format, it is refused, not ignored.
 APPLIES = {"head": ("torch", "keras", "tf1"), "nonlinearity": ("torch",), "scope": ("tf1",),
-           "forget_bias": ("tf1",), "masking": ("keras",)}
+           "forget_bias": ("tf1",), "cell_clip": ("tf1",), "masking": ("keras",)}
 
 
 def run(args) -> int:
@@ -66,7 +70,8 @@ def run(args) -> int:
             raise ValueError(f"{flag}: applies to {' / '.join(formats)} sources, got a {fmt} file {args.source!r}")
     try:
         model = load_any(args.source, head=args.head or "last", nonlinearity=args.nonlinearity or "tanh",
-                         scope=args.scope, forget_bias=args.forget_bias, masking=args.masking or "keras")
+                         scope=args.scope, forget_bias=args.forget_bias, masking=args.masking or "keras",
+                         cell_clip=args.cell_clip)
         save_any(model, args.target)
     except ImportError as err:
         raise ValueError(str(err)) from err
@@ -74,9 +79,10 @@ def run(args) -> int:
         message = str(err)
         message = message.replace("masking='lengths'", "--masking lengths").replace("masking='keras'",
                                                                                     "--masking keras")
-        for name, flag in (("scope", "--scope"), ("forget_bias", "--forget-bias")):
+        for name, flag in (("scope", "--scope"), ("forget_bias", "--forget-bias"), ("cell_clip", "--cell-clip")):
             if message.startswith(name + ": ") and not isinstance(err, FormatError):
-                raise ValueError(flag + message[len(name):].replace(f"pass {name}=", f"pass {flag}")) from err
+                message = flag + message[len(name):].replace(f"pass {name}=", f"pass {flag}")
+                raise ValueError(message.replace("cell_clip= ", "--cell-clip ")) from err
         if message != str(err):
             raise ValueError(message) from err
         raise

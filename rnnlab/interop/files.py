@@ -31,15 +31,15 @@ def format_of(path) -> str:
 
 
 def load_any(path, head: str = "last", nonlinearity: str = "tanh", scope=None, forget_bias=None,
-             masking: str = "keras"):
+             masking: str = "keras", cell_clip=None):
     """An rnnlab model from any supported file. ``head`` and ``nonlinearity`` fill in what a PyTorch
-    state_dict or a bare Keras .weights.h5 does not record (see those modules); ``scope`` and
-    ``forget_bias`` are those of ``rnnlab.interop.tf1.load_checkpoint``, ``masking`` that of
-    ``rnnlab.interop.keras.load_model``."""
+    state_dict or a bare Keras .weights.h5 does not record (see those modules); ``scope``,
+    ``forget_bias`` and ``cell_clip`` are those of ``rnnlab.interop.tf1.load_checkpoint``, ``masking``
+    that of ``rnnlab.interop.keras.load_model``."""
     fmt = format_of(path)
     if fmt == "tf1":
         from . import tf1
-        return tf1.load_checkpoint(path, scope=scope, forget_bias=forget_bias, head=head)
+        return tf1.load_checkpoint(path, scope=scope, forget_bias=forget_bias, head=head, cell_clip=cell_clip)
     if fmt == "rnnlab":
         from ..saving import load
         return load(path)

@@ -3,15 +3,26 @@ from a checkpoint with ``tf.train.load_checkpoint(path).get_tensor(name)``). Ten
 imported: the layouts below are those of the TF1 sources, and the tests check them against the cells'
 equations written out in NumPy, not against TensorFlow itself.
 
-``BasicLSTMCell`` and ``LSTMCell`` (without peepholes, projection or clipping) hold one ``kernel``
-(D+H, 4H), rows [x; h], and one ``bias`` (4H,), column blocks in the order (i, j, f, o), with j the
-candidate; the cell's ``forget_bias`` (1.0 by default) is a constructor argument added at run time:
+``BasicLSTMCell`` and ``LSTMCell`` hold one ``kernel`` (D+P, 4H), rows [x; h], and one ``bias``
+(4H,), column blocks in the order (i, j, f, o), with j the candidate; the cell's ``forget_bias``
+(1.0 by default) is a constructor argument added at run time. ``LSTMCell(use_peepholes=True)`` adds
+the diagonal weights ``w_i_diag``, ``w_f_diag``, ``w_o_diag`` (H,), ``num_proj=P`` the
+``projection/kernel`` (H, P), and ``cell_clip=x`` (a constructor argument, no variable) clips c_t
+(TF1's rnn_cell_impl.LSTMCell.call, written out; [.] marks what each option adds):
 
-    i, j, f, o = split([x_t, h_{t-1}] kernel + bias, 4)
-    c_t = sigmoid(f + forget_bias) * c_{t-1} + sigmoid(i) * tanh(j)
-    h_t = sigmoid(o) * tanh(c_t)                   state tuple (c, h): c first
+    i, j, f, o = split([x_t, m_{t-1}] kernel + bias, 4)
+    c_t = sigmoid(f + forget_bias [+ w_f_diag * c_{t-1}]) * c_{t-1}
+          + sigmoid(i [+ w_i_diag * c_{t-1}]) * tanh(j)
+    [c_t = clip(c_t, -cell_clip, cell_clip)]
+    m_t = sigmoid(o [+ w_o_diag * c_t]) * tanh(c_t)
+    [m_t = m_t projection/kernel]                  state tuple (c, m): c first; P = H without num_proj
 
-which is rnnlab's LSTM with the same run-time ``forget_bias``. ``GRUCell`` holds ``gates/kernel``
+which is rnnlab's LSTM (rnnlab.layers.lstm_variants) with the same run-time ``forget_bias``,
+``peepholes=True`` (p = [w_i_diag, w_f_diag, w_o_diag]: c_{t-1} into i and f, c_t, after the clip,
+into o), ``proj_size=P`` (W_hr = projection/kernel) and ``cell_clip``; h_t = m_t. ``LSTMCell``'s
+``proj_clip`` (a clip of m_t after the projection) has no rnnlab counterpart and is refused where it
+is seen (the .meta graph); rnnlab's ``gate_clip``, ``input_forget`` and ``layer_norm`` have no TF1
+counterpart and are refused on export. ``GRUCell`` holds ``gates/kernel``
 (D+H, 2H) in the order (r, u), ``gates/bias``, ``candidate/kernel`` (D+H, H), ``candidate/bias``:
 
     r, u = split(sigmoid([x_t, h_{t-1}] gates/kernel + gates/bias), 2)
@@ -32,7 +43,8 @@ are refused with the scopes found (see ``from_variables``).
 
 Checkpoint files: ``load_checkpoint("model.ckpt")`` reads a ``tf.compat.v1.train.Saver`` checkpoint
 (the .index and .data-* files, through rnnlab.interop.tf_bundle, without TensorFlow) and builds the
-model, its LSTM ``forget_bias`` read from the .meta graph; ``save_checkpoint`` writes one. These are
+model, its LSTM ``forget_bias`` and ``cell_clip`` read from the .meta graph; ``save_checkpoint``
+writes one. These are
 tested against checkpoints and outputs made by TensorFlow 2.21 (tests/fixtures/tf1).
 """
 from __future__ import annotations
@@ -59,21 +71,68 @@ def _split_rows(kernel: np.ndarray, H: int, name: str) -> tuple:
     return kernel[:-H], kernel[-H:]
 
 
-def lstm_from_tf1(kernel, bias, forget_bias: float = 1.0) -> LSTM:
-    """An rnnlab LSTM computing what a TF1 BasicLSTMCell / LSTMCell with these variables computes."""
+PEEPHOLES = ("w_i_diag", "w_f_diag", "w_o_diag")     # rnnlab's p blocks (i, f, o), in that order
+
+
+def lstm_from_tf1(kernel, bias, forget_bias: float = 1.0, w_i_diag=None, w_f_diag=None, w_o_diag=None,
+                  projection=None, cell_clip: float | None = None) -> LSTM:
+    """An rnnlab LSTM computing what a TF1 BasicLSTMCell / LSTMCell with these variables computes.
+
+    kernel (D + P, 4H), bias (4H,); ``w_i_diag``, ``w_f_diag``, ``w_o_diag`` (H,): all three
+    (``use_peepholes=True``) or none; ``projection`` (H, P): the cell's ``projection/kernel``
+    (``num_proj=P``, P below H as rnnlab's proj_size), or None; ``forget_bias`` and ``cell_clip``
+    (x > 0 or None): the cell's constructor arguments. float64 if any array is, else float32.
+    Raises ValueError naming the argument whose shape or value does not fit."""
     kernel, bias = check_float_array("kernel", kernel), check_float_array("bias", bias)
     forget_bias = check_real("forget_bias", forget_bias)
+    if cell_clip is not None:
+        cell_clip = check_real("cell_clip", cell_clip, low=0, low_open=True)
     if kernel.ndim != 2 or kernel.shape[1] % 4:
         raise ValueError(f"kernel: expected shape (D + H, 4H), got {kernel.shape}")
     H = kernel.shape[1] // 4
     if bias.shape != (4 * H,):
         raise ValueError(f"bias: expected shape ({4 * H},) to match kernel {kernel.shape}, got {bias.shape}")
-    W, U = _split_rows(kernel, H, "kernel")
-    layer = new_layer("LSTM", W.shape[0], H, float_dtype(kernel, bias), forget_bias=forget_bias)
-    set_direction(layer, 0, 0, {"W": reorder(W, "LSTM", "tf1", "rnnlab", 1),
-                                "U": reorder(U, "LSTM", "tf1", "rnnlab", 1),
-                                "b": reorder(bias, "LSTM", "tf1", "rnnlab", 0)})
+    given = {name: a for name, a in zip(PEEPHOLES, (w_i_diag, w_f_diag, w_o_diag)) if a is not None}
+    if given and len(given) < 3:
+        raise ValueError(f"{', '.join(PEEPHOLES)}: expected all three (LSTMCell(use_peepholes=True)) or none, "
+                         f"got {' and '.join(given)} only")
+    diags = [check_float_array(name, a) for name, a in given.items()]
+    for name, a in zip(given, diags):
+        if a.shape != (H,):
+            raise ValueError(f"{name}: expected shape ({H},) to match kernel {kernel.shape}, got {a.shape}")
+    P = 0
+    if projection is not None:
+        projection = check_float_array("projection", projection)
+        if projection.ndim != 2 or projection.shape[0] != H:
+            raise ValueError(f"projection: expected shape ({H}, P) to match kernel {kernel.shape}, "
+                             f"got {projection.shape}")
+        P = projection.shape[1]
+        if not 0 < P < H:
+            raise ValueError(f"projection: expected num_proj below num_units (rnnlab's proj_size, like "
+                             f"PyTorch's, is below hidden_size), got LSTMCell(num_units={H}, num_proj={P})")
+    W, U = _split_rows(kernel, P or H, "kernel")
+    arrays = [kernel, bias, *diags] + ([projection] if P else [])
+    layer = new_layer("LSTM", W.shape[0], H, float_dtype(*arrays), forget_bias=forget_bias,
+                      peepholes=bool(diags), proj_size=P, cell_clip=cell_clip)
+    p = {"W": reorder(W, "LSTM", "tf1", "rnnlab", 1), "U": reorder(U, "LSTM", "tf1", "rnnlab", 1),
+         "b": reorder(bias, "LSTM", "tf1", "rnnlab", 0)}
+    if diags:
+        p["p"] = np.concatenate(diags)                                   # (p_i, p_f, p_o)
+    if P:
+        p["W_hr"] = projection                                          # h_t = m_t W_hr
+    set_direction(layer, 0, 0, p)
     return layer
+
+
+def cell_arguments(layer: LSTM) -> dict:
+    """The constructor arguments of the TF1 ``LSTMCell`` that computes what ``layer`` computes (the
+    options that are no variables): ``tf.compat.v1.nn.rnn_cell.LSTMCell(**cell_arguments(layer))``.
+    Raises ValueError naming an option TF1's LSTMCell has no counterpart of."""
+    if not isinstance(layer, LSTM):
+        raise ValueError(f"layer: expected an rnnlab LSTM, got {type(layer).__name__}")
+    refuse_variants(layer, "TF1's LSTMCell", holds=("proj_size", "peepholes", "cell_clip"))
+    return {"num_units": layer.hidden_size, "use_peepholes": layer.peepholes, "num_proj": layer.proj_size or None,
+            "cell_clip": layer.cell_clip, "forget_bias": layer.forget_bias}
 
 
 def gru_from_tf1(gates_kernel, gates_bias, candidate_kernel, candidate_bias) -> GRU:
@@ -107,18 +166,34 @@ def rnn_from_tf1(kernel, bias) -> RNN:
     return layer
 
 
+CONSTRUCTOR = ("forget_bias", "cell_clip")     # to_tf1's keys that are cell arguments, not variables
+
+
 def to_tf1(layer: Recurrent, l: int = 0, d: int = 0) -> dict:
     """The TF1 cell variables of one (layer, direction) of ``layer``, keyed as the cell names them:
-    LSTM {"kernel", "bias"} (with the layer's ``forget_bias`` to pass to the cell's constructor under
-    "forget_bias"), GRU {"gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias"},
-    RNN {"kernel", "bias"}."""
+    LSTM {"kernel", "bias"}, with peepholes {"w_i_diag", "w_f_diag", "w_o_diag"}, with proj_size
+    {"projection/kernel"} (and the layer's ``forget_bias``, and its ``cell_clip`` when set, to pass to
+    the cell's constructor under those keys: see ``cell_arguments``), GRU {"gates/kernel",
+    "gates/bias", "candidate/kernel", "candidate/bias"}, RNN {"kernel", "bias"}. Raises ValueError
+    naming an option TF1's cells cannot hold (gate_clip, input_forget, layer_norm, regularizers)."""
     if not isinstance(layer, Recurrent):
         raise ValueError(f"layer: expected an rnnlab RNN, LSTM or GRU, got {type(layer).__name__}")
-    refuse_variants(layer, "rnnlab's TF1 converter (BasicLSTMCell variables)")
+    if isinstance(layer, LSTM):
+        refuse_variants(layer, "TF1's LSTMCell", holds=("proj_size", "peepholes", "cell_clip"))
+    else:
+        refuse_variants(layer, f"TF1's {'GRUCell' if isinstance(layer, GRU) else 'BasicRNNCell'}")
     p = layer.direction_params(l, d)
     if isinstance(layer, LSTM):
-        return {"kernel": reorder(np.concatenate([p["W"], p["U"]]), "LSTM", "rnnlab", "tf1", 1),
-                "bias": reorder(p["b"], "LSTM", "rnnlab", "tf1", 0), "forget_bias": layer.forget_bias}
+        out = {"kernel": reorder(np.concatenate([p["W"], p["U"]]), "LSTM", "rnnlab", "tf1", 1),
+               "bias": reorder(p["b"], "LSTM", "rnnlab", "tf1", 0)}
+        if layer.peepholes:
+            out.update(zip(PEEPHOLES, (np.ascontiguousarray(part) for part in np.split(p["p"], 3))))
+        if layer.proj_size:
+            out["projection/kernel"] = p["W_hr"].copy()
+        out["forget_bias"] = layer.forget_bias
+        if layer.cell_clip is not None:
+            out["cell_clip"] = layer.cell_clip
+        return out
     if isinstance(layer, GRU):
         if layer.reset_after:
             raise ValueError("layer.reset_after: TF1's GRUCell computes the reset-before form; "
@@ -136,7 +211,6 @@ def to_tf1(layer: Recurrent, l: int = 0, d: int = 0) -> dict:
 
 # ----- whole checkpoints ----------------------------------------------------------------------------
 CELL_KINDS = {"lstm_cell": "LSTM", "basic_lstm_cell": "LSTM", "gru_cell": "GRU", "basic_rnn_cell": "RNN"}
-_FORBIDDEN = ("w_f_diag", "w_i_diag", "w_o_diag", "projection")
 _OUTPUT_INDEX = re.compile(r":\d+$")       # "rnn/lstm_cell/kernel:0", a tensor's name in the graph
 _STACK_INDEX = re.compile(r"cell_(\d+)")   # MultiRNNCell's cell_k, stack_bidirectional_dynamic_rnn's cell_k
 
@@ -175,7 +249,7 @@ def _parse(name: str):
     return cell, "/".join(parts[c + 1:])
 
 
-def from_variables(variables: dict, forget_bias: float = 1.0) -> Recurrent:
+def from_variables(variables: dict, forget_bias: float = 1.0, cell_clip: float | None = None) -> Recurrent:
     """One rnnlab layer from a dict of TF1 variable names -> arrays (names with or without the
     tensor suffix ":0"). Cells are identified by their full scope, and the variables must hold one
     RNN's cells: a single cell ("rnn/lstm_cell/kernel"), a MultiRNNCell stack
@@ -189,11 +263,16 @@ def from_variables(variables: dict, forget_bias: float = 1.0) -> Recurrent:
     MultiRNNCell of more than one level inside each direction of a bidirectional RNN (TF1 runs each
     direction's stack separately; rnnlab, like stack_bidirectional_dynamic_rnn, feeds both
     directions' outputs to the next level), nested stacks, a missing or repeated (layer, direction),
-    cells of different kinds, peepholes or projections.
-    ``forget_bias``: the LSTM cells' constructor argument (not stored in checkpoints)."""
+    cells of different kinds, cells of which some have peepholes or a projection (or a projection of
+    another width) and others not.
+    LSTMCell's peepholes ("w_i_diag", "w_f_diag", "w_o_diag") and projection ("projection/kernel") are
+    variables, read with the cell's; ``forget_bias`` and ``cell_clip`` (x > 0, or None: no clip) are
+    the LSTM cells' constructor arguments, which checkpoints do not store."""
     if not isinstance(variables, Mapping):
         raise ValueError(f"variables: expected a dict of TF1 variable names -> arrays, got {type(variables).__name__}")
     forget_bias = check_real("forget_bias", forget_bias)
+    if cell_clip is not None:
+        cell_clip = check_real("cell_clip", cell_clip, low=0, low_open=True)
     cells: dict[_Cell, dict] = {}
     for name, value in variables.items():
         if not isinstance(name, str):
@@ -202,9 +281,6 @@ def from_variables(variables: dict, forget_bias: float = 1.0) -> Recurrent:
         if parsed is None:
             continue
         cell, leaf = parsed
-        if any(bad in leaf for bad in _FORBIDDEN):
-            raise ValueError(f"variables[{name!r}]: expected an LSTMCell without peepholes or a projection "
-                             f"(rnnlab's LSTM has neither), got {leaf!r}")
         leaves = cells.setdefault(cell, {})
         if leaf in leaves:
             raise ValueError(f"variables[{name!r}]: {cell.scope}/{leaf} is given twice (with and without ':0')")
@@ -254,7 +330,8 @@ def from_variables(variables: dict, forget_bias: float = 1.0) -> Recurrent:
             if kind == "GRU":
                 one = gru_from_tf1(v["gates/kernel"], v["gates/bias"], v["candidate/kernel"], v["candidate/bias"])
             elif kind == "LSTM":
-                one = lstm_from_tf1(v["kernel"], v["bias"], forget_bias)
+                one = lstm_from_tf1(v["kernel"], v["bias"], forget_bias, *(v.get(n) for n in PEEPHOLES),
+                                    projection=v.get("projection/kernel"), cell_clip=cell_clip)
             else:
                 one = rnn_from_tf1(v["kernel"], v["bias"])
         except KeyError as err:
@@ -264,7 +341,16 @@ def from_variables(variables: dict, forget_bias: float = 1.0) -> Recurrent:
             raise ValueError(f"variables: cell {c.scope!r}: {err}") from err
         parts[l, d] = one
     first = parts[0, 0]
-    options = {"LSTM": {"forget_bias": forget_bias}, "GRU": {"reset_after": False}, "RNN": {}}[first.kind]
+    options = {"GRU": {"reset_after": False}, "RNN": {}}.get(kind)
+    if kind == "LSTM":                        # peepholes and projection: seen in each cell's variables
+        options = {"forget_bias": forget_bias, "peepholes": first.peepholes, "proj_size": first.proj_size,
+                   "cell_clip": cell_clip}
+        for (l, d), one in parts.items():
+            if (one.peepholes, one.proj_size) != (first.peepholes, first.proj_size):
+                raise ValueError(f"variables: expected cells with the same options (those of one rnnlab layer), "
+                                 f"got cell {placed[l, d].scope!r} with peepholes={one.peepholes}, proj_size="
+                                 f"{one.proj_size}, cell {placed[0, 0].scope!r} with peepholes={first.peepholes}, "
+                                 f"proj_size={first.proj_size} (cell scopes found: {scopes})")
     layer = new_layer(first.kind, first.input_size, first.hidden_size, first.dtype, num_layers=num_layers,
                       bidirectional=directions == 2, **options)
     for (l, d), one in parts.items():
@@ -299,8 +385,8 @@ def to_variables(model, scope: str | None = None, lstm_cell: str = "lstm_cell") 
     cell or MultiRNNCell (scope "rnn") or ``stack_bidirectional_dynamic_rnn`` (scope
     "stack_bidirectional_rnn") would create. In a model, the levels of its recurrent layers are the
     cells cell_0, cell_1, ... in order, Dropout is left out, and its Dense layers are ``dense``,
-    ``dense_1``, ... (``tf.layers.dense``). Not variables: LSTM ``forget_bias`` (pass
-    ``layer.forget_bias`` to the cells) and a Dense's activation."""
+    ``dense_1``, ... (``tf.layers.dense``). Not variables: LSTM ``forget_bias`` and ``cell_clip``
+    (build the cells with ``LSTMCell(**cell_arguments(layer))``) and a Dense's activation."""
     recs, denses = ([model], []) if isinstance(model, Recurrent) else _split_model(model)
     cells = [(layer, l) for layer in recs for l in range(layer.num_layers)]
     out = {}
@@ -314,7 +400,7 @@ def to_variables(model, scope: str | None = None, lstm_cell: str = "lstm_cell") 
             else:
                 path = f"{scope or 'rnn'}/{cell}"
             for name, value in to_tf1(layer, l, d).items():
-                if name != "forget_bias":
+                if name not in CONSTRUCTOR:
                     out[f"{path}/{name}"] = value
     for k, dense in enumerate(denses):
         name = "dense" if k == 0 else f"dense_{k}"
@@ -323,8 +409,8 @@ def to_variables(model, scope: str | None = None, lstm_cell: str = "lstm_cell") 
 
 
 # ----- checkpoint files -----------------------------------------------------------------------------
-_LEAVES = {"LSTM": ("kernel", "bias"), "GRU": ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias"),
-           "RNN": ("kernel", "bias")}
+_LEAVES = {"LSTM": ("kernel", "bias", *PEEPHOLES, "projection/kernel"),
+           "GRU": ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias"), "RNN": ("kernel", "bias")}
 _DENSE = re.compile(r"dense(?:_(\d+))?/(kernel|bias)")     # tf.layers.dense: dense, dense_1, ...
 HEADS = ("last", "each")
 
@@ -334,42 +420,72 @@ def _is_subsequence(short: list, long: list) -> bool:
     return all(part in it for part in short)
 
 
-def _forget_biases(meta: str, cells: list) -> dict:
-    """{cell: forget_bias} read from the graph of ``meta``: the scalar constant that BasicLSTMCell
-    (``sigmoid(add(f, Const))``) and LSTMCell (``sigmoid(f + forget_bias)``) add to the forget gate,
-    i.e. a Sigmoid of an Add/AddV2 one of whose inputs is a scalar Const, inside the cell's name
-    scope. The ops of a cell under dynamic_rnn carry the loop's scopes ("rnn/while/lstm_cell/add",
+class _Constants(NamedTuple):
+    """What a cell's graph holds beyond its variables: sets of the values found in its scope."""
+    forget_bias: set
+    cell_clip: set
+    proj_clip: set
+
+
+def _scalar(node) -> float | None:
+    """The value of a scalar Const node, else None. A value that is a float32 is given as the shortest
+    decimal that is the same float32 (0.8, not 0.800000011920929): the argument the model's code gave."""
+    if node is None or node.op != "Const" or node.value is None or node.value.size != 1:
+        return None
+    value = float(node.value.reshape(-1)[0])
+    return float(str(np.float32(value))) if float(np.float32(value)) == value else value
+
+
+def _cell_constants(meta: str, cells: list) -> dict:
+    """{cell: _Constants} read from the graph of ``meta``.
+
+    forget_bias: the scalar constant that BasicLSTMCell (``sigmoid(add(f, Const))``) and LSTMCell
+    (``sigmoid(f + forget_bias [+ w_f_diag * c_{t-1}])``) add to the forget gate, i.e. a Sigmoid of an
+    Add/AddV2 one of whose inputs is a scalar Const or an Add/AddV2 with one. cell_clip and proj_clip:
+    ``clip_by_value(v, -x, x)`` is Maximum(Minimum(v, Const x), Const -x); it clips the projection
+    (proj_clip) when v is a MatMul (m_t projection/kernel), else the cell state (cell_clip). The ops of
+    a cell under dynamic_rnn carry the loop's scopes ("rnn/while/lstm_cell/add",
     "bidirectional_rnn/fw/fw/while/...") where its variables have "rnn/lstm_cell"; a cell matches an
     op scope that starts and ends as its own and holds its parts in order."""
     from .tf_bundle import read_graph
     nodes = read_graph(meta)
     by_name = {n.name: n for n in nodes}
-    found = []                                  # (op scope parts, value)
+    found = []                                  # (op scope parts, field, value)
+
+    def in_cell(n):
+        parts = n.name.split("/")[:-1]
+        return parts if parts and parts[-1] in CELL_KINDS else None
+
     for n in nodes:
-        add = by_name.get(n.inputs[0]) if n.op == "Sigmoid" and n.inputs else None
-        if add is None or add.op not in ("Add", "AddV2"):
+        parts = in_cell(n)
+        if parts is None or not n.inputs:
             continue
-        for i in add.inputs:
-            const = by_name.get(i)
-            if const is not None and const.op == "Const" and const.value is not None and const.value.size == 1:
-                parts = n.name.split("/")[:-1]
-                if parts and parts[-1] in CELL_KINDS:
-                    found.append((parts, float(const.value.reshape(-1)[0])))
+        if n.op == "Sigmoid":
+            adds = [by_name.get(n.inputs[0])]
+            adds += [by_name.get(i) for i in (adds[0].inputs if adds[0] is not None else ())]
+            for add in adds:
+                if add is not None and add.op in ("Add", "AddV2"):
+                    found += [(parts, "forget_bias", v) for v in map(_scalar, map(by_name.get, add.inputs))
+                              if v is not None]
+        elif n.op == "Maximum" and len(n.inputs) == 2:
+            low, minimum = _scalar(by_name.get(n.inputs[1])), by_name.get(n.inputs[0])
+            if low is None or minimum is None or minimum.op != "Minimum" or len(minimum.inputs) != 2:
+                continue
+            high, value = _scalar(by_name.get(minimum.inputs[1])), by_name.get(minimum.inputs[0])
+            if high is not None and high == -low and high > 0:
+                field = "proj_clip" if value is not None and value.op == "MatMul" else "cell_clip"
+                found.append((parts, field, high))
     out = {}
     for c in cells:
         own = c.scope.split("/")
-        values = {v for parts, v in found if parts[0] == own[0] and parts[-1] == own[-1]
-                  and _is_subsequence(own, parts)}
-        if len(values) != 1:
-            what = "no constant" if not values else f"constants {sorted(values)}"
-            raise ValueError(f"forget_bias: {meta}: found {what} added to the forget gate of cell {c.scope!r} "
-                             f"(a Sigmoid of an Add with a scalar Const in its scope); pass forget_bias= as "
-                             f"the model's code gave it to the cell (BasicLSTMCell's default is 1.0)")
-        out[c] = values.pop()
+        mine = [(field, v) for parts, field, v in found
+                if parts[0] == own[0] and parts[-1] == own[-1] and _is_subsequence(own, parts)]
+        out[c] = _Constants(*({v for f, v in mine if f == field} for field in _Constants._fields))
     return out
 
 
-def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None = None, head: str = "last"):
+def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None = None, head: str = "last",
+                    cell_clip: float | None = None):
     """An rnnlab model from a TensorFlow 1 checkpoint (``tf.compat.v1.train.Saver``), read without
     TensorFlow (rnnlab.interop.tf_bundle): ``prefix`` is the checkpoint prefix ("model.ckpt", as
     given to ``Saver.save``) or any of its files (.index, .data-0000k-of-0000n, .meta); several
@@ -392,9 +508,17 @@ def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None 
     Cells of different forget_bias are folded into one layer's (the difference goes into the forget
     gate's bias).
 
+    LSTMCell's peepholes and projection are variables, read with the cell's. Its ``cell_clip`` is,
+    like forget_bias, a constructor argument: when None, it is read from the .meta graph (the
+    constant of the clip of c_t; none found: no clip); given, it is used in place of the graph's.
+    Without a .meta, c_t is not clipped unless ``cell_clip`` is given (the error asking for
+    forget_bias says so). Cells clipping at different values are refused (one rnnlab layer has one
+    cell_clip), and so is ``LSTMCell(proj_clip=x)``, seen in the .meta whenever there is one (rnnlab
+    has no clip of the projection); a checkpoint without a .meta does not show a proj_clip.
+
     Raises FileNotFoundError (no .index or a missing shard), rnnlab.errors.FormatError naming the
     file and the tensor or block on a malformed checkpoint or one whose cells rnnlab cannot hold,
-    and ValueError naming ``scope`` or ``forget_bias`` when they are needed."""
+    and ValueError naming ``scope``, ``forget_bias`` or ``cell_clip`` when they are needed."""
     from ..errors import FormatError
     from ..models import Sequential
     from .tf_bundle import Bundle
@@ -402,6 +526,8 @@ def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None 
         raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
     if forget_bias is not None:
         forget_bias = check_real("forget_bias", forget_bias)
+    if cell_clip is not None:
+        cell_clip = check_real("cell_clip", cell_clip, low=0, low_open=True)
     bundle = Bundle(prefix)
     path, names = bundle.path, sorted(bundle.entries)
     if scope is not None:
@@ -418,7 +544,7 @@ def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None 
         if parsed is None:
             continue
         cell, leaf = parsed
-        if leaf in _LEAVES[cell.kind] or any(bad == leaf.split("/")[0] for bad in _FORBIDDEN):
+        if leaf in _LEAVES[cell.kind]:
             cells.setdefault(cell, {})[leaf] = name
     if not cells:
         where = f"under scope {scope!r}" if scope is not None else "in the checkpoint"
@@ -435,18 +561,36 @@ def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None 
                          f"{sorted(c.scope for c in cells)}; pass scope= one of {options} "
                          f"(scope={scope!r} was given)")
     kinds = {c.kind for c in cells}
+    if cell_clip is not None and kinds != {"LSTM"}:
+        raise ValueError(f"cell_clip: {path} holds {'/'.join(sorted(kinds))} cells, which have no cell clip "
+                         f"(LSTMCell's); got cell_clip={cell_clip}")
     fb: dict = {}
     if kinds == {"LSTM"}:
-        if forget_bias is None:
-            meta = bundle.prefix + ".meta"
-            if not os.path.isfile(meta):
-                raise ValueError(f"forget_bias: {path} holds LSTM cells, whose forget_bias (added to the forget "
-                                 f"gate at run time, sigmoid(f + forget_bias)) TensorFlow does not save in "
-                                 f"checkpoints, and there is no graph {meta!r} to read it from; pass forget_bias= "
-                                 f"as the model's code gave it to BasicLSTMCell / LSTMCell (1.0 by default)")
-            fb = _forget_biases(meta, list(cells))
-        else:
-            fb = {c: forget_bias for c in cells}
+        meta = bundle.prefix + ".meta"
+        if forget_bias is None and not os.path.isfile(meta):
+            raise ValueError(f"forget_bias: {path} holds LSTM cells, whose forget_bias (added to the forget "
+                             f"gate at run time, sigmoid(f + forget_bias)) TensorFlow does not save in "
+                             f"checkpoints, and there is no graph {meta!r} to read it from; pass forget_bias= "
+                             f"as the model's code gave it to BasicLSTMCell / LSTMCell (1.0 by default), "
+                             f"and cell_clip= if it gave LSTMCell one (not given, c_t is not clipped)")
+        found = _cell_constants(meta, list(cells)) if os.path.isfile(meta) else {}
+        for c, k in found.items():
+            if k.proj_clip:
+                raise FormatError(meta, f"cell {c.scope!r}", f"LSTMCell(proj_clip={sorted(k.proj_clip)[0]}) clips "
+                                                            f"the projection m_t projection/kernel; rnnlab's LSTM has "
+                                                            f"no proj_clip (its cell_clip clips c_t)")
+            if forget_bias is None and len(k.forget_bias) != 1:
+                what = "no constant" if not k.forget_bias else f"constants {sorted(k.forget_bias)}"
+                raise ValueError(f"forget_bias: {meta}: found {what} added to the forget gate of cell {c.scope!r} "
+                                 f"(a Sigmoid of an Add with a scalar Const in its scope); pass forget_bias= as "
+                                 f"the model's code gave it to the cell (BasicLSTMCell's default is 1.0)")
+        fb = {c: forget_bias if forget_bias is not None else found[c].forget_bias.copy().pop() for c in cells}
+        if cell_clip is None and found:
+            clips = {c.scope: sorted(k.cell_clip) for c, k in found.items()}
+            if any(len(v) > 1 for v in clips.values()) or len({tuple(v) for v in clips.values()}) > 1:
+                raise ValueError(f"cell_clip: {meta}: the cells clip c_t at {clips} ([]: no clip); an rnnlab "
+                                 f"layer has one cell_clip: pass cell_clip= to read them all with one")
+            cell_clip = (next(iter(clips.values())) or [None])[0]
     first = fb[min(cells, key=lambda c: (c.outer, c.direction or 0))] if fb else 1.0    # layer 0's
     variables = {}
     for c, leaves in cells.items():
@@ -457,7 +601,7 @@ def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None 
                 block(a, "tf1", "LSTM", "f")[...] += a.dtype.type(fb[c] - first)
             variables[name] = a
     try:
-        layer = from_variables(variables, forget_bias=first)
+        layer = from_variables(variables, forget_bias=first, cell_clip=cell_clip)
     except ValueError as err:
         raise FormatError(path, f"scope {scope!r}" if scope else "", str(err).removeprefix("variables: ")) from None
     dense = {}
@@ -476,7 +620,7 @@ def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None 
     if set(parts) != {"kernel", "bias"}:
         raise FormatError(path, f"tensor {sorted(parts.values())[0]!r}", "a dense layer needs kernel and bias")
     W, b = bundle.read(parts["kernel"]), bundle.read(parts["bias"])
-    width = layer.hidden_size * layer.directions
+    width = layer.h_size * layer.directions
     if W.ndim != 2 or W.shape[0] != width or b.shape != (W.shape[1],):
         raise FormatError(path, f"tensor {parts['kernel']!r}", f"dense kernel {W.shape} and bias {b.shape}: "
                                                               f"expected ({width}, O) and (O,) after {layer!r}")
@@ -488,7 +632,9 @@ def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None 
 def save_checkpoint(model, prefix, scope: str | None = None, lstm_cell: str = "lstm_cell") -> None:
     """Write ``model`` as a TensorFlow 1 checkpoint ``prefix``.index + ``prefix``.data-00000-of-00001,
     the variables named as ``to_variables`` names them, which ``tf.compat.v1.train.Saver().restore``
-    loads into the graph those names describe (cells built with ``forget_bias=layer.forget_bias``:
-    it is not a variable) and ``tf.train.load_checkpoint(prefix)`` reads. No .meta graph is written."""
+    loads into the graph those names describe (cells built with ``LSTMCell(**cell_arguments(layer))``:
+    forget_bias and cell_clip are no variables) and ``tf.train.load_checkpoint(prefix)`` reads. No
+    .meta graph is written: read it back with ``load_checkpoint(prefix, forget_bias=..., cell_clip=...)``.
+    Raises ValueError naming an option TF1's cells have no counterpart of (``to_tf1``)."""
     from .tf_bundle import prefix_of, write_checkpoint
     write_checkpoint(prefix_of(prefix), to_variables(model, scope=scope, lstm_cell=lstm_cell))

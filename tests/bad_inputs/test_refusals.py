@@ -140,3 +140,35 @@ def test_proj_size_below_hidden(capsys):
             rnnlab.LSTM(3, 4, proj_size=p)
     assert rnnlab.LSTM(3, 4, proj_size=3).proj_size == 3
     assert "--proj-size" in cli_error(["train", "--hidden", "8", "--proj-size", "8", "--quiet"], capsys)
+
+
+@pytest.mark.parametrize("option,value", [("layer_norm", True), ("input_forget", True), ("gate_clip", 1.0),
+                                          ("zoneout", 0.1)])
+def test_tf1_export_names_the_lstm_option_lstmcell_lacks(option, value, tmp_path, capsys):
+    from rnnlab.interop import tf1
+    from rnnlab.saving import save
+    layer = rnnlab.LSTM(3, 4, peepholes=True, proj_size=2, cell_clip=1.0, seed=0, **{option: value})
+    for call in (lambda: tf1.save_checkpoint(layer, tmp_path / "m.ckpt"), lambda: tf1.cell_arguments(layer),
+                 lambda: tf1.to_variables(Sequential([layer, LastStep(), rnnlab.Dense(2, 2)]))):
+        with pytest.raises(ValueError, match=rf"^layer\.{option}: TF1's LSTMCell has no counterpart of the LSTM "
+                                             rf"option {option}, got {option}="):
+            call()
+    assert list(tmp_path.iterdir()) == []
+    save(tmp_path / "m.npz", layer)
+    assert f"layer.{option}: TF1's LSTMCell" in cli_error(["convert", str(tmp_path / "m.npz"),
+                                                           str(tmp_path / "m.ckpt")], capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]            # no partial checkpoint
+
+
+def test_tf1_checkpoint_with_proj_clip_or_unequal_clips_is_refused_naming_it(tmp_path, capsys):
+    import os
+    fixtures = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "tf1")
+    err = cli_error(["convert", os.path.join(fixtures, "proj_clip.ckpt"), str(tmp_path / "p.npz")], capsys)
+    assert "proj_clip.ckpt.meta: cell 'rnn/lstm_cell': LSTMCell(proj_clip=0.3)" in err
+    err = cli_error(["convert", os.path.join(fixtures, "gru.ckpt"), str(tmp_path / "g.npz"), "--cell-clip", "1"],
+                    capsys)
+    assert "--cell-clip: " in err and "GRU cells, which have no cell clip" in err
+    err = cli_error(["convert", os.path.join(fixtures, "variants.ckpt"), str(tmp_path / "v.npz"), "--cell-clip",
+                     "-1"], capsys)
+    assert "--cell-clip: " in err
+    assert list(tmp_path.iterdir()) == []
