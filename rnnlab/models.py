@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .checks import check_float_array, check_lengths, check_positive_int, check_seed
-from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Recurrent
+from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, MergeDirections, Recurrent, ReverseSequence
 from .layers.dense import dense_forward
 from .summary import summary as summary_table
 
@@ -184,7 +184,7 @@ class Sequential:
         for layer, state0 in zip(self.layers, states):
             if isinstance(layer, Recurrent):
                 x, state, cache = layer.forward(x, state0, lengths)
-            elif isinstance(layer, LastStep):
+            elif isinstance(layer, (LastStep, ReverseSequence)):
                 (x, cache), state = layer.forward(x, lengths), None
             else:
                 (x, cache), state = layer.forward(x), None
@@ -306,7 +306,7 @@ def evaluation(model):
 
 
 LAYER_TYPES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU, "Dense": Dense, "LastStep": LastStep, "Dropout": Dropout,
-               "Embedding": Embedding}
+               "Embedding": Embedding, "ReverseSequence": ReverseSequence, "MergeDirections": MergeDirections}
 
 
 def spec_of(model) -> dict:

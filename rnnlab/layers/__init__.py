@@ -4,7 +4,9 @@ from .dropout import Dropout
 from .embedding import Embedding
 from .gru import GRU
 from .lstm import LSTM
+from .merge import MergeDirections
 from .recurrent import Recurrent
+from .reverse import ReverseSequence
 from .rnn import RNN
 
-__all__ = ["Dense", "Dropout", "Embedding", "GRU", "LSTM", "RNN", "Recurrent"]
+__all__ = ["Dense", "Dropout", "Embedding", "GRU", "LSTM", "MergeDirections", "RNN", "Recurrent", "ReverseSequence"]
