@@ -102,3 +102,11 @@ def test_torch_and_onnx_exporters_name_the_layers_they_lack():
             ti.to_torch(model)
         with pytest.raises(ValueError, match=rf"model\.layers\[1\]: ONNX export has no counterpart of {name}"):
             oi.to_onnx(model)
+
+
+@pytest.mark.parametrize("layer", [ReverseSequence(), MergeDirections(2, "mul"), MergeDirections(3, "ave")],
+                         ids=repr)
+def test_gradcheck_of_the_bare_layers(layer):
+    report = gradcheck(layer, lengths=np.array([5, 2, 4]) if isinstance(layer, ReverseSequence) else None)
+    assert report.worst <= THRESHOLD, report.format()
+    assert [r.name for r in report.rows] == ["input x"]
