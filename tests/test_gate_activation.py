@@ -13,7 +13,7 @@ from rnnlab.commands.gradcheck import THRESHOLD
 from rnnlab.gradcheck import default_input, gradcheck
 from rnnlab.saving import load, save
 
-from conftest import require_torch
+from conftest import require_onnx, require_torch
 
 HARD = ("hard_sigmoid", "hard_sigmoid_keras2")
 LENGTHS = np.array([6, 3, 1])
@@ -153,3 +153,7 @@ def test_exporters_without_a_hard_sigmoid_name_the_option(cell, kw, tmp_path):
     if cell == "LSTM":
         with pytest.raises(ValueError, match=r"layer\.gate_activation: .*TF1.*'hard_sigmoid'"):
             tf1.to_variables(layer)
+    require_onnx()
+    from rnnlab.interop import onnx as oi
+    with pytest.raises(ValueError, match=r"layer\.gate_activation: ONNX .*'hard_sigmoid'"):
+        oi.to_onnx(layer)

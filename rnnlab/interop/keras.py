@@ -33,7 +33,8 @@ declares (no compression, no unwritten fill), all of them together at most ``MAX
 zip members are read only up to their declared size and the limits below.
 
 Reading a ``.keras`` file needs only h5py (its ``config.json`` gives the architecture); reading a bare
-``.weights.h5`` file, which holds no architecture, assumes Keras' default activations and needs the
+``.weights.h5`` file, which holds no architecture, assumes Keras' defaults (activations, sigmoid gates,
+go_backwards=False, merge_mode="concat") and needs the
 recurrent layers to be of one kind followed by Dense layers. Building Keras objects (``to_keras``,
 ``save_model``) needs Keras 3, imported on first use with ``KERAS_BACKEND`` defaulting to "torch".
 """
