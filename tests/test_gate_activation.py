@@ -153,7 +153,41 @@ def test_exporters_without_a_hard_sigmoid_name_the_option(cell, kw, tmp_path):
     if cell == "LSTM":
         with pytest.raises(ValueError, match=r"layer\.gate_activation: .*TF1.*'hard_sigmoid'"):
             tf1.to_variables(layer)
-    require_onnx()
+
+
+
+@pytest.mark.parametrize("gate", HARD)
+@pytest.mark.parametrize("cell,kw", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_onnx_hardsigmoid_gates_run_identically_in_onnxruntime_and_read_back(cell, kw, gate, bidirectional):
+    onnx, ort = require_onnx()
     from rnnlab.interop import onnx as oi
-    with pytest.raises(ValueError, match=r"layer\.gate_activation: ONNX .*'hard_sigmoid'"):
-        oi.to_onnx(layer)
+    layer = layer_of(cell, kw, gate, dtype="float32", num_layers=2, bidirectional=bidirectional)
+    proto = oi.to_onnx(layer)
+    x = np.random.default_rng(5).standard_normal((3, 6, 3)).astype("float32")
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    outs = session.run(None, {"x": x, "lengths": LENGTHS.astype(np.int32)})
+    y, state, _ = layer.forward(x, None, LENGTHS)
+    state = state if isinstance(state, tuple) else (state,)
+    assert max(np.abs(a - b).max() for a, b in zip([y, *state], outs)) <= 1e-5
+    back = oi.load_model(proto)
+    assert back.gate_activation == gate and repr(back) == repr(layer)
+    np.testing.assert_array_equal(back.forward(x, None, LENGTHS)[0], y)
+
+
+def test_onnx_hardsigmoid_with_other_parameters_is_refused():
+    require_onnx()
+    from onnx import helper
+    from rnnlab.interop import onnx as oi
+    proto = oi.to_onnx(rnnlab.GRU(3, 4, gate_activation="hard_sigmoid", seed=0))
+    node = next(n for n in proto.graph.node if n.op_type == "GRU")
+    for a in list(node.attribute):
+        if a.name == "activation_alpha":
+            node.attribute.remove(a)
+    node.attribute.append(helper.make_attribute("activation_alpha", [0.3]))
+    with pytest.raises(ValueError, match=r"\.activation_alpha: rnnlab's HardSigmoid gates have alpha 1/6"):
+        oi.load_model(proto)
+    for a in list(node.attribute):
+        if a.name in ("activation_alpha", "activation_beta"):
+            node.attribute.remove(a)
+    assert oi.load_model(proto).gate_activation == "hard_sigmoid_keras2"     # ONNX's defaults 0.2, 0.5
