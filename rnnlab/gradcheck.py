@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .checks import check_float_array, check_int, check_real
-from .layers import Dense, Recurrent
+from .layers import Dense, Recurrent, ReverseSequence
 from .models import LAYER_TYPES, LastStep, Sequential, clone
 
 MAX_EPS = 1e-2   # the largest finite-difference step gradcheck takes (relative truncation error ~ eps^2)
@@ -114,7 +114,7 @@ def _run(model, x, state0, lengths):
             dx, ds0, grads = model.backward_states(probes[0], cache, dstates)
             return [dx] + [p for d in ds0 for p in _parts(d)], grads
         return [y] + [p for s in cache.states for p in _parts(s)], backward
-    if isinstance(model, LastStep):
+    if isinstance(model, (LastStep, ReverseSequence)):
         y, cache = model.forward(x, lengths)
     else:
         y, cache = model.forward(x)
@@ -145,8 +145,8 @@ def default_input(model, batch: int = 3, time: int = 5, seed: int = 0):
         x = rng.standard_normal((batch, first.input_size))
     elif isinstance(first, LastStep):
         x = rng.standard_normal((batch, time, 4 * first.directions))
-    else:
-        x = rng.standard_normal((batch, time, first.input_size))
+    else:                                    # ReverseSequence keeps any width
+        x = rng.standard_normal((batch, time, getattr(first, "input_size", 4)))
 
     def state_for(layer):
         parts = [0.5 * rng.standard_normal(layer.state_shape(batch, n)) for n in layer.state_names]

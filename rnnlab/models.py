@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .checks import check_float_array, check_lengths, check_positive_int, check_seed
-from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Masking, Recurrent
+from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Masking, MergeDirections, Recurrent, ReverseSequence
 from .layers.recurrent import check_mask
 from .layers.dense import dense_forward
 from .summary import summary as summary_table
@@ -217,6 +217,8 @@ class Sequential:
                 mask = mask if computed is None else computed
             if isinstance(layer, Recurrent):
                 x, state, cache = layer.forward(x, state0, lengths, mask)
+            elif isinstance(layer, ReverseSequence):
+                (x, cache), state = layer.forward(x, lengths), None
             elif isinstance(layer, LastStep):
                 (x, cache), state = layer.forward(x, lengths, mask), None
             else:
@@ -339,7 +341,8 @@ def evaluation(model):
 
 
 LAYER_TYPES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU, "Dense": Dense, "LastStep": LastStep, "Dropout": Dropout,
-               "Embedding": Embedding, "Masking": Masking}
+               "Embedding": Embedding, "Masking": Masking, "ReverseSequence": ReverseSequence,
+               "MergeDirections": MergeDirections}
 
 
 def spec_of(model) -> dict:

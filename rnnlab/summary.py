@@ -19,6 +19,8 @@ def torch_param_count(layer) -> int | None:
         if isinstance(layer, LSTM) and any(getattr(layer, o) for o in ("peepholes", "cell_clip", "gate_clip",
                                                                        "input_forget", "layer_norm")):
             return None                  # no PyTorch equivalent (proj_size has one: weight_hr)
+        if getattr(layer, "gate_activation", "sigmoid") != "sigmoid":
+            return None                  # PyTorch's gates are sigmoids
         extra_bias = {RNN: 1, LSTM: 4, GRU: 2}[type(layer)] * layer.hidden_size
         return layer.num_params() + extra_bias * layer.num_layers * layer.directions
     return layer.num_params()

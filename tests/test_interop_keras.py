@@ -156,10 +156,11 @@ def test_stacked_layer_and_forget_bias_become_equivalent_keras_layers():
 def test_what_rnnlab_cannot_represent_is_named():
     L = keras.layers
     cases = [(L.LSTM(3, activation="relu", name="enc"), r"LSTM 'enc'\.activation.*relu"),
-             (L.GRU(3, recurrent_activation="hard_sigmoid", name="g"), r"GRU 'g'\.recurrent_activation"),
+             (L.GRU(3, recurrent_activation="softsign", name="g"), r"GRU 'g'\.recurrent_activation.*softsign"),
              (L.SimpleRNN(3, activation="elu", name="s"), r"SimpleRNN 's'\.activation.*elu"),
-             (L.LSTM(3, go_backwards=True, name="back"), r"LSTM 'back'\.go_backwards"),
-             (L.Bidirectional(L.GRU(3), merge_mode="mul", name="bi"), r"Bidirectional 'bi'\.merge_mode.*mul"),
+             (L.Bidirectional(L.LSTM(3, go_backwards=True), backward_layer=L.LSTM(3), name="back"),
+              r"Bidirectional 'back'\.forward_layer\.go_backwards"),
+             (L.Bidirectional(L.GRU(3), merge_mode=None, name="bi"), r"Bidirectional 'bi'\.merge_mode.*None"),
              (L.TimeDistributed(L.LSTM(3), name="td"), r"TimeDistributed 'td'\.layer.*LSTM"),
              (L.Dense(2, activation="gelu", name="d"), r"Dense 'd'\.activation.*gelu")]
     for layer, message in cases:

@@ -82,12 +82,12 @@ def test_damaged_files_are_format_errors(tmp_path):
     with pytest.raises(FormatError, match="a chain of layers"):
         ki.load_model(edited(tmp_path, "functional_ave", branched))
 
-    def hard_sigmoid(h5):
+    def softsign(h5):
         config = json.loads(h5.attrs["model_config"])
-        config["config"]["layers"][1]["config"]["recurrent_activation"] = "hard_sigmoid"
+        config["config"]["layers"][1]["config"]["recurrent_activation"] = "softsign"
         h5.attrs["model_config"] = json.dumps(config)
-    with pytest.raises(FormatError, match=r"GRU 'gru'\.recurrent_activation.*hard_sigmoid"):
-        ki.load_model(edited(tmp_path, "gru", hard_sigmoid))
+    with pytest.raises(FormatError, match=r"GRU 'gru'\.recurrent_activation.*softsign"):
+        ki.load_model(edited(tmp_path, "gru", softsign))
 
 
 def test_rnnlab_convert_reads_keras2_files(tmp_path, capsys):

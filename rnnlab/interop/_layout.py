@@ -101,13 +101,14 @@ def check_last_step(i: int, last: LastStep, rec: Recurrent) -> None:
 
 def refuse_variants(layer, fmt: str, holds: tuple = ()) -> None:
     """ValueError naming the first variant option of ``layer`` (the LSTM's proj_size, peepholes, cell_clip,
-    gate_clip, input_forget; layer_norm; the regularizers zoneout, recurrent_dropout, weight_drop; an RNN's
-    identity nonlinearity) that format ``fmt`` cannot hold; ``holds``: the ones it can."""
+    gate_clip, input_forget; layer_norm; a gate_activation other than sigmoid; the regularizers zoneout,
+    recurrent_dropout, weight_drop; an RNN's identity nonlinearity) that format ``fmt`` cannot hold;
+    ``holds``: the ones it can."""
     config = layer.config() if hasattr(layer, "config") else {}
-    for option in ("proj_size", "peepholes", "cell_clip", "gate_clip", "input_forget", "layer_norm", "zoneout",
-                   "recurrent_dropout", "weight_drop"):
+    for option in ("proj_size", "peepholes", "cell_clip", "gate_clip", "input_forget", "layer_norm", "gate_activation",
+                   "zoneout", "recurrent_dropout", "weight_drop"):
         value = config.get(option, getattr(layer, option, None))
-        if value and option not in holds:
+        if value and value != "sigmoid" and option not in holds:         # gate_activation="sigmoid": the plain cell
             raise ValueError(f"layer.{option}: {fmt} has no counterpart of the {layer.kind} option {option}, got "
                              f"{option}={value!r}")
     if getattr(layer, "nonlinearity", None) == "identity" and "identity" not in holds:

@@ -13,7 +13,7 @@ recurrent layer with ``return_sequences=False`` becomes the rnnlab layer followe
 Dense (or ``TimeDistributed(Dense)``, the same map on every step) acts on the last step or on every
 step accordingly; an ``Embedding`` first becomes rnnlab's Embedding. ``Bidirectional`` merge modes
 "sum" and "ave" become the bidirectional layer followed by a Dense of fixed weights [I; I] (or
-[I; I] / 2); "mul" is refused. A ``Masking(mask_value)`` layer becomes rnnlab's Masking and
+[I; I] / 2), "mul" the layer followed by ``MergeDirections(H, "mul")`` (rnnlab.layers.merge). A ``Masking(mask_value)`` layer becomes rnnlab's Masking and
 ``Embedding(mask_zero=True)`` rnnlab's Embedding(mask_zero=True): the model then computes the per-step
 mask from its input as Keras does and gives it to the recurrent layers after it, whose masked steps
 carry the state (``forward(x, mask=...)``, rnnlab.layers.recurrent), with the outputs at masked steps
@@ -22,6 +22,12 @@ Bidirectional returning sequences). So batches padded at the front (Keras' ``pad
 default) or with masked steps anywhere give Keras' outputs. ``masking="lengths"`` instead drops the
 mask layers, for batches padded at the end given to ``forward(x, lengths)``; ``masking="refuse"``
 refuses them.
+``go_backwards=True`` (outside Bidirectional) becomes the layer with ``direction="reverse"`` followed by
+``ReverseSequence()`` (rnnlab.layers.reverse): Keras returns a backward layer's outputs in processing
+order, the reverse of rnnlab's; with ``return_sequences=False`` LastStep follows and reads the state
+after the first step. ``recurrent_activation`` "sigmoid" or "hard_sigmoid" becomes ``gate_activation``:
+Keras 3's hard_sigmoid, clip(x / 6 + 1/2, 0, 1), is "hard_sigmoid", and in a Keras 2 full-model .h5
+file (tf-keras 2.x) hard_sigmoid means clip(0.2 x + 1/2, 0, 1), "hard_sigmoid_keras2".
 
 Reading files is defensive, since a model file may come from anyone: every fault gives a
 ``rnnlab.errors.FormatError`` (a ``ValueError``) naming the file and the place (zip member, HDF5
@@ -32,7 +38,8 @@ declares (no compression, no unwritten fill), all of them together at most ``MAX
 zip members are read only up to their declared size and the limits below.
 
 Reading a ``.keras`` file needs only h5py (its ``config.json`` gives the architecture); reading a bare
-``.weights.h5`` file, which holds no architecture, assumes Keras' default activations and needs the
+``.weights.h5`` file, which holds no architecture, assumes Keras' defaults (activations, sigmoid gates,
+go_backwards=False, merge_mode="concat") and needs the
 recurrent layers to be of one kind followed by Dense layers. Building Keras objects (``to_keras``,
 ``save_model``) needs Keras 3, imported on first use with ``KERAS_BACKEND`` defaulting to "torch".
 """
@@ -51,7 +58,7 @@ import numpy as np
 
 from ..errors import FormatError, describe
 from ..extras import require
-from ..layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Masking, Recurrent
+from ..layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Masking, MergeDirections, Recurrent, ReverseSequence
 from ..models import LastStep
 from ._layout import (ORDERS, block, check_last_step, inference_layers, layers_of, make_model, new_layer, refuse_variants, reorder,
                       set_direction, stack_levels)
@@ -69,6 +76,11 @@ MAX_H5_OBJECTS = 100_000
 """Most groups, datasets and links walked in a Keras HDF5 file."""
 SKIPPED = ("InputLayer", "Dropout", "SpatialDropout1D", "NotEqual", "Any")
 MASKINGS = ("keras", "lengths", "refuse")
+GATE_ACTIVATIONS = {3: {"sigmoid": "sigmoid", "hard_sigmoid": "hard_sigmoid"},
+                    2: {"sigmoid": "sigmoid", "hard_sigmoid": "hard_sigmoid_keras2"}}
+"""Keras ``recurrent_activation`` -> rnnlab ``gate_activation``, by the Keras major version that wrote
+the file: hard_sigmoid is clip(x / 6 + 1/2, 0, 1) in Keras 3 and clip(0.2 x + 1/2, 0, 1) in Keras 2."""
+MERGES = ("concat", "sum", "ave", "mul")
 
 
 def _keras():
@@ -91,6 +103,7 @@ class KLayer(NamedTuple):
     weights: list
     backward: list | None = None
     backward_config: dict | None = None
+    keras_version: int = 3       # 2 for a layer of a Keras 2 full-model .h5 file (tf-keras 2.x)
 
 
 def _name(k: KLayer) -> str:
@@ -119,9 +132,13 @@ def _recurrent(k: KLayer, config: dict, weights: list, where: str) -> tuple:
         rec = _activation(k, "recurrent_activation", config)
         if act != "tanh":
             raise ValueError(f"{where}.activation: rnnlab's {cls} uses 'tanh', got {act!r}")
-        if rec != "sigmoid":
-            raise ValueError(f"{where}.recurrent_activation: rnnlab's {cls} uses 'sigmoid', got {rec!r}")
+        gates = GATE_ACTIVATIONS[k.keras_version]
+        if rec not in gates:
+            raise ValueError(f"{where}.recurrent_activation: rnnlab's {cls} has {sorted(gates)} (its gate_activation), "
+                             f"got {rec!r}")
         options = {"reset_after": bool(config.get("reset_after", True))} if cls == "GRU" else {}
+        if gates[rec] != "sigmoid":
+            options["gate_activation"] = gates[rec]
     if config.get("use_bias", True):
         if len(weights) != 3:
             raise ValueError(f"{where}: expected 3 weight arrays (kernel, recurrent_kernel, bias), got {len(weights)}")
@@ -155,20 +172,23 @@ def _recurrent(k: KLayer, config: dict, weights: list, where: str) -> tuple:
 
 
 def _check_runtime(config: dict, where: str) -> None:
+    """A Bidirectional's forward layer must run forward (Keras allows go_backwards there, swapping the roles)."""
     if config.get("go_backwards", False):
-        raise ValueError(f"{where}.go_backwards: rnnlab runs a reverse direction only inside a bidirectional "
-                         f"layer; got go_backwards=True outside Bidirectional")
+        raise ValueError(f"{where}.go_backwards: rnnlab's bidirectional layer runs its first direction forward; "
+                         f"got go_backwards=True on the forward layer")
 
 
 def _merge(mode, H: int, dtype, where: str) -> list:
     """The layers after a bidirectional rnnlab layer (which concatenates [forward, backward]) that
     compute Keras' ``merge_mode``: none for "concat"; for "sum" and "ave" the linear map
-    y = [h_fw, h_bw] W with W = [I; I] (sum) or [I; I] / 2 (ave), a Dense of fixed weights."""
+    y = [h_fw, h_bw] W with W = [I; I] (sum) or [I; I] / 2 (ave), a Dense of fixed weights (which the
+    PyTorch and ONNX exporters hold as well); for "mul" MergeDirections(H, "mul"): y = h_fw * h_bw."""
     if mode == "concat":
         return []
-    if mode not in ("sum", "ave"):
-        raise ValueError(f"{where}.merge_mode: rnnlab reads 'concat', 'sum' and 'ave' (linear in the two "
-                         f"directions); got {mode!r}")
+    if mode == "mul":
+        return [MergeDirections(H, "mul")]
+    if mode not in MERGES:
+        raise ValueError(f"{where}.merge_mode: rnnlab reads {MERGES}; got {mode!r}")
     merge = Dense(2 * H, H, dtype=np.dtype(dtype).name)
     eye = np.eye(H, dtype=merge.dtype) * (0.5 if mode == "ave" else 1.0)
     merge.params["W"], merge.params["b"] = np.concatenate([eye, eye]), np.zeros(H, merge.dtype)
@@ -219,10 +239,13 @@ def _convert(k: KLayer, masking: str = "keras") -> tuple:
         dense.params["b"] = np.ascontiguousarray(bias)
         return dense, None, []
     if k.cls in RNNLAB_KIND:
-        _check_runtime(k.config, where)
+        backwards = k.config.get("go_backwards", False)
+        if not isinstance(backwards, bool):
+            raise ValueError(f"{where}.go_backwards: expected true or false, got {backwards!r}")
         kind, D, H, dt, options, p = _recurrent(k, k.config, k.weights, where)
         zero = bool(k.config.get("zero_output_for_mask", False))          # Keras' RNN default: carry
-        layer = new_layer(kind, D, H, dt, zero_output_for_mask=zero, **options)
+        layer = new_layer(kind, D, H, dt, zero_output_for_mask=zero,
+                          direction="reverse" if backwards else "forward", **options)
         set_direction(layer, 0, 0, p)
         return layer, bool(k.config.get("return_sequences", False)), []
     if k.cls == "Bidirectional":
@@ -282,6 +305,8 @@ def _chain(klayers: list, where: str, masking: str = "keras"):
             else:
                 tag, levels = (m.group(1) if m else None), [layer]
                 out.append(layer)
+            if layer.reverse:                       # go_backwards: Keras' outputs in processing order
+                out.append(ReverseSequence())
             if not returns_sequences:
                 out.append(LastStep())
                 sequence = False
@@ -322,7 +347,9 @@ def from_keras(obj, masking: str = "keras"):
     """An rnnlab layer or model computing what a Keras layer or model computes.
 
     A single SimpleRNN / LSTM / GRU / Bidirectional becomes the bare rnnlab layer (whatever its
-    ``return_sequences``); a Dense becomes Dense; a Sequential or a chain-shaped functional Model
+    ``return_sequences``), or with ``go_backwards=True`` a Sequential of the reverse layer and
+    ``ReverseSequence`` (Keras' output order), and a Bidirectional merging with "sum", "ave" or "mul"
+    a Sequential of the layer and the merge; a Dense becomes Dense; a Sequential or a chain-shaped functional Model
     becomes a Sequential (see the module docstring). ``masking``, for a Masking layer or an
     ``Embedding(mask_zero=True)``: "keras" (default) keeps the mask with Keras' semantics (the model
     computes it from its input); "lengths" reads the model without it, for batches padded at the end
@@ -334,6 +361,8 @@ def from_keras(obj, masking: str = "keras"):
                                                                                          "TimeDistributed"):
         return _chain([_klayer(layer) for layer in obj.layers], f"{type(obj).__name__} {obj.name!r}", masking)
     layer, _, after = _convert(_klayer(obj), masking)
+    if getattr(layer, "reverse", False):                    # go_backwards: Keras' outputs in processing order
+        after = [ReverseSequence()] + after
     return make_model([layer] + after)
 
 
@@ -591,9 +620,9 @@ def _from_keras2_file(h5, path: str, masking: str):
         if cls == "Bidirectional":
             fwd = [a for a, w in zip(arrays, names) if "/forward_" in w]
             bwd = [a for a, w in zip(arrays, names) if "/backward_" in w]
-            klayers.append(KLayer(cls, cfg, fwd, bwd, cfg.get("backward_layer")))
+            klayers.append(KLayer(cls, cfg, fwd, bwd, cfg.get("backward_layer"), keras_version=2))
         elif cls in SKIPPED or cls == "Masking" or arrays:
-            klayers.append(KLayer(cls, cfg, arrays))
+            klayers.append(KLayer(cls, cfg, arrays, keras_version=2))
         else:
             raise FormatError(path, f"group 'model_weights/{name}'", f"no weights for layer {name!r} ({cls})")
     return _chain(klayers, f"{config.get('class_name')} {model_cfg.get('name', '')!r}", masking)
@@ -644,7 +673,8 @@ def load_model(path, head: str = "last", masking: str = "keras"):
 # ----- rnnlab -> Keras ------------------------------------------------------------------------------
 def keras_weights(layer: Recurrent, l: int = 0, d: int = 0) -> list:
     """The Keras arrays [kernel, recurrent_kernel, bias] of one (layer, direction) of ``layer``."""
-    refuse_variants(layer, "Keras", holds=("recurrent_dropout",))      # to_keras passes it to the layer
+    refuse_variants(layer, "Keras", holds=("recurrent_dropout", "gate_activation"))   # to_keras passes them on
+    _keras_gates(layer)
     p = layer.direction_params(l, d)
     H = layer.hidden_size
     kind = layer.kind
@@ -660,6 +690,23 @@ def keras_weights(layer: Recurrent, l: int = 0, d: int = 0) -> list:
     return [kernel, recurrent, bias]
 
 
+def _keras_gates(layer: Recurrent) -> dict:
+    """Keras options for ``layer``'s gate_activation: none for sigmoid, recurrent_activation="hard_sigmoid"
+    for Keras 3's; Keras 2's hard sigmoid (slope 0.2) is not one of Keras 3's activations."""
+    gate = getattr(layer, "gate_activation", "sigmoid")
+    if gate == "sigmoid":
+        return {}
+    if gate != "hard_sigmoid":
+        raise ValueError(f"layer.gate_activation: Keras 3 has no counterpart of {gate!r} (clip(0.2 x + 1/2, 0, 1), "
+                         f"Keras 2's hard_sigmoid; Keras 3's hard_sigmoid is clip(x / 6 + 1/2, 0, 1)); got {layer!r}")
+    return {"recurrent_activation": "hard_sigmoid"}
+
+
+def _after(live: list, k: int, cls) -> bool:
+    """Whether live layer k is an instance of ``cls`` (False past the end)."""
+    return k < len(live) and isinstance(live[k][1], cls)
+
+
 def to_keras(model):
     """A ``keras.Sequential`` computing what ``model`` computes, in its dtype (needs Keras 3).
 
@@ -668,18 +715,30 @@ def to_keras(model):
     before it; ``Dropout`` becomes a Keras Dropout of the same rate, which like rnnlab's is the
     identity at inference (reading the model back skips it); ``Masking`` becomes Keras' Masking. Feed
     ragged batches to it with a mask (``model(x, mask=...)``) or a Masking layer in front.
+
+    What ``from_keras`` reads back, the other way: an Embedding first becomes Keras' Embedding (int32
+    ids, its ``mask_zero``; ``padding_idx`` only freezes a row in training, so the lookup, all Keras
+    stores, is the same); a ``gate_activation`` "hard_sigmoid" becomes
+    ``recurrent_activation="hard_sigmoid"``; a bidirectional layer followed by ``MergeDirections``
+    (after LastStep or not) becomes ``Bidirectional(merge_mode=mode)``; a reverse layer followed by
+    ``ReverseSequence`` becomes ``go_backwards=True`` (a stacked one: level 0 go_backwards, the levels
+    above it forward, since each reads the level below in processing order; named
+    ``rnnlab<i>_r<level>``, so they read back as a chain of one-level layers computing the same).
+    Anything else is refused naming the layer.
     """
     keras = _keras()
     layers = layers_of(model)
-    live = inference_layers(model)
-    masked = isinstance(live[0][1], Masking)
-    first = live[1][1] if masked and len(live) > 1 else live[0][1]     # Masking keeps the width it reads
-    if not isinstance(first, (Recurrent, Dense)):
-        raise ValueError(f"model.layers[{live[0][0]}]: expected a recurrent or Dense layer, got "
+    live = inference_layers(model, reverse=True)
+    masked = isinstance(live[0][1], Masking) or (isinstance(live[0][1], Embedding) and live[0][1].mask_zero)
+    first = live[1][1] if isinstance(live[0][1], Masking) and len(live) > 1 else live[0][1]   # Masking keeps the width
+    if not isinstance(first, (Recurrent, Dense, Embedding)):
+        raise ValueError(f"model.layers[{live[0][0]}]: expected an Embedding, a recurrent or a Dense layer, got "
                          f"{type(first).__name__}")
     dt = first.dtype.name
-    shape = (None, first.input_size) if isinstance(first, Recurrent) else (first.input_size,)
-    out = [keras.Input(shape, dtype=dt)]
+    if isinstance(first, Embedding):
+        out = [keras.Input((None,), dtype="int32")]
+    else:
+        out = [keras.Input((None, first.input_size) if isinstance(first, Recurrent) else (first.input_size,), dtype=dt)]
     fill = []
     place = {i: k for k, (i, _) in enumerate(live)}
     for i, layer in enumerate(layers):
@@ -694,11 +753,36 @@ def to_keras(model):
             out.append(keras.layers.Masking(layer.mask_value, dtype=dt))
             continue
         k = place[i]
-        nxt = live[k + 1][1] if k + 1 < len(live) else None
+        prev = live[k - 1][1] if k > 0 else None
+        if isinstance(layer, Embedding):
+            if k != 0:
+                raise ValueError(f"model.layers[{i}]: an Embedding reads token ids, so Keras takes it first only")
+            ke = keras.layers.Embedding(layer.num_embeddings, layer.embedding_dim, mask_zero=layer.mask_zero, dtype=dt)
+            out.append(ke)
+            fill.append((ke, [layer.params["W"]]))
+            continue
+        if isinstance(layer, ReverseSequence):
+            if not (isinstance(prev, Recurrent) and prev.reverse):
+                raise ValueError(f"model.layers[{i}]: Keras has no ReverseSequence layer; it expresses one only right "
+                                 f"after a reverse layer, as that layer's go_backwards=True")
+            continue
+        if isinstance(layer, MergeDirections):
+            rec = live[k - 2][1] if isinstance(prev, LastStep) and k > 1 else prev
+            if not (isinstance(rec, Recurrent) and rec.bidirectional and layer.size == rec.hidden_size):
+                raise ValueError(f"model.layers[{i}]: Keras merges directions only inside Bidirectional (merge_mode), "
+                                 f"so {layer!r} must follow a bidirectional layer of hidden_size {layer.size} (or its "
+                                 f"LastStep); got it after {prev!r}")
+            continue
         if isinstance(layer, LastStep):
-            if k == 0 or not isinstance(live[k - 1][1], Recurrent):
+            rec = live[k - 2][1] if isinstance(prev, ReverseSequence) and k > 1 else prev
+            if not isinstance(rec, Recurrent):
                 raise ValueError(f"model.layers[{i}]: Keras expresses LastStep only right after a recurrent layer")
-            check_last_step(i, layer, live[k - 1][1])
+            if rec.reverse:              # [reverse, ReverseSequence, LastStep]: the state after reading x[:, 0]
+                if layer.directions != 1:
+                    raise ValueError(f"model.layers[{i}]: after a reverse layer and ReverseSequence, LastStep reads "
+                                     f"one direction; got LastStep(directions={layer.directions})")
+            else:
+                check_last_step(i, layer, rec)
             continue
         if isinstance(layer, Dense):
             act = {v: name for name, v in ACTIVATIONS.items()}.get(layer.activation, "linear")   # identity, linear
@@ -707,7 +791,7 @@ def to_keras(model):
             fill.append((kd, [layer.params["W"], layer.params["b"]]))
             continue
         cls = getattr(keras.layers, KERAS_CLASS[layer.kind])
-        opts = {}
+        opts = _keras_gates(layer)
         if isinstance(layer, RNN):
             opts["activation"] = layer.nonlinearity
         if isinstance(layer, GRU):
@@ -716,23 +800,44 @@ def to_keras(model):
             opts["recurrent_dropout"] = layer.reg.recurrent_dropout
         if layer.zero_output_for_mask and not layer.bidirectional:
             opts["zero_output_for_mask"] = True
+        j = k + 1                                        # the live layer after this one and its ReverseSequence
+        if layer.reverse:
+            if not _after(live, k + 1, ReverseSequence):
+                raise ValueError(f"model.layers[{i}].direction: Keras' go_backwards=True returns its outputs in "
+                                 f"processing order, so a reverse layer exports only followed by ReverseSequence(); "
+                                 f"got {layer!r} followed by {kinds_of_live(live, k + 1)}")
+            j = k + 2
+        last = _after(live, j, LastStep)
+        merge = "concat"
+        if layer.bidirectional:
+            m = j + 1 if last else j
+            if _after(live, m, MergeDirections):
+                merge = live[m][1].mode
         for l in range(layer.num_layers):
-            seq = l < layer.num_layers - 1 or not isinstance(nxt, LastStep)
+            seq = l < layer.num_layers - 1 or not last
+            top = l == layer.num_layers - 1
             if masked and layer.bidirectional and seq and not layer.zero_output_for_mask:
                 raise ValueError(f"model.layers[{i}].zero_output_for_mask: Keras' Bidirectional returning sequences "
                                  f"gives zeros at masked steps (zero_output_for_mask=True); got {layer!r}")
             if layer.bidirectional:
                 kr = keras.layers.Bidirectional(cls(layer.hidden_size, return_sequences=seq, dtype=dt, **opts),
-                                                merge_mode="concat", dtype=dt, name=f"rnnlab{i}_l{l}")
+                                                merge_mode=merge if top else "concat", dtype=dt,
+                                                name=f"rnnlab{i}_l{l}")
                 fill.append((kr, keras_weights(layer, l, 0) + keras_weights(layer, l, 1)))
             else:
-                kr = cls(layer.hidden_size, return_sequences=seq, dtype=dt, name=f"rnnlab{i}_l{l}", **opts)
+                name = f"rnnlab{i}_r{l}" if layer.reverse else f"rnnlab{i}_l{l}"
+                kr = cls(layer.hidden_size, return_sequences=seq, dtype=dt, name=name,
+                         go_backwards=layer.reverse and l == 0, **opts)
                 fill.append((kr, keras_weights(layer, l, 0)))
             out.append(kr)
     kmodel = keras.Sequential(out)
     for kl, weights in fill:
         kl.set_weights([np.asarray(w, dt) for w in weights])
     return kmodel
+
+
+def kinds_of_live(live: list, k: int) -> str:
+    return type(live[k][1]).__name__ if k < len(live) else "nothing"
 
 
 def save_model(model, path) -> None:

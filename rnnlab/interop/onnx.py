@@ -11,7 +11,11 @@ LSTM variants (rnnlab.layers.lstm_variants): ``peepholes`` is the input P [direc
 (i, o, f) (rnnlab's ``p`` is (i, f, o)); ``gate_clip`` is the attribute ``clip`` (ONNX clips the
 input of every activation: the gate pre-activations, peephole terms included); ``input_forget`` is
 the attribute ``input_forget``. ONNX has no projection and no clip of the cell state itself, so an
-LSTM with ``proj_size``, ``cell_clip`` or ``layer_norm`` is refused naming the option.
+LSTM with ``proj_size``, ``cell_clip`` or ``layer_norm`` is refused naming the option. An LSTM's or GRU's
+``gate_activation`` "hard_sigmoid" / "hard_sigmoid_keras2" is the gate activation ``HardSigmoid`` with
+``activation_alpha`` 1/6 / 0.2 and ``activation_beta`` 0.5, one value per HardSigmoid (per direction):
+the parameter lists are consumed by the activations that take parameters, in order, as onnxruntime
+reads them; import reads the same back (a HardSigmoid without the lists is ONNX's default, 0.2 and 0.5).
 
 The exported graph: inputs ``x`` (N, T, D) and ``lengths`` (N,) int32 (``sequence_lens``; every
 length in [1, T]); output ``y`` (what ``model.forward(x, lengths)`` returns in evaluation mode) and,
@@ -64,6 +68,8 @@ OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN"}
 ACT_OPS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softmax": "Softmax"}
 GLUE = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Cast", "Dropout")
 DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+HARD_SIGMOID_ALPHA = {"hard_sigmoid": 1 / 6, "hard_sigmoid_keras2": 0.2}
+"""ONNX HardSigmoid(x) = max(0, min(1, alpha x + beta)) with beta = 0.5: rnnlab's gate_activation by alpha."""
 OPSET = 14
 MAX_ONNX_BYTES = 1 << 31
 """Largest .onnx file read (2 GiB, protobuf's own limit); tensors hold their data inside the file, so
@@ -78,7 +84,8 @@ def _onnx():
 def onnx_weights(layer: Recurrent, l: int) -> tuple:
     """(W, R, B) of level ``l`` of ``layer`` in ONNX layout, directions stacked on axis 0."""
     refuse_variants(layer, "ONNX", holds=("peepholes", "gate_clip", "input_forget", "proj_size", "cell_clip",
-                                          "layer_norm") if isinstance(layer, LSTM) else ())
+                                          "layer_norm", "gate_activation") if isinstance(layer, LSTM) else
+                    ("gate_activation",))
     if isinstance(layer, LSTM):
         for option, why in (("proj_size", "has no recurrent projection"),
                             ("cell_clip", "clips the gate pre-activations (rnnlab's gate_clip), not the cell state"),
@@ -161,6 +168,10 @@ def to_onnx(model, opset: int = OPSET):
                     attrs["linear_before_reset"] = int(layer.reset_after)
                 if isinstance(layer, RNN):
                     attrs["activations"] = [layer.nonlinearity.capitalize()] * layer.directions
+                elif layer.gate_activation != "sigmoid":           # f = HardSigmoid, one alpha and beta per direction
+                    attrs["activations"] = (["HardSigmoid"] + DEFAULT_ACTS[layer.kind][1:]) * layer.directions
+                    attrs["activation_alpha"] = [HARD_SIGMOID_ALPHA[layer.gate_activation]] * layer.directions
+                    attrs["activation_beta"] = [0.5] * layer.directions
                 op_inputs = [cur, const(f"{tag}.W", W), const(f"{tag}.R", R), const(f"{tag}.B", B), "lengths"]
                 if isinstance(layer, LSTM):
                     if layer.gate_clip is not None:
@@ -227,6 +238,19 @@ def _text(v):
     return v.decode() if isinstance(v, bytes) else v
 
 
+def _hard_sigmoid(at: dict, dirs: int, where: str) -> str:
+    """rnnlab's gate_activation for HardSigmoid gates: alpha 1/6 or 0.2 and beta 0.5 in every direction
+    (the lists' one value per HardSigmoid; ONNX's defaults 0.2 and 0.5 without them)."""
+    alphas = [float(np.float32(a)) for a in at.get("activation_alpha", [0.2] * dirs)]
+    betas = [float(b) for b in at.get("activation_beta", [0.5] * dirs)]
+    for gate, alpha in HARD_SIGMOID_ALPHA.items():
+        if alphas == [float(np.float32(alpha))] * dirs and betas == [0.5] * dirs:
+            return gate
+    raise ValueError(f"{where}.activation_alpha: rnnlab's HardSigmoid gates have alpha 1/6 (gate_activation="
+                     f"'hard_sigmoid') or 0.2 ('hard_sigmoid_keras2') and beta 0.5, one per direction; got alpha "
+                     f"{alphas} and beta {betas}")
+
+
 def _recurrent_layer(node, arrays: dict, where: str) -> Recurrent:
     """An rnnlab layer (one level) from one ONNX RNN / LSTM / GRU node."""
     kind = node.op_type
@@ -252,10 +276,13 @@ def _recurrent_layer(node, arrays: dict, where: str) -> Recurrent:
         if set(acts) not in ({"Tanh"}, {"Relu"}):
             raise ValueError(f"{where}.activations: rnnlab's RNN uses Tanh or Relu in both directions, got {acts}")
         options["nonlinearity"] = acts[0].lower()
+    elif acts and acts == (["HardSigmoid"] + DEFAULT_ACTS[kind][1:]) * dirs:
+        options["gate_activation"] = _hard_sigmoid(at, dirs, where)
     elif acts and acts != DEFAULT_ACTS[kind] * dirs:
-        raise ValueError(f"{where}.activations: rnnlab's {kind} uses {DEFAULT_ACTS[kind]}, got {acts}")
+        raise ValueError(f"{where}.activations: rnnlab's {kind} uses {DEFAULT_ACTS[kind]}, or HardSigmoid in "
+                         f"place of Sigmoid, got {acts}")
     for name in ("activation_alpha", "activation_beta"):
-        if name in at:
+        if name in at and "gate_activation" not in options:
             raise ValueError(f"{where}.{name}: rnnlab's activations take no parameters")
     if kind == "GRU":
         options["reset_after"] = bool(at.get("linear_before_reset", 0))

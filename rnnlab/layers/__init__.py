@@ -5,7 +5,10 @@ from .embedding import Embedding
 from .gru import GRU
 from .lstm import LSTM
 from .masking import Masking
+from .merge import MergeDirections
 from .recurrent import Recurrent
+from .reverse import ReverseSequence
 from .rnn import RNN
 
-__all__ = ["Dense", "Dropout", "Embedding", "GRU", "LSTM", "Masking", "RNN", "Recurrent"]
+__all__ = ["Dense", "Dropout", "Embedding", "GRU", "LSTM", "Masking", "MergeDirections", "RNN", "Recurrent",
+           "ReverseSequence"]

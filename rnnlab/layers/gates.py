@@ -12,10 +12,15 @@ gradient a (..., G*H) are G equal H-wide blocks side by side along the last axis
 ``a[..., :3H]`` (several letters must be adjacent in the order); ``split(a, "LSTM")`` is the four
 views (i, f, o, g). They are views: writing into one writes ``a``. rnnlab.interop reads this order as
 rnnlab's row of its table of every library's orders.
+
+``check_gate_activation`` checks the gate activation option of the LSTM and GRU (``gate_activation``,
+one of rnnlab.activations.GATE_ACTIVATIONS: "sigmoid", "hard_sigmoid", "hard_sigmoid_keras2").
 """
 from __future__ import annotations
 
 import numpy as np
+
+from ..activations import GATE_ACTIVATIONS
 
 ORDER = {"LSTM": "ifog", "GRU": "rzn", "RNN": "h", "peepholes": "ifo"}
 
@@ -58,3 +63,10 @@ def split(a: np.ndarray, cell: str) -> list:
     G = len(ORDER[cell])
     size = a.shape[-1] // G
     return [a[..., k * size:(k + 1) * size] for k in range(G)]
+
+
+def check_gate_activation(value) -> str:
+    """``gate_activation`` checked: a name in rnnlab.activations.GATE_ACTIVATIONS, else ValueError."""
+    if not isinstance(value, str) or value not in GATE_ACTIVATIONS:
+        raise ValueError(f"gate_activation: expected one of {tuple(GATE_ACTIVATIONS)}, got {value!r}")
+    return value

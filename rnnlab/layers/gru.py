@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import engine
 from ..activations import sigmoid
-from .gates import block, split
+from .gates import block, check_gate_activation, split
 from .gru_variants import GRUVCache, gruv_backward, gruv_forward, gruv_input_part, gruv_step_forward
 from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
 
@@ -204,7 +204,9 @@ class GRU(Recurrent):
     U (H, 3H), b (3H,), and with ``reset_after`` (default) b_hn (H,); gate order (r, z, n).
 
     layer_norm: True: layer normalization of x W and h U (Ba et al. 2016), gains g_x, g_h (3H,); with
-    reset_after only. Regularizers, training mode only: zoneout=z_h, recurrent_dropout=p, weight_drop=p
+    reset_after only. gate_activation: the activation of the gates r, z (Keras ``recurrent_activation``):
+    "sigmoid" (default), "hard_sigmoid" = clip(a / 6 + 1/2, 0, 1) (Keras 3's) or "hard_sigmoid_keras2" =
+    clip(0.2 a + 1/2, 0, 1) (Keras 2's and tf-keras 2.x's). Regularizers, training mode only: zoneout=z_h, recurrent_dropout=p, weight_drop=p
     (rnnlab.layers.regularizers). Any of them runs the NumPy step functions of
     rnnlab.layers.gru_variants, where the equations and their backward are."""
 
@@ -214,7 +216,7 @@ class GRU(Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, reset_after=True,
                  dtype="float32", seed=None, direction="forward", layer_norm=False, zoneout=0.0,
-                 recurrent_dropout=0.0, weight_drop=0.0, zero_output_for_mask=None):
+                 recurrent_dropout=0.0, weight_drop=0.0, zero_output_for_mask=None, gate_activation="sigmoid"):
         for name, value in (("reset_after", reset_after), ("layer_norm", layer_norm)):
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"{name}: expected True or False, got {value!r}")
@@ -222,21 +224,25 @@ class GRU(Recurrent):
             raise ValueError("layer_norm: True needs reset_after=True (the reset-before candidate (r * h) U_n "
                              "has no separate recurrent product to normalize), got reset_after=False")
         self.reset_after, self.layer_norm = bool(reset_after), bool(layer_norm)
+        self.gate_activation = check_gate_activation(gate_activation)
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction,
                          zoneout, recurrent_dropout, weight_drop, zero_output_for_mask)
 
     @property
     def _plain(self):
-        return not self.layer_norm and super()._plain
+        return not self.layer_norm and self.gate_activation == "sigmoid" and super()._plain
 
     def config(self):
         config = {**super().config(), "reset_after": self.reset_after}
+        if self.gate_activation != "sigmoid":
+            config["gate_activation"] = self.gate_activation
         return {**config, "layer_norm": True} if self.layer_norm else config
 
     def _cell_step(self, x_t, state, p, out):
-        if self.layer_norm:
-            a_x, _ = gruv_input_part(x_t, p, True)
-            out[0][...], _ = gruv_step_forward(a_x, state[0], p, self.reset_after, True)
+        if not self._plain:
+            a_x, _ = gruv_input_part(x_t, p, self.layer_norm)
+            out[0][...], _ = gruv_step_forward(a_x, state[0], p, self.reset_after, self.layer_norm,
+                                               gate_activation=self.gate_activation)
             return
         a = gru_input_part(x_t, p)                                      # (N, 3H)
         gru_step_forward(a, state[0], p["U"], p.get("b_hn"), self.reset_after, h=out[0])
@@ -254,7 +260,8 @@ class GRU(Recurrent):
 
     def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
         if not self._plain:                              # variants: NumPy step functions only
-            return gruv_forward(x, state0, p, mask, reverse, self.reset_after, self.layer_norm, reg)
+            return gruv_forward(x, state0, p, mask, reverse, self.reset_after, self.layer_norm, reg,
+                                self.gate_activation)
         if self.reset_after and engine.applies(x):       # same loop, compiled (rnnlab.engine)
             y, gates, q, hs = engine.gru_forward(x, *state0, p["W"], p["U"], p["b"], p["b_hn"], mask, reverse)
             final = (hs[0],) if reverse else (hs[-1],)

@@ -1,6 +1,8 @@
-"""GRU variants: layer normalization and the regularizers (zoneout, recurrent dropout, weight drop).
+"""GRU variants: layer normalization, a hard-sigmoid gate activation and the regularizers (zoneout,
+recurrent dropout, weight drop).
 
-The plain cell is rnnlab.layers.gru; this module is the same cell with ``GRU(layer_norm=True)`` and
+The plain cell is rnnlab.layers.gru; this module is the same cell with ``GRU(layer_norm=True)``,
+``GRU(gate_activation=...)`` and
 the masks of rnnlab.layers.regularizers, as one pair of step functions. Gate order (r, z, n)
 (rnnlab.layers.gates), U (H, 3H).
 
@@ -10,7 +12,7 @@ whole gradient at h^_t):
     h~    = h_{t-1} * s_r                   [R]     dh_{t-1} += dh~ * s_r
     u     = h~ U'          (U' = U * S)     [R]     dh~ = du U'^T,  dU += S * (h~^T du)
     a_h   = LN(u) * g_h,   or a_h = u       [L]     dg_h += sum da_h n_u,  du = LN'(da_h * g_h)
-    r, z  = sigmoid(a_x_rz + a_h_rz)                da_rz = [dr r (1 - r), dz z (1 - z)],  da_h_rz = da_rz
+    r, z  = sigma(a_x_rz + a_h_rz)          [G]     da_rz = [dr sigma'(r), dz sigma'(z)],  da_h_rz = da_rz
     q     = a_h_n + b_hn                            da_h_n = dq,  db_hn += sum dq
     n     = tanh(a_x_n + r * q)                     da_n = dn (1 - n^2),  dr = da_n q,  dq = da_n r
     h^_t  = (1 - z) * n + z * h_{t-1}               dn = dh (1 - z),  dz = dh (h_{t-1} - n),
@@ -21,7 +23,7 @@ with a_x = x_t W + b, or with layer_norm a_x = LN(x_t W) * g_x + b (dg_x = sum d
 LN'(da_x * g_x)). The interpolation reads h_{t-1} itself, not h~ (as Keras' GRU with
 ``recurrent_dropout``). Reset before (``reset_after=False``, no layer_norm):
 
-    r, z  = sigmoid(a_x_rz + h~ U'_rz);  n = tanh(a_x_n + (r * h~) U'_n)
+    r, z  = sigma(a_x_rz + h~ U'_rz);  n = tanh(a_x_n + (r * h~) U'_n)
     d(r h~) = da_n U'_n^T,  dr = d(r h~) * h~,  dh~ = d(r h~) * r + da_rz U'_rz^T,
     dU'_rz += h~^T da_rz,  dU'_n += (r * h~)^T da_n
 
@@ -32,6 +34,11 @@ LN'(da_x * g_x)). The interpolation reads h_{t-1} itself, not h~ (as Keras' GRU 
     rnnlab.layers.lstm_variants.layer_norm_backward: dz = (dn - mean dn - n mean(dn n)) / s.
     Only with reset_after=True (the reset-before candidate's product depends on r).
 [R] rnnlab.layers.regularizers (equations, sources, masks).
+[G] ``gate_activation``: sigma, the activation of the gates r and z (Keras ``recurrent_activation``), and
+    sigma' from the activated gate (rnnlab.activations.GATE_ACTIVATIONS): "sigmoid" (the default; s (1 - s)),
+    "hard_sigmoid" = clip(a / 6 + 1/2, 0, 1) (Keras 3's) or "hard_sigmoid_keras2" = clip(0.2 a + 1/2, 0, 1)
+    (Keras 2's and tf-keras 2.x's); a hard sigmoid's sigma' is its slope where 0 < s < 1, 0 elsewhere
+    (the kinks included).
 """
 from __future__ import annotations
 
@@ -39,7 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..activations import sigmoid
+from ..activations import GATE_ACTIVATIONS
 from .gates import block, split
 from .lstm_variants import layer_norm_backward, layer_norm_forward
 from .recurrent import carry_masked, time_steps
@@ -65,10 +72,11 @@ def gruv_input_part(x, p, layer_norm=False):
     return a, ln_x
 
 
-def gruv_step_forward(a_x, h_prev, p, reset_after=True, layer_norm=False, rh=None):
+def gruv_step_forward(a_x, h_prev, p, reset_after=True, layer_norm=False, rh=None, gate_activation="sigmoid"):
     """One step: h^_t (N, H), GRUVStepCache. a_x (N, 3H) is not modified; p["U"] is U' (weight drop
-    applied by the caller); rh: recurrent dropout's s_r (N, H) or None."""
+    applied by the caller); rh: recurrent dropout's s_r (N, H) or None; gate_activation: sigma [G]."""
     U = p["U"]
+    sigma = GATE_ACTIVATIONS[gate_activation][0]
     h_rec = h_prev if rh is None else h_prev * rh                # h~ = h_{t-1} * s_r
     gates = np.empty_like(a_x)
     r, z, n = split(gates, "GRU")
@@ -80,22 +88,23 @@ def gruv_step_forward(a_x, h_prev, p, reset_after=True, layer_norm=False, rh=Non
         if layer_norm:
             ln_h = layer_norm_forward(u)
             u = ln_h[0] * p["g_h"]                               # a_h = LN(u) * g_h
-        sigmoid(a_x_rz + block(u, "GRU", "rz"), out=rz)         # r, z = sigmoid(a_x_rz + a_h_rz)
+        sigma(a_x_rz + block(u, "GRU", "rz"), out=rz)           # r, z = sigma(a_x_rz + a_h_rz)
         q = block(u, "GRU", "n") + p["b_hn"]                     # q = a_h_n + b_hn
         np.tanh(a_x_n + r * q, out=n)                            # n = tanh(a_x_n + r * q)
     else:
-        sigmoid(a_x_rz + h_rec @ block(U, "GRU", "rz"), out=rz)  # r, z = sigmoid(a_x_rz + h~ U'_rz)
+        sigma(a_x_rz + h_rec @ block(U, "GRU", "rz"), out=rz)    # r, z = sigma(a_x_rz + h~ U'_rz)
         q = r * h_rec                                            # q = r * h~
         np.tanh(a_x_n + q @ block(U, "GRU", "n"), out=n)         # n = tanh(a_x_n + q U'_n)
     h = n + z * (h_prev - n)                                     # h^_t = (1 - z) n + z h_{t-1}
     return h, GRUVStepCache(gates, q, h_prev, h_rec, ln_h)
 
 
-def gruv_step_backward(dh, cache: GRUVStepCache, p, reset_after=True, layer_norm=False):
+def gruv_step_backward(dh, cache: GRUVStepCache, p, reset_after=True, layer_norm=False, gate_activation="sigmoid"):
     """One step back: dax (N, 3H) = dL/da_x, du (N, 3H) or None = dL/d(h~ U') (reset after),
     dq (N, H) (db_hn = sum dq, reset after), dh~ (N, H), and the part dh z of dh_{t-1}."""
     gates, q, h_prev, h_rec, ln_h = cache
     U = p["U"]
+    dsigma = GATE_ACTIVATIONS[gate_activation][1]               # sigma' from the activated gate
     r, z, n = split(gates, "GRU")
     dax = np.empty_like(gates)
     da_r, da_z, da_n = split(dax, "GRU")
@@ -109,15 +118,15 @@ def gruv_step_backward(dh, cache: GRUVStepCache, p, reset_after=True, layer_norm
     if reset_after:
         dr = da_n * q                                            # n = tanh(a_x_n + r * q)
         dq = da_n * r
-        da_r[...] = dr * r * (1 - r)
-        da_z[...] = dz * z * (1 - z)
+        da_r[...] = dr * dsigma(r)                               # r, z = sigma(...)
+        da_z[...] = dz * dsigma(z)
         dah = np.concatenate([block(dax, "GRU", "rz"), dq], axis=1)   # dL/da_h
         du = layer_norm_backward(dah * p["g_h"], *ln_h) if layer_norm else dah
         dh_rec = du @ U.T
     else:
         drh = da_n @ block(U, "GRU", "n").T                      # n = tanh(a_x_n + (r * h~) U'_n)
-        da_r[...] = drh * h_rec * r * (1 - r)
-        da_z[...] = dz * z * (1 - z)
+        da_r[...] = drh * h_rec * dsigma(r)                      # r, z = sigma(...)
+        da_z[...] = dz * dsigma(z)
         dh_rec = drh * r + block(dax, "GRU", "rz") @ block(U, "GRU", "rz").T
     return dax, du, dq, dh_rec, dh_direct
 
@@ -134,12 +143,13 @@ class GRUVCache(NamedTuple):
     reset_after: bool
     layer_norm: bool
     reg: RegMasks | None
+    gate_activation: str = "sigmoid"
 
 
 def gruv_forward(x, state0, p, mask=None, reverse=False, reset_after=True, layer_norm=False,
-                 reg: RegMasks | None = None):
-    """One GRU direction over x (T, N, D) with layer_norm and/or the masks ``reg``; returns
-    y (T, N, H), (h_T,), GRUVCache."""
+                 reg: RegMasks | None = None, gate_activation="sigmoid"):
+    """One GRU direction over x (T, N, D) with layer_norm, the masks ``reg`` and/or a gate activation
+    [G]; returns y (T, N, H), (h_T,), GRUVCache."""
     (h0,) = state0
     p = {**p, "U": dropped_U(p["U"], reg)}                       # U' = U * S
     T, N, D = x.shape
@@ -153,7 +163,7 @@ def gruv_forward(x, state0, p, mask=None, reverse=False, reset_after=True, layer
     steps = [None] * T
     for t in time_steps(T, reverse):
         h_prev, h = hs[t + r_], hs[t + 1 - r_]
-        h_new, steps[t] = gruv_step_forward(a_x[t], h_prev, p, reset_after, layer_norm, rh)
+        h_new, steps[t] = gruv_step_forward(a_x[t], h_prev, p, reset_after, layer_norm, rh, gate_activation)
         h[...] = zoneout(h_new, h_prev, zh)                      # h_t = d h_{t-1} + (1 - d) h^_t
         if mask is not None:
             np.multiply(h, mask[t], out=y[t])
@@ -162,12 +172,12 @@ def gruv_forward(x, state0, p, mask=None, reverse=False, reset_after=True, layer
             y[t] = h
     final = (hs[0],) if r_ else (hs[T],)
     return y, final, GRUVCache(x, p, p["U"], steps, ln_x, hs, mask, bool(reverse), bool(reset_after),
-                               bool(layer_norm), reg)
+                               bool(layer_norm), reg, gate_activation)
 
 
 def gruv_backward(dy, dstateT, cache: GRUVCache):
     """Gradients of ``gruv_forward``: dx, (dh_0,), {"W", "U", "b"[, "b_hn"][, "g_x", "g_h"]}."""
-    x, p, U, steps, ln_x, hs, mask, reverse, reset_after, layer_norm, reg = cache
+    x, p, U, steps, ln_x, hs, mask, reverse, reset_after, layer_norm, reg, gate_activation = cache
     T, N, D = x.shape
     H = U.shape[0]
     zh, _, rh, rU = (None,) * 4 if reg is None else reg
@@ -187,7 +197,8 @@ def gruv_backward(dy, dstateT, cache: GRUVCache):
         zone = 0 if zh is None else dh_t * zh                    # zoneout: dh_{t-1} += dh_t d
         if zh is not None:
             dh_t = dh_t * (1 - zh)
-        dax_all[t], du, dq, dh_rec, dh_direct = gruv_step_backward(dh_t, steps[t], p, reset_after, layer_norm)
+        dax_all[t], du, dq, dh_rec, dh_direct = gruv_step_backward(dh_t, steps[t], p, reset_after, layer_norm,
+                                                                                 gate_activation)
         if reset_after:
             du_all[t] = du
             dah_rz[t], dah_n[t] = dax_rz[t], dq

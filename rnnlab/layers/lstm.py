@@ -39,7 +39,7 @@ import numpy as np
 from .. import engine
 from ..activations import sigmoid
 from ..checks import check_int, check_real
-from .gates import block, split
+from .gates import block, check_gate_activation, split
 from .lstm_variants import LSTMOptions, LSTMVCache, lstmv_backward, lstmv_forward, lstmv_input_part, lstmv_step_forward
 from .recurrent import Recurrent, ShardedCache, carry_masked, carry_outputs, time_steps, uniform_init
 
@@ -196,6 +196,9 @@ class LSTM(Recurrent):
                       U and b is then not read.
         layer_norm:   True: layer normalization of x W, h U and c_t (Ba et al. 2016), gains g_x, g_h
                       (4H,), g_c (H,), bias b_c (H,).
+        gate_activation: the activation of the gates i, f, o (Keras ``recurrent_activation``): "sigmoid"
+                      (default), "hard_sigmoid" = clip(a / 6 + 1/2, 0, 1) (Keras 3's), or
+                      "hard_sigmoid_keras2" = clip(0.2 a + 1/2, 0, 1) (Keras 2's and tf-keras 2.x's).
     Regularizers, training mode only (rnnlab.layers.regularizers; masks per sequence from ``rng``):
         zoneout:           z or (z_h, z_c) in [0, 1): h and c keep their previous value with
                            probability z (Krueger et al. 2016); evaluation: z s_{t-1} + (1 - z) s^_t.
@@ -212,7 +215,7 @@ class LSTM(Recurrent):
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, forget_bias=0.0,
                  dtype="float32", seed=None, proj_size=0, peepholes=False, cell_clip=None, gate_clip=None,
                  input_forget=False, layer_norm=False, direction="forward", zoneout=0.0, recurrent_dropout=0.0,
-                 weight_drop=0.0, zero_output_for_mask=None):
+                 weight_drop=0.0, zero_output_for_mask=None, gate_activation="sigmoid"):
         self.forget_bias = check_real("forget_bias", forget_bias)
         self.proj_size = check_int("proj_size", proj_size, low=0)
         if self.proj_size and isinstance(hidden_size, (int, np.integer)) and not isinstance(hidden_size, bool) \
@@ -225,6 +228,7 @@ class LSTM(Recurrent):
         self.peepholes, self.input_forget, self.layer_norm = bool(peepholes), bool(input_forget), bool(layer_norm)
         self.cell_clip = None if cell_clip is None else check_real("cell_clip", cell_clip, low=0, low_open=True)
         self.gate_clip = None if gate_clip is None else check_real("gate_clip", gate_clip, low=0, low_open=True)
+        self.gate_activation = check_gate_activation(gate_activation)
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, direction,
                          zoneout, recurrent_dropout, weight_drop, zero_output_for_mask)
 
@@ -235,7 +239,7 @@ class LSTM(Recurrent):
     @property
     def options(self) -> LSTMOptions:
         return LSTMOptions(self.forget_bias, self.peepholes, self.cell_clip, self.gate_clip, self.input_forget,
-                           self.layer_norm)
+                           self.layer_norm, self.gate_activation)
 
     @property
     def _plain(self):
@@ -279,7 +283,8 @@ class LSTM(Recurrent):
 
     def config(self):
         variants = {"proj_size": self.proj_size, "peepholes": self.peepholes, "cell_clip": self.cell_clip,
-                    "gate_clip": self.gate_clip, "input_forget": self.input_forget, "layer_norm": self.layer_norm}
+                    "gate_clip": self.gate_clip, "input_forget": self.input_forget, "layer_norm": self.layer_norm,
+                    "gate_activation": self.gate_activation if self.gate_activation != "sigmoid" else None}
         return {**super().config(), "forget_bias": self.forget_bias,
                 **{k: v for k, v in variants.items() if v}}
 

@@ -1,8 +1,8 @@
 """LSTM variants: recurrent projection, peepholes, cell and gate clipping, coupled input-forget gates,
-layer normalization.
+layer normalization, a hard-sigmoid gate activation.
 
 The plain cell is rnnlab.layers.lstm; this module is the same cell with the options of
-``LSTM(proj_size=, peepholes=, cell_clip=, gate_clip=, input_forget=, layer_norm=)``, as one pair of step
+``LSTM(proj_size=, peepholes=, cell_clip=, gate_clip=, input_forget=, layer_norm=, gate_activation=)``, as one pair of step
 functions. Shape letters as in rnnlab.layers.recurrent, and P: the width of h (proj_size, or H when
 there is no projection). Gate order (i, f, o, g) (rnnlab.layers.gates); U is (P, 4H) because it
 reads h_{t-1}.
@@ -14,14 +14,14 @@ backward it implies (dh, dc: the whole gradient at h_t and c_t):
     a_i  += p_i * c_{t-1}, a_f += p_f * c_{t-1}  [1]    dc_{t-1} += da_i p_i + da_f p_f,
                                                         dp_i += sum da_i c_{t-1}, dp_f likewise
     a     = clip(a, -gate_clip, gate_clip)       [2]    da *= [|a| < gate_clip]   (i, f, g blocks)
-    i     = sigmoid(a_i),  g = tanh(a_g)                da_i = di i (1 - i),  da_g = dg (1 - g^2)
-    f     = sigmoid(a_f), or f = 1 - i           [3]    da_f = df f (1 - f), or di -= df
+    i     = sigma(a_i),  g = tanh(a_g)          [7]    da_i = di sigma'(i),  da_g = dg (1 - g^2)
+    f     = sigma(a_f), or f = 1 - i             [3]    da_f = df sigma'(f), or di -= df
     c     = f * c_{t-1} + i * g                         di = dc g, dg = dc i, df = dc c_{t-1},
                                                         dc_{t-1} = dc f
     c_t   = clip(c, -cell_clip, cell_clip)       [4]    dc *= [|c_t| < cell_clip]
     a_o  += p_o * c_t                            [1]    dc += da_o p_o,  dp_o += sum da_o c_t
     a_o   = clip(a_o, -gate_clip, gate_clip)     [2]    da_o *= [|a_o| < gate_clip]
-    o     = sigmoid(a_o)                                da_o = do o (1 - o)
+    o     = sigma(a_o)                                  da_o = do sigma'(o)
     m_t   = o * tanh(c_t)                               do = dm tanh(c_t),
                                                         dc += dm o (1 - tanh(c_t)^2)
     h_t   = m_t W_hr                             [5]    dm = dh W_hr^T,  dW_hr += m_t^T dh
@@ -46,6 +46,13 @@ Sources:
     the input and recurrent products, and of c_t before the output tanh); haste's LayerNormLSTM
     (lmnt-com/haste, docs of ``haste_pytorch.LayerNormLSTM``) computes the same, with gains ``gamma``
     (2, 4H) for the two products and ``gamma_h``, ``beta_h`` (H,) for the cell.
+
+[7] ``gate_activation``: sigma, the activation of the three gates i, f, o (Keras ``recurrent_activation``),
+    with its derivative sigma' written from the activated gate (rnnlab.activations.GATE_ACTIVATIONS):
+    "sigmoid" (the default; sigma' = s (1 - s)), "hard_sigmoid" = clip(a / 6 + 1/2, 0, 1) (Keras 3,
+    PyTorch ``nn.Hardsigmoid``) and "hard_sigmoid_keras2" = clip(0.2 a + 1/2, 0, 1) (Keras 2 and tf-keras
+    2.x, ONNX ``HardSigmoid`` with its default alpha and beta); a hard sigmoid's sigma' is its slope
+    where 0 < s < 1 and 0 elsewhere, the kinks included.
 
 Layer normalization (``layer_norm=True``) [6]: with LN(z) = (z - mean(z)) / sqrt(var(z) + eps) over
 the feature axis of each row (eps = 1e-5), the pre-activation and the cell read by the output become
@@ -79,7 +86,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..activations import sigmoid
+from ..activations import GATE_ACTIVATIONS
 from .gates import block, split
 from .recurrent import carry_masked, time_steps
 from .regularizers import RegMasks, dropped_U, zoneout
@@ -93,6 +100,7 @@ class LSTMOptions(NamedTuple):
     gate_clip: float | None = None
     input_forget: bool = False
     layer_norm: bool = False
+    gate_activation: str = "sigmoid"    # a key of rnnlab.activations.GATE_ACTIVATIONS
 
 
 LN_EPS = 1e-5
@@ -163,13 +171,14 @@ def lstmv_step_forward(a_x, h_prev, c_prev, p: dict, opt: LSTMOptions, rh=None):
         gate_keep = np.abs(a) < opt.gate_clip
         for a_clip in (a_if, a_g):
             np.clip(a_clip, -opt.gate_clip, opt.gate_clip, out=a_clip)
+    sigma = GATE_ACTIVATIONS[opt.gate_activation][0]
     gates = np.empty_like(a)
     i, f, o, g = split(gates, "LSTM")
-    sigmoid(a_i, out=i)                                           # i = sigmoid(a_i)
+    sigma(a_i, out=i)                                             # i = sigma(a_i)
     if opt.input_forget:
         np.subtract(1, i, out=f)                                  # f = 1 - i
     else:
-        sigmoid(a_f, out=f)                                       # f = sigmoid(a_f)
+        sigma(a_f, out=f)                                         # f = sigma(a_f)
     np.tanh(a_g, out=g)                                           # g = tanh(a_g)
     c = f * c_prev + i * g                                        # c = f * c_{t-1} + i * g
     cell_keep = None
@@ -181,7 +190,7 @@ def lstmv_step_forward(a_x, h_prev, c_prev, p: dict, opt: LSTMOptions, rh=None):
     if opt.gate_clip is not None:
         block(gate_keep, "LSTM", "o")[...] = np.abs(a_o) < opt.gate_clip
         np.clip(a_o, -opt.gate_clip, opt.gate_clip, out=a_o)      # a_o = clip(a_o)
-    sigmoid(a_o, out=o)                                           # o = sigmoid(a_o)
+    sigma(a_o, out=o)                                             # o = sigma(a_o)
     if opt.layer_norm:
         ln_c = layer_norm_forward(c)
         tanh_c = np.tanh(ln_c[0] * p["g_c"] + p["b_c"])          # tanh(LN(c_t) * g_c + b_c)
@@ -204,6 +213,7 @@ def lstmv_step_backward(dh, dc, cache: LSTMVStepCache, p: dict, opt: LSTMOptions
     gates, c_prev, c, tanh_c, m, gate_keep, cell_keep, ln_h, ln_c = cache
     U = p["U"]
     i, f, o, g = split(gates, "LSTM")
+    dsigma = GATE_ACTIVATIONS[opt.gate_activation][1]           # sigma' from the activated gate
     da = np.empty_like(gates)
     da_i, da_f, da_o, da_g = split(da, "LSTM")
     # h_t = m_t W_hr
@@ -216,8 +226,8 @@ def lstmv_step_backward(dh, dc, cache: LSTMVStepCache, p: dict, opt: LSTMOptions
         dc = dc + layer_norm_backward(dn_c * p["g_c"], *ln_c)
     else:
         dc = dc + dm * o * (1 - tanh_c * tanh_c)
-    # o = sigmoid(clip(a_o + p_o * c_t))
-    np.multiply(do, o * (1 - o), out=da_o)
+    # o = sigma(clip(a_o + p_o * c_t))
+    np.multiply(do, dsigma(o), out=da_o)
     if gate_keep is not None:
         da_o *= block(gate_keep, "LSTM", "o")
     if opt.peepholes:
@@ -231,13 +241,13 @@ def lstmv_step_backward(dh, dc, cache: LSTMVStepCache, p: dict, opt: LSTMOptions
     df = dc * c_prev
     dg = dc * i
     dc_prev = dc * f
-    # f = 1 - i, or f = sigmoid(a_f); i = sigmoid(a_i); g = tanh(a_g)
+    # f = 1 - i, or f = sigma(a_f); i = sigma(a_i); g = tanh(a_g)
     if opt.input_forget:
         di -= df
         da_f[...] = 0
     else:
-        np.multiply(df, f * (1 - f), out=da_f)
-    np.multiply(di, i * (1 - i), out=da_i)
+        np.multiply(df, dsigma(f), out=da_f)
+    np.multiply(di, dsigma(i), out=da_i)
     np.multiply(dg, 1 - g * g, out=da_g)
     # a = clip(a)
     if gate_keep is not None:

@@ -28,7 +28,8 @@ Conventions, stated once:
 - Directions (ONNX's names): ``direction="forward"`` (the default), ``"bidirectional"`` (the same as
   ``bidirectional=True``: forward and reverse, outputs concatenated) or ``"reverse"``: one direction
   reading t = T-1 .. 0 as above, ONNX's ``direction="reverse"`` and Keras' ``go_backwards=True``
-  with its outputs in input order. Its final state is its state at t = 0, i.e. y[:, 0]. Its
+  with its outputs in input order (Keras returns them in processing order: ``ReverseSequence`` after
+  the layer, rnnlab.layers.reverse). Its final state is its state at t = 0, i.e. y[:, 0]. Its
   parameters are keyed like a forward layer's (``l0.W``).
 - Concurrency (``rnnlab.engine.threads``, opt-in with ``RNNLAB_THREADS=2``): the two directions of
   a bidirectional layer run at the same time, and a wide unidirectional batch runs as two halves at
