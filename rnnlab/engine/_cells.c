@@ -114,6 +114,16 @@ static inline void rn_wait(rn_job *J, rn_sync *S)
     while (atomic_load_explicit(&J->done, memory_order_acquire) < S->target) rn_spin(&spins);
 }
 
+#ifdef RN_TIME                       /* debug builds (-DRN_TIME): phase times on stderr */
+#include <stdio.h>
+static long rn_tnow(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+#endif
+
 /* ----- the loops, per instruction set ------------------------------------------------------------ */
 #define RN_AVX512 0
 #define RN_AVX2 0
