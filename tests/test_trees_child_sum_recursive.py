@@ -12,7 +12,6 @@ from rnnlab.cli import main
 from rnnlab.optim import SparseGrad
 from rnnlab.trees import TreeModel, TreeModelConfig, Vocabulary, encode, make_batch, parse_tree
 from rnnlab.trees import child_sum_recursive, recursive
-from rnnlab.trees.batch import BINARY_LABELS
 from rnnlab.trees.gradcheck import tree_gradcheck
 from rnnlab.trees.saving import load_model, save_model
 
@@ -179,20 +178,7 @@ def test_broken_backward_fails(cell, nonlinearity, broken, monkeypatch):
     assert report.worst > 1e-3, report.format()
 
 
-@pytest.mark.parametrize("cell, nonlinearity", VARIANTS)
-@pytest.mark.parametrize("binary", [False, True])
-def test_level_batching_equals_per_node_reference(cell, nonlinearity, binary):
-    batch, V, _, _ = batch_for(cell, BINARY_LABELS if binary else None)
-    model = model_for(cell, nonlinearity, V, classes=2 if binary else 5)
-    emb_mask, hid_mask = model.dropout_masks(batch, 0.3, np.random.default_rng(1))
-    loss_l, z_l, g_l = model.loss_and_grads(batch, emb_mask, hid_mask, schedule="level")
-    loss_n, z_n, g_n = model.loss_and_grads(batch, emb_mask, hid_mask, schedule="node")
-    assert loss_l == pytest.approx(loss_n, rel=1e-13)
-    np.testing.assert_allclose(z_l, z_n, rtol=1e-12, atol=1e-14)
-    assert sorted(g_l) == sorted(g_n) == sorted(model.params)
-    for k, p in model.params.items():
-        np.testing.assert_allclose(dense(g_l[k], p.shape), dense(g_n[k], p.shape), rtol=1e-11, atol=1e-14,
-                                   err_msg=k)
+# level batching against the per-node reference: tests/test_trees_models.py (both nonlinearities)
 
 
 def torch_reference(torch, cell, nonlinearity, params, trees, vocab, B):

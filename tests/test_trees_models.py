@@ -15,8 +15,10 @@ BINARY_TREES = [
     "(4 good)",                                              # a one-word sentence: a lone leaf
 ]
 NARY_TREES = ["(1 (2 a) (3 b) (4 (1 c) (2 d) (0 e)))",           # three children
-              "(3 (2 (1 x) (4 (2 y) (1 (0 q) (2 (3 r) (4 s) (1 t))))))"]   # a unary node, depth 5
+              "(3 (2 (1 x) (4 (2 y) (1 (0 q) (2 (3 r) (4 s) (1 t))))))",   # a unary node, depth 5
+              "(2 (3 (1 a) (2 b) (3 c) (4 d) (0 e)) (1 (2 f) (3 (2 g) (1 h) (0 i) (4 j) (2 k))))"]   # five children
 CELLS = ["recursive", "treelstm", "childsum", "childsum-recursive"]
+NONLINEAR = [(cell, "tanh") for cell in CELLS] + [("recursive", "identity"), ("childsum-recursive", "identity")]
 
 
 def batch_for(cell, label_map=None, vocab_from=2):
@@ -26,8 +28,8 @@ def batch_for(cell, label_map=None, vocab_from=2):
     return make_batch([encode(t, vocab) for t in trees], label_map), len(vocab)
 
 
-def model_for(cell, V, classes=5, dtype="float64", seed=0):
-    model = TreeModel(TreeModelConfig(cell, V, 6, 6, classes, dtype), seed=seed)
+def model_for(cell, V, classes=5, dtype="float64", seed=0, nonlinearity="tanh"):
+    model = TreeModel(TreeModelConfig(cell, V, 6, 6, classes, dtype, nonlinearity), seed=seed)
     rng = np.random.default_rng(seed + 7)
     for k, v in model.params.items():                              # non-zero biases, larger weights
         if k != "E":
@@ -39,11 +41,11 @@ def dense(g, shape):
     return g.dense(shape, np.float64) if isinstance(g, SparseGrad) else g
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell, nonlinearity", NONLINEAR)
 @pytest.mark.parametrize("binary", [False, True])
-def test_level_batching_equals_per_node_reference(cell, binary):
+def test_level_batching_equals_per_node_reference(cell, nonlinearity, binary):
     batch, V = batch_for(cell, BINARY_LABELS if binary else None)
-    model = model_for(cell, V, classes=2 if binary else 5)
+    model = model_for(cell, V, classes=2 if binary else 5, nonlinearity=nonlinearity)
     emb_mask, hid_mask = model.dropout_masks(batch, 0.3, np.random.default_rng(1))
     loss_l, z_l, g_l = model.loss_and_grads(batch, emb_mask, hid_mask, schedule="level")
     loss_n, z_n, g_n = model.loss_and_grads(batch, emb_mask, hid_mask, schedule="node")
