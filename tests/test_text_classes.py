@@ -123,6 +123,9 @@ def test_cli_bad_folders_and_files_are_named(tmp_path, capsys):
         (["--text-classes", str(small)], r"--valid-split: the valid split of '.*small' is empty"),
         (["--text-classes", str(good), "--max-len", "0"], r"--max-len: expected an integer >= 1, got 0"),
         (["--text-classes", str(good), "--min-count", "0"], r"--min-count: expected an integer >= 1, got 0"),
+        (["--text-classes", str(good), "--tokens", "words", "--min-count", "100000"],
+         r"--min-count: no training token occurs 100000 times \(the most frequent occurs \d+ times\), so every "
+         r"token would become <unk>; expected at most \d+"),
         (["--text-classes", str(good), "--window", "3"], r"--window: needs --csv"),
         (["--max-len", "3"], r"--max-len: needs --text-classes \(your own data\), got --task adding"),
     ]

@@ -163,6 +163,10 @@ def load(root, tokens: str = "chars", max_len: int = 200, min_count: int = 1, va
             raise ValueError(f"{n_[flag]}: the {part} split of {root!r} is empty (too few files per class)")
     docs = {part: [read_tokens(f, tokens, n_["text_classes"]) for f, _ in pairs] for part, pairs in split.items()}
     vocab = vocabulary(docs["train"], min_count)                   # the training split only
+    if len(vocab) == 1:
+        top = max(Counter(t for doc in docs["train"] for t in doc).values())
+        raise ValueError(f"{n_['min_count']}: no training token occurs {min_count} times (the most frequent occurs "
+                         f"{top} times), so every token would become <unk>; expected at most {top}")
     index = {t: i for i, t in enumerate(vocab)}
     data = tuple(([encode(d, index, max_len) for d in docs[p]], np.array([c for _, c in split[p]], np.int64))
                  for p in ("train", "valid", "test"))
