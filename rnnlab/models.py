@@ -225,8 +225,9 @@ class Sequential:
                 # after ReverseSequence with a mask the steps run in a reverse layer's processing order
                 # while the mask stays in input order (Keras' go_backwards, rnnlab.layers.reverse): the
                 # last output is at the last valid step of the mask reversed in time
-                reversed_steps = mask is not None and isinstance(below, ReverseSequence)
-                (x, cache), state = layer.forward(x, lengths, np.asarray(mask)[:, ::-1] if reversed_steps else mask), None
+                steps_mask = np.asarray(mask)[:, ::-1] if mask is not None and isinstance(below, ReverseSequence) \
+                    else mask
+                (x, cache), state = layer.forward(x, lengths, steps_mask), None
             else:
                 (x, cache), state = layer.forward(x), None
             below = below if isinstance(layer, Dropout) else layer
