@@ -123,7 +123,9 @@ class Sequential:
     as each recurrent layer takes them.
 
     ``lengths`` (N,) or ``mask`` (N, T) go to every recurrent layer and LastStep (see
-    rnnlab.layers.recurrent for the two conventions). When the caller gives neither, a layer that
+    rnnlab.layers.recurrent for the two conventions), and to ReverseSequence; a LastStep right after
+    ReverseSequence takes the mask reversed in time (Keras' go_backwards, see rnnlab.layers.reverse).
+    When the caller gives neither, a layer that
     computes a mask from its input, ``Masking`` or ``Embedding(mask_zero=True)`` (Keras' two), gives
     the mask of the layers after it; an explicit lengths or mask is never overridden."""
 
@@ -210,7 +212,7 @@ class Sequential:
             raise ValueError("mask: expected lengths (each sequence padded at its end) or mask (any steps masked), "
                              "not both")
         explicit = lengths is not None or mask is not None
-        caches, finals = [], []
+        caches, finals, below = [], [], None                   # below: the last layer so far that is not Dropout
         for layer, state0 in zip(self.layers, states):
             if not explicit and isinstance(layer, (Masking, Embedding)):
                 computed = layer.compute_mask(x)                # (N, T) bool, or None
@@ -218,11 +220,17 @@ class Sequential:
             if isinstance(layer, Recurrent):
                 x, state, cache = layer.forward(x, state0, lengths, mask)
             elif isinstance(layer, ReverseSequence):
-                (x, cache), state = layer.forward(x, lengths), None
-            elif isinstance(layer, LastStep):
                 (x, cache), state = layer.forward(x, lengths, mask), None
+            elif isinstance(layer, LastStep):
+                # after ReverseSequence with a mask the steps run in a reverse layer's processing order
+                # while the mask stays in input order (Keras' go_backwards, rnnlab.layers.reverse): the
+                # last output is at the last valid step of the mask reversed in time
+                steps_mask = np.asarray(mask)[:, ::-1] if mask is not None and isinstance(below, ReverseSequence) \
+                    else mask
+                (x, cache), state = layer.forward(x, lengths, steps_mask), None
             else:
                 (x, cache), state = layer.forward(x), None
+            below = below if isinstance(layer, Dropout) else layer
             caches.append(cache)
             finals.append(state)
         return x, SequentialCache(caches, finals)

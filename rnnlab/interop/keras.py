@@ -25,7 +25,9 @@ refuses them.
 ``go_backwards=True`` (outside Bidirectional) becomes the layer with ``direction="reverse"`` followed by
 ``ReverseSequence()`` (rnnlab.layers.reverse): Keras returns a backward layer's outputs in processing
 order, the reverse of rnnlab's; with ``return_sequences=False`` LastStep follows and reads the state
-after the first step. ``recurrent_activation`` "sigmoid" or "hard_sigmoid" becomes ``gate_activation``:
+after the first step. On a masked batch Keras reverses the whole padded time axis and passes the mask
+on unreversed, and the model does the same (ReverseSequence and LastStep with a mask, rnnlab.models.
+Sequential). ``recurrent_activation`` "sigmoid" or "hard_sigmoid" becomes ``gate_activation``:
 Keras 3's hard_sigmoid, clip(x / 6 + 1/2, 0, 1), is "hard_sigmoid", and in a Keras 2 full-model .h5
 file (tf-keras 2.x) hard_sigmoid means clip(0.2 x + 1/2, 0, 1), "hard_sigmoid_keras2".
 

@@ -16,9 +16,22 @@ them in processing order, its output s being the state after reading s + 1 steps
     Keras LSTM(H, go_backwards=True, return_sequences=True)  = [LSTM(D, H, direction="reverse"), ReverseSequence()]
     Keras LSTM(H, go_backwards=True)                         = the same, then LastStep()
 
-for batches without padding; on a ragged batch padded at the end the second also agrees with Keras given
-the mask (LastStep reads y[n, L_n - 1], the state after reading x[n, 0]). Padding stays at the end, so
-the layers after it read ``lengths`` as before.
+for batches without padding. With ``lengths`` (rnnlab's convention: each sequence padded at its end)
+the padding stays at the end, so the layers after it read ``lengths`` as before.
+
+With a per-step ``mask`` (N, T) instead (Keras' masks, from Masking or Embedding(mask_zero=True)), the
+whole padded time axis is reversed, as Keras' go_backwards returns it (keras.src.backend rnn: the
+inputs and the mask are flipped in time, the outputs stay in processing order):
+
+    y[n, t] = x[n, T - 1 - t]      for every t, masked or not
+
+so the outputs at masked steps go with the steps they were computed at: a sequence padded at the end
+gets its padding's outputs first. The mask itself is not moved: Keras' ``compute_mask`` passes the
+input mask on unchanged to the next layer, which so reads mask[n, t] with y[n, t] (rnnlab.models.
+Sequential does the same). The last output of the sweep, y[n, T - 1] = x[n, 0], is the output after
+the last valid step in processing order (the first in input order) with carried outputs; Sequential
+gives a LastStep right after ReverseSequence the mask reversed in time, mask[:, ::-1], whose last valid
+step is that one.
 """
 from __future__ import annotations
 
@@ -27,6 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import check_float_array, check_lengths
+from .recurrent import check_mask
 
 
 class ReverseSequenceCache(NamedTuple):
@@ -57,11 +71,15 @@ class ReverseSequence:
     def __repr__(self) -> str:
         return "ReverseSequence()"
 
-    def forward(self, x, lengths=None):
-        """y, cache = forward(x, lengths=None); x: (N, T, F) floats, lengths: (N,) ints in [1, T]."""
+    def forward(self, x, lengths=None, mask=None):
+        """y, cache = forward(x, lengths=None, mask=None); x: (N, T, F) floats; lengths: (N,) ints in
+        [1, T], each sequence's valid steps reversed in place; or mask: (N, T) 0/1, the whole axis
+        reversed (Keras' go_backwards order, see the module docstring); neither: the whole axis.
+        ValueError naming ``x``, ``lengths`` or ``mask`` for a wrong shape or value, or for both given."""
         x = check_float_array("x", x, ndim=3)
         N, T, _ = x.shape
         lengths = check_lengths(lengths, N, T)
+        check_mask(mask, N, T, lengths)                               # validated; the mask reverses all T steps
         index = reverse_index(N, T, lengths)
         y = np.take_along_axis(x, index[:, :, None], axis=1)          # y[n, t] = x[n, L_n - 1 - t]
         return y, ReverseSequenceCache(index)
