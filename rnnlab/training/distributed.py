@@ -39,6 +39,8 @@ import numpy as np
 
 from ..optim import SparseGrad
 
+ABORT_GRACE_SECONDS = 0.5
+"""Pause between a rank's error report and MPI_Abort (see ``MPIWorld.abort``)."""
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")   # MPICH/Intel MPI, Open MPI, MVAPICH
 
 
@@ -244,6 +246,10 @@ class MPIWorld(World):
         self.comm.Barrier()
 
     def abort(self, code: int = 1):
+        # The launcher forwards each rank's stderr through a pipe and stops forwarding when it kills
+        # the job: give the line just printed (``report``) time to get out first; on a loaded
+        # machine it was sometimes lost.
+        time.sleep(ABORT_GRACE_SECONDS)
         self.comm.Abort(code)
 
     def any(self, flag):
