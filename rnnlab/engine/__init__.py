@@ -144,18 +144,24 @@ def _addr(a) -> int:
     return 0 if a is None else a.ctypes.data
 
 
-def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=False, dy=None, D=0, **arrays):
+_PEEP, _CLIP, _CIFG, _ZONE = 1, 2, 4, 8          # rn_job's vflags
+
+
+def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=False, dy=None, D=0, vflags=0,
+         clip=None, **arrays):
     """One compiled loop over float32 C-contiguous arrays (dy may be strided over time and batch)."""
     lib, why = _library()
     if lib is None:
         raise RuntimeError(why)
     state = info()
+    if state["engine"] == "numpy":   # a cache only the compiled loops read, switched off since: best set
+        state = {"engine": ENGINES[2 - lib.rn_isa()], "threads": num_threads()}
     packed = np.empty(int(lib.rn_packed_size(G, H, D)), np.float32)
     dy_ts, dy_ns = (0, 0) if dy is None else (dy.strides[0] // 4, dy.strides[1] // 4)
-    ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns, D], np.int64)
+    ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns, D, vflags], np.int64)
     names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
-             "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx")
-    arrays.update(packed=packed, dy=dy)
+             "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx", "peep", "zh", "zc", "dp", "clip")
+    arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32))
     ptrs = np.array([_addr(arrays.get(k)) for k in names], np.uintp)
     done = lib.rn_run(which, _ISA[state["engine"]], state["threads"], ints.ctypes.data, ptrs.ctypes.data)
     if done != 0:
@@ -193,43 +199,71 @@ def _grad_arrays(T, N, D, H, G):
                 dU=np.empty((H, G * H), np.float32), db=np.empty(G * H, np.float32))
 
 
-def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False):
+def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, N, H):
+    """vflags and the arrays of the LSTM options (see lstm_forward)."""
+    zh, zc = (None, None) if zoneout is None else zoneout
+    flags = ((_PEEP if peepholes is not None else 0) | (_CLIP if cell_clip is not None else 0)
+             | (_CIFG if input_forget else 0) | (_ZONE if zh is not None or zc is not None else 0))
+    zone = [None if z is None else np.broadcast_to(_f32(z), (N, H)).copy() if np.ndim(z) < 2 else _f32(z)
+            for z in (zh, zc)]
+    return flags, dict(peep=None if peepholes is None else _f32(peepholes), clip=cell_clip, zh=zone[0], zc=zone[1])
+
+
+def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None, cell_clip=None,
+                 input_forget=False, zoneout=None):
     """The LSTM loop of ``rnnlab.layers.lstm`` (gate order i, f, o, g; b includes any forget bias).
 
     x: (T, N, D) float32; h0, c0: (N, H); W (D, 4H), U (H, 4H), b (4H,); mask: (T, N, 1) of 0/1 or
     None. Returns y (T, N, H), gates (T, N, 4H) activated, hs and cs (T+1, N, H) carried states in
     time order, tanh_c (T, N, H): the arrays of ``LSTMCache`` (gates and tanh_c None within
     ``inference()``).
+
+    Variants (equations in ``rnnlab.layers.lstm_variants`` and ``rnnlab.layers.regularizers``), each
+    off by default: peepholes (3H,) the weights (p_i, p_f, p_o); cell_clip x > 0: c_t clipped to
+    [-x, x]; input_forget: f = 1 - i; zoneout (zh, zc): zoneout's d of h and of c, each (N, H) (a
+    training mask) or a scalar (evaluation's expectation z), or None. With zoneout, tanh_c holds
+    tanh of the un-zoned c^_t, and cs the zoned c_t; zoneout with peepholes or cell_clip is refused
+    (ValueError): the backward would need c^_t. The other LSTM variants run in NumPy only.
     """
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, N, H)
+    if flags & _ZONE and flags & (_PEEP | _CLIP):
+        raise ValueError("zoneout: the compiled LSTM runs zoneout without peepholes and cell_clip only")
     keep = not _no_cache.get()
     gates = np.empty((T, N, 4 * H), np.float32) if keep else None
     hs, cs = _states(T, N, H, r, h0, c0)
     tanh_c = np.empty((T, N, H), np.float32) if keep else None
     y = None if mask is None else np.empty((T, N, H), np.float32)
     _run(_LSTM_FWD, T, N, H, 4, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), U=_f32(U),
-         hs=hs, cs=cs, aux=tanh_c, y=y, mask=_mask2d(mask))
+         hs=hs, cs=cs, aux=tanh_c, y=y, mask=_mask2d(mask), vflags=flags, **extra)
     if y is None:
         y = hs[:T] if r else hs[1:]
     return y, gates, hs, cs, tanh_c
 
 
-def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse=False):
-    """Gradients of ``lstm_forward`` from its arrays: dx (T, N, D), dh0, dc0 (N, H), {"W", "U", "b"}.
+def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse=False, *, peepholes=None,
+                  cell_clip=None, input_forget=False, zoneout=None):
+    """Gradients of ``lstm_forward`` from its arrays: dx (T, N, D), dh0, dc0 (N, H), {"W", "U", "b"}
+    (and "p", the peephole gradients (3H,), with peepholes), with the forward's variant arguments.
 
     dy: (T, N, H) (a strided slice is fine); dh, dc: dL/d(final state), (N, H)."""
     T, N, D = x.shape
     H = U.shape[0]
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, N, H)
     dh = np.array(dh, dtype=np.float32)
     dc = np.array(dc, dtype=np.float32)
     da = np.empty((T, N, 4 * H), np.float32)
     out = _grad_arrays(T, N, D, H, 4)
+    dp = np.zeros(3 * H, np.float32) if flags & _PEEP else None
     _run(_LSTM_BWD, T, N, H, 4, reverse, dy=_dy(dy), gates=gates, U=_f32(U), cs=cs, aux=tanh_c,
          mask=_mask2d(mask), da=da, dh=dh, dc=dc, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
-         W=_f32(W), hs=hs, **out)
-    return out["dx"], dh, dc, {"W": out["dW"], "U": out["dU"], "b": out["db"]}
+         W=_f32(W), hs=hs, vflags=flags, dp=dp, **extra, **out)
+    grads = {"W": out["dW"], "U": out["dU"], "b": out["db"]}
+    if dp is not None:
+        grads["p"] = dp
+    return out["dx"], dh, dc, grads
 
 
 def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False):

@@ -143,6 +143,23 @@ class ShardedCache(NamedTuple):
     split: int
 
 
+def weight_drop_only(reg) -> bool:
+    """Whether a direction's RegMasks ``reg`` are weight drop's alone: for float32 the cell then runs its
+    compiled plain loop (rnnlab.engine) on U' = U * S, and its backward maps dU' to dU = S * dU'."""
+    return reg is not None and reg.rU is not None and reg.zh is None and reg.zc is None and reg.rh is None
+
+
+class DroppedUCache(NamedTuple):
+    """The cache of a direction run on U' = U * S (weight drop alone): the plain cell's cache (its U
+    is U'), and the scaled mask S of U's shape."""
+    cell: Any
+    rU: np.ndarray
+
+    @property
+    def U(self):
+        return self.cell.U
+
+
 class Recurrent:
     """Stacked, optionally bidirectional recurrent layer. Subclasses set:
 
