@@ -22,7 +22,11 @@ path feeds either backward; it rounds differently (tanh is a rational approximat
 sums run in another order), to a float32 relative error below 1e-5 (``tests/test_engine.py``).
 
 Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh and relu), both directions,
-ragged batches. Everything else (float64, the reset-before GRU) runs the NumPy cells.
+ragged batches; the LSTM's peepholes, cell_clip and input_forget, and zoneout of all three (of the
+LSTM: without peepholes and cell_clip), as flags of the same loops (the plain loop compiles to the
+same code as without them); weight drop runs the plain loop on U' = U * S (the layers do that).
+Everything else (float64, the reset-before GRU, the LSTM's proj_size, layer_norm, gate_clip and
+hard-sigmoid gates, recurrent dropout) runs the NumPy cells.
 
 Switches (read at each call):
     RNNLAB_ENGINE=numpy         the NumPy cells everywhere
@@ -204,9 +208,15 @@ def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, N, H):
     zh, zc = (None, None) if zoneout is None else zoneout
     flags = ((_PEEP if peepholes is not None else 0) | (_CLIP if cell_clip is not None else 0)
              | (_CIFG if input_forget else 0) | (_ZONE if zh is not None or zc is not None else 0))
-    zone = [None if z is None else np.broadcast_to(_f32(z), (N, H)).copy() if np.ndim(z) < 2 else _f32(z)
-            for z in (zh, zc)]
-    return flags, dict(peep=None if peepholes is None else _f32(peepholes), clip=cell_clip, zh=zone[0], zc=zone[1])
+    return flags, dict(peep=None if peepholes is None else _f32(peepholes), clip=cell_clip, zh=_zone(zh, N, H),
+                       zc=_zone(zc, N, H))
+
+
+def _zone(d, N, H):
+    """Zoneout's d as contiguous (N, H) float32 (a scalar, evaluation's z, is broadcast), or None."""
+    if d is None:
+        return None
+    return np.broadcast_to(_f32(d), (N, H)).copy() if np.ndim(d) < 2 else _f32(d)
 
 
 def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None, cell_clip=None,
@@ -266,12 +276,13 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     return out["dx"], dh, dc, grads
 
 
-def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False):
+def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None):
     """The reset-after GRU loop of ``rnnlab.layers.gru`` (gate order r, z, n).
 
     x: (T, N, D) float32; h0: (N, H); W (D, 3H), U (H, 3H), b (3H,), b_hn (H,). Returns y (T, N, H),
     gates (T, N, 3H) activated, q (T, N, H) = h_{t-1} U_n + b_hn, hs (T+1, N, H): ``GRUCache``'s arrays
-    (gates and q None within ``inference()``).
+    (gates and q None within ``inference()``). zoneout: d (N, H) of h, or a scalar z (evaluation), or
+    None: h_t = h^_t + d (h_{t-1} - h^_t) (``rnnlab.layers.regularizers``).
     """
     T, N, D = x.shape
     H = U.shape[0]
@@ -281,15 +292,16 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False):
     hs, _ = _states(T, N, H, r, h0)
     q = np.empty((T, N, H), np.float32) if keep else None
     y = None if mask is None else np.empty((T, N, H), np.float32)
+    zh = _zone(zoneout, N, H)
     _run(_GRU_FWD, T, N, H, 3, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U), hs=hs,
-         aux=q, y=y, mask=_mask2d(mask))
+         aux=q, y=y, mask=_mask2d(mask), zh=zh, vflags=0 if zh is None else _ZONE)
     if y is None:
         y = hs[:T] if r else hs[1:]
     return y, gates, q, hs
 
 
-def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False):
-    """Gradients of ``gru_forward``: dx (T, N, D), dh0 (N, H), {"W", "U", "b", "b_hn"}."""
+def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zoneout=None):
+    """Gradients of ``gru_forward`` (with its zoneout): dx (T, N, D), dh0 (N, H), {"W", "U", "b", "b_hn"}."""
     T, N, D = x.shape
     H = U.shape[0]
     dh = np.array(dh, dtype=np.float32)
@@ -297,36 +309,44 @@ def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False):
     dah = np.empty((T, N, 3 * H), np.float32)
     out = _grad_arrays(T, N, D, H, 3)
     dbh = np.empty(3 * H, np.float32)
+    zh = _zone(zoneout, N, H)
     _run(_GRU_BWD, T, N, H, 3, reverse, dy=_dy(dy), gates=gates, U=_f32(U), hs=hs, aux=q,
          mask=_mask2d(mask), da=dax, dah=dah, dh=dh, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
-         W=_f32(W), dbh=dbh, **out)
+         W=_f32(W), dbh=dbh, zh=zh, vflags=0 if zh is None else _ZONE, **out)
     return out["dx"], dh, {"W": out["dW"], "U": out["dU"], "b": out["db"], "b_hn": dbh[2 * H:]}
 
 
-def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, relu=False):
+def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, relu=False, *, zoneout=None):
     """The Elman loop of ``rnnlab.layers.rnn``: h_t = phi(x_t W + h_{t-1} U + b), phi tanh or relu.
 
-    Returns y (T, N, H), h_new (T, N, H) = phi(a_t) before masking, hs (T+1, N, H): ``RNNCache``'s arrays.
+    Returns y (T, N, H), h_new (T, N, H) = phi(a_t) before zoneout and masking, hs (T+1, N, H):
+    ``RNNCache``'s arrays. zoneout: d (N, H) of h, a scalar z (evaluation), or None:
+    h_t = h^_t + d (h_{t-1} - h^_t) (``rnnlab.layers.regularizers``).
     """
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
     h_new = np.empty((T, N, H), np.float32)
     hs, _ = _states(T, N, H, r, h0)
+    zh = _zone(zoneout, N, H)
     _run(_RNN_FWD, T, N, H, 1, reverse, relu=relu, D=D, x=_f32(x), W=_f32(W), gates=h_new, b=_f32(b), U=_f32(U), hs=hs,
-         mask=_mask2d(mask))
-    y = h_new * mask if mask is not None else (hs[:T] if r else hs[1:])
+         mask=_mask2d(mask), zh=zh, vflags=0 if zh is None else _ZONE)
+    if zh is None:
+        y = h_new * mask if mask is not None else (hs[:T] if r else hs[1:])
+    else:                            # y_t = m h_t, the zoned h_t (padded steps: 0 whatever hs carries)
+        y = (hs[:T] if r else hs[1:]) * (1 if mask is None else mask)
     return y, h_new, hs
 
 
-def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, relu=False):
-    """Gradients of ``rnn_forward``: dx (T, N, D), dh0 (N, H), {"W", "U", "b"}."""
+def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, relu=False, *, zoneout=None):
+    """Gradients of ``rnn_forward`` (with its zoneout): dx (T, N, D), dh0 (N, H), {"W", "U", "b"}."""
     T, N, D = x.shape
     H = U.shape[0]
     dh = np.array(dh, dtype=np.float32)
     da = np.empty((T, N, H), np.float32)
     out = _grad_arrays(T, N, D, H, 1)
+    zh = _zone(zoneout, N, H)
     _run(_RNN_BWD, T, N, H, 1, reverse, relu=relu, dy=_dy(dy), gates=h_new, U=_f32(U),
          mask=_mask2d(mask), da=da, dh=dh, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
-         W=_f32(W), hs=hs, **out)
+         W=_f32(W), hs=hs, zh=zh, vflags=0 if zh is None else _ZONE, **out)
     return out["dx"], dh, {"W": out["dW"], "U": out["dU"], "b": out["db"]}

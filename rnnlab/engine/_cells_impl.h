@@ -810,32 +810,35 @@ static inline void SFX(gru_units)(const int len, float *a, long H, const float *
 
 /* The backward of gru_units for one batch row, units j0 .. j1 - 1 (gru.py's gru_step_backward):
  * da_x (the x W part) and da_h (the h U part; its n block is dq = da_n r); dhk = dh z, h_{t-1}'s
- * direct part. */
-static inline void SFX(gru_units_bwd)(int j0, const int j1, long H, const float *g_, const float *q,
-                                      const float *hp, const float *dy, const float *dh, float *dx,
-                                      float *dhh, float *dhk)
+ * direct part. zd: the row's zoneout d, or NULL (regularizers.py: dh^_t = dh_t (1 - d), and
+ * dh_t d joins the direct part). */
+static inline __attribute__((always_inline)) void
+SFX(gru_units_bwd)(int j0, const int j1, long H, const float *g_, const float *q, const float *hp,
+                   const float *dy, const float *dh, float *dx, float *dhh, float *dhk, const float *zd)
 {
     const SFX(vf) one = V_SET(1.0f);
     for (; j0 + VL <= j1; j0 += VL) {
         const int j = j0;
         const SFX(vf) rg = V_LD(g_ + j), z = V_LD(g_ + H + j), nv = V_LD(g_ + 2 * H + j);
-        const SFX(vf) dhj = V_ADD(V_LD(dh + j), V_LD(dy + j));
+        SFX(vf) dhj = V_ADD(V_LD(dh + j), V_LD(dy + j)), dz = V_SET(0.0f);
+        if (zd) { const SFX(vf) d = V_LD(zd + j); dz = V_MUL(dhj, d); dhj = V_MUL(dhj, V_SUB(one, d)); }
         const SFX(vf) da_n = V_MUL(V_MUL(dhj, V_SUB(one, z)), V_SUB(one, V_MUL(nv, nv)));
         const SFX(vf) da_r = V_MUL(V_MUL(V_MUL(da_n, V_LD(q + j)), rg), V_SUB(one, rg));
         const SFX(vf) da_z = V_MUL(V_MUL(V_MUL(dhj, V_SUB(V_LD(hp + j), nv)), z), V_SUB(one, z));
         V_ST(dx + j, da_r); V_ST(dx + H + j, da_z); V_ST(dx + 2 * H + j, da_n);
         V_ST(dhh + j, da_r); V_ST(dhh + H + j, da_z); V_ST(dhh + 2 * H + j, V_MUL(da_n, rg));   /* dq */
-        V_ST(dhk + j, V_MUL(dhj, z));                                   /* direct path to h_{t-1} */
+        V_ST(dhk + j, zd ? V_FMA(dhj, z, dz) : V_MUL(dhj, z));          /* direct path to h_{t-1} */
     }
     for (int j = j0; j < j1; j++) {
         const float rg = g_[j], z = g_[H + j], nv = g_[2 * H + j];
-        const float dhj = dh[j] + dy[j];
+        float dhj = dh[j] + dy[j], dz = 0.0f;
+        if (zd) { dz = dhj * zd[j]; dhj *= 1.0f - zd[j]; }
         const float da_n = dhj * (1.0f - z) * (1.0f - nv * nv);
         const float da_r = da_n * q[j] * rg * (1.0f - rg);
         const float da_z = dhj * (hp[j] - nv) * z * (1.0f - z);
         dx[j] = da_r; dx[H + j] = da_z; dx[2 * H + j] = da_n;
         dhh[j] = da_r; dhh[H + j] = da_z; dhh[2 * H + j] = da_n * rg;
-        dhk[j] = dhj * z;
+        dhk[j] = zd ? dhj * z + dz : dhj * z;
     }
 }
 
@@ -872,6 +875,10 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
                     float *an = a ? a + n * G3 + u0 : 0, *qn = q ? q + n * H + u0 : 0, *hnn = hn + n * H + u0;
                     const float *tr = tile + rr * 64, *bu = b + u0, *bh = bhn + u0, *hpn = hp + n * H + u0;
                     SFX(gru_units)(lim, an, H, bu, bh, tile_x + rr * 64, tr, hpn, qn, hnn);
+                    if (J->zh) {                    /* zoneout: h_t = h^_t + d (h_{t-1} - h^_t) */
+                        const float *zd = J->zh + n * H + u0;
+                        for (int l = 0; l < lim; l++) hnn[l] += zd[l] * (hpn[l] - hnn[l]);
+                    }
                     if (m) {
                         const float mv = m[n];
                         for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
@@ -885,8 +892,10 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
     }
 }
 
-/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_x, da_h, dhk. */
-static void SFX(gru_bwd_elem)(rn_job *J, int t, int u0, int u1)
+/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_x, da_h, dhk; zone: a
+ * constant, whether J->zh holds zoneout's d. */
+static inline __attribute__((always_inline)) void SFX(gru_bwd_elem_body)(rn_job *J, int t, int u0, int u1,
+                                                                        const int zone)
 {
     const int N = J->N, H = J->H, r = J->reverse;
     const long G3 = 3L * H;
@@ -905,14 +914,18 @@ static void SFX(gru_bwd_elem)(rn_job *J, int t, int u0, int u1)
             }
             continue;
         }
-        SFX(gru_units_bwd)(u0, u1, H, g_, qn, hpn, dyn, dhn, dxn, dhn_, dhkn);
+        SFX(gru_units_bwd)(u0, u1, H, g_, qn, hpn, dyn, dhn, dxn, dhn_, dhkn, zone ? J->zh + n * H : 0);
     }
 }
+
+static void SFX(gru_bwd_elem)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 0); }
+static void SFX(gru_bwd_elem_z)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 1); }
 
 static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
 {
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem), J->dah);
+    if (J->zh) SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_z), J->dah);
+    else SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem), J->dah);
     SFX(weight_grads)(J, &S, 3, J->da, J->dah);
 }
 
@@ -957,7 +970,11 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
                     }
                     const int keep = m && m[n] == 0.0f;
                     const float *src = keep ? hp + n * H + u0 : an;
-                    for (int l = 0; l < lim; l++) hnn[l] = src[l];
+                    if (J->zh && !keep) {           /* zoneout: h_t = h^_t + d (h_{t-1} - h^_t) */
+                        const float *zd = J->zh + n * H + u0, *hpn = hp + n * H + u0;
+                        for (int l = 0; l < lim; l++) hnn[l] = an[l] + zd[l] * (hpn[l] - an[l]);
+                    } else
+                        for (int l = 0; l < lim; l++) hnn[l] = src[l];
                 }
             }
         }
@@ -979,7 +996,14 @@ static void SFX(rnn_bwd_elem)(rn_job *J, int t, int u0, int u1)
             for (int j = u0; j < u1; j++) { dan[j] = 0.0f; dhkn[j] = dhn[j]; }
             continue;
         }
-        if (relu)
+        if (J->zh) {                        /* zoneout: dh^_t = dh_t (1 - d), dh_{t-1} += dh_t d */
+            const float *zd = J->zh + n * H;
+            for (int j = u0; j < u1; j++) {
+                const float dhj = dhn[j] + dyn[j], dhz = dhj * (1.0f - zd[j]);
+                dan[j] = relu ? (hn[j] > 0.0f ? dhz : 0.0f) : dhz * (1.0f - hn[j] * hn[j]);
+                dhkn[j] = dhj * zd[j];
+            }
+        } else if (relu)
             for (int j = u0; j < u1; j++) { dan[j] = hn[j] > 0.0f ? dhn[j] + dyn[j] : 0.0f; dhkn[j] = 0.0f; }
         else
             for (int j = u0; j < u1; j++) { dan[j] = (dhn[j] + dyn[j]) * (1.0f - hn[j] * hn[j]); dhkn[j] = 0.0f; }

@@ -143,17 +143,20 @@ class ShardedCache(NamedTuple):
     split: int
 
 
-def weight_drop_only(reg) -> bool:
-    """Whether a direction's RegMasks ``reg`` are weight drop's alone: for float32 the cell then runs its
-    compiled plain loop (rnnlab.engine) on U' = U * S, and its backward maps dU' to dU = S * dU'."""
-    return reg is not None and reg.rU is not None and reg.zh is None and reg.zc is None and reg.rh is None
+def engine_regularizers(reg) -> bool:
+    """Whether a direction's RegMasks ``reg`` are ones the compiled plain loops of rnnlab.engine run:
+    zoneout of h (the loop's zoneout argument) and weight drop (the loop run on U' = U * S, and
+    dU = S * dU' after it), without recurrent dropout or the LSTM's zoneout of c."""
+    return reg is not None and reg.rh is None and reg.zc is None and (reg.rU is not None or reg.zh is not None)
 
 
-class DroppedUCache(NamedTuple):
-    """The cache of a direction run on U' = U * S (weight drop alone): the plain cell's cache (its U
-    is U'), and the scaled mask S of U's shape."""
+class RegCache(NamedTuple):
+    """A direction that the compiled plain loop ran with zoneout of h and / or weight drop: the plain
+    cell's cache (its U is U' = U * S under weight drop), zoneout's d (or None) and the scaled mask S
+    (or None)."""
     cell: Any
-    rU: np.ndarray
+    zh: np.ndarray | None
+    rU: np.ndarray | None
 
     @property
     def U(self):
