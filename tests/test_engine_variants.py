@@ -10,7 +10,7 @@ import pytest
 import rnnlab
 from rnnlab import engine
 from rnnlab.layers import lstm as lstm_mod
-from rnnlab.layers.recurrent import RegCache
+from rnnlab.layers.recurrent import RegCache, ShardedCache
 
 from conftest import rel_err
 from test_engine import _engines, needs_engine
@@ -36,7 +36,8 @@ def _run(kind, flag, monkeypatch, *, D, H, L, bi, N, T, lengths, seed, training=
     dx, ds0, grads = layer.backward(dy, pack(ds), cache)
     names = ["y", "dx"] + [f"state.{s}" for s in layer.state_names] + [f"dstate0.{s}" for s in layer.state_names]
     got = dict(zip(names + list(grads), [y, dx, *flat(state), *flat(ds0), *grads.values()]))
-    return got, [d.cell for d in cache.directions]
+    parts = cache.parts if isinstance(cache, ShardedCache) else [cache]
+    return got, [d.cell for part in parts for d in part.directions]
 
 
 CASES = [  # kind, options, training, D, H, layers, bidirectional, N, T, ragged, engine cache type
@@ -129,6 +130,23 @@ def test_engine_variant_random_shapes(seed, monkeypatch):
     assert all(isinstance(c, lstm_mod.LSTMEngineCache) for c in cells), shape
     for key in ref:
         assert rel_err(got[key], ref[key]) <= TOL, (shape, key, rel_err(got[key], ref[key]))
+
+
+@needs_engine
+def test_sharded_batch(monkeypatch):
+    """With RNNLAB_THREADS=2, N >= 64 rows and H >= 256 units the batch runs as two halves at once
+    (rnnlab.engine.threads), each half a compiled variant loop."""
+    from rnnlab.engine import threads
+    monkeypatch.setenv("RNNLAB_THREADS", "2")
+    if not threads.enabled():
+        pytest.skip("two concurrent tasks are not available on this machine")
+    shape = dict(D=4, H=256, L=1, bi=False, N=64, T=3, lengths=np.arange(64) % 3 + 1, seed=5, training=False,
+                 peepholes=True, cell_clip=0.5)
+    ref, _ = _run("LSTM", "numpy", monkeypatch, **shape)
+    got, cells = _run("LSTM", "auto", monkeypatch, **shape)
+    assert len(cells) == 2 and all(isinstance(c, lstm_mod.LSTMEngineCache) for c in cells)
+    for key in ref:
+        assert rel_err(got[key], ref[key]) <= TOL, (key, rel_err(got[key], ref[key]))
 
 
 @needs_engine
