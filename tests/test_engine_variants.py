@@ -10,6 +10,7 @@ import pytest
 import rnnlab
 from rnnlab import engine
 from rnnlab.layers import lstm as lstm_mod
+from rnnlab.layers.lstm_variants import LSTMVCache
 from rnnlab.layers.recurrent import RegCache, ShardedCache
 
 from conftest import rel_err
@@ -59,6 +60,10 @@ CASES = [  # kind, options, training, D, H, layers, bidirectional, N, T, ragged,
     ("LSTM", {"zoneout": (0.0, 0.4)}, True, 4, 33, 3, False, 6, 4, False, lstm_mod.LSTMEngineCache),
     ("LSTM", {"zoneout": (0.2, 0.4)}, False, 5, 37, 2, True, 7, 9, True, lstm_mod.LSTMEngineCache),  # expectation
     ("LSTM", {"zoneout": 0.3, "input_forget": True, "weight_drop": 0.2}, True, 3, 16, 1, False, 1, 12, False,
+     lstm_mod.LSTMEngineCache),
+    ("LSTM", {"zoneout": 0.3, "peepholes": True}, True, 5, 37, 2, True, 7, 9, True, lstm_mod.LSTMEngineCache),
+    ("LSTM", {"zoneout": (0.3, 0.2), "cell_clip": 0.4}, False, 6, 70, 1, True, 13, 5, True, lstm_mod.LSTMEngineCache),
+    ("LSTM", {"zoneout": (0.1, 0.4), "cell_clip": 0.4, "peepholes": True}, True, 4, 33, 3, False, 6, 4, True,
      lstm_mod.LSTMEngineCache),
     ("GRU", {"weight_drop": 0.3}, True, 5, 37, 2, True, 7, 9, True, RegCache),
     ("GRU", {"weight_drop": 0.5}, True, 6, 70, 1, False, 1, 5, False, RegCache),
@@ -115,10 +120,9 @@ def test_engine_variant_random_shapes(seed, monkeypatch):
         options["weight_drop"] = float(rng.uniform(0.1, 0.6))
     if seed % 2:
         options["zoneout"] = (float(rng.uniform(0, 0.5)), float(rng.uniform(0, 0.5)))
-    else:
-        options["peepholes"] = bool(rng.integers(2))
-        if rng.integers(2) or not options["peepholes"]:
-            options["cell_clip"] = float(rng.uniform(0.2, 2.0))
+    options["peepholes"] = bool(rng.integers(2))
+    if rng.integers(2):
+        options["cell_clip"] = float(rng.uniform(0.2, 2.0))
     shape = dict(D=int(rng.integers(1, 20)), H=int(rng.integers(1, 90)), L=int(rng.integers(1, 3)),
                  bi=bool(rng.integers(2)), N=int(rng.integers(1, 15)), T=int(rng.integers(1, 12)), seed=seed,
                  direction="reverse" if seed % 3 == 2 else "forward", training=bool(rng.integers(2)), **options)
@@ -127,7 +131,7 @@ def test_engine_variant_random_shapes(seed, monkeypatch):
     shape["lengths"] = rng.integers(1, shape["T"] + 1, size=shape["N"]) if seed % 3 else None
     ref, _ = _run("LSTM", "numpy", monkeypatch, **shape)
     got, cells = _run("LSTM", "auto", monkeypatch, **shape)
-    assert all(isinstance(c, lstm_mod.LSTMEngineCache) for c in cells), shape
+    assert not any(isinstance(c, LSTMVCache) for c in cells), shape          # compiled, variant or plain
     for key in ref:
         assert rel_err(got[key], ref[key]) <= TOL, (shape, key, rel_err(got[key], ref[key]))
 
@@ -169,7 +173,6 @@ def test_variant_layer_never_calls_the_numpy_steps(monkeypatch):
 @pytest.mark.parametrize("kind, options, training", [
     ("LSTM", {"proj_size": 5}, False), ("LSTM", {"layer_norm": True}, False), ("LSTM", {"gate_clip": 1.0}, False),
     ("LSTM", {"gate_activation": "hard_sigmoid"}, False), ("LSTM", {"recurrent_dropout": 0.3}, True),
-    ("LSTM", {"zoneout": 0.3, "peepholes": True}, True), ("LSTM", {"zoneout": 0.3, "cell_clip": 1.0}, False),
     ("LSTM", {"weight_drop": 0.3, "recurrent_dropout": 0.3}, True),
     ("GRU", {"zoneout": 0.3, "recurrent_dropout": 0.2}, True), ("GRU", {"weight_drop": 0.3, "layer_norm": True}, True),
     ("GRU", {"zoneout": 0.3, "gate_activation": "hard_sigmoid"}, False),
@@ -226,7 +229,8 @@ def test_infer_equals_forward(monkeypatch):
     """infer (no cache kept) gives forward's outputs and states bit for bit, variants included."""
     monkeypatch.setenv("RNNLAB_ENGINE", "auto")
     x = np.random.default_rng(0).standard_normal((4, 6, 5)).astype(np.float32)
-    for options in ({"peepholes": True, "cell_clip": 0.5}, {"input_forget": True}, {"zoneout": (0.3, 0.1)}):
+    for options in ({"peepholes": True, "cell_clip": 0.5}, {"input_forget": True}, {"zoneout": (0.3, 0.1)},
+                    {"zoneout": 0.2, "peepholes": True, "cell_clip": 0.5}):
         layer = rnnlab.LSTM(5, 21, num_layers=2, bidirectional=True, seed=1, **options)
         y, (h, c), _ = layer.forward(x)
         y2, (h2, c2) = layer.infer(x)
@@ -248,16 +252,25 @@ def test_backward_after_the_switch_to_numpy(monkeypatch):
 
 
 @needs_engine
-def test_engine_refuses_zoneout_with_peepholes():
-    """The backward of zoneout with peepholes or cell_clip would need the un-zoned c^_t, which the
-    loop does not keep: lstm_forward says so rather than compute a wrong gradient."""
+def test_engine_needs_c_hat_for_zoneout_with_peepholes():
+    """The backward of zoneout with peepholes or cell_clip reads the un-zoned c^_t, which the loop
+    writes to c_hat: without one, lstm_forward (keeping a cache) and lstm_backward say so."""
     T, N, D, H = 3, 2, 4, 5
     rng = np.random.default_rng(0)
     x = rng.standard_normal((T, N, D)).astype(np.float32)
     h0 = np.zeros((N, H), np.float32)
     W, U, b = (rng.standard_normal(s).astype(np.float32) for s in ((D, 4 * H), (H, 4 * H), (4 * H,)))
-    zone = (np.full((N, H), 0.5, np.float32), None)
-    with pytest.raises(ValueError, match="zoneout"):
-        engine.lstm_forward(x, h0, h0, W, U, b, peepholes=np.zeros(3 * H, np.float32), zoneout=zone)
-    with pytest.raises(ValueError, match="zoneout"):
-        engine.lstm_forward(x, h0, h0, W, U, b, cell_clip=1.0, zoneout=zone)
+    zone = (None, np.full((N, H), 0.5, np.float32))
+    peep = rng.standard_normal(3 * H).astype(np.float32)
+    with pytest.raises(ValueError, match="c_hat"):
+        engine.lstm_forward(x, h0, h0, W, U, b, peepholes=peep, zoneout=zone)
+    with pytest.raises(ValueError, match="c_hat"):
+        engine.lstm_forward(x, h0, h0, W, U, b, cell_clip=1.0, zoneout=zone, c_hat=np.empty((T, N, H + 1), np.float32))
+    c_hat = np.empty((T, N, H), np.float32)
+    y, gates, hs, cs, tanh_c = engine.lstm_forward(x, h0, h0, W, U, b, peepholes=peep, zoneout=zone, c_hat=c_hat)
+    assert np.allclose(np.tanh(c_hat), tanh_c, atol=1e-6) and not np.allclose(c_hat, cs[1:])   # un-zoned
+    with pytest.raises(ValueError, match="c_hat"):
+        engine.lstm_backward(y, h0, h0, x, W, U, gates, hs, cs, tanh_c, peepholes=peep, zoneout=zone)
+    with engine.inference():                         # no backward to come: no c_hat needed
+        y2 = engine.lstm_forward(x, h0, h0, W, U, b, peepholes=peep, zoneout=zone)[0]
+    assert np.array_equal(y, y2)

@@ -22,8 +22,8 @@ path feeds either backward; it rounds differently (tanh is a rational approximat
 sums run in another order), to a float32 relative error below 1e-5 (``tests/test_engine.py``).
 
 Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh and relu), both directions,
-ragged batches; the LSTM's peepholes, cell_clip and input_forget, and zoneout of all three (of the
-LSTM: without peepholes and cell_clip), as flags of the same loops (the plain loop compiles to the
+ragged batches; the LSTM's peepholes, cell_clip and input_forget, and zoneout of all three cells,
+as flags of the same loops (the plain loop compiles to the
 same code as without them); weight drop runs the plain loop on U' = U * S (the layers do that).
 Everything else (float64, the reset-before GRU, the LSTM's proj_size, layer_norm, gate_clip and
 hard-sigmoid gates, recurrent dropout) runs the NumPy cells.
@@ -127,6 +127,11 @@ def applies(x: np.ndarray) -> bool:
     return x.dtype == np.float32 and active() != "numpy"
 
 
+def inference_mode() -> bool:
+    """Whether this thread is within ``inference()``."""
+    return _no_cache.get()
+
+
 @contextlib.contextmanager
 def inference():
     """Within this context (this thread), the LSTM and GRU forward loops keep no backward cache.
@@ -164,7 +169,7 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=Fals
     dy_ts, dy_ns = (0, 0) if dy is None else (dy.strides[0] // 4, dy.strides[1] // 4)
     ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns, D, vflags], np.int64)
     names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
-             "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx", "peep", "zh", "zc", "dp", "clip")
+             "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx", "peep", "zh", "zc", "dp", "clip", "chat")
     arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32))
     ptrs = np.array([_addr(arrays.get(k)) for k in names], np.uintp)
     done = lib.rn_run(which, _ISA[state["engine"]], state["threads"], ints.ctypes.data, ptrs.ctypes.data)
@@ -203,13 +208,23 @@ def _grad_arrays(T, N, D, H, G):
                 dU=np.empty((H, G * H), np.float32), db=np.empty(G * H, np.float32))
 
 
-def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, N, H):
+def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, need_c_hat):
     """vflags and the arrays of the LSTM options (see lstm_forward)."""
     zh, zc = (None, None) if zoneout is None else zoneout
     flags = ((_PEEP if peepholes is not None else 0) | (_CLIP if cell_clip is not None else 0)
              | (_CIFG if input_forget else 0) | (_ZONE if zh is not None or zc is not None else 0))
+    if flags & _ZONE and flags & (_PEEP | _CLIP):
+        if c_hat is None and need_c_hat:
+            raise ValueError("c_hat: expected a (T, N, H) float32 array for c^_t (zoneout with peepholes or "
+                             "cell_clip), got None")
+        if c_hat is not None and (c_hat.shape != (T, N, H) or c_hat.dtype != np.float32
+                                  or not c_hat.flags.c_contiguous):
+            raise ValueError(f"c_hat: expected a C-contiguous float32 array of shape {(T, N, H)}, got "
+                             f"{c_hat.dtype} {c_hat.shape}")
+    else:
+        c_hat = None
     return flags, dict(peep=None if peepholes is None else _f32(peepholes), clip=cell_clip, zh=_zone(zh, N, H),
-                       zc=_zone(zc, N, H))
+                       zc=_zone(zc, N, H), chat=c_hat)
 
 
 def _zone(d, N, H):
@@ -220,7 +235,7 @@ def _zone(d, N, H):
 
 
 def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None, cell_clip=None,
-                 input_forget=False, zoneout=None):
+                 input_forget=False, zoneout=None, c_hat=None):
     """The LSTM loop of ``rnnlab.layers.lstm`` (gate order i, f, o, g; b includes any forget bias).
 
     x: (T, N, D) float32; h0, c0: (N, H); W (D, 4H), U (H, 4H), b (4H,); mask: (T, N, 1) of 0/1 or
@@ -232,16 +247,16 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     off by default: peepholes (3H,) the weights (p_i, p_f, p_o); cell_clip x > 0: c_t clipped to
     [-x, x]; input_forget: f = 1 - i; zoneout (zh, zc): zoneout's d of h and of c, each (N, H) (a
     training mask) or a scalar (evaluation's expectation z), or None. With zoneout, tanh_c holds
-    tanh of the un-zoned c^_t, and cs the zoned c_t; zoneout with peepholes or cell_clip is refused
-    (ValueError): the backward would need c^_t. The other LSTM variants run in NumPy only.
+    tanh of the un-zoned c^_t, and cs the zoned c_t; with zoneout and peepholes or cell_clip, whose
+    backward reads c^_t itself, c_hat (T, N, H) float32 receives it (ValueError naming c_hat when it
+    is missing outside ``inference()``; pass the same array to the backward). The other LSTM
+    variants run in NumPy only.
     """
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
-    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, N, H)
-    if flags & _ZONE and flags & (_PEEP | _CLIP):
-        raise ValueError("zoneout: the compiled LSTM runs zoneout without peepholes and cell_clip only")
     keep = not _no_cache.get()
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, keep)
     gates = np.empty((T, N, 4 * H), np.float32) if keep else None
     hs, cs = _states(T, N, H, r, h0, c0)
     tanh_c = np.empty((T, N, H), np.float32) if keep else None
@@ -254,14 +269,14 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
 
 
 def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse=False, *, peepholes=None,
-                  cell_clip=None, input_forget=False, zoneout=None):
+                  cell_clip=None, input_forget=False, zoneout=None, c_hat=None):
     """Gradients of ``lstm_forward`` from its arrays: dx (T, N, D), dh0, dc0 (N, H), {"W", "U", "b"}
     (and "p", the peephole gradients (3H,), with peepholes), with the forward's variant arguments.
 
     dy: (T, N, H) (a strided slice is fine); dh, dc: dL/d(final state), (N, H)."""
     T, N, D = x.shape
     H = U.shape[0]
-    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, N, H)
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, True)
     dh = np.array(dh, dtype=np.float32)
     dc = np.array(dc, dtype=np.float32)
     da = np.empty((T, N, 4 * H), np.float32)

@@ -486,11 +486,12 @@ static inline void SFX(lstm_units)(const int len, float *a, long H, const float 
  *   i = sigma(a_i), f = sigma(a_f) or 1 - i (cifg), g = tanh(a_g),  c = f c_{t-1} + i g
  *   c^_t = clip(c, -clip, clip) (clip > 0),  a_o += p_o c^_t,  o = sigma(a_o),  h^_t = o tanh(c^_t)
  *   h_t = h^_t + d_h (h_{t-1} - h^_t), c_t likewise (zh, zc: the row's zoneout d, or NULL).
- * The cache keeps the activated gates (f = 1 - i with cifg) and tanh(c^_t). */
+ * The cache keeps the activated gates (f = 1 - i with cifg), tanh(c^_t) and, where ch is not NULL,
+ * c^_t itself. */
 static inline void SFX(lstm_units_v)(const int len, float *a, long H, const float *bu, const float *tr,
                                      const float *cp, float *cn, float *hn, float *tc, const float *pp,
                                      const float clip, const int cifg, const float *hp, const float *zh,
-                                     const float *zc)
+                                     const float *zc, float *ch)
 {
     const SFX(vf) one = V_SET(1.0f), lo = V_SET(-clip), hi = V_SET(clip);
     int l = 0;
@@ -504,6 +505,7 @@ static inline void SFX(lstm_units_v)(const int len, float *a, long H, const floa
         const SFX(vf) g = SFX(vtanh)(V_ADD(V_LD(bu + 3 * H + l), V_LD(tr + 48 + l)));
         SFX(vf) c = V_FMA(f, c0, V_MUL(i, g));
         if (clip > 0.0f) c = V_MIN(V_MAX(c, lo), hi);
+        if (ch) V_ST(ch + l, c);
         if (pp) ao = V_FMA(V_LD(pp + 2 * H + l), c, ao);
         const SFX(vf) o = SFX(vsig)(ao);
         if (a) { V_ST(a + l, i); V_ST(a + H + l, f); V_ST(a + 2 * H + l, o); V_ST(a + 3 * H + l, g); }
@@ -524,6 +526,7 @@ static inline void SFX(lstm_units_v)(const int len, float *a, long H, const floa
         const float g = SFX(tanh_r)(bu[3 * H + l] + tr[48 + l]);
         float c = f * c0 + i * g;
         if (clip > 0.0f) c = c < -clip ? -clip : (c > clip ? clip : c);
+        if (ch) ch[l] = c;
         if (pp) ao += pp[2 * H + l] * c;
         const float o = SFX(sig_r)(ao);
         if (a) { a[l] = i; a[H + l] = f; a[2 * H + l] = o; a[3 * H + l] = g; }
@@ -575,7 +578,8 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
                     if (variant)
                         SFX(lstm_units_v)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0,
                                           pp ? pp + u0 : 0, clip, cifg, hp + n * H + u0,
-                                          J->zh ? J->zh + n * H + u0 : 0, J->zc ? J->zc + n * H + u0 : 0);
+                                          J->zh ? J->zh + n * H + u0 : 0, J->zc ? J->zc + n * H + u0 : 0,
+                                          J->chat ? J->chat + ((long)t * N + n) * H + u0 : 0);
                     else
                         SFX(lstm_units)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0);
                     if (m) {                                         /* ragged: y = m h, carry */
@@ -662,7 +666,7 @@ static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1)
  *   dc *= [|c_t| < clip],  di = dc g, df = dc c_{t-1}, dg = dc i,  dc_{t-1} = dc f,
  *   da_f = df f (1 - f), or di -= df and da_f = 0 (cifg),  da_i = di i (1 - i),  da_g = dg (1 - g^2),
  *   dc_{t-1} += da_i p_i + da_f p_f,  dp += (da_i c_{t-1}, da_f c_{t-1}, da_o c_t).
- * cc: c_t (the clipped c, which the forward stores when there is no zoneout). dp is summed step by step
+ * cc: c^_t (the clipped c before zoneout: cs without zoneout, else chat). dp is summed step by step
  * and row by row, in the loop's order whatever the thread: a unit belongs to one work item per step. */
 static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const float *g_, const float *tc,
                                          const float *cp, const float *cc, const float *dy, float *da,
@@ -739,7 +743,8 @@ static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, int u1)
     const int N = J->N, H = J->H, r = J->reverse;
     const long G4 = 4L * H;
     const float *gt = J->gates + (long)t * N * G4, *tct = J->aux + (long)t * N * H;
-    const float *cp = J->cs + (long)(t + r) * N * H, *cc = J->cs + (long)(t + 1 - r) * N * H;
+    const float *cp = J->cs + (long)(t + r) * N * H;
+    const float *cc = J->chat ? J->chat + (long)t * N * H : J->cs + (long)(t + 1 - r) * N * H;
     const float *dyt = J->dy + (long)t * J->dy_ts;
     const float *m = J->mask ? J->mask + (long)t * N : 0;
     const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
