@@ -666,14 +666,15 @@ static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1)
  *   dc *= [|c_t| < clip],  di = dc g, df = dc c_{t-1}, dg = dc i,  dc_{t-1} = dc f,
  *   da_f = df f (1 - f), or di -= df and da_f = 0 (cifg),  da_i = di i (1 - i),  da_g = dg (1 - g^2),
  *   dc_{t-1} += da_i p_i + da_f p_f,  dp += (da_i c_{t-1}, da_f c_{t-1}, da_o c_t).
- * cc: c^_t (the clipped c before zoneout: cs without zoneout, else chat). dp is summed step by step
- * and row by row, in the loop's order whatever the thread: a unit belongs to one work item per step. */
+ * cc: c^_t (the clipped c before zoneout: cs without zoneout, else chat). The peephole terms are
+ * summed into sp (unit j's three at sp[j - j0], sp[64 + j - j0], sp[128 + j - j0]; j1 - j0 <= 64). */
 static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const float *g_, const float *tc,
                                          const float *cp, const float *cc, const float *dy, float *da,
                                          const float *dh, float *dc, float *dhk, const float *pp,
                                          const float clip, const int cifg, const float *zh, const float *zc,
-                                         float *dp)
+                                         float *sp)
 {
+    const int o0 = j0;
     const SFX(vf) one = V_SET(1.0f), zero = V_SET(0.0f), lim = V_SET(clip);
     for (; j0 + VL <= j1; j0 += VL) {
         const int j = j0;
@@ -695,9 +696,10 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
         SFX(vf) dcp = V_MUL(dct, f);
         if (pp) {
             dcp = V_FMA(daf, V_LD(pp + H + j), V_FMA(dai, V_LD(pp + j), dcp));
-            V_ST(dp + j, V_FMA(dai, c0, V_LD(dp + j)));
-            V_ST(dp + H + j, V_FMA(daf, c0, V_LD(dp + H + j)));
-            V_ST(dp + 2 * H + j, V_FMA(dao, V_LD(cc + j), V_LD(dp + 2 * H + j)));
+            float *s = sp + j - o0;
+            V_ST(s, V_FMA(dai, c0, V_LD(s)));
+            V_ST(s + 64, V_FMA(daf, c0, V_LD(s + 64)));
+            V_ST(s + 128, V_FMA(dao, V_LD(cc + j), V_LD(s + 128)));
         }
         V_ST(da + j, dai);
         V_ST(da + H + j, daf);
@@ -724,9 +726,10 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
         float dcp = dct * f;
         if (pp) {
             dcp += dai * pp[j] + daf * pp[H + j];
-            dp[j] += dai * c0;
-            dp[H + j] += daf * c0;
-            dp[2 * H + j] += dao * cc[j];
+            float *s = sp + j - o0;
+            s[0] += dai * c0;
+            s[64] += daf * c0;
+            s[128] += dao * cc[j];
         }
         da[j] = dai;
         da[H + j] = daf;
@@ -737,9 +740,13 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
     }
 }
 
-/* Step t's elementwise backward of the variant cell for units u0 .. u1 - 1 of every row. */
-static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, int u1)
+/* Step t's elementwise backward of the variant cell for units u0 .. u1 - 1 of every row, 64 units at
+ * a time. The peephole gradients dp = sum over steps and rows (da_i c_{t-1}, da_f c_{t-1}, da_o c^_t)
+ * are summed over the step's rows first, then added to dp: a unit belongs to one work item per step,
+ * so the order of the sums is the loop's whatever the thread. */
+static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, const int u1)
 {
+    for (; u0 + 64 < u1; u0 += 64) SFX(lstm_bwd_elem_v)(J, t, u0, u0 + 64);
     const int N = J->N, H = J->H, r = J->reverse;
     const long G4 = 4L * H;
     const float *gt = J->gates + (long)t * N * G4, *tct = J->aux + (long)t * N * H;
@@ -751,6 +758,8 @@ static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, int u1)
     const float clip = J->vflags & RN_CLIP ? J->clip : 0.0f;
     const int cifg = J->vflags & RN_CIFG;
     float *da = J->da + (long)t * N * G4, *dh = J->dh, *dc = J->dc, *dhk = J->dhk;
+    float sp[3 * 64] __attribute__((aligned(64)));
+    if (pp) memset(sp, 0, sizeof sp);
     for (long n = 0; n < N; n++) {
         float *dan = da + n * G4, *dhn = dh + n * H, *dcn = dc + n * H, *dhkn = dhk + n * H;
         if (m && m[n] == 0.0f) {                             /* padded: no gradient, carry dh, dc */
@@ -762,8 +771,14 @@ static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, int u1)
         }
         SFX(lstm_units_bwd_v)(u0, u1, H, gt + n * G4, tct + n * H, cp + n * H, cc + n * H, dyt + n * J->dy_ns,
                               dan, dhn, dcn, dhkn, pp, clip, cifg, J->zh ? J->zh + n * H : 0,
-                              J->zc ? J->zc + n * H : 0, J->dp);
+                              J->zc ? J->zc + n * H : 0, sp);
     }
+    if (pp)
+        for (int j = u0; j < u1; j++) {
+            J->dp[j] += sp[j - u0];
+            J->dp[H + j] += sp[64 + j - u0];
+            J->dp[2 * H + j] += sp[128 + j - u0];
+        }
 }
 
 static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
