@@ -17,14 +17,16 @@ sequence loops compiled (``_cells.c``), with the work split of oneDNN's and LIBX
   finishes its units (gates, c, h), and the next step waits only for the blocks it reads. Nothing is
   allocated inside the loop, and the result does not depend on the number of threads.
 
-It computes exactly what the NumPy loops compute and fills the same caches, so a cache from either
-path feeds either backward; it rounds differently (tanh is a rational approximation within 3e-7,
-sums run in another order), to a float32 relative error below 1e-5 (``tests/test_engine.py``).
+It computes exactly what the NumPy loops compute and fills the same caches, so a plain cell's cache
+from either path feeds either backward (a variant's goes back through the compiled loop); it rounds
+differently (tanh is a rational approximation within 3e-7, sums run in another order), to a float32
+relative error below 1e-5 (``tests/test_engine.py``, ``tests/test_engine_variants.py``).
 
 Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh and relu), both directions,
-ragged batches; the LSTM's peepholes, cell_clip and input_forget, and zoneout of all three cells,
-as flags of the same loops (the plain loop compiles to the
-same code as without them); weight drop runs the plain loop on U' = U * S (the layers do that).
+ragged batches; the LSTM's peepholes, cell_clip and input_forget and the zoneout of all three
+cells, as options of the same loops (the plain cells' loops keep their arithmetic and their code:
+the LSTM's take the options as a flag checked once per call); weight drop, as the loops run on
+U' = U * S (the layers pass U' and map dU' back).
 Everything else (float64, the reset-before GRU, the LSTM's proj_size, layer_norm, gate_clip and
 hard-sigmoid gates, recurrent dropout) runs the NumPy cells.
 
@@ -163,8 +165,8 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=Fals
     if lib is None:
         raise RuntimeError(why)
     state = info()
-    if state["engine"] == "numpy":   # a cache only the compiled loops read, switched off since: best set
-        state = {"engine": ENGINES[2 - lib.rn_isa()], "threads": num_threads()}
+    if state["engine"] == "numpy":   # the backward of a variant forward that ran compiled before the
+        state = {"engine": ENGINES[2 - lib.rn_isa()], "threads": num_threads()}   # switch: only C reads its cache
     packed = np.empty(int(lib.rn_packed_size(G, H, D)), np.float32)
     dy_ts, dy_ns = (0, 0) if dy is None else (dy.strides[0] // 4, dy.strides[1] // 4)
     ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns, D, vflags], np.int64)

@@ -66,7 +66,7 @@ class LSTMCache(NamedTuple):
 class LSTMEngineCache(NamedTuple):
     """A direction that the compiled loop ran with variant options (rnnlab.engine.lstm_forward)."""
     cell: LSTMCache      # the loop's arrays; U is U' = U * S with weight drop
-    variant: dict        # lstm_forward's variant arguments (peepholes, cell_clip, input_forget, zoneout)
+    variant: dict        # lstm_forward's variant arguments (peepholes, cell_clip, input_forget, zoneout, c_hat)
     rU: np.ndarray | None  # weight drop's scaled mask S, or None
 
     @property
