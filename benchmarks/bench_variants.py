@@ -1,10 +1,11 @@
 """LSTM variant options against the plain LSTM, one option at a time, side by side in one process.
 
-    python benchmarks/bench_variants.py                    # both shapes, every option (about 3 minutes)
+    python benchmarks/bench_variants.py                    # both shapes, every option (about 2 minutes)
     python benchmarks/bench_variants.py --quick            # the small shape, fewer repetitions
     python benchmarks/bench_variants.py --markdown VARIANTS_TABLE.md
+    python benchmarks/bench_variants.py --kind GRU         # the GRU's options (or RNN's) instead
 
-For each shape (T, N, D, H; one layer, one direction, float32) it times the plain LSTM and the LSTM
+For each shape (T, N, D, H; one layer, one direction, float32) it times the plain cell and the cell
 with each option alone, alternating them within each repetition (the order rotates, so that load
 drifts hit every side alike), in blocks of 3 calls after a pause (so that no side shares its cores
 with another's still-spinning threads):
@@ -16,7 +17,7 @@ It reports medians and the ratio variant / plain (1.00: as fast as the plain lay
 training mode (``m.train()``: the regularizers draw their masks each call), inference in evaluation
 mode, where weight drop and recurrent dropout are off (the plain cell) and zoneout takes its
 expectation. The column "path" says which loop ran the call: "compiled" (rnnlab.engine) or "NumPy"
-(the step functions of rnnlab.layers.lstm_variants), read from the forward's cache.
+(the step functions of rnnlab.layers.lstm_variants, gru_variants, rnn), read from the forward's cache.
 """
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import rnnlab  # noqa: E402
 from rnnlab import engine  # noqa: E402
+from rnnlab.layers.gru_variants import GRUVCache  # noqa: E402
 from rnnlab.layers.lstm_variants import LSTMVCache  # noqa: E402
+from rnnlab.layers.rnn import RNNVCache  # noqa: E402
 from rnnlab.memory import keep_freed_memory  # noqa: E402
 
 SHAPES = [(28, 64, 28, 128), (50, 32, 64, 256)]      # (T, N, D, H), as in bench_rnn.py
@@ -43,8 +46,15 @@ GAP_S = 0.1            # pause before each block of timed calls
 INNER = 3              # timed calls per block
 
 
-def variants(H: int) -> dict:
-    """Option name -> LSTM keyword arguments; "plain" first."""
+def variants(kind: str, H: int) -> dict:
+    """Option name -> the cell's keyword arguments; "plain" first."""
+    regs = {"zoneout": {"zoneout": 0.1}, "weight_drop": {"weight_drop": 0.3},
+            "recurrent_dropout": {"recurrent_dropout": 0.3}}
+    if kind == "GRU":
+        return {"plain": {}, **regs, "layer_norm": {"layer_norm": True},
+                "gate_activation": {"gate_activation": "hard_sigmoid"}}
+    if kind == "RNN":
+        return {"plain": {}, **regs, "nonlinearity": {"nonlinearity": "identity"}}
     return {"plain": {}, "peepholes": {"peepholes": True}, "cell_clip": {"cell_clip": 3.0},
             "input_forget": {"input_forget": True}, "weight_drop": {"weight_drop": 0.3},
             "zoneout": {"zoneout": 0.1}, "proj_size": {"proj_size": H // 2}, "layer_norm": {"layer_norm": True},
@@ -55,15 +65,15 @@ def variants(H: int) -> dict:
 def path(layer, x) -> str:
     """Which loop runs this layer's forward in its current mode: "compiled" or "NumPy"."""
     _, _, cache = layer.forward(x)
-    return "NumPy" if isinstance(cache.directions[0].cell, LSTMVCache) else "compiled"
+    return "NumPy" if isinstance(cache.directions[0].cell, (LSTMVCache, GRUVCache, RNNVCache)) else "compiled"
 
 
-def time_shape(shape, reps: int):
+def time_shape(kind, shape, reps: int):
     """{variant: {"train": median s, "infer": median s, "path": (train path, infer path)}}."""
     T, N, D, H = shape
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, T, D)).astype(np.float32)
-    layers = {name: rnnlab.LSTM(D, H, seed=0, **kw) for name, kw in variants(H).items()}
+    layers = {name: getattr(rnnlab, kind)(D, H, seed=0, **kw) for name, kw in variants(kind, H).items()}
     dys = {name: rng.standard_normal((N, T, m.output_size)).astype(np.float32) for name, m in layers.items()}
 
     def train(name):
@@ -118,6 +128,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="the small shape only, 3 repetitions")
     ap.add_argument("--reps", type=int, default=7, help="repetitions of each block (default 7)")
     ap.add_argument("--markdown", metavar="PATH", help="write the table as Markdown to PATH")
+    ap.add_argument("--kind", choices=("LSTM", "GRU", "RNN"), default="LSTM", help="the cell (default LSTM)")
     args = ap.parse_args(argv)
     if args.reps < 1:
         ap.error(f"--reps: expected a positive whole number, got {args.reps}")
@@ -125,7 +136,7 @@ def main(argv=None):
     head = [f"rnnlab engine: {eng['engine']} ({eng['reason']}; {eng['threads']} threads)",
             f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores; "
             f"Python {platform.python_version()}, NumPy {np.__version__}",
-            f"LSTM, 1 layer, 1 direction, float32; medians of {INNER} x {3 if args.quick else args.reps} calls "
+            f"{args.kind}, 1 layer, 1 direction, float32; medians of {INNER} x {3 if args.quick else args.reps} calls "
             f"per side; train in training mode, infer in evaluation mode",
             load_line() + " (at start)"]
     for line in head:
@@ -135,7 +146,7 @@ def main(argv=None):
     rows = []
     t_start = time.perf_counter()
     for shape in QUICK_SHAPES if args.quick else SHAPES:
-        res = time_shape(shape, 3 if args.quick else args.reps)
+        res = time_shape(args.kind, shape, 3 if args.quick else args.reps)
         base = res["plain"]
         for name, r in res.items():
             row = [name, ",".join(map(str, shape)), " / ".join(r["path"]),
