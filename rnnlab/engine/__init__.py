@@ -351,7 +351,9 @@ def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, relu=False, *, zoneout
     if zh is None:
         y = h_new * mask if mask is not None else (hs[:T] if r else hs[1:])
     else:                            # y_t = m h_t, the zoned h_t (padded steps: 0 whatever hs carries)
-        y = (hs[:T] if r else hs[1:]) * (1 if mask is None else mask)
+        y = hs[:T] if r else hs[1:]
+        if mask is not None:
+            y = y * mask
     return y, h_new, hs
 
 
