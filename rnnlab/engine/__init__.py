@@ -17,12 +17,18 @@ sequence loops compiled (``_cells.c``), with the work split of oneDNN's and LIBX
   finishes its units (gates, c, h), and the next step waits only for the blocks it reads. Nothing is
   allocated inside the loop, and the result does not depend on the number of threads.
 
-It computes exactly what the NumPy loops compute and fills the same caches, so a cache from either
-path feeds either backward; it rounds differently (tanh is a rational approximation within 3e-7,
-sums run in another order), to a float32 relative error below 1e-5 (``tests/test_engine.py``).
+It computes exactly what the NumPy loops compute and fills the same caches, so a plain cell's cache
+from either path feeds either backward (a variant's goes back through the compiled loop); it rounds
+differently (tanh is a rational approximation within 3e-7, sums run in another order), to a float32
+relative error below 1e-5 (``tests/test_engine.py``, ``tests/test_engine_variants.py``).
 
 Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh and relu), both directions,
-ragged batches. Everything else (float64, the reset-before GRU) runs the NumPy cells.
+ragged batches; the LSTM's peepholes, cell_clip and input_forget and the zoneout of all three
+cells, as options of the same loops (the plain cells' loops keep their arithmetic and their code:
+the LSTM's take the options as a flag checked once per call); weight drop, as the loops run on
+U' = U * S (the layers pass U' and map dU' back).
+Everything else (float64, the reset-before GRU, the LSTM's proj_size, layer_norm, gate_clip and
+hard-sigmoid gates, recurrent dropout) runs the NumPy cells.
 
 Switches (read at each call):
     RNNLAB_ENGINE=numpy         the NumPy cells everywhere
@@ -123,6 +129,11 @@ def applies(x: np.ndarray) -> bool:
     return x.dtype == np.float32 and active() != "numpy"
 
 
+def inference_mode() -> bool:
+    """Whether this thread is within ``inference()``."""
+    return _no_cache.get()
+
+
 @contextlib.contextmanager
 def inference():
     """Within this context (this thread), the LSTM and GRU forward loops keep no backward cache.
@@ -144,18 +155,24 @@ def _addr(a) -> int:
     return 0 if a is None else a.ctypes.data
 
 
-def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=False, dy=None, D=0, **arrays):
+_PEEP, _CLIP, _CIFG, _ZONE = 1, 2, 4, 8          # rn_job's vflags
+
+
+def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=False, dy=None, D=0, vflags=0,
+         clip=None, **arrays):
     """One compiled loop over float32 C-contiguous arrays (dy may be strided over time and batch)."""
     lib, why = _library()
     if lib is None:
         raise RuntimeError(why)
     state = info()
+    if state["engine"] == "numpy":   # the backward of a variant forward that ran compiled before the
+        state = {"engine": ENGINES[2 - lib.rn_isa()], "threads": num_threads()}   # switch: only C reads its cache
     packed = np.empty(int(lib.rn_packed_size(G, H, D)), np.float32)
     dy_ts, dy_ns = (0, 0) if dy is None else (dy.strides[0] // 4, dy.strides[1] // 4)
-    ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns, D], np.int64)
+    ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns, D, vflags], np.int64)
     names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
-             "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx")
-    arrays.update(packed=packed, dy=dy)
+             "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx", "peep", "zh", "zc", "dp", "clip", "chat")
+    arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32))
     ptrs = np.array([_addr(arrays.get(k)) for k in names], np.uintp)
     done = lib.rn_run(which, _ISA[state["engine"]], state["threads"], ints.ctypes.data, ptrs.ctypes.data)
     if done != 0:
@@ -193,51 +210,96 @@ def _grad_arrays(T, N, D, H, G):
                 dU=np.empty((H, G * H), np.float32), db=np.empty(G * H, np.float32))
 
 
-def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False):
+def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, need_c_hat):
+    """vflags and the arrays of the LSTM options (see lstm_forward)."""
+    zh, zc = (None, None) if zoneout is None else zoneout
+    flags = ((_PEEP if peepholes is not None else 0) | (_CLIP if cell_clip is not None else 0)
+             | (_CIFG if input_forget else 0) | (_ZONE if zh is not None or zc is not None else 0))
+    if flags & _ZONE and flags & (_PEEP | _CLIP):
+        if c_hat is None and need_c_hat:
+            raise ValueError("c_hat: expected a (T, N, H) float32 array for c^_t (zoneout with peepholes or "
+                             "cell_clip), got None")
+        if c_hat is not None and (c_hat.shape != (T, N, H) or c_hat.dtype != np.float32
+                                  or not c_hat.flags.c_contiguous):
+            raise ValueError(f"c_hat: expected a C-contiguous float32 array of shape {(T, N, H)}, got "
+                             f"{c_hat.dtype} {c_hat.shape}")
+    else:
+        c_hat = None
+    return flags, dict(peep=None if peepholes is None else _f32(peepholes), clip=cell_clip, zh=_zone(zh, N, H),
+                       zc=_zone(zc, N, H), chat=c_hat)
+
+
+def _zone(d, N, H):
+    """Zoneout's d as contiguous (N, H) float32 (a scalar, evaluation's z, is broadcast), or None."""
+    if d is None:
+        return None
+    return np.broadcast_to(_f32(d), (N, H)).copy() if np.ndim(d) < 2 else _f32(d)
+
+
+def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None, cell_clip=None,
+                 input_forget=False, zoneout=None, c_hat=None):
     """The LSTM loop of ``rnnlab.layers.lstm`` (gate order i, f, o, g; b includes any forget bias).
 
     x: (T, N, D) float32; h0, c0: (N, H); W (D, 4H), U (H, 4H), b (4H,); mask: (T, N, 1) of 0/1 or
     None. Returns y (T, N, H), gates (T, N, 4H) activated, hs and cs (T+1, N, H) carried states in
     time order, tanh_c (T, N, H): the arrays of ``LSTMCache`` (gates and tanh_c None within
     ``inference()``).
+
+    Variants (equations in ``rnnlab.layers.lstm_variants`` and ``rnnlab.layers.regularizers``), each
+    off by default: peepholes (3H,) the weights (p_i, p_f, p_o); cell_clip x > 0: c_t clipped to
+    [-x, x]; input_forget: f = 1 - i; zoneout (zh, zc): zoneout's d of h and of c, each (N, H) (a
+    training mask) or a scalar (evaluation's expectation z), or None. With zoneout, tanh_c holds
+    tanh of the un-zoned c^_t, and cs the zoned c_t; with zoneout and peepholes or cell_clip, whose
+    backward reads c^_t itself, c_hat (T, N, H) float32 receives it (ValueError naming c_hat when it
+    is missing outside ``inference()``; pass the same array to the backward). The other LSTM
+    variants run in NumPy only.
     """
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
     keep = not _no_cache.get()
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, keep)
     gates = np.empty((T, N, 4 * H), np.float32) if keep else None
     hs, cs = _states(T, N, H, r, h0, c0)
     tanh_c = np.empty((T, N, H), np.float32) if keep else None
     y = None if mask is None else np.empty((T, N, H), np.float32)
     _run(_LSTM_FWD, T, N, H, 4, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), U=_f32(U),
-         hs=hs, cs=cs, aux=tanh_c, y=y, mask=_mask2d(mask))
+         hs=hs, cs=cs, aux=tanh_c, y=y, mask=_mask2d(mask), vflags=flags, **extra)
     if y is None:
         y = hs[:T] if r else hs[1:]
     return y, gates, hs, cs, tanh_c
 
 
-def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse=False):
-    """Gradients of ``lstm_forward`` from its arrays: dx (T, N, D), dh0, dc0 (N, H), {"W", "U", "b"}.
+def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse=False, *, peepholes=None,
+                  cell_clip=None, input_forget=False, zoneout=None, c_hat=None):
+    """Gradients of ``lstm_forward`` from its arrays: dx (T, N, D), dh0, dc0 (N, H), {"W", "U", "b"}
+    (and "p", the peephole gradients (3H,), with peepholes), with the forward's variant arguments.
 
     dy: (T, N, H) (a strided slice is fine); dh, dc: dL/d(final state), (N, H)."""
     T, N, D = x.shape
     H = U.shape[0]
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, True)
     dh = np.array(dh, dtype=np.float32)
     dc = np.array(dc, dtype=np.float32)
     da = np.empty((T, N, 4 * H), np.float32)
     out = _grad_arrays(T, N, D, H, 4)
+    dp = np.zeros(3 * H, np.float32) if flags & _PEEP else None
     _run(_LSTM_BWD, T, N, H, 4, reverse, dy=_dy(dy), gates=gates, U=_f32(U), cs=cs, aux=tanh_c,
          mask=_mask2d(mask), da=da, dh=dh, dc=dc, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
-         W=_f32(W), hs=hs, **out)
-    return out["dx"], dh, dc, {"W": out["dW"], "U": out["dU"], "b": out["db"]}
+         W=_f32(W), hs=hs, vflags=flags, dp=dp, **extra, **out)
+    grads = {"W": out["dW"], "U": out["dU"], "b": out["db"]}
+    if dp is not None:
+        grads["p"] = dp
+    return out["dx"], dh, dc, grads
 
 
-def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False):
+def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None):
     """The reset-after GRU loop of ``rnnlab.layers.gru`` (gate order r, z, n).
 
     x: (T, N, D) float32; h0: (N, H); W (D, 3H), U (H, 3H), b (3H,), b_hn (H,). Returns y (T, N, H),
     gates (T, N, 3H) activated, q (T, N, H) = h_{t-1} U_n + b_hn, hs (T+1, N, H): ``GRUCache``'s arrays
-    (gates and q None within ``inference()``).
+    (gates and q None within ``inference()``). zoneout: d (N, H) of h, or a scalar z (evaluation), or
+    None: h_t = h^_t + d (h_{t-1} - h^_t) (``rnnlab.layers.regularizers``).
     """
     T, N, D = x.shape
     H = U.shape[0]
@@ -247,15 +309,16 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False):
     hs, _ = _states(T, N, H, r, h0)
     q = np.empty((T, N, H), np.float32) if keep else None
     y = None if mask is None else np.empty((T, N, H), np.float32)
+    zh = _zone(zoneout, N, H)
     _run(_GRU_FWD, T, N, H, 3, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U), hs=hs,
-         aux=q, y=y, mask=_mask2d(mask))
+         aux=q, y=y, mask=_mask2d(mask), zh=zh, vflags=0 if zh is None else _ZONE)
     if y is None:
         y = hs[:T] if r else hs[1:]
     return y, gates, q, hs
 
 
-def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False):
-    """Gradients of ``gru_forward``: dx (T, N, D), dh0 (N, H), {"W", "U", "b", "b_hn"}."""
+def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zoneout=None):
+    """Gradients of ``gru_forward`` (with its zoneout): dx (T, N, D), dh0 (N, H), {"W", "U", "b", "b_hn"}."""
     T, N, D = x.shape
     H = U.shape[0]
     dh = np.array(dh, dtype=np.float32)
@@ -263,36 +326,46 @@ def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False):
     dah = np.empty((T, N, 3 * H), np.float32)
     out = _grad_arrays(T, N, D, H, 3)
     dbh = np.empty(3 * H, np.float32)
+    zh = _zone(zoneout, N, H)
     _run(_GRU_BWD, T, N, H, 3, reverse, dy=_dy(dy), gates=gates, U=_f32(U), hs=hs, aux=q,
          mask=_mask2d(mask), da=dax, dah=dah, dh=dh, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
-         W=_f32(W), dbh=dbh, **out)
+         W=_f32(W), dbh=dbh, zh=zh, vflags=0 if zh is None else _ZONE, **out)
     return out["dx"], dh, {"W": out["dW"], "U": out["dU"], "b": out["db"], "b_hn": dbh[2 * H:]}
 
 
-def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, relu=False):
+def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, relu=False, *, zoneout=None):
     """The Elman loop of ``rnnlab.layers.rnn``: h_t = phi(x_t W + h_{t-1} U + b), phi tanh or relu.
 
-    Returns y (T, N, H), h_new (T, N, H) = phi(a_t) before masking, hs (T+1, N, H): ``RNNCache``'s arrays.
+    Returns y (T, N, H), h_new (T, N, H) = phi(a_t) before zoneout and masking, hs (T+1, N, H):
+    ``RNNCache``'s arrays. zoneout: d (N, H) of h, a scalar z (evaluation), or None:
+    h_t = h^_t + d (h_{t-1} - h^_t) (``rnnlab.layers.regularizers``).
     """
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
     h_new = np.empty((T, N, H), np.float32)
     hs, _ = _states(T, N, H, r, h0)
+    zh = _zone(zoneout, N, H)
     _run(_RNN_FWD, T, N, H, 1, reverse, relu=relu, D=D, x=_f32(x), W=_f32(W), gates=h_new, b=_f32(b), U=_f32(U), hs=hs,
-         mask=_mask2d(mask))
-    y = h_new * mask if mask is not None else (hs[:T] if r else hs[1:])
+         mask=_mask2d(mask), zh=zh, vflags=0 if zh is None else _ZONE)
+    if zh is None:
+        y = h_new * mask if mask is not None else (hs[:T] if r else hs[1:])
+    else:                            # y_t = m h_t, the zoned h_t (padded steps: 0 whatever hs carries)
+        y = hs[:T] if r else hs[1:]
+        if mask is not None:
+            y = y * mask
     return y, h_new, hs
 
 
-def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, relu=False):
-    """Gradients of ``rnn_forward``: dx (T, N, D), dh0 (N, H), {"W", "U", "b"}."""
+def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, relu=False, *, zoneout=None):
+    """Gradients of ``rnn_forward`` (with its zoneout): dx (T, N, D), dh0 (N, H), {"W", "U", "b"}."""
     T, N, D = x.shape
     H = U.shape[0]
     dh = np.array(dh, dtype=np.float32)
     da = np.empty((T, N, H), np.float32)
     out = _grad_arrays(T, N, D, H, 1)
+    zh = _zone(zoneout, N, H)
     _run(_RNN_BWD, T, N, H, 1, reverse, relu=relu, dy=_dy(dy), gates=h_new, U=_f32(U),
          mask=_mask2d(mask), da=da, dh=dh, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
-         W=_f32(W), hs=hs, **out)
+         W=_f32(W), hs=hs, zh=zh, vflags=0 if zh is None else _ZONE, **out)
     return out["dx"], dh, {"W": out["dW"], "U": out["dU"], "b": out["db"]}

@@ -59,9 +59,22 @@ typedef struct {
     float *dh, *dc, *dhk;            /* backward: (N, H) running dh, dc, and dh's direct part */
     float *dW, *dU, *db, *dbh, *dx;  /* backward: the gradients (D, G H), (H, G H), (G H), (G H) or
                                         NULL (GRU: da_h's column sums), (T, N, D) */
+    /* LSTM variants (lstm_variants.py) and zoneout (regularizers.py); vflags 0: the plain cell */
+    int vflags;                      /* RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE */
+    float clip;                      /* cell_clip (with RN_CLIP) */
+    const float *peep;               /* (3 H) peephole weights p_i, p_f, p_o (with RN_PEEP) */
+    const float *zh, *zc;            /* (N, H) zoneout's d of h and c, or NULL (with RN_ZONE) */
+    float *dp;                       /* backward: (3 H) peephole gradients, summed into */
+    float *chat;                     /* (T, N, H) c^_t before zoneout, or NULL (zoneout with RN_PEEP
+                                        or RN_CLIP: their backward reads c^_t) */
     atomic_long *claim1, *claim2;    /* per work item: the last phase that claimed it */
     atomic_long done;                /* work items finished, over all phases */
 } rn_job;
+
+#define RN_PEEP 1                    /* peepholes: a_i, a_f += p c_{t-1}, a_o += p_o c_t */
+#define RN_CLIP 2                    /* cell_clip: c_t = clip(c, -x, x) */
+#define RN_CIFG 4                    /* input_forget: f = 1 - i */
+#define RN_ZONE 8                    /* zoneout: s_t = d s_{t-1} + (1 - d) s^_t */
 
 /* ----- sharing a phase's work items between threads ---------------------------------------------
  * A call is a sequence of phases (pack U, then one or two per time step); each phase has n work
@@ -331,8 +344,9 @@ RN_EXPORT int rn_isa(void)
 
 /* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
  * 4 RNN forward, 5 RNN backward; isa as rn_isa() (never above it); I = T, N, H, reverse, relu,
- * dy_ts, dy_ns, D; P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW, dU,
- * db, dbh, dx. Returns 0, or -1 for arguments out of range, -2 when out of memory. */
+ * dy_ts, dy_ns, D, vflags; P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
+ * dU, db, dbh, dx, then peep, zh, zc, dp, the address of one float (cell_clip), chat.
+ * Returns 0, or -1 for arguments out of range, -2 when out of memory. */
 RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const uintptr_t *P)
 {
     if (which < 0 || which > 5 || isa < 0 || isa > rn_isa()) return -1;
@@ -351,6 +365,17 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     job.x = (const float *)P[16]; job.W = (const float *)P[17];
     job.dW = (float *)P[18]; job.dU = (float *)P[19]; job.db = (float *)P[20]; job.dbh = (float *)P[21];
     job.dx = (float *)P[22];
+    job.vflags = (int)I[8];
+    job.peep = (const float *)P[23]; job.zh = (const float *)P[24]; job.zc = (const float *)P[25];
+    job.dp = (float *)P[26];
+    job.clip = P[27] ? *(const float *)P[27] : 0.0f;
+    job.chat = (float *)P[28];
+    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE)) return -1;
+    if (job.vflags & (RN_PEEP | RN_CLIP | RN_CIFG) && which > 1) return -1;     /* LSTM options */
+    if ((job.vflags & RN_PEEP) && !job.peep) return -1;
+    if ((job.vflags & RN_PEEP) && which == 1 && !job.dp) return -1;
+    if ((job.vflags & RN_CLIP) && !(job.clip > 0.0f)) return -1;
+    if ((job.vflags & RN_ZONE) && (job.vflags & (RN_PEEP | RN_CLIP)) && which == 1 && !job.chat) return -1;
     const int nb = (job.H + 15) / 16;
     int nt = nthreads < 1 ? 1 : (nthreads > RN_MAX_THREADS ? RN_MAX_THREADS : nthreads);
     if (nt > nb) nt = nb;

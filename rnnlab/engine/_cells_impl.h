@@ -171,6 +171,7 @@ typedef __m512 SFX(vf);
 #define V_DIV(a, b) _mm512_div_ps(a, b)
 #define V_MIN(a, b) _mm512_min_ps(a, b)
 #define V_MAX(a, b) _mm512_max_ps(a, b)
+#define V_KEEP_LT(d, c, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_abs_ps(c), lim, _CMP_LT_OQ), d)
 #elif RN_AVX2
 typedef __m256 SFX(vf);
 #define VL 8
@@ -184,6 +185,8 @@ typedef __m256 SFX(vf);
 #define V_DIV(a, b) _mm256_div_ps(a, b)
 #define V_MIN(a, b) _mm256_min_ps(a, b)
 #define V_MAX(a, b) _mm256_max_ps(a, b)
+#define V_KEEP_LT(d, c, lim) \
+    _mm256_and_ps(d, _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), c), lim, _CMP_LT_OQ))
 #else
 typedef float SFX(vf);
 #define VL 1
@@ -197,7 +200,9 @@ typedef float SFX(vf);
 #define V_DIV(a, b) ((a) / (b))
 #define V_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define V_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define V_KEEP_LT(d, c, lim) ((c) < (lim) && (c) > -(lim) ? (d) : 0.0f)
 #endif
+/* V_KEEP_LT(d, c, lim): d where |c| < lim, else 0 (the derivative of a clip to [-lim, lim]) */
 
 static inline SFX(vf) SFX(vtanh)(SFX(vf) z)
 {
@@ -475,7 +480,69 @@ static inline void SFX(lstm_units)(const int len, float *a, long H, const float 
     }
 }
 
-static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
+/* lstm_units with the variant options (lstm_variants.py's lstmv_step_forward, regularizers.py's
+ * zoneout), for one batch row, len <= 16 units from u0:
+ *   a_i += p_i c_{t-1}, a_f += p_f c_{t-1}          (pp: peepholes p_i, p_f, p_o at pp, pp + H, pp + 2 H)
+ *   i = sigma(a_i), f = sigma(a_f) or 1 - i (cifg), g = tanh(a_g),  c = f c_{t-1} + i g
+ *   c^_t = clip(c, -clip, clip) (clip > 0),  a_o += p_o c^_t,  o = sigma(a_o),  h^_t = o tanh(c^_t)
+ *   h_t = h^_t + d_h (h_{t-1} - h^_t), c_t likewise (zh, zc: the row's zoneout d, or NULL).
+ * The cache keeps the activated gates (f = 1 - i with cifg), tanh(c^_t) and, where ch is not NULL,
+ * c^_t itself. */
+static inline void SFX(lstm_units_v)(const int len, float *a, long H, const float *bu, const float *tr,
+                                     const float *cp, float *cn, float *hn, float *tc, const float *pp,
+                                     const float clip, const int cifg, const float *hp, const float *zh,
+                                     const float *zc, float *ch)
+{
+    const SFX(vf) one = V_SET(1.0f), lo = V_SET(-clip), hi = V_SET(clip);
+    int l = 0;
+    for (; l + VL <= len; l += VL) {
+        const SFX(vf) c0 = V_LD(cp + l);
+        SFX(vf) ai = V_ADD(V_LD(bu + l), V_LD(tr + l)), af = V_ADD(V_LD(bu + H + l), V_LD(tr + 16 + l));
+        SFX(vf) ao = V_ADD(V_LD(bu + 2 * H + l), V_LD(tr + 32 + l));
+        if (pp) { ai = V_FMA(V_LD(pp + l), c0, ai); af = V_FMA(V_LD(pp + H + l), c0, af); }
+        const SFX(vf) i = SFX(vsig)(ai);
+        const SFX(vf) f = cifg ? V_SUB(one, i) : SFX(vsig)(af);
+        const SFX(vf) g = SFX(vtanh)(V_ADD(V_LD(bu + 3 * H + l), V_LD(tr + 48 + l)));
+        SFX(vf) c = V_FMA(f, c0, V_MUL(i, g));
+        if (clip > 0.0f) c = V_MIN(V_MAX(c, lo), hi);
+        if (ch) V_ST(ch + l, c);
+        if (pp) ao = V_FMA(V_LD(pp + 2 * H + l), c, ao);
+        const SFX(vf) o = SFX(vsig)(ao);
+        if (a) { V_ST(a + l, i); V_ST(a + H + l, f); V_ST(a + 2 * H + l, o); V_ST(a + 3 * H + l, g); }
+        const SFX(vf) th = SFX(vtanh)(c);
+        if (tc) V_ST(tc + l, th);
+        SFX(vf) h = V_MUL(o, th);
+        if (zc) c = V_FMA(V_LD(zc + l), V_SUB(c0, c), c);
+        if (zh) h = V_FMA(V_LD(zh + l), V_SUB(V_LD(hp + l), h), h);
+        V_ST(cn + l, c);
+        V_ST(hn + l, h);
+    }
+    for (; l < len; l++) {
+        const float c0 = cp[l];
+        float ai = bu[l] + tr[l], af = bu[H + l] + tr[16 + l], ao = bu[2 * H + l] + tr[32 + l];
+        if (pp) { ai += pp[l] * c0; af += pp[H + l] * c0; }
+        const float i = SFX(sig_r)(ai);
+        const float f = cifg ? 1.0f - i : SFX(sig_r)(af);
+        const float g = SFX(tanh_r)(bu[3 * H + l] + tr[48 + l]);
+        float c = f * c0 + i * g;
+        if (clip > 0.0f) c = c < -clip ? -clip : (c > clip ? clip : c);
+        if (ch) ch[l] = c;
+        if (pp) ao += pp[2 * H + l] * c;
+        const float o = SFX(sig_r)(ao);
+        if (a) { a[l] = i; a[H + l] = f; a[2 * H + l] = o; a[3 * H + l] = g; }
+        const float th = SFX(tanh_r)(c);
+        if (tc) tc[l] = th;
+        float h = o * th;
+        if (zc) c += zc[l] * (c0 - c);
+        if (zh) h += zh[l] * (hp[l] - h);
+        cn[l] = c;
+        hn[l] = h;
+    }
+}
+
+/* The forward loop; variant is a constant (0: the plain cell, 1: J->vflags' options), so that the
+ * plain loop compiles to the same code as without the options. */
+static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, int tid, int nt, const int variant)
 {
     const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse;
     const long G4 = 4L * H;
@@ -486,6 +553,9 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
     rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
     const float *b = J->b;
+    const float *pp = variant && (J->vflags & RN_PEEP) ? J->peep : 0;
+    const float clip = variant && (J->vflags & RN_CLIP) ? J->clip : 0.0f;
+    const int cifg = variant && (J->vflags & RN_CIFG);
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
@@ -505,7 +575,13 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
                     const long n = rb + rr;
                     float *an = a ? a + n * G4 + u0 : 0, *cnn = cn + n * H + u0, *hnn = hn + n * H + u0;
                     const float *cpn = cp + n * H + u0;
-                    SFX(lstm_units)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0);
+                    if (variant)
+                        SFX(lstm_units_v)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0,
+                                          pp ? pp + u0 : 0, clip, cifg, hp + n * H + u0,
+                                          J->zh ? J->zh + n * H + u0 : 0, J->zc ? J->zc + n * H + u0 : 0,
+                                          J->chat ? J->chat + ((long)t * N + n) * H + u0 : 0);
+                    else
+                        SFX(lstm_units)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0);
                     if (m) {                                         /* ragged: y = m h, carry */
                         const float mv = m[n];
                         for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
@@ -517,6 +593,12 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
         }
         rn_wait(J, &S);
     }
+}
+
+static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
+{
+    if (J->vflags) SFX(lstm_fwd_body)(J, tid, nt, 1);
+    else SFX(lstm_fwd_body)(J, tid, nt, 0);
 }
 
 /* The backward of lstm_units for one batch row, units j0 .. j1 - 1 (lstm.py's lstm_step_backward):
@@ -578,13 +660,135 @@ static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1)
     }
 }
 
+/* The backward of lstm_units_v for one batch row, units j0 .. j1 - 1 (lstm_variants.py's
+ * lstmv_step_backward, and regularizers.py's zoneout: ds^_t = ds_t (1 - d), ds_{t-1} += ds_t d):
+ *   do = dh tanh(c_t),  dc += dh o (1 - tanh^2),  da_o = do o (1 - o),  dc += da_o p_o,
+ *   dc *= [|c_t| < clip],  di = dc g, df = dc c_{t-1}, dg = dc i,  dc_{t-1} = dc f,
+ *   da_f = df f (1 - f), or di -= df and da_f = 0 (cifg),  da_i = di i (1 - i),  da_g = dg (1 - g^2),
+ *   dc_{t-1} += da_i p_i + da_f p_f,  dp += (da_i c_{t-1}, da_f c_{t-1}, da_o c_t).
+ * cc: c^_t (the clipped c before zoneout: cs without zoneout, else chat). The peephole terms are
+ * summed into sp (unit j's three at sp[j - j0], sp[64 + j - j0], sp[128 + j - j0]; j1 - j0 <= 64). */
+static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const float *g_, const float *tc,
+                                         const float *cp, const float *cc, const float *dy, float *da,
+                                         const float *dh, float *dc, float *dhk, const float *pp,
+                                         const float clip, const int cifg, const float *zh, const float *zc,
+                                         float *sp)
+{
+    const int o0 = j0;
+    const SFX(vf) one = V_SET(1.0f), zero = V_SET(0.0f), lim = V_SET(clip);
+    for (; j0 + VL <= j1; j0 += VL) {
+        const int j = j0;
+        const SFX(vf) i = V_LD(g_ + j), f = V_LD(g_ + H + j), o = V_LD(g_ + 2 * H + j), g = V_LD(g_ + 3 * H + j);
+        const SFX(vf) th = V_LD(tc + j), c0 = V_LD(cp + j);
+        SFX(vf) dhj = V_ADD(V_LD(dh + j), V_LD(dy + j)), dci = V_LD(dc + j), dzh = zero, dzc = zero;
+        if (zh) { const SFX(vf) d = V_LD(zh + j); dzh = V_MUL(dhj, d); dhj = V_MUL(dhj, V_SUB(one, d)); }
+        if (zc) { const SFX(vf) d = V_LD(zc + j); dzc = V_MUL(dci, d); dci = V_MUL(dci, V_SUB(one, d)); }
+        const SFX(vf) dao = V_MUL(V_MUL(V_MUL(dhj, th), o), V_SUB(one, o));
+        SFX(vf) dct = V_FMA(V_MUL(dhj, o), V_SUB(one, V_MUL(th, th)), dci);
+        if (pp) dct = V_FMA(dao, V_LD(pp + 2 * H + j), dct);
+        if (clip > 0.0f) dct = V_KEEP_LT(dct, V_LD(cc + j), lim);
+        SFX(vf) di = V_MUL(dct, g);
+        const SFX(vf) df = V_MUL(dct, c0);
+        SFX(vf) daf = zero;
+        if (cifg) di = V_SUB(di, df);
+        else daf = V_MUL(V_MUL(df, f), V_SUB(one, f));
+        const SFX(vf) dai = V_MUL(V_MUL(di, i), V_SUB(one, i));
+        SFX(vf) dcp = V_MUL(dct, f);
+        if (pp) {
+            dcp = V_FMA(daf, V_LD(pp + H + j), V_FMA(dai, V_LD(pp + j), dcp));
+            float *s = sp + j - o0;
+            V_ST(s, V_FMA(dai, c0, V_LD(s)));
+            V_ST(s + 64, V_FMA(daf, c0, V_LD(s + 64)));
+            V_ST(s + 128, V_FMA(dao, V_LD(cc + j), V_LD(s + 128)));
+        }
+        V_ST(da + j, dai);
+        V_ST(da + H + j, daf);
+        V_ST(da + 2 * H + j, dao);
+        V_ST(da + 3 * H + j, V_MUL(V_MUL(dct, i), V_SUB(one, V_MUL(g, g))));
+        V_ST(dc + j, V_ADD(dcp, dzc));
+        V_ST(dhk + j, dzh);
+    }
+    for (int j = j0; j < j1; j++) {
+        const float i = g_[j], f = g_[H + j], o = g_[2 * H + j], g = g_[3 * H + j], th = tc[j], c0 = cp[j];
+        float dhj = dh[j] + dy[j], dci = dc[j], dzh = 0.0f, dzc = 0.0f;
+        if (zh) { dzh = dhj * zh[j]; dhj *= 1.0f - zh[j]; }
+        if (zc) { dzc = dci * zc[j]; dci *= 1.0f - zc[j]; }
+        const float dao = dhj * th * o * (1.0f - o);
+        float dct = dci + dhj * o * (1.0f - th * th);
+        if (pp) dct += dao * pp[2 * H + j];
+        if (clip > 0.0f && !(cc[j] < clip && cc[j] > -clip)) dct = 0.0f;
+        float di = dct * g;
+        const float df = dct * c0;
+        float daf = 0.0f;
+        if (cifg) di -= df;
+        else daf = df * f * (1.0f - f);
+        const float dai = di * i * (1.0f - i);
+        float dcp = dct * f;
+        if (pp) {
+            dcp += dai * pp[j] + daf * pp[H + j];
+            float *s = sp + j - o0;
+            s[0] += dai * c0;
+            s[64] += daf * c0;
+            s[128] += dao * cc[j];
+        }
+        da[j] = dai;
+        da[H + j] = daf;
+        da[2 * H + j] = dao;
+        da[3 * H + j] = dct * i * (1.0f - g * g);
+        dc[j] = dcp + dzc;
+        dhk[j] = dzh;
+    }
+}
+
+/* Step t's elementwise backward of the variant cell for units u0 .. u1 - 1 of every row, 64 units at
+ * a time. The peephole gradients dp = sum over steps and rows (da_i c_{t-1}, da_f c_{t-1}, da_o c^_t)
+ * are summed over the step's rows first, then added to dp: a unit belongs to one work item per step,
+ * so the order of the sums is the loop's whatever the thread. */
+static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, const int u1)
+{
+    for (; u0 + 64 < u1; u0 += 64) SFX(lstm_bwd_elem_v)(J, t, u0, u0 + 64);
+    const int N = J->N, H = J->H, r = J->reverse;
+    const long G4 = 4L * H;
+    const float *gt = J->gates + (long)t * N * G4, *tct = J->aux + (long)t * N * H;
+    const float *cp = J->cs + (long)(t + r) * N * H;
+    const float *cc = J->chat ? J->chat + (long)t * N * H : J->cs + (long)(t + 1 - r) * N * H;
+    const float *dyt = J->dy + (long)t * J->dy_ts;
+    const float *m = J->mask ? J->mask + (long)t * N : 0;
+    const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
+    const float clip = J->vflags & RN_CLIP ? J->clip : 0.0f;
+    const int cifg = J->vflags & RN_CIFG;
+    float *da = J->da + (long)t * N * G4, *dh = J->dh, *dc = J->dc, *dhk = J->dhk;
+    float sp[3 * 64] __attribute__((aligned(64)));
+    if (pp) memset(sp, 0, sizeof sp);
+    for (long n = 0; n < N; n++) {
+        float *dan = da + n * G4, *dhn = dh + n * H, *dcn = dc + n * H, *dhkn = dhk + n * H;
+        if (m && m[n] == 0.0f) {                             /* padded: no gradient, carry dh, dc */
+            for (int j = u0; j < u1; j++) {
+                dan[j] = dan[H + j] = dan[2 * H + j] = dan[3 * H + j] = 0.0f;
+                dhkn[j] = dhn[j];
+            }
+            continue;
+        }
+        SFX(lstm_units_bwd_v)(u0, u1, H, gt + n * G4, tct + n * H, cp + n * H, cc + n * H, dyt + n * J->dy_ns,
+                              dan, dhn, dcn, dhkn, pp, clip, cifg, J->zh ? J->zh + n * H : 0,
+                              J->zc ? J->zc + n * H : 0, sp);
+    }
+    if (pp)
+        for (int j = u0; j < u1; j++) {
+            J->dp[j] += sp[j - u0];
+            J->dp[H + j] += sp[64 + j - u0];
+            J->dp[2 * H + j] += sp[128 + j - u0];
+        }
+}
+
 static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
 {
     rn_sync S = {tid, nt, 0, 0, 0, 0};
 #ifdef RN_TIME
     long t0 = rn_tnow();
 #endif
-    SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem), J->da);
+    if (J->vflags) SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem_v), J->da);
+    else SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem), J->da);
 #ifdef RN_TIME
     long t1 = rn_tnow();
 #endif
@@ -626,32 +830,35 @@ static inline void SFX(gru_units)(const int len, float *a, long H, const float *
 
 /* The backward of gru_units for one batch row, units j0 .. j1 - 1 (gru.py's gru_step_backward):
  * da_x (the x W part) and da_h (the h U part; its n block is dq = da_n r); dhk = dh z, h_{t-1}'s
- * direct part. */
-static inline void SFX(gru_units_bwd)(int j0, const int j1, long H, const float *g_, const float *q,
-                                      const float *hp, const float *dy, const float *dh, float *dx,
-                                      float *dhh, float *dhk)
+ * direct part. zd: the row's zoneout d, or NULL (regularizers.py: dh^_t = dh_t (1 - d), and
+ * dh_t d joins the direct part). */
+static inline __attribute__((always_inline)) void
+SFX(gru_units_bwd)(int j0, const int j1, long H, const float *g_, const float *q, const float *hp,
+                   const float *dy, const float *dh, float *dx, float *dhh, float *dhk, const float *zd)
 {
     const SFX(vf) one = V_SET(1.0f);
     for (; j0 + VL <= j1; j0 += VL) {
         const int j = j0;
         const SFX(vf) rg = V_LD(g_ + j), z = V_LD(g_ + H + j), nv = V_LD(g_ + 2 * H + j);
-        const SFX(vf) dhj = V_ADD(V_LD(dh + j), V_LD(dy + j));
+        SFX(vf) dhj = V_ADD(V_LD(dh + j), V_LD(dy + j)), dz = V_SET(0.0f);
+        if (zd) { const SFX(vf) d = V_LD(zd + j); dz = V_MUL(dhj, d); dhj = V_MUL(dhj, V_SUB(one, d)); }
         const SFX(vf) da_n = V_MUL(V_MUL(dhj, V_SUB(one, z)), V_SUB(one, V_MUL(nv, nv)));
         const SFX(vf) da_r = V_MUL(V_MUL(V_MUL(da_n, V_LD(q + j)), rg), V_SUB(one, rg));
         const SFX(vf) da_z = V_MUL(V_MUL(V_MUL(dhj, V_SUB(V_LD(hp + j), nv)), z), V_SUB(one, z));
         V_ST(dx + j, da_r); V_ST(dx + H + j, da_z); V_ST(dx + 2 * H + j, da_n);
         V_ST(dhh + j, da_r); V_ST(dhh + H + j, da_z); V_ST(dhh + 2 * H + j, V_MUL(da_n, rg));   /* dq */
-        V_ST(dhk + j, V_MUL(dhj, z));                                   /* direct path to h_{t-1} */
+        V_ST(dhk + j, zd ? V_FMA(dhj, z, dz) : V_MUL(dhj, z));          /* direct path to h_{t-1} */
     }
     for (int j = j0; j < j1; j++) {
         const float rg = g_[j], z = g_[H + j], nv = g_[2 * H + j];
-        const float dhj = dh[j] + dy[j];
+        float dhj = dh[j] + dy[j], dz = 0.0f;
+        if (zd) { dz = dhj * zd[j]; dhj *= 1.0f - zd[j]; }
         const float da_n = dhj * (1.0f - z) * (1.0f - nv * nv);
         const float da_r = da_n * q[j] * rg * (1.0f - rg);
         const float da_z = dhj * (hp[j] - nv) * z * (1.0f - z);
         dx[j] = da_r; dx[H + j] = da_z; dx[2 * H + j] = da_n;
         dhh[j] = da_r; dhh[H + j] = da_z; dhh[2 * H + j] = da_n * rg;
-        dhk[j] = dhj * z;
+        dhk[j] = zd ? dhj * z + dz : dhj * z;
     }
 }
 
@@ -688,6 +895,10 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
                     float *an = a ? a + n * G3 + u0 : 0, *qn = q ? q + n * H + u0 : 0, *hnn = hn + n * H + u0;
                     const float *tr = tile + rr * 64, *bu = b + u0, *bh = bhn + u0, *hpn = hp + n * H + u0;
                     SFX(gru_units)(lim, an, H, bu, bh, tile_x + rr * 64, tr, hpn, qn, hnn);
+                    if (J->zh) {                    /* zoneout: h_t = h^_t + d (h_{t-1} - h^_t) */
+                        const float *zd = J->zh + n * H + u0;
+                        for (int l = 0; l < lim; l++) hnn[l] += zd[l] * (hpn[l] - hnn[l]);
+                    }
                     if (m) {
                         const float mv = m[n];
                         for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
@@ -701,8 +912,10 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
     }
 }
 
-/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_x, da_h, dhk. */
-static void SFX(gru_bwd_elem)(rn_job *J, int t, int u0, int u1)
+/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_x, da_h, dhk; zone: a
+ * constant, whether J->zh holds zoneout's d. */
+static inline __attribute__((always_inline)) void SFX(gru_bwd_elem_body)(rn_job *J, int t, int u0, int u1,
+                                                                        const int zone)
 {
     const int N = J->N, H = J->H, r = J->reverse;
     const long G3 = 3L * H;
@@ -721,14 +934,18 @@ static void SFX(gru_bwd_elem)(rn_job *J, int t, int u0, int u1)
             }
             continue;
         }
-        SFX(gru_units_bwd)(u0, u1, H, g_, qn, hpn, dyn, dhn, dxn, dhn_, dhkn);
+        SFX(gru_units_bwd)(u0, u1, H, g_, qn, hpn, dyn, dhn, dxn, dhn_, dhkn, zone ? J->zh + n * H : 0);
     }
 }
+
+static void SFX(gru_bwd_elem)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 0); }
+static void SFX(gru_bwd_elem_z)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 1); }
 
 static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
 {
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem), J->dah);
+    if (J->zh) SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_z), J->dah);
+    else SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem), J->dah);
     SFX(weight_grads)(J, &S, 3, J->da, J->dah);
 }
 
@@ -773,7 +990,11 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
                     }
                     const int keep = m && m[n] == 0.0f;
                     const float *src = keep ? hp + n * H + u0 : an;
-                    for (int l = 0; l < lim; l++) hnn[l] = src[l];
+                    if (J->zh && !keep) {           /* zoneout: h_t = h^_t + d (h_{t-1} - h^_t) */
+                        const float *zd = J->zh + n * H + u0, *hpn = hp + n * H + u0;
+                        for (int l = 0; l < lim; l++) hnn[l] = an[l] + zd[l] * (hpn[l] - an[l]);
+                    } else
+                        for (int l = 0; l < lim; l++) hnn[l] = src[l];
                 }
             }
         }
@@ -795,7 +1016,14 @@ static void SFX(rnn_bwd_elem)(rn_job *J, int t, int u0, int u1)
             for (int j = u0; j < u1; j++) { dan[j] = 0.0f; dhkn[j] = dhn[j]; }
             continue;
         }
-        if (relu)
+        if (J->zh) {                        /* zoneout: dh^_t = dh_t (1 - d), dh_{t-1} += dh_t d */
+            const float *zd = J->zh + n * H;
+            for (int j = u0; j < u1; j++) {
+                const float dhj = dhn[j] + dyn[j], dhz = dhj * (1.0f - zd[j]);
+                dan[j] = relu ? (hn[j] > 0.0f ? dhz : 0.0f) : dhz * (1.0f - hn[j] * hn[j]);
+                dhkn[j] = dhj * zd[j];
+            }
+        } else if (relu)
             for (int j = u0; j < u1; j++) { dan[j] = hn[j] > 0.0f ? dhn[j] + dyn[j] : 0.0f; dhkn[j] = 0.0f; }
         else
             for (int j = u0; j < u1; j++) { dan[j] = (dhn[j] + dyn[j]) * (1.0f - hn[j] * hn[j]); dhkn[j] = 0.0f; }
@@ -823,3 +1051,4 @@ static void (*const SFX(jobs)[6])(rn_job *, int, int) = {
 #undef V_DIV
 #undef V_MIN
 #undef V_MAX
+#undef V_KEEP_LT

@@ -40,7 +40,8 @@ from .. import engine
 from ..activations import sigmoid
 from .gates import block, check_gate_activation, split
 from .gru_variants import GRUVCache, gruv_backward, gruv_forward, gruv_input_part, gruv_step_forward
-from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
+from .recurrent import RegCache, Recurrent, carry_masked, engine_regularizers, time_steps, uniform_init
+from .regularizers import dropped_U
 
 
 class GRUStepCache(NamedTuple):
@@ -207,8 +208,10 @@ class GRU(Recurrent):
     reset_after only. gate_activation: the activation of the gates r, z (Keras ``recurrent_activation``):
     "sigmoid" (default), "hard_sigmoid" = clip(a / 6 + 1/2, 0, 1) (Keras 3's) or "hard_sigmoid_keras2" =
     clip(0.2 a + 1/2, 0, 1) (Keras 2's and tf-keras 2.x's). Regularizers, training mode only: zoneout=z_h, recurrent_dropout=p, weight_drop=p
-    (rnnlab.layers.regularizers). Any of them runs the NumPy step functions of
-    rnnlab.layers.gru_variants, where the equations and their backward are."""
+    (rnnlab.layers.regularizers). The variants run the NumPy step functions of
+    rnnlab.layers.gru_variants, where the equations and their backward are, except zoneout and
+    weight drop of a float32 reset-after GRU without the other options, which the compiled loop
+    (rnnlab.engine) runs; recurrent dropout runs NumPy only."""
 
     kind = "GRU"
     gates = 3
@@ -229,8 +232,13 @@ class GRU(Recurrent):
                          zoneout, recurrent_dropout, weight_drop, zero_output_for_mask)
 
     @property
+    def _plain_cell(self):
+        """The options are the plain cell's (the regularizers aside)."""
+        return not self.layer_norm and self.gate_activation == "sigmoid"
+
+    @property
     def _plain(self):
-        return not self.layer_norm and self.gate_activation == "sigmoid" and super()._plain
+        return self._plain_cell and super()._plain
 
     def config(self):
         config = {**super().config(), "reset_after": self.reset_after}
@@ -259,7 +267,13 @@ class GRU(Recurrent):
         return p
 
     def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
-        if not self._plain:                              # variants: NumPy step functions only
+        if self._plain_cell and self.reset_after and engine_regularizers(reg) and engine.applies(x):
+            U = dropped_U(p["U"], reg)                   # zoneout and weight drop in the compiled loop
+            y, gates, q, hs = engine.gru_forward(x, *state0, p["W"], U, p["b"], p["b_hn"], mask, reverse,
+                                                 zoneout=reg.zh)
+            final = (hs[0],) if reverse else (hs[-1],)
+            return y, final, RegCache(GRUCache(x, p["W"], U, gates, q, hs, mask, bool(reverse), True), reg.zh, reg.rU)
+        if not self._plain:                              # variants: NumPy step functions
             return gruv_forward(x, state0, p, mask, reverse, self.reset_after, self.layer_norm, reg,
                                 self.gate_activation)
         if self.reset_after and engine.applies(x):       # same loop, compiled (rnnlab.engine)
@@ -269,6 +283,13 @@ class GRU(Recurrent):
         return gru_forward(x, state0, p, mask, reverse, self.reset_after)
 
     def _cell_backward(self, dy, dstateT, cache):
+        if isinstance(cache, RegCache):
+            c = cache.cell
+            dx, dh, grads = engine.gru_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.q, c.hs, c.mask,
+                                                c.reverse, zoneout=cache.zh)
+            if cache.rU is not None:
+                grads["U"] = grads["U"] * cache.rU                         # dU = S * dU'
+            return dx, (dh,), grads
         if isinstance(cache, GRUVCache):
             return gruv_backward(dy, dstateT, cache)
         if cache.reset_after and engine.applies(cache.x):

@@ -42,6 +42,7 @@ from ..checks import check_int, check_real
 from .gates import block, check_gate_activation, split
 from .lstm_variants import LSTMOptions, LSTMVCache, lstmv_backward, lstmv_forward, lstmv_input_part, lstmv_step_forward
 from .recurrent import Recurrent, ShardedCache, carry_masked, carry_outputs, time_steps, uniform_init
+from .regularizers import dropped_U
 
 
 class LSTMStepCache(NamedTuple):
@@ -60,6 +61,17 @@ class LSTMCache(NamedTuple):
     tanh_c: np.ndarray   # (T, N, H) tanh(c_t) before masking
     mask: np.ndarray | None  # (T, N, 1)
     reverse: bool
+
+
+class LSTMEngineCache(NamedTuple):
+    """A direction that the compiled loop ran with variant options (rnnlab.engine.lstm_forward)."""
+    cell: LSTMCache      # the loop's arrays; U is U' = U * S with weight drop
+    variant: dict        # lstm_forward's variant arguments (peepholes, cell_clip, input_forget, zoneout, c_hat)
+    rU: np.ndarray | None  # weight drop's scaled mask S, or None
+
+    @property
+    def U(self):
+        return self.cell.U
 
 
 def lstm_step_forward(a, h_prev, c_prev, U, *, h=None, c=None, tanh_c=None, hU=None):
@@ -205,7 +217,10 @@ class LSTM(Recurrent):
         recurrent_dropout: p in [0, 1): h_{t-1} * r / (1 - p) in the recurrent product (Gal &
                            Ghahramani 2016, Keras ``recurrent_dropout``).
         weight_drop:       p in [0, 1): U * M / (1 - p), one mask per forward (Merity et al. 2017).
-    A layer with any of them runs the NumPy step functions of rnnlab.layers.lstm_variants.
+    For float32 the compiled engine (rnnlab.engine) runs peepholes, cell_clip, input_forget, weight_drop
+    and zoneout, alone or together; a layer with proj_size, gate_clip, layer_norm, a hard-sigmoid
+    gate_activation or recurrent_dropout runs the NumPy step functions of rnnlab.layers.lstm_variants,
+    as does float64.
     """
 
     kind = "LSTM"
@@ -245,6 +260,24 @@ class LSTM(Recurrent):
     def _plain(self):
         return (LSTMOptions(self.forget_bias) == self.options and not self.proj_size
                 and not self.__dict__.get("_keep_cells") and super()._plain)
+
+    def _engine_variant(self, x, p, reg) -> dict | None:
+        """The arguments of rnnlab.engine.lstm_forward for a call that the compiled loop runs with its
+        variant options (peepholes, cell_clip, input_forget, zoneout, weight drop), or None: the call
+        runs the NumPy step functions."""
+        opt = self.options
+        if (self.proj_size or opt.gate_clip is not None or opt.layer_norm or opt.gate_activation != "sigmoid"
+                or self.__dict__.get("_keep_cells") or not engine.applies(x)):
+            return None
+        zh, zc, rh = (None, None, None) if reg is None else reg[:3]
+        if rh is not None:
+            return None
+        zone = zh is not None or zc is not None
+        c_hat = None                                     # c^_t before zoneout, for the backward's peepholes and clip
+        if zone and (opt.peepholes or opt.cell_clip is not None) and not engine.inference_mode():
+            c_hat = np.empty((*x.shape[:2], self.hidden_size), np.float32)
+        return dict(peepholes=p["p"] if opt.peepholes else None, cell_clip=opt.cell_clip,
+                    input_forget=opt.input_forget, zoneout=(zh, zc) if zone else None, c_hat=c_hat)
 
     def forward(self, x, state0=None, lengths=None, mask=None, return_cell_states=False):
         """y, state, cache = forward(x, state0=None, lengths=None, mask=None), as Recurrent.forward.
@@ -311,8 +344,17 @@ class LSTM(Recurrent):
         return p
 
     def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
-        if not self._plain:                              # variants: NumPy step functions only
-            return lstmv_forward(x, state0, p, mask, reverse, self.options, reg)
+        if not self._plain:                              # variants: compiled where it has them, else NumPy
+            variant = self._engine_variant(x, p, reg)
+            if variant is None:
+                return lstmv_forward(x, state0, p, mask, reverse, self.options, reg)
+            U = dropped_U(p["U"], reg)                   # U' = U * S with weight drop
+            b = p["b"].copy()
+            block(b, "LSTM", "f")[...] += np.float32(self.forget_bias)
+            y, gates, hs, cs, tanh_c = engine.lstm_forward(x, *state0, p["W"], U, b, mask, reverse, **variant)
+            final = (hs[0], cs[0]) if reverse else (hs[-1], cs[-1])
+            cell = LSTMCache(x, p["W"], U, gates, hs, cs, tanh_c, mask, bool(reverse))
+            return y, final, LSTMEngineCache(cell, variant, None if reg is None else reg.rU)
         if engine.applies(x):                            # same loop, compiled (rnnlab.engine)
             b = p["b"].copy()
             block(b, "LSTM", "f")[...] += np.float32(self.forget_bias)
@@ -324,6 +366,13 @@ class LSTM(Recurrent):
     def _cell_backward(self, dy, dstateT, cache):
         if isinstance(cache, LSTMVCache):
             return lstmv_backward(dy, dstateT, cache)
+        if isinstance(cache, LSTMEngineCache):
+            c = cache.cell
+            dx, dh, dc, grads = engine.lstm_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.hs, c.cs, c.tanh_c,
+                                                     c.mask, c.reverse, **cache.variant)
+            if cache.rU is not None:
+                grads["U"] = grads["U"] * cache.rU                         # dU = S * dU'
+            return dx, (dh, dc), grads
         if engine.applies(cache.x):
             c = cache
             dx, dh, dc, grads = engine.lstm_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.hs, c.cs,

@@ -143,6 +143,26 @@ class ShardedCache(NamedTuple):
     split: int
 
 
+def engine_regularizers(reg) -> bool:
+    """Whether a direction's RegMasks ``reg`` are ones the compiled plain loops of rnnlab.engine run:
+    zoneout of h (the loop's zoneout argument) and weight drop (the loop run on U' = U * S, and
+    dU = S * dU' after it), without recurrent dropout or the LSTM's zoneout of c."""
+    return reg is not None and reg.rh is None and reg.zc is None and (reg.rU is not None or reg.zh is not None)
+
+
+class RegCache(NamedTuple):
+    """A direction that the compiled plain loop ran with zoneout of h and / or weight drop: the plain
+    cell's cache (its U is U' = U * S under weight drop), zoneout's d (or None) and the scaled mask S
+    (or None)."""
+    cell: Any
+    zh: np.ndarray | None
+    rU: np.ndarray | None
+
+    @property
+    def U(self):
+        return self.cell.U
+
+
 class Recurrent:
     """Stacked, optionally bidirectional recurrent layer. Subclasses set:
 

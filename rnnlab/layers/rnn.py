@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import engine
 from ..activations import relu_grad, tanh_grad
-from .recurrent import Recurrent, carry_masked, time_steps, uniform_init
+from .recurrent import RegCache, Recurrent, carry_masked, engine_regularizers, time_steps, uniform_init
 from .regularizers import RegMasks, dropped_U, dropped_h, zoneout
 
 NONLINEARITIES = ("tanh", "relu", "identity")
@@ -211,7 +211,8 @@ class RNN(Recurrent):
     """Stacked, optionally bidirectional Elman RNN. Parameters per layer and direction:
     W (D, H), U (H, H), b (H,). nonlinearity: "tanh", "relu" or "identity" (the linear recurrence;
     NumPy step functions only). Regularizers (training mode; rnnlab.layers.regularizers): zoneout=z_h,
-    recurrent_dropout=p, weight_drop=p."""
+    recurrent_dropout=p, weight_drop=p; for float32 the compiled loop (rnnlab.engine) runs zoneout and
+    weight drop, the NumPy step functions recurrent dropout."""
 
     kind = "RNN"
     gates = 1
@@ -244,7 +245,14 @@ class RNN(Recurrent):
                 "b": uniform_init(rng, (H,), bound, self.dtype)}
 
     def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
-        if not self._plain:                              # variants: NumPy step functions only
+        if self.nonlinearity != "identity" and engine_regularizers(reg) and engine.applies(x):
+            U = dropped_U(p["U"], reg)                   # zoneout and weight drop in the compiled loop
+            y, h_new, hs = engine.rnn_forward(x, *state0, p["W"], U, p["b"], mask, reverse,
+                                              self.nonlinearity == "relu", zoneout=reg.zh)
+            final = (hs[0],) if reverse else (hs[-1],)
+            cell = RNNCache(x, p["W"], U, h_new, hs, mask, bool(reverse), self.nonlinearity)
+            return y, final, RegCache(cell, reg.zh, reg.rU)
+        if not self._plain:                              # variants: NumPy step functions
             return rnnv_forward(x, state0, p, mask, reverse, self.nonlinearity, reg)
         if engine.applies(x):                            # same loop, compiled (rnnlab.engine)
             relu = self.nonlinearity == "relu"
@@ -254,6 +262,13 @@ class RNN(Recurrent):
         return rnn_forward(x, state0, p, mask, reverse, self.nonlinearity)
 
     def _cell_backward(self, dy, dstateT, cache):
+        if isinstance(cache, RegCache):
+            c = cache.cell
+            dx, dh, grads = engine.rnn_backward(dy, *dstateT, c.x, c.W, c.U, c.h_new, c.hs, c.mask, c.reverse,
+                                                c.nonlinearity == "relu", zoneout=cache.zh)
+            if cache.rU is not None:
+                grads["U"] = grads["U"] * cache.rU                         # dU = S * dU'
+            return dx, (dh,), grads
         if isinstance(cache, RNNVCache):
             return rnnv_backward(dy, dstateT, cache)
         if engine.applies(cache.x):
