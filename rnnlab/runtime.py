@@ -21,10 +21,27 @@ EXTRAS = {"torch": "torch", "keras": "keras", "onnx": "onnx", "onnxruntime": "on
 THREAD_VARIABLES = ("RNNLAB_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def engine_description() -> dict:
-    """{"engine": name, "reason": why it is the active one, "threads": n}: ``rnnlab.engine.info()``."""
+def engine_description(model=None) -> dict:
+    """{"engine": name, "reason": why it is the active one, "threads": n}: ``rnnlab.engine.info()``,
+    and, given a model, what computes its recurrent layers: "numpy" when none of them runs compiled
+    (float64, or options the engine does not cover: ``Recurrent.compiled``), else the active engine
+    with "numpy_layers": the indices of those that run the NumPy cells, if any. Engines round
+    differently, so a run records this."""
     from . import engine
-    return dict(engine.info())
+    from .layers import Recurrent
+    info = dict(engine.info())
+    layers = getattr(model, "layers", [model] if model is not None else [])
+    rec = [(i, layer) for i, layer in enumerate(layers) if isinstance(layer, Recurrent)]
+    if info["engine"] == "numpy" or not rec:
+        return info
+    slow = [i for i, layer in rec if layer.dtype != np.float32 or not layer.compiled]
+    if len(slow) == len(rec):
+        return {"engine": "numpy", "reason": f"{info['engine']} is built, but the recurrent layers' dtype or options "
+                                             f"run the NumPy cells", "threads": 0}
+    if slow:
+        info["numpy_layers"] = slow
+        info["reason"] += f"; layers {slow} run the NumPy cells (their dtype or options)"
+    return info
 
 
 def package_version(name: str) -> str | None:

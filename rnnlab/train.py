@@ -357,7 +357,7 @@ def dropout_streams(model) -> dict:
 def write_checkpoint(path, cfg: Config, state: State, model, best: dict, opt) -> None:
     arrays = {**prefixed("param/", model.params), **prefixed("best/", best), **prefixed("opt/", opt.state_dict())}
     header = {"config": asdict(cfg), "state": asdict(state), "dropout": dropout_streams(model),
-              "engine": engine_description()}
+              "engine": engine_description(model)}
     write_npz(path, "__state__", header, arrays)
 
 
@@ -583,7 +583,7 @@ def start(cfg: Config, out: str | None, resume: bool, task=None, model=None, wor
     world.broadcast_params(model.params)
     run = Run(cfg, task, model, opt, state, best, out if world.is_root else None, steps_per_epoch, started,
               started + 60 * cfg.max_minutes if cfg.max_minutes else None, state.step if resume else None,
-              world=world)
+              engine=engine_description(model), world=world)
     return run
 
 

@@ -8,6 +8,7 @@ import pytest
 import rnnlab
 from rnnlab import runtime
 from rnnlab.cli import main
+from rnnlab.models import Sequential
 from rnnlab.train import Config, train
 
 
@@ -17,8 +18,8 @@ def fake_engine(monkeypatch):
     the cells themselves still run whatever engine is built."""
     import rnnlab.train
     described = {"engine": "test-engine", "reason": "installed by the test", "threads": 1}
-    monkeypatch.setattr(runtime, "engine_description", lambda: dict(described))
-    monkeypatch.setattr(rnnlab.train, "engine_description", lambda: dict(described))
+    monkeypatch.setattr(runtime, "engine_description", lambda model=None: dict(described))
+    monkeypatch.setattr(rnnlab.train, "engine_description", lambda model=None: dict(described))
     return described
 
 
@@ -82,3 +83,20 @@ def test_resumed_run_records_the_engine_of_each_part(tmp_path, fake_engine, monk
     train(tiny(), out=out, progress=False, echo=lambda *a: None, resume=True)
     lines = [json.loads(s) for s in open(tmp_path / "run" / "metrics.jsonl")]
     assert [line["engine"] for line in lines] == ["test-engine", "numpy"]
+
+
+def test_a_run_whose_layers_run_numpy_records_numpy(tmp_path):
+    """The options the compiled engine does not cover (here layer_norm) run the NumPy cells, and the
+    run says so, since the engines round differently; options it covers keep the active engine."""
+    if rnnlab.engine.active() == "numpy":
+        pytest.skip("no compiled engine is built here: every run records numpy")
+    out = tmp_path / "ln"
+    result = train(tiny(layer_norm=True), out=str(out), progress=False, echo=lambda *a: None)
+    assert result["engine"]["engine"] == "numpy" and "options" in result["engine"]["reason"]
+    assert {json.loads(s)["engine"] for s in open(out / "metrics.jsonl")} == {"numpy"}
+    result = train(tiny(zoneout=(0.1, 0.05)), out=str(tmp_path / "zo"), progress=False, echo=lambda *a: None)
+    assert result["engine"]["engine"] == rnnlab.engine.active() and "numpy_layers" not in result["engine"]
+    two = Sequential([rnnlab.LSTM(3, 4), rnnlab.LSTM(4, 4, recurrent_dropout=0.2), rnnlab.Dense(4, 1)])
+    described = runtime.engine_description(two)
+    assert described["numpy_layers"] == [1] and described["engine"] == rnnlab.engine.active()
+    assert runtime.engine_description(Sequential([rnnlab.GRU(3, 4, dtype="float64")]))["engine"] == "numpy"

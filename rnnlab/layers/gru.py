@@ -240,6 +240,12 @@ class GRU(Recurrent):
     def _plain(self):
         return self._plain_cell and super()._plain
 
+    @property
+    def compiled(self) -> bool:
+        """The reset-after cell with sigmoid gates, with or without zoneout and weight_drop, runs compiled;
+        reset_after=False, layer_norm, a hard-sigmoid gate_activation and recurrent_dropout run NumPy."""
+        return self.reset_after and self._plain_cell and not self.reg.recurrent_dropout
+
     def config(self):
         config = {**super().config(), "reset_after": self.reset_after}
         if self.gate_activation != "sigmoid":

@@ -261,6 +261,14 @@ class LSTM(Recurrent):
         return (LSTMOptions(self.forget_bias) == self.options and not self.proj_size
                 and not self.__dict__.get("_keep_cells") and super()._plain)
 
+    @property
+    def compiled(self) -> bool:
+        """peepholes, cell_clip, input_forget, zoneout and weight_drop run compiled; proj_size, gate_clip,
+        layer_norm, a hard-sigmoid gate_activation and recurrent_dropout run the NumPy step functions."""
+        opt = self.options
+        return not (self.proj_size or opt.gate_clip is not None or opt.layer_norm or opt.gate_activation != "sigmoid"
+                    or self.reg.recurrent_dropout)
+
     def _engine_variant(self, x, p, reg) -> dict | None:
         """The arguments of rnnlab.engine.lstm_forward for a call that the compiled loop runs with its
         variant options (peepholes, cell_clip, input_forget, zoneout, weight drop), or None: the call

@@ -297,6 +297,13 @@ class Recurrent:
                         if k not in ("input_size", "hidden_size"))
         return f"{self.kind}({self.input_size}, {self.hidden_size}{extra})"
 
+    @property
+    def compiled(self) -> bool:
+        """Whether this layer's loops run in the compiled engine (rnnlab.engine) when one is active and
+        the layer is float32, in training mode; otherwise they run the NumPy step functions. The plain
+        cells run compiled; which options do is said by each cell class."""
+        return False
+
     # ----- subclass hooks ---------------------------------------------------------------------
     def _init_direction(self, in_size: int, H: int, rng: np.random.Generator) -> dict:
         raise NotImplementedError

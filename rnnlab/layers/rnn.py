@@ -231,6 +231,12 @@ class RNN(Recurrent):
     def _plain(self):
         return self.nonlinearity != "identity" and super()._plain
 
+    @property
+    def compiled(self) -> bool:
+        """tanh and relu, with or without zoneout and weight_drop, run compiled; identity and
+        recurrent_dropout run NumPy."""
+        return self.nonlinearity != "identity" and not self.reg.recurrent_dropout
+
     def config(self):
         return {**super().config(), "nonlinearity": self.nonlinearity}
 
