@@ -19,8 +19,9 @@ Run folder (``out``): train.log (the lines printed), best.npz (the best model, r
 last.npz (the checkpoint: model, optimizers, shuffling generator, selection state), metrics.json.
 It follows rnnlab.training.run_folder's rules, as ``rnnlab train`` does for sequence tasks: a lock for
 the run, a folder holding a run refused unless ``resume`` or ``overwrite``, stale temporary files
-removed. A loss, gradient or parameter that is not finite stops the run (``Diverged``) before the
-epoch's checkpoint is written, so last.npz and best.npz stay finite. Resume is exact: the shuffling
+removed. A loss, gradient or parameter that is not finite, or a minibatch loss per labelled node
+above 100 x ln C (``loss_bound``: a finite blow-up), stops the run (``Diverged``) before the epoch's
+checkpoint is written, so last.npz and best.npz hold the last good epoch. Resume is exact: the shuffling
 and dropout generator's state is in the checkpoint.
 """
 from __future__ import annotations
@@ -208,9 +209,13 @@ def train_epoch(model, opts, encoded, cfg: TreeConfig, rng, deadline=None, epoch
     t0, cpu0 = time.perf_counter(), time.process_time()
     batches = -(-len(order) // cfg.batch_size)
 
+    bound = loss_bound(model.config.classes)
+
     def diverged(what):
         return Diverged(f"training diverged at epoch {epoch}, minibatch {k // cfg.batch_size + 1} of {batches}: "
-                        f"{what}; the checkpoints of the epochs before are kept; try a smaller --lr or a --clip bound")
+                        f"{what}; the checkpoints of the epochs before are kept; try a smaller --lr or a --clip bound"
+                        + (f" (RESULTS.md trains the identity composition with {IDENTITY_SETTINGS})"
+                           if cfg.nonlinearity == "identity" else ""))
     for k in range(0, len(order), cfg.batch_size):
         # 1. batch the trees by height; 2. draw dropout masks; 3. loss and gradients; 4. update
         trees_k = [encoded[j] for j in order[k:k + cfg.batch_size]]
@@ -220,6 +225,11 @@ def train_epoch(model, opts, encoded, cfg: TreeConfig, rng, deadline=None, epoch
         loss, _, grads = model.loss_and_grads(part, emb_mask, hid_mask, schedule=cfg.tree_schedule)
         check_loss(loss, diverged)
         loss, _ = world.sum_gradients(grads, loss, len(part.roots), shard)     # MPI: one Allreduce
+        per_node = loss * len(batch.roots) / max(int((batch.labels >= 0).sum()), 1)
+        if per_node > bound:        # a finite blow-up (see loss_bound)
+            raise diverged(f"the loss per labelled node is {per_node:.4g}, above {BLOWUP:g} x ln "
+                           f"{model.config.classes} = {bound:.4g} (the uniform prediction's loss is ln "
+                           f"{model.config.classes} = {bound / BLOWUP:.4g})")
         clip_and_check(grads, cfg.clip, diverged)
         opts["emb"].step(model.params, {"E": grads.pop("E")})
         opts["main"].step(model.params, grads)
@@ -231,6 +241,71 @@ def train_epoch(model, opts, encoded, cfg: TreeConfig, rng, deadline=None, epoch
             break
     return {"loss": total / max(trees, 1), "trees": trees, "seconds": time.perf_counter() - t0,
             "cpu_seconds": time.process_time() - cpu0, "stopped": stopped}
+
+
+BLOWUP = 100.0
+"""A minibatch whose mean cross-entropy per labelled node exceeds BLOWUP x ln C has diverged."""
+IDENTITY_SETTINGS = "--hidden 50 --dropout 0.5 --emb-lr 0.1 --batch-size 10 --lowercase"
+
+
+def loss_bound(classes: int) -> float:
+    """The largest mean cross-entropy per labelled node (nats) a minibatch may have: BLOWUP x ln C.
+
+    ln C is the loss of the uniform prediction, which the untrained model is close to (its logits are
+    small: E ~ U(-0.1, 0.1), Ws ~ U(-1/sqrt(H), 1/sqrt(H)), bs = 0). A mean loss of 100 ln C gives
+    the labelled class a geometric-mean probability of C^-100 (e^-161 for 5 classes): the logits
+    are then hundreds apart, which happens when the parameters grow without bound (a too large
+    --lr, or the identity composition's products of weight matrices), not in training that works.
+    The RESULTS.md tree commands' first epochs stay below 1.7 nats per node (under ln 5 = 1.61 after
+    the first minibatches; rnnlab/trees/train.py's tests hold a short run of each cell under it)."""
+    return BLOWUP * float(np.log(classes))
+
+
+SLOTS = {"sgd": 0, "adagrad": 1, "rmsprop": 1, "adam": 2, "adamw": 2}   # state arrays per parameter (least)
+
+
+def cell_parameters(cell: str, D: int, H: int) -> int:
+    """Numbers in the cell's own parameters (the ``init_params`` shapes of rnnlab.trees.<cell>)."""
+    return {"recursive": 2 * H * H + H, "treelstm": D * 3 * H + 2 * H * 5 * H + 5 * H,
+            "childsum": D * 3 * H + H * 4 * H + 4 * H, "childsum-recursive": H * H + H}[cell]
+
+
+def memory_needed(cfg: TreeConfig, vocab_size: int = 1, leaves_per_tree: float = 0.0, eval_leaves: int = 0) -> dict:
+    """A lower bound on the bytes training ``cfg`` holds, computed without allocating: {"embedding": E
+    (V, D) with its optimizer state and best copy; "cell": the cell's and classifier's parameters with
+    their dense gradients, optimizer state and best copy; "batch": the larger of a training
+    minibatch's leaf vectors (L, D) (``batch_size`` trees of ``leaves_per_tree`` leaves) with the
+    float64 uniforms and the mask of their dropout, and an evaluation batch's leaf vectors
+    (``eval_leaves`` rows, ``evaluate``'s 500 trees)}. Python ints: no overflow at any size."""
+    item, slots = 4, SLOTS.get(cfg.optimizer, 0)                       # float32 parameters
+    D, H, C = int(cfg.embed_dim), int(cfg.hidden), 2 if cfg.binary else 5
+    leaves = int(cfg.batch_size * leaves_per_tree)
+    return {"embedding": (2 + slots) * int(vocab_size) * D * item,
+            "cell": (3 + slots) * (cell_parameters(cfg.model, D, H) + H * C + C) * item,
+            "batch": max(leaves * D * (item + (8 + item if cfg.dropout else 0)), int(eval_leaves) * D * item)}
+
+
+def most_leaves(encoded: list, batch_size: int = 500) -> int:
+    """The most leaves in one of ``evaluate``'s batches of ``encoded``."""
+    counts = [int((t.words >= 0).sum()) for t in encoded]
+    return max((sum(counts[s:s + batch_size]) for s in range(0, len(counts), batch_size)), default=0)
+
+
+def check_memory(cfg: TreeConfig, vocab_size: int = 1, leaves_per_tree: float = 0.0, eval_leaves: int = 0,
+                 have=None) -> None:
+    """Refuse a configuration whose ``memory_needed`` exceeds the memory available (``have`` bytes;
+    default rnnlab.memory.available_memory()): ValueError naming --embed-dim when D > H, else --hidden."""
+    from ..memory import available_memory
+    have = available_memory() if have is None else have
+    need = memory_needed(cfg, vocab_size, leaves_per_tree, eval_leaves)
+    if not have or sum(need.values()) <= have:
+        return
+    gb = lambda b: f"{b / 2**30:,.1f} GB"                                  # noqa: E731
+    name, value = ("--embed-dim", cfg.embed_dim) if cfg.embed_dim > cfg.hidden else ("--hidden", cfg.hidden)
+    raise ValueError(f"{name}: {value:,} needs at least {gb(sum(need.values()))} of memory to train the {cfg.model} "
+                     f"model (D {cfg.embed_dim:,}, H {cfg.hidden:,}, vocabulary {vocab_size:,}: parameters "
+                     f"{gb(need['cell'] + need['embedding'])} with gradients, {cfg.optimizer} state and best copy; "
+                     f"one batch's word vectors {gb(need['batch'])}); this machine has {gb(have)} available")
 
 
 def make_optimizers(cfg: TreeConfig) -> dict:
@@ -322,7 +397,10 @@ def start(cfg: TreeConfig, out: Path | None, resume, data_dir, echo, epochs_give
                                     "max_minutes": cfg.max_minutes})
     else:
         vocab = None
+    check_memory(cfg, len(vocab) if vocab else 1)          # before the data: the parameters' sizes alone
     vocab, encoded, _ = load_data(data_dir, cfg.binary, vocab, cfg.max_train, cfg.lowercase)
+    check_memory(cfg, len(vocab), sum(int((t.words >= 0).sum()) for t in encoded["train"]) / len(encoded["train"]),
+                 max(most_leaves(encoded["dev"]), most_leaves(encoded["test"])))
     config = TreeModelConfig(cfg.model, len(vocab), cfg.embed_dim, cfg.hidden, 2 if cfg.binary else 5,
                              nonlinearity=cfg.nonlinearity)
     model = TreeModel(config, seed=cfg.seed)
