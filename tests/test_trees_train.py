@@ -208,3 +208,37 @@ def test_a_model_too_large_for_memory_is_refused_before_training(sst_dir, tmp_pa
     assert not (tmp_path / "r" / "train.log").exists() and not (tmp_path / "r" / "last.npz").exists()
     monkeypatch.setattr(rnnlab.memory, "available_memory", lambda: 10 * need)
     assert train.run(args_for(sst_dir, tmp_path / "ok", model="childsum", hidden=8, embed_dim=10000, epochs=1)) == 0
+
+
+def tree_argv(sst_dir, out, *extra):
+    return ["train", "--task", "sst", "--model", "childsum", "--hidden", "8", "--embed-dim", "8", "--batch-size",
+            "4", "--dropout", "0.3", "--data-dir", str(sst_dir), "--out", str(out), *extra]
+
+
+def test_resume_from_the_run_folder_alone_continues_a_tree_run(sst_dir, tmp_path, capsys):
+    """``rnnlab train --out DIR --resume`` finds the tree run (last.npz) and ends where an unbroken run does."""
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main(tree_argv(sst_dir, straight, "--epochs", "3")) == 0
+    assert main(tree_argv(sst_dir, split, "--epochs", "1")) == 0
+    assert main(["train", "--out", str(split), "--resume", "--epochs", "3", "--data-dir", str(sst_dir)]) == 0
+    assert f"resumed from {split / 'last.npz'} after epoch 1" in capsys.readouterr().out
+    a, b = read(straight / "last.npz"), read(split / "last.npz")
+    assert b[0]["meta"]["epoch"] == 3 and b[0]["meta"]["settings"] == a[0]["meta"]["settings"]
+    for k in a[1]:
+        np.testing.assert_allclose(a[1][k], b[1][k], rtol=1e-6, atol=1e-7, err_msg=k)
+    assert main(tree_argv(sst_dir, split, "--epochs", "4", "--resume")) == 0    # the same flags again: allowed
+
+
+@pytest.mark.parametrize("extra, flag", [
+    (["--hidden", "16"], "--hidden"), (["--lr", "0.2"], "--lr"), (["--model", "treelstm"], "--model"),
+    (["--binary"], "--binary"), (["--dropout", "0.5"], "--dropout"), (["--embed-dim", "4"], "--embed-dim"),
+    (["--task", "sst", "--hidden", "16"], "--hidden"), (["--task", "sst", "--lowercase"], "--lowercase")])
+def test_tree_resume_refuses_a_different_configuration(sst_dir, tmp_path, capsys, extra, flag):
+    out = tmp_path / "r"
+    assert main(tree_argv(sst_dir, out, "--epochs", "1")) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--data-dir", str(sst_dir), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"rnnlab train: error: {flag}: --resume continues"), err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
