@@ -65,3 +65,19 @@ def keep_freed_memory() -> bool:
     mmap_set = libc.mallopt(M_MMAP_THRESHOLD, _LARGE) or libc.mallopt(M_MMAP_THRESHOLD, _MMAP_MAX)
     applied = bool(mmap_set) and bool(libc.mallopt(M_TRIM_THRESHOLD, _LARGE))
     return applied
+
+
+def available_memory() -> int | None:
+    """Bytes a new allocation can get without swapping: MemAvailable of /proc/meminfo on Linux, else
+    the physical memory (sysconf), else None where neither can be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -148,3 +148,97 @@ def test_patience_stops_after_epochs_without_a_better_dev_accuracy(sst_dir, tmp_
     assert m["epochs_run"] == m["best_epoch"] + 2 < 40
     assert [h["dev_root_accuracy"] for h in m["history"]][-2:] <= [m["dev_root_accuracy"]] * 2
     assert "early stopping" in (out / "train.log").read_text()
+
+
+def test_a_finite_blow_up_stops_the_run_and_keeps_the_last_good_epoch(sst_dir, tmp_path, capsys):
+    """The identity composition at lr 1.5: epoch 1 trains, epoch 2's first minibatch has a finite loss
+    above 100 x ln 5 per node. The run stops naming the epoch; last.npz and best.npz hold epoch 1."""
+    out = tmp_path / "r"
+    argv = ["train", "--task", "sst", "--model", "childsum-recursive", "--nonlinearity", "identity", "--hidden", "8",
+            "--batch-size", "4", "--lr", "1.5", "--dropout", "0", "--epochs", "4", "--data-dir", str(sst_dir),
+            "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert "diverged at epoch 2" in err and "above 100 x ln 5" in err and "--lr" in err
+    assert "--hidden 50 --dropout 0.5 --emb-lr 0.1 --batch-size 10 --lowercase" in err
+    header, params, _ = read(out / "last.npz")
+    assert header["meta"]["epoch"] == 1 and all(np.isfinite(v).all() for v in params.values())
+    assert read(out / "best.npz")[0]["meta"]["epoch"] == 1
+    assert not (out / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("cell", ["recursive", "treelstm", "childsum", "childsum-recursive"])
+def test_normal_runs_stay_far_below_the_divergence_bound(sst_dir, tmp_path, cell, monkeypatch):
+    """Every minibatch's loss per labelled node, over 6 epochs at the recipe's lr 0.05 and at lr 0.1,
+    stays under a tenth of the bound (the uniform prediction's ln 5 is 1.6, the bound 161)."""
+    seen = []
+    forward = train.TreeModel.loss_and_grads
+
+    def recorded(self, batch, *a, **k):
+        out = forward(self, batch, *a, **k)
+        seen.append(out[0] * len(batch.roots) / (batch.labels >= 0).sum())
+        return out
+    monkeypatch.setattr(train.TreeModel, "loss_and_grads", recorded)
+    for lr in (0.05, 0.1):
+        assert train.run(args_for(sst_dir, tmp_path / f"{cell}-{lr}", model=cell, lr=lr, clip=0.0, dropout=0.5)) == 0
+    assert len(seen) == 2 * 6 * 3 and max(seen) < train.loss_bound(5) / 10
+
+
+@pytest.mark.parametrize("cell", ["recursive", "treelstm", "childsum", "childsum-recursive"])
+def test_memory_estimate_counts_the_model_parameters(cell):
+    """memory_needed's parameter terms match the arrays TreeModel builds (float32, Adagrad: one slot),
+    for the parameters, their best copy, the accumulators and the dense gradients (not E's)."""
+    cfg = train.TreeConfig(model=cell, hidden=6, embed_dim=None if "recursive" in cell else 4, dropout=0.0)
+    model = train.TreeModel(train.TreeModelConfig(cell, 11, cfg.embed_dim, 6, 5), seed=0)
+    need = train.memory_needed(cfg, vocab_size=11)
+    sizes = {k: v.nbytes for k, v in model.params.items()}
+    assert need["embedding"] == 3 * sizes["E"]
+    assert need["cell"] == 4 * (sum(sizes.values()) - sizes["E"]) and need["batch"] == 0
+
+
+def test_a_model_too_large_for_memory_is_refused_before_training(sst_dir, tmp_path, monkeypatch):
+    """The check uses the vocabulary and the batches' leaves once the data is read; nothing is written."""
+    import rnnlab.memory
+    cfg = train.TreeConfig(model="childsum", hidden=8, embed_dim=10000)
+    need = sum(train.memory_needed(cfg, 11).values())        # V = 11: the tiny treebank's words and <unk>
+    monkeypatch.setattr(rnnlab.memory, "available_memory", lambda: need - 1)
+    with pytest.raises(ValueError, match=r"--embed-dim: 10,000 needs at least .* vocabulary 11"):
+        train.run(args_for(sst_dir, tmp_path / "r", model="childsum", hidden=8, embed_dim=10000))
+    assert not (tmp_path / "r" / "train.log").exists() and not (tmp_path / "r" / "last.npz").exists()
+    monkeypatch.setattr(rnnlab.memory, "available_memory", lambda: 10 * need)
+    assert train.run(args_for(sst_dir, tmp_path / "ok", model="childsum", hidden=8, embed_dim=10000, epochs=1)) == 0
+
+
+def tree_argv(sst_dir, out, *extra):
+    return ["train", "--task", "sst", "--model", "childsum", "--hidden", "8", "--embed-dim", "8", "--batch-size",
+            "4", "--dropout", "0.3", "--data-dir", str(sst_dir), "--out", str(out), *extra]
+
+
+def test_resume_from_the_run_folder_alone_continues_a_tree_run(sst_dir, tmp_path, capsys):
+    """``rnnlab train --out DIR --resume`` finds the tree run (last.npz) and ends where an unbroken run does."""
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main(tree_argv(sst_dir, straight, "--epochs", "3")) == 0
+    assert main(tree_argv(sst_dir, split, "--epochs", "1")) == 0
+    assert main(["train", "--out", str(split), "--resume", "--epochs", "3", "--data-dir", str(sst_dir)]) == 0
+    assert f"resumed from {split / 'last.npz'} after epoch 1" in capsys.readouterr().out
+    a, b = read(straight / "last.npz"), read(split / "last.npz")
+    assert b[0]["meta"]["epoch"] == 3 and b[0]["meta"]["settings"] == a[0]["meta"]["settings"]
+    for k in a[1]:
+        np.testing.assert_allclose(a[1][k], b[1][k], rtol=1e-6, atol=1e-7, err_msg=k)
+    assert main(tree_argv(sst_dir, split, "--epochs", "4", "--resume")) == 0    # the same flags again: allowed
+
+
+@pytest.mark.parametrize("extra, flag", [
+    (["--hidden", "16"], "--hidden"), (["--lr", "0.2"], "--lr"), (["--model", "treelstm"], "--model"),
+    (["--binary"], "--binary"), (["--dropout", "0.5"], "--dropout"), (["--embed-dim", "4"], "--embed-dim"),
+    (["--task", "sst", "--hidden", "16"], "--hidden"), (["--task", "sst", "--lowercase"], "--lowercase")])
+def test_tree_resume_refuses_a_different_configuration(sst_dir, tmp_path, capsys, extra, flag):
+    out = tmp_path / "r"
+    assert main(tree_argv(sst_dir, out, "--epochs", "1")) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--data-dir", str(sst_dir), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"rnnlab train: error: {flag}: --resume continues"), err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

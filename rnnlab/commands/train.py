@@ -6,6 +6,7 @@
     rnnlab train --task fashion-mnist --model gru --hidden 128 --metrics-json gru.json
     rnnlab train --task text --layers 2 --hidden 256 --dropout 0.5 --out runs/shakespeare
     rnnlab train --task sst ...                             # handed to rnnlab.trees.train
+    rnnlab train --out runs/sst --resume --epochs 20        # a tree run's folder (last.npz): resumed as such
     rnnlab train --data train.npz --valid valid.npz --model lstm --hidden 64 --out runs/mine
     rnnlab train --csv series.csv --target y --window 50 --horizon 1 --out runs/forecast
     rnnlab train --text-classes reviews/ --tokens words --max-len 100 --out runs/reviews
@@ -215,6 +216,12 @@ def check_flags_apply(args) -> None:
                              f"configuration; only --epochs and --max-minutes may change")
 
 
+def is_tree_run(out) -> bool:
+    """Whether the run folder ``out`` holds a tree run (rnnlab.trees.train: last.npz) and no sequence run."""
+    return bool(out) and os.path.isfile(os.path.join(out, "last.npz")) and not os.path.isfile(
+        os.path.join(out, CHECKPOINT))
+
+
 def run_sst(args) -> int:
     """SST lives with the tree networks; imported only when asked for."""
     for k in given(args, [k for k in vars(args) if k not in SST_READS and k != "run" and k != "command"]):
@@ -235,6 +242,8 @@ def run(args) -> int:
     if getattr(args, "valid_data", None) and getattr(args, "valid_split", None) is not None:
         raise ValueError("--valid-split: give --valid (a file to validate on) or --valid-split (a fraction of "
                          "--data's rows), not both")
+    if args.task is None and args.resume and is_tree_run(args.out):
+        args.task = "sst"                       # a tree run's folder: rnnlab.trees.train resumes it
     if args.task == "sst":
         return run_sst(args)
     check_flags_apply(args)

@@ -19,9 +19,14 @@ Run folder (``out``): train.log (the lines printed), best.npz (the best model, r
 last.npz (the checkpoint: model, optimizers, shuffling generator, selection state), metrics.json.
 It follows rnnlab.training.run_folder's rules, as ``rnnlab train`` does for sequence tasks: a lock for
 the run, a folder holding a run refused unless ``resume`` or ``overwrite``, stale temporary files
-removed. A loss, gradient or parameter that is not finite stops the run (``Diverged``) before the
-epoch's checkpoint is written, so last.npz and best.npz stay finite. Resume is exact: the shuffling
-and dropout generator's state is in the checkpoint.
+removed. A loss, gradient or parameter that is not finite, or a minibatch loss per labelled node
+above 100 x ln C (``loss_bound``: a finite blow-up), stops the run (``Diverged``) before the epoch's
+checkpoint is written, so last.npz and best.npz hold the last good epoch. Resume is exact: the shuffling
+and dropout generator's state is in the checkpoint; it keeps the run's configuration, and a setting
+given that differs from it (other than --epochs and --max-minutes) is refused naming its flag.
+``rnnlab train --out DIR --resume`` finds a tree run by its last.npz. A configuration whose
+parameters and batches (``memory_needed``) exceed the available memory is refused before any of it
+is allocated.
 """
 from __future__ import annotations
 
@@ -208,9 +213,13 @@ def train_epoch(model, opts, encoded, cfg: TreeConfig, rng, deadline=None, epoch
     t0, cpu0 = time.perf_counter(), time.process_time()
     batches = -(-len(order) // cfg.batch_size)
 
+    bound = loss_bound(model.config.classes)
+
     def diverged(what):
         return Diverged(f"training diverged at epoch {epoch}, minibatch {k // cfg.batch_size + 1} of {batches}: "
-                        f"{what}; the checkpoints of the epochs before are kept; try a smaller --lr or a --clip bound")
+                        f"{what}; the checkpoints of the epochs before are kept; try a smaller --lr or a --clip bound"
+                        + (f" (RESULTS.md trains the identity composition with {IDENTITY_SETTINGS})"
+                           if cfg.nonlinearity == "identity" else ""))
     for k in range(0, len(order), cfg.batch_size):
         # 1. batch the trees by height; 2. draw dropout masks; 3. loss and gradients; 4. update
         trees_k = [encoded[j] for j in order[k:k + cfg.batch_size]]
@@ -220,6 +229,11 @@ def train_epoch(model, opts, encoded, cfg: TreeConfig, rng, deadline=None, epoch
         loss, _, grads = model.loss_and_grads(part, emb_mask, hid_mask, schedule=cfg.tree_schedule)
         check_loss(loss, diverged)
         loss, _ = world.sum_gradients(grads, loss, len(part.roots), shard)     # MPI: one Allreduce
+        per_node = loss * len(batch.roots) / max(int((batch.labels >= 0).sum()), 1)
+        if per_node > bound:        # a finite blow-up (see loss_bound)
+            raise diverged(f"the loss per labelled node is {per_node:.4g}, above {BLOWUP:g} x ln "
+                           f"{model.config.classes} = {bound:.4g} (the uniform prediction's loss is ln "
+                           f"{model.config.classes} = {bound / BLOWUP:.4g})")
         clip_and_check(grads, cfg.clip, diverged)
         opts["emb"].step(model.params, {"E": grads.pop("E")})
         opts["main"].step(model.params, grads)
@@ -233,6 +247,72 @@ def train_epoch(model, opts, encoded, cfg: TreeConfig, rng, deadline=None, epoch
             "cpu_seconds": time.process_time() - cpu0, "stopped": stopped}
 
 
+BLOWUP = 100.0
+"""A minibatch whose mean cross-entropy per labelled node exceeds BLOWUP x ln C has diverged."""
+IDENTITY_SETTINGS = "--hidden 50 --dropout 0.5 --emb-lr 0.1 --batch-size 10 --lowercase"
+
+
+def loss_bound(classes: int) -> float:
+    """The largest mean cross-entropy per labelled node (nats) a minibatch may have: BLOWUP x ln C.
+
+    ln C is the loss of the uniform prediction, which the untrained model is close to (its logits are
+    small: E ~ U(-0.1, 0.1), Ws ~ U(-1/sqrt(H), 1/sqrt(H)), bs = 0). A mean loss of 100 ln C gives
+    the labelled class a geometric-mean probability of C^-100 (e^-161 for 5 classes): the logits
+    are then hundreds apart, which happens when the parameters grow without bound (a too large
+    --lr, or the identity composition's products of weight matrices), not in training that works.
+    The RESULTS.md tree commands stay far below it: over a first epoch of 1,500 training trees the
+    largest minibatch loss per node was 2.3 (Tree-LSTM), 2.5 (Child-Sum Tree-LSTM), 5.1 (recursive
+    NN, identity), 1.6 (Child-Sum recursive NN, identity), 0.9 (recursive NN, binary; bound 69)."""
+    return BLOWUP * float(np.log(classes))
+
+
+SLOTS = {"sgd": 0, "adagrad": 1, "rmsprop": 1, "adam": 2, "adamw": 2}   # state arrays per parameter (least)
+
+
+def cell_parameters(cell: str, D: int, H: int) -> int:
+    """Numbers in the cell's own parameters (the ``init_params`` shapes of rnnlab.trees.<cell>)."""
+    return {"recursive": 2 * H * H + H, "treelstm": D * 3 * H + 2 * H * 5 * H + 5 * H,
+            "childsum": D * 3 * H + H * 4 * H + 4 * H, "childsum-recursive": H * H + H}[cell]
+
+
+def memory_needed(cfg: TreeConfig, vocab_size: int = 1, leaves_per_tree: float = 0.0, eval_leaves: int = 0) -> dict:
+    """A lower bound on the bytes training ``cfg`` holds, computed without allocating: {"embedding": E
+    (V, D) with its optimizer state and best copy; "cell": the cell's and classifier's parameters with
+    their dense gradients, optimizer state and best copy; "batch": the larger of a training
+    minibatch's leaf vectors (L, D) (``batch_size`` trees of ``leaves_per_tree`` leaves) with the
+    float64 uniforms and the mask of their dropout, and an evaluation batch's leaf vectors
+    (``eval_leaves`` rows, ``evaluate``'s 500 trees)}. Python ints: no overflow at any size."""
+    item, slots = 4, SLOTS.get(cfg.optimizer, 0)                       # float32 parameters
+    D, H, C = int(cfg.embed_dim), int(cfg.hidden), 2 if cfg.binary else 5
+    leaves = int(cfg.batch_size * leaves_per_tree)
+    return {"embedding": (2 + slots) * int(vocab_size) * D * item,
+            "cell": (3 + slots) * (cell_parameters(cfg.model, D, H) + H * C + C) * item,
+            "batch": max(leaves * D * (item + (8 + item if cfg.dropout else 0)), int(eval_leaves) * D * item)}
+
+
+def most_leaves(encoded: list, batch_size: int = 500) -> int:
+    """The most leaves in one of ``evaluate``'s batches of ``encoded``."""
+    counts = [int((t.words >= 0).sum()) for t in encoded]
+    return max((sum(counts[s:s + batch_size]) for s in range(0, len(counts), batch_size)), default=0)
+
+
+def check_memory(cfg: TreeConfig, vocab_size: int = 1, leaves_per_tree: float = 0.0, eval_leaves: int = 0,
+                 have=None) -> None:
+    """Refuse a configuration whose ``memory_needed`` exceeds the memory available (``have`` bytes;
+    default rnnlab.memory.available_memory()): ValueError naming --embed-dim when D > H, else --hidden."""
+    from ..memory import available_memory
+    have = available_memory() if have is None else have
+    need = memory_needed(cfg, vocab_size, leaves_per_tree, eval_leaves)
+    if not have or sum(need.values()) <= have:
+        return
+    gb = lambda b: f"{b / 2**30:,.1f} GB"                                  # noqa: E731
+    name, value = ("--embed-dim", cfg.embed_dim) if cfg.embed_dim > cfg.hidden else ("--hidden", cfg.hidden)
+    raise ValueError(f"{name}: {value:,} needs at least {gb(sum(need.values()))} of memory to train the {cfg.model} "
+                     f"model (D {cfg.embed_dim:,}, H {cfg.hidden:,}, vocabulary {vocab_size:,}: parameters "
+                     f"{gb(need['cell'] + need['embedding'])} with gradients, {cfg.optimizer} state and best copy; "
+                     f"one batch's word vectors {gb(need['batch'])}); this machine has {gb(have)} available")
+
+
 def make_optimizers(cfg: TreeConfig) -> dict:
     """Weight decay on the cell and classifier ("main"), none on the embeddings ("emb")."""
     return {"main": make_optimizer(cfg.optimizer, lr=cfg.lr, weight_decay=cfg.l2),
@@ -244,19 +324,35 @@ def run(args) -> int:
     docstring); args.out, args.resume (True, or a checkpoint's path), args.overwrite, args.data_dir
     and args.metrics_json say where."""
     cfg = TreeConfig.from_args(args)
+    asked = {f.name: getattr(args, f.name) for f in fields(TreeConfig)
+             if getattr(args, f.name, None) not in (None, False) and f.name not in RESUME_MAY_CHANGE}
     train(cfg, out=getattr(args, "out", None), resume=getattr(args, "resume", None),
           overwrite=bool(getattr(args, "overwrite", False)), data_dir=getattr(args, "data_dir", None),
-          metrics_json=getattr(args, "metrics_json", None), epochs_given=getattr(args, "epochs", None) is not None)
+          metrics_json=getattr(args, "metrics_json", None), epochs_given=getattr(args, "epochs", None) is not None,
+          asked=asked)
     return 0
 
 
+RESUME_MAY_CHANGE = ("epochs", "max_minutes")
+
+
+def check_resume_settings(saved: dict, asked: dict) -> None:
+    """Refuse, naming the flag, a setting in ``asked`` (the flags given, by TreeConfig field) that differs
+    from the run's ``saved`` settings: resume continues with the run's configuration."""
+    for k, v in asked.items():
+        if k not in RESUME_MAY_CHANGE and k in saved and v != saved[k]:
+            raise ValueError(f"{flag(k)}: --resume continues with the run's configuration ({flag(k)} {saved[k]}), "
+                             f"got {v}; only --epochs and --max-minutes may change")
+
+
 def train(cfg: TreeConfig, out=None, resume=None, overwrite: bool = False, data_dir=None, metrics_json=None,
-          echo=None, epochs_given: bool = True) -> dict:
+          echo=None, epochs_given: bool = True, asked: dict | None = None) -> dict:
     """Train as ``cfg`` says; returns the final metrics (as metrics.json holds them).
 
     ``out``: the run folder (None: none); ``resume``: True to continue from ``out``/last.npz, or a
     checkpoint's path; the checkpoint's configuration is kept but for ``epochs`` (when
-    ``epochs_given``) and ``max_minutes``. ``overwrite``: replace the run ``out`` holds.
+    ``epochs_given``) and ``max_minutes``; ``asked``: the settings given explicitly ({TreeConfig
+    field: value}), refused on resume where they differ from the checkpoint's. ``overwrite``: replace the run ``out`` holds.
     ``metrics_json``: also write the final metrics there; ``echo``: where the log lines go besides
     train.log (default: printed). Raises ValueError naming the flag."""
     echo = echo or (lambda text: print(text, flush=True))
@@ -268,7 +364,7 @@ def train(cfg: TreeConfig, out=None, resume=None, overwrite: bool = False, data_
                        out.resolve() else ())
     with world.guard("rnnlab train"), held(out if world.is_root else None, own, resume=bool(resume),
                                             overwrite=overwrite) as begin:
-        run = start(cfg, out, resume, data_dir, echo, epochs_given, world, begin)   # 1. start or resume
+        run = start(cfg, out, resume, data_dir, echo, epochs_given, world, begin, asked)   # 1. start or resume
         epochs(run.state, run.cfg.epochs,
                lambda: run_epoch(run),                                               # 2. run an epoch
                lambda: validate_and_select(run),                                     # 3. validate and select
@@ -304,7 +400,7 @@ class TreeRun:
 
 
 def start(cfg: TreeConfig, out: Path | None, resume, data_dir, echo, epochs_given: bool = True,
-          world: World | None = None, begin=lambda: None) -> TreeRun:
+          world: World | None = None, begin=lambda: None, asked: dict | None = None) -> TreeRun:
     """Step 1: configuration (the checkpoint's, on resume), data and vocabulary, model, optimizers, the
     shuffling generator and the state, fresh or from last.npz; the best parameters from best.npz.
     ``begin`` (from ``held``) is called once all of that passed, before the first line is logged: with
@@ -318,11 +414,15 @@ def start(cfg: TreeConfig, out: Path | None, resume, data_dir, echo, epochs_give
         header, params, opt_states = read(ckpt)
         vocab = Vocabulary(header["vocab"], header.get("lowercase", False))
         saved = header["meta"]["settings"]      # the checkpoint's settings, but for how long to go on
+        check_resume_settings(saved, asked or {})
         cfg = TreeConfig.from_dict({**saved, "epochs": cfg.epochs if epochs_given else saved["epochs"],
                                     "max_minutes": cfg.max_minutes})
     else:
         vocab = None
+    check_memory(cfg, len(vocab) if vocab else 1)          # before the data: the parameters' sizes alone
     vocab, encoded, _ = load_data(data_dir, cfg.binary, vocab, cfg.max_train, cfg.lowercase)
+    check_memory(cfg, len(vocab), sum(int((t.words >= 0).sum()) for t in encoded["train"]) / len(encoded["train"]),
+                 max(most_leaves(encoded["dev"]), most_leaves(encoded["test"])))
     config = TreeModelConfig(cfg.model, len(vocab), cfg.embed_dim, cfg.hidden, 2 if cfg.binary else 5,
                              nonlinearity=cfg.nonlinearity)
     model = TreeModel(config, seed=cfg.seed)

@@ -64,6 +64,10 @@ RESUME_CASES = [
     (["--resume", "--out", "{tmp}", "--max-minutes", "nan"], "--max-minutes"),
 ]
 SST_CASES = [
+    # sizes whose parameters alone exceed any machine's memory: refused before anything is allocated
+    (["--model", "treelstm", "--hidden", "100000"], "--hidden"),
+    (["--model", "recursive", "--hidden", "10000000"], "--hidden"),
+    (["--model", "childsum", "--embed-dim", "1000000000"], "--embed-dim"),
     *[(["--max-train", v], "--max-train") for v in ("0", "-5")],
     *[([f, "0"], f) for f in ("--hidden", "--epochs", "--batch-size", "--embed-dim")],
     *[(["--lr", v], "--lr") for v in ("inf", "nan", "0", "-1")],
