@@ -51,6 +51,13 @@ CASES = [
     ("convert m.npz m.xyz", "target"),
     ("convert missing.npz m.onnx", "source"),
     ("sst m.npz", "model"),
+    ("sst m.npz a --html m.npz", "--html: expected a file name ending in .html"),
+    ("sst m.npz a --svg run/train.log", "--svg: expected a file name ending in .svg"),
+    ("sst m.npz a --html tree.svg", "--html: expected a file name ending in .html"),
+    ("sst m.npz a --svg tree.html", "--svg: expected a file name ending in .svg"),
+    ("sst m.npz --tree=", "--tree: expected a bracketed tree"),
+    ("viz activations m.npz --text t.txt --html t.txt", "--html: expected a file name ending in .html"),
+    ("viz activations m.npz --text t.txt --html m.npz", "--html: expected a file name ending in .html"),
 ]
 
 
