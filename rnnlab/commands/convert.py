@@ -82,7 +82,10 @@ def run(args) -> int:
         model = load_any(args.source, head=args.head or "last", nonlinearity=args.nonlinearity or "tanh",
                          scope=args.scope, forget_bias=args.forget_bias, masking=args.masking or "keras",
                          cell_clip=args.cell_clip)
-        save_any(model, args.target)
+        try:
+            save_any(model, args.target)
+        except (IsADirectoryError, NotADirectoryError) as err:      # the writer names it path: here, target
+            raise type(err)("target: " + str(err).removeprefix("path: ")) from err
     except ImportError as err:
         raise ValueError(str(err)) from err
     except ValueError as err:                    # name the flags as typed: --scope, not scope=

@@ -168,3 +168,16 @@ def test_convert_a_tf1_prefix_twice_and_refuses_a_target_that_is_one_of_its_file
     err = capsys.readouterr().err
     assert "target: " in err and "is the source file" in err and err.count("\n") == 1, err
     assert (tmp_path / "cell_clip.ckpt.index").read_bytes() == index
+
+
+def test_convert_to_a_keras_target_that_is_a_folder_names_target(tmp_path, capsys):
+    pytest.importorskip("h5py")
+    import rnnlab
+    from rnnlab.models import LastStep, Sequential
+    from rnnlab.saving import save
+    save(tmp_path / "m.npz", Sequential([rnnlab.LSTM(2, 3, seed=0), LastStep(), rnnlab.Dense(3, 1, seed=1)]))
+    (tmp_path / "d.keras").mkdir()
+    assert main(["convert", str(tmp_path / "m.npz"), str(tmp_path / "d.keras")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnlab convert: error: target: ") and "is a folder" in err and err.count("\n") == 1, err
+    assert list((tmp_path / "d.keras").iterdir()) == []
