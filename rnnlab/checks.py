@@ -2,6 +2,8 @@
 names it, says what was expected and what came (STYLE.md, principle 10)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 FLOAT_DTYPES = ("float32", "float64")
@@ -113,3 +115,11 @@ def check_lengths(lengths, batch: int, time: int) -> np.ndarray | None:
 def flag(name: str) -> str:
     """The command-line flag of a parameter, as the user types it: ``batch_size`` -> ``--batch-size``."""
     return "--" + name.replace("_", "-")
+
+
+def check_path(name: str, value) -> str:
+    """``value`` of argument ``name`` as a file path str; a ValueError for anything but a str or an
+    os.PathLike (an int, None, a model passed where the path goes)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name}: expected a file path (str or os.PathLike), got {type(value).__name__}")
+    return os.fspath(value)

@@ -14,6 +14,7 @@ import zlib
 
 import numpy as np
 
+from .checks import check_path
 from .errors import FormatError, describe
 from .models import build, spec_of
 
@@ -158,7 +159,7 @@ def read_npz(path, header_key: str, what: str):
 
 
 def _read(path):
-    path = os.fspath(path)
+    path = check_path("path", path)
     header, arrays = read_npz(path, "__rnnlab__", "rnnlab")
     if header.get("format") != "rnnlab" or header.get("version") != FORMAT_VERSION:
         raise FormatError(path, "key '__rnnlab__'", f"has header {header.get('format')!r} version "
@@ -231,8 +232,9 @@ def load(path):
 
     The architecture in the header is checked against the arrays in the file (their count first, then
     every key and shape) before it is built, so a header claiming a larger model than its arrays is
-    refused without allocating it. Raises ``FileNotFoundError`` or ``rnnlab.errors.FormatError``."""
-    path = os.fspath(path)
+    refused without allocating it. Raises ``FileNotFoundError`` or ``rnnlab.errors.FormatError``, or
+    ValueError naming ``path`` when it is not a path."""
+    path = check_path("path", path)
     header, params = _read(path)
     stored = sum(int(v.size) for v in params.values())
     try:

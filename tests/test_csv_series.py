@@ -152,7 +152,26 @@ def test_cli_bad_inputs_are_named(tmp_path, capsys):
     write_csv(tmp_path / "nan.csv", {"y": [1.0, 2.0, "nan", 4.0]})
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "header.csv").write_text("y\n")
+    n = 60
+    write_csv(tmp_path / "flat.csv", {"y": [3.5] * 48 + list(range(12))})           # constant over the training rows
+    write_csv(tmp_path / "flatx.csv", {"x": [0] * 50 + [1] * 10, "y": np.sin(np.arange(n))})
+    rows = "".join(f"{d},{v}\n" for d, v in enumerate(np.sin(np.arange(n))))
+    (tmp_path / "short.csv").write_text("day,sales,price\n" + rows)                  # 2 fields, header 3
+    (tmp_path / "long.csv").write_text("day,sales\n" + rows.replace("\n", ",9\n", 1) + rows)
+    lines = rows.splitlines(keepends=True)
+    (tmp_path / "blank.csv").write_text("day,sales\n" + "".join(lines[:20]) + "\n" + "".join(lines[20:]))
+    (tmp_path / "commas.csv").write_text("day,sales\n" + "".join(lines[:20]) + ",\n" + "".join(lines[20:]))
+    (tmp_path / "twice.csv").write_text("day,sales,sales\n" + rows.replace("\n", ",1\n"))
     cases = [
+        (["--csv", str(tmp_path / "flat.csv"), "--target", "y", "--window", "5"],
+         r"flat.csv: column 'y' \(--target\) is constant, 3.5, over the 48 rows of the training part \(lines 2-49\)"),
+        (["--csv", str(tmp_path / "flatx.csv"), "--target", "y", "--features", "x,y", "--window", "5"],
+         r"flatx.csv: column 'x' \(--features\) is constant, 0, over the 48 rows"),
+        (["--csv", str(tmp_path / "short.csv"), "--target", "sales"], r"short.csv:2: expected 3 fields as in the header, got 2"),
+        (["--csv", str(tmp_path / "long.csv"), "--target", "sales"], r"long.csv:2: expected 2 fields as in the header, got 3"),
+        (["--csv", str(tmp_path / "blank.csv"), "--target", "sales"], r"blank.csv:22: a blank line between rows"),
+        (["--csv", str(tmp_path / "commas.csv"), "--target", "sales"], r"commas.csv:22: a blank line between rows"),
+        (["--csv", str(tmp_path / "twice.csv"), "--target", "day"], r"twice.csv:1: column 'sales' is named twice"),
         (["--csv", str(tmp_path / "none.csv"), "--target", "y"], r"--csv: no file at"),
         (["--csv", str(good), "--target", "z"], r"good.csv:1: no column 'z'; the header names \['t', 'y'\]"),
         (["--csv", str(good), "--target", "y", "--features", "t,q"], r"good.csv:1: no column 'q'"),
@@ -203,3 +222,9 @@ def test_cli_resume_is_exact(tmp_path, monkeypatch):
     a, b = load(os.path.join(full, "model.npz")), load(os.path.join(part, "model.npz"))
     for k, v in a.params.items():
         np.testing.assert_array_equal(b.params[k], v)
+
+
+def test_blank_lines_may_end_the_file(tmp_path):
+    path = write_csv(tmp_path / "s.csv", {"y": np.round(np.sin(np.arange(40)), 4)}, extra_lines=["\n", "  \n", "\n"])
+    s = csv_series.load(path, "y", window=5)
+    assert s.meta["rows"] == [32, 4, 4] and s.lines[2][-1] == 41                 # line 41: the last row

@@ -248,3 +248,25 @@ def test_viz_refuses_other_inputs(char_model, tmp_path, capsys):
     save(plain, Sequential([LSTM(3, 2), Dense(2, 3)]))
     assert main(["viz", "activations", str(plain), "--text", str(text), "--html", out]) == 2
     assert "is not a character-level model" in capsys.readouterr().err
+
+
+def test_pictures_never_replace_the_files_they_are_drawn_from(tree_model, char_model, tmp_path, capsys):
+    model_bytes = tree_model.read_bytes()
+    log = tmp_path / "train.log"
+    log.write_text("epoch 1\n")
+    for argv, words in ((["a", "film", "--html", str(tree_model)], "--html: expected a file name ending in .html"),
+                        (["a", "film", "--svg", str(log)], "--svg: expected a file name ending in .svg")):
+        assert main(["sst", str(tree_model)] + argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"rnnlab sst: error: {words}, got ") and err.count("\n") == 1, err
+    assert tree_model.read_bytes() == model_bytes and log.read_text() == "epoch 1\n"
+    alias = tmp_path / "tree.html"                                     # a model saved under a picture's name
+    alias.symlink_to(tree_model)
+    assert main(["sst", str(tree_model), "a", "film", "--html", str(alias)]) == 2
+    assert "--html: " + repr(str(alias)) + " is the model file" in capsys.readouterr().err
+    _, path, text = char_model
+    page = tmp_path / "text.html"
+    page.write_text(TEXT)
+    assert main(["viz", "activations", str(path), "--text", str(page), "--html", str(page)]) == 2
+    assert "--html: " + repr(str(page)) + " is the --text file" in capsys.readouterr().err
+    assert page.read_text() == TEXT and tree_model.read_bytes() == model_bytes

@@ -4,6 +4,8 @@ turned the text into an int or float (so ``nan`` and ``inf`` arrive as floats); 
 finiteness and range. ``rnnlab.cli`` prints the ValueError as one line, without a traceback."""
 from __future__ import annotations
 
+import os
+
 from ..checks import check_int, check_real
 
 
@@ -21,3 +23,19 @@ def check_flag_int(flag: str, value, low: int | None = None, high: int | None = 
 def reword(flag: str, err: ValueError) -> ValueError:
     """A ValueError from the library, reworded to start with the flag the value came from."""
     return ValueError(f"{flag}: {err}")
+
+
+def check_flag_output(flag: str, path: str | None, ending: str, inputs: dict[str, str]) -> None:
+    """``path`` of ``flag``, a file to write, ends in ``ending`` (e.g. ``.html``, any case), is not a
+    folder and is none of ``inputs`` (what the command reads, by the name the user knows it as):
+    writing a picture must never replace the model or the text it was drawn from. ``None`` (flag not
+    given) passes."""
+    if path is None:
+        return
+    if not path or os.path.isdir(path):
+        raise ValueError(f"{flag}: expected a file path, got {path!r}")
+    if not path.lower().endswith(ending):
+        raise ValueError(f"{flag}: expected a file name ending in {ending}, got {path!r}")
+    for name, source in inputs.items():
+        if source and os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
+            raise ValueError(f"{flag}: {path!r} is the {name} file; write the picture to another path")

@@ -15,6 +15,7 @@ rnnlab.interop._layout); reading it back gives the model without its Dropout lay
 """
 from __future__ import annotations
 
+import glob
 import os
 
 from ..errors import FormatError
@@ -50,6 +51,15 @@ APPLIES = {"head": ("torch", "keras", "tf1"), "nonlinearity": ("torch",), "scope
            "forget_bias": ("tf1",), "cell_clip": ("tf1",), "masking": ("keras",)}
 
 
+def source_files(source: str) -> list[str]:
+    """The files ``source`` names: itself, or for a TensorFlow 1 checkpoint prefix (``model.ckpt``,
+    not a file) its ``.index``, ``.meta`` and ``.data-*`` shards."""
+    if os.path.isfile(source):
+        return [source]
+    return [f for f in [source + ".index", source + ".meta", *glob.glob(glob.escape(source) + ".data-*")]
+            if os.path.isfile(f)]
+
+
 def run(args) -> int:
     try:
         format_of(args.target)                   # refuse an unknown ending before reading anything
@@ -58,7 +68,7 @@ def run(args) -> int:
     if not os.path.exists(args.source) and not os.path.exists(args.source + ".index"):
         raise FileNotFoundError(f"source: no file at {args.source!r}")
     if os.path.abspath(args.source) == os.path.abspath(args.target) or \
-            (os.path.exists(args.target) and os.path.samefile(args.source, args.target)):
+            (os.path.exists(args.target) and any(os.path.samefile(f, args.target) for f in source_files(args.source))):
         raise ValueError(f"target: {args.target!r} is the source file; write the conversion to another path")
     try:
         fmt = format_of(args.source)
@@ -72,7 +82,10 @@ def run(args) -> int:
         model = load_any(args.source, head=args.head or "last", nonlinearity=args.nonlinearity or "tanh",
                          scope=args.scope, forget_bias=args.forget_bias, masking=args.masking or "keras",
                          cell_clip=args.cell_clip)
-        save_any(model, args.target)
+        try:
+            save_any(model, args.target)
+        except (IsADirectoryError, NotADirectoryError) as err:      # the writer names it path: here, target
+            raise type(err)("target: " + str(err).removeprefix("path: ")) from err
     except ImportError as err:
         raise ValueError(str(err)) from err
     except ValueError as err:                    # name the flags as typed: --scope, not scope=

@@ -19,6 +19,7 @@ from ..trees.batch import BINARY_LABELS, encode, make_batch
 from ..trees.ptb import Tree, parse_tree, read_trees
 from ..trees.saving import load_model
 from ..trees.train import evaluate
+from ._flags import check_flag_output
 
 BINARY_NAMES = ("negative", "positive")
 
@@ -89,6 +90,10 @@ def show(model, vocab, tree: Tree, gold: bool) -> str:
 
 
 def run(args) -> int:
+    check_flag_output("--html", args.html, ".html", {"model": args.model})
+    check_flag_output("--svg", args.svg, ".svg", {"model": args.model})
+    if args.tree is not None and not args.tree.strip():
+        raise ValueError(f"--tree: expected a bracketed tree such as '(3 (2 a) (3 film))', got an empty tree {args.tree!r}")
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"model: no file at {args.model!r}")
     model, vocab, _ = load_model(args.model)
@@ -99,9 +104,6 @@ def run(args) -> int:
     if args.evaluate and (args.html or args.svg):
         raise ValueError(f"{'--html' if args.html else '--svg'}: draws the tree of a sentence or --tree, "
                          "not an --evaluate split")
-    for flag, path in (("--html", args.html), ("--svg", args.svg)):
-        if path is not None and (not path or os.path.isdir(path)):
-            raise ValueError(f"{flag}: expected a file path, got {path!r}")
     if args.evaluate:
         if args.evaluate in data.SPLITS:
             trees = data.load_split(args.evaluate, args.data_dir)

@@ -16,7 +16,7 @@ import os
 from ..data.text import read_text
 from ..saving import atomic_write, load, read_meta
 from ..viz.activations import activation_html, feature_correlations, hidden_activations, text_features
-from ._flags import check_flag_int
+from ._flags import check_flag_int, check_flag_output
 
 MAX_CHARS = 5000
 
@@ -41,8 +41,7 @@ def run(args) -> int:
         raise ValueError("VIEW: expected 'activations' (rnnlab viz activations MODEL --text FILE --html OUT)")
     top = check_flag_int("--top", args.top, low=1)
     max_chars = check_flag_int("--max-chars", args.max_chars, low=1, high=MAX_CHARS)
-    if not args.html or os.path.isdir(args.html):
-        raise ValueError(f"--html: expected a file path, got {args.html!r}")
+    check_flag_output("--html", args.html, ".html", {"model": args.model, "--text": args.text})
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"model: no file at {args.model!r}")
     if not os.path.isfile(args.text):

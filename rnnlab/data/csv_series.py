@@ -21,12 +21,13 @@ forecaster has), never forward. Every training window, inputs and target, lies i
 
 Standardization, with statistics of the training part only (no value of the validation or test part
 moves them): each feature column z = (v - mean) / std, and the target likewise with its column's
-training mean and std (a constant column keeps std 1). Predictions are mapped back to the column's
+training mean and std (a target or feature column constant over the training part is refused). Predictions are mapped back to the column's
 units by v = z std + mean. ``Series.meta`` holds all of it (columns, window, horizon, means, stds),
 and a model file trained on the series keeps it, so ``rnnlab predict --csv`` repeats it exactly.
 
-Errors name the file, the line and the column (a missing column, a cell that is not a finite
-number, an empty file), or the argument as given (``window``, or ``--window`` from the command line).
+Errors name the file, the line and the column (a missing or twice-named column, a cell that is not
+a finite number, a row with more or fewer fields than the header, a blank line between rows, an
+empty file), or the argument as given (``window``, or ``--window`` from the command line).
 """
 from __future__ import annotations
 
@@ -46,8 +47,10 @@ PYTHON_NAMES = {k: k for k in ("csv", "target", "features", "window", "horizon",
 
 def read_columns(path, columns: list[str], name: str = "path") -> tuple[np.ndarray, np.ndarray]:
     """(values (n, len(columns)) float64, lines (n,)): the named columns of the CSV file ``path``, each
-    row with the file line it came from. Raises FileNotFoundError, or ValueError naming the file, the
-    line and the column of a missing column or of a cell that is not a finite number."""
+    row with the file line it came from. Blank lines may end the file, not separate rows. Raises
+    FileNotFoundError, or ValueError naming the file, the line and the column of a missing column, a
+    column named twice, a row whose field count differs from the header's, a blank line between rows
+    or a cell that is not a finite number."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{name}: no file at {path!r}")
@@ -59,15 +62,26 @@ def read_columns(path, columns: list[str], name: str = "path") -> tuple[np.ndarr
                 raise ValueError(f"{name}: {path!r} is empty; expected a header line naming the columns, "
                                  "then one row per time step")
             header = [h.strip() for h in header]
+            twice = sorted({h for h in header if h and header.count(h) > 1})
+            if twice:
+                raise ValueError(f"{path}:1: column {twice[0]!r} is named twice in the header {header}; "
+                                 "expected distinct column names")
             where = []
             for c in columns:
                 if c not in header:
                     raise ValueError(f"{path}:1: no column {c!r}; the header names {header}")
                 where.append(header.index(c))
-            values, lines = [], []
+            values, lines, blank = [], [], None
             for row in reader:
                 if not row or not any(cell.strip() for cell in row):
-                    continue                                    # blank lines carry no time step
+                    blank = blank or reader.line_num            # fine at the end of the file only
+                    continue
+                if blank is not None:
+                    raise ValueError(f"{path}:{blank}: a blank line between rows of the series; expected one "
+                                     "row per time step (a missing step would shift every later one)")
+                if len(row) != len(header):
+                    raise ValueError(f"{path}:{reader.line_num}: expected {len(header)} fields as in the "
+                                     f"header, got {len(row)}")
                 values.append([cell_value(path, reader.line_num, row, j, c) for j, c in zip(where, columns)])
                 lines.append(reader.line_num)
         except (UnicodeDecodeError, csv.Error) as err:
@@ -177,7 +191,14 @@ def load(path, target: str, window: int = 50, horizon: int = 1, features=None, v
         if size == 0:
             raise ValueError(f"{n_[k]}: {valid_split if k == 'valid_split' else test_split} of {n} rows "
                              "leaves that part empty")
-    mean, std = statistics(values[:n_train])                       # the training part only
+    train_rows = values[:n_train]
+    for j, c in enumerate(needed):
+        if train_rows[:, j].min() == train_rows[:, j].max():
+            role = n_["target"] if c == target else n_["features"]
+            raise ValueError(f"{os.fspath(path)}: column {c!r} ({role}) is constant, {train_rows[0, j]:g}, over "
+                             f"the {n_train} rows of the training part (lines {lines[0]}-{lines[n_train - 1]}); "
+                             "expected a column that varies (a constant one cannot be standardized)")
+    mean, std = statistics(train_rows)                             # the training part only
     z = (values - mean) / std
     t = needed.index(target)
     x, y = windows(z[:, :len(cols)], z[:, t], window, horizon)

@@ -20,7 +20,9 @@ FORMATS = {".npz": "rnnlab", ".pt": "torch", ".pth": "torch", ".keras": "keras",
 
 def format_of(path) -> str:
     """The format name of ``path`` from its ending, or a ValueError naming the endings known."""
-    name = os.fspath(path).lower()
+    from ..checks import check_path
+    path = check_path("path", path)
+    name = path.lower()
     if os.path.isfile(os.fspath(path) + ".index"):           # a checkpoint prefix such as model.ckpt-1000
         return "tf1"
     for ending in sorted(FORMATS, key=len, reverse=True):

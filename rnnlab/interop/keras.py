@@ -58,6 +58,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..checks import check_path
 from ..errors import FormatError, describe
 from ..extras import require
 from ..layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Masking, MergeDirections, Recurrent, ReverseSequence
@@ -641,7 +642,7 @@ def load_model(path, head: str = "last", masking: str = "keras"):
         raise ValueError(f"head: expected 'last' or 'each', got {head!r}")
     if masking not in MASKINGS:
         raise ValueError(f"masking: expected one of {MASKINGS}, got {masking!r}")
-    path = os.fspath(path)
+    path = check_path("path", path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"path: no file at {path!r}")
     if not path.endswith((".keras", ".h5")):
@@ -843,12 +844,30 @@ def kinds_of_live(live: list, k: int) -> str:
 
 
 def save_model(model, path) -> None:
-    """Write ``to_keras(model)`` as a ``.keras`` file (architecture and weights) or a ``.weights.h5``."""
-    path = os.fspath(path)
-    kmodel = to_keras(model)
-    if path.endswith(".keras"):
-        kmodel.save(path)
-    elif path.endswith(".weights.h5"):
-        kmodel.save_weights(path)
-    else:
+    """Write ``to_keras(model)`` as a ``.keras`` file (architecture and weights) or a ``.weights.h5``,
+    atomically (a temporary file beside ``path``, renamed over it), creating its folder as
+    ``rnnlab.save`` does. Raises ValueError naming ``path`` for a name without either ending or not a
+    path, IsADirectoryError when ``path`` is a folder and NotADirectoryError when a part of its folder
+    is a file, each naming ``path``, before Keras is imported."""
+    from ..saving import create_tmp
+    path = check_path("path", path)
+    if not path.endswith((".keras", ".weights.h5")):
         raise ValueError(f"path: expected a name ending in .keras or .weights.h5, got {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"path: {path!r} is a folder; expected the path of a file")
+    folder = os.path.dirname(os.path.abspath(path))
+    above = folder
+    while not os.path.exists(above):                          # the nearest part of the folder that exists
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise NotADirectoryError(f"path: cannot write {path!r}: {above!r} is a file, not a folder")
+    kmodel = to_keras(model)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = create_tmp(folder, os.path.basename(path))      # the same ending: Keras checks it
+    os.close(fd)
+    try:
+        kmodel.save(tmp) if path.endswith(".keras") else kmodel.save_weights(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

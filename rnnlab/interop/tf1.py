@@ -56,7 +56,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..checks import check_float_array, check_real
+from ..checks import check_float_array, check_path, check_real
 from ..layers import GRU, LSTM, RNN, Dense, Recurrent
 from ..models import LastStep
 from ._layout import block, float_dtype, inference_layers, kinds_of, new_layer, refuse_variants, reorder, set_direction
@@ -484,6 +484,35 @@ def _cell_constants(meta: str, cells: list) -> dict:
     return out
 
 
+def _cells(path: str, names: list) -> dict:
+    """{cell: {leaf: variable name}} of the RNN cell variables among ``names`` (the checkpoint's at
+    ``path``, named in errors)."""
+    from ..errors import FormatError
+    cells: dict[_Cell, dict] = {}
+    for name in names:
+        try:
+            parsed = _parse(name)
+        except ValueError as err:
+            raise FormatError(path, f"tensor {name!r}", str(err).split(": ", 1)[-1]) from None
+        if parsed is None:
+            continue
+        cell, leaf = parsed
+        if leaf in _LEAVES[cell.kind]:
+            cells.setdefault(cell, {})[leaf] = name
+    return cells
+
+
+def _scope_options(cells) -> list[str]:
+    """The shortest scopes that tell the RNNs of ``cells`` apart ('encoder', 'decoder'): what to pass
+    as ``scope``; the top scope of a single RNN."""
+    groups: dict[str, list] = {}
+    for c in cells:
+        groups.setdefault(c.template, []).append(c)
+    split = [min(group, key=lambda c: c.scope).scope.split("/") for group in groups.values()]
+    k = next((k for k in range(min(map(len, split))) if len({tuple(p[:k + 1]) for p in split}) > 1), 0)
+    return sorted({"/".join(p[:k + 1]) for p in split})
+
+
 def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None = None, head: str = "last",
                     cell_clip: float | None = None):
     """An rnnlab model from a TensorFlow 1 checkpoint (``tf.compat.v1.train.Saver``), read without
@@ -522,6 +551,7 @@ def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None 
     from ..errors import FormatError
     from ..models import Sequential
     from .tf_bundle import Bundle
+    prefix = check_path("prefix", prefix)
     if head not in HEADS:
         raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
     if forget_bias is not None:
@@ -534,29 +564,22 @@ def load_checkpoint(prefix, scope: str | None = None, forget_bias: float | None 
         if not isinstance(scope, str) or not scope.strip("/"):
             raise ValueError(f"scope: expected a variable scope such as 'encoder', got {scope!r}")
         scope = scope.strip("/")
-        names = [n for n in names if n.startswith(scope + "/")]
-    cells: dict[_Cell, dict] = {}
-    for name in names:
-        try:
-            parsed = _parse(name)
-        except ValueError as err:
-            raise FormatError(path, f"tensor {name!r}", str(err).split(": ", 1)[-1]) from None
-        if parsed is None:
-            continue
-        cell, leaf = parsed
-        if leaf in _LEAVES[cell.kind]:
-            cells.setdefault(cell, {})[leaf] = name
+        everywhere, names = _cells(path, names), [n for n in names if n.startswith(scope + "/")]
+        cells = _cells(path, names)
+        if not cells and everywhere:
+            raise ValueError(f"scope: expected a scope holding RNN cells, one of {_scope_options(everywhere)} "
+                             f"({path} holds cells under scopes {sorted(c.scope for c in everywhere)}), got "
+                             f"{scope!r}, under which it holds none")
+    else:
+        cells = _cells(path, names)
     if not cells:
-        where = f"under scope {scope!r}" if scope is not None else "in the checkpoint"
         raise FormatError(path, "", f"no TF1 RNN cell variables (lstm_cell, basic_lstm_cell, gru_cell, "
-                                    f"basic_rnn_cell) {where}; it holds {names[:12]}")
+                                    f"basic_rnn_cell) in the checkpoint; it holds {sorted(bundle.entries)[:12]}")
     by_rnn: dict[str, list] = {}
     for c in cells:
         by_rnn.setdefault(c.template, []).append(c)
     if len(by_rnn) > 1:
-        split = [min(group, key=lambda c: c.scope).scope.split("/") for group in by_rnn.values()]
-        k = next((k for k in range(min(map(len, split))) if len({tuple(p[:k + 1]) for p in split}) > 1), 0)
-        options = sorted({"/".join(p[:k + 1]) for p in split})
+        options = _scope_options(cells)
         raise ValueError(f"scope: {path} holds the cells of {len(by_rnn)} RNNs, under scopes "
                          f"{sorted(c.scope for c in cells)}; pass scope= one of {options} "
                          f"(scope={scope!r} was given)")

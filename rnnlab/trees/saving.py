@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from ..checks import check_path
 from ..errors import FormatError, describe
 from ..saving import read_npz
 from ..training.checkpoint import write_npz
@@ -52,8 +53,9 @@ def read(path):
 def load_model(path):
     """(model, vocab, meta) saved at ``path``. The configuration is checked against the arrays in the
     file (the embedding and classifier sizes) before the model is built. Raises ``FileNotFoundError``
-    or ``rnnlab.errors.FormatError`` naming the file and the key."""
-    path = os.fspath(path)
+    or ``rnnlab.errors.FormatError`` naming the file and the key, or ValueError naming ``path`` when it
+    is not a path."""
+    path = check_path("path", path)
     header, params, _ = read(path)
     where = f"key {HEADER!r} model"
     try:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import rnnlab
+import rnnlab.saving
 from rnnlab import losses, optim
 from rnnlab.gradcheck import gradcheck
 from rnnlab.interop import tf1
@@ -309,6 +310,48 @@ SAVE = [
 ]
 
 
+TF1_FIXTURES = __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "fixtures", "tf1")
+
+
+def interop(module: str):
+    return __import__(f"rnnlab.interop.{module}", fromlist=["_"])
+
+
+LOAD = [
+    ("tf1-load-checkpoint-int", lambda: tf1.load_checkpoint(3), "prefix"),
+    ("tf1-load-checkpoint-scope-absent", lambda: tf1.load_checkpoint(TF1_FIXTURES + "/encoder_decoder.ckpt",
+                                                                     scope="nope"), "scope"),
+    ("keras-load-model-int", lambda: interop("keras").load_model(5), "path"),
+    ("keras-save-model-int", lambda: interop("keras").save_model(seq_model(), 5), "path"),
+    ("files-load-any-int", lambda: interop("files").load_any(5), "path"),
+    ("files-save-any-none", lambda: interop("files").save_any(seq_model(), None), "path"),
+    ("load-int", lambda: rnnlab.saving.load(5), "path"),
+    ("read-meta-none", lambda: rnnlab.saving.read_meta(None), "path"),
+    ("trees-load-model-int", lambda: __import__("rnnlab.trees.saving", fromlist=["_"]).load_model(5), "path"),
+]
+
+
+def test_a_tf1_scope_it_lacks_lists_the_scopes_it_holds():
+    with pytest.raises(ValueError) as err:
+        tf1.load_checkpoint(TF1_FIXTURES + "/encoder_decoder.ckpt", scope="nope")
+    assert "one of ['decoder', 'encoder']" in str(err.value), err.value
+    assert "under scopes ['decoder/rnn/lstm_cell', 'encoder/rnn/basic_lstm_cell']" in str(err.value)
+    assert str(err.value).endswith("got 'nope', under which it holds none")
+
+
+def test_keras_save_model_checks_its_target_naming_path(tmp_path):
+    pytest.importorskip("h5py")
+    keras = interop("keras")
+    (tmp_path / "dir.keras").mkdir()
+    (tmp_path / "file").write_text("kept")
+    with pytest.raises(IsADirectoryError, match=r"^path: '.*dir.keras' is a folder; expected the path of a file"):
+        keras.save_model(seq_model(), str(tmp_path / "dir.keras"))
+    with pytest.raises(NotADirectoryError, match=r"^path: cannot write '.*m.keras': '.*file' is a file"):
+        keras.save_model(seq_model(), str(tmp_path / "file" / "sub" / "m.keras"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.keras", "file"]
+    assert list((tmp_path / "dir.keras").iterdir()) == [] and (tmp_path / "file").read_text() == "kept"
+
+
 def tree_model(cell, **kw):
     from rnnlab.trees import TreeModel, TreeModelConfig
     return TreeModel(TreeModelConfig(**{"cell": cell, "vocab_size": 10, "embed_dim": 6, "hidden": 6, **kw}))
@@ -325,7 +368,7 @@ TREES = [
         model="recursive", nonlinearity="sigmoid"), "--nonlinearity"),
 ]
 
-CASES = OPTIMIZERS + LOSSES + LAYERS + FORWARD_BACKWARD + MASKS + GRADCHECK + TF1 + SAVE + TREES
+CASES = OPTIMIZERS + LOSSES + LAYERS + FORWARD_BACKWARD + MASKS + GRADCHECK + TF1 + SAVE + LOAD + TREES
 
 
 @pytest.mark.parametrize("call,name", [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -51,6 +51,13 @@ CASES = [
     ("convert m.npz m.xyz", "target"),
     ("convert missing.npz m.onnx", "source"),
     ("sst m.npz", "model"),
+    ("sst m.npz a --html m.npz", "--html: expected a file name ending in .html"),
+    ("sst m.npz a --svg run/train.log", "--svg: expected a file name ending in .svg"),
+    ("sst m.npz a --html tree.svg", "--html: expected a file name ending in .html"),
+    ("sst m.npz a --svg tree.html", "--svg: expected a file name ending in .svg"),
+    ("sst m.npz --tree=", "--tree: expected a bracketed tree"),
+    ("viz activations m.npz --text t.txt --html t.txt", "--html: expected a file name ending in .html"),
+    ("viz activations m.npz --text t.txt --html m.npz", "--html: expected a file name ending in .html"),
 ]
 
 
@@ -141,3 +148,36 @@ def test_evaluate_scores_another_text_with_the_models_vocabulary(tmp_path, capsy
     assert main(["evaluate", out + "/model.npz", "--text", str(tmp_path / "t2.txt")]) == 2
     err = capsys.readouterr().err
     assert "t2.txt:1:" in err and "not in the model's vocabulary" in err, err
+
+
+def test_convert_a_tf1_prefix_twice_and_refuses_a_target_that_is_one_of_its_files(tmp_path, capsys):
+    """A TF1 checkpoint prefix names no file: the target is compared with its .index, .meta and
+    .data shards, and converting onto an existing target replaces it."""
+    import shutil
+    from pathlib import Path
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "tf1"
+    for f in fixtures.glob("cell_clip.ckpt.*"):
+        shutil.copy(f, tmp_path / f.name)
+    prefix, target = str(tmp_path / "cell_clip.ckpt"), str(tmp_path / "cc.npz")
+    for _ in range(2):
+        assert main(["convert", prefix, target]) == 0, capsys.readouterr().err
+    assert "cell_clip.ckpt (tf1) -> " in capsys.readouterr().out
+    index = (tmp_path / "cell_clip.ckpt.index").read_bytes()
+    (tmp_path / "alias.npz").symlink_to(tmp_path / "cell_clip.ckpt.index")
+    assert main(["convert", prefix, str(tmp_path / "alias.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "target: " in err and "is the source file" in err and err.count("\n") == 1, err
+    assert (tmp_path / "cell_clip.ckpt.index").read_bytes() == index
+
+
+def test_convert_to_a_keras_target_that_is_a_folder_names_target(tmp_path, capsys):
+    pytest.importorskip("h5py")
+    import rnnlab
+    from rnnlab.models import LastStep, Sequential
+    from rnnlab.saving import save
+    save(tmp_path / "m.npz", Sequential([rnnlab.LSTM(2, 3, seed=0), LastStep(), rnnlab.Dense(3, 1, seed=1)]))
+    (tmp_path / "d.keras").mkdir()
+    assert main(["convert", str(tmp_path / "m.npz"), str(tmp_path / "d.keras")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnlab convert: error: target: ") and "is a folder" in err and err.count("\n") == 1, err
+    assert list((tmp_path / "d.keras").iterdir()) == []
