@@ -18,7 +18,7 @@ import numpy as np
 # extra name in pyproject.toml -> the distributions it brings that rnnlab imports
 EXTRAS = {"torch": "torch", "keras": "keras", "onnx": "onnx", "onnxruntime": "onnxruntime",
           "threadpoolctl": "threadpoolctl", "scipy": "scipy", "matplotlib": "matplotlib"}
-THREAD_VARIABLES = ("RNNLAB_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARIABLES = ("RNNLAB_ENGINE_THREADS", "RNNLAB_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def engine_description(model=None) -> dict:

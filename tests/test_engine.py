@@ -178,6 +178,8 @@ def test_report_and_dispatch(monkeypatch):
         engine.info()
     monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "3")
     assert engine.info()["threads"] == 3
+    monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "1000")             # what the loops use, not what was asked
+    assert engine.info()["threads"] == engine.MAX_THREADS == 64
 
 
 @needs_engine

@@ -77,8 +77,14 @@ def _library():
     return _state["lib"], _state["why"]
 
 
+MAX_THREADS = 64
+"""Most threads the compiled loops use (RN_MAX_THREADS in _cells.c); a call also uses at most one
+per 16-unit block of its layer."""
+
+
 def num_threads() -> int:
-    """Threads of the compiled loops: RNNLAB_ENGINE_THREADS, else the usable cores (at most 8)."""
+    """Threads of the compiled loops: RNNLAB_ENGINE_THREADS (at most MAX_THREADS), else the usable
+    cores (at most 8)."""
     wanted = os.environ.get("RNNLAB_ENGINE_THREADS", "").strip()
     if wanted:
         try:
@@ -87,7 +93,7 @@ def num_threads() -> int:
             n = 0
         if n < 1:
             raise ValueError(f"RNNLAB_ENGINE_THREADS: expected a positive whole number, got {wanted!r}")
-        return n
+        return min(n, MAX_THREADS)
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:                           # not Linux
