@@ -165,5 +165,6 @@ def predict_own_files(args, model, task: dict) -> int:
             write_table(args.out, ["file", "class"], ([f, meta["classes"][c]] for f, c in zip(files, out)))
         else:
             write(args.out, out)
-    print(f"{args.out}: {len(out)} {'forecasts' if args.csv else 'probabilities' if args.proba else 'classes'}")
+    what = 'forecasts' if args.csv else 'class probability rows' if args.proba else 'predicted classes'
+    print(f"{args.out}: {len(out)} {what}")
     return 0
