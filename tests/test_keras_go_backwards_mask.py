@@ -17,6 +17,7 @@ from rnnlab.layers import ReverseSequence
 from rnnlab.models import LastStep, Sequential
 
 from conftest import max_abs_err, require_keras
+from test_keras_mask import CELLS, numpy, randomize
 
 keras = require_keras()
 TOL = 1e-5
@@ -36,17 +37,6 @@ def random_mask(seed):
     m[5] = rng.random(T) < 0.5
     return m
 
-
-def randomize(layer, seed):
-    rng = np.random.default_rng(seed)
-    layer.set_weights([0.5 * rng.standard_normal(w.shape) for w in layer.get_weights()])
-
-
-def numpy(outs):
-    return [keras.ops.convert_to_numpy(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
-
-
-CELLS = [("SimpleRNN", {}), ("LSTM", {}), ("GRU", {"reset_after": True}), ("GRU", {"reset_after": False})]
 
 
 # ----- what Keras does ---------------------------------------------------------------------------------

@@ -637,6 +637,15 @@ static inline void SFX(lstm_units_bwd)(int j0, const int j1, long H, const float
     }
 }
 
+/* A padded (masked) row's step: no gradient into the gates; dh passes to h_{t-1} (dc stays). */
+static inline void SFX(lstm_padded_row)(int u0, int u1, long H, float *da, const float *dh, float *dhk)
+{
+    for (int j = u0; j < u1; j++) {
+        da[j] = da[H + j] = da[2 * H + j] = da[3 * H + j] = 0.0f;
+        dhk[j] = dh[j];
+    }
+}
+
 /* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_t, dc_{t-1}, dhk. */
 static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1)
 {
@@ -650,10 +659,7 @@ static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1)
         const float *g_ = gt + n * G4, *tc = tct + n * H, *cpn = cp + n * H, *dyn = dyt + n * J->dy_ns;
         float *dan = da + n * G4, *dhn = dh + n * H, *dcn = dc + n * H, *dhkn = dhk + n * H;
         if (m && m[n] == 0.0f) {                             /* padded: no gradient, carry dh, dc */
-            for (int j = u0; j < u1; j++) {
-                dan[j] = dan[H + j] = dan[2 * H + j] = dan[3 * H + j] = 0.0f;
-                dhkn[j] = dhn[j];
-            }
+            SFX(lstm_padded_row)(u0, u1, H, dan, dhn, dhkn);
             continue;
         }
         SFX(lstm_units_bwd)(u0, u1, H, g_, tc, cpn, dyn, dan, dhn, dcn, dhkn);
@@ -763,10 +769,7 @@ static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, const int u1)
     for (long n = 0; n < N; n++) {
         float *dan = da + n * G4, *dhn = dh + n * H, *dcn = dc + n * H, *dhkn = dhk + n * H;
         if (m && m[n] == 0.0f) {                             /* padded: no gradient, carry dh, dc */
-            for (int j = u0; j < u1; j++) {
-                dan[j] = dan[H + j] = dan[2 * H + j] = dan[3 * H + j] = 0.0f;
-                dhkn[j] = dhn[j];
-            }
+            SFX(lstm_padded_row)(u0, u1, H, dan, dhn, dhkn);
             continue;
         }
         SFX(lstm_units_bwd_v)(u0, u1, H, gt + n * G4, tct + n * H, cp + n * H, cc + n * H, dyt + n * J->dy_ns,
