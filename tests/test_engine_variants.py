@@ -1,5 +1,5 @@
 """The compiled engine's cell variants against the NumPy variant step functions, which are the
-reference: LSTM peepholes, cell_clip and input_forget, zoneout of all three cells in the compiled
+reference: LSTM peepholes, cell_clip, input_forget and hard-sigmoid gates, zoneout of all three cells in the compiled
 loops, and weight drop (the loops on U' = U * S). Outputs, final states, dx, dstate0 and every parameter gradient
 within float32 relative error 1e-5, over ragged batches, reverse and bidirectional, stacked layers,
 batch 1 and H not a multiple of 16, for every instruction set this CPU runs; that such a layer
@@ -20,14 +20,14 @@ TOL = 1e-5
 
 
 def _run(kind, flag, monkeypatch, *, D, H, L, bi, N, T, lengths, seed, training=True, direction="forward",
-         **options):
-    """forward and backward of a fresh layer (same seed: same weights and masks); the results by name
-    and the cache of each (layer, direction)."""
+         scale=1.0, **options):
+    """forward and backward of a fresh layer (same seed: same weights and masks) on x ~ N(0, scale^2);
+    the results by name and the cache of each (layer, direction)."""
     monkeypatch.setenv("RNNLAB_ENGINE", flag)
     layer = getattr(rnnlab, kind)(D, H, num_layers=L, bidirectional=bi, seed=seed, direction=direction,
                                   **options).train(training)
     rng = np.random.default_rng(seed + 1)
-    x = rng.standard_normal((N, T, D)).astype(np.float32)
+    x = (rng.standard_normal((N, T, D)) * scale).astype(np.float32)
     dy = rng.standard_normal((N, T, layer.output_size)).astype(np.float32)
     s0 = [rng.standard_normal(layer.state_shape(N)).astype(np.float32) * 0.5 for _ in layer.state_names]
     ds = [rng.standard_normal(layer.state_shape(N)).astype(np.float32) for _ in layer.state_names]
@@ -82,6 +82,23 @@ CASES = [  # kind, options, training, D, H, layers, bidirectional, N, T, ragged,
 ]
 
 
+# hard-sigmoid gates, alone and with the other options; x ~ N(0, 12^2) puts part of the gates'
+# pre-activations outside the linear range (|a| >= 3 or 2.5), where the clip and the zero slope act
+HARD = ("hard_sigmoid", "hard_sigmoid_keras2")
+HARD_CASES = [(act, *c) for act in HARD for c in [
+    ({}, False, 5, 37, 2, True, 7, 9, True),
+    ({}, False, 3, 16, 1, False, 1, 12, False),
+    ({"peepholes": True}, False, 6, 70, 1, True, 13, 5, True),
+    ({"cell_clip": 0.4}, False, 4, 33, 3, False, 6, 4, True),
+    ({"input_forget": True, "forget_bias": 1.0}, False, 5, 37, 1, True, 7, 9, True),
+    ({"zoneout": (0.3, 0.2)}, True, 5, 37, 2, True, 7, 9, True),
+    ({"zoneout": 0.2}, False, 3, 16, 1, False, 1, 12, False),
+    ({"zoneout": (0.1, 0.4), "cell_clip": 0.4, "peepholes": True, "weight_drop": 0.2}, True, 4, 33, 2, True, 6, 4,
+     True),
+]]
+HARD_CASES += [(*c[:10], "reverse") for c in HARD_CASES if not c[6]]     # reverse: the unidirectional ones
+
+
 def _case_id(c):
     opts = "-".join(f"{k}={v}" for k, v in c[1].items())
     return f"{c[0]}-{opts}-{'train' if c[2] else 'eval'}-H{c[4]}-L{c[5]}-{'bi' if c[6] else 'uni'}-N{c[7]}" \
@@ -106,6 +123,67 @@ def test_engine_variant_equals_numpy(case, monkeypatch):
         for key in ref:
             assert got[key].dtype == np.float32, (name, key)
             assert rel_err(got[key], ref[key]) <= TOL, (name, key, rel_err(got[key], ref[key]))
+
+
+@needs_engine
+@pytest.mark.parametrize("case", HARD_CASES, ids=[f"{c[0]}-" + _case_id(("LSTM", *c[1:])) + ("-reverse" if c[10:]
+                                                   else "") for c in HARD_CASES])
+def test_engine_hard_sigmoid_equals_numpy(case, monkeypatch):
+    """gate_activation="hard_sigmoid" / "hard_sigmoid_keras2" in the compiled variant loop equals the
+    NumPy variant step functions, forward and backward, on every instruction set."""
+    act, options, training, D, H, L, bi, N, T, ragged = case[:10]
+    direction = case[10] if len(case) > 10 else "forward"
+    lengths = None
+    if ragged:
+        lengths = np.random.default_rng(H).integers(1, T + 1, size=N)
+        lengths[0] = T
+    shape = dict(D=D, H=H, L=L, bi=bi, N=N, T=T, lengths=lengths, seed=H + L, training=training, scale=12.0,
+                 direction=direction, gate_activation=act, **options)
+    ref, ref_cells = _run("LSTM", "numpy", monkeypatch, **shape)
+    assert all(isinstance(c, LSTMVCache) for c in ref_cells)
+    for name in _engines():
+        got, cells = _run("LSTM", name, monkeypatch, **shape)
+        assert all(isinstance(c, lstm_mod.LSTMEngineCache) for c in cells), (name, [type(c).__name__ for c in cells])
+        assert set(got) == set(ref)
+        for key in ref:
+            assert got[key].dtype == np.float32, (name, key)
+            assert rel_err(got[key], ref[key]) <= TOL, (name, key, rel_err(got[key], ref[key]))
+
+
+@needs_engine
+@pytest.mark.parametrize("act, slope", [("hard_sigmoid", 1 / 6), ("hard_sigmoid_keras2", 0.2)])
+def test_hard_sigmoid_gates_saturate(act, slope, monkeypatch):
+    """The hard-sigmoid test inputs drive part of the compiled loop's gates i, f, o to exactly 0 or 1
+    (the clip) and leave part inside; there da is 0, inside it is slope times the upstream gradient."""
+    H = 37
+    _, cells = _run("LSTM", "auto", monkeypatch, D=5, H=H, L=1, bi=False, N=7, T=9, lengths=None, seed=3,
+                    training=False, scale=12.0, gate_activation=act)
+    c = cells[0].cell
+    g = c.gates[..., :3 * H]
+    saturated = (g == 0.0) | (g == 1.0)
+    assert 0.05 < saturated.mean() < 0.95, saturated.mean()
+    assert np.all((g >= 0.0) & (g <= 1.0))
+    # one step back from the last one (dh_T = dc_T = 0): db's o block is sum over rows of da_o, with
+    # da_o = sigma'(o) dy tanh(c_t) and sigma'(o) = slope where 0 < o < 1, else 0
+    N = g.shape[1]
+    dy = np.random.default_rng(0).standard_normal((1, N, H)).astype(np.float32)
+    zero = np.zeros((N, H), np.float32)
+    grads = engine.lstm_backward(dy, zero, zero, c.x[-1:], c.W, c.U, c.gates[-1:], c.hs[-2:], c.cs[-2:],
+                                 c.tanh_c[-1:], gate_activation=act)[3]
+    o = c.gates[-1, :, 2 * H:3 * H]
+    want = np.where((o > 0) & (o < 1), dy[0] * c.tanh_c[-1] * np.float32(slope), 0.0).sum(0)
+    assert np.any((o == 0) | (o == 1)) and np.any((o > 0) & (o < 1))
+    assert np.allclose(grads["b"][2 * H:3 * H], want, rtol=1e-5, atol=1e-6)
+
+
+@needs_engine
+def test_engine_rejects_an_unknown_gate_activation():
+    T, N, D, H = 2, 1, 3, 4
+    z = np.zeros((T, N, D), np.float32)
+    with pytest.raises(ValueError, match="gate_activation"):
+        engine.lstm_forward(z, np.zeros((N, H), np.float32), np.zeros((N, H), np.float32),
+                            np.zeros((D, 4 * H), np.float32), np.zeros((H, 4 * H), np.float32),
+                            np.zeros(4 * H, np.float32), gate_activation="relu")
 
 
 @needs_engine
@@ -162,8 +240,10 @@ def test_variant_layer_never_calls_the_numpy_steps(monkeypatch):
     monkeypatch.setattr(lstm_mod, "lstmv_backward", refuse)
     x = np.random.default_rng(0).standard_normal((3, 5, 4)).astype(np.float32)
     for options in ({"peepholes": True}, {"cell_clip": 1.0}, {"input_forget": True}, {"zoneout": 0.2},
-                    {"weight_drop": 0.3}):
+                    {"weight_drop": 0.3}, {"gate_activation": "hard_sigmoid"},
+                    {"gate_activation": "hard_sigmoid_keras2", "peepholes": True, "zoneout": 0.1}):
         layer = rnnlab.LSTM(4, 20, seed=0, **options).train()
+        assert layer.compiled, options
         y, state, cache = layer.forward(x)
         layer.backward(np.ones_like(y), None, cache)
         layer.infer(x)
@@ -172,7 +252,7 @@ def test_variant_layer_never_calls_the_numpy_steps(monkeypatch):
 @needs_engine
 @pytest.mark.parametrize("kind, options, training", [
     ("LSTM", {"proj_size": 5}, False), ("LSTM", {"layer_norm": True}, False), ("LSTM", {"gate_clip": 1.0}, False),
-    ("LSTM", {"gate_activation": "hard_sigmoid"}, False), ("LSTM", {"recurrent_dropout": 0.3}, True),
+    ("LSTM", {"gate_activation": "hard_sigmoid", "gate_clip": 1.0}, False), ("LSTM", {"recurrent_dropout": 0.3}, True),
     ("LSTM", {"weight_drop": 0.3, "recurrent_dropout": 0.3}, True),
     ("GRU", {"zoneout": 0.3, "recurrent_dropout": 0.2}, True), ("GRU", {"weight_drop": 0.3, "layer_norm": True}, True),
     ("GRU", {"zoneout": 0.3, "gate_activation": "hard_sigmoid"}, False),

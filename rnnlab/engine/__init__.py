@@ -23,12 +23,12 @@ differently (tanh is a rational approximation within 3e-7, sums run in another o
 relative error below 1e-5 (``tests/test_engine.py``, ``tests/test_engine_variants.py``).
 
 Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh and relu), both directions,
-ragged batches; the LSTM's peepholes, cell_clip and input_forget and the zoneout of all three
-cells, as options of the same loops (the plain cells' loops keep their arithmetic and their code:
+ragged batches; the LSTM's peepholes, cell_clip, input_forget and hard-sigmoid gates and the
+zoneout of all three cells, as options of the same loops (the plain cells' loops keep their arithmetic and their code:
 the LSTM's take the options as a flag checked once per call); weight drop, as the loops run on
 U' = U * S (the layers pass U' and map dU' back).
-Everything else (float64, the reset-before GRU, the LSTM's proj_size, layer_norm, gate_clip and
-hard-sigmoid gates, recurrent dropout) runs the NumPy cells.
+Everything else (float64, the reset-before GRU, the LSTM's proj_size, layer_norm and gate_clip,
+the GRU's hard-sigmoid gates, recurrent dropout) runs the NumPy cells.
 
 Switches (read at each call):
     RNNLAB_ENGINE=numpy         the NumPy cells everywhere
@@ -161,11 +161,12 @@ def _addr(a) -> int:
     return 0 if a is None else a.ctypes.data
 
 
-_PEEP, _CLIP, _CIFG, _ZONE = 1, 2, 4, 8          # rn_job's vflags
+_PEEP, _CLIP, _CIFG, _ZONE, _HARD = 1, 2, 4, 8, 16    # rn_job's vflags
+_SLOPES = {"hard_sigmoid": 1.0 / 6.0, "hard_sigmoid_keras2": 0.2}   # rnnlab.activations' hard sigmoids
 
 
 def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=False, dy=None, D=0, vflags=0,
-         clip=None, **arrays):
+         clip=None, slope=None, **arrays):
     """One compiled loop over float32 C-contiguous arrays (dy may be strided over time and batch)."""
     lib, why = _library()
     if lib is None:
@@ -177,8 +178,10 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=Fals
     dy_ts, dy_ns = (0, 0) if dy is None else (dy.strides[0] // 4, dy.strides[1] // 4)
     ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns, D, vflags], np.int64)
     names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
-             "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx", "peep", "zh", "zc", "dp", "clip", "chat")
-    arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32))
+             "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx", "peep", "zh", "zc", "dp", "clip", "chat",
+             "slope")
+    arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32),
+                  slope=None if slope is None else np.array([slope], np.float32))
     ptrs = np.array([_addr(arrays.get(k)) for k in names], np.uintp)
     done = lib.rn_run(which, _ISA[state["engine"]], state["threads"], ints.ctypes.data, ptrs.ctypes.data)
     if done != 0:
@@ -216,11 +219,14 @@ def _grad_arrays(T, N, D, H, G):
                 dU=np.empty((H, G * H), np.float32), db=np.empty(G * H, np.float32))
 
 
-def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, need_c_hat):
+def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, need_c_hat, gate_activation):
     """vflags and the arrays of the LSTM options (see lstm_forward)."""
     zh, zc = (None, None) if zoneout is None else zoneout
+    if gate_activation != "sigmoid" and gate_activation not in _SLOPES:
+        raise ValueError(f"gate_activation: expected one of {['sigmoid', *_SLOPES]}, got {gate_activation!r}")
     flags = ((_PEEP if peepholes is not None else 0) | (_CLIP if cell_clip is not None else 0)
-             | (_CIFG if input_forget else 0) | (_ZONE if zh is not None or zc is not None else 0))
+             | (_CIFG if input_forget else 0) | (_ZONE if zh is not None or zc is not None else 0)
+             | (_HARD if gate_activation in _SLOPES else 0))
     if flags & _ZONE and flags & (_PEEP | _CLIP):
         if c_hat is None and need_c_hat:
             raise ValueError("c_hat: expected a (T, N, H) float32 array for c^_t (zoneout with peepholes or "
@@ -232,7 +238,7 @@ def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, n
     else:
         c_hat = None
     return flags, dict(peep=None if peepholes is None else _f32(peepholes), clip=cell_clip, zh=_zone(zh, N, H),
-                       zc=_zone(zc, N, H), chat=c_hat)
+                       zc=_zone(zc, N, H), chat=c_hat, slope=_SLOPES.get(gate_activation))
 
 
 def _zone(d, N, H):
@@ -243,7 +249,7 @@ def _zone(d, N, H):
 
 
 def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None, cell_clip=None,
-                 input_forget=False, zoneout=None, c_hat=None):
+                 input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid"):
     """The LSTM loop of ``rnnlab.layers.lstm`` (gate order i, f, o, g; b includes any forget bias).
 
     x: (T, N, D) float32; h0, c0: (N, H); W (D, 4H), U (H, 4H), b (4H,); mask: (T, N, 1) of 0/1 or
@@ -257,14 +263,16 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     training mask) or a scalar (evaluation's expectation z), or None. With zoneout, tanh_c holds
     tanh of the un-zoned c^_t, and cs the zoned c_t; with zoneout and peepholes or cell_clip, whose
     backward reads c^_t itself, c_hat (T, N, H) float32 receives it (ValueError naming c_hat when it
-    is missing outside ``inference()``; pass the same array to the backward). The other LSTM
-    variants run in NumPy only.
+    is missing outside ``inference()``; pass the same array to the backward); gate_activation
+    "sigmoid", "hard_sigmoid" or "hard_sigmoid_keras2": the activation of i, f, o
+    (``rnnlab.activations.GATE_ACTIVATIONS``; ValueError naming gate_activation for another). The
+    other LSTM variants run in NumPy only.
     """
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
     keep = not _no_cache.get()
-    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, keep)
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, keep, gate_activation)
     gates = np.empty((T, N, 4 * H), np.float32) if keep else None
     hs, cs = _states(T, N, H, r, h0, c0)
     tanh_c = np.empty((T, N, H), np.float32) if keep else None
@@ -277,14 +285,14 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
 
 
 def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse=False, *, peepholes=None,
-                  cell_clip=None, input_forget=False, zoneout=None, c_hat=None):
+                  cell_clip=None, input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid"):
     """Gradients of ``lstm_forward`` from its arrays: dx (T, N, D), dh0, dc0 (N, H), {"W", "U", "b"}
     (and "p", the peephole gradients (3H,), with peepholes), with the forward's variant arguments.
 
     dy: (T, N, H) (a strided slice is fine); dh, dc: dL/d(final state), (N, H)."""
     T, N, D = x.shape
     H = U.shape[0]
-    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, True)
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, True, gate_activation)
     dh = np.array(dh, dtype=np.float32)
     dc = np.array(dc, dtype=np.float32)
     da = np.empty((T, N, 4 * H), np.float32)

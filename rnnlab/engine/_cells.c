@@ -60,8 +60,9 @@ typedef struct {
     float *dW, *dU, *db, *dbh, *dx;  /* backward: the gradients (D, G H), (H, G H), (G H), (G H) or
                                         NULL (GRU: da_h's column sums), (T, N, D) */
     /* LSTM variants (lstm_variants.py) and zoneout (regularizers.py); vflags 0: the plain cell */
-    int vflags;                      /* RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE */
+    int vflags;                      /* RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD */
     float clip;                      /* cell_clip (with RN_CLIP) */
+    float slope;                     /* the hard sigmoid's slope, 1/6 or 0.2 (with RN_HARD) */
     const float *peep;               /* (3 H) peephole weights p_i, p_f, p_o (with RN_PEEP) */
     const float *zh, *zc;            /* (N, H) zoneout's d of h and c, or NULL (with RN_ZONE) */
     float *dp;                       /* backward: (3 H) peephole gradients, summed into */
@@ -75,6 +76,7 @@ typedef struct {
 #define RN_CLIP 2                    /* cell_clip: c_t = clip(c, -x, x) */
 #define RN_CIFG 4                    /* input_forget: f = 1 - i */
 #define RN_ZONE 8                    /* zoneout: s_t = d s_{t-1} + (1 - d) s^_t */
+#define RN_HARD 16                   /* hard-sigmoid gates: sigma(a) = clip(slope a + 1/2, 0, 1) */
 
 /* ----- sharing a phase's work items between threads ---------------------------------------------
  * A call is a sequence of phases (pack U, then one or two per time step); each phase has n work
@@ -345,7 +347,8 @@ RN_EXPORT int rn_isa(void)
 /* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
  * 4 RNN forward, 5 RNN backward; isa as rn_isa() (never above it); I = T, N, H, reverse, relu,
  * dy_ts, dy_ns, D, vflags; P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
- * dU, db, dbh, dx, then peep, zh, zc, dp, the address of one float (cell_clip), chat.
+ * dU, db, dbh, dx, then peep, zh, zc, dp, the address of one float (cell_clip), chat, the address of
+ * one float (the hard sigmoid's slope).
  * Returns 0, or -1 for arguments out of range, -2 when out of memory. */
 RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const uintptr_t *P)
 {
@@ -370,8 +373,10 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     job.dp = (float *)P[26];
     job.clip = P[27] ? *(const float *)P[27] : 0.0f;
     job.chat = (float *)P[28];
-    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE)) return -1;
-    if (job.vflags & (RN_PEEP | RN_CLIP | RN_CIFG) && which > 1) return -1;     /* LSTM options */
+    job.slope = P[29] ? *(const float *)P[29] : 0.0f;
+    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD)) return -1;
+    if (job.vflags & (RN_PEEP | RN_CLIP | RN_CIFG | RN_HARD) && which > 1) return -1;     /* LSTM options */
+    if ((job.vflags & RN_HARD) && !(job.slope > 0.0f)) return -1;
     if ((job.vflags & RN_PEEP) && !job.peep) return -1;
     if ((job.vflags & RN_PEEP) && which == 1 && !job.dp) return -1;
     if ((job.vflags & RN_CLIP) && !(job.clip > 0.0f)) return -1;

@@ -172,6 +172,8 @@ typedef __m512 SFX(vf);
 #define V_MIN(a, b) _mm512_min_ps(a, b)
 #define V_MAX(a, b) _mm512_max_ps(a, b)
 #define V_KEEP_LT(d, c, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_abs_ps(c), lim, _CMP_LT_OQ), d)
+#define V_KEEP_01(d, s) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(s, _mm512_setzero_ps(), _CMP_GT_OQ)           \
+                                            & _mm512_cmp_ps_mask(s, _mm512_set1_ps(1.0f), _CMP_LT_OQ), d)
 #elif RN_AVX2
 typedef __m256 SFX(vf);
 #define VL 8
@@ -187,6 +189,8 @@ typedef __m256 SFX(vf);
 #define V_MAX(a, b) _mm256_max_ps(a, b)
 #define V_KEEP_LT(d, c, lim) \
     _mm256_and_ps(d, _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), c), lim, _CMP_LT_OQ))
+#define V_KEEP_01(d, s) _mm256_and_ps(d, _mm256_and_ps(_mm256_cmp_ps(s, _mm256_setzero_ps(), _CMP_GT_OQ),       \
+                                                       _mm256_cmp_ps(s, _mm256_set1_ps(1.0f), _CMP_LT_OQ)))
 #else
 typedef float SFX(vf);
 #define VL 1
@@ -201,8 +205,10 @@ typedef float SFX(vf);
 #define V_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define V_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define V_KEEP_LT(d, c, lim) ((c) < (lim) && (c) > -(lim) ? (d) : 0.0f)
+#define V_KEEP_01(d, s) ((s) > 0.0f && (s) < 1.0f ? (d) : 0.0f)
 #endif
-/* V_KEEP_LT(d, c, lim): d where |c| < lim, else 0 (the derivative of a clip to [-lim, lim]) */
+/* V_KEEP_LT(d, c, lim): d where |c| < lim, else 0 (the derivative of a clip to [-lim, lim]);
+ * V_KEEP_01(d, s): d where 0 < s < 1, else 0 (the hard sigmoid's derivative from its value s) */
 
 static inline SFX(vf) SFX(vtanh)(SFX(vf) z)
 {
@@ -227,6 +233,38 @@ static inline SFX(vf) SFX(vsig)(SFX(vf) z)
 {
     const SFX(vf) h = V_SET(0.5f);
     return V_FMA(h, SFX(vtanh)(V_MUL(h, z)), h);
+}
+
+/* The LSTM variant's gate activation (lstm_variants.py [7]): slope 0, sigma; slope > 0, the hard
+ * sigmoid clip(slope z + 1/2, 0, 1) (activations.py: slope 1/6 hard_sigmoid, 0.2 hard_sigmoid_keras2).
+ * vdgate: d sigma(z) times x, from the activated s: x s (1 - s), or x slope where 0 < s < 1, else 0
+ * (the kinks included). */
+static inline SFX(vf) SFX(vgate)(SFX(vf) z, const float slope)
+{
+    if (slope > 0.0f)
+        return V_MIN(V_MAX(V_ADD(V_MUL(z, V_SET(slope)), V_SET(0.5f)), V_SET(0.0f)), V_SET(1.0f));
+    return SFX(vsig)(z);
+}
+
+static inline float SFX(gate_r)(float z, const float slope)
+{
+    if (slope > 0.0f) {
+        const float s = z * slope + 0.5f;
+        return s < 0.0f ? 0.0f : (s > 1.0f ? 1.0f : s);
+    }
+    return SFX(sig_r)(z);
+}
+
+static inline SFX(vf) SFX(vdgate)(SFX(vf) x, SFX(vf) s, const float slope)
+{
+    if (slope > 0.0f) return V_KEEP_01(V_MUL(x, V_SET(slope)), s);
+    return V_MUL(V_MUL(x, s), V_SUB(V_SET(1.0f), s));
+}
+
+static inline float SFX(dgate_r)(float x, float s, const float slope)
+{
+    if (slope > 0.0f) return s > 0.0f && s < 1.0f ? x * slope : 0.0f;
+    return x * s * (1.0f - s);
 }
 
 /* ----- packing, once per call, each thread its own units ---------------------------------------
@@ -486,12 +524,13 @@ static inline void SFX(lstm_units)(const int len, float *a, long H, const float 
  *   i = sigma(a_i), f = sigma(a_f) or 1 - i (cifg), g = tanh(a_g),  c = f c_{t-1} + i g
  *   c^_t = clip(c, -clip, clip) (clip > 0),  a_o += p_o c^_t,  o = sigma(a_o),  h^_t = o tanh(c^_t)
  *   h_t = h^_t + d_h (h_{t-1} - h^_t), c_t likewise (zh, zc: the row's zoneout d, or NULL).
+ * sigma: the sigmoid, or with slope > 0 the hard sigmoid clip(slope a + 1/2, 0, 1) (vgate).
  * The cache keeps the activated gates (f = 1 - i with cifg), tanh(c^_t) and, where ch is not NULL,
  * c^_t itself. */
 static inline void SFX(lstm_units_v)(const int len, float *a, long H, const float *bu, const float *tr,
                                      const float *cp, float *cn, float *hn, float *tc, const float *pp,
                                      const float clip, const int cifg, const float *hp, const float *zh,
-                                     const float *zc, float *ch)
+                                     const float *zc, float *ch, const float slope)
 {
     const SFX(vf) one = V_SET(1.0f), lo = V_SET(-clip), hi = V_SET(clip);
     int l = 0;
@@ -500,14 +539,14 @@ static inline void SFX(lstm_units_v)(const int len, float *a, long H, const floa
         SFX(vf) ai = V_ADD(V_LD(bu + l), V_LD(tr + l)), af = V_ADD(V_LD(bu + H + l), V_LD(tr + 16 + l));
         SFX(vf) ao = V_ADD(V_LD(bu + 2 * H + l), V_LD(tr + 32 + l));
         if (pp) { ai = V_FMA(V_LD(pp + l), c0, ai); af = V_FMA(V_LD(pp + H + l), c0, af); }
-        const SFX(vf) i = SFX(vsig)(ai);
-        const SFX(vf) f = cifg ? V_SUB(one, i) : SFX(vsig)(af);
+        const SFX(vf) i = SFX(vgate)(ai, slope);
+        const SFX(vf) f = cifg ? V_SUB(one, i) : SFX(vgate)(af, slope);
         const SFX(vf) g = SFX(vtanh)(V_ADD(V_LD(bu + 3 * H + l), V_LD(tr + 48 + l)));
         SFX(vf) c = V_FMA(f, c0, V_MUL(i, g));
         if (clip > 0.0f) c = V_MIN(V_MAX(c, lo), hi);
         if (ch) V_ST(ch + l, c);
         if (pp) ao = V_FMA(V_LD(pp + 2 * H + l), c, ao);
-        const SFX(vf) o = SFX(vsig)(ao);
+        const SFX(vf) o = SFX(vgate)(ao, slope);
         if (a) { V_ST(a + l, i); V_ST(a + H + l, f); V_ST(a + 2 * H + l, o); V_ST(a + 3 * H + l, g); }
         const SFX(vf) th = SFX(vtanh)(c);
         if (tc) V_ST(tc + l, th);
@@ -521,14 +560,14 @@ static inline void SFX(lstm_units_v)(const int len, float *a, long H, const floa
         const float c0 = cp[l];
         float ai = bu[l] + tr[l], af = bu[H + l] + tr[16 + l], ao = bu[2 * H + l] + tr[32 + l];
         if (pp) { ai += pp[l] * c0; af += pp[H + l] * c0; }
-        const float i = SFX(sig_r)(ai);
-        const float f = cifg ? 1.0f - i : SFX(sig_r)(af);
+        const float i = SFX(gate_r)(ai, slope);
+        const float f = cifg ? 1.0f - i : SFX(gate_r)(af, slope);
         const float g = SFX(tanh_r)(bu[3 * H + l] + tr[48 + l]);
         float c = f * c0 + i * g;
         if (clip > 0.0f) c = c < -clip ? -clip : (c > clip ? clip : c);
         if (ch) ch[l] = c;
         if (pp) ao += pp[2 * H + l] * c;
-        const float o = SFX(sig_r)(ao);
+        const float o = SFX(gate_r)(ao, slope);
         if (a) { a[l] = i; a[H + l] = f; a[2 * H + l] = o; a[3 * H + l] = g; }
         const float th = SFX(tanh_r)(c);
         if (tc) tc[l] = th;
@@ -556,6 +595,7 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
     const float *pp = variant && (J->vflags & RN_PEEP) ? J->peep : 0;
     const float clip = variant && (J->vflags & RN_CLIP) ? J->clip : 0.0f;
     const int cifg = variant && (J->vflags & RN_CIFG);
+    const float slope = variant && (J->vflags & RN_HARD) ? J->slope : 0.0f;
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
@@ -579,7 +619,7 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
                         SFX(lstm_units_v)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0,
                                           pp ? pp + u0 : 0, clip, cifg, hp + n * H + u0,
                                           J->zh ? J->zh + n * H + u0 : 0, J->zc ? J->zc + n * H + u0 : 0,
-                                          J->chat ? J->chat + ((long)t * N + n) * H + u0 : 0);
+                                          J->chat ? J->chat + ((long)t * N + n) * H + u0 : 0, slope);
                     else
                         SFX(lstm_units)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0);
                     if (m) {                                         /* ragged: y = m h, carry */
@@ -671,6 +711,7 @@ static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1)
  *   do = dh tanh(c_t),  dc += dh o (1 - tanh^2),  da_o = do o (1 - o),  dc += da_o p_o,
  *   dc *= [|c_t| < clip],  di = dc g, df = dc c_{t-1}, dg = dc i,  dc_{t-1} = dc f,
  *   da_f = df f (1 - f), or di -= df and da_f = 0 (cifg),  da_i = di i (1 - i),  da_g = dg (1 - g^2),
+ *   (with slope > 0, the hard sigmoid's s' = slope where 0 < s < 1, else 0, in place of s (1 - s)),
  *   dc_{t-1} += da_i p_i + da_f p_f,  dp += (da_i c_{t-1}, da_f c_{t-1}, da_o c_t).
  * cc: c^_t (the clipped c before zoneout: cs without zoneout, else chat). The peephole terms are
  * summed into sp (unit j's three at sp[j - j0], sp[64 + j - j0], sp[128 + j - j0]; j1 - j0 <= 64). */
@@ -678,7 +719,7 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
                                          const float *cp, const float *cc, const float *dy, float *da,
                                          const float *dh, float *dc, float *dhk, const float *pp,
                                          const float clip, const int cifg, const float *zh, const float *zc,
-                                         float *sp)
+                                         float *sp, const float slope)
 {
     const int o0 = j0;
     const SFX(vf) one = V_SET(1.0f), zero = V_SET(0.0f), lim = V_SET(clip);
@@ -689,7 +730,7 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
         SFX(vf) dhj = V_ADD(V_LD(dh + j), V_LD(dy + j)), dci = V_LD(dc + j), dzh = zero, dzc = zero;
         if (zh) { const SFX(vf) d = V_LD(zh + j); dzh = V_MUL(dhj, d); dhj = V_MUL(dhj, V_SUB(one, d)); }
         if (zc) { const SFX(vf) d = V_LD(zc + j); dzc = V_MUL(dci, d); dci = V_MUL(dci, V_SUB(one, d)); }
-        const SFX(vf) dao = V_MUL(V_MUL(V_MUL(dhj, th), o), V_SUB(one, o));
+        const SFX(vf) dao = SFX(vdgate)(V_MUL(dhj, th), o, slope);
         SFX(vf) dct = V_FMA(V_MUL(dhj, o), V_SUB(one, V_MUL(th, th)), dci);
         if (pp) dct = V_FMA(dao, V_LD(pp + 2 * H + j), dct);
         if (clip > 0.0f) dct = V_KEEP_LT(dct, V_LD(cc + j), lim);
@@ -697,8 +738,8 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
         const SFX(vf) df = V_MUL(dct, c0);
         SFX(vf) daf = zero;
         if (cifg) di = V_SUB(di, df);
-        else daf = V_MUL(V_MUL(df, f), V_SUB(one, f));
-        const SFX(vf) dai = V_MUL(V_MUL(di, i), V_SUB(one, i));
+        else daf = SFX(vdgate)(df, f, slope);
+        const SFX(vf) dai = SFX(vdgate)(di, i, slope);
         SFX(vf) dcp = V_MUL(dct, f);
         if (pp) {
             dcp = V_FMA(daf, V_LD(pp + H + j), V_FMA(dai, V_LD(pp + j), dcp));
@@ -719,7 +760,7 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
         float dhj = dh[j] + dy[j], dci = dc[j], dzh = 0.0f, dzc = 0.0f;
         if (zh) { dzh = dhj * zh[j]; dhj *= 1.0f - zh[j]; }
         if (zc) { dzc = dci * zc[j]; dci *= 1.0f - zc[j]; }
-        const float dao = dhj * th * o * (1.0f - o);
+        const float dao = SFX(dgate_r)(dhj * th, o, slope);
         float dct = dci + dhj * o * (1.0f - th * th);
         if (pp) dct += dao * pp[2 * H + j];
         if (clip > 0.0f && !(cc[j] < clip && cc[j] > -clip)) dct = 0.0f;
@@ -727,8 +768,8 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
         const float df = dct * c0;
         float daf = 0.0f;
         if (cifg) di -= df;
-        else daf = df * f * (1.0f - f);
-        const float dai = di * i * (1.0f - i);
+        else daf = SFX(dgate_r)(df, f, slope);
+        const float dai = SFX(dgate_r)(di, i, slope);
         float dcp = dct * f;
         if (pp) {
             dcp += dai * pp[j] + daf * pp[H + j];
@@ -763,6 +804,7 @@ static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, const int u1)
     const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
     const float clip = J->vflags & RN_CLIP ? J->clip : 0.0f;
     const int cifg = J->vflags & RN_CIFG;
+    const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
     float *da = J->da + (long)t * N * G4, *dh = J->dh, *dc = J->dc, *dhk = J->dhk;
     float sp[3 * 64] __attribute__((aligned(64)));
     if (pp) memset(sp, 0, sizeof sp);
@@ -774,7 +816,7 @@ static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, const int u1)
         }
         SFX(lstm_units_bwd_v)(u0, u1, H, gt + n * G4, tct + n * H, cp + n * H, cc + n * H, dyt + n * J->dy_ns,
                               dan, dhn, dcn, dhkn, pp, clip, cifg, J->zh ? J->zh + n * H : 0,
-                              J->zc ? J->zc + n * H : 0, sp);
+                              J->zc ? J->zc + n * H : 0, sp, slope);
     }
     if (pp)
         for (int j = u0; j < u1; j++) {
@@ -1055,3 +1097,4 @@ static void (*const SFX(jobs)[6])(rn_job *, int, int) = {
 #undef V_MIN
 #undef V_MAX
 #undef V_KEEP_LT
+#undef V_KEEP_01
