@@ -1,5 +1,5 @@
 """The compiled engine's cell variants against the NumPy variant step functions, which are the
-reference: LSTM peepholes, cell_clip, input_forget and hard-sigmoid gates, zoneout of all three cells in the compiled
+reference: LSTM peepholes, cell_clip and input_forget, the LSTM's and GRU's hard-sigmoid gates, zoneout of all three cells in the compiled
 loops, and weight drop (the loops on U' = U * S). Outputs, final states, dx, dstate0 and every parameter gradient
 within float32 relative error 1e-5, over ragged batches, reverse and bidirectional, stacked layers,
 batch 1 and H not a multiple of 16, for every instruction set this CPU runs; that such a layer
@@ -9,7 +9,9 @@ import pytest
 
 import rnnlab
 from rnnlab import engine
+from rnnlab.layers import gru as gru_mod
 from rnnlab.layers import lstm as lstm_mod
+from rnnlab.layers.gru_variants import GRUVCache
 from rnnlab.layers.lstm_variants import LSTMVCache
 from rnnlab.layers.recurrent import RegCache, ShardedCache
 
@@ -85,18 +87,24 @@ CASES = [  # kind, options, training, D, H, layers, bidirectional, N, T, ragged,
 # hard-sigmoid gates, alone and with the other options; x ~ N(0, 12^2) puts part of the gates'
 # pre-activations outside the linear range (|a| >= 3 or 2.5), where the clip and the zero slope act
 HARD = ("hard_sigmoid", "hard_sigmoid_keras2")
-HARD_CASES = [(act, *c) for act in HARD for c in [
-    ({}, False, 5, 37, 2, True, 7, 9, True),
-    ({}, False, 3, 16, 1, False, 1, 12, False),
-    ({"peepholes": True}, False, 6, 70, 1, True, 13, 5, True),
-    ({"cell_clip": 0.4}, False, 4, 33, 3, False, 6, 4, True),
-    ({"input_forget": True, "forget_bias": 1.0}, False, 5, 37, 1, True, 7, 9, True),
-    ({"zoneout": (0.3, 0.2)}, True, 5, 37, 2, True, 7, 9, True),
-    ({"zoneout": 0.2}, False, 3, 16, 1, False, 1, 12, False),
-    ({"zoneout": (0.1, 0.4), "cell_clip": 0.4, "peepholes": True, "weight_drop": 0.2}, True, 4, 33, 2, True, 6, 4,
-     True),
+HARD_CASES = [(act, *c) for act in HARD for c in [     # act, kind, options, training, D, H, L, bi, N, T, ragged
+    ("LSTM", {}, False, 5, 37, 2, True, 7, 9, True),
+    ("LSTM", {}, False, 3, 16, 1, False, 1, 12, False),
+    ("LSTM", {"peepholes": True}, False, 6, 70, 1, True, 13, 5, True),
+    ("LSTM", {"cell_clip": 0.4}, False, 4, 33, 3, False, 6, 4, True),
+    ("LSTM", {"input_forget": True, "forget_bias": 1.0}, False, 5, 37, 1, True, 7, 9, True),
+    ("LSTM", {"zoneout": (0.3, 0.2)}, True, 5, 37, 2, True, 7, 9, True),
+    ("LSTM", {"zoneout": 0.2}, False, 3, 16, 1, False, 1, 12, False),
+    ("LSTM", {"zoneout": (0.1, 0.4), "cell_clip": 0.4, "peepholes": True, "weight_drop": 0.2}, True, 4, 33, 2, True,
+     6, 4, True),
+    ("GRU", {}, False, 5, 37, 2, True, 7, 9, True),
+    ("GRU", {}, False, 3, 16, 1, False, 1, 12, False),
+    ("GRU", {}, False, 4, 33, 3, False, 6, 4, True),
+    ("GRU", {"zoneout": 0.3}, True, 6, 70, 1, True, 13, 5, True),
+    ("GRU", {"zoneout": 0.2}, False, 3, 16, 1, False, 1, 12, False),
+    ("GRU", {"zoneout": 0.2, "weight_drop": 0.3}, True, 5, 37, 2, False, 7, 9, True),
 ]]
-HARD_CASES += [(*c[:10], "reverse") for c in HARD_CASES if not c[6]]     # reverse: the unidirectional ones
+HARD_CASES += [(*c[:11], "reverse") for c in HARD_CASES if not c[7]]     # reverse: the unidirectional ones
 
 
 def _case_id(c):
@@ -126,24 +134,27 @@ def test_engine_variant_equals_numpy(case, monkeypatch):
 
 
 @needs_engine
-@pytest.mark.parametrize("case", HARD_CASES, ids=[f"{c[0]}-" + _case_id(("LSTM", *c[1:])) + ("-reverse" if c[10:]
-                                                   else "") for c in HARD_CASES])
+@pytest.mark.parametrize("case", HARD_CASES, ids=[f"{c[0]}-" + _case_id(c[1:]) + ("-reverse" if c[11:] else "")
+                                                   for c in HARD_CASES])
 def test_engine_hard_sigmoid_equals_numpy(case, monkeypatch):
-    """gate_activation="hard_sigmoid" / "hard_sigmoid_keras2" in the compiled variant loop equals the
-    NumPy variant step functions, forward and backward, on every instruction set."""
-    act, options, training, D, H, L, bi, N, T, ragged = case[:10]
-    direction = case[10] if len(case) > 10 else "forward"
+    """gate_activation="hard_sigmoid" / "hard_sigmoid_keras2" in the compiled loops (the LSTM's variant
+    loop, the reset-after GRU's) equals the NumPy variant step functions, forward and backward, on
+    every instruction set."""
+    act, kind, options, training, D, H, L, bi, N, T, ragged = case[:11]
+    direction = case[11] if len(case) > 11 else "forward"
+    engine_cache, numpy_cache = {"LSTM": (lstm_mod.LSTMEngineCache, LSTMVCache),
+                                 "GRU": (gru_mod.GRUEngineCache, GRUVCache)}[kind]
     lengths = None
     if ragged:
         lengths = np.random.default_rng(H).integers(1, T + 1, size=N)
         lengths[0] = T
     shape = dict(D=D, H=H, L=L, bi=bi, N=N, T=T, lengths=lengths, seed=H + L, training=training, scale=12.0,
                  direction=direction, gate_activation=act, **options)
-    ref, ref_cells = _run("LSTM", "numpy", monkeypatch, **shape)
-    assert all(isinstance(c, LSTMVCache) for c in ref_cells)
+    ref, ref_cells = _run(kind, "numpy", monkeypatch, **shape)
+    assert all(isinstance(c, numpy_cache) for c in ref_cells)
     for name in _engines():
-        got, cells = _run("LSTM", name, monkeypatch, **shape)
-        assert all(isinstance(c, lstm_mod.LSTMEngineCache) for c in cells), (name, [type(c).__name__ for c in cells])
+        got, cells = _run(kind, name, monkeypatch, **shape)
+        assert all(isinstance(c, engine_cache) for c in cells), (name, [type(c).__name__ for c in cells])
         assert set(got) == set(ref)
         for key in ref:
             assert got[key].dtype == np.float32, (name, key)
@@ -174,6 +185,24 @@ def test_hard_sigmoid_gates_saturate(act, slope, monkeypatch):
     want = np.where((o > 0) & (o < 1), dy[0] * c.tanh_c[-1] * np.float32(slope), 0.0).sum(0)
     assert np.any((o == 0) | (o == 1)) and np.any((o > 0) & (o < 1))
     assert np.allclose(grads["b"][2 * H:3 * H], want, rtol=1e-5, atol=1e-6)
+
+
+@needs_engine
+def test_hard_sigmoid_gru_never_calls_the_numpy_steps(monkeypatch):
+    """A float32 reset-after GRU with hard-sigmoid gates (with zoneout, weight drop) trains and infers
+    without the NumPy variant loop."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the NumPy variant loop ran")
+    monkeypatch.setattr(gru_mod, "gruv_forward", refuse)
+    monkeypatch.setattr(gru_mod, "gruv_backward", refuse)
+    x = np.random.default_rng(0).standard_normal((3, 5, 4)).astype(np.float32)
+    for options in ({"gate_activation": "hard_sigmoid"}, {"gate_activation": "hard_sigmoid_keras2", "zoneout": 0.2,
+                                                          "weight_drop": 0.3, "bidirectional": True}):
+        layer = rnnlab.GRU(4, 20, seed=0, **options).train()
+        assert layer.compiled, options
+        y, state, cache = layer.forward(x)
+        layer.backward(np.ones_like(y), None, cache)
+        layer.infer(x)
 
 
 @needs_engine
@@ -255,7 +284,8 @@ def test_variant_layer_never_calls_the_numpy_steps(monkeypatch):
     ("LSTM", {"gate_activation": "hard_sigmoid", "gate_clip": 1.0}, False), ("LSTM", {"recurrent_dropout": 0.3}, True),
     ("LSTM", {"weight_drop": 0.3, "recurrent_dropout": 0.3}, True),
     ("GRU", {"zoneout": 0.3, "recurrent_dropout": 0.2}, True), ("GRU", {"weight_drop": 0.3, "layer_norm": True}, True),
-    ("GRU", {"zoneout": 0.3, "gate_activation": "hard_sigmoid"}, False),
+    ("GRU", {"zoneout": 0.3, "gate_activation": "hard_sigmoid", "layer_norm": True}, False),
+    ("GRU", {"gate_activation": "hard_sigmoid", "recurrent_dropout": 0.2}, True),
     ("RNN", {"zoneout": 0.3, "nonlinearity": "identity"}, False),
     ("RNN", {"weight_drop": 0.3, "recurrent_dropout": 0.2}, True)])
 def test_options_without_a_compiled_loop_run_numpy(kind, options, training, monkeypatch):

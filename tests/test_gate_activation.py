@@ -1,8 +1,8 @@
 """The gate activation option of the LSTM and GRU (gate_activation="sigmoid" | "hard_sigmoid" |
 "hard_sigmoid_keras2"): the two hard sigmoids against their definitions (and PyTorch's Hardsigmoid with
 its gradient), central-difference gradchecks with saturated gates, a broken derivative caught, the
-cells that run the option (the LSTM's compiled variant loop where the engine applies, else the NumPy
-variant cells), the step-by-step path, save/load, and the exporters that
+cells that run the option (the compiled loops of the LSTM and the reset-after GRU where the engine
+applies, else the NumPy variant cells), the step-by-step path, save/load, and the exporters that
 cannot hold the option naming it."""
 import numpy as np
 import pytest
@@ -84,8 +84,9 @@ def test_the_option_changes_the_output_and_runs_the_variant_cells(cell, kw):
         layer = layer_of(cell, kw, gate, dtype="float32")
         y, _, cache = layer.forward(x)
         assert layer._plain == (gate == "sigmoid")
-        if gate != "sigmoid":                    # the LSTM's compiled variant loop, else the NumPy variant cells
-            want = "LSTMEngineCache" if cell == "LSTM" and engine.active() != "numpy" else f"{cell}VCache"
+        if gate != "sigmoid":                    # the compiled loop (not the reset-before GRU), else the NumPy cells
+            compiled = engine.active() != "numpy" and kw.get("reset_after", True)
+            want = f"{cell}EngineCache" if compiled else f"{cell}VCache"
             assert type(cache.directions[0].cell).__name__ == want
         outs[gate] = y
     assert np.abs(outs["hard_sigmoid"] - outs["sigmoid"]).max() > 1e-2

@@ -23,12 +23,12 @@ differently (tanh is a rational approximation within 3e-7, sums run in another o
 relative error below 1e-5 (``tests/test_engine.py``, ``tests/test_engine_variants.py``).
 
 Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh and relu), both directions,
-ragged batches; the LSTM's peepholes, cell_clip, input_forget and hard-sigmoid gates and the
-zoneout of all three cells, as options of the same loops (the plain cells' loops keep their arithmetic and their code:
+ragged batches; the LSTM's peepholes, cell_clip and input_forget, the LSTM's and GRU's hard-sigmoid
+gates and the zoneout of all three cells, as options of the same loops (the plain cells' loops keep their arithmetic and their code:
 the LSTM's take the options as a flag checked once per call); weight drop, as the loops run on
 U' = U * S (the layers pass U' and map dU' back).
 Everything else (float64, the reset-before GRU, the LSTM's proj_size, layer_norm and gate_clip,
-the GRU's hard-sigmoid gates, recurrent dropout) runs the NumPy cells.
+the GRU's layer_norm, recurrent dropout) runs the NumPy cells.
 
 Switches (read at each call):
     RNNLAB_ENGINE=numpy         the NumPy cells everywhere
@@ -219,11 +219,17 @@ def _grad_arrays(T, N, D, H, G):
                 dU=np.empty((H, G * H), np.float32), db=np.empty(G * H, np.float32))
 
 
+def _slope(gate_activation):
+    """The hard sigmoid's slope, or None for "sigmoid"; ValueError naming gate_activation otherwise."""
+    if gate_activation != "sigmoid" and gate_activation not in _SLOPES:
+        raise ValueError(f"gate_activation: expected one of {['sigmoid', *_SLOPES]}, got {gate_activation!r}")
+    return _SLOPES.get(gate_activation)
+
+
 def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, need_c_hat, gate_activation):
     """vflags and the arrays of the LSTM options (see lstm_forward)."""
     zh, zc = (None, None) if zoneout is None else zoneout
-    if gate_activation != "sigmoid" and gate_activation not in _SLOPES:
-        raise ValueError(f"gate_activation: expected one of {['sigmoid', *_SLOPES]}, got {gate_activation!r}")
+    _slope(gate_activation)
     flags = ((_PEEP if peepholes is not None else 0) | (_CLIP if cell_clip is not None else 0)
              | (_CIFG if input_forget else 0) | (_ZONE if zh is not None or zc is not None else 0)
              | (_HARD if gate_activation in _SLOPES else 0))
@@ -307,14 +313,17 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     return out["dx"], dh, dc, grads
 
 
-def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None):
+def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid"):
     """The reset-after GRU loop of ``rnnlab.layers.gru`` (gate order r, z, n).
 
     x: (T, N, D) float32; h0: (N, H); W (D, 3H), U (H, 3H), b (3H,), b_hn (H,). Returns y (T, N, H),
     gates (T, N, 3H) activated, q (T, N, H) = h_{t-1} U_n + b_hn, hs (T+1, N, H): ``GRUCache``'s arrays
     (gates and q None within ``inference()``). zoneout: d (N, H) of h, or a scalar z (evaluation), or
-    None: h_t = h^_t + d (h_{t-1} - h^_t) (``rnnlab.layers.regularizers``).
+    None: h_t = h^_t + d (h_{t-1} - h^_t) (``rnnlab.layers.regularizers``). gate_activation: "sigmoid",
+    "hard_sigmoid" or "hard_sigmoid_keras2", the activation of r and z (``rnnlab.layers.gru_variants``;
+    ValueError naming gate_activation for another).
     """
+    slope = _slope(gate_activation)
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
@@ -325,14 +334,17 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None)
     y = None if mask is None else np.empty((T, N, H), np.float32)
     zh = _zone(zoneout, N, H)
     _run(_GRU_FWD, T, N, H, 3, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U), hs=hs,
-         aux=q, y=y, mask=_mask2d(mask), zh=zh, vflags=0 if zh is None else _ZONE)
+         aux=q, y=y, mask=_mask2d(mask), zh=zh, vflags=(0 if zh is None else _ZONE) | (0 if slope is None else _HARD),
+         slope=slope)
     if y is None:
         y = hs[:T] if r else hs[1:]
     return y, gates, q, hs
 
 
-def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zoneout=None):
-    """Gradients of ``gru_forward`` (with its zoneout): dx (T, N, D), dh0 (N, H), {"W", "U", "b", "b_hn"}."""
+def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid"):
+    """Gradients of ``gru_forward`` (with its zoneout and gate_activation): dx (T, N, D), dh0 (N, H),
+    {"W", "U", "b", "b_hn"}."""
+    slope = _slope(gate_activation)
     T, N, D = x.shape
     H = U.shape[0]
     dh = np.array(dh, dtype=np.float32)
@@ -343,7 +355,8 @@ def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zon
     zh = _zone(zoneout, N, H)
     _run(_GRU_BWD, T, N, H, 3, reverse, dy=_dy(dy), gates=gates, U=_f32(U), hs=hs, aux=q,
          mask=_mask2d(mask), da=dax, dah=dah, dh=dh, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
-         W=_f32(W), dbh=dbh, zh=zh, vflags=0 if zh is None else _ZONE, **out)
+         W=_f32(W), dbh=dbh, zh=zh, vflags=(0 if zh is None else _ZONE) | (0 if slope is None else _HARD),
+         slope=slope, **out)
     return out["dx"], dh, {"W": out["dW"], "U": out["dU"], "b": out["db"], "b_hn": dbh[2 * H:]}
 
 

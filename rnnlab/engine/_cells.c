@@ -375,7 +375,8 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     job.chat = (float *)P[28];
     job.slope = P[29] ? *(const float *)P[29] : 0.0f;
     if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD)) return -1;
-    if (job.vflags & (RN_PEEP | RN_CLIP | RN_CIFG | RN_HARD) && which > 1) return -1;     /* LSTM options */
+    if (job.vflags & (RN_PEEP | RN_CLIP | RN_CIFG) && which > 1) return -1;     /* LSTM options */
+    if (job.vflags & RN_HARD && which > 3) return -1;                          /* LSTM and GRU gates */
     if ((job.vflags & RN_HARD) && !(job.slope > 0.0f)) return -1;
     if ((job.vflags & RN_PEEP) && !job.peep) return -1;
     if ((job.vflags & RN_PEEP) && which == 1 && !job.dp) return -1;

@@ -848,14 +848,16 @@ static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
  *   r, z = sigma(x W + h U + b),  q = h U_n + b_hn,  n = tanh(x W_n + b_n + r q),
  *   h_t = (1 - z) n + z h_{t-1}.
  * tx, tr: the tile rows of x_t W and h_{t-1} U (gate k at + 16 k); the activated gates go to a
- * (the row's gates at unit u0, gate k at a + k H) and q to q, each unless NULL (no cache). */
-static inline void SFX(gru_units)(const int len, float *a, long H, const float *bu, const float *bh,
-                                  const float *tx, const float *tr, const float *hp, float *q, float *hn)
+ * (the row's gates at unit u0, gate k at a + k H) and q to q, each unless NULL (no cache).
+ * slope: 0 (a constant in the plain loop), or the hard sigmoid's for sigma (vgate). */
+static inline __attribute__((always_inline)) void
+SFX(gru_units)(const int len, float *a, long H, const float *bu, const float *bh, const float *tx, const float *tr,
+               const float *hp, float *q, float *hn, const float slope)
 {
     int l = 0;
     for (; l + VL <= len; l += VL) {
-        const SFX(vf) rg = SFX(vsig)(V_ADD(V_ADD(V_LD(tx + l), V_LD(bu + l)), V_LD(tr + l)));
-        const SFX(vf) z = SFX(vsig)(V_ADD(V_ADD(V_LD(tx + 16 + l), V_LD(bu + H + l)), V_LD(tr + 16 + l)));
+        const SFX(vf) rg = SFX(vgate)(V_ADD(V_ADD(V_LD(tx + l), V_LD(bu + l)), V_LD(tr + l)), slope);
+        const SFX(vf) z = SFX(vgate)(V_ADD(V_ADD(V_LD(tx + 16 + l), V_LD(bu + H + l)), V_LD(tr + 16 + l)), slope);
         const SFX(vf) qv = V_ADD(V_LD(tr + 32 + l), V_LD(bh + l));              /* q = h U_n + b_hn */
         const SFX(vf) nv = SFX(vtanh)(V_FMA(rg, qv, V_ADD(V_LD(tx + 32 + l), V_LD(bu + 2 * H + l))));
         if (a) { V_ST(a + l, rg); V_ST(a + H + l, z); V_ST(a + 2 * H + l, nv); }
@@ -863,8 +865,8 @@ static inline void SFX(gru_units)(const int len, float *a, long H, const float *
         V_ST(hn + l, V_SUB(nv, V_MUL(z, V_SUB(nv, V_LD(hp + l)))));           /* (1 - z) n + z h */
     }
     for (; l < len; l++) {
-        const float rg = SFX(sig_r)(tx[l] + bu[l] + tr[l]);
-        const float z = SFX(sig_r)(tx[16 + l] + bu[H + l] + tr[16 + l]);
+        const float rg = SFX(gate_r)(tx[l] + bu[l] + tr[l], slope);
+        const float z = SFX(gate_r)(tx[16 + l] + bu[H + l] + tr[16 + l], slope);
         const float qv = tr[32 + l] + bh[l];
         const float nv = SFX(tanh_r)(tx[32 + l] + bu[2 * H + l] + rg * qv);
         if (a) { a[l] = rg; a[H + l] = z; a[2 * H + l] = nv; }
@@ -876,10 +878,11 @@ static inline void SFX(gru_units)(const int len, float *a, long H, const float *
 /* The backward of gru_units for one batch row, units j0 .. j1 - 1 (gru.py's gru_step_backward):
  * da_x (the x W part) and da_h (the h U part; its n block is dq = da_n r); dhk = dh z, h_{t-1}'s
  * direct part. zd: the row's zoneout d, or NULL (regularizers.py: dh^_t = dh_t (1 - d), and
- * dh_t d joins the direct part). */
+ * dh_t d joins the direct part). slope: as gru_units'. */
 static inline __attribute__((always_inline)) void
 SFX(gru_units_bwd)(int j0, const int j1, long H, const float *g_, const float *q, const float *hp,
-                   const float *dy, const float *dh, float *dx, float *dhh, float *dhk, const float *zd)
+                   const float *dy, const float *dh, float *dx, float *dhh, float *dhk, const float *zd,
+                   const float slope)
 {
     const SFX(vf) one = V_SET(1.0f);
     for (; j0 + VL <= j1; j0 += VL) {
@@ -888,8 +891,8 @@ SFX(gru_units_bwd)(int j0, const int j1, long H, const float *g_, const float *q
         SFX(vf) dhj = V_ADD(V_LD(dh + j), V_LD(dy + j)), dz = V_SET(0.0f);
         if (zd) { const SFX(vf) d = V_LD(zd + j); dz = V_MUL(dhj, d); dhj = V_MUL(dhj, V_SUB(one, d)); }
         const SFX(vf) da_n = V_MUL(V_MUL(dhj, V_SUB(one, z)), V_SUB(one, V_MUL(nv, nv)));
-        const SFX(vf) da_r = V_MUL(V_MUL(V_MUL(da_n, V_LD(q + j)), rg), V_SUB(one, rg));
-        const SFX(vf) da_z = V_MUL(V_MUL(V_MUL(dhj, V_SUB(V_LD(hp + j), nv)), z), V_SUB(one, z));
+        const SFX(vf) da_r = SFX(vdgate)(V_MUL(da_n, V_LD(q + j)), rg, slope);
+        const SFX(vf) da_z = SFX(vdgate)(V_MUL(dhj, V_SUB(V_LD(hp + j), nv)), z, slope);
         V_ST(dx + j, da_r); V_ST(dx + H + j, da_z); V_ST(dx + 2 * H + j, da_n);
         V_ST(dhh + j, da_r); V_ST(dhh + H + j, da_z); V_ST(dhh + 2 * H + j, V_MUL(da_n, rg));   /* dq */
         V_ST(dhk + j, zd ? V_FMA(dhj, z, dz) : V_MUL(dhj, z));          /* direct path to h_{t-1} */
@@ -899,16 +902,18 @@ SFX(gru_units_bwd)(int j0, const int j1, long H, const float *g_, const float *q
         float dhj = dh[j] + dy[j], dz = 0.0f;
         if (zd) { dz = dhj * zd[j]; dhj *= 1.0f - zd[j]; }
         const float da_n = dhj * (1.0f - z) * (1.0f - nv * nv);
-        const float da_r = da_n * q[j] * rg * (1.0f - rg);
-        const float da_z = dhj * (hp[j] - nv) * z * (1.0f - z);
+        const float da_r = SFX(dgate_r)(da_n * q[j], rg, slope);
+        const float da_z = SFX(dgate_r)(dhj * (hp[j] - nv), z, slope);
         dx[j] = da_r; dx[H + j] = da_z; dx[2 * H + j] = da_n;
         dhh[j] = da_r; dhh[H + j] = da_z; dhh[2 * H + j] = da_n * rg;
         dhk[j] = zd ? dhj * z + dz : dhj * z;
     }
 }
 
-static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
+/* The forward loop; hard is a constant (0: sigmoid gates, the plain loop's code; 1: RN_HARD's). */
+static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, int tid, int nt, const int hard)
 {
+    const float slope = hard ? J->slope : 0.0f;
     const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse;
     const long G3 = 3L * H;
     const int nb = (H + 15) / 16;
@@ -939,7 +944,7 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
                     const long n = rb + rr;
                     float *an = a ? a + n * G3 + u0 : 0, *qn = q ? q + n * H + u0 : 0, *hnn = hn + n * H + u0;
                     const float *tr = tile + rr * 64, *bu = b + u0, *bh = bhn + u0, *hpn = hp + n * H + u0;
-                    SFX(gru_units)(lim, an, H, bu, bh, tile_x + rr * 64, tr, hpn, qn, hnn);
+                    SFX(gru_units)(lim, an, H, bu, bh, tile_x + rr * 64, tr, hpn, qn, hnn, slope);
                     if (J->zh) {                    /* zoneout: h_t = h^_t + d (h_{t-1} - h^_t) */
                         const float *zd = J->zh + n * H + u0;
                         for (int l = 0; l < lim; l++) hnn[l] += zd[l] * (hpn[l] - hnn[l]);
@@ -957,11 +962,18 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
     }
 }
 
-/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_x, da_h, dhk; zone: a
- * constant, whether J->zh holds zoneout's d. */
-static inline __attribute__((always_inline)) void SFX(gru_bwd_elem_body)(rn_job *J, int t, int u0, int u1,
-                                                                        const int zone)
+static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
 {
+    if (J->vflags & RN_HARD) SFX(gru_fwd_body)(J, tid, nt, 1);
+    else SFX(gru_fwd_body)(J, tid, nt, 0);
+}
+
+/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_x, da_h, dhk; zone, hard:
+ * constants, whether J->zh holds zoneout's d and whether the gates are hard sigmoids (RN_HARD). */
+static inline __attribute__((always_inline)) void SFX(gru_bwd_elem_body)(rn_job *J, int t, int u0, int u1,
+                                                                        const int zone, const int hard)
+{
+    const float slope = hard ? J->slope : 0.0f;
     const int N = J->N, H = J->H, r = J->reverse;
     const long G3 = 3L * H;
     const float *gt = J->gates + (long)t * N * G3, *qt = J->aux + (long)t * N * H;
@@ -979,17 +991,22 @@ static inline __attribute__((always_inline)) void SFX(gru_bwd_elem_body)(rn_job 
             }
             continue;
         }
-        SFX(gru_units_bwd)(u0, u1, H, g_, qn, hpn, dyn, dhn, dxn, dhn_, dhkn, zone ? J->zh + n * H : 0);
+        SFX(gru_units_bwd)(u0, u1, H, g_, qn, hpn, dyn, dhn, dxn, dhn_, dhkn, zone ? J->zh + n * H : 0, slope);
     }
 }
 
-static void SFX(gru_bwd_elem)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 0); }
-static void SFX(gru_bwd_elem_z)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 1); }
+static void SFX(gru_bwd_elem)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 0, 0); }
+static void SFX(gru_bwd_elem_z)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 1, 0); }
+static void SFX(gru_bwd_elem_h)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 0, 1); }
+static void SFX(gru_bwd_elem_zh)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 1, 1); }
 
 static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
 {
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    if (J->zh) SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_z), J->dah);
+    if (J->vflags & RN_HARD) {
+        if (J->zh) SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_zh), J->dah);
+        else SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_h), J->dah);
+    } else if (J->zh) SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_z), J->dah);
     else SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem), J->dah);
     SFX(weight_grads)(J, &S, 3, J->da, J->dah);
 }
