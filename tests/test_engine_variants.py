@@ -193,6 +193,7 @@ def test_hard_sigmoid_gru_never_calls_the_numpy_steps(monkeypatch):
     without the NumPy variant loop."""
     def refuse(*args, **kwargs):
         raise AssertionError("the NumPy variant loop ran")
+    monkeypatch.setenv("RNNLAB_ENGINE", "auto")
     monkeypatch.setattr(gru_mod, "gruv_forward", refuse)
     monkeypatch.setattr(gru_mod, "gruv_backward", refuse)
     x = np.random.default_rng(0).standard_normal((3, 5, 4)).astype(np.float32)
@@ -265,6 +266,7 @@ def test_variant_layer_never_calls_the_numpy_steps(monkeypatch):
     """A float32 LSTM with a variant the engine has trains and infers without the NumPy variant loop."""
     def refuse(*args, **kwargs):
         raise AssertionError("the NumPy variant loop ran")
+    monkeypatch.setenv("RNNLAB_ENGINE", "auto")
     monkeypatch.setattr(lstm_mod, "lstmv_forward", refuse)
     monkeypatch.setattr(lstm_mod, "lstmv_backward", refuse)
     x = np.random.default_rng(0).standard_normal((3, 5, 4)).astype(np.float32)
