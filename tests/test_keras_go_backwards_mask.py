@@ -18,6 +18,7 @@ from rnnlab.models import LastStep, Sequential
 
 from conftest import max_abs_err, require_keras
 from test_keras_mask import CELLS, numpy, randomize
+from test_mask import central_differences
 
 keras = require_keras()
 TOL = 1e-5
@@ -204,30 +205,6 @@ def test_go_backwards_with_zero_outputs_and_last_step_is_refused():
 
 
 # ----- gradients ---------------------------------------------------------------------------------------
-def central_differences(model, x, w, names, rng, eps=1e-6, per=6):
-    """Largest |numeric - analytic| / max(1, |numeric|) over ``per`` random entries of x (valid steps
-    only: a change at a masked step would unmask it) and of every parameter."""
-    y, cache = model.forward(x)
-    dx, grads = model.backward(w, cache)
-    m = model.layers[0].compute_mask(x)
-    assert np.all(dx[~m] == 0)
-    worst = 0.0
-    for name, a, g in [("x", x, dx)] + [(k, model.params[k], grads[k]) for k in names]:
-        for _ in range(per):
-            i = tuple(int(rng.integers(s)) for s in a.shape)
-            if name == "x" and not m[i[:2]]:
-                continue
-            old = a[i]
-            a[i] = old + eps
-            up = np.sum(w * model.forward(x)[0])
-            a[i] = old - eps
-            down = np.sum(w * model.forward(x)[0])
-            a[i] = old
-            num = (up - down) / (2 * eps)
-            worst = max(worst, abs(num - g[i]) / max(1.0, abs(num)))
-    return worst
-
-
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 @pytest.mark.parametrize("zero", [False, True])
 def test_gradcheck_go_backwards_stack_with_a_mask(kind, zero):
