@@ -6,6 +6,7 @@ data and threads.
     python benchmarks/bench_rnn.py --markdown BENCH_TABLE.md
     python benchmarks/bench_rnn.py --kind LSTM       # one cell's rows of the grid
     python benchmarks/bench_rnn.py --ceiling        # every row: torch against rnnlab's products alone
+    python benchmarks/bench_rnn.py --ceiling --kind LSTM   # the LSTM rows, with the engine's floor
 
 rnnlab runs its default engine (``rnnlab.engine.info()`` is printed; ``RNNLAB_ENGINE=numpy`` for the
 NumPy cells). Inference is also timed in onnxruntime (2 intra-op threads) on the same model exported
@@ -286,6 +287,32 @@ def step_products(rm, T, N, train, gemm):
     return run
 
 
+def engine_products(rm, T, N, train):
+    """A callable that runs the compiled LSTM loops' matrix products alone
+    (``rnnlab.engine.lstm_products``): per layer and direction the forward's [x_t, h_{t-1}] [W; U]
+    per step, and for training the backward's da_t U^T per step and the weight gradients; same
+    shapes, threads, work split and per-step waits as the engine's LSTM, without its gate and state
+    work, its caches and the layer's Python. None unless ``rm`` is an LSTM and the engine is active."""
+    if rm.kind != "LSTM" or rnnlab.engine.active() == "numpy":
+        return None
+    rng = np.random.default_rng(3)
+    plan = []
+    for layer in range(rm.num_layers):
+        for direction in range(rm.directions):
+            p = rm.direction_params(layer, direction)
+            D, H = p["W"].shape[0], rm.hidden_size
+            plan.append((rng.standard_normal((T, N, D)).astype(np.float32),
+                         rng.standard_normal((N, H)).astype(np.float32), p["W"], p["U"], bool(direction)))
+
+    def run():
+        for x, h0, W, U, reverse in plan:
+            rnnlab.engine.lstm_products(x, h0, W, U, reverse=reverse)
+        if train:
+            for x, h0, W, U, reverse in reversed(plan):
+                rnnlab.engine.lstm_products(x, h0, W, U, backward=True, reverse=reverse)
+    return run
+
+
 def torch_ops(kind: str) -> str:
     """The aten operators that take most of torch's CPU time in one training step of ``kind``."""
     from torch.profiler import profile
@@ -299,12 +326,12 @@ def torch_ops(kind: str) -> str:
     return ", ".join(f"{e.key} x{e.count}" for e in top)
 
 
-def ceiling(quick: bool, budget_s: float) -> None:
+def ceiling(quick: bool, budget_s: float, kinds=tuple(GATES)) -> None:
     """For each row of the grid: torch's step, rnnlab's step, and rnnlab's matrix products alone
     with NumPy's BLAS and (if installed) with oneDNN's sgemm; timed like the grid."""
     sgemm = onednn_sgemm()
     print(load_line() + " (at start)")
-    for kind in GATES:
+    for kind in kinds:
         print(f"torch {kind} training step, top operators by self time: {torch_ops(kind)}")
     print(f"float32 matmul rate (2048^2): NumPy {matmul_rate():.0f} GFLOP/s", end="")
     if sgemm:
@@ -312,16 +339,19 @@ def ceiling(quick: bool, budget_s: float) -> None:
     else:
         print("; oneDNN sgemm: not installed (its columns are n/a; pip install onednn-cpu-gomp==2023.2.0)")
     cols = ["kind", "mode", "L", "bi", "T,N,D,H", "torch ms", "rnnlab ms", "products NumPy ms",
-            "products oneDNN ms", "rnnlab / torch", "products NumPy / torch", "products oneDNN / torch"]
+            "products oneDNN ms", "products engine ms", "rnnlab / torch", "products NumPy / torch",
+            "products oneDNN / torch", "products engine / torch", "rnnlab / products engine"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     ratios = {}                                  # (mode, column) -> ratios over the rows
-    for kind, layers, bi, shape in grid(quick):
+    for kind, layers, bi, shape in grid(quick, kinds):
         T, N, D, H = shape
         rm, steps = row_steps(kind, layers, bi, shape)
-        for mode, (fr, ft) in steps.items():
-            fns = [ft, fr, step_products(rm, T, N, mode == "train", numpy_gemm)]
-            if sgemm:
-                fns.append(step_products(rm, T, N, mode == "train", sgemm))
+        for mode, (fr, ft, *_) in steps.items():
+            fns = [ft, fr, step_products(rm, T, N, mode == "train", numpy_gemm),
+                   step_products(rm, T, N, mode == "train", sgemm) if sgemm else None,
+                   engine_products(rm, T, N, mode == "train")]
+            missing = [i for i, f in enumerate(fns) if f is None]
+            fns = [f or (lambda: None) for f in fns]
             for f in fns:
                 f()
             t0 = time.perf_counter()
@@ -330,27 +360,37 @@ def ceiling(quick: bool, budget_s: float) -> None:
             times = [[] for _ in fns]
             for rep in range(reps):
                 for i in (range(len(fns)) if rep % 2 else reversed(range(len(fns)))):
+                    if i in missing:
+                        continue
                     quiesce()
                     for _ in range(INNER):
                         t0 = time.perf_counter()
                         fns[i]()
                         times[i].append(time.perf_counter() - t0)
-            med = [statistics.median(v) * 1e3 for v in times] + ([] if sgemm else [math.nan])
-            cells = [f"{m:.2f}" for m in med] + [f"{m / med[0]:.2f}" for m in med[1:]]
+            med = [math.nan if i in missing else statistics.median(v) * 1e3 for i, v in enumerate(times)]
+            cells = ([f"{m:.2f}" for m in med] + [f"{m / med[0]:.2f}" for m in med[1:]]
+                     + [f"{med[1] / med[4]:.2f}"])
             print("| " + " | ".join([kind, mode, str(layers), "bi" if bi else "uni", ",".join(map(str, shape))]
                                     + [c.replace("nan", "n/a") for c in cells]) + " |", flush=True)
-            for column, m in zip(("rnnlab", "products NumPy", "products oneDNN"), med[1:]):
-                ratios.setdefault((mode, column), []).append(m / med[0])
-                ratios.setdefault((mode, column, kind), []).append(m / med[0])
+            for column, m in zip(("rnnlab", "products NumPy", "products oneDNN", "products engine"), med[1:]):
+                if not math.isnan(m):
+                    ratios.setdefault((mode, column), []).append(m / med[0])
+                    ratios.setdefault((mode, column, kind), []).append(m / med[0])
+            if not math.isnan(med[4]):
+                ratios.setdefault((mode, "rnnlab / products engine", kind), []).append(med[1] / med[4])
     for mode in ("train", "infer"):
         parts = []
-        for column in ("rnnlab", "products NumPy", "products oneDNN"):
-            if math.isnan(ratios[(mode, column)][0]):
+        for column in ("rnnlab", "products NumPy", "products oneDNN", "products engine"):
+            if (mode, column) not in ratios:
                 continue
             per_kind = ", ".join(f"{k} {geomean(ratios[(mode, column, k)]):.2f}" for k in GATES
                                  if (mode, column, k) in ratios)
             parts.append(f"{column} {geomean(ratios[(mode, column)]):.3f} ({per_kind})")
         print(f"geometric mean / torch, {mode}: " + "; ".join(parts))
+        floor = ratios.get((mode, "rnnlab / products engine", "LSTM"))
+        if floor:
+            print(f"rnnlab / products engine, {mode}, LSTM: geometric mean {geomean(floor):.3f}, "
+                  f"range {min(floor):.2f}-{max(floor):.2f}")
     print(load_line() + " (at end)")
 
 
@@ -368,7 +408,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.ceiling:
         torch.set_num_threads(blas_threads())
-        ceiling(args.quick, args.budget)
+        ceiling(args.quick, args.budget, tuple(args.kind or GATES))
         return
     torch.set_num_threads(blas_threads())
     from rnnlab import engine

@@ -254,3 +254,25 @@ def test_infer_equals_forward():
         np.testing.assert_array_equal(y_i, y)
         for a, b in zip(_flat(state_i), _flat(state)):
             np.testing.assert_array_equal(a, b)
+
+
+@needs_engine
+def test_products_alone_touch_nothing_and_refuse_cell_options(monkeypatch):
+    """engine.lstm_products (the benchmarks' floor) reads its arguments without writing them, and the
+    loops refuse its flag together with a cell option or on another cell."""
+    monkeypatch.setenv("RNNLAB_ENGINE", "auto")
+    rng = np.random.default_rng(0)
+    x, h0 = rng.standard_normal((6, 5, 4)).astype(np.float32), rng.standard_normal((5, 20)).astype(np.float32)
+    W, U = rng.standard_normal((4, 80)).astype(np.float32), rng.standard_normal((20, 80)).astype(np.float32)
+    before = [a.copy() for a in (x, h0, W, U)]
+    for backward in (False, True):
+        for reverse in (False, True):
+            assert engine.lstm_products(x, h0, W, U, backward=backward, reverse=reverse) is None
+    for a, b in zip((x, h0, W, U), before):
+        np.testing.assert_array_equal(a, b)
+    hs = np.zeros((7, 5, 20), np.float32)
+    for which, flags in ((engine._LSTM_FWD, engine._FLOOR | engine._CIFG), (engine._GRU_FWD, engine._FLOOR)):
+        with pytest.raises(RuntimeError, match="refused its arguments"):
+            engine._run(which, 6, 5, 20, 4, False, D=4, x=x, W=W, U=U, b=np.zeros(80, np.float32), hs=hs,
+                        cs=hs.copy(), gates=np.zeros((6, 5, 80), np.float32), aux=np.zeros((6, 5, 20), np.float32),
+                        b_hn=np.zeros(20, np.float32), vflags=flags)

@@ -39,6 +39,8 @@ Switches (read at each call):
 Within ``with inference():`` (``Recurrent.infer`` uses it) the LSTM and GRU forward loops keep no
 backward cache. Worker threads are pinned, per call, to usable CPUs other than the caller's.
 
+``lstm_products`` runs the LSTM loops' matrix products and waits alone (the benchmarks' floor).
+
 ``info()`` says which engine runs and why. This module imports only NumPy (and the standard
 library); it never imports ``rnnlab.layers``.
 """
@@ -162,6 +164,7 @@ def _addr(a) -> int:
 
 
 _PEEP, _CLIP, _CIFG, _ZONE, _HARD = 1, 2, 4, 8, 16    # rn_job's vflags
+_FLOOR = 1 << 14                                      # the LSTM loops' products alone (lstm_products)
 _SLOPES = {"hard_sigmoid": 1.0 / 6.0, "hard_sigmoid_keras2": 0.2}   # rnnlab.activations' hard sigmoids
 
 
@@ -311,6 +314,28 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     if dp is not None:
         grads["p"] = dp
     return out["dx"], dh, dc, grads
+
+
+def lstm_products(x, h0, W, U, backward=False, reverse=False):
+    """The compiled LSTM loops' matrix products and per-step waits alone, for ``benchmarks/bench_rnn.py
+    --ceiling``'s floor: with backward=False the forward's [x_t, h_{t-1}] [W; U] per step (kept in
+    registers, never stored); with backward=True the backward's da_t U^T per step, then the weight
+    gradients dW, dU, db and dx over all steps, on da = 0. No gate, state or other elementwise work:
+    the results are not an LSTM's. x (T, N, D), h0 (N, H), W (D, 4H), U (H, 4H), float32; returns
+    nothing."""
+    T, N, D = x.shape
+    H = U.shape[0]
+    x, W, U = _f32(x), _f32(W), _f32(U)
+    hs = np.broadcast_to(_f32(h0), (T + 1, N, H)).copy()
+    if not backward:
+        _run(_LSTM_FWD, T, N, H, 4, reverse, D=D, x=x, W=W, b=np.zeros(4 * H, np.float32), U=U, hs=hs,
+             cs=hs.copy(), vflags=_FLOOR)
+        return
+    zeros = np.zeros((N, H), np.float32)
+    da = np.zeros((T, N, 4 * H), np.float32)
+    _run(_LSTM_BWD, T, N, H, 4, reverse, dy=np.zeros((T, N, H), np.float32), gates=da, U=U, cs=hs, da=da,
+         dh=zeros.copy(), dc=zeros.copy(), dhk=zeros, D=D, x=x, W=W, hs=hs, vflags=_FLOOR,
+         **_grad_arrays(T, N, D, H, 4))
 
 
 def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid"):

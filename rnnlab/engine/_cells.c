@@ -77,6 +77,8 @@ typedef struct {
 #define RN_CIFG 4                    /* input_forget: f = 1 - i */
 #define RN_ZONE 8                    /* zoneout: s_t = d s_{t-1} + (1 - d) s^_t */
 #define RN_HARD 16                   /* hard-sigmoid gates: sigma(a) = clip(slope a + 1/2, 0, 1) */
+#define RN_FLOOR (1 << 14)           /* the LSTM loops' matrix products and waits alone, no elementwise
+                                        work (benchmarks' floor; the results are not the cell's) */
 
 /* ----- sharing a phase's work items between threads ---------------------------------------------
  * A call is a sequence of phases (pack U, then one or two per time step); each phase has n work
@@ -374,7 +376,8 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     job.clip = P[27] ? *(const float *)P[27] : 0.0f;
     job.chat = (float *)P[28];
     job.slope = P[29] ? *(const float *)P[29] : 0.0f;
-    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD)) return -1;
+    if ((job.vflags & RN_FLOOR) && (job.vflags != RN_FLOOR || which > 1)) return -1;
+    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD | RN_FLOOR)) return -1;
     if (job.vflags & (RN_PEEP | RN_CLIP | RN_CIFG) && which > 1) return -1;     /* LSTM options */
     if (job.vflags & RN_HARD && which > 3) return -1;                          /* LSTM and GRU gates */
     if ((job.vflags & RN_HARD) && !(job.slope > 0.0f)) return -1;

@@ -579,8 +579,8 @@ static inline void SFX(lstm_units_v)(const int len, float *a, long H, const floa
     }
 }
 
-/* The forward loop; variant is a constant (0: the plain cell, 1: J->vflags' options), so that the
- * plain loop compiles to the same code as without the options. */
+/* The forward loop; variant is a constant (0: the plain cell, 1: J->vflags' options, 2: RN_FLOOR, the
+ * products and waits alone), so that the plain loop compiles to the same code as without the options. */
 static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, int tid, int nt, const int variant)
 {
     const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse;
@@ -611,6 +611,7 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
                 SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, H, hp + (long)rb * H, H, panel, tile);
+                if (variant == 2) continue;                  /* RN_FLOOR: the product alone */
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
                     float *an = a ? a + n * G4 + u0 : 0, *cnn = cn + n * H + u0, *hnn = hn + n * H + u0;
@@ -637,7 +638,8 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
 
 static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
 {
-    if (J->vflags) SFX(lstm_fwd_body)(J, tid, nt, 1);
+    if (J->vflags & RN_FLOOR) SFX(lstm_fwd_body)(J, tid, nt, 2);
+    else if (J->vflags) SFX(lstm_fwd_body)(J, tid, nt, 1);
     else SFX(lstm_fwd_body)(J, tid, nt, 0);
 }
 
@@ -826,13 +828,17 @@ static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, const int u1)
         }
 }
 
+/* RN_FLOOR's backward step: no elementwise work (da as given). */
+static void SFX(no_elem)(rn_job *J, int t, int u0, int u1) { (void)J; (void)t; (void)u0; (void)u1; }
+
 static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
 {
     rn_sync S = {tid, nt, 0, 0, 0, 0};
 #ifdef RN_TIME
     long t0 = rn_tnow();
 #endif
-    if (J->vflags) SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem_v), J->da);
+    if (J->vflags & RN_FLOOR) SFX(bwd_loop)(J, &S, 4, SFX(no_elem), J->da);
+    else if (J->vflags) SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem_v), J->da);
     else SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem), J->da);
 #ifdef RN_TIME
     long t1 = rn_tnow();

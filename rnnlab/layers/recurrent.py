@@ -475,7 +475,7 @@ class Recurrent:
             dy = dy.copy()
             for d in range(self.directions):
                 carry_outputs_backward(dy[:, :, d * H:(d + 1) * H], cache.carry, bool(d) or self.reverse)
-        dinp = np.ascontiguousarray(dy.transpose(1, 0, 2))              # (T, N, dirs*H)
+        dinp = dy.transpose(1, 0, 2)                                    # (T, N, dirs*H), a view
         ds0 = [np.empty(self.state_shape(N, n), self.dtype) for n in self.state_names]
         grads: dict[str, np.ndarray] = {}
         for layer in reversed(range(self.num_layers)):
