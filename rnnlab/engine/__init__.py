@@ -22,13 +22,16 @@ from either path feeds either backward (a variant's goes back through the compil
 differently (tanh is a rational approximation within 3e-7, sums run in another order), to a float32
 relative error below 1e-5 (``tests/test_engine.py``, ``tests/test_engine_variants.py``).
 
-Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh and relu), both directions,
-ragged batches; the LSTM's peepholes, cell_clip and input_forget, the LSTM's and GRU's hard-sigmoid
-gates and the zoneout of all three cells, as options of the same loops (the plain cells' loops keep their arithmetic and their code:
-the LSTM's take the options as a flag checked once per call); weight drop, as the loops run on
-U' = U * S (the layers pass U' and map dU' back).
-Everything else (float64, the reset-before GRU, the LSTM's proj_size, layer_norm and gate_clip,
-the GRU's layer_norm, recurrent dropout) runs the NumPy cells.
+Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh, relu and identity), both
+directions, ragged batches; the LSTM's peepholes, cell_clip, gate_clip and input_forget, the LSTM's
+and GRU's hard-sigmoid gates, and the zoneout and recurrent dropout of all three cells, as options
+of the same loops (the plain cells' loops keep their arithmetic and their code: the LSTM's take the
+options as a flag checked once per call); weight drop, as the loops run on U' = U * S (the layers
+pass U' and map dU' back). Recurrent dropout keeps h~ = h s_r beside h (``h_rec``), which the next
+step's product and dU read; gate_clip keeps one bit per gate pre-activation, [|a| < gate_clip]
+(``gate_keep``), for the backward.
+Everything else (float64, the reset-before GRU, the LSTM's proj_size and layer_norm, the GRU's
+layer_norm) runs the NumPy cells.
 
 Switches (read at each call):
     RNNLAB_ENGINE=numpy         the NumPy cells everywhere
