@@ -16,7 +16,8 @@ After the loop: dW = x^T da, dU = h_{t-1}^T da, db = sum da, dx = da W^T.
 linear RNNs, e.g. Saxe et al. 2014): its gradient through time is exactly the product of U^T.
 
 With the regularizers (rnnlab.layers.regularizers: zoneout, recurrent_dropout, weight_drop; or the
-identity nonlinearity) the layer runs ``rnnv_forward`` / ``rnnv_backward``:
+identity nonlinearity) the NumPy path runs ``rnnv_forward`` / ``rnnv_backward`` (a float32 layer runs
+the same equations in the compiled loop of rnnlab.engine, every nonlinearity and regularizer):
 
     h~_{t-1} = h_{t-1} * s_r,  U' = U * S            dh_{t-1} = dh~ * s_r + dh_t d,  dU = S * (h~^T da)
     h^_t = phi(x_t W + h~_{t-1} U' + b)              da = dh^_t phi'(h^_t),  dh~ = da U'^T
