@@ -96,7 +96,7 @@ def test_a_run_whose_layers_run_numpy_records_numpy(tmp_path):
     assert {json.loads(s)["engine"] for s in open(out / "metrics.jsonl")} == {"numpy"}
     result = train(tiny(zoneout=(0.1, 0.05)), out=str(tmp_path / "zo"), progress=False, echo=lambda *a: None)
     assert result["engine"]["engine"] == rnnlab.engine.active() and "numpy_layers" not in result["engine"]
-    two = Sequential([rnnlab.LSTM(3, 4), rnnlab.LSTM(4, 4, recurrent_dropout=0.2), rnnlab.Dense(4, 1)])
+    two = Sequential([rnnlab.LSTM(3, 4), rnnlab.LSTM(4, 4, layer_norm=True), rnnlab.Dense(4, 1)])
     described = runtime.engine_description(two)
     assert described["numpy_layers"] == [1] and described["engine"] == rnnlab.engine.active()
     assert runtime.engine_description(Sequential([rnnlab.GRU(3, 4, dtype="float64")]))["engine"] == "numpy"

@@ -22,13 +22,16 @@ from either path feeds either backward (a variant's goes back through the compil
 differently (tanh is a rational approximation within 3e-7, sums run in another order), to a float32
 relative error below 1e-5 (``tests/test_engine.py``, ``tests/test_engine_variants.py``).
 
-Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh and relu), both directions,
-ragged batches; the LSTM's peepholes, cell_clip and input_forget, the LSTM's and GRU's hard-sigmoid
-gates and the zoneout of all three cells, as options of the same loops (the plain cells' loops keep their arithmetic and their code:
-the LSTM's take the options as a flag checked once per call); weight drop, as the loops run on
-U' = U * S (the layers pass U' and map dU' back).
-Everything else (float64, the reset-before GRU, the LSTM's proj_size, layer_norm and gate_clip,
-the GRU's layer_norm, recurrent dropout) runs the NumPy cells.
+Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh, relu and identity), both
+directions, ragged batches; the LSTM's peepholes, cell_clip, gate_clip and input_forget, the LSTM's
+and GRU's hard-sigmoid gates, and the zoneout and recurrent dropout of all three cells, as options
+of the same loops (the plain cells' loops keep their arithmetic and their code: the LSTM's take the
+options as a flag checked once per call); weight drop, as the loops run on U' = U * S (the layers
+pass U' and map dU' back). Recurrent dropout keeps h~ = h s_r beside h (``h_rec``), which the next
+step's product and dU read; gate_clip keeps one bit per gate pre-activation, [|a| < gate_clip]
+(``gate_keep``), for the backward.
+Everything else (float64, the reset-before GRU, the LSTM's proj_size and layer_norm, the GRU's
+layer_norm) runs the NumPy cells.
 
 Switches (read at each call):
     RNNLAB_ENGINE=numpy         the NumPy cells everywhere
@@ -164,12 +167,14 @@ def _addr(a) -> int:
 
 
 _PEEP, _CLIP, _CIFG, _ZONE, _HARD = 1, 2, 4, 8, 16    # rn_job's vflags
+_RDROP, _GCLIP = 32, 64                                 # recurrent dropout, the LSTM's gate_clip
+_ACTS = {"tanh": 0, "relu": 1, "identity": 2}           # rn_job's act: the Elman cell's phi
 _FLOOR = 1 << 14                                      # the LSTM loops' products alone (lstm_products)
 _SLOPES = {"hard_sigmoid": 1.0 / 6.0, "hard_sigmoid_keras2": 0.2}   # rnnlab.activations' hard sigmoids
 
 
-def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=False, dy=None, D=0, vflags=0,
-         clip=None, slope=None, **arrays):
+def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, act=0, dy=None, D=0, vflags=0,
+         clip=None, slope=None, gclip=None, **arrays):
     """One compiled loop over float32 C-contiguous arrays (dy may be strided over time and batch)."""
     lib, why = _library()
     if lib is None:
@@ -179,12 +184,13 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=Fals
         state = {"engine": ENGINES[2 - lib.rn_isa()], "threads": num_threads()}   # switch: only C reads its cache
     packed = np.empty(int(lib.rn_packed_size(G, H, D)), np.float32)
     dy_ts, dy_ns = (0, 0) if dy is None else (dy.strides[0] // 4, dy.strides[1] // 4)
-    ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns, D, vflags], np.int64)
+    ints = np.array([T, N, H, int(reverse), act, dy_ts, dy_ns, D, vflags], np.int64)
     names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
              "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx", "peep", "zh", "zc", "dp", "clip", "chat",
-             "slope")
+             "slope", "sr", "hd", "gclip", "gkeep")
     arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32),
-                  slope=None if slope is None else np.array([slope], np.float32))
+                  slope=None if slope is None else np.array([slope], np.float32),
+                  gclip=None if gclip is None else np.array([gclip], np.float32))
     ptrs = np.array([_addr(arrays.get(k)) for k in names], np.uintp)
     done = lib.rn_run(which, _ISA[state["engine"]], state["threads"], ints.ctypes.data, ptrs.ctypes.data)
     if done != 0:
@@ -229,13 +235,22 @@ def _slope(gate_activation):
     return _SLOPES.get(gate_activation)
 
 
-def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, need_c_hat, gate_activation):
+def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, need_c_hat, gate_activation,
+                  gate_clip=None, gate_keep=None, recurrent_dropout=None, h_rec=None):
     """vflags and the arrays of the LSTM options (see lstm_forward)."""
     zh, zc = (None, None) if zoneout is None else zoneout
     _slope(gate_activation)
     flags = ((_PEEP if peepholes is not None else 0) | (_CLIP if cell_clip is not None else 0)
              | (_CIFG if input_forget else 0) | (_ZONE if zh is not None or zc is not None else 0)
-             | (_HARD if gate_activation in _SLOPES else 0))
+             | (_HARD if gate_activation in _SLOPES else 0) | (_GCLIP if gate_clip is not None else 0)
+             | (_RDROP if recurrent_dropout is not None else 0))
+    if gate_clip is not None:
+        if not gate_clip > 0:
+            raise ValueError(f"gate_clip: expected a number > 0 or None, got {gate_clip!r}")
+        gate_keep = _checked("gate_keep", gate_keep, (T, N, 4 * ((H + 15) // 16)), np.uint16, need_c_hat,
+                             "gate_clip's record of the clipped pre-activations (gate_keep_array)")
+    else:
+        gate_keep = None
     if flags & _ZONE and flags & (_PEEP | _CLIP):
         if c_hat is None and need_c_hat:
             raise ValueError("c_hat: expected a (T, N, H) float32 array for c^_t (zoneout with peepholes or "
@@ -247,7 +262,42 @@ def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, n
     else:
         c_hat = None
     return flags, dict(peep=None if peepholes is None else _f32(peepholes), clip=cell_clip, zh=_zone(zh, N, H),
-                       zc=_zone(zc, N, H), chat=c_hat, slope=_SLOPES.get(gate_activation))
+                       zc=_zone(zc, N, H), chat=c_hat, slope=_SLOPES.get(gate_activation), gclip=gate_clip,
+                       gkeep=gate_keep, **_rdrop(recurrent_dropout, h_rec, T, N, H))
+
+
+def _checked(name, a, shape, dtype, required, what):
+    """a, a C-contiguous array of shape and dtype (or None where not required); ValueError naming it."""
+    if a is None:
+        if required:
+            raise ValueError(f"{name}: expected a {dtype.__name__} array of shape {shape} for {what}, got None")
+        return None
+    if a.shape != shape or a.dtype != dtype or not a.flags.c_contiguous:
+        raise ValueError(f"{name}: expected a C-contiguous {dtype.__name__} array of shape {shape}, got "
+                         f"{a.dtype} {a.shape}")
+    return a
+
+
+def gate_keep_array(T: int, N: int, H: int) -> np.ndarray:
+    """An uninitialized array for lstm_forward's gate_keep: (T, N, 4 nb) uint16 with nb = ceil(H / 16);
+    the loop sets bit l of word [t, n, g nb + k] to [|a| < gate_clip] for unit 16 k + l of gate g
+    (order i, f, o, g), a the pre-activation before the clip."""
+    return np.empty((T, N, 4 * ((H + 15) // 16)), np.uint16)
+
+
+def _rdrop(s_r, h_rec, T, N, H):
+    """The loop's arrays of recurrent dropout: sr = s_r (N, H) and hd = h_rec (T+1, N, H), or none."""
+    if s_r is None:
+        return {}
+    h_rec = _checked("h_rec", h_rec, (T + 1, N, H), np.float32, True, "h~ = h s_r (recurrent dropout)")
+    return dict(sr=_zone(s_r, N, H), hd=h_rec)
+
+
+def _start_h_rec(extra, h0, reverse):
+    """h~ of the initial state, h_0 s_r, in the slot the loop reads first."""
+    if "hd" in extra:
+        T = extra["hd"].shape[0] - 1
+        np.multiply(h0, extra["sr"], out=extra["hd"][T if reverse else 0])
 
 
 def _zone(d, N, H):
@@ -258,7 +308,8 @@ def _zone(d, N, H):
 
 
 def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None, cell_clip=None,
-                 input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid"):
+                 input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid", gate_clip=None,
+                 gate_keep=None, recurrent_dropout=None, h_rec=None):
     """The LSTM loop of ``rnnlab.layers.lstm`` (gate order i, f, o, g; b includes any forget bias).
 
     x: (T, N, D) float32; h0, c0: (N, H); W (D, 4H), U (H, 4H), b (4H,); mask: (T, N, 1) of 0/1 or
@@ -274,14 +325,21 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     backward reads c^_t itself, c_hat (T, N, H) float32 receives it (ValueError naming c_hat when it
     is missing outside ``inference()``; pass the same array to the backward); gate_activation
     "sigmoid", "hard_sigmoid" or "hard_sigmoid_keras2": the activation of i, f, o
-    (``rnnlab.activations.GATE_ACTIVATIONS``; ValueError naming gate_activation for another). The
-    other LSTM variants run in NumPy only.
+    (``rnnlab.activations.GATE_ACTIVATIONS``; ValueError naming gate_activation for another);
+    gate_clip x > 0: every gate pre-activation (a_o after its peephole) clipped to [-x, x] before its
+    activation, with gate_keep (``gate_keep_array(T, N, H)``) receiving the bits [|a| < x] that the
+    backward reads (ValueError naming gate_keep when it is missing outside ``inference()``; pass the
+    same array to the backward); recurrent_dropout: s_r (N, H), the product reads h~_{t-1} = h_{t-1}
+    s_r, which the loop writes to h_rec (T+1, N, H) float32 (laid out as hs; always needed, pass it to
+    the backward too). The other LSTM variants run in NumPy only.
     """
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
     keep = not _no_cache.get()
-    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, keep, gate_activation)
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, keep, gate_activation,
+                                 gate_clip, gate_keep if keep else None, recurrent_dropout, h_rec)
+    _start_h_rec(extra, h0, r)
     gates = np.empty((T, N, 4 * H), np.float32) if keep else None
     hs, cs = _states(T, N, H, r, h0, c0)
     tanh_c = np.empty((T, N, H), np.float32) if keep else None
@@ -294,14 +352,16 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
 
 
 def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse=False, *, peepholes=None,
-                  cell_clip=None, input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid"):
+                  cell_clip=None, input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid",
+                  gate_clip=None, gate_keep=None, recurrent_dropout=None, h_rec=None):
     """Gradients of ``lstm_forward`` from its arrays: dx (T, N, D), dh0, dc0 (N, H), {"W", "U", "b"}
     (and "p", the peephole gradients (3H,), with peepholes), with the forward's variant arguments.
 
     dy: (T, N, H) (a strided slice is fine); dh, dc: dL/d(final state), (N, H)."""
     T, N, D = x.shape
     H = U.shape[0]
-    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, True, gate_activation)
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, True, gate_activation,
+                                 gate_clip, gate_keep, recurrent_dropout, h_rec)
     dh = np.array(dh, dtype=np.float32)
     dc = np.array(dc, dtype=np.float32)
     da = np.empty((T, N, 4 * H), np.float32)
@@ -338,7 +398,8 @@ def lstm_products(x, h0, W, U, backward=False, reverse=False):
          **_grad_arrays(T, N, D, H, 4))
 
 
-def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid"):
+def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid",
+                recurrent_dropout=None, h_rec=None):
     """The reset-after GRU loop of ``rnnlab.layers.gru`` (gate order r, z, n).
 
     x: (T, N, D) float32; h0: (N, H); W (D, 3H), U (H, 3H), b (3H,), b_hn (H,). Returns y (T, N, H),
@@ -346,7 +407,9 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None,
     (gates and q None within ``inference()``). zoneout: d (N, H) of h, or a scalar z (evaluation), or
     None: h_t = h^_t + d (h_{t-1} - h^_t) (``rnnlab.layers.regularizers``). gate_activation: "sigmoid",
     "hard_sigmoid" or "hard_sigmoid_keras2", the activation of r and z (``rnnlab.layers.gru_variants``;
-    ValueError naming gate_activation for another).
+    ValueError naming gate_activation for another). recurrent_dropout: s_r (N, H) or None: the product
+    reads h~_{t-1} = h_{t-1} s_r (the interpolation z h_{t-1} reads h itself), which the loop writes to
+    h_rec (T+1, N, H) float32, laid out as hs (pass it to the backward too).
     """
     slope = _slope(gate_activation)
     T, N, D = x.shape
@@ -358,17 +421,20 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None,
     q = np.empty((T, N, H), np.float32) if keep else None
     y = None if mask is None else np.empty((T, N, H), np.float32)
     zh = _zone(zoneout, N, H)
+    rd = _rdrop(recurrent_dropout, h_rec, T, N, H)
+    _start_h_rec(rd, h0, r)
     _run(_GRU_FWD, T, N, H, 3, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U), hs=hs,
-         aux=q, y=y, mask=_mask2d(mask), zh=zh, vflags=(0 if zh is None else _ZONE) | (0 if slope is None else _HARD),
-         slope=slope)
+         aux=q, y=y, mask=_mask2d(mask), zh=zh, vflags=(0 if zh is None else _ZONE) | (0 if slope is None else _HARD)
+         | (_RDROP if rd else 0), slope=slope, **rd)
     if y is None:
         y = hs[:T] if r else hs[1:]
     return y, gates, q, hs
 
 
-def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid"):
-    """Gradients of ``gru_forward`` (with its zoneout and gate_activation): dx (T, N, D), dh0 (N, H),
-    {"W", "U", "b", "b_hn"}."""
+def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid",
+                 recurrent_dropout=None, h_rec=None):
+    """Gradients of ``gru_forward`` (with its zoneout, gate_activation, recurrent_dropout and h_rec):
+    dx (T, N, D), dh0 (N, H), {"W", "U", "b", "b_hn"}."""
     slope = _slope(gate_activation)
     T, N, D = x.shape
     H = U.shape[0]
@@ -378,28 +444,42 @@ def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zon
     out = _grad_arrays(T, N, D, H, 3)
     dbh = np.empty(3 * H, np.float32)
     zh = _zone(zoneout, N, H)
+    rd = _rdrop(recurrent_dropout, h_rec, T, N, H)
     _run(_GRU_BWD, T, N, H, 3, reverse, dy=_dy(dy), gates=gates, U=_f32(U), hs=hs, aux=q,
          mask=_mask2d(mask), da=dax, dah=dah, dh=dh, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
-         W=_f32(W), dbh=dbh, zh=zh, vflags=(0 if zh is None else _ZONE) | (0 if slope is None else _HARD),
-         slope=slope, **out)
+         W=_f32(W), dbh=dbh, zh=zh, vflags=(0 if zh is None else _ZONE) | (0 if slope is None else _HARD)
+         | (_RDROP if rd else 0), slope=slope, **rd, **out)
     return out["dx"], dh, {"W": out["dW"], "U": out["dU"], "b": out["db"], "b_hn": dbh[2 * H:]}
 
 
-def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, relu=False, *, zoneout=None):
-    """The Elman loop of ``rnnlab.layers.rnn``: h_t = phi(x_t W + h_{t-1} U + b), phi tanh or relu.
+def _act(nonlinearity):
+    if nonlinearity not in _ACTS:
+        raise ValueError(f"nonlinearity: expected one of {list(_ACTS)}, got {nonlinearity!r}")
+    return _ACTS[nonlinearity]
+
+
+def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, nonlinearity="tanh", *, zoneout=None,
+                recurrent_dropout=None, h_rec=None):
+    """The Elman loop of ``rnnlab.layers.rnn``: h_t = phi(x_t W + h_{t-1} U + b), phi "tanh", "relu" or
+    "identity" (ValueError naming nonlinearity for another).
 
     Returns y (T, N, H), h_new (T, N, H) = phi(a_t) before zoneout and masking, hs (T+1, N, H):
     ``RNNCache``'s arrays. zoneout: d (N, H) of h, a scalar z (evaluation), or None:
-    h_t = h^_t + d (h_{t-1} - h^_t) (``rnnlab.layers.regularizers``).
+    h_t = h^_t + d (h_{t-1} - h^_t) (``rnnlab.layers.regularizers``). recurrent_dropout: s_r (N, H) or
+    None: the product reads h~_{t-1} = h_{t-1} s_r, which the loop writes to h_rec (T+1, N, H)
+    float32, laid out as hs (pass it to the backward too).
     """
+    act = _act(nonlinearity)
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
     h_new = np.empty((T, N, H), np.float32)
     hs, _ = _states(T, N, H, r, h0)
     zh = _zone(zoneout, N, H)
-    _run(_RNN_FWD, T, N, H, 1, reverse, relu=relu, D=D, x=_f32(x), W=_f32(W), gates=h_new, b=_f32(b), U=_f32(U), hs=hs,
-         mask=_mask2d(mask), zh=zh, vflags=0 if zh is None else _ZONE)
+    rd = _rdrop(recurrent_dropout, h_rec, T, N, H)
+    _start_h_rec(rd, h0, r)
+    _run(_RNN_FWD, T, N, H, 1, reverse, act=act, D=D, x=_f32(x), W=_f32(W), gates=h_new, b=_f32(b), U=_f32(U), hs=hs,
+         mask=_mask2d(mask), zh=zh, vflags=(0 if zh is None else _ZONE) | (_RDROP if rd else 0), **rd)
     if zh is None:
         y = h_new * mask if mask is not None else (hs[:T] if r else hs[1:])
     else:                            # y_t = m h_t, the zoned h_t (padded steps: 0 whatever hs carries)
@@ -409,15 +489,19 @@ def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, relu=False, *, zoneout
     return y, h_new, hs
 
 
-def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, relu=False, *, zoneout=None):
-    """Gradients of ``rnn_forward`` (with its zoneout): dx (T, N, D), dh0 (N, H), {"W", "U", "b"}."""
+def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, nonlinearity="tanh", *, zoneout=None,
+                 recurrent_dropout=None, h_rec=None):
+    """Gradients of ``rnn_forward`` (with its nonlinearity, zoneout, recurrent_dropout and h_rec):
+    dx (T, N, D), dh0 (N, H), {"W", "U", "b"}."""
+    act = _act(nonlinearity)
     T, N, D = x.shape
     H = U.shape[0]
     dh = np.array(dh, dtype=np.float32)
     da = np.empty((T, N, H), np.float32)
     out = _grad_arrays(T, N, D, H, 1)
     zh = _zone(zoneout, N, H)
-    _run(_RNN_BWD, T, N, H, 1, reverse, relu=relu, dy=_dy(dy), gates=h_new, U=_f32(U),
+    rd = _rdrop(recurrent_dropout, h_rec, T, N, H)
+    _run(_RNN_BWD, T, N, H, 1, reverse, act=act, dy=_dy(dy), gates=h_new, U=_f32(U),
          mask=_mask2d(mask), da=da, dh=dh, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
-         W=_f32(W), hs=hs, zh=zh, vflags=0 if zh is None else _ZONE, **out)
+         W=_f32(W), hs=hs, zh=zh, vflags=(0 if zh is None else _ZONE) | (_RDROP if rd else 0), **rd, **out)
     return out["dx"], dh, {"W": out["dW"], "U": out["dU"], "b": out["db"]}

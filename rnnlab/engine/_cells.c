@@ -44,7 +44,7 @@ static inline void rn_spin(long *spins)
 
 /* ----- one call's arguments -------------------------------------------------------------------- */
 typedef struct {
-    int T, N, H, D, reverse, relu;
+    int T, N, H, D, reverse, act;     /* act: the RNN's phi, 0 tanh, 1 relu, 2 identity */
     long dy_ts, dy_ns;               /* dy strides (elements) of time and batch */
     const float *x, *W;              /* forward: x (T, N, D), W (D, G H) */
     float *gates;                    /* (T, N, G H): forward out, the activated gates */
@@ -70,6 +70,13 @@ typedef struct {
                                         or RN_CLIP: their backward reads c^_t) */
     atomic_long *claim1, *claim2;    /* per work item: the last phase that claimed it */
     atomic_long done;                /* work items finished, over all phases */
+    /* recurrent dropout (regularizers.py [1]) and the LSTM's gate_clip (lstm_variants.py [2]) */
+    const float *sr;                 /* (N, H) recurrent dropout's s_r (with RN_RDROP) */
+    float *hd;                       /* (T + 1, N, H) h~ = h s_r, laid out as hs (with RN_RDROP): the
+                                        forward writes it, the products and dU read it */
+    float gclip;                     /* gate_clip (with RN_GCLIP) */
+    uint16_t *gkeep;                 /* (T, N, 4, nb) bits [|a| < gate_clip], bit l of word (t, n, g, k)
+                                        for unit 16 k + l of gate g; or NULL (an inference) */
 } rn_job;
 
 #define RN_PEEP 1                    /* peepholes: a_i, a_f += p c_{t-1}, a_o += p_o c_t */
@@ -77,6 +84,11 @@ typedef struct {
 #define RN_CIFG 4                    /* input_forget: f = 1 - i */
 #define RN_ZONE 8                    /* zoneout: s_t = d s_{t-1} + (1 - d) s^_t */
 #define RN_HARD 16                   /* hard-sigmoid gates: sigma(a) = clip(slope a + 1/2, 0, 1) */
+#define RN_RDROP 32                  /* recurrent dropout: the product reads h~_{t-1} = h_{t-1} s_r */
+#define RN_GCLIP 64                  /* gate_clip: every gate pre-activation clipped to [-x, x] */
+#define RN_ACT_TANH 0                /* the RNN's phi (rn_job.act) */
+#define RN_ACT_RELU 1
+#define RN_ACT_IDENTITY 2
 #define RN_FLOOR (1 << 14)           /* the LSTM loops' matrix products and waits alone, no elementwise
                                         work (benchmarks' floor; the results are not the cell's) */
 
@@ -347,10 +359,10 @@ RN_EXPORT int rn_isa(void)
 }
 
 /* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
- * 4 RNN forward, 5 RNN backward; isa as rn_isa() (never above it); I = T, N, H, reverse, relu,
+ * 4 RNN forward, 5 RNN backward; isa as rn_isa() (never above it); I = T, N, H, reverse, act,
  * dy_ts, dy_ns, D, vflags; P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
  * dU, db, dbh, dx, then peep, zh, zc, dp, the address of one float (cell_clip), chat, the address of
- * one float (the hard sigmoid's slope).
+ * one float (the hard sigmoid's slope), sr, hd, the address of one float (gate_clip), gkeep.
  * Returns 0, or -1 for arguments out of range, -2 when out of memory. */
 RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const uintptr_t *P)
 {
@@ -358,7 +370,7 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     rn_job job;
     memset(&job, 0, sizeof job);
     job.T = (int)I[0]; job.N = (int)I[1]; job.H = (int)I[2];
-    job.reverse = (int)I[3]; job.relu = (int)I[4];
+    job.reverse = (int)I[3]; job.act = (int)I[4];
     job.dy_ts = (long)I[5]; job.dy_ns = (long)I[6]; job.D = (int)I[7];
     if (job.T < 1 || job.N < 1 || job.H < 1 || job.D < 0) return -1;
     job.gates = (float *)P[0]; job.b = (const float *)P[1]; job.b_hn = (const float *)P[2];
@@ -376,8 +388,15 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     job.clip = P[27] ? *(const float *)P[27] : 0.0f;
     job.chat = (float *)P[28];
     job.slope = P[29] ? *(const float *)P[29] : 0.0f;
+    job.sr = (const float *)P[30]; job.hd = (float *)P[31];
+    job.gclip = P[32] ? *(const float *)P[32] : 0.0f;
+    job.gkeep = (uint16_t *)P[33];
+    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD | RN_RDROP | RN_GCLIP | RN_FLOOR)) return -1;
+    if (job.act < 0 || job.act > 2 || (job.act && which < 4)) return -1;
+    if (job.vflags & RN_RDROP ? !job.sr || !job.hd : job.sr || job.hd) return -1;
+    if ((job.vflags & RN_GCLIP) && (which > 1 || !(job.gclip > 0.0f) || (which == 1 && !job.gkeep))) return -1;
+    if (!(job.vflags & RN_GCLIP)) job.gkeep = 0;
     if ((job.vflags & RN_FLOOR) && (job.vflags != RN_FLOOR || which > 1)) return -1;
-    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD | RN_FLOOR)) return -1;
     if (job.vflags & (RN_PEEP | RN_CLIP | RN_CIFG) && which > 1) return -1;     /* LSTM options */
     if (job.vflags & RN_HARD && which > 3) return -1;                          /* LSTM and GRU gates */
     if ((job.vflags & RN_HARD) && !(job.slope > 0.0f)) return -1;

@@ -174,6 +174,8 @@ typedef __m512 SFX(vf);
 #define V_KEEP_LT(d, c, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_abs_ps(c), lim, _CMP_LT_OQ), d)
 #define V_KEEP_01(d, s) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(s, _mm512_setzero_ps(), _CMP_GT_OQ)           \
                                             & _mm512_cmp_ps_mask(s, _mm512_set1_ps(1.0f), _CMP_LT_OQ), d)
+#define V_LTBITS(a, lim) ((unsigned)_mm512_cmp_ps_mask(_mm512_abs_ps(a), lim, _CMP_LT_OQ))
+#define V_BITS(d, bits) _mm512_maskz_mov_ps((__mmask16)(bits), d)
 #elif RN_AVX2
 typedef __m256 SFX(vf);
 #define VL 8
@@ -191,6 +193,11 @@ typedef __m256 SFX(vf);
     _mm256_and_ps(d, _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), c), lim, _CMP_LT_OQ))
 #define V_KEEP_01(d, s) _mm256_and_ps(d, _mm256_and_ps(_mm256_cmp_ps(s, _mm256_setzero_ps(), _CMP_GT_OQ),       \
                                                        _mm256_cmp_ps(s, _mm256_set1_ps(1.0f), _CMP_LT_OQ)))
+#define V_LTBITS(a, lim) \
+    ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a), lim, _CMP_LT_OQ)))
+#define V_BITS(d, bits) _mm256_and_ps(d, _mm256_castsi256_ps(_mm256_cmpeq_epi32(                                    \
+    _mm256_and_si256(_mm256_set1_epi32((int)(bits)), _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128)),                \
+    _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128))))
 #else
 typedef float SFX(vf);
 #define VL 1
@@ -206,9 +213,13 @@ typedef float SFX(vf);
 #define V_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define V_KEEP_LT(d, c, lim) ((c) < (lim) && (c) > -(lim) ? (d) : 0.0f)
 #define V_KEEP_01(d, s) ((s) > 0.0f && (s) < 1.0f ? (d) : 0.0f)
+#define V_LTBITS(a, lim) ((unsigned)((a) < (lim) && (a) > -(lim)))
+#define V_BITS(d, bits) ((bits) & 1u ? (d) : 0.0f)
 #endif
 /* V_KEEP_LT(d, c, lim): d where |c| < lim, else 0 (the derivative of a clip to [-lim, lim]);
- * V_KEEP_01(d, s): d where 0 < s < 1, else 0 (the hard sigmoid's derivative from its value s) */
+ * V_KEEP_01(d, s): d where 0 < s < 1, else 0 (the hard sigmoid's derivative from its value s);
+ * V_LTBITS(a, lim): the VL bits [|a| < lim], lane k at bit k (gate_clip's record);
+ * V_BITS(d, bits): d where bit k of bits is set, else 0, lane by lane */
 
 static inline SFX(vf) SFX(vtanh)(SFX(vf) z)
 {
@@ -265,6 +276,16 @@ static inline float SFX(dgate_r)(float x, float s, const float slope)
 {
     if (slope > 0.0f) return s > 0.0f && s < 1.0f ? x * slope : 0.0f;
     return x * s * (1.0f - s);
+}
+
+/* Recurrent dropout (regularizers.py [1]): h~_t = h_t s_r for len units of one row, written by the
+ * thread that has just written those units of h_t (after the ragged carry), for the next step's
+ * product and the weight gradient dU = h~^T da. */
+static inline void SFX(rdrop_row)(const int len, const float *h, const float *s, float *hd)
+{
+    int l = 0;
+    for (; l + VL <= len; l += VL) V_ST(hd + l, V_MUL(V_LD(h + l), V_LD(s + l)));
+    for (; l < len; l++) hd[l] = h[l] * s[l];
 }
 
 /* ----- packing, once per call, each thread its own units ---------------------------------------
@@ -399,7 +420,8 @@ static void SFX(weight_grads)(rn_job *J, rn_sync *S, int G, const float *dax, co
     const int N = J->N, H = J->H, D = J->D;
     const long M = (long)J->T * N, GH = (long)G * H;
     const int nbd = (D + 15) / 16, npd = (nbd + 3) / 4;      /* W^T: 16-column blocks, panels of 4 */
-    const float *hprev = J->hs + (J->reverse ? (long)N * H : 0);    /* h_{t-1}, in time order */
+    const float *hprev = (J->hd ? J->hd : J->hs) + (J->reverse ? (long)N * H : 0);   /* h_{t-1} (h~ with
+                                                                      recurrent dropout), in time order */
     rn_phase(S, npd);                                  /* the loop is over: its packed U^T is free */
     for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J))
         SFX(pack_t)(J->W, D, GH, 4 * i, nbd - 4 * i < 4 ? nbd - 4 * i : 4, J->packed);
@@ -451,7 +473,7 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
     const int nb = (H + 15) / 16, npan = (nb + 3) / 4;
     float tile[6 * 64] __attribute__((aligned(64)));
     float *dh = J->dh;
-    const float *dhk = J->dhk;
+    const float *dhk = J->dhk, *sr = J->sr;             /* sr: recurrent dropout's s_r, or NULL */
     rn_phase(S, npan);
     for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
         SFX(pack_bwd)(J->U, H, G, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
@@ -473,7 +495,11 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
                     const long n = rb + rr;
                     float *dhn = dh + n * H + u0;
                     const float *dhkn = dhk + n * H + u0, *tr = tile + rr * 64;
-                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                    if (sr) {                       /* recurrent dropout: dh_{t-1} = dh~ s_r + dhk */
+                        const float *srn = sr + n * H + u0;
+                        for (int c = 0; c < lim; c++) dhn[c] = tr[c] * srn[c] + dhkn[c];
+                    } else
+                        for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
                 }
             }
             if (s + 1 < T) elem(J, r ? t + 1 : t - 1, u0, u0 + lim);
@@ -525,27 +551,37 @@ static inline void SFX(lstm_units)(const int len, float *a, long H, const float 
  *   c^_t = clip(c, -clip, clip) (clip > 0),  a_o += p_o c^_t,  o = sigma(a_o),  h^_t = o tanh(c^_t)
  *   h_t = h^_t + d_h (h_{t-1} - h^_t), c_t likewise (zh, zc: the row's zoneout d, or NULL).
  * sigma: the sigmoid, or with slope > 0 the hard sigmoid clip(slope a + 1/2, 0, 1) (vgate).
+ * gclip > 0 (gate_clip, lstm_variants.py [2]): a_i, a_f, a_g (after the peepholes) and a_o (after its
+ * peephole) clipped to [-gclip, gclip] before their activations; where kp is not NULL the bits
+ * [|a| < gclip] of gate k go to the 16-bit word kp[k nb] (unit l at bit l), for the backward.
  * The cache keeps the activated gates (f = 1 - i with cifg), tanh(c^_t) and, where ch is not NULL,
  * c^_t itself. */
 static inline void SFX(lstm_units_v)(const int len, float *a, long H, const float *bu, const float *tr,
                                      const float *cp, float *cn, float *hn, float *tc, const float *pp,
                                      const float clip, const int cifg, const float *hp, const float *zh,
-                                     const float *zc, float *ch, const float slope)
+                                     const float *zc, float *ch, const float slope, const float gclip,
+                                     uint16_t *kp, const int nb)
 {
-    const SFX(vf) one = V_SET(1.0f), lo = V_SET(-clip), hi = V_SET(clip);
+    const SFX(vf) one = V_SET(1.0f), lo = V_SET(-clip), hi = V_SET(clip), glo = V_SET(-gclip), ghi = V_SET(gclip);
+    unsigned ki = 0, kf = 0, ko = 0, kg = 0;                     /* gate_clip's bits of this block */
     int l = 0;
     for (; l + VL <= len; l += VL) {
         const SFX(vf) c0 = V_LD(cp + l);
         SFX(vf) ai = V_ADD(V_LD(bu + l), V_LD(tr + l)), af = V_ADD(V_LD(bu + H + l), V_LD(tr + 16 + l));
-        SFX(vf) ao = V_ADD(V_LD(bu + 2 * H + l), V_LD(tr + 32 + l));
+        SFX(vf) ao = V_ADD(V_LD(bu + 2 * H + l), V_LD(tr + 32 + l)), ag = V_ADD(V_LD(bu + 3 * H + l), V_LD(tr + 48 + l));
         if (pp) { ai = V_FMA(V_LD(pp + l), c0, ai); af = V_FMA(V_LD(pp + H + l), c0, af); }
+        if (gclip > 0.0f) {                                       /* a = clip(a, -gclip, gclip) */
+            ki |= V_LTBITS(ai, ghi) << l; kf |= V_LTBITS(af, ghi) << l; kg |= V_LTBITS(ag, ghi) << l;
+            ai = V_MIN(V_MAX(ai, glo), ghi); af = V_MIN(V_MAX(af, glo), ghi); ag = V_MIN(V_MAX(ag, glo), ghi);
+        }
         const SFX(vf) i = SFX(vgate)(ai, slope);
         const SFX(vf) f = cifg ? V_SUB(one, i) : SFX(vgate)(af, slope);
-        const SFX(vf) g = SFX(vtanh)(V_ADD(V_LD(bu + 3 * H + l), V_LD(tr + 48 + l)));
+        const SFX(vf) g = SFX(vtanh)(ag);
         SFX(vf) c = V_FMA(f, c0, V_MUL(i, g));
         if (clip > 0.0f) c = V_MIN(V_MAX(c, lo), hi);
         if (ch) V_ST(ch + l, c);
         if (pp) ao = V_FMA(V_LD(pp + 2 * H + l), c, ao);
+        if (gclip > 0.0f) { ko |= V_LTBITS(ao, ghi) << l; ao = V_MIN(V_MAX(ao, glo), ghi); }
         const SFX(vf) o = SFX(vgate)(ao, slope);
         if (a) { V_ST(a + l, i); V_ST(a + H + l, f); V_ST(a + 2 * H + l, o); V_ST(a + 3 * H + l, g); }
         const SFX(vf) th = SFX(vtanh)(c);
@@ -559,14 +595,23 @@ static inline void SFX(lstm_units_v)(const int len, float *a, long H, const floa
     for (; l < len; l++) {
         const float c0 = cp[l];
         float ai = bu[l] + tr[l], af = bu[H + l] + tr[16 + l], ao = bu[2 * H + l] + tr[32 + l];
+        float ag = bu[3 * H + l] + tr[48 + l];
         if (pp) { ai += pp[l] * c0; af += pp[H + l] * c0; }
+        if (gclip > 0.0f) {
+            ki |= (unsigned)(ai < gclip && ai > -gclip) << l; ai = ai < -gclip ? -gclip : (ai > gclip ? gclip : ai);
+            kf |= (unsigned)(af < gclip && af > -gclip) << l; af = af < -gclip ? -gclip : (af > gclip ? gclip : af);
+            kg |= (unsigned)(ag < gclip && ag > -gclip) << l; ag = ag < -gclip ? -gclip : (ag > gclip ? gclip : ag);
+        }
         const float i = SFX(gate_r)(ai, slope);
         const float f = cifg ? 1.0f - i : SFX(gate_r)(af, slope);
-        const float g = SFX(tanh_r)(bu[3 * H + l] + tr[48 + l]);
+        const float g = SFX(tanh_r)(ag);
         float c = f * c0 + i * g;
         if (clip > 0.0f) c = c < -clip ? -clip : (c > clip ? clip : c);
         if (ch) ch[l] = c;
         if (pp) ao += pp[2 * H + l] * c;
+        if (gclip > 0.0f) {
+            ko |= (unsigned)(ao < gclip && ao > -gclip) << l; ao = ao < -gclip ? -gclip : (ao > gclip ? gclip : ao);
+        }
         const float o = SFX(gate_r)(ao, slope);
         if (a) { a[l] = i; a[H + l] = f; a[2 * H + l] = o; a[3 * H + l] = g; }
         const float th = SFX(tanh_r)(c);
@@ -577,6 +622,7 @@ static inline void SFX(lstm_units_v)(const int len, float *a, long H, const floa
         cn[l] = c;
         hn[l] = h;
     }
+    if (kp) { kp[0] = (uint16_t)ki; kp[nb] = (uint16_t)kf; kp[2 * nb] = (uint16_t)ko; kp[3 * nb] = (uint16_t)kg; }
 }
 
 /* The forward loop; variant is a constant (0: the plain cell, 1: J->vflags' options, 2: RN_FLOOR, the
@@ -596,6 +642,8 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
     const float clip = variant && (J->vflags & RN_CLIP) ? J->clip : 0.0f;
     const int cifg = variant && (J->vflags & RN_CIFG);
     const float slope = variant && (J->vflags & RN_HARD) ? J->slope : 0.0f;
+    const float gclip = variant && (J->vflags & RN_GCLIP) ? J->gclip : 0.0f;
+    const int rdrop = variant && (J->vflags & RN_RDROP);
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
@@ -604,13 +652,16 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
         const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         float *yt = J->y ? J->y + (long)t * N * H : 0;
+        const float *hk = rdrop ? J->hd + (long)(t + r) * N * H : hp;    /* the product's h: h~ or h */
+        float *hdn = rdrop ? J->hd + (long)(t + 1 - r) * N * H : 0;
+        uint16_t *kt = variant && J->gkeep ? J->gkeep + (long)t * N * 4 * nb : 0;   /* gate_clip's bits */
         rn_phase(&S, nb);
         for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
             const float *panel = J->packed + (long)pb * 64 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, H, hp + (long)rb * H, H, panel, tile);
+                SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, H, hk + (long)rb * H, H, panel, tile);
                 if (variant == 2) continue;                  /* RN_FLOOR: the product alone */
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -620,7 +671,8 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
                         SFX(lstm_units_v)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0,
                                           pp ? pp + u0 : 0, clip, cifg, hp + n * H + u0,
                                           J->zh ? J->zh + n * H + u0 : 0, J->zc ? J->zc + n * H + u0 : 0,
-                                          J->chat ? J->chat + ((long)t * N + n) * H + u0 : 0, slope);
+                                          J->chat ? J->chat + ((long)t * N + n) * H + u0 : 0, slope, gclip,
+                                          kt ? kt + n * 4 * nb + pb : 0, nb);
                     else
                         SFX(lstm_units)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0);
                     if (m) {                                         /* ragged: y = m h, carry */
@@ -629,6 +681,7 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
                         if (mv == 0.0f)
                             for (int l = 0; l < lim; l++) { hnn[l] = hp[n * H + u0 + l]; cnn[l] = cpn[l]; }
                     }
+                    if (hdn) SFX(rdrop_row)(lim, hnn, J->sr + n * H + u0, hdn + n * H + u0);
                 }
             }
         }
@@ -716,12 +769,14 @@ static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1)
  *   (with slope > 0, the hard sigmoid's s' = slope where 0 < s < 1, else 0, in place of s (1 - s)),
  *   dc_{t-1} += da_i p_i + da_f p_f,  dp += (da_i c_{t-1}, da_f c_{t-1}, da_o c_t).
  * cc: c^_t (the clipped c before zoneout: cs without zoneout, else chat). The peephole terms are
- * summed into sp (unit j's three at sp[j - j0], sp[64 + j - j0], sp[128 + j - j0]; j1 - j0 <= 64). */
+ * summed into sp (unit j's three at sp[j - j0], sp[64 + j - j0], sp[128 + j - j0]; j1 - j0 <= 64).
+ * kp: gate_clip's bits of the row (gate k's word for unit j at kp[k nb + j / 16], bit j % 16), or
+ * NULL: da_k *= [|a_k| < gate_clip], da_o before dc reads it, da_i and da_f before the peepholes. */
 static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const float *g_, const float *tc,
                                          const float *cp, const float *cc, const float *dy, float *da,
                                          const float *dh, float *dc, float *dhk, const float *pp,
                                          const float clip, const int cifg, const float *zh, const float *zc,
-                                         float *sp, const float slope)
+                                         float *sp, const float slope, const uint16_t *kp, const int nb)
 {
     const int o0 = j0;
     const SFX(vf) one = V_SET(1.0f), zero = V_SET(0.0f), lim = V_SET(clip);
@@ -732,7 +787,13 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
         SFX(vf) dhj = V_ADD(V_LD(dh + j), V_LD(dy + j)), dci = V_LD(dc + j), dzh = zero, dzc = zero;
         if (zh) { const SFX(vf) d = V_LD(zh + j); dzh = V_MUL(dhj, d); dhj = V_MUL(dhj, V_SUB(one, d)); }
         if (zc) { const SFX(vf) d = V_LD(zc + j); dzc = V_MUL(dci, d); dci = V_MUL(dci, V_SUB(one, d)); }
-        const SFX(vf) dao = SFX(vdgate)(V_MUL(dhj, th), o, slope);
+        unsigned ki = 0, kf = 0, ko = 0, kg = 0;
+        if (kp) {
+            const int w = j >> 4, sh = j & 15;
+            ki = kp[w] >> sh; kf = kp[nb + w] >> sh; ko = kp[2 * nb + w] >> sh; kg = kp[3 * nb + w] >> sh;
+        }
+        SFX(vf) dao = SFX(vdgate)(V_MUL(dhj, th), o, slope);
+        if (kp) dao = V_BITS(dao, ko);
         SFX(vf) dct = V_FMA(V_MUL(dhj, o), V_SUB(one, V_MUL(th, th)), dci);
         if (pp) dct = V_FMA(dao, V_LD(pp + 2 * H + j), dct);
         if (clip > 0.0f) dct = V_KEEP_LT(dct, V_LD(cc + j), lim);
@@ -741,7 +802,8 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
         SFX(vf) daf = zero;
         if (cifg) di = V_SUB(di, df);
         else daf = SFX(vdgate)(df, f, slope);
-        const SFX(vf) dai = SFX(vdgate)(di, i, slope);
+        SFX(vf) dai = SFX(vdgate)(di, i, slope), dag = V_MUL(V_MUL(dct, i), V_SUB(one, V_MUL(g, g)));
+        if (kp) { dai = V_BITS(dai, ki); daf = V_BITS(daf, kf); dag = V_BITS(dag, kg); }
         SFX(vf) dcp = V_MUL(dct, f);
         if (pp) {
             dcp = V_FMA(daf, V_LD(pp + H + j), V_FMA(dai, V_LD(pp + j), dcp));
@@ -753,7 +815,7 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
         V_ST(da + j, dai);
         V_ST(da + H + j, daf);
         V_ST(da + 2 * H + j, dao);
-        V_ST(da + 3 * H + j, V_MUL(V_MUL(dct, i), V_SUB(one, V_MUL(g, g))));
+        V_ST(da + 3 * H + j, dag);
         V_ST(dc + j, V_ADD(dcp, dzc));
         V_ST(dhk + j, dzh);
     }
@@ -762,7 +824,12 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
         float dhj = dh[j] + dy[j], dci = dc[j], dzh = 0.0f, dzc = 0.0f;
         if (zh) { dzh = dhj * zh[j]; dhj *= 1.0f - zh[j]; }
         if (zc) { dzc = dci * zc[j]; dci *= 1.0f - zc[j]; }
-        const float dao = SFX(dgate_r)(dhj * th, o, slope);
+        unsigned ki = 1, kf = 1, ko = 1, kg = 1;
+        if (kp) {
+            const int w = j >> 4, sh = j & 15;
+            ki = kp[w] >> sh & 1; kf = kp[nb + w] >> sh & 1; ko = kp[2 * nb + w] >> sh & 1; kg = kp[3 * nb + w] >> sh & 1;
+        }
+        const float dao = ko ? SFX(dgate_r)(dhj * th, o, slope) : 0.0f;
         float dct = dci + dhj * o * (1.0f - th * th);
         if (pp) dct += dao * pp[2 * H + j];
         if (clip > 0.0f && !(cc[j] < clip && cc[j] > -clip)) dct = 0.0f;
@@ -770,8 +837,8 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
         const float df = dct * c0;
         float daf = 0.0f;
         if (cifg) di -= df;
-        else daf = SFX(dgate_r)(df, f, slope);
-        const float dai = SFX(dgate_r)(di, i, slope);
+        else if (kf) daf = SFX(dgate_r)(df, f, slope);
+        const float dai = ki ? SFX(dgate_r)(di, i, slope) : 0.0f;
         float dcp = dct * f;
         if (pp) {
             dcp += dai * pp[j] + daf * pp[H + j];
@@ -783,7 +850,7 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
         da[j] = dai;
         da[H + j] = daf;
         da[2 * H + j] = dao;
-        da[3 * H + j] = dct * i * (1.0f - g * g);
+        da[3 * H + j] = kg ? dct * i * (1.0f - g * g) : 0.0f;
         dc[j] = dcp + dzc;
         dhk[j] = dzh;
     }
@@ -807,6 +874,8 @@ static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, const int u1)
     const float clip = J->vflags & RN_CLIP ? J->clip : 0.0f;
     const int cifg = J->vflags & RN_CIFG;
     const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+    const int nb = (H + 15) / 16;
+    const uint16_t *kt = J->gkeep ? J->gkeep + (long)t * N * 4 * nb : 0;     /* gate_clip's bits */
     float *da = J->da + (long)t * N * G4, *dh = J->dh, *dc = J->dc, *dhk = J->dhk;
     float sp[3 * 64] __attribute__((aligned(64)));
     if (pp) memset(sp, 0, sizeof sp);
@@ -818,7 +887,7 @@ static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, const int u1)
         }
         SFX(lstm_units_bwd_v)(u0, u1, H, gt + n * G4, tct + n * H, cp + n * H, cc + n * H, dyt + n * J->dy_ns,
                               dan, dhn, dcn, dhkn, pp, clip, cifg, J->zh ? J->zh + n * H : 0,
-                              J->zc ? J->zc + n * H : 0, sp, slope);
+                              J->zc ? J->zc + n * H : 0, sp, slope, kt ? kt + n * 4 * nb : 0, nb);
     }
     if (pp)
         for (int j = u0; j < u1; j++) {
@@ -937,6 +1006,8 @@ static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, i
         const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         float *yt = J->y ? J->y + (long)t * N * H : 0;
+        const float *hk = J->hd ? J->hd + (long)(t + r) * N * H : hp;    /* the product's h: h~ or h */
+        float *hdn = J->hd ? J->hd + (long)(t + 1 - r) * N * H : 0;
         rn_phase(&S, nb);
         for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
             const float *panel = J->packed + (long)pb * 48 * (D + H);
@@ -945,7 +1016,7 @@ static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, i
                 const int rows = N - rb < 6 ? N - rb : 6;
                 /* x_t W and h_{t-1} U apart: the n gate multiplies only the second by r */
                 SFX(kern)(rows, 3, D, xt + (long)rb * D, D, panel, tile_x);
-                SFX(kern)(rows, 3, H, hp + (long)rb * H, H, panel + (long)D * 48, tile);
+                SFX(kern)(rows, 3, H, hk + (long)rb * H, H, panel + (long)D * 48, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
                     float *an = a ? a + n * G3 + u0 : 0, *qn = q ? q + n * H + u0 : 0, *hnn = hn + n * H + u0;
@@ -961,6 +1032,7 @@ static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, i
                         if (mv == 0.0f)
                             for (int l = 0; l < lim; l++) hnn[l] = hpn[l];
                     }
+                    if (hdn) SFX(rdrop_row)(lim, hnn, J->sr + n * H + u0, hdn + n * H + u0);
                 }
             }
         }
@@ -1020,7 +1092,7 @@ static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
 /* ----- Elman RNN --------------------------------------------------------------------------------- */
 static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
 {
-    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, relu = J->relu;
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, act = J->act;
     const int nb = (H + 15) / 16, npan = (nb + 3) / 4;
     rn_sync S = {tid, nt, 0, 0, 0, 0};
     rn_phase(&S, npan);
@@ -1033,6 +1105,8 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
         const float *hp = J->hs + (long)(t + r) * N * H;
         float *hn = J->hs + (long)(t + 1 - r) * N * H;
         float *a = J->gates + (long)t * N * H;                   /* h_new = phi(a_t) out */
+        const float *hk = J->hd ? J->hd + (long)(t + r) * N * H : hp;    /* the product's h: h~ or h */
+        float *hdn = J->hd ? J->hd + (long)(t + 1 - r) * N * H : 0;
         const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
         rn_phase(&S, npan);
@@ -1042,13 +1116,15 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
             const int u0 = pb * 16, lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern2)(rows, np_, D, xt + (long)rb * D, D, H, hp + (long)rb * H, H, panel, tile);
+                SFX(kern2)(rows, np_, D, xt + (long)rb * D, D, H, hk + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
                     float *an = a + n * H + u0, *hnn = hn + n * H + u0;
                     const float *tr = tile + rr * 64, *bu = J->b + u0;
-                    if (relu)
+                    if (act == RN_ACT_RELU)
                         for (int l = 0; l < lim; l++) { const float v = bu[l] + tr[l]; an[l] = v > 0.0f ? v : 0.0f; }
+                    else if (act == RN_ACT_IDENTITY)
+                        for (int l = 0; l < lim; l++) an[l] = bu[l] + tr[l];
                     else
                     {
                         int l = 0;
@@ -1063,6 +1139,7 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
                         for (int l = 0; l < lim; l++) hnn[l] = an[l] + zd[l] * (hpn[l] - an[l]);
                     } else
                         for (int l = 0; l < lim; l++) hnn[l] = src[l];
+                    if (hdn) SFX(rdrop_row)(lim, hnn, J->sr + n * H + u0, hdn + n * H + u0);
                 }
             }
         }
@@ -1073,7 +1150,7 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
 /* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_t = dh phi'(a_t), dhk. */
 static void SFX(rnn_bwd_elem)(rn_job *J, int t, int u0, int u1)
 {
-    const int N = J->N, H = J->H, relu = J->relu;
+    const int N = J->N, H = J->H, act = J->act;
     const float *ht = J->gates + (long)t * N * H, *dyt = J->dy + (long)t * J->dy_ts;
     const float *m = J->mask ? J->mask + (long)t * N : 0;
     float *da = J->da + (long)t * N * H, *dh = J->dh, *dhk = J->dhk;
@@ -1088,11 +1165,14 @@ static void SFX(rnn_bwd_elem)(rn_job *J, int t, int u0, int u1)
             const float *zd = J->zh + n * H;
             for (int j = u0; j < u1; j++) {
                 const float dhj = dhn[j] + dyn[j], dhz = dhj * (1.0f - zd[j]);
-                dan[j] = relu ? (hn[j] > 0.0f ? dhz : 0.0f) : dhz * (1.0f - hn[j] * hn[j]);
+                dan[j] = act == RN_ACT_RELU ? (hn[j] > 0.0f ? dhz : 0.0f)
+                         : act == RN_ACT_IDENTITY ? dhz : dhz * (1.0f - hn[j] * hn[j]);
                 dhkn[j] = dhj * zd[j];
             }
-        } else if (relu)
+        } else if (act == RN_ACT_RELU)
             for (int j = u0; j < u1; j++) { dan[j] = hn[j] > 0.0f ? dhn[j] + dyn[j] : 0.0f; dhkn[j] = 0.0f; }
+        else if (act == RN_ACT_IDENTITY)                         /* phi' = 1 */
+            for (int j = u0; j < u1; j++) { dan[j] = dhn[j] + dyn[j]; dhkn[j] = 0.0f; }
         else
             for (int j = u0; j < u1; j++) { dan[j] = (dhn[j] + dyn[j]) * (1.0f - hn[j] * hn[j]); dhkn[j] = 0.0f; }
     }
@@ -1121,3 +1201,5 @@ static void (*const SFX(jobs)[6])(rn_job *, int, int) = {
 #undef V_MAX
 #undef V_KEEP_LT
 #undef V_KEEP_01
+#undef V_LTBITS
+#undef V_BITS

@@ -40,18 +40,21 @@ from .. import engine
 from ..activations import sigmoid
 from .gates import block, check_gate_activation, split
 from .gru_variants import GRUVCache, gruv_backward, gruv_forward, gruv_input_part, gruv_step_forward
-from .recurrent import RegCache, Recurrent, carry_masked, engine_regularizers, time_steps, uniform_init
+from .recurrent import RegCache, Recurrent, carry_masked, engine_regularizers, h_rec_array, time_steps, uniform_init
 from .regularizers import dropped_U
 
 
 class GRUEngineCache(NamedTuple):
-    """A direction that the compiled loop ran with hard-sigmoid gates (and any zoneout of h and weight
-    drop, as RegCache): the plain cell's cache (U' = U * S under weight drop), zoneout's d (or None),
-    the scaled mask S (or None) and the gate_activation, which the backward needs."""
+    """A direction that the compiled loop ran with hard-sigmoid gates (and any zoneout of h, recurrent
+    dropout and weight drop, as RegCache): the plain cell's cache (U' = U * S under weight drop),
+    zoneout's d (or None), the scaled mask S (or None), the gate_activation, which the backward needs,
+    and recurrent dropout's s_r and the loop's h~ = h s_r (or None)."""
     cell: GRUCache
     zh: np.ndarray | None
     rU: np.ndarray | None
     gate_activation: str
+    rh: np.ndarray | None = None
+    h_rec: np.ndarray | None = None
 
     @property
     def U(self):
@@ -224,8 +227,8 @@ class GRU(Recurrent):
     clip(0.2 a + 1/2, 0, 1) (Keras 2's and tf-keras 2.x's). Regularizers, training mode only: zoneout=z_h, recurrent_dropout=p, weight_drop=p
     (rnnlab.layers.regularizers). The variants run the NumPy step functions of
     rnnlab.layers.gru_variants, where the equations and their backward are, except a hard-sigmoid
-    gate_activation, zoneout and weight drop of a float32 reset-after GRU without layer_norm, which
-    the compiled loop (rnnlab.engine) runs; recurrent dropout runs NumPy only."""
+    gate_activation, zoneout, recurrent dropout and weight drop of a float32 reset-after GRU without
+    layer_norm, which the compiled loop (rnnlab.engine) runs."""
 
     kind = "GRU"
     gates = 3
@@ -256,9 +259,9 @@ class GRU(Recurrent):
 
     @property
     def compiled(self) -> bool:
-        """The reset-after cell, with sigmoid or hard-sigmoid gates, zoneout and weight_drop, runs compiled;
-        reset_after=False, layer_norm and recurrent_dropout run NumPy."""
-        return self.reset_after and not self.layer_norm and not self.reg.recurrent_dropout
+        """The reset-after cell, with sigmoid or hard-sigmoid gates, zoneout, recurrent_dropout and
+        weight_drop, runs compiled; reset_after=False and layer_norm run NumPy."""
+        return self.reset_after and not self.layer_norm
 
     def config(self):
         config = {**super().config(), "reset_after": self.reset_after}
@@ -287,21 +290,25 @@ class GRU(Recurrent):
         return p
 
     def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
-        if (self.gate_activation != "sigmoid" and self.reset_after and not self.layer_norm and engine.applies(x)
-                and (reg is None or reg.rh is None)):       # hard-sigmoid gates in the compiled loop
+        if (self.gate_activation != "sigmoid" and self.reset_after and not self.layer_norm
+                and engine.applies(x)):                     # hard-sigmoid gates in the compiled loop
             U = dropped_U(p["U"], reg)
-            zh, rU = (None, None) if reg is None else (reg.zh, reg.rU)
+            zh, rU, rh = (None, None, None) if reg is None else (reg.zh, reg.rU, reg.rh)
+            h_rec = h_rec_array(x, self.hidden_size, reg)
             y, gates, q, hs = engine.gru_forward(x, *state0, p["W"], U, p["b"], p["b_hn"], mask, reverse, zoneout=zh,
-                                                 gate_activation=self.gate_activation)
+                                                 gate_activation=self.gate_activation, recurrent_dropout=rh,
+                                                 h_rec=h_rec)
             final = (hs[0],) if reverse else (hs[-1],)
             cell = GRUCache(x, p["W"], U, gates, q, hs, mask, bool(reverse), True)
-            return y, final, GRUEngineCache(cell, zh, rU, self.gate_activation)
+            return y, final, GRUEngineCache(cell, zh, rU, self.gate_activation, rh, h_rec)
         if self._plain_cell and self.reset_after and engine_regularizers(reg) and engine.applies(x):
-            U = dropped_U(p["U"], reg)                   # zoneout and weight drop in the compiled loop
+            U = dropped_U(p["U"], reg)                   # the regularizers in the compiled loop
+            h_rec = h_rec_array(x, self.hidden_size, reg)
             y, gates, q, hs = engine.gru_forward(x, *state0, p["W"], U, p["b"], p["b_hn"], mask, reverse,
-                                                 zoneout=reg.zh)
+                                                 zoneout=reg.zh, recurrent_dropout=reg.rh, h_rec=h_rec)
             final = (hs[0],) if reverse else (hs[-1],)
-            return y, final, RegCache(GRUCache(x, p["W"], U, gates, q, hs, mask, bool(reverse), True), reg.zh, reg.rU)
+            cell = GRUCache(x, p["W"], U, gates, q, hs, mask, bool(reverse), True)
+            return y, final, RegCache(cell, reg.zh, reg.rU, reg.rh, h_rec)
         if not self._plain:                              # variants: NumPy step functions
             return gruv_forward(x, state0, p, mask, reverse, self.reset_after, self.layer_norm, reg,
                                 self.gate_activation)
@@ -315,14 +322,16 @@ class GRU(Recurrent):
         if isinstance(cache, GRUEngineCache):
             c = cache.cell
             dx, dh, grads = engine.gru_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.q, c.hs, c.mask, c.reverse,
-                                                zoneout=cache.zh, gate_activation=cache.gate_activation)
+                                                zoneout=cache.zh, gate_activation=cache.gate_activation,
+                                                recurrent_dropout=cache.rh, h_rec=cache.h_rec)
             if cache.rU is not None:
                 grads["U"] = grads["U"] * cache.rU                         # dU = S * dU'
             return dx, (dh,), grads
         if isinstance(cache, RegCache):
             c = cache.cell
             dx, dh, grads = engine.gru_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.q, c.hs, c.mask,
-                                                c.reverse, zoneout=cache.zh)
+                                                c.reverse, zoneout=cache.zh, recurrent_dropout=cache.rh,
+                                                h_rec=cache.h_rec)
             if cache.rU is not None:
                 grads["U"] = grads["U"] * cache.rU                         # dU = S * dU'
             return dx, (dh,), grads

@@ -41,7 +41,7 @@ from ..activations import sigmoid
 from ..checks import check_int, check_real
 from .gates import block, check_gate_activation, split
 from .lstm_variants import LSTMOptions, LSTMVCache, lstmv_backward, lstmv_forward, lstmv_input_part, lstmv_step_forward
-from .recurrent import Recurrent, ShardedCache, carry_masked, carry_outputs, time_steps, uniform_init
+from .recurrent import Recurrent, ShardedCache, carry_masked, carry_outputs, h_rec_array, time_steps, uniform_init
 from .regularizers import dropped_U
 
 
@@ -66,7 +66,8 @@ class LSTMCache(NamedTuple):
 class LSTMEngineCache(NamedTuple):
     """A direction that the compiled loop ran with variant options (rnnlab.engine.lstm_forward)."""
     cell: LSTMCache      # the loop's arrays; U is U' = U * S with weight drop
-    variant: dict        # lstm_forward's variant arguments (peepholes, cell_clip, input_forget, zoneout, c_hat)
+    variant: dict        # lstm_forward's variant arguments (peepholes, cell_clip, input_forget, zoneout, c_hat,
+                         # gate_activation, gate_clip, gate_keep, recurrent_dropout, h_rec)
     rU: np.ndarray | None  # weight drop's scaled mask S, or None
 
     @property
@@ -217,9 +218,9 @@ class LSTM(Recurrent):
         recurrent_dropout: p in [0, 1): h_{t-1} * r / (1 - p) in the recurrent product (Gal &
                            Ghahramani 2016, Keras ``recurrent_dropout``).
         weight_drop:       p in [0, 1): U * M / (1 - p), one mask per forward (Merity et al. 2017).
-    For float32 the compiled engine (rnnlab.engine) runs peepholes, cell_clip, input_forget, a
-    hard-sigmoid gate_activation, weight_drop and zoneout, alone or together; a layer with proj_size,
-    gate_clip, layer_norm or recurrent_dropout runs the NumPy step functions of
+    For float32 the compiled engine (rnnlab.engine) runs peepholes, cell_clip, gate_clip,
+    input_forget, a hard-sigmoid gate_activation, weight_drop, recurrent_dropout and zoneout, alone or
+    together; a layer with proj_size or layer_norm runs the NumPy step functions of
     rnnlab.layers.lstm_variants, as does float64.
     """
 
@@ -263,29 +264,31 @@ class LSTM(Recurrent):
 
     @property
     def compiled(self) -> bool:
-        """peepholes, cell_clip, input_forget, a hard-sigmoid gate_activation, zoneout and weight_drop run
-        compiled; proj_size, gate_clip, layer_norm and recurrent_dropout run the NumPy step functions."""
-        opt = self.options
-        return not (self.proj_size or opt.gate_clip is not None or opt.layer_norm or self.reg.recurrent_dropout)
+        """peepholes, cell_clip, gate_clip, input_forget, a hard-sigmoid gate_activation, zoneout,
+        recurrent_dropout and weight_drop run compiled; proj_size and layer_norm run the NumPy step
+        functions."""
+        return not (self.proj_size or self.options.layer_norm)
 
     def _engine_variant(self, x, p, reg) -> dict | None:
         """The arguments of rnnlab.engine.lstm_forward for a call that the compiled loop runs with its
-        variant options (peepholes, cell_clip, input_forget, gate_activation, zoneout, weight drop), or
-        None: the call runs the NumPy step functions."""
+        variant options (peepholes, cell_clip, gate_clip, input_forget, gate_activation, zoneout,
+        recurrent dropout, weight drop), or None: the call runs the NumPy step functions."""
         opt = self.options
-        if (self.proj_size or opt.gate_clip is not None or opt.layer_norm or self.__dict__.get("_keep_cells")
-                or not engine.applies(x)):
+        if self.proj_size or opt.layer_norm or self.__dict__.get("_keep_cells") or not engine.applies(x):
             return None
         zh, zc, rh = (None, None, None) if reg is None else reg[:3]
-        if rh is not None:
-            return None
         zone = zh is not None or zc is not None
+        T, N, H = x.shape[0], x.shape[1], self.hidden_size
         c_hat = None                                     # c^_t before zoneout, for the backward's peepholes and clip
         if zone and (opt.peepholes or opt.cell_clip is not None) and not engine.inference_mode():
-            c_hat = np.empty((*x.shape[:2], self.hidden_size), np.float32)
+            c_hat = np.empty((T, N, H), np.float32)
+        gate_keep = None                                 # gate_clip's record of the clipped pre-activations
+        if opt.gate_clip is not None and not engine.inference_mode():
+            gate_keep = engine.gate_keep_array(T, N, H)
         return dict(peepholes=p["p"] if opt.peepholes else None, cell_clip=opt.cell_clip,
                     input_forget=opt.input_forget, zoneout=(zh, zc) if zone else None, c_hat=c_hat,
-                    gate_activation=opt.gate_activation)
+                    gate_activation=opt.gate_activation, gate_clip=opt.gate_clip, gate_keep=gate_keep,
+                    recurrent_dropout=rh, h_rec=h_rec_array(x, H, reg))
 
     def forward(self, x, state0=None, lengths=None, mask=None, return_cell_states=False):
         """y, state, cache = forward(x, state0=None, lengths=None, mask=None), as Recurrent.forward.

@@ -145,18 +145,29 @@ class ShardedCache(NamedTuple):
 
 def engine_regularizers(reg) -> bool:
     """Whether a direction's RegMasks ``reg`` are ones the compiled plain loops of rnnlab.engine run:
-    zoneout of h (the loop's zoneout argument) and weight drop (the loop run on U' = U * S, and
-    dU = S * dU' after it), without recurrent dropout or the LSTM's zoneout of c."""
-    return reg is not None and reg.rh is None and reg.zc is None and (reg.rU is not None or reg.zh is not None)
+    zoneout of h (the loop's zoneout argument), recurrent dropout (its recurrent_dropout argument) and
+    weight drop (the loop run on U' = U * S, and dU = S * dU' after it), without the LSTM's zoneout
+    of c."""
+    return reg is not None and reg.zc is None and (reg.rU is not None or reg.zh is not None or reg.rh is not None)
+
+
+def h_rec_array(x, h_size: int, reg):
+    """The (T+1, N, P) float32 array for the compiled loop's h~ = h s_r under recurrent dropout, or
+    None (reg None or without recurrent dropout)."""
+    if reg is None or reg.rh is None:
+        return None
+    return np.empty((x.shape[0] + 1, x.shape[1], h_size), np.float32)
 
 
 class RegCache(NamedTuple):
-    """A direction that the compiled plain loop ran with zoneout of h and / or weight drop: the plain
-    cell's cache (its U is U' = U * S under weight drop), zoneout's d (or None) and the scaled mask S
-    (or None)."""
+    """A direction that the compiled plain loop ran with zoneout of h, recurrent dropout and / or weight
+    drop: the plain cell's cache (its U is U' = U * S under weight drop), zoneout's d (or None), the
+    scaled mask S (or None), recurrent dropout's s_r and the loop's h~ = h s_r (T+1, N, H) (or None)."""
     cell: Any
     zh: np.ndarray | None
     rU: np.ndarray | None
+    rh: np.ndarray | None = None
+    h_rec: np.ndarray | None = None
 
     @property
     def U(self):

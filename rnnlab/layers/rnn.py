@@ -16,7 +16,8 @@ After the loop: dW = x^T da, dU = h_{t-1}^T da, db = sum da, dx = da W^T.
 linear RNNs, e.g. Saxe et al. 2014): its gradient through time is exactly the product of U^T.
 
 With the regularizers (rnnlab.layers.regularizers: zoneout, recurrent_dropout, weight_drop; or the
-identity nonlinearity) the layer runs ``rnnv_forward`` / ``rnnv_backward``:
+identity nonlinearity) the NumPy path runs ``rnnv_forward`` / ``rnnv_backward`` (a float32 layer runs
+the same equations in the compiled loop of rnnlab.engine, every nonlinearity and regularizer):
 
     h~_{t-1} = h_{t-1} * s_r,  U' = U * S            dh_{t-1} = dh~ * s_r + dh_t d,  dU = S * (h~^T da)
     h^_t = phi(x_t W + h~_{t-1} U' + b)              da = dh^_t phi'(h^_t),  dh~ = da U'^T
@@ -35,7 +36,7 @@ import numpy as np
 
 from .. import engine
 from ..activations import relu_grad, tanh_grad
-from .recurrent import RegCache, Recurrent, carry_masked, engine_regularizers, time_steps, uniform_init
+from .recurrent import RegCache, Recurrent, carry_masked, engine_regularizers, h_rec_array, time_steps, uniform_init
 from .regularizers import RegMasks, dropped_U, dropped_h, zoneout
 
 NONLINEARITIES = ("tanh", "relu", "identity")
@@ -209,10 +210,10 @@ def rnnv_backward(dy, dstateT, cache: RNNVCache):
 
 class RNN(Recurrent):
     """Stacked, optionally bidirectional Elman RNN. Parameters per layer and direction:
-    W (D, H), U (H, H), b (H,). nonlinearity: "tanh", "relu" or "identity" (the linear recurrence;
-    NumPy step functions only). Regularizers (training mode; rnnlab.layers.regularizers): zoneout=z_h,
-    recurrent_dropout=p, weight_drop=p; for float32 the compiled loop (rnnlab.engine) runs zoneout and
-    weight drop, the NumPy step functions recurrent dropout."""
+    W (D, H), U (H, H), b (H,). nonlinearity: "tanh", "relu" or "identity" (the linear recurrence).
+    Regularizers (training mode; rnnlab.layers.regularizers): zoneout=z_h, recurrent_dropout=p,
+    weight_drop=p. For float32 the compiled loop (rnnlab.engine) runs every nonlinearity with any of
+    the regularizers; float64 runs the NumPy step functions."""
 
     kind = "RNN"
     gates = 1
@@ -233,9 +234,8 @@ class RNN(Recurrent):
 
     @property
     def compiled(self) -> bool:
-        """tanh and relu, with or without zoneout and weight_drop, run compiled; identity and
-        recurrent_dropout run NumPy."""
-        return self.nonlinearity != "identity" and not self.reg.recurrent_dropout
+        """Every nonlinearity, with or without zoneout, recurrent_dropout and weight_drop, runs compiled."""
+        return True
 
     def config(self):
         return {**super().config(), "nonlinearity": self.nonlinearity}
@@ -251,27 +251,28 @@ class RNN(Recurrent):
                 "b": uniform_init(rng, (H,), bound, self.dtype)}
 
     def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
-        if self.nonlinearity != "identity" and engine_regularizers(reg) and engine.applies(x):
-            U = dropped_U(p["U"], reg)                   # zoneout and weight drop in the compiled loop
-            y, h_new, hs = engine.rnn_forward(x, *state0, p["W"], U, p["b"], mask, reverse,
-                                              self.nonlinearity == "relu", zoneout=reg.zh)
+        if engine_regularizers(reg) and engine.applies(x):   # the regularizers in the compiled loop
+            U = dropped_U(p["U"], reg)
+            h_rec = h_rec_array(x, self.hidden_size, reg)
+            y, h_new, hs = engine.rnn_forward(x, *state0, p["W"], U, p["b"], mask, reverse, self.nonlinearity,
+                                              zoneout=reg.zh, recurrent_dropout=reg.rh, h_rec=h_rec)
             final = (hs[0],) if reverse else (hs[-1],)
             cell = RNNCache(x, p["W"], U, h_new, hs, mask, bool(reverse), self.nonlinearity)
-            return y, final, RegCache(cell, reg.zh, reg.rU)
-        if not self._plain:                              # variants: NumPy step functions
-            return rnnv_forward(x, state0, p, mask, reverse, self.nonlinearity, reg)
-        if engine.applies(x):                            # same loop, compiled (rnnlab.engine)
-            relu = self.nonlinearity == "relu"
-            y, h_new, hs = engine.rnn_forward(x, *state0, p["W"], p["U"], p["b"], mask, reverse, relu)
+            return y, final, RegCache(cell, reg.zh, reg.rU, reg.rh, h_rec)
+        if reg is None and engine.applies(x):            # same loop, compiled (rnnlab.engine)
+            y, h_new, hs = engine.rnn_forward(x, *state0, p["W"], p["U"], p["b"], mask, reverse, self.nonlinearity)
             final = (hs[0],) if reverse else (hs[-1],)
             return y, final, RNNCache(x, p["W"], p["U"], h_new, hs, mask, bool(reverse), self.nonlinearity)
+        if not self._plain:                              # variants: NumPy step functions
+            return rnnv_forward(x, state0, p, mask, reverse, self.nonlinearity, reg)
         return rnn_forward(x, state0, p, mask, reverse, self.nonlinearity)
 
     def _cell_backward(self, dy, dstateT, cache):
         if isinstance(cache, RegCache):
             c = cache.cell
             dx, dh, grads = engine.rnn_backward(dy, *dstateT, c.x, c.W, c.U, c.h_new, c.hs, c.mask, c.reverse,
-                                                c.nonlinearity == "relu", zoneout=cache.zh)
+                                                c.nonlinearity, zoneout=cache.zh, recurrent_dropout=cache.rh,
+                                                h_rec=cache.h_rec)
             if cache.rU is not None:
                 grads["U"] = grads["U"] * cache.rU                         # dU = S * dU'
             return dx, (dh,), grads
@@ -280,6 +281,6 @@ class RNN(Recurrent):
         if engine.applies(cache.x):
             c = cache
             dx, dh, grads = engine.rnn_backward(dy, *dstateT, c.x, c.W, c.U, c.h_new, c.hs, c.mask,
-                                                c.reverse, c.nonlinearity == "relu")
+                                                c.reverse, c.nonlinearity)
             return dx, (dh,), grads
         return rnn_backward(dy, dstateT, cache)
