@@ -70,6 +70,13 @@ typedef struct {
                                         or RN_CLIP: their backward reads c^_t) */
     atomic_long *claim1, *claim2;    /* per work item: the last phase that claimed it */
     atomic_long done;                /* work items finished, over all phases */
+    /* proj_size (lstm_variants.py [5]; the loops lstmp_fwd / lstmp_bwd, with RN_PROJ): h has width P */
+    int P;                           /* the width of h (proj_size) */
+    const float *Whr;                /* W_hr (H, P) */
+    float *m;                        /* m_t = o tanh(c_t): (T, N, H), or (N, H) when the forward keeps no cache */
+    float *dWhr;                     /* backward: dW_hr (H, P) */
+    float *dhs;                      /* backward: (T, N, P) the whole gradient at h^_t, per step */
+    float *packed_r;                 /* scratch for the packed W_hr (forward) or W_hr^T (backward) */
 } rn_job;
 
 #define RN_PEEP 1                    /* peepholes: a_i, a_f += p c_{t-1}, a_o += p_o c_t */
@@ -77,6 +84,9 @@ typedef struct {
 #define RN_CIFG 4                    /* input_forget: f = 1 - i */
 #define RN_ZONE 8                    /* zoneout: s_t = d s_{t-1} + (1 - d) s^_t */
 #define RN_HARD 16                   /* hard-sigmoid gates: sigma(a) = clip(slope a + 1/2, 0, 1) */
+#define RN_PROJ 128                  /* proj_size: h_t = (o tanh(c_t)) W_hr (the loops lstmp_fwd, lstmp_bwd) */
+#define RN_LSTMP_FWD 6               /* rn_run's which of the projected LSTM's loops */
+#define RN_LSTMP_BWD 7
 
 /* ----- sharing a phase's work items between threads ---------------------------------------------
  * A call is a sequence of phases (pack U, then one or two per time step); each phase has n work
@@ -345,14 +355,16 @@ RN_EXPORT int rn_isa(void)
 }
 
 /* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
- * 4 RNN forward, 5 RNN backward; isa as rn_isa() (never above it); I = T, N, H, reverse, relu,
- * dy_ts, dy_ns, D, vflags; P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
+ * 4 RNN forward, 5 RNN backward, 6 LSTM with projection forward, 7 its backward (with RN_PROJ);
+ * isa as rn_isa() (never above it); I = T, N, H, reverse, relu, dy_ts, dy_ns, D, vflags, P (the
+ * projection's width); P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
  * dU, db, dbh, dx, then peep, zh, zc, dp, the address of one float (cell_clip), chat, the address of
- * one float (the hard sigmoid's slope).
+ * one float (the hard sigmoid's slope), then W_hr, m, dW_hr, dhs (the projection's; packed then
+ * holds rn_proj_packed_size floats).
  * Returns 0, or -1 for arguments out of range, -2 when out of memory. */
 RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const uintptr_t *P)
 {
-    if (which < 0 || which > 5 || isa < 0 || isa > rn_isa()) return -1;
+    if (which < 0 || which > 7 || isa < 0 || isa > rn_isa()) return -1;
     rn_job job;
     memset(&job, 0, sizeof job);
     job.T = (int)I[0]; job.N = (int)I[1]; job.H = (int)I[2];
@@ -374,9 +386,16 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     job.clip = P[27] ? *(const float *)P[27] : 0.0f;
     job.chat = (float *)P[28];
     job.slope = P[29] ? *(const float *)P[29] : 0.0f;
-    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD)) return -1;
-    if (job.vflags & (RN_PEEP | RN_CLIP | RN_CIFG) && which > 1) return -1;     /* LSTM options */
-    if (job.vflags & RN_HARD && which > 3) return -1;                          /* LSTM and GRU gates */
+    /* proj_size: the loops 6 and 7, which take the LSTM's options too */
+    const int proj = which == RN_LSTMP_FWD || which == RN_LSTMP_BWD;
+    job.P = proj ? (int)I[9] : job.H;
+    job.Whr = (const float *)P[30]; job.m = (float *)P[31]; job.dWhr = (float *)P[32]; job.dhs = (float *)P[33];
+    if (!(job.vflags & RN_PROJ) != !proj || job.P < 1) return -1;
+    if (proj && (!job.Whr || !job.m || !job.hs || !job.cs || (which == RN_LSTMP_BWD && (!job.dWhr || !job.dhs))))
+        return -1;
+    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD | RN_PROJ)) return -1;
+    if (job.vflags & (RN_PEEP | RN_CLIP | RN_CIFG) && which > 1 && !proj) return -1;     /* LSTM options */
+    if (job.vflags & RN_HARD && which > 3 && !proj) return -1;                          /* LSTM and GRU gates */
     if ((job.vflags & RN_HARD) && !(job.slope > 0.0f)) return -1;
     if ((job.vflags & RN_PEEP) && !job.peep) return -1;
     if ((job.vflags & RN_PEEP) && which == 1 && !job.dp) return -1;
@@ -385,9 +404,11 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     const int nb = (job.H + 15) / 16;
     int nt = nthreads < 1 ? 1 : (nthreads > RN_MAX_THREADS ? RN_MAX_THREADS : nthreads);
     if (nt > nb) nt = nb;
-    static const int gates_of[6] = {4, 4, 3, 3, 1, 1};
-    long items = weight_grad_items_generic((long)job.T * job.N, gates_of[which], job.H, job.D);
+    static const int gates_of[8] = {4, 4, 3, 3, 1, 1, 4, 4};
+    long items = proj ? lstmp_items_generic((long)job.T * job.N, job.H, job.P, job.D)
+                      : weight_grad_items_generic((long)job.T * job.N, gates_of[which], job.H, job.D);
     if (items < nb) items = nb;
+    if (proj) job.packed_r = job.packed + lstmp_packed_part_generic(job.H, job.P, job.D);
     atomic_long *claims = calloc((size_t)nb + (size_t)items, sizeof *claims);   /* zero: never claimed */
     if (!claims) return -2;
     job.claim1 = claims;
@@ -408,6 +429,13 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
 RN_EXPORT int64_t rn_packed_size(int G, int H, int D)
 {
     return (int64_t)((H + 15) / 16) * 16 * G * ((int64_t)H + D);
+}
+
+/* Floats of scratch rn_run needs for the projected LSTM's loops (6, 7): the packed [W; U], U^T and
+ * W^T, then the packed W_hr or W_hr^T; H units, P = proj_size, D inputs. */
+RN_EXPORT int64_t rn_proj_packed_size(int H, int P, int D)
+{
+    return lstmp_packed_part_generic(H, P, D) + lstmp_packed_r_generic(H, P);
 }
 
 static struct PyModuleDef rn_module = {PyModuleDef_HEAD_INIT, "_cells",
