@@ -1110,7 +1110,8 @@ static void SFX(rnn_bwd)(rn_job *J, int tid, int nt)
  *      with the options and the zoneout of c), writing m_t's units in place of h; c's ragged carry.
  *      m_t is kept for every t (the backward's dW_hr reads it); without a cache it is one (N, H) row
  *      block, overwritten each step;
- *   2. per 16-column block of P: h_t = m_t W_hr over W_hr packed once per call, then the zoneout of
+ *   2. per 64-column panel of P and chunk of rows (a few items per thread; rows are independent, so
+ *      the cut changes no bit): h_t = m_t W_hr over W_hr packed once per call, then the zoneout of
  *      h, y_t = mask h_t and h's ragged carry.
  * Backward, with dh^_t the whole gradient at h_t before zoneout (from step t+1 and y_t, masked, times
  * 1 - d), kept for every t in dhs (dW_hr reads it); two phases per step:
@@ -1138,14 +1139,15 @@ static void SFX(pack_fwd_k)(const float *W, const float *U, int D, int K2, int H
     }
 }
 
-/* Columns of M (K x C) for the micro-kernel: block q, P[k][l] = M[k, 16 q + l] (0 past C), at P + 16 q K. */
-static void SFX(pack_cols)(const float *Mat, long K, int C, int q, float *P)
+/* Columns of M (K x C) for the micro-kernel, in panels of 4 16-column blocks: the panel of blocks
+ * pb .. pb + nb - 1 holds P[k][v 16 + l] = M[k, 16 (pb + v) + l] (0 past C), at P + 16 pb K. */
+static void SFX(pack_cols)(const float *Mat, long K, int C, int pb, int nb, float *P)
 {
-    float *base = P + (long)q * 16 * K;
+    float *base = P + (long)pb * 16 * K;
     for (long k = 0; k < K; k++)
-        for (int l = 0; l < 16; l++) {
-            const int col = q * 16 + l;
-            base[k * 16 + l] = col < C ? Mat[k * C + col] : 0.0f;
+        for (int l = 0; l < 16 * nb; l++) {
+            const int col = pb * 16 + l;
+            base[k * 16 * nb + l] = col < C ? Mat[k * C + col] : 0.0f;
         }
 }
 
@@ -1171,12 +1173,15 @@ static inline __attribute__((always_inline)) void SFX(lstmp_fwd_body)(rn_job *J,
 {
     const int T = J->T, N = J->N, H = J->H, D = J->D, P = J->P, r = J->reverse;
     const long G4 = 4L * H;
-    const int nb = (H + 15) / 16, nbp = (P + 15) / 16;
+    const int nb = (H + 15) / 16, nbp = (P + 15) / 16, npp = (nbp + 3) / 4;
+    /* phase 2's items: npp column panels times nrc chunks of rbs 6-row blocks (about 2 items a thread) */
+    const int nrb = (N + 5) / 6, want = (2 * nt + npp - 1) / npp;
+    const int rbs = (nrb + (want < nrb ? want : nrb) - 1) / (want < nrb ? want : nrb), nrc = (nrb + rbs - 1) / rbs;
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    rn_phase(&S, nb + nbp);                              /* pack [W; U] per unit block, W_hr per column block */
+    rn_phase(&S, nb + npp);                              /* pack [W; U] per unit block, W_hr per column panel */
     for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
         if (i < nb) SFX(pack_fwd_k)(J->W, J->U, D, P, H, 4, i, J->packed);
-        else SFX(pack_cols)(J->Whr, H, P, i - nb, J->packed_r);
+        else SFX(pack_cols)(J->Whr, H, P, 4 * (i - nb), nbp - 4 * (i - nb) < 4 ? nbp - 4 * (i - nb) : 4, J->packed_r);
     }
     rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
@@ -1217,13 +1222,14 @@ static inline __attribute__((always_inline)) void SFX(lstmp_fwd_body)(rn_job *J,
             }
         }
         rn_wait(J, &S);
-        rn_phase(&S, nbp);                               /* 2: h_t = m_t W_hr, zoneout, y, carry */
-        for (int q; (q = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
-            const float *panel = J->packed_r + (long)q * 16 * H;
-            const int p0 = q * 16, lim = P - p0 < 16 ? P - p0 : 16;
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern)(rows, 1, H, mt + (long)rb * H, H, panel, tile);
+        rn_phase(&S, npp * nrc);                         /* 2: h_t = m_t W_hr, zoneout, y, carry */
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            const int pb = 4 * (i % npp), np_ = nbp - pb < 4 ? nbp - pb : 4, p0 = pb * 16;
+            const int lim = P - p0 < 64 ? P - p0 : 64, r0 = i / npp * rbs * 6, r1 = r0 + rbs * 6 < N ? r0 + rbs * 6 : N;
+            const float *panel = J->packed_r + (long)pb * 16 * H;
+            for (int rb = r0; rb < r1; rb += 6) {
+                const int rows = r1 - rb < 6 ? r1 - rb : 6;
+                SFX(kern)(rows, np_, H, mt + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
                     float *hnn = hn + n * P + p0;
@@ -1373,7 +1379,8 @@ static inline long SFX(lstmp_items)(long M, int H, int P, int D)
     const long npc = (4L * H + 63) / 64, npd = ((D + 15) / 16 + 3) / 4, npr = (P + 63) / 64;
     const long nb = (H + 15) / 16, nbp = (P + 15) / 16;
     long n = ((P + RN_MB - 1) / RN_MB + (D + RN_MB - 1) / RN_MB) * npc + (H + RN_MB - 1) / RN_MB * npr;
-    const long more[4] = {(M + RN_MB - 1) / RN_MB * npd, nb + nbp, (nbp + 3) / 4 + (nb + 3) / 4, npd};
+    const long more[4] = {(M + RN_MB - 1) / RN_MB * npd, nb + nbp, (nbp + 3) / 4 + (nb + 3) / 4,
+                          128 + (nbp + 3) / 4};     /* the last: phase 2's items, at most 2 nt + npp - 1, nt <= 64 */
     for (int i = 0; i < 4; i++) if (more[i] > n) n = more[i];
     return n;
 }
