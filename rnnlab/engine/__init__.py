@@ -26,8 +26,10 @@ Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh and relu), both
 ragged batches; the LSTM's peepholes, cell_clip and input_forget, the LSTM's and GRU's hard-sigmoid
 gates and the zoneout of all three cells, as options of the same loops (the plain cells' loops keep their arithmetic and their code:
 the LSTM's take the options as a flag checked once per call); weight drop, as the loops run on
-U' = U * S (the layers pass U' and map dU' back).
-Everything else (float64, the reset-before GRU, the LSTM's proj_size, layer_norm and gate_clip,
+U' = U * S (the layers pass U' and map dU' back); the LSTM's proj_size (h_t = (o tanh(c_t)) W_hr),
+in loops of its own that take the same options (two phases per step: the gates, then the
+projection; ``lstm_forward(W_hr=, m=)``).
+Everything else (float64, the reset-before GRU, the LSTM's layer_norm and gate_clip,
 the GRU's layer_norm, recurrent dropout) runs the NumPy cells.
 
 Switches (read at each call):
