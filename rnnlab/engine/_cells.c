@@ -398,9 +398,10 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     if (job.vflags & RN_HARD && which > 3 && !proj) return -1;                          /* LSTM and GRU gates */
     if ((job.vflags & RN_HARD) && !(job.slope > 0.0f)) return -1;
     if ((job.vflags & RN_PEEP) && !job.peep) return -1;
-    if ((job.vflags & RN_PEEP) && which == 1 && !job.dp) return -1;
+    if ((job.vflags & RN_PEEP) && (which == 1 || which == RN_LSTMP_BWD) && !job.dp) return -1;
     if ((job.vflags & RN_CLIP) && !(job.clip > 0.0f)) return -1;
-    if ((job.vflags & RN_ZONE) && (job.vflags & (RN_PEEP | RN_CLIP)) && which == 1 && !job.chat) return -1;
+    if ((job.vflags & RN_ZONE) && (job.vflags & (RN_PEEP | RN_CLIP)) && (which == 1 || which == RN_LSTMP_BWD)
+        && !job.chat) return -1;
     const int nb = (job.H + 15) / 16;
     int nt = nthreads < 1 ? 1 : (nthreads > RN_MAX_THREADS ? RN_MAX_THREADS : nthreads);
     if (nt > nb) nt = nb;
