@@ -29,9 +29,11 @@ of the same loops (the plain cells' loops keep their arithmetic and their code: 
 options as a flag checked once per call); weight drop, as the loops run on U' = U * S (the layers
 pass U' and map dU' back). Recurrent dropout keeps h~ = h s_r beside h (``h_rec``), which the next
 step's product and dU read; gate_clip keeps one bit per gate pre-activation, [|a| < gate_clip]
-(``gate_keep``), for the backward.
-Everything else (float64, the reset-before GRU, the LSTM's proj_size and layer_norm, the GRU's
-layer_norm) runs the NumPy cells.
+(``gate_keep``), for the backward. The LSTM's proj_size (h_t = (o tanh(c_t)) W_hr) runs in loops of
+its own that take the same options but gate_clip and recurrent dropout (two phases per step: the
+gates, then the projection; ``lstm_forward(W_hr=, m=)``).
+Everything else (float64, the reset-before GRU, the LSTM's layer_norm, the GRU's layer_norm, and
+proj_size with gate_clip or recurrent dropout) runs the NumPy cells.
 
 Switches (read at each call):
     RNNLAB_ENGINE=numpy         the NumPy cells everywhere
@@ -60,6 +62,7 @@ import numpy as np
 ENGINES = ("c-avx512", "c-avx2", "c-generic")       # best first; index = 2 - rn_isa() level
 _ISA = {"c-avx512": 2, "c-avx2": 1, "c-generic": 0}
 _LSTM_FWD, _LSTM_BWD, _GRU_FWD, _GRU_BWD, _RNN_FWD, _RNN_BWD = range(6)
+_LSTMP_FWD, _LSTMP_BWD = 6, 7                         # the LSTM with proj_size
 _state: dict = {}
 _no_cache = contextvars.ContextVar("rnnlab_engine_no_cache", default=False)
 
@@ -76,6 +79,8 @@ def _library():
             lib.rn_run.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
             lib.rn_packed_size.restype = ctypes.c_int64
             lib.rn_packed_size.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+            lib.rn_proj_packed_size.restype = ctypes.c_int64            # proj_size
+            lib.rn_proj_packed_size.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         except (ImportError, OSError, AttributeError) as err:
             lib, why = None, f"the compiled extension rnnlab.engine._cells is not built ({err})"
         _state["lib"], _state["why"] = lib, why
@@ -168,26 +173,30 @@ def _addr(a) -> int:
 
 _PEEP, _CLIP, _CIFG, _ZONE, _HARD = 1, 2, 4, 8, 16    # rn_job's vflags
 _RDROP, _GCLIP = 32, 64                                 # recurrent dropout, the LSTM's gate_clip
+_PROJ = 128                                           # proj_size (the loops _LSTMP_FWD, _LSTMP_BWD)
 _ACTS = {"tanh": 0, "relu": 1, "identity": 2}           # rn_job's act: the Elman cell's phi
 _FLOOR = 1 << 14                                      # the LSTM loops' products alone (lstm_products)
 _SLOPES = {"hard_sigmoid": 1.0 / 6.0, "hard_sigmoid_keras2": 0.2}   # rnnlab.activations' hard sigmoids
 
 
 def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, act=0, dy=None, D=0, vflags=0,
-         clip=None, slope=None, gclip=None, **arrays):
-    """One compiled loop over float32 C-contiguous arrays (dy may be strided over time and batch)."""
+         clip=None, slope=None, gclip=None, P=0, **arrays):
+    """One compiled loop over float32 C-contiguous arrays (dy may be strided over time and batch);
+    P: the projection's width (proj_size) for the loops _LSTMP_FWD, _LSTMP_BWD, else 0."""
     lib, why = _library()
     if lib is None:
         raise RuntimeError(why)
     state = info()
     if state["engine"] == "numpy":   # the backward of a variant forward that ran compiled before the
         state = {"engine": ENGINES[2 - lib.rn_isa()], "threads": num_threads()}   # switch: only C reads its cache
-    packed = np.empty(int(lib.rn_packed_size(G, H, D)), np.float32)
+    size = lib.rn_proj_packed_size(H, P, D) if P else lib.rn_packed_size(G, H, D)
+    packed = np.empty(int(size), np.float32)
     dy_ts, dy_ns = (0, 0) if dy is None else (dy.strides[0] // 4, dy.strides[1] // 4)
-    ints = np.array([T, N, H, int(reverse), act, dy_ts, dy_ns, D, vflags], np.int64)
+    ints = np.array([T, N, H, int(reverse), act, dy_ts, dy_ns, D, vflags, P], np.int64)
     names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
              "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx", "peep", "zh", "zc", "dp", "clip", "chat",
-             "slope", "sr", "hd", "gclip", "gkeep")
+             "slope", "sr", "hd", "gclip", "gkeep",
+             "W_hr", "m", "dW_hr", "dhs")                                   # proj_size
     arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32),
                   slope=None if slope is None else np.array([slope], np.float32),
                   gclip=None if gclip is None else np.array([gclip], np.float32))
@@ -212,12 +221,13 @@ def _dy(dy) -> np.ndarray:
     return dy if dy.strides[2] == 4 and dy.strides[0] % 4 == 0 and dy.strides[1] % 4 == 0 else _f32(dy)
 
 
-def _states(T, N, H, r, h0, c0=None):
+def _states(T, N, H, r, h0, c0=None, Hc=None):
+    """hs (T+1, N, H) and cs (T+1, N, Hc or H) with the initial states in their slot."""
     hs = np.empty((T + 1, N, H), np.float32)
     hs[T if r else 0] = h0
     if c0 is None:
         return hs, None
-    cs = np.empty((T + 1, N, H), np.float32)
+    cs = np.empty((T + 1, N, Hc or H), np.float32)
     cs[T if r else 0] = c0
     return hs, cs
 
@@ -236,8 +246,8 @@ def _slope(gate_activation):
 
 
 def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, need_c_hat, gate_activation,
-                  gate_clip=None, gate_keep=None, recurrent_dropout=None, h_rec=None):
-    """vflags and the arrays of the LSTM options (see lstm_forward)."""
+                  gate_clip=None, gate_keep=None, recurrent_dropout=None, h_rec=None, P=None):
+    """vflags and the arrays of the LSTM options (see lstm_forward); P: the width of h (proj_size), or None: H."""
     zh, zc = (None, None) if zoneout is None else zoneout
     _slope(gate_activation)
     flags = ((_PEEP if peepholes is not None else 0) | (_CLIP if cell_clip is not None else 0)
@@ -261,7 +271,7 @@ def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, n
                              f"{c_hat.dtype} {c_hat.shape}")
     else:
         c_hat = None
-    return flags, dict(peep=None if peepholes is None else _f32(peepholes), clip=cell_clip, zh=_zone(zh, N, H),
+    return flags, dict(peep=None if peepholes is None else _f32(peepholes), clip=cell_clip, zh=_zone(zh, N, P or H),
                        zc=_zone(zc, N, H), chat=c_hat, slope=_SLOPES.get(gate_activation), gclip=gate_clip,
                        gkeep=gate_keep, **_rdrop(recurrent_dropout, h_rec, T, N, H))
 
@@ -307,19 +317,40 @@ def _zone(d, N, H):
     return np.broadcast_to(_f32(d), (N, H)).copy() if np.ndim(d) < 2 else _f32(d)
 
 
+def _proj_m(m, W_hr, T, N, H, keep):
+    """The projection's m_t array: the caller's (T, N, H) float32 one when a cache is kept (ValueError
+    naming m otherwise), else an (N, H) scratch; None without W_hr."""
+    if W_hr is None:
+        return None
+    if not keep:
+        return np.empty((N, H), np.float32)
+    if m is None or m.shape != (T, N, H) or m.dtype != np.float32 or not m.flags.c_contiguous:
+        got = "None" if m is None else f"{m.dtype} {m.shape}"
+        raise ValueError(f"m: expected a C-contiguous float32 array of shape {(T, N, H)} for m_t = o * tanh(c_t) "
+                         f"(proj_size), got {got}")
+    return m
+
+
+def _check_proj(W_hr, gate_clip, recurrent_dropout):
+    """ValueError naming W_hr when the projected loops are asked for an option they do not take."""
+    if W_hr is not None and (gate_clip is not None or recurrent_dropout is not None):
+        raise ValueError("W_hr: the projected LSTM loops take neither gate_clip nor recurrent_dropout; a layer "
+                         "with proj_size and either runs rnnlab.layers.lstm_variants' NumPy step functions")
+
+
 def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None, cell_clip=None,
                  input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid", gate_clip=None,
-                 gate_keep=None, recurrent_dropout=None, h_rec=None):
+                 gate_keep=None, recurrent_dropout=None, h_rec=None, W_hr=None, m=None):
     """The LSTM loop of ``rnnlab.layers.lstm`` (gate order i, f, o, g; b includes any forget bias).
 
-    x: (T, N, D) float32; h0, c0: (N, H); W (D, 4H), U (H, 4H), b (4H,); mask: (T, N, 1) of 0/1 or
-    None. Returns y (T, N, H), gates (T, N, 4H) activated, hs and cs (T+1, N, H) carried states in
-    time order, tanh_c (T, N, H): the arrays of ``LSTMCache`` (gates and tanh_c None within
-    ``inference()``).
+    x: (T, N, D) float32; h0: (N, P), c0: (N, H); W (D, 4H), U (P, 4H), b (4H,); mask: (T, N, 1) of
+    0/1 or None; P = H without a projection. Returns y (T, N, P), gates (T, N, 4H) activated, hs
+    (T+1, N, P) and cs (T+1, N, H) carried states in time order, tanh_c (T, N, H): the arrays of
+    ``LSTMCache`` (gates and tanh_c None within ``inference()``).
 
     Variants (equations in ``rnnlab.layers.lstm_variants`` and ``rnnlab.layers.regularizers``), each
     off by default: peepholes (3H,) the weights (p_i, p_f, p_o); cell_clip x > 0: c_t clipped to
-    [-x, x]; input_forget: f = 1 - i; zoneout (zh, zc): zoneout's d of h and of c, each (N, H) (a
+    [-x, x]; input_forget: f = 1 - i; zoneout (zh, zc): zoneout's d of h (N, P) and of c (N, H) (a
     training mask) or a scalar (evaluation's expectation z), or None. With zoneout, tanh_c holds
     tanh of the un-zoned c^_t, and cs the zoned c_t; with zoneout and peepholes or cell_clip, whose
     backward reads c^_t itself, c_hat (T, N, H) float32 receives it (ValueError naming c_hat when it
@@ -331,21 +362,28 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     backward reads (ValueError naming gate_keep when it is missing outside ``inference()``; pass the
     same array to the backward); recurrent_dropout: s_r (N, H), the product reads h~_{t-1} = h_{t-1}
     s_r, which the loop writes to h_rec (T+1, N, H) float32 (laid out as hs; always needed, pass it to
-    the backward too). The other LSTM variants run in NumPy only.
+    the backward too).
+    W_hr (H, P): the recurrent projection h_t = (o * tanh(c_t)) W_hr (``proj_size``), with m
+    (T, N, H) float32 receiving m_t = o * tanh(c_t) (ValueError naming m when it is missing outside
+    ``inference()``; pass the same array to the backward); not together with gate_clip or
+    recurrent_dropout (ValueError naming W_hr). The other LSTM variants run in NumPy only.
     """
+    _check_proj(W_hr, gate_clip, recurrent_dropout)
     T, N, D = x.shape
-    H = U.shape[0]
+    P, H = U.shape[0], U.shape[1] // 4
     r = int(reverse)
     keep = not _no_cache.get()
     flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, keep, gate_activation,
-                                 gate_clip, gate_keep if keep else None, recurrent_dropout, h_rec)
+                                 gate_clip, gate_keep if keep else None, recurrent_dropout, h_rec, P)
     _start_h_rec(extra, h0, r)
+    m = _proj_m(m, W_hr, T, N, H, keep)
     gates = np.empty((T, N, 4 * H), np.float32) if keep else None
-    hs, cs = _states(T, N, H, r, h0, c0)
+    hs, cs = _states(T, N, P, r, h0, c0, H)
     tanh_c = np.empty((T, N, H), np.float32) if keep else None
-    y = None if mask is None else np.empty((T, N, H), np.float32)
-    _run(_LSTM_FWD, T, N, H, 4, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), U=_f32(U),
-         hs=hs, cs=cs, aux=tanh_c, y=y, mask=_mask2d(mask), vflags=flags, **extra)
+    y = None if mask is None else np.empty((T, N, P), np.float32)
+    loop, proj = (_LSTM_FWD, {}) if W_hr is None else (_LSTMP_FWD, dict(P=P, W_hr=_f32(W_hr), m=m))
+    _run(loop, T, N, H, 4, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), U=_f32(U),
+         hs=hs, cs=cs, aux=tanh_c, y=y, mask=_mask2d(mask), vflags=flags | (_PROJ if proj else 0), **extra, **proj)
     if y is None:
         y = hs[:T] if r else hs[1:]
     return y, gates, hs, cs, tanh_c
@@ -353,26 +391,36 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
 
 def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse=False, *, peepholes=None,
                   cell_clip=None, input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid",
-                  gate_clip=None, gate_keep=None, recurrent_dropout=None, h_rec=None):
-    """Gradients of ``lstm_forward`` from its arrays: dx (T, N, D), dh0, dc0 (N, H), {"W", "U", "b"}
-    (and "p", the peephole gradients (3H,), with peepholes), with the forward's variant arguments.
+                  gate_clip=None, gate_keep=None, recurrent_dropout=None, h_rec=None, W_hr=None, m=None):
+    """Gradients of ``lstm_forward`` from its arrays: dx (T, N, D), dh0 (N, P), dc0 (N, H), {"W", "U", "b"}
+    (and "p", the peephole gradients (3H,), with peepholes; "W_hr" (H, P) with W_hr), with the
+    forward's variant arguments (m: the forward's m_t array).
 
-    dy: (T, N, H) (a strided slice is fine); dh, dc: dL/d(final state), (N, H)."""
+    dy: (T, N, P) (a strided slice is fine); dh (N, P), dc (N, H): dL/d(final state)."""
+    _check_proj(W_hr, gate_clip, recurrent_dropout)
     T, N, D = x.shape
-    H = U.shape[0]
+    P, H = U.shape[0], U.shape[1] // 4
     flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, True, gate_activation,
-                                 gate_clip, gate_keep, recurrent_dropout, h_rec)
+                                 gate_clip, gate_keep, recurrent_dropout, h_rec, P)
     dh = np.array(dh, dtype=np.float32)
     dc = np.array(dc, dtype=np.float32)
     da = np.empty((T, N, 4 * H), np.float32)
     out = _grad_arrays(T, N, D, H, 4)
+    out["dU"] = np.empty((P, 4 * H), np.float32)                   # h_{t-1}^T da: h of width P
     dp = np.zeros(3 * H, np.float32) if flags & _PEEP else None
-    _run(_LSTM_BWD, T, N, H, 4, reverse, dy=_dy(dy), gates=gates, U=_f32(U), cs=cs, aux=tanh_c,
-         mask=_mask2d(mask), da=da, dh=dh, dc=dc, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
-         W=_f32(W), hs=hs, vflags=flags, dp=dp, **extra, **out)
+    loop, proj = _LSTM_BWD, {}
+    if W_hr is not None:
+        loop, flags = _LSTMP_BWD, flags | _PROJ
+        proj = dict(P=P, W_hr=_f32(W_hr), m=_proj_m(m, W_hr, T, N, H, True), dW_hr=np.empty((H, P), np.float32),
+                    dhs=np.empty((T, N, P), np.float32))
+    _run(loop, T, N, H, 4, reverse, dy=_dy(dy), gates=gates, U=_f32(U), cs=cs, aux=tanh_c,
+         mask=_mask2d(mask), da=da, dh=dh, dc=dc, dhk=np.empty((N, P), np.float32), D=D, x=_f32(x),
+         W=_f32(W), hs=hs, vflags=flags, dp=dp, **extra, **out, **proj)
     grads = {"W": out["dW"], "U": out["dU"], "b": out["db"]}
     if dp is not None:
         grads["p"] = dp
+    if W_hr is not None:
+        grads["W_hr"] = proj["dW_hr"]
     return out["dx"], dh, dc, grads
 
 

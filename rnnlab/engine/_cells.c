@@ -77,6 +77,13 @@ typedef struct {
     float gclip;                     /* gate_clip (with RN_GCLIP) */
     uint16_t *gkeep;                 /* (T, N, 4, nb) bits [|a| < gate_clip], bit l of word (t, n, g, k)
                                         for unit 16 k + l of gate g; or NULL (an inference) */
+    /* proj_size (lstm_variants.py [5]; the loops lstmp_fwd / lstmp_bwd, with RN_PROJ): h has width P */
+    int P;                           /* the width of h (proj_size) */
+    const float *Whr;                /* W_hr (H, P) */
+    float *m;                        /* m_t = o tanh(c_t): (T, N, H), or (N, H) when the forward keeps no cache */
+    float *dWhr;                     /* backward: dW_hr (H, P) */
+    float *dhs;                      /* backward: (T, N, P) the whole gradient at h^_t, per step */
+    float *packed_r;                 /* scratch for the packed W_hr (forward) or W_hr^T (backward) */
 } rn_job;
 
 #define RN_PEEP 1                    /* peepholes: a_i, a_f += p c_{t-1}, a_o += p_o c_t */
@@ -89,6 +96,9 @@ typedef struct {
 #define RN_ACT_TANH 0                /* the RNN's phi (rn_job.act) */
 #define RN_ACT_RELU 1
 #define RN_ACT_IDENTITY 2
+#define RN_PROJ 128                  /* proj_size: h_t = (o tanh(c_t)) W_hr (the loops lstmp_fwd, lstmp_bwd) */
+#define RN_LSTMP_FWD 6               /* rn_run's which of the projected LSTM's loops */
+#define RN_LSTMP_BWD 7
 #define RN_FLOOR (1 << 14)           /* the LSTM loops' matrix products and waits alone, no elementwise
                                         work (benchmarks' floor; the results are not the cell's) */
 
@@ -359,14 +369,16 @@ RN_EXPORT int rn_isa(void)
 }
 
 /* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
- * 4 RNN forward, 5 RNN backward; isa as rn_isa() (never above it); I = T, N, H, reverse, act,
- * dy_ts, dy_ns, D, vflags; P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
+ * 4 RNN forward, 5 RNN backward, 6 LSTM with projection forward, 7 its backward (with RN_PROJ);
+ * isa as rn_isa() (never above it); I = T, N, H, reverse, act, dy_ts, dy_ns, D, vflags, P (the
+ * projection's width); P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
  * dU, db, dbh, dx, then peep, zh, zc, dp, the address of one float (cell_clip), chat, the address of
- * one float (the hard sigmoid's slope), sr, hd, the address of one float (gate_clip), gkeep.
+ * one float (the hard sigmoid's slope), sr, hd, the address of one float (gate_clip), gkeep, then
+ * W_hr, m, dW_hr, dhs (the projection's; packed then holds rn_proj_packed_size floats).
  * Returns 0, or -1 for arguments out of range, -2 when out of memory. */
 RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const uintptr_t *P)
 {
-    if (which < 0 || which > 5 || isa < 0 || isa > rn_isa()) return -1;
+    if (which < 0 || which > 7 || isa < 0 || isa > rn_isa()) return -1;
     rn_job job;
     memset(&job, 0, sizeof job);
     job.T = (int)I[0]; job.N = (int)I[1]; job.H = (int)I[2];
@@ -391,25 +403,37 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     job.sr = (const float *)P[30]; job.hd = (float *)P[31];
     job.gclip = P[32] ? *(const float *)P[32] : 0.0f;
     job.gkeep = (uint16_t *)P[33];
-    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD | RN_RDROP | RN_GCLIP | RN_FLOOR)) return -1;
-    if (job.act < 0 || job.act > 2 || (job.act && which < 4)) return -1;
+    /* proj_size: the loops 6 and 7, which take the LSTM's options but gate_clip and recurrent dropout */
+    const int proj = which == RN_LSTMP_FWD || which == RN_LSTMP_BWD;
+    job.P = proj ? (int)I[9] : job.H;
+    job.Whr = (const float *)P[34]; job.m = (float *)P[35]; job.dWhr = (float *)P[36]; job.dhs = (float *)P[37];
+    if (!(job.vflags & RN_PROJ) != !proj || job.P < 1) return -1;
+    if (proj && (!job.Whr || !job.m || !job.hs || !job.cs || (which == RN_LSTMP_BWD && (!job.dWhr || !job.dhs))))
+        return -1;
+    if (proj && (job.vflags & (RN_RDROP | RN_GCLIP))) return -1;
+    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD | RN_RDROP | RN_GCLIP | RN_PROJ | RN_FLOOR))
+        return -1;
+    if (job.act < 0 || job.act > 2 || (job.act && (which < 4 || proj))) return -1;
     if (job.vflags & RN_RDROP ? !job.sr || !job.hd : job.sr || job.hd) return -1;
     if ((job.vflags & RN_GCLIP) && (which > 1 || !(job.gclip > 0.0f) || (which == 1 && !job.gkeep))) return -1;
     if (!(job.vflags & RN_GCLIP)) job.gkeep = 0;
     if ((job.vflags & RN_FLOOR) && (job.vflags != RN_FLOOR || which > 1)) return -1;
-    if (job.vflags & (RN_PEEP | RN_CLIP | RN_CIFG) && which > 1) return -1;     /* LSTM options */
-    if (job.vflags & RN_HARD && which > 3) return -1;                          /* LSTM and GRU gates */
+    if (job.vflags & (RN_PEEP | RN_CLIP | RN_CIFG) && which > 1 && !proj) return -1;     /* LSTM options */
+    if (job.vflags & RN_HARD && which > 3 && !proj) return -1;                          /* LSTM and GRU gates */
     if ((job.vflags & RN_HARD) && !(job.slope > 0.0f)) return -1;
     if ((job.vflags & RN_PEEP) && !job.peep) return -1;
-    if ((job.vflags & RN_PEEP) && which == 1 && !job.dp) return -1;
+    if ((job.vflags & RN_PEEP) && (which == 1 || which == RN_LSTMP_BWD) && !job.dp) return -1;
     if ((job.vflags & RN_CLIP) && !(job.clip > 0.0f)) return -1;
-    if ((job.vflags & RN_ZONE) && (job.vflags & (RN_PEEP | RN_CLIP)) && which == 1 && !job.chat) return -1;
+    if ((job.vflags & RN_ZONE) && (job.vflags & (RN_PEEP | RN_CLIP)) && (which == 1 || which == RN_LSTMP_BWD)
+        && !job.chat) return -1;
     const int nb = (job.H + 15) / 16;
     int nt = nthreads < 1 ? 1 : (nthreads > RN_MAX_THREADS ? RN_MAX_THREADS : nthreads);
     if (nt > nb) nt = nb;
-    static const int gates_of[6] = {4, 4, 3, 3, 1, 1};
-    long items = weight_grad_items_generic((long)job.T * job.N, gates_of[which], job.H, job.D);
+    static const int gates_of[8] = {4, 4, 3, 3, 1, 1, 4, 4};
+    long items = proj ? lstmp_items_generic((long)job.T * job.N, job.H, job.P, job.D)
+                      : weight_grad_items_generic((long)job.T * job.N, gates_of[which], job.H, job.D);
     if (items < nb) items = nb;
+    if (proj) job.packed_r = job.packed + lstmp_packed_part_generic(job.H, job.P, job.D);
     atomic_long *claims = calloc((size_t)nb + (size_t)items, sizeof *claims);   /* zero: never claimed */
     if (!claims) return -2;
     job.claim1 = claims;
@@ -430,6 +454,13 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
 RN_EXPORT int64_t rn_packed_size(int G, int H, int D)
 {
     return (int64_t)((H + 15) / 16) * 16 * G * ((int64_t)H + D);
+}
+
+/* Floats of scratch rn_run needs for the projected LSTM's loops (6, 7): the packed [W; U], U^T and
+ * W^T, then the packed W_hr or W_hr^T; H units, P = proj_size, D inputs. */
+RN_EXPORT int64_t rn_proj_packed_size(int H, int P, int D)
+{
+    return lstmp_packed_part_generic(H, P, D) + lstmp_packed_r_generic(H, P);
 }
 
 static struct PyModuleDef rn_module = {PyModuleDef_HEAD_INIT, "_cells",

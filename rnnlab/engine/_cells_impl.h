@@ -1185,8 +1185,354 @@ static void SFX(rnn_bwd)(rn_job *J, int tid, int nt)
     SFX(weight_grads)(J, &S, 1, J->da, J->da);
 }
 
-static void (*const SFX(jobs)[6])(rn_job *, int, int) = {
-    SFX(lstm_fwd), SFX(lstm_bwd), SFX(gru_fwd), SFX(gru_bwd), SFX(rnn_fwd), SFX(rnn_bwd)};
+/* ----- LSTM with a recurrent projection (proj_size; lstm_variants.py [5], Sak et al. 2014) ---------
+ *   m_t = o tanh(c_t) (N, H),  h_t = m_t W_hr (N, P),  W_hr (H, P);  U (P, 4H) reads h_{t-1}; c keeps H.
+ * Loops of their own (rn_run's 6 and 7, flag RN_PROJ), so that the plain and variant LSTM loops keep
+ * their code; they take the same options (peepholes, cell_clip, input_forget, hard-sigmoid gates,
+ * zoneout: of c on the H-wide c, of h on the P-wide h; weight drop: the layer passes U' = U * S).
+ * Forward, two phases per step:
+ *   1. per 16-unit block, as lstm_fwd: the gate product [x_t, h_{t-1}] [W; U] over [W; U] packed
+ *      once per call (D + P rows), then the block's elementwise work (lstm_units, or lstm_units_v
+ *      with the options and the zoneout of c), writing m_t's units in place of h; c's ragged carry.
+ *      m_t is kept for every t (the backward's dW_hr reads it); without a cache it is one (N, H) row
+ *      block, overwritten each step;
+ *   2. per 64-column panel of P and chunk of rows (a few items per thread; rows are independent, so
+ *      the cut changes no bit): h_t = m_t W_hr over W_hr packed once per call, then the zoneout of
+ *      h, y_t = mask h_t and h's ragged carry.
+ * Backward, with dh^_t the whole gradient at h_t before zoneout (from step t+1 and y_t, masked, times
+ * 1 - d), kept for every t in dhs (dW_hr reads it); two phases per step:
+ *   A. per 64-unit panel: dm = dh^_t W_hr^T over W_hr^T packed once per call, then those units'
+ *      elementwise backward from dm (lstm_units_bwd / lstm_units_bwd_v with dy = 0): da_t, dc_{t-1},
+ *      the peephole sums; a padded row: da = 0, dc carried;
+ *   B. per 64-column panel of P: dh_{t-1} = da_t U^T + dhk over U^T packed (dhk: the direct part,
+ *      zoneout's dh d or a padded row's dh), then, on the same columns and thread, step t-1's
+ *      dh^_{t-1} and dhk (lstmp_pre), which read only those columns.
+ * After the loop, merged over time as weight_grads does: dW = x^T da, db, dx = da W^T,
+ * dU = h_{t-1}^T da (h of width P), and dW_hr = m^T dh^ over all T N rows. */
+
+/* [W; U] packed as pack_fwd packs it, with U's K2 rows (U is (K2, G H)); one unit block pb. */
+static void SFX(pack_fwd_k)(const float *W, const float *U, int D, int K2, int H, int G, int pb, float *P)
+{
+    float *base = P + (long)pb * 16 * G * (D + K2);
+    const int Wd = G * 16;
+    for (long k = 0; k < D + K2; k++) {
+        const float *row = k < D ? W + k * G * H : U + (k - D) * G * H;
+        for (int g = 0; g < G; g++)
+            for (int l = 0; l < 16; l++) {
+                const int unit = pb * 16 + l;
+                base[k * Wd + g * 16 + l] = unit < H ? row[(long)g * H + unit] : 0.0f;
+            }
+    }
+}
+
+/* Columns of M (K x C) for the micro-kernel, in panels of 4 16-column blocks: the panel of blocks
+ * pb .. pb + nb - 1 holds P[k][v 16 + l] = M[k, 16 (pb + v) + l] (0 past C), at P + 16 pb K. */
+static void SFX(pack_cols)(const float *Mat, long K, int C, int pb, int nb, float *P)
+{
+    float *base = P + (long)pb * 16 * K;
+    for (long k = 0; k < K; k++)
+        for (int l = 0; l < 16 * nb; l++) {
+            const int col = pb * 16 + l;
+            base[k * 16 * nb + l] = col < C ? Mat[k * C + col] : 0.0f;
+        }
+}
+
+/* Scratch floats: [W; U] (forward), U^T (backward) and W^T (weight_grads), in J->packed ... */
+static inline long SFX(lstmp_packed_part)(int H, int P, int D)
+{
+    const long nb = (H + 15) / 16, nbp = (P + 15) / 16, nbd = (D + 15) / 16;
+    long n = nb * 16 * 4 * ((long)D + P);
+    if (nbp * 16 * 4 * (long)H > n) n = nbp * 16 * 4 * (long)H;
+    if (nbd * 16 * 4 * (long)H > n) n = nbd * 16 * 4 * (long)H;
+    return n;
+}
+
+/* ... then W_hr (forward) or W_hr^T (backward) in J->packed_r. */
+static inline long SFX(lstmp_packed_r)(int H, int P)
+{
+    const long a = (long)((P + 15) / 16) * 16 * H, b = (long)((H + 15) / 16) * 16 * P;
+    return a > b ? a : b;
+}
+
+/* The forward loop; variant is a constant as in lstm_fwd_body. */
+static inline __attribute__((always_inline)) void SFX(lstmp_fwd_body)(rn_job *J, int tid, int nt, const int variant)
+{
+    const int T = J->T, N = J->N, H = J->H, D = J->D, P = J->P, r = J->reverse;
+    const long G4 = 4L * H;
+    const int nb = (H + 15) / 16, nbp = (P + 15) / 16, npp = (nbp + 3) / 4;
+    /* phase 2's items: npp column panels times nrc chunks of rbs 6-row blocks (about 2 items a thread) */
+    const int nrb = (N + 5) / 6, want = (2 * nt + npp - 1) / npp;
+    const int rbs = (nrb + (want < nrb ? want : nrb) - 1) / (want < nrb ? want : nrb), nrc = (nrb + rbs - 1) / rbs;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, nb + npp);                              /* pack [W; U] per unit block, W_hr per column panel */
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        if (i < nb) SFX(pack_fwd_k)(J->W, J->U, D, P, H, 4, i, J->packed);
+        else SFX(pack_cols)(J->Whr, H, P, 4 * (i - nb), nbp - 4 * (i - nb) < 4 ? nbp - 4 * (i - nb) : 4, J->packed_r);
+    }
+    rn_wait(J, &S);
+    float tile[6 * 64] __attribute__((aligned(64)));
+    const float *b = J->b;
+    const float *pp = variant && (J->vflags & RN_PEEP) ? J->peep : 0;
+    const float clip = variant && (J->vflags & RN_CLIP) ? J->clip : 0.0f;
+    const int cifg = variant && (J->vflags & RN_CIFG);
+    const float slope = variant && (J->vflags & RN_HARD) ? J->slope : 0.0f;
+    for (int s = 0; s < T; s++) {
+        const int t = r ? T - 1 - s : s;
+        const float *hp = J->hs + (long)(t + r) * N * P, *cp = J->cs + (long)(t + r) * N * H;
+        float *hn = J->hs + (long)(t + 1 - r) * N * P, *cn = J->cs + (long)(t + 1 - r) * N * H;
+        float *a = J->gates ? J->gates + (long)t * N * G4 : 0, *tc = J->aux ? J->aux + (long)t * N * H : 0;
+        float *mt = J->m + (J->gates ? (long)t * N * H : 0);
+        const float *xt = J->x + (long)t * N * D;
+        const float *mk = J->mask ? J->mask + (long)t * N : 0;
+        float *yt = J->y ? J->y + (long)t * N * P : 0;
+        rn_phase(&S, nb);                                /* 1: gates, c_t, m_t */
+        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+            const float *panel = J->packed + (long)pb * 64 * (D + P);
+            const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, P, hp + (long)rb * P, P, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *an = a ? a + n * G4 + u0 : 0, *cnn = cn + n * H + u0, *mn = mt + n * H + u0;
+                    const float *cpn = cp + n * H + u0;
+                    if (variant)
+                        SFX(lstm_units_v)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, mn, tc ? tc + n * H + u0 : 0,
+                                          pp ? pp + u0 : 0, clip, cifg, 0, 0, J->zc ? J->zc + n * H + u0 : 0,
+                                          J->chat ? J->chat + ((long)t * N + n) * H + u0 : 0, slope, 0.0f, 0, 0);
+                    else
+                        SFX(lstm_units)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, mn, tc ? tc + n * H + u0 : 0);
+                    if (mk && mk[n] == 0.0f)                 /* ragged: c carried */
+                        for (int l = 0; l < lim; l++) cnn[l] = cpn[l];
+                }
+            }
+        }
+        rn_wait(J, &S);
+        rn_phase(&S, npp * nrc);                         /* 2: h_t = m_t W_hr, zoneout, y, carry */
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            const int pb = 4 * (i % npp), np_ = nbp - pb < 4 ? nbp - pb : 4, p0 = pb * 16;
+            const int lim = P - p0 < 64 ? P - p0 : 64, r0 = i / npp * rbs * 6, r1 = r0 + rbs * 6 < N ? r0 + rbs * 6 : N;
+            const float *panel = J->packed_r + (long)pb * 16 * H;
+            for (int rb = r0; rb < r1; rb += 6) {
+                const int rows = r1 - rb < 6 ? r1 - rb : 6;
+                SFX(kern)(rows, np_, H, mt + (long)rb * H, H, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *hnn = hn + n * P + p0;
+                    const float *hpn = hp + n * P + p0, *tr = tile + rr * 64;
+                    for (int l = 0; l < lim; l++) hnn[l] = tr[l];
+                    if (variant && J->zh) {          /* zoneout: h_t = h^_t + d (h_{t-1} - h^_t) */
+                        const float *zd = J->zh + n * P + p0;
+                        for (int l = 0; l < lim; l++) hnn[l] += zd[l] * (hpn[l] - hnn[l]);
+                    }
+                    if (mk) {                                /* ragged: y = m h, carry */
+                        const float mv = mk[n];
+                        for (int l = 0; l < lim; l++) yt[n * P + p0 + l] = hnn[l] * mv;
+                        if (mv == 0.0f)
+                            for (int l = 0; l < lim; l++) hnn[l] = hpn[l];
+                    }
+                }
+            }
+        }
+        rn_wait(J, &S);
+    }
+}
+
+static void SFX(lstmp_fwd)(rn_job *J, int tid, int nt)
+{
+    if (J->vflags & ~RN_PROJ) SFX(lstmp_fwd_body)(J, tid, nt, 1);
+    else SFX(lstmp_fwd_body)(J, tid, nt, 0);
+}
+
+/* Step t's dh^_t and dhk for columns p0 .. p1 - 1 of h, every row: g = dh_t + dy_t; a padded row:
+ * dh^_t = 0, dhk = dh_t (carried to h_{t-1}); with zoneout's d: dh^_t = g (1 - d), dhk = g d;
+ * else dh^_t = g, dhk = 0. */
+static void SFX(lstmp_pre)(rn_job *J, int t, int p0, int p1)
+{
+    const int N = J->N, P = J->P;
+    const float *dyt = J->dy + (long)t * J->dy_ts, *mk = J->mask ? J->mask + (long)t * N : 0;
+    float *dht = J->dhs + (long)t * N * P;
+    for (long n = 0; n < N; n++) {
+        const float *dhn = J->dh + n * P, *dyn = dyt + n * J->dy_ns;
+        float *dtn = dht + n * P, *dkn = J->dhk + n * P;
+        if (mk && mk[n] == 0.0f) {
+            for (int c = p0; c < p1; c++) { dtn[c] = 0.0f; dkn[c] = dhn[c]; }
+        } else if (J->zh) {
+            const float *zd = J->zh + n * P;
+            for (int c = p0; c < p1; c++) {
+                const float g = dhn[c] + dyn[c];
+                dkn[c] = g * zd[c];
+                dtn[c] = g * (1.0f - zd[c]);
+            }
+        } else
+            for (int c = p0; c < p1; c++) { dtn[c] = dhn[c] + dyn[c]; dkn[c] = 0.0f; }
+    }
+}
+
+/* Phase A of step t for the units u0 .. u0 + lim - 1 (lim <= 64) of every row: dm = dh^_t W_hr^T
+ * (panel: W_hr^T's packed columns of these units), then their elementwise backward. The peephole
+ * sums run over the step's rows first, then join dp, as in lstm_bwd_elem_v. */
+static inline __attribute__((always_inline)) void
+SFX(lstmp_bwd_units)(rn_job *J, int t, int u0, int lim, const float *panel, const int variant)
+{
+    const int N = J->N, H = J->H, P = J->P, r = J->reverse, nv = (lim + 15) / 16;
+    const long G4 = 4L * H;
+    const float *gt = J->gates + (long)t * N * G4, *tct = J->aux + (long)t * N * H;
+    const float *cp = J->cs + (long)(t + r) * N * H;
+    const float *cc = J->chat ? J->chat + (long)t * N * H : J->cs + (long)(t + 1 - r) * N * H;
+    const float *dht = J->dhs + (long)t * N * P, *mk = J->mask ? J->mask + (long)t * N : 0;
+    const float *pp = variant && (J->vflags & RN_PEEP) ? J->peep : 0;
+    const float clip = variant && (J->vflags & RN_CLIP) ? J->clip : 0.0f;
+    const int cifg = variant && (J->vflags & RN_CIFG);
+    const float slope = variant && (J->vflags & RN_HARD) ? J->slope : 0.0f;
+    float *da = J->da + (long)t * N * G4, *dc = J->dc;
+    float tile[6 * 64] __attribute__((aligned(64)));
+    float zero[64] __attribute__((aligned(64))), junk[64] __attribute__((aligned(64)));
+    float sp[3 * 64] __attribute__((aligned(64)));
+    memset(zero, 0, sizeof zero);
+    if (pp) memset(sp, 0, sizeof sp);
+    for (int rb = 0; rb < N; rb += 6) {
+        const int rows = N - rb < 6 ? N - rb : 6;
+        SFX(kern)(rows, nv, P, dht + (long)rb * P, P, panel, tile);          /* dm = dh^_t W_hr^T */
+        for (int rr = 0; rr < rows; rr++) {
+            const long n = rb + rr;
+            float *dan = da + n * G4 + u0;
+            if (mk && mk[n] == 0.0f) {                   /* padded: no gradient, dc carried */
+                for (int j = 0; j < lim; j++) dan[j] = dan[H + j] = dan[2 * H + j] = dan[3 * H + j] = 0.0f;
+                continue;
+            }
+            /* the unit functions on this row's units from u0, with dh = dm and dy = 0 */
+            if (variant)
+                SFX(lstm_units_bwd_v)(0, lim, H, gt + n * G4 + u0, tct + n * H + u0, cp + n * H + u0,
+                                      cc + n * H + u0, zero, dan, tile + rr * 64, dc + n * H + u0, junk,
+                                      pp ? pp + u0 : 0, clip, cifg, 0, J->zc ? J->zc + n * H + u0 : 0, sp, slope,
+                                      0, 0);
+            else
+                SFX(lstm_units_bwd)(0, lim, H, gt + n * G4 + u0, tct + n * H + u0, cp + n * H + u0, zero, dan,
+                                    tile + rr * 64, dc + n * H + u0, junk);
+        }
+    }
+    if (pp)
+        for (int j = 0; j < lim; j++) {
+            J->dp[u0 + j] += sp[j];
+            J->dp[H + u0 + j] += sp[64 + j];
+            J->dp[2 * H + u0 + j] += sp[128 + j];
+        }
+}
+
+/* The weight gradients of the projected cell, as weight_grads (which assumes h of width H):
+ * pack W^T; dU = h_{t-1}^T da (P, 4H), dW = x^T da (D, 4H) and db, dW_hr = m^T dh^ (H, P), slab by
+ * slab; then dx = da W^T. */
+static void SFX(lstmp_weight_grads)(rn_job *J, rn_sync *S)
+{
+    const int N = J->N, H = J->H, D = J->D, P = J->P;
+    const long M = (long)J->T * N, GH = 4L * H;
+    const int nbd = (D + 15) / 16, npd = (nbd + 3) / 4;
+    const float *hprev = J->hs + (J->reverse ? (long)N * P : 0);    /* h_{t-1}, in time order */
+    rn_phase(S, npd);
+    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J))
+        SFX(pack_t)(J->W, D, GH, 4 * i, nbd - 4 * i < 4 ? nbd - 4 * i : 4, J->packed);
+    rn_wait(J, S);
+    const int npc = (int)((GH + 63) / 64), npr = (P + 63) / 64;
+    const int iu = (P + RN_MB - 1) / RN_MB * npc, iw = (D + RN_MB - 1) / RN_MB * npc;
+    const int ir = (H + RN_MB - 1) / RN_MB * npr;
+    for (long k0 = 0; k0 < M; k0 += RN_KS) {
+        const long k1 = M - k0 < RN_KS ? M : k0 + RN_KS;
+        rn_phase(S, iu + iw + ir);
+        for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
+            if (i < iu)                                                 /* dU = h_{t-1}^T da */
+                SFX(grad_item)(k0, k1, hprev, P, P, J->da, GH, i / npc * RN_MB, i % npc, J->dU, 0);
+            else if (i < iu + iw) {                                     /* dW = x^T da, db */
+                const int j = i - iu;
+                SFX(grad_item)(k0, k1, J->x, D, D, J->da, GH, j / npc * RN_MB, j % npc, J->dW,
+                               j / npc == 0 ? J->db : 0);
+            } else {                                                    /* dW_hr = m^T dh^ */
+                const int j = i - iu - iw;
+                SFX(grad_item)(k0, k1, J->m, H, H, J->dhs, P, j / npr * RN_MB, j % npr, J->dWhr, 0);
+            }
+        }
+        rn_wait(J, S);
+    }
+    const int ix = (int)((M + RN_MB - 1) / RN_MB) * npd;
+    rn_phase(S, ix);
+    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J))               /* dx = da W^T */
+        SFX(dx_item)(M, GH, J->da, J->packed, D, (long)(i / npd) * RN_MB, i % npd, J->dx);
+    rn_wait(J, S);
+}
+
+/* Work items of the projected loops' largest phase, for sizing the claim array. */
+static inline long SFX(lstmp_items)(long M, int H, int P, int D)
+{
+    const long npc = (4L * H + 63) / 64, npd = ((D + 15) / 16 + 3) / 4, npr = (P + 63) / 64;
+    const long nb = (H + 15) / 16, nbp = (P + 15) / 16;
+    long n = ((P + RN_MB - 1) / RN_MB + (D + RN_MB - 1) / RN_MB) * npc + (H + RN_MB - 1) / RN_MB * npr;
+    const long more[4] = {(M + RN_MB - 1) / RN_MB * npd, nb + nbp, (nbp + 3) / 4 + (nb + 3) / 4,
+                          128 + (nbp + 3) / 4};     /* the last: phase 2's items, at most 2 nt + npp - 1, nt <= 64 */
+    for (int i = 0; i < 4; i++) if (more[i] > n) n = more[i];
+    return n;
+}
+
+static inline __attribute__((always_inline)) void SFX(lstmp_bwd_body)(rn_job *J, int tid, int nt, const int variant)
+{
+    const int T = J->T, N = J->N, H = J->H, P = J->P, r = J->reverse;
+    const long G4 = 4L * H;
+    const int nb = (H + 15) / 16, npan = (nb + 3) / 4, nbp = (P + 15) / 16, nppan = (nbp + 3) / 4;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    float tile[6 * 64] __attribute__((aligned(64)));
+    float *dh = J->dh;
+    const float *dhk = J->dhk;
+    rn_phase(&S, nppan + npan);          /* pack U^T per column panel of P (and the first step's dh^),
+                                            W_hr^T per unit panel */
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        if (i < nppan) {
+            SFX(pack_t)(J->U, P, G4, 4 * i, nbp - 4 * i < 4 ? nbp - 4 * i : 4, J->packed);
+            SFX(lstmp_pre)(J, r ? 0 : T - 1, 64 * i, 64 * i + 64 < P ? 64 * i + 64 : P);
+        } else {
+            const int k = i - nppan;
+            SFX(pack_t)(J->Whr, H, P, 4 * k, nb - 4 * k < 4 ? nb - 4 * k : 4, J->packed_r);
+        }
+    }
+    rn_wait(J, &S);
+    for (int s = 0; s < T; s++) {
+        const int t = r ? s : T - 1 - s;
+        rn_phase(&S, npan);                              /* A: dm, then da_t and dc_{t-1} */
+        for (int i; (i = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+            const int u0 = 64 * i, lim = H - u0 < 64 ? H - u0 : 64;
+            SFX(lstmp_bwd_units)(J, t, u0, lim, J->packed_r + (long)u0 * P, variant);
+        }
+        rn_wait(J, &S);
+        const float *da = J->da + (long)t * N * G4;
+        rn_phase(&S, nppan);                             /* B: dh_{t-1} = da_t U^T + dhk, next dh^ */
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            const int pb = 4 * i, np_ = nbp - pb < 4 ? nbp - pb : 4, p0 = pb * 16;
+            const int lim = P - p0 < np_ * 16 ? P - p0 : np_ * 16;
+            const float *panel = J->packed + (long)pb * 16 * G4;
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern)(rows, np_, G4, da + (long)rb * G4, G4, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *dhn = dh + n * P + p0;
+                    const float *dhkn = dhk + n * P + p0, *tr = tile + rr * 64;
+                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                }
+            }
+            if (s + 1 < T) SFX(lstmp_pre)(J, r ? t + 1 : t - 1, p0, p0 + lim);
+        }
+        rn_wait(J, &S);
+    }
+    SFX(lstmp_weight_grads)(J, &S);
+}
+
+static void SFX(lstmp_bwd)(rn_job *J, int tid, int nt)
+{
+    if (J->vflags & ~RN_PROJ) SFX(lstmp_bwd_body)(J, tid, nt, 1);
+    else SFX(lstmp_bwd_body)(J, tid, nt, 0);
+}
+
+static void (*const SFX(jobs)[8])(rn_job *, int, int) = {
+    SFX(lstm_fwd), SFX(lstm_bwd), SFX(gru_fwd), SFX(gru_bwd), SFX(rnn_fwd), SFX(rnn_bwd),
+    SFX(lstmp_fwd), SFX(lstmp_bwd)};
 
 #undef VL
 #undef V_LD

@@ -67,7 +67,8 @@ class LSTMEngineCache(NamedTuple):
     """A direction that the compiled loop ran with variant options (rnnlab.engine.lstm_forward)."""
     cell: LSTMCache      # the loop's arrays; U is U' = U * S with weight drop
     variant: dict        # lstm_forward's variant arguments (peepholes, cell_clip, input_forget, zoneout, c_hat,
-                         # gate_activation, gate_clip, gate_keep, recurrent_dropout, h_rec)
+                         # gate_activation, gate_clip, gate_keep, recurrent_dropout, h_rec;
+                         # W_hr and m with proj_size)
     rU: np.ndarray | None  # weight drop's scaled mask S, or None
 
     @property
@@ -218,10 +219,10 @@ class LSTM(Recurrent):
         recurrent_dropout: p in [0, 1): h_{t-1} * r / (1 - p) in the recurrent product (Gal &
                            Ghahramani 2016, Keras ``recurrent_dropout``).
         weight_drop:       p in [0, 1): U * M / (1 - p), one mask per forward (Merity et al. 2017).
-    For float32 the compiled engine (rnnlab.engine) runs peepholes, cell_clip, gate_clip,
+    For float32 the compiled engine (rnnlab.engine) runs proj_size, peepholes, cell_clip, gate_clip,
     input_forget, a hard-sigmoid gate_activation, weight_drop, recurrent_dropout and zoneout, alone or
-    together; a layer with proj_size or layer_norm runs the NumPy step functions of
-    rnnlab.layers.lstm_variants, as does float64.
+    together, except proj_size with gate_clip or recurrent_dropout; those layers, a layer with
+    layer_norm, and float64 run the NumPy step functions of rnnlab.layers.lstm_variants.
     """
 
     kind = "LSTM"
@@ -264,17 +265,19 @@ class LSTM(Recurrent):
 
     @property
     def compiled(self) -> bool:
-        """peepholes, cell_clip, gate_clip, input_forget, a hard-sigmoid gate_activation, zoneout,
-        recurrent_dropout and weight_drop run compiled; proj_size and layer_norm run the NumPy step
-        functions."""
-        return not (self.proj_size or self.options.layer_norm)
+        """proj_size, peepholes, cell_clip, gate_clip, input_forget, a hard-sigmoid gate_activation,
+        zoneout, recurrent_dropout and weight_drop run compiled, alone or together, except proj_size with
+        gate_clip or recurrent_dropout; those and layer_norm run the NumPy step functions."""
+        opt = self.options
+        return not (opt.layer_norm or (self.proj_size and (opt.gate_clip is not None or self.reg.recurrent_dropout)))
 
     def _engine_variant(self, x, p, reg) -> dict | None:
         """The arguments of rnnlab.engine.lstm_forward for a call that the compiled loop runs with its
-        variant options (peepholes, cell_clip, gate_clip, input_forget, gate_activation, zoneout,
-        recurrent dropout, weight drop), or None: the call runs the NumPy step functions."""
+        variant options (proj_size, peepholes, cell_clip, gate_clip, input_forget, gate_activation,
+        zoneout, recurrent dropout, weight drop), or None: the call runs the NumPy step functions."""
         opt = self.options
-        if self.proj_size or opt.layer_norm or self.__dict__.get("_keep_cells") or not engine.applies(x):
+        if (opt.layer_norm or (self.proj_size and (opt.gate_clip is not None or (reg is not None and reg.rh is not None)))
+                or self.__dict__.get("_keep_cells") or not engine.applies(x)):
             return None
         zh, zc, rh = (None, None, None) if reg is None else reg[:3]
         zone = zh is not None or zc is not None
@@ -285,10 +288,14 @@ class LSTM(Recurrent):
         gate_keep = None                                 # gate_clip's record of the clipped pre-activations
         if opt.gate_clip is not None and not engine.inference_mode():
             gate_keep = engine.gate_keep_array(T, N, H)
+        proj = {}
+        if self.proj_size:                               # m_t = o * tanh(c_t), for the backward's dW_hr
+            m = None if engine.inference_mode() else np.empty((T, N, H), np.float32)
+            proj = dict(W_hr=p["W_hr"], m=m)
         return dict(peepholes=p["p"] if opt.peepholes else None, cell_clip=opt.cell_clip,
                     input_forget=opt.input_forget, zoneout=(zh, zc) if zone else None, c_hat=c_hat,
                     gate_activation=opt.gate_activation, gate_clip=opt.gate_clip, gate_keep=gate_keep,
-                    recurrent_dropout=rh, h_rec=h_rec_array(x, H, reg))
+                    recurrent_dropout=rh, h_rec=h_rec_array(x, H, reg), **proj)
 
     def forward(self, x, state0=None, lengths=None, mask=None, return_cell_states=False):
         """y, state, cache = forward(x, state0=None, lengths=None, mask=None), as Recurrent.forward.
