@@ -174,6 +174,16 @@ class RegCache(NamedTuple):
         return self.cell.U
 
 
+class _CacheOf:
+    """The words "the cache returned by <kind>.forward of this layer, <repr>", made when printed."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __str__(self):
+        return f"the cache returned by {self.layer.kind}.forward of this layer, {self.layer!r}"
+
+
 class Recurrent:
     """Stacked, optionally bidirectional recurrent layer. Subclasses set:
 
@@ -452,7 +462,7 @@ class Recurrent:
     def _check_cache(self, cache) -> tuple:
         """(N, T) of a forward's cache, after checking that this layer made one like it: the same
         layers and directions, input and hidden sizes and gate count."""
-        what = f"the cache returned by {self.kind}.forward of this layer, {self!r}"
+        what = _CacheOf(self)                           # its text is made only for an error message
         if isinstance(cache, ShardedCache):
             if len(cache.parts) != 2 or not all(isinstance(c, RecurrentCache) for c in cache.parts):
                 raise ValueError(f"cache: expected {what}, got a ShardedCache of {len(cache.parts)} parts")
