@@ -162,6 +162,7 @@ def _addr(a) -> int:
 
 
 _PEEP, _CLIP, _CIFG, _ZONE, _HARD = 1, 2, 4, 8, 16    # rn_job's vflags
+_LN = 256                                              # layer_norm (rn_job's vflags)
 _SLOPES = {"hard_sigmoid": 1.0 / 6.0, "hard_sigmoid_keras2": 0.2}   # rnnlab.activations' hard sigmoids
 
 
@@ -179,7 +180,8 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=Fals
     ints = np.array([T, N, H, int(reverse), int(relu), dy_ts, dy_ns, D, vflags], np.int64)
     names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
              "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx", "peep", "zh", "zc", "dp", "clip", "chat",
-             "slope")
+             "slope",
+             "gx", "gh", "gc", "bc", "nx", "sx", "nh", "sh", "nc", "sc", "dzx", "dnc", "dgx", "dgh", "dgc", "dbc")
     arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32),
                   slope=None if slope is None else np.array([slope], np.float32))
     ptrs = np.array([_addr(arrays.get(k)) for k in names], np.uintp)
@@ -254,8 +256,41 @@ def _zone(d, N, H):
     return np.broadcast_to(_f32(d), (N, H)).copy() if np.ndim(d) < 2 else _f32(d)
 
 
+def _layer_norm(layer_norm, ln_cache, T, N, H, G, keep, lstm):
+    """The arrays of a layer-norm call (see lstm_forward): the gains as float32, the scratch n and s of
+    LN(x W), and, where the forward keeps a cache, the cache arrays, also stored into ``ln_cache``."""
+    names = ("g_x", "g_h", "g_c", "b_c") if lstm else ("g_x", "g_h")
+    if not isinstance(layer_norm, dict) or set(layer_norm) != set(names):
+        got = sorted(layer_norm) if isinstance(layer_norm, dict) else type(layer_norm).__name__
+        raise ValueError(f"layer_norm: expected a dict of the gains {list(names)}, got {got}")
+    if keep and not isinstance(ln_cache, dict):
+        raise ValueError(f"ln_cache: expected a dict to receive the layer-norm cache, got {type(ln_cache).__name__}")
+    arrays = {k: _f32(layer_norm[n]) for k, n in zip(("gx", "gh", "gc", "bc"), names)}
+    arrays.update(nx=np.empty((T, N, G * H), np.float32), sx=np.empty((T, N), np.float32))
+    if keep:
+        more = dict(nh=np.empty((T, N, G * H), np.float32), sh=np.empty((T, N), np.float32))
+        if lstm:
+            more.update(nc=np.empty((T, N, H), np.float32), sc=np.empty((T, N), np.float32),
+                        chat=np.empty((T, N, H), np.float32))
+        arrays.update(more)
+        ln_cache.update(nx=arrays["nx"], sx=arrays["sx"], **more)
+    return arrays
+
+
+def _ln_cached(layer_norm, ln_cache, lstm):
+    """A backward's layer-norm arrays: the gains and the forward's ``ln_cache``."""
+    need = ("nx", "sx", "nh", "sh") + (("nc", "sc", "chat") if lstm else ())
+    if not isinstance(ln_cache, dict) or any(k not in ln_cache for k in need):
+        raise ValueError("ln_cache: expected the dict that the layer-norm forward filled, got "
+                         f"{sorted(ln_cache) if isinstance(ln_cache, dict) else type(ln_cache).__name__}")
+    names = ("g_x", "g_h", "g_c", "b_c") if lstm else ("g_x", "g_h")
+    return {**{k: _f32(layer_norm[n]) for k, n in zip(("gx", "gh", "gc", "bc"), names)},
+            **{k: ln_cache[k] for k in need}}
+
+
 def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None, cell_clip=None,
-                 input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid"):
+                 input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid", layer_norm=None,
+                 ln_cache=None):
     """The LSTM loop of ``rnnlab.layers.lstm`` (gate order i, f, o, g; b includes any forget bias).
 
     x: (T, N, D) float32; h0, c0: (N, H); W (D, 4H), U (H, 4H), b (4H,); mask: (T, N, 1) of 0/1 or
@@ -271,14 +306,21 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     backward reads c^_t itself, c_hat (T, N, H) float32 receives it (ValueError naming c_hat when it
     is missing outside ``inference()``; pass the same array to the backward); gate_activation
     "sigmoid", "hard_sigmoid" or "hard_sigmoid_keras2": the activation of i, f, o
-    (``rnnlab.activations.GATE_ACTIVATIONS``; ValueError naming gate_activation for another). The
-    other LSTM variants run in NumPy only.
+    (``rnnlab.activations.GATE_ACTIVATIONS``; ValueError naming gate_activation for another);
+    layer_norm: a dict of the gains {"g_x", "g_h" (4H,), "g_c", "b_c" (H,)}: a = LN(x W) g_x + b +
+    LN(h U) g_h and h = o tanh(LN(c_t) g_c + b_c) (``lstm_variants`` [6]); ln_cache: a dict that
+    receives the normalizations' n and s and c^_t, for the backward (ValueError naming ln_cache when it
+    is missing outside ``inference()``). The other LSTM variants run in NumPy only.
     """
     T, N, D = x.shape
     H = U.shape[0]
     r = int(reverse)
     keep = not _no_cache.get()
-    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, keep, gate_activation)
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H,
+                                 keep and layer_norm is None, gate_activation)
+    if layer_norm is not None:                   # c^_t: the layer-norm cache's own
+        flags |= _LN
+        extra.update(_layer_norm(layer_norm, ln_cache, T, N, H, 4, keep, True))
     gates = np.empty((T, N, 4 * H), np.float32) if keep else None
     hs, cs = _states(T, N, H, r, h0, c0)
     tanh_c = np.empty((T, N, H), np.float32) if keep else None
@@ -291,14 +333,24 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
 
 
 def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse=False, *, peepholes=None,
-                  cell_clip=None, input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid"):
+                  cell_clip=None, input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid",
+                  layer_norm=None, ln_cache=None):
     """Gradients of ``lstm_forward`` from its arrays: dx (T, N, D), dh0, dc0 (N, H), {"W", "U", "b"}
-    (and "p", the peephole gradients (3H,), with peepholes), with the forward's variant arguments.
+    (and "p", the peephole gradients (3H,), with peepholes; "g_x", "g_h", "g_c", "b_c" with
+    layer_norm), with the forward's variant arguments (and its filled ln_cache).
 
     dy: (T, N, H) (a strided slice is fine); dh, dc: dL/d(final state), (N, H)."""
     T, N, D = x.shape
     H = U.shape[0]
-    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, True, gate_activation)
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H,
+                                 layer_norm is None, gate_activation)
+    ln = {}
+    if layer_norm is not None:
+        flags |= _LN
+        extra.update(_ln_cached(layer_norm, ln_cache, True))
+        ln = dict(dah=np.empty((T, N, 4 * H), np.float32), dzx=np.empty((T, N, 4 * H), np.float32),
+                  dnc=np.empty((T, N, H), np.float32), dgx=np.empty(4 * H, np.float32),
+                  dgh=np.empty(4 * H, np.float32), dgc=np.empty(H, np.float32), dbc=np.empty(H, np.float32))
     dh = np.array(dh, dtype=np.float32)
     dc = np.array(dc, dtype=np.float32)
     da = np.empty((T, N, 4 * H), np.float32)
@@ -306,10 +358,12 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     dp = np.zeros(3 * H, np.float32) if flags & _PEEP else None
     _run(_LSTM_BWD, T, N, H, 4, reverse, dy=_dy(dy), gates=gates, U=_f32(U), cs=cs, aux=tanh_c,
          mask=_mask2d(mask), da=da, dh=dh, dc=dc, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
-         W=_f32(W), hs=hs, vflags=flags, dp=dp, **extra, **out)
+         W=_f32(W), hs=hs, vflags=flags, dp=dp, **extra, **out, **ln)
     grads = {"W": out["dW"], "U": out["dU"], "b": out["db"]}
     if dp is not None:
         grads["p"] = dp
+    if ln:
+        grads.update(g_x=ln["dgx"], g_h=ln["dgh"], g_c=ln["dgc"], b_c=ln["dbc"])
     return out["dx"], dh, dc, grads
 
 

@@ -11,6 +11,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -70,6 +71,16 @@ typedef struct {
                                         or RN_CLIP: their backward reads c^_t) */
     atomic_long *claim1, *claim2;    /* per work item: the last phase that claimed it */
     atomic_long done;                /* work items finished, over all phases */
+    /* layer normalization (RN_LN; lstm_variants.py [6], gru_variants.py [L]); G H: the gate columns */
+    const float *gx, *gh;            /* gains g_x, g_h (G H) */
+    const float *gc, *bc;            /* LSTM: g_c, b_c (H) */
+    float *nx, *sx;                  /* (T, N, G H) n of LN(x W), (T, N) its s: forward out (also in inference) */
+    float *nh, *sh;                  /* (T, N, G H), (T, N): LN(h U)'s n and s, or NULL (inference) */
+    float *nc, *sc;                  /* LSTM: (T, N, H), (T, N): LN(c_t)'s, or NULL (inference) */
+    float *dzx;                      /* backward: (T, N, G H) dL/d(x W) */
+    float *dnc;                      /* backward, LSTM: (T, N, H) dL/d(LN(c_t) g_c + b_c) */
+    float *dgx, *dgh, *dgc, *dbc;    /* backward: the gains' and b_c's gradients */
+    float *lnw;                      /* scratch of the layer-norm loops (rn_run allocates it) */
 } rn_job;
 
 #define RN_PEEP 1                    /* peepholes: a_i, a_f += p c_{t-1}, a_o += p_o c_t */
@@ -77,6 +88,7 @@ typedef struct {
 #define RN_CIFG 4                    /* input_forget: f = 1 - i */
 #define RN_ZONE 8                    /* zoneout: s_t = d s_{t-1} + (1 - d) s^_t */
 #define RN_HARD 16                   /* hard-sigmoid gates: sigma(a) = clip(slope a + 1/2, 0, 1) */
+#define RN_LN 256                    /* layer_norm: LN(x W) g_x + b + LN(h U) g_h (the LSTM also LN(c_t)) */
 
 /* ----- sharing a phase's work items between threads ---------------------------------------------
  * A call is a sequence of phases (pack U, then one or two per time step); each phase has n work
@@ -140,6 +152,7 @@ static long rn_tnow(void)
 #endif
 
 /* ----- the loops, per instruction set ------------------------------------------------------------ */
+#define RN_GEN(name) name##_generic  /* the plain-C instantiation (the layer-norm loops' last units) */
 #define RN_AVX512 0
 #define RN_AVX2 0
 #define SFX(name) name##_generic
@@ -344,11 +357,25 @@ RN_EXPORT int rn_isa(void)
     return 0;
 }
 
+/* The arrays a layer-norm call (RN_LN) reads and writes: the forward keeps its cache (nh .. sc, and
+ * the LSTM's c^_t in chat) when it keeps the gates; the backward reads that cache. */
+static int rn_ln_args_ok(const rn_job *J, int which)
+{
+    if (which > 3 || !J->gx || !J->gh || !J->nx || !J->sx) return 0;
+    const int lstm = which < 2, bwd = which & 1;
+    if (lstm && (!J->gc || !J->bc)) return 0;
+    if ((bwd || J->gates) && (!J->nh || !J->sh || (lstm && (!J->nc || !J->sc || !J->chat)))) return 0;
+    if (bwd && (!J->dzx || !J->dgx || !J->dgh || !J->da || !J->dah || !J->db
+                || (lstm && (!J->dnc || !J->dgc || !J->dbc)))) return 0;
+    return 1;
+}
+
 /* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
  * 4 RNN forward, 5 RNN backward; isa as rn_isa() (never above it); I = T, N, H, reverse, relu,
  * dy_ts, dy_ns, D, vflags; P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
  * dU, db, dbh, dx, then peep, zh, zc, dp, the address of one float (cell_clip), chat, the address of
- * one float (the hard sigmoid's slope).
+ * one float (the hard sigmoid's slope), then (RN_LN) gx, gh, gc, bc, nx, sx, nh, sh, nc, sc, dzx,
+ * dnc, dgx, dgh, dgc, dbc.
  * Returns 0, or -1 for arguments out of range, -2 when out of memory. */
 RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const uintptr_t *P)
 {
@@ -374,7 +401,13 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     job.clip = P[27] ? *(const float *)P[27] : 0.0f;
     job.chat = (float *)P[28];
     job.slope = P[29] ? *(const float *)P[29] : 0.0f;
-    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD)) return -1;
+    job.gx = (const float *)P[30]; job.gh = (const float *)P[31];
+    job.gc = (const float *)P[32]; job.bc = (const float *)P[33];
+    job.nx = (float *)P[34]; job.sx = (float *)P[35]; job.nh = (float *)P[36]; job.sh = (float *)P[37];
+    job.nc = (float *)P[38]; job.sc = (float *)P[39]; job.dzx = (float *)P[40]; job.dnc = (float *)P[41];
+    job.dgx = (float *)P[42]; job.dgh = (float *)P[43]; job.dgc = (float *)P[44]; job.dbc = (float *)P[45];
+    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD | RN_LN)) return -1;
+    if ((job.vflags & RN_LN) && !rn_ln_args_ok(&job, which)) return -1;
     if (job.vflags & (RN_PEEP | RN_CLIP | RN_CIFG) && which > 1) return -1;     /* LSTM options */
     if (job.vflags & RN_HARD && which > 3) return -1;                          /* LSTM and GRU gates */
     if ((job.vflags & RN_HARD) && !(job.slope > 0.0f)) return -1;
@@ -388,8 +421,16 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     static const int gates_of[6] = {4, 4, 3, 3, 1, 1};
     long items = weight_grad_items_generic((long)job.T * job.N, gates_of[which], job.H, job.D);
     if (items < nb) items = nb;
+    float *lnw = 0;
+    if (job.vflags & RN_LN) {        /* the layer-norm loops' phases and scratch (ln_items, ln_scratch) */
+        const long li = ln_items_generic((long)job.T * job.N, gates_of[which], job.H);
+        if (items < li) items = li;
+        lnw = malloc(sizeof(float) * (size_t)ln_scratch_generic(job.N, gates_of[which], job.H, nt));
+        if (!lnw) return -2;
+        job.lnw = lnw;
+    }
     atomic_long *claims = calloc((size_t)nb + (size_t)items, sizeof *claims);   /* zero: never claimed */
-    if (!claims) return -2;
+    if (!claims) { free(lnw); return -2; }
     job.claim1 = claims;
     job.claim2 = claims + nb;
     atomic_init(&job.done, 0);
@@ -400,6 +441,7 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
 #endif
     rn_parallel(fn, &job, nt);
     free(claims);
+    free(lnw);
     return 0;
 }
 

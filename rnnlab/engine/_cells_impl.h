@@ -482,6 +482,539 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
     }
 }
 
+/* ----- layer normalization (RN_LN): the LSTM's and the GRU's layer_norm loops ------------------
+ * Equations: lstm_variants.py ("Layer normalization", [6]) and gru_variants.py [L]. LN(z) =
+ * (z - mean z) / s, s = sqrt(var z + 1e-5), over all G H pre-activations of a row, separately for
+ * x_t W and h_{t-1} U (and, in the LSTM, over the H units of c_t). A row's statistics span every
+ * unit block, so these loops cannot finish a block's units right after its product as the plain
+ * loops do; they run in phases, each ended by a wait:
+ *   before the loop   x W for all T N rows in one product (the W rows of the packed [W; U]),
+ *                     then LN of each row: nx (cached n), sx (s);
+ *   per step          A: u = h_{t-1} U per unit block into the scratch uh (N, G H);
+ *                     B: every thread that claims a block first computes all N rows' statistics of
+ *                        uh itself (reading N G H floats is cheap next to the product, and saves a
+ *                        wait), then its units' gates (the GRU: also h_t);
+ *                     C (LSTM): the same for c^_t's statistics, then tanh(LN(c^_t) g_c + b_c), h_t.
+ * The backward mirrors it: per step, dh = da_h U^T (the previous step's) and the first elementwise
+ * part (dn_c = dm o (1 - tanh^2)); the row means of dn_c g_c and dn_c g_c n_c and the gates' da;
+ * the row means of da g_h and da g_h n_h and da_h = LN'(da g_h). After the loop, d(x W) =
+ * LN'(da g_x) row by row, the merged products of weight_grads (dW, dU, dx), and the column sums
+ * db, dg_x, dg_h (and dg_c, db_c) over all rows, step by step in time order.
+ * Every statistic is computed by the same code on the same data whichever thread runs it, and every
+ * sum runs in a fixed order, so the results do not depend on the thread count. */
+
+#ifndef RN_LN_ROWS
+#define RN_LN_ROWS 64                /* rows per work item of the row-wise phases */
+#endif
+
+/* mu, s of z[0 .. L-1] as layer_norm_forward: the mean, then the mean of the squared deviations.
+ * The VL lanes' partial sums are added in lane order. */
+static inline void SFX(ln_stats)(const float *z, const long L, float *mu, float *s)
+{
+    float lanes[VL], sum = 0.0f, sq = 0.0f;
+    SFX(vf) v = V_SET(0.0f);
+    long l = 0;
+    for (; l + VL <= L; l += VL) v = V_ADD(v, V_LD(z + l));
+    V_ST(lanes, v);
+    for (int k = 0; k < VL; k++) sum += lanes[k];
+    for (; l < L; l++) sum += z[l];
+    const float m = sum / (float)L;
+    const SFX(vf) mv = V_SET(m);
+    v = V_SET(0.0f);
+    for (l = 0; l + VL <= L; l += VL) { const SFX(vf) d = V_SUB(V_LD(z + l), mv); v = V_FMA(d, d, v); }
+    V_ST(lanes, v);
+    for (int k = 0; k < VL; k++) sq += lanes[k];
+    for (; l < L; l++) { const float d = z[l] - m; sq += d * d; }
+    *mu = m;
+    *s = sqrtf(sq / (float)L + 1e-5f);
+}
+
+/* m1 = mean(dy g), m2 = mean(dy g n) over L, for LN's backward dz = (dy g - m1 - n m2) / s. */
+static inline void SFX(ln_dmeans)(const float *dy, const float *g, const float *n, const long L, float *m1,
+                                  float *m2)
+{
+    float l1[VL], l2[VL], s1 = 0.0f, s2 = 0.0f;
+    SFX(vf) v1 = V_SET(0.0f), v2 = V_SET(0.0f);
+    long l = 0;
+    for (; l + VL <= L; l += VL) {
+        const SFX(vf) d = V_MUL(V_LD(dy + l), V_LD(g + l));
+        v1 = V_ADD(v1, d);
+        v2 = V_FMA(d, V_LD(n + l), v2);
+    }
+    V_ST(l1, v1);
+    V_ST(l2, v2);
+    for (int k = 0; k < VL; k++) { s1 += l1[k]; s2 += l2[k]; }
+    for (; l < L; l++) { const float d = dy[l] * g[l]; s1 += d; s2 += d * n[l]; }
+    *m1 = s1 / (float)L;
+    *m2 = s2 / (float)L;
+}
+
+/* dz[j] = (dy[j] g[j] - m1 - n[j] m2) / s for j < L (LN's backward, given ln_dmeans' m1, m2). */
+static inline void SFX(ln_back)(const float *dy, const float *g, const float *n, const long L, const float m1,
+                                const float m2, const float s, float *dz)
+{
+    const float rs = 1.0f / s;
+    const SFX(vf) a = V_SET(m1), b = V_SET(m2), c = V_SET(rs);
+    long l = 0;
+    for (; l + VL <= L; l += VL)
+        V_ST(dz + l, V_MUL(V_SUB(V_SUB(V_MUL(V_LD(dy + l), V_LD(g + l)), a), V_MUL(V_LD(n + l), b)), c));
+    for (; l < L; l++) dz[l] = (dy[l] * g[l] - m1 - n[l] * m2) * rs;
+}
+
+/* Work items of the layer-norm loops' largest own phase (for the claim array), and the floats of
+ * their scratch: uh (N, G H), two (N, H) buffers, and every thread's (N, 2) row statistics. */
+static inline long SFX(ln_items)(long M, int G, int H)
+{
+    const long nb = (H + 15) / 16, rows = (M + RN_MB - 1) / RN_MB * nb;
+    const long cols = ((long)G * H + 63) / 64 + (H + 63) / 64, rr = (M + RN_LN_ROWS - 1) / RN_LN_ROWS;
+    long most = rows > cols ? rows : cols;
+    return most > rr ? most : rr;
+}
+
+static inline long SFX(ln_scratch)(int N, int G, int H, int nt)
+{
+    return (long)N * (G + 2) * H + 2L * N * nt;
+}
+
+/* Before the time loop: nx = LN(x W) for all T N rows, sx their s. x W runs over the W rows of the
+ * [W; U] that pack_fwd packed (one unit block a panel), in row blocks of RN_MB; then each row is
+ * normalized in place. */
+static void SFX(ln_input)(rn_job *J, rn_sync *S, const int G)
+{
+    const int N = J->N, H = J->H, D = J->D, nb = (H + 15) / 16;
+    const long M = (long)J->T * N, GH = (long)G * H;
+    const int nrc = (int)((M + RN_MB - 1) / RN_MB), nrr = (int)((M + RN_LN_ROWS - 1) / RN_LN_ROWS);
+    float tile[6 * 64] __attribute__((aligned(64)));
+    rn_phase(S, nrc * nb);
+    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
+        const int pb = i % nb, u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+        const long m0 = (long)(i / nb) * RN_MB, m1 = m0 + RN_MB < M ? m0 + RN_MB : M;
+        const float *panel = J->packed + (long)pb * 16 * G * (D + H);
+        for (long rb = m0; rb < m1; rb += 6) {
+            const int rows = m1 - rb < 6 ? (int)(m1 - rb) : 6;
+            SFX(kern)(rows, G, D, J->x + rb * D, D, panel, tile);
+            for (int rr = 0; rr < rows; rr++)
+                for (int g = 0; g < G; g++) {
+                    float *dst = J->nx + (rb + rr) * GH + g * H + u0;
+                    const float *src = tile + rr * 64 + g * 16;
+                    for (int l = 0; l < lim; l++) dst[l] = src[l];
+                }
+        }
+    }
+    rn_wait(J, S);
+    rn_phase(S, nrr);
+    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
+        const long m1 = (long)(i + 1) * RN_LN_ROWS < M ? (long)(i + 1) * RN_LN_ROWS : M;
+        for (long m = (long)i * RN_LN_ROWS; m < m1; m++) {
+            float *z = J->nx + m * GH, mu, s;
+            SFX(ln_stats)(z, GH, &mu, &s);
+            J->sx[m] = s;
+            const float rs = 1.0f / s;
+            for (long l = 0; l < GH; l++) z[l] = (z[l] - mu) * rs;
+        }
+    }
+    rn_wait(J, S);
+}
+
+/* A step's phase A: uh = h_{t-1} U for the claimed unit blocks (the U rows of the packed [W; U]). */
+static void SFX(ln_recurrent)(rn_job *J, rn_sync *S, const int G, const float *hp, float *uh)
+{
+    const int N = J->N, H = J->H, D = J->D, nb = (H + 15) / 16;
+    const long GH = (long)G * H;
+    float tile[6 * 64] __attribute__((aligned(64)));
+    rn_phase(S, nb);
+    for (int pb; (pb = rn_claim(J->claim1, S)) >= 0; rn_done(J)) {
+        const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+        const float *panel = J->packed + (long)pb * 16 * G * (D + H) + (long)D * 16 * G;
+        for (int rb = 0; rb < N; rb += 6) {
+            const int rows = N - rb < 6 ? N - rb : 6;
+            SFX(kern)(rows, G, H, hp + (long)rb * H, H, panel, tile);
+            for (int rr = 0; rr < rows; rr++)
+                for (int g = 0; g < G; g++) {
+                    float *dst = uh + (rb + rr) * GH + g * H + u0;
+                    const float *src = tile + rr * 64 + g * 16;
+                    for (int l = 0; l < lim; l++) dst[l] = src[l];
+                }
+        }
+    }
+    rn_wait(J, S);
+}
+
+/* The statistics (mu, s) of each of the N rows of z (row stride ld, L columns), into st[2 n], st[2 n + 1]. */
+static void SFX(ln_rows_stats)(const float *z, int N, long ld, long L, float *st)
+{
+    for (long n = 0; n < N; n++) SFX(ln_stats)(z + n * ld, L, st + 2 * n, st + 2 * n + 1);
+}
+
+/* The same rows' m1, m2 of ln_dmeans (dy, n: row stride ld; g shared). */
+static void SFX(ln_rows_dmeans)(const float *dy, const float *g, const float *nn, int N, long ld, long L, float *st)
+{
+    for (long n = 0; n < N; n++) SFX(ln_dmeans)(dy + n * ld, g, nn + n * ld, L, st + 2 * n, st + 2 * n + 1);
+}
+
+/* After the backward loop: the column sums over all T N rows, per step first, then over the steps in
+ * time order: db = sum da, dg_x = sum da nx, dg_h = sum da nh (G H columns, da: the gates' gradient),
+ * and, with dnc (the LSTM), dg_c = sum dnc nc, db_c = sum dnc (H columns). One item per 64 columns. */
+static void SFX(ln_colsums)(rn_job *J, rn_sync *S, const int G, const float *da)
+{
+    const int T = J->T, N = J->N, H = J->H;
+    const long GH = (long)G * H;
+    const int ng = (int)((GH + 63) / 64), nc_ = J->dnc ? (H + 63) / 64 : 0;
+    rn_phase(S, ng + nc_);
+    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
+        const int cg = i < ng;                             /* a G H column block, or an H one */
+        const long c0 = 64L * (cg ? i : i - ng), L = cg ? GH : H;
+        const int w = L - c0 < 64 ? (int)(L - c0) : 64;
+        const float *a = cg ? da : J->dnc, *n1 = cg ? J->nx : J->nc, *n2 = cg ? J->nh : 0;
+        float t1[64], t2[64], t3[64], p1[64], p2[64], p3[64];
+        for (int c = 0; c < w; c++) t1[c] = t2[c] = t3[c] = 0.0f;
+        for (long t = 0; t < T; t++) {
+            for (int c = 0; c < w; c++) p1[c] = p2[c] = p3[c] = 0.0f;
+            for (long n = 0; n < N; n++) {
+                const long o = (t * N + n) * L + c0;
+                for (int c = 0; c < w; c++) {
+                    p1[c] += a[o + c];
+                    p2[c] += a[o + c] * n1[o + c];
+                    if (n2) p3[c] += a[o + c] * n2[o + c];
+                }
+            }
+            for (int c = 0; c < w; c++) { t1[c] += p1[c]; t2[c] += p2[c]; t3[c] += p3[c]; }
+        }
+        for (int c = 0; c < w; c++) {
+            if (cg) { J->db[c0 + c] = t1[c]; J->dgx[c0 + c] = t2[c]; J->dgh[c0 + c] = t3[c]; }
+            else { J->dbc[c0 + c] = t1[c]; J->dgc[c0 + c] = t2[c]; }
+        }
+    }
+    rn_wait(J, S);
+}
+
+/* After the backward loop: dzx = d(x W) = LN'(da g_x) row by row, from nx, sx. */
+static void SFX(ln_input_bwd)(rn_job *J, rn_sync *S, const int G, const float *da)
+{
+    const long M = (long)J->T * J->N, GH = (long)G * J->H;
+    rn_phase(S, (int)((M + RN_LN_ROWS - 1) / RN_LN_ROWS));
+    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
+        const long m1 = (long)(i + 1) * RN_LN_ROWS < M ? (long)(i + 1) * RN_LN_ROWS : M;
+        for (long m = (long)i * RN_LN_ROWS; m < m1; m++) {
+            float m_1, m_2;
+            SFX(ln_dmeans)(da + m * GH, J->gx, J->nx + m * GH, GH, &m_1, &m_2);
+            SFX(ln_back)(da + m * GH, J->gx, J->nx + m * GH, GH, m_1, m_2, J->sx[m], J->dzx + m * GH);
+        }
+    }
+    rn_wait(J, S);
+}
+
+/* ----- LSTM with layer_norm ---------------------------------------------------------------------
+ * Phase B's work for one row, len <= 16 units (pointers at the row's unit u0; gate k at + k H):
+ *   n_h = (u - mu) / s (kept in nh unless NULL),  a = nx g_x + b + n_h g_h,
+ *   a_i += p_i c_{t-1}, a_f += p_f c_{t-1},  i = sigma(a_i), f = sigma(a_f) or 1 - i, g = tanh(a_g),
+ *   c^ = clip(f c_{t-1} + i g),  a_o += p_o c^,  o = sigma(a_o)
+ * (the options as lstm_units_v's). The gates go to a unless NULL, o to o (a + 2 H or a scratch), c^ to ch.
+ * The last len % VL units run the plain-C instantiation. */
+static void SFX(lstmln_gates)(const int len, const long H, const float *nx, const float *u, const float mu,
+                              const float rs, float *nh, const float *gx, const float *gh, const float *bu,
+                              const float *cp, float *a, float *o_, float *ch, const float *pp, const float clip,
+                              const int cifg, const float slope)
+{
+    const SFX(vf) one = V_SET(1.0f), lo = V_SET(-clip), hi = V_SET(clip), mv = V_SET(mu), rv = V_SET(rs);
+    SFX(vf) z[4];
+    int l = 0;
+    for (; l + VL <= len; l += VL) {
+        for (int k = 0; k < 4; k++) {
+            const long o = k * H + l;
+            const SFX(vf) n = V_MUL(V_SUB(V_LD(u + o), mv), rv);              /* LN(h U) */
+            if (nh) V_ST(nh + o, n);
+            z[k] = V_FMA(n, V_LD(gh + o), V_FMA(V_LD(nx + o), V_LD(gx + o), V_LD(bu + o)));
+        }
+        const SFX(vf) c0 = V_LD(cp + l);
+        if (pp) { z[0] = V_FMA(V_LD(pp + l), c0, z[0]); z[1] = V_FMA(V_LD(pp + H + l), c0, z[1]); }
+        const SFX(vf) i = SFX(vgate)(z[0], slope);
+        const SFX(vf) f = cifg ? V_SUB(one, i) : SFX(vgate)(z[1], slope);
+        const SFX(vf) g = SFX(vtanh)(z[3]);
+        SFX(vf) c = V_FMA(f, c0, V_MUL(i, g));
+        if (clip > 0.0f) c = V_MIN(V_MAX(c, lo), hi);
+        V_ST(ch + l, c);
+        if (pp) z[2] = V_FMA(V_LD(pp + 2 * H + l), c, z[2]);
+        const SFX(vf) o = SFX(vgate)(z[2], slope);
+        if (a) { V_ST(a + l, i); V_ST(a + H + l, f); V_ST(a + 3 * H + l, g); }
+        V_ST(o_ + l, o);
+    }
+#if VL > 1
+    if (l < len)
+        RN_GEN(lstmln_gates)(len - l, H, nx + l, u + l, mu, rs, nh ? nh + l : 0, gx + l, gh + l, bu + l, cp + l,
+                             a ? a + l : 0, o_ + l, ch + l, pp ? pp + l : 0, clip, cifg, slope);
+#endif
+}
+
+/* Phase C's work for one row, len <= 16 units: n_c = (c^ - mu) / s (kept in nc unless NULL),
+ * tanh_c = tanh(n_c g_c + b_c) (kept in tc unless NULL), h^ = o tanh_c, then zoneout (zh, zc: the
+ * row's d, or NULL) h = h^ + d_h (h_{t-1} - h^), c = c^ + d_c (c_{t-1} - c^), into hn, cn. */
+static void SFX(lstmln_out)(const int len, const float *ch, const float mu, const float rs, float *nc,
+                            const float *gc, const float *bc, const float *o_, float *tc, const float *cp,
+                            const float *hp, const float *zh, const float *zc, float *cn, float *hn)
+{
+    const SFX(vf) mv = V_SET(mu), rv = V_SET(rs);
+    int l = 0;
+    for (; l + VL <= len; l += VL) {
+        SFX(vf) c = V_LD(ch + l);
+        const SFX(vf) n = V_MUL(V_SUB(c, mv), rv);                             /* LN(c^_t) */
+        if (nc) V_ST(nc + l, n);
+        const SFX(vf) th = SFX(vtanh)(V_FMA(n, V_LD(gc + l), V_LD(bc + l)));
+        if (tc) V_ST(tc + l, th);
+        SFX(vf) h = V_MUL(V_LD(o_ + l), th);                                    /* m_t = o tanh(...) */
+        if (zc) c = V_FMA(V_LD(zc + l), V_SUB(V_LD(cp + l), c), c);
+        if (zh) h = V_FMA(V_LD(zh + l), V_SUB(V_LD(hp + l), h), h);
+        V_ST(cn + l, c);
+        V_ST(hn + l, h);
+    }
+#if VL > 1
+    if (l < len)
+        RN_GEN(lstmln_out)(len - l, ch + l, mu, rs, nc ? nc + l : 0, gc + l, bc + l, o_ + l, tc ? tc + l : 0,
+                           cp + l, hp + l, zh ? zh + l : 0, zc ? zc + l : 0, cn + l, hn + l);
+#endif
+}
+
+static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, nb = (H + 15) / 16;
+    const long G4 = 4L * H;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
+    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 4, pb, 1, J->packed);
+    rn_wait(J, &S);
+    SFX(ln_input)(J, &S, 4);
+    float *uh = J->lnw, *cw = uh + N * G4, *ow = cw + (long)N * H, *st = ow + (long)N * H + 2L * N * tid;
+    const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
+    const float clip = J->vflags & RN_CLIP ? J->clip : 0.0f;
+    const int cifg = J->vflags & RN_CIFG;
+    const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+    for (int s = 0; s < T; s++) {
+        const int t = r ? T - 1 - s : s;
+        const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
+        float *hn = J->hs + (long)(t + 1 - r) * N * H, *cn = J->cs + (long)(t + 1 - r) * N * H;
+        float *a = J->gates ? J->gates + (long)t * N * G4 : 0, *tc = J->aux ? J->aux + (long)t * N * H : 0;
+        float *ch = J->chat ? J->chat + (long)t * N * H : cw;                   /* c^_t */
+        float *nh = J->nh ? J->nh + (long)t * N * G4 : 0, *nc = J->nc ? J->nc + (long)t * N * H : 0;
+        const float *nx = J->nx + (long)t * N * G4, *m = J->mask ? J->mask + (long)t * N : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
+        const long ost = a ? G4 : H;                    /* o: the cached gates' o block, or the scratch */
+        float *o_ = a ? a + 2 * H : ow;
+        SFX(ln_recurrent)(J, &S, 4, hp, uh);            /* A: uh = h_{t-1} U */
+        rn_phase(&S, nb);                               /* B: LN(uh), the gates, c^_t */
+        for (int pb, have = 0; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+            if (!have) { SFX(ln_rows_stats)(uh, N, G4, G4, st); have = 1; }
+            if (pb == 0 && J->sh)
+                for (int n = 0; n < N; n++) J->sh[(long)t * N + n] = st[2 * n + 1];
+            const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+            for (long n = 0; n < N; n++)
+                SFX(lstmln_gates)(lim, H, nx + n * G4 + u0, uh + n * G4 + u0, st[2 * n], 1.0f / st[2 * n + 1],
+                                  nh ? nh + n * G4 + u0 : 0, J->gx + u0, J->gh + u0, J->b + u0, cp + n * H + u0,
+                                  a ? a + n * G4 + u0 : 0, o_ + n * ost + u0, ch + n * H + u0, pp ? pp + u0 : 0,
+                                  clip, cifg, slope);
+        }
+        rn_wait(J, &S);
+        rn_phase(&S, nb);                               /* C: LN(c^_t), h_t, zoneout, the mask */
+        for (int pb, have = 0; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+            if (!have) { SFX(ln_rows_stats)(ch, N, H, H, st); have = 1; }
+            if (pb == 0 && J->sc)
+                for (int n = 0; n < N; n++) J->sc[(long)t * N + n] = st[2 * n + 1];
+            const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+            for (long n = 0; n < N; n++) {
+                const long k = n * H + u0;
+                SFX(lstmln_out)(lim, ch + k, st[2 * n], 1.0f / st[2 * n + 1], nc ? nc + k : 0, J->gc + u0,
+                                J->bc + u0, o_ + n * ost + u0, tc ? tc + k : 0, cp + k, hp + k,
+                                J->zh ? J->zh + k : 0, J->zc ? J->zc + k : 0, cn + k, hn + k);
+                if (m) {                                                 /* ragged: y = m h, carry */
+                    const float mv = m[n];
+                    for (int l = 0; l < lim; l++) yt[k + l] = hn[k + l] * mv;
+                    if (mv == 0.0f)
+                        for (int l = 0; l < lim; l++) { hn[k + l] = hp[k + l]; cn[k + l] = cp[k + l]; }
+                }
+            }
+        }
+        rn_wait(J, &S);
+    }
+}
+
+/* Backward, step t's first part for units u0 .. u1 - 1 of every row (lstmv_backward's loop head):
+ * dm = dh_t + dy_t, with zoneout dm (1 - d_h) and dhk = dm d_h (else dhk = 0); a padded row: dm = 0,
+ * dhk = dh (the carry). dm goes to the scratch dmw, dn_c = dm o (1 - tanh_c^2) to dnc[t]. */
+static void SFX(lstmln_bwd1)(rn_job *J, int t, int u0, int u1)
+{
+    const int N = J->N, H = J->H;
+    const long G4 = 4L * H;
+    const float *gt = J->gates + (long)t * N * G4, *tct = J->aux + (long)t * N * H;
+    const float *dyt = J->dy + (long)t * J->dy_ts, *m = J->mask ? J->mask + (long)t * N : 0;
+    float *dmw = J->lnw, *dnc = J->dnc + (long)t * N * H;
+    for (long n = 0; n < N; n++) {
+        const float *restrict o = gt + n * G4 + 2 * H, *restrict th = tct + n * H, *restrict dy = dyt + n * J->dy_ns;
+        const float *restrict dh = J->dh + n * H, *restrict zh = J->zh ? J->zh + n * H : 0;
+        float *restrict dm = dmw + n * H, *restrict dn = dnc + n * H, *restrict dhk = J->dhk + n * H;
+        if (m && m[n] == 0.0f) {
+            for (int j = u0; j < u1; j++) { dm[j] = 0.0f; dn[j] = 0.0f; dhk[j] = dh[j]; }
+            continue;
+        }
+        if (zh)
+            for (int j = u0; j < u1; j++) {
+                const float d = dh[j] + dy[j];
+                dhk[j] = d * zh[j];
+                dm[j] = d * (1.0f - zh[j]);
+                dn[j] = dm[j] * o[j] * (1.0f - th[j] * th[j]);
+            }
+        else
+            for (int j = u0; j < u1; j++) {
+                const float d = dh[j] + dy[j];
+                dhk[j] = 0.0f;
+                dm[j] = d;
+                dn[j] = d * o[j] * (1.0f - th[j] * th[j]);
+            }
+    }
+}
+
+/* Backward, step t's gates for one row, len units (lstmv_step_backward from its dn_c line on):
+ *   dc = dc_t (zoneout: dc_t (1 - d_c), and d_c dc_t joins dc_{t-1}) + (dn_c g_c - m1 - n_c m2) / s_c,
+ *   da_o = sigma'(dm tanh_c),  dc += da_o p_o,  dc *= [|c^_t| < clip],  di = dc g, df = dc c_{t-1},
+ *   dg = dc i,  dc_{t-1} = dc f,  da_f = df sigma'(f), or di -= df (cifg),  da_i = di sigma'(i),
+ *   da_g = dg (1 - g^2),  dc_{t-1} += da_i p_i + da_f p_f;  the peephole terms summed into sp
+ * (as lstm_units_bwd_v's). cc: c^_t. */
+static void SFX(lstmln_units_bwd)(const int len, const long H, const float *g_, const float *tc, const float *cp,
+                                  const float *cc, const float *dm, const float *dnc, const float *nc,
+                                  const float *gc, const float m1, const float m2, const float rs, float *da,
+                                  float *dc, const float *pp, const float clip, const int cifg, const float *zc,
+                                  float *sp, const float slope)
+{
+    const SFX(vf) one = V_SET(1.0f), zero = V_SET(0.0f), lim = V_SET(clip);
+    const SFX(vf) a1 = V_SET(m1), a2 = V_SET(m2), rv = V_SET(rs);
+    int j = 0;
+    for (; j + VL <= len; j += VL) {
+        const SFX(vf) i = V_LD(g_ + j), f = V_LD(g_ + H + j), o = V_LD(g_ + 2 * H + j), g = V_LD(g_ + 3 * H + j);
+        const SFX(vf) th = V_LD(tc + j), c0 = V_LD(cp + j);
+        SFX(vf) dci = V_LD(dc + j), dzc = zero;
+        if (zc) { const SFX(vf) d = V_LD(zc + j); dzc = V_MUL(dci, d); dci = V_MUL(dci, V_SUB(one, d)); }
+        const SFX(vf) dln = V_MUL(V_SUB(V_SUB(V_MUL(V_LD(dnc + j), V_LD(gc + j)), a1), V_MUL(V_LD(nc + j), a2)), rv);
+        SFX(vf) dct = V_ADD(dci, dln);
+        const SFX(vf) dao = SFX(vdgate)(V_MUL(V_LD(dm + j), th), o, slope);
+        if (pp) dct = V_FMA(dao, V_LD(pp + 2 * H + j), dct);
+        if (clip > 0.0f) dct = V_KEEP_LT(dct, V_LD(cc + j), lim);
+        SFX(vf) di = V_MUL(dct, g);
+        const SFX(vf) df = V_MUL(dct, c0);
+        SFX(vf) daf = zero;
+        if (cifg) di = V_SUB(di, df);
+        else daf = SFX(vdgate)(df, f, slope);
+        const SFX(vf) dai = SFX(vdgate)(di, i, slope);
+        SFX(vf) dcp = V_MUL(dct, f);
+        if (pp) {
+            dcp = V_FMA(daf, V_LD(pp + H + j), V_FMA(dai, V_LD(pp + j), dcp));
+            V_ST(sp + j, V_FMA(dai, c0, V_LD(sp + j)));
+            V_ST(sp + 64 + j, V_FMA(daf, c0, V_LD(sp + 64 + j)));
+            V_ST(sp + 128 + j, V_FMA(dao, V_LD(cc + j), V_LD(sp + 128 + j)));
+        }
+        V_ST(da + j, dai);
+        V_ST(da + H + j, daf);
+        V_ST(da + 2 * H + j, dao);
+        V_ST(da + 3 * H + j, V_MUL(V_MUL(dct, i), V_SUB(one, V_MUL(g, g))));
+        V_ST(dc + j, V_ADD(dcp, dzc));
+    }
+#if VL > 1
+    if (j < len)
+        RN_GEN(lstmln_units_bwd)(len - j, H, g_ + j, tc + j, cp + j, cc + j, dm + j, dnc + j, nc + j, gc + j, m1, m2,
+                                 rs, da + j, dc + j, pp ? pp + j : 0, clip, cifg, zc ? zc + j : 0, sp + j, slope);
+#endif
+}
+
+/* Backward, step t's gates for units u0 .. u1 - 1 (u1 - u0 <= 64) of every row; st: the rows' m1, m2
+ * of dn_c g_c. A padded row: da = 0, dc carried. dp: the step's rows summed first, then added. */
+static void SFX(lstmln_bwd2)(rn_job *J, int t, int u0, int u1, const float *st)
+{
+    const int N = J->N, H = J->H, r = J->reverse;
+    const long G4 = 4L * H, k0 = (long)t * N * H;
+    const float *m = J->mask ? J->mask + (long)t * N : 0;
+    const float *cp = J->cs + (long)(t + r) * N * H;
+    const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
+    const float clip = J->vflags & RN_CLIP ? J->clip : 0.0f;
+    const int cifg = J->vflags & RN_CIFG;
+    const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+    float sp[3 * 64] __attribute__((aligned(64)));
+    if (pp) memset(sp, 0, sizeof sp);
+    for (long n = 0; n < N; n++) {
+        float *da = J->da + ((long)t * N + n) * G4;
+        if (m && m[n] == 0.0f) {
+            for (int j = u0; j < u1; j++) da[j] = da[H + j] = da[2 * H + j] = da[3 * H + j] = 0.0f;
+            continue;
+        }
+        const long k = k0 + n * H + u0;
+        SFX(lstmln_units_bwd)(u1 - u0, H, J->gates + ((long)t * N + n) * G4 + u0, J->aux + k, cp + n * H + u0,
+                              J->chat + k, J->lnw + n * H + u0, J->dnc + k, J->nc + k, J->gc + u0, st[2 * n],
+                              st[2 * n + 1], 1.0f / J->sc[(long)t * N + n], da + u0, J->dc + n * H + u0,
+                              pp ? pp + u0 : 0, clip, cifg, J->zc ? J->zc + n * H + u0 : 0, sp, slope);
+    }
+    if (pp)
+        for (int j = u0; j < u1; j++) {
+            J->dp[j] += sp[j - u0];
+            J->dp[H + j] += sp[64 + j - u0];
+            J->dp[2 * H + j] += sp[128 + j - u0];
+        }
+}
+
+static void SFX(lstmln_bwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse, nb = (H + 15) / 16, npan = (nb + 3) / 4;
+    const long G4 = 4L * H;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    float *st = J->lnw + (long)N * 6 * H + 2L * N * tid;
+    float tile[6 * 64] __attribute__((aligned(64)));
+    rn_phase(&S, npan);                                 /* pack U^T; step T-1's (0's) first part */
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        SFX(pack_bwd)(J->U, H, 4, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+        SFX(lstmln_bwd1)(J, r ? 0 : T - 1, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H);
+    }
+    rn_wait(J, &S);
+    for (int s = 0; s < T; s++) {
+        const int t = r ? s : T - 1 - s;
+        const long k0 = (long)t * N;
+        rn_phase(&S, npan);                             /* the gates' da_t, dc_{t-1} */
+        for (int i, have = 0; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            if (!have) { SFX(ln_rows_dmeans)(J->dnc + k0 * H, J->gc, J->nc + k0 * H, N, H, H, st); have = 1; }
+            SFX(lstmln_bwd2)(J, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st);
+        }
+        rn_wait(J, &S);
+        rn_phase(&S, npan);                             /* da_h = LN'(da g_h) */
+        for (int i, have = 0; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            if (!have) { SFX(ln_rows_dmeans)(J->da + k0 * G4, J->gh, J->nh + k0 * G4, N, G4, G4, st); have = 1; }
+            const int u0 = 64 * i, w = (64 * i + 64 < H ? 64 * i + 64 : H) - u0;
+            for (long n = 0; n < N; n++) {
+                const long o = (k0 + n) * G4 + u0;
+                for (int g = 0; g < 4; g++)
+                    SFX(ln_back)(J->da + o + g * H, J->gh + g * H + u0, J->nh + o + g * H, w, st[2 * n],
+                                 st[2 * n + 1], J->sh[k0 + n], J->dah + o + g * H);
+            }
+        }
+        rn_wait(J, &S);
+        const float *dah = J->dah + k0 * G4;
+        rn_phase(&S, npan);                             /* dh_{t-1} = da_h U^T + dhk; the next step's first part */
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
+            const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
+            const float *panel = J->packed + (long)pb * 16 * G4;
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern)(rows, np_, G4, dah + (long)rb * G4, G4, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *dhn = J->dh + n * H + u0;
+                    const float *dhkn = J->dhk + n * H + u0, *tr = tile + rr * 64;
+                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                }
+            }
+            if (s + 1 < T) SFX(lstmln_bwd1)(J, r ? t + 1 : t - 1, u0, u0 + lim);
+        }
+        rn_wait(J, &S);
+    }
+    SFX(ln_input_bwd)(J, &S, 4, J->da);                 /* d(x W) = LN'(da g_x) */
+    SFX(weight_grads)(J, &S, 4, J->dzx, J->dah);        /* dW, dU, dx (and db: replaced next) */
+    SFX(ln_colsums)(J, &S, 4, J->da);                   /* db = sum da, dg_x, dg_h, dg_c, db_c */
+}
+
 /* ----- LSTM -------------------------------------------------------------------------------------- */
 /* The gate work of one batch row for len <= 16 units from u0 (lstm.py, gate order i, f, o, g):
  *   i, f, o = sigma(x W + h U + b),  g = tanh(x W + h U + b),  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t).
@@ -637,7 +1170,8 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
 
 static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
 {
-    if (J->vflags) SFX(lstm_fwd_body)(J, tid, nt, 1);
+    if (J->vflags & RN_LN) SFX(lstmln_fwd)(J, tid, nt);
+    else if (J->vflags) SFX(lstm_fwd_body)(J, tid, nt, 1);
     else SFX(lstm_fwd_body)(J, tid, nt, 0);
 }
 
@@ -832,6 +1366,10 @@ static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
 #ifdef RN_TIME
     long t0 = rn_tnow();
 #endif
+    if (J->vflags & RN_LN) {
+        SFX(lstmln_bwd)(J, tid, nt);
+        return;
+    }
     if (J->vflags) SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem_v), J->da);
     else SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem), J->da);
 #ifdef RN_TIME

@@ -66,7 +66,8 @@ class LSTMCache(NamedTuple):
 class LSTMEngineCache(NamedTuple):
     """A direction that the compiled loop ran with variant options (rnnlab.engine.lstm_forward)."""
     cell: LSTMCache      # the loop's arrays; U is U' = U * S with weight drop
-    variant: dict        # lstm_forward's variant arguments (peepholes, cell_clip, input_forget, zoneout, c_hat)
+    variant: dict        # lstm_forward's variant arguments (peepholes, cell_clip, input_forget, zoneout, c_hat,
+                         # and with layer_norm the gains and the filled ln_cache)
     rU: np.ndarray | None  # weight drop's scaled mask S, or None
 
     @property
@@ -217,10 +218,10 @@ class LSTM(Recurrent):
         recurrent_dropout: p in [0, 1): h_{t-1} * r / (1 - p) in the recurrent product (Gal &
                            Ghahramani 2016, Keras ``recurrent_dropout``).
         weight_drop:       p in [0, 1): U * M / (1 - p), one mask per forward (Merity et al. 2017).
-    For float32 the compiled engine (rnnlab.engine) runs peepholes, cell_clip, input_forget, a
-    hard-sigmoid gate_activation, weight_drop and zoneout, alone or together; a layer with proj_size,
-    gate_clip, layer_norm or recurrent_dropout runs the NumPy step functions of
-    rnnlab.layers.lstm_variants, as does float64.
+    For float32 the compiled engine (rnnlab.engine) runs peepholes, cell_clip, input_forget, layer_norm,
+    a hard-sigmoid gate_activation, weight_drop and zoneout, alone or together; a layer with proj_size,
+    gate_clip or recurrent_dropout runs the NumPy step functions of rnnlab.layers.lstm_variants, as
+    does float64.
     """
 
     kind = "LSTM"
@@ -263,17 +264,17 @@ class LSTM(Recurrent):
 
     @property
     def compiled(self) -> bool:
-        """peepholes, cell_clip, input_forget, a hard-sigmoid gate_activation, zoneout and weight_drop run
-        compiled; proj_size, gate_clip, layer_norm and recurrent_dropout run the NumPy step functions."""
+        """peepholes, cell_clip, input_forget, layer_norm, a hard-sigmoid gate_activation, zoneout and
+        weight_drop run compiled; proj_size, gate_clip and recurrent_dropout run the NumPy step functions."""
         opt = self.options
-        return not (self.proj_size or opt.gate_clip is not None or opt.layer_norm or self.reg.recurrent_dropout)
+        return not (self.proj_size or opt.gate_clip is not None or self.reg.recurrent_dropout)
 
     def _engine_variant(self, x, p, reg) -> dict | None:
         """The arguments of rnnlab.engine.lstm_forward for a call that the compiled loop runs with its
-        variant options (peepholes, cell_clip, input_forget, gate_activation, zoneout, weight drop), or
-        None: the call runs the NumPy step functions."""
+        variant options (peepholes, cell_clip, input_forget, layer_norm, gate_activation, zoneout, weight
+        drop), or None: the call runs the NumPy step functions."""
         opt = self.options
-        if (self.proj_size or opt.gate_clip is not None or opt.layer_norm or self.__dict__.get("_keep_cells")
+        if (self.proj_size or opt.gate_clip is not None or self.__dict__.get("_keep_cells")
                 or not engine.applies(x)):
             return None
         zh, zc, rh = (None, None, None) if reg is None else reg[:3]
@@ -281,11 +282,15 @@ class LSTM(Recurrent):
             return None
         zone = zh is not None or zc is not None
         c_hat = None                                     # c^_t before zoneout, for the backward's peepholes and clip
-        if zone and (opt.peepholes or opt.cell_clip is not None) and not engine.inference_mode():
+        if (zone and (opt.peepholes or opt.cell_clip is not None) and not opt.layer_norm
+                and not engine.inference_mode()):
             c_hat = np.empty((*x.shape[:2], self.hidden_size), np.float32)
-        return dict(peepholes=p["p"] if opt.peepholes else None, cell_clip=opt.cell_clip,
-                    input_forget=opt.input_forget, zoneout=(zh, zc) if zone else None, c_hat=c_hat,
-                    gate_activation=opt.gate_activation)
+        variant = dict(peepholes=p["p"] if opt.peepholes else None, cell_clip=opt.cell_clip,
+                       input_forget=opt.input_forget, zoneout=(zh, zc) if zone else None, c_hat=c_hat,
+                       gate_activation=opt.gate_activation)
+        if opt.layer_norm:                               # the gains, and the dict the forward fills for the backward
+            variant.update(layer_norm={k: p[k] for k in ("g_x", "g_h", "g_c", "b_c")}, ln_cache={})
+        return variant
 
     def forward(self, x, state0=None, lengths=None, mask=None, return_cell_states=False):
         """y, state, cache = forward(x, state0=None, lengths=None, mask=None), as Recurrent.forward.
