@@ -181,7 +181,7 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, relu=Fals
     names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
              "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx", "peep", "zh", "zc", "dp", "clip", "chat",
              "slope",
-             "gx", "gh", "gc", "bc", "nx", "sx", "nh", "sh", "nc", "sc", "dzx", "dnc", "dgx", "dgh", "dgc", "dbc")
+             "gx", "gh", "gc", "bc", "nx", "sx", "nh", "sh", "mc", "sc", "dgx", "dgh", "dgc", "dbc")
     arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32),
                   slope=None if slope is None else np.array([slope], np.float32))
     ptrs = np.array([_addr(arrays.get(k)) for k in names], np.uintp)
@@ -256,9 +256,10 @@ def _zone(d, N, H):
     return np.broadcast_to(_f32(d), (N, H)).copy() if np.ndim(d) < 2 else _f32(d)
 
 
-def _layer_norm(layer_norm, ln_cache, T, N, H, G, keep, lstm):
-    """The arrays of a layer-norm call (see lstm_forward): the gains as float32, the scratch n and s of
-    LN(x W), and, where the forward keeps a cache, the cache arrays, also stored into ``ln_cache``."""
+def _layer_norm(layer_norm, ln_cache, T, N, H, G, keep, lstm, c_hat=False):
+    """The arrays of a layer-norm call (see lstm_forward): the gains as float32 and, where the forward
+    keeps a cache, the cache arrays, also stored into ``ln_cache``: n and s of LN(x W) and LN(h U), the
+    LSTM's mean and s of c^_t, and c^_t itself where c_hat (zoneout of c)."""
     names = ("g_x", "g_h", "g_c", "b_c") if lstm else ("g_x", "g_h")
     if not isinstance(layer_norm, dict) or set(layer_norm) != set(names):
         got = sorted(layer_norm) if isinstance(layer_norm, dict) else type(layer_norm).__name__
@@ -266,20 +267,21 @@ def _layer_norm(layer_norm, ln_cache, T, N, H, G, keep, lstm):
     if keep and not isinstance(ln_cache, dict):
         raise ValueError(f"ln_cache: expected a dict to receive the layer-norm cache, got {type(ln_cache).__name__}")
     arrays = {k: _f32(layer_norm[n]) for k, n in zip(("gx", "gh", "gc", "bc"), names)}
-    arrays.update(nx=np.empty((T, N, G * H), np.float32), sx=np.empty((T, N), np.float32))
     if keep:
-        more = dict(nh=np.empty((T, N, G * H), np.float32), sh=np.empty((T, N), np.float32))
+        more = dict(nx=np.empty((T, N, G * H), np.float32), sx=np.empty((T, N), np.float32),
+                    nh=np.empty((T, N, G * H), np.float32), sh=np.empty((T, N), np.float32))
         if lstm:
-            more.update(nc=np.empty((T, N, H), np.float32), sc=np.empty((T, N), np.float32),
-                        chat=np.empty((T, N, H), np.float32))
+            more.update(mc=np.empty((T, N), np.float32), sc=np.empty((T, N), np.float32))
+        if c_hat:
+            more["chat"] = np.empty((T, N, H), np.float32)
         arrays.update(more)
-        ln_cache.update(nx=arrays["nx"], sx=arrays["sx"], **more)
+        ln_cache.update(more)
     return arrays
 
 
-def _ln_cached(layer_norm, ln_cache, lstm):
+def _ln_cached(layer_norm, ln_cache, lstm, c_hat=False):
     """A backward's layer-norm arrays: the gains and the forward's ``ln_cache``."""
-    need = ("nx", "sx", "nh", "sh") + (("nc", "sc", "chat") if lstm else ())
+    need = ("nx", "sx", "nh", "sh") + (("mc", "sc") if lstm else ()) + (("chat",) if c_hat else ())
     if not isinstance(ln_cache, dict) or any(k not in ln_cache for k in need):
         raise ValueError("ln_cache: expected the dict that the layer-norm forward filled, got "
                          f"{sorted(ln_cache) if isinstance(ln_cache, dict) else type(ln_cache).__name__}")
@@ -320,7 +322,7 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
                                  keep and layer_norm is None, gate_activation)
     if layer_norm is not None:                   # c^_t: the layer-norm cache's own
         flags |= _LN
-        extra.update(_layer_norm(layer_norm, ln_cache, T, N, H, 4, keep, True))
+        extra.update(_layer_norm(layer_norm, ln_cache, T, N, H, 4, keep, True, extra["zc"] is not None))
     gates = np.empty((T, N, 4 * H), np.float32) if keep else None
     hs, cs = _states(T, N, H, r, h0, c0)
     tanh_c = np.empty((T, N, H), np.float32) if keep else None
@@ -347,10 +349,9 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     ln = {}
     if layer_norm is not None:
         flags |= _LN
-        extra.update(_ln_cached(layer_norm, ln_cache, True))
-        ln = dict(dah=np.empty((T, N, 4 * H), np.float32), dzx=np.empty((T, N, 4 * H), np.float32),
-                  dnc=np.empty((T, N, H), np.float32), dgx=np.empty(4 * H, np.float32),
-                  dgh=np.empty(4 * H, np.float32), dgc=np.empty(H, np.float32), dbc=np.empty(H, np.float32))
+        extra.update(_ln_cached(layer_norm, ln_cache, True, extra["zc"] is not None))
+        ln = dict(dah=np.empty((T, N, 4 * H), np.float32), dgx=np.empty(4 * H, np.float32), dgh=np.empty(4 * H, np.float32), dgc=np.empty(H, np.float32),
+                  dbc=np.empty(H, np.float32))
     dh = np.array(dh, dtype=np.float32)
     dc = np.array(dc, dtype=np.float32)
     da = np.empty((T, N, 4 * H), np.float32)

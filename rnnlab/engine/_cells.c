@@ -74,11 +74,9 @@ typedef struct {
     /* layer normalization (RN_LN; lstm_variants.py [6], gru_variants.py [L]); G H: the gate columns */
     const float *gx, *gh;            /* gains g_x, g_h (G H) */
     const float *gc, *bc;            /* LSTM: g_c, b_c (H) */
-    float *nx, *sx;                  /* (T, N, G H) n of LN(x W), (T, N) its s: forward out (also in inference) */
+    float *nx, *sx;                  /* (T, N, G H) n of LN(x W), (T, N) its s, or NULL (inference) */
     float *nh, *sh;                  /* (T, N, G H), (T, N): LN(h U)'s n and s, or NULL (inference) */
-    float *nc, *sc;                  /* LSTM: (T, N, H), (T, N): LN(c_t)'s, or NULL (inference) */
-    float *dzx;                      /* backward: (T, N, G H) dL/d(x W) */
-    float *dnc;                      /* backward, LSTM: (T, N, H) dL/d(LN(c_t) g_c + b_c) */
+    float *mc, *sc;                  /* LSTM: (T, N) mean and s of c^_t, or NULL (inference) */
     float *dgx, *dgh, *dgc, *dbc;    /* backward: the gains' and b_c's gradients */
     float *lnw;                      /* scratch of the layer-norm loops (rn_run allocates it) */
 } rn_job;
@@ -358,15 +356,16 @@ RN_EXPORT int rn_isa(void)
 }
 
 /* The arrays a layer-norm call (RN_LN) reads and writes: the forward keeps its cache (nh .. sc, and
- * the LSTM's c^_t in chat) when it keeps the gates; the backward reads that cache. */
+ * the LSTM's c^_t in chat with zoneout of c) when it keeps the gates; the backward reads that cache. */
 static int rn_ln_args_ok(const rn_job *J, int which)
 {
-    if (which > 3 || !J->gx || !J->gh || !J->nx || !J->sx) return 0;
+    if (which > 3 || !J->gx || !J->gh) return 0;
     const int lstm = which < 2, bwd = which & 1;
     if (lstm && (!J->gc || !J->bc)) return 0;
-    if ((bwd || J->gates) && (!J->nh || !J->sh || (lstm && (!J->nc || !J->sc || !J->chat)))) return 0;
-    if (bwd && (!J->dzx || !J->dgx || !J->dgh || !J->da || !J->dah || !J->db
-                || (lstm && (!J->dnc || !J->dgc || !J->dbc)))) return 0;
+    if ((bwd || J->gates) && (!J->nx || !J->sx || !J->nh || !J->sh || (lstm && (!J->mc || !J->sc)))) return 0;
+    if (lstm && J->zc && (bwd || J->gates) && !J->chat) return 0;       /* c^_t, which cs lacks */
+    if (bwd && (!J->dgx || !J->dgh || !J->da || !J->dah || !J->db || (lstm && (!J->dgc || !J->dbc))))
+        return 0;
     return 1;
 }
 
@@ -374,8 +373,8 @@ static int rn_ln_args_ok(const rn_job *J, int which)
  * 4 RNN forward, 5 RNN backward; isa as rn_isa() (never above it); I = T, N, H, reverse, relu,
  * dy_ts, dy_ns, D, vflags; P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
  * dU, db, dbh, dx, then peep, zh, zc, dp, the address of one float (cell_clip), chat, the address of
- * one float (the hard sigmoid's slope), then (RN_LN) gx, gh, gc, bc, nx, sx, nh, sh, nc, sc, dzx,
- * dnc, dgx, dgh, dgc, dbc.
+ * one float (the hard sigmoid's slope), then (RN_LN) gx, gh, gc, bc, nx, sx, nh, sh, mc, sc, dgx,
+ * dgh, dgc, dbc.
  * Returns 0, or -1 for arguments out of range, -2 when out of memory. */
 RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const uintptr_t *P)
 {
@@ -404,8 +403,8 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     job.gx = (const float *)P[30]; job.gh = (const float *)P[31];
     job.gc = (const float *)P[32]; job.bc = (const float *)P[33];
     job.nx = (float *)P[34]; job.sx = (float *)P[35]; job.nh = (float *)P[36]; job.sh = (float *)P[37];
-    job.nc = (float *)P[38]; job.sc = (float *)P[39]; job.dzx = (float *)P[40]; job.dnc = (float *)P[41];
-    job.dgx = (float *)P[42]; job.dgh = (float *)P[43]; job.dgc = (float *)P[44]; job.dbc = (float *)P[45];
+    job.mc = (float *)P[38]; job.sc = (float *)P[39];
+    job.dgx = (float *)P[40]; job.dgh = (float *)P[41]; job.dgc = (float *)P[42]; job.dbc = (float *)P[43];
     if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD | RN_LN)) return -1;
     if ((job.vflags & RN_LN) && !rn_ln_args_ok(&job, which)) return -1;
     if (job.vflags & (RN_PEEP | RN_CLIP | RN_CIFG) && which > 1) return -1;     /* LSTM options */
@@ -422,10 +421,8 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     long items = weight_grad_items_generic((long)job.T * job.N, gates_of[which], job.H, job.D);
     if (items < nb) items = nb;
     float *lnw = 0;
-    if (job.vflags & RN_LN) {        /* the layer-norm loops' phases and scratch (ln_items, ln_scratch) */
-        const long li = ln_items_generic((long)job.T * job.N, gates_of[which], job.H);
-        if (items < li) items = li;
-        lnw = malloc(sizeof(float) * (size_t)ln_scratch_generic(job.N, gates_of[which], job.H, nt));
+    if (job.vflags & RN_LN) {        /* the layer-norm loops' scratch (ln_scratch) */
+        lnw = malloc(sizeof(float) * (size_t)ln_scratch_generic(job.N, gates_of[which], job.H));
         if (!lnw) return -2;
         job.lnw = lnw;
     }

@@ -506,24 +506,53 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
 #ifndef RN_LN_ROWS
 #define RN_LN_ROWS 64                /* rows per work item of the row-wise phases */
 #endif
+#ifndef RN_LN_MAXT
+#define RN_LN_MAXT 64                /* threads at most (RN_MAX_THREADS): the per-thread statistics */
+#endif
+
+/* The sum of a vector's lanes, in a fixed order. */
+static inline float SFX(vhsum)(SFX(vf) v)
+{
+#if RN_AVX512
+    return _mm512_reduce_add_ps(v);
+#elif RN_AVX2
+    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    return _mm_cvtss_f32(_mm_add_ss(lo, _mm_movehdup_ps(lo)));
+#else
+    return v;
+#endif
+}
 
 /* mu, s of z[0 .. L-1] as layer_norm_forward: the mean, then the mean of the squared deviations.
- * The VL lanes' partial sums are added in lane order. */
+ * Four vector accumulators (the adds' latency), added in a fixed order. */
 static inline void SFX(ln_stats)(const float *z, const long L, float *mu, float *s)
 {
-    float lanes[VL], sum = 0.0f, sq = 0.0f;
-    SFX(vf) v = V_SET(0.0f);
+    const SFX(vf) zero = V_SET(0.0f);
+    SFX(vf) v0 = zero, v1 = zero, v2 = zero, v3 = zero;
     long l = 0;
-    for (; l + VL <= L; l += VL) v = V_ADD(v, V_LD(z + l));
-    V_ST(lanes, v);
-    for (int k = 0; k < VL; k++) sum += lanes[k];
+    for (; l + 4 * VL <= L; l += 4 * VL) {
+        v0 = V_ADD(v0, V_LD(z + l));
+        v1 = V_ADD(v1, V_LD(z + l + VL));
+        v2 = V_ADD(v2, V_LD(z + l + 2 * VL));
+        v3 = V_ADD(v3, V_LD(z + l + 3 * VL));
+    }
+    for (; l + VL <= L; l += VL) v0 = V_ADD(v0, V_LD(z + l));
+    float sum = SFX(vhsum)(V_ADD(V_ADD(v0, v1), V_ADD(v2, v3)));
     for (; l < L; l++) sum += z[l];
     const float m = sum / (float)L;
     const SFX(vf) mv = V_SET(m);
-    v = V_SET(0.0f);
-    for (l = 0; l + VL <= L; l += VL) { const SFX(vf) d = V_SUB(V_LD(z + l), mv); v = V_FMA(d, d, v); }
-    V_ST(lanes, v);
-    for (int k = 0; k < VL; k++) sq += lanes[k];
+    v0 = v1 = v2 = v3 = zero;
+    for (l = 0; l + 4 * VL <= L; l += 4 * VL) {
+        const SFX(vf) d0 = V_SUB(V_LD(z + l), mv), d1 = V_SUB(V_LD(z + l + VL), mv);
+        const SFX(vf) d2 = V_SUB(V_LD(z + l + 2 * VL), mv), d3 = V_SUB(V_LD(z + l + 3 * VL), mv);
+        v0 = V_FMA(d0, d0, v0);
+        v1 = V_FMA(d1, d1, v1);
+        v2 = V_FMA(d2, d2, v2);
+        v3 = V_FMA(d3, d3, v3);
+    }
+    for (; l + VL <= L; l += VL) { const SFX(vf) d = V_SUB(V_LD(z + l), mv); v0 = V_FMA(d, d, v0); }
+    float sq = SFX(vhsum)(V_ADD(V_ADD(v0, v1), V_ADD(v2, v3)));
     for (; l < L; l++) { const float d = z[l] - m; sq += d * d; }
     *mu = m;
     *s = sqrtf(sq / (float)L + 1e-5f);
@@ -533,17 +562,22 @@ static inline void SFX(ln_stats)(const float *z, const long L, float *mu, float 
 static inline void SFX(ln_dmeans)(const float *dy, const float *g, const float *n, const long L, float *m1,
                                   float *m2)
 {
-    float l1[VL], l2[VL], s1 = 0.0f, s2 = 0.0f;
-    SFX(vf) v1 = V_SET(0.0f), v2 = V_SET(0.0f);
+    const SFX(vf) zero = V_SET(0.0f);
+    SFX(vf) a0 = zero, a1 = zero, b0 = zero, b1 = zero;
     long l = 0;
+    for (; l + 2 * VL <= L; l += 2 * VL) {
+        const SFX(vf) d0 = V_MUL(V_LD(dy + l), V_LD(g + l)), d1 = V_MUL(V_LD(dy + l + VL), V_LD(g + l + VL));
+        a0 = V_ADD(a0, d0);
+        a1 = V_ADD(a1, d1);
+        b0 = V_FMA(d0, V_LD(n + l), b0);
+        b1 = V_FMA(d1, V_LD(n + l + VL), b1);
+    }
     for (; l + VL <= L; l += VL) {
         const SFX(vf) d = V_MUL(V_LD(dy + l), V_LD(g + l));
-        v1 = V_ADD(v1, d);
-        v2 = V_FMA(d, V_LD(n + l), v2);
+        a0 = V_ADD(a0, d);
+        b0 = V_FMA(d, V_LD(n + l), b0);
     }
-    V_ST(l1, v1);
-    V_ST(l2, v2);
-    for (int k = 0; k < VL; k++) { s1 += l1[k]; s2 += l2[k]; }
+    float s1 = SFX(vhsum)(V_ADD(a0, a1)), s2 = SFX(vhsum)(V_ADD(b0, b1));
     for (; l < L; l++) { const float d = dy[l] * g[l]; s1 += d; s2 += d * n[l]; }
     *m1 = s1 / (float)L;
     *m2 = s2 / (float)L;
@@ -561,63 +595,32 @@ static inline void SFX(ln_back)(const float *dy, const float *g, const float *n,
     for (; l < L; l++) dz[l] = (dy[l] * g[l] - m1 - n[l] * m2) * rs;
 }
 
-/* Work items of the layer-norm loops' largest own phase (for the claim array), and the floats of
- * their scratch: uh (N, G H), two (N, H) buffers, and every thread's (N, 2) row statistics. */
-static inline long SFX(ln_items)(long M, int G, int H)
+/* The layer-norm loops' scratch (rn_run allocates J->lnw), part k of:
+ *   0: (N, G H)  the forward's uh = h_{t-1} U; the backward's dm (N, H)
+ *   1: (N, H)    the forward's c^_t (without a cache); the backward's dn_c
+ *   6: (N, H)    the forward's o (without a cache)
+ *   7: (N, G H)  the forward's ux = x_t W
+ *   2: (RN_LN_MAXT, N, 4)  each thread's row statistics
+ *   3: (npan, N, 2), 4: (npan, N, 4)  the backward's partial row sums, per panel of 64 units
+ *   5: (G H)     the backward's db, summed over the steps */
+static inline long SFX(ln_off)(int N, int G, int H, int k)
 {
-    const long nb = (H + 15) / 16, rows = (M + RN_MB - 1) / RN_MB * nb;
-    const long cols = ((long)G * H + 63) / 64 + (H + 63) / 64, rr = (M + RN_LN_ROWS - 1) / RN_LN_ROWS;
-    long most = rows > cols ? rows : cols;
-    return most > rr ? most : rr;
+    const long npan = ((H + 15) / 16 + 3) / 4, sz[8] = {(long)N * G * H, (long)N * H, 4L * N * RN_LN_MAXT,
+                                                        2 * npan * N, 4 * npan * N, (long)G * H, (long)N * H,
+                                                        (long)N * G * H};
+    long o = 0;
+    for (int i = 0; i < k; i++) o += sz[i];
+    return o;
 }
 
-static inline long SFX(ln_scratch)(int N, int G, int H, int nt)
-{
-    return (long)N * (G + 2) * H + 2L * N * nt;
-}
+static inline float *SFX(ln_w)(rn_job *J, int G, int k) { return J->lnw + SFX(ln_off)(J->N, G, J->H, k); }
 
-/* Before the time loop: nx = LN(x W) for all T N rows, sx their s. x W runs over the W rows of the
- * [W; U] that pack_fwd packed (one unit block a panel), in row blocks of RN_MB; then each row is
- * normalized in place. */
-static void SFX(ln_input)(rn_job *J, rn_sync *S, const int G)
-{
-    const int N = J->N, H = J->H, D = J->D, nb = (H + 15) / 16;
-    const long M = (long)J->T * N, GH = (long)G * H;
-    const int nrc = (int)((M + RN_MB - 1) / RN_MB), nrr = (int)((M + RN_LN_ROWS - 1) / RN_LN_ROWS);
-    float tile[6 * 64] __attribute__((aligned(64)));
-    rn_phase(S, nrc * nb);
-    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
-        const int pb = i % nb, u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
-        const long m0 = (long)(i / nb) * RN_MB, m1 = m0 + RN_MB < M ? m0 + RN_MB : M;
-        const float *panel = J->packed + (long)pb * 16 * G * (D + H);
-        for (long rb = m0; rb < m1; rb += 6) {
-            const int rows = m1 - rb < 6 ? (int)(m1 - rb) : 6;
-            SFX(kern)(rows, G, D, J->x + rb * D, D, panel, tile);
-            for (int rr = 0; rr < rows; rr++)
-                for (int g = 0; g < G; g++) {
-                    float *dst = J->nx + (rb + rr) * GH + g * H + u0;
-                    const float *src = tile + rr * 64 + g * 16;
-                    for (int l = 0; l < lim; l++) dst[l] = src[l];
-                }
-        }
-    }
-    rn_wait(J, S);
-    rn_phase(S, nrr);
-    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
-        const long m1 = (long)(i + 1) * RN_LN_ROWS < M ? (long)(i + 1) * RN_LN_ROWS : M;
-        for (long m = (long)i * RN_LN_ROWS; m < m1; m++) {
-            float *z = J->nx + m * GH, mu, s;
-            SFX(ln_stats)(z, GH, &mu, &s);
-            J->sx[m] = s;
-            const float rs = 1.0f / s;
-            for (long l = 0; l < GH; l++) z[l] = (z[l] - mu) * rs;
-        }
-    }
-    rn_wait(J, S);
-}
+static inline long SFX(ln_scratch)(int N, int G, int H) { return SFX(ln_off)(N, G, H, 8); }
 
-/* A step's phase A: uh = h_{t-1} U for the claimed unit blocks (the U rows of the packed [W; U]). */
-static void SFX(ln_recurrent)(rn_job *J, rn_sync *S, const int G, const float *hp, float *uh)
+/* A step's first phase: ux = x_t W and uh = h_{t-1} U (N, G H), apart (each is normalized on its
+ * own), for the claimed unit blocks, over the packed [W; U] (one unit block a panel). */
+static void SFX(ln_products)(rn_job *J, rn_sync *S, const int G, const float *xt, const float *hp, float *ux,
+                             float *uh)
 {
     const int N = J->N, H = J->H, D = J->D, nb = (H + 15) / 16;
     const long GH = (long)G * H;
@@ -625,16 +628,20 @@ static void SFX(ln_recurrent)(rn_job *J, rn_sync *S, const int G, const float *h
     rn_phase(S, nb);
     for (int pb; (pb = rn_claim(J->claim1, S)) >= 0; rn_done(J)) {
         const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
-        const float *panel = J->packed + (long)pb * 16 * G * (D + H) + (long)D * 16 * G;
+        const float *panel = J->packed + (long)pb * 16 * G * (D + H);
         for (int rb = 0; rb < N; rb += 6) {
             const int rows = N - rb < 6 ? N - rb : 6;
-            SFX(kern)(rows, G, H, hp + (long)rb * H, H, panel, tile);
-            for (int rr = 0; rr < rows; rr++)
-                for (int g = 0; g < G; g++) {
-                    float *dst = uh + (rb + rr) * GH + g * H + u0;
-                    const float *src = tile + rr * 64 + g * 16;
-                    for (int l = 0; l < lim; l++) dst[l] = src[l];
-                }
+            for (int part = 0; part < 2; part++) {
+                if (part) SFX(kern)(rows, G, H, hp + (long)rb * H, H, panel + (long)D * 16 * G, tile);
+                else SFX(kern)(rows, G, D, xt + (long)rb * D, D, panel, tile);
+                float *u = part ? uh : ux;
+                for (int rr = 0; rr < rows; rr++)
+                    for (int g = 0; g < G; g++) {
+                        float *dst = u + (rb + rr) * GH + g * H + u0;
+                        const float *src = tile + rr * 64 + g * 16;
+                        for (int l = 0; l < lim; l++) dst[l] = src[l];
+                    }
+            }
         }
     }
     rn_wait(J, S);
@@ -646,85 +653,29 @@ static void SFX(ln_rows_stats)(const float *z, int N, long ld, long L, float *st
     for (long n = 0; n < N; n++) SFX(ln_stats)(z + n * ld, L, st + 2 * n, st + 2 * n + 1);
 }
 
-/* The same rows' m1, m2 of ln_dmeans (dy, n: row stride ld; g shared). */
-static void SFX(ln_rows_dmeans)(const float *dy, const float *g, const float *nn, int N, long ld, long L, float *st)
-{
-    for (long n = 0; n < N; n++) SFX(ln_dmeans)(dy + n * ld, g, nn + n * ld, L, st + 2 * n, st + 2 * n + 1);
-}
-
-/* After the backward loop: the column sums over all T N rows, per step first, then over the steps in
- * time order: db = sum da, dg_x = sum da nx, dg_h = sum da nh (G H columns, da: the gates' gradient),
- * and, with dnc (the LSTM), dg_c = sum dnc nc, db_c = sum dnc (H columns). One item per 64 columns. */
-static void SFX(ln_colsums)(rn_job *J, rn_sync *S, const int G, const float *da)
-{
-    const int T = J->T, N = J->N, H = J->H;
-    const long GH = (long)G * H;
-    const int ng = (int)((GH + 63) / 64), nc_ = J->dnc ? (H + 63) / 64 : 0;
-    rn_phase(S, ng + nc_);
-    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
-        const int cg = i < ng;                             /* a G H column block, or an H one */
-        const long c0 = 64L * (cg ? i : i - ng), L = cg ? GH : H;
-        const int w = L - c0 < 64 ? (int)(L - c0) : 64;
-        const float *a = cg ? da : J->dnc, *n1 = cg ? J->nx : J->nc, *n2 = cg ? J->nh : 0;
-        float t1[64], t2[64], t3[64], p1[64], p2[64], p3[64];
-        for (int c = 0; c < w; c++) t1[c] = t2[c] = t3[c] = 0.0f;
-        for (long t = 0; t < T; t++) {
-            for (int c = 0; c < w; c++) p1[c] = p2[c] = p3[c] = 0.0f;
-            for (long n = 0; n < N; n++) {
-                const long o = (t * N + n) * L + c0;
-                for (int c = 0; c < w; c++) {
-                    p1[c] += a[o + c];
-                    p2[c] += a[o + c] * n1[o + c];
-                    if (n2) p3[c] += a[o + c] * n2[o + c];
-                }
-            }
-            for (int c = 0; c < w; c++) { t1[c] += p1[c]; t2[c] += p2[c]; t3[c] += p3[c]; }
-        }
-        for (int c = 0; c < w; c++) {
-            if (cg) { J->db[c0 + c] = t1[c]; J->dgx[c0 + c] = t2[c]; J->dgh[c0 + c] = t3[c]; }
-            else { J->dbc[c0 + c] = t1[c]; J->dgc[c0 + c] = t2[c]; }
-        }
-    }
-    rn_wait(J, S);
-}
-
-/* After the backward loop: dzx = d(x W) = LN'(da g_x) row by row, from nx, sx. */
-static void SFX(ln_input_bwd)(rn_job *J, rn_sync *S, const int G, const float *da)
-{
-    const long M = (long)J->T * J->N, GH = (long)G * J->H;
-    rn_phase(S, (int)((M + RN_LN_ROWS - 1) / RN_LN_ROWS));
-    for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
-        const long m1 = (long)(i + 1) * RN_LN_ROWS < M ? (long)(i + 1) * RN_LN_ROWS : M;
-        for (long m = (long)i * RN_LN_ROWS; m < m1; m++) {
-            float m_1, m_2;
-            SFX(ln_dmeans)(da + m * GH, J->gx, J->nx + m * GH, GH, &m_1, &m_2);
-            SFX(ln_back)(da + m * GH, J->gx, J->nx + m * GH, GH, m_1, m_2, J->sx[m], J->dzx + m * GH);
-        }
-    }
-    rn_wait(J, S);
-}
-
 /* ----- LSTM with layer_norm ---------------------------------------------------------------------
  * Phase B's work for one row, len <= 16 units (pointers at the row's unit u0; gate k at + k H):
- *   n_h = (u - mu) / s (kept in nh unless NULL),  a = nx g_x + b + n_h g_h,
+ *   n_x = (ux - mu_x) / s_x, n_h = (u - mu) / s (kept in nx, nh unless NULL),  a = n_x g_x + b + n_h g_h,
  *   a_i += p_i c_{t-1}, a_f += p_f c_{t-1},  i = sigma(a_i), f = sigma(a_f) or 1 - i, g = tanh(a_g),
  *   c^ = clip(f c_{t-1} + i g),  a_o += p_o c^,  o = sigma(a_o)
  * (the options as lstm_units_v's). The gates go to a unless NULL, o to o (a + 2 H or a scratch), c^ to ch.
  * The last len % VL units run the plain-C instantiation. */
-static void SFX(lstmln_gates)(const int len, const long H, const float *nx, const float *u, const float mu,
-                              const float rs, float *nh, const float *gx, const float *gh, const float *bu,
-                              const float *cp, float *a, float *o_, float *ch, const float *pp, const float clip,
-                              const int cifg, const float slope)
+static void SFX(lstmln_gates)(const int len, const long H, const float *ux, const float mux, const float rsx,
+                              float *nx, const float *u, const float mu, const float rs, float *nh, const float *gx,
+                              const float *gh, const float *bu, const float *cp, float *a, float *o_, float *ch,
+                              const float *pp, const float clip, const int cifg, const float slope)
 {
     const SFX(vf) one = V_SET(1.0f), lo = V_SET(-clip), hi = V_SET(clip), mv = V_SET(mu), rv = V_SET(rs);
+    const SFX(vf) mxv = V_SET(mux), rxv = V_SET(rsx);
     SFX(vf) z[4];
     int l = 0;
     for (; l + VL <= len; l += VL) {
         for (int k = 0; k < 4; k++) {
             const long o = k * H + l;
             const SFX(vf) n = V_MUL(V_SUB(V_LD(u + o), mv), rv);              /* LN(h U) */
-            if (nh) V_ST(nh + o, n);
-            z[k] = V_FMA(n, V_LD(gh + o), V_FMA(V_LD(nx + o), V_LD(gx + o), V_LD(bu + o)));
+            const SFX(vf) m = V_MUL(V_SUB(V_LD(ux + o), mxv), rxv);           /* LN(x W) */
+            if (nh) { V_ST(nh + o, n); V_ST(nx + o, m); }
+            z[k] = V_FMA(n, V_LD(gh + o), V_FMA(m, V_LD(gx + o), V_LD(bu + o)));
         }
         const SFX(vf) c0 = V_LD(cp + l);
         if (pp) { z[0] = V_FMA(V_LD(pp + l), c0, z[0]); z[1] = V_FMA(V_LD(pp + H + l), c0, z[1]); }
@@ -741,16 +692,15 @@ static void SFX(lstmln_gates)(const int len, const long H, const float *nx, cons
     }
 #if VL > 1
     if (l < len)
-        RN_GEN(lstmln_gates)(len - l, H, nx + l, u + l, mu, rs, nh ? nh + l : 0, gx + l, gh + l, bu + l, cp + l,
-                             a ? a + l : 0, o_ + l, ch + l, pp ? pp + l : 0, clip, cifg, slope);
+        RN_GEN(lstmln_gates)(len - l, H, ux + l, mux, rsx, nh ? nx + l : 0, u + l, mu, rs, nh ? nh + l : 0, gx + l,
+                             gh + l, bu + l, cp + l, a ? a + l : 0, o_ + l, ch + l, pp ? pp + l : 0, clip, cifg, slope);
 #endif
 }
 
-/* Phase C's work for one row, len <= 16 units: n_c = (c^ - mu) / s (kept in nc unless NULL),
- * tanh_c = tanh(n_c g_c + b_c) (kept in tc unless NULL), h^ = o tanh_c, then zoneout (zh, zc: the
+/* Phase C's work for one row, len <= 16 units: n_c = (c^ - mu) / s (the backward recomputes it from
+ * c^, mu and s), tanh_c = tanh(n_c g_c + b_c) (kept in tc unless NULL), h^ = o tanh_c, then zoneout (zh, zc: the
  * row's d, or NULL) h = h^ + d_h (h_{t-1} - h^), c = c^ + d_c (c_{t-1} - c^), into hn, cn. */
-static void SFX(lstmln_out)(const int len, const float *ch, const float mu, const float rs, float *nc,
-                            const float *gc, const float *bc, const float *o_, float *tc, const float *cp,
+static void SFX(lstmln_out)(const int len, const float *ch, const float mu, const float rs, const float *gc, const float *bc, const float *o_, float *tc, const float *cp,
                             const float *hp, const float *zh, const float *zc, float *cn, float *hn)
 {
     const SFX(vf) mv = V_SET(mu), rv = V_SET(rs);
@@ -758,7 +708,6 @@ static void SFX(lstmln_out)(const int len, const float *ch, const float mu, cons
     for (; l + VL <= len; l += VL) {
         SFX(vf) c = V_LD(ch + l);
         const SFX(vf) n = V_MUL(V_SUB(c, mv), rv);                             /* LN(c^_t) */
-        if (nc) V_ST(nc + l, n);
         const SFX(vf) th = SFX(vtanh)(V_FMA(n, V_LD(gc + l), V_LD(bc + l)));
         if (tc) V_ST(tc + l, th);
         SFX(vf) h = V_MUL(V_LD(o_ + l), th);                                    /* m_t = o tanh(...) */
@@ -769,7 +718,7 @@ static void SFX(lstmln_out)(const int len, const float *ch, const float mu, cons
     }
 #if VL > 1
     if (l < len)
-        RN_GEN(lstmln_out)(len - l, ch + l, mu, rs, nc ? nc + l : 0, gc + l, bc + l, o_ + l, tc ? tc + l : 0,
+        RN_GEN(lstmln_out)(len - l, ch + l, mu, rs, gc + l, bc + l, o_ + l, tc ? tc + l : 0,
                            cp + l, hp + l, zh ? zh + l : 0, zc ? zc + l : 0, cn + l, hn + l);
 #endif
 }
@@ -782,46 +731,61 @@ static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
     rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
     for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 4, pb, 1, J->packed);
     rn_wait(J, &S);
-    SFX(ln_input)(J, &S, 4);
-    float *uh = J->lnw, *cw = uh + N * G4, *ow = cw + (long)N * H, *st = ow + (long)N * H + 2L * N * tid;
+    float *uh = SFX(ln_w)(J, 4, 0), *cw = SFX(ln_w)(J, 4, 1), *ow = SFX(ln_w)(J, 4, 6), *ux = SFX(ln_w)(J, 4, 7);
+    float *st = SFX(ln_w)(J, 4, 2) + 4L * N * tid;
     const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
     const float clip = J->vflags & RN_CLIP ? J->clip : 0.0f;
     const int cifg = J->vflags & RN_CIFG;
     const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+#ifdef RN_TIME
+    long tm[4] = {0, 0, 0, 0}, t_ = rn_tnow();
+#define RN_TICK(k) do { long t2_ = rn_tnow(); tm[k] += t2_ - t_; t_ = t2_; } while (0)
+#else
+#define RN_TICK(k) ((void)0)
+#endif
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
         float *hn = J->hs + (long)(t + 1 - r) * N * H, *cn = J->cs + (long)(t + 1 - r) * N * H;
         float *a = J->gates ? J->gates + (long)t * N * G4 : 0, *tc = J->aux ? J->aux + (long)t * N * H : 0;
         float *ch = J->chat ? J->chat + (long)t * N * H : cw;                   /* c^_t */
-        float *nh = J->nh ? J->nh + (long)t * N * G4 : 0, *nc = J->nc ? J->nc + (long)t * N * H : 0;
-        const float *nx = J->nx + (long)t * N * G4, *m = J->mask ? J->mask + (long)t * N : 0;
+        float *nh = J->nh ? J->nh + (long)t * N * G4 : 0;
+        float *nx = nh ? J->nx + (long)t * N * G4 : 0;
+        const float *xt = J->x + (long)t * N * D, *m = J->mask ? J->mask + (long)t * N : 0;
         float *yt = J->y ? J->y + (long)t * N * H : 0;
         const long ost = a ? G4 : H;                    /* o: the cached gates' o block, or the scratch */
         float *o_ = a ? a + 2 * H : ow;
-        SFX(ln_recurrent)(J, &S, 4, hp, uh);            /* A: uh = h_{t-1} U */
-        rn_phase(&S, nb);                               /* B: LN(uh), the gates, c^_t */
+        RN_TICK(3);
+        SFX(ln_products)(J, &S, 4, xt, hp, ux, uh);     /* A: ux = x_t W, uh = h_{t-1} U */
+        RN_TICK(0);
+        rn_phase(&S, nb);                               /* B: LN(ux), LN(uh), the gates, c^_t */
         for (int pb, have = 0; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
-            if (!have) { SFX(ln_rows_stats)(uh, N, G4, G4, st); have = 1; }
-            if (pb == 0 && J->sh)
-                for (int n = 0; n < N; n++) J->sh[(long)t * N + n] = st[2 * n + 1];
+            if (!have) {                                /* every row's statistics, this thread's own copy */
+                SFX(ln_rows_stats)(uh, N, G4, G4, st);
+                SFX(ln_rows_stats)(ux, N, G4, G4, st + 2L * N);
+                have = 1;
+            }
+            if (pb == 0 && nh)
+                for (int n = 0; n < N; n++) { J->sh[(long)t * N + n] = st[2 * n + 1]; J->sx[(long)t * N + n] = st[2 * N + 2 * n + 1]; }
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (long n = 0; n < N; n++)
-                SFX(lstmln_gates)(lim, H, nx + n * G4 + u0, uh + n * G4 + u0, st[2 * n], 1.0f / st[2 * n + 1],
+                SFX(lstmln_gates)(lim, H, ux + n * G4 + u0, st[2 * N + 2 * n], 1.0f / st[2 * N + 2 * n + 1],
+                                  nx ? nx + n * G4 + u0 : 0, uh + n * G4 + u0, st[2 * n], 1.0f / st[2 * n + 1],
                                   nh ? nh + n * G4 + u0 : 0, J->gx + u0, J->gh + u0, J->b + u0, cp + n * H + u0,
                                   a ? a + n * G4 + u0 : 0, o_ + n * ost + u0, ch + n * H + u0, pp ? pp + u0 : 0,
                                   clip, cifg, slope);
         }
         rn_wait(J, &S);
+        RN_TICK(1);
         rn_phase(&S, nb);                               /* C: LN(c^_t), h_t, zoneout, the mask */
         for (int pb, have = 0; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
             if (!have) { SFX(ln_rows_stats)(ch, N, H, H, st); have = 1; }
             if (pb == 0 && J->sc)
-                for (int n = 0; n < N; n++) J->sc[(long)t * N + n] = st[2 * n + 1];
+                for (int n = 0; n < N; n++) { J->mc[(long)t * N + n] = st[2 * n]; J->sc[(long)t * N + n] = st[2 * n + 1]; }
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (long n = 0; n < N; n++) {
                 const long k = n * H + u0;
-                SFX(lstmln_out)(lim, ch + k, st[2 * n], 1.0f / st[2 * n + 1], nc ? nc + k : 0, J->gc + u0,
+                SFX(lstmln_out)(lim, ch + k, st[2 * n], 1.0f / st[2 * n + 1], J->gc + u0,
                                 J->bc + u0, o_ + n * ost + u0, tc ? tc + k : 0, cp + k, hp + k,
                                 J->zh ? J->zh + k : 0, J->zc ? J->zc + k : 0, cn + k, hn + k);
                 if (m) {                                                 /* ragged: y = m h, carry */
@@ -833,41 +797,65 @@ static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
             }
         }
         rn_wait(J, &S);
+        RN_TICK(2);
     }
+#ifdef RN_TIME
+    if (tid == 0) fprintf(stderr, "lstmln_fwd A %.3f B %.3f C %.3f rest %.3f ms\n", tm[0] / 1e6, tm[1] / 1e6, tm[2] / 1e6, tm[3] / 1e6);
+#endif
+#undef RN_TICK
 }
 
-/* Backward, step t's first part for units u0 .. u1 - 1 of every row (lstmv_backward's loop head):
- * dm = dh_t + dy_t, with zoneout dm (1 - d_h) and dhk = dm d_h (else dhk = 0); a padded row: dm = 0,
- * dhk = dh (the carry). dm goes to the scratch dmw, dn_c = dm o (1 - tanh_c^2) to dnc[t]. */
-static void SFX(lstmln_bwd1)(rn_job *J, int t, int u0, int u1)
+/* Backward, step t's first part for units u0 .. u1 - 1 (panel i) of every row (lstmv_backward's
+ * loop head): dm = dh_t + dy_t, with zoneout dm (1 - d_h) and dhk = dm d_h (else dhk = 0); a padded
+ * row: dm = 0, dhk = dh (the carry). dm goes to the scratch dmw, dn_c = dm o (1 - tanh_c^2) to the
+ * scratch dnw, and the panel's share of the row sums of dn_c g_c and dn_c g_c n_c (n_c = (c^_t - mu_c)
+ * / s_c) to the panel's partial sums pa (N, 2). */
+static void SFX(lstmln_bwd1)(rn_job *J, int t, int u0, int u1, int i)
 {
-    const int N = J->N, H = J->H;
-    const long G4 = 4L * H;
-    const float *gt = J->gates + (long)t * N * G4, *tct = J->aux + (long)t * N * H;
-    const float *dyt = J->dy + (long)t * J->dy_ts, *m = J->mask ? J->mask + (long)t * N : 0;
-    float *dmw = J->lnw, *dnc = J->dnc + (long)t * N * H;
+    const int N = J->N, H = J->H, r = J->reverse;
+    const long G4 = 4L * H, k0 = (long)t * N;
+    const float *gt = J->gates + k0 * G4, *tct = J->aux + k0 * H;
+    const float *cct = J->chat ? J->chat + k0 * H : J->cs + (long)(t + 1 - r) * N * H;       /* c^_t */
+    const float *dyt = J->dy + (long)t * J->dy_ts, *m = J->mask ? J->mask + k0 : 0;
+    float *dmw = SFX(ln_w)(J, 4, 0), *dnw = SFX(ln_w)(J, 4, 1), *pa = SFX(ln_w)(J, 4, 3) + 2L * N * i;
+    const SFX(vf) one = V_SET(1.0f), zero = V_SET(0.0f);
     for (long n = 0; n < N; n++) {
-        const float *restrict o = gt + n * G4 + 2 * H, *restrict th = tct + n * H, *restrict dy = dyt + n * J->dy_ns;
-        const float *restrict dh = J->dh + n * H, *restrict zh = J->zh ? J->zh + n * H : 0;
-        float *restrict dm = dmw + n * H, *restrict dn = dnc + n * H, *restrict dhk = J->dhk + n * H;
+        const float *o = gt + n * G4 + 2 * H, *th = tct + n * H, *dy = dyt + n * J->dy_ns, *dh = J->dh + n * H;
+        const float *zh = J->zh ? J->zh + n * H : 0, *cc = cct + n * H, *gc = J->gc;
+        float *dm = dmw + n * H, *dn = dnw + n * H, *dhk = J->dhk + n * H;
         if (m && m[n] == 0.0f) {
             for (int j = u0; j < u1; j++) { dm[j] = 0.0f; dn[j] = 0.0f; dhk[j] = dh[j]; }
+            pa[2 * n] = pa[2 * n + 1] = 0.0f;
             continue;
         }
-        if (zh)
-            for (int j = u0; j < u1; j++) {
-                const float d = dh[j] + dy[j];
-                dhk[j] = d * zh[j];
-                dm[j] = d * (1.0f - zh[j]);
-                dn[j] = dm[j] * o[j] * (1.0f - th[j] * th[j]);
-            }
-        else
-            for (int j = u0; j < u1; j++) {
-                const float d = dh[j] + dy[j];
-                dhk[j] = 0.0f;
-                dm[j] = d;
-                dn[j] = d * o[j] * (1.0f - th[j] * th[j]);
-            }
+        const float mu = J->mc[k0 + n], rs = 1.0f / J->sc[k0 + n];
+        const SFX(vf) mv = V_SET(mu), rv = V_SET(rs);
+        SFX(vf) s1 = zero, s2 = zero;
+        int j = u0;
+        for (; j + VL <= u1; j += VL) {
+            SFX(vf) d = V_ADD(V_LD(dh + j), V_LD(dy + j)), k = zero;
+            if (zh) { const SFX(vf) z = V_LD(zh + j); k = V_MUL(d, z); d = V_MUL(d, V_SUB(one, z)); }
+            const SFX(vf) t_ = V_LD(th + j), e = V_MUL(V_MUL(d, V_LD(o + j)), V_SUB(one, V_MUL(t_, t_)));
+            V_ST(dhk + j, k);
+            V_ST(dm + j, d);
+            V_ST(dn + j, e);
+            const SFX(vf) eg = V_MUL(e, V_LD(gc + j));
+            s1 = V_ADD(s1, eg);
+            s2 = V_FMA(eg, V_MUL(V_SUB(V_LD(cc + j), mv), rv), s2);
+        }
+        float p1 = SFX(vhsum)(s1), p2 = SFX(vhsum)(s2);
+        for (; j < u1; j++) {
+            float d = dh[j] + dy[j], k = 0.0f;
+            if (zh) { k = d * zh[j]; d *= 1.0f - zh[j]; }
+            const float e = d * o[j] * (1.0f - th[j] * th[j]);
+            dhk[j] = k;
+            dm[j] = d;
+            dn[j] = e;
+            p1 += e * gc[j];
+            p2 += e * gc[j] * ((cc[j] - mu) * rs);
+        }
+        pa[2 * n] = p1;
+        pa[2 * n + 1] = p2;
     }
 }
 
@@ -876,26 +864,29 @@ static void SFX(lstmln_bwd1)(rn_job *J, int t, int u0, int u1)
  *   da_o = sigma'(dm tanh_c),  dc += da_o p_o,  dc *= [|c^_t| < clip],  di = dc g, df = dc c_{t-1},
  *   dg = dc i,  dc_{t-1} = dc f,  da_f = df sigma'(f), or di -= df (cifg),  da_i = di sigma'(i),
  *   da_g = dg (1 - g^2),  dc_{t-1} += da_i p_i + da_f p_f;  the peephole terms summed into sp
- * (as lstm_units_bwd_v's). cc: c^_t. */
+ * (as lstm_units_bwd_v's), dn_c n_c and dn_c into sg (dg_c's and db_c's terms, at sg, sg + 64).
+ * cc: c^_t; n_c = (c^_t - mu) rs. */
 static void SFX(lstmln_units_bwd)(const int len, const long H, const float *g_, const float *tc, const float *cp,
-                                  const float *cc, const float *dm, const float *dnc, const float *nc,
+                                  const float *cc, const float *dm, const float *dnc, const float mu,
                                   const float *gc, const float m1, const float m2, const float rs, float *da,
                                   float *dc, const float *pp, const float clip, const int cifg, const float *zc,
-                                  float *sp, const float slope)
+                                  float *sp, float *sg, const float slope)
 {
-    const SFX(vf) one = V_SET(1.0f), zero = V_SET(0.0f), lim = V_SET(clip);
+    const SFX(vf) one = V_SET(1.0f), zero = V_SET(0.0f), lim = V_SET(clip), mv = V_SET(mu);
     const SFX(vf) a1 = V_SET(m1), a2 = V_SET(m2), rv = V_SET(rs);
     int j = 0;
     for (; j + VL <= len; j += VL) {
         const SFX(vf) i = V_LD(g_ + j), f = V_LD(g_ + H + j), o = V_LD(g_ + 2 * H + j), g = V_LD(g_ + 3 * H + j);
-        const SFX(vf) th = V_LD(tc + j), c0 = V_LD(cp + j);
+        const SFX(vf) th = V_LD(tc + j), c0 = V_LD(cp + j), ct = V_LD(cc + j), dn = V_LD(dnc + j);
+        const SFX(vf) nc = V_MUL(V_SUB(ct, mv), rv);
+        V_ST(sg + j, V_FMA(dn, nc, V_LD(sg + j)));
+        V_ST(sg + 64 + j, V_ADD(dn, V_LD(sg + 64 + j)));
         SFX(vf) dci = V_LD(dc + j), dzc = zero;
         if (zc) { const SFX(vf) d = V_LD(zc + j); dzc = V_MUL(dci, d); dci = V_MUL(dci, V_SUB(one, d)); }
-        const SFX(vf) dln = V_MUL(V_SUB(V_SUB(V_MUL(V_LD(dnc + j), V_LD(gc + j)), a1), V_MUL(V_LD(nc + j), a2)), rv);
-        SFX(vf) dct = V_ADD(dci, dln);
+        SFX(vf) dct = V_ADD(dci, V_MUL(V_SUB(V_SUB(V_MUL(dn, V_LD(gc + j)), a1), V_MUL(nc, a2)), rv));
         const SFX(vf) dao = SFX(vdgate)(V_MUL(V_LD(dm + j), th), o, slope);
         if (pp) dct = V_FMA(dao, V_LD(pp + 2 * H + j), dct);
-        if (clip > 0.0f) dct = V_KEEP_LT(dct, V_LD(cc + j), lim);
+        if (clip > 0.0f) dct = V_KEEP_LT(dct, ct, lim);
         SFX(vf) di = V_MUL(dct, g);
         const SFX(vf) df = V_MUL(dct, c0);
         SFX(vf) daf = zero;
@@ -907,7 +898,7 @@ static void SFX(lstmln_units_bwd)(const int len, const long H, const float *g_, 
             dcp = V_FMA(daf, V_LD(pp + H + j), V_FMA(dai, V_LD(pp + j), dcp));
             V_ST(sp + j, V_FMA(dai, c0, V_LD(sp + j)));
             V_ST(sp + 64 + j, V_FMA(daf, c0, V_LD(sp + 64 + j)));
-            V_ST(sp + 128 + j, V_FMA(dao, V_LD(cc + j), V_LD(sp + 128 + j)));
+            V_ST(sp + 128 + j, V_FMA(dao, ct, V_LD(sp + 128 + j)));
         }
         V_ST(da + j, dai);
         V_ST(da + H + j, daf);
@@ -917,36 +908,103 @@ static void SFX(lstmln_units_bwd)(const int len, const long H, const float *g_, 
     }
 #if VL > 1
     if (j < len)
-        RN_GEN(lstmln_units_bwd)(len - j, H, g_ + j, tc + j, cp + j, cc + j, dm + j, dnc + j, nc + j, gc + j, m1, m2,
-                                 rs, da + j, dc + j, pp ? pp + j : 0, clip, cifg, zc ? zc + j : 0, sp + j, slope);
+        RN_GEN(lstmln_units_bwd)(len - j, H, g_ + j, tc + j, cp + j, cc + j, dm + j, dnc + j, mu, gc + j, m1, m2,
+                                 rs, da + j, dc + j, pp ? pp + j : 0, clip, cifg, zc ? zc + j : 0, sp + j, sg + j,
+                                 slope);
 #endif
 }
 
-/* Backward, step t's gates for units u0 .. u1 - 1 (u1 - u0 <= 64) of every row; st: the rows' m1, m2
- * of dn_c g_c. A padded row: da = 0, dc carried. dp: the step's rows summed first, then added. */
-static void SFX(lstmln_bwd2)(rn_job *J, int t, int u0, int u1, const float *st)
+/* One row's share, columns u0 .. u0 + w - 1 of each of the G gate blocks (w <= 64), of the sums that
+ * LN's backward needs: q[0..3] = the row sums of da g_h, da g_h n_h, da g_x, da g_x n_x (lanes added
+ * in order, then the last units), and the column sums of da, da n_x, da n_h added to cs[0], cs[1],
+ * cs[2] (each (G, 64)). All pointers at the row's column 0. */
+static void SFX(ln_row_sums)(const float *da, const float *gh, const float *nh, const float *gx, const float *nx,
+                             const long H, const int G, const int u0, const int w, float *q, float *cs)
 {
-    const int N = J->N, H = J->H, r = J->reverse;
-    const long G4 = 4L * H, k0 = (long)t * N * H;
-    const float *m = J->mask ? J->mask + (long)t * N : 0;
+    const SFX(vf) zero = V_SET(0.0f);
+    SFX(vf) a1 = zero, a2 = zero, a3 = zero, a4 = zero;
+    float t1 = 0.0f, t2 = 0.0f, t3 = 0.0f, t4 = 0.0f;
+    for (int g = 0; g < G; g++) {
+        const long c = g * H + u0;
+        float *s0 = cs + g * 64, *s1 = cs + (G + g) * 64, *s2 = cs + (2 * G + g) * 64;
+        int l = 0;
+        for (; l + VL <= w; l += VL) {
+            const SFX(vf) d = V_LD(da + c + l), m = V_LD(nh + c + l), n = V_LD(nx + c + l);
+            const SFX(vf) dh = V_MUL(d, V_LD(gh + c + l)), dx = V_MUL(d, V_LD(gx + c + l));
+            a1 = V_ADD(a1, dh);
+            a2 = V_FMA(dh, m, a2);
+            a3 = V_ADD(a3, dx);
+            a4 = V_FMA(dx, n, a4);
+            V_ST(s0 + l, V_ADD(V_LD(s0 + l), d));
+            V_ST(s1 + l, V_FMA(d, n, V_LD(s1 + l)));
+            V_ST(s2 + l, V_FMA(d, m, V_LD(s2 + l)));
+        }
+        for (; l < w; l++) {
+            const float d = da[c + l], dh = d * gh[c + l], dx = d * gx[c + l];
+            t1 += dh;
+            t2 += dh * nh[c + l];
+            t3 += dx;
+            t4 += dx * nx[c + l];
+            s0[l] += d;
+            s1[l] += d * nx[c + l];
+            s2[l] += d * nh[c + l];
+        }
+    }
+    q[0] = SFX(vhsum)(a1) + t1;
+    q[1] = SFX(vhsum)(a2) + t2;
+    q[2] = SFX(vhsum)(a3) + t3;
+    q[3] = SFX(vhsum)(a4) + t4;
+}
+
+/* Backward, step t's gates for units u0 .. u1 - 1 (u1 - u0 <= 64; panel i) of every row. st: the rows'
+ * m1, m2 of dn_c g_c. A padded row: da = 0, dc carried. The panel's share of the row sums of da g_h,
+ * da g_h n_h, da g_x, da g_x n_x goes to its partial sums pb (N, 4), for the next phase. dp, dg_c,
+ * db_c, and db (in the scratch: weight_grads sets J->db), dg_x, dg_h: the step's rows summed first
+ * (ln_row_sums), then added. */
+static void SFX(lstmln_bwd2)(rn_job *J, int t, int u0, int u1, int i, const float *st)
+{
+    const int N = J->N, H = J->H, r = J->reverse, w = u1 - u0;
+    const long G4 = 4L * H, k0 = (long)t * N;
+    const float *m = J->mask ? J->mask + k0 : 0;
     const float *cp = J->cs + (long)(t + r) * N * H;
+    const float *cct = J->chat ? J->chat + k0 * H : J->cs + (long)(t + 1 - r) * N * H;
     const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
     const float clip = J->vflags & RN_CLIP ? J->clip : 0.0f;
     const int cifg = J->vflags & RN_CIFG;
     const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
-    float sp[3 * 64] __attribute__((aligned(64)));
-    if (pp) memset(sp, 0, sizeof sp);
+    float *pb = SFX(ln_w)(J, 4, 4) + 4L * N * i;
+    float sp[3 * 64] __attribute__((aligned(64))), sg[2 * 64] __attribute__((aligned(64)));
+    float cs_[3][4 * 64] __attribute__((aligned(64)));
+    memset(sp, 0, sizeof sp);
+    memset(sg, 0, sizeof sg);
+    memset(cs_, 0, sizeof cs_);
     for (long n = 0; n < N; n++) {
-        float *da = J->da + ((long)t * N + n) * G4;
+        float *da = J->da + (k0 + n) * G4;
+        float *q = pb + 4 * n;
+        q[0] = q[1] = q[2] = q[3] = 0.0f;
         if (m && m[n] == 0.0f) {
             for (int j = u0; j < u1; j++) da[j] = da[H + j] = da[2 * H + j] = da[3 * H + j] = 0.0f;
             continue;
         }
-        const long k = k0 + n * H + u0;
-        SFX(lstmln_units_bwd)(u1 - u0, H, J->gates + ((long)t * N + n) * G4 + u0, J->aux + k, cp + n * H + u0,
-                              J->chat + k, J->lnw + n * H + u0, J->dnc + k, J->nc + k, J->gc + u0, st[2 * n],
-                              st[2 * n + 1], 1.0f / J->sc[(long)t * N + n], da + u0, J->dc + n * H + u0,
-                              pp ? pp + u0 : 0, clip, cifg, J->zc ? J->zc + n * H + u0 : 0, sp, slope);
+        const long k = n * H + u0;
+        SFX(lstmln_units_bwd)(w, H, J->gates + (k0 + n) * G4 + u0, J->aux + k0 * H + k, cp + k, cct + k,
+                              SFX(ln_w)(J, 4, 0) + k, SFX(ln_w)(J, 4, 1) + k, J->mc[k0 + n], J->gc + u0,
+                              st[2 * n], st[2 * n + 1], 1.0f / J->sc[k0 + n], da + u0, J->dc + k,
+                              pp ? pp + u0 : 0, clip, cifg, J->zc ? J->zc + k : 0, sp, sg, slope);
+        const long o = (k0 + n) * G4;
+        SFX(ln_row_sums)(da, J->gh, J->nh + o, J->gx, J->nx + o, H, 4, u0, w, q, cs_[0]);
+    }
+    float *dbw = SFX(ln_w)(J, 4, 5);
+    for (int g = 0; g < 4; g++)
+        for (int l = 0; l < w; l++) {
+            const long c = g * H + u0 + l;
+            dbw[c] += cs_[0][g * 64 + l];
+            J->dgx[c] += cs_[1][g * 64 + l];
+            J->dgh[c] += cs_[2][g * 64 + l];
+        }
+    for (int j = u0; j < u1; j++) {
+        J->dgc[j] += sg[j - u0];
+        J->dbc[j] += sg[64 + j - u0];
     }
     if (pp)
         for (int j = u0; j < u1; j++) {
@@ -956,40 +1014,77 @@ static void SFX(lstmln_bwd2)(rn_job *J, int t, int u0, int u1, const float *st)
         }
 }
 
+/* Backward, step t's last part for units u0 .. u1 - 1 (u1 - u0 <= 64) of every row: da_h = LN'(da g_h)
+ * into dah, and d(x W) = LN'(da g_x) in place of da (da is not read after this), from st, the rows'
+ * four means. */
+static void SFX(lstmln_bwd3)(rn_job *J, int t, int u0, int u1, const float *st)
+{
+    const int N = J->N, H = J->H, w = u1 - u0;
+    const long G4 = 4L * H, k0 = (long)t * N;
+    for (long n = 0; n < N; n++) {
+        const long o = (k0 + n) * G4;
+        float *da = J->da + o;
+        const float *nh = J->nh + o, *nx = J->nx + o, *q = st + 4 * n;
+        for (int g = 0; g < 4; g++) {
+            const long c = g * H + u0;
+            SFX(ln_back)(da + c, J->gh + c, nh + c, w, q[0], q[1], J->sh[k0 + n], J->dah + o + c);
+            SFX(ln_back)(da + c, J->gx + c, nx + c, w, q[2], q[3], J->sx[k0 + n], da + c);
+        }
+    }
+}
+
+/* The rows' statistics from the panels' partial sums p (npan of (N, k) floats), added in panel
+ * order and divided by L: st[k n + j] = sum_i p[i][n][j] / L. */
+static void SFX(ln_combine)(const float *p, int npan, int N, int k, long L, float *st)
+{
+    for (long n = 0; n < N; n++)
+        for (int j = 0; j < k; j++) {
+            float s = 0.0f;
+            for (int i = 0; i < npan; i++) s += p[((long)i * N + n) * k + j];
+            st[k * n + j] = s / (float)L;
+        }
+}
+
 static void SFX(lstmln_bwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, r = J->reverse, nb = (H + 15) / 16, npan = (nb + 3) / 4;
     const long G4 = 4L * H;
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    float *st = J->lnw + (long)N * 6 * H + 2L * N * tid;
+    float *st = SFX(ln_w)(J, 4, 2) + 4L * N * tid, *dbw = SFX(ln_w)(J, 4, 5);
     float tile[6 * 64] __attribute__((aligned(64)));
     rn_phase(&S, npan);                                 /* pack U^T; step T-1's (0's) first part */
     for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        const int u0 = 64 * i, u1 = 64 * i + 64 < H ? 64 * i + 64 : H;
         SFX(pack_bwd)(J->U, H, 4, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
-        SFX(lstmln_bwd1)(J, r ? 0 : T - 1, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H);
+        for (int g = 0; g < 4; g++)
+            for (int j = u0; j < u1; j++) { dbw[g * H + j] = 0.0f; J->dgx[g * H + j] = 0.0f; J->dgh[g * H + j] = 0.0f; }
+        for (int j = u0; j < u1; j++) J->dgc[j] = J->dbc[j] = 0.0f;
+        SFX(lstmln_bwd1)(J, r ? 0 : T - 1, u0, u1, i);
     }
     rn_wait(J, &S);
+#ifdef RN_TIME
+    long tm[7] = {0}, t_ = rn_tnow();
+#define RN_TICK(k) do { long t2_ = rn_tnow(); tm[k] += t2_ - t_; t_ = t2_; } while (0)
+#else
+#define RN_TICK(k) ((void)0)
+#endif
     for (int s = 0; s < T; s++) {
         const int t = r ? s : T - 1 - s;
         const long k0 = (long)t * N;
         rn_phase(&S, npan);                             /* the gates' da_t, dc_{t-1} */
         for (int i, have = 0; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
-            if (!have) { SFX(ln_rows_dmeans)(J->dnc + k0 * H, J->gc, J->nc + k0 * H, N, H, H, st); have = 1; }
-            SFX(lstmln_bwd2)(J, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st);
+            if (!have) { SFX(ln_combine)(SFX(ln_w)(J, 4, 3), npan, N, 2, H, st); have = 1; }
+            SFX(lstmln_bwd2)(J, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, i, st);
         }
         rn_wait(J, &S);
-        rn_phase(&S, npan);                             /* da_h = LN'(da g_h) */
+        RN_TICK(0);
+        rn_phase(&S, npan);                             /* da_h = LN'(da g_h), d(x W) = LN'(da g_x) into da */
         for (int i, have = 0; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
-            if (!have) { SFX(ln_rows_dmeans)(J->da + k0 * G4, J->gh, J->nh + k0 * G4, N, G4, G4, st); have = 1; }
-            const int u0 = 64 * i, w = (64 * i + 64 < H ? 64 * i + 64 : H) - u0;
-            for (long n = 0; n < N; n++) {
-                const long o = (k0 + n) * G4 + u0;
-                for (int g = 0; g < 4; g++)
-                    SFX(ln_back)(J->da + o + g * H, J->gh + g * H + u0, J->nh + o + g * H, w, st[2 * n],
-                                 st[2 * n + 1], J->sh[k0 + n], J->dah + o + g * H);
-            }
+            if (!have) { SFX(ln_combine)(SFX(ln_w)(J, 4, 4), npan, N, 4, G4, st); have = 1; }
+            SFX(lstmln_bwd3)(J, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st);
         }
         rn_wait(J, &S);
+        RN_TICK(1);
         const float *dah = J->dah + k0 * G4;
         rn_phase(&S, npan);                             /* dh_{t-1} = da_h U^T + dhk; the next step's first part */
         for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
@@ -1006,13 +1101,21 @@ static void SFX(lstmln_bwd)(rn_job *J, int tid, int nt)
                     for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
                 }
             }
-            if (s + 1 < T) SFX(lstmln_bwd1)(J, r ? t + 1 : t - 1, u0, u0 + lim);
+            if (s + 1 < T) SFX(lstmln_bwd1)(J, r ? t + 1 : t - 1, u0, u0 + lim, i);
         }
         rn_wait(J, &S);
+        RN_TICK(2);
     }
-    SFX(ln_input_bwd)(J, &S, 4, J->da);                 /* d(x W) = LN'(da g_x) */
-    SFX(weight_grads)(J, &S, 4, J->dzx, J->dah);        /* dW, dU, dx (and db: replaced next) */
-    SFX(ln_colsums)(J, &S, 4, J->da);                   /* db = sum da, dg_x, dg_h, dg_c, db_c */
+    SFX(weight_grads)(J, &S, 4, J->da, J->dah);         /* dW, dU, dx from d(x W) (db: the next phase's) */
+    RN_TICK(3);
+    rn_phase(&S, 1);
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) memcpy(J->db, dbw, sizeof(float) * G4);
+    rn_wait(J, &S);
+#ifdef RN_TIME
+    if (tid == 0) fprintf(stderr, "lstmln_bwd gates %.3f dah %.3f dh %.3f | wgrads %.3f ms\n",
+                          tm[0] / 1e6, tm[1] / 1e6, tm[2] / 1e6, tm[3] / 1e6);
+#endif
+#undef RN_TICK
 }
 
 /* ----- LSTM -------------------------------------------------------------------------------------- */
