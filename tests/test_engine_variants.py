@@ -282,7 +282,8 @@ def test_variant_layer_never_calls_the_numpy_steps(monkeypatch):
 
 @needs_engine
 @pytest.mark.parametrize("kind, options, training", [
-    ("LSTM", {"proj_size": 5}, False), ("LSTM", {"layer_norm": True}, False), ("LSTM", {"gate_clip": 1.0}, False),
+    ("LSTM", {"proj_size": 5}, False), ("LSTM", {"layer_norm": True, "recurrent_dropout": 0.3}, True),
+    ("LSTM", {"gate_clip": 1.0}, False),
     ("LSTM", {"gate_activation": "hard_sigmoid", "gate_clip": 1.0}, False), ("LSTM", {"recurrent_dropout": 0.3}, True),
     ("LSTM", {"weight_drop": 0.3, "recurrent_dropout": 0.3}, True),
     ("GRU", {"zoneout": 0.3, "recurrent_dropout": 0.2}, True), ("GRU", {"weight_drop": 0.3, "layer_norm": True}, True),

@@ -26,9 +26,12 @@ Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh and relu), both
 ragged batches; the LSTM's peepholes, cell_clip and input_forget, the LSTM's and GRU's hard-sigmoid
 gates and the zoneout of all three cells, as options of the same loops (the plain cells' loops keep their arithmetic and their code:
 the LSTM's take the options as a flag checked once per call); weight drop, as the loops run on
-U' = U * S (the layers pass U' and map dU' back).
-Everything else (float64, the reset-before GRU, the LSTM's proj_size, layer_norm and gate_clip,
-the GRU's layer_norm, recurrent dropout) runs the NumPy cells.
+U' = U * S (the layers pass U' and map dU' back); the LSTM's layer_norm (with those options), as
+loops of their own: a row's statistics span all its gate columns, so each step runs in phases
+(x_t W and h_{t-1} U per unit block; every row's statistics and the gates; the LSTM's LN(c_t) and
+h_t), and the backward likewise, with the gains' gradients summed as the loop goes.
+Everything else (float64, the reset-before GRU, the LSTM's proj_size and gate_clip, the GRU's
+layer_norm, recurrent dropout) runs the NumPy cells.
 
 Switches (read at each call):
     RNNLAB_ENGINE=numpy         the NumPy cells everywhere
