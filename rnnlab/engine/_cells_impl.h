@@ -617,10 +617,17 @@ static inline float *SFX(ln_w)(rn_job *J, int G, int k) { return J->lnw + SFX(ln
 
 static inline long SFX(ln_scratch)(int N, int G, int H) { return SFX(ln_off)(N, G, H, 8); }
 
+/* Software prefetch of len floats from p (a line of 16 floats at a time), for reading (rw 0) or
+ * writing (1). The loops prefetch the next phase's cache rows while a product (compute bound) runs:
+ * the per-step elementwise phases otherwise wait on memory for the forward's cache (gates, n_x, n_h). */
+#define RN_PREF(p, len, rw) do { const float *pp_ = (p); for (int k_ = 0; k_ < (len); k_ += 16) \
+                                     __builtin_prefetch(pp_ + k_, rw, 3); } while (0)
+
 /* A step's first phase: ux = x_t W and uh = h_{t-1} U (N, G H), apart (each is normalized on its
- * own), for the claimed unit blocks, over the packed [W; U] (one unit block a panel). */
+ * own), for the claimed unit blocks, over the packed [W; U] (one unit block a panel); the block's
+ * columns of the arrays pre (the cache rows the next phase writes, or NULL) are prefetched. */
 static void SFX(ln_products)(rn_job *J, rn_sync *S, const int G, const float *xt, const float *hp, float *ux,
-                             float *uh)
+                             float *uh, float *const pre[3])
 {
     const int N = J->N, H = J->H, D = J->D, nb = (H + 15) / 16;
     const long GH = (long)G * H;
@@ -642,6 +649,10 @@ static void SFX(ln_products)(rn_job *J, rn_sync *S, const int G, const float *xt
                         for (int l = 0; l < lim; l++) dst[l] = src[l];
                     }
             }
+            for (int k = 0; k < 3; k++)                 /* the next phase's cache rows (pre: NULL, or (N, G H)) */
+                if (pre[k])
+                    for (int rr = 0; rr < rows; rr++)
+                        for (int g = 0; g < G; g++) RN_PREF(pre[k] + (rb + rr) * GH + g * H + u0, lim, 1);
         }
     }
     rn_wait(J, S);
@@ -756,7 +767,8 @@ static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
         const long ost = a ? G4 : H;                    /* o: the cached gates' o block, or the scratch */
         float *o_ = a ? a + 2 * H : ow;
         RN_TICK(3);
-        SFX(ln_products)(J, &S, 4, xt, hp, ux, uh);     /* A: ux = x_t W, uh = h_{t-1} U */
+        float *const pre[3] = {a, nx, nh};
+        SFX(ln_products)(J, &S, 4, xt, hp, ux, uh, pre);   /* A: ux = x_t W, uh = h_{t-1} U */
         RN_TICK(0);
         rn_phase(&S, nb);                               /* B: LN(ux), LN(uh), the gates, c^_t */
         for (int pb, have = 0; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
@@ -1091,6 +1103,7 @@ static void SFX(lstmln_bwd)(rn_job *J, int tid, int nt)
             const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
             const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             const float *panel = J->packed + (long)pb * 16 * G4;
+            const long kn = (long)(r ? t + 1 : t - 1) * N;        /* the next step's rows */
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
                 SFX(kern)(rows, np_, G4, dah + (long)rb * G4, G4, panel, tile);
@@ -1099,6 +1112,16 @@ static void SFX(lstmln_bwd)(rn_job *J, int tid, int nt)
                     float *dhn = J->dh + n * H + u0;
                     const float *dhkn = J->dhk + n * H + u0, *tr = tile + rr * 64;
                     for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                    if (s + 1 < T) {                    /* the next step's cache rows, for its phases */
+                        const long o = (kn + n) * G4 + u0, oh = (kn + n) * H + u0;
+                        for (int g = 0; g < 4; g++) {
+                            RN_PREF(J->gates + o + g * H, lim, 0);
+                            RN_PREF(J->nh + o + g * H, lim, 0);
+                            RN_PREF(J->nx + o + g * H, lim, 0);
+                        }
+                        RN_PREF(J->aux + oh, lim, 0);
+                        if (J->chat) RN_PREF(J->chat + oh, lim, 0);
+                    }
                 }
             }
             if (s + 1 < T) SFX(lstmln_bwd1)(J, r ? t + 1 : t - 1, u0, u0 + lim, i);
