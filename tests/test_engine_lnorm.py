@@ -1,8 +1,9 @@
 """The compiled engine's layer normalization (``layer_norm=True``) against the NumPy variant step
 functions, which are the reference: the LSTM (rnnlab.layers.lstm_variants [6]) alone and with its
 other compiled options (peepholes, cell_clip, input_forget, forget_bias, hard-sigmoid gates, zoneout,
-weight drop). Outputs, final states, dx, dstate0 and every parameter gradient (the gains g_x, g_h,
-g_c and the bias b_c included) within float32 relative error 1e-5, over ragged batches, reverse and
+weight drop), and the reset-after GRU (rnnlab.layers.gru_variants [L]) alone and with hard-sigmoid
+gates, zoneout and weight drop. Outputs, final states, dx, dstate0 and every parameter gradient (the
+gains g_x, g_h, the LSTM's g_c and b_c and the GRU's b_hn included) within float32 relative error 1e-5, over ragged batches, reverse and
 bidirectional, stacked layers, batch 1 and H not a multiple of 16, for every instruction set this
 CPU runs; that such a layer really runs the compiled loop; that the result does not depend on the
 thread count; and that inference equals the forward.
@@ -17,7 +18,9 @@ import pytest
 
 import rnnlab
 from rnnlab import engine
+from rnnlab.layers import gru as gru_mod
 from rnnlab.layers import lstm as lstm_mod
+from rnnlab.layers.gru_variants import GRUVCache
 from rnnlab.layers.lstm_variants import LSTMVCache
 from rnnlab.layers.recurrent import ShardedCache
 
@@ -269,3 +272,74 @@ def test_lstm_layer_norm_cell_clip_clips(monkeypatch):
     cs = cells[0].cell.cs[1:]
     assert np.abs(cs).max() == np.float32(0.8)
     assert 0.005 < np.mean(np.abs(cs) == np.float32(0.8)) < 0.99
+
+
+GRU_CASES = [  # options, training, D, H, layers, bidirectional, N, T, ragged, direction
+    ({}, False, 5, 37, 2, True, 7, 9, True, "forward"),
+    ({}, False, 3, 16, 1, False, 1, 12, False, "forward"),
+    ({}, False, 6, 70, 1, False, 13, 5, True, "reverse"),
+    ({}, False, 4, 33, 3, False, 6, 4, True, "forward"),
+    ({"gate_activation": "hard_sigmoid"}, False, 5, 37, 2, True, 7, 9, True, "forward"),
+    ({"gate_activation": "hard_sigmoid_keras2", "zoneout": 0.2}, False, 4, 33, 1, False, 6, 4, True, "reverse"),
+    ({"zoneout": 0.3}, True, 5, 37, 2, True, 7, 9, True, "forward"),
+    ({"weight_drop": 0.3}, True, 6, 70, 1, True, 13, 5, True, "forward"),
+    ({"zoneout": 0.2, "weight_drop": 0.3, "gate_activation": "hard_sigmoid"}, True, 3, 16, 1, False, 1, 12, False,
+     "reverse"),
+    ({}, False, 70, 200, 1, True, 12, 25, True, "forward"),
+    ({"zoneout": 0.2, "weight_drop": 0.3}, True, 9, 131, 1, False, 24, 13, True, "forward"),
+]
+
+
+@needs_engine
+@pytest.mark.parametrize("case", GRU_CASES, ids=[_case_id(c) for c in GRU_CASES])
+def test_gru_layer_norm_equals_numpy(case, monkeypatch):
+    options, training, D, H, L, bi, N, T, ragged, direction = case
+    shape = dict(D=D, H=H, L=L, bi=bi, N=N, T=T, lengths=_lengths(H, N, T, ragged), seed=H + L, training=training,
+                 direction=direction, scale=4.0 if "gate_activation" in options else 1.0, **options)
+    ref, ref_cells = _run("GRU", "numpy", monkeypatch, **shape)
+    assert all(isinstance(c, GRUVCache) for c in ref_cells)
+    assert {k.rsplit(".", 1)[-1] for k in ref} >= {"g_x", "g_h", "b_hn"}
+    ref64 = None if training else _run("GRU", "numpy", monkeypatch, dtype="float64", **shape)[0]
+    for name in _engines():
+        got, cells = _run("GRU", name, monkeypatch, **shape)
+        assert all(isinstance(c, gru_mod.GRUEngineCache) for c in cells), (name, [type(c).__name__ for c in cells])
+        _assert_close(got, ref, ref64, name)
+
+
+@needs_engine
+def test_gru_layer_norm_never_calls_the_numpy_steps(monkeypatch):
+    """A float32 reset-after GRU with layer_norm (alone, with hard-sigmoid gates, zoneout and weight
+    drop) trains and infers without the NumPy variant loop, and says it runs compiled; with recurrent
+    dropout it runs NumPy and says so."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the NumPy variant loop ran")
+    monkeypatch.setenv("RNNLAB_ENGINE", "auto")
+    x = np.random.default_rng(0).standard_normal((3, 5, 4)).astype(np.float32)
+    assert not rnnlab.GRU(4, 20, layer_norm=True, recurrent_dropout=0.2).compiled
+    monkeypatch.setattr(gru_mod, "gruv_forward", refuse)
+    monkeypatch.setattr(gru_mod, "gruv_backward", refuse)
+    for options in ({}, {"gate_activation": "hard_sigmoid", "zoneout": 0.2, "weight_drop": 0.3, "bidirectional": True}):
+        layer = rnnlab.GRU(4, 20, seed=0, layer_norm=True, **options).train()
+        assert layer.compiled, options
+        y, state, cache = layer.forward(x)
+        grads = layer.backward(np.ones_like(y), None, cache)[2]
+        assert {"l0.g_x", "l0.g_h", "l0.b_hn"} <= set(grads)
+        layer.infer(x)
+
+
+@needs_engine
+def test_gru_layer_norm_threads_and_infer(monkeypatch):
+    """The same bits on 1 and 3 threads (H = 200: four panels); infer equals forward bit for bit."""
+    shape = dict(D=6, H=200, L=1, bi=True, N=13, T=7, lengths=_lengths(5, 13, 7, True), seed=3, training=True,
+                 zoneout=0.2, weight_drop=0.2, gate_activation="hard_sigmoid")
+    monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "1")
+    one, _ = _run("GRU", "auto", monkeypatch, **shape)
+    monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "3")
+    many, _ = _run("GRU", "auto", monkeypatch, **shape)
+    for key in one:
+        assert np.array_equal(one[key], many[key]), key
+    x = np.random.default_rng(0).standard_normal((4, 6, 5)).astype(np.float32)
+    layer = _layer("GRU", 5, 21, 2, True, 1, training=False, zoneout=0.3)
+    y, h, _ = layer.forward(x, lengths=[6, 3, 5, 1])
+    y2, h2 = layer.infer(x, lengths=[6, 3, 5, 1])
+    assert np.array_equal(y, y2) and np.array_equal(h, h2)

@@ -26,12 +26,12 @@ Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh and relu), both
 ragged batches; the LSTM's peepholes, cell_clip and input_forget, the LSTM's and GRU's hard-sigmoid
 gates and the zoneout of all three cells, as options of the same loops (the plain cells' loops keep their arithmetic and their code:
 the LSTM's take the options as a flag checked once per call); weight drop, as the loops run on
-U' = U * S (the layers pass U' and map dU' back); the LSTM's layer_norm (with those options), as
-loops of their own: a row's statistics span all its gate columns, so each step runs in phases
-(x_t W and h_{t-1} U per unit block; every row's statistics and the gates; the LSTM's LN(c_t) and
-h_t), and the backward likewise, with the gains' gradients summed as the loop goes.
-Everything else (float64, the reset-before GRU, the LSTM's proj_size and gate_clip, the GRU's
-layer_norm, recurrent dropout) runs the NumPy cells.
+U' = U * S (the layers pass U' and map dU' back); the LSTM's and GRU's layer_norm (with those
+options), as loops of their own: a row's statistics span all its gate columns, so each step runs in
+phases (x_t W and h_{t-1} U per unit block; every row's statistics and the gates; the LSTM's
+LN(c_t) and h_t), and the backward likewise, with the gains' gradients summed as the loop goes.
+Everything else (float64, the reset-before GRU, the LSTM's proj_size and gate_clip, recurrent
+dropout) runs the NumPy cells.
 
 Switches (read at each call):
     RNNLAB_ENGINE=numpy         the NumPy cells everywhere
@@ -371,7 +371,8 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     return out["dx"], dh, dc, grads
 
 
-def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid"):
+def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid",
+                layer_norm=None, ln_cache=None):
     """The reset-after GRU loop of ``rnnlab.layers.gru`` (gate order r, z, n).
 
     x: (T, N, D) float32; h0: (N, H); W (D, 3H), U (H, 3H), b (3H,), b_hn (H,). Returns y (T, N, H),
@@ -379,7 +380,10 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None,
     (gates and q None within ``inference()``). zoneout: d (N, H) of h, or a scalar z (evaluation), or
     None: h_t = h^_t + d (h_{t-1} - h^_t) (``rnnlab.layers.regularizers``). gate_activation: "sigmoid",
     "hard_sigmoid" or "hard_sigmoid_keras2", the activation of r and z (``rnnlab.layers.gru_variants``;
-    ValueError naming gate_activation for another).
+    ValueError naming gate_activation for another). layer_norm: a dict of the gains {"g_x", "g_h"}
+    (3H,): a_x = LN(x W) g_x + b, a_h = LN(h U) g_h and q = a_h_n + b_hn (``gru_variants`` [L]);
+    ln_cache: a dict that receives the normalizations' n and s, for the backward (ValueError naming
+    ln_cache when it is missing outside ``inference()``).
     """
     slope = _slope(gate_activation)
     T, N, D = x.shape
@@ -391,17 +395,22 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None,
     q = np.empty((T, N, H), np.float32) if keep else None
     y = None if mask is None else np.empty((T, N, H), np.float32)
     zh = _zone(zoneout, N, H)
+    flags = (0 if zh is None else _ZONE) | (0 if slope is None else _HARD)
+    ln = {}
+    if layer_norm is not None:
+        flags |= _LN
+        ln = _layer_norm(layer_norm, ln_cache, T, N, H, 3, keep, False)
     _run(_GRU_FWD, T, N, H, 3, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U), hs=hs,
-         aux=q, y=y, mask=_mask2d(mask), zh=zh, vflags=(0 if zh is None else _ZONE) | (0 if slope is None else _HARD),
-         slope=slope)
+         aux=q, y=y, mask=_mask2d(mask), zh=zh, vflags=flags, slope=slope, **ln)
     if y is None:
         y = hs[:T] if r else hs[1:]
     return y, gates, q, hs
 
 
-def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid"):
-    """Gradients of ``gru_forward`` (with its zoneout and gate_activation): dx (T, N, D), dh0 (N, H),
-    {"W", "U", "b", "b_hn"}."""
+def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid",
+                 layer_norm=None, ln_cache=None):
+    """Gradients of ``gru_forward`` (with its zoneout, gate_activation, and layer_norm with the filled
+    ln_cache): dx (T, N, D), dh0 (N, H), {"W", "U", "b", "b_hn"} (and "g_x", "g_h" with layer_norm)."""
     slope = _slope(gate_activation)
     T, N, D = x.shape
     H = U.shape[0]
@@ -411,11 +420,19 @@ def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zon
     out = _grad_arrays(T, N, D, H, 3)
     dbh = np.empty(3 * H, np.float32)
     zh = _zone(zoneout, N, H)
+    flags = (0 if zh is None else _ZONE) | (0 if slope is None else _HARD)
+    ln = {}
+    if layer_norm is not None:
+        flags |= _LN
+        ln = dict(_ln_cached(layer_norm, ln_cache, False), dgx=np.empty(3 * H, np.float32),
+                  dgh=np.empty(3 * H, np.float32))
     _run(_GRU_BWD, T, N, H, 3, reverse, dy=_dy(dy), gates=gates, U=_f32(U), hs=hs, aux=q,
          mask=_mask2d(mask), da=dax, dah=dah, dh=dh, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
-         W=_f32(W), dbh=dbh, zh=zh, vflags=(0 if zh is None else _ZONE) | (0 if slope is None else _HARD),
-         slope=slope, **out)
-    return out["dx"], dh, {"W": out["dW"], "U": out["dU"], "b": out["db"], "b_hn": dbh[2 * H:]}
+         W=_f32(W), dbh=dbh, zh=zh, vflags=flags, slope=slope, **out, **ln)
+    grads = {"W": out["dW"], "U": out["dU"], "b": out["db"], "b_hn": dbh[2 * H:]}
+    if ln:
+        grads.update(g_x=ln["dgx"], g_h=ln["dgh"])
+    return out["dx"], dh, grads
 
 
 def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, relu=False, *, zoneout=None):

@@ -364,7 +364,8 @@ static int rn_ln_args_ok(const rn_job *J, int which)
     if (lstm && (!J->gc || !J->bc)) return 0;
     if ((bwd || J->gates) && (!J->nx || !J->sx || !J->nh || !J->sh || (lstm && (!J->mc || !J->sc)))) return 0;
     if (lstm && J->zc && (bwd || J->gates) && !J->chat) return 0;       /* c^_t, which cs lacks */
-    if (bwd && (!J->dgx || !J->dgh || !J->da || !J->dah || !J->db || (lstm && (!J->dgc || !J->dbc))))
+    if (bwd && (!J->dgx || !J->dgh || !J->da || !J->dah || !J->db || (lstm && (!J->dgc || !J->dbc))
+                || (!lstm && !J->dbh)))
         return 0;
     return 1;
 }

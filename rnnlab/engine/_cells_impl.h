@@ -600,14 +600,15 @@ static inline void SFX(ln_back)(const float *dy, const float *g, const float *n,
  *   1: (N, H)    the forward's c^_t (without a cache); the backward's dn_c
  *   6: (N, H)    the forward's o (without a cache)
  *   7: (N, G H)  the forward's ux = x_t W
+ *   8: (G H)     the GRU backward's b_hn sums (da_h's column sums)
  *   2: (RN_LN_MAXT, N, 4)  each thread's row statistics
  *   3: (npan, N, 2), 4: (npan, N, 4)  the backward's partial row sums, per panel of 64 units
  *   5: (G H)     the backward's db, summed over the steps */
 static inline long SFX(ln_off)(int N, int G, int H, int k)
 {
-    const long npan = ((H + 15) / 16 + 3) / 4, sz[8] = {(long)N * G * H, (long)N * H, 4L * N * RN_LN_MAXT,
+    const long npan = ((H + 15) / 16 + 3) / 4, sz[9] = {(long)N * G * H, (long)N * H, 4L * N * RN_LN_MAXT,
                                                         2 * npan * N, 4 * npan * N, (long)G * H, (long)N * H,
-                                                        (long)N * G * H};
+                                                        (long)N * G * H, (long)G * H};
     long o = 0;
     for (int i = 0; i < k; i++) o += sz[i];
     return o;
@@ -615,7 +616,7 @@ static inline long SFX(ln_off)(int N, int G, int H, int k)
 
 static inline float *SFX(ln_w)(rn_job *J, int G, int k) { return J->lnw + SFX(ln_off)(J->N, G, J->H, k); }
 
-static inline long SFX(ln_scratch)(int N, int G, int H) { return SFX(ln_off)(N, G, H, 8); }
+static inline long SFX(ln_scratch)(int N, int G, int H) { return SFX(ln_off)(N, G, H, 9); }
 
 /* Software prefetch of len floats from p (a line of 16 floats at a time), for reading (rw 0) or
  * writing (1). The loops prefetch the next phase's cache rows while a product (compute bound) runs:
@@ -927,39 +928,43 @@ static void SFX(lstmln_units_bwd)(const int len, const long H, const float *g_, 
 }
 
 /* One row's share, columns u0 .. u0 + w - 1 of each of the G gate blocks (w <= 64), of the sums that
- * LN's backward needs: q[0..3] = the row sums of da g_h, da g_h n_h, da g_x, da g_x n_x (lanes added
- * in order, then the last units), and the column sums of da, da n_x, da n_h added to cs[0], cs[1],
- * cs[2] (each (G, 64)). All pointers at the row's column 0. */
-static void SFX(ln_row_sums)(const float *da, const float *gh, const float *nh, const float *gx, const float *nx,
-                             const long H, const int G, const int u0, const int w, float *q, float *cs)
+ * LN's backward needs, for a = da_h U-side and da_x x-side gradients (the same array in the LSTM):
+ * q[0..3] = the row sums of da_h g_h, da_h g_h n_h, da_x g_x, da_x g_x n_x (lanes added in order,
+ * then the last units), and the column sums of da_x, da_x n_x, da_h n_h (and with dah_sum da_h)
+ * added to cs[0], cs[1], cs[2] (cs[3]), each (G, 64). All pointers at the row's column 0. */
+static void SFX(ln_row_sums)(const float *dax, const float *dah, const float *gh, const float *nh, const float *gx,
+                             const float *nx, const long H, const int G, const int u0, const int w, float *q,
+                             float *cs, const int dah_sum)
 {
     const SFX(vf) zero = V_SET(0.0f);
     SFX(vf) a1 = zero, a2 = zero, a3 = zero, a4 = zero;
     float t1 = 0.0f, t2 = 0.0f, t3 = 0.0f, t4 = 0.0f;
     for (int g = 0; g < G; g++) {
         const long c = g * H + u0;
-        float *s0 = cs + g * 64, *s1 = cs + (G + g) * 64, *s2 = cs + (2 * G + g) * 64;
+        float *s0 = cs + g * 64, *s1 = cs + (G + g) * 64, *s2 = cs + (2 * G + g) * 64, *s3 = cs + (3 * G + g) * 64;
         int l = 0;
         for (; l + VL <= w; l += VL) {
-            const SFX(vf) d = V_LD(da + c + l), m = V_LD(nh + c + l), n = V_LD(nx + c + l);
-            const SFX(vf) dh = V_MUL(d, V_LD(gh + c + l)), dx = V_MUL(d, V_LD(gx + c + l));
+            const SFX(vf) d = V_LD(dax + c + l), e = V_LD(dah + c + l), m = V_LD(nh + c + l), n = V_LD(nx + c + l);
+            const SFX(vf) dh = V_MUL(e, V_LD(gh + c + l)), dx = V_MUL(d, V_LD(gx + c + l));
             a1 = V_ADD(a1, dh);
             a2 = V_FMA(dh, m, a2);
             a3 = V_ADD(a3, dx);
             a4 = V_FMA(dx, n, a4);
             V_ST(s0 + l, V_ADD(V_LD(s0 + l), d));
             V_ST(s1 + l, V_FMA(d, n, V_LD(s1 + l)));
-            V_ST(s2 + l, V_FMA(d, m, V_LD(s2 + l)));
+            V_ST(s2 + l, V_FMA(e, m, V_LD(s2 + l)));
+            if (dah_sum) V_ST(s3 + l, V_ADD(V_LD(s3 + l), e));
         }
         for (; l < w; l++) {
-            const float d = da[c + l], dh = d * gh[c + l], dx = d * gx[c + l];
+            const float d = dax[c + l], e = dah[c + l], dh = e * gh[c + l], dx = d * gx[c + l];
             t1 += dh;
             t2 += dh * nh[c + l];
             t3 += dx;
             t4 += dx * nx[c + l];
             s0[l] += d;
             s1[l] += d * nx[c + l];
-            s2[l] += d * nh[c + l];
+            s2[l] += e * nh[c + l];
+            if (dah_sum) s3[l] += e;
         }
     }
     q[0] = SFX(vhsum)(a1) + t1;
@@ -1004,7 +1009,7 @@ static void SFX(lstmln_bwd2)(rn_job *J, int t, int u0, int u1, int i, const floa
                               st[2 * n], st[2 * n + 1], 1.0f / J->sc[k0 + n], da + u0, J->dc + k,
                               pp ? pp + u0 : 0, clip, cifg, J->zc ? J->zc + k : 0, sp, sg, slope);
         const long o = (k0 + n) * G4;
-        SFX(ln_row_sums)(da, J->gh, J->nh + o, J->gx, J->nx + o, H, 4, u0, w, q, cs_[0]);
+        SFX(ln_row_sums)(da, da, J->gh, J->nh + o, J->gx, J->nx + o, H, 4, u0, w, q, cs_[0], 0);
     }
     float *dbw = SFX(ln_w)(J, 4, 5);
     for (int g = 0; g < 4; g++)
@@ -1026,21 +1031,22 @@ static void SFX(lstmln_bwd2)(rn_job *J, int t, int u0, int u1, int i, const floa
         }
 }
 
-/* Backward, step t's last part for units u0 .. u1 - 1 (u1 - u0 <= 64) of every row: da_h = LN'(da g_h)
- * into dah, and d(x W) = LN'(da g_x) in place of da (da is not read after this), from st, the rows'
- * four means. */
-static void SFX(lstmln_bwd3)(rn_job *J, int t, int u0, int u1, const float *st)
+/* Backward, step t's last part for units u0 .. u1 - 1 (u1 - u0 <= 64) of the G gate blocks of every
+ * row: du = LN'(da_h g_h) into du (da_h's own place in the GRU), and d(x W) = LN'(da_x g_x) in place
+ * of da_x (neither is read after this), from st, the rows' four means (ln_row_sums' q). da_h, da_x:
+ * (T, N, G H) (the same array in the LSTM). */
+static void SFX(ln_bwd3)(rn_job *J, const int G, int t, int u0, int u1, const float *st, float *dax,
+                         const float *dah, float *du)
 {
     const int N = J->N, H = J->H, w = u1 - u0;
-    const long G4 = 4L * H, k0 = (long)t * N;
+    const long GH = (long)G * H, k0 = (long)t * N;
     for (long n = 0; n < N; n++) {
-        const long o = (k0 + n) * G4;
-        float *da = J->da + o;
+        const long o = (k0 + n) * GH;
         const float *nh = J->nh + o, *nx = J->nx + o, *q = st + 4 * n;
-        for (int g = 0; g < 4; g++) {
-            const long c = g * H + u0;
-            SFX(ln_back)(da + c, J->gh + c, nh + c, w, q[0], q[1], J->sh[k0 + n], J->dah + o + c);
-            SFX(ln_back)(da + c, J->gx + c, nx + c, w, q[2], q[3], J->sx[k0 + n], da + c);
+        for (int g = 0; g < G; g++) {
+            const long c = o + g * H + u0, cg = g * H + u0;
+            SFX(ln_back)(dah + c, J->gh + cg, nh + g * H + u0, w, q[0], q[1], J->sh[k0 + n], du + c);
+            SFX(ln_back)(dax + c, J->gx + cg, nx + g * H + u0, w, q[2], q[3], J->sx[k0 + n], dax + c);
         }
     }
 }
@@ -1093,7 +1099,7 @@ static void SFX(lstmln_bwd)(rn_job *J, int tid, int nt)
         rn_phase(&S, npan);                             /* da_h = LN'(da g_h), d(x W) = LN'(da g_x) into da */
         for (int i, have = 0; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
             if (!have) { SFX(ln_combine)(SFX(ln_w)(J, 4, 4), npan, N, 4, G4, st); have = 1; }
-            SFX(lstmln_bwd3)(J, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st);
+            SFX(ln_bwd3)(J, 4, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st, J->da, J->da, J->dah);
         }
         rn_wait(J, &S);
         RN_TICK(1);
@@ -1574,6 +1580,210 @@ SFX(gru_units_bwd)(int j0, const int j1, long H, const float *g_, const float *q
     }
 }
 
+/* ----- GRU (reset after) with layer_norm (gru_variants.py [L]) -----------------------------------
+ * The loops of the layer-norm section above, for the GRU: per step, ux = x_t W and uh = h_{t-1} U
+ * (ln_products), then every row's statistics and the block's units (the GRU's h_t reads only its own
+ * units, so two phases a step). Backward: the product dh_{t-1} = du U^T shares its phase with the
+ * next step's elementwise work (gru_units_bwd) and the row and column sums (ln_row_sums); then du =
+ * LN'(da_h g_h) and d(x W) = LN'(da_x g_x) (ln_bwd3). Two waits a step.
+ *
+ * One row, len <= 16 units (pointers at the row's unit u0; gate k at + k H):
+ *   n_x = (ux - mu_x) / s_x, n_h = (u - mu_h) / s_h (kept in nx, nh unless NULL),
+ *   a_x = n_x g_x + b, a_h = n_h g_h,  r, z = sigma(a_x + a_h),  q = a_h_n + b_hn,
+ *   n = tanh(a_x_n + r q),  h^ = (1 - z) n + z h_{t-1},  h = h^ + d (h_{t-1} - h^) (zh: zoneout's d, or NULL).
+ * The gates go to a and q to q unless NULL. */
+static void SFX(gruln_units)(const int len, const long H, const float *ux, const float mux, const float rsx,
+                             float *nx, const float *u, const float mu, const float rs, float *nh, const float *gx,
+                             const float *gh, const float *bu, const float *bh, const float *hp, float *a, float *q,
+                             float *hn, const float *zh, const float slope)
+{
+    const SFX(vf) mv = V_SET(mu), rv = V_SET(rs), mxv = V_SET(mux), rxv = V_SET(rsx);
+    SFX(vf) ax[3], ah[3];
+    int l = 0;
+    for (; l + VL <= len; l += VL) {
+        for (int k = 0; k < 3; k++) {
+            const long o = k * H + l;
+            const SFX(vf) n = V_MUL(V_SUB(V_LD(u + o), mv), rv);              /* LN(h U) */
+            const SFX(vf) m = V_MUL(V_SUB(V_LD(ux + o), mxv), rxv);           /* LN(x W) */
+            if (nh) { V_ST(nh + o, n); V_ST(nx + o, m); }
+            ax[k] = V_FMA(m, V_LD(gx + o), V_LD(bu + o));
+            ah[k] = V_MUL(n, V_LD(gh + o));
+        }
+        const SFX(vf) rg = SFX(vgate)(V_ADD(ax[0], ah[0]), slope), z = SFX(vgate)(V_ADD(ax[1], ah[1]), slope);
+        const SFX(vf) qv = V_ADD(ah[2], V_LD(bh + l));                        /* q = a_h_n + b_hn */
+        const SFX(vf) nv = SFX(vtanh)(V_FMA(rg, qv, ax[2]));
+        if (a) { V_ST(a + l, rg); V_ST(a + H + l, z); V_ST(a + 2 * H + l, nv); }
+        if (q) V_ST(q + l, qv);
+        SFX(vf) h = V_SUB(nv, V_MUL(z, V_SUB(nv, V_LD(hp + l))));             /* (1 - z) n + z h */
+        if (zh) h = V_FMA(V_LD(zh + l), V_SUB(V_LD(hp + l), h), h);
+        V_ST(hn + l, h);
+    }
+#if VL > 1
+    if (l < len)
+        RN_GEN(gruln_units)(len - l, H, ux + l, mux, rsx, nh ? nx + l : 0, u + l, mu, rs, nh ? nh + l : 0, gx + l,
+                            gh + l, bu + l, bh + l, hp + l, a ? a + l : 0, q ? q + l : 0, hn + l, zh ? zh + l : 0,
+                            slope);
+#endif
+}
+
+static void SFX(gruln_fwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, nb = (H + 15) / 16;
+    const long G3 = 3L * H;
+    const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
+    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 3, pb, 1, J->packed);
+    rn_wait(J, &S);
+    float *uh = SFX(ln_w)(J, 3, 0), *ux = SFX(ln_w)(J, 3, 7), *st = SFX(ln_w)(J, 3, 2) + 4L * N * tid;
+    for (int s = 0; s < T; s++) {
+        const int t = r ? T - 1 - s : s;
+        const float *hp = J->hs + (long)(t + r) * N * H;
+        float *hn = J->hs + (long)(t + 1 - r) * N * H;
+        float *a = J->gates ? J->gates + (long)t * N * G3 : 0, *q = J->aux ? J->aux + (long)t * N * H : 0;
+        float *nh = J->nh ? J->nh + (long)t * N * G3 : 0, *nx = nh ? J->nx + (long)t * N * G3 : 0;
+        const float *xt = J->x + (long)t * N * D, *m = J->mask ? J->mask + (long)t * N : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
+        float *const pre[3] = {a, nx, nh};
+        SFX(ln_products)(J, &S, 3, xt, hp, ux, uh, pre);   /* ux = x_t W, uh = h_{t-1} U */
+        rn_phase(&S, nb);                               /* LN(ux), LN(uh), the gates, h_t */
+        for (int pb, have = 0; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+            if (!have) {                                /* every row's statistics, this thread's own copy */
+                SFX(ln_rows_stats)(uh, N, G3, G3, st);
+                SFX(ln_rows_stats)(ux, N, G3, G3, st + 2L * N);
+                have = 1;
+            }
+            if (pb == 0 && nh)
+                for (int n = 0; n < N; n++) { J->sh[(long)t * N + n] = st[2 * n + 1]; J->sx[(long)t * N + n] = st[2 * N + 2 * n + 1]; }
+            const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+            for (long n = 0; n < N; n++) {
+                const long k = n * H + u0, o = n * G3 + u0;
+                SFX(gruln_units)(lim, H, ux + o, st[2 * N + 2 * n], 1.0f / st[2 * N + 2 * n + 1], nx ? nx + o : 0,
+                                 uh + o, st[2 * n], 1.0f / st[2 * n + 1], nh ? nh + o : 0, J->gx + u0, J->gh + u0,
+                                 J->b + u0, J->b_hn + u0, hp + k, a ? a + o : 0, q ? q + k : 0, hn + k,
+                                 J->zh ? J->zh + k : 0, slope);
+                if (m) {                                                 /* ragged: y = m h, carry */
+                    const float mv = m[n];
+                    for (int l = 0; l < lim; l++) yt[k + l] = hn[k + l] * mv;
+                    if (mv == 0.0f)
+                        for (int l = 0; l < lim; l++) hn[k + l] = hp[k + l];
+                }
+            }
+        }
+        rn_wait(J, &S);
+    }
+}
+
+/* Backward, step t's elementwise work for units u0 .. u1 - 1 (u1 - u0 <= 64; panel i) of every row:
+ * gru_units_bwd's da_x (into da), da_h = [da_r, da_z, dq] (into dah) and dhk; a padded row: no
+ * gradient, dhk = dh. Then ln_row_sums: the panel's share of the row sums into its partial sums
+ * (N, 4), and the step's column sums added to db, dg_x, dg_h and b_hn's (the scratch's db and dbh:
+ * weight_grads sets J->db and J->dbh). */
+static void SFX(gruln_elem)(rn_job *J, int t, int u0, int u1, int i)
+{
+    const int N = J->N, H = J->H, r = J->reverse, w = u1 - u0;
+    const long G3 = 3L * H, k0 = (long)t * N;
+    const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+    const float *gt = J->gates + k0 * G3, *qt = J->aux + k0 * H;
+    const float *hp = J->hs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
+    const float *m = J->mask ? J->mask + k0 : 0;
+    float *pb = SFX(ln_w)(J, 3, 4) + 4L * N * i;
+    float cs_[4][3 * 64] __attribute__((aligned(64)));
+    memset(cs_, 0, sizeof cs_);
+    for (long n = 0; n < N; n++) {
+        const long o = (k0 + n) * G3;
+        float *dax = J->da + o, *dah = J->dah + o, *dh = J->dh + n * H, *dhk = J->dhk + n * H, *q = pb + 4 * n;
+        if (m && m[n] == 0.0f) {
+            for (int j = u0; j < u1; j++) {
+                dax[j] = dax[H + j] = dax[2 * H + j] = 0.0f;
+                dah[j] = dah[H + j] = dah[2 * H + j] = 0.0f;
+                dhk[j] = dh[j];
+            }
+            q[0] = q[1] = q[2] = q[3] = 0.0f;
+            continue;
+        }
+        SFX(gru_units_bwd)(u0, u1, H, gt + n * G3, qt + n * H, hp + n * H, dyt + n * J->dy_ns, dh, dax, dah, dhk,
+                           J->zh ? J->zh + n * H : 0, slope);
+        SFX(ln_row_sums)(dax, dah, J->gh, J->nh + o, J->gx, J->nx + o, H, 3, u0, w, q, cs_[0], 1);
+    }
+    float *dbw = SFX(ln_w)(J, 3, 5), *dbhw = SFX(ln_w)(J, 3, 8);
+    for (int g = 0; g < 3; g++)
+        for (int l = 0; l < w; l++) {
+            const long c = g * H + u0 + l;
+            dbw[c] += cs_[0][g * 64 + l];
+            J->dgx[c] += cs_[1][g * 64 + l];
+            J->dgh[c] += cs_[2][g * 64 + l];
+            dbhw[c] += cs_[3][g * 64 + l];
+        }
+}
+
+static void SFX(gruln_bwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse, nb = (H + 15) / 16, npan = (nb + 3) / 4;
+    const long G3 = 3L * H;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    float *st = SFX(ln_w)(J, 3, 2) + 4L * N * tid, *dbw = SFX(ln_w)(J, 3, 5), *dbhw = SFX(ln_w)(J, 3, 8);
+    float tile[6 * 64] __attribute__((aligned(64)));
+    rn_phase(&S, npan);                                 /* pack U^T; step T-1's (0's) elementwise work */
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        const int u0 = 64 * i, u1 = 64 * i + 64 < H ? 64 * i + 64 : H;
+        SFX(pack_bwd)(J->U, H, 3, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+        for (int g = 0; g < 3; g++)
+            for (int j = u0; j < u1; j++) {
+                const long c = g * H + j;
+                dbw[c] = dbhw[c] = J->dgx[c] = J->dgh[c] = 0.0f;
+            }
+        SFX(gruln_elem)(J, r ? 0 : T - 1, u0, u1, i);
+    }
+    rn_wait(J, &S);
+    for (int s = 0; s < T; s++) {
+        const int t = r ? s : T - 1 - s;
+        const long k0 = (long)t * N;
+        rn_phase(&S, npan);                             /* du = LN'(da_h g_h) in place, d(x W) = LN'(da_x g_x) */
+        for (int i, have = 0; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            if (!have) { SFX(ln_combine)(SFX(ln_w)(J, 3, 4), npan, N, 4, G3, st); have = 1; }
+            SFX(ln_bwd3)(J, 3, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st, J->da, J->dah, J->dah);
+        }
+        rn_wait(J, &S);
+        const float *du = J->dah + k0 * G3;
+        rn_phase(&S, npan);                             /* dh_{t-1} = du U^T + dhk; the next step's elementwise work */
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
+            const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
+            const float *panel = J->packed + (long)pb * 16 * G3;
+            const long kn = (long)(r ? t + 1 : t - 1) * N;        /* the next step's rows */
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern)(rows, np_, G3, du + (long)rb * G3, G3, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *dhn = J->dh + n * H + u0;
+                    const float *dhkn = J->dhk + n * H + u0, *tr = tile + rr * 64;
+                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                    if (s + 1 < T) {                    /* the next step's cache rows */
+                        const long o = (kn + n) * G3 + u0;
+                        for (int g = 0; g < 3; g++) {
+                            RN_PREF(J->gates + o + g * H, lim, 0);
+                            RN_PREF(J->nh + o + g * H, lim, 0);
+                            RN_PREF(J->nx + o + g * H, lim, 0);
+                        }
+                        RN_PREF(J->aux + (kn + n) * H + u0, lim, 0);
+                    }
+                }
+            }
+            if (s + 1 < T) SFX(gruln_elem)(J, r ? t + 1 : t - 1, u0, u0 + lim, i);
+        }
+        rn_wait(J, &S);
+    }
+    SFX(weight_grads)(J, &S, 3, J->da, J->dah);         /* dW, dU, dx from d(x W) and du (db, dbh: next) */
+    rn_phase(&S, 1);
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        memcpy(J->db, dbw, sizeof(float) * G3);
+        memcpy(J->dbh, dbhw, sizeof(float) * G3);
+    }
+    rn_wait(J, &S);
+}
+
 /* The forward loop; hard is a constant (0: sigmoid gates, the plain loop's code; 1: RN_HARD's). */
 static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, int tid, int nt, const int hard)
 {
@@ -1628,7 +1838,8 @@ static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, i
 
 static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
 {
-    if (J->vflags & RN_HARD) SFX(gru_fwd_body)(J, tid, nt, 1);
+    if (J->vflags & RN_LN) SFX(gruln_fwd)(J, tid, nt);
+    else if (J->vflags & RN_HARD) SFX(gru_fwd_body)(J, tid, nt, 1);
     else SFX(gru_fwd_body)(J, tid, nt, 0);
 }
 
@@ -1667,6 +1878,10 @@ static void SFX(gru_bwd_elem_zh)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd
 static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
 {
     rn_sync S = {tid, nt, 0, 0, 0, 0};
+    if (J->vflags & RN_LN) {
+        SFX(gruln_bwd)(J, tid, nt);
+        return;
+    }
     if (J->vflags & RN_HARD) {
         if (J->zh) SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_zh), J->dah);
         else SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_h), J->dah);
