@@ -485,27 +485,29 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
 /* ----- layer normalization (RN_LN): the LSTM's and the GRU's layer_norm loops ------------------
  * Equations: lstm_variants.py ("Layer normalization", [6]) and gru_variants.py [L]. LN(z) =
  * (z - mean z) / s, s = sqrt(var z + 1e-5), over all G H pre-activations of a row, separately for
- * x_t W and h_{t-1} U (and, in the LSTM, over the H units of c_t). A row's statistics span every
+ * x_t W and h_{t-1} U (and, in the LSTM, over the H units of c^_t). A row's statistics span every
  * unit block, so these loops cannot finish a block's units right after its product as the plain
- * loops do; they run in phases, each ended by a wait:
- *   before the loop   x W for all T N rows in one product (the W rows of the packed [W; U]),
- *                     then LN of each row: nx (cached n), sx (s);
- *   per step          A: u = h_{t-1} U per unit block into the scratch uh (N, G H);
- *                     B: every thread that claims a block first computes all N rows' statistics of
- *                        uh itself (reading N G H floats is cheap next to the product, and saves a
- *                        wait), then its units' gates (the GRU: also h_t);
- *                     C (LSTM): the same for c^_t's statistics, then tanh(LN(c^_t) g_c + b_c), h_t.
- * The backward mirrors it: per step, dh = da_h U^T (the previous step's) and the first elementwise
- * part (dn_c = dm o (1 - tanh^2)); the row means of dn_c g_c and dn_c g_c n_c and the gates' da;
- * the row means of da g_h and da g_h n_h and da_h = LN'(da g_h). After the loop, d(x W) =
- * LN'(da g_x) row by row, the merged products of weight_grads (dW, dU, dx), and the column sums
- * db, dg_x, dg_h (and dg_c, db_c) over all rows, step by step in time order.
+ * loops do; each step runs in phases, each ended by a wait (LSTM: 3 a step, GRU: 2):
+ *   A  ux = x_t W and uh = h_{t-1} U per unit block, apart, into the scratch (ln_products; x_t W
+ *      per step rather than for all steps before the loop: ux stays in cache, and an inference
+ *      writes no (T, N, G H) array);
+ *   B  every thread that claims a block first computes all N rows' statistics of ux and uh itself
+ *      (reading 2 N G H floats costs less than another wait), then its units: n_x, n_h (cached),
+ *      the gates, c^_t (the GRU: h_t);
+ *   C  (LSTM) the same for c^_t's statistics, then tanh(LN(c^_t) g_c + b_c), h_t, zoneout, the mask.
+ * The backward mirrors it. LSTM: (1) dh_{t-1} = du U^T, with the next step's first part (dm,
+ * dn_c = dm o (1 - tanh^2), and each 64-unit panel's share of the row sums of dn_c g_c and
+ * dn_c g_c n_c); (2) the gates' da from those row means, and the panel's share of the row sums of
+ * da g_h, da g_h n_h, da g_x, da g_x n_x; (3) du = LN'(da g_h), d(x W) = LN'(da g_x) (in place of
+ * da). GRU: (1) with the next step's gru_units_bwd and row sums; (2) as (3). The panels' shares are
+ * added in panel order, and the column sums (db, dg_x, dg_h, the LSTM's dg_c, db_c, dp, the GRU's
+ * b_hn) per step over its rows, then over the steps in order, on the thread that owns the panel
+ * that step. After the loop, weight_grads' merged products give dW, dU, dx from d(x W) and du.
  * Every statistic is computed by the same code on the same data whichever thread runs it, and every
- * sum runs in a fixed order, so the results do not depend on the thread count. */
+ * sum runs in a fixed order, so the results do not depend on the thread count. While a step's
+ * product runs (compute bound), the rows the next phase reads from the forward's cache are
+ * prefetched (RN_PREF). */
 
-#ifndef RN_LN_ROWS
-#define RN_LN_ROWS 64                /* rows per work item of the row-wise phases */
-#endif
 #ifndef RN_LN_MAXT
 #define RN_LN_MAXT 64                /* threads at most (RN_MAX_THREADS): the per-thread statistics */
 #endif
