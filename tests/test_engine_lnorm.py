@@ -3,10 +3,10 @@ functions, which are the reference: the LSTM (rnnlab.layers.lstm_variants [6]) a
 other compiled options (peepholes, cell_clip, input_forget, forget_bias, hard-sigmoid gates, zoneout,
 weight drop), and the reset-after GRU (rnnlab.layers.gru_variants [L]) alone and with hard-sigmoid
 gates, zoneout and weight drop. Outputs, final states, dx, dstate0 and every parameter gradient (the
-gains g_x, g_h, the LSTM's g_c and b_c and the GRU's b_hn included) within float32 relative error 1e-5, over ragged batches, reverse and
-bidirectional, stacked layers, batch 1 and H not a multiple of 16, for every instruction set this
-CPU runs; that such a layer really runs the compiled loop; that the result does not depend on the
-thread count; and that inference equals the forward.
+gains g_x, g_h, the LSTM's g_c and b_c and the GRU's b_hn included) within float32 relative error
+1e-5, over ragged batches, reverse and bidirectional, stacked layers, batch 1 and H not a multiple of
+16, for every instruction set this CPU runs; that such a layer really runs the compiled loop; that the
+result does not depend on the thread count; and that inference equals the forward.
 
 LN divides by each row's s, which scales up rounding: on the deeper cases the float32 NumPy reference
 is itself off by up to 2e-5 from the float64 one, and two float32 results that round differently can

@@ -400,8 +400,8 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None,
     if layer_norm is not None:
         flags |= _LN
         ln = _layer_norm(layer_norm, ln_cache, T, N, H, 3, keep, False)
-    _run(_GRU_FWD, T, N, H, 3, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U), hs=hs,
-         aux=q, y=y, mask=_mask2d(mask), zh=zh, vflags=flags, slope=slope, **ln)
+    _run(_GRU_FWD, T, N, H, 3, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U),
+         hs=hs, aux=q, y=y, mask=_mask2d(mask), zh=zh, vflags=flags, slope=slope, **ln)
     if y is None:
         y = hs[:T] if r else hs[1:]
     return y, gates, q, hs

@@ -560,32 +560,8 @@ static inline void SFX(ln_stats)(const float *z, const long L, float *mu, float 
     *s = sqrtf(sq / (float)L + 1e-5f);
 }
 
-/* m1 = mean(dy g), m2 = mean(dy g n) over L, for LN's backward dz = (dy g - m1 - n m2) / s. */
-static inline void SFX(ln_dmeans)(const float *dy, const float *g, const float *n, const long L, float *m1,
-                                  float *m2)
-{
-    const SFX(vf) zero = V_SET(0.0f);
-    SFX(vf) a0 = zero, a1 = zero, b0 = zero, b1 = zero;
-    long l = 0;
-    for (; l + 2 * VL <= L; l += 2 * VL) {
-        const SFX(vf) d0 = V_MUL(V_LD(dy + l), V_LD(g + l)), d1 = V_MUL(V_LD(dy + l + VL), V_LD(g + l + VL));
-        a0 = V_ADD(a0, d0);
-        a1 = V_ADD(a1, d1);
-        b0 = V_FMA(d0, V_LD(n + l), b0);
-        b1 = V_FMA(d1, V_LD(n + l + VL), b1);
-    }
-    for (; l + VL <= L; l += VL) {
-        const SFX(vf) d = V_MUL(V_LD(dy + l), V_LD(g + l));
-        a0 = V_ADD(a0, d);
-        b0 = V_FMA(d, V_LD(n + l), b0);
-    }
-    float s1 = SFX(vhsum)(V_ADD(a0, a1)), s2 = SFX(vhsum)(V_ADD(b0, b1));
-    for (; l < L; l++) { const float d = dy[l] * g[l]; s1 += d; s2 += d * n[l]; }
-    *m1 = s1 / (float)L;
-    *m2 = s2 / (float)L;
-}
-
-/* dz[j] = (dy[j] g[j] - m1 - n[j] m2) / s for j < L (LN's backward, given ln_dmeans' m1, m2). */
+/* dz[j] = (dy[j] g[j] - m1 - n[j] m2) / s for j < L: LN's backward, given the row means m1 of dy g and
+ * m2 of dy g n. */
 static inline void SFX(ln_back)(const float *dy, const float *g, const float *n, const long L, const float m1,
                                 const float m2, const float s, float *dz)
 {
@@ -714,7 +690,8 @@ static void SFX(lstmln_gates)(const int len, const long H, const float *ux, cons
 /* Phase C's work for one row, len <= 16 units: n_c = (c^ - mu) / s (the backward recomputes it from
  * c^, mu and s), tanh_c = tanh(n_c g_c + b_c) (kept in tc unless NULL), h^ = o tanh_c, then zoneout (zh, zc: the
  * row's d, or NULL) h = h^ + d_h (h_{t-1} - h^), c = c^ + d_c (c_{t-1} - c^), into hn, cn. */
-static void SFX(lstmln_out)(const int len, const float *ch, const float mu, const float rs, const float *gc, const float *bc, const float *o_, float *tc, const float *cp,
+static void SFX(lstmln_out)(const int len, const float *ch, const float mu, const float rs, const float *gc,
+                            const float *bc, const float *o_, float *tc, const float *cp,
                             const float *hp, const float *zh, const float *zc, float *cn, float *hn)
 {
     const SFX(vf) mv = V_SET(mu), rv = V_SET(rs);
@@ -781,7 +758,10 @@ static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
                 have = 1;
             }
             if (pb == 0 && nh)
-                for (int n = 0; n < N; n++) { J->sh[(long)t * N + n] = st[2 * n + 1]; J->sx[(long)t * N + n] = st[2 * N + 2 * n + 1]; }
+                for (int n = 0; n < N; n++) {
+                    J->sh[(long)t * N + n] = st[2 * n + 1];
+                    J->sx[(long)t * N + n] = st[2 * N + 2 * n + 1];
+                }
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (long n = 0; n < N; n++)
                 SFX(lstmln_gates)(lim, H, ux + n * G4 + u0, st[2 * N + 2 * n], 1.0f / st[2 * N + 2 * n + 1],
@@ -796,7 +776,10 @@ static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
         for (int pb, have = 0; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
             if (!have) { SFX(ln_rows_stats)(ch, N, H, H, st); have = 1; }
             if (pb == 0 && J->sc)
-                for (int n = 0; n < N; n++) { J->mc[(long)t * N + n] = st[2 * n]; J->sc[(long)t * N + n] = st[2 * n + 1]; }
+                for (int n = 0; n < N; n++) {
+                    J->mc[(long)t * N + n] = st[2 * n];
+                    J->sc[(long)t * N + n] = st[2 * n + 1];
+                }
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (long n = 0; n < N; n++) {
                 const long k = n * H + u0;
@@ -815,7 +798,9 @@ static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
         RN_TICK(2);
     }
 #ifdef RN_TIME
-    if (tid == 0) fprintf(stderr, "lstmln_fwd A %.3f B %.3f C %.3f rest %.3f ms\n", tm[0] / 1e6, tm[1] / 1e6, tm[2] / 1e6, tm[3] / 1e6);
+    if (tid == 0)
+        fprintf(stderr, "lstmln_fwd A %.3f B %.3f C %.3f rest %.3f ms\n", tm[0] / 1e6, tm[1] / 1e6, tm[2] / 1e6,
+                tm[3] / 1e6);
 #endif
 #undef RN_TICK
 }
@@ -1656,7 +1641,10 @@ static void SFX(gruln_fwd)(rn_job *J, int tid, int nt)
                 have = 1;
             }
             if (pb == 0 && nh)
-                for (int n = 0; n < N; n++) { J->sh[(long)t * N + n] = st[2 * n + 1]; J->sx[(long)t * N + n] = st[2 * N + 2 * n + 1]; }
+                for (int n = 0; n < N; n++) {
+                    J->sh[(long)t * N + n] = st[2 * n + 1];
+                    J->sx[(long)t * N + n] = st[2 * N + 2 * n + 1];
+                }
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (long n = 0; n < N; n++) {
                 const long k = n * H + u0, o = n * G3 + u0;
