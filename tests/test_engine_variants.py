@@ -282,11 +282,11 @@ def test_variant_layer_never_calls_the_numpy_steps(monkeypatch):
 
 @needs_engine
 @pytest.mark.parametrize("kind, options, training", [
-    ("LSTM", {"proj_size": 5, "layer_norm": True}, False), ("LSTM", {"layer_norm": True}, False),
+    ("LSTM", {"proj_size": 5, "layer_norm": True}, False), ("LSTM", {"layer_norm": True, "recurrent_dropout": 0.3}, True),
     ("LSTM", {"proj_size": 5, "gate_clip": 1.0}, False), ("LSTM", {"proj_size": 5, "recurrent_dropout": 0.3}, True),
-    ("LSTM", {"layer_norm": True, "recurrent_dropout": 0.3}, True),
-    ("GRU", {"weight_drop": 0.3, "layer_norm": True}, True),
-    ("GRU", {"zoneout": 0.3, "gate_activation": "hard_sigmoid", "layer_norm": True}, False),
+    ("LSTM", {"layer_norm": True, "gate_clip": 1.0}, False),
+    ("GRU", {"layer_norm": True, "recurrent_dropout": 0.2}, True),
+    ("GRU", {"reset_after": False, "gate_activation": "hard_sigmoid"}, False),
     ("GRU", {"reset_after": False, "recurrent_dropout": 0.2}, True)])
 def test_options_without_a_compiled_loop_run_numpy(kind, options, training, monkeypatch):
     """What the compiled loops lack runs the NumPy variant step functions (their own cache types)."""

@@ -29,11 +29,14 @@ of the same loops (the plain cells' loops keep their arithmetic and their code: 
 options as a flag checked once per call); weight drop, as the loops run on U' = U * S (the layers
 pass U' and map dU' back). Recurrent dropout keeps h~ = h s_r beside h (``h_rec``), which the next
 step's product and dU read; gate_clip keeps one bit per gate pre-activation, [|a| < gate_clip]
-(``gate_keep``), for the backward. The LSTM's proj_size (h_t = (o tanh(c_t)) W_hr) runs in loops of
-its own that take the same options but gate_clip and recurrent dropout (two phases per step: the
-gates, then the projection; ``lstm_forward(W_hr=, m=)``).
-Everything else (float64, the reset-before GRU, the LSTM's layer_norm, the GRU's layer_norm, and
-proj_size with gate_clip or recurrent dropout) runs the NumPy cells.
+(``gate_keep``), for the backward. In loops of their own, which take the same options except gate_clip
+and recurrent dropout: the LSTM's proj_size (h_t = (o tanh(c_t)) W_hr; two phases per step: the
+gates, then the projection; ``lstm_forward(W_hr=, m=)``), and the LSTM's and GRU's layer_norm (a
+row's statistics span all its gate columns, so each step runs in phases: x_t W and h_{t-1} U per unit
+block; every row's statistics and the gates; the LSTM's LN(c_t) and h_t; the backward likewise, with
+the gains' gradients summed as the loop goes; ``lstm_forward(layer_norm=, ln_cache=)``).
+Everything else (float64, the reset-before GRU, proj_size with layer_norm, gate_clip or recurrent
+dropout, layer_norm with gate_clip or recurrent dropout) runs the NumPy cells.
 
 Switches (read at each call):
     RNNLAB_ENGINE=numpy         the NumPy cells everywhere
@@ -175,6 +178,7 @@ _PEEP, _CLIP, _CIFG, _ZONE, _HARD = 1, 2, 4, 8, 16    # rn_job's vflags
 _RDROP, _GCLIP = 32, 64                                 # recurrent dropout, the LSTM's gate_clip
 _PROJ = 128                                           # proj_size (the loops _LSTMP_FWD, _LSTMP_BWD)
 _ACTS = {"tanh": 0, "relu": 1, "identity": 2}           # rn_job's act: the Elman cell's phi
+_LN = 256                                              # layer_norm (rn_job's vflags)
 _FLOOR = 1 << 14                                      # the LSTM loops' products alone (lstm_products)
 _SLOPES = {"hard_sigmoid": 1.0 / 6.0, "hard_sigmoid_keras2": 0.2}   # rnnlab.activations' hard sigmoids
 
@@ -196,7 +200,8 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, act=0, dy
     names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
              "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx", "peep", "zh", "zc", "dp", "clip", "chat",
              "slope", "sr", "hd", "gclip", "gkeep",
-             "W_hr", "m", "dW_hr", "dhs")                                   # proj_size
+             "W_hr", "m", "dW_hr", "dhs",                                   # proj_size
+             "gx", "gh", "gc", "bc", "nx", "sx", "nh", "sh", "mc", "sc", "dgx", "dgh", "dgc", "dbc")   # layer_norm
     arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32),
                   slope=None if slope is None else np.array([slope], np.float32),
                   gclip=None if gclip is None else np.array([gclip], np.float32))
@@ -331,16 +336,55 @@ def _proj_m(m, W_hr, T, N, H, keep):
     return m
 
 
-def _check_proj(W_hr, gate_clip, recurrent_dropout):
-    """ValueError naming W_hr when the projected loops are asked for an option they do not take."""
-    if W_hr is not None and (gate_clip is not None or recurrent_dropout is not None):
-        raise ValueError("W_hr: the projected LSTM loops take neither gate_clip nor recurrent_dropout; a layer "
-                         "with proj_size and either runs rnnlab.layers.lstm_variants' NumPy step functions")
+def _check_proj(W_hr, gate_clip, recurrent_dropout, layer_norm=None):
+    """ValueError naming W_hr or layer_norm when their loops are asked for an option they do not take."""
+    if W_hr is not None and (gate_clip is not None or recurrent_dropout is not None or layer_norm is not None):
+        raise ValueError("W_hr: the projected LSTM loops take neither gate_clip, recurrent_dropout nor layer_norm; "
+                         "a layer with proj_size and one of them runs rnnlab.layers.lstm_variants' NumPy step "
+                         "functions")
+    if layer_norm is not None and (gate_clip is not None or recurrent_dropout is not None):
+        raise ValueError("layer_norm: the layer-norm loops take neither gate_clip nor recurrent_dropout; a layer "
+                         "with layer_norm and either runs the NumPy step functions")
+
+
+def _layer_norm(layer_norm, ln_cache, T, N, H, G, keep, lstm, c_hat=False):
+    """The arrays of a layer-norm call (see lstm_forward): the gains as float32 and, where the forward
+    keeps a cache, the cache arrays, also stored into ``ln_cache``: n and s of LN(x W) and LN(h U), the
+    LSTM's mean and s of c^_t, and c^_t itself where c_hat (zoneout of c)."""
+    names = ("g_x", "g_h", "g_c", "b_c") if lstm else ("g_x", "g_h")
+    if not isinstance(layer_norm, dict) or set(layer_norm) != set(names):
+        got = sorted(layer_norm) if isinstance(layer_norm, dict) else type(layer_norm).__name__
+        raise ValueError(f"layer_norm: expected a dict of the gains {list(names)}, got {got}")
+    if keep and not isinstance(ln_cache, dict):
+        raise ValueError(f"ln_cache: expected a dict to receive the layer-norm cache, got {type(ln_cache).__name__}")
+    arrays = {k: _f32(layer_norm[n]) for k, n in zip(("gx", "gh", "gc", "bc"), names)}
+    if keep:
+        more = dict(nx=np.empty((T, N, G * H), np.float32), sx=np.empty((T, N), np.float32),
+                    nh=np.empty((T, N, G * H), np.float32), sh=np.empty((T, N), np.float32))
+        if lstm:
+            more.update(mc=np.empty((T, N), np.float32), sc=np.empty((T, N), np.float32))
+        if c_hat:
+            more["chat"] = np.empty((T, N, H), np.float32)
+        arrays.update(more)
+        ln_cache.update(more)
+    return arrays
+
+
+def _ln_cached(layer_norm, ln_cache, lstm, c_hat=False):
+    """A backward's layer-norm arrays: the gains and the forward's ``ln_cache``."""
+    need = ("nx", "sx", "nh", "sh") + (("mc", "sc") if lstm else ()) + (("chat",) if c_hat else ())
+    if not isinstance(ln_cache, dict) or any(k not in ln_cache for k in need):
+        raise ValueError("ln_cache: expected the dict that the layer-norm forward filled, got "
+                         f"{sorted(ln_cache) if isinstance(ln_cache, dict) else type(ln_cache).__name__}")
+    names = ("g_x", "g_h", "g_c", "b_c") if lstm else ("g_x", "g_h")
+    return {**{k: _f32(layer_norm[n]) for k, n in zip(("gx", "gh", "gc", "bc"), names)},
+            **{k: ln_cache[k] for k in need}}
 
 
 def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None, cell_clip=None,
                  input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid", gate_clip=None,
-                 gate_keep=None, recurrent_dropout=None, h_rec=None, W_hr=None, m=None):
+                 gate_keep=None, recurrent_dropout=None, h_rec=None, W_hr=None, m=None, layer_norm=None,
+                 ln_cache=None):
     """The LSTM loop of ``rnnlab.layers.lstm`` (gate order i, f, o, g; b includes any forget bias).
 
     x: (T, N, D) float32; h0: (N, P), c0: (N, H); W (D, 4H), U (P, 4H), b (4H,); mask: (T, N, 1) of
@@ -366,15 +410,23 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     W_hr (H, P): the recurrent projection h_t = (o * tanh(c_t)) W_hr (``proj_size``), with m
     (T, N, H) float32 receiving m_t = o * tanh(c_t) (ValueError naming m when it is missing outside
     ``inference()``; pass the same array to the backward); not together with gate_clip or
-    recurrent_dropout (ValueError naming W_hr). The other LSTM variants run in NumPy only.
+    recurrent_dropout (ValueError naming W_hr).
+    layer_norm (not with W_hr, gate_clip or recurrent_dropout: ValueError naming it): a dict of the gains {"g_x", "g_h" (4H,), "g_c", "b_c" (H,)}: a = LN(x W) g_x + b +
+    LN(h U) g_h and h = o tanh(LN(c_t) g_c + b_c) (``lstm_variants`` [6]); ln_cache: a dict that
+    receives the normalizations' n and s and c^_t, for the backward (ValueError naming ln_cache when it
+    is missing outside ``inference()``). The other LSTM variants run in NumPy only.
     """
-    _check_proj(W_hr, gate_clip, recurrent_dropout)
+    _check_proj(W_hr, gate_clip, recurrent_dropout, layer_norm)
     T, N, D = x.shape
     P, H = U.shape[0], U.shape[1] // 4
     r = int(reverse)
     keep = not _no_cache.get()
-    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, keep, gate_activation,
-                                 gate_clip, gate_keep if keep else None, recurrent_dropout, h_rec, P)
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H,
+                                 keep and layer_norm is None, gate_activation, gate_clip,
+                                 gate_keep if keep else None, recurrent_dropout, h_rec, P)
+    if layer_norm is not None:                   # c^_t: the layer-norm cache's own
+        flags |= _LN
+        extra.update(_layer_norm(layer_norm, ln_cache, T, N, H, 4, keep, True, extra["zc"] is not None))
     _start_h_rec(extra, h0, r)
     m = _proj_m(m, W_hr, T, N, H, keep)
     gates = np.empty((T, N, 4 * H), np.float32) if keep else None
@@ -391,17 +443,26 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
 
 def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse=False, *, peepholes=None,
                   cell_clip=None, input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid",
-                  gate_clip=None, gate_keep=None, recurrent_dropout=None, h_rec=None, W_hr=None, m=None):
+                  gate_clip=None, gate_keep=None, recurrent_dropout=None, h_rec=None, W_hr=None, m=None,
+                  layer_norm=None, ln_cache=None):
     """Gradients of ``lstm_forward`` from its arrays: dx (T, N, D), dh0 (N, P), dc0 (N, H), {"W", "U", "b"}
-    (and "p", the peephole gradients (3H,), with peepholes; "W_hr" (H, P) with W_hr), with the
-    forward's variant arguments (m: the forward's m_t array).
+    (and "p", the peephole gradients (3H,), with peepholes; "W_hr" (H, P) with W_hr; "g_x", "g_h",
+    "g_c", "b_c" with layer_norm), with the forward's variant arguments (m: the forward's m_t array;
+    ln_cache: the dict the forward filled).
 
     dy: (T, N, P) (a strided slice is fine); dh (N, P), dc (N, H): dL/d(final state)."""
-    _check_proj(W_hr, gate_clip, recurrent_dropout)
+    _check_proj(W_hr, gate_clip, recurrent_dropout, layer_norm)
     T, N, D = x.shape
     P, H = U.shape[0], U.shape[1] // 4
-    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, True, gate_activation,
-                                 gate_clip, gate_keep, recurrent_dropout, h_rec, P)
+    flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H,
+                                 layer_norm is None, gate_activation, gate_clip, gate_keep, recurrent_dropout,
+                                 h_rec, P)
+    ln = {}
+    if layer_norm is not None:
+        flags |= _LN
+        extra.update(_ln_cached(layer_norm, ln_cache, True, extra["zc"] is not None))
+        ln = dict(dah=np.empty((T, N, 4 * H), np.float32), dgx=np.empty(4 * H, np.float32),
+                  dgh=np.empty(4 * H, np.float32), dgc=np.empty(H, np.float32), dbc=np.empty(H, np.float32))
     dh = np.array(dh, dtype=np.float32)
     dc = np.array(dc, dtype=np.float32)
     da = np.empty((T, N, 4 * H), np.float32)
@@ -415,12 +476,14 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
                     dhs=np.empty((T, N, P), np.float32))
     _run(loop, T, N, H, 4, reverse, dy=_dy(dy), gates=gates, U=_f32(U), cs=cs, aux=tanh_c,
          mask=_mask2d(mask), da=da, dh=dh, dc=dc, dhk=np.empty((N, P), np.float32), D=D, x=_f32(x),
-         W=_f32(W), hs=hs, vflags=flags, dp=dp, **extra, **out, **proj)
+         W=_f32(W), hs=hs, vflags=flags, dp=dp, **extra, **out, **proj, **ln)
     grads = {"W": out["dW"], "U": out["dU"], "b": out["db"]}
     if dp is not None:
         grads["p"] = dp
     if W_hr is not None:
         grads["W_hr"] = proj["dW_hr"]
+    if ln:
+        grads.update(g_x=ln["dgx"], g_h=ln["dgh"], g_c=ln["dgc"], b_c=ln["dbc"])
     return out["dx"], dh, dc, grads
 
 
@@ -447,7 +510,7 @@ def lstm_products(x, h0, W, U, backward=False, reverse=False):
 
 
 def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid",
-                recurrent_dropout=None, h_rec=None):
+                recurrent_dropout=None, h_rec=None, layer_norm=None, ln_cache=None):
     """The reset-after GRU loop of ``rnnlab.layers.gru`` (gate order r, z, n).
 
     x: (T, N, D) float32; h0: (N, H); W (D, 3H), U (H, 3H), b (3H,), b_hn (H,). Returns y (T, N, H),
@@ -458,7 +521,12 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None,
     ValueError naming gate_activation for another). recurrent_dropout: s_r (N, H) or None: the product
     reads h~_{t-1} = h_{t-1} s_r (the interpolation z h_{t-1} reads h itself), which the loop writes to
     h_rec (T+1, N, H) float32, laid out as hs (pass it to the backward too).
+    ValueError naming gate_activation for another). layer_norm: a dict of the gains {"g_x", "g_h"}
+    (3H,): a_x = LN(x W) g_x + b, a_h = LN(h U) g_h and q = a_h_n + b_hn (``gru_variants`` [L]);
+    ln_cache: a dict that receives the normalizations' n and s, for the backward (ValueError naming
+    ln_cache when it is missing outside ``inference()``).
     """
+    _check_proj(None, None, recurrent_dropout, layer_norm)
     slope = _slope(gate_activation)
     T, N, D = x.shape
     H = U.shape[0]
@@ -471,18 +539,24 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None,
     zh = _zone(zoneout, N, H)
     rd = _rdrop(recurrent_dropout, h_rec, T, N, H)
     _start_h_rec(rd, h0, r)
-    _run(_GRU_FWD, T, N, H, 3, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U), hs=hs,
-         aux=q, y=y, mask=_mask2d(mask), zh=zh, vflags=(0 if zh is None else _ZONE) | (0 if slope is None else _HARD)
-         | (_RDROP if rd else 0), slope=slope, **rd)
+    flags = (0 if zh is None else _ZONE) | (0 if slope is None else _HARD) | (_RDROP if rd else 0)
+    ln = {}
+    if layer_norm is not None:
+        flags |= _LN
+        ln = _layer_norm(layer_norm, ln_cache, T, N, H, 3, keep, False)
+    _run(_GRU_FWD, T, N, H, 3, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), b_hn=_f32(b_hn), U=_f32(U),
+         hs=hs, aux=q, y=y, mask=_mask2d(mask), zh=zh, vflags=flags, slope=slope, **rd, **ln)
     if y is None:
         y = hs[:T] if r else hs[1:]
     return y, gates, q, hs
 
 
 def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid",
-                 recurrent_dropout=None, h_rec=None):
-    """Gradients of ``gru_forward`` (with its zoneout, gate_activation, recurrent_dropout and h_rec):
-    dx (T, N, D), dh0 (N, H), {"W", "U", "b", "b_hn"}."""
+                 recurrent_dropout=None, h_rec=None, layer_norm=None, ln_cache=None):
+    """Gradients of ``gru_forward`` (with its zoneout, gate_activation, recurrent_dropout and h_rec, and
+    layer_norm with the filled ln_cache): dx (T, N, D), dh0 (N, H), {"W", "U", "b", "b_hn"} (and
+    "g_x", "g_h" with layer_norm)."""
+    _check_proj(None, None, recurrent_dropout, layer_norm)
     slope = _slope(gate_activation)
     T, N, D = x.shape
     H = U.shape[0]
@@ -493,11 +567,19 @@ def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zon
     dbh = np.empty(3 * H, np.float32)
     zh = _zone(zoneout, N, H)
     rd = _rdrop(recurrent_dropout, h_rec, T, N, H)
+    flags = (0 if zh is None else _ZONE) | (0 if slope is None else _HARD) | (_RDROP if rd else 0)
+    ln = {}
+    if layer_norm is not None:
+        flags |= _LN
+        ln = dict(_ln_cached(layer_norm, ln_cache, False), dgx=np.empty(3 * H, np.float32),
+                  dgh=np.empty(3 * H, np.float32))
     _run(_GRU_BWD, T, N, H, 3, reverse, dy=_dy(dy), gates=gates, U=_f32(U), hs=hs, aux=q,
          mask=_mask2d(mask), da=dax, dah=dah, dh=dh, dhk=np.empty((N, H), np.float32), D=D, x=_f32(x),
-         W=_f32(W), dbh=dbh, zh=zh, vflags=(0 if zh is None else _ZONE) | (0 if slope is None else _HARD)
-         | (_RDROP if rd else 0), slope=slope, **rd, **out)
-    return out["dx"], dh, {"W": out["dW"], "U": out["dU"], "b": out["db"], "b_hn": dbh[2 * H:]}
+         W=_f32(W), dbh=dbh, zh=zh, vflags=flags, slope=slope, **rd, **out, **ln)
+    grads = {"W": out["dW"], "U": out["dU"], "b": out["db"], "b_hn": dbh[2 * H:]}
+    if ln:
+        grads.update(g_x=ln["dgx"], g_h=ln["dgh"])
+    return out["dx"], dh, grads
 
 
 def _act(nonlinearity):

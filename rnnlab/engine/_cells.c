@@ -11,6 +11,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -84,6 +85,14 @@ typedef struct {
     float *dWhr;                     /* backward: dW_hr (H, P) */
     float *dhs;                      /* backward: (T, N, P) the whole gradient at h^_t, per step */
     float *packed_r;                 /* scratch for the packed W_hr (forward) or W_hr^T (backward) */
+    /* layer normalization (RN_LN; lstm_variants.py [6], gru_variants.py [L]); G H: the gate columns */
+    const float *gx, *gh;            /* gains g_x, g_h (G H) */
+    const float *gc, *bc;            /* LSTM: g_c, b_c (H) */
+    float *nx, *sx;                  /* (T, N, G H) n of LN(x W), (T, N) its s, or NULL (inference) */
+    float *nh, *sh;                  /* (T, N, G H), (T, N): LN(h U)'s n and s, or NULL (inference) */
+    float *mc, *sc;                  /* LSTM: (T, N) mean and s of c^_t, or NULL (inference) */
+    float *dgx, *dgh, *dgc, *dbc;    /* backward: the gains' and b_c's gradients */
+    float *lnw;                      /* scratch of the layer-norm loops (rn_run allocates it) */
 } rn_job;
 
 #define RN_PEEP 1                    /* peepholes: a_i, a_f += p c_{t-1}, a_o += p_o c_t */
@@ -99,6 +108,7 @@ typedef struct {
 #define RN_PROJ 128                  /* proj_size: h_t = (o tanh(c_t)) W_hr (the loops lstmp_fwd, lstmp_bwd) */
 #define RN_LSTMP_FWD 6               /* rn_run's which of the projected LSTM's loops */
 #define RN_LSTMP_BWD 7
+#define RN_LN 256                    /* layer_norm: LN(x W) g_x + b + LN(h U) g_h (the LSTM also LN(c_t)) */
 #define RN_FLOOR (1 << 14)           /* the LSTM loops' matrix products and waits alone, no elementwise
                                         work (benchmarks' floor; the results are not the cell's) */
 
@@ -164,6 +174,7 @@ static long rn_tnow(void)
 #endif
 
 /* ----- the loops, per instruction set ------------------------------------------------------------ */
+#define RN_GEN(name) name##_generic  /* the plain-C instantiation (the layer-norm loops' last units) */
 #define RN_AVX512 0
 #define RN_AVX2 0
 #define SFX(name) name##_generic
@@ -368,13 +379,29 @@ RN_EXPORT int rn_isa(void)
     return 0;
 }
 
+/* The arrays a layer-norm call (RN_LN) reads and writes: the forward keeps its cache (nh .. sc, and
+ * the LSTM's c^_t in chat with zoneout of c) when it keeps the gates; the backward reads that cache. */
+static int rn_ln_args_ok(const rn_job *J, int which)
+{
+    if (which > 3 || !J->gx || !J->gh) return 0;
+    const int lstm = which < 2, bwd = which & 1;
+    if (lstm && (!J->gc || !J->bc)) return 0;
+    if ((bwd || J->gates) && (!J->nx || !J->sx || !J->nh || !J->sh || (lstm && (!J->mc || !J->sc)))) return 0;
+    if (lstm && J->zc && (bwd || J->gates) && !J->chat) return 0;       /* c^_t, which cs lacks */
+    if (bwd && (!J->dgx || !J->dgh || !J->da || !J->dah || !J->db || (lstm && (!J->dgc || !J->dbc))
+                || (!lstm && !J->dbh)))
+        return 0;
+    return 1;
+}
+
 /* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
  * 4 RNN forward, 5 RNN backward, 6 LSTM with projection forward, 7 its backward (with RN_PROJ);
  * isa as rn_isa() (never above it); I = T, N, H, reverse, act, dy_ts, dy_ns, D, vflags, P (the
  * projection's width); P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
  * dU, db, dbh, dx, then peep, zh, zc, dp, the address of one float (cell_clip), chat, the address of
  * one float (the hard sigmoid's slope), sr, hd, the address of one float (gate_clip), gkeep, then
- * W_hr, m, dW_hr, dhs (the projection's; packed then holds rn_proj_packed_size floats).
+ * W_hr, m, dW_hr, dhs (the projection's; packed then holds rn_proj_packed_size floats), then (RN_LN)
+ * gx, gh, gc, bc, nx, sx, nh, sh, mc, sc, dgx, dgh, dgc, dbc.
  * Returns 0, or -1 for arguments out of range, -2 when out of memory. */
 RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const uintptr_t *P)
 {
@@ -411,7 +438,15 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     if (proj && (!job.Whr || !job.m || !job.hs || !job.cs || (which == RN_LSTMP_BWD && (!job.dWhr || !job.dhs))))
         return -1;
     if (proj && (job.vflags & (RN_RDROP | RN_GCLIP))) return -1;
-    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD | RN_RDROP | RN_GCLIP | RN_PROJ | RN_FLOOR))
+    job.gx = (const float *)P[38]; job.gh = (const float *)P[39];
+    job.gc = (const float *)P[40]; job.bc = (const float *)P[41];
+    job.nx = (float *)P[42]; job.sx = (float *)P[43]; job.nh = (float *)P[44]; job.sh = (float *)P[45];
+    job.mc = (float *)P[46]; job.sc = (float *)P[47];
+    job.dgx = (float *)P[48]; job.dgh = (float *)P[49]; job.dgc = (float *)P[50]; job.dbc = (float *)P[51];
+    if (job.vflags & ~(RN_PEEP | RN_CLIP | RN_CIFG | RN_ZONE | RN_HARD | RN_RDROP | RN_GCLIP | RN_PROJ | RN_LN
+                       | RN_FLOOR))
+        return -1;
+    if ((job.vflags & RN_LN) && (proj || (job.vflags & (RN_RDROP | RN_GCLIP)) || !rn_ln_args_ok(&job, which)))
         return -1;
     if (job.act < 0 || job.act > 2 || (job.act && (which < 4 || proj))) return -1;
     if (job.vflags & RN_RDROP ? !job.sr || !job.hd : job.sr || job.hd) return -1;
@@ -434,8 +469,14 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
                       : weight_grad_items_generic((long)job.T * job.N, gates_of[which], job.H, job.D);
     if (items < nb) items = nb;
     if (proj) job.packed_r = job.packed + lstmp_packed_part_generic(job.H, job.P, job.D);
+    float *lnw = 0;
+    if (job.vflags & RN_LN) {        /* the layer-norm loops' scratch (ln_scratch) */
+        lnw = malloc(sizeof(float) * (size_t)ln_scratch_generic(job.N, gates_of[which], job.H));
+        if (!lnw) return -2;
+        job.lnw = lnw;
+    }
     atomic_long *claims = calloc((size_t)nb + (size_t)items, sizeof *claims);   /* zero: never claimed */
-    if (!claims) return -2;
+    if (!claims) { free(lnw); return -2; }
     job.claim1 = claims;
     job.claim2 = claims + nb;
     atomic_init(&job.done, 0);
@@ -446,6 +487,7 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
 #endif
     rn_parallel(fn, &job, nt);
     free(claims);
+    free(lnw);
     return 0;
 }
 

@@ -508,6 +508,658 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
     }
 }
 
+/* ----- layer normalization (RN_LN): the LSTM's and the GRU's layer_norm loops ------------------
+ * Equations: lstm_variants.py ("Layer normalization", [6]) and gru_variants.py [L]. LN(z) =
+ * (z - mean z) / s, s = sqrt(var z + 1e-5), over all G H pre-activations of a row, separately for
+ * x_t W and h_{t-1} U (and, in the LSTM, over the H units of c^_t). A row's statistics span every
+ * unit block, so these loops cannot finish a block's units right after its product as the plain
+ * loops do; each step runs in phases, each ended by a wait (LSTM: 3 a step, GRU: 2):
+ *   A  ux = x_t W and uh = h_{t-1} U per unit block, apart, into the scratch (ln_products; x_t W
+ *      per step rather than for all steps before the loop: ux stays in cache, and an inference
+ *      writes no (T, N, G H) array);
+ *   B  every thread that claims a block first computes all N rows' statistics of ux and uh itself
+ *      (reading 2 N G H floats costs less than another wait), then its units: n_x, n_h (cached),
+ *      the gates, c^_t (the GRU: h_t);
+ *   C  (LSTM) the same for c^_t's statistics, then tanh(LN(c^_t) g_c + b_c), h_t, zoneout, the mask.
+ * The backward mirrors it. LSTM: (1) dh_{t-1} = du U^T, with the next step's first part (dm,
+ * dn_c = dm o (1 - tanh^2), and each 64-unit panel's share of the row sums of dn_c g_c and
+ * dn_c g_c n_c); (2) the gates' da from those row means, and the panel's share of the row sums of
+ * da g_h, da g_h n_h, da g_x, da g_x n_x; (3) du = LN'(da g_h), d(x W) = LN'(da g_x) (in place of
+ * da). GRU: (1) with the next step's gru_units_bwd and row sums; (2) as (3). The panels' shares are
+ * added in panel order, and the column sums (db, dg_x, dg_h, the LSTM's dg_c, db_c, dp, the GRU's
+ * b_hn) per step over its rows, then over the steps in order, on the thread that owns the panel
+ * that step. After the loop, weight_grads' merged products give dW, dU, dx from d(x W) and du.
+ * Every statistic is computed by the same code on the same data whichever thread runs it, and every
+ * sum runs in a fixed order, so the results do not depend on the thread count. While a step's
+ * product runs (compute bound), the rows the next phase reads from the forward's cache are
+ * prefetched (RN_PREF). */
+
+#ifndef RN_LN_MAXT
+#define RN_LN_MAXT 64                /* threads at most (RN_MAX_THREADS): the per-thread statistics */
+#endif
+
+/* The sum of a vector's lanes, in a fixed order. */
+static inline float SFX(vhsum)(SFX(vf) v)
+{
+#if RN_AVX512
+    return _mm512_reduce_add_ps(v);
+#elif RN_AVX2
+    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    return _mm_cvtss_f32(_mm_add_ss(lo, _mm_movehdup_ps(lo)));
+#else
+    return v;
+#endif
+}
+
+/* mu, s of z[0 .. L-1] as layer_norm_forward: the mean, then the mean of the squared deviations.
+ * Four vector accumulators (the adds' latency), added in a fixed order. */
+static inline void SFX(ln_stats)(const float *z, const long L, float *mu, float *s)
+{
+    const SFX(vf) zero = V_SET(0.0f);
+    SFX(vf) v0 = zero, v1 = zero, v2 = zero, v3 = zero;
+    long l = 0;
+    for (; l + 4 * VL <= L; l += 4 * VL) {
+        v0 = V_ADD(v0, V_LD(z + l));
+        v1 = V_ADD(v1, V_LD(z + l + VL));
+        v2 = V_ADD(v2, V_LD(z + l + 2 * VL));
+        v3 = V_ADD(v3, V_LD(z + l + 3 * VL));
+    }
+    for (; l + VL <= L; l += VL) v0 = V_ADD(v0, V_LD(z + l));
+    float sum = SFX(vhsum)(V_ADD(V_ADD(v0, v1), V_ADD(v2, v3)));
+    for (; l < L; l++) sum += z[l];
+    const float m = sum / (float)L;
+    const SFX(vf) mv = V_SET(m);
+    v0 = v1 = v2 = v3 = zero;
+    for (l = 0; l + 4 * VL <= L; l += 4 * VL) {
+        const SFX(vf) d0 = V_SUB(V_LD(z + l), mv), d1 = V_SUB(V_LD(z + l + VL), mv);
+        const SFX(vf) d2 = V_SUB(V_LD(z + l + 2 * VL), mv), d3 = V_SUB(V_LD(z + l + 3 * VL), mv);
+        v0 = V_FMA(d0, d0, v0);
+        v1 = V_FMA(d1, d1, v1);
+        v2 = V_FMA(d2, d2, v2);
+        v3 = V_FMA(d3, d3, v3);
+    }
+    for (; l + VL <= L; l += VL) { const SFX(vf) d = V_SUB(V_LD(z + l), mv); v0 = V_FMA(d, d, v0); }
+    float sq = SFX(vhsum)(V_ADD(V_ADD(v0, v1), V_ADD(v2, v3)));
+    for (; l < L; l++) { const float d = z[l] - m; sq += d * d; }
+    *mu = m;
+    *s = sqrtf(sq / (float)L + 1e-5f);
+}
+
+/* dz[j] = (dy[j] g[j] - m1 - n[j] m2) / s for j < L: LN's backward, given the row means m1 of dy g and
+ * m2 of dy g n. */
+static inline void SFX(ln_back)(const float *dy, const float *g, const float *n, const long L, const float m1,
+                                const float m2, const float s, float *dz)
+{
+    const float rs = 1.0f / s;
+    const SFX(vf) a = V_SET(m1), b = V_SET(m2), c = V_SET(rs);
+    long l = 0;
+    for (; l + VL <= L; l += VL)
+        V_ST(dz + l, V_MUL(V_SUB(V_SUB(V_MUL(V_LD(dy + l), V_LD(g + l)), a), V_MUL(V_LD(n + l), b)), c));
+    for (; l < L; l++) dz[l] = (dy[l] * g[l] - m1 - n[l] * m2) * rs;
+}
+
+/* The layer-norm loops' scratch (rn_run allocates J->lnw), part k of:
+ *   0: (N, G H)  the forward's uh = h_{t-1} U; the backward's dm (N, H)
+ *   1: (N, H)    the forward's c^_t (without a cache); the backward's dn_c
+ *   6: (N, H)    the forward's o (without a cache)
+ *   7: (N, G H)  the forward's ux = x_t W
+ *   8: (G H)     the GRU backward's b_hn sums (da_h's column sums)
+ *   2: (RN_LN_MAXT, N, 4)  each thread's row statistics
+ *   3: (npan, N, 2), 4: (npan, N, 4)  the backward's partial row sums, per panel of 64 units
+ *   5: (G H)     the backward's db, summed over the steps */
+static inline long SFX(ln_off)(int N, int G, int H, int k)
+{
+    const long npan = ((H + 15) / 16 + 3) / 4, sz[9] = {(long)N * G * H, (long)N * H, 4L * N * RN_LN_MAXT,
+                                                        2 * npan * N, 4 * npan * N, (long)G * H, (long)N * H,
+                                                        (long)N * G * H, (long)G * H};
+    long o = 0;
+    for (int i = 0; i < k; i++) o += sz[i];
+    return o;
+}
+
+static inline float *SFX(ln_w)(rn_job *J, int G, int k) { return J->lnw + SFX(ln_off)(J->N, G, J->H, k); }
+
+static inline long SFX(ln_scratch)(int N, int G, int H) { return SFX(ln_off)(N, G, H, 9); }
+
+/* Software prefetch of len floats from p (a line of 16 floats at a time), for reading (rw 0) or
+ * writing (1). The loops prefetch the next phase's cache rows while a product (compute bound) runs:
+ * the per-step elementwise phases otherwise wait on memory for the forward's cache (gates, n_x, n_h). */
+#define RN_PREF(p, len, rw) do { const float *pp_ = (p); for (int k_ = 0; k_ < (len); k_ += 16) \
+                                     __builtin_prefetch(pp_ + k_, rw, 3); } while (0)
+
+/* A step's first phase: ux = x_t W and uh = h_{t-1} U (N, G H), apart (each is normalized on its
+ * own), for the claimed unit blocks, over the packed [W; U] (one unit block a panel); the block's
+ * columns of the arrays pre (the cache rows the next phase writes, or NULL) are prefetched. */
+static void SFX(ln_products)(rn_job *J, rn_sync *S, const int G, const float *xt, const float *hp, float *ux,
+                             float *uh, float *const pre[3])
+{
+    const int N = J->N, H = J->H, D = J->D, nb = (H + 15) / 16;
+    const long GH = (long)G * H;
+    float tile[6 * 64] __attribute__((aligned(64)));
+    rn_phase(S, nb);
+    for (int pb; (pb = rn_claim(J->claim1, S)) >= 0; rn_done(J)) {
+        const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+        const float *panel = J->packed + (long)pb * 16 * G * (D + H);
+        for (int rb = 0; rb < N; rb += 6) {
+            const int rows = N - rb < 6 ? N - rb : 6;
+            for (int part = 0; part < 2; part++) {
+                if (part) SFX(kern)(rows, G, H, hp + (long)rb * H, H, panel + (long)D * 16 * G, tile);
+                else SFX(kern)(rows, G, D, xt + (long)rb * D, D, panel, tile);
+                float *u = part ? uh : ux;
+                for (int rr = 0; rr < rows; rr++)
+                    for (int g = 0; g < G; g++) {
+                        float *dst = u + (rb + rr) * GH + g * H + u0;
+                        const float *src = tile + rr * 64 + g * 16;
+                        for (int l = 0; l < lim; l++) dst[l] = src[l];
+                    }
+            }
+            for (int k = 0; k < 3; k++)                 /* the next phase's cache rows (pre: NULL, or (N, G H)) */
+                if (pre[k])
+                    for (int rr = 0; rr < rows; rr++)
+                        for (int g = 0; g < G; g++) RN_PREF(pre[k] + (rb + rr) * GH + g * H + u0, lim, 1);
+        }
+    }
+    rn_wait(J, S);
+}
+
+/* The statistics (mu, s) of each of the N rows of z (row stride ld, L columns), into st[2 n], st[2 n + 1]. */
+static void SFX(ln_rows_stats)(const float *z, int N, long ld, long L, float *st)
+{
+    for (long n = 0; n < N; n++) SFX(ln_stats)(z + n * ld, L, st + 2 * n, st + 2 * n + 1);
+}
+
+/* ----- LSTM with layer_norm ---------------------------------------------------------------------
+ * Phase B's work for one row, len <= 16 units (pointers at the row's unit u0; gate k at + k H):
+ *   n_x = (ux - mu_x) / s_x, n_h = (u - mu) / s (kept in nx, nh unless NULL),  a = n_x g_x + b + n_h g_h,
+ *   a_i += p_i c_{t-1}, a_f += p_f c_{t-1},  i = sigma(a_i), f = sigma(a_f) or 1 - i, g = tanh(a_g),
+ *   c^ = clip(f c_{t-1} + i g),  a_o += p_o c^,  o = sigma(a_o)
+ * (the options as lstm_units_v's). The gates go to a unless NULL, o to o (a + 2 H or a scratch), c^ to ch.
+ * The last len % VL units run the plain-C instantiation. */
+static void SFX(lstmln_gates)(const int len, const long H, const float *ux, const float mux, const float rsx,
+                              float *nx, const float *u, const float mu, const float rs, float *nh, const float *gx,
+                              const float *gh, const float *bu, const float *cp, float *a, float *o_, float *ch,
+                              const float *pp, const float clip, const int cifg, const float slope)
+{
+    const SFX(vf) one = V_SET(1.0f), lo = V_SET(-clip), hi = V_SET(clip), mv = V_SET(mu), rv = V_SET(rs);
+    const SFX(vf) mxv = V_SET(mux), rxv = V_SET(rsx);
+    SFX(vf) z[4];
+    int l = 0;
+    for (; l + VL <= len; l += VL) {
+        for (int k = 0; k < 4; k++) {
+            const long o = k * H + l;
+            const SFX(vf) n = V_MUL(V_SUB(V_LD(u + o), mv), rv);              /* LN(h U) */
+            const SFX(vf) m = V_MUL(V_SUB(V_LD(ux + o), mxv), rxv);           /* LN(x W) */
+            if (nh) { V_ST(nh + o, n); V_ST(nx + o, m); }
+            z[k] = V_FMA(n, V_LD(gh + o), V_FMA(m, V_LD(gx + o), V_LD(bu + o)));
+        }
+        const SFX(vf) c0 = V_LD(cp + l);
+        if (pp) { z[0] = V_FMA(V_LD(pp + l), c0, z[0]); z[1] = V_FMA(V_LD(pp + H + l), c0, z[1]); }
+        const SFX(vf) i = SFX(vgate)(z[0], slope);
+        const SFX(vf) f = cifg ? V_SUB(one, i) : SFX(vgate)(z[1], slope);
+        const SFX(vf) g = SFX(vtanh)(z[3]);
+        SFX(vf) c = V_FMA(f, c0, V_MUL(i, g));
+        if (clip > 0.0f) c = V_MIN(V_MAX(c, lo), hi);
+        V_ST(ch + l, c);
+        if (pp) z[2] = V_FMA(V_LD(pp + 2 * H + l), c, z[2]);
+        const SFX(vf) o = SFX(vgate)(z[2], slope);
+        if (a) { V_ST(a + l, i); V_ST(a + H + l, f); V_ST(a + 3 * H + l, g); }
+        V_ST(o_ + l, o);
+    }
+#if VL > 1
+    if (l < len)
+        RN_GEN(lstmln_gates)(len - l, H, ux + l, mux, rsx, nh ? nx + l : 0, u + l, mu, rs, nh ? nh + l : 0, gx + l,
+                             gh + l, bu + l, cp + l, a ? a + l : 0, o_ + l, ch + l, pp ? pp + l : 0, clip, cifg, slope);
+#endif
+}
+
+/* Phase C's work for one row, len <= 16 units: n_c = (c^ - mu) / s (the backward recomputes it from
+ * c^, mu and s), tanh_c = tanh(n_c g_c + b_c) (kept in tc unless NULL), h^ = o tanh_c, then zoneout (zh, zc: the
+ * row's d, or NULL) h = h^ + d_h (h_{t-1} - h^), c = c^ + d_c (c_{t-1} - c^), into hn, cn. */
+static void SFX(lstmln_out)(const int len, const float *ch, const float mu, const float rs, const float *gc,
+                            const float *bc, const float *o_, float *tc, const float *cp,
+                            const float *hp, const float *zh, const float *zc, float *cn, float *hn)
+{
+    const SFX(vf) mv = V_SET(mu), rv = V_SET(rs);
+    int l = 0;
+    for (; l + VL <= len; l += VL) {
+        SFX(vf) c = V_LD(ch + l);
+        const SFX(vf) n = V_MUL(V_SUB(c, mv), rv);                             /* LN(c^_t) */
+        const SFX(vf) th = SFX(vtanh)(V_FMA(n, V_LD(gc + l), V_LD(bc + l)));
+        if (tc) V_ST(tc + l, th);
+        SFX(vf) h = V_MUL(V_LD(o_ + l), th);                                    /* m_t = o tanh(...) */
+        if (zc) c = V_FMA(V_LD(zc + l), V_SUB(V_LD(cp + l), c), c);
+        if (zh) h = V_FMA(V_LD(zh + l), V_SUB(V_LD(hp + l), h), h);
+        V_ST(cn + l, c);
+        V_ST(hn + l, h);
+    }
+#if VL > 1
+    if (l < len)
+        RN_GEN(lstmln_out)(len - l, ch + l, mu, rs, gc + l, bc + l, o_ + l, tc ? tc + l : 0,
+                           cp + l, hp + l, zh ? zh + l : 0, zc ? zc + l : 0, cn + l, hn + l);
+#endif
+}
+
+static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, nb = (H + 15) / 16;
+    const long G4 = 4L * H;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
+    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 4, pb, 1, J->packed);
+    rn_wait(J, &S);
+    float *uh = SFX(ln_w)(J, 4, 0), *cw = SFX(ln_w)(J, 4, 1), *ow = SFX(ln_w)(J, 4, 6), *ux = SFX(ln_w)(J, 4, 7);
+    float *st = SFX(ln_w)(J, 4, 2) + 4L * N * tid;
+    const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
+    const float clip = J->vflags & RN_CLIP ? J->clip : 0.0f;
+    const int cifg = J->vflags & RN_CIFG;
+    const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+#ifdef RN_TIME
+    long tm[4] = {0, 0, 0, 0}, t_ = rn_tnow();
+#define RN_TICK(k) do { long t2_ = rn_tnow(); tm[k] += t2_ - t_; t_ = t2_; } while (0)
+#else
+#define RN_TICK(k) ((void)0)
+#endif
+    for (int s = 0; s < T; s++) {
+        const int t = r ? T - 1 - s : s;
+        const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
+        float *hn = J->hs + (long)(t + 1 - r) * N * H, *cn = J->cs + (long)(t + 1 - r) * N * H;
+        float *a = J->gates ? J->gates + (long)t * N * G4 : 0, *tc = J->aux ? J->aux + (long)t * N * H : 0;
+        float *ch = J->chat ? J->chat + (long)t * N * H : cw;                   /* c^_t */
+        float *nh = J->nh ? J->nh + (long)t * N * G4 : 0;
+        float *nx = nh ? J->nx + (long)t * N * G4 : 0;
+        const float *xt = J->x + (long)t * N * D, *m = J->mask ? J->mask + (long)t * N : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
+        const long ost = a ? G4 : H;                    /* o: the cached gates' o block, or the scratch */
+        float *o_ = a ? a + 2 * H : ow;
+        RN_TICK(3);
+        float *const pre[3] = {a, nx, nh};
+        SFX(ln_products)(J, &S, 4, xt, hp, ux, uh, pre);   /* A: ux = x_t W, uh = h_{t-1} U */
+        RN_TICK(0);
+        rn_phase(&S, nb);                               /* B: LN(ux), LN(uh), the gates, c^_t */
+        for (int pb, have = 0; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+            if (!have) {                                /* every row's statistics, this thread's own copy */
+                SFX(ln_rows_stats)(uh, N, G4, G4, st);
+                SFX(ln_rows_stats)(ux, N, G4, G4, st + 2L * N);
+                have = 1;
+            }
+            if (pb == 0 && nh)
+                for (int n = 0; n < N; n++) {
+                    J->sh[(long)t * N + n] = st[2 * n + 1];
+                    J->sx[(long)t * N + n] = st[2 * N + 2 * n + 1];
+                }
+            const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+            for (long n = 0; n < N; n++)
+                SFX(lstmln_gates)(lim, H, ux + n * G4 + u0, st[2 * N + 2 * n], 1.0f / st[2 * N + 2 * n + 1],
+                                  nx ? nx + n * G4 + u0 : 0, uh + n * G4 + u0, st[2 * n], 1.0f / st[2 * n + 1],
+                                  nh ? nh + n * G4 + u0 : 0, J->gx + u0, J->gh + u0, J->b + u0, cp + n * H + u0,
+                                  a ? a + n * G4 + u0 : 0, o_ + n * ost + u0, ch + n * H + u0, pp ? pp + u0 : 0,
+                                  clip, cifg, slope);
+        }
+        rn_wait(J, &S);
+        RN_TICK(1);
+        rn_phase(&S, nb);                               /* C: LN(c^_t), h_t, zoneout, the mask */
+        for (int pb, have = 0; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+            if (!have) { SFX(ln_rows_stats)(ch, N, H, H, st); have = 1; }
+            if (pb == 0 && J->sc)
+                for (int n = 0; n < N; n++) {
+                    J->mc[(long)t * N + n] = st[2 * n];
+                    J->sc[(long)t * N + n] = st[2 * n + 1];
+                }
+            const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+            for (long n = 0; n < N; n++) {
+                const long k = n * H + u0;
+                SFX(lstmln_out)(lim, ch + k, st[2 * n], 1.0f / st[2 * n + 1], J->gc + u0,
+                                J->bc + u0, o_ + n * ost + u0, tc ? tc + k : 0, cp + k, hp + k,
+                                J->zh ? J->zh + k : 0, J->zc ? J->zc + k : 0, cn + k, hn + k);
+                if (m) {                                                 /* ragged: y = m h, carry */
+                    const float mv = m[n];
+                    for (int l = 0; l < lim; l++) yt[k + l] = hn[k + l] * mv;
+                    if (mv == 0.0f)
+                        for (int l = 0; l < lim; l++) { hn[k + l] = hp[k + l]; cn[k + l] = cp[k + l]; }
+                }
+            }
+        }
+        rn_wait(J, &S);
+        RN_TICK(2);
+    }
+#ifdef RN_TIME
+    if (tid == 0)
+        fprintf(stderr, "lstmln_fwd A %.3f B %.3f C %.3f rest %.3f ms\n", tm[0] / 1e6, tm[1] / 1e6, tm[2] / 1e6,
+                tm[3] / 1e6);
+#endif
+#undef RN_TICK
+}
+
+/* Backward, step t's first part for units u0 .. u1 - 1 (panel i) of every row (lstmv_backward's
+ * loop head): dm = dh_t + dy_t, with zoneout dm (1 - d_h) and dhk = dm d_h (else dhk = 0); a padded
+ * row: dm = 0, dhk = dh (the carry). dm goes to the scratch dmw, dn_c = dm o (1 - tanh_c^2) to the
+ * scratch dnw, and the panel's share of the row sums of dn_c g_c and dn_c g_c n_c (n_c = (c^_t - mu_c)
+ * / s_c) to the panel's partial sums pa (N, 2). */
+static void SFX(lstmln_bwd1)(rn_job *J, int t, int u0, int u1, int i)
+{
+    const int N = J->N, H = J->H, r = J->reverse;
+    const long G4 = 4L * H, k0 = (long)t * N;
+    const float *gt = J->gates + k0 * G4, *tct = J->aux + k0 * H;
+    const float *cct = J->chat ? J->chat + k0 * H : J->cs + (long)(t + 1 - r) * N * H;       /* c^_t */
+    const float *dyt = J->dy + (long)t * J->dy_ts, *m = J->mask ? J->mask + k0 : 0;
+    float *dmw = SFX(ln_w)(J, 4, 0), *dnw = SFX(ln_w)(J, 4, 1), *pa = SFX(ln_w)(J, 4, 3) + 2L * N * i;
+    const SFX(vf) one = V_SET(1.0f), zero = V_SET(0.0f);
+    for (long n = 0; n < N; n++) {
+        const float *o = gt + n * G4 + 2 * H, *th = tct + n * H, *dy = dyt + n * J->dy_ns, *dh = J->dh + n * H;
+        const float *zh = J->zh ? J->zh + n * H : 0, *cc = cct + n * H, *gc = J->gc;
+        float *dm = dmw + n * H, *dn = dnw + n * H, *dhk = J->dhk + n * H;
+        if (m && m[n] == 0.0f) {
+            for (int j = u0; j < u1; j++) { dm[j] = 0.0f; dn[j] = 0.0f; dhk[j] = dh[j]; }
+            pa[2 * n] = pa[2 * n + 1] = 0.0f;
+            continue;
+        }
+        const float mu = J->mc[k0 + n], rs = 1.0f / J->sc[k0 + n];
+        const SFX(vf) mv = V_SET(mu), rv = V_SET(rs);
+        SFX(vf) s1 = zero, s2 = zero;
+        int j = u0;
+        for (; j + VL <= u1; j += VL) {
+            SFX(vf) d = V_ADD(V_LD(dh + j), V_LD(dy + j)), k = zero;
+            if (zh) { const SFX(vf) z = V_LD(zh + j); k = V_MUL(d, z); d = V_MUL(d, V_SUB(one, z)); }
+            const SFX(vf) t_ = V_LD(th + j), e = V_MUL(V_MUL(d, V_LD(o + j)), V_SUB(one, V_MUL(t_, t_)));
+            V_ST(dhk + j, k);
+            V_ST(dm + j, d);
+            V_ST(dn + j, e);
+            const SFX(vf) eg = V_MUL(e, V_LD(gc + j));
+            s1 = V_ADD(s1, eg);
+            s2 = V_FMA(eg, V_MUL(V_SUB(V_LD(cc + j), mv), rv), s2);
+        }
+        float p1 = SFX(vhsum)(s1), p2 = SFX(vhsum)(s2);
+        for (; j < u1; j++) {
+            float d = dh[j] + dy[j], k = 0.0f;
+            if (zh) { k = d * zh[j]; d *= 1.0f - zh[j]; }
+            const float e = d * o[j] * (1.0f - th[j] * th[j]);
+            dhk[j] = k;
+            dm[j] = d;
+            dn[j] = e;
+            p1 += e * gc[j];
+            p2 += e * gc[j] * ((cc[j] - mu) * rs);
+        }
+        pa[2 * n] = p1;
+        pa[2 * n + 1] = p2;
+    }
+}
+
+/* Backward, step t's gates for one row, len units (lstmv_step_backward from its dn_c line on):
+ *   dc = dc_t (zoneout: dc_t (1 - d_c), and d_c dc_t joins dc_{t-1}) + (dn_c g_c - m1 - n_c m2) / s_c,
+ *   da_o = sigma'(dm tanh_c),  dc += da_o p_o,  dc *= [|c^_t| < clip],  di = dc g, df = dc c_{t-1},
+ *   dg = dc i,  dc_{t-1} = dc f,  da_f = df sigma'(f), or di -= df (cifg),  da_i = di sigma'(i),
+ *   da_g = dg (1 - g^2),  dc_{t-1} += da_i p_i + da_f p_f;  the peephole terms summed into sp
+ * (as lstm_units_bwd_v's), dn_c n_c and dn_c into sg (dg_c's and db_c's terms, at sg, sg + 64).
+ * cc: c^_t; n_c = (c^_t - mu) rs. */
+static void SFX(lstmln_units_bwd)(const int len, const long H, const float *g_, const float *tc, const float *cp,
+                                  const float *cc, const float *dm, const float *dnc, const float mu,
+                                  const float *gc, const float m1, const float m2, const float rs, float *da,
+                                  float *dc, const float *pp, const float clip, const int cifg, const float *zc,
+                                  float *sp, float *sg, const float slope)
+{
+    const SFX(vf) one = V_SET(1.0f), zero = V_SET(0.0f), lim = V_SET(clip), mv = V_SET(mu);
+    const SFX(vf) a1 = V_SET(m1), a2 = V_SET(m2), rv = V_SET(rs);
+    int j = 0;
+    for (; j + VL <= len; j += VL) {
+        const SFX(vf) i = V_LD(g_ + j), f = V_LD(g_ + H + j), o = V_LD(g_ + 2 * H + j), g = V_LD(g_ + 3 * H + j);
+        const SFX(vf) th = V_LD(tc + j), c0 = V_LD(cp + j), ct = V_LD(cc + j), dn = V_LD(dnc + j);
+        const SFX(vf) nc = V_MUL(V_SUB(ct, mv), rv);
+        V_ST(sg + j, V_FMA(dn, nc, V_LD(sg + j)));
+        V_ST(sg + 64 + j, V_ADD(dn, V_LD(sg + 64 + j)));
+        SFX(vf) dci = V_LD(dc + j), dzc = zero;
+        if (zc) { const SFX(vf) d = V_LD(zc + j); dzc = V_MUL(dci, d); dci = V_MUL(dci, V_SUB(one, d)); }
+        SFX(vf) dct = V_ADD(dci, V_MUL(V_SUB(V_SUB(V_MUL(dn, V_LD(gc + j)), a1), V_MUL(nc, a2)), rv));
+        const SFX(vf) dao = SFX(vdgate)(V_MUL(V_LD(dm + j), th), o, slope);
+        if (pp) dct = V_FMA(dao, V_LD(pp + 2 * H + j), dct);
+        if (clip > 0.0f) dct = V_KEEP_LT(dct, ct, lim);
+        SFX(vf) di = V_MUL(dct, g);
+        const SFX(vf) df = V_MUL(dct, c0);
+        SFX(vf) daf = zero;
+        if (cifg) di = V_SUB(di, df);
+        else daf = SFX(vdgate)(df, f, slope);
+        const SFX(vf) dai = SFX(vdgate)(di, i, slope);
+        SFX(vf) dcp = V_MUL(dct, f);
+        if (pp) {
+            dcp = V_FMA(daf, V_LD(pp + H + j), V_FMA(dai, V_LD(pp + j), dcp));
+            V_ST(sp + j, V_FMA(dai, c0, V_LD(sp + j)));
+            V_ST(sp + 64 + j, V_FMA(daf, c0, V_LD(sp + 64 + j)));
+            V_ST(sp + 128 + j, V_FMA(dao, ct, V_LD(sp + 128 + j)));
+        }
+        V_ST(da + j, dai);
+        V_ST(da + H + j, daf);
+        V_ST(da + 2 * H + j, dao);
+        V_ST(da + 3 * H + j, V_MUL(V_MUL(dct, i), V_SUB(one, V_MUL(g, g))));
+        V_ST(dc + j, V_ADD(dcp, dzc));
+    }
+#if VL > 1
+    if (j < len)
+        RN_GEN(lstmln_units_bwd)(len - j, H, g_ + j, tc + j, cp + j, cc + j, dm + j, dnc + j, mu, gc + j, m1, m2,
+                                 rs, da + j, dc + j, pp ? pp + j : 0, clip, cifg, zc ? zc + j : 0, sp + j, sg + j,
+                                 slope);
+#endif
+}
+
+/* One row's share, columns u0 .. u0 + w - 1 of each of the G gate blocks (w <= 64), of the sums that
+ * LN's backward needs, for a = da_h U-side and da_x x-side gradients (the same array in the LSTM):
+ * q[0..3] = the row sums of da_h g_h, da_h g_h n_h, da_x g_x, da_x g_x n_x (lanes added in order,
+ * then the last units), and the column sums of da_x, da_x n_x, da_h n_h (and with dah_sum da_h)
+ * added to cs[0], cs[1], cs[2] (cs[3]), each (G, 64). All pointers at the row's column 0. */
+static void SFX(ln_row_sums)(const float *dax, const float *dah, const float *gh, const float *nh, const float *gx,
+                             const float *nx, const long H, const int G, const int u0, const int w, float *q,
+                             float *cs, const int dah_sum)
+{
+    const SFX(vf) zero = V_SET(0.0f);
+    SFX(vf) a1 = zero, a2 = zero, a3 = zero, a4 = zero;
+    float t1 = 0.0f, t2 = 0.0f, t3 = 0.0f, t4 = 0.0f;
+    for (int g = 0; g < G; g++) {
+        const long c = g * H + u0;
+        float *s0 = cs + g * 64, *s1 = cs + (G + g) * 64, *s2 = cs + (2 * G + g) * 64, *s3 = cs + (3 * G + g) * 64;
+        int l = 0;
+        for (; l + VL <= w; l += VL) {
+            const SFX(vf) d = V_LD(dax + c + l), e = V_LD(dah + c + l), m = V_LD(nh + c + l), n = V_LD(nx + c + l);
+            const SFX(vf) dh = V_MUL(e, V_LD(gh + c + l)), dx = V_MUL(d, V_LD(gx + c + l));
+            a1 = V_ADD(a1, dh);
+            a2 = V_FMA(dh, m, a2);
+            a3 = V_ADD(a3, dx);
+            a4 = V_FMA(dx, n, a4);
+            V_ST(s0 + l, V_ADD(V_LD(s0 + l), d));
+            V_ST(s1 + l, V_FMA(d, n, V_LD(s1 + l)));
+            V_ST(s2 + l, V_FMA(e, m, V_LD(s2 + l)));
+            if (dah_sum) V_ST(s3 + l, V_ADD(V_LD(s3 + l), e));
+        }
+        for (; l < w; l++) {
+            const float d = dax[c + l], e = dah[c + l], dh = e * gh[c + l], dx = d * gx[c + l];
+            t1 += dh;
+            t2 += dh * nh[c + l];
+            t3 += dx;
+            t4 += dx * nx[c + l];
+            s0[l] += d;
+            s1[l] += d * nx[c + l];
+            s2[l] += e * nh[c + l];
+            if (dah_sum) s3[l] += e;
+        }
+    }
+    q[0] = SFX(vhsum)(a1) + t1;
+    q[1] = SFX(vhsum)(a2) + t2;
+    q[2] = SFX(vhsum)(a3) + t3;
+    q[3] = SFX(vhsum)(a4) + t4;
+}
+
+/* Backward, step t's gates for units u0 .. u1 - 1 (u1 - u0 <= 64; panel i) of every row. st: the rows'
+ * m1, m2 of dn_c g_c. A padded row: da = 0, dc carried. The panel's share of the row sums of da g_h,
+ * da g_h n_h, da g_x, da g_x n_x goes to its partial sums pb (N, 4), for the next phase. dp, dg_c,
+ * db_c, and db (in the scratch: weight_grads sets J->db), dg_x, dg_h: the step's rows summed first
+ * (ln_row_sums), then added. */
+static void SFX(lstmln_bwd2)(rn_job *J, int t, int u0, int u1, int i, const float *st)
+{
+    const int N = J->N, H = J->H, r = J->reverse, w = u1 - u0;
+    const long G4 = 4L * H, k0 = (long)t * N;
+    const float *m = J->mask ? J->mask + k0 : 0;
+    const float *cp = J->cs + (long)(t + r) * N * H;
+    const float *cct = J->chat ? J->chat + k0 * H : J->cs + (long)(t + 1 - r) * N * H;
+    const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
+    const float clip = J->vflags & RN_CLIP ? J->clip : 0.0f;
+    const int cifg = J->vflags & RN_CIFG;
+    const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+    float *pb = SFX(ln_w)(J, 4, 4) + 4L * N * i;
+    float sp[3 * 64] __attribute__((aligned(64))), sg[2 * 64] __attribute__((aligned(64)));
+    float cs_[3][4 * 64] __attribute__((aligned(64)));
+    memset(sp, 0, sizeof sp);
+    memset(sg, 0, sizeof sg);
+    memset(cs_, 0, sizeof cs_);
+    for (long n = 0; n < N; n++) {
+        float *da = J->da + (k0 + n) * G4;
+        float *q = pb + 4 * n;
+        q[0] = q[1] = q[2] = q[3] = 0.0f;
+        if (m && m[n] == 0.0f) {
+            for (int j = u0; j < u1; j++) da[j] = da[H + j] = da[2 * H + j] = da[3 * H + j] = 0.0f;
+            continue;
+        }
+        const long k = n * H + u0;
+        SFX(lstmln_units_bwd)(w, H, J->gates + (k0 + n) * G4 + u0, J->aux + k0 * H + k, cp + k, cct + k,
+                              SFX(ln_w)(J, 4, 0) + k, SFX(ln_w)(J, 4, 1) + k, J->mc[k0 + n], J->gc + u0,
+                              st[2 * n], st[2 * n + 1], 1.0f / J->sc[k0 + n], da + u0, J->dc + k,
+                              pp ? pp + u0 : 0, clip, cifg, J->zc ? J->zc + k : 0, sp, sg, slope);
+        const long o = (k0 + n) * G4;
+        SFX(ln_row_sums)(da, da, J->gh, J->nh + o, J->gx, J->nx + o, H, 4, u0, w, q, cs_[0], 0);
+    }
+    float *dbw = SFX(ln_w)(J, 4, 5);
+    for (int g = 0; g < 4; g++)
+        for (int l = 0; l < w; l++) {
+            const long c = g * H + u0 + l;
+            dbw[c] += cs_[0][g * 64 + l];
+            J->dgx[c] += cs_[1][g * 64 + l];
+            J->dgh[c] += cs_[2][g * 64 + l];
+        }
+    for (int j = u0; j < u1; j++) {
+        J->dgc[j] += sg[j - u0];
+        J->dbc[j] += sg[64 + j - u0];
+    }
+    if (pp)
+        for (int j = u0; j < u1; j++) {
+            J->dp[j] += sp[j - u0];
+            J->dp[H + j] += sp[64 + j - u0];
+            J->dp[2 * H + j] += sp[128 + j - u0];
+        }
+}
+
+/* Backward, step t's last part for units u0 .. u1 - 1 (u1 - u0 <= 64) of the G gate blocks of every
+ * row: du = LN'(da_h g_h) into du (da_h's own place in the GRU), and d(x W) = LN'(da_x g_x) in place
+ * of da_x (neither is read after this), from st, the rows' four means (ln_row_sums' q). da_h, da_x:
+ * (T, N, G H) (the same array in the LSTM). */
+static void SFX(ln_bwd3)(rn_job *J, const int G, int t, int u0, int u1, const float *st, float *dax,
+                         const float *dah, float *du)
+{
+    const int N = J->N, H = J->H, w = u1 - u0;
+    const long GH = (long)G * H, k0 = (long)t * N;
+    for (long n = 0; n < N; n++) {
+        const long o = (k0 + n) * GH;
+        const float *nh = J->nh + o, *nx = J->nx + o, *q = st + 4 * n;
+        for (int g = 0; g < G; g++) {
+            const long c = o + g * H + u0, cg = g * H + u0;
+            SFX(ln_back)(dah + c, J->gh + cg, nh + g * H + u0, w, q[0], q[1], J->sh[k0 + n], du + c);
+            SFX(ln_back)(dax + c, J->gx + cg, nx + g * H + u0, w, q[2], q[3], J->sx[k0 + n], dax + c);
+        }
+    }
+}
+
+/* The rows' statistics from the panels' partial sums p (npan of (N, k) floats), added in panel
+ * order and divided by L: st[k n + j] = sum_i p[i][n][j] / L. */
+static void SFX(ln_combine)(const float *p, int npan, int N, int k, long L, float *st)
+{
+    for (long n = 0; n < N; n++)
+        for (int j = 0; j < k; j++) {
+            float s = 0.0f;
+            for (int i = 0; i < npan; i++) s += p[((long)i * N + n) * k + j];
+            st[k * n + j] = s / (float)L;
+        }
+}
+
+static void SFX(lstmln_bwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse, nb = (H + 15) / 16, npan = (nb + 3) / 4;
+    const long G4 = 4L * H;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    float *st = SFX(ln_w)(J, 4, 2) + 4L * N * tid, *dbw = SFX(ln_w)(J, 4, 5);
+    float tile[6 * 64] __attribute__((aligned(64)));
+    rn_phase(&S, npan);                                 /* pack U^T; step T-1's (0's) first part */
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        const int u0 = 64 * i, u1 = 64 * i + 64 < H ? 64 * i + 64 : H;
+        SFX(pack_bwd)(J->U, H, 4, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+        for (int g = 0; g < 4; g++)
+            for (int j = u0; j < u1; j++) { dbw[g * H + j] = 0.0f; J->dgx[g * H + j] = 0.0f; J->dgh[g * H + j] = 0.0f; }
+        for (int j = u0; j < u1; j++) J->dgc[j] = J->dbc[j] = 0.0f;
+        SFX(lstmln_bwd1)(J, r ? 0 : T - 1, u0, u1, i);
+    }
+    rn_wait(J, &S);
+#ifdef RN_TIME
+    long tm[7] = {0}, t_ = rn_tnow();
+#define RN_TICK(k) do { long t2_ = rn_tnow(); tm[k] += t2_ - t_; t_ = t2_; } while (0)
+#else
+#define RN_TICK(k) ((void)0)
+#endif
+    for (int s = 0; s < T; s++) {
+        const int t = r ? s : T - 1 - s;
+        const long k0 = (long)t * N;
+        rn_phase(&S, npan);                             /* the gates' da_t, dc_{t-1} */
+        for (int i, have = 0; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            if (!have) { SFX(ln_combine)(SFX(ln_w)(J, 4, 3), npan, N, 2, H, st); have = 1; }
+            SFX(lstmln_bwd2)(J, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, i, st);
+        }
+        rn_wait(J, &S);
+        RN_TICK(0);
+        rn_phase(&S, npan);                             /* da_h = LN'(da g_h), d(x W) = LN'(da g_x) into da */
+        for (int i, have = 0; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            if (!have) { SFX(ln_combine)(SFX(ln_w)(J, 4, 4), npan, N, 4, G4, st); have = 1; }
+            SFX(ln_bwd3)(J, 4, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st, J->da, J->da, J->dah);
+        }
+        rn_wait(J, &S);
+        RN_TICK(1);
+        const float *dah = J->dah + k0 * G4;
+        rn_phase(&S, npan);                             /* dh_{t-1} = da_h U^T + dhk; the next step's first part */
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
+            const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
+            const float *panel = J->packed + (long)pb * 16 * G4;
+            const long kn = (long)(r ? t + 1 : t - 1) * N;        /* the next step's rows */
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern)(rows, np_, G4, dah + (long)rb * G4, G4, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *dhn = J->dh + n * H + u0;
+                    const float *dhkn = J->dhk + n * H + u0, *tr = tile + rr * 64;
+                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                    if (s + 1 < T) {                    /* the next step's cache rows, for its phases */
+                        const long o = (kn + n) * G4 + u0, oh = (kn + n) * H + u0;
+                        for (int g = 0; g < 4; g++) {
+                            RN_PREF(J->gates + o + g * H, lim, 0);
+                            RN_PREF(J->nh + o + g * H, lim, 0);
+                            RN_PREF(J->nx + o + g * H, lim, 0);
+                        }
+                        RN_PREF(J->aux + oh, lim, 0);
+                        if (J->chat) RN_PREF(J->chat + oh, lim, 0);
+                    }
+                }
+            }
+            if (s + 1 < T) SFX(lstmln_bwd1)(J, r ? t + 1 : t - 1, u0, u0 + lim, i);
+        }
+        rn_wait(J, &S);
+        RN_TICK(2);
+    }
+    SFX(weight_grads)(J, &S, 4, J->da, J->dah);         /* dW, dU, dx from d(x W) (db: the next phase's) */
+    RN_TICK(3);
+    rn_phase(&S, 1);
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) memcpy(J->db, dbw, sizeof(float) * G4);
+    rn_wait(J, &S);
+#ifdef RN_TIME
+    if (tid == 0) fprintf(stderr, "lstmln_bwd gates %.3f dah %.3f dh %.3f | wgrads %.3f ms\n",
+                          tm[0] / 1e6, tm[1] / 1e6, tm[2] / 1e6, tm[3] / 1e6);
+#endif
+#undef RN_TICK
+}
+
 /* ----- LSTM -------------------------------------------------------------------------------------- */
 /* The gate work of one batch row for len <= 16 units from u0 (lstm.py, gate order i, f, o, g):
  *   i, f, o = sigma(x W + h U + b),  g = tanh(x W + h U + b),  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t).
@@ -692,6 +1344,7 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
 static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
 {
     if (J->vflags & RN_FLOOR) SFX(lstm_fwd_body)(J, tid, nt, 2);
+    else if (J->vflags & RN_LN) SFX(lstmln_fwd)(J, tid, nt);
     else if (J->vflags) SFX(lstm_fwd_body)(J, tid, nt, 1);
     else SFX(lstm_fwd_body)(J, tid, nt, 0);
 }
@@ -906,6 +1559,10 @@ static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
 #ifdef RN_TIME
     long t0 = rn_tnow();
 #endif
+    if (J->vflags & RN_LN) {
+        SFX(lstmln_bwd)(J, tid, nt);
+        return;
+    }
     if (J->vflags & RN_FLOOR) SFX(bwd_loop)(J, &S, 4, SFX(no_elem), J->da);
     else if (J->vflags) SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem_v), J->da);
     else SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem), J->da);
@@ -985,6 +1642,213 @@ SFX(gru_units_bwd)(int j0, const int j1, long H, const float *g_, const float *q
     }
 }
 
+/* ----- GRU (reset after) with layer_norm (gru_variants.py [L]) -----------------------------------
+ * The loops of the layer-norm section above, for the GRU: per step, ux = x_t W and uh = h_{t-1} U
+ * (ln_products), then every row's statistics and the block's units (the GRU's h_t reads only its own
+ * units, so two phases a step). Backward: the product dh_{t-1} = du U^T shares its phase with the
+ * next step's elementwise work (gru_units_bwd) and the row and column sums (ln_row_sums); then du =
+ * LN'(da_h g_h) and d(x W) = LN'(da_x g_x) (ln_bwd3). Two waits a step.
+ *
+ * One row, len <= 16 units (pointers at the row's unit u0; gate k at + k H):
+ *   n_x = (ux - mu_x) / s_x, n_h = (u - mu_h) / s_h (kept in nx, nh unless NULL),
+ *   a_x = n_x g_x + b, a_h = n_h g_h,  r, z = sigma(a_x + a_h),  q = a_h_n + b_hn,
+ *   n = tanh(a_x_n + r q),  h^ = (1 - z) n + z h_{t-1},  h = h^ + d (h_{t-1} - h^) (zh: zoneout's d, or NULL).
+ * The gates go to a and q to q unless NULL. */
+static void SFX(gruln_units)(const int len, const long H, const float *ux, const float mux, const float rsx,
+                             float *nx, const float *u, const float mu, const float rs, float *nh, const float *gx,
+                             const float *gh, const float *bu, const float *bh, const float *hp, float *a, float *q,
+                             float *hn, const float *zh, const float slope)
+{
+    const SFX(vf) mv = V_SET(mu), rv = V_SET(rs), mxv = V_SET(mux), rxv = V_SET(rsx);
+    SFX(vf) ax[3], ah[3];
+    int l = 0;
+    for (; l + VL <= len; l += VL) {
+        for (int k = 0; k < 3; k++) {
+            const long o = k * H + l;
+            const SFX(vf) n = V_MUL(V_SUB(V_LD(u + o), mv), rv);              /* LN(h U) */
+            const SFX(vf) m = V_MUL(V_SUB(V_LD(ux + o), mxv), rxv);           /* LN(x W) */
+            if (nh) { V_ST(nh + o, n); V_ST(nx + o, m); }
+            ax[k] = V_FMA(m, V_LD(gx + o), V_LD(bu + o));
+            ah[k] = V_MUL(n, V_LD(gh + o));
+        }
+        const SFX(vf) rg = SFX(vgate)(V_ADD(ax[0], ah[0]), slope), z = SFX(vgate)(V_ADD(ax[1], ah[1]), slope);
+        const SFX(vf) qv = V_ADD(ah[2], V_LD(bh + l));                        /* q = a_h_n + b_hn */
+        const SFX(vf) nv = SFX(vtanh)(V_FMA(rg, qv, ax[2]));
+        if (a) { V_ST(a + l, rg); V_ST(a + H + l, z); V_ST(a + 2 * H + l, nv); }
+        if (q) V_ST(q + l, qv);
+        SFX(vf) h = V_SUB(nv, V_MUL(z, V_SUB(nv, V_LD(hp + l))));             /* (1 - z) n + z h */
+        if (zh) h = V_FMA(V_LD(zh + l), V_SUB(V_LD(hp + l), h), h);
+        V_ST(hn + l, h);
+    }
+#if VL > 1
+    if (l < len)
+        RN_GEN(gruln_units)(len - l, H, ux + l, mux, rsx, nh ? nx + l : 0, u + l, mu, rs, nh ? nh + l : 0, gx + l,
+                            gh + l, bu + l, bh + l, hp + l, a ? a + l : 0, q ? q + l : 0, hn + l, zh ? zh + l : 0,
+                            slope);
+#endif
+}
+
+static void SFX(gruln_fwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, nb = (H + 15) / 16;
+    const long G3 = 3L * H;
+    const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
+    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 3, pb, 1, J->packed);
+    rn_wait(J, &S);
+    float *uh = SFX(ln_w)(J, 3, 0), *ux = SFX(ln_w)(J, 3, 7), *st = SFX(ln_w)(J, 3, 2) + 4L * N * tid;
+    for (int s = 0; s < T; s++) {
+        const int t = r ? T - 1 - s : s;
+        const float *hp = J->hs + (long)(t + r) * N * H;
+        float *hn = J->hs + (long)(t + 1 - r) * N * H;
+        float *a = J->gates ? J->gates + (long)t * N * G3 : 0, *q = J->aux ? J->aux + (long)t * N * H : 0;
+        float *nh = J->nh ? J->nh + (long)t * N * G3 : 0, *nx = nh ? J->nx + (long)t * N * G3 : 0;
+        const float *xt = J->x + (long)t * N * D, *m = J->mask ? J->mask + (long)t * N : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
+        float *const pre[3] = {a, nx, nh};
+        SFX(ln_products)(J, &S, 3, xt, hp, ux, uh, pre);   /* ux = x_t W, uh = h_{t-1} U */
+        rn_phase(&S, nb);                               /* LN(ux), LN(uh), the gates, h_t */
+        for (int pb, have = 0; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+            if (!have) {                                /* every row's statistics, this thread's own copy */
+                SFX(ln_rows_stats)(uh, N, G3, G3, st);
+                SFX(ln_rows_stats)(ux, N, G3, G3, st + 2L * N);
+                have = 1;
+            }
+            if (pb == 0 && nh)
+                for (int n = 0; n < N; n++) {
+                    J->sh[(long)t * N + n] = st[2 * n + 1];
+                    J->sx[(long)t * N + n] = st[2 * N + 2 * n + 1];
+                }
+            const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+            for (long n = 0; n < N; n++) {
+                const long k = n * H + u0, o = n * G3 + u0;
+                SFX(gruln_units)(lim, H, ux + o, st[2 * N + 2 * n], 1.0f / st[2 * N + 2 * n + 1], nx ? nx + o : 0,
+                                 uh + o, st[2 * n], 1.0f / st[2 * n + 1], nh ? nh + o : 0, J->gx + u0, J->gh + u0,
+                                 J->b + u0, J->b_hn + u0, hp + k, a ? a + o : 0, q ? q + k : 0, hn + k,
+                                 J->zh ? J->zh + k : 0, slope);
+                if (m) {                                                 /* ragged: y = m h, carry */
+                    const float mv = m[n];
+                    for (int l = 0; l < lim; l++) yt[k + l] = hn[k + l] * mv;
+                    if (mv == 0.0f)
+                        for (int l = 0; l < lim; l++) hn[k + l] = hp[k + l];
+                }
+            }
+        }
+        rn_wait(J, &S);
+    }
+}
+
+/* Backward, step t's elementwise work for units u0 .. u1 - 1 (u1 - u0 <= 64; panel i) of every row:
+ * gru_units_bwd's da_x (into da), da_h = [da_r, da_z, dq] (into dah) and dhk; a padded row: no
+ * gradient, dhk = dh. Then ln_row_sums: the panel's share of the row sums into its partial sums
+ * (N, 4), and the step's column sums added to db, dg_x, dg_h and b_hn's (the scratch's db and dbh:
+ * weight_grads sets J->db and J->dbh). */
+static void SFX(gruln_elem)(rn_job *J, int t, int u0, int u1, int i)
+{
+    const int N = J->N, H = J->H, r = J->reverse, w = u1 - u0;
+    const long G3 = 3L * H, k0 = (long)t * N;
+    const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+    const float *gt = J->gates + k0 * G3, *qt = J->aux + k0 * H;
+    const float *hp = J->hs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
+    const float *m = J->mask ? J->mask + k0 : 0;
+    float *pb = SFX(ln_w)(J, 3, 4) + 4L * N * i;
+    float cs_[4][3 * 64] __attribute__((aligned(64)));
+    memset(cs_, 0, sizeof cs_);
+    for (long n = 0; n < N; n++) {
+        const long o = (k0 + n) * G3;
+        float *dax = J->da + o, *dah = J->dah + o, *dh = J->dh + n * H, *dhk = J->dhk + n * H, *q = pb + 4 * n;
+        if (m && m[n] == 0.0f) {
+            for (int j = u0; j < u1; j++) {
+                dax[j] = dax[H + j] = dax[2 * H + j] = 0.0f;
+                dah[j] = dah[H + j] = dah[2 * H + j] = 0.0f;
+                dhk[j] = dh[j];
+            }
+            q[0] = q[1] = q[2] = q[3] = 0.0f;
+            continue;
+        }
+        SFX(gru_units_bwd)(u0, u1, H, gt + n * G3, qt + n * H, hp + n * H, dyt + n * J->dy_ns, dh, dax, dah, dhk,
+                           J->zh ? J->zh + n * H : 0, slope);
+        SFX(ln_row_sums)(dax, dah, J->gh, J->nh + o, J->gx, J->nx + o, H, 3, u0, w, q, cs_[0], 1);
+    }
+    float *dbw = SFX(ln_w)(J, 3, 5), *dbhw = SFX(ln_w)(J, 3, 8);
+    for (int g = 0; g < 3; g++)
+        for (int l = 0; l < w; l++) {
+            const long c = g * H + u0 + l;
+            dbw[c] += cs_[0][g * 64 + l];
+            J->dgx[c] += cs_[1][g * 64 + l];
+            J->dgh[c] += cs_[2][g * 64 + l];
+            dbhw[c] += cs_[3][g * 64 + l];
+        }
+}
+
+static void SFX(gruln_bwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse, nb = (H + 15) / 16, npan = (nb + 3) / 4;
+    const long G3 = 3L * H;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    float *st = SFX(ln_w)(J, 3, 2) + 4L * N * tid, *dbw = SFX(ln_w)(J, 3, 5), *dbhw = SFX(ln_w)(J, 3, 8);
+    float tile[6 * 64] __attribute__((aligned(64)));
+    rn_phase(&S, npan);                                 /* pack U^T; step T-1's (0's) elementwise work */
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        const int u0 = 64 * i, u1 = 64 * i + 64 < H ? 64 * i + 64 : H;
+        SFX(pack_bwd)(J->U, H, 3, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+        for (int g = 0; g < 3; g++)
+            for (int j = u0; j < u1; j++) {
+                const long c = g * H + j;
+                dbw[c] = dbhw[c] = J->dgx[c] = J->dgh[c] = 0.0f;
+            }
+        SFX(gruln_elem)(J, r ? 0 : T - 1, u0, u1, i);
+    }
+    rn_wait(J, &S);
+    for (int s = 0; s < T; s++) {
+        const int t = r ? s : T - 1 - s;
+        const long k0 = (long)t * N;
+        rn_phase(&S, npan);                             /* du = LN'(da_h g_h) in place, d(x W) = LN'(da_x g_x) */
+        for (int i, have = 0; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            if (!have) { SFX(ln_combine)(SFX(ln_w)(J, 3, 4), npan, N, 4, G3, st); have = 1; }
+            SFX(ln_bwd3)(J, 3, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st, J->da, J->dah, J->dah);
+        }
+        rn_wait(J, &S);
+        const float *du = J->dah + k0 * G3;
+        rn_phase(&S, npan);                             /* dh_{t-1} = du U^T + dhk; the next step's elementwise work */
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
+            const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
+            const float *panel = J->packed + (long)pb * 16 * G3;
+            const long kn = (long)(r ? t + 1 : t - 1) * N;        /* the next step's rows */
+            for (int rb = 0; rb < N; rb += 6) {
+                const int rows = N - rb < 6 ? N - rb : 6;
+                SFX(kern)(rows, np_, G3, du + (long)rb * G3, G3, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *dhn = J->dh + n * H + u0;
+                    const float *dhkn = J->dhk + n * H + u0, *tr = tile + rr * 64;
+                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                    if (s + 1 < T) {                    /* the next step's cache rows */
+                        const long o = (kn + n) * G3 + u0;
+                        for (int g = 0; g < 3; g++) {
+                            RN_PREF(J->gates + o + g * H, lim, 0);
+                            RN_PREF(J->nh + o + g * H, lim, 0);
+                            RN_PREF(J->nx + o + g * H, lim, 0);
+                        }
+                        RN_PREF(J->aux + (kn + n) * H + u0, lim, 0);
+                    }
+                }
+            }
+            if (s + 1 < T) SFX(gruln_elem)(J, r ? t + 1 : t - 1, u0, u0 + lim, i);
+        }
+        rn_wait(J, &S);
+    }
+    SFX(weight_grads)(J, &S, 3, J->da, J->dah);         /* dW, dU, dx from d(x W) and du (db, dbh: next) */
+    rn_phase(&S, 1);
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        memcpy(J->db, dbw, sizeof(float) * G3);
+        memcpy(J->dbh, dbhw, sizeof(float) * G3);
+    }
+    rn_wait(J, &S);
+}
+
 /* The forward loop; hard is a constant (0: sigmoid gates, the plain loop's code; 1: RN_HARD's). */
 static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, int tid, int nt, const int hard)
 {
@@ -1042,7 +1906,8 @@ static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, i
 
 static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
 {
-    if (J->vflags & RN_HARD) SFX(gru_fwd_body)(J, tid, nt, 1);
+    if (J->vflags & RN_LN) SFX(gruln_fwd)(J, tid, nt);
+    else if (J->vflags & RN_HARD) SFX(gru_fwd_body)(J, tid, nt, 1);
     else SFX(gru_fwd_body)(J, tid, nt, 0);
 }
 
@@ -1081,6 +1946,10 @@ static void SFX(gru_bwd_elem_zh)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd
 static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
 {
     rn_sync S = {tid, nt, 0, 0, 0, 0};
+    if (J->vflags & RN_LN) {
+        SFX(gruln_bwd)(J, tid, nt);
+        return;
+    }
     if (J->vflags & RN_HARD) {
         if (J->zh) SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_zh), J->dah);
         else SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_h), J->dah);

@@ -45,16 +45,19 @@ from .regularizers import dropped_U
 
 
 class GRUEngineCache(NamedTuple):
-    """A direction that the compiled loop ran with hard-sigmoid gates (and any zoneout of h, recurrent
-    dropout and weight drop, as RegCache): the plain cell's cache (U' = U * S under weight drop),
-    zoneout's d (or None), the scaled mask S (or None), the gate_activation, which the backward needs,
-    and recurrent dropout's s_r and the loop's h~ = h s_r (or None)."""
+    """A direction that the compiled loop ran with hard-sigmoid gates and / or layer_norm (and any
+    zoneout of h, recurrent dropout and weight drop, as RegCache): the plain cell's cache (U' = U * S
+    under weight drop), zoneout's d (or None), the scaled mask S (or None), the gate_activation,
+    recurrent dropout's s_r and the loop's h~ = h s_r (or None) and, with layer_norm, the gains and the
+    normalizations' cache (rnnlab.engine.gru_forward's layer_norm, ln_cache), which the backward needs."""
     cell: GRUCache
     zh: np.ndarray | None
     rU: np.ndarray | None
     gate_activation: str
     rh: np.ndarray | None = None
     h_rec: np.ndarray | None = None
+    layer_norm: dict | None = None
+    ln_cache: dict | None = None
 
     @property
     def U(self):
@@ -226,9 +229,10 @@ class GRU(Recurrent):
     "sigmoid" (default), "hard_sigmoid" = clip(a / 6 + 1/2, 0, 1) (Keras 3's) or "hard_sigmoid_keras2" =
     clip(0.2 a + 1/2, 0, 1) (Keras 2's and tf-keras 2.x's). Regularizers, training mode only: zoneout=z_h, recurrent_dropout=p, weight_drop=p
     (rnnlab.layers.regularizers). The variants run the NumPy step functions of
-    rnnlab.layers.gru_variants, where the equations and their backward are, except a hard-sigmoid
-    gate_activation, zoneout, recurrent dropout and weight drop of a float32 reset-after GRU without
-    layer_norm, which the compiled loop (rnnlab.engine) runs."""
+    rnnlab.layers.gru_variants, where the equations and their backward are, except layer_norm, a
+    hard-sigmoid gate_activation, zoneout, recurrent dropout and weight drop of a float32 reset-after
+    GRU, alone or together (but layer_norm with recurrent dropout), which the compiled loop
+    (rnnlab.engine) runs."""
 
     kind = "GRU"
     gates = 3
@@ -259,9 +263,10 @@ class GRU(Recurrent):
 
     @property
     def compiled(self) -> bool:
-        """The reset-after cell, with sigmoid or hard-sigmoid gates, zoneout, recurrent_dropout and
-        weight_drop, runs compiled; reset_after=False and layer_norm run NumPy."""
-        return self.reset_after and not self.layer_norm
+        """The reset-after cell, with sigmoid or hard-sigmoid gates, layer_norm, zoneout, recurrent_dropout
+        and weight_drop, runs compiled, alone or together but layer_norm with recurrent_dropout;
+        reset_after=False and that pair run NumPy."""
+        return self.reset_after and not (self.layer_norm and self.reg.recurrent_dropout)
 
     def config(self):
         config = {**super().config(), "reset_after": self.reset_after}
@@ -290,17 +295,19 @@ class GRU(Recurrent):
         return p
 
     def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
-        if (self.gate_activation != "sigmoid" and self.reset_after and not self.layer_norm
-                and engine.applies(x)):                     # hard-sigmoid gates in the compiled loop
-            U = dropped_U(p["U"], reg)
+        if (not self._plain_cell and self.reset_after and engine.applies(x)
+                and not (self.layer_norm and reg is not None and reg.rh is not None)):
+            U = dropped_U(p["U"], reg)                  # hard-sigmoid gates, layer_norm in the compiled loop
             zh, rU, rh = (None, None, None) if reg is None else (reg.zh, reg.rU, reg.rh)
             h_rec = h_rec_array(x, self.hidden_size, reg)
+            ln = {"g_x": p["g_x"], "g_h": p["g_h"]} if self.layer_norm else None
+            ln_cache = {} if ln is not None else None
             y, gates, q, hs = engine.gru_forward(x, *state0, p["W"], U, p["b"], p["b_hn"], mask, reverse, zoneout=zh,
                                                  gate_activation=self.gate_activation, recurrent_dropout=rh,
-                                                 h_rec=h_rec)
+                                                 h_rec=h_rec, layer_norm=ln, ln_cache=ln_cache)
             final = (hs[0],) if reverse else (hs[-1],)
             cell = GRUCache(x, p["W"], U, gates, q, hs, mask, bool(reverse), True)
-            return y, final, GRUEngineCache(cell, zh, rU, self.gate_activation, rh, h_rec)
+            return y, final, GRUEngineCache(cell, zh, rU, self.gate_activation, rh, h_rec, ln, ln_cache)
         if self._plain_cell and self.reset_after and engine_regularizers(reg) and engine.applies(x):
             U = dropped_U(p["U"], reg)                   # the regularizers in the compiled loop
             h_rec = h_rec_array(x, self.hidden_size, reg)
@@ -323,7 +330,8 @@ class GRU(Recurrent):
             c = cache.cell
             dx, dh, grads = engine.gru_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.q, c.hs, c.mask, c.reverse,
                                                 zoneout=cache.zh, gate_activation=cache.gate_activation,
-                                                recurrent_dropout=cache.rh, h_rec=cache.h_rec)
+                                                recurrent_dropout=cache.rh, h_rec=cache.h_rec,
+                                                layer_norm=cache.layer_norm, ln_cache=cache.ln_cache)
             if cache.rU is not None:
                 grads["U"] = grads["U"] * cache.rU                         # dU = S * dU'
             return dx, (dh,), grads

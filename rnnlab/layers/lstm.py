@@ -68,7 +68,8 @@ class LSTMEngineCache(NamedTuple):
     cell: LSTMCache      # the loop's arrays; U is U' = U * S with weight drop
     variant: dict        # lstm_forward's variant arguments (peepholes, cell_clip, input_forget, zoneout, c_hat,
                          # gate_activation, gate_clip, gate_keep, recurrent_dropout, h_rec;
-                         # W_hr and m with proj_size)
+                         # W_hr and m with proj_size; with layer_norm the gains and
+                         # the filled ln_cache)
     rU: np.ndarray | None  # weight drop's scaled mask S, or None
 
     @property
@@ -220,9 +221,10 @@ class LSTM(Recurrent):
                            Ghahramani 2016, Keras ``recurrent_dropout``).
         weight_drop:       p in [0, 1): U * M / (1 - p), one mask per forward (Merity et al. 2017).
     For float32 the compiled engine (rnnlab.engine) runs proj_size, peepholes, cell_clip, gate_clip,
-    input_forget, a hard-sigmoid gate_activation, weight_drop, recurrent_dropout and zoneout, alone or
-    together, except proj_size with gate_clip or recurrent_dropout; those layers, a layer with
-    layer_norm, and float64 run the NumPy step functions of rnnlab.layers.lstm_variants.
+    input_forget, layer_norm, a hard-sigmoid gate_activation, weight_drop, recurrent_dropout and
+    zoneout, alone or together, except proj_size with layer_norm, gate_clip or recurrent_dropout, and
+    layer_norm with gate_clip or recurrent_dropout; those layers, and float64, run the NumPy step
+    functions of rnnlab.layers.lstm_variants.
     """
 
     kind = "LSTM"
@@ -265,37 +267,47 @@ class LSTM(Recurrent):
 
     @property
     def compiled(self) -> bool:
-        """proj_size, peepholes, cell_clip, gate_clip, input_forget, a hard-sigmoid gate_activation,
-        zoneout, recurrent_dropout and weight_drop run compiled, alone or together, except proj_size with
-        gate_clip or recurrent_dropout; those and layer_norm run the NumPy step functions."""
+        """proj_size, peepholes, cell_clip, gate_clip, input_forget, layer_norm, a hard-sigmoid
+        gate_activation, zoneout, recurrent_dropout and weight_drop run compiled, alone or together,
+        except proj_size with layer_norm, gate_clip or recurrent_dropout and layer_norm with gate_clip or
+        recurrent_dropout; those pairs run the NumPy step functions."""
+        return self._compiled_options(self.reg.recurrent_dropout > 0)
+
+    def _compiled_options(self, recurrent_dropout: bool) -> bool:
+        """Whether the options, with or without recurrent dropout, have a compiled loop."""
         opt = self.options
-        return not (opt.layer_norm or (self.proj_size and (opt.gate_clip is not None or self.reg.recurrent_dropout)))
+        special = (self.proj_size > 0) + bool(opt.layer_norm)           # loops of their own
+        return special == 0 or (special == 1 and opt.gate_clip is None and not recurrent_dropout)
 
     def _engine_variant(self, x, p, reg) -> dict | None:
         """The arguments of rnnlab.engine.lstm_forward for a call that the compiled loop runs with its
-        variant options (proj_size, peepholes, cell_clip, gate_clip, input_forget, gate_activation,
-        zoneout, recurrent dropout, weight drop), or None: the call runs the NumPy step functions."""
+        variant options (proj_size, peepholes, cell_clip, gate_clip, input_forget, layer_norm,
+        gate_activation, zoneout, recurrent dropout, weight drop), or None: the call runs the NumPy step
+        functions."""
         opt = self.options
-        if (opt.layer_norm or (self.proj_size and (opt.gate_clip is not None or (reg is not None and reg.rh is not None)))
+        if (not self._compiled_options(reg is not None and reg.rh is not None)
                 or self.__dict__.get("_keep_cells") or not engine.applies(x)):
             return None
         zh, zc, rh = (None, None, None) if reg is None else reg[:3]
         zone = zh is not None or zc is not None
         T, N, H = x.shape[0], x.shape[1], self.hidden_size
         c_hat = None                                     # c^_t before zoneout, for the backward's peepholes and clip
-        if zone and (opt.peepholes or opt.cell_clip is not None) and not engine.inference_mode():
+        if (zone and (opt.peepholes or opt.cell_clip is not None) and not opt.layer_norm
+                and not engine.inference_mode()):
             c_hat = np.empty((T, N, H), np.float32)
         gate_keep = None                                 # gate_clip's record of the clipped pre-activations
         if opt.gate_clip is not None and not engine.inference_mode():
             gate_keep = engine.gate_keep_array(T, N, H)
-        proj = {}
+        variant = dict(peepholes=p["p"] if opt.peepholes else None, cell_clip=opt.cell_clip,
+                       input_forget=opt.input_forget, zoneout=(zh, zc) if zone else None, c_hat=c_hat,
+                       gate_activation=opt.gate_activation, gate_clip=opt.gate_clip, gate_keep=gate_keep,
+                       recurrent_dropout=rh, h_rec=h_rec_array(x, H, reg))
         if self.proj_size:                               # m_t = o * tanh(c_t), for the backward's dW_hr
             m = None if engine.inference_mode() else np.empty((T, N, H), np.float32)
-            proj = dict(W_hr=p["W_hr"], m=m)
-        return dict(peepholes=p["p"] if opt.peepholes else None, cell_clip=opt.cell_clip,
-                    input_forget=opt.input_forget, zoneout=(zh, zc) if zone else None, c_hat=c_hat,
-                    gate_activation=opt.gate_activation, gate_clip=opt.gate_clip, gate_keep=gate_keep,
-                    recurrent_dropout=rh, h_rec=h_rec_array(x, H, reg), **proj)
+            variant.update(W_hr=p["W_hr"], m=m)
+        if opt.layer_norm:                               # the gains, and the dict the forward fills for the backward
+            variant.update(layer_norm={k: p[k] for k in ("g_x", "g_h", "g_c", "b_c")}, ln_cache={})
+        return variant
 
     def forward(self, x, state0=None, lengths=None, mask=None, return_cell_states=False):
         """y, state, cache = forward(x, state0=None, lengths=None, mask=None), as Recurrent.forward.
