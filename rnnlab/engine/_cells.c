@@ -163,6 +163,12 @@ static inline void rn_wait(rn_job *J, rn_sync *S)
     while (atomic_load_explicit(&J->done, memory_order_acquire) < S->target) rn_spin(&spins);
 }
 
+/* The layer-norm loops' forward splits each step by batch rows (every thread its own rows, no wait
+ * in the time loop) when N >= rn_ln_rows_min rows per thread, else by unit blocks (the same bits
+ * either way). rn_ln_set_rows_min sets the rule (tests force each path) and returns the old value. */
+static atomic_int rn_ln_rows_min = 6;
+RN_EXPORT int rn_ln_set_rows_min(int k) { return atomic_exchange(&rn_ln_rows_min, k); }
+
 #ifdef RN_TIME                       /* debug builds (-DRN_TIME): phase times on stderr */
 #include <stdio.h>
 static long rn_tnow(void)

@@ -669,6 +669,41 @@ static void SFX(ln_rows_stats)(const float *z, int N, long ld, long L, float *st
     for (long n = 0; n < N; n++) SFX(ln_stats)(z + n * ld, L, st + 2 * n, st + 2 * n + 1);
 }
 
+/* The row split's products: ux = x_t W and uh = h_{t-1} U for rows n0 .. n1 - 1, every unit block
+ * (block outer, so that its panel of the packed [W; U] stays in the cache over the rows). Each
+ * element is computed as ln_products computes it. */
+static void SFX(ln_row_products)(rn_job *J, const int G, const int n0, const int n1, const float *xt,
+                                 const float *hp, float *ux, float *uh)
+{
+    const int H = J->H, D = J->D, nb = (H + 15) / 16;
+    const long GH = (long)G * H;
+    float tile[6 * 64] __attribute__((aligned(64)));
+    for (int pb = 0; pb < nb; pb++) {
+        const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+        const float *panel = J->packed + (long)pb * 16 * G * (D + H);
+        for (int rb = n0; rb < n1; rb += 6) {
+            const int rows = n1 - rb < 6 ? n1 - rb : 6;
+            for (int part = 0; part < 2; part++) {
+                if (part) SFX(kern)(rows, G, H, hp + (long)rb * H, H, panel + (long)D * 16 * G, tile);
+                else SFX(kern)(rows, G, D, xt + (long)rb * D, D, panel, tile);
+                float *u = part ? uh : ux;
+                for (int rr = 0; rr < rows; rr++)
+                    for (int g = 0; g < G; g++) {
+                        float *dst = u + (rb + rr) * GH + g * H + u0;
+                        const float *src = tile + rr * 64 + g * 16;
+                        for (int l = 0; l < lim; l++) dst[l] = src[l];
+                    }
+            }
+        }
+    }
+}
+
+/* Whether this call's forward splits by rows (rn_ln_rows_min rows per thread at least). */
+static inline int SFX(ln_by_rows)(const rn_job *J, int nt)
+{
+    return J->N >= (long)atomic_load_explicit(&rn_ln_rows_min, memory_order_relaxed) * nt;
+}
+
 /* ----- LSTM with layer_norm ---------------------------------------------------------------------
  * Phase B's work for one row, len <= 16 units (pointers at the row's unit u0; gate k at + k H):
  *   n_x = (ux - mu_x) / s_x, n_h = (u - mu) / s (kept in nx, nh unless NULL),  a = n_x g_x + b + n_h g_h,
@@ -740,6 +775,62 @@ static void SFX(lstmln_out)(const int len, const float *ch, const float mu, cons
 #endif
 }
 
+/* The row split's forward (rows n0 .. n1 - 1, every step): per step the rows' products, then row by
+ * row its statistics, gates, c^_t, LN(c^_t) and h_t, with the same calls on the same data as the
+ * unit-block loop below (so the same bits). A row's recurrence reads only its own row: no wait. */
+static void SFX(lstmln_fwd_rows)(rn_job *J, const int n0, const int n1)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse, nb = (H + 15) / 16;
+    const long G4 = 4L * H;
+    float *uh = SFX(ln_w)(J, 4, 0), *cw = SFX(ln_w)(J, 4, 1), *ow = SFX(ln_w)(J, 4, 6), *ux = SFX(ln_w)(J, 4, 7);
+    const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
+    const float clip = J->vflags & RN_CLIP ? J->clip : 0.0f;
+    const int cifg = J->vflags & RN_CIFG;
+    const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+    for (int s = 0; s < T; s++) {
+        const int t = r ? T - 1 - s : s;
+        const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
+        float *hn = J->hs + (long)(t + 1 - r) * N * H, *cn = J->cs + (long)(t + 1 - r) * N * H;
+        float *a = J->gates ? J->gates + (long)t * N * G4 : 0, *tc = J->aux ? J->aux + (long)t * N * H : 0;
+        float *ch = J->chat ? J->chat + (long)t * N * H : cw;
+        float *nh = J->nh ? J->nh + (long)t * N * G4 : 0;
+        float *nx = nh ? J->nx + (long)t * N * G4 : 0;
+        const float *xt = J->x + (long)t * N * J->D, *m = J->mask ? J->mask + (long)t * N : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
+        const long ost = a ? G4 : H;
+        float *o_ = a ? a + 2 * H : ow;
+        SFX(ln_row_products)(J, 4, n0, n1, xt, hp, ux, uh);
+        for (long n = n0; n < n1; n++) {
+            float st[4];
+            SFX(ln_stats)(uh + n * G4, G4, st, st + 1);
+            SFX(ln_stats)(ux + n * G4, G4, st + 2, st + 3);
+            if (nh) { J->sh[(long)t * N + n] = st[1]; J->sx[(long)t * N + n] = st[3]; }
+            for (int pb = 0; pb < nb; pb++) {
+                const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+                SFX(lstmln_gates)(lim, H, ux + n * G4 + u0, st[2], 1.0f / st[3], nx ? nx + n * G4 + u0 : 0,
+                                  uh + n * G4 + u0, st[0], 1.0f / st[1], nh ? nh + n * G4 + u0 : 0, J->gx + u0,
+                                  J->gh + u0, J->b + u0, cp + n * H + u0, a ? a + n * G4 + u0 : 0,
+                                  o_ + n * ost + u0, ch + n * H + u0, pp ? pp + u0 : 0, clip, cifg, slope);
+            }
+            SFX(ln_stats)(ch + n * H, H, st, st + 1);
+            if (J->sc) { J->mc[(long)t * N + n] = st[0]; J->sc[(long)t * N + n] = st[1]; }
+            for (int pb = 0; pb < nb; pb++) {
+                const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+                const long k = n * H + u0;
+                SFX(lstmln_out)(lim, ch + k, st[0], 1.0f / st[1], J->gc + u0, J->bc + u0, o_ + n * ost + u0,
+                                tc ? tc + k : 0, cp + k, hp + k, J->zh ? J->zh + k : 0, J->zc ? J->zc + k : 0,
+                                cn + k, hn + k);
+                if (m) {
+                    const float mv = m[n];
+                    for (int l = 0; l < lim; l++) yt[k + l] = hn[k + l] * mv;
+                    if (mv == 0.0f)
+                        for (int l = 0; l < lim; l++) { hn[k + l] = hp[k + l]; cn[k + l] = cp[k + l]; }
+                }
+            }
+        }
+    }
+}
+
 static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, nb = (H + 15) / 16;
@@ -748,6 +839,13 @@ static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
     rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
     for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 4, pb, 1, J->packed);
     rn_wait(J, &S);
+    if (SFX(ln_by_rows)(J, nt)) {                       /* nt parts of the rows, all steps each */
+        rn_phase(&S, nt);
+        for (int c; (c = rn_claim(J->claim1, &S)) >= 0; rn_done(J))
+            SFX(lstmln_fwd_rows)(J, (int)((long)c * N / nt), (int)((long)(c + 1) * N / nt));
+        rn_wait(J, &S);
+        return;
+    }
     float *uh = SFX(ln_w)(J, 4, 0), *cw = SFX(ln_w)(J, 4, 1), *ow = SFX(ln_w)(J, 4, 6), *ux = SFX(ln_w)(J, 4, 7);
     float *st = SFX(ln_w)(J, 4, 2) + 4L * N * tid;
     const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
@@ -1688,6 +1786,45 @@ static void SFX(gruln_units)(const int len, const long H, const float *ux, const
 #endif
 }
 
+/* The row split's forward (rows n0 .. n1 - 1, every step), as lstmln_fwd_rows: the same calls on the
+ * same data as the unit-block loop below, no wait. */
+static void SFX(gruln_fwd_rows)(rn_job *J, const int n0, const int n1)
+{
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, nb = (H + 15) / 16;
+    const long G3 = 3L * H;
+    const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+    float *uh = SFX(ln_w)(J, 3, 0), *ux = SFX(ln_w)(J, 3, 7);
+    for (int s = 0; s < T; s++) {
+        const int t = r ? T - 1 - s : s;
+        const float *hp = J->hs + (long)(t + r) * N * H;
+        float *hn = J->hs + (long)(t + 1 - r) * N * H;
+        float *a = J->gates ? J->gates + (long)t * N * G3 : 0, *q = J->aux ? J->aux + (long)t * N * H : 0;
+        float *nh = J->nh ? J->nh + (long)t * N * G3 : 0, *nx = nh ? J->nx + (long)t * N * G3 : 0;
+        const float *xt = J->x + (long)t * N * D, *m = J->mask ? J->mask + (long)t * N : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
+        SFX(ln_row_products)(J, 3, n0, n1, xt, hp, ux, uh);
+        for (long n = n0; n < n1; n++) {
+            float st[4];
+            SFX(ln_stats)(uh + n * G3, G3, st, st + 1);
+            SFX(ln_stats)(ux + n * G3, G3, st + 2, st + 3);
+            if (nh) { J->sh[(long)t * N + n] = st[1]; J->sx[(long)t * N + n] = st[3]; }
+            for (int pb = 0; pb < nb; pb++) {
+                const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+                const long k = n * H + u0, o = n * G3 + u0;
+                SFX(gruln_units)(lim, H, ux + o, st[2], 1.0f / st[3], nx ? nx + o : 0, uh + o, st[0], 1.0f / st[1],
+                                 nh ? nh + o : 0, J->gx + u0, J->gh + u0, J->b + u0, J->b_hn + u0, hp + k,
+                                 a ? a + o : 0, q ? q + k : 0, hn + k, J->zh ? J->zh + k : 0, slope);
+                if (m) {
+                    const float mv = m[n];
+                    for (int l = 0; l < lim; l++) yt[k + l] = hn[k + l] * mv;
+                    if (mv == 0.0f)
+                        for (int l = 0; l < lim; l++) hn[k + l] = hp[k + l];
+                }
+            }
+        }
+    }
+}
+
 static void SFX(gruln_fwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, nb = (H + 15) / 16;
@@ -1697,6 +1834,13 @@ static void SFX(gruln_fwd)(rn_job *J, int tid, int nt)
     rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
     for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 3, pb, 1, J->packed);
     rn_wait(J, &S);
+    if (SFX(ln_by_rows)(J, nt)) {                       /* nt parts of the rows, all steps each */
+        rn_phase(&S, nt);
+        for (int c; (c = rn_claim(J->claim1, &S)) >= 0; rn_done(J))
+            SFX(gruln_fwd_rows)(J, (int)((long)c * N / nt), (int)((long)(c + 1) * N / nt));
+        rn_wait(J, &S);
+        return;
+    }
     float *uh = SFX(ln_w)(J, 3, 0), *ux = SFX(ln_w)(J, 3, 7), *st = SFX(ln_w)(J, 3, 2) + 4L * N * tid;
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
