@@ -692,7 +692,7 @@ static inline void SFX(ln_part)(int N, int c, int nt, int *n0, int *n1)
  * (block outer, so that its panel of the packed [W; U] stays in the cache over the rows). Each
  * element is computed as ln_products computes it. */
 static void SFX(ln_row_products)(rn_job *J, const int G, const int n0, const int n1, const float *xt,
-                                 const float *hp, float *ux, float *uh)
+                                 const float *hp, float *ux, float *uh, float *const pre[3])
 {
     const int H = J->H, D = J->D, nb = (H + 15) / 16;
     const long GH = (long)G * H;
@@ -713,6 +713,10 @@ static void SFX(ln_row_products)(rn_job *J, const int G, const int n0, const int
                         for (int l = 0; l < lim; l++) dst[l] = src[l];
                     }
             }
+            for (int k = 0; k < 3; k++)                 /* the step's cache rows (pre: NULL, or (N, G H)) */
+                if (pre[k])
+                    for (int rr = 0; rr < rows; rr++)
+                        for (int g = 0; g < G; g++) RN_PREF(pre[k] + (rb + rr) * GH + g * H + u0, lim, 1);
         }
     }
 }
@@ -820,7 +824,8 @@ static void SFX(lstmln_fwd_rows)(rn_job *J, const int n0, const int n1)
         float *yt = J->y ? J->y + (long)t * N * H : 0;
         const long ost = a ? G4 : H;
         float *o_ = a ? a + 2 * H : ow;
-        SFX(ln_row_products)(J, 4, n0, n1, xt, hp, ux, uh);
+        float *const pre[3] = {a, nx, nh};
+        SFX(ln_row_products)(J, 4, n0, n1, xt, hp, ux, uh, pre);
         for (long n = n0; n < n1; n++) {
             float st[4];
             SFX(ln_stats)(uh + n * G4, G4, st, st + 1);
@@ -1239,6 +1244,7 @@ static void SFX(lstmln_bwd_rows)(rn_job *J, const int n0, const int n1, float *s
         for (int i = 0; i < npan; i++)
             SFX(ln_bwd3)(J, 4, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st, J->da, J->da, J->dah, n0, n1);
         const float *dah = J->dah + k0 * G4;
+        const long kn = (long)(r ? t + 1 : t - 1) * N;            /* the next step's rows */
         for (int i = 0; i < npan; i++) {
             const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
             const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
@@ -1247,9 +1253,20 @@ static void SFX(lstmln_bwd_rows)(rn_job *J, const int n0, const int n1, float *s
                 const int rows = n1 - rb < 6 ? n1 - rb : 6;
                 SFX(kern)(rows, np_, G4, dah + (long)rb * G4, G4, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
-                    float *dhn = J->dh + (rb + rr) * (long)H + u0;
-                    const float *dhkn = J->dhk + (rb + rr) * (long)H + u0, *tr = tile + rr * 64;
+                    const long n = rb + rr;
+                    float *dhn = J->dh + n * H + u0;
+                    const float *dhkn = J->dhk + n * H + u0, *tr = tile + rr * 64;
                     for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                    if (s + 1 < T) {                    /* the next step's cache rows */
+                        const long o = (kn + n) * G4 + u0, oh = (kn + n) * H + u0;
+                        for (int g = 0; g < 4; g++) {
+                            RN_PREF(J->gates + o + g * H, lim, 0);
+                            RN_PREF(J->nh + o + g * H, lim, 0);
+                            RN_PREF(J->nx + o + g * H, lim, 0);
+                        }
+                        RN_PREF(J->aux + oh, lim, 0);
+                        if (J->chat) RN_PREF(J->chat + oh, lim, 0);
+                    }
                 }
             }
         }
@@ -1900,7 +1917,8 @@ static void SFX(gruln_fwd_rows)(rn_job *J, const int n0, const int n1)
         float *nh = J->nh ? J->nh + (long)t * N * G3 : 0, *nx = nh ? J->nx + (long)t * N * G3 : 0;
         const float *xt = J->x + (long)t * N * D, *m = J->mask ? J->mask + (long)t * N : 0;
         float *yt = J->y ? J->y + (long)t * N * H : 0;
-        SFX(ln_row_products)(J, 3, n0, n1, xt, hp, ux, uh);
+        float *const pre[3] = {a, nx, nh};
+        SFX(ln_row_products)(J, 3, n0, n1, xt, hp, ux, uh, pre);
         for (long n = n0; n < n1; n++) {
             float st[4];
             SFX(ln_stats)(uh + n * G3, G3, st, st + 1);
@@ -2044,6 +2062,7 @@ static void SFX(gruln_bwd_rows)(rn_job *J, const int n0, const int n1, float *st
         for (int i = 0; i < npan; i++)
             SFX(ln_bwd3)(J, 3, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st, J->da, J->dah, J->dah, n0, n1);
         const float *du = J->dah + k0 * G3;
+        const long kn = (long)(r ? t + 1 : t - 1) * N;            /* the next step's rows */
         for (int i = 0; i < npan; i++) {
             const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
             const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
@@ -2052,9 +2071,19 @@ static void SFX(gruln_bwd_rows)(rn_job *J, const int n0, const int n1, float *st
                 const int rows = n1 - rb < 6 ? n1 - rb : 6;
                 SFX(kern)(rows, np_, G3, du + (long)rb * G3, G3, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
-                    float *dhn = J->dh + (rb + rr) * (long)H + u0;
-                    const float *dhkn = J->dhk + (rb + rr) * (long)H + u0, *tr = tile + rr * 64;
+                    const long n = rb + rr;
+                    float *dhn = J->dh + n * H + u0;
+                    const float *dhkn = J->dhk + n * H + u0, *tr = tile + rr * 64;
                     for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                    if (s + 1 < T) {                    /* the next step's cache rows */
+                        const long o = (kn + n) * G3 + u0;
+                        for (int g = 0; g < 3; g++) {
+                            RN_PREF(J->gates + o + g * H, lim, 0);
+                            RN_PREF(J->nh + o + g * H, lim, 0);
+                            RN_PREF(J->nx + o + g * H, lim, 0);
+                        }
+                        RN_PREF(J->aux + (kn + n) * H + u0, lim, 0);
+                    }
                 }
             }
         }
