@@ -805,7 +805,7 @@ static void SFX(lstmln_out)(const int len, const float *ch, const float mu, cons
  * unit-block loop below (so the same bits). A row's recurrence reads only its own row: no wait. */
 static void SFX(lstmln_fwd_rows)(rn_job *J, const int n0, const int n1)
 {
-    const int T = J->T, N = J->N, H = J->H, r = J->reverse, nb = (H + 15) / 16;
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
     const long G4 = 4L * H;
     float *uh = SFX(ln_w)(J, 4, 0), *cw = SFX(ln_w)(J, 4, 1), *ow = SFX(ln_w)(J, 4, 6), *ux = SFX(ln_w)(J, 4, 7);
     const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
@@ -831,27 +831,20 @@ static void SFX(lstmln_fwd_rows)(rn_job *J, const int n0, const int n1)
             SFX(ln_stats)(uh + n * G4, G4, st, st + 1);
             SFX(ln_stats)(ux + n * G4, G4, st + 2, st + 3);
             if (nh) { J->sh[(long)t * N + n] = st[1]; J->sx[(long)t * N + n] = st[3]; }
-            for (int pb = 0; pb < nb; pb++) {
-                const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
-                SFX(lstmln_gates)(lim, H, ux + n * G4 + u0, st[2], 1.0f / st[3], nx ? nx + n * G4 + u0 : 0,
-                                  uh + n * G4 + u0, st[0], 1.0f / st[1], nh ? nh + n * G4 + u0 : 0, J->gx + u0,
-                                  J->gh + u0, J->b + u0, cp + n * H + u0, a ? a + n * G4 + u0 : 0,
-                                  o_ + n * ost + u0, ch + n * H + u0, pp ? pp + u0 : 0, clip, cifg, slope);
-            }
+            /* all H units at once: the same vector and plain-C units as 16-unit blocks (16 is a multiple of VL) */
+            SFX(lstmln_gates)(H, H, ux + n * G4, st[2], 1.0f / st[3], nx ? nx + n * G4 : 0, uh + n * G4, st[0],
+                              1.0f / st[1], nh ? nh + n * G4 : 0, J->gx, J->gh, J->b, cp + n * H,
+                              a ? a + n * G4 : 0, o_ + n * ost, ch + n * H, pp, clip, cifg, slope);
             SFX(ln_stats)(ch + n * H, H, st, st + 1);
             if (J->sc) { J->mc[(long)t * N + n] = st[0]; J->sc[(long)t * N + n] = st[1]; }
-            for (int pb = 0; pb < nb; pb++) {
-                const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
-                const long k = n * H + u0;
-                SFX(lstmln_out)(lim, ch + k, st[0], 1.0f / st[1], J->gc + u0, J->bc + u0, o_ + n * ost + u0,
-                                tc ? tc + k : 0, cp + k, hp + k, J->zh ? J->zh + k : 0, J->zc ? J->zc + k : 0,
-                                cn + k, hn + k);
-                if (m) {
-                    const float mv = m[n];
-                    for (int l = 0; l < lim; l++) yt[k + l] = hn[k + l] * mv;
-                    if (mv == 0.0f)
-                        for (int l = 0; l < lim; l++) { hn[k + l] = hp[k + l]; cn[k + l] = cp[k + l]; }
-                }
+            const long k = n * H;
+            SFX(lstmln_out)(H, ch + k, st[0], 1.0f / st[1], J->gc, J->bc, o_ + n * ost, tc ? tc + k : 0, cp + k,
+                            hp + k, J->zh ? J->zh + k : 0, J->zc ? J->zc + k : 0, cn + k, hn + k);
+            if (m) {
+                const float mv = m[n];
+                for (int l = 0; l < H; l++) yt[k + l] = hn[k + l] * mv;
+                if (mv == 0.0f)
+                    for (int l = 0; l < H; l++) { hn[k + l] = hp[k + l]; cn[k + l] = cp[k + l]; }
             }
         }
     }
@@ -1905,7 +1898,7 @@ static void SFX(gruln_units)(const int len, const long H, const float *ux, const
  * same data as the unit-block loop below, no wait. */
 static void SFX(gruln_fwd_rows)(rn_job *J, const int n0, const int n1)
 {
-    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, nb = (H + 15) / 16;
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse;
     const long G3 = 3L * H;
     const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
     float *uh = SFX(ln_w)(J, 3, 0), *ux = SFX(ln_w)(J, 3, 7);
@@ -1924,18 +1917,15 @@ static void SFX(gruln_fwd_rows)(rn_job *J, const int n0, const int n1)
             SFX(ln_stats)(uh + n * G3, G3, st, st + 1);
             SFX(ln_stats)(ux + n * G3, G3, st + 2, st + 3);
             if (nh) { J->sh[(long)t * N + n] = st[1]; J->sx[(long)t * N + n] = st[3]; }
-            for (int pb = 0; pb < nb; pb++) {
-                const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
-                const long k = n * H + u0, o = n * G3 + u0;
-                SFX(gruln_units)(lim, H, ux + o, st[2], 1.0f / st[3], nx ? nx + o : 0, uh + o, st[0], 1.0f / st[1],
-                                 nh ? nh + o : 0, J->gx + u0, J->gh + u0, J->b + u0, J->b_hn + u0, hp + k,
-                                 a ? a + o : 0, q ? q + k : 0, hn + k, J->zh ? J->zh + k : 0, slope);
-                if (m) {
-                    const float mv = m[n];
-                    for (int l = 0; l < lim; l++) yt[k + l] = hn[k + l] * mv;
-                    if (mv == 0.0f)
-                        for (int l = 0; l < lim; l++) hn[k + l] = hp[k + l];
-                }
+            const long k = n * H, o = n * G3;         /* all H units at once, as lstmln_fwd_rows */
+            SFX(gruln_units)(H, H, ux + o, st[2], 1.0f / st[3], nx ? nx + o : 0, uh + o, st[0], 1.0f / st[1],
+                             nh ? nh + o : 0, J->gx, J->gh, J->b, J->b_hn, hp + k, a ? a + o : 0, q ? q + k : 0,
+                             hn + k, J->zh ? J->zh + k : 0, slope);
+            if (m) {
+                const float mv = m[n];
+                for (int l = 0; l < H; l++) yt[k + l] = hn[k + l] * mv;
+                if (mv == 0.0f)
+                    for (int l = 0; l < H; l++) hn[k + l] = hp[k + l];
             }
         }
     }
