@@ -532,7 +532,17 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
  * Every statistic is computed by the same code on the same data whichever thread runs it, and every
  * sum runs in a fixed order, so the results do not depend on the thread count. While a step's
  * product runs (compute bound), the rows the next phase reads from the forward's cache are
- * prefetched (RN_PREF). */
+ * prefetched (RN_PREF).
+ * Split by rows: with rn_ln_rows_min rows per thread or more (_cells.c), the loops above give way
+ * to a split of the batch rows instead: each thread owns whole chunks of RN_LN_RC rows and runs
+ * them through every step, phases A-C (or the backward's three parts) one after the other on its
+ * own rows, over all unit blocks, with no wait in the time loop (a row's recurrence reads only its
+ * own row; the packed weights are shared, read only). Both splits make the same calls on the same
+ * data, the micro-kernel's row blocks start at the same rows (multiples of 6), and the backward's
+ * column sums go, on both, per step and chunk of rows into that chunk's sums (the scratch's part 9),
+ * added in chunk order after the loop: the two splits give the same bits, on any thread count.
+ * Measured (2 threads, bench_variants' shapes): the unit-block split waits 2-3 times a step, which
+ * on a shared machine costs more than streaming all of [W; U] per thread and step. */
 
 #ifndef RN_LN_RC
 #define RN_LN_RC 6                   /* rows a chunk of the row split: the column sums' fixed partition, and
