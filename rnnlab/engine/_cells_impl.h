@@ -618,7 +618,7 @@ static inline void SFX(ln_back)(const float *dy, const float *g, const float *n,
  *   1: (N, H)    the forward's c^_t (without a cache); the backward's dn_c
  *   6: (N, H)    the forward's o (without a cache)
  *   7: (N, G H)  the forward's ux = x_t W
- *   8: (G H)     the GRU backward's b_hn sums (da_h's column sums)
+ *   8: (G H)     unused (part 9 holds the GRU's b_hn sums)
  *   2: (RN_LN_MAXT, N, 4)  each thread's row statistics
  *   3: (npan, N, 2), 4: (npan, N, 4)  the backward's partial row sums, per panel of 64 units
  *   5: (G H)     the backward's db, summed over the steps (unused: part 9 holds the sums)
