@@ -538,16 +538,17 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
  * them through every step, phases A-C (or the backward's three parts) one after the other on its
  * own rows, over all unit blocks, with no wait in the time loop (a row's recurrence reads only its
  * own row; the packed weights are shared, read only). Both splits make the same calls on the same
- * data, the micro-kernel's row blocks start at the same rows (multiples of 6), and the backward's
+ * data, the micro-kernel's row blocks start at the same rows (multiples of RN_LN_KR), and the backward's
  * column sums go, on both, per step and chunk of rows into that chunk's sums (the scratch's part 9),
  * added in chunk order after the loop: the two splits give the same bits, on any thread count.
  * Measured (2 threads, bench_variants' shapes): the unit-block split waits 2-3 times a step, which
  * on a shared machine costs more than streaming all of [W; U] per thread and step. */
 
 #ifndef RN_LN_RC
-#define RN_LN_RC 6                   /* rows a chunk of the row split: the column sums' fixed partition, and
-                                        the micro-kernel's row blocks (6 rows), as the unit-block loops' */
+#define RN_LN_RC 8                   /* rows a chunk of the row split: the column sums' fixed partition */
 #endif
+#define RN_LN_KR 4                   /* rows a micro-kernel block in the layer-norm loops: blocks start at
+                                        multiples of 4 on both splits (RN_LN_RC is a multiple of it) */
 #ifndef RN_LN_MAXT
 #define RN_LN_MAXT 64                /* threads at most (RN_MAX_THREADS): the per-thread statistics */
 #endif
@@ -658,8 +659,8 @@ static void SFX(ln_products)(rn_job *J, rn_sync *S, const int G, const float *xt
     for (int pb; (pb = rn_claim(J->claim1, S)) >= 0; rn_done(J)) {
         const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
         const float *panel = J->packed + (long)pb * 16 * G * (D + H);
-        for (int rb = 0; rb < N; rb += 6) {
-            const int rows = N - rb < 6 ? N - rb : 6;
+        for (int rb = 0; rb < N; rb += RN_LN_KR) {
+            const int rows = N - rb < RN_LN_KR ? N - rb : RN_LN_KR;
             for (int part = 0; part < 2; part++) {
                 if (part) SFX(kern)(rows, G, H, hp + (long)rb * H, H, panel + (long)D * 16 * G, tile);
                 else SFX(kern)(rows, G, D, xt + (long)rb * D, D, panel, tile);
@@ -688,8 +689,8 @@ static void SFX(ln_rows_stats)(const float *z, int N, long ld, long L, float *st
 
 /* The row split: part c of nt, rows n0 .. n1 - 1 as whole chunks of RN_LN_RC rows (the backward's
  * column sums' fixed partition, so that a thread's share of the sums is its own chunks'; and the
- * products' row blocks start where the unit-block loops' do: the plain-C micro-kernel's results may
- * depend on a block's row count). */
+ * products' row blocks of RN_LN_KR rows start where the unit-block loops' do: the plain-C
+ * micro-kernel's results may depend on a block's row count). */
 static inline void SFX(ln_part)(int N, int c, int nt, int *n0, int *n1)
 {
     const long nch = (N + RN_LN_RC - 1) / RN_LN_RC;
@@ -710,8 +711,8 @@ static void SFX(ln_row_products)(rn_job *J, const int G, const int n0, const int
     for (int pb = 0; pb < nb; pb++) {
         const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
         const float *panel = J->packed + (long)pb * 16 * G * (D + H);
-        for (int rb = n0; rb < n1; rb += 6) {
-            const int rows = n1 - rb < 6 ? n1 - rb : 6;
+        for (int rb = n0; rb < n1; rb += RN_LN_KR) {
+            const int rows = n1 - rb < RN_LN_KR ? n1 - rb : RN_LN_KR;
             for (int part = 0; part < 2; part++) {
                 if (part) SFX(kern)(rows, G, H, hp + (long)rb * H, H, panel + (long)D * 16 * G, tile);
                 else SFX(kern)(rows, G, D, xt + (long)rb * D, D, panel, tile);
@@ -1252,8 +1253,8 @@ static void SFX(lstmln_bwd_rows)(rn_job *J, const int n0, const int n1, float *s
             const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
             const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             const float *panel = J->packed + (long)pb * 16 * G4;
-            for (int rb = n0; rb < n1; rb += 6) {
-                const int rows = n1 - rb < 6 ? n1 - rb : 6;
+            for (int rb = n0; rb < n1; rb += RN_LN_KR) {
+                const int rows = n1 - rb < RN_LN_KR ? n1 - rb : RN_LN_KR;
                 SFX(kern)(rows, np_, G4, dah + (long)rb * G4, G4, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -1334,8 +1335,8 @@ static void SFX(lstmln_bwd)(rn_job *J, int tid, int nt)
             const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             const float *panel = J->packed + (long)pb * 16 * G4;
             const long kn = (long)(r ? t + 1 : t - 1) * N;        /* the next step's rows */
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
+            for (int rb = 0; rb < N; rb += RN_LN_KR) {
+                const int rows = N - rb < RN_LN_KR ? N - rb : RN_LN_KR;
                 SFX(kern)(rows, np_, G4, dah + (long)rb * G4, G4, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -2067,8 +2068,8 @@ static void SFX(gruln_bwd_rows)(rn_job *J, const int n0, const int n1, float *st
             const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
             const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             const float *panel = J->packed + (long)pb * 16 * G3;
-            for (int rb = n0; rb < n1; rb += 6) {
-                const int rows = n1 - rb < 6 ? n1 - rb : 6;
+            for (int rb = n0; rb < n1; rb += RN_LN_KR) {
+                const int rows = n1 - rb < RN_LN_KR ? n1 - rb : RN_LN_KR;
                 SFX(kern)(rows, np_, G3, du + (long)rb * G3, G3, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -2134,8 +2135,8 @@ static void SFX(gruln_bwd)(rn_job *J, int tid, int nt)
             const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             const float *panel = J->packed + (long)pb * 16 * G3;
             const long kn = (long)(r ? t + 1 : t - 1) * N;        /* the next step's rows */
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
+            for (int rb = 0; rb < N; rb += RN_LN_KR) {
+                const int rows = N - rb < RN_LN_KR ? N - rb : RN_LN_KR;
                 SFX(kern)(rows, np_, G3, du + (long)rb * G3, G3, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
