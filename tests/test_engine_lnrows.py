@@ -83,8 +83,8 @@ def test_both_splits_equal_numpy_and_each_other(case, split, monkeypatch):
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 @pytest.mark.parametrize("rule", [ROWS, UNITS])
 def test_each_split_does_not_depend_on_threads(kind, rule, split, monkeypatch):
-    """1, 2 and 3 threads give the same bits with either split forced (N = 30: three chunks of 8 rows
-    and one of 6, shared unevenly by 3 threads; H = 200: four 64-unit panels)."""
+    """1, 2 and 3 threads give the same bits with either split forced (N = 30: seven chunks of 4 rows
+    and one of 2, shared unevenly by 3 threads; H = 200: four 64-unit panels)."""
     options = {"peepholes": True, "zoneout": (0.1, 0.2)} if kind == "LSTM" else {"zoneout": 0.2}
     shape = dict(D=6, H=200, L=1, bi=True, N=30, T=6, lengths=_lengths(5, 30, 6, True), seed=3, training=True,
                  weight_drop=0.2, **options)

@@ -35,7 +35,7 @@ gates, then the projection; ``lstm_forward(W_hr=, m=)``), and the LSTM's and GRU
 row's statistics span all its gate columns: with 6 batch rows per thread or more each thread runs its
 own rows through every step, with no wait between threads; with fewer, each step runs in phases over
 the unit blocks: x_t W and h_{t-1} U; every row's statistics and the gates; the LSTM's LN(c_t) and
-h_t; the backward likewise; the gains' gradients are summed per chunk of 8 rows, in chunk order, so
+h_t; the backward likewise; the gains' gradients are summed per chunk of 4 rows, in chunk order, so
 both ways give the same bits; ``lstm_forward(layer_norm=, ln_cache=)``).
 Everything else (float64, the reset-before GRU, proj_size with layer_norm, gate_clip or recurrent
 dropout, layer_norm with gate_clip or recurrent dropout) runs the NumPy cells.
