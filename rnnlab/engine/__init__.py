@@ -32,9 +32,11 @@ step's product and dU read; gate_clip keeps one bit per gate pre-activation, [|a
 (``gate_keep``), for the backward. In loops of their own, which take the same options except gate_clip
 and recurrent dropout: the LSTM's proj_size (h_t = (o tanh(c_t)) W_hr; two phases per step: the
 gates, then the projection; ``lstm_forward(W_hr=, m=)``), and the LSTM's and GRU's layer_norm (a
-row's statistics span all its gate columns, so each step runs in phases: x_t W and h_{t-1} U per unit
-block; every row's statistics and the gates; the LSTM's LN(c_t) and h_t; the backward likewise, with
-the gains' gradients summed as the loop goes; ``lstm_forward(layer_norm=, ln_cache=)``).
+row's statistics span all its gate columns: with 6 batch rows per thread or more each thread runs its
+own rows through every step, with no wait between threads; with fewer, each step runs in phases over
+the unit blocks: x_t W and h_{t-1} U; every row's statistics and the gates; the LSTM's LN(c_t) and
+h_t; the backward likewise; the gains' gradients are summed per chunk of 4 rows, in chunk order, so
+both ways give the same bits; ``lstm_forward(layer_norm=, ln_cache=)``).
 Everything else (float64, the reset-before GRU, proj_size with layer_norm, gate_clip or recurrent
 dropout, layer_norm with gate_clip or recurrent dropout) runs the NumPy cells.
 

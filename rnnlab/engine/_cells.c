@@ -163,6 +163,15 @@ static inline void rn_wait(rn_job *J, rn_sync *S)
     while (atomic_load_explicit(&J->done, memory_order_acquire) < S->target) rn_spin(&spins);
 }
 
+/* The layer-norm loops split the batch rows between the threads (each its own rows over all steps,
+ * no wait in the time loop) when N >= rn_ln_rows_min rows per thread, else each step's unit blocks
+ * (the same bits either way). rn_ln_set_rows_min sets the rule (tests force each path) and returns
+ * the old value; rn_ln_row_runs_taken returns the loops run by rows since it was last called. */
+static atomic_int rn_ln_rows_min = 6;
+RN_EXPORT int rn_ln_set_rows_min(int k) { return atomic_exchange(&rn_ln_rows_min, k); }
+static atomic_long rn_ln_row_runs;     /* layer-norm loops (forward or backward) that split by rows */
+RN_EXPORT long rn_ln_row_runs_taken(void) { return atomic_exchange(&rn_ln_row_runs, 0); }
+
 #ifdef RN_TIME                       /* debug builds (-DRN_TIME): phase times on stderr */
 #include <stdio.h>
 static long rn_tnow(void)

@@ -532,8 +532,25 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
  * Every statistic is computed by the same code on the same data whichever thread runs it, and every
  * sum runs in a fixed order, so the results do not depend on the thread count. While a step's
  * product runs (compute bound), the rows the next phase reads from the forward's cache are
- * prefetched (RN_PREF). */
+ * prefetched (RN_PREF).
+ * Split by rows: with rn_ln_rows_min rows per thread or more (_cells.c), the loops above give way
+ * to a split of the batch rows instead: each thread owns whole chunks of RN_LN_RC rows and runs
+ * them through every step, phases A-C (or the backward's three parts) one after the other on its
+ * own rows, over all unit blocks, with no wait in the time loop (a row's recurrence reads only its
+ * own row; the packed weights are shared, read only). Both splits make the same calls on the same
+ * data, the micro-kernel's row blocks start at the same rows (multiples of RN_LN_KR), and the backward's
+ * column sums go, on both, per step and chunk of rows into that chunk's sums (the scratch's part 9),
+ * added in chunk order after the loop: the two splits give the same bits, on any thread count.
+ * Measured (2 threads, bench_variants' shapes): the unit-block split waits 2-3 times a step, which
+ * on a shared machine costs more than streaming all of [W; U] per thread and step. */
 
+#ifndef RN_LN_RC
+#define RN_LN_RC 4                   /* rows a chunk of the row split: the column sums' fixed partition */
+#endif
+#define RN_LN_KR 4                   /* rows a micro-kernel block in the layer-norm loops: blocks start at
+                                        multiples of 4 on both splits (RN_LN_RC is a multiple of it; 4 and 4,
+                                        measured: as fast as 6-row blocks, and 2 threads share 24, 32 or
+                                        64 rows evenly) */
 #ifndef RN_LN_MAXT
 #define RN_LN_MAXT 64                /* threads at most (RN_MAX_THREADS): the per-thread statistics */
 #endif
@@ -604,15 +621,18 @@ static inline void SFX(ln_back)(const float *dy, const float *g, const float *n,
  *   1: (N, H)    the forward's c^_t (without a cache); the backward's dn_c
  *   6: (N, H)    the forward's o (without a cache)
  *   7: (N, G H)  the forward's ux = x_t W
- *   8: (G H)     the GRU backward's b_hn sums (da_h's column sums)
+ *   8: (G H)     unused (part 9 holds the GRU's b_hn sums)
  *   2: (RN_LN_MAXT, N, 4)  each thread's row statistics
  *   3: (npan, N, 2), 4: (npan, N, 4)  the backward's partial row sums, per panel of 64 units
- *   5: (G H)     the backward's db, summed over the steps */
+ *   5: (G H)     the backward's db, summed over the steps (unused: part 9 holds the sums)
+ *   9: (nch, 5 G H)  the backward's column sums, per chunk of RN_LN_RC rows (nch of them), summed over
+ *                the steps: LSTM db, dg_x, dg_h (4 H each), dg_c, db_c (H), dp (3 H); GRU db, dg_x,
+ *                dg_h, b_hn's (3 H each) */
 static inline long SFX(ln_off)(int N, int G, int H, int k)
 {
-    const long npan = ((H + 15) / 16 + 3) / 4, sz[9] = {(long)N * G * H, (long)N * H, 4L * N * RN_LN_MAXT,
-                                                        2 * npan * N, 4 * npan * N, (long)G * H, (long)N * H,
-                                                        (long)N * G * H, (long)G * H};
+    const long npan = ((H + 15) / 16 + 3) / 4, nch = (N + RN_LN_RC - 1) / RN_LN_RC;
+    const long sz[10] = {(long)N * G * H, (long)N * H, 4L * N * RN_LN_MAXT, 2 * npan * N, 4 * npan * N,
+                         (long)G * H, (long)N * H, (long)N * G * H, (long)G * H, nch * 5 * G * H};
     long o = 0;
     for (int i = 0; i < k; i++) o += sz[i];
     return o;
@@ -620,7 +640,7 @@ static inline long SFX(ln_off)(int N, int G, int H, int k)
 
 static inline float *SFX(ln_w)(rn_job *J, int G, int k) { return J->lnw + SFX(ln_off)(J->N, G, J->H, k); }
 
-static inline long SFX(ln_scratch)(int N, int G, int H) { return SFX(ln_off)(N, G, H, 9); }
+static inline long SFX(ln_scratch)(int N, int G, int H) { return SFX(ln_off)(N, G, H, 10); }
 
 /* Software prefetch of len floats from p (a line of 16 floats at a time), for reading (rw 0) or
  * writing (1). The loops prefetch the next phase's cache rows while a product (compute bound) runs:
@@ -641,8 +661,8 @@ static void SFX(ln_products)(rn_job *J, rn_sync *S, const int G, const float *xt
     for (int pb; (pb = rn_claim(J->claim1, S)) >= 0; rn_done(J)) {
         const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
         const float *panel = J->packed + (long)pb * 16 * G * (D + H);
-        for (int rb = 0; rb < N; rb += 6) {
-            const int rows = N - rb < 6 ? N - rb : 6;
+        for (int rb = 0; rb < N; rb += RN_LN_KR) {
+            const int rows = N - rb < RN_LN_KR ? N - rb : RN_LN_KR;
             for (int part = 0; part < 2; part++) {
                 if (part) SFX(kern)(rows, G, H, hp + (long)rb * H, H, panel + (long)D * 16 * G, tile);
                 else SFX(kern)(rows, G, D, xt + (long)rb * D, D, panel, tile);
@@ -667,6 +687,59 @@ static void SFX(ln_products)(rn_job *J, rn_sync *S, const int G, const float *xt
 static void SFX(ln_rows_stats)(const float *z, int N, long ld, long L, float *st)
 {
     for (long n = 0; n < N; n++) SFX(ln_stats)(z + n * ld, L, st + 2 * n, st + 2 * n + 1);
+}
+
+/* The row split: part c of nt, rows n0 .. n1 - 1 as whole chunks of RN_LN_RC rows (the backward's
+ * column sums' fixed partition, so that a thread's share of the sums is its own chunks'; and the
+ * products' row blocks of RN_LN_KR rows start where the unit-block loops' do: the plain-C
+ * micro-kernel's results may depend on a block's row count). */
+static inline void SFX(ln_part)(int N, int c, int nt, int *n0, int *n1)
+{
+    const long nch = (N + RN_LN_RC - 1) / RN_LN_RC;
+    *n0 = (int)(nch * c / nt) * RN_LN_RC;
+    *n1 = (int)(nch * (c + 1) / nt) * RN_LN_RC;
+    if (*n1 > N) *n1 = N;
+}
+
+/* The row split's products: ux = x_t W and uh = h_{t-1} U for rows n0 .. n1 - 1, every unit block
+ * (block outer, so that its panel of the packed [W; U] stays in the cache over the rows). Each
+ * element is computed as ln_products computes it. */
+static void SFX(ln_row_products)(rn_job *J, const int G, const int n0, const int n1, const float *xt,
+                                 const float *hp, float *ux, float *uh, float *const pre[3])
+{
+    const int H = J->H, D = J->D, nb = (H + 15) / 16;
+    const long GH = (long)G * H;
+    float tile[6 * 64] __attribute__((aligned(64)));
+    for (int pb = 0; pb < nb; pb++) {
+        const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
+        const float *panel = J->packed + (long)pb * 16 * G * (D + H);
+        for (int rb = n0; rb < n1; rb += RN_LN_KR) {
+            const int rows = n1 - rb < RN_LN_KR ? n1 - rb : RN_LN_KR;
+            for (int part = 0; part < 2; part++) {
+                if (part) SFX(kern)(rows, G, H, hp + (long)rb * H, H, panel + (long)D * 16 * G, tile);
+                else SFX(kern)(rows, G, D, xt + (long)rb * D, D, panel, tile);
+                float *u = part ? uh : ux;
+                for (int rr = 0; rr < rows; rr++)
+                    for (int g = 0; g < G; g++) {
+                        float *dst = u + (rb + rr) * GH + g * H + u0;
+                        const float *src = tile + rr * 64 + g * 16;
+                        for (int l = 0; l < lim; l++) dst[l] = src[l];
+                    }
+            }
+            for (int k = 0; k < 3; k++)                 /* the step's cache rows (pre: NULL, or (N, G H)) */
+                if (pre[k])
+                    for (int rr = 0; rr < rows; rr++)
+                        for (int g = 0; g < G; g++) RN_PREF(pre[k] + (rb + rr) * GH + g * H + u0, lim, 1);
+        }
+    }
+}
+
+/* Whether this call's forward splits by rows (rn_ln_rows_min rows per thread at least). */
+static inline int SFX(ln_by_rows)(const rn_job *J, int tid, int nt)
+{
+    const int rows = J->N >= (long)atomic_load_explicit(&rn_ln_rows_min, memory_order_relaxed) * nt;
+    if (rows && tid == 0) atomic_fetch_add_explicit(&rn_ln_row_runs, 1, memory_order_relaxed);
+    return rows;
 }
 
 /* ----- LSTM with layer_norm ---------------------------------------------------------------------
@@ -740,6 +813,56 @@ static void SFX(lstmln_out)(const int len, const float *ch, const float mu, cons
 #endif
 }
 
+/* The row split's forward (rows n0 .. n1 - 1, every step): per step the rows' products, then row by
+ * row its statistics, gates, c^_t, LN(c^_t) and h_t, with the same calls on the same data as the
+ * unit-block loop below (so the same bits). A row's recurrence reads only its own row: no wait. */
+static void SFX(lstmln_fwd_rows)(rn_job *J, const int n0, const int n1)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse;
+    const long G4 = 4L * H;
+    float *uh = SFX(ln_w)(J, 4, 0), *cw = SFX(ln_w)(J, 4, 1), *ow = SFX(ln_w)(J, 4, 6), *ux = SFX(ln_w)(J, 4, 7);
+    const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
+    const float clip = J->vflags & RN_CLIP ? J->clip : 0.0f;
+    const int cifg = J->vflags & RN_CIFG;
+    const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+    for (int s = 0; s < T; s++) {
+        const int t = r ? T - 1 - s : s;
+        const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
+        float *hn = J->hs + (long)(t + 1 - r) * N * H, *cn = J->cs + (long)(t + 1 - r) * N * H;
+        float *a = J->gates ? J->gates + (long)t * N * G4 : 0, *tc = J->aux ? J->aux + (long)t * N * H : 0;
+        float *ch = J->chat ? J->chat + (long)t * N * H : cw;
+        float *nh = J->nh ? J->nh + (long)t * N * G4 : 0;
+        float *nx = nh ? J->nx + (long)t * N * G4 : 0;
+        const float *xt = J->x + (long)t * N * J->D, *m = J->mask ? J->mask + (long)t * N : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
+        const long ost = a ? G4 : H;
+        float *o_ = a ? a + 2 * H : ow;
+        float *const pre[3] = {a, nx, nh};
+        SFX(ln_row_products)(J, 4, n0, n1, xt, hp, ux, uh, pre);
+        for (long n = n0; n < n1; n++) {
+            float st[4];
+            SFX(ln_stats)(uh + n * G4, G4, st, st + 1);
+            SFX(ln_stats)(ux + n * G4, G4, st + 2, st + 3);
+            if (nh) { J->sh[(long)t * N + n] = st[1]; J->sx[(long)t * N + n] = st[3]; }
+            /* all H units at once: the same vector and plain-C units as 16-unit blocks (16 is a multiple of VL) */
+            SFX(lstmln_gates)(H, H, ux + n * G4, st[2], 1.0f / st[3], nx ? nx + n * G4 : 0, uh + n * G4, st[0],
+                              1.0f / st[1], nh ? nh + n * G4 : 0, J->gx, J->gh, J->b, cp + n * H,
+                              a ? a + n * G4 : 0, o_ + n * ost, ch + n * H, pp, clip, cifg, slope);
+            SFX(ln_stats)(ch + n * H, H, st, st + 1);
+            if (J->sc) { J->mc[(long)t * N + n] = st[0]; J->sc[(long)t * N + n] = st[1]; }
+            const long k = n * H;
+            SFX(lstmln_out)(H, ch + k, st[0], 1.0f / st[1], J->gc, J->bc, o_ + n * ost, tc ? tc + k : 0, cp + k,
+                            hp + k, J->zh ? J->zh + k : 0, J->zc ? J->zc + k : 0, cn + k, hn + k);
+            if (m) {
+                const float mv = m[n];
+                for (int l = 0; l < H; l++) yt[k + l] = hn[k + l] * mv;
+                if (mv == 0.0f)
+                    for (int l = 0; l < H; l++) { hn[k + l] = hp[k + l]; cn[k + l] = cp[k + l]; }
+            }
+        }
+    }
+}
+
 static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, nb = (H + 15) / 16;
@@ -748,6 +871,16 @@ static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
     rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
     for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 4, pb, 1, J->packed);
     rn_wait(J, &S);
+    if (SFX(ln_by_rows)(J, tid, nt)) {                  /* nt parts of the rows, all steps each */
+        rn_phase(&S, nt);
+        for (int c; (c = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+            int n0, n1;
+            SFX(ln_part)(N, c, nt, &n0, &n1);
+            SFX(lstmln_fwd_rows)(J, n0, n1);
+        }
+        rn_wait(J, &S);
+        return;
+    }
     float *uh = SFX(ln_w)(J, 4, 0), *cw = SFX(ln_w)(J, 4, 1), *ow = SFX(ln_w)(J, 4, 6), *ux = SFX(ln_w)(J, 4, 7);
     float *st = SFX(ln_w)(J, 4, 2) + 4L * N * tid;
     const float *pp = J->vflags & RN_PEEP ? J->peep : 0;
@@ -836,7 +969,7 @@ static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
  * row: dm = 0, dhk = dh (the carry). dm goes to the scratch dmw, dn_c = dm o (1 - tanh_c^2) to the
  * scratch dnw, and the panel's share of the row sums of dn_c g_c and dn_c g_c n_c (n_c = (c^_t - mu_c)
  * / s_c) to the panel's partial sums pa (N, 2). */
-static void SFX(lstmln_bwd1)(rn_job *J, int t, int u0, int u1, int i)
+static void SFX(lstmln_bwd1)(rn_job *J, int t, int u0, int u1, int i, const int n0, const int n1)
 {
     const int N = J->N, H = J->H, r = J->reverse;
     const long G4 = 4L * H, k0 = (long)t * N;
@@ -845,7 +978,7 @@ static void SFX(lstmln_bwd1)(rn_job *J, int t, int u0, int u1, int i)
     const float *dyt = J->dy + (long)t * J->dy_ts, *m = J->mask ? J->mask + k0 : 0;
     float *dmw = SFX(ln_w)(J, 4, 0), *dnw = SFX(ln_w)(J, 4, 1), *pa = SFX(ln_w)(J, 4, 3) + 2L * N * i;
     const SFX(vf) one = V_SET(1.0f), zero = V_SET(0.0f);
-    for (long n = 0; n < N; n++) {
+    for (long n = n0; n < n1; n++) {
         const float *o = gt + n * G4 + 2 * H, *th = tct + n * H, *dy = dyt + n * J->dy_ns, *dh = J->dh + n * H;
         const float *zh = J->zh ? J->zh + n * H : 0, *cc = cct + n * H, *gc = J->gc;
         float *dm = dmw + n * H, *dn = dnw + n * H, *dhk = J->dhk + n * H;
@@ -991,7 +1124,7 @@ static void SFX(ln_row_sums)(const float *dax, const float *dah, const float *gh
  * da g_h n_h, da g_x, da g_x n_x goes to its partial sums pb (N, 4), for the next phase. dp, dg_c,
  * db_c, and db (in the scratch: weight_grads sets J->db), dg_x, dg_h: the step's rows summed first
  * (ln_row_sums), then added. */
-static void SFX(lstmln_bwd2)(rn_job *J, int t, int u0, int u1, int i, const float *st)
+static void SFX(lstmln_bwd2)(rn_job *J, int t, int u0, int u1, int i, const float *st, const int n0, const int n1)
 {
     const int N = J->N, H = J->H, r = J->reverse, w = u1 - u0;
     const long G4 = 4L * H, k0 = (long)t * N;
@@ -1005,43 +1138,46 @@ static void SFX(lstmln_bwd2)(rn_job *J, int t, int u0, int u1, int i, const floa
     float *pb = SFX(ln_w)(J, 4, 4) + 4L * N * i;
     float sp[3 * 64] __attribute__((aligned(64))), sg[2 * 64] __attribute__((aligned(64)));
     float cs_[3][4 * 64] __attribute__((aligned(64)));
-    memset(sp, 0, sizeof sp);
-    memset(sg, 0, sizeof sg);
-    memset(cs_, 0, sizeof cs_);
-    for (long n = 0; n < N; n++) {
-        float *da = J->da + (k0 + n) * G4;
-        float *q = pb + 4 * n;
-        q[0] = q[1] = q[2] = q[3] = 0.0f;
-        if (m && m[n] == 0.0f) {
-            for (int j = u0; j < u1; j++) da[j] = da[H + j] = da[2 * H + j] = da[3 * H + j] = 0.0f;
-            continue;
+    for (int c0 = n0; c0 < n1; c0 += RN_LN_RC) {    /* a chunk's rows summed, then added to its sums */
+        const int c1 = n1 - c0 < RN_LN_RC ? n1 : c0 + RN_LN_RC;
+        memset(sp, 0, sizeof sp);
+        memset(sg, 0, sizeof sg);
+        memset(cs_, 0, sizeof cs_);
+        for (long n = c0; n < c1; n++) {
+            float *da = J->da + (k0 + n) * G4;
+            float *q = pb + 4 * n;
+            q[0] = q[1] = q[2] = q[3] = 0.0f;
+            if (m && m[n] == 0.0f) {
+                for (int j = u0; j < u1; j++) da[j] = da[H + j] = da[2 * H + j] = da[3 * H + j] = 0.0f;
+                continue;
+            }
+            const long k = n * H + u0;
+            SFX(lstmln_units_bwd)(w, H, J->gates + (k0 + n) * G4 + u0, J->aux + k0 * H + k, cp + k, cct + k,
+                                  SFX(ln_w)(J, 4, 0) + k, SFX(ln_w)(J, 4, 1) + k, J->mc[k0 + n], J->gc + u0,
+                                  st[2 * n], st[2 * n + 1], 1.0f / J->sc[k0 + n], da + u0, J->dc + k,
+                                  pp ? pp + u0 : 0, clip, cifg, J->zc ? J->zc + k : 0, sp, sg, slope);
+            const long o = (k0 + n) * G4;
+            SFX(ln_row_sums)(da, da, J->gh, J->nh + o, J->gx, J->nx + o, H, 4, u0, w, q, cs_[0], 0);
         }
-        const long k = n * H + u0;
-        SFX(lstmln_units_bwd)(w, H, J->gates + (k0 + n) * G4 + u0, J->aux + k0 * H + k, cp + k, cct + k,
-                              SFX(ln_w)(J, 4, 0) + k, SFX(ln_w)(J, 4, 1) + k, J->mc[k0 + n], J->gc + u0,
-                              st[2 * n], st[2 * n + 1], 1.0f / J->sc[k0 + n], da + u0, J->dc + k,
-                              pp ? pp + u0 : 0, clip, cifg, J->zc ? J->zc + k : 0, sp, sg, slope);
-        const long o = (k0 + n) * G4;
-        SFX(ln_row_sums)(da, da, J->gh, J->nh + o, J->gx, J->nx + o, H, 4, u0, w, q, cs_[0], 0);
-    }
-    float *dbw = SFX(ln_w)(J, 4, 5);
-    for (int g = 0; g < 4; g++)
-        for (int l = 0; l < w; l++) {
-            const long c = g * H + u0 + l;
-            dbw[c] += cs_[0][g * 64 + l];
-            J->dgx[c] += cs_[1][g * 64 + l];
-            J->dgh[c] += cs_[2][g * 64 + l];
-        }
-    for (int j = u0; j < u1; j++) {
-        J->dgc[j] += sg[j - u0];
-        J->dbc[j] += sg[64 + j - u0];
-    }
-    if (pp)
+        float *acc = SFX(ln_w)(J, 4, 9) + (long)(c0 / RN_LN_RC) * 20 * H;
+        for (int g = 0; g < 4; g++)
+            for (int l = 0; l < w; l++) {
+                const long c = g * H + u0 + l;
+                acc[c] += cs_[0][g * 64 + l];
+                acc[4 * H + c] += cs_[1][g * 64 + l];
+                acc[8 * H + c] += cs_[2][g * 64 + l];
+            }
         for (int j = u0; j < u1; j++) {
-            J->dp[j] += sp[j - u0];
-            J->dp[H + j] += sp[64 + j - u0];
-            J->dp[2 * H + j] += sp[128 + j - u0];
+            acc[12 * H + j] += sg[j - u0];
+            acc[13 * H + j] += sg[64 + j - u0];
         }
+        if (pp)
+            for (int j = u0; j < u1; j++) {
+                acc[14 * H + j] += sp[j - u0];
+                acc[15 * H + j] += sp[64 + j - u0];
+                acc[16 * H + j] += sp[128 + j - u0];
+            }
+    }
 }
 
 /* Backward, step t's last part for units u0 .. u1 - 1 (u1 - u0 <= 64) of the G gate blocks of every
@@ -1049,11 +1185,11 @@ static void SFX(lstmln_bwd2)(rn_job *J, int t, int u0, int u1, int i, const floa
  * of da_x (neither is read after this), from st, the rows' four means (ln_row_sums' q). da_h, da_x:
  * (T, N, G H) (the same array in the LSTM). */
 static void SFX(ln_bwd3)(rn_job *J, const int G, int t, int u0, int u1, const float *st, float *dax,
-                         const float *dah, float *du)
+                         const float *dah, float *du, const int n0, const int n1)
 {
     const int N = J->N, H = J->H, w = u1 - u0;
     const long GH = (long)G * H, k0 = (long)t * N;
-    for (long n = 0; n < N; n++) {
+    for (long n = n0; n < n1; n++) {
         const long o = (k0 + n) * GH;
         const float *nh = J->nh + o, *nx = J->nx + o, *q = st + 4 * n;
         for (int g = 0; g < G; g++) {
@@ -1066,9 +1202,9 @@ static void SFX(ln_bwd3)(rn_job *J, const int G, int t, int u0, int u1, const fl
 
 /* The rows' statistics from the panels' partial sums p (npan of (N, k) floats), added in panel
  * order and divided by L: st[k n + j] = sum_i p[i][n][j] / L. */
-static void SFX(ln_combine)(const float *p, int npan, int N, int k, long L, float *st)
+static void SFX(ln_combine)(const float *p, int npan, int N, int k, long L, float *st, const int n0, const int n1)
 {
-    for (long n = 0; n < N; n++)
+    for (long n = n0; n < n1; n++)
         for (int j = 0; j < k; j++) {
             float s = 0.0f;
             for (int i = 0; i < npan; i++) s += p[((long)i * N + n) * k + j];
@@ -1076,43 +1212,121 @@ static void SFX(ln_combine)(const float *p, int npan, int N, int k, long L, floa
         }
 }
 
+/* The backward's column sums, columns u0 .. u1 - 1 of each of the k parts (part j: len[j] columns at
+ * offset off[j] of a chunk's 5 G H): the chunks' sums added in chunk order into out[j] (set), or
+ * into out[j] as it is (add[j]). */
+static void SFX(ln_chunk_sums)(rn_job *J, int G, int k, const long *off, const long *len, float *const *out,
+                               const int *add, int u0, int u1)
+{
+    const long nch = (J->N + RN_LN_RC - 1) / RN_LN_RC, stride = 5L * G * J->H;
+    const float *acc = SFX(ln_w)(J, G, 9);
+    for (int j = 0; j < k; j++) {
+        if (!out[j]) continue;
+        for (long c = u0; c < len[j]; c += J->H)
+            for (long l = c; l < c + (u1 - u0); l++) {
+                float v = add[j] ? out[j][l] : 0.0f, sum = 0.0f;
+                for (long ch = 0; ch < nch; ch++) sum += acc[ch * stride + off[j] + l];
+                out[j][l] = v + sum;
+            }
+    }
+}
+
+/* The backward's steps for rows n0 .. n1 - 1 (the row split): per step the same calls as the
+ * unit-block loop below on these rows, every panel, then dh_{t-1} = da_h U^T for these rows; no
+ * wait (a row's recurrence reads only its own row). st: this thread's row statistics. */
+static void SFX(lstmln_bwd_rows)(rn_job *J, const int n0, const int n1, float *st)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse, nb = (H + 15) / 16, npan = (nb + 3) / 4;
+    const long G4 = 4L * H;
+    float tile[6 * 64] __attribute__((aligned(64)));
+    for (int s = 0; s < T; s++) {
+        const int t = r ? s : T - 1 - s;
+        const long k0 = (long)t * N;
+        for (int i = 0; i < npan; i++) SFX(lstmln_bwd1)(J, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, i, n0, n1);
+        SFX(ln_combine)(SFX(ln_w)(J, 4, 3), npan, N, 2, H, st, n0, n1);
+        for (int i = 0; i < npan; i++)
+            SFX(lstmln_bwd2)(J, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, i, st, n0, n1);
+        SFX(ln_combine)(SFX(ln_w)(J, 4, 4), npan, N, 4, G4, st, n0, n1);
+        for (int i = 0; i < npan; i++)
+            SFX(ln_bwd3)(J, 4, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st, J->da, J->da, J->dah, n0, n1);
+        const float *dah = J->dah + k0 * G4;
+        const long kn = (long)(r ? t + 1 : t - 1) * N;            /* the next step's rows */
+        for (int i = 0; i < npan; i++) {
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
+            const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
+            const float *panel = J->packed + (long)pb * 16 * G4;
+            for (int rb = n0; rb < n1; rb += RN_LN_KR) {
+                const int rows = n1 - rb < RN_LN_KR ? n1 - rb : RN_LN_KR;
+                SFX(kern)(rows, np_, G4, dah + (long)rb * G4, G4, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *dhn = J->dh + n * H + u0;
+                    const float *dhkn = J->dhk + n * H + u0, *tr = tile + rr * 64;
+                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                    if (s + 1 < T) {                    /* the next step's cache rows */
+                        const long o = (kn + n) * G4 + u0, oh = (kn + n) * H + u0;
+                        for (int g = 0; g < 4; g++) {
+                            RN_PREF(J->gates + o + g * H, lim, 0);
+                            RN_PREF(J->nh + o + g * H, lim, 0);
+                            RN_PREF(J->nx + o + g * H, lim, 0);
+                        }
+                        RN_PREF(J->aux + oh, lim, 0);
+                        if (J->chat) RN_PREF(J->chat + oh, lim, 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
 static void SFX(lstmln_bwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, r = J->reverse, nb = (H + 15) / 16, npan = (nb + 3) / 4;
     const long G4 = 4L * H;
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    float *st = SFX(ln_w)(J, 4, 2) + 4L * N * tid, *dbw = SFX(ln_w)(J, 4, 5);
+    float *st = SFX(ln_w)(J, 4, 2) + 4L * N * tid, *acc = SFX(ln_w)(J, 4, 9);
+    const long nch = (N + RN_LN_RC - 1) / RN_LN_RC;
+    const int rows = SFX(ln_by_rows)(J, tid, nt);
     float tile[6 * 64] __attribute__((aligned(64)));
     rn_phase(&S, npan);                                 /* pack U^T; step T-1's (0's) first part */
     for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
         const int u0 = 64 * i, u1 = 64 * i + 64 < H ? 64 * i + 64 : H;
         SFX(pack_bwd)(J->U, H, 4, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
-        for (int g = 0; g < 4; g++)
-            for (int j = u0; j < u1; j++) { dbw[g * H + j] = 0.0f; J->dgx[g * H + j] = 0.0f; J->dgh[g * H + j] = 0.0f; }
-        for (int j = u0; j < u1; j++) J->dgc[j] = J->dbc[j] = 0.0f;
-        SFX(lstmln_bwd1)(J, r ? 0 : T - 1, u0, u1, i);
+        for (long ch = 0; ch < nch; ch++)               /* the chunks' column sums: 17 H of 20 H */
+            for (int g = 0; g < 17; g++)
+                for (int j = u0; j < u1; j++) acc[ch * 20 * H + g * H + j] = 0.0f;
+        if (!rows) SFX(lstmln_bwd1)(J, r ? 0 : T - 1, u0, u1, i, 0, N);
     }
     rn_wait(J, &S);
+    if (rows) {                                         /* nt parts of the rows, all steps each */
+        rn_phase(&S, nt);
+        for (int c; (c = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            int n0, n1;
+            SFX(ln_part)(N, c, nt, &n0, &n1);
+            SFX(lstmln_bwd_rows)(J, n0, n1, st);
+        }
+        rn_wait(J, &S);
+    }
 #ifdef RN_TIME
     long tm[7] = {0}, t_ = rn_tnow();
 #define RN_TICK(k) do { long t2_ = rn_tnow(); tm[k] += t2_ - t_; t_ = t2_; } while (0)
 #else
 #define RN_TICK(k) ((void)0)
 #endif
-    for (int s = 0; s < T; s++) {
+    for (int s = 0; s < T && !rows; s++) {
         const int t = r ? s : T - 1 - s;
         const long k0 = (long)t * N;
         rn_phase(&S, npan);                             /* the gates' da_t, dc_{t-1} */
         for (int i, have = 0; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
-            if (!have) { SFX(ln_combine)(SFX(ln_w)(J, 4, 3), npan, N, 2, H, st); have = 1; }
-            SFX(lstmln_bwd2)(J, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, i, st);
+            if (!have) { SFX(ln_combine)(SFX(ln_w)(J, 4, 3), npan, N, 2, H, st, 0, N); have = 1; }
+            SFX(lstmln_bwd2)(J, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, i, st, 0, N);
         }
         rn_wait(J, &S);
         RN_TICK(0);
         rn_phase(&S, npan);                             /* da_h = LN'(da g_h), d(x W) = LN'(da g_x) into da */
         for (int i, have = 0; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
-            if (!have) { SFX(ln_combine)(SFX(ln_w)(J, 4, 4), npan, N, 4, G4, st); have = 1; }
-            SFX(ln_bwd3)(J, 4, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st, J->da, J->da, J->dah);
+            if (!have) { SFX(ln_combine)(SFX(ln_w)(J, 4, 4), npan, N, 4, G4, st, 0, N); have = 1; }
+            SFX(ln_bwd3)(J, 4, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st, J->da, J->da, J->dah, 0, N);
         }
         rn_wait(J, &S);
         RN_TICK(1);
@@ -1123,8 +1337,8 @@ static void SFX(lstmln_bwd)(rn_job *J, int tid, int nt)
             const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             const float *panel = J->packed + (long)pb * 16 * G4;
             const long kn = (long)(r ? t + 1 : t - 1) * N;        /* the next step's rows */
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
+            for (int rb = 0; rb < N; rb += RN_LN_KR) {
+                const int rows = N - rb < RN_LN_KR ? N - rb : RN_LN_KR;
                 SFX(kern)(rows, np_, G4, dah + (long)rb * G4, G4, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -1143,15 +1357,20 @@ static void SFX(lstmln_bwd)(rn_job *J, int tid, int nt)
                     }
                 }
             }
-            if (s + 1 < T) SFX(lstmln_bwd1)(J, r ? t + 1 : t - 1, u0, u0 + lim, i);
+            if (s + 1 < T) SFX(lstmln_bwd1)(J, r ? t + 1 : t - 1, u0, u0 + lim, i, 0, N);
         }
         rn_wait(J, &S);
         RN_TICK(2);
     }
     SFX(weight_grads)(J, &S, 4, J->da, J->dah);         /* dW, dU, dx from d(x W) (db: the next phase's) */
     RN_TICK(3);
-    rn_phase(&S, 1);
-    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) memcpy(J->db, dbw, sizeof(float) * G4);
+    rn_phase(&S, npan);                                 /* the column sums: the chunks' in chunk order */
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        const long off[6] = {0, 4 * H, 8 * H, 12 * H, 13 * H, 14 * H}, len[6] = {G4, G4, G4, H, H, 3L * H};
+        float *const out[6] = {J->db, J->dgx, J->dgh, J->dgc, J->dbc, J->vflags & RN_PEEP ? J->dp : 0};
+        const int add[6] = {0, 0, 0, 0, 0, 1};
+        SFX(ln_chunk_sums)(J, 4, 6, off, len, out, add, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H);
+    }
     rn_wait(J, &S);
 #ifdef RN_TIME
     if (tid == 0) fprintf(stderr, "lstmln_bwd gates %.3f dah %.3f dh %.3f | wgrads %.3f ms\n",
@@ -1688,6 +1907,43 @@ static void SFX(gruln_units)(const int len, const long H, const float *ux, const
 #endif
 }
 
+/* The row split's forward (rows n0 .. n1 - 1, every step), as lstmln_fwd_rows: the same calls on the
+ * same data as the unit-block loop below, no wait. */
+static void SFX(gruln_fwd_rows)(rn_job *J, const int n0, const int n1)
+{
+    const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse;
+    const long G3 = 3L * H;
+    const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
+    float *uh = SFX(ln_w)(J, 3, 0), *ux = SFX(ln_w)(J, 3, 7);
+    for (int s = 0; s < T; s++) {
+        const int t = r ? T - 1 - s : s;
+        const float *hp = J->hs + (long)(t + r) * N * H;
+        float *hn = J->hs + (long)(t + 1 - r) * N * H;
+        float *a = J->gates ? J->gates + (long)t * N * G3 : 0, *q = J->aux ? J->aux + (long)t * N * H : 0;
+        float *nh = J->nh ? J->nh + (long)t * N * G3 : 0, *nx = nh ? J->nx + (long)t * N * G3 : 0;
+        const float *xt = J->x + (long)t * N * D, *m = J->mask ? J->mask + (long)t * N : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
+        float *const pre[3] = {a, nx, nh};
+        SFX(ln_row_products)(J, 3, n0, n1, xt, hp, ux, uh, pre);
+        for (long n = n0; n < n1; n++) {
+            float st[4];
+            SFX(ln_stats)(uh + n * G3, G3, st, st + 1);
+            SFX(ln_stats)(ux + n * G3, G3, st + 2, st + 3);
+            if (nh) { J->sh[(long)t * N + n] = st[1]; J->sx[(long)t * N + n] = st[3]; }
+            const long k = n * H, o = n * G3;         /* all H units at once, as lstmln_fwd_rows */
+            SFX(gruln_units)(H, H, ux + o, st[2], 1.0f / st[3], nx ? nx + o : 0, uh + o, st[0], 1.0f / st[1],
+                             nh ? nh + o : 0, J->gx, J->gh, J->b, J->b_hn, hp + k, a ? a + o : 0, q ? q + k : 0,
+                             hn + k, J->zh ? J->zh + k : 0, slope);
+            if (m) {
+                const float mv = m[n];
+                for (int l = 0; l < H; l++) yt[k + l] = hn[k + l] * mv;
+                if (mv == 0.0f)
+                    for (int l = 0; l < H; l++) hn[k + l] = hp[k + l];
+            }
+        }
+    }
+}
+
 static void SFX(gruln_fwd)(rn_job *J, int tid, int nt)
 {
     const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse, nb = (H + 15) / 16;
@@ -1697,6 +1953,16 @@ static void SFX(gruln_fwd)(rn_job *J, int tid, int nt)
     rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
     for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 3, pb, 1, J->packed);
     rn_wait(J, &S);
+    if (SFX(ln_by_rows)(J, tid, nt)) {                  /* nt parts of the rows, all steps each */
+        rn_phase(&S, nt);
+        for (int c; (c = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+            int n0, n1;
+            SFX(ln_part)(N, c, nt, &n0, &n1);
+            SFX(gruln_fwd_rows)(J, n0, n1);
+        }
+        rn_wait(J, &S);
+        return;
+    }
     float *uh = SFX(ln_w)(J, 3, 0), *ux = SFX(ln_w)(J, 3, 7), *st = SFX(ln_w)(J, 3, 2) + 4L * N * tid;
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
@@ -1744,7 +2010,7 @@ static void SFX(gruln_fwd)(rn_job *J, int tid, int nt)
  * gradient, dhk = dh. Then ln_row_sums: the panel's share of the row sums into its partial sums
  * (N, 4), and the step's column sums added to db, dg_x, dg_h and b_hn's (the scratch's db and dbh:
  * weight_grads sets J->db and J->dbh). */
-static void SFX(gruln_elem)(rn_job *J, int t, int u0, int u1, int i)
+static void SFX(gruln_elem)(rn_job *J, int t, int u0, int u1, int i, const int n0, const int n1)
 {
     const int N = J->N, H = J->H, r = J->reverse, w = u1 - u0;
     const long G3 = 3L * H, k0 = (long)t * N;
@@ -1754,71 +2020,58 @@ static void SFX(gruln_elem)(rn_job *J, int t, int u0, int u1, int i)
     const float *m = J->mask ? J->mask + k0 : 0;
     float *pb = SFX(ln_w)(J, 3, 4) + 4L * N * i;
     float cs_[4][3 * 64] __attribute__((aligned(64)));
-    memset(cs_, 0, sizeof cs_);
-    for (long n = 0; n < N; n++) {
-        const long o = (k0 + n) * G3;
-        float *dax = J->da + o, *dah = J->dah + o, *dh = J->dh + n * H, *dhk = J->dhk + n * H, *q = pb + 4 * n;
-        if (m && m[n] == 0.0f) {
-            for (int j = u0; j < u1; j++) {
-                dax[j] = dax[H + j] = dax[2 * H + j] = 0.0f;
-                dah[j] = dah[H + j] = dah[2 * H + j] = 0.0f;
-                dhk[j] = dh[j];
+    for (int c0 = n0; c0 < n1; c0 += RN_LN_RC) {    /* a chunk's rows summed, then added to its sums */
+        const int c1 = n1 - c0 < RN_LN_RC ? n1 : c0 + RN_LN_RC;
+        memset(cs_, 0, sizeof cs_);
+        for (long n = c0; n < c1; n++) {
+            const long o = (k0 + n) * G3;
+            float *dax = J->da + o, *dah = J->dah + o, *dh = J->dh + n * H, *dhk = J->dhk + n * H, *q = pb + 4 * n;
+            if (m && m[n] == 0.0f) {
+                for (int j = u0; j < u1; j++) {
+                    dax[j] = dax[H + j] = dax[2 * H + j] = 0.0f;
+                    dah[j] = dah[H + j] = dah[2 * H + j] = 0.0f;
+                    dhk[j] = dh[j];
+                }
+                q[0] = q[1] = q[2] = q[3] = 0.0f;
+                continue;
             }
-            q[0] = q[1] = q[2] = q[3] = 0.0f;
-            continue;
+            SFX(gru_units_bwd)(u0, u1, H, gt + n * G3, qt + n * H, hp + n * H, dyt + n * J->dy_ns, dh, dax, dah,
+                               dhk, J->zh ? J->zh + n * H : 0, slope);
+            SFX(ln_row_sums)(dax, dah, J->gh, J->nh + o, J->gx, J->nx + o, H, 3, u0, w, q, cs_[0], 1);
         }
-        SFX(gru_units_bwd)(u0, u1, H, gt + n * G3, qt + n * H, hp + n * H, dyt + n * J->dy_ns, dh, dax, dah, dhk,
-                           J->zh ? J->zh + n * H : 0, slope);
-        SFX(ln_row_sums)(dax, dah, J->gh, J->nh + o, J->gx, J->nx + o, H, 3, u0, w, q, cs_[0], 1);
+        float *acc = SFX(ln_w)(J, 3, 9) + (long)(c0 / RN_LN_RC) * 15 * H;
+        for (int g = 0; g < 3; g++)
+            for (int l = 0; l < w; l++) {
+                const long c = g * H + u0 + l;
+                acc[c] += cs_[0][g * 64 + l];
+                acc[3 * H + c] += cs_[1][g * 64 + l];
+                acc[6 * H + c] += cs_[2][g * 64 + l];
+                acc[9 * H + c] += cs_[3][g * 64 + l];
+            }
     }
-    float *dbw = SFX(ln_w)(J, 3, 5), *dbhw = SFX(ln_w)(J, 3, 8);
-    for (int g = 0; g < 3; g++)
-        for (int l = 0; l < w; l++) {
-            const long c = g * H + u0 + l;
-            dbw[c] += cs_[0][g * 64 + l];
-            J->dgx[c] += cs_[1][g * 64 + l];
-            J->dgh[c] += cs_[2][g * 64 + l];
-            dbhw[c] += cs_[3][g * 64 + l];
-        }
 }
 
-static void SFX(gruln_bwd)(rn_job *J, int tid, int nt)
+/* The backward's steps for rows n0 .. n1 - 1 (the row split), as lstmln_bwd_rows. */
+static void SFX(gruln_bwd_rows)(rn_job *J, const int n0, const int n1, float *st)
 {
     const int T = J->T, N = J->N, H = J->H, r = J->reverse, nb = (H + 15) / 16, npan = (nb + 3) / 4;
     const long G3 = 3L * H;
-    rn_sync S = {tid, nt, 0, 0, 0, 0};
-    float *st = SFX(ln_w)(J, 3, 2) + 4L * N * tid, *dbw = SFX(ln_w)(J, 3, 5), *dbhw = SFX(ln_w)(J, 3, 8);
     float tile[6 * 64] __attribute__((aligned(64)));
-    rn_phase(&S, npan);                                 /* pack U^T; step T-1's (0's) elementwise work */
-    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
-        const int u0 = 64 * i, u1 = 64 * i + 64 < H ? 64 * i + 64 : H;
-        SFX(pack_bwd)(J->U, H, 3, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
-        for (int g = 0; g < 3; g++)
-            for (int j = u0; j < u1; j++) {
-                const long c = g * H + j;
-                dbw[c] = dbhw[c] = J->dgx[c] = J->dgh[c] = 0.0f;
-            }
-        SFX(gruln_elem)(J, r ? 0 : T - 1, u0, u1, i);
-    }
-    rn_wait(J, &S);
     for (int s = 0; s < T; s++) {
         const int t = r ? s : T - 1 - s;
         const long k0 = (long)t * N;
-        rn_phase(&S, npan);                             /* du = LN'(da_h g_h) in place, d(x W) = LN'(da_x g_x) */
-        for (int i, have = 0; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
-            if (!have) { SFX(ln_combine)(SFX(ln_w)(J, 3, 4), npan, N, 4, G3, st); have = 1; }
-            SFX(ln_bwd3)(J, 3, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st, J->da, J->dah, J->dah);
-        }
-        rn_wait(J, &S);
+        for (int i = 0; i < npan; i++) SFX(gruln_elem)(J, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, i, n0, n1);
+        SFX(ln_combine)(SFX(ln_w)(J, 3, 4), npan, N, 4, G3, st, n0, n1);
+        for (int i = 0; i < npan; i++)
+            SFX(ln_bwd3)(J, 3, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st, J->da, J->dah, J->dah, n0, n1);
         const float *du = J->dah + k0 * G3;
-        rn_phase(&S, npan);                             /* dh_{t-1} = du U^T + dhk; the next step's elementwise work */
-        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        const long kn = (long)(r ? t + 1 : t - 1) * N;            /* the next step's rows */
+        for (int i = 0; i < npan; i++) {
             const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
             const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             const float *panel = J->packed + (long)pb * 16 * G3;
-            const long kn = (long)(r ? t + 1 : t - 1) * N;        /* the next step's rows */
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
+            for (int rb = n0; rb < n1; rb += RN_LN_KR) {
+                const int rows = n1 - rb < RN_LN_KR ? n1 - rb : RN_LN_KR;
                 SFX(kern)(rows, np_, G3, du + (long)rb * G3, G3, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -1836,15 +2089,84 @@ static void SFX(gruln_bwd)(rn_job *J, int tid, int nt)
                     }
                 }
             }
-            if (s + 1 < T) SFX(gruln_elem)(J, r ? t + 1 : t - 1, u0, u0 + lim, i);
+        }
+    }
+}
+
+static void SFX(gruln_bwd)(rn_job *J, int tid, int nt)
+{
+    const int T = J->T, N = J->N, H = J->H, r = J->reverse, nb = (H + 15) / 16, npan = (nb + 3) / 4;
+    const long G3 = 3L * H;
+    rn_sync S = {tid, nt, 0, 0, 0, 0};
+    float *st = SFX(ln_w)(J, 3, 2) + 4L * N * tid, *acc = SFX(ln_w)(J, 3, 9);
+    const long nch = (N + RN_LN_RC - 1) / RN_LN_RC;
+    const int rows = SFX(ln_by_rows)(J, tid, nt);
+    float tile[6 * 64] __attribute__((aligned(64)));
+    rn_phase(&S, npan);                                 /* pack U^T; step T-1's (0's) elementwise work */
+    for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        const int u0 = 64 * i, u1 = 64 * i + 64 < H ? 64 * i + 64 : H;
+        SFX(pack_bwd)(J->U, H, 3, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
+        for (long ch = 0; ch < nch; ch++)               /* the chunks' column sums: 12 H of 15 H */
+            for (int g = 0; g < 12; g++)
+                for (int j = u0; j < u1; j++) acc[ch * 15 * H + g * H + j] = 0.0f;
+        if (!rows) SFX(gruln_elem)(J, r ? 0 : T - 1, u0, u1, i, 0, N);
+    }
+    rn_wait(J, &S);
+    if (rows) {                                         /* nt parts of the rows, all steps each */
+        rn_phase(&S, nt);
+        for (int c; (c = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            int n0, n1;
+            SFX(ln_part)(N, c, nt, &n0, &n1);
+            SFX(gruln_bwd_rows)(J, n0, n1, st);
+        }
+        rn_wait(J, &S);
+    }
+    for (int s = 0; s < T && !rows; s++) {
+        const int t = r ? s : T - 1 - s;
+        const long k0 = (long)t * N;
+        rn_phase(&S, npan);                             /* du = LN'(da_h g_h) in place, d(x W) = LN'(da_x g_x) */
+        for (int i, have = 0; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            if (!have) { SFX(ln_combine)(SFX(ln_w)(J, 3, 4), npan, N, 4, G3, st, 0, N); have = 1; }
+            SFX(ln_bwd3)(J, 3, t, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, st, J->da, J->dah, J->dah, 0, N);
+        }
+        rn_wait(J, &S);
+        const float *du = J->dah + k0 * G3;
+        rn_phase(&S, npan);                             /* dh_{t-1} = du U^T + dhk; the next step's elementwise work */
+        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+            const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
+            const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
+            const float *panel = J->packed + (long)pb * 16 * G3;
+            const long kn = (long)(r ? t + 1 : t - 1) * N;        /* the next step's rows */
+            for (int rb = 0; rb < N; rb += RN_LN_KR) {
+                const int rows = N - rb < RN_LN_KR ? N - rb : RN_LN_KR;
+                SFX(kern)(rows, np_, G3, du + (long)rb * G3, G3, panel, tile);
+                for (int rr = 0; rr < rows; rr++) {
+                    const long n = rb + rr;
+                    float *dhn = J->dh + n * H + u0;
+                    const float *dhkn = J->dhk + n * H + u0, *tr = tile + rr * 64;
+                    for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
+                    if (s + 1 < T) {                    /* the next step's cache rows */
+                        const long o = (kn + n) * G3 + u0;
+                        for (int g = 0; g < 3; g++) {
+                            RN_PREF(J->gates + o + g * H, lim, 0);
+                            RN_PREF(J->nh + o + g * H, lim, 0);
+                            RN_PREF(J->nx + o + g * H, lim, 0);
+                        }
+                        RN_PREF(J->aux + (kn + n) * H + u0, lim, 0);
+                    }
+                }
+            }
+            if (s + 1 < T) SFX(gruln_elem)(J, r ? t + 1 : t - 1, u0, u0 + lim, i, 0, N);
         }
         rn_wait(J, &S);
     }
     SFX(weight_grads)(J, &S, 3, J->da, J->dah);         /* dW, dU, dx from d(x W) and du (db, dbh: next) */
-    rn_phase(&S, 1);
+    rn_phase(&S, npan);                                 /* the column sums: the chunks' in chunk order */
     for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
-        memcpy(J->db, dbw, sizeof(float) * G3);
-        memcpy(J->dbh, dbhw, sizeof(float) * G3);
+        const long off[4] = {0, 3 * H, 6 * H, 9 * H}, len[4] = {G3, G3, G3, G3};
+        float *const out[4] = {J->db, J->dgx, J->dgh, J->dbh};
+        const int add[4] = {0, 0, 0, 0};
+        SFX(ln_chunk_sums)(J, 3, 4, off, len, out, add, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H);
     }
     rn_wait(J, &S);
 }
