@@ -1138,26 +1138,35 @@ static inline __attribute__((always_inline)) void SFX(ln_row_sums_body)(
             V_ST(p + 2 * GH, V_ADD(V_LD(p + 2 * GH), s2));
             if (dah_sum) V_ST(p + 3 * GH, V_ADD(V_LD(p + 3 * GH), s3));
         }
-        for (; l < w; l++) {
-            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        if (l < w) {                                /* the last w - l < VL columns: row by row, as above */
+            const int l0 = l;
+            float ts[4][16];
+            for (int k = 0; k < 4; k++)
+                for (int j = 0; j < w - l0; j++) ts[k][j] = 0.0f;
+            float *s0 = ts[0] - l0, *s1 = ts[1] - l0, *s2 = ts[2] - l0, *s3 = ts[3] - l0;
             for (int rr = 0; rr < NR; rr++) {
                 if (!(live >> rr & 1)) continue;
-                const long o = rr * ld + c + l;
-                const float d = dax[o], e = dah[o], dh = e * gh[c + l], dx = d * gx[c + l];
-                t1[rr] += dh;
-                t2[rr] += dh * nh[o];
-                t3[rr] += dx;
-                t4[rr] += dx * nx[o];
-                s0 += d;
-                s1 += d * nx[o];
-                s2 += e * nh[o];
-                if (dah_sum) s3 += e;
+                const float *ax = dax + rr * ld + c, *ah = dah + rr * ld + c, *mh = nh + rr * ld + c;
+                const float *mx = nx + rr * ld + c;
+                for (l = l0; l < w; l++) {
+                    const float d = ax[l], e = ah[l], dh = e * gh[c + l], dx = d * gx[c + l];
+                    t1[rr] += dh;
+                    t2[rr] += dh * mh[l];
+                    t3[rr] += dx;
+                    t4[rr] += dx * mx[l];
+                    s0[l] += d;
+                    s1[l] += d * mx[l];
+                    s2[l] += e * mh[l];
+                    if (dah_sum) s3[l] += e;
+                }
             }
-            float *p = acc + c + l;
-            p[0] += s0;
-            p[GH] += s1;
-            p[2 * GH] += s2;
-            if (dah_sum) p[3 * GH] += s3;
+            for (l = l0; l < w; l++) {
+                float *p = acc + c + l;
+                p[0] += s0[l];
+                p[GH] += s1[l];
+                p[2 * GH] += s2[l];
+                if (dah_sum) p[3 * GH] += s3[l];
+            }
         }
     }
     for (int rr = 0; rr < NR; rr++)
