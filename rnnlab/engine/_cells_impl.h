@@ -642,6 +642,16 @@ static inline float *SFX(ln_w)(rn_job *J, int G, int k) { return J->lnw + SFX(ln
 
 static inline long SFX(ln_scratch)(int N, int G, int H) { return SFX(ln_off)(N, G, H, 10); }
 
+/* dst[0 .. lim - 1] = src[...] (lim <= 16): a product tile's row of one gate block, in vector moves
+ * where it is whole (a loop the compiler would turn into a memcpy call per 16 floats). */
+static inline void SFX(ln_copy16)(float *dst, const float *src, const int lim)
+{
+    if (lim == 16)
+        for (int l = 0; l < 16; l += VL) V_ST(dst + l, V_LD(src + l));
+    else
+        for (int l = 0; l < lim; l++) dst[l] = src[l];
+}
+
 /* Software prefetch of len floats from p (a line of 16 floats at a time), for reading (rw 0) or
  * writing (1). The loops prefetch the next phase's cache rows while a product (compute bound) runs:
  * the per-step elementwise phases otherwise wait on memory for the forward's cache (gates, n_x, n_h). */
@@ -671,7 +681,7 @@ static void SFX(ln_products)(rn_job *J, rn_sync *S, const int G, const float *xt
                     for (int g = 0; g < G; g++) {
                         float *dst = u + (rb + rr) * GH + g * H + u0;
                         const float *src = tile + rr * 64 + g * 16;
-                        for (int l = 0; l < lim; l++) dst[l] = src[l];
+                        SFX(ln_copy16)(dst, src, lim);
                     }
             }
             for (int k = 0; k < 3; k++)                 /* the next phase's cache rows (pre: NULL, or (N, G H)) */
@@ -723,7 +733,7 @@ static void SFX(ln_row_products)(rn_job *J, const int G, const int n0, const int
                     for (int g = 0; g < G; g++) {
                         float *dst = u + (rb + rr) * GH + g * H + u0;
                         const float *src = tile + rr * 64 + g * 16;
-                        for (int l = 0; l < lim; l++) dst[l] = src[l];
+                        SFX(ln_copy16)(dst, src, lim);
                     }
             }
             for (int k = 0; k < 3; k++)                 /* the step's cache rows (pre: NULL, or (N, G H)) */
