@@ -642,6 +642,16 @@ static inline float *SFX(ln_w)(rn_job *J, int G, int k) { return J->lnw + SFX(ln
 
 static inline long SFX(ln_scratch)(int N, int G, int H) { return SFX(ln_off)(N, G, H, 10); }
 
+/* dst[0 .. lim - 1] = src[...] (lim <= 16): a product tile's row of one gate block, in vector moves
+ * where it is whole (a loop the compiler would turn into a memcpy call per 16 floats). */
+static inline void SFX(ln_copy16)(float *dst, const float *src, const int lim)
+{
+    if (lim == 16)
+        for (int l = 0; l < 16; l += VL) V_ST(dst + l, V_LD(src + l));
+    else
+        for (int l = 0; l < lim; l++) dst[l] = src[l];
+}
+
 /* Software prefetch of len floats from p (a line of 16 floats at a time), for reading (rw 0) or
  * writing (1). The loops prefetch the next phase's cache rows while a product (compute bound) runs:
  * the per-step elementwise phases otherwise wait on memory for the forward's cache (gates, n_x, n_h). */
@@ -671,7 +681,7 @@ static void SFX(ln_products)(rn_job *J, rn_sync *S, const int G, const float *xt
                     for (int g = 0; g < G; g++) {
                         float *dst = u + (rb + rr) * GH + g * H + u0;
                         const float *src = tile + rr * 64 + g * 16;
-                        for (int l = 0; l < lim; l++) dst[l] = src[l];
+                        SFX(ln_copy16)(dst, src, lim);
                     }
             }
             for (int k = 0; k < 3; k++)                 /* the next phase's cache rows (pre: NULL, or (N, G H)) */
@@ -723,7 +733,7 @@ static void SFX(ln_row_products)(rn_job *J, const int G, const int n0, const int
                     for (int g = 0; g < G; g++) {
                         float *dst = u + (rb + rr) * GH + g * H + u0;
                         const float *src = tile + rr * 64 + g * 16;
-                        for (int l = 0; l < lim; l++) dst[l] = src[l];
+                        SFX(ln_copy16)(dst, src, lim);
                     }
             }
             for (int k = 0; k < 3; k++)                 /* the step's cache rows (pre: NULL, or (N, G H)) */
@@ -1018,112 +1028,189 @@ static void SFX(lstmln_bwd1)(rn_job *J, int t, int u0, int u1, int i, const int 
     }
 }
 
-/* Backward, step t's gates for one row, len units (lstmv_step_backward from its dn_c line on):
+/* Backward, step t's gates for the live rows of a chunk of nr <= RN_LN_RC rows (bit rr of live: row
+ * rr is not padded), len units (lstmv_step_backward from its dn_c line on), per row:
  *   dc = dc_t (zoneout: dc_t (1 - d_c), and d_c dc_t joins dc_{t-1}) + (dn_c g_c - m1 - n_c m2) / s_c,
  *   da_o = sigma'(dm tanh_c),  dc += da_o p_o,  dc *= [|c^_t| < clip],  di = dc g, df = dc c_{t-1},
  *   dg = dc i,  dc_{t-1} = dc f,  da_f = df sigma'(f), or di -= df (cifg),  da_i = di sigma'(i),
- *   da_g = dg (1 - g^2),  dc_{t-1} += da_i p_i + da_f p_f;  the peephole terms summed into sp
- * (as lstm_units_bwd_v's), dn_c n_c and dn_c into sg (dg_c's and db_c's terms, at sg, sg + 64).
- * cc: c^_t; n_c = (c^_t - mu) rs. */
-static void SFX(lstmln_units_bwd)(const int len, const long H, const float *g_, const float *tc, const float *cp,
-                                  const float *cc, const float *dm, const float *dnc, const float mu,
-                                  const float *gc, const float m1, const float m2, const float rs, float *da,
-                                  float *dc, const float *pp, const float clip, const int cifg, const float *zc,
-                                  float *sp, float *sg, const float slope)
+ *   da_g = dg (1 - g^2),  dc_{t-1} += da_i p_i + da_f p_f  (as lstm_units_bwd_v's).
+ * The column sums over the chunk's rows, in row order, stay in registers and are added once to the
+ * chunk's sums acc: dn_c n_c and dn_c (dg_c's and db_c's terms) at acc + 12 H, + 13 H, the peephole
+ * terms at acc + 14 H .. 16 H. cc: c^_t; n_c = (c^_t - mu) rs. Pointers at the chunk's first row and
+ * the units' first column; g_, da: row stride 4 H, the others H; mu, m1, m2, rs: per row. */
+static void SFX(lstmln_units_bwd)(const int nr, const unsigned live, const int len, const long H, const float *g_,
+                                  const float *tc, const float *cp, const float *cc, const float *dm,
+                                  const float *dnc, const float *mu, const float *gc, const float *m1,
+                                  const float *m2, const float *rs, float *da, float *dc, const float *pp,
+                                  const float clip, const int cifg, const float *zc, float *acc, const float slope)
 {
-    const SFX(vf) one = V_SET(1.0f), zero = V_SET(0.0f), lim = V_SET(clip), mv = V_SET(mu);
-    const SFX(vf) a1 = V_SET(m1), a2 = V_SET(m2), rv = V_SET(rs);
+    const SFX(vf) one = V_SET(1.0f), zero = V_SET(0.0f), lim = V_SET(clip);
+    const long G4 = 4 * H;
     int j = 0;
     for (; j + VL <= len; j += VL) {
-        const SFX(vf) i = V_LD(g_ + j), f = V_LD(g_ + H + j), o = V_LD(g_ + 2 * H + j), g = V_LD(g_ + 3 * H + j);
-        const SFX(vf) th = V_LD(tc + j), c0 = V_LD(cp + j), ct = V_LD(cc + j), dn = V_LD(dnc + j);
-        const SFX(vf) nc = V_MUL(V_SUB(ct, mv), rv);
-        V_ST(sg + j, V_FMA(dn, nc, V_LD(sg + j)));
-        V_ST(sg + 64 + j, V_ADD(dn, V_LD(sg + 64 + j)));
-        SFX(vf) dci = V_LD(dc + j), dzc = zero;
-        if (zc) { const SFX(vf) d = V_LD(zc + j); dzc = V_MUL(dci, d); dci = V_MUL(dci, V_SUB(one, d)); }
-        SFX(vf) dct = V_ADD(dci, V_MUL(V_SUB(V_SUB(V_MUL(dn, V_LD(gc + j)), a1), V_MUL(nc, a2)), rv));
-        const SFX(vf) dao = SFX(vdgate)(V_MUL(V_LD(dm + j), th), o, slope);
-        if (pp) dct = V_FMA(dao, V_LD(pp + 2 * H + j), dct);
-        if (clip > 0.0f) dct = V_KEEP_LT(dct, ct, lim);
-        SFX(vf) di = V_MUL(dct, g);
-        const SFX(vf) df = V_MUL(dct, c0);
-        SFX(vf) daf = zero;
-        if (cifg) di = V_SUB(di, df);
-        else daf = SFX(vdgate)(df, f, slope);
-        const SFX(vf) dai = SFX(vdgate)(di, i, slope);
-        SFX(vf) dcp = V_MUL(dct, f);
-        if (pp) {
-            dcp = V_FMA(daf, V_LD(pp + H + j), V_FMA(dai, V_LD(pp + j), dcp));
-            V_ST(sp + j, V_FMA(dai, c0, V_LD(sp + j)));
-            V_ST(sp + 64 + j, V_FMA(daf, c0, V_LD(sp + 64 + j)));
-            V_ST(sp + 128 + j, V_FMA(dao, ct, V_LD(sp + 128 + j)));
+        SFX(vf) sg0 = zero, sg1 = zero, sp0 = zero, sp1 = zero, sp2 = zero;
+        const SFX(vf) gcv = V_LD(gc + j);
+        for (int rr = 0; rr < nr; rr++) {
+            if (!(live >> rr & 1)) continue;
+            const long og = rr * G4 + j, oh = rr * H + j;
+            const SFX(vf) mv = V_SET(mu[rr]), a1 = V_SET(m1[rr]), a2 = V_SET(m2[rr]), rv = V_SET(rs[rr]);
+            const SFX(vf) i = V_LD(g_ + og), f = V_LD(g_ + H + og), o = V_LD(g_ + 2 * H + og);
+            const SFX(vf) g = V_LD(g_ + 3 * H + og);
+            const SFX(vf) th = V_LD(tc + oh), c0 = V_LD(cp + oh), ct = V_LD(cc + oh), dn = V_LD(dnc + oh);
+            const SFX(vf) nc = V_MUL(V_SUB(ct, mv), rv);
+            sg0 = V_FMA(dn, nc, sg0);
+            sg1 = V_ADD(dn, sg1);
+            SFX(vf) dci = V_LD(dc + oh), dzc = zero;
+            if (zc) { const SFX(vf) d = V_LD(zc + oh); dzc = V_MUL(dci, d); dci = V_MUL(dci, V_SUB(one, d)); }
+            SFX(vf) dct = V_ADD(dci, V_MUL(V_SUB(V_SUB(V_MUL(dn, gcv), a1), V_MUL(nc, a2)), rv));
+            const SFX(vf) dao = SFX(vdgate)(V_MUL(V_LD(dm + oh), th), o, slope);
+            if (pp) dct = V_FMA(dao, V_LD(pp + 2 * H + j), dct);
+            if (clip > 0.0f) dct = V_KEEP_LT(dct, ct, lim);
+            SFX(vf) di = V_MUL(dct, g);
+            const SFX(vf) df = V_MUL(dct, c0);
+            SFX(vf) daf = zero;
+            if (cifg) di = V_SUB(di, df);
+            else daf = SFX(vdgate)(df, f, slope);
+            const SFX(vf) dai = SFX(vdgate)(di, i, slope);
+            SFX(vf) dcp = V_MUL(dct, f);
+            if (pp) {
+                dcp = V_FMA(daf, V_LD(pp + H + j), V_FMA(dai, V_LD(pp + j), dcp));
+                sp0 = V_FMA(dai, c0, sp0);
+                sp1 = V_FMA(daf, c0, sp1);
+                sp2 = V_FMA(dao, ct, sp2);
+            }
+            V_ST(da + og, dai);
+            V_ST(da + H + og, daf);
+            V_ST(da + 2 * H + og, dao);
+            V_ST(da + 3 * H + og, V_MUL(V_MUL(dct, i), V_SUB(one, V_MUL(g, g))));
+            V_ST(dc + oh, V_ADD(dcp, dzc));
         }
-        V_ST(da + j, dai);
-        V_ST(da + H + j, daf);
-        V_ST(da + 2 * H + j, dao);
-        V_ST(da + 3 * H + j, V_MUL(V_MUL(dct, i), V_SUB(one, V_MUL(g, g))));
-        V_ST(dc + j, V_ADD(dcp, dzc));
+        V_ST(acc + 12 * H + j, V_ADD(V_LD(acc + 12 * H + j), sg0));
+        V_ST(acc + 13 * H + j, V_ADD(V_LD(acc + 13 * H + j), sg1));
+        if (pp) {
+            V_ST(acc + 14 * H + j, V_ADD(V_LD(acc + 14 * H + j), sp0));
+            V_ST(acc + 15 * H + j, V_ADD(V_LD(acc + 15 * H + j), sp1));
+            V_ST(acc + 16 * H + j, V_ADD(V_LD(acc + 16 * H + j), sp2));
+        }
     }
 #if VL > 1
     if (j < len)
-        RN_GEN(lstmln_units_bwd)(len - j, H, g_ + j, tc + j, cp + j, cc + j, dm + j, dnc + j, mu, gc + j, m1, m2,
-                                 rs, da + j, dc + j, pp ? pp + j : 0, clip, cifg, zc ? zc + j : 0, sp + j, sg + j,
+        RN_GEN(lstmln_units_bwd)(nr, live, len - j, H, g_ + j, tc + j, cp + j, cc + j, dm + j, dnc + j, mu, gc + j,
+                                 m1, m2, rs, da + j, dc + j, pp ? pp + j : 0, clip, cifg, zc ? zc + j : 0, acc + j,
                                  slope);
 #endif
 }
 
-/* One row's share, columns u0 .. u0 + w - 1 of each of the G gate blocks (w <= 64), of the sums that
- * LN's backward needs, for a = da_h U-side and da_x x-side gradients (the same array in the LSTM):
- * q[0..3] = the row sums of da_h g_h, da_h g_h n_h, da_x g_x, da_x g_x n_x (lanes added in order,
- * then the last units), and the column sums of da_x, da_x n_x, da_h n_h (and with dah_sum da_h)
- * added to cs[0], cs[1], cs[2] (cs[3]), each (G, 64). All pointers at the row's column 0. */
-static void SFX(ln_row_sums)(const float *dax, const float *dah, const float *gh, const float *nh, const float *gx,
-                             const float *nx, const long H, const int G, const int u0, const int w, float *q,
-                             float *cs, const int dah_sum)
+/* The live rows' (of NR, bit rr of live) shares, columns u0 .. u0 + w - 1 of each of the G gate
+ * blocks (w <= 64), of the sums that LN's backward needs, for da_h (U side) and da_x (x side) (the
+ * same array in the LSTM): q[4 rr .. 4 rr + 3] = row rr's sums of da_h g_h, da_h g_h n_h, da_x g_x,
+ * da_x g_x n_x (lanes added in order, then the last units); and the column sums over the rows, in
+ * row order, of da_x, da_x n_x, da_h n_h (and with dah_sum da_h), kept in registers and added once
+ * to the chunk's sums: part k at acc + k G H. dax, dah, nh, nx at the first row's column 0, row
+ * stride ld; gh, gx, acc at column 0. NR is a constant where the body is inlined (the row sums'
+ * accumulators stay in registers). */
+static inline __attribute__((always_inline)) void SFX(ln_row_sums_body)(
+    const int NR, const unsigned live, const float *dax, const float *dah, const long ld, const float *gh,
+    const float *nh, const float *gx, const float *nx, const long H, const int G, const int u0, const int w,
+    float *q, float *acc, const int dah_sum)
 {
     const SFX(vf) zero = V_SET(0.0f);
-    SFX(vf) a1 = zero, a2 = zero, a3 = zero, a4 = zero;
-    float t1 = 0.0f, t2 = 0.0f, t3 = 0.0f, t4 = 0.0f;
+    const long GH = (long)G * H;
+    SFX(vf) a1[RN_LN_RC], a2[RN_LN_RC], a3[RN_LN_RC], a4[RN_LN_RC];
+    float t1[RN_LN_RC], t2[RN_LN_RC], t3[RN_LN_RC], t4[RN_LN_RC];
+    for (int rr = 0; rr < NR; rr++) {
+        a1[rr] = a2[rr] = a3[rr] = a4[rr] = zero;
+        t1[rr] = t2[rr] = t3[rr] = t4[rr] = 0.0f;
+    }
     for (int g = 0; g < G; g++) {
         const long c = g * H + u0;
-        float *s0 = cs + g * 64, *s1 = cs + (G + g) * 64, *s2 = cs + (2 * G + g) * 64, *s3 = cs + (3 * G + g) * 64;
         int l = 0;
         for (; l + VL <= w; l += VL) {
-            const SFX(vf) d = V_LD(dax + c + l), e = V_LD(dah + c + l), m = V_LD(nh + c + l), n = V_LD(nx + c + l);
-            const SFX(vf) dh = V_MUL(e, V_LD(gh + c + l)), dx = V_MUL(d, V_LD(gx + c + l));
-            a1 = V_ADD(a1, dh);
-            a2 = V_FMA(dh, m, a2);
-            a3 = V_ADD(a3, dx);
-            a4 = V_FMA(dx, n, a4);
-            V_ST(s0 + l, V_ADD(V_LD(s0 + l), d));
-            V_ST(s1 + l, V_FMA(d, n, V_LD(s1 + l)));
-            V_ST(s2 + l, V_FMA(e, m, V_LD(s2 + l)));
-            if (dah_sum) V_ST(s3 + l, V_ADD(V_LD(s3 + l), e));
+            SFX(vf) s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+            const SFX(vf) ghv = V_LD(gh + c + l), gxv = V_LD(gx + c + l);
+            for (int rr = 0; rr < NR; rr++) {
+                if (!(live >> rr & 1)) continue;
+                const long o = rr * ld + c + l;
+                const SFX(vf) d = V_LD(dax + o), e = V_LD(dah + o), m = V_LD(nh + o), n = V_LD(nx + o);
+                const SFX(vf) dh = V_MUL(e, ghv), dx = V_MUL(d, gxv);
+                a1[rr] = V_ADD(a1[rr], dh);
+                a2[rr] = V_FMA(dh, m, a2[rr]);
+                a3[rr] = V_ADD(a3[rr], dx);
+                a4[rr] = V_FMA(dx, n, a4[rr]);
+                s0 = V_ADD(s0, d);
+                s1 = V_FMA(d, n, s1);
+                s2 = V_FMA(e, m, s2);
+                if (dah_sum) s3 = V_ADD(s3, e);
+            }
+            float *p = acc + c + l;
+            V_ST(p, V_ADD(V_LD(p), s0));
+            V_ST(p + GH, V_ADD(V_LD(p + GH), s1));
+            V_ST(p + 2 * GH, V_ADD(V_LD(p + 2 * GH), s2));
+            if (dah_sum) V_ST(p + 3 * GH, V_ADD(V_LD(p + 3 * GH), s3));
         }
-        for (; l < w; l++) {
-            const float d = dax[c + l], e = dah[c + l], dh = e * gh[c + l], dx = d * gx[c + l];
-            t1 += dh;
-            t2 += dh * nh[c + l];
-            t3 += dx;
-            t4 += dx * nx[c + l];
-            s0[l] += d;
-            s1[l] += d * nx[c + l];
-            s2[l] += e * nh[c + l];
-            if (dah_sum) s3[l] += e;
+        if (l < w) {                                /* the last w - l < VL columns: row by row, as above */
+            const int l0 = l;
+            float ts[4][16];
+            for (int k = 0; k < 4; k++)
+                for (int j = 0; j < w - l0; j++) ts[k][j] = 0.0f;
+            float *s0 = ts[0] - l0, *s1 = ts[1] - l0, *s2 = ts[2] - l0, *s3 = ts[3] - l0;
+            for (int rr = 0; rr < NR; rr++) {
+                if (!(live >> rr & 1)) continue;
+                const float *ax = dax + rr * ld + c, *ah = dah + rr * ld + c, *mh = nh + rr * ld + c;
+                const float *mx = nx + rr * ld + c;
+                for (l = l0; l < w; l++) {
+                    const float d = ax[l], e = ah[l], dh = e * gh[c + l], dx = d * gx[c + l];
+                    t1[rr] += dh;
+                    t2[rr] += dh * mh[l];
+                    t3[rr] += dx;
+                    t4[rr] += dx * mx[l];
+                    s0[l] += d;
+                    s1[l] += d * mx[l];
+                    s2[l] += e * mh[l];
+                    if (dah_sum) s3[l] += e;
+                }
+            }
+            for (l = l0; l < w; l++) {
+                float *p = acc + c + l;
+                p[0] += s0[l];
+                p[GH] += s1[l];
+                p[2 * GH] += s2[l];
+                if (dah_sum) p[3 * GH] += s3[l];
+            }
         }
     }
-    q[0] = SFX(vhsum)(a1) + t1;
-    q[1] = SFX(vhsum)(a2) + t2;
-    q[2] = SFX(vhsum)(a3) + t3;
-    q[3] = SFX(vhsum)(a4) + t4;
+    for (int rr = 0; rr < NR; rr++)
+        if (live >> rr & 1) {
+            q[4 * rr] = SFX(vhsum)(a1[rr]) + t1[rr];
+            q[4 * rr + 1] = SFX(vhsum)(a2[rr]) + t2[rr];
+            q[4 * rr + 2] = SFX(vhsum)(a3[rr]) + t3[rr];
+            q[4 * rr + 3] = SFX(vhsum)(a4[rr]) + t4[rr];
+        }
 }
+
+/* ln_row_sums_body for a chunk of nr <= RN_LN_RC rows, each count compiled on its own. */
+static void SFX(ln_row_sums)(const int nr, const unsigned live, const float *dax, const float *dah, const long ld,
+                             const float *gh, const float *nh, const float *gx, const float *nx, const long H,
+                             const int G, const int u0, const int w, float *q, float *acc, const int dah_sum)
+{
+#define RN_SUMS(k) SFX(ln_row_sums_body)(k, live, dax, dah, ld, gh, nh, gx, nx, H, G, u0, w, q, acc, dah_sum)
+    switch (nr) {
+    case 1: RN_SUMS(1); break;
+    case 2: RN_SUMS(2); break;
+    case 3: RN_SUMS(3); break;
+    default: RN_SUMS(4); break;
+    }
+#undef RN_SUMS
+}
+#if RN_LN_RC != 4
+#error "ln_row_sums: one case per chunk row count (RN_LN_RC 4)"
+#endif
 
 /* Backward, step t's gates for units u0 .. u1 - 1 (u1 - u0 <= 64; panel i) of every row. st: the rows'
  * m1, m2 of dn_c g_c. A padded row: da = 0, dc carried. The panel's share of the row sums of da g_h,
  * da g_h n_h, da g_x, da g_x n_x goes to its partial sums pb (N, 4), for the next phase. dp, dg_c,
- * db_c, and db (in the scratch: weight_grads sets J->db), dg_x, dg_h: the step's rows summed first
- * (ln_row_sums), then added. */
+ * db_c, and db (in the scratch: weight_grads sets J->db), dg_x, dg_h: per chunk of RN_LN_RC rows, the
+ * chunk's rows summed first (in registers, lstmln_units_bwd and ln_row_sums), then added to its sums. */
 static void SFX(lstmln_bwd2)(rn_job *J, int t, int u0, int u1, int i, const float *st, const int n0, const int n1)
 {
     const int N = J->N, H = J->H, r = J->reverse, w = u1 - u0;
@@ -1136,47 +1223,33 @@ static void SFX(lstmln_bwd2)(rn_job *J, int t, int u0, int u1, int i, const floa
     const int cifg = J->vflags & RN_CIFG;
     const float slope = J->vflags & RN_HARD ? J->slope : 0.0f;
     float *pb = SFX(ln_w)(J, 4, 4) + 4L * N * i;
-    float sp[3 * 64] __attribute__((aligned(64))), sg[2 * 64] __attribute__((aligned(64)));
-    float cs_[3][4 * 64] __attribute__((aligned(64)));
+    float mu[RN_LN_RC], m1[RN_LN_RC], m2[RN_LN_RC], rs[RN_LN_RC];
     for (int c0 = n0; c0 < n1; c0 += RN_LN_RC) {    /* a chunk's rows summed, then added to its sums */
-        const int c1 = n1 - c0 < RN_LN_RC ? n1 : c0 + RN_LN_RC;
-        memset(sp, 0, sizeof sp);
-        memset(sg, 0, sizeof sg);
-        memset(cs_, 0, sizeof cs_);
-        for (long n = c0; n < c1; n++) {
-            float *da = J->da + (k0 + n) * G4;
-            float *q = pb + 4 * n;
+        const int c1 = n1 - c0 < RN_LN_RC ? n1 : c0 + RN_LN_RC, nr = c1 - c0;
+        unsigned live = 0;
+        for (int rr = 0; rr < nr; rr++) {
+            const long n = c0 + rr;
+            float *da = J->da + (k0 + n) * G4, *q = pb + 4 * n;
             q[0] = q[1] = q[2] = q[3] = 0.0f;
             if (m && m[n] == 0.0f) {
                 for (int j = u0; j < u1; j++) da[j] = da[H + j] = da[2 * H + j] = da[3 * H + j] = 0.0f;
                 continue;
             }
-            const long k = n * H + u0;
-            SFX(lstmln_units_bwd)(w, H, J->gates + (k0 + n) * G4 + u0, J->aux + k0 * H + k, cp + k, cct + k,
-                                  SFX(ln_w)(J, 4, 0) + k, SFX(ln_w)(J, 4, 1) + k, J->mc[k0 + n], J->gc + u0,
-                                  st[2 * n], st[2 * n + 1], 1.0f / J->sc[k0 + n], da + u0, J->dc + k,
-                                  pp ? pp + u0 : 0, clip, cifg, J->zc ? J->zc + k : 0, sp, sg, slope);
-            const long o = (k0 + n) * G4;
-            SFX(ln_row_sums)(da, da, J->gh, J->nh + o, J->gx, J->nx + o, H, 4, u0, w, q, cs_[0], 0);
+            live |= 1u << rr;
+            mu[rr] = J->mc[k0 + n];
+            m1[rr] = st[2 * n];
+            m2[rr] = st[2 * n + 1];
+            rs[rr] = 1.0f / J->sc[k0 + n];
         }
+        if (!live) continue;                        /* nothing to add (the sums are never -0) */
         float *acc = SFX(ln_w)(J, 4, 9) + (long)(c0 / RN_LN_RC) * 20 * H;
-        for (int g = 0; g < 4; g++)
-            for (int l = 0; l < w; l++) {
-                const long c = g * H + u0 + l;
-                acc[c] += cs_[0][g * 64 + l];
-                acc[4 * H + c] += cs_[1][g * 64 + l];
-                acc[8 * H + c] += cs_[2][g * 64 + l];
-            }
-        for (int j = u0; j < u1; j++) {
-            acc[12 * H + j] += sg[j - u0];
-            acc[13 * H + j] += sg[64 + j - u0];
-        }
-        if (pp)
-            for (int j = u0; j < u1; j++) {
-                acc[14 * H + j] += sp[j - u0];
-                acc[15 * H + j] += sp[64 + j - u0];
-                acc[16 * H + j] += sp[128 + j - u0];
-            }
+        const long k = (long)c0 * H + u0, o = (k0 + c0) * G4;
+        SFX(lstmln_units_bwd)(nr, live, w, H, J->gates + o + u0, J->aux + k0 * H + k, cp + k, cct + k,
+                              SFX(ln_w)(J, 4, 0) + k, SFX(ln_w)(J, 4, 1) + k, mu, J->gc + u0, m1, m2, rs,
+                              J->da + o + u0, J->dc + k, pp ? pp + u0 : 0, clip, cifg, J->zc ? J->zc + k : 0,
+                              acc + u0, slope);
+        SFX(ln_row_sums)(nr, live, J->da + o, J->da + o, G4, J->gh, J->nh + o, J->gx, J->nx + o, H, 4, u0, w,
+                         pb + 4L * c0, acc, 0);
     }
 }
 
@@ -2007,9 +2080,9 @@ static void SFX(gruln_fwd)(rn_job *J, int tid, int nt)
 
 /* Backward, step t's elementwise work for units u0 .. u1 - 1 (u1 - u0 <= 64; panel i) of every row:
  * gru_units_bwd's da_x (into da), da_h = [da_r, da_z, dq] (into dah) and dhk; a padded row: no
- * gradient, dhk = dh. Then ln_row_sums: the panel's share of the row sums into its partial sums
- * (N, 4), and the step's column sums added to db, dg_x, dg_h and b_hn's (the scratch's db and dbh:
- * weight_grads sets J->db and J->dbh). */
+ * gradient, dhk = dh. Then ln_row_sums, per chunk of RN_LN_RC rows: the panel's share of the row
+ * sums into its partial sums (N, 4), and the chunk's column sums (its rows summed in registers) added
+ * to its sums of db, dg_x, dg_h and b_hn's (the scratch's part 9). */
 static void SFX(gruln_elem)(rn_job *J, int t, int u0, int u1, int i, const int n0, const int n1)
 {
     const int N = J->N, H = J->H, r = J->reverse, w = u1 - u0;
@@ -2019,10 +2092,9 @@ static void SFX(gruln_elem)(rn_job *J, int t, int u0, int u1, int i, const int n
     const float *hp = J->hs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
     const float *m = J->mask ? J->mask + k0 : 0;
     float *pb = SFX(ln_w)(J, 3, 4) + 4L * N * i;
-    float cs_[4][3 * 64] __attribute__((aligned(64)));
     for (int c0 = n0; c0 < n1; c0 += RN_LN_RC) {    /* a chunk's rows summed, then added to its sums */
         const int c1 = n1 - c0 < RN_LN_RC ? n1 : c0 + RN_LN_RC;
-        memset(cs_, 0, sizeof cs_);
+        unsigned live = 0;
         for (long n = c0; n < c1; n++) {
             const long o = (k0 + n) * G3;
             float *dax = J->da + o, *dah = J->dah + o, *dh = J->dh + n * H, *dhk = J->dhk + n * H, *q = pb + 4 * n;
@@ -2035,19 +2107,14 @@ static void SFX(gruln_elem)(rn_job *J, int t, int u0, int u1, int i, const int n
                 q[0] = q[1] = q[2] = q[3] = 0.0f;
                 continue;
             }
+            live |= 1u << (n - c0);
             SFX(gru_units_bwd)(u0, u1, H, gt + n * G3, qt + n * H, hp + n * H, dyt + n * J->dy_ns, dh, dax, dah,
                                dhk, J->zh ? J->zh + n * H : 0, slope);
-            SFX(ln_row_sums)(dax, dah, J->gh, J->nh + o, J->gx, J->nx + o, H, 3, u0, w, q, cs_[0], 1);
         }
-        float *acc = SFX(ln_w)(J, 3, 9) + (long)(c0 / RN_LN_RC) * 15 * H;
-        for (int g = 0; g < 3; g++)
-            for (int l = 0; l < w; l++) {
-                const long c = g * H + u0 + l;
-                acc[c] += cs_[0][g * 64 + l];
-                acc[3 * H + c] += cs_[1][g * 64 + l];
-                acc[6 * H + c] += cs_[2][g * 64 + l];
-                acc[9 * H + c] += cs_[3][g * 64 + l];
-            }
+        if (!live) continue;                        /* nothing to add (the sums are never -0) */
+        const long o = (k0 + c0) * G3;
+        SFX(ln_row_sums)(c1 - c0, live, J->da + o, J->dah + o, G3, J->gh, J->nh + o, J->gx, J->nx + o, H, 3, u0, w,
+                         pb + 4L * c0, SFX(ln_w)(J, 3, 9) + (long)(c0 / RN_LN_RC) * 15 * H, 1);
     }
 }
 
