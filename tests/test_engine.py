@@ -276,3 +276,18 @@ def test_products_alone_touch_nothing_and_refuse_cell_options(monkeypatch):
             engine._run(which, 6, 5, 20, 4, False, D=4, x=x, W=W, U=U, b=np.zeros(80, np.float32), hs=hs,
                         cs=hs.copy(), gates=np.zeros((6, 5, 80), np.float32), aux=np.zeros((6, 5, 20), np.float32),
                         b_hn=np.zeros(20, np.float32), vflags=flags)
+
+
+@needs_engine
+@pytest.mark.parametrize("kind,options", [("LSTM", {}), ("GRU", {}), ("RNN", {}), ("LSTM", {"layer_norm": True}),
+                                          ("GRU", {"layer_norm": True}), ("LSTM", {"gate_activation": "hard_sigmoid"}),
+                                          ("LSTM", {"cell_clip": 0.5, "gate_clip": 1.0}), ("LSTM", {"proj_size": 7})])
+def test_a_nan_weight_gives_nan_outputs_as_numpy_does(kind, options, monkeypatch):
+    """The clamps of the compiled activations and clips keep a NaN (NumPy's tanh and clip do): a
+    diverged weight shows in the outputs on every instruction set, vector lanes and scalar tails."""
+    for isa in _engines():
+        monkeypatch.setenv("RNNLAB_ENGINE", isa)
+        layer = getattr(rnnlab, kind)(4, 37, seed=0, **options)
+        layer.params["l0.W"][0, :] = np.nan
+        y, _, _ = layer.forward(np.ones((3, 2, 4), np.float32))
+        assert np.isnan(y[:, -1]).all(), (isa, kind, options)

@@ -224,7 +224,7 @@ typedef float SFX(vf);
 static inline SFX(vf) SFX(vtanh)(SFX(vf) z)
 {
     const float lim = 7.90531110763549805f;
-    z = V_MIN(V_MAX(z, V_SET(-lim)), V_SET(lim));
+    z = V_MIN(V_SET(lim), V_MAX(V_SET(-lim), z));
     const SFX(vf) z2 = V_MUL(z, z);
     SFX(vf) p = V_SET(-2.76076847742355e-16f);
     p = V_FMA(p, z2, V_SET(2.00018790482477e-13f));
@@ -253,7 +253,7 @@ static inline SFX(vf) SFX(vsig)(SFX(vf) z)
 static inline SFX(vf) SFX(vgate)(SFX(vf) z, const float slope)
 {
     if (slope > 0.0f)
-        return V_MIN(V_MAX(V_ADD(V_MUL(z, V_SET(slope)), V_SET(0.5f)), V_SET(0.0f)), V_SET(1.0f));
+        return V_MIN(V_SET(1.0f), V_MAX(V_SET(0.0f), V_ADD(V_MUL(z, V_SET(slope)), V_SET(0.5f))));
     return SFX(vsig)(z);
 }
 
@@ -782,7 +782,7 @@ static void SFX(lstmln_gates)(const int len, const long H, const float *ux, cons
         const SFX(vf) f = cifg ? V_SUB(one, i) : SFX(vgate)(z[1], slope);
         const SFX(vf) g = SFX(vtanh)(z[3]);
         SFX(vf) c = V_FMA(f, c0, V_MUL(i, g));
-        if (clip > 0.0f) c = V_MIN(V_MAX(c, lo), hi);
+        if (clip > 0.0f) c = V_MIN(hi, V_MAX(lo, c));
         V_ST(ch + l, c);
         if (pp) z[2] = V_FMA(V_LD(pp + 2 * H + l), c, z[2]);
         const SFX(vf) o = SFX(vgate)(z[2], slope);
@@ -1516,16 +1516,16 @@ static inline void SFX(lstm_units_v)(const int len, float *a, long H, const floa
         if (pp) { ai = V_FMA(V_LD(pp + l), c0, ai); af = V_FMA(V_LD(pp + H + l), c0, af); }
         if (gclip > 0.0f) {                                       /* a = clip(a, -gclip, gclip) */
             ki |= V_LTBITS(ai, ghi) << l; kf |= V_LTBITS(af, ghi) << l; kg |= V_LTBITS(ag, ghi) << l;
-            ai = V_MIN(V_MAX(ai, glo), ghi); af = V_MIN(V_MAX(af, glo), ghi); ag = V_MIN(V_MAX(ag, glo), ghi);
+            ai = V_MIN(ghi, V_MAX(glo, ai)); af = V_MIN(ghi, V_MAX(glo, af)); ag = V_MIN(ghi, V_MAX(glo, ag));
         }
         const SFX(vf) i = SFX(vgate)(ai, slope);
         const SFX(vf) f = cifg ? V_SUB(one, i) : SFX(vgate)(af, slope);
         const SFX(vf) g = SFX(vtanh)(ag);
         SFX(vf) c = V_FMA(f, c0, V_MUL(i, g));
-        if (clip > 0.0f) c = V_MIN(V_MAX(c, lo), hi);
+        if (clip > 0.0f) c = V_MIN(hi, V_MAX(lo, c));
         if (ch) V_ST(ch + l, c);
         if (pp) ao = V_FMA(V_LD(pp + 2 * H + l), c, ao);
-        if (gclip > 0.0f) { ko |= V_LTBITS(ao, ghi) << l; ao = V_MIN(V_MAX(ao, glo), ghi); }
+        if (gclip > 0.0f) { ko |= V_LTBITS(ao, ghi) << l; ao = V_MIN(ghi, V_MAX(glo, ao)); }
         const SFX(vf) o = SFX(vgate)(ao, slope);
         if (a) { V_ST(a + l, i); V_ST(a + H + l, f); V_ST(a + 2 * H + l, o); V_ST(a + 3 * H + l, g); }
         const SFX(vf) th = SFX(vtanh)(c);
