@@ -110,3 +110,19 @@ def test_sequential_checks_its_layers():
         Sequential([rnnlab.Dense(2, 2), 3])
     with pytest.raises(ValueError, match="directions: expected 1, 2 or None"):
         LastStep(3)
+
+
+def test_backward_refuses_the_cache_of_a_layer_with_other_options():
+    """A cache carries the options of the forward that made it; another layer's backward names the
+    difference instead of computing its own options' gradients on the other cell's arrays."""
+    x = np.ones((2, 3, 4), np.float32)
+    dy = np.ones((2, 3, 6), np.float32)
+    for mine, theirs in (({"layer_norm": True}, {}), ({"gate_clip": 1.0, "recurrent_dropout": 0.2}, {}),
+                         ({}, {"peepholes": True})):
+        cache = rnnlab.LSTM(4, 6, seed=0, **theirs).forward(x)[2]
+        with pytest.raises(ValueError, match="cache: expected .* other options"):
+            rnnlab.LSTM(4, 6, seed=0, **mine).backward(dy, None, cache)
+    layer = rnnlab.GRU(4, 6, seed=0, zoneout=0.1).train()
+    y, _, cache = layer.forward(x)
+    layer.eval()                                   # the mode is not an option: the same layer's cache works
+    assert layer.backward(dy, None, cache)[0].shape == x.shape

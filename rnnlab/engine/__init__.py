@@ -207,10 +207,79 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, act=0, dy
     arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32),
                   slope=None if slope is None else np.array([slope], np.float32),
                   gclip=None if gclip is None else np.array([gclip], np.float32))
+    _check_arrays(which, T, N, H, G, D, P, vflags, arrays)
     ptrs = np.array([_addr(arrays.get(k)) for k in names], np.uintp)
     done = lib.rn_run(which, _ISA[state["engine"]], state["threads"], ints.ctypes.data, ptrs.ctypes.data)
     if done != 0:
         raise RuntimeError(f"rnnlab.engine: the compiled loop refused its arguments (T={T}, N={N}, H={H})")
+
+
+_PUBLIC = {"aux": "tanh_c", "peep": "peepholes", "zh": "zoneout", "zc": "zoneout", "chat": "c_hat",
+           "sr": "recurrent_dropout", "hd": "h_rec", "gkeep": "gate_keep", "gx": "layer_norm['g_x']",
+           "gh": "layer_norm['g_h']", "gc": "layer_norm['g_c']", "bc": "layer_norm['b_c']"}
+
+
+def _check_arrays(which, T, N, H, G, D, P, vflags, arrays):
+    """ValueError naming the argument (as the public functions call it) for an array the loop would
+    read or write out of its bounds: a missing one, or one of another shape or dtype. The C loops
+    take raw pointers, so this is the last line between a wrong shape and a crash."""
+    GH, Pw, nb = G * H, P or H, (H + 15) // 16
+    lstm, bwd = which in (_LSTM_FWD, _LSTM_BWD, _LSTMP_FWD, _LSTMP_BWD), which in (_LSTM_BWD, _GRU_BWD, _RNN_BWD,
+                                                                                 _LSTMP_BWD)
+    want = dict(x=(T, N, D), W=(D, GH), U=(Pw, GH), b=(GH,), b_hn=(H,), hs=(T + 1, N, Pw), cs=(T + 1, N, H),
+                gates=(T, N, GH), aux=(T, N, H), y=(T, N, Pw), mask=(T, N), dy=(T, N, Pw), da=(T, N, GH),
+                dah=(T, N, GH), dh=(N, Pw), dc=(N, H), dhk=(N, Pw), dW=(D, GH), dU=(Pw, GH), db=(GH,), dbh=(GH,),
+                dx=(T, N, D), peep=(3 * H,), zh=(N, Pw), zc=(N, H), dp=(3 * H,), chat=(T, N, H), sr=(N, Pw),
+                hd=(T + 1, N, Pw), gkeep=(T, N, 4 * nb), W_hr=(H, P), m=(T, N, H), dW_hr=(H, P), dhs=(T, N, P),
+                gx=(GH,), gh=(GH,), gc=(H,), bc=(H,), nx=(T, N, GH), nh=(T, N, GH), sx=(T, N), sh=(T, N),
+                mc=(T, N), sc=(T, N), dgx=(GH,), dgh=(GH,), dgc=(H,), dbc=(H,))
+    need = {"x", "W", "U", "hs"} | ({"cs"} if lstm else set())
+    need |= ({"dy", "gates", "da", "dh", "dhk", "dW", "dU", "db", "dx"} | ({"dc"} if lstm else set())) if bwd else {"b"}
+    if which == _GRU_FWD:
+        need.add("b_hn")
+    if bwd and not vflags & _FLOOR and which != _RNN_BWD and not vflags & _LN:
+        need.add("aux")
+    public = dict(_PUBLIC, aux="q" if which in (_GRU_FWD, _GRU_BWD) else "tanh_c")
+    if which in (_RNN_FWD, _RNN_BWD):
+        public["gates"] = "h_new"
+    for name, shape in want.items():
+        a = arrays.get(name)
+        label = public.get(name, name)
+        if a is None:
+            if name in need:
+                raise ValueError(f"{label}: expected a float32 array of shape {shape}, got None")
+            continue
+        ok_shape = a.shape == shape or (name == "m" and a.shape == (N, H))
+        dtype = np.uint16 if name == "gkeep" else np.float32
+        contiguous = a.flags.c_contiguous or (name == "dy" and a.strides[2] == 4)
+        if not (ok_shape and a.dtype == dtype and contiguous):
+            raise ValueError(f"{label}: expected a{' C-contiguous' if name != 'dy' else ''} {np.dtype(dtype).name} "
+                             f"array of shape {shape}, got {a.dtype} {a.shape}"
+                             + ("" if contiguous else " (not C-contiguous)"))
+
+
+def _sizes(x, W, U, G):
+    """(T, N, D, P, H) of a call, after checking x (T, N, D), W (D, G H) and U (P, G H): ValueError
+    naming the argument otherwise (P: the width of h, H unless the LSTM projects)."""
+    for name, a, ndim in (("x", x, 3), ("W", W, 2), ("U", U, 2)):
+        if not isinstance(a, np.ndarray) or a.ndim != ndim or a.dtype.kind != "f":
+            got = f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+            raise ValueError(f"{name}: expected a {ndim}-dimensional float array, got {got}")
+    T, N, D = x.shape
+    if U.shape[1] % G or U.shape[1] == 0 or W.shape != (D, U.shape[1]) or min(T, N) < 1:
+        raise ValueError(f"W, U: expected W of shape (D, {G} H) with D = {D} (x's last axis) and U of shape (P, {G} H), "
+                         f"got W {W.shape}, U {U.shape} (x {x.shape})")
+    return T, N, D, U.shape[0], U.shape[1] // G
+
+
+def _given(name, a, shape):
+    """a as float32 of the given shape; ValueError naming it (None included) otherwise."""
+    if a is None:
+        raise ValueError(f"{name}: expected a float array of shape {shape}, got None")
+    a = np.asarray(a)
+    if a.dtype.kind != "f" or a.shape != shape:
+        raise ValueError(f"{name}: expected a float array of shape {shape}, got {a.dtype} {a.shape}")
+    return a
 
 
 def _f32(a) -> np.ndarray:
@@ -255,6 +324,10 @@ def _slope(gate_activation):
 def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, need_c_hat, gate_activation,
                   gate_clip=None, gate_keep=None, recurrent_dropout=None, h_rec=None, P=None):
     """vflags and the arrays of the LSTM options (see lstm_forward); P: the width of h (proj_size), or None: H."""
+    for name, value in (("cell_clip", cell_clip), ("gate_clip", gate_clip)):
+        if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number))
+                                  or not 0 < float(value) < float("inf")):
+            raise ValueError(f"{name}: expected a positive finite number or None, got {value!r}")
     zh, zc = (None, None) if zoneout is None else zoneout
     _slope(gate_activation)
     flags = ((_PEEP if peepholes is not None else 0) | (_CLIP if cell_clip is not None else 0)
@@ -419,8 +492,8 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     is missing outside ``inference()``). The other LSTM variants run in NumPy only.
     """
     _check_proj(W_hr, gate_clip, recurrent_dropout, layer_norm)
-    T, N, D = x.shape
-    P, H = U.shape[0], U.shape[1] // 4
+    T, N, D, P, H = _sizes(x, W, U, 4)
+    h0, c0, b = _given("h0", h0, (N, P)), _given("c0", c0, (N, H)), _given("b", b, (4 * H,))
     r = int(reverse)
     keep = not _no_cache.get()
     flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H,
@@ -454,8 +527,8 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
 
     dy: (T, N, P) (a strided slice is fine); dh (N, P), dc (N, H): dL/d(final state)."""
     _check_proj(W_hr, gate_clip, recurrent_dropout, layer_norm)
-    T, N, D = x.shape
-    P, H = U.shape[0], U.shape[1] // 4
+    T, N, D, P, H = _sizes(x, W, U, 4)
+    dy, dh, dc = _given("dy", dy, (T, N, P)), _given("dh", dh, (N, P)), _given("dc", dc, (N, H))
     flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H,
                                  layer_norm is None, gate_activation, gate_clip, gate_keep, recurrent_dropout,
                                  h_rec, P)
@@ -496,8 +569,10 @@ def lstm_products(x, h0, W, U, backward=False, reverse=False):
     gradients dW, dU, db and dx over all steps, on da = 0. No gate, state or other elementwise work:
     the results are not an LSTM's. x (T, N, D), h0 (N, H), W (D, 4H), U (H, 4H), float32; returns
     nothing."""
-    T, N, D = x.shape
-    H = U.shape[0]
+    T, N, D, P, H = _sizes(x, W, U, 4)
+    if P != H:
+        raise ValueError(f"U: expected U of shape (H, 4 H), got {U.shape}")
+    h0 = _given("h0", h0, (N, H))
     x, W, U = _f32(x), _f32(W), _f32(U)
     hs = np.broadcast_to(_f32(h0), (T + 1, N, H)).copy()
     if not backward:
@@ -530,8 +605,10 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None,
     """
     _check_proj(None, None, recurrent_dropout, layer_norm)
     slope = _slope(gate_activation)
-    T, N, D = x.shape
-    H = U.shape[0]
+    T, N, D, P, H = _sizes(x, W, U, 3)
+    if P != H:
+        raise ValueError(f"U: expected a square recurrent matrix (H, 3 H), got {U.shape}")
+    h0, b, b_hn = _given("h0", h0, (N, H)), _given("b", b, (3 * H,)), _given("b_hn", b_hn, (H,))
     r = int(reverse)
     keep = not _no_cache.get()
     gates = np.empty((T, N, 3 * H), np.float32) if keep else None
@@ -560,8 +637,10 @@ def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zon
     "g_x", "g_h" with layer_norm)."""
     _check_proj(None, None, recurrent_dropout, layer_norm)
     slope = _slope(gate_activation)
-    T, N, D = x.shape
-    H = U.shape[0]
+    T, N, D, P, H = _sizes(x, W, U, 3)
+    if P != H:
+        raise ValueError(f"U: expected a square recurrent matrix (H, 3 H), got {U.shape}")
+    dy, dh = _given("dy", dy, (T, N, H)), _given("dh", dh, (N, H))
     dh = np.array(dh, dtype=np.float32)
     dax = np.empty((T, N, 3 * H), np.float32)
     dah = np.empty((T, N, 3 * H), np.float32)
@@ -602,8 +681,10 @@ def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, nonlinearity="tanh", *
     float32, laid out as hs (pass it to the backward too).
     """
     act = _act(nonlinearity)
-    T, N, D = x.shape
-    H = U.shape[0]
+    T, N, D, P, H = _sizes(x, W, U, 1)
+    if P != H:
+        raise ValueError(f"U: expected a square recurrent matrix (H, 1 H), got {U.shape}")
+    h0, b = _given("h0", h0, (N, H)), _given("b", b, (H,))
     r = int(reverse)
     h_new = np.empty((T, N, H), np.float32)
     hs, _ = _states(T, N, H, r, h0)
@@ -626,8 +707,10 @@ def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, nonlinear
     """Gradients of ``rnn_forward`` (with its nonlinearity, zoneout, recurrent_dropout and h_rec):
     dx (T, N, D), dh0 (N, H), {"W", "U", "b"}."""
     act = _act(nonlinearity)
-    T, N, D = x.shape
-    H = U.shape[0]
+    T, N, D, P, H = _sizes(x, W, U, 1)
+    if P != H:
+        raise ValueError(f"U: expected a square recurrent matrix (H, 1 H), got {U.shape}")
+    dy, dh = _given("dy", dy, (T, N, H)), _given("dh", dh, (N, H))
     dh = np.array(dh, dtype=np.float32)
     da = np.empty((T, N, H), np.float32)
     out = _grad_arrays(T, N, D, H, 1)

@@ -135,6 +135,7 @@ class RecurrentCache(NamedTuple):
     lengths: np.ndarray | None
     directions: list     # DirectionCache per k = layer * directions + direction
     carry: np.ndarray | None = None   # (T, N, 1) mask whose masked steps carry the top layer's outputs
+    config: dict | None = None        # the layer's options at the forward (Recurrent.config())
 
 
 class ShardedCache(NamedTuple):
@@ -426,7 +427,7 @@ class Recurrent:
             H = self.h_size
             for d in range(self.directions):
                 carry_outputs(y[:, :, d * H:(d + 1) * H], carry, bool(d) or self.reverse)
-        return y, finals, RecurrentCache(x.shape, lengths, caches, carry)
+        return y, finals, RecurrentCache(x.shape, lengths, caches, carry, self.config())
 
     def infer(self, x, state0=None, lengths=None, mask=None):
         """y, state = infer(x, state0=None, lengths=None, mask=None): ``forward`` without keeping a cache."""
@@ -471,6 +472,12 @@ class Recurrent:
             return cache.split + cache.parts[1].x_shape[0], cache.parts[0].x_shape[1]
         if not isinstance(cache, RecurrentCache):
             raise ValueError(f"cache: expected {what}, got {type(cache).__name__}")
+        if cache.config is not None and cache.config != self.config():
+            mine = self.config()
+            diff = {k: (cache.config.get(k), mine.get(k)) for k in set(cache.config) | set(mine)
+                    if cache.config.get(k) != mine.get(k)}
+            raise ValueError(f"cache: expected {what}; it comes from a layer with other options ("
+                             + ", ".join(f"{k}={a!r} there, {b!r} here" for k, (a, b) in sorted(diff.items())) + ")")
         K = self.num_layers * self.directions
         if len(cache.directions) != K:
             raise ValueError(f"cache: expected {what}, with {K} (layer, direction) entries "

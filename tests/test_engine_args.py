@@ -1,0 +1,89 @@
+"""The public loop functions of rnnlab.engine refuse, by the argument's name, what the compiled loops
+would read or write out of bounds (the C takes raw pointers): missing states and caches, arrays of
+another shape or dtype, and bad option values."""
+import numpy as np
+import pytest
+
+from rnnlab import engine
+
+from test_engine import needs_engine
+
+T, N, D, H = 4, 3, 5, 6
+
+
+def _f(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+@pytest.fixture
+def lstm(monkeypatch):
+    monkeypatch.setenv("RNNLAB_ENGINE", "auto")
+    rng = np.random.default_rng(0)
+    args = dict(x=_f(rng, T, N, D), h0=_f(rng, N, H), c0=_f(rng, N, H), W=_f(rng, D, 4 * H), U=_f(rng, H, 4 * H),
+                b=_f(rng, 4 * H))
+    y, gates, hs, cs, tanh_c = engine.lstm_forward(**args)
+    return rng, args, dict(gates=gates, hs=hs, cs=cs, tanh_c=tanh_c)
+
+
+def _forward(args, **change):
+    a = dict(args, **change)
+    return engine.lstm_forward(a.pop("x"), a.pop("h0"), a.pop("c0"), a.pop("W"), a.pop("U"), a.pop("b"), **a)
+
+
+@needs_engine
+@pytest.mark.parametrize("name,value,match", [
+    ("h0", None, "h0: expected"), ("c0", None, "c0: expected"), ("h0", np.zeros((1, H), np.float32), "h0: expected"),
+    ("b", np.zeros(3, np.float32), "b: expected"), ("W", np.zeros((D, 10), np.float32), "W, U: expected"),
+    ("W", np.zeros((3, 4 * H), np.float32), "W, U: expected"), ("x", np.zeros((T, D), np.float32), "x: expected"),
+    ("U", np.zeros((3, 4 * H), np.float32), "h0: expected"), ("mask", np.ones((1, 1, 1), np.float32), "mask: expected"),
+    ("peepholes", np.zeros(2, np.float32), "peepholes: expected"),
+    ("zoneout", (np.ones((1, 1)), np.ones((1, 1))), "zoneout: expected"),
+    ("cell_clip", -1.0, "cell_clip: expected a positive"), ("gate_clip", "abc", "gate_clip: expected a positive"),
+    ("gate_clip", 0.0, "gate_clip: expected a positive")])
+def test_lstm_forward_names_a_bad_argument(lstm, name, value, match):
+    _, args, _ = lstm
+    with pytest.raises(ValueError, match=match):
+        _forward(args, **{name: value})
+
+
+@needs_engine
+@pytest.mark.parametrize("name,value,match", [
+    ("dh", None, "dh: expected"), ("dc", None, "dc: expected"), ("dy", None, "dy: expected"),
+    ("gates", None, "gates: expected"), ("gates", "f64", "gates: expected a C-contiguous float32"),
+    ("gates", "short", "gates: expected"), ("hs", "short", "hs: expected"), ("tanh_c", None, "tanh_c: expected"),
+    ("dh", np.zeros((1, H), np.float32), "dh: expected")])
+def test_lstm_backward_names_a_bad_argument(lstm, name, value, match):
+    rng, args, cache = lstm
+    call = dict(dy=_f(rng, T, N, H), dh=_f(rng, N, H), dc=_f(rng, N, H), x=args["x"], W=args["W"], U=args["U"],
+                **cache)
+    if isinstance(value, str) and value == "f64":
+        value = cache[name].astype(np.float64)
+    elif isinstance(value, str) and value == "short":
+        value = cache[name][:1]
+    call[name] = value
+    with pytest.raises(ValueError, match=match):
+        engine.lstm_backward(call.pop("dy"), call.pop("dh"), call.pop("dc"), call.pop("x"), call.pop("W"),
+                             call.pop("U"), call.pop("gates"), call.pop("hs"), call.pop("cs"), call.pop("tanh_c"))
+
+
+@needs_engine
+def test_gru_and_rnn_name_a_bad_argument(monkeypatch):
+    monkeypatch.setenv("RNNLAB_ENGINE", "auto")
+    rng = np.random.default_rng(1)
+    x, h0 = _f(rng, T, N, D), _f(rng, N, H)
+    W3, U3, b3 = _f(rng, D, 3 * H), _f(rng, H, 3 * H), _f(rng, 3 * H)
+    with pytest.raises(ValueError, match="b_hn: expected"):
+        engine.gru_forward(x, h0, W3, U3, b3, np.zeros(1, np.float32))
+    with pytest.raises(ValueError, match=r"layer_norm\['g_x'\]: expected"):
+        engine.gru_forward(x, h0, W3, U3, b3, _f(rng, H), layer_norm={"g_x": _f(rng, 1), "g_h": _f(rng, 1)},
+                           ln_cache={})
+    y, gates, q, hs = engine.gru_forward(x, h0, W3, U3, b3, _f(rng, H))
+    with pytest.raises(ValueError, match="q: expected"):
+        engine.gru_backward(_f(rng, T, N, H), _f(rng, N, H), x, W3, U3, gates, None, hs)
+    with pytest.raises(ValueError, match="U: expected a square"):
+        engine.rnn_forward(x, h0[:, :1], _f(rng, D, 1), _f(rng, 2, 1), _f(rng, 1))
+    with pytest.raises(ValueError, match="h0: expected"):
+        engine.rnn_forward(x, None, _f(rng, D, H), _f(rng, H, H), _f(rng, H))
+    y, h_new, hs = engine.rnn_forward(x, h0, _f(rng, D, H), _f(rng, H, H), _f(rng, H))
+    with pytest.raises(ValueError, match="h_new: expected"):
+        engine.rnn_backward(_f(rng, T, N, H), _f(rng, N, H), x, _f(rng, D, H), _f(rng, H, H), h_new[:1], hs)
