@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import sys
 
+from .extras import MissingExtra
 from .memory import keep_freed_memory
 from .training.distributed import maybe_guard as mpi_guard
 
@@ -43,7 +44,7 @@ def main(argv=None) -> int:
     except BrokenPipeError:                            # the reader went away (`rnnlab info | head`)
         sys.stderr.close()
         return 0
-    except (ValueError, OSError) as err:               # FormatError (a malformed file) is a ValueError;
+    except (ValueError, OSError, MissingExtra) as err:  # FormatError (a malformed file) is a ValueError;
         message = " ".join(str(err).split())             # OSError: a path that cannot be read or written
         print(f"rnnlab {args.command}: error: {message}", file=sys.stderr)
         return 2

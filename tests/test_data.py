@@ -4,6 +4,8 @@ import dataclasses
 import gzip
 import struct
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -219,3 +221,16 @@ def test_sequence_list_batches_cover_everything_once_and_resume():
     np.testing.assert_array_equal(again[0].x, batches[5].x)
     ordered = np.concatenate([b.lengths for b in ds.batches(8)])
     assert np.all(np.diff(ordered) >= 0)                                  # evaluation: by length
+
+
+def test_a_missing_extra_is_a_one_line_command_error(tmp_path, monkeypatch, capsys):
+    """Without SciPy the music tasks end in one line naming the extra, not a traceback."""
+    scipy_io = pytest.importorskip("scipy.io")
+    rolls = np.array([np.zeros((5, 88))], dtype=object)
+    scipy_io.savemat(tmp_path / "JSB_Chorales.mat", {"traindata": rolls, "validdata": rolls, "testdata": rolls})
+    monkeypatch.setitem(sys.modules, "scipy.io", None)             # import scipy.io now raises ImportError
+    from rnnlab import cli
+    code = cli.main(["train", "--task", "jsb", "--model", "lstm", "--epochs", "1", "--data-dir", str(tmp_path),
+                     "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "rnnlab[music]" in err and err.startswith("rnnlab train: error:")
