@@ -51,6 +51,9 @@ backward cache. Worker threads are pinned, per call, to usable CPUs other than t
 
 ``lstm_products`` runs the LSTM loops' matrix products and waits alone (the benchmarks' floor).
 
+The loop functions raise ValueError naming the argument for a missing array or one of another
+shape or dtype than the loop reads or writes (the C takes raw pointers).
+
 ``info()`` says which engine runs and why. This module imports only NumPy (and the standard
 library); it never imports ``rnnlab.layers``.
 """
