@@ -35,7 +35,7 @@ def _forward(args, **change):
     ("h0", None, "h0: expected"), ("c0", None, "c0: expected"), ("h0", np.zeros((1, H), np.float32), "h0: expected"),
     ("b", np.zeros(3, np.float32), "b: expected"), ("W", np.zeros((D, 10), np.float32), "W, U: expected"),
     ("W", np.zeros((3, 4 * H), np.float32), "W, U: expected"), ("x", np.zeros((T, D), np.float32), "x: expected"),
-    ("U", np.zeros((3, 4 * H), np.float32), "h0: expected"), ("mask", np.ones((1, 1, 1), np.float32), "mask: expected"),
+    ("U", np.zeros((3, 4 * H), np.float32), "U: expected shape"), ("mask", np.ones((1, 1, 1), np.float32), "mask: expected"),
     ("peepholes", np.zeros(2, np.float32), "peepholes: expected"),
     ("zoneout", (np.ones((1, 1)), np.ones((1, 1))), "zoneout: expected"),
     ("cell_clip", -1.0, "cell_clip: expected a positive"), ("gate_clip", "abc", "gate_clip: expected a positive"),
@@ -87,3 +87,45 @@ def test_gru_and_rnn_name_a_bad_argument(monkeypatch):
     y, h_new, hs = engine.rnn_forward(x, h0, _f(rng, D, H), _f(rng, H, H), _f(rng, H))
     with pytest.raises(ValueError, match="h_new: expected"):
         engine.rnn_backward(_f(rng, T, N, H), _f(rng, N, H), x, _f(rng, D, H), _f(rng, H, H), h_new[:1], hs)
+
+
+@needs_engine
+@pytest.mark.parametrize("name,value,match", [
+    ("mask", np.ones((T, N, 2), np.float32), "mask: expected a"), ("mask", np.ones((1, T, N, 1), np.float32), "mask: expected a"),
+    ("zoneout", np.ones((N, H), np.float32), "zoneout: expected a pair"), ("zoneout", 0.2, "zoneout: expected a pair"),
+    ("zoneout", (np.ones(H, np.float32), None), "zoneout: expected a number or an array"),
+    ("U", np.zeros((H - 1, 4 * H), np.float32), "U: expected shape"),
+    ("W_hr", np.zeros((2, H), np.float32), "W_hr: expected shape")])
+def test_lstm_forward_names_bad_options(lstm, name, value, match):
+    rng, args, _ = lstm
+    change = {name: value}
+    if name == "W_hr":                          # a projection to P = 2: h0 and U of width 2
+        change.update(U=_f(rng, 2, 4 * H), h0=_f(rng, N, 2), m=np.empty((T, N, H), np.float32))
+    with pytest.raises(ValueError, match=match):
+        _forward(args, **change)
+
+
+@needs_engine
+def test_rnn_recurrent_dropout_and_list_caches_are_named(monkeypatch):
+    monkeypatch.setenv("RNNLAB_ENGINE", "auto")
+    rng = np.random.default_rng(2)
+    x, h0, W, U, b = _f(rng, T, N, D), _f(rng, N, H), _f(rng, D, H), _f(rng, H, H), _f(rng, H)
+    with pytest.raises(ValueError, match="recurrent_dropout: expected"):
+        engine.rnn_forward(x, h0, W, U, b, recurrent_dropout=np.ones((N, H + 1), np.float32),
+                           h_rec=np.zeros((T + 1, N, H), np.float32))
+    y, h_new, hs = engine.rnn_forward(x, h0, W, U, b)
+    with pytest.raises(ValueError, match="h_new: expected a float32 array .* got list"):
+        engine.rnn_backward(_f(rng, T, N, H), _f(rng, N, H), x, W, U, h_new.tolist(), hs)
+
+
+@needs_engine
+def test_a_nan_passes_the_compiled_relu(monkeypatch):
+    """relu keeps a NaN as np.maximum does (a diverged weight shows in the output)."""
+    from test_engine import _engines
+    for isa in _engines():
+        monkeypatch.setenv("RNNLAB_ENGINE", isa)
+        W = np.zeros((5, 37), np.float32)
+        W[0, :] = np.nan
+        y, _, _ = engine.rnn_forward(np.ones((3, 2, 5), np.float32), np.zeros((2, 37), np.float32), W,
+                                     np.zeros((37, 37), np.float32), np.zeros(37, np.float32), nonlinearity="relu")
+        assert np.isnan(y).all(), isa

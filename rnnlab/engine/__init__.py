@@ -252,6 +252,8 @@ def _check_arrays(which, T, N, H, G, D, P, vflags, arrays):
             if name in need:
                 raise ValueError(f"{label}: expected a float32 array of shape {shape}, got None")
             continue
+        if not isinstance(a, np.ndarray):
+            raise ValueError(f"{label}: expected a float32 array of shape {shape}, got {type(a).__name__}")
         ok_shape = a.shape == shape or (name == "m" and a.shape == (N, H))
         dtype = np.uint16 if name == "gkeep" else np.float32
         contiguous = a.flags.c_contiguous or (name == "dy" and a.strides[2] == 4)
@@ -275,6 +277,14 @@ def _sizes(x, W, U, G):
     return T, N, D, U.shape[0], U.shape[1] // G
 
 
+def _check_width(U, W_hr, P, H):
+    """U's rows are h's width: H, or P = W_hr's columns with a projection; ValueError naming U or W_hr."""
+    if W_hr is None and P != H:
+        raise ValueError(f"U: expected shape ({H}, {4 * H}) (H, 4 H) without W_hr, got {U.shape}")
+    if W_hr is not None and np.shape(W_hr) != (H, P):
+        raise ValueError(f"W_hr: expected shape ({H}, {P}) (H, P with U of shape (P, 4 H)), got {np.shape(W_hr)}")
+
+
 def _given(name, a, shape):
     """a as float32 of the given shape; ValueError naming it (None included) otherwise."""
     if a is None:
@@ -290,8 +300,14 @@ def _f32(a) -> np.ndarray:
 
 
 def _mask2d(mask):
-    """The layer's (T, N, 1) 0/1 mask as contiguous (T, N) float32, or None."""
-    return None if mask is None else _f32(mask.reshape(mask.shape[0], mask.shape[1]))
+    """The layer's (T, N, 1) (or (T, N)) 0/1 mask as contiguous (T, N) float32, or None; ValueError
+    naming mask for another shape."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    if mask.ndim not in (2, 3) or (mask.ndim == 3 and mask.shape[2] != 1) or mask.dtype.kind not in "fiub":
+        raise ValueError(f"mask: expected a (T, N, 1) array of 0 and 1, got {mask.dtype} {mask.shape}")
+    return _f32(mask.reshape(mask.shape[0], mask.shape[1]))
 
 
 def _dy(dy) -> np.ndarray:
@@ -331,6 +347,9 @@ def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, n
         if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number))
                                   or not 0 < float(value) < float("inf")):
             raise ValueError(f"{name}: expected a positive finite number or None, got {value!r}")
+    if zoneout is not None and not (isinstance(zoneout, (tuple, list)) and len(zoneout) == 2):
+        raise ValueError(f"zoneout: expected a pair (d of h, d of c), each None, a number or an (N, H) array, got "
+                         f"{type(zoneout).__name__}")
     zh, zc = (None, None) if zoneout is None else zoneout
     _slope(gate_activation)
     flags = ((_PEEP if peepholes is not None else 0) | (_CLIP if cell_clip is not None else 0)
@@ -383,7 +402,7 @@ def _rdrop(s_r, h_rec, T, N, H):
     if s_r is None:
         return {}
     h_rec = _checked("h_rec", h_rec, (T + 1, N, H), np.float32, True, "h~ = h s_r (recurrent dropout)")
-    return dict(sr=_zone(s_r, N, H), hd=h_rec)
+    return dict(sr=_zone(s_r, N, H, "recurrent_dropout"), hd=h_rec)
 
 
 def _start_h_rec(extra, h0, reverse):
@@ -393,11 +412,17 @@ def _start_h_rec(extra, h0, reverse):
         np.multiply(h0, extra["sr"], out=extra["hd"][T if reverse else 0])
 
 
-def _zone(d, N, H):
-    """Zoneout's d as contiguous (N, H) float32 (a scalar, evaluation's z, is broadcast), or None."""
+def _zone(d, N, H, name="zoneout"):
+    """Zoneout's d (or recurrent dropout's s_r) as contiguous (N, H) float32 (a scalar, evaluation's z,
+    is broadcast), or None; ValueError naming it for another shape."""
     if d is None:
         return None
-    return np.broadcast_to(_f32(d), (N, H)).copy() if np.ndim(d) < 2 else _f32(d)
+    if np.ndim(d) == 0:
+        return np.full((N, H), d, np.float32)
+    d = np.asarray(d)
+    if d.shape != (N, H) or d.dtype.kind not in "fiub":
+        raise ValueError(f"{name}: expected a number or an array of shape {(N, H)}, got {d.dtype} {d.shape}")
+    return _f32(d)
 
 
 def _proj_m(m, W_hr, T, N, H, keep):
@@ -496,6 +521,7 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     """
     _check_proj(W_hr, gate_clip, recurrent_dropout, layer_norm)
     T, N, D, P, H = _sizes(x, W, U, 4)
+    _check_width(U, W_hr, P, H)
     h0, c0, b = _given("h0", h0, (N, P)), _given("c0", c0, (N, H)), _given("b", b, (4 * H,))
     r = int(reverse)
     keep = not _no_cache.get()
@@ -531,6 +557,7 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     dy: (T, N, P) (a strided slice is fine); dh (N, P), dc (N, H): dL/d(final state)."""
     _check_proj(W_hr, gate_clip, recurrent_dropout, layer_norm)
     T, N, D, P, H = _sizes(x, W, U, 4)
+    _check_width(U, W_hr, P, H)
     dy, dh, dc = _given("dy", dy, (T, N, P)), _given("dh", dh, (N, P)), _given("dc", dc, (N, H))
     flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H,
                                  layer_norm is None, gate_activation, gate_clip, gate_keep, recurrent_dropout,

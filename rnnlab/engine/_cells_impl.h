@@ -2380,7 +2380,7 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
                     float *an = a + n * H + u0, *hnn = hn + n * H + u0;
                     const float *tr = tile + rr * 64, *bu = J->b + u0;
                     if (act == RN_ACT_RELU)
-                        for (int l = 0; l < lim; l++) { const float v = bu[l] + tr[l]; an[l] = v > 0.0f ? v : 0.0f; }
+                        for (int l = 0; l < lim; l++) { const float v = bu[l] + tr[l]; an[l] = v > 0.0f || v != v ? v : 0.0f; }   /* a NaN passes, as np.maximum's */
                     else if (act == RN_ACT_IDENTITY)
                         for (int l = 0; l < lim; l++) an[l] = bu[l] + tr[l];
                     else
