@@ -23,10 +23,10 @@ from rnnlab.layers import lstm as lstm_mod
 from rnnlab.layers.gru_variants import GRUVCache
 from rnnlab.layers.lstm_variants import LSTMVCache
 from rnnlab.layers import regularizers
-from rnnlab.layers.recurrent import ShardedCache
 
 from conftest import rel_err
 from test_engine import _engines, needs_engine
+from test_engine_variants import _results
 
 TOL = 1e-5
 GAINS = ("g_x", "g_h", "g_c", "b_c")
@@ -64,19 +64,7 @@ def _run(kind, flag, monkeypatch, *, D, H, L, bi, N, T, lengths, seed, training=
             monkeypatch.setattr(regularizers, name, lambda rng, shape, p, dt, draw=draw:
                                 draw(rng, shape, p, np.float32).astype(dt))
     layer = _layer(kind, D, H, L, bi, seed, direction, training, dtype, **options)
-    rng = np.random.default_rng(seed + 1)
-    x = (rng.standard_normal((N, T, D)) * scale).astype(np.float32).astype(dtype)
-    dy = rng.standard_normal((N, T, layer.output_size)).astype(np.float32).astype(dtype)
-    s0 = [(rng.standard_normal(layer.state_shape(N)).astype(np.float32) * 0.5).astype(dtype) for _ in layer.state_names]
-    ds = [rng.standard_normal(layer.state_shape(N)).astype(np.float32).astype(dtype) for _ in layer.state_names]
-    pack = tuple if kind == "LSTM" else (lambda p: p[0])
-    flat = (lambda s: list(s)) if kind == "LSTM" else (lambda s: [s])
-    y, state, cache = layer.forward(x, pack(s0), lengths=lengths)
-    dx, ds0, grads = layer.backward(dy, pack(ds), cache)
-    names = ["y", "dx"] + [f"state.{s}" for s in layer.state_names] + [f"dstate0.{s}" for s in layer.state_names]
-    got = dict(zip(names + list(grads), [y, dx, *flat(state), *flat(ds0), *grads.values()]))
-    parts = cache.parts if isinstance(cache, ShardedCache) else [cache]
-    return got, [d.cell for part in parts for d in part.directions]
+    return _results(layer, N, T, D, seed, lengths, scale, dtype)
 
 
 LSTM_CASES = [  # options, training, D, H, layers, bidirectional, N, T, ragged, direction

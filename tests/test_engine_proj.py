@@ -17,29 +17,10 @@ from rnnlab.layers.regularizers import RegMasks
 
 from conftest import rel_err, require_torch
 from test_engine import _engines, needs_engine
-from rnnlab.layers.recurrent import ShardedCache
+from test_engine_variants import _run
 
 TOL = 1e-5
 
-
-def _run(kind, flag, monkeypatch, *, D, H, L, bi, N, T, lengths, seed, training=True, direction="forward",
-         scale=1.0, **options):
-    """forward and backward of a fresh layer (same seed: same weights and masks) on x ~ N(0, scale^2);
-    the results by name and the cache of each (layer, direction). h has width proj_size, c width H."""
-    monkeypatch.setenv("RNNLAB_ENGINE", flag)
-    layer = getattr(rnnlab, kind)(D, H, num_layers=L, bidirectional=bi, seed=seed, direction=direction,
-                                  **options).train(training)
-    rng = np.random.default_rng(seed + 1)
-    x = (rng.standard_normal((N, T, D)) * scale).astype(np.float32)
-    dy = rng.standard_normal((N, T, layer.output_size)).astype(np.float32)
-    s0 = [rng.standard_normal(layer.state_shape(N, s)).astype(np.float32) * 0.5 for s in layer.state_names]
-    ds = [rng.standard_normal(layer.state_shape(N, s)).astype(np.float32) for s in layer.state_names]
-    y, state, cache = layer.forward(x, tuple(s0), lengths=lengths)
-    dx, ds0, grads = layer.backward(dy, tuple(ds), cache)
-    names = ["y", "dx"] + [f"state.{s}" for s in layer.state_names] + [f"dstate0.{s}" for s in layer.state_names]
-    got = dict(zip(names + list(grads), [y, dx, *state, *ds0, *grads.values()]))
-    parts = cache.parts if isinstance(cache, ShardedCache) else [cache]
-    return got, [d.cell for part in parts for d in part.directions]
 
 CASES = [  # options, training, D, H, proj_size, layers, bidirectional, N, T, ragged, direction
     ({}, False, 5, 37, 11, 2, True, 7, 9, True, "forward"),

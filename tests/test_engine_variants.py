@@ -28,13 +28,21 @@ def _run(kind, flag, monkeypatch, *, D, H, L, bi, N, T, lengths, seed, training=
     monkeypatch.setenv("RNNLAB_ENGINE", flag)
     layer = getattr(rnnlab, kind)(D, H, num_layers=L, bidirectional=bi, seed=seed, direction=direction,
                                   **options).train(training)
+    return _results(layer, N, T, D, seed, lengths, scale)
+
+
+def _results(layer, N, T, D, seed, lengths, scale=1.0, dtype="float32"):
+    """forward and backward of ``layer`` on x ~ N(0, scale^2), dy, states and their gradients drawn
+    from ``seed`` (in float32, then cast to dtype); the results by name ("y", "dx", "state.h",
+    "dstate0.h", ..., and the parameter gradients) and the cache of each (layer, direction)."""
     rng = np.random.default_rng(seed + 1)
-    x = (rng.standard_normal((N, T, D)) * scale).astype(np.float32)
-    dy = rng.standard_normal((N, T, layer.output_size)).astype(np.float32)
-    s0 = [rng.standard_normal(layer.state_shape(N)).astype(np.float32) * 0.5 for _ in layer.state_names]
-    ds = [rng.standard_normal(layer.state_shape(N)).astype(np.float32) for _ in layer.state_names]
-    pack = tuple if kind == "LSTM" else (lambda p: p[0])
-    flat = (lambda s: list(s)) if kind == "LSTM" else (lambda s: [s])
+    x = (rng.standard_normal((N, T, D)) * scale).astype(np.float32).astype(dtype)
+    dy = rng.standard_normal((N, T, layer.output_size)).astype(np.float32).astype(dtype)
+    s0 = [(rng.standard_normal(layer.state_shape(N, s)).astype(np.float32) * 0.5).astype(dtype)
+          for s in layer.state_names]
+    ds = [rng.standard_normal(layer.state_shape(N, s)).astype(np.float32).astype(dtype) for s in layer.state_names]
+    pack = tuple if len(layer.state_names) > 1 else (lambda p: p[0])
+    flat = list if len(layer.state_names) > 1 else (lambda s: [s])
     y, state, cache = layer.forward(x, pack(s0), lengths=lengths)
     dx, ds0, grads = layer.backward(dy, pack(ds), cache)
     names = ["y", "dx"] + [f"state.{s}" for s in layer.state_names] + [f"dstate0.{s}" for s in layer.state_names]
