@@ -209,6 +209,29 @@ def test_thread_count_does_not_change_results(threads, monkeypatch):
         np.testing.assert_array_equal(got[key], ref[key])
 
 
+@needs_engine
+@pytest.mark.parametrize("options", [{}, {"peepholes": True, "cell_clip": 2.0, "forget_bias": 1.0}])
+def test_small_batch_rows_equal_the_same_rows_in_a_large_batch(options, monkeypatch):
+    """At batch 1 and 2 the LSTM forward computes x_t W for all steps before its time loop (RN_XW_ROWS
+    in _cells.c), at larger batches inside each step's product: the same sums in the same order, so
+    a sequence's outputs and states have the same bits alone, in a pair, and in a batch of 8, on
+    every instruction set, both directions and ragged lengths."""
+    layer = rnnlab.LSTM(5, 37, bidirectional=True, seed=4, **options)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((8, 9, 5)).astype(np.float32)
+    lengths = np.array([9, 3, 9, 7, 1, 9, 5, 8])
+    for flag in _engines():
+        monkeypatch.setenv("RNNLAB_ENGINE", flag)
+        y, (h, c), _ = layer.forward(x, lengths=lengths)
+        for rows in (slice(0, 1), slice(4, 5), slice(2, 4), slice(6, 8)):
+            y_r, (h_r, c_r), _ = layer.forward(x[rows], lengths=lengths[rows])
+            np.testing.assert_array_equal(y_r, y[rows], err_msg=f"{flag} y rows {rows}")
+            np.testing.assert_array_equal(h_r, h[:, rows], err_msg=f"{flag} h rows {rows}")
+            np.testing.assert_array_equal(c_r, c[:, rows], err_msg=f"{flag} c rows {rows}")
+            y_i, _ = layer.infer(x[rows], lengths=lengths[rows])
+            np.testing.assert_array_equal(y_i, y[rows], err_msg=f"{flag} infer rows {rows}")
+
+
 def test_engine_imports_no_layer():
     """The engine is a leaf: its modules import NumPy, the standard library and each other only."""
     import ast

@@ -93,6 +93,8 @@ typedef struct {
     float *mc, *sc;                  /* LSTM: (T, N) mean and s of c^_t, or NULL (inference) */
     float *dgx, *dgh, *dgc, *dbc;    /* backward: the gains' and b_c's gradients */
     float *lnw;                      /* scratch of the layer-norm loops (rn_run allocates it) */
+    float *xw;                       /* scratch: the LSTM forward's x_t W for all steps at small N (rn_run
+                                        allocates it; RN_XW_ROWS), tile by tile, or NULL */
 } rn_job;
 
 #define RN_PEEP 1                    /* peepholes: a_i, a_f += p c_{t-1}, a_o += p_o c_t */
@@ -109,6 +111,13 @@ typedef struct {
 #define RN_LSTMP_FWD 6               /* rn_run's which of the projected LSTM's loops */
 #define RN_LSTMP_BWD 7
 #define RN_LN 256                    /* layer_norm: LN(x W) g_x + b + LN(h U) g_h (the LSTM also LN(c_t)) */
+#ifndef RN_XW_ROWS
+#define RN_XW_ROWS 2                 /* at most this many batch rows, the LSTM forward computes x_t W for
+                                        every step before its time loop (each block's, right after packing
+                                        it), so that a step reads only U's panels: at small batch a step is
+                                        bound by reading the packed weights, not by arithmetic. Same sums
+                                        in the same order (kern_c0), so the same bits */
+#endif
 #define RN_FLOOR (1 << 14)           /* the LSTM loops' matrix products and waits alone, no elementwise
                                         work (benchmarks' floor; the results are not the cell's) */
 
@@ -479,6 +488,11 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     if (items < nb) items = nb;
     if (proj) job.packed_r = job.packed + lstmp_packed_part_generic(job.H, job.P, job.D);
     float *lnw = 0;
+    if (which == 0 && job.N <= RN_XW_ROWS && job.T > 1 && !(job.vflags & RN_LN)) {
+        lnw = malloc(sizeof(float) * (size_t)job.T * job.N * nb * 64);
+        if (!lnw) return -2;
+        job.xw = lnw;
+    }
     if (job.vflags & RN_LN) {        /* the layer-norm loops' scratch (ln_scratch) */
         lnw = malloc(sizeof(float) * (size_t)ln_scratch_generic(job.N, gates_of[which], job.H));
         if (!lnw) return -2;

@@ -36,14 +36,15 @@
 #endif
 static inline __attribute__((always_inline)) void
 SFX(kern_body)(const int R, const int V, long K1, const float *restrict A1, long lda1, long K2,
-               const float *restrict A2, long lda2, const float *restrict B, float *restrict C)
+               const float *restrict A2, long lda2, const float *restrict B, const float *restrict C0, long ldc0,
+               float *restrict C)
 {
 #if RN_AVX512
     __m512 acc[6][4];
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
+        for (int v = 0; v < V; v++) acc[r][v] = C0 ? _mm512_loadu_ps(C0 + r * ldc0 + v * 16) : _mm512_setzero_ps();
     for (long k = 0; k < K1; k++) RN_KSTEP(A1 + k, lda1, k);
     B += K1 * V * 16;
     for (long k = 0; k < K2; k++) RN_KSTEP(A2 + k, lda2, k);
@@ -54,6 +55,9 @@ SFX(kern_body)(const int R, const int V, long K1, const float *restrict A1, long
 #else
     float acc[6][64];
     memset(acc, 0, sizeof acc);
+    if (C0)
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < V * 16; c++) acc[r][c] = C0[r * ldc0 + c];
     for (long k = 0; k < K1 + K2; k++) {
         const float *bk = B + k * V * 16;
         for (int r = 0; r < R; r++) {
@@ -69,26 +73,34 @@ SFX(kern_body)(const int R, const int V, long K1, const float *restrict A1, long
 #define RN_KDEF(R, V) \
     static void SFX(kern_##R##_##V)(long K1, const float *restrict A1, long lda1, long K2, \
                                     const float *restrict A2, long lda2, const float *restrict B, \
-                                    float *restrict C) \
-    { SFX(kern_body)(R, V, K1, A1, lda1, K2, A2, lda2, B, C); }
+                                    const float *restrict C0, long ldc0, float *restrict C) \
+    { SFX(kern_body)(R, V, K1, A1, lda1, K2, A2, lda2, B, C0, ldc0, C); }
 #define RN_KROW(R) RN_KDEF(R, 1) RN_KDEF(R, 2) RN_KDEF(R, 3) RN_KDEF(R, 4)
 RN_KROW(1) RN_KROW(2) RN_KROW(3) RN_KROW(4) RN_KROW(5) RN_KROW(6)
 #define RN_KREF(R) {SFX(kern_##R##_1), SFX(kern_##R##_2), SFX(kern_##R##_3), SFX(kern_##R##_4)}
 static void (*const SFX(kern_tab)[6][4])(long, const float *, long, long, const float *, long,
-                                         const float *, float *) = {
+                                         const float *, const float *, long, float *) = {
     RN_KREF(1), RN_KREF(2), RN_KREF(3), RN_KREF(4), RN_KREF(5), RN_KREF(6)};
 
 /* One source (the backward's da U^T). */
 static inline void SFX(kern)(int rows, int nv, long K, const float *A, long lda, const float *B, float *C)
 {
-    SFX(kern_tab)[rows - 1][nv - 1](K, A, lda, 0, A, lda, B, C);
+    SFX(kern_tab)[rows - 1][nv - 1](K, A, lda, 0, A, lda, B, 0, 0, C);
+}
+
+/* One source, the sums started from C0 (rows ldc0 apart) instead of 0: C = C0 + A B. With C0 = the
+ * stored tile of A1 B1, kern_c0 over A2 B2 gives kern2's bits (the same sums in the same order). */
+static inline void SFX(kern_c0)(int rows, int nv, long K, const float *A, long lda, const float *C0, long ldc0,
+                                const float *B, float *C)
+{
+    SFX(kern_tab)[rows - 1][nv - 1](K, A, lda, 0, A, lda, B, C0, ldc0, C);
 }
 
 /* Two sources: [A1, A2] B. */
 static inline void SFX(kern2)(int rows, int nv, long K1, const float *A1, long lda1, long K2,
                               const float *A2, long lda2, const float *B, float *C)
 {
-    SFX(kern_tab)[rows - 1][nv - 1](K1, A1, lda1, K2, A2, lda2, B, C);
+    SFX(kern_tab)[rows - 1][nv - 1](K1, A1, lda1, K2, A2, lda2, B, 0, 0, C);
 }
 
 /* The same tile from a transposed A: C[r][c] = sum_k A[k, r] B[k, c] with A row-major (lda), for the
@@ -1577,10 +1589,21 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
     const long G4 = 4L * H;
     const int nb = (H + 15) / 16;
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
-    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 4, pb, 1, J->packed);
-    rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
+    float *const xw = J->xw;                            /* x_t W of every step, or NULL (see rn_run) */
+    const long lxw = (long)nb * 64;
+    rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
+    for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+        SFX(pack_fwd)(J->W, J->U, D, H, 4, pb, 1, J->packed);
+        if (!xw) continue;                              /* and the block's x_t W for all T N rows */
+        const float *panel = J->packed + (long)pb * 64 * (D + H);
+        for (long q = 0, M = (long)T * N; q < M; q += 6) {
+            const int rows = M - q < 6 ? (int)(M - q) : 6;
+            SFX(kern)(rows, 4, D, J->x + q * D, D, panel, tile);
+            for (int rr = 0; rr < rows; rr++) memcpy(xw + (q + rr) * lxw + pb * 64, tile + rr * 64, 64 * sizeof(float));
+        }
+    }
+    rn_wait(J, &S);
     const float *b = J->b;
     const float *pp = variant && (J->vflags & RN_PEEP) ? J->peep : 0;
     const float clip = variant && (J->vflags & RN_CLIP) ? J->clip : 0.0f;
@@ -1605,7 +1628,11 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
-                SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, H, hk + (long)rb * H, H, panel, tile);
+                if (xw)
+                    SFX(kern_c0)(rows, 4, H, hk + (long)rb * H, H, xw + ((long)t * N + rb) * lxw + pb * 64, lxw,
+                                 panel + (long)D * 64, tile);
+                else
+                    SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, H, hk + (long)rb * H, H, panel, tile);
                 if (variant == 2) continue;                  /* RN_FLOOR: the product alone */
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
