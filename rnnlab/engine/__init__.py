@@ -62,6 +62,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import ctypes
+import functools
 import os
 
 import numpy as np
@@ -175,10 +176,6 @@ def inference():
 
 
 # ----- the calls ---------------------------------------------------------------------------------
-def _addr(a) -> int:
-    return 0 if a is None else a.ctypes.data
-
-
 _PEEP, _CLIP, _CIFG, _ZONE, _HARD = 1, 2, 4, 8, 16    # rn_job's vflags
 _RDROP, _GCLIP = 32, 64                                 # recurrent dropout, the LSTM's gate_clip
 _PROJ = 128                                           # proj_size (the loops _LSTMP_FWD, _LSTMP_BWD)
@@ -204,20 +201,27 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, act=0, dy
     y = arrays.get("y")
     y_ts, y_ns = (0, 0) if not isinstance(y, np.ndarray) else (y.strides[0] // 4, y.strides[1] // 4)
     ints = np.array([T, N, H, int(reverse), act, dy_ts, dy_ns, D, vflags, P, y_ts, y_ns], np.int64)
-    names = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
-             "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx", "peep", "zh", "zc", "dp", "clip", "chat",
-             "slope", "sr", "hd", "gclip", "gkeep",
-             "W_hr", "m", "dW_hr", "dhs",                                   # proj_size
-             "gx", "gh", "gc", "bc", "nx", "sx", "nh", "sh", "mc", "sc", "dgx", "dgh", "dgc", "dbc")   # layer_norm
     arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32),
                   slope=None if slope is None else np.array([slope], np.float32),
                   gclip=None if gclip is None else np.array([gclip], np.float32))
     _check_arrays(which, T, N, H, G, D, P, vflags, arrays)
-    ptrs = np.array([_addr(arrays.get(k)) for k in names], np.uintp)
+    addresses = [0] * len(_ARRAYS)
+    for name, a in arrays.items():
+        if a is not None:
+            addresses[_SLOT[name]] = a.ctypes.data
+    ptrs = np.array(addresses, np.uintp)
     done = lib.rn_run(which, _ISA[state["engine"]], state["threads"], ints.ctypes.data, ptrs.ctypes.data)
     if done != 0:
         raise RuntimeError(f"rnnlab.engine: the compiled loop refused its arguments (T={T}, N={N}, H={H})")
 
+
+_ARRAYS = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", "dy", "da", "dah",
+           "dh", "dc", "dhk", "x", "W", "dW", "dU", "db", "dbh", "dx", "peep", "zh", "zc", "dp", "clip", "chat",
+           "slope", "sr", "hd", "gclip", "gkeep",
+           "W_hr", "m", "dW_hr", "dhs",                                   # proj_size
+           "gx", "gh", "gc", "bc", "nx", "sx", "nh", "sh", "mc", "sc", "dgx", "dgh", "dgc", "dbc")   # layer_norm
+"""rn_run's array arguments, in the order of its address list (_cells.c)."""
+_SLOT = {name: i for i, name in enumerate(_ARRAYS)}
 
 _PUBLIC = {"y": "out", "aux": "tanh_c", "peep": "peepholes", "zh": "zoneout", "zc": "zoneout", "chat": "c_hat",
            "sr": "recurrent_dropout", "hd": "h_rec", "gkeep": "gate_keep", "gx": "layer_norm['g_x']",
@@ -228,6 +232,35 @@ def _check_arrays(which, T, N, H, G, D, P, vflags, arrays):
     """ValueError naming the argument (as the public functions call it) for an array the loop would
     read or write out of its bounds: a missing one, or one of another shape or dtype. The C loops
     take raw pointers, so this is the last line between a wrong shape and a crash."""
+    want, need, public = _expected(which, T, N, H, G, D, P, vflags)
+    for name in need:
+        if arrays.get(name) is None:
+            raise ValueError(f"{public.get(name, name)}: expected a float32 array of shape {want[name]}, got None")
+    for name, a in arrays.items():
+        shape = want.get(name)
+        if a is None or shape is None:
+            continue
+        label = public.get(name, name)
+        if not isinstance(a, np.ndarray):
+            raise ValueError(f"{label}: expected a float32 array of shape {shape}, got {type(a).__name__}")
+        ok_shape = a.shape == shape or (name == "m" and a.shape == (N, H))
+        dtype = np.uint16 if name == "gkeep" else np.float32
+        strided = name in ("dy", "y")                  # any strides over time and batch, unit stride over H
+        contiguous = a.flags.c_contiguous or (strided and a.ndim == 3 and a.strides[2] == 4
+                                              and a.strides[0] % 4 == 0 and a.strides[1] % 4 == 0)
+        writeable = name != "y" or a.flags.writeable
+        if not (ok_shape and a.dtype == dtype and contiguous and writeable):
+            raise ValueError(f"{label}: expected a{'' if strided else ' C-contiguous'}{'' if name != 'y' else ' writeable'} "
+                             f"{np.dtype(dtype).name} array of shape {shape}"
+                             f"{' with unit stride along its last axis' if strided else ''}, got "
+                             f"{'' if writeable else 'a read-only '}{a.dtype} {a.shape}"
+                             + ("" if contiguous else f" with strides {a.strides}" if strided else " (not C-contiguous)"))
+
+
+@functools.lru_cache(maxsize=256)
+def _expected(which, T, N, H, G, D, P, vflags):
+    """(shape of every array the loop can take, the names it needs (in that order), their public names)
+    for one call's sizes; cached, as a training run makes the same calls again and again."""
     GH, Pw, nb = G * H, P or H, (H + 15) // 16
     lstm, bwd = which in (_LSTM_FWD, _LSTM_BWD, _LSTMP_FWD, _LSTMP_BWD), which in (_LSTM_BWD, _GRU_BWD, _RNN_BWD,
                                                                                  _LSTMP_BWD)
@@ -247,27 +280,7 @@ def _check_arrays(which, T, N, H, G, D, P, vflags, arrays):
     public = dict(_PUBLIC, aux="q" if which in (_GRU_FWD, _GRU_BWD) else "tanh_c")
     if which in (_RNN_FWD, _RNN_BWD):
         public["gates"] = "h_new"
-    for name, shape in want.items():
-        a = arrays.get(name)
-        label = public.get(name, name)
-        if a is None:
-            if name in need:
-                raise ValueError(f"{label}: expected a float32 array of shape {shape}, got None")
-            continue
-        if not isinstance(a, np.ndarray):
-            raise ValueError(f"{label}: expected a float32 array of shape {shape}, got {type(a).__name__}")
-        ok_shape = a.shape == shape or (name == "m" and a.shape == (N, H))
-        dtype = np.uint16 if name == "gkeep" else np.float32
-        strided = name in ("dy", "y")                  # any strides over time and batch, unit stride over H
-        contiguous = a.flags.c_contiguous or (strided and a.ndim == 3 and a.strides[2] == 4
-                                              and a.strides[0] % 4 == 0 and a.strides[1] % 4 == 0)
-        writeable = name != "y" or a.flags.writeable
-        if not (ok_shape and a.dtype == dtype and contiguous and writeable):
-            raise ValueError(f"{label}: expected a{'' if strided else ' C-contiguous'}{'' if name != 'y' else ' writeable'} "
-                             f"{np.dtype(dtype).name} array of shape {shape}"
-                             f"{' with unit stride along its last axis' if strided else ''}, got "
-                             f"{'' if writeable else 'a read-only '}{a.dtype} {a.shape}"
-                             + ("" if contiguous else f" with strides {a.strides}" if strided else " (not C-contiguous)"))
+    return want, tuple(name for name in want if name in need), public
 
 
 def _sizes(x, W, U, G):
