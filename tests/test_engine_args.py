@@ -130,36 +130,3 @@ def test_a_nan_passes_the_compiled_relu(monkeypatch):
                                      np.zeros((37, 37), np.float32), np.zeros(37, np.float32), nonlinearity="relu")
         assert np.isnan(y).all(), isa
 
-
-@needs_engine
-@pytest.mark.parametrize("value,match", [
-    (np.zeros((T, N, H + 1), np.float32), r"out: expected a writeable float32 array of shape \(4, 3, 6\)"),
-    (np.zeros((T, N, H), np.float64), "out: expected a writeable float32"),
-    (np.zeros((T, N, 2 * H), np.float32)[:, :, ::2], "with strides"),
-    (np.broadcast_to(np.zeros(H, np.float32), (T, N, H)), "read-only")])
-def test_lstm_forward_names_a_bad_out(lstm, value, match):
-    _, args, _ = lstm
-    with pytest.raises(ValueError, match=match):
-        _forward(args, out=value)
-
-
-@needs_engine
-@pytest.mark.parametrize("masked", [False, True])
-def test_out_receives_y_through_any_strides(lstm, masked):
-    """out may be a direction's columns of a wider batch-first array, viewed time-major: the loops of
-    all three cells write y there (m h_t under a mask) and leave the other columns alone."""
-    rng, args, _ = lstm
-    mask = (np.arange(T)[:, None] < np.array([4, 2, 3])[None, :]).astype(np.float32)[:, :, None] if masked else None
-    calls = {"LSTM": lambda out: _forward(args, mask=mask, out=out)[0],
-             "GRU": lambda out: engine.gru_forward(args["x"], args["h0"], args["W"][:, :3 * H], args["U"][:, :3 * H],
-                                                   args["b"][:3 * H], args["b"][:H], mask, out=out)[0],
-             "RNN": lambda out: engine.rnn_forward(args["x"], args["h0"], args["W"][:, :H], args["U"][:, :H],
-                                                   args["b"][:H], mask, out=out)[0]}
-    for kind, call in calls.items():
-        want = np.array(call(None))
-        wide = np.full((N, T, 3 * H), 7.0, np.float32)
-        view = wide[:, :, H:2 * H].transpose(1, 0, 2)
-        got = call(view)
-        assert got is view, kind
-        np.testing.assert_array_equal(wide[:, :, H:2 * H].transpose(1, 0, 2), want, err_msg=kind)
-        assert (wide[:, :, :H] == 7.0).all() and (wide[:, :, 2 * H:] == 7.0).all(), kind

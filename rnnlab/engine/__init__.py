@@ -198,9 +198,7 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, act=0, dy
     size = lib.rn_proj_packed_size(H, P, D) if P else lib.rn_packed_size(G, H, D)
     packed = np.empty(int(size), np.float32)
     dy_ts, dy_ns = (0, 0) if dy is None else (dy.strides[0] // 4, dy.strides[1] // 4)
-    y = arrays.get("y")
-    y_ts, y_ns = (0, 0) if not isinstance(y, np.ndarray) else (y.strides[0] // 4, y.strides[1] // 4)
-    ints = np.array([T, N, H, int(reverse), act, dy_ts, dy_ns, D, vflags, P, y_ts, y_ns], np.int64)
+    ints = np.array([T, N, H, int(reverse), act, dy_ts, dy_ns, D, vflags, P], np.int64)
     arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32),
                   slope=None if slope is None else np.array([slope], np.float32),
                   gclip=None if gclip is None else np.array([gclip], np.float32))
@@ -223,7 +221,7 @@ _ARRAYS = ("gates", "b", "b_hn", "U", "packed", "hs", "cs", "aux", "y", "mask", 
 """rn_run's array arguments, in the order of its address list (_cells.c)."""
 _SLOT = {name: i for i, name in enumerate(_ARRAYS)}
 
-_PUBLIC = {"y": "out", "aux": "tanh_c", "peep": "peepholes", "zh": "zoneout", "zc": "zoneout", "chat": "c_hat",
+_PUBLIC = {"aux": "tanh_c", "peep": "peepholes", "zh": "zoneout", "zc": "zoneout", "chat": "c_hat",
            "sr": "recurrent_dropout", "hd": "h_rec", "gkeep": "gate_keep", "gx": "layer_norm['g_x']",
            "gh": "layer_norm['g_h']", "gc": "layer_norm['g_c']", "bc": "layer_norm['b_c']"}
 
@@ -245,16 +243,11 @@ def _check_arrays(which, T, N, H, G, D, P, vflags, arrays):
             raise ValueError(f"{label}: expected a float32 array of shape {shape}, got {type(a).__name__}")
         ok_shape = a.shape == shape or (name == "m" and a.shape == (N, H))
         dtype = np.uint16 if name == "gkeep" else np.float32
-        strided = name in ("dy", "y")                  # any strides over time and batch, unit stride over H
-        contiguous = a.flags.c_contiguous or (strided and a.ndim == 3 and a.strides[2] == 4
-                                              and a.strides[0] % 4 == 0 and a.strides[1] % 4 == 0)
-        writeable = name != "y" or a.flags.writeable
-        if not (ok_shape and a.dtype == dtype and contiguous and writeable):
-            raise ValueError(f"{label}: expected a{'' if strided else ' C-contiguous'}{'' if name != 'y' else ' writeable'} "
-                             f"{np.dtype(dtype).name} array of shape {shape}"
-                             f"{' with unit stride along its last axis' if strided else ''}, got "
-                             f"{'' if writeable else 'a read-only '}{a.dtype} {a.shape}"
-                             + ("" if contiguous else f" with strides {a.strides}" if strided else " (not C-contiguous)"))
+        contiguous = a.flags.c_contiguous or (name == "dy" and a.strides[2] == 4)
+        if not (ok_shape and a.dtype == dtype and contiguous):
+            raise ValueError(f"{label}: expected a{' C-contiguous' if name != 'dy' else ''} {np.dtype(dtype).name} "
+                             f"array of shape {shape}, got {a.dtype} {a.shape}"
+                             + ("" if contiguous else " (not C-contiguous)"))
 
 
 @functools.lru_cache(maxsize=256)
@@ -507,7 +500,7 @@ def _ln_cached(layer_norm, ln_cache, lstm, c_hat=False):
 def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None, cell_clip=None,
                  input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid", gate_clip=None,
                  gate_keep=None, recurrent_dropout=None, h_rec=None, W_hr=None, m=None, layer_norm=None,
-                 ln_cache=None, out=None):
+                 ln_cache=None):
     """The LSTM loop of ``rnnlab.layers.lstm`` (gate order i, f, o, g; b includes any forget bias).
 
     x: (T, N, D) float32; h0: (N, P), c0: (N, H); W (D, 4H), U (P, 4H), b (4H,); mask: (T, N, 1) of
@@ -538,10 +531,6 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     LN(h U) g_h and h = o tanh(LN(c_t) g_c + b_c) (``lstm_variants`` [6]); ln_cache: a dict that
     receives the normalizations' n and s and c^_t, for the backward (ValueError naming ln_cache when it
     is missing outside ``inference()``). The other LSTM variants run in NumPy only.
-
-    out: None, or a float32 array of y's shape (T, N, P) with unit stride along its last axis and any
-    strides over time and batch (a direction's columns of a batch-first output, viewed time-major),
-    which the loop writes y into and which is returned as y (ValueError naming out otherwise).
     """
     _check_proj(W_hr, gate_clip, recurrent_dropout, layer_norm)
     T, N, D, P, H = _sizes(x, W, U, 4)
@@ -560,7 +549,7 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     gates = np.empty((T, N, 4 * H), np.float32) if keep else None
     hs, cs = _states(T, N, P, r, h0, c0, H)
     tanh_c = np.empty((T, N, H), np.float32) if keep else None
-    y = out if out is not None or mask is None else np.empty((T, N, P), np.float32)
+    y = None if mask is None else np.empty((T, N, P), np.float32)
     loop, proj = (_LSTM_FWD, {}) if W_hr is None else (_LSTMP_FWD, dict(P=P, W_hr=_f32(W_hr), m=m))
     _run(loop, T, N, H, 4, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), U=_f32(U),
          hs=hs, cs=cs, aux=tanh_c, y=y, mask=_mask2d(mask), vflags=flags | (_PROJ if proj else 0), **extra, **proj)
@@ -641,7 +630,7 @@ def lstm_products(x, h0, W, U, backward=False, reverse=False):
 
 
 def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid",
-                recurrent_dropout=None, h_rec=None, layer_norm=None, ln_cache=None, out=None):
+                recurrent_dropout=None, h_rec=None, layer_norm=None, ln_cache=None):
     """The reset-after GRU loop of ``rnnlab.layers.gru`` (gate order r, z, n).
 
     x: (T, N, D) float32; h0: (N, H); W (D, 3H), U (H, 3H), b (3H,), b_hn (H,). Returns y (T, N, H),
@@ -655,7 +644,7 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None,
     ValueError naming gate_activation for another). layer_norm: a dict of the gains {"g_x", "g_h"}
     (3H,): a_x = LN(x W) g_x + b, a_h = LN(h U) g_h and q = a_h_n + b_hn (``gru_variants`` [L]);
     ln_cache: a dict that receives the normalizations' n and s, for the backward (ValueError naming
-    ln_cache when it is missing outside ``inference()``). out: as ``lstm_forward``'s, (T, N, H).
+    ln_cache when it is missing outside ``inference()``).
     """
     _check_proj(None, None, recurrent_dropout, layer_norm)
     slope = _slope(gate_activation)
@@ -668,7 +657,7 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None,
     gates = np.empty((T, N, 3 * H), np.float32) if keep else None
     hs, _ = _states(T, N, H, r, h0)
     q = np.empty((T, N, H), np.float32) if keep else None
-    y = out if out is not None or mask is None else np.empty((T, N, H), np.float32)
+    y = None if mask is None else np.empty((T, N, H), np.float32)
     zh = _zone(zoneout, N, H)
     rd = _rdrop(recurrent_dropout, h_rec, T, N, H)
     _start_h_rec(rd, h0, r)
@@ -724,7 +713,7 @@ def _act(nonlinearity):
 
 
 def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, nonlinearity="tanh", *, zoneout=None,
-                recurrent_dropout=None, h_rec=None, out=None):
+                recurrent_dropout=None, h_rec=None):
     """The Elman loop of ``rnnlab.layers.rnn``: h_t = phi(x_t W + h_{t-1} U + b), phi "tanh", "relu" or
     "identity" (ValueError naming nonlinearity for another).
 
@@ -732,7 +721,7 @@ def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, nonlinearity="tanh", *
     ``RNNCache``'s arrays. zoneout: d (N, H) of h, a scalar z (evaluation), or None:
     h_t = h^_t + d (h_{t-1} - h^_t) (``rnnlab.layers.regularizers``). recurrent_dropout: s_r (N, H) or
     None: the product reads h~_{t-1} = h_{t-1} s_r, which the loop writes to h_rec (T+1, N, H)
-    float32, laid out as hs (pass it to the backward too). out: as ``lstm_forward``'s, (T, N, H).
+    float32, laid out as hs (pass it to the backward too).
     """
     act = _act(nonlinearity)
     T, N, D, P, H = _sizes(x, W, U, 1)
@@ -746,9 +735,7 @@ def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, nonlinearity="tanh", *
     rd = _rdrop(recurrent_dropout, h_rec, T, N, H)
     _start_h_rec(rd, h0, r)
     _run(_RNN_FWD, T, N, H, 1, reverse, act=act, D=D, x=_f32(x), W=_f32(W), gates=h_new, b=_f32(b), U=_f32(U), hs=hs,
-         mask=_mask2d(mask), zh=zh, vflags=(0 if zh is None else _ZONE) | (_RDROP if rd else 0), y=out, **rd)
-    if out is not None:              # the loop wrote y_t = m phi(a_t) (with zoneout m h_t) there
-        return out, h_new, hs
+         mask=_mask2d(mask), zh=zh, vflags=(0 if zh is None else _ZONE) | (_RDROP if rd else 0), **rd)
     if zh is None:
         y = h_new * mask if mask is not None else (hs[:T] if r else hs[1:])
     else:                            # y_t = m h_t, the zoned h_t (padded steps: 0 whatever hs carries)

@@ -53,8 +53,7 @@ typedef struct {
     float *packed;                   /* scratch for the packed [W; U] or U^T */
     float *hs, *cs;                  /* (T + 1, N, H) carried states */
     float *aux;                      /* LSTM tanh(c_t), GRU q_t: (T, N, H) */
-    float *y;                        /* (T, N, H) output y_t = m h_t (h_t without a mask), or NULL */
-    long y_ts, y_ns;                 /* y's strides over time and batch, in floats (unit stride over H) */
+    float *y;                        /* (T, N, H) masked output, or NULL */
     const float *mask;               /* (T, N) of 0 / 1, or NULL */
     const float *dy;                 /* backward: dL/dy, strided */
     float *da, *dah;                 /* backward: (T, N, G H) */
@@ -416,7 +415,7 @@ static int rn_ln_args_ok(const rn_job *J, int which)
 /* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
  * 4 RNN forward, 5 RNN backward, 6 LSTM with projection forward, 7 its backward (with RN_PROJ);
  * isa as rn_isa() (never above it); I = T, N, H, reverse, act, dy_ts, dy_ns, D, vflags, P (the
- * projection's width), y_ts, y_ns; P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
+ * projection's width); P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
  * dU, db, dbh, dx, then peep, zh, zc, dp, the address of one float (cell_clip), chat, the address of
  * one float (the hard sigmoid's slope), sr, hd, the address of one float (gate_clip), gkeep, then
  * W_hr, m, dW_hr, dhs (the projection's; packed then holds rn_proj_packed_size floats), then (RN_LN)
@@ -430,7 +429,6 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     job.T = (int)I[0]; job.N = (int)I[1]; job.H = (int)I[2];
     job.reverse = (int)I[3]; job.act = (int)I[4];
     job.dy_ts = (long)I[5]; job.dy_ns = (long)I[6]; job.D = (int)I[7];
-    job.y_ts = (long)I[10]; job.y_ns = (long)I[11];
     if (job.T < 1 || job.N < 1 || job.H < 1 || job.D < 0) return -1;
     job.gates = (float *)P[0]; job.b = (const float *)P[1]; job.b_hn = (const float *)P[2];
     job.U = (const float *)P[3]; job.packed = (float *)P[4];

@@ -293,13 +293,6 @@ static inline float SFX(dgate_r)(float x, float s, const float slope)
 /* Recurrent dropout (regularizers.py [1]): h~_t = h_t s_r for len units of one row, written by the
  * thread that has just written those units of h_t (after the ragged carry), for the next step's
  * product and the weight gradient dU = h~^T da. */
-/* A row of the output y_t = m h_t (m = 1 without a mask: the same bits as h_t) at y, which may lie
- * in a wider array (a direction's columns of a bidirectional layer's output, batch-first). */
-static inline void SFX(y_row)(const int len, const float *h, const float mv, float *y)
-{
-    for (int l = 0; l < len; l++) y[l] = h[l] * mv;
-}
-
 static inline void SFX(rdrop_row)(const int len, const float *h, const float *s, float *hd)
 {
     int l = 0;
@@ -863,7 +856,7 @@ static void SFX(lstmln_fwd_rows)(rn_job *J, const int n0, const int n1)
         float *nh = J->nh ? J->nh + (long)t * N * G4 : 0;
         float *nx = nh ? J->nx + (long)t * N * G4 : 0;
         const float *xt = J->x + (long)t * N * J->D, *m = J->mask ? J->mask + (long)t * N : 0;
-        float *yt = J->y ? J->y + (long)t * J->y_ts : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
         const long ost = a ? G4 : H;
         float *o_ = a ? a + 2 * H : ow;
         float *const pre[3] = {a, nx, nh};
@@ -882,9 +875,12 @@ static void SFX(lstmln_fwd_rows)(rn_job *J, const int n0, const int n1)
             const long k = n * H;
             SFX(lstmln_out)(H, ch + k, st[0], 1.0f / st[1], J->gc, J->bc, o_ + n * ost, tc ? tc + k : 0, cp + k,
                             hp + k, J->zh ? J->zh + k : 0, J->zc ? J->zc + k : 0, cn + k, hn + k);
-            if (yt) SFX(y_row)(H, hn + k, m ? m[n] : 1.0f, yt + n * J->y_ns);
-            if (m && m[n] == 0.0f)                                   /* ragged: carry */
-                for (int l = 0; l < H; l++) { hn[k + l] = hp[k + l]; cn[k + l] = cp[k + l]; }
+            if (m) {
+                const float mv = m[n];
+                for (int l = 0; l < H; l++) yt[k + l] = hn[k + l] * mv;
+                if (mv == 0.0f)
+                    for (int l = 0; l < H; l++) { hn[k + l] = hp[k + l]; cn[k + l] = cp[k + l]; }
+            }
         }
     }
 }
@@ -928,7 +924,7 @@ static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
         float *nh = J->nh ? J->nh + (long)t * N * G4 : 0;
         float *nx = nh ? J->nx + (long)t * N * G4 : 0;
         const float *xt = J->x + (long)t * N * D, *m = J->mask ? J->mask + (long)t * N : 0;
-        float *yt = J->y ? J->y + (long)t * J->y_ts : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
         const long ost = a ? G4 : H;                    /* o: the cached gates' o block, or the scratch */
         float *o_ = a ? a + 2 * H : ow;
         RN_TICK(3);
@@ -971,9 +967,12 @@ static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
                 SFX(lstmln_out)(lim, ch + k, st[2 * n], 1.0f / st[2 * n + 1], J->gc + u0,
                                 J->bc + u0, o_ + n * ost + u0, tc ? tc + k : 0, cp + k, hp + k,
                                 J->zh ? J->zh + k : 0, J->zc ? J->zc + k : 0, cn + k, hn + k);
-                if (yt) SFX(y_row)(lim, hn + k, m ? m[n] : 1.0f, yt + n * J->y_ns + u0);
-                if (m && m[n] == 0.0f)                                   /* ragged: carry */
-                    for (int l = 0; l < lim; l++) { hn[k + l] = hp[k + l]; cn[k + l] = cp[k + l]; }
+                if (m) {                                                 /* ragged: y = m h, carry */
+                    const float mv = m[n];
+                    for (int l = 0; l < lim; l++) yt[k + l] = hn[k + l] * mv;
+                    if (mv == 0.0f)
+                        for (int l = 0; l < lim; l++) { hn[k + l] = hp[k + l]; cn[k + l] = cp[k + l]; }
+                }
             }
         }
         rn_wait(J, &S);
@@ -1619,7 +1618,7 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
         float *a = J->gates ? J->gates + (long)t * N * G4 : 0, *tc = J->aux ? J->aux + (long)t * N * H : 0;
         const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
-        float *yt = J->y ? J->y + (long)t * J->y_ts : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
         const float *hk = rdrop ? J->hd + (long)(t + r) * N * H : hp;    /* the product's h: h~ or h */
         float *hdn = rdrop ? J->hd + (long)(t + 1 - r) * N * H : 0;
         uint16_t *kt = variant && J->gkeep ? J->gkeep + (long)t * N * 4 * nb : 0;   /* gate_clip's bits */
@@ -1647,9 +1646,12 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
                                           kt ? kt + n * 4 * nb + pb : 0, nb);
                     else
                         SFX(lstm_units)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0);
-                    if (yt) SFX(y_row)(lim, hnn, m ? m[n] : 1.0f, yt + n * J->y_ns + u0);
-                    if (m && m[n] == 0.0f)                           /* ragged: carry */
-                        for (int l = 0; l < lim; l++) { hnn[l] = hp[n * H + u0 + l]; cnn[l] = cpn[l]; }
+                    if (m) {                                         /* ragged: y = m h, carry */
+                        const float mv = m[n];
+                        for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
+                        if (mv == 0.0f)
+                            for (int l = 0; l < lim; l++) { hnn[l] = hp[n * H + u0 + l]; cnn[l] = cpn[l]; }
+                    }
                     if (hdn) SFX(rdrop_row)(lim, hnn, J->sr + n * H + u0, hdn + n * H + u0);
                 }
             }
@@ -2020,7 +2022,7 @@ static void SFX(gruln_fwd_rows)(rn_job *J, const int n0, const int n1)
         float *a = J->gates ? J->gates + (long)t * N * G3 : 0, *q = J->aux ? J->aux + (long)t * N * H : 0;
         float *nh = J->nh ? J->nh + (long)t * N * G3 : 0, *nx = nh ? J->nx + (long)t * N * G3 : 0;
         const float *xt = J->x + (long)t * N * D, *m = J->mask ? J->mask + (long)t * N : 0;
-        float *yt = J->y ? J->y + (long)t * J->y_ts : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
         float *const pre[3] = {a, nx, nh};
         SFX(ln_row_products)(J, 3, n0, n1, xt, hp, ux, uh, pre);
         for (long n = n0; n < n1; n++) {
@@ -2032,9 +2034,12 @@ static void SFX(gruln_fwd_rows)(rn_job *J, const int n0, const int n1)
             SFX(gruln_units)(H, H, ux + o, st[2], 1.0f / st[3], nx ? nx + o : 0, uh + o, st[0], 1.0f / st[1],
                              nh ? nh + o : 0, J->gx, J->gh, J->b, J->b_hn, hp + k, a ? a + o : 0, q ? q + k : 0,
                              hn + k, J->zh ? J->zh + k : 0, slope);
-            if (yt) SFX(y_row)(H, hn + k, m ? m[n] : 1.0f, yt + n * J->y_ns);
-            if (m && m[n] == 0.0f)                                   /* ragged: carry */
-                for (int l = 0; l < H; l++) hn[k + l] = hp[k + l];
+            if (m) {
+                const float mv = m[n];
+                for (int l = 0; l < H; l++) yt[k + l] = hn[k + l] * mv;
+                if (mv == 0.0f)
+                    for (int l = 0; l < H; l++) hn[k + l] = hp[k + l];
+            }
         }
     }
 }
@@ -2066,7 +2071,7 @@ static void SFX(gruln_fwd)(rn_job *J, int tid, int nt)
         float *a = J->gates ? J->gates + (long)t * N * G3 : 0, *q = J->aux ? J->aux + (long)t * N * H : 0;
         float *nh = J->nh ? J->nh + (long)t * N * G3 : 0, *nx = nh ? J->nx + (long)t * N * G3 : 0;
         const float *xt = J->x + (long)t * N * D, *m = J->mask ? J->mask + (long)t * N : 0;
-        float *yt = J->y ? J->y + (long)t * J->y_ts : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
         float *const pre[3] = {a, nx, nh};
         SFX(ln_products)(J, &S, 3, xt, hp, ux, uh, pre);   /* ux = x_t W, uh = h_{t-1} U */
         rn_phase(&S, nb);                               /* LN(ux), LN(uh), the gates, h_t */
@@ -2088,9 +2093,12 @@ static void SFX(gruln_fwd)(rn_job *J, int tid, int nt)
                                  uh + o, st[2 * n], 1.0f / st[2 * n + 1], nh ? nh + o : 0, J->gx + u0, J->gh + u0,
                                  J->b + u0, J->b_hn + u0, hp + k, a ? a + o : 0, q ? q + k : 0, hn + k,
                                  J->zh ? J->zh + k : 0, slope);
-                if (yt) SFX(y_row)(lim, hn + k, m ? m[n] : 1.0f, yt + n * J->y_ns + u0);
-                if (m && m[n] == 0.0f)                                   /* ragged: carry */
-                    for (int l = 0; l < lim; l++) hn[k + l] = hp[k + l];
+                if (m) {                                                 /* ragged: y = m h, carry */
+                    const float mv = m[n];
+                    for (int l = 0; l < lim; l++) yt[k + l] = hn[k + l] * mv;
+                    if (mv == 0.0f)
+                        for (int l = 0; l < lim; l++) hn[k + l] = hp[k + l];
+                }
             }
         }
         rn_wait(J, &S);
@@ -2277,7 +2285,7 @@ static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, i
         float *a = J->gates ? J->gates + (long)t * N * G3 : 0, *q = J->aux ? J->aux + (long)t * N * H : 0;
         const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
-        float *yt = J->y ? J->y + (long)t * J->y_ts : 0;
+        float *yt = J->y ? J->y + (long)t * N * H : 0;
         const float *hk = J->hd ? J->hd + (long)(t + r) * N * H : hp;    /* the product's h: h~ or h */
         float *hdn = J->hd ? J->hd + (long)(t + 1 - r) * N * H : 0;
         rn_phase(&S, nb);
@@ -2298,9 +2306,12 @@ static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, i
                         const float *zd = J->zh + n * H + u0;
                         for (int l = 0; l < lim; l++) hnn[l] += zd[l] * (hpn[l] - hnn[l]);
                     }
-                    if (yt) SFX(y_row)(lim, hnn, m ? m[n] : 1.0f, yt + n * J->y_ns + u0);
-                    if (m && m[n] == 0.0f)                           /* ragged: carry */
-                        for (int l = 0; l < lim; l++) hnn[l] = hpn[l];
+                    if (m) {
+                        const float mv = m[n];
+                        for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
+                        if (mv == 0.0f)
+                            for (int l = 0; l < lim; l++) hnn[l] = hpn[l];
+                    }
                     if (hdn) SFX(rdrop_row)(lim, hnn, J->sr + n * H + u0, hdn + n * H + u0);
                 }
             }
@@ -2383,7 +2394,6 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
         float *hdn = J->hd ? J->hd + (long)(t + 1 - r) * N * H : 0;
         const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
-        float *yt = J->y ? J->y + (long)t * J->y_ts : 0;
         rn_phase(&S, npan);
         for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
             const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
@@ -2414,8 +2424,6 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
                         for (int l = 0; l < lim; l++) hnn[l] = an[l] + zd[l] * (hpn[l] - an[l]);
                     } else
                         for (int l = 0; l < lim; l++) hnn[l] = src[l];
-                    if (yt)                         /* y_t = m phi(a_t), or m h_t with zoneout */
-                        SFX(y_row)(lim, J->zh ? hnn : an, m ? m[n] : 1.0f, yt + n * J->y_ns + u0);
                     if (hdn) SFX(rdrop_row)(lim, hnn, J->sr + n * H + u0, hdn + n * H + u0);
                 }
             }
@@ -2561,7 +2569,7 @@ static inline __attribute__((always_inline)) void SFX(lstmp_fwd_body)(rn_job *J,
         float *mt = J->m + (J->gates ? (long)t * N * H : 0);
         const float *xt = J->x + (long)t * N * D;
         const float *mk = J->mask ? J->mask + (long)t * N : 0;
-        float *yt = J->y ? J->y + (long)t * J->y_ts : 0;
+        float *yt = J->y ? J->y + (long)t * N * P : 0;
         rn_phase(&S, nb);                                /* 1: gates, c_t, m_t */
         for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
             const float *panel = J->packed + (long)pb * 64 * (D + P);
@@ -2602,9 +2610,12 @@ static inline __attribute__((always_inline)) void SFX(lstmp_fwd_body)(rn_job *J,
                         const float *zd = J->zh + n * P + p0;
                         for (int l = 0; l < lim; l++) hnn[l] += zd[l] * (hpn[l] - hnn[l]);
                     }
-                    if (yt) SFX(y_row)(lim, hnn, mk ? mk[n] : 1.0f, yt + n * J->y_ns + p0);
-                    if (mk && mk[n] == 0.0f)                 /* ragged: carry */
-                        for (int l = 0; l < lim; l++) hnn[l] = hpn[l];
+                    if (mk) {                                /* ragged: y = m h, carry */
+                        const float mv = mk[n];
+                        for (int l = 0; l < lim; l++) yt[n * P + p0 + l] = hnn[l] * mv;
+                        if (mv == 0.0f)
+                            for (int l = 0; l < lim; l++) hnn[l] = hpn[l];
+                    }
                 }
             }
         }

@@ -294,7 +294,7 @@ class GRU(Recurrent):
             p.update(g_x=np.ones(3 * H, self.dtype), g_h=np.ones(3 * H, self.dtype))
         return p
 
-    def _cell_forward(self, x, state0, p, mask, reverse, reg=None, out=None):
+    def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
         if (not self._plain_cell and self.reset_after and engine.applies(x)
                 and not (self.layer_norm and reg is not None and reg.rh is not None)):
             U = dropped_U(p["U"], reg)                  # hard-sigmoid gates, layer_norm in the compiled loop
@@ -304,7 +304,7 @@ class GRU(Recurrent):
             ln_cache = {} if ln is not None else None
             y, gates, q, hs = engine.gru_forward(x, *state0, p["W"], U, p["b"], p["b_hn"], mask, reverse, zoneout=zh,
                                                  gate_activation=self.gate_activation, recurrent_dropout=rh,
-                                                 h_rec=h_rec, layer_norm=ln, ln_cache=ln_cache, out=out)
+                                                 h_rec=h_rec, layer_norm=ln, ln_cache=ln_cache)
             final = (hs[0],) if reverse else (hs[-1],)
             cell = GRUCache(x, p["W"], U, gates, q, hs, mask, bool(reverse), True)
             return y, final, GRUEngineCache(cell, zh, rU, self.gate_activation, rh, h_rec, ln, ln_cache)
@@ -312,7 +312,7 @@ class GRU(Recurrent):
             U = dropped_U(p["U"], reg)                   # the regularizers in the compiled loop
             h_rec = h_rec_array(x, self.hidden_size, reg)
             y, gates, q, hs = engine.gru_forward(x, *state0, p["W"], U, p["b"], p["b_hn"], mask, reverse,
-                                                 zoneout=reg.zh, recurrent_dropout=reg.rh, h_rec=h_rec, out=out)
+                                                 zoneout=reg.zh, recurrent_dropout=reg.rh, h_rec=h_rec)
             final = (hs[0],) if reverse else (hs[-1],)
             cell = GRUCache(x, p["W"], U, gates, q, hs, mask, bool(reverse), True)
             return y, final, RegCache(cell, reg.zh, reg.rU, reg.rh, h_rec)
@@ -320,8 +320,7 @@ class GRU(Recurrent):
             return gruv_forward(x, state0, p, mask, reverse, self.reset_after, self.layer_norm, reg,
                                 self.gate_activation)
         if self.reset_after and engine.applies(x):       # same loop, compiled (rnnlab.engine)
-            y, gates, q, hs = engine.gru_forward(x, *state0, p["W"], p["U"], p["b"], p["b_hn"], mask, reverse,
-                                                 out=out)
+            y, gates, q, hs = engine.gru_forward(x, *state0, p["W"], p["U"], p["b"], p["b_hn"], mask, reverse)
             final = (hs[0],) if reverse else (hs[-1],)
             return y, final, GRUCache(x, p["W"], p["U"], gates, q, hs, mask, bool(reverse), True)
         return gru_forward(x, state0, p, mask, reverse, self.reset_after)

@@ -373,7 +373,7 @@ class LSTM(Recurrent):
                      g_c=np.ones(H, self.dtype), b_c=np.zeros(H, self.dtype))
         return p
 
-    def _cell_forward(self, x, state0, p, mask, reverse, reg=None, out=None):
+    def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
         if not self._plain:                              # variants: compiled where it has them, else NumPy
             variant = self._engine_variant(x, p, reg)
             if variant is None:
@@ -381,14 +381,14 @@ class LSTM(Recurrent):
             U = dropped_U(p["U"], reg)                   # U' = U * S with weight drop
             b = p["b"].copy()
             block(b, "LSTM", "f")[...] += np.float32(self.forget_bias)
-            y, gates, hs, cs, tanh_c = engine.lstm_forward(x, *state0, p["W"], U, b, mask, reverse, out=out, **variant)
+            y, gates, hs, cs, tanh_c = engine.lstm_forward(x, *state0, p["W"], U, b, mask, reverse, **variant)
             final = (hs[0], cs[0]) if reverse else (hs[-1], cs[-1])
             cell = LSTMCache(x, p["W"], U, gates, hs, cs, tanh_c, mask, bool(reverse))
             return y, final, LSTMEngineCache(cell, variant, None if reg is None else reg.rU)
         if engine.applies(x):                            # same loop, compiled (rnnlab.engine)
             b = p["b"].copy()
             block(b, "LSTM", "f")[...] += np.float32(self.forget_bias)
-            y, gates, hs, cs, tanh_c = engine.lstm_forward(x, *state0, p["W"], p["U"], b, mask, reverse, out=out)
+            y, gates, hs, cs, tanh_c = engine.lstm_forward(x, *state0, p["W"], p["U"], b, mask, reverse)
             final = (hs[0], cs[0]) if reverse else (hs[-1], cs[-1])
             return y, final, LSTMCache(x, p["W"], p["U"], gates, hs, cs, tanh_c, mask, bool(reverse))
         return lstm_forward(x, state0, p, mask, reverse, self.forget_bias)

@@ -250,18 +250,17 @@ class RNN(Recurrent):
                 "U": uniform_init(rng, (H, H), bound, self.dtype),
                 "b": uniform_init(rng, (H,), bound, self.dtype)}
 
-    def _cell_forward(self, x, state0, p, mask, reverse, reg=None, out=None):
+    def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
         if engine_regularizers(reg) and engine.applies(x):   # the regularizers in the compiled loop
             U = dropped_U(p["U"], reg)
             h_rec = h_rec_array(x, self.hidden_size, reg)
             y, h_new, hs = engine.rnn_forward(x, *state0, p["W"], U, p["b"], mask, reverse, self.nonlinearity,
-                                              zoneout=reg.zh, recurrent_dropout=reg.rh, h_rec=h_rec, out=out)
+                                              zoneout=reg.zh, recurrent_dropout=reg.rh, h_rec=h_rec)
             final = (hs[0],) if reverse else (hs[-1],)
             cell = RNNCache(x, p["W"], U, h_new, hs, mask, bool(reverse), self.nonlinearity)
             return y, final, RegCache(cell, reg.zh, reg.rU, reg.rh, h_rec)
         if reg is None and engine.applies(x):            # same loop, compiled (rnnlab.engine)
-            y, h_new, hs = engine.rnn_forward(x, *state0, p["W"], p["U"], p["b"], mask, reverse, self.nonlinearity,
-                                              out=out)
+            y, h_new, hs = engine.rnn_forward(x, *state0, p["W"], p["U"], p["b"], mask, reverse, self.nonlinearity)
             final = (hs[0],) if reverse else (hs[-1],)
             return y, final, RNNCache(x, p["W"], p["U"], h_new, hs, mask, bool(reverse), self.nonlinearity)
         if not self._plain:                              # variants: NumPy step functions
