@@ -312,11 +312,14 @@ static void SFX(pack_fwd)(const float *W, const float *U, int D, int H, int G, i
     for (long k = 0; k < D + H; k++) {
         const float *row = k < D ? W + k * G * H : U + (k - D) * G * H;
         for (int g = 0; g < G; g++)
-            for (int v = 0; v < nb; v++)
-                for (int l = 0; l < 16; l++) {
-                    const int unit = (pb + v) * 16 + l;
-                    base[k * Wd + (g * nb + v) * 16 + l] = unit < H ? row[(long)g * H + unit] : 0.0f;
-                }
+            for (int v = 0; v < nb; v++) {
+                const int u0 = (pb + v) * 16;
+                float *dst = base + k * Wd + (g * nb + v) * 16;
+                if (u0 + 16 <= H)                       /* a whole block: 16 contiguous floats */
+                    memcpy(dst, row + (long)g * H + u0, 16 * sizeof(float));
+                else
+                    for (int l = 0; l < 16; l++) dst[l] = u0 + l < H ? row[(long)g * H + u0 + l] : 0.0f;
+            }
     }
 }
 
