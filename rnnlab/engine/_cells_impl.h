@@ -23,7 +23,9 @@
  * The inner dimension comes from two row-major sources: k < K1 from A1, the next K2 from A2; B is
  * packed, K1 + K2 rows of 16 V floats. The forward loops pass A1 = x_t, A2 = h_{t-1} over [W; U]
  * packed together, so x_t W is computed inside the loop with the recurrent product, in the same
- * accumulators (no separate input product, no BLAS call, no BLAS threads in the forward). */
+ * accumulators (no separate input product, no BLAS call, no BLAS threads in the forward); the LSTM
+ * at batch 1 and 2 stores x_t W first and starts h_{t-1} U's sums from it (kern_c0, RN_XW_ROWS).
+ * C0 (rows ldc0 apart), when given, is where the sums start instead of 0. */
 #if RN_AVX512
 #define RN_KSTEP(a_ptr, a_ld, k) do {                                                   \
         __m512 bv[4];                                                                   \
