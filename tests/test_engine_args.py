@@ -130,3 +130,90 @@ def test_a_nan_passes_the_compiled_relu(monkeypatch):
                                      np.zeros((37, 37), np.float32), np.zeros(37, np.float32), nonlinearity="relu")
         assert np.isnan(y).all(), isa
 
+
+
+@needs_engine
+@pytest.mark.parametrize("value", [-1, 2, 0.5, np.float32(0.5), None, [1], "yes"])
+@pytest.mark.parametrize("cell", ["LSTM", "GRU", "RNN"])
+def test_forward_names_a_reverse_that_is_not_a_bool(lstm, cell, value):
+    """The loops index the carried states with reverse: anything but True / False (1 / 0) is refused,
+    never passed on (reverse=-1 read and wrote outside hs)."""
+    _, a, _ = lstm
+    calls = {"LSTM": lambda: _forward(a, reverse=value),
+             "GRU": lambda: engine.gru_forward(a["x"], a["h0"], a["W"][:, :3 * H], a["U"][:, :3 * H], a["b"][:3 * H],
+                                               a["b"][:H], reverse=value),
+             "RNN": lambda: engine.rnn_forward(a["x"], a["h0"], a["W"][:, :H], a["U"][:, :H], a["b"][:H],
+                                               reverse=value)}
+    with pytest.raises(ValueError, match="reverse: expected True or False"):
+        calls[cell]()
+
+
+@needs_engine
+def test_reverse_accepts_numpy_bools_and_ints(lstm):
+    _, a, _ = lstm
+    want = _forward(a, reverse=True)[0]
+    for value in (np.bool_(True), np.int64(1), 1):
+        np.testing.assert_array_equal(_forward(a, reverse=value)[0], want)
+
+
+def _read_only(a):
+    a.flags.writeable = False
+    return a
+
+
+@needs_engine
+@pytest.mark.parametrize("name,options", [
+    ("c_hat", lambda rng: dict(peepholes=_f(rng, 3 * H), zoneout=(np.ones((N, H), np.float32), None),
+                               c_hat=_read_only(np.zeros((T, N, H), np.float32)))),
+    ("gate_keep", lambda rng: dict(gate_clip=1.0, gate_keep=_read_only(engine.gate_keep_array(T, N, H)))),
+    ("h_rec", lambda rng: dict(recurrent_dropout=np.ones((N, H), np.float32),
+                               h_rec=_read_only(np.zeros((T + 1, N, H), np.float32)))),
+    ("m", lambda rng: dict(W_hr=_f(rng, H, 3), m=_read_only(np.zeros((T, N, H), np.float32))))])
+def test_forward_refuses_a_read_only_array_it_would_write(lstm, name, options):
+    rng, a, _ = lstm
+    change = options(rng)
+    if name == "m":                                  # with a projection, U and h0 have P = 3 rows
+        change.update(U=_f(rng, 3, 4 * H), h0=_f(rng, N, 3))
+    with pytest.raises(ValueError, match=f"{name}: expected a writeable array"):
+        _forward(a, **change)
+
+
+@needs_engine
+def test_backward_takes_read_only_caches(lstm):
+    """The backward only reads the forward's arrays: read-only ones (a memory map, a shared cache) do."""
+    rng, a, cache = lstm
+    call = dict(dy=_f(rng, T, N, H), dh=_f(rng, N, H), dc=_f(rng, N, H), x=a["x"], W=a["W"], U=a["U"])
+    want = engine.lstm_backward(**call, **cache)
+    got = engine.lstm_backward(**call, **{k: _read_only(v.copy()) for k, v in cache.items()})
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+@needs_engine
+@pytest.mark.parametrize("name,options,match", [
+    ("c_hat", dict(peepholes=np.zeros(3 * H, np.float32), zoneout=(np.ones((N, H), np.float32), None), c_hat=[1, 2]),
+     "c_hat: expected .* got list"),
+    ("gate_keep", dict(gate_clip=1.0, gate_keep="abc"), "gate_keep: expected .* got str"),
+    ("h_rec", dict(recurrent_dropout=np.ones((N, H), np.float32), h_rec=[1]), "h_rec: expected .* got list"),
+    ("gate_activation", dict(gate_activation=["hard_sigmoid"]), "gate_activation: expected one of")])
+def test_forward_names_an_option_array_of_another_type(lstm, name, options, match):
+    _, a, _ = lstm
+    with pytest.raises(ValueError, match=match):
+        _forward(a, **options)
+
+
+@needs_engine
+def test_a_failed_allocation_is_a_memory_error(lstm, monkeypatch):
+    """rn_run returns -2 when its scratch cannot be allocated: that is MemoryError, not a refused
+    argument."""
+    _, a, _ = lstm
+    lib = engine._library()[0]
+
+    class OutOfMemory:
+        def __getattr__(self, name):
+            return getattr(lib, name)
+
+        def rn_run(self, *args):
+            return -2
+    monkeypatch.setitem(engine._state, "lib", OutOfMemory())
+    with pytest.raises(MemoryError, match="could not allocate"):
+        _forward(a)

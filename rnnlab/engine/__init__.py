@@ -9,7 +9,8 @@ sequence loops compiled (``_cells.c``), with the work split of oneDNN's and LIBX
   elementwise work (gates, c, h; vectorized) right after the product, while its tile is in cache;
   at batch 1 and 2, where a step is bound by reading the packed weights rather than by arithmetic,
   the LSTM forward computes x_t W for all steps before the time loop instead, and each step's h U
-  product starts its sums from the stored x_t W (the same sums in the same order: the same bits);
+  product starts its sums from the stored x_t W (the same sums in the same order: the same bits;
+  the call holds T N 4H floats of scratch for it, as many as a training forward's gate cache);
 - the backward loop runs each step's da_t U^T the same way, then the weight gradients merged over
   time, dW = x^T da, dU = h_{t-1}^T da, db and dx = da W^T, one product each over all T N rows,
   in the same micro-kernel on the same threads. No product goes to NumPy's BLAS: its idle worker
@@ -192,6 +193,7 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, act=0, dy
          clip=None, slope=None, gclip=None, P=0, **arrays):
     """One compiled loop over float32 C-contiguous arrays (dy may be strided over time and batch);
     P: the projection's width (proj_size) for the loops _LSTMP_FWD, _LSTMP_BWD, else 0."""
+    reverse = _reverse(reverse)
     lib, why = _library()
     if lib is None:
         raise RuntimeError(why)
@@ -212,6 +214,9 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, act=0, dy
             addresses[_SLOT[name]] = a.ctypes.data
     ptrs = np.array(addresses, np.uintp)
     done = lib.rn_run(which, _ISA[state["engine"]], state["threads"], ints.ctypes.data, ptrs.ctypes.data)
+    if done == -2:
+        raise MemoryError(f"rnnlab.engine: the compiled loop could not allocate its scratch memory (T={T}, N={N}, "
+                          f"H={H})")
     if done != 0:
         raise RuntimeError(f"rnnlab.engine: the compiled loop refused its arguments (T={T}, N={N}, H={H})")
 
@@ -229,11 +234,19 @@ _PUBLIC = {"aux": "tanh_c", "peep": "peepholes", "zh": "zoneout", "zc": "zoneout
            "gh": "layer_norm['g_h']", "gc": "layer_norm['g_c']", "bc": "layer_norm['b_c']"}
 
 
+def _reverse(reverse) -> int:
+    """1 or 0 for reverse True or False (or 1, 0); ValueError naming reverse otherwise (the loops index
+    the carried states with it)."""
+    if not (isinstance(reverse, (bool, np.bool_, int, np.integer)) and reverse in (0, 1)):
+        raise ValueError(f"reverse: expected True or False, got {reverse!r}")
+    return int(reverse)
+
+
 def _check_arrays(which, T, N, H, G, D, P, vflags, arrays):
     """ValueError naming the argument (as the public functions call it) for an array the loop would
     read or write out of its bounds: a missing one, or one of another shape or dtype. The C loops
     take raw pointers, so this is the last line between a wrong shape and a crash."""
-    want, need, public = _expected(which, T, N, H, G, D, P, vflags)
+    want, need, public, writes = _expected(which, T, N, H, G, D, P, vflags)
     for name in need:
         if arrays.get(name) is None:
             raise ValueError(f"{public.get(name, name)}: expected a float32 array of shape {want[name]}, got None")
@@ -251,12 +264,15 @@ def _check_arrays(which, T, N, H, G, D, P, vflags, arrays):
             raise ValueError(f"{label}: expected a{' C-contiguous' if name != 'dy' else ''} {np.dtype(dtype).name} "
                              f"array of shape {shape}, got {a.dtype} {a.shape}"
                              + ("" if contiguous else " (not C-contiguous)"))
+        if name in writes and not a.flags.writeable:
+            raise ValueError(f"{label}: expected a writeable array (the loop writes it), got a read-only one")
 
 
 @functools.lru_cache(maxsize=256)
 def _expected(which, T, N, H, G, D, P, vflags):
-    """(shape of every array the loop can take, the names it needs (in that order), their public names)
-    for one call's sizes; cached, as a training run makes the same calls again and again."""
+    """(shape of every array the loop can take, the names it needs (in that order), their public names,
+    the names it writes) for one call's sizes; cached, as a training run makes the same calls again and
+    again."""
     GH, Pw, nb = G * H, P or H, (H + 15) // 16
     lstm, bwd = which in (_LSTM_FWD, _LSTM_BWD, _LSTMP_FWD, _LSTMP_BWD), which in (_LSTM_BWD, _GRU_BWD, _RNN_BWD,
                                                                                  _LSTMP_BWD)
@@ -276,7 +292,10 @@ def _expected(which, T, N, H, G, D, P, vflags):
     public = dict(_PUBLIC, aux="q" if which in (_GRU_FWD, _GRU_BWD) else "tanh_c")
     if which in (_RNN_FWD, _RNN_BWD):
         public["gates"] = "h_new"
-    return want, tuple(name for name in want if name in need), public
+    writes = ({"da", "dah", "dh", "dc", "dhk", "dW", "dU", "db", "dbh", "dx", "dp", "dW_hr", "dhs", "dgx", "dgh",
+               "dgc", "dbc"} if bwd else
+              {"gates", "hs", "cs", "aux", "y", "chat", "hd", "gkeep", "m", "nx", "sx", "nh", "sh", "mc", "sc"})
+    return want, tuple(name for name in want if name in need), public, frozenset(writes | {"packed"})
 
 
 def _sizes(x, W, U, G):
@@ -351,7 +370,7 @@ def _grad_arrays(T, N, D, H, G):
 
 def _slope(gate_activation):
     """The hard sigmoid's slope, or None for "sigmoid"; ValueError naming gate_activation otherwise."""
-    if gate_activation != "sigmoid" and gate_activation not in _SLOPES:
+    if not isinstance(gate_activation, str) or (gate_activation != "sigmoid" and gate_activation not in _SLOPES):
         raise ValueError(f"gate_activation: expected one of {['sigmoid', *_SLOPES]}, got {gate_activation!r}")
     return _SLOPES.get(gate_activation)
 
@@ -383,10 +402,8 @@ def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, n
         if c_hat is None and need_c_hat:
             raise ValueError("c_hat: expected a (T, N, H) float32 array for c^_t (zoneout with peepholes or "
                              "cell_clip), got None")
-        if c_hat is not None and (c_hat.shape != (T, N, H) or c_hat.dtype != np.float32
-                                  or not c_hat.flags.c_contiguous):
-            raise ValueError(f"c_hat: expected a C-contiguous float32 array of shape {(T, N, H)}, got "
-                             f"{c_hat.dtype} {c_hat.shape}")
+        if c_hat is not None:
+            _checked("c_hat", c_hat, (T, N, H), np.float32, False, "c^_t")
     else:
         c_hat = None
     return flags, dict(peep=None if peepholes is None else _f32(peepholes), clip=cell_clip, zh=_zone(zh, N, P or H),
@@ -400,9 +417,9 @@ def _checked(name, a, shape, dtype, required, what):
         if required:
             raise ValueError(f"{name}: expected a {dtype.__name__} array of shape {shape} for {what}, got None")
         return None
-    if a.shape != shape or a.dtype != dtype or not a.flags.c_contiguous:
-        raise ValueError(f"{name}: expected a C-contiguous {dtype.__name__} array of shape {shape}, got "
-                         f"{a.dtype} {a.shape}")
+    if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != dtype or not a.flags.c_contiguous:
+        got = f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+        raise ValueError(f"{name}: expected a C-contiguous {dtype.__name__} array of shape {shape}, got {got}")
     return a
 
 
@@ -424,6 +441,8 @@ def _rdrop(s_r, h_rec, T, N, H):
 def _start_h_rec(extra, h0, reverse):
     """h~ of the initial state, h_0 s_r, in the slot the loop reads first."""
     if "hd" in extra:
+        if not extra["hd"].flags.writeable:
+            raise ValueError("h_rec: expected a writeable array (the loop writes h~ = h s_r), got a read-only one")
         T = extra["hd"].shape[0] - 1
         np.multiply(h0, extra["sr"], out=extra["hd"][T if reverse else 0])
 
@@ -448,8 +467,8 @@ def _proj_m(m, W_hr, T, N, H, keep):
         return None
     if not keep:
         return np.empty((N, H), np.float32)
-    if m is None or m.shape != (T, N, H) or m.dtype != np.float32 or not m.flags.c_contiguous:
-        got = "None" if m is None else f"{m.dtype} {m.shape}"
+    if not isinstance(m, np.ndarray) or m.shape != (T, N, H) or m.dtype != np.float32 or not m.flags.c_contiguous:
+        got = "None" if m is None else f"{m.dtype} {m.shape}" if isinstance(m, np.ndarray) else type(m).__name__
         raise ValueError(f"m: expected a C-contiguous float32 array of shape {(T, N, H)} for m_t = o * tanh(c_t) "
                          f"(proj_size), got {got}")
     return m
@@ -539,7 +558,7 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     T, N, D, P, H = _sizes(x, W, U, 4)
     _check_width(U, W_hr, P, H)
     h0, c0, b = _given("h0", h0, (N, P)), _given("c0", c0, (N, H)), _given("b", b, (4 * H,))
-    r = int(reverse)
+    r = _reverse(reverse)
     keep = not _no_cache.get()
     flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H,
                                  keep and layer_norm is None, gate_activation, gate_clip,
@@ -655,7 +674,7 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None,
     if P != H:
         raise ValueError(f"U: expected a square recurrent matrix (H, 3 H), got {U.shape}")
     h0, b, b_hn = _given("h0", h0, (N, H)), _given("b", b, (3 * H,)), _given("b_hn", b_hn, (H,))
-    r = int(reverse)
+    r = _reverse(reverse)
     keep = not _no_cache.get()
     gates = np.empty((T, N, 3 * H), np.float32) if keep else None
     hs, _ = _states(T, N, H, r, h0)
@@ -731,7 +750,7 @@ def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, nonlinearity="tanh", *
     if P != H:
         raise ValueError(f"U: expected a square recurrent matrix (H, 1 H), got {U.shape}")
     h0, b = _given("h0", h0, (N, H)), _given("b", b, (H,))
-    r = int(reverse)
+    r = _reverse(reverse)
     h_new = np.empty((T, N, H), np.float32)
     hs, _ = _states(T, N, H, r, h0)
     zh = _zone(zoneout, N, H)
