@@ -217,3 +217,54 @@ def test_a_failed_allocation_is_a_memory_error(lstm, monkeypatch):
     monkeypatch.setitem(engine._state, "lib", OutOfMemory())
     with pytest.raises(MemoryError, match="could not allocate"):
         _forward(a)
+
+
+_GAINS = dict(g_x=np.ones(4 * H, np.float32), g_h=np.ones(4 * H, np.float32), g_c=np.ones(H, np.float32),
+              b_c=np.zeros(H, np.float32))
+
+
+@needs_engine
+@pytest.mark.parametrize("options,match", [
+    (dict(peepholes="abc"), "peepholes: expected an array of real numbers, got str"),
+    (dict(peepholes={}), "peepholes: expected an array of real numbers, got dict"),
+    (dict(peepholes=np.empty(3 * H, object)), "peepholes: expected an array of real numbers, got object"),
+    (dict(peepholes=np.ones(3 * H, np.complex64)), "peepholes: expected an array of real numbers, got complex64"),
+    (dict(zoneout=("abc", None)), "zoneout: expected a number or an array"),
+    (dict(zoneout=(None, object())), "zoneout: expected a number or an array"),
+    (dict(recurrent_dropout={}, h_rec=np.zeros((T + 1, N, H), np.float32)), "recurrent_dropout: expected a number"),
+    (dict(cell_clip=1e-300), r"cell_clip: expected a positive finite number \(in float32\)"),
+    (dict(cell_clip=1e39), r"cell_clip: expected a positive finite number \(in float32\)"),
+    (dict(gate_clip=np.float64(1e-50)), r"gate_clip: expected a positive finite number \(in float32\)"),
+    (dict(input_forget="yes"), "input_forget: expected True or False"),
+    (dict(input_forget=np.array([1, 0])), "input_forget: expected True or False"),
+    (dict(layer_norm=dict(_GAINS, g_x="abc"), ln_cache={}), r"layer_norm\['g_x'\]: expected an array of real numbers"),
+    (dict(layer_norm=dict(_GAINS, b_c={}), ln_cache={}), r"layer_norm\['b_c'\]: expected an array of real numbers")])
+def test_forward_names_an_option_value_that_is_not_a_number(lstm, options, match):
+    """Option values go through float32 conversions before the shape checks: a string, a dict, an
+    object or complex array, or a clip that is 0 or infinite in float32 is refused by name, never
+    converted to NaN or passed to the loop."""
+    _, a, _ = lstm
+    with pytest.raises(ValueError, match=match):
+        _forward(a, **options)
+
+
+@needs_engine
+@pytest.mark.parametrize("value", [["tanh"], {}, np.array("tanh")])
+def test_rnn_forward_names_a_nonlinearity_that_is_not_a_name(lstm, value):
+    _, a, _ = lstm
+    with pytest.raises(ValueError, match="nonlinearity: expected one of"):
+        engine.rnn_forward(a["x"], a["h0"], a["W"][:, :H], a["U"][:, :H], a["b"][:H], nonlinearity=value)
+
+
+@needs_engine
+@pytest.mark.parametrize("key,value,match", [("nx", None, r"ln_cache\['nx'\]: expected the array"),
+                                             ("sx", [1], r"ln_cache\['sx'\]: expected the array"),
+                                             ("sx", np.zeros((2, 2), np.float32), r"ln_cache\['sx'\]: expected a C-contig")])
+def test_layer_norm_backward_names_a_bad_cache_entry(lstm, key, value, match):
+    rng, a, _ = lstm
+    ln_cache = {}
+    _, gates, hs, cs, tanh_c = _forward(a, layer_norm=_GAINS, ln_cache=ln_cache)
+    ln_cache[key] = value
+    with pytest.raises(ValueError, match=match):
+        engine.lstm_backward(_f(rng, T, N, H), _f(rng, N, H), _f(rng, N, H), a["x"], a["W"], a["U"], gates, hs, cs,
+                             tanh_c, layer_norm=_GAINS, ln_cache=ln_cache)

@@ -231,7 +231,8 @@ _SLOT = {name: i for i, name in enumerate(_ARRAYS)}
 
 _PUBLIC = {"aux": "tanh_c", "peep": "peepholes", "zh": "zoneout", "zc": "zoneout", "chat": "c_hat",
            "sr": "recurrent_dropout", "hd": "h_rec", "gkeep": "gate_keep", "gx": "layer_norm['g_x']",
-           "gh": "layer_norm['g_h']", "gc": "layer_norm['g_c']", "bc": "layer_norm['b_c']"}
+           "gh": "layer_norm['g_h']", "gc": "layer_norm['g_c']", "bc": "layer_norm['b_c']",
+           **{k: f"ln_cache[{k!r}]" for k in ("nx", "sx", "nh", "sh", "mc", "sc")}}
 
 
 def _reverse(reverse) -> int:
@@ -334,6 +335,16 @@ def _f32(a) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
+def _numeric(name, a) -> np.ndarray:
+    """An option's array as C-contiguous float32; ValueError naming it unless it holds real numbers
+    (float, integer or bool; not strings, objects or complex numbers). Shapes are checked later."""
+    arr = a if isinstance(a, np.ndarray) else np.asarray(a, dtype=object if isinstance(a, (dict, set)) else None)
+    if arr.dtype.kind not in "fiub":
+        got = f"{arr.dtype} {arr.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+        raise ValueError(f"{name}: expected an array of real numbers, got {got}")
+    return _f32(arr)
+
+
 def _mask2d(mask):
     """The layer's (T, N, 1) (or (T, N)) 0/1 mask as contiguous (T, N) float32, or None; ValueError
     naming mask for another shape."""
@@ -379,9 +390,16 @@ def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, n
                   gate_clip=None, gate_keep=None, recurrent_dropout=None, h_rec=None, P=None):
     """vflags and the arrays of the LSTM options (see lstm_forward); P: the width of h (proj_size), or None: H."""
     for name, value in (("cell_clip", cell_clip), ("gate_clip", gate_clip)):
-        if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number))
-                                  or not 0 < float(value) < float("inf")):
-            raise ValueError(f"{name}: expected a positive finite number or None, got {value!r}")
+        if value is None:
+            continue
+        ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+        if ok:
+            with np.errstate(over="ignore", under="ignore"):
+                ok = 0 < float(np.float32(value)) < float("inf")     # the loops compare in float32
+        if not ok:
+            raise ValueError(f"{name}: expected a positive finite number (in float32) or None, got {value!r}")
+    if not isinstance(input_forget, (bool, np.bool_)):
+        raise ValueError(f"input_forget: expected True or False, got {input_forget!r}")
     if zoneout is not None and not (isinstance(zoneout, (tuple, list)) and len(zoneout) == 2):
         raise ValueError(f"zoneout: expected a pair (d of h, d of c), each None, a number or an (N, H) array, got "
                          f"{type(zoneout).__name__}")
@@ -406,7 +424,7 @@ def _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H, n
             _checked("c_hat", c_hat, (T, N, H), np.float32, False, "c^_t")
     else:
         c_hat = None
-    return flags, dict(peep=None if peepholes is None else _f32(peepholes), clip=cell_clip, zh=_zone(zh, N, P or H),
+    return flags, dict(peep=None if peepholes is None else _numeric("peepholes", peepholes), clip=cell_clip, zh=_zone(zh, N, P or H),
                        zc=_zone(zc, N, H), chat=c_hat, slope=_SLOPES.get(gate_activation), gclip=gate_clip,
                        gkeep=gate_keep, **_rdrop(recurrent_dropout, h_rec, T, N, H))
 
@@ -452,12 +470,13 @@ def _zone(d, N, H, name="zoneout"):
     is broadcast), or None; ValueError naming it for another shape."""
     if d is None:
         return None
-    if np.ndim(d) == 0:
-        return np.full((N, H), d, np.float32)
-    d = np.asarray(d)
-    if d.shape != (N, H) or d.dtype.kind not in "fiub":
-        raise ValueError(f"{name}: expected a number or an array of shape {(N, H)}, got {d.dtype} {d.shape}")
-    return _f32(d)
+    arr = d if isinstance(d, np.ndarray) else np.asarray(d, dtype=object if isinstance(d, (dict, set)) else None)
+    if arr.dtype.kind not in "fiub" or (arr.ndim and arr.shape != (N, H)):
+        got = f"{arr.dtype} {arr.shape}" if isinstance(d, (np.ndarray, list, tuple)) else type(d).__name__
+        raise ValueError(f"{name}: expected a number or an array of shape {(N, H)}, got {got}")
+    if arr.ndim == 0:
+        return np.full((N, H), arr, np.float32)
+    return _f32(arr)
 
 
 def _proj_m(m, W_hr, T, N, H, keep):
@@ -495,7 +514,7 @@ def _layer_norm(layer_norm, ln_cache, T, N, H, G, keep, lstm, c_hat=False):
         raise ValueError(f"layer_norm: expected a dict of the gains {list(names)}, got {got}")
     if keep and not isinstance(ln_cache, dict):
         raise ValueError(f"ln_cache: expected a dict to receive the layer-norm cache, got {type(ln_cache).__name__}")
-    arrays = {k: _f32(layer_norm[n]) for k, n in zip(("gx", "gh", "gc", "bc"), names)}
+    arrays = {k: _numeric(f"layer_norm[{n!r}]", layer_norm[n]) for k, n in zip(("gx", "gh", "gc", "bc"), names)}
     if keep:
         more = dict(nx=np.empty((T, N, G * H), np.float32), sx=np.empty((T, N), np.float32),
                     nh=np.empty((T, N, G * H), np.float32), sh=np.empty((T, N), np.float32))
@@ -514,8 +533,15 @@ def _ln_cached(layer_norm, ln_cache, lstm, c_hat=False):
     if not isinstance(ln_cache, dict) or any(k not in ln_cache for k in need):
         raise ValueError("ln_cache: expected the dict that the layer-norm forward filled, got "
                          f"{sorted(ln_cache) if isinstance(ln_cache, dict) else type(ln_cache).__name__}")
+    for k in need:
+        if not isinstance(ln_cache[k], np.ndarray):
+            raise ValueError(f"ln_cache[{k!r}]: expected the array the layer-norm forward stored, got "
+                             f"{type(ln_cache[k]).__name__}")
     names = ("g_x", "g_h", "g_c", "b_c") if lstm else ("g_x", "g_h")
-    return {**{k: _f32(layer_norm[n]) for k, n in zip(("gx", "gh", "gc", "bc"), names)},
+    if not isinstance(layer_norm, dict) or any(n not in layer_norm for n in names):
+        raise ValueError(f"layer_norm: expected a dict of the gains {list(names)}, got "
+                         f"{sorted(layer_norm) if isinstance(layer_norm, dict) else type(layer_norm).__name__}")
+    return {**{k: _numeric(f"layer_norm[{n!r}]", layer_norm[n]) for k, n in zip(("gx", "gh", "gc", "bc"), names)},
             **{k: ln_cache[k] for k in need}}
 
 
@@ -572,7 +598,7 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     hs, cs = _states(T, N, P, r, h0, c0, H)
     tanh_c = np.empty((T, N, H), np.float32) if keep else None
     y = None if mask is None else np.empty((T, N, P), np.float32)
-    loop, proj = (_LSTM_FWD, {}) if W_hr is None else (_LSTMP_FWD, dict(P=P, W_hr=_f32(W_hr), m=m))
+    loop, proj = (_LSTM_FWD, {}) if W_hr is None else (_LSTMP_FWD, dict(P=P, W_hr=_numeric("W_hr", W_hr), m=m))
     _run(loop, T, N, H, 4, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), U=_f32(U),
          hs=hs, cs=cs, aux=tanh_c, y=y, mask=_mask2d(mask), vflags=flags | (_PROJ if proj else 0), **extra, **proj)
     if y is None:
@@ -612,7 +638,7 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     loop, proj = _LSTM_BWD, {}
     if W_hr is not None:
         loop, flags = _LSTMP_BWD, flags | _PROJ
-        proj = dict(P=P, W_hr=_f32(W_hr), m=_proj_m(m, W_hr, T, N, H, True), dW_hr=np.empty((H, P), np.float32),
+        proj = dict(P=P, W_hr=_numeric("W_hr", W_hr), m=_proj_m(m, W_hr, T, N, H, True), dW_hr=np.empty((H, P), np.float32),
                     dhs=np.empty((T, N, P), np.float32))
     _run(loop, T, N, H, 4, reverse, dy=_dy(dy), gates=gates, U=_f32(U), cs=cs, aux=tanh_c,
          mask=_mask2d(mask), da=da, dh=dh, dc=dc, dhk=np.empty((N, P), np.float32), D=D, x=_f32(x),
@@ -729,7 +755,7 @@ def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zon
 
 
 def _act(nonlinearity):
-    if nonlinearity not in _ACTS:
+    if not isinstance(nonlinearity, str) or nonlinearity not in _ACTS:
         raise ValueError(f"nonlinearity: expected one of {list(_ACTS)}, got {nonlinearity!r}")
     return _ACTS[nonlinearity]
 
