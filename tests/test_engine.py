@@ -210,16 +210,18 @@ def test_thread_count_does_not_change_results(threads, monkeypatch):
 
 
 @needs_engine
+@pytest.mark.parametrize("T", [9, 300])
 @pytest.mark.parametrize("options", [{}, {"peepholes": True, "cell_clip": 2.0, "forget_bias": 1.0}])
-def test_small_batch_rows_equal_the_same_rows_in_a_large_batch(options, monkeypatch):
-    """At batch 1 and 2 the LSTM forward computes x_t W for all steps before its time loop (RN_XW_ROWS
-    in _cells.c), at larger batches inside each step's product: the same sums in the same order, so
-    a sequence's outputs and states have the same bits alone, in a pair, and in a batch of 8, on
-    every instruction set, both directions and ragged lengths."""
+def test_small_batch_rows_equal_the_same_rows_in_a_large_batch(options, T, monkeypatch):
+    """At batch 1 and 2 the LSTM forward computes x_t W before its time loop, 128 steps at a time
+    (RN_XW_ROWS, RN_XW_STEPS in _cells.c; T = 300 crosses two chunk boundaries), at larger batches
+    inside each step's product: the same sums in the same order, so a sequence's outputs and states
+    have the same bits alone, in a pair, and in a batch of 8, on every instruction set, both
+    directions and ragged lengths."""
     layer = rnnlab.LSTM(5, 37, bidirectional=True, seed=4, **options)
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((8, 9, 5)).astype(np.float32)
-    lengths = np.array([9, 3, 9, 7, 1, 9, 5, 8])
+    x = rng.standard_normal((8, T, 5)).astype(np.float32)
+    lengths = np.array([T, 3, T, T - 2, 1, T, T // 2 + 1, T - 1])
     for flag in _engines():
         monkeypatch.setenv("RNNLAB_ENGINE", flag)
         y, (h, c), _ = layer.forward(x, lengths=lengths)

@@ -8,9 +8,9 @@ sequence loops compiled (``_cells.c``), with the work split of oneDNN's and LIBX
   float32 accumulators; AVX-512, AVX2 + FMA or plain C, chosen at run time), and does the step's
   elementwise work (gates, c, h; vectorized) right after the product, while its tile is in cache;
   at batch 1 and 2, where a step is bound by reading the packed weights rather than by arithmetic,
-  the LSTM forward computes x_t W for all steps before the time loop instead, and each step's h U
-  product starts its sums from the stored x_t W (the same sums in the same order: the same bits;
-  the call holds T N 4H floats of scratch for it, as many as a training forward's gate cache);
+  the LSTM forward computes x_t W ahead of the steps, 128 steps at a time (at most 128 N 4H floats of
+  scratch), and each step's h U product starts its sums from the stored x_t W (the same sums in the
+  same order: the same bits);
 - the backward loop runs each step's da_t U^T the same way, then the weight gradients merged over
   time, dW = x^T da, dU = h_{t-1}^T da, db and dx = da W^T, one product each over all T N rows,
   in the same micro-kernel on the same threads. No product goes to NumPy's BLAS: its idle worker

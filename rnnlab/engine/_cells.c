@@ -93,7 +93,7 @@ typedef struct {
     float *mc, *sc;                  /* LSTM: (T, N) mean and s of c^_t, or NULL (inference) */
     float *dgx, *dgh, *dgc, *dbc;    /* backward: the gains' and b_c's gradients */
     float *lnw;                      /* scratch of the layer-norm loops (rn_run allocates it) */
-    float *xw;                       /* scratch: the LSTM forward's x_t W for all steps at small N (rn_run
+    float *xw;                       /* scratch: the LSTM forward's x_t W of RN_XW_STEPS steps at small N (rn_run
                                         allocates it; RN_XW_ROWS), tile by tile, or NULL */
 } rn_job;
 
@@ -112,11 +112,15 @@ typedef struct {
 #define RN_LSTMP_BWD 7
 #define RN_LN 256                    /* layer_norm: LN(x W) g_x + b + LN(h U) g_h (the LSTM also LN(c_t)) */
 #ifndef RN_XW_ROWS
-#define RN_XW_ROWS 2                 /* at most this many batch rows, the LSTM forward computes x_t W for
-                                        every step before its time loop (each block's, right after packing
-                                        it), so that a step reads only U's panels: at small batch a step is
+#define RN_XW_ROWS 2                 /* at most this many batch rows, the LSTM forward computes x_t W
+                                        ahead of the steps that read it (the first steps' right after packing
+                                        each block), so that a step reads only U's panels: at small batch a step is
                                         bound by reading the packed weights, not by arithmetic. Same sums
                                         in the same order (kern_c0), so the same bits */
+#endif
+#ifndef RN_XW_STEPS
+#define RN_XW_STEPS 128              /* ... for this many steps at a time, one phase each: the scratch is
+                                        bounded by RN_XW_STEPS N 4H floats, not T N 4H */
 #endif
 #define RN_FLOOR (1 << 14)           /* the LSTM loops' matrix products and waits alone, no elementwise
                                         work (benchmarks' floor; the results are not the cell's) */
@@ -489,7 +493,7 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     if (proj) job.packed_r = job.packed + lstmp_packed_part_generic(job.H, job.P, job.D);
     float *lnw = 0;
     if (which == 0 && job.N <= RN_XW_ROWS && job.T > 1 && !(job.vflags & RN_LN)) {
-        lnw = malloc(sizeof(float) * (size_t)job.T * job.N * nb * 64);
+        lnw = malloc(sizeof(float) * (size_t)(job.T < RN_XW_STEPS ? job.T : RN_XW_STEPS) * job.N * nb * 64);
         if (!lnw) return -2;
         job.xw = lnw;
     }

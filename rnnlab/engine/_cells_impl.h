@@ -1588,6 +1588,28 @@ static inline void SFX(lstm_units_v)(const int len, float *a, long H, const floa
 
 /* The forward loop; variant is a constant (0: the plain cell, 1: J->vflags' options, 2: RN_FLOOR, the
  * products and waits alone), so that the plain loop compiles to the same code as without the options. */
+/* x_t W for unit block pb and steps t0 .. t1 - 1 (ascending), into xw's rows (t - t0) N + n, each
+ * block's 64 columns at pb 64 (rows lxw floats apart): kern over the W rows of the block's packed panel. */
+static void SFX(xw_block)(const rn_job *J, const int pb, const int t0, const int t1, float *xw, const long lxw)
+{
+    const int N = J->N, D = J->D, H = J->H;
+    const float *panel = J->packed + (long)pb * 64 * (D + H), *x = J->x + (long)t0 * N * D;
+    float tile[6 * 64] __attribute__((aligned(64)));
+    for (long q = 0, M = (long)(t1 - t0) * N; q < M; q += 6) {
+        const int rows = M - q < 6 ? (int)(M - q) : 6;
+        SFX(kern)(rows, 4, D, x + q * D, D, panel, tile);
+        for (int rr = 0; rr < rows; rr++) memcpy(xw + (q + rr) * lxw + pb * 64, tile + rr * 64, 64 * sizeof(float));
+    }
+}
+
+/* The steps s0 .. s1 - 1 of chunk c (RN_XW_STEPS steps each), as the ascending range t0 .. t1 - 1 of t. */
+static inline void SFX(xw_steps)(const int T, const int r, const int c, int *t0, int *t1)
+{
+    const int s0 = c * RN_XW_STEPS, s1 = s0 + RN_XW_STEPS < T ? s0 + RN_XW_STEPS : T;
+    *t0 = r ? T - s1 : s0;
+    *t1 = r ? T - s0 : s1;
+}
+
 static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, int tid, int nt, const int variant)
 {
     const int T = J->T, N = J->N, H = J->H, D = J->D, r = J->reverse;
@@ -1595,18 +1617,14 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
     const int nb = (H + 15) / 16;
     rn_sync S = {tid, nt, 0, 0, 0, 0};
     float tile[6 * 64] __attribute__((aligned(64)));
-    float *const xw = J->xw;                            /* x_t W of every step, or NULL (see rn_run) */
+    float *const xw = J->xw;             /* x_t W of RN_XW_STEPS steps at a time, or NULL (see rn_run) */
     const long lxw = (long)nb * 64;
+    int xt0, xt1;                                       /* the steps (t) whose x_t W xw holds */
+    SFX(xw_steps)(T, r, 0, &xt0, &xt1);
     rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
     for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
         SFX(pack_fwd)(J->W, J->U, D, H, 4, pb, 1, J->packed);
-        if (!xw) continue;                              /* and the block's x_t W for all T N rows */
-        const float *panel = J->packed + (long)pb * 64 * (D + H);
-        for (long q = 0, M = (long)T * N; q < M; q += 6) {
-            const int rows = M - q < 6 ? (int)(M - q) : 6;
-            SFX(kern)(rows, 4, D, J->x + q * D, D, panel, tile);
-            for (int rr = 0; rr < rows; rr++) memcpy(xw + (q + rr) * lxw + pb * 64, tile + rr * 64, 64 * sizeof(float));
-        }
+        if (xw) SFX(xw_block)(J, pb, xt0, xt1, xw, lxw);    /* and the block's x_t W for the first steps */
     }
     rn_wait(J, &S);
     const float *b = J->b;
@@ -1618,6 +1636,12 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
     const int rdrop = variant && (J->vflags & RN_RDROP);
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
+        if (xw && s > 0 && s % RN_XW_STEPS == 0) {      /* the next steps' x_t W (the last step has read xw) */
+            SFX(xw_steps)(T, r, s / RN_XW_STEPS, &xt0, &xt1);
+            rn_phase(&S, nb);
+            for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(xw_block)(J, pb, xt0, xt1, xw, lxw);
+            rn_wait(J, &S);
+        }
         const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
         float *hn = J->hs + (long)(t + 1 - r) * N * H, *cn = J->cs + (long)(t + 1 - r) * N * H;
         float *a = J->gates ? J->gates + (long)t * N * G4 : 0, *tc = J->aux ? J->aux + (long)t * N * H : 0;
@@ -1634,7 +1658,7 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
                 if (xw)
-                    SFX(kern_c0)(rows, 4, H, hk + (long)rb * H, H, xw + ((long)t * N + rb) * lxw + pb * 64, lxw,
+                    SFX(kern_c0)(rows, 4, H, hk + (long)rb * H, H, xw + ((long)(t - xt0) * N + rb) * lxw + pb * 64, lxw,
                                  panel + (long)D * 64, tile);
                 else
                     SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, H, hk + (long)rb * H, H, panel, tile);
