@@ -12,6 +12,7 @@ from rnnlab import engine
 
 from test_engine import _engines, needs_engine
 from test_engine_lnorm import _assert_close, _lengths, _run
+from test_engine_variants import assert_same_bits_on_threads
 
 ROWS, UNITS = 1, 10 ** 9          # rn_ln_rows_min that forces the split by rows, by unit blocks
 
@@ -89,13 +90,7 @@ def test_each_split_does_not_depend_on_threads(kind, rule, split, monkeypatch):
     shape = dict(D=6, H=200, L=1, bi=True, N=30, T=6, lengths=_lengths(5, 30, 6, True), seed=3, training=True,
                  weight_drop=0.2, **options)
     split(rule)
-    runs = []
-    for threads in ("1", "2", "3"):
-        monkeypatch.setenv("RNNLAB_ENGINE_THREADS", threads)
-        runs.append(_run(kind, "auto", monkeypatch, **shape)[0])
-    for other in runs[1:]:
-        for key in runs[0]:
-            assert np.array_equal(runs[0][key], other[key]), key
+    assert_same_bits_on_threads(_run, kind, shape, monkeypatch)
 
 
 @needs_engine

@@ -21,7 +21,7 @@ from rnnlab.layers.rnn import RNNCache, RNNVCache
 
 from conftest import rel_err
 from test_engine import _engines, needs_engine
-from test_engine_variants import _run
+from test_engine_variants import _run, assert_same_bits_on_threads
 
 TOL = 1e-5
 LSTM_E, GRU_E = lstm_mod.LSTMEngineCache, gru_mod.GRUEngineCache
@@ -259,13 +259,7 @@ def test_thread_count_does_not_change_results(kind, options, monkeypatch):
     """The same bits on 1, 2 and 3 threads (H = 150: 10 unit blocks, 3 panels)."""
     shape = dict(D=6, H=150, L=1, bi=True, N=13, T=7, lengths=_lengths(13, 7, True, 0), seed=3, training=True,
                  scale=3.0, **options)
-    runs = []
-    for threads in ("1", "2", "3"):
-        monkeypatch.setenv("RNNLAB_ENGINE_THREADS", threads)
-        runs.append(_run(kind, "auto", monkeypatch, **shape)[0])
-    for other in runs[1:]:
-        for key in runs[0]:
-            assert np.array_equal(runs[0][key], other[key]), key
+    assert_same_bits_on_threads(_run, kind, shape, monkeypatch)
 
 
 @needs_engine

@@ -51,6 +51,18 @@ def _results(layer, N, T, D, seed, lengths, scale=1.0, dtype="float32"):
     return got, [d.cell for part in parts for d in part.directions]
 
 
+def assert_same_bits_on_threads(run, kind, shape, monkeypatch):
+    """run(kind, "auto", monkeypatch, **shape)[0] (a dict of results) on 1, 2 and 3 engine threads: the
+    same bits each time."""
+    runs = []
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("RNNLAB_ENGINE_THREADS", threads)
+        runs.append(run(kind, "auto", monkeypatch, **shape)[0])
+    for other in runs[1:]:
+        for key in runs[0]:
+            assert np.array_equal(runs[0][key], other[key]), key
+
+
 CASES = [  # kind, options, training, D, H, layers, bidirectional, N, T, ragged, engine cache type
     ("LSTM", {"peepholes": True}, False, 5, 37, 2, True, 7, 9, True, lstm_mod.LSTMEngineCache),
     ("LSTM", {"peepholes": True}, False, 3, 16, 1, False, 1, 12, False, lstm_mod.LSTMEngineCache),
