@@ -335,10 +335,16 @@ def _f32(a) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
+def _as_array(a) -> np.ndarray:
+    """a as an array without copying an array; a dict or set as an object scalar (asarray would
+    otherwise fail on one), so that callers can refuse it by dtype."""
+    return a if isinstance(a, np.ndarray) else np.asarray(a, dtype=object if isinstance(a, (dict, set)) else None)
+
+
 def _numeric(name, a) -> np.ndarray:
     """An option's array as C-contiguous float32; ValueError naming it unless it holds real numbers
     (float, integer or bool; not strings, objects or complex numbers). Shapes are checked later."""
-    arr = a if isinstance(a, np.ndarray) else np.asarray(a, dtype=object if isinstance(a, (dict, set)) else None)
+    arr = _as_array(a)
     if arr.dtype.kind not in "fiub":
         got = f"{arr.dtype} {arr.shape}" if isinstance(a, np.ndarray) else type(a).__name__
         raise ValueError(f"{name}: expected an array of real numbers, got {got}")
@@ -470,7 +476,7 @@ def _zone(d, N, H, name="zoneout"):
     is broadcast), or None; ValueError naming it for another shape."""
     if d is None:
         return None
-    arr = d if isinstance(d, np.ndarray) else np.asarray(d, dtype=object if isinstance(d, (dict, set)) else None)
+    arr = _as_array(d)
     if arr.dtype.kind not in "fiub" or (arr.ndim and arr.shape != (N, H)):
         got = f"{arr.dtype} {arr.shape}" if isinstance(d, (np.ndarray, list, tuple)) else type(d).__name__
         raise ValueError(f"{name}: expected a number or an array of shape {(N, H)}, got {got}")
