@@ -6,9 +6,9 @@ step time that rank 0 spends inside Allreduce (waiting for the slower rank inclu
     python benchmarks/bench_mpi.py                   # both shapes, the three layouts, a Markdown table
     python benchmarks/bench_mpi.py --shapes small --repeats 3
 
-Threads: RNNLAB_THREADS is the layout's thread count (2: the engine computes two batch halves at
-once, rnnlab.engine.threads) and BLAS is single-threaded in every run (OMP_NUM_THREADS=1 ...):
-a 2-thread BLAS on these small matrices spins more than it computes.
+Threads: RNNLAB_ENGINE_THREADS is the layout's thread count (the compiled loops' threads per call;
+2 processes x 1 thread use each core once) and BLAS is single-threaded in every run
+(OMP_NUM_THREADS=1 ...): a 2-thread BLAS on these small matrices spins more than it computes.
 """
 from __future__ import annotations
 
@@ -53,8 +53,9 @@ def worker(shape: str) -> None:
 
 def measure(shape: str, processes: int, threads: int) -> dict:
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "RNNLAB_THREADS": str(threads), **{k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                               "MKL_NUM_THREADS")}}
+           "RNNLAB_ENGINE_THREADS": str(threads), **{k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                                      "MKL_NUM_THREADS")}}
+    env.pop("RNNLAB_THREADS", None)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", shape]
     if processes > 1:
         here = os.path.join(os.path.dirname(sys.executable), "mpiexec")

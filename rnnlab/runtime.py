@@ -15,10 +15,13 @@ import platform
 
 import numpy as np
 
+from .engine import LOCAL_SIZE_VARIABLES
+
 # extra name in pyproject.toml -> the distributions it brings that rnnlab imports
 EXTRAS = {"torch": "torch", "keras": "keras", "onnx": "onnx", "onnxruntime": "onnxruntime",
           "threadpoolctl": "threadpoolctl", "scipy": "scipy", "matplotlib": "matplotlib"}
-THREAD_VARIABLES = ("RNNLAB_ENGINE_THREADS", "RNNLAB_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARIABLES = ("RNNLAB_ENGINE_THREADS", "RNNLAB_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "MKL_NUM_THREADS", *LOCAL_SIZE_VARIABLES)     # the last: MPI processes on this machine
 
 
 def engine_description(model=None) -> dict:

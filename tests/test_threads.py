@@ -137,10 +137,65 @@ def test_batch_halves_equal_whole_batch(kind, dtype, monkeypatch):
         for ragged in (None, lengths):
             y, state, cache = layer.forward(x, s0, lengths=ragged)
             sharded = type(cache).__name__ == "ShardedCache"
-            assert sharded == (flag == "2" and threads.enabled())
+            assert sharded == (flag == "2" and threads.enabled() and not layer._in_engine(x))
             dx, ds0, grads = layer.backward(dy, ds, cache)
             out[flag, ragged is None] = [y, dx, *flat(state), *flat(ds0), *grads.values()]
     tol = 1e-5 if dtype == "float32" else 1e-12
     for ragged in (True, False):
         for a, b in zip(out["1", ragged], out["2", ragged]):
             assert a.shape == b.shape and rel_err(a, b) <= tol
+
+
+@needs_threads
+def test_run_pair_tasks_run_compiled_loops_on_one_thread(threads_on, monkeypatch):
+    """Inside run_pair each task has one core: the engine's calls there use one thread, not
+    RNNLAB_ENGINE_THREADS (two tasks of two threads each would put three or four on two cores)."""
+    from rnnlab import engine
+    monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "2")
+    assert engine.num_threads() == 2
+    assert threads.run_pair(engine.num_threads, engine.num_threads) == (1, 1)
+    assert engine.num_threads() == 2                          # restored on this thread
+    assert threads.run_pair(lambda: 0, engine.num_threads) == (0, 1)   # and on the pool's
+
+
+@needs_threads
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_engine_layers_run_directions_in_turn(dtype, threads_on, monkeypatch):
+    """With RNNLAB_THREADS=2 the NumPy cells' directions go to run_pair; a layer the engine computes
+    runs them in turn (the engine splits each call over its own threads), with the same results."""
+    from rnnlab import engine
+    from rnnlab.layers import recurrent
+    pairs = []
+    real = recurrent.run_pair
+    monkeypatch.setattr(recurrent, "run_pair", lambda a, b: pairs.append(1) or real(a, b))
+    layer = rnnlab.LSTM(5, 7, bidirectional=True, dtype=dtype, seed=0)
+    x = np.random.default_rng(0).standard_normal((4, 6, 5)).astype(dtype)
+    y, state, cache = layer.forward(x)
+    dx, ds0, grads = layer.backward(np.ones_like(y), None, cache)
+    compiled = dtype == "float32" and engine.active() != "numpy"
+    assert len(pairs) == (0 if compiled else 2)               # forward and backward
+    monkeypatch.setenv("RNNLAB_THREADS", "1")
+    y1, _, cache1 = layer.forward(x)
+    dx1, _, grads1 = layer.backward(np.ones_like(y1), None, cache1)
+    assert np.array_equal(y, y1) and np.array_equal(dx, dx1)
+    assert all(np.array_equal(grads[k], grads1[k]) for k in grads)
+
+
+def test_engine_threads_shared_among_local_mpi_processes(monkeypatch):
+    """Under an MPI launcher the default engine threads are the usable cores divided among the job's
+    processes on this machine (at least 1); RNNLAB_ENGINE_THREADS still decides when set."""
+    from rnnlab import engine
+    monkeypatch.delenv("RNNLAB_ENGINE_THREADS", raising=False)
+    for name in engine.LOCAL_SIZE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: set(range(6)))
+    assert engine.processes_here() == 1 and engine.num_threads() == 6
+    for name, local, want in (("MPI_LOCALNRANKS", "2", 3), ("OMPI_COMM_WORLD_LOCAL_SIZE", "4", 1),
+                              ("MV2_COMM_WORLD_LOCAL_SIZE", "12", 1), ("MPI_LOCALNRANKS", "0", 6),
+                              ("MPI_LOCALNRANKS", "two", 6)):
+        monkeypatch.setenv(name, local)
+        assert engine.num_threads() == want, (name, local)
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MPI_LOCALNRANKS", "3")
+    monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "5")
+    assert engine.num_threads() == 5

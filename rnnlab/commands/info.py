@@ -30,7 +30,8 @@ def format_info(info: dict) -> str:
         f"NumPy {info['numpy']}, BLAS: {blas_line}",
         f"engine: {engine['engine']} ({engine['reason']})",
         f"threads: {threads['usable_cores']} usable cores of {threads['cpu_count']}, "
-        f"BLAS threads {blas.get('threads', 'unknown')}, environment: {env}",
+        + (f"engine threads {engine['threads']}, " if engine.get("threads") else "")
+        + f"BLAS threads {blas.get('threads', 'unknown')}, environment: {env}",
         f"freed memory kept for reuse: {memory}",
         f"extras: {extras}",
     ])

@@ -48,7 +48,8 @@ Switches (read at each call):
     RNNLAB_ENGINE=numpy         the NumPy cells everywhere
     RNNLAB_ENGINE=c-avx2 | c-generic
                                 a lower instruction set than the CPU's best (for tests and A/B)
-    RNNLAB_ENGINE_THREADS=n     threads of the compiled loops (default: the usable cores, at most 8)
+    RNNLAB_ENGINE_THREADS=n     threads of the compiled loops (default: the usable cores, at most 8,
+                                shared among the processes an MPI launcher started on this machine)
 
 Within ``with inference():`` (``Recurrent.infer`` uses it) the LSTM and GRU forward loops keep no
 backward cache. Worker threads are pinned, per call, to usable CPUs other than the caller's.
@@ -105,9 +106,43 @@ MAX_THREADS = 64
 per 16-unit block of its layer."""
 
 
+_thread_cap = contextvars.ContextVar("rnnlab_engine_thread_cap", default=0)
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """Within this context (this thread), the compiled loops run on the calling thread alone: for a
+    task that already shares the cores with another (``rnnlab.engine.threads.run_pair``)."""
+    token = _thread_cap.set(1)
+    try:
+        yield
+    finally:
+        _thread_cap.reset(token)
+
+
+LOCAL_SIZE_VARIABLES = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "MV2_COMM_WORLD_LOCAL_SIZE")
+"""How MPICH's Hydra / Intel MPI, Open MPI and MVAPICH tell a process how many of the job's processes
+run on its machine."""
+
+
+def processes_here() -> int:
+    """The processes of this MPI job on this machine, from the launcher's environment
+    (LOCAL_SIZE_VARIABLES); 1 when no launcher says so."""
+    for name in LOCAL_SIZE_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
+
+
 def num_threads() -> int:
     """Threads of the compiled loops: RNNLAB_ENGINE_THREADS (at most MAX_THREADS), else the usable
-    cores (at most 8)."""
+    cores divided among the processes an MPI launcher started on this machine (``processes_here``;
+    at least 1, at most 8): on two cores, two processes of two threads each trained 0.64x (an LSTM
+    with H = 32) and 0.88x (H = 256) as many sequences per second as two of one thread each
+    (``benchmarks/bench_mpi.py``'s shapes, alternating). 1 within ``single_threaded()``."""
+    if _thread_cap.get():
+        return 1
     wanted = os.environ.get("RNNLAB_ENGINE_THREADS", "").strip()
     if wanted:
         try:
@@ -121,7 +156,7 @@ def num_threads() -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:                           # not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))
+    return max(1, min(cores // processes_here(), 8))
 
 
 def info() -> dict:

@@ -9,7 +9,15 @@ one thread each run at 2x with no synchronisation at all.
 
 Python threads are enough: NumPy's matrix products and ufuncs and the compiled engine's loops (called
 through ctypes) release the GIL while they work. While the two directions run, NumPy's BLAS is limited
-to one thread with threadpoolctl (process-wide, restored afterwards).
+to one thread with threadpoolctl (process-wide, restored afterwards), and so is any compiled loop the
+tasks call (``rnnlab.engine.single_threaded``).
+
+For the NumPy cells only: a layer whose cells run in the compiled engine runs its directions and rows
+in turn, as the engine splits each call over its own threads (``RNNLAB_ENGINE_THREADS``). Measured
+in one process, alternating (LSTM, float32): the two directions at once with one engine thread each
+took 1.00-1.10x the time of running them in turn on two engine threads (1.7x on the smallest shape,
+where the two Python threads wait for each other's GIL), and with two engine threads each 1.04-1.42x
+(three threads on two cores).
 
 Opt-in: used when ``RNNLAB_THREADS=2`` is set, threadpoolctl is installed (extra ``fast``), the
 machine has at least two cores and a BLAS library was found; otherwise the directions and rows run
@@ -74,6 +82,13 @@ def _pool() -> ThreadPoolExecutor:
     return _state["pool"]
 
 
+def _alone(task):
+    """task() with the compiled loops on this thread only (its pair runs on the other core)."""
+    from . import single_threaded
+    with single_threaded():
+        return task()
+
+
 def run_pair(first, second):
     """(first(), second()): concurrently, with single-threaded BLAS, when ``enabled()``; else in turn.
 
@@ -84,9 +99,9 @@ def run_pair(first, second):
         return first(), second()
     try:
         with _controller().limit(limits=1):
-            future = _pool().submit(second)
+            future = _pool().submit(_alone, second)
             try:
-                a = first()
+                a = _alone(first)
             finally:
                 wait([future])                  # never leave with the other direction running
             return a, future.result()

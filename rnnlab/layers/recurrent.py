@@ -31,10 +31,11 @@ Conventions, stated once:
   with its outputs in input order (Keras returns them in processing order: ``ReverseSequence`` after
   the layer, rnnlab.layers.reverse). Its final state is its state at t = 0, i.e. y[:, 0]. Its
   parameters are keyed like a forward layer's (``l0.W``).
-- Concurrency (``rnnlab.engine.threads``, opt-in with ``RNNLAB_THREADS=2``): the two directions of
-  a bidirectional layer run at the same time, and a wide unidirectional batch runs as two halves at
-  the same time (``ShardedCache``), each on one core with single-threaded BLAS; the arithmetic of
-  each direction and row is unchanged.
+- Concurrency (``rnnlab.engine.threads``, opt-in with ``RNNLAB_THREADS=2``, for the NumPy cells):
+  the two directions of a bidirectional layer run at the same time, and a wide unidirectional batch
+  runs as two halves at the same time (``ShardedCache``), each on one core with single-threaded BLAS;
+  the arithmetic of each direction and row is unchanged. Where the compiled engine computes the
+  cells, it splits each call over its own threads instead.
 - Parameters are a flat dict ``{"l0.W": ..., "l0.U": ..., "l0.b": ..., "l0_reverse.W": ...}``;
   gradients are a dict with the same keys.
 
@@ -363,6 +364,17 @@ class Recurrent:
         return tuple(parts) if len(parts) > 1 else parts[0]
 
     # ----- forward / backward -----------------------------------------------------------------
+    def _in_engine(self, x) -> bool:
+        """Whether the compiled engine computes this layer's cells on x (float32, an engine active,
+        options it covers)."""
+        return engine.applies(x) and self.compiled
+
+    def _pair(self, x, first, second):
+        """(first(), second()), the two directions: at the same time (``run_pair``, opt-in) for the
+        NumPy cells; in turn where the engine computes them, as it splits each call over its own
+        threads (``rnnlab.engine.threads``)."""
+        return (first(), second()) if self._in_engine(x) else run_pair(first, second)
+
     def forward(self, x, state0=None, lengths=None, mask=None):
         """y, state, cache = forward(x, state0=None, lengths=None, mask=None).
 
@@ -383,7 +395,7 @@ class Recurrent:
         s0 = self._state_parts("state0", state0, N, allow_none=False)
         s0 = [np.zeros(self.state_shape(N, n), self.dtype) if s is None else s for s, n in zip(s0, self.state_names)]
         masks = self._draw_masks(N)
-        if masks is None and not self.bidirectional and shard_batch(N, self.hidden_size):
+        if masks is None and not self.bidirectional and shard_batch(N, self.hidden_size) and not self._in_engine(x):
             halves = (slice(0, N // 2), slice(N // 2, N))
             parts = run_pair(*(partial(self._forward, x[h], [s[:, h] for s in s0],
                                        None if lengths is None else lengths[h], None,
@@ -426,7 +438,7 @@ class Recurrent:
                 extra = {} if masks is None or masks[k] is None else {"reg": masks[k]}
                 return self._cell_forward(inp, tuple(s[k] for s in s0), self.direction_params(layer, direction),
                                           mask, reverse=bool(direction) or self.reverse, **extra)
-            results = run_pair(lambda: run(0), lambda: run(1)) if dirs == 2 else (run(0),)
+            results = self._pair(x, lambda: run(0), lambda: run(1)) if dirs == 2 else (run(0),)
             for direction, (y_d, sT, cell_cache) in enumerate(results):
                 k = layer * dirs + direction
                 for final, s in zip(finals, sT):
@@ -524,7 +536,7 @@ class Recurrent:
                 k = layer * self.directions + direction
                 dy_d = dinp[:, :, direction * H:(direction + 1) * H]
                 return self._cell_backward(dy_d, tuple(s[k] for s in dsT), cache.directions[k].cell)
-            results = run_pair(lambda: run(0), lambda: run(1)) if self.directions == 2 else (run(0),)
+            results = self._pair(dy, lambda: run(0), lambda: run(1)) if self.directions == 2 else (run(0),)
             dx_layer = None
             for direction, (dx_d, ds, g) in enumerate(results):
                 k = layer * self.directions + direction
