@@ -1,5 +1,6 @@
 """A/B of rnnlab.engine.threads on the grid's rows: the default (serial) against RNNLAB_THREADS=2
-(two directions or two batch halves at once), each against torch.nn, timed as in bench_rnn.py.
+(two directions or two batch halves at once), each against torch.nn, timed as in bench_rnn.py. The
+NumPy cells (RNNLAB_ENGINE=numpy): a layer the compiled engine computes runs in turn either way.
 
     python benchmarks/ab_threads.py                    # rows run as two batch halves
     python benchmarks/ab_threads.py --rows pairs       # bidirectional rows (two directions at once)
@@ -38,6 +39,7 @@ def median_ms(f, reps=4):
 
 def main(argv=None):
     keep_freed_memory()                  # freed memory kept for reuse (RNNLAB_MALLOC=0: off)
+    os.environ["RNNLAB_ENGINE"] = "numpy"
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", choices=("halves", "pairs"), default="halves")
     args = ap.parse_args(argv)
