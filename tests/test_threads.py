@@ -88,10 +88,10 @@ memory.keep_freed_memory()
 layer = rnnlab.LSTM(28, 128, seed=0)
 x = np.random.default_rng(0).standard_normal((64, 28, 28)).astype(np.float32)
 for _ in range(3):
-    layer.infer(x)
+    layer.forward(x)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(10):
-    layer.infer(x)
+    layer.forward(x)
 after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 print(json.dumps({"faults": (after - before) / 10, "applied": memory.applied}))
 """
@@ -106,8 +106,8 @@ def _faults(env_value):
 
 @pytest.mark.skipif(memory.glibc() is None, reason="glibc only")
 def test_kept_memory_avoids_page_faults():
-    """One small LSTM inference allocates ~7 MB; with glibc's defaults its pages are returned and
-    faulted in again on every call (2,000+ faults); kept, they are reused."""
+    """One small LSTM forward allocates ~7 MB (its output, states and cache); with glibc's defaults
+    their pages are returned and faulted in again on every call (1,000+ faults); kept, they are reused."""
     off, on = _faults("0"), _faults("1")
     assert off["applied"] is False and on["applied"] is True
     assert on["faults"] < off["faults"] / 2, (on, off)

@@ -51,7 +51,11 @@ typedef struct {
     float *gates;                    /* (T, N, G H): forward out, the activated gates */
     const float *b, *b_hn, *U;       /* bias (G H), GRU b_hn (H), U (H, G H) */
     float *packed;                   /* scratch for the packed [W; U] or U^T */
-    float *hs, *cs;                  /* (T + 1, N, H) carried states */
+    float *hs, *cs;                  /* (T + 1, N, H) carried states; or, in an LSTM inference with
+                                        h_ts > 0, hs the output y (T, N, H) with strides h_ts, h_ns and
+                                        cs two slots (2, N, H) that c_t alternates between */
+    long h_ts, h_ns;                 /* y's strides (elements) of time and batch, or 0 (hs as above) */
+    const float *h0;                 /* (N, H) the initial h when h_ts > 0 (hs has no slot for it) */
     float *aux;                      /* LSTM tanh(c_t), GRU q_t: (T, N, H) */
     float *y;                        /* (T, N, H) masked output, or NULL */
     const float *mask;               /* (T, N) of 0 / 1, or NULL */
@@ -444,6 +448,11 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     job.dW = (float *)P[18]; job.dU = (float *)P[19]; job.db = (float *)P[20]; job.dbh = (float *)P[21];
     job.dx = (float *)P[22];
     job.vflags = (int)I[8];
+    job.h_ts = (long)I[10]; job.h_ns = (long)I[11]; job.h0 = (const float *)P[52];
+    if (job.h_ts < 0 || job.h_ns < 0 || !job.h_ts != !job.h0) return -1;
+    if (job.h_ts && (which != 0 || job.gates || job.aux || job.mask || job.y || job.h_ns < job.H || !job.cs
+                     || (job.vflags & (RN_RDROP | RN_LN | RN_FLOOR | RN_PROJ))))
+        return -1;                   /* the strided output: the LSTM's inference, no mask, no own loop */
     job.peep = (const float *)P[23]; job.zh = (const float *)P[24]; job.zc = (const float *)P[25];
     job.dp = (float *)P[26];
     job.clip = P[27] ? *(const float *)P[27] : 0.0f;

@@ -1634,6 +1634,10 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
     const float slope = variant && (J->vflags & RN_HARD) ? J->slope : 0.0f;
     const float gclip = variant && (J->vflags & RN_GCLIP) ? J->gclip : 0.0f;
     const int rdrop = variant && (J->vflags & RN_RDROP);
+    /* h_t's slot t + 1 - r of hs (T + 1, N, H), or with J->h_ts (an inference) y[t], and c_t's
+     * slot of cs, or slot (s + 1) % 2 of two: the output is written in place, no state kept */
+    const int outy = J->h_ts > 0;
+    const long hts = outy ? J->h_ts : (long)N * H, hns = outy ? J->h_ns : H, hoff = outy ? r - 1 : 0;
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         if (xw && s > 0 && s % RN_XW_STEPS == 0) {      /* the next steps' x_t W (the last step has read xw) */
@@ -1642,8 +1646,12 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
             for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(xw_block)(J, pb, xt0, xt1, xw, lxw);
             rn_wait(J, &S);
         }
-        const float *hp = J->hs + (long)(t + r) * N * H, *cp = J->cs + (long)(t + r) * N * H;
-        float *hn = J->hs + (long)(t + 1 - r) * N * H, *cn = J->cs + (long)(t + 1 - r) * N * H;
+        const int first = outy && s == 0;               /* h_{t-1}: h0 itself, rows H apart */
+        const float *hp = first ? J->h0 : J->hs + (t + r + hoff) * hts;
+        const long hpl = first ? H : hns;
+        float *hn = J->hs + (t + 1 - r + hoff) * hts;
+        const float *cp = J->cs + (outy ? (long)(s & 1) : (long)(t + r)) * N * H;
+        float *cn = J->cs + (outy ? (long)((s + 1) & 1) : (long)(t + 1 - r)) * N * H;
         float *a = J->gates ? J->gates + (long)t * N * G4 : 0, *tc = J->aux ? J->aux + (long)t * N * H : 0;
         const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
@@ -1658,18 +1666,18 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
             for (int rb = 0; rb < N; rb += 6) {
                 const int rows = N - rb < 6 ? N - rb : 6;
                 if (xw)
-                    SFX(kern_c0)(rows, 4, H, hk + (long)rb * H, H, xw + ((long)(t - xt0) * N + rb) * lxw + pb * 64, lxw,
+                    SFX(kern_c0)(rows, 4, H, hk + rb * hpl, hpl, xw + ((long)(t - xt0) * N + rb) * lxw + pb * 64, lxw,
                                  panel + (long)D * 64, tile);
                 else
-                    SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, H, hk + (long)rb * H, H, panel, tile);
+                    SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, H, hk + rb * hpl, hpl, panel, tile);
                 if (variant == 2) continue;                  /* RN_FLOOR: the product alone */
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
-                    float *an = a ? a + n * G4 + u0 : 0, *cnn = cn + n * H + u0, *hnn = hn + n * H + u0;
+                    float *an = a ? a + n * G4 + u0 : 0, *cnn = cn + n * H + u0, *hnn = hn + n * hns + u0;
                     const float *cpn = cp + n * H + u0;
                     if (variant)
                         SFX(lstm_units_v)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0,
-                                          pp ? pp + u0 : 0, clip, cifg, hp + n * H + u0,
+                                          pp ? pp + u0 : 0, clip, cifg, hp + n * hpl + u0,
                                           J->zh ? J->zh + n * H + u0 : 0, J->zc ? J->zc + n * H + u0 : 0,
                                           J->chat ? J->chat + ((long)t * N + n) * H + u0 : 0, slope, gclip,
                                           kt ? kt + n * 4 * nb + pb : 0, nb);
@@ -1679,7 +1687,7 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
                         const float mv = m[n];
                         for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
                         if (mv == 0.0f)
-                            for (int l = 0; l < lim; l++) { hnn[l] = hp[n * H + u0 + l]; cnn[l] = cpn[l]; }
+                            for (int l = 0; l < lim; l++) { hnn[l] = hp[n * hpl + u0 + l]; cnn[l] = cpn[l]; }
                     }
                     if (hdn) SFX(rdrop_row)(lim, hnn, J->sr + n * H + u0, hdn + n * H + u0);
                 }

@@ -294,7 +294,7 @@ class GRU(Recurrent):
             p.update(g_x=np.ones(3 * H, self.dtype), g_h=np.ones(3 * H, self.dtype))
         return p
 
-    def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
+    def _cell_forward(self, x, state0, p, mask, reverse, reg=None, out=None):
         if (not self._plain_cell and self.reset_after and engine.applies(x)
                 and not (self.layer_norm and reg is not None and reg.rh is not None)):
             U = dropped_U(p["U"], reg)                  # hard-sigmoid gates, layer_norm in the compiled loop

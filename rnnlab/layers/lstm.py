@@ -373,7 +373,7 @@ class LSTM(Recurrent):
                      g_c=np.ones(H, self.dtype), b_c=np.zeros(H, self.dtype))
         return p
 
-    def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
+    def _cell_forward(self, x, state0, p, mask, reverse, reg=None, out=None):
         if not self._plain:                              # variants: compiled where it has them, else NumPy
             variant = self._engine_variant(x, p, reg)
             if variant is None:
@@ -381,6 +381,11 @@ class LSTM(Recurrent):
             U = dropped_U(p["U"], reg)                   # U' = U * S with weight drop
             b = p["b"].copy()
             block(b, "LSTM", "f")[...] += np.float32(self.forget_bias)
+            if self._infer_in_place(mask, variant):
+                opts = {k: variant[k] for k in ("peepholes", "cell_clip", "input_forget", "zoneout",
+                                                "gate_activation", "gate_clip")}
+                y, h, c = engine.lstm_infer(x, *state0, p["W"], U, b, reverse, out=out, **opts)
+                return y, (h, c), None
             y, gates, hs, cs, tanh_c = engine.lstm_forward(x, *state0, p["W"], U, b, mask, reverse, **variant)
             final = (hs[0], cs[0]) if reverse else (hs[-1], cs[-1])
             cell = LSTMCache(x, p["W"], U, gates, hs, cs, tanh_c, mask, bool(reverse))
@@ -388,10 +393,22 @@ class LSTM(Recurrent):
         if engine.applies(x):                            # same loop, compiled (rnnlab.engine)
             b = p["b"].copy()
             block(b, "LSTM", "f")[...] += np.float32(self.forget_bias)
+            if self._infer_in_place(mask):
+                y, h, c = engine.lstm_infer(x, *state0, p["W"], p["U"], b, reverse, out=out)
+                return y, (h, c), None
             y, gates, hs, cs, tanh_c = engine.lstm_forward(x, *state0, p["W"], p["U"], b, mask, reverse)
             final = (hs[0], cs[0]) if reverse else (hs[-1], cs[-1])
             return y, final, LSTMCache(x, p["W"], p["U"], gates, hs, cs, tanh_c, mask, bool(reverse))
         return lstm_forward(x, state0, p, mask, reverse, self.forget_bias)
+
+    def _infer_in_place(self, mask, variant=None) -> bool:
+        """Whether a compiled call runs ``engine.lstm_infer``: within ``infer`` (no cache wanted), with no
+        mask and none of the options with loops of their own (proj_size, layer_norm, recurrent dropout);
+        it writes y straight into the layer's output and keeps no state array."""
+        if not engine.inference_mode() or mask is not None or self.__dict__.get("_keep_cells"):
+            return False
+        return variant is None or not any(variant.get(k) is not None for k in ("W_hr", "layer_norm",
+                                                                                "recurrent_dropout"))
 
     def _cell_backward(self, dy, dstateT, cache):
         if isinstance(cache, LSTMVCache):

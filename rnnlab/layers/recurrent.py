@@ -331,8 +331,9 @@ class Recurrent:
     def _init_direction(self, in_size: int, H: int, rng: np.random.Generator) -> dict:
         raise NotImplementedError
 
-    def _cell_forward(self, x, state0: tuple, p: dict, mask, reverse: bool, reg=None):
-        """reg: the direction's RegMasks (rnnlab.layers.regularizers), or None."""
+    def _cell_forward(self, x, state0: tuple, p: dict, mask, reverse: bool, reg=None, out=None):
+        """reg: the direction's RegMasks (rnnlab.layers.regularizers), or None; out: where y (T, N, H)
+        goes (a view of the layer's output), which a cell may fill itself and return as y, or None."""
         raise NotImplementedError
 
     def _cell_backward(self, dy, dstateT: tuple, cache):
@@ -433,17 +434,18 @@ class Recurrent:
             else:
                 buf, views = None, [None]
 
-            def run(direction, layer=layer, inp=inp):
+            def run(direction, layer=layer, inp=inp, views=views):
                 k = layer * dirs + direction
                 extra = {} if masks is None or masks[k] is None else {"reg": masks[k]}
                 return self._cell_forward(inp, tuple(s[k] for s in s0), self.direction_params(layer, direction),
-                                          mask, reverse=bool(direction) or self.reverse, **extra)
+                                          mask, reverse=bool(direction) or self.reverse, out=views[direction],
+                                          **extra)
             results = self._pair(x, lambda: run(0), lambda: run(1)) if dirs == 2 else (run(0),)
             for direction, (y_d, sT, cell_cache) in enumerate(results):
                 k = layer * dirs + direction
                 for final, s in zip(finals, sT):
                     final[k] = s
-                if views[direction] is not None:
+                if views[direction] is not None and y_d is not views[direction]:
                     views[direction][...] = y_d
                 caches.append(DirectionCache(cell_cache, inp.shape[2]))
             inp = results[0][0] if buf is None else buf                 # the next layer's (T, N, dirs*H)

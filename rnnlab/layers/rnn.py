@@ -250,7 +250,7 @@ class RNN(Recurrent):
                 "U": uniform_init(rng, (H, H), bound, self.dtype),
                 "b": uniform_init(rng, (H,), bound, self.dtype)}
 
-    def _cell_forward(self, x, state0, p, mask, reverse, reg=None):
+    def _cell_forward(self, x, state0, p, mask, reverse, reg=None, out=None):
         if engine_regularizers(reg) and engine.applies(x):   # the regularizers in the compiled loop
             U = dropped_U(p["U"], reg)
             h_rec = h_rec_array(x, self.hidden_size, reg)

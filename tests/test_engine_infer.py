@@ -1,0 +1,119 @@
+"""rnnlab.engine.lstm_infer: the LSTM's inference loop that writes h_t straight into a (possibly
+strided) output and keeps two slots of c_t: the same bits as lstm_forward's y and final states, on
+every instruction set, both directions, batch 1 to 64 (the x_t W-ahead path at batch 1 and 2, across
+its 128-step chunks), every option it takes; Recurrent.infer uses it; bad arguments are refused by
+name."""
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab import engine
+
+BUILT = engine._library()[0] is not None
+needs_engine = pytest.mark.skipif(not BUILT, reason="the compiled engine is not built (pip install . builds it)")
+
+
+def _engines():
+    best = engine._library()[0].rn_isa()
+    return [name for name in engine.ENGINES if engine._ISA[name] <= best]
+
+
+def _arrays(T, N, D, H, seed):
+    rng = np.random.default_rng(seed)
+    f = lambda *shape, s=1.0: (rng.standard_normal(shape) * s).astype(np.float32)  # noqa: E731
+    return f(T, N, D), f(N, H, s=0.5), f(N, H, s=0.5), f(D, 4 * H, s=0.3), f(H, 4 * H, s=0.3), f(4 * H, s=0.1)
+
+
+OPTIONS = [{}, {"peepholes": "p", "cell_clip": 0.8}, {"input_forget": True, "gate_activation": "hard_sigmoid"},
+           {"zoneout": (0.3, 0.2), "gate_clip": 1.5}, {"zoneout": ("zh", "zc"), "peepholes": "p"}]
+
+
+def _options(opt, N, H, seed):
+    rng = np.random.default_rng(seed + 7)
+    arrays = {"p": rng.standard_normal(3 * H).astype(np.float32) * 0.3,
+              "zh": rng.uniform(0, 1, (N, H)).astype(np.float32), "zc": rng.uniform(0, 1, (N, H)).astype(np.float32)}
+    out = dict(opt)
+    if out.get("peepholes") == "p":
+        out["peepholes"] = arrays["p"]
+    if isinstance(out.get("zoneout"), tuple) and isinstance(out["zoneout"][0], str):
+        out["zoneout"] = (arrays["zh"], arrays["zc"])
+    return out
+
+
+@needs_engine
+@pytest.mark.parametrize("opt", OPTIONS)
+@pytest.mark.parametrize("N,T", [(1, 3), (2, 300), (3, 1), (7, 12), (64, 5)])
+def test_same_bits_as_lstm_forward(opt, N, T, monkeypatch):
+    D, H = 5, 37
+    x, h0, c0, W, U, b = _arrays(T, N, D, H, N * 31 + T)
+    options = _options(opt, N, H, N + T)
+    for flag in _engines():
+        monkeypatch.setenv("RNNLAB_ENGINE", flag)
+        for reverse in (False, True):
+            with engine.inference():
+                y, _, hs, cs, _ = engine.lstm_forward(x, h0, c0, W, U, b, None, reverse, **options)
+            last = 0 if reverse else T
+            for out in (None, np.zeros((N, T, 3 * H), np.float32)[:, :, H:2 * H].transpose(1, 0, 2)):
+                y_i, h_i, c_i = engine.lstm_infer(x, h0, c0, W, U, b, reverse, out=out, **options)
+                assert out is None or y_i is out
+                np.testing.assert_array_equal(y_i, y, err_msg=f"{flag} reverse={reverse}")
+                np.testing.assert_array_equal(h_i, hs[last])
+                np.testing.assert_array_equal(c_i, cs[last])
+
+
+@needs_engine
+def test_out_receives_only_its_view():
+    """Written through a view of a larger array, the loop touches the view's elements and no other."""
+    T, N, D, H = 6, 4, 3, 20
+    x, h0, c0, W, U, b = _arrays(T, N, D, H, 3)
+    whole = np.full((N, T, 3 * H), 7.0, np.float32)
+    y, _, _ = engine.lstm_infer(x, h0, c0, W, U, b, out=whole[:, :, H:2 * H].transpose(1, 0, 2))
+    assert (whole[:, :, :H] == 7.0).all() and (whole[:, :, 2 * H:] == 7.0).all()
+    ref, _, _ = engine.lstm_infer(x, h0, c0, W, U, b)
+    np.testing.assert_array_equal(whole[:, :, H:2 * H].transpose(1, 0, 2), ref)
+
+
+@needs_engine
+def test_bad_out_is_refused_by_name():
+    T, N, D, H = 4, 3, 2, 8
+    x, h0, c0, W, U, b = _arrays(T, N, D, H, 0)
+    base = np.zeros((T, N, H), np.float32)
+    read_only = base.copy()
+    read_only.flags.writeable = False
+    bad = [np.zeros((T, N, H + 1), np.float32), np.zeros((T, N, H), np.float64), base[::-1], read_only,
+           np.broadcast_to(np.zeros((1, N, H), np.float32), (T, N, H)), np.zeros((T, N, 2 * H), np.float32)[:, :, ::2],
+           [[0.0] * H] * N, "y"]
+    for out in bad:
+        with pytest.raises(ValueError, match="^out: expected a writeable float32 array of shape"):
+            engine.lstm_infer(x, h0, c0, W, U, b, out=out)
+    with pytest.raises(ValueError, match="^h0: "):
+        engine.lstm_infer(x, h0[:, :-1], c0, W, U, b)
+    with pytest.raises(ValueError, match="^cell_clip: "):
+        engine.lstm_infer(x, h0, c0, W, U, b, cell_clip=-1.0)
+
+
+@needs_engine
+@pytest.mark.parametrize("options", [{}, {"peepholes": True, "zoneout": 0.2, "gate_clip": 2.0},
+                                     {"proj_size": 5}, {"layer_norm": True}])
+def test_layer_infer_equals_forward(options, monkeypatch):
+    """Recurrent.infer (lstm_infer for the plain cell and the options it takes, lstm_forward within
+    inference() for the loops of their own) gives forward's bits, stacked and bidirectional, with and
+    without lengths; the layer's output is filled in place."""
+    calls = []
+    real = engine.lstm_infer
+    monkeypatch.setattr(engine, "lstm_infer", lambda *a, **k: calls.append(k.get("out")) or real(*a, **k))
+    layer = rnnlab.LSTM(6, 24, num_layers=2, bidirectional=True, seed=2, **options).eval()
+    rng = np.random.default_rng(2)
+    for N in (1, 2, 9):
+        x = rng.standard_normal((N, 11, 6)).astype(np.float32)
+        for lengths in (None, np.arange(N) % 11 + 1):
+            calls.clear()
+            y, (h, c), _ = layer.forward(x, lengths=lengths)
+            y_i, (h_i, c_i) = layer.infer(x, lengths=lengths)
+            np.testing.assert_array_equal(y_i, y)
+            np.testing.assert_array_equal(h_i, h)
+            np.testing.assert_array_equal(c_i, c)
+            in_place = lengths is None and not options.get("proj_size") and not options.get("layer_norm")
+            assert len(calls) == (4 if in_place else 0)
+            if in_place:                          # every direction wrote into a view of the layers' outputs
+                assert all(out is not None and not out.flags.c_contiguous for out in calls)
