@@ -170,27 +170,33 @@ def info() -> dict:
     Returns {"engine": "c-avx512" | "c-avx2" | "c-generic" | "numpy", "reason": str,
     "threads": int (0 for numpy)}. Raises ValueError for an RNNLAB_ENGINE value it does not know.
     """
+    name, reason = _choose()
+    return {"engine": name, "reason": reason, "threads": 0 if name == "numpy" else num_threads()}
+
+
+def _choose() -> tuple:
+    """(the active engine's name, why): RNNLAB_ENGINE read at each call, against what is built."""
     wanted = os.environ.get("RNNLAB_ENGINE", "").strip().lower() or "auto"
     if wanted not in ("auto", "numpy", *ENGINES):
         raise ValueError(f"RNNLAB_ENGINE: expected one of auto, numpy, {', '.join(ENGINES)}; got {wanted!r}")
     if wanted == "numpy":
-        return {"engine": "numpy", "reason": "RNNLAB_ENGINE=numpy", "threads": 0}
+        return "numpy", "RNNLAB_ENGINE=numpy"
     lib, why = _library()
     if lib is None:
-        return {"engine": "numpy", "reason": why, "threads": 0}
-    best = ENGINES[2 - lib.rn_isa()]
+        return "numpy", why
+    if "best" not in _state:
+        _state["best"] = ENGINES[2 - lib.rn_isa()]
+    best = _state["best"]
     if wanted == "auto":
-        reason = f"the compiled extension is built; {best} is this CPU's best instruction set"
-        return {"engine": best, "reason": reason, "threads": num_threads()}
+        return best, f"the compiled extension is built; {best} is this CPU's best instruction set"
     if _ISA[wanted] > _ISA[best]:
-        reason = f"RNNLAB_ENGINE={wanted}, but this CPU's best is {best}"
-        return {"engine": best, "reason": reason, "threads": num_threads()}
-    return {"engine": wanted, "reason": f"RNNLAB_ENGINE={wanted}", "threads": num_threads()}
+        return best, f"RNNLAB_ENGINE={wanted}, but this CPU's best is {best}"
+    return wanted, f"RNNLAB_ENGINE={wanted}"
 
 
 def active() -> str:
     """The engine's name, as info()["engine"]."""
-    return info()["engine"]
+    return _choose()[0]
 
 
 def applies(x: np.ndarray) -> bool:

@@ -67,6 +67,7 @@ from .regularizers import Regularizers, check_regularizers, draw_masks, zoneout
 
 
 DIRECTIONS = ("forward", "reverse", "bidirectional")
+_DTYPE_NAMES = {np.dtype(name): name for name in ("float32", "float64")}   # dtype.name costs ~1.5 us a call
 
 
 def time_steps(T: int, reverse: bool) -> range:
@@ -295,7 +296,7 @@ class Recurrent:
         """Constructor arguments that rebuild this layer (used by save/load)."""
         config = {"input_size": self.input_size, "hidden_size": self.hidden_size,
                   "num_layers": self.num_layers, "bidirectional": self.bidirectional,
-                  "dtype": self.dtype.name}
+                  "dtype": _DTYPE_NAMES.get(self.dtype) or self.dtype.name}
         r = self.reg
         if r.zoneout_h or r.zoneout_c:
             config["zoneout"] = (r.zoneout_h, r.zoneout_c) if len(self.state_names) == 2 else r.zoneout_h
