@@ -21,7 +21,7 @@ import numpy as np
 from .activations import softmax
 from .data.arrays import Inputs, as_inputs, split_rows, task_from_arrays
 from .metrics import evaluate_split
-from .models import evaluation
+from .models import evaluation, predicting
 from .train import MODELS, Config, train
 
 LOSSES = {"mse": "regression", "cross_entropy": "classify", "binary_cross_entropy": "multilabel_steps"}
@@ -193,7 +193,7 @@ def predict(model, x, lengths=None, batch_size: int = 256):
     arrays. Outputs are the head's raw values: logits for a classifier (see ``predict_proba``)."""
     inputs = as_inputs(x, lengths)
     outs, lens = [], []
-    with evaluation(model):
+    with predicting(model):
         for _, xb, lb in batches(inputs, batch_size):
             outs.append(model.forward(xb, lb)[0])
             lens.append(lb)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .losses import binary_cross_entropy_with_logits, mean_squared_error, softmax_cross_entropy
-from .models import evaluation
+from .models import predicting
 
 SOLVED_ERROR = 0.04
 
@@ -81,7 +81,7 @@ class Totals:
 def evaluate(model, dataset, kind: str, batch_size: int = 256) -> dict:
     """{"loss": ..., <metric>: ...} over the whole ``dataset``, in file order, with Dropout off."""
     totals = Totals()
-    with evaluation(model):
+    with predicting(model):
         for batch in dataset.batches(batch_size):
             out, _ = model.forward(batch.x, batch.lengths)
             loss, _, n, sums = batch_loss(kind, out, batch)
@@ -112,7 +112,7 @@ def evaluate_stream(model, dataset, kind: str, streams: int = 16) -> dict:
     starts = np.arange(0, n, per)
     totals = Totals()
     states = None
-    with evaluation(model):
+    with predicting(model):
         for k in range(per):
             idx = starts[starts + k < n] + k    # the runs that still have a chunk: a prefix of them
             if states is not None:

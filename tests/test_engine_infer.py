@@ -117,3 +117,25 @@ def test_layer_infer_equals_forward(options, monkeypatch):
             assert len(calls) == (4 if in_place else 0)
             if in_place:                          # every direction wrote into a view of the layers' outputs
                 assert all(out is not None and not out.flags.c_contiguous for out in calls)
+
+
+@needs_engine
+def test_predict_and_evaluate_keep_no_cache(monkeypatch):
+    """rnnlab.predict and rnnlab.evaluate only compute outputs: they run within predicting(), where
+    the LSTM goes through lstm_infer; the outputs are forward's, bit for bit."""
+    from rnnlab.models import LastStep, Sequential
+    calls = []
+    real = engine.lstm_infer
+    monkeypatch.setattr(engine, "lstm_infer", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = Sequential([rnnlab.LSTM(4, 16, seed=0), LastStep(), rnnlab.Dense(16, 3, seed=1)])
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((10, 7, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 10)
+    want, _ = model.forward(x)
+    got = rnnlab.predict(model, x, batch_size=4)
+    assert len(calls) == 3                                # three batches, one LSTM call each
+    np.testing.assert_array_equal(got, want)
+    calls.clear()
+    metrics = rnnlab.evaluate(model, x, y, batch_size=5)
+    assert len(calls) == 2 and np.isfinite(metrics["loss"])
+    assert not engine.inference_mode()                    # and the mode is left as it was

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import Dense, Dropout, Embedding, Recurrent
-from ..models import evaluation
+from ..models import predicting
 from ..checks import check_int, check_real
 from ..saving import load, read_meta
 from ._flags import check_flag_int, check_flag_real
@@ -46,7 +46,7 @@ def generate(model, chars: str, prime: str, length: int, temperature: float = 0.
     states = None
     x = eye[[index[c] for c in prime]][None]                              # (1, T, V)
     out = []
-    with evaluation(model):
+    with predicting(model):
         for _ in range(length):
             logits, cache = model.forward(x, states=states)               # (1, T, V)
             states = cache.states

@@ -320,9 +320,9 @@ class MPIWorld(World):
         """Batch b of the split (in file order, as one process batches it) on rank b mod size; the
         loss and metric sums of every rank added in rank order, so every rank gets the same numbers."""
         from ..metrics import Totals, batch_loss
-        from ..models import evaluation
+        from ..models import predicting
         totals = Totals()
-        with evaluation(model):
+        with predicting(model):
             for b, batch in enumerate(getattr(task, split).batches(batch_size)):
                 if b % self.size == self.rank:
                     out, _ = model.forward(batch.x, batch.lengths)
