@@ -339,16 +339,21 @@ def mlp(sizes, activation="sigmoid", output_activation=None, dtype="float32", se
 @contextmanager
 def evaluation(model):
     """``with evaluation(model):`` the block runs with ``model`` in evaluation mode (Dropout off);
-    the mode it had is restored afterwards. Layers without a mode pass through unchanged."""
+    the modes it and each of its layers had are restored afterwards (a layer may have been put in a
+    mode of its own). Layers without a mode pass through unchanged."""
     if not hasattr(model, "train"):
         yield model
         return
     was = bool(getattr(model, "training", False))
+    layers = [(layer, bool(layer.training)) for layer in getattr(model, "layers", [])
+              if hasattr(layer, "train") and hasattr(layer, "training")]
     model.train(False)
     try:
         yield model
     finally:
         model.train(was)
+        for layer, mode in layers:
+            layer.train(mode)
 
 
 @contextmanager

@@ -92,6 +92,9 @@ def test_gru_and_rnn_name_a_bad_argument(monkeypatch):
 @needs_engine
 @pytest.mark.parametrize("name,value,match", [
     ("mask", np.ones((T, N, 2), np.float32), "mask: expected a"), ("mask", np.ones((1, T, N, 1), np.float32), "mask: expected a"),
+    ("mask", np.full((T, N, 1), 0.5, np.float32), r"mask: expected values 0 and 1, got 0.5 at \(t, n\) = \(0, 0\)"),
+    ("mask", np.where(np.arange(T * N).reshape(T, N, 1) == T * N - 1, np.nan, 1.0), "mask: expected values 0 and 1, got nan"),
+    ("mask", -np.ones((T, N, 1), np.int64), "mask: expected values 0 and 1, got -1.0"),
     ("zoneout", np.ones((N, H), np.float32), "zoneout: expected a pair"), ("zoneout", 0.2, "zoneout: expected a pair"),
     ("zoneout", (np.ones(H, np.float32), None), "zoneout: expected a number or an array"),
     ("U", np.zeros((H - 1, 4 * H), np.float32), "U: expected shape"),

@@ -139,3 +139,66 @@ def test_predict_and_evaluate_keep_no_cache(monkeypatch):
     metrics = rnnlab.evaluate(model, x, y, batch_size=5)
     assert len(calls) == 2 and np.isfinite(metrics["loss"])
     assert not engine.inference_mode()                    # and the mode is left as it was
+
+
+@needs_engine
+def test_out_whose_elements_share_addresses_is_refused():
+    """An as_strided view whose steps or rows overlap would have the loop read back what it just
+    wrote over: refused by name. A view with any stride on a length-1 axis is fine."""
+    from numpy.lib.stride_tricks import as_strided
+    T, N, D, H = 4, 3, 2, 5
+    x, h0, c0, W, U, b = _arrays(T, N, D, H, 1)
+    base = np.zeros(400, np.float32)
+    for strides in ((4, 20, 4), (20, 20, 4), (60, 4, 4), (60, 8, 4), (4, 4, 4), (60, 16, 4)):
+        with pytest.raises(ValueError, match="^out: expected .* no two elements at one address"):
+            engine.lstm_infer(x, h0, c0, W, U, b, out=as_strided(base, (T, N, H), strides))
+    ref, h_ref, c_ref = engine.lstm_infer(x, h0, c0, W, U, b)
+    for strides in ((60, 20, 4), (20, 80, 4), (100, 24, 4)):      # time-major, batch-major, gaps
+        out = as_strided(np.zeros(400, np.float32), (T, N, H), strides)
+        y, h, c = engine.lstm_infer(x, h0, c0, W, U, b, out=out)
+        np.testing.assert_array_equal(y, ref)
+    x1, h1, c1, W1, U1, b1 = _arrays(1, 1, D, H, 2)
+    a = np.zeros((1, H), np.float32)[:, None, :]                  # strides (4H, 0, 4): one row, one step
+    y1, _, _ = engine.lstm_infer(x1, h1, c1, W1, U1, b1, out=a[None, 0])
+    np.testing.assert_array_equal(y1, engine.lstm_infer(x1, h1, c1, W1, U1, b1)[0])
+
+
+def test_empty_x_is_named():
+    x, h0, c0, W, U, b = _arrays(3, 2, 4, 5, 0)
+    for bad in (x[:0], x[:, :0]):
+        with pytest.raises(ValueError, match="^x: expected at least one time step and one row"):
+            engine.lstm_infer(bad, h0[:bad.shape[1]], c0[:bad.shape[1]], W, U, b)
+
+
+@needs_engine
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_backward_of_an_inference_cache_is_refused_by_name(kind):
+    """A forward within inference() keeps no backward cache; its backward says so, naming cache."""
+    from rnnlab.models import LastStep, Sequential, predicting
+    layer = getattr(rnnlab, kind)(4, 5, bidirectional=True, seed=0)
+    x = np.random.default_rng(0).standard_normal((2, 6, 4)).astype(np.float32)
+    for lengths in (None, np.array([6, 3])):
+        with engine.inference():
+            y, _, cache = layer.forward(x, lengths=lengths)
+        with pytest.raises(ValueError, match="^cache: it was made within engine.inference()"):
+            layer.backward(np.ones_like(y), None, cache)
+    model = Sequential([getattr(rnnlab, kind)(4, 5, seed=0), LastStep(), rnnlab.Dense(5, 2, seed=0)])
+    with predicting(model):
+        out, cache = model.forward(x)
+    with pytest.raises(ValueError, match="^cache: it was made within engine.inference()"):
+        model.backward(np.ones_like(out), cache)
+
+
+def test_predict_restores_each_layers_own_mode():
+    from rnnlab.layers import Dropout
+    from rnnlab.models import LastStep, Sequential
+    model = Sequential([rnnlab.LSTM(4, 8, zoneout=0.2, seed=0), Dropout(0.5), rnnlab.GRU(8, 6, seed=1), LastStep(),
+                        rnnlab.Dense(6, 3, seed=2)])
+    model.eval()
+    model.layers[0].train()
+    modes = [getattr(layer, "training", None) for layer in model.layers]
+    rnnlab.predict(model, np.zeros((3, 5, 4), np.float32))
+    assert [getattr(layer, "training", None) for layer in model.layers] == modes and not model.training
+    with pytest.raises(ValueError):
+        rnnlab.predict(model, np.zeros((3, 5, 7), np.float32))   # a wrong width, inside the block
+    assert [getattr(layer, "training", None) for layer in model.layers] == modes

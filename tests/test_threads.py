@@ -199,3 +199,42 @@ def test_engine_threads_shared_among_local_mpi_processes(monkeypatch):
     monkeypatch.setenv("MPI_LOCALNRANKS", "3")
     monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "5")
     assert engine.num_threads() == 5
+
+
+@needs_threads
+def test_run_pair_passes_the_callers_context(threads_on):
+    """engine.inference() (a context variable) holds in both of run_pair's tasks, the pool's too."""
+    from rnnlab import engine
+    with engine.inference():
+        assert threads.run_pair(engine.inference_mode, engine.inference_mode) == (True, True)
+    assert threads.run_pair(engine.inference_mode, engine.inference_mode) == (False, False)
+
+
+@needs_threads
+@pytest.mark.parametrize("options", [{"proj_size": 3, "recurrent_dropout": 0.3},
+                                     {"layer_norm": True, "recurrent_dropout": 0.3}])
+def test_eval_mode_layers_the_engine_computes_run_in_turn(options, threads_on, monkeypatch):
+    """Options that run NumPy in training (recurrent dropout beside proj_size or layer_norm) run
+    compiled in evaluation mode, where no dropout is drawn: there the directions run in turn too."""
+    from rnnlab import engine
+    from rnnlab.layers import recurrent
+    if engine.active() == "numpy":
+        pytest.skip("the compiled engine is not built")
+    pairs = []
+    real = recurrent.run_pair
+    monkeypatch.setattr(recurrent, "run_pair", lambda a, b: pairs.append(1) or real(a, b))
+    layer = rnnlab.LSTM(4, 6, bidirectional=True, seed=0, **options)
+    x = np.random.default_rng(0).standard_normal((2, 5, 4)).astype(np.float32)
+    layer.eval().infer(x)
+    assert pairs == []
+    layer.train().forward(x)
+    assert pairs == [1]                                       # training: the NumPy cells, paired
+
+
+def test_non_ascii_digits_in_the_mpi_variables_are_ignored(monkeypatch):
+    from rnnlab import engine
+    monkeypatch.delenv("RNNLAB_ENGINE_THREADS", raising=False)
+    monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: set(range(4)))
+    for value in ("\u00b2", "\u0663", "\uff12"):                      # superscript 2, Arabic-Indic 3, fullwidth 2
+        monkeypatch.setenv("MPI_LOCALNRANKS", value)
+        assert engine.processes_here() == 1 and engine.num_threads() == 4

@@ -135,7 +135,7 @@ def processes_here() -> int:
     (LOCAL_SIZE_VARIABLES); 1 when no launcher says so."""
     for name in LOCAL_SIZE_VARIABLES:
         value = os.environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
+        if value.isascii() and value.isdigit() and int(value) > 0:
             return int(value)
     return 1
 
@@ -360,7 +360,9 @@ def _sizes(x, W, U, G):
             got = f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
             raise ValueError(f"{name}: expected a {ndim}-dimensional float array, got {got}")
     T, N, D = x.shape
-    if U.shape[1] % G or U.shape[1] == 0 or W.shape != (D, U.shape[1]) or min(T, N) < 1:
+    if min(T, N) < 1:
+        raise ValueError(f"x: expected at least one time step and one row (T, N, D), got shape {x.shape}")
+    if U.shape[1] % G or U.shape[1] == 0 or W.shape != (D, U.shape[1]):
         raise ValueError(f"W, U: expected W of shape (D, {G} H) with D = {D} (x's last axis) and U of shape (P, {G} H), "
                          f"got W {W.shape}, U {U.shape} (x {x.shape})")
     return T, N, D, U.shape[0], U.shape[1] // G
@@ -406,13 +408,19 @@ def _numeric(name, a) -> np.ndarray:
 
 def _mask2d(mask):
     """The layer's (T, N, 1) (or (T, N)) 0/1 mask as contiguous (T, N) float32, or None; ValueError
-    naming mask for another shape."""
+    naming mask for another shape or a value other than 0 and 1 (the loops carry a row's state where
+    it is 0 and scale its output by it elsewhere: 0.5 would halve y and keep the new state)."""
     if mask is None:
         return None
     mask = np.asarray(mask)
     if mask.ndim not in (2, 3) or (mask.ndim == 3 and mask.shape[2] != 1) or mask.dtype.kind not in "fiub":
         raise ValueError(f"mask: expected a (T, N, 1) array of 0 and 1, got {mask.dtype} {mask.shape}")
-    return _f32(mask.reshape(mask.shape[0], mask.shape[1]))
+    mask = _f32(mask.reshape(mask.shape[0], mask.shape[1]))
+    bad = (mask != 0) & (mask != 1)
+    if bad.any():
+        t, n = np.argwhere(bad)[0]
+        raise ValueError(f"mask: expected values 0 and 1, got {mask[t, n]} at (t, n) = ({t}, {n})")
+    return mask
 
 
 def _dy(dy) -> np.ndarray:
@@ -734,16 +742,34 @@ def lstm_infer(x, h0, c0, W, U, b, reverse=False, *, out=None, peepholes=None, c
     if out is None:
         out = np.empty((T, N, H), np.float32)
     elif not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (T, N, H)
-              and out.strides[2] == 4 and all(st > 0 and st % 4 == 0 for st in out.strides)
-              and out.flags.writeable):
+              and out.flags.writeable and _distinct_elements(out)):
         got = f"{out.dtype} {out.shape} strides {out.strides}" if isinstance(out, np.ndarray) else type(out).__name__
-        raise ValueError(f"out: expected a writeable float32 array of shape {(T, N, H)} with unit stride along H and "
-                         f"positive strides, got {got}")
+        raise ValueError(f"out: expected a writeable float32 array of shape {(T, N, H)} with unit stride along H, "
+                         f"positive strides and no two elements at one address, got {got}")
     cs = np.empty((2, N, H), np.float32)
     cs[0] = c0
+    strides = (out.strides[0] // 4 if T > 1 else N * H, out.strides[1] // 4 if N > 1 else H)   # a length-1 axis: any
     _run(_LSTM_FWD, T, N, H, 4, reverse, D=D, x=_f32(x), W=_f32(W), b=_f32(b), U=_f32(U), hs=out, cs=cs,
-         h0=_f32(h0), vflags=flags, h_strides=(out.strides[0] // 4, out.strides[1] // 4), **extra)
+         h0=_f32(h0), vflags=flags, h_strides=strides, **extra)
     return out, out[0 if r else T - 1].copy(), cs[T % 2].copy()
+
+
+def _distinct_elements(a: np.ndarray) -> bool:
+    """Whether a (float32, last axis of unit stride) array's elements each have an address of their
+    own: with the axes of more than one element sorted by stride, each stride is positive, a multiple
+    of 4 bytes and at least the extent of the axes inside it (a transposed or sliced view passes; an
+    as_strided view whose steps overlap does not)."""
+    if a.ndim == 0 or (a.shape[-1] > 1 and a.strides[-1] != 4):
+        return False
+    if not a.flags.aligned:
+        return False
+    extent = 4
+    axes = sorted((st, sz) for sz, st in zip(a.shape, a.strides) if sz > 1)
+    for stride, size in axes:
+        if stride % 4 or stride < extent:
+            return False
+        extent = stride * (size - 1) + extent
+    return True
 
 
 def lstm_products(x, h0, W, U, backward=False, reverse=False):

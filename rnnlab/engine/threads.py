@@ -31,6 +31,7 @@ or half then shares its core with it. It pays where BLAS stays single-threaded a
 """
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import os
 import threading
@@ -99,7 +100,7 @@ def run_pair(first, second):
         return first(), second()
     try:
         with _controller().limit(limits=1):
-            future = _pool().submit(_alone, second)
+            future = _pool().submit(contextvars.copy_context().run, _alone, second)   # inference() etc.
             try:
                 a = _alone(first)
             finally:

@@ -268,6 +268,9 @@ class GRU(Recurrent):
         reset_after=False and that pair run NumPy."""
         return self.reset_after and not (self.layer_norm and self.reg.recurrent_dropout)
 
+    def _compiled_in_mode(self) -> bool:
+        return self.reset_after and not (self.layer_norm and self.training and self.reg.recurrent_dropout)
+
     def config(self):
         config = {**super().config(), "reset_after": self.reset_after}
         if self.gate_activation != "sigmoid":

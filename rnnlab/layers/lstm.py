@@ -273,6 +273,9 @@ class LSTM(Recurrent):
         recurrent_dropout; those pairs run the NumPy step functions."""
         return self._compiled_options(self.reg.recurrent_dropout > 0)
 
+    def _compiled_in_mode(self) -> bool:
+        return self._compiled_options(self.training and self.reg.recurrent_dropout > 0)   # no dropout in eval
+
     def _compiled_options(self, recurrent_dropout: bool) -> bool:
         """Whether the options, with or without recurrent dropout, have a compiled loop."""
         opt = self.options

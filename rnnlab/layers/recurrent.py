@@ -132,6 +132,14 @@ class DirectionCache(NamedTuple):
     in_size: int         # features entering this layer
 
 
+def _without_backward(cell) -> bool:
+    """Whether a direction's cell cache comes from a forward within engine.inference(): none at all
+    (engine.lstm_infer), or one without the activated gates (the compiled loops skip them there)."""
+    while cell is not None and not hasattr(cell, "gates") and hasattr(cell, "cell"):
+        cell = cell.cell                                  # RegCache, LSTMEngineCache around the cell's own
+    return cell is None or (hasattr(cell, "gates") and cell.gates is None)
+
+
 class RecurrentCache(NamedTuple):
     x_shape: tuple       # (N, T, D) as given
     lengths: np.ndarray | None
@@ -368,8 +376,13 @@ class Recurrent:
     # ----- forward / backward -----------------------------------------------------------------
     def _in_engine(self, x) -> bool:
         """Whether the compiled engine computes this layer's cells on x (float32, an engine active,
-        options it covers)."""
-        return engine.applies(x) and self.compiled
+        options it covers in the layer's present mode)."""
+        return engine.applies(x) and self._compiled_in_mode()
+
+    def _compiled_in_mode(self) -> bool:
+        """``compiled`` for the layer's present mode (training or evaluation); cells whose answer
+        depends on the mode say so."""
+        return self.compiled
 
     def _pair(self, x, first, second):
         """(first(), second()), the two directions: at the same time (``run_pair``, opt-in) for the
@@ -514,6 +527,10 @@ class Recurrent:
         if D != self.input_size:
             raise ValueError(f"cache: expected {what}, for inputs of {self.input_size} features, got {D}")
         H, G = self.hidden_size, self.gates
+        if any(_without_backward(c.cell) for c in cache.directions):
+            raise ValueError("cache: it was made within engine.inference() (Recurrent.infer, rnnlab.predict, "
+                             "rnnlab.models.predicting), which keeps no backward cache; run forward outside it to "
+                             "backpropagate")
         for k, c in enumerate(cache.directions):
             want = self.input_size if k < self.directions else self.output_size
             U = getattr(c.cell, "U", None)
