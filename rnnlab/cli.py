@@ -19,22 +19,35 @@ COMMANDS = ["train", "predict", "evaluate", "sample", "compare", "gradflow", "gr
             "info", "viz", "data"]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line, like the commands' own: ``rnnlab train: error:
+    argument --hidden: invalid int value: 'abc'; see rnnlab train --help``, without the
+    usage block argparse prints first (30 lines for ``rnnlab train``)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnlab", description="Recurrent networks whose math is the code.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = Parser(prog="rnnlab", description="Recurrent networks whose math is the code.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")       # its parsers are Parser too
+    parser.commands = {}
     for name in COMMANDS:
         if importlib.util.find_spec(f"rnnlab.commands.{name}") is None:
             continue
         module = importlib.import_module(f"rnnlab.commands.{name}")
         p = module.add_parser(sub)
         p.set_defaults(run=module.run)
+        parser.commands[name] = p
     return parser
 
 
 def main(argv=None) -> int:
     keep_freed_memory()
     parser = make_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:                                          # name the command they were given to
+        parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "run", None):
         parser.print_help()
         return 2

@@ -1,0 +1,26 @@
+"""The rnnlab command's argument errors are one line naming the command and the flag (argparse's
+own: a value of the wrong type, a choice it does not offer, a flag the command does not have), with
+exit status 2 and nothing on stdout, like the errors the commands raise themselves."""
+import pytest
+
+from rnnlab.cli import main
+
+
+@pytest.mark.parametrize("argv,start,names", [
+    (["train", "--hidden", "abc"], "rnnlab train: error: argument --hidden: invalid int value: 'abc'", "--hidden"),
+    (["train", "--lr", "fast"], "rnnlab train: error: argument --lr: invalid float value: 'fast'", "--lr"),
+    (["train", "--task", "nosuchtask"], "rnnlab train: error: argument --task: invalid choice: 'nosuchtask'",
+     "--task"),
+    (["info", "--bogus"], "rnnlab info: error: unrecognized arguments: --bogus", "--bogus"),
+    (["summary", "lstm:2:3", "--bogus"], "rnnlab summary: error: unrecognized arguments: --bogus", "--bogus"),
+    (["nosuchcommand"], "rnnlab: error: argument COMMAND: invalid choice: 'nosuchcommand'", "nosuchcommand"),
+])
+def test_argument_errors_are_one_line(argv, start, names, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(start) and names in lines[0], lines[0]
+    assert lines[0].endswith(f"see {start.split(':')[0]} --help")
