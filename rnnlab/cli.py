@@ -47,7 +47,9 @@ def main(argv=None) -> int:
     parser = make_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:                                          # name the command they were given to
-        parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        given = list(sys.argv[1:] if argv is None else argv)
+        before = args.command not in given or given.index(extra[0]) < given.index(args.command)
+        (parser if before else parser.commands[args.command]).error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "run", None):
         parser.print_help()
         return 2

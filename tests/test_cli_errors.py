@@ -14,6 +14,7 @@ from rnnlab.cli import main
     (["info", "--bogus"], "rnnlab info: error: unrecognized arguments: --bogus", "--bogus"),
     (["summary", "lstm:2:3", "--bogus"], "rnnlab summary: error: unrecognized arguments: --bogus", "--bogus"),
     (["nosuchcommand"], "rnnlab: error: argument COMMAND: invalid choice: 'nosuchcommand'", "nosuchcommand"),
+    (["--bogus", "info"], "rnnlab: error: unrecognized arguments: --bogus", "--bogus"),
 ])
 def test_argument_errors_are_one_line(argv, start, names, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -24,3 +25,10 @@ def test_argument_errors_are_one_line(argv, start, names, capsys):
     assert len(lines) == 1, err
     assert lines[0].startswith(start) and names in lines[0], lines[0]
     assert lines[0].endswith(f"see {start.split(':')[0]} --help")
+
+
+def test_python_m_rnnlab_runs_the_command():
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "rnnlab", "--bogus"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("rnnlab: error: unrecognized arguments: --bogus")

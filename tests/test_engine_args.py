@@ -271,3 +271,16 @@ def test_layer_norm_backward_names_a_bad_cache_entry(lstm, key, value, match):
     with pytest.raises(ValueError, match=match):
         engine.lstm_backward(_f(rng, T, N, H), _f(rng, N, H), _f(rng, N, H), a["x"], a["W"], a["U"], gates, hs, cs,
                              tanh_c, layer_norm=_GAINS, ln_cache=ln_cache)
+
+
+@needs_engine
+def test_rnn_forward_takes_every_mask_form_the_others_take():
+    """rnn_forward scales y by the converted float32 (T, N) mask: a (T, N) or integer mask gives the
+    float32 y of the (T, N, 1) float32 one (it multiplied by the raw mask after the loop)."""
+    rng = np.random.default_rng(5)
+    x, h0, W, U, b = _f(rng, T, N, D), _f(rng, N, H), _f(rng, D, H), _f(rng, H, H), _f(rng, H)
+    m = (rng.uniform(size=(T, N, 1)) < 0.7)
+    ref = engine.rnn_forward(x, h0, W, U, b, m.astype(np.float32))[0]
+    for mask in (m[:, :, 0], m.astype(np.int64), m.astype(np.float64), m):
+        y = engine.rnn_forward(x, h0, W, U, b, mask)[0]
+        assert y.dtype == np.float32 and np.array_equal(y, ref)

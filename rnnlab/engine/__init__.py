@@ -150,10 +150,7 @@ def num_threads() -> int:
         return 1
     wanted = os.environ.get("RNNLAB_ENGINE_THREADS", "").strip()
     if wanted:
-        try:
-            n = int(wanted)
-        except ValueError:
-            n = 0
+        n = int(wanted) if wanted.isascii() and wanted.isdigit() else 0
         if n < 1:
             raise ValueError(f"RNNLAB_ENGINE_THREADS: expected a positive whole number, got {wanted!r}")
         return min(n, MAX_THREADS)
@@ -726,8 +723,8 @@ def lstm_infer(x, h0, c0, W, U, b, reverse=False, *, out=None, peepholes=None, c
     but the last. Returns y (T, N, H), h_T and c_T (N, H), the final states (at t = 0 when reverse).
 
     x: (T, N, D) float32; h0, c0: (N, H); W (D, 4H), U (H, 4H), b (4H,) as ``lstm_forward``, with its
-    options peepholes, cell_clip, input_forget, zoneout (evaluation's scalar z, or (N, H) arrays),
-    gate_activation and gate_clip. out: None, or a float32 array of shape (T, N, H) with unit stride
+    options peepholes, cell_clip, input_forget, zoneout (a pair (d of h, d of c), each evaluation's
+    scalar z or an (N, H) array), gate_activation and gate_clip. out: None, or a float32 array of shape (T, N, H) with unit stride
     along H and positive strides (a direction's columns of a batch-first (N, T, 2H) output,
     transposed) that receives y: the loop writes each h_t there and reads it back as the next step's
     h_{t-1}, so the output needs no copy and no (T + 1, N, H) state array is kept (c_t alternates
@@ -901,14 +898,15 @@ def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, nonlinearity="tanh", *
     zh = _zone(zoneout, N, H)
     rd = _rdrop(recurrent_dropout, h_rec, T, N, H)
     _start_h_rec(rd, h0, r)
+    m = _mask2d(mask)                # (T, N) float32 0/1 whatever form the mask came in
     _run(_RNN_FWD, T, N, H, 1, reverse, act=act, D=D, x=_f32(x), W=_f32(W), gates=h_new, b=_f32(b), U=_f32(U), hs=hs,
-         mask=_mask2d(mask), zh=zh, vflags=(0 if zh is None else _ZONE) | (_RDROP if rd else 0), **rd)
+         mask=m, zh=zh, vflags=(0 if zh is None else _ZONE) | (_RDROP if rd else 0), **rd)
     if zh is None:
-        y = h_new * mask if mask is not None else (hs[:T] if r else hs[1:])
+        y = h_new * m[:, :, None] if m is not None else (hs[:T] if r else hs[1:])
     else:                            # y_t = m h_t, the zoned h_t (padded steps: 0 whatever hs carries)
         y = hs[:T] if r else hs[1:]
-        if mask is not None:
-            y = y * mask
+        if m is not None:
+            y = y * m[:, :, None]
     return y, h_new, hs
 
 

@@ -529,8 +529,8 @@ class Recurrent:
         H, G = self.hidden_size, self.gates
         if any(_without_backward(c.cell) for c in cache.directions):
             raise ValueError("cache: it was made within engine.inference() (Recurrent.infer, rnnlab.predict, "
-                             "rnnlab.models.predicting), which keeps no backward cache; run forward outside it to "
-                             "backpropagate")
+                             "rnnlab.models.predicting), where the compiled LSTM and GRU loops keep no backward "
+                             "cache; run forward outside it to backpropagate")
         for k, c in enumerate(cache.directions):
             want = self.input_size if k < self.directions else self.output_size
             U = getattr(c.cell, "U", None)
