@@ -42,6 +42,14 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def innermost(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
+    """The parser of the deepest subcommand ``args`` chose below ``parser`` (``rnnlab data fetch``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and getattr(args, action.dest, None) in action.choices:
+            return innermost(action.choices[getattr(args, action.dest)], args)
+    return parser
+
+
 def main(argv=None) -> int:
     keep_freed_memory()
     parser = make_parser()
@@ -49,7 +57,8 @@ def main(argv=None) -> int:
     if extra:                                          # name the command they were given to
         given = list(sys.argv[1:] if argv is None else argv)
         before = args.command not in given or given.index(extra[0]) < given.index(args.command)
-        (parser if before else parser.commands[args.command]).error(f"unrecognized arguments: {' '.join(extra)}")
+        owner = parser if before else innermost(parser.commands[args.command], args)
+        owner.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "run", None):
         parser.print_help()
         return 2

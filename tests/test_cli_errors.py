@@ -15,6 +15,8 @@ from rnnlab.cli import main
     (["summary", "lstm:2:3", "--bogus"], "rnnlab summary: error: unrecognized arguments: --bogus", "--bogus"),
     (["nosuchcommand"], "rnnlab: error: argument COMMAND: invalid choice: 'nosuchcommand'", "nosuchcommand"),
     (["--bogus", "info"], "rnnlab: error: unrecognized arguments: --bogus", "--bogus"),
+    (["data", "fetch", "fashion-mnist", "--bogus"], "rnnlab data fetch: error: unrecognized arguments: --bogus",
+     "--bogus"),
 ])
 def test_argument_errors_are_one_line(argv, start, names, capsys):
     with pytest.raises(SystemExit) as exit_:

@@ -48,7 +48,10 @@ def test_sample_from_a_char_model(tmp_path, capsys):
     text = capsys.readouterr().out.rstrip("\n")
     assert text.startswith("to ") and len(text) == 43 and set(text) <= set("tobe rn")
     assert main(["sample", str(out / "model.npz"), "--prime", "xyz"]) == 2
-    assert "prime" in capsys.readouterr().err
+    assert "--prime: characters ['x', 'y', 'z'] are not in the model's vocabulary" in capsys.readouterr().err
+    assert main(["sample", str(out / "checkpoint.npz"), "--prime", "to "]) == 2
+    err = capsys.readouterr().err
+    assert "is a run's training checkpoint" in err and "model.npz" in err
     assert main(["evaluate", str(out / "model.npz"), "--split", "valid", "--streams", "2"]) == 0
     carried = json.loads(capsys.readouterr().out)
     assert carried["streams"] == 2 and 0 < carried["valid_loss"] < 10

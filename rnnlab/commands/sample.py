@@ -13,6 +13,8 @@ from ..layers import Dense, Dropout, Embedding, Recurrent
 from ..models import predicting
 from ..checks import check_int, check_real
 from ..saving import load, read_meta
+from ..train import MODEL
+from .evaluate import is_checkpoint
 from ._flags import check_flag_int, check_flag_real
 
 
@@ -67,6 +69,9 @@ def run(args) -> int:
     check_flag_int("--seed", args.seed, low=0)
     if not args.prime:
         raise ValueError("--prime: expected at least one character, got ''")
+    if is_checkpoint(args.model):
+        raise ValueError(f"model: {args.model!r} is a run's training checkpoint (for --resume and rnnlab evaluate); "
+                         f"rnnlab sample reads a saved model, such as the run's {MODEL} beside it")
     meta = read_meta(args.model)
     chars = meta.get("task", {}).get("chars")
     if not chars:
@@ -81,5 +86,8 @@ def run(args) -> int:
             or not all(isinstance(l, (Recurrent, Dropout)) for l in body):
         raise ValueError(f"model: {args.model!r} expected recurrent layer(s) (Dropout between them allowed, an "
                          "Embedding before them) followed by a per-step Dense head")
+    unknown = sorted(set(args.prime) - set(chars))
+    if unknown:
+        raise ValueError(f"--prime: characters {unknown} are not in the model's vocabulary")
     print(args.prime + generate(model, chars, args.prime, args.length, args.temperature, args.seed))
     return 0
