@@ -361,6 +361,16 @@ def write_checkpoint(path, cfg: Config, state: State, model, best: dict, opt) ->
     write_npz(path, "__state__", header, arrays)
 
 
+def is_checkpoint(path) -> bool:
+    """Whether ``path`` is a run's checkpoint (an .npz with the '__state__' header) rather than a saved
+    model; False for anything unreadable, whose own reader then gives the error."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "__state__.npy" in z.namelist()
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return False
+
+
 def read_checkpoint(path) -> tuple[dict, dict]:
     """(header {"config", "state", "dropout"}, arrays) of a checkpoint. Raises ``FileNotFoundError``
     when it is missing and ``rnnlab.errors.FormatError`` naming the file and the key when it is not a

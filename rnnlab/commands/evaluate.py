@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 
 from ..data import load_task, text
 from ..data.text import confirm_recorded
 from ..errors import FormatError, describe
 from ..metrics import evaluate_split, evaluate_stream
 from ..saving import assign_params, load, read_meta
-from ..train import MODEL, Config, build_model, read_checkpoint, task_args, write_json
+from ..train import MODEL, Config, build_model, is_checkpoint, read_checkpoint, task_args, write_json
 from ._flags import check_flag_int
 
 
@@ -48,14 +47,6 @@ def add_parser(sub):
                    help="text models: the text file to evaluate on (default: the file the model records, if it "
                         "is confirmed to be the run's data by its recorded size and SHA-256)")
     return p
-
-
-def is_checkpoint(path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as z:
-            return "__state__.npy" in z.namelist()
-    except (OSError, ValueError, zipfile.BadZipFile):
-        return False                                           # let the model reader give the error
 
 
 def run_fingerprint(checkpoint, cfg: Config) -> dict:

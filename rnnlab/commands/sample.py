@@ -13,8 +13,7 @@ from ..layers import Dense, Dropout, Embedding, Recurrent
 from ..models import predicting
 from ..checks import check_int, check_real
 from ..saving import load, read_meta
-from ..train import MODEL
-from .evaluate import is_checkpoint
+from ..train import MODEL, is_checkpoint
 from ._flags import check_flag_int, check_flag_real
 
 

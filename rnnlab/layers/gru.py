@@ -266,10 +266,14 @@ class GRU(Recurrent):
         """The reset-after cell, with sigmoid or hard-sigmoid gates, layer_norm, zoneout, recurrent_dropout
         and weight_drop, runs compiled, alone or together but layer_norm with recurrent_dropout;
         reset_after=False and that pair run NumPy."""
-        return self.reset_after and not (self.layer_norm and self.reg.recurrent_dropout)
+        return self._compiled_options(self.reg.recurrent_dropout > 0)
 
     def _compiled_in_mode(self) -> bool:
-        return self.reset_after and not (self.layer_norm and self.training and self.reg.recurrent_dropout)
+        return self._compiled_options(self.training and self.reg.recurrent_dropout > 0)   # no dropout in eval
+
+    def _compiled_options(self, recurrent_dropout: bool) -> bool:
+        """Whether the cell and its options, with or without recurrent dropout, have a compiled loop."""
+        return self.reset_after and not (self.layer_norm and recurrent_dropout)
 
     def config(self):
         config = {**super().config(), "reset_after": self.reset_after}
