@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import sys
 
+from .engine.threads import enabled as threads_enabled
 from .extras import MissingExtra
 from .memory import keep_freed_memory
 from .training.distributed import maybe_guard as mpi_guard
@@ -22,7 +23,12 @@ COMMANDS = ["train", "predict", "evaluate", "sample", "compare", "gradflow", "gr
 class Parser(argparse.ArgumentParser):
     """argparse's parser whose errors are one line, like the commands' own: ``rnnlab train: error:
     argument --hidden: invalid int value: 'abc'; see rnnlab train --help``, without the
-    usage block argparse prints first (30 lines for ``rnnlab train``)."""
+    usage block argparse prints first (30 lines for ``rnnlab train``). Flags must be given whole:
+    argparse would take ``rnnlab evaluate --data f`` as ``--data-dir f`` and go on silently."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
@@ -64,6 +70,7 @@ def main(argv=None) -> int:
         return 2
     try:
         with mpi_guard(f"rnnlab {args.command}"):      # under mpiexec: an error on a rank ends the job
+            threads_enabled()                          # a bad RNNLAB_THREADS is refused before any work
             return int(args.run(args) or 0)
     except BrokenPipeError:                            # the reader went away (`rnnlab info | head`)
         sys.stderr.close()

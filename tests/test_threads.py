@@ -238,3 +238,19 @@ def test_non_ascii_digits_in_the_mpi_variables_are_ignored(monkeypatch):
     for value in ("\u00b2", "\u0663", "\uff12"):                      # superscript 2, Arabic-Indic 3, fullwidth 2
         monkeypatch.setenv("MPI_LOCALNRANKS", value)
         assert engine.processes_here() == 1 and engine.num_threads() == 4
+
+
+def test_a_bad_rnnlab_threads_is_refused_by_name(monkeypatch):
+    for value in ("0", "x", "-1", "99", "2.0"):
+        monkeypatch.setenv("RNNLAB_THREADS", value)
+        with pytest.raises(ValueError, match=f"^RNNLAB_THREADS: expected 1 or 2, got {value!r}"):
+            threads.enabled()
+    monkeypatch.setenv("RNNLAB_THREADS", " 1 ")
+    assert not threads.enabled()
+
+
+def test_the_command_refuses_a_bad_rnnlab_threads(monkeypatch, capsys):
+    from rnnlab.cli import main
+    monkeypatch.setenv("RNNLAB_THREADS", "x")
+    assert main(["info"]) == 2
+    assert capsys.readouterr().err.strip() == "rnnlab info: error: RNNLAB_THREADS: expected 1 or 2, got 'x'"

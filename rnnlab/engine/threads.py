@@ -61,8 +61,12 @@ def available() -> bool:
 
 
 def enabled() -> bool:
-    """Whether two tasks run concurrently: ``RNNLAB_THREADS=2`` and ``available()``."""
-    return os.environ.get("RNNLAB_THREADS", "") == "2" and available()
+    """Whether two tasks run concurrently: ``RNNLAB_THREADS=2`` and ``available()``. ValueError naming
+    RNNLAB_THREADS for a value other than 1 or 2 (or unset)."""
+    value = os.environ.get("RNNLAB_THREADS", "").strip()
+    if value not in ("", "1", "2"):
+        raise ValueError(f"RNNLAB_THREADS: expected 1 or 2, got {value!r}")
+    return value == "2" and available()
 
 
 SHARD_MIN_ROWS, SHARD_MIN_HIDDEN = 64, 256
@@ -74,7 +78,7 @@ def shard_batch(N: int, H: int) -> bool:
     The rows of a batch never interact, so each half can run the whole layer on its own core with
     single-threaded BLAS, without any synchronisation per step. Measured (BENCHMARKS.md) it pays
     from N >= 64 rows and H >= 256 units; below, the halves' per-step products are too small."""
-    return N >= SHARD_MIN_ROWS and H >= SHARD_MIN_HIDDEN and enabled()
+    return enabled() and N >= SHARD_MIN_ROWS and H >= SHARD_MIN_HIDDEN
 
 
 def _pool() -> ThreadPoolExecutor:
