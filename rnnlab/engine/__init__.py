@@ -233,11 +233,14 @@ _SLOPES = {"hard_sigmoid": 1.0 / 6.0, "hard_sigmoid_keras2": 0.2}   # rnnlab.act
 
 
 def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, act=0, dy=None, D=0, vflags=0,
-         clip=None, slope=None, gclip=None, P=0, h_strides=(0, 0), **arrays):
+         clip=None, slope=None, gclip=None, P=0, h_strides=(0, 0), y_strides=(0, 0), dx_strides=(0, 0),
+         dx_add=False, **arrays):
     """One compiled loop over float32 C-contiguous arrays (dy may be strided over time and batch);
     P: the projection's width (proj_size) for the loops _LSTMP_FWD, _LSTMP_BWD, else 0; h_strides:
     hs's strides of time and batch in elements for lstm_infer's output (hs then (T, N, H), cs (2, N, H)
-    and h0 given), else (0, 0)."""
+    and h0 given), else (0, 0); y_strides: y's (the LSTM's forward, which then writes y_t = h_t
+    without a mask too), dx_strides: dx's (a backward), else (0, 0): C-contiguous; dx_add: the
+    backward adds da W^T to dx instead of setting it."""
     reverse = _reverse(reverse)
     lib, why = _library()
     if lib is None:
@@ -248,11 +251,13 @@ def _run(which: int, T: int, N: int, H: int, G: int, reverse: bool, *, act=0, dy
     size = lib.rn_proj_packed_size(H, P, D) if P else lib.rn_packed_size(G, H, D)
     packed = np.empty(int(size), np.float32)
     dy_ts, dy_ns = (0, 0) if dy is None else (dy.strides[0] // 4, dy.strides[1] // 4)
-    ints = np.array([T, N, H, int(reverse), act, dy_ts, dy_ns, D, vflags, P, *h_strides], np.int64)
+    ints = np.array([T, N, H, int(reverse), act, dy_ts, dy_ns, D, vflags, P, *h_strides, *y_strides, *dx_strides,
+                     int(dx_add)], np.int64)
     arrays.update(packed=packed, dy=dy, clip=None if clip is None else np.array([clip], np.float32),
                   slope=None if slope is None else np.array([slope], np.float32),
                   gclip=None if gclip is None else np.array([gclip], np.float32))
-    _check_arrays(which, T, N, H, G, D, P, vflags, arrays, h_strides != (0, 0))
+    loose = ("y",) * (y_strides != (0, 0)) + ("dx",) * (dx_strides != (0, 0))
+    _check_arrays(which, T, N, H, G, D, P, vflags, arrays, h_strides != (0, 0), loose)
     addresses = [0] * len(_ARRAYS)
     for name, a in arrays.items():
         if a is not None:
@@ -289,10 +294,12 @@ def _reverse(reverse) -> int:
     return int(reverse)
 
 
-def _check_arrays(which, T, N, H, G, D, P, vflags, arrays, strided=False):
+def _check_arrays(which, T, N, H, G, D, P, vflags, arrays, strided=False, loose=()):
     """ValueError naming the argument (as the public functions call it) for an array the loop would
     read or write out of its bounds: a missing one, or one of another shape or dtype. The C loops
-    take raw pointers, so this is the last line between a wrong shape and a crash."""
+    take raw pointers, so this is the last line between a wrong shape and a crash. loose: the names
+    given with strides of their own (checked by ``_strides``), which need a unit stride only along
+    their last axis."""
     want, need, public, writes = _expected(which, T, N, H, G, D, P, vflags, strided)
     for name in need:
         if arrays.get(name) is None:
@@ -306,7 +313,8 @@ def _check_arrays(which, T, N, H, G, D, P, vflags, arrays, strided=False):
             raise ValueError(f"{label}: expected a float32 array of shape {shape}, got {type(a).__name__}")
         ok_shape = a.shape == shape or (name == "m" and a.shape == (N, H))
         dtype = np.uint16 if name == "gkeep" else np.float32
-        contiguous = a.flags.c_contiguous or ((name == "dy" or (name == "hs" and strided)) and a.strides[2] == 4)
+        contiguous = a.flags.c_contiguous or ((name == "dy" or (name == "hs" and strided) or name in loose)
+                                              and a.strides[2] == 4)
         if not (ok_shape and a.dtype == dtype and contiguous):
             raise ValueError(f"{label}: expected a{' C-contiguous' if name != 'dy' else ''} {np.dtype(dtype).name} "
                              f"array of shape {shape}, got {a.dtype} {a.shape}"
@@ -437,10 +445,30 @@ def _states(T, N, H, r, h0, c0=None, Hc=None):
     return hs, cs
 
 
-def _grad_arrays(T, N, D, H, G):
-    """The loop's outputs dW = x^T da, dU = h_{t-1}^T da, db = sum da, dx = da W^T (filled in C)."""
-    return dict(dx=np.empty((T, N, D), np.float32), dW=np.empty((D, G * H), np.float32),
-                dU=np.empty((H, G * H), np.float32), db=np.empty(G * H, np.float32))
+def _grad_arrays(T, N, D, H, G, dx_out=None, dx_add=False):
+    """The loop's outputs dW = x^T da, dU = h_{t-1}^T da, db = sum da, dx = da W^T (filled in C), and
+    _run's dx arguments: dx is dx_out where given (see ``_strides``), which dx_add adds to."""
+    dx, strides = (np.empty((T, N, D), np.float32), (0, 0)) if dx_out is None else \
+        (dx_out, _strides("dx_out", dx_out, (T, N, D)))
+    if not isinstance(dx_add, (bool, np.bool_)) or (dx_add and dx_out is None):
+        raise ValueError(f"dx_add: expected True (with dx_out) or False, got {dx_add!r}"
+                         + (" without dx_out" if dx_add is True else ""))
+    return dict(dx=dx, dW=np.empty((D, G * H), np.float32), dU=np.empty((H, G * H), np.float32),
+                db=np.empty(G * H, np.float32), dx_strides=strides, dx_add=bool(dx_add))
+
+
+def _strides(name, a, shape) -> tuple:
+    """The (time, batch) strides in elements of an output array the loop writes through strides:
+    a writeable float32 array of ``shape`` (T, N, K) with unit stride along K and distinct elements
+    (a batch-first (N, T, K) array transposed, or a direction's columns of one); ValueError naming
+    it otherwise. A length-1 axis's stride is any: its C-contiguous one is returned."""
+    T, N, K = shape
+    if not (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.shape == shape and a.flags.writeable
+            and _distinct_elements(a)):
+        got = f"{a.dtype} {a.shape} strides {a.strides}" if isinstance(a, np.ndarray) else type(a).__name__
+        raise ValueError(f"{name}: expected a writeable float32 array of shape {shape} with unit stride along its "
+                         f"last axis, positive strides and no two elements at one address, got {got}")
+    return (a.strides[0] // 4 if T > 1 else N * K, a.strides[1] // 4 if N > 1 else K)
 
 
 def _slope(gate_activation):
@@ -609,7 +637,7 @@ def _ln_cached(layer_norm, ln_cache, lstm, c_hat=False):
             **{k: ln_cache[k] for k in need}}
 
 
-def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None, cell_clip=None,
+def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, out=None, peepholes=None, cell_clip=None,
                  input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid", gate_clip=None,
                  gate_keep=None, recurrent_dropout=None, h_rec=None, W_hr=None, m=None, layer_norm=None,
                  ln_cache=None):
@@ -618,7 +646,11 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     x: (T, N, D) float32; h0: (N, P), c0: (N, H); W (D, 4H), U (P, 4H), b (4H,); mask: (T, N, 1) of
     0/1 or None; P = H without a projection. Returns y (T, N, P), gates (T, N, 4H) activated, hs
     (T+1, N, P) and cs (T+1, N, H) carried states in time order, tanh_c (T, N, H): the arrays of
-    ``LSTMCache`` (gates and tanh_c None within ``inference()``).
+    ``LSTMCache`` (gates and tanh_c None within ``inference()``). out: None, or a writeable float32
+    (T, N, P) array with unit stride along P and distinct elements (a direction's columns of a
+    batch-first output, transposed), which receives y and is returned as y: the plain and option
+    loops write each y_t there as they go, the others (W_hr, layer_norm) copy it after; ValueError
+    naming out for another.
 
     Variants (equations in ``rnnlab.layers.lstm_variants`` and ``rnnlab.layers.regularizers``), each
     off by default: peepholes (3H,) the weights (p_i, p_f, p_o); cell_clip x > 0: c_t clipped to
@@ -661,25 +693,35 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, peepholes=None
     gates = np.empty((T, N, 4 * H), np.float32) if keep else None
     hs, cs = _states(T, N, P, r, h0, c0, H)
     tanh_c = np.empty((T, N, H), np.float32) if keep else None
-    y = None if mask is None else np.empty((T, N, P), np.float32)
+    y_strides = (0, 0) if out is None else _strides("out", out, (T, N, P))
+    direct = out is not None and W_hr is None and layer_norm is None        # the loop writes y_t into out
+    y = out if direct else (None if mask is None else np.empty((T, N, P), np.float32))
     loop, proj = (_LSTM_FWD, {}) if W_hr is None else (_LSTMP_FWD, dict(P=P, W_hr=_numeric("W_hr", W_hr), m=m))
     _run(loop, T, N, H, 4, reverse, D=D, x=_f32(x), W=_f32(W), gates=gates, b=_f32(b), U=_f32(U),
-         hs=hs, cs=cs, aux=tanh_c, y=y, mask=_mask2d(mask), vflags=flags | (_PROJ if proj else 0), **extra, **proj)
+         hs=hs, cs=cs, aux=tanh_c, y=y, mask=_mask2d(mask), vflags=flags | (_PROJ if proj else 0),
+         y_strides=y_strides if direct else (0, 0), **extra, **proj)
     if y is None:
         y = hs[:T] if r else hs[1:]
+    if out is not None and y is not out:
+        out[...] = y
+        y = out
     return y, gates, hs, cs, tanh_c
 
 
-def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse=False, *, peepholes=None,
-                  cell_clip=None, input_forget=False, zoneout=None, c_hat=None, gate_activation="sigmoid",
-                  gate_clip=None, gate_keep=None, recurrent_dropout=None, h_rec=None, W_hr=None, m=None,
-                  layer_norm=None, ln_cache=None):
+def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse=False, *, dx_out=None,
+                  dx_add=False, peepholes=None, cell_clip=None, input_forget=False, zoneout=None, c_hat=None,
+                  gate_activation="sigmoid", gate_clip=None, gate_keep=None, recurrent_dropout=None, h_rec=None,
+                  W_hr=None, m=None, layer_norm=None, ln_cache=None):
     """Gradients of ``lstm_forward`` from its arrays: dx (T, N, D), dh0 (N, P), dc0 (N, H), {"W", "U", "b"}
     (and "p", the peephole gradients (3H,), with peepholes; "W_hr" (H, P) with W_hr; "g_x", "g_h",
     "g_c", "b_c" with layer_norm), with the forward's variant arguments (m: the forward's m_t array;
     ln_cache: the dict the forward filled).
 
-    dy: (T, N, P) (a strided slice is fine); dh (N, P), dc (N, H): dL/d(final state)."""
+    dy: (T, N, P) (a strided slice is fine); dh (N, P), dc (N, H): dL/d(final state). dx_out: None,
+    or a writeable float32 (T, N, D) array with unit stride along D and distinct elements (a
+    batch-first (N, T, D) array transposed), which receives dx and is returned as dx; dx_add=True
+    adds dx to dx_out's values instead (a bidirectional layer's second direction: both read x).
+    ValueError naming dx_out or dx_add for a bad one."""
     _check_proj(W_hr, gate_clip, recurrent_dropout, layer_norm)
     T, N, D, P, H = _sizes(x, W, U, 4)
     _check_width(U, W_hr, P, H)
@@ -696,7 +738,7 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     dh = np.array(dh, dtype=np.float32)
     dc = np.array(dc, dtype=np.float32)
     da = np.empty((T, N, 4 * H), np.float32)
-    out = _grad_arrays(T, N, D, H, 4)
+    out = _grad_arrays(T, N, D, H, 4, dx_out, dx_add)
     out["dU"] = np.empty((P, 4 * H), np.float32)                   # h_{t-1}^T da: h of width P
     dp = np.zeros(3 * H, np.float32) if flags & _PEEP else None
     loop, proj = _LSTM_BWD, {}
@@ -738,14 +780,9 @@ def lstm_infer(x, h0, c0, W, U, b, reverse=False, *, out=None, peepholes=None, c
                                  gate_activation, gate_clip)
     if out is None:
         out = np.empty((T, N, H), np.float32)
-    elif not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (T, N, H)
-              and out.flags.writeable and _distinct_elements(out)):
-        got = f"{out.dtype} {out.shape} strides {out.strides}" if isinstance(out, np.ndarray) else type(out).__name__
-        raise ValueError(f"out: expected a writeable float32 array of shape {(T, N, H)} with unit stride along H, "
-                         f"positive strides and no two elements at one address, got {got}")
+    strides = _strides("out", out, (T, N, H))
     cs = np.empty((2, N, H), np.float32)
     cs[0] = c0
-    strides = (out.strides[0] // 4 if T > 1 else N * H, out.strides[1] // 4 if N > 1 else H)   # a length-1 axis: any
     _run(_LSTM_FWD, T, N, H, 4, reverse, D=D, x=_f32(x), W=_f32(W), b=_f32(b), U=_f32(U), hs=out, cs=cs,
          h0=_f32(h0), vflags=flags, h_strides=strides, **extra)
     return out, out[0 if r else T - 1].copy(), cs[T % 2].copy()
@@ -837,11 +874,12 @@ def gru_forward(x, h0, W, U, b, b_hn, mask=None, reverse=False, *, zoneout=None,
     return y, gates, q, hs
 
 
-def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zoneout=None, gate_activation="sigmoid",
-                 recurrent_dropout=None, h_rec=None, layer_norm=None, ln_cache=None):
+def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, dx_out=None, dx_add=False,
+                 zoneout=None, gate_activation="sigmoid", recurrent_dropout=None, h_rec=None, layer_norm=None,
+                 ln_cache=None):
     """Gradients of ``gru_forward`` (with its zoneout, gate_activation, recurrent_dropout and h_rec, and
     layer_norm with the filled ln_cache): dx (T, N, D), dh0 (N, H), {"W", "U", "b", "b_hn"} (and
-    "g_x", "g_h" with layer_norm)."""
+    "g_x", "g_h" with layer_norm). dx_out, dx_add: as ``lstm_backward``'s."""
     _check_proj(None, None, recurrent_dropout, layer_norm)
     slope = _slope(gate_activation)
     T, N, D, P, H = _sizes(x, W, U, 3)
@@ -851,7 +889,7 @@ def gru_backward(dy, dh, x, W, U, gates, q, hs, mask=None, reverse=False, *, zon
     dh = np.array(dh, dtype=np.float32)
     dax = np.empty((T, N, 3 * H), np.float32)
     dah = np.empty((T, N, 3 * H), np.float32)
-    out = _grad_arrays(T, N, D, H, 3)
+    out = _grad_arrays(T, N, D, H, 3, dx_out, dx_add)
     dbh = np.empty(3 * H, np.float32)
     zh = _zone(zoneout, N, H)
     rd = _rdrop(recurrent_dropout, h_rec, T, N, H)
@@ -910,10 +948,10 @@ def rnn_forward(x, h0, W, U, b, mask=None, reverse=False, nonlinearity="tanh", *
     return y, h_new, hs
 
 
-def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, nonlinearity="tanh", *, zoneout=None,
-                 recurrent_dropout=None, h_rec=None):
+def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, nonlinearity="tanh", *, dx_out=None,
+                 dx_add=False, zoneout=None, recurrent_dropout=None, h_rec=None):
     """Gradients of ``rnn_forward`` (with its nonlinearity, zoneout, recurrent_dropout and h_rec):
-    dx (T, N, D), dh0 (N, H), {"W", "U", "b"}."""
+    dx (T, N, D), dh0 (N, H), {"W", "U", "b"}. dx_out, dx_add: as ``lstm_backward``'s."""
     act = _act(nonlinearity)
     T, N, D, P, H = _sizes(x, W, U, 1)
     if P != H:
@@ -921,7 +959,7 @@ def rnn_backward(dy, dh, x, W, U, h_new, hs, mask=None, reverse=False, nonlinear
     dy, dh = _given("dy", dy, (T, N, H)), _given("dh", dh, (N, H))
     dh = np.array(dh, dtype=np.float32)
     da = np.empty((T, N, H), np.float32)
-    out = _grad_arrays(T, N, D, H, 1)
+    out = _grad_arrays(T, N, D, H, 1, dx_out, dx_add)
     zh = _zone(zoneout, N, H)
     rd = _rdrop(recurrent_dropout, h_rec, T, N, H)
     _run(_RNN_BWD, T, N, H, 1, reverse, act=act, dy=_dy(dy), gates=h_new, U=_f32(U),

@@ -57,7 +57,13 @@ typedef struct {
     long h_ts, h_ns;                 /* y's strides (elements) of time and batch, or 0 (hs as above) */
     const float *h0;                 /* (N, H) the initial h when h_ts > 0 (hs has no slot for it) */
     float *aux;                      /* LSTM tanh(c_t), GRU q_t: (T, N, H) */
-    float *y;                        /* (T, N, H) masked output, or NULL */
+    float *y;                        /* (T, N, H) masked output, or NULL; the LSTM's forward (which 0)
+                                        also writes it without a mask: y_t = h_t (the layer's output) */
+    long y_ts, y_ns;                 /* y's strides (elements) of time and batch (rn_run: N P and P
+                                        unless given; given only to the LSTM's forward) */
+    long dx_ts, dx_ns;               /* dx's strides (elements) of time and batch (rn_run: N D and D
+                                        unless given, e.g. a batch-first (N, T, D) array's) */
+    int dx_add;                      /* 1: dx += da W^T (a second direction's part), 0: dx = da W^T */
     const float *mask;               /* (T, N) of 0 / 1, or NULL */
     const float *dy;                 /* backward: dL/dy, strided */
     float *da, *dah;                 /* backward: (T, N, G H) */
@@ -423,7 +429,8 @@ static int rn_ln_args_ok(const rn_job *J, int which)
 /* Run one loop: which = 0 LSTM forward, 1 LSTM backward, 2 GRU forward, 3 GRU backward,
  * 4 RNN forward, 5 RNN backward, 6 LSTM with projection forward, 7 its backward (with RN_PROJ);
  * isa as rn_isa() (never above it); I = T, N, H, reverse, act, dy_ts, dy_ns, D, vflags, P (the
- * projection's width); P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
+ * projection's width), h_ts, h_ns (lstm_infer's output), y_ts, y_ns, dx_ts, dx_ns (strides, 0 for
+ * contiguous), dx_add (rn_job's); P = the array addresses in rn_job's order (gates .. dhk), then x, W, dW,
  * dU, db, dbh, dx, then peep, zh, zc, dp, the address of one float (cell_clip), chat, the address of
  * one float (the hard sigmoid's slope), sr, hd, the address of one float (gate_clip), gkeep, then
  * W_hr, m, dW_hr, dhs (the projection's; packed then holds rn_proj_packed_size floats), then (RN_LN)
@@ -449,6 +456,11 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     job.dx = (float *)P[22];
     job.vflags = (int)I[8];
     job.h_ts = (long)I[10]; job.h_ns = (long)I[11]; job.h0 = (const float *)P[52];
+    job.y_ts = (long)I[12]; job.y_ns = (long)I[13]; job.dx_ts = (long)I[14]; job.dx_ns = (long)I[15];
+    job.dx_add = (int)I[16];
+    if (job.y_ts < 0 || job.y_ns < 0 || !job.y_ts != !job.y_ns || job.dx_ts < 0 || job.dx_ns < 0
+        || !job.dx_ts != !job.dx_ns || job.dx_add < 0 || job.dx_add > 1 || (job.dx_add && !job.dx))
+        return -1;
     if (job.h_ts < 0 || job.h_ns < 0 || !job.h_ts != !job.h0) return -1;
     if (job.h_ts && (which != 0 || job.gates || job.aux || job.mask || job.y || job.h_ns < job.H || !job.cs
                      || (job.vflags & (RN_RDROP | RN_LN | RN_FLOOR | RN_PROJ))))
@@ -464,6 +476,11 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     /* proj_size: the loops 6 and 7, which take the LSTM's options but gate_clip and recurrent dropout */
     const int proj = which == RN_LSTMP_FWD || which == RN_LSTMP_BWD;
     job.P = proj ? (int)I[9] : job.H;
+    if (job.y_ts && (which != 0 || !job.y || job.y_ns < job.P || (job.vflags & (RN_LN | RN_FLOOR))))
+        return -1;                   /* a strided y: the LSTM's own forward loop only */
+    if (!job.y_ts) { job.y_ts = (long)job.N * job.P; job.y_ns = job.P; }
+    if (job.dx_ts && job.dx_ns < job.D) return -1;
+    if (!job.dx_ts) { job.dx_ts = (long)job.N * job.D; job.dx_ns = job.D; }
     job.Whr = (const float *)P[34]; job.m = (float *)P[35]; job.dWhr = (float *)P[36]; job.dhs = (float *)P[37];
     if (!(job.vflags & RN_PROJ) != !proj || job.P < 1) return -1;
     if (proj && (!job.Whr || !job.m || !job.hs || !job.cs || (which == RN_LSTMP_BWD && (!job.dWhr || !job.dhs))))

@@ -413,19 +413,29 @@ static void SFX(grad_item)(long k0, long k1, const float *A, long lda, int Mr, c
 }
 
 /* Item (row block m0, column panel p) of dx = da W^T: da (M x K) row-major, Wt = W^T packed as
- * pack_bwd packs U^T (16-column blocks, 4 to a panel), dx (M x D). */
-static void SFX(dx_item)(long M, long K, const float *da, const float *Wt, int D, long m0, int p, float *dx)
+ * pack_bwd packs U^T (16-column blocks, 4 to a panel); row m = t N + n of dx at dx + t dx_ts + n dx_ns
+ * (J's strides: (T, N, D) C-contiguous, or a batch-first (N, T, D) array's), set, or with
+ * J->dx_add added to (a bidirectional layer's second direction adds its part). */
+static void SFX(dx_item)(const rn_job *J, long M, long K, const float *da, const float *Wt, int D, long m0, int p,
+                         float *dx)
 {
     float tile[6 * 64] __attribute__((aligned(64)));
     const int nbd = (D + 15) / 16, pb = 4 * p, np_ = nbd - pb < 4 ? nbd - pb : 4;
-    const int c0 = 64 * p, w = D - c0 < 64 ? D - c0 : 64;
+    const int c0 = 64 * p, w = D - c0 < 64 ? D - c0 : 64, N = J->N;
     const float *panel = Wt + (long)pb * 16 * K;
     const long m1 = m0 + RN_MB < M ? m0 + RN_MB : M;
     for (long r0 = m0; r0 < m1; r0 += 6) {
         const int rows = m1 - r0 < 6 ? (int)(m1 - r0) : 6;
         SFX(kern)(rows, np_, K, da + r0 * K, K, panel, tile);
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < w; c++) dx[(r0 + r) * D + c0 + c] = tile[r * 64 + c];
+        for (int r = 0; r < rows; r++) {
+            const long m = r0 + r;
+            float *dr = dx + m / N * J->dx_ts + m % N * J->dx_ns + c0;
+            const float *tr = tile + r * 64;
+            if (J->dx_add)
+                for (int c = 0; c < w; c++) dr[c] += tr[c];
+            else
+                for (int c = 0; c < w; c++) dr[c] = tr[c];
+        }
     }
 }
 
@@ -463,7 +473,7 @@ static void SFX(weight_grads)(rn_job *J, rn_sync *S, int G, const float *dax, co
     const int ix = (int)((M + RN_MB - 1) / RN_MB) * npd;
     rn_phase(S, ix);
     for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J))               /* dx = da_x W^T */
-        SFX(dx_item)(M, GH, dax, J->packed, D, (long)(i / npd) * RN_MB, i % npd, J->dx);
+        SFX(dx_item)(J, M, GH, dax, J->packed, D, (long)(i / npd) * RN_MB, i % npd, J->dx);
     rn_wait(J, S);
 }
 
@@ -1655,7 +1665,7 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
         float *a = J->gates ? J->gates + (long)t * N * G4 : 0, *tc = J->aux ? J->aux + (long)t * N * H : 0;
         const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
-        float *yt = J->y ? J->y + (long)t * N * H : 0;
+        float *yt = J->y ? J->y + (long)t * J->y_ts : 0;          /* y_t, rows y_ns apart */
         const float *hk = rdrop ? J->hd + (long)(t + r) * N * H : hp;    /* the product's h: h~ or h */
         float *hdn = rdrop ? J->hd + (long)(t + 1 - r) * N * H : 0;
         uint16_t *kt = variant && J->gkeep ? J->gkeep + (long)t * N * 4 * nb : 0;   /* gate_clip's bits */
@@ -1685,10 +1695,11 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
                         SFX(lstm_units)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0);
                     if (m) {                                         /* ragged: y = m h, carry */
                         const float mv = m[n];
-                        for (int l = 0; l < lim; l++) yt[n * H + u0 + l] = hnn[l] * mv;
+                        for (int l = 0; l < lim; l++) yt[n * J->y_ns + u0 + l] = hnn[l] * mv;
                         if (mv == 0.0f)
                             for (int l = 0; l < lim; l++) { hnn[l] = hp[n * hpl + u0 + l]; cnn[l] = cpn[l]; }
-                    }
+                    } else if (yt)                                   /* y = h, into the layer's output */
+                        memcpy(yt + n * J->y_ns + u0, hnn, sizeof(float) * (size_t)lim);
                     if (hdn) SFX(rdrop_row)(lim, hnn, J->sr + n * H + u0, hdn + n * H + u0);
                 }
             }
@@ -2778,7 +2789,7 @@ static void SFX(lstmp_weight_grads)(rn_job *J, rn_sync *S)
     const int ix = (int)((M + RN_MB - 1) / RN_MB) * npd;
     rn_phase(S, ix);
     for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J))               /* dx = da W^T */
-        SFX(dx_item)(M, GH, J->da, J->packed, D, (long)(i / npd) * RN_MB, i % npd, J->dx);
+        SFX(dx_item)(J, M, GH, J->da, J->packed, D, (long)(i / npd) * RN_MB, i % npd, J->dx);
     rn_wait(J, S);
 }
 

@@ -332,11 +332,12 @@ class GRU(Recurrent):
             return y, final, GRUCache(x, p["W"], p["U"], gates, q, hs, mask, bool(reverse), True)
         return gru_forward(x, state0, p, mask, reverse, self.reset_after)
 
-    def _cell_backward(self, dy, dstateT, cache):
+    def _cell_backward(self, dy, dstateT, cache, dx_out=None, dx_add=False):
         if isinstance(cache, GRUEngineCache):
             c = cache.cell
             dx, dh, grads = engine.gru_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.q, c.hs, c.mask, c.reverse,
-                                                zoneout=cache.zh, gate_activation=cache.gate_activation,
+                                                dx_out=dx_out, dx_add=dx_add, zoneout=cache.zh,
+                                                gate_activation=cache.gate_activation,
                                                 recurrent_dropout=cache.rh, h_rec=cache.h_rec,
                                                 layer_norm=cache.layer_norm, ln_cache=cache.ln_cache)
             if cache.rU is not None:
@@ -345,8 +346,8 @@ class GRU(Recurrent):
         if isinstance(cache, RegCache):
             c = cache.cell
             dx, dh, grads = engine.gru_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.q, c.hs, c.mask,
-                                                c.reverse, zoneout=cache.zh, recurrent_dropout=cache.rh,
-                                                h_rec=cache.h_rec)
+                                                c.reverse, dx_out=dx_out, dx_add=dx_add, zoneout=cache.zh,
+                                                recurrent_dropout=cache.rh, h_rec=cache.h_rec)
             if cache.rU is not None:
                 grads["U"] = grads["U"] * cache.rU                         # dU = S * dU'
             return dx, (dh,), grads
@@ -355,6 +356,6 @@ class GRU(Recurrent):
         if cache.reset_after and engine.applies(cache.x):
             c = cache
             dx, dh, grads = engine.gru_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.q, c.hs, c.mask,
-                                                c.reverse)
+                                                c.reverse, dx_out=dx_out, dx_add=dx_add)
             return dx, (dh,), grads
         return gru_backward(dy, dstateT, cache)

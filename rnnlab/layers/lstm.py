@@ -389,7 +389,8 @@ class LSTM(Recurrent):
                                                 "gate_activation", "gate_clip")}
                 y, h, c = engine.lstm_infer(x, *state0, p["W"], U, b, reverse, out=out, **opts)
                 return y, (h, c), None
-            y, gates, hs, cs, tanh_c = engine.lstm_forward(x, *state0, p["W"], U, b, mask, reverse, **variant)
+            y, gates, hs, cs, tanh_c = engine.lstm_forward(x, *state0, p["W"], U, b, mask, reverse, out=out,
+                                                           **variant)
             final = (hs[0], cs[0]) if reverse else (hs[-1], cs[-1])
             cell = LSTMCache(x, p["W"], U, gates, hs, cs, tanh_c, mask, bool(reverse))
             return y, final, LSTMEngineCache(cell, variant, None if reg is None else reg.rU)
@@ -399,7 +400,7 @@ class LSTM(Recurrent):
             if self._infer_in_place(mask):
                 y, h, c = engine.lstm_infer(x, *state0, p["W"], p["U"], b, reverse, out=out)
                 return y, (h, c), None
-            y, gates, hs, cs, tanh_c = engine.lstm_forward(x, *state0, p["W"], p["U"], b, mask, reverse)
+            y, gates, hs, cs, tanh_c = engine.lstm_forward(x, *state0, p["W"], p["U"], b, mask, reverse, out=out)
             final = (hs[0], cs[0]) if reverse else (hs[-1], cs[-1])
             return y, final, LSTMCache(x, p["W"], p["U"], gates, hs, cs, tanh_c, mask, bool(reverse))
         return lstm_forward(x, state0, p, mask, reverse, self.forget_bias)
@@ -413,19 +414,19 @@ class LSTM(Recurrent):
         return variant is None or not any(variant.get(k) is not None for k in ("W_hr", "layer_norm",
                                                                                 "recurrent_dropout"))
 
-    def _cell_backward(self, dy, dstateT, cache):
+    def _cell_backward(self, dy, dstateT, cache, dx_out=None, dx_add=False):
         if isinstance(cache, LSTMVCache):
             return lstmv_backward(dy, dstateT, cache)
         if isinstance(cache, LSTMEngineCache):
             c = cache.cell
             dx, dh, dc, grads = engine.lstm_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.hs, c.cs, c.tanh_c,
-                                                     c.mask, c.reverse, **cache.variant)
+                                                     c.mask, c.reverse, dx_out=dx_out, dx_add=dx_add, **cache.variant)
             if cache.rU is not None:
                 grads["U"] = grads["U"] * cache.rU                         # dU = S * dU'
             return dx, (dh, dc), grads
         if engine.applies(cache.x):
             c = cache
             dx, dh, dc, grads = engine.lstm_backward(dy, *dstateT, c.x, c.W, c.U, c.gates, c.hs, c.cs,
-                                                     c.tanh_c, c.mask, c.reverse)
+                                                     c.tanh_c, c.mask, c.reverse, dx_out=dx_out, dx_add=dx_add)
             return dx, (dh, dc), grads
         return lstm_backward(dy, dstateT, cache)

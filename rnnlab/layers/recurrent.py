@@ -345,7 +345,10 @@ class Recurrent:
         goes (a view of the layer's output), which a cell may fill itself and return as y, or None."""
         raise NotImplementedError
 
-    def _cell_backward(self, dy, dstateT: tuple, cache):
+    def _cell_backward(self, dy, dstateT: tuple, cache, dx_out=None, dx_add=False):
+        """dx_out: where dx goes (a (T, N, D) view, of the batch-first dx at the bottom layer), with
+        dx_add the second direction's part added to the first's; a cell may fill it itself (the
+        compiled loops do) and return it as dx, or return an array of its own."""
         raise NotImplementedError
 
     # ----- state conversion -------------------------------------------------------------------
@@ -551,22 +554,37 @@ class Recurrent:
         dinp = dy.transpose(1, 0, 2)                                    # (T, N, dirs*H), a view
         ds0 = [np.empty(self.state_shape(N, n), self.dtype) for n in self.state_names]
         grads: dict[str, np.ndarray] = {}
+        dx = np.empty((N, T, D), self.dtype)                            # the bottom layer's, batch-first
         for layer in reversed(range(self.num_layers)):
-            def run(direction, layer=layer, dinp=dinp):
+            # where the layer's dx goes: the compiled loops write it through strides (the bottom layer's
+            # straight into the batch-first dx) and add the second direction's part to the first's
+            target = dx.transpose(1, 0, 2) if layer == 0 else np.empty((T, N, self.directions * H), self.dtype)
+            written = []                                                # direction 0 filled target
+
+            def run(direction, layer=layer, dinp=dinp, target=target, written=written):
                 k = layer * self.directions + direction
                 dy_d = dinp[:, :, direction * H:(direction + 1) * H]
-                return self._cell_backward(dy_d, tuple(s[k] for s in dsT), cache.directions[k].cell)
+                out, add = (target, False) if direction == 0 else ((target, True) if written else (None, False))
+                result = self._cell_backward(dy_d, tuple(s[k] for s in dsT), cache.directions[k].cell, out, add)
+                if direction == 0 and result[0] is target:
+                    written.append(True)
+                return result
             results = self._pair(dy, lambda: run(0), lambda: run(1)) if self.directions == 2 else (run(0),)
-            dx_layer = None
             for direction, (dx_d, ds, g) in enumerate(results):
                 k = layer * self.directions + direction
                 for d0, s in zip(ds0, ds):
                     d0[k] = s
                 for name, value in g.items():
                     grads[f"{self.prefix(layer, direction)}.{name}"] = value
-                dx_layer = dx_d if dx_layer is None else dx_layer + dx_d  # both directions read the input
-            dinp = dx_layer
-        dx = np.ascontiguousarray(dinp.transpose(1, 0, 2))              # (N, T, D)
+                if dx_d is target:
+                    continue
+                if direction == 1:
+                    target += dx_d                                      # both directions read the input
+                elif layer == 0 or self.directions == 2:
+                    target[...] = dx_d
+                else:
+                    target = dx_d                                       # the next layer's dy, no copy
+            dinp = target
         return dx, ds0, {k: grads[k] for k in self.params}
 
     # ----- streaming --------------------------------------------------------------------------

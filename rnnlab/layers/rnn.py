@@ -267,12 +267,12 @@ class RNN(Recurrent):
             return rnnv_forward(x, state0, p, mask, reverse, self.nonlinearity, reg)
         return rnn_forward(x, state0, p, mask, reverse, self.nonlinearity)
 
-    def _cell_backward(self, dy, dstateT, cache):
+    def _cell_backward(self, dy, dstateT, cache, dx_out=None, dx_add=False):
         if isinstance(cache, RegCache):
             c = cache.cell
             dx, dh, grads = engine.rnn_backward(dy, *dstateT, c.x, c.W, c.U, c.h_new, c.hs, c.mask, c.reverse,
-                                                c.nonlinearity, zoneout=cache.zh, recurrent_dropout=cache.rh,
-                                                h_rec=cache.h_rec)
+                                                c.nonlinearity, dx_out=dx_out, dx_add=dx_add, zoneout=cache.zh,
+                                                recurrent_dropout=cache.rh, h_rec=cache.h_rec)
             if cache.rU is not None:
                 grads["U"] = grads["U"] * cache.rU                         # dU = S * dU'
             return dx, (dh,), grads
@@ -281,6 +281,6 @@ class RNN(Recurrent):
         if engine.applies(cache.x):
             c = cache
             dx, dh, grads = engine.rnn_backward(dy, *dstateT, c.x, c.W, c.U, c.h_new, c.hs, c.mask,
-                                                c.reverse, c.nonlinearity)
+                                                c.reverse, c.nonlinearity, dx_out=dx_out, dx_add=dx_add)
             return dx, (dh,), grads
         return rnn_backward(dy, dstateT, cache)
