@@ -64,6 +64,8 @@ typedef struct {
     long dx_ts, dx_ns;               /* dx's strides (elements) of time and batch (rn_run: N D and D
                                         unless given, e.g. a batch-first (N, T, D) array's) */
     int dx_add;                      /* 1: dx += da W^T (a second direction's part), 0: dx = da W^T */
+    int dhk_zero;                    /* the backward's dh_{t-1} has no direct part (the plain LSTM without
+                                        a mask): dhk is neither written nor read */
     const float *mask;               /* (T, N) of 0 / 1, or NULL */
     const float *dy;                 /* backward: dL/dy, strided */
     float *da, *dah;                 /* backward: (T, N, G H) */
@@ -509,6 +511,7 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     if ((job.vflags & RN_CLIP) && !(job.clip > 0.0f)) return -1;
     if ((job.vflags & RN_ZONE) && (job.vflags & (RN_PEEP | RN_CLIP)) && (which == 1 || which == RN_LSTMP_BWD)
         && !job.chat) return -1;
+    job.dhk_zero = which == 1 && !job.mask && (!job.vflags || job.vflags == RN_FLOOR);
     const int nb = (job.H + 15) / 16;
     int nt = nthreads < 1 ? 1 : (nthreads > RN_MAX_THREADS ? RN_MAX_THREADS : nthreads);
     if (nt > nb) nt = nb;

@@ -500,7 +500,8 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
     const int nb = (H + 15) / 16, npan = (nb + 3) / 4;
     float tile[6 * 64] __attribute__((aligned(64)));
     float *dh = J->dh;
-    const float *dhk = J->dhk, *sr = J->sr;             /* sr: recurrent dropout's s_r, or NULL */
+    const float *dhk = J->dhk_zero ? 0 : J->dhk, *sr = J->sr;   /* dhk NULL: 0; sr: recurrent dropout's s_r,
+                                                                   or NULL */
     rn_phase(S, npan);
     for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
         SFX(pack_bwd)(J->U, H, G, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
@@ -521,7 +522,12 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
                     float *dhn = dh + n * H + u0;
-                    const float *dhkn = dhk + n * H + u0, *tr = tile + rr * 64;
+                    const float *tr = tile + rr * 64;
+                    if (!dhk) {                     /* no direct part: dh_{t-1} = da_t U^T */
+                        memcpy(dhn, tr, sizeof(float) * (size_t)lim);
+                        continue;
+                    }
+                    const float *dhkn = dhk + n * H + u0;
                     if (sr) {                       /* recurrent dropout: dh_{t-1} = dh~ s_r + dhk */
                         const float *srn = sr + n * H + u0;
                         for (int c = 0; c < lim; c++) dhn[c] = tr[c] * srn[c] + dhkn[c];
@@ -1736,7 +1742,7 @@ static inline void SFX(lstm_units_bwd)(int j0, const int j1, long H, const float
         V_ST(da + 2 * H + j, V_MUL(V_MUL(d_o, o), V_SUB(one, o)));
         V_ST(da + 3 * H + j, V_MUL(V_MUL(dct, i), V_SUB(one, V_MUL(g, g))));
         V_ST(dc + j, V_MUL(dct, f));
-        V_ST(dhk + j, V_SET(0.0f));
+        if (dhk) V_ST(dhk + j, V_SET(0.0f));
     }
     for (int j = j0; j < j1; j++) {
         const float i = g_[j], f = g_[H + j], o = g_[2 * H + j], g = g_[3 * H + j], th = tc[j];
@@ -1748,7 +1754,7 @@ static inline void SFX(lstm_units_bwd)(int j0, const int j1, long H, const float
         da[2 * H + j] = d_o * o * (1.0f - o);
         da[3 * H + j] = dct * i * (1.0f - g * g);
         dc[j] = dct * f;
-        dhk[j] = 0.0f;
+        if (dhk) dhk[j] = 0.0f;
     }
 }
 
@@ -1777,7 +1783,7 @@ static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1)
             SFX(lstm_padded_row)(u0, u1, H, dan, dhn, dhkn);
             continue;
         }
-        SFX(lstm_units_bwd)(u0, u1, H, g_, tc, cpn, dyn, dan, dhn, dcn, dhkn);
+        SFX(lstm_units_bwd)(u0, u1, H, g_, tc, cpn, dyn, dan, dhn, dcn, J->dhk_zero ? 0 : dhkn);
     }
 }
 
