@@ -5,10 +5,12 @@ A training step allocates the same large arrays on every call (gates (T, N, 4H),
 kernel when it is freed: arrays above the mmap threshold (at most 32 MB, adapted at run time) are
 unmapped, and the top of the heap is trimmed above the trim threshold. The next call maps the
 memory again and touches every 4 KiB page for the first time; each such page fault costs about
-1-2 us on a virtual machine: the forward of one small LSTM (N = 64, T = 28, H = 128) took 4.4-4.6 ms
-with about 3,300 faults, and 1.2 ms with its memory kept (measured with
-``resource.getrusage().ru_minflt``; ``benchmarks/micro.py faults``). An LSTM's ``infer`` allocates
-little more than its output and faults little either way.
+1-2 us on a virtual machine: the training forward of one small bidirectional LSTM (N = 64, T = 28,
+H = 128) took 5.1 ms with about 3,400 faults, and 1.6 ms with its memory kept (measured with
+``resource.getrusage().ru_minflt``). Whether the defaults return the memory depends on the sizes
+(glibc keeps freed memory up to twice its largest freed block: the unidirectional layer of that size
+gets by). An LSTM's ``infer`` allocates little more than its output and faults little either way
+(``benchmarks/micro.py faults``).
 
 ``keep_freed_memory()`` asks glibc to serve large blocks from the heap and never to trim it, so a
 freed array's pages are reused by the next allocation of the same size. The price is that the

@@ -50,7 +50,8 @@ def test_lstm_forward_names_a_bad_argument(lstm, name, value, match):
 @pytest.mark.parametrize("name,value,match", [
     ("dh", None, "dh: expected"), ("dc", None, "dc: expected"), ("dy", None, "dy: expected"),
     ("gates", None, "gates: expected"), ("gates", "f64", "gates: expected a C-contiguous float32"),
-    ("gates", "short", "gates: expected"), ("hs", "short", "hs: expected"), ("tanh_c", None, "tanh_c: expected"),
+    ("gates", "short", "gates: expected"), ("hs", "short", "hs: expected"),
+    ("tanh_c", np.zeros((T, N, H + 1), np.float32), "tanh_c: expected"),
     ("dh", np.zeros((1, H), np.float32), "dh: expected")])
 def test_lstm_backward_names_a_bad_argument(lstm, name, value, match):
     rng, args, cache = lstm
@@ -64,6 +65,27 @@ def test_lstm_backward_names_a_bad_argument(lstm, name, value, match):
     with pytest.raises(ValueError, match=match):
         engine.lstm_backward(call.pop("dy"), call.pop("dh"), call.pop("dc"), call.pop("x"), call.pop("W"),
                              call.pop("U"), call.pop("gates"), call.pop("hs"), call.pop("cs"), call.pop("tanh_c"))
+
+
+@needs_engine
+def test_lstm_backward_computes_tanh_c_again_only_where_the_forward_kept_none(lstm):
+    """The plain cell's forward without a mask keeps no tanh(c_t): its backward computes it again from
+    cs, the same bits as reading the one a forward keeps (with an all-ones mask, the same run). With
+    a mask the loop reads it, and None is refused by name."""
+    rng, args, cache = lstm
+    assert cache["tanh_c"] is None
+    dy, dh, dc = _f(rng, T, N, H), _f(rng, N, H), _f(rng, N, H)
+    ones = np.ones((T, N, 1), np.float32)
+    y, gates, hs, cs, tanh_c = engine.lstm_forward(**args, mask=ones)
+    assert tanh_c is not None and np.array_equal(gates, cache["gates"]) and np.array_equal(cs, cache["cs"])
+    common = (dy, dh, dc, args["x"], args["W"], args["U"], gates, hs, cs)
+    again, read = engine.lstm_backward(*common, None), engine.lstm_backward(*common, tanh_c)
+    for a, b in zip(again[:3], read[:3]):
+        np.testing.assert_array_equal(a, b)
+    for name in again[3]:
+        np.testing.assert_array_equal(again[3][name], read[3][name])
+    with pytest.raises(ValueError, match=r"^tanh_c: expected a float32 array of shape \(4, 3, 6\) \(with a mask"):
+        engine.lstm_backward(*common, None, ones)
 
 
 @needs_engine
@@ -187,7 +209,7 @@ def test_backward_takes_read_only_caches(lstm):
     rng, a, cache = lstm
     call = dict(dy=_f(rng, T, N, H), dh=_f(rng, N, H), dc=_f(rng, N, H), x=a["x"], W=a["W"], U=a["U"])
     want = engine.lstm_backward(**call, **cache)
-    got = engine.lstm_backward(**call, **{k: _read_only(v.copy()) for k, v in cache.items()})
+    got = engine.lstm_backward(**call, **{k: None if v is None else _read_only(v.copy()) for k, v in cache.items()})
     np.testing.assert_array_equal(got[0], want[0])
 
 

@@ -346,8 +346,9 @@ def _expected(which, T, N, H, G, D, P, vflags, strided=False):
         need.add("b_hn")
     if strided:
         need.add("h0")
-    if bwd and not vflags & _FLOOR and which != _RNN_BWD and not vflags & _LN:
-        need.add("aux")
+    if bwd and not vflags & _FLOOR and which != _RNN_BWD and not vflags & _LN and not (which == _LSTM_BWD
+                                                                                     and not vflags):
+        need.add("aux")                         # (the plain LSTM's: lstm_backward checks it with the mask)
     public = dict(_PUBLIC, aux="q" if which in (_GRU_FWD, _GRU_BWD) else "tanh_c", **({"hs": "out"} if strided else {}))
     if which in (_RNN_FWD, _RNN_BWD):
         public["gates"] = "h_new"
@@ -646,7 +647,9 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, out=None, peep
     x: (T, N, D) float32; h0: (N, P), c0: (N, H); W (D, 4H), U (P, 4H), b (4H,); mask: (T, N, 1) of
     0/1 or None; P = H without a projection. Returns y (T, N, P), gates (T, N, 4H) activated, hs
     (T+1, N, P) and cs (T+1, N, H) carried states in time order, tanh_c (T, N, H): the arrays of
-    ``LSTMCache`` (gates and tanh_c None within ``inference()``). out: None, or a writeable float32
+    ``LSTMCache`` (gates and tanh_c None within ``inference()``; tanh_c None also for the plain cell
+    without a mask, whose backward computes tanh(c_t) again from cs: the same bits, and (T, N, H)
+    floats fewer written and read back). out: None, or a writeable float32
     (T, N, P) array with unit stride along P and distinct elements (a direction's columns of a
     batch-first output, transposed), which receives y and is returned as y: the plain and option
     loops write each y_t there as they go, the others (W_hr, layer_norm) copy it after; ValueError
@@ -692,7 +695,8 @@ def lstm_forward(x, h0, c0, W, U, b, mask=None, reverse=False, *, out=None, peep
     m = _proj_m(m, W_hr, T, N, H, keep)
     gates = np.empty((T, N, 4 * H), np.float32) if keep else None
     hs, cs = _states(T, N, P, r, h0, c0, H)
-    tanh_c = np.empty((T, N, H), np.float32) if keep else None
+    plain = not flags and mask is None and W_hr is None             # tanh(c_t): computed again in the backward
+    tanh_c = np.empty((T, N, H), np.float32) if keep and not plain else None
     y_strides = (0, 0) if out is None else _strides("out", out, (T, N, P))
     direct = out is not None and W_hr is None and layer_norm is None        # the loop writes y_t into out
     y = out if direct else (None if mask is None else np.empty((T, N, P), np.float32))
@@ -717,7 +721,8 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     "g_c", "b_c" with layer_norm), with the forward's variant arguments (m: the forward's m_t array;
     ln_cache: the dict the forward filled).
 
-    dy: (T, N, P) (a strided slice is fine); dh (N, P), dc (N, H): dL/d(final state). dx_out: None,
+    dy: (T, N, P) (a strided slice is fine); dh (N, P), dc (N, H): dL/d(final state); tanh_c: the
+    forward's, None where it returned None (the plain cell without a mask). dx_out: None,
     or a writeable float32 (T, N, D) array with unit stride along D and distinct elements (a
     batch-first (N, T, D) array transposed), which receives dx and is returned as dx; dx_add=True
     adds dx to dx_out's values instead (a bidirectional layer's second direction: both read x).
@@ -729,6 +734,9 @@ def lstm_backward(dy, dh, dc, x, W, U, gates, hs, cs, tanh_c, mask=None, reverse
     flags, extra = _lstm_variant(peepholes, cell_clip, input_forget, zoneout, c_hat, T, N, H,
                                  layer_norm is None, gate_activation, gate_clip, gate_keep, recurrent_dropout,
                                  h_rec, P)
+    if tanh_c is None and not flags and W_hr is None and layer_norm is None and mask is not None:
+        raise ValueError(f"tanh_c: expected a float32 array of shape {(T, N, H)} (with a mask the loop reads "
+                         f"the forward's), got None")
     ln = {}
     if layer_norm is not None:
         flags |= _LN

@@ -56,7 +56,8 @@ typedef struct {
                                         cs two slots (2, N, H) that c_t alternates between */
     long h_ts, h_ns;                 /* y's strides (elements) of time and batch, or 0 (hs as above) */
     const float *h0;                 /* (N, H) the initial h when h_ts > 0 (hs has no slot for it) */
-    float *aux;                      /* LSTM tanh(c_t), GRU q_t: (T, N, H) */
+    float *aux;                      /* LSTM tanh(c_t), GRU q_t: (T, N, H); the plain LSTM without a mask
+                                        keeps none (NULL: its backward computes tanh(c_t) again) */
     float *y;                        /* (T, N, H) masked output, or NULL; the LSTM's forward (which 0)
                                         also writes it without a mask: y_t = h_t (the layer's output) */
     long y_ts, y_ns;                 /* y's strides (elements) of time and batch (rn_run: N P and P
@@ -512,6 +513,8 @@ RN_EXPORT int rn_run(int which, int isa, int nthreads, const int64_t *I, const u
     if ((job.vflags & RN_ZONE) && (job.vflags & (RN_PEEP | RN_CLIP)) && (which == 1 || which == RN_LSTMP_BWD)
         && !job.chat) return -1;
     job.dhk_zero = which == 1 && !job.mask && (!job.vflags || job.vflags == RN_FLOOR);
+    if (which == 1 && !job.aux && (job.mask || (job.vflags & ~(RN_FLOOR | RN_LN))))
+        return -1;                   /* tanh(c_t) is computed again only in the plain loop without a mask */
     const int nb = (job.H + 15) / 16;
     int nt = nthreads < 1 ? 1 : (nthreads > RN_MAX_THREADS ? RN_MAX_THREADS : nthreads);
     if (nt > nb) nt = nb;

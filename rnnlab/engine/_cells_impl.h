@@ -1760,16 +1760,18 @@ static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
 
 /* The backward of lstm_units for one batch row, units j0 .. j1 - 1 (lstm.py's lstm_step_backward):
  * dh = dh_{t} + dy_t; dc_t = dc + dh o (1 - tanh^2 c_t); da = the gates' derivatives; dc_{t-1} = dc_t f.
- * The product part of dh_{t-1} (da U^T) comes later; its direct part dhk is 0 here. */
+ * The product part of dh_{t-1} (da U^T) comes later; its direct part dhk is 0 here (not written where
+ * dhk is NULL). tanh(c_t) is read from tc, or where tc is NULL computed again from c_t (cc) as
+ * lstm_units computed it (the same function on the same units: the same bits). */
 static inline void SFX(lstm_units_bwd)(int j0, const int j1, long H, const float *g_, const float *tc,
-                                       const float *cp, const float *dy, float *da, const float *dh,
-                                       float *dc, float *dhk)
+                                       const float *cc, const float *cp, const float *dy, float *da,
+                                       const float *dh, float *dc, float *dhk)
 {
     const SFX(vf) one = V_SET(1.0f);
     for (; j0 + VL <= j1; j0 += VL) {
         const int j = j0;
         const SFX(vf) i = V_LD(g_ + j), f = V_LD(g_ + H + j), o = V_LD(g_ + 2 * H + j), g = V_LD(g_ + 3 * H + j);
-        const SFX(vf) th = V_LD(tc + j);
+        const SFX(vf) th = tc ? V_LD(tc + j) : SFX(vtanh)(V_LD(cc + j));
         const SFX(vf) dhj = V_ADD(V_LD(dh + j), V_LD(dy + j));
         const SFX(vf) d_o = V_MUL(dhj, th);                                 /* h_t = o tanh(c_t) */
         const SFX(vf) dct = V_FMA(V_MUL(dhj, o), V_SUB(one, V_MUL(th, th)), V_LD(dc + j));
@@ -1781,7 +1783,8 @@ static inline void SFX(lstm_units_bwd)(int j0, const int j1, long H, const float
         if (dhk) V_ST(dhk + j, V_SET(0.0f));
     }
     for (int j = j0; j < j1; j++) {
-        const float i = g_[j], f = g_[H + j], o = g_[2 * H + j], g = g_[3 * H + j], th = tc[j];
+        const float i = g_[j], f = g_[H + j], o = g_[2 * H + j], g = g_[3 * H + j];
+        const float th = tc ? tc[j] : SFX(tanh_r)(cc[j]);
         const float dhj = dh[j] + dy[j];
         const float d_o = dhj * th;
         const float dct = dc[j] + dhj * o * (1.0f - th * th);
@@ -1808,18 +1811,19 @@ static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1)
 {
     const int N = J->N, H = J->H, r = J->reverse;
     const long G4 = 4L * H;
-    const float *gt = J->gates + (long)t * N * G4, *tct = J->aux + (long)t * N * H;
+    const float *gt = J->gates + (long)t * N * G4, *tct = J->aux ? J->aux + (long)t * N * H : 0;
     const float *cp = J->cs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
+    const float *ct = J->cs + (long)(t + 1 - r) * N * H;        /* c_t, for tanh(c_t) without tct */
     const float *m = J->mask ? J->mask + (long)t * N : 0;
     float *da = J->da + (long)t * N * G4, *dh = J->dh, *dc = J->dc, *dhk = J->dhk;
     for (long n = 0; n < N; n++) {
-        const float *g_ = gt + n * G4, *tc = tct + n * H, *cpn = cp + n * H, *dyn = dyt + n * J->dy_ns;
+        const float *g_ = gt + n * G4, *tc = tct ? tct + n * H : 0, *cpn = cp + n * H, *dyn = dyt + n * J->dy_ns;
         float *dan = da + n * G4, *dhn = dh + n * H, *dcn = dc + n * H, *dhkn = dhk + n * H;
         if (m && m[n] == 0.0f) {                             /* padded: no gradient, carry dh, dc */
             SFX(lstm_padded_row)(u0, u1, H, dan, dhn, dhkn);
             continue;
         }
-        SFX(lstm_units_bwd)(u0, u1, H, g_, tc, cpn, dyn, dan, dhn, dcn, J->dhk_zero ? 0 : dhkn);
+        SFX(lstm_units_bwd)(u0, u1, H, g_, tc, ct + n * H, cpn, dyn, dan, dhn, dcn, J->dhk_zero ? 0 : dhkn);
     }
 }
 
@@ -2783,7 +2787,7 @@ SFX(lstmp_bwd_units)(rn_job *J, int t, int u0, int lim, const float *panel, cons
                                       pp ? pp + u0 : 0, clip, cifg, 0, J->zc ? J->zc + n * H + u0 : 0, sp, slope,
                                       0, 0);
             else
-                SFX(lstm_units_bwd)(0, lim, H, gt + n * G4 + u0, tct + n * H + u0, cp + n * H + u0, zero, dan,
+                SFX(lstm_units_bwd)(0, lim, H, gt + n * G4 + u0, tct + n * H + u0, 0, cp + n * H + u0, zero, dan,
                                     tile + rr * 64, dc + n * H + u0, junk);
         }
     }

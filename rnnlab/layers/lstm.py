@@ -58,7 +58,8 @@ class LSTMCache(NamedTuple):
     gates: np.ndarray    # (T, N, 4H) activated i, f, o, g
     hs: np.ndarray       # (T+1, N, H) carried h, in time order, initial state at the start of processing
     cs: np.ndarray       # (T+1, N, H) carried c, same layout
-    tanh_c: np.ndarray   # (T, N, H) tanh(c_t) before masking
+    tanh_c: np.ndarray | None  # (T, N, H) tanh(c_t) before masking; None from the compiled loop of the
+                               # plain cell without a mask (the backwards compute tanh(c_t) from cs)
     mask: np.ndarray | None  # (T, N, 1)
     reverse: bool
 
@@ -174,7 +175,7 @@ def lstm_backward(dy, dstateT, cache: LSTMCache):
     dc = np.array(dstateT[1], dtype=x.dtype)
     da_all = np.empty((T, N, 4 * H), x.dtype)
     for t in reversed(time_steps(T, reverse)):
-        step = LSTMStepCache(gates[t], cs[t + r], tanh_c[t])
+        step = LSTMStepCache(gates[t], cs[t + r], np.tanh(cs[t + 1 - r]) if tanh_c is None else tanh_c[t])
         dh_t = dh + dy[t]
         dc_t = dc
         if mask is not None:
