@@ -13,16 +13,22 @@ sequence loops compiled (``_cells.c``), with the work split of oneDNN's and LIBX
   same order: the same bits);
 - the backward loop runs each step's da_t U^T the same way, then the weight gradients merged over
   time, dW = x^T da, dU = h_{t-1}^T da, db and dx = da W^T, one product each over all T N rows,
-  in the same micro-kernel on the same threads. No product goes to NumPy's BLAS: its idle worker
-  threads spin on the other core after each call and would slow the engine's next loop;
+  in the same micro-kernel on the same threads (dW and dU in one pass over each chunk of da where
+  da_x = da_h). No product goes to NumPy's BLAS: its idle worker threads spin on the other core
+  after each call and would slow the engine's next loop;
+- outputs go where the layer wants them: the LSTM's forward writes each y_t into the layer's
+  batch-first output (``out``) and every backward writes dx into the batch-first dx (``dx_out``), a
+  bidirectional layer's second direction adding its part (``dx_add``), through strides, with no copy
+  after the loop; the plain LSTM without a mask keeps no tanh(c_t) for its backward, which computes
+  it again from c_t (the same bits);
 - the hidden units are cut into 16-unit blocks, each holding all the gates of its units; every
   thread starts on its own share of the blocks and takes over any block nobody has started, so a
   thread the OS deschedules never holds a step up; the thread that computed a block's product
   finishes its units (gates, c, h), and the next step waits only for the blocks it reads. Nothing is
   allocated inside the loop, and the result does not depend on the number of threads.
 
-It computes exactly what the NumPy loops compute and fills the same caches, so a plain cell's cache
-from either path feeds either backward (a variant's goes back through the compiled loop); it rounds
+It computes exactly what the NumPy loops compute and fills the same caches (but the plain LSTM's
+tanh(c_t) above), so a plain cell's cache from either path feeds either backward (a variant's goes back through the compiled loop); it rounds
 differently (tanh is a rational approximation within 3e-7, sums run in another order), to a float32
 relative error below 1e-5 (``tests/test_engine.py``, ``tests/test_engine_variants.py``).
 
