@@ -28,9 +28,10 @@ sequence loops compiled (``_cells.c``), with the work split of oneDNN's and LIBX
   allocated inside the loop, and the result does not depend on the number of threads.
 
 It computes exactly what the NumPy loops compute and fills the same caches (but the plain LSTM's
-tanh(c_t) above), so a plain cell's cache from either path feeds either backward (a variant's goes back through the compiled loop); it rounds
-differently (tanh is a rational approximation within 3e-7, sums run in another order), to a float32
-relative error below 1e-5 (``tests/test_engine.py``, ``tests/test_engine_variants.py``).
+tanh(c_t) above), so a plain cell's cache from either path feeds either backward (a variant's goes
+back through the compiled loop); it rounds differently (tanh is a rational approximation within
+3e-7, sums run in another order), to a float32 relative error below 1e-5 (``tests/test_engine.py``,
+``tests/test_engine_variants.py``).
 
 Covered: float32, LSTM, GRU with ``reset_after=True``, RNN (tanh, relu and identity), both
 directions, ragged batches; the LSTM's peepholes, cell_clip, gate_clip and input_forget, the LSTM's
