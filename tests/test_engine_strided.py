@@ -196,3 +196,23 @@ class _Refused(Exception):
 
 def _refuse_strides(*args):
     raise _Refused
+
+
+@needs_engine
+def test_a_length_one_last_axis_may_have_any_stride():
+    """With H = 1 (out) or D = 1 (dx_out), every other element of a (N, T, 2) array is a valid view:
+    its last axis has one element, whose stride does not matter."""
+    T, N, D, H = 3, 2, 1, 1
+    rng = np.random.default_rng(7)
+    x, h0, c0 = _f(rng, T, N, D), _f(rng, N, H), _f(rng, N, H)
+    W, U, b = _f(rng, D, 4 * H), _f(rng, H, 4 * H), _f(rng, 4 * H)
+    every_other = lambda: np.full((N, T, 2), np.nan, np.float32)[:, :, ::2].transpose(1, 0, 2)  # noqa: E731
+    y, gates, hs, cs, tc = engine.lstm_forward(x, h0, c0, W, U, b)
+    out = every_other()
+    np.testing.assert_array_equal(engine.lstm_forward(x, h0, c0, W, U, b, out=out)[0], y)
+    np.testing.assert_array_equal(engine.lstm_infer(x, h0, c0, W, U, b, out=every_other())[0], y)
+    dy = _f(rng, T, N, H)
+    dx = engine.lstm_backward(dy, h0, c0, x, W, U, gates, hs, cs, tc)[0]
+    np.testing.assert_array_equal(engine.lstm_backward(dy, h0, c0, x, W, U, gates, hs, cs, tc,
+                                                       dx_out=every_other())[0], dx)
+    assert np.isnan(out.base[:, :, 1::2]).all()                   # the elements between are untouched

@@ -21,7 +21,9 @@ where the two Python threads wait for each other's GIL), and with two engine thr
 
 Opt-in: used when ``RNNLAB_THREADS=2`` is set, threadpoolctl is installed (extra ``fast``), the
 machine has at least two cores and a BLAS library was found; otherwise the directions and rows run
-one after the other. Results are identical either way: each direction's arithmetic is unchanged.
+one after the other. Outputs, states and dx are identical either way (each direction's and row's
+arithmetic is unchanged); the weight gradients of a batch run as two halves are the sum of the
+halves' sums, so they round differently (float64: about 1e-15 relative).
 
 Why opt-in: timed alone (``benchmarks/ab_threads.py``) a layer gains 5-25%, but inside a model whose
 other layers call BLAS on two threads (a Dense head) it lost 7-60%: after each two-thread call,
