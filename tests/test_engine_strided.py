@@ -216,3 +216,18 @@ def test_a_length_one_last_axis_may_have_any_stride():
     np.testing.assert_array_equal(engine.lstm_backward(dy, h0, c0, x, W, U, gates, hs, cs, tc,
                                                        dx_out=every_other())[0], dx)
     assert np.isnan(out.base[:, :, 1::2]).all()                   # the elements between are untouched
+
+
+@pytest.mark.parametrize("N,T", [(1, 5), (4, 1), (3, 4)])
+def test_the_cache_does_not_share_the_callers_x(N, T):
+    """A caller that reuses its input buffer after the forward does not change the backward's
+    gradients, at every shape (x (N, T, D) transposed is a view, not a copy, when N or T is 1)."""
+    layer = rnnlab.LSTM(3, 4, seed=0)
+    rng = np.random.default_rng(0)
+    x, dy = _f(rng, N, T, 3), _f(rng, N, T, 4)
+    want = layer.backward(dy, None, layer.forward(x)[2])[2]
+    _, _, cache = layer.forward(x)
+    x[...] = 0
+    got = layer.backward(dy, None, cache)[2]
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)

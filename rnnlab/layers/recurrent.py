@@ -434,7 +434,8 @@ class Recurrent:
         elif keep is not None and not keep.all():
             mask = np.ascontiguousarray(keep.T, dtype=self.dtype)[:, :, None]
         carry = mask if keep is not None and mask is not None and not self.zero_output_for_mask else None
-        inp = np.ascontiguousarray(x.transpose(1, 0, 2))               # (T, N, D)
+        inp = x.transpose(1, 0, 2).copy()                               # (T, N, D), the cache's own (also
+                                                                        # at N = 1 or T = 1, where it is a view)
         finals = [np.empty(self.state_shape(N, n), self.dtype) for n in self.state_names]
         caches = []
         H, dirs = self.h_size, self.directions
