@@ -4,6 +4,7 @@ import json
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from rnnlab.cli import main
@@ -28,6 +29,26 @@ def test_train_evaluate_resume_and_metrics_json(tmp_path, capsys):
     assert main(["evaluate", str(out / "checkpoint.npz"), "--split", "valid"]) == 0      # the last parameters
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last["valid_loss"] == pytest.approx(json.loads(open(out / "metrics.jsonl").readlines()[-1])["valid_loss"])
+
+
+def test_model_argument_is_named_when_missing_or_a_checkpoint(tmp_path, capsys):
+    """The positional model argument of predict, evaluate and sample: a missing file or a folder is
+    named 'model'; predict (like sample) refuses a run's checkpoint, pointing at model.npz."""
+    out = tmp_path / "run"
+    assert main(["train", "--task", "adding", "--model", "rnn", "--epochs", "1", "--out", str(out), *TINY]) == 0
+    data = tmp_path / "x.npz"
+    np.savez(data, x=np.zeros((2, 6, 2), np.float32))
+    capsys.readouterr()
+    for argv in (["predict", str(tmp_path / "nope.npz"), "--data", str(data), "--out", str(tmp_path / "p.csv")],
+                 ["evaluate", str(tmp_path / "nope.npz")], ["sample", str(tmp_path), "--prime", "a"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"rnnlab {argv[0]}: error: model: no file at {argv[1]!r}" in err, err
+    assert main(["predict", str(out / "checkpoint.npz"), "--data", str(data), "--out", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "model: " in err and "is a run's training checkpoint" in err and "model.npz" in err
+    assert not (tmp_path / "p.csv").exists()
+    assert main(["predict", str(out / "model.npz"), "--data", str(data), "--out", str(tmp_path / "p.csv")]) == 0
 
 
 def test_classification_metrics_json_has_accuracy(tmp_path):

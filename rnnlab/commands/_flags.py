@@ -39,3 +39,15 @@ def check_flag_output(flag: str, path: str | None, ending: str, inputs: dict[str
     for name, source in inputs.items():
         if source and os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
             raise ValueError(f"{flag}: {path!r} is the {name} file; write the picture to another path")
+
+
+def check_model_file(path: str, command: str, checkpoint_ok: bool = False) -> None:
+    """The positional ``model`` argument of ``rnnlab <command>``: an existing file (FileNotFoundError
+    naming ``model`` otherwise), and, unless ``checkpoint_ok``, not a run's training checkpoint
+    (ValueError pointing at the model file a run writes beside it)."""
+    from ..train import MODEL, is_checkpoint
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model: no file at {path!r}" + (" (it is a folder)" if os.path.isdir(path) else ""))
+    if not checkpoint_ok and is_checkpoint(path):
+        raise ValueError(f"model: {path!r} is a run's training checkpoint (for --resume and rnnlab evaluate); "
+                         f"rnnlab {command} reads a saved model, such as the run's {MODEL} beside it")

@@ -30,7 +30,7 @@ from ..errors import FormatError, describe
 from ..metrics import evaluate_split, evaluate_stream
 from ..saving import assign_params, load, read_meta
 from ..train import MODEL, Config, build_model, is_checkpoint, read_checkpoint, task_args, write_json
-from ._flags import check_flag_int
+from ._flags import check_flag_int, check_model_file
 
 
 def add_parser(sub):
@@ -71,6 +71,7 @@ def config_of(header: dict, key: str, path) -> Config:
 def run(args) -> int:
     check_flag_int("--batch-size", args.batch_size, low=1)
     check_flag_int("--streams", args.streams, low=0)                 # 0: no state carried across chunks
+    check_model_file(args.model, "evaluate", checkpoint_ok=True)
     checkpoint = is_checkpoint(args.model)
     if checkpoint:
         header, arrays = read_checkpoint(args.model)

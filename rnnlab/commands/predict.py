@@ -38,6 +38,7 @@ from ..data import csv_series, text_classes
 from ..data.arrays import as_inputs, padding, read_npz
 from ..fitting import predict, predict_proba
 from ..saving import atomic_write, load, read_meta
+from ._flags import check_model_file
 
 
 def add_parser(sub):
@@ -112,6 +113,7 @@ def run(args) -> int:
     sources = [f for f in ("data", "csv", "text_classes") if getattr(args, f, None)]
     if len(sources) != 1:
         raise ValueError("--data: give one of --data, --csv, --text-classes" + (", not several" if sources else ""))
+    check_model_file(args.model, "predict")
     model = load(args.model)
     task = read_meta(args.model).get("task", {})
     kind = task.get("kind")

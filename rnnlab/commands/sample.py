@@ -13,8 +13,7 @@ from ..layers import Dense, Dropout, Embedding, Recurrent
 from ..models import predicting
 from ..checks import check_int, check_real
 from ..saving import load, read_meta
-from ..train import MODEL, is_checkpoint
-from ._flags import check_flag_int, check_flag_real
+from ._flags import check_flag_int, check_flag_real, check_model_file
 
 
 def add_parser(sub):
@@ -68,9 +67,7 @@ def run(args) -> int:
     check_flag_int("--seed", args.seed, low=0)
     if not args.prime:
         raise ValueError("--prime: expected at least one character, got ''")
-    if is_checkpoint(args.model):
-        raise ValueError(f"model: {args.model!r} is a run's training checkpoint (for --resume and rnnlab evaluate); "
-                         f"rnnlab sample reads a saved model, such as the run's {MODEL} beside it")
+    check_model_file(args.model, "sample")
     meta = read_meta(args.model)
     chars = meta.get("task", {}).get("chars")
     if not chars:
