@@ -126,3 +126,11 @@ def test_backward_refuses_the_cache_of_a_layer_with_other_options():
     y, _, cache = layer.forward(x)
     layer.eval()                                   # the mode is not an option: the same layer's cache works
     assert layer.backward(dy, None, cache)[0].shape == x.shape
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_a_hidden_size_too_large_for_memory_is_named(kind):
+    """Weights of (D + H) x G H floats that no machine holds: a MemoryError naming hidden_size (NumPy's
+    own says only how many TiB it could not allocate)."""
+    with pytest.raises(MemoryError, match=r"^hidden_size: 100000000 \(with input_size=3"):
+        getattr(rnnlab, kind)(3, 10 ** 8)

@@ -239,11 +239,19 @@ class Recurrent:
         self.training = False
         rng = np.random.default_rng(seed)
         self.params: dict[str, np.ndarray] = {}
-        for layer in range(self.num_layers):
-            in_size = self.input_size if layer == 0 else self.output_size
-            for direction in range(self.directions):
-                for name, value in self._init_direction(in_size, self.hidden_size, rng).items():
-                    self.params[f"{self.prefix(layer, direction)}.{name}"] = value
+        try:
+            for layer in range(self.num_layers):
+                in_size = self.input_size if layer == 0 else self.output_size
+                for direction in range(self.directions):
+                    for name, value in self._init_direction(in_size, self.hidden_size, rng).items():
+                        self.params[f"{self.prefix(layer, direction)}.{name}"] = value
+        except MemoryError:
+            self.params = {}
+            H, G = self.hidden_size, self.gates
+            raise MemoryError(f"hidden_size: {H} (with input_size={self.input_size}, num_layers={self.num_layers}, "
+                              f"{self.directions} direction(s)) gives weight matrices of (D + {H}) x {G * H} "
+                              f"per layer and direction, more than this machine's memory holds (each is drawn "
+                              f"in float64 first); choose a smaller hidden_size") from None
 
     # ----- layout -----------------------------------------------------------------------------
     @property
