@@ -58,8 +58,29 @@ def kind_of(loss: str | None) -> str | None:
     return LOSSES[loss]
 
 
-def check_head(model, task) -> None:
-    """Run the model on two training sequences and check that its output fits the targets."""
+def check_input_width(model, xs: np.ndarray, given, name: str = "x") -> None:
+    """ValueError naming ``name`` when the model's first layer reads another number of features per
+    step than the normalised inputs ``xs`` (as_inputs' x of ``given``, or rows of it) carry; the
+    message shows ``given``'s own shape, not the (N, T, 1) that a 2-D array becomes or a batch of it."""
+    first = model.layers[0] if hasattr(model, "layers") else model
+    want = getattr(first, "input_size", None)
+    if xs.ndim != 3 or isinstance(want, bool) or not isinstance(want, (int, np.integer)):
+        return                                              # token ids, or a first layer of no fixed width
+    D = xs.shape[2]
+    if D == want:
+        return
+    if isinstance(given, (list, tuple)):
+        got = f"sequences of {D} feature(s) per step"
+    else:
+        got = f"shape {np.shape(given)}" + (" (a 2-D array is read as (N, T), one feature per step)"
+                                             if np.ndim(given) == 2 else "")
+    raise ValueError(f"{name}: expected {want} features per step (the model's input_size), arrays of shape "
+                     f"(N, T, {want}), got {got}")
+
+
+def check_head(model, task, x=None) -> None:
+    """Run the model on two training sequences and check that its output fits the targets (x: the
+    inputs as given, for the message of a width that does not fit the model)."""
     if not hasattr(model, "forward") or not hasattr(model, "params"):
         raise ValueError(f"model: expected an rnnlab Sequential, got {type(model).__name__}")
     if not hasattr(model, "layers"):
@@ -71,6 +92,7 @@ def check_head(model, task) -> None:
     if batch.x.dtype.kind in "iu" and getattr(first, "kind", None) != "Embedding":
         raise ValueError("x: integer token ids need a model whose first layer is an Embedding, e.g. "
                          "Sequential([Embedding(V, 32), LSTM(32, 64), LastStep(), Dense(64, C)])")
+    check_input_width(model, batch.x, batch.x if x is None else x)
     with evaluation(model):
         out, _ = model.forward(batch.x, batch.lengths)
     per_sequence = task.kind in PER_SEQUENCE_KINDS
@@ -156,7 +178,7 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
             raise ValueError(f"y: float values are read as regression targets (one per sequence), but the model "
                              f"gives {out_width(model)} outputs; for class ids pass y.astype(int) (or "
                              f"loss='cross_entropy')")
-    check_head(model, task)
+    check_head(model, task, x)
     cfg = Config(task="arrays", epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, clip=clip,
                  schedule=schedule, patience=0 if patience is None else patience, select=select, seed=seed,
                  momentum=momentum, weight_decay=weight_decay, checkpoint_every=checkpoint_every,
@@ -192,6 +214,7 @@ def predict(model, x, lengths=None, batch_size: int = 256):
     outputs at padded steps are what the model computes there), or for a list x a list of (T_i, C)
     arrays. Outputs are the head's raw values: logits for a classifier (see ``predict_proba``)."""
     inputs = as_inputs(x, lengths)
+    check_input_width(model, inputs.x, x)
     outs, lens = [], []
     with predicting(model):
         for _, xb, lb in batches(inputs, batch_size):
@@ -217,7 +240,7 @@ def evaluate(model, x, y, lengths=None, loss: str | None = None, batch_size: int
     """{"loss": ..., "accuracy" | "solved" | "strings_correct": ...} of ``model`` on (x, y): the
     metrics the trainer logs for a validation split (rnnlab.metrics), in evaluation mode."""
     task = task_from_arrays(x, y, lengths, kind=kind_of(loss))
-    check_head(model, task)
+    check_head(model, task, x)
     return evaluate_split(model, task, "valid", batch_size)
 
 

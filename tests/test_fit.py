@@ -241,3 +241,21 @@ def test_sequential_predict_methods_equal_the_functions():
     proba = model.predict_proba(x)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(proba.argmax(1), model.predict(x).argmax(1))
+
+
+def test_inputs_of_another_width_are_named_with_the_shape_given():
+    """predict, evaluate and fit compare the inputs' features per step with the model's input_size
+    and show the shape as given: a 2-D array (read as (N, T), one feature a step) and a whole x, not
+    the (N, T, 1) it became or a two-row batch of it."""
+    model = Sequential([LSTM(3, 4, seed=0), LastStep(), Dense(4, 2)])
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"^x: expected 3 features per step .* got shape \(6, 3\) \(a 2-D array"):
+        rnnlab.predict(model, rng.random((6, 3)).astype(np.float32))
+    x5, y = rng.random((20, 6, 5)).astype(np.float32), np.arange(20) % 2
+    with pytest.raises(ValueError, match=r"^x: expected 3 features per step .* got shape \(20, 6, 5\)$"):
+        rnnlab.evaluate(model, x5, y)
+    with pytest.raises(ValueError, match=r"^x: expected 3 features per step .* got shape \(20, 6, 5\)$"):
+        rnnlab.fit(model, x5, y, epochs=1)
+    with pytest.raises(ValueError, match=r"^x: expected 3 features per step .* got sequences of 2 feature"):
+        rnnlab.predict(model, [rng.random((4, 2)).astype(np.float32)])
+    assert rnnlab.predict(model, rng.random((2, 6, 3)).astype(np.float32)).shape == (2, 2)

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..data import csv_series, text_classes
 from ..data.arrays import as_inputs, padding, read_npz
-from ..fitting import predict, predict_proba
+from ..fitting import check_input_width, predict, predict_proba
 from ..saving import atomic_write, load, read_meta
 from ._flags import check_model_file
 
@@ -55,6 +55,7 @@ def add_parser(sub):
 
 def predictions(model, kind: str | None, x, lengths, proba: bool, batch_size: int) -> np.ndarray:
     inputs = as_inputs(x, lengths, "--data x", "--data lengths")
+    check_input_width(model, inputs.x, x, "--data x")
     if proba and kind in ("classify", "classify_steps", "multilabel_steps"):
         out = predict_proba(model, inputs.x, inputs.lengths, batch_size, multilabel=kind == "multilabel_steps")
     elif proba:
