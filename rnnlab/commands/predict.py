@@ -55,7 +55,7 @@ def add_parser(sub):
 
 def predictions(model, kind: str | None, x, lengths, proba: bool, batch_size: int) -> np.ndarray:
     inputs = as_inputs(x, lengths, "--data x", "--data lengths")
-    check_input_width(model, inputs.x, x, "--data x")
+    check_input_width(model, inputs.x, x)                 # "x:", which run() words as --data's key 'x'
     if proba and kind in ("classify", "classify_steps", "multilabel_steps"):
         out = predict_proba(model, inputs.x, inputs.lengths, batch_size, multilabel=kind == "multilabel_steps")
     elif proba:
