@@ -133,6 +133,8 @@ class Config:
     max_len: int = 200              # task "text-classes": tokens kept per file (the first ones)
     min_count: int = 1              # task "text-classes": rarer training tokens become <unk>
     test_split: float = 0.1         # tasks "csv", "text-classes": fraction of rows / files for the test split
+    files: dict | None = None       # {"data" | "valid_data" | "csv": {"bytes", "sha256"}} of the files the run
+                                    # read, recorded when it starts; resume and rnnlab evaluate check them
     names: InitVar[dict | None] = None     # how errors name the fields ({"lr": "--lr"}); default: the field names
 
     def __post_init__(self, names):
@@ -203,6 +205,39 @@ class Config:
     def from_dict(cls, d: dict) -> "Config":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+RECORDED_FILES = {"data": "--data", "valid_data": "--valid", "csv": "--csv"}
+"""The Config fields of the data files a run reads by path, and their flags: a run records their
+fingerprints (``Config.files``) so that resuming it or evaluating its model later reads the same data."""
+
+
+def record_files(cfg: Config) -> dict:
+    """{field: {"bytes", "sha256"}} of the RECORDED_FILES that ``cfg`` names (rnnlab.data.text.fingerprint)."""
+    from .data.text import fingerprint
+    return {k: fingerprint(getattr(cfg, k)) for k in RECORDED_FILES if getattr(cfg, k)}
+
+
+def confirm_files(cfg: Config, where: str) -> None:
+    """ValueError naming the flag when a data file a run recorded (``cfg.files``) is gone or holds other
+    bytes than when the run started: resuming the run (``where`` "--resume") or evaluating its model
+    ("rnnlab evaluate") would otherwise read other data without a word. A run that recorded nothing
+    (made before runs recorded their files) is not checked."""
+    from .data.text import fingerprint
+    for k, recorded in (cfg.files or {}).items():
+        path = getattr(cfg, k, None)
+        if k not in RECORDED_FILES or not path or not isinstance(recorded, dict):
+            continue
+        flag = RECORDED_FILES[k]
+        if not os.path.isfile(path):
+            raise ValueError(f"{flag}: the run read {path!r}, which is no longer there; {where} reads the run's "
+                             f"own data")
+        now = fingerprint(path)
+        if now != {"bytes": recorded.get("bytes"), "sha256": recorded.get("sha256")}:
+            how = (f"{recorded.get('bytes')} bytes then, {now['bytes']} now" if now["bytes"] != recorded.get("bytes")
+                   else "the same size, other bytes: its SHA-256 differs")
+            raise ValueError(f"{flag}: {path!r} has changed since the run read it ({how}); {where} reads the run's "
+                             f"own data (put the original file back, or train a new run on this one)")
 
 
 OWN_FILE_FIELDS = ("csv", "target", "features", "window", "horizon", "text_classes", "tokens", "max_len",
@@ -554,14 +589,19 @@ def start(cfg: Config, out: str | None, resume: bool, task=None, model=None, wor
         header, arrays = load_checkpoint(ckpt)
         cfg = Config.from_dict({**checkpoint_config(ckpt, header), "epochs": cfg.epochs,
                                 "max_minutes": cfg.max_minutes})
+        if task is None:
+            confirm_files(cfg, "--resume")
 
     # 1a. data
+    read_files = task is None
     try:
         task = task or load_task(cfg.task, **task_args(cfg))
     except ValueError as err:
         if type(err) is ValueError and str(err).startswith("seq_len:"):     # the loader's name, the user's flag
             raise ValueError("--seq-len:" + str(err)[len("seq_len:"):]) from err
         raise
+    if read_files and not resume:
+        cfg.files = record_files(cfg) or None
     if cfg.select == "accuracy" and not task.kind.startswith("classify"):
         raise ValueError(f"--select: 'accuracy' needs a classification task, got {cfg.task!r} ({task.kind})")
     if cfg.bidirectional and task.kind not in PER_SEQUENCE:

@@ -181,3 +181,28 @@ def test_train_bidirectional_from_the_command_line(tmp_path, capsys):
     assert model.layers[0].bidirectional and model.layers[1].directions == 2
     assert main(["gradflow", "--bidirectional", "--out", str(tmp_path / "gf"), *TINY]) == 2
     assert "--bidirectional: gradflow follows the gradient back in time" in capsys.readouterr().err
+
+
+def test_a_run_checks_its_data_files_on_resume_and_evaluate(tmp_path, capsys):
+    """A --data run records its files' size and SHA-256: --resume and rnnlab evaluate refuse, naming
+    the flag, when a file is gone or holds other bytes, and go on once the original is back."""
+    rng = np.random.default_rng(0)
+    train, valid, out = tmp_path / "train.npz", tmp_path / "valid.npz", tmp_path / "run"
+    np.savez(train, x=rng.random((64, 6, 2)).astype(np.float32), y=np.arange(64) % 2)
+    np.savez(valid, x=rng.random((20, 6, 2)).astype(np.float32), y=np.arange(20) % 2)
+    assert main(["train", "--data", str(train), "--valid", str(valid), "--hidden", "4", "--epochs", "1",
+                 "--out", str(out), "--quiet"]) == 0
+    original = valid.read_bytes()
+    x = rng.random((20, 6, 2)).astype(np.float32)
+    np.savez(valid, x=x, y=np.arange(20) % 2)                       # same size, other values
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "model.npz")]) == 2
+    assert f"--valid: {str(valid)!r} has changed since the run read it (the same size" in capsys.readouterr().err
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--quiet"]) == 2
+    assert "--resume reads the run's own data" in capsys.readouterr().err
+    valid.unlink()
+    assert main(["evaluate", str(out / "checkpoint.npz")]) == 2
+    assert f"--valid: the run read {str(valid)!r}, which is no longer there" in capsys.readouterr().err
+    valid.write_bytes(original)
+    assert main(["evaluate", str(out / "model.npz")]) == 0
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--quiet"]) == 0

@@ -29,7 +29,7 @@ from ..data.text import confirm_recorded
 from ..errors import FormatError, describe
 from ..metrics import evaluate_split, evaluate_stream
 from ..saving import assign_params, load, read_meta
-from ..train import MODEL, Config, build_model, is_checkpoint, read_checkpoint, task_args, write_json
+from ..train import MODEL, Config, build_model, confirm_files, is_checkpoint, read_checkpoint, task_args, write_json
 from ._flags import check_flag_int, check_model_file
 
 
@@ -83,6 +83,7 @@ def run(args) -> int:
             raise ValueError(f"model: {args.model!r} was not written by rnnlab train (no training config in it)")
         cfg = config_of(meta, "config", args.model)
         recorded = meta.get("task") if isinstance(meta.get("task"), dict) else {}
+    confirm_files(cfg, "rnnlab evaluate")
     if args.data_dir:
         cfg.data_dir = args.data_dir
     if cfg.task == "text" and args.text:
