@@ -259,3 +259,15 @@ def test_inputs_of_another_width_are_named_with_the_shape_given():
     with pytest.raises(ValueError, match=r"^x: expected 3 features per step .* got sequences of 2 feature"):
         rnnlab.predict(model, [rng.random((4, 2)).astype(np.float32)])
     assert rnnlab.predict(model, rng.random((2, 6, 3)).astype(np.float32)).shape == (2, 2)
+
+
+def test_one_hot_y_is_refused_with_the_class_ids_to_pass():
+    """Keras' one-hot targets would train a regression on 0s and 1s without a word: refused, pointing at
+    y.argmax(1); loss='mse' still fits them as numbers."""
+    rng = np.random.default_rng(0)
+    x, ids = rng.random((20, 6, 3)).astype(np.float32), np.arange(20) % 2
+    model = Sequential([LSTM(3, 4, seed=0), LastStep(), Dense(4, 2)])
+    with pytest.raises(ValueError, match=r"^y: shape \(20, 2\) of 0s and 1s .* looks one-hot .* y.argmax\(1\)"):
+        quiet_fit(model, x, np.eye(2)[ids], epochs=1)
+    assert quiet_fit(model, x, np.eye(2)[ids], epochs=1, loss="mse").kind == "regression"
+    assert quiet_fit(model, x, ids, epochs=1).kind == "classify"
