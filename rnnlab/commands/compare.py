@@ -215,8 +215,8 @@ def run_spread(args, configs: list, models: list, world, start: float) -> int:
 def write_outputs(args, results: list, models: list, c: Config, wall: float, how: str | None = None) -> None:
     """compare.md, compare.json and compare.png in --out, each replaced whole; ``how``: what ran the
     runs (default: --jobs jobs)."""
-    title = f"{task_label(c)}: validation loss, hidden {c.hidden}"
-    md = f"# {title}\n\n{table(results, models)}\n\nTotal wall time {wall:.0f} s with {how or f'{args.jobs} jobs'}.\n"
+    title = f"{task_label(c)}: validation loss, hidden {c.hidden}"            # the plot's curves
+    md = f"# {task_label(c)}, hidden {c.hidden}\n\n{table(results, models)}\n\nTotal wall time {wall:.0f} s with {how or f'{args.jobs} jobs'}.\n"
     atomic_write(os.path.join(args.out, "compare.md"), lambda f: f.write(md.encode()))
     write_json(os.path.join(args.out, "compare.json"),
                {"wall_seconds": wall, "runs": [{**final_metrics(r), "seed": r["config"]["seed"],
