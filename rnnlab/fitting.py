@@ -172,12 +172,6 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
             raise ValueError(f"callbacks[{i}]: expected a function of the epoch's log line, got {callback!r}")
     task = task_from_arrays(x, y, lengths, kind=kind, validation_data=validation_data,
                             validation_split=validation_split, seed=seed)
-    if kind is None and task.kind == "regression" and np.ndim(y) == 2 and np.shape(y)[1] >= 2:
-        values = np.asarray(y)
-        if np.isin(values, (0, 1)).all() and (values.sum(axis=1) == 1).all():
-            raise ValueError(f"y: shape {values.shape} of 0s and 1s with one 1 per row looks one-hot (Keras' form); "
-                             f"rnnlab takes class ids: pass y.argmax(1) (or loss='mse' to fit these numbers as "
-                             f"regression targets)")
     if kind is None and task.kind == "regression" and np.ndim(y) == 1 and out_width(model) > 1:
         values = np.unique(np.asarray(y))
         if values.size <= out_width(model) and (values == np.round(values)).all():

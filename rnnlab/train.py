@@ -218,23 +218,37 @@ def record_files(cfg: Config) -> dict:
     return {k: fingerprint(getattr(cfg, k)) for k in RECORDED_FILES if getattr(cfg, k)}
 
 
-def confirm_files(cfg: Config, where: str) -> None:
-    """ValueError naming the flag when a data file a run recorded (``cfg.files``) is gone or holds other
-    bytes than when the run started: resuming the run (``where`` "--resume") or evaluating its model
-    ("rnnlab evaluate") would otherwise read other data without a word. A run that recorded nothing
-    (made before runs recorded their files) is not checked."""
+def confirm_files(cfg: Config, where: str, source) -> None:
+    """ValueError naming the flag when a data file a run recorded (``cfg.files``) is gone, not a
+    regular file, unreadable or holds other bytes than when the run started: resuming the run
+    (``where`` "--resume") or evaluating its model ("rnnlab evaluate") would otherwise read other data
+    without a word. ``source``: the checkpoint or model file the record was read from, named when the
+    record itself is damaged. A run that recorded nothing (made before runs recorded their files) is
+    not checked."""
     from .data.text import fingerprint
-    for k, recorded in (cfg.files or {}).items():
-        path = getattr(cfg, k, None)
-        if k not in RECORDED_FILES or not path or not isinstance(recorded, dict):
+    files = cfg.files or {}
+    good = lambda r: (isinstance(r, dict) and isinstance(r.get("bytes"), int)          # noqa: E731
+                      and not isinstance(r.get("bytes"), bool) and isinstance(r.get("sha256"), str))
+    if not isinstance(files, dict) or not all(k in RECORDED_FILES and good(r) for k, r in files.items()):
+        raise FormatError(source, "config 'files'", f"expected the sizes and SHA-256 of the run's data files, "
+                                                    f"got {files!r}")
+    for k, recorded in files.items():
+        path, flag = getattr(cfg, k, None), RECORDED_FILES[k]
+        if not path:
             continue
-        flag = RECORDED_FILES[k]
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             raise ValueError(f"{flag}: the run read {path!r}, which is no longer there; {where} reads the run's "
                              f"own data")
-        now = fingerprint(path)
-        if now != {"bytes": recorded.get("bytes"), "sha256": recorded.get("sha256")}:
-            how = (f"{recorded.get('bytes')} bytes then, {now['bytes']} now" if now["bytes"] != recorded.get("bytes")
+        if not os.path.isfile(path):
+            raise ValueError(f"{flag}: the run read the file {path!r}, which is now not a regular file; {where} "
+                             f"reads the run's own data")
+        size = os.path.getsize(path)
+        try:
+            same = size == recorded["bytes"] and fingerprint(path)["sha256"] == recorded["sha256"]
+        except OSError as err:
+            raise ValueError(f"{flag}: cannot read {path!r} to confirm it is the run's data ({err.strerror})") from None
+        if not same:
+            how = (f"{recorded['bytes']} bytes then, {size} now" if size != recorded["bytes"]
                    else "the same size, other bytes: its SHA-256 differs")
             raise ValueError(f"{flag}: {path!r} has changed since the run read it ({how}); {where} reads the run's "
                              f"own data (put the original file back, or train a new run on this one)")
@@ -590,7 +604,7 @@ def start(cfg: Config, out: str | None, resume: bool, task=None, model=None, wor
         cfg = Config.from_dict({**checkpoint_config(ckpt, header), "epochs": cfg.epochs,
                                 "max_minutes": cfg.max_minutes})
         if task is None:
-            confirm_files(cfg, "--resume")
+            confirm_files(cfg, "--resume", ckpt)
 
     # 1a. data
     read_files = task is None

@@ -206,3 +206,41 @@ def test_a_run_checks_its_data_files_on_resume_and_evaluate(tmp_path, capsys):
     valid.write_bytes(original)
     assert main(["evaluate", str(out / "model.npz")]) == 0
     assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--quiet"]) == 0
+
+
+def test_predict_never_writes_over_its_inputs(tmp_path, capsys):
+    """rnnlab predict --out naming the --csv file (or the model) is refused before anything is written:
+    the forecasts replaced the series they came from."""
+    series = tmp_path / "s.csv"
+    series.write_text("v\n" + "\n".join(str(np.sin(i / 3)) for i in range(120)) + "\n")
+    out = tmp_path / "run"
+    assert main(["train", "--csv", str(series), "--target", "v", "--window", "5", "--hidden", "4", "--epochs", "1",
+                 "--out", str(out), "--quiet"]) == 0
+    before = series.read_text()
+    capsys.readouterr()
+    assert main(["predict", str(out / "model.npz"), "--csv", str(series), "--out", str(series)]) == 2
+    assert f"--out: {str(series)!r} is the --csv file" in capsys.readouterr().err
+    assert series.read_text() == before
+    assert main(["predict", str(out / "model.npz"), "--csv", str(series), "--out", str(tmp_path / "f.csv")]) == 0
+
+
+def test_a_damaged_record_of_data_files_is_named(tmp_path):
+    """A run's record of its files (Config.files) that is not sizes and SHA-256s: a FormatError naming
+    the file it was read from; a recorded file now a folder: named by its flag."""
+    from rnnlab.errors import FormatError
+    from rnnlab.train import Config, confirm_files
+    data = tmp_path / "d.npz"
+    data.write_bytes(b"12345")
+    for files in ([1, 2], "abc", {"data": {}}, {"data": {"bytes": True, "sha256": "x"}}, {"other": {"bytes": 5}}):
+        cfg = Config(task="data", data=str(data))
+        cfg.files = files
+        with pytest.raises(FormatError, match="config 'files'"):
+            confirm_files(cfg, "rnnlab evaluate", "model.npz")
+    cfg = Config(task="data", data=str(data))
+    cfg.files = {"data": {"bytes": 5, "sha256": "0" * 64}}
+    with pytest.raises(ValueError, match=r"^--data: .* has changed since the run read it \(the same size"):
+        confirm_files(cfg, "rnnlab evaluate", "model.npz")
+    data.unlink()
+    data.mkdir()
+    with pytest.raises(ValueError, match=r"^--data: the run read the file .* now not a regular file"):
+        confirm_files(cfg, "--resume", "checkpoint.npz")

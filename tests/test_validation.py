@@ -130,7 +130,11 @@ def test_backward_refuses_the_cache_of_a_layer_with_other_options():
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_a_hidden_size_too_large_for_memory_is_named(kind):
-    """Weights of (D + H) x G H floats that no machine holds: a MemoryError naming hidden_size (NumPy's
-    own says only how many TiB it could not allocate)."""
-    with pytest.raises(MemoryError, match=r"^hidden_size: 100000000 \(with input_size=3"):
+    """Weights that do not fit in the machine's memory: a MemoryError naming the sizes given, raised
+    before allocating (NumPy's own said only how many TiB it could not allocate; a billion small
+    layers would have been allocated one by one)."""
+    with pytest.raises(MemoryError, match=r"^input_size=3, hidden_size=100000000, num_layers=1: the layer's weights"):
         getattr(rnnlab, kind)(3, 10 ** 8)
+    for args, kwargs in (((10 ** 11, 8), {}), ((3, 8), {"num_layers": 10 ** 9}), ((3, 2 ** 64), {})):
+        with pytest.raises(MemoryError, match=r"do not fit in this machine's memory$"):   # before allocating
+            getattr(rnnlab, kind)(*args, **kwargs)

@@ -28,8 +28,8 @@ def reword(flag: str, err: ValueError) -> ValueError:
 def check_flag_output(flag: str, path: str | None, ending: str, inputs: dict[str, str]) -> None:
     """``path`` of ``flag``, a file to write, ends in ``ending`` (e.g. ``.html``, any case), is not a
     folder and is none of ``inputs`` (what the command reads, by the name the user knows it as):
-    writing a picture must never replace the model or the text it was drawn from. ``None`` (flag not
-    given) passes."""
+    writing a picture or predictions must never replace the model or the data they come from.
+    ``None`` (flag not given) passes."""
     if path is None:
         return
     if not path or os.path.isdir(path):
@@ -38,7 +38,7 @@ def check_flag_output(flag: str, path: str | None, ending: str, inputs: dict[str
         raise ValueError(f"{flag}: expected a file name ending in {ending}, got {path!r}")
     for name, source in inputs.items():
         if source and os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
-            raise ValueError(f"{flag}: {path!r} is the {name} file; write the picture to another path")
+            raise ValueError(f"{flag}: {path!r} is the {name} file; write the output to another path")
 
 
 def check_model_file(path: str, command: str, checkpoint_ok: bool = False) -> None:

@@ -38,7 +38,7 @@ from ..data import csv_series, text_classes
 from ..data.arrays import as_inputs, padding, read_npz
 from ..fitting import check_input_width, predict, predict_proba
 from ..saving import atomic_write, load, read_meta
-from ._flags import check_model_file
+from ._flags import check_flag_output, check_model_file
 
 
 def add_parser(sub):
@@ -109,8 +109,11 @@ def write(path: str, out: np.ndarray, columns: list | None = None) -> None:
 def run(args) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size: expected a positive integer, got {args.batch_size}")
-    if os.path.splitext(args.out)[1].lower() not in (".npy", ".csv"):
+    ending = os.path.splitext(args.out)[1].lower()
+    if ending not in (".npy", ".csv"):
         raise ValueError(f"--out: expected a file ending in .npy or .csv, got {args.out!r}")
+    check_flag_output("--out", args.out, ending, {"model": args.model, "--data": getattr(args, "data", None),
+                                                  "--csv": getattr(args, "csv", None)})
     sources = [f for f in ("data", "csv", "text_classes") if getattr(args, f, None)]
     if len(sources) != 1:
         raise ValueError("--data: give one of --data, --csv, --text-classes" + (", not several" if sources else ""))

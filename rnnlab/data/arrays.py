@@ -169,6 +169,19 @@ def check_values(name: str, arr: np.ndarray, lengths) -> None:
         raise ValueError(f"{name}: expected token ids >= 0, got {int(arr[where])} at index {where}")
 
 
+def check_not_one_hot(name: str, y: np.ndarray, T: int) -> None:
+    """ValueError naming ``name`` for one-hot targets (N, C), C >= 2 (Keras' form: 0s and 1s, one 1 a
+    row), which would otherwise be read as regression targets (floats) or as class ids per step
+    (integers); rnnlab takes the class ids. Integer (N, T) rows with one 1 each are class ids per
+    step, which they can be, unless C differs from T."""
+    if y.ndim != 2 or y.shape[1] < 2 or y.dtype.kind not in "iubf" or (y.dtype.kind != "f" and y.shape[1] == T):
+        return
+    if np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
+        raise ValueError(f"{name}: shape {y.shape} of 0s and 1s with one 1 per row looks one-hot (Keras' form); "
+                         f"rnnlab takes class ids: pass {name}.argmax(1) (or loss='mse' to fit these numbers as "
+                         f"regression targets)")
+
+
 def infer_kind(y: np.ndarray) -> str:
     """The task kind the targets' dtype and rank say (module docstring)."""
     if y.ndim == 1:
@@ -199,6 +212,7 @@ def as_targets(y, inputs: Inputs, kind: str | None = None, name: str = "y") -> t
     if y.dtype.kind not in "iubf":
         raise ValueError(f"{name}: expected numbers, got dtype {y.dtype}")
     if kind is None:
+        check_not_one_hot(name, y, T)
         kind = infer_kind(y)
     if kind not in KINDS:
         raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")

@@ -55,6 +55,7 @@ takes its expectation and the two dropouts are off. Their masks come from ``laye
 """
 from __future__ import annotations
 
+import os
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -120,6 +121,14 @@ def check_mask(mask, batch: int, time: int, lengths=None) -> np.ndarray | None:
             raise ValueError(f"mask: expected 0 (masked) or 1 (valid) at every step, got {arr[where]!r} at "
                              f"index {where}")
     return arr.astype(bool)
+
+
+def _physical_memory() -> int:
+    """Bytes of this machine's memory (os.sysconf), or 1 PiB where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 1 << 50
 
 
 def uniform_init(rng: np.random.Generator, shape: tuple, bound: float, dtype) -> np.ndarray:
@@ -239,6 +248,13 @@ class Recurrent:
         self.training = False
         rng = np.random.default_rng(seed)
         self.params: dict[str, np.ndarray] = {}
+        G, H, dirs = self.gates, self.hidden_size, self.directions
+        count = dirs * G * H * (self.input_size + H + 2 + (self.num_layers - 1) * (dirs * H + H + 2))
+        too_big = MemoryError(f"input_size={self.input_size}, hidden_size={H}, num_layers={self.num_layers}"
+                              f"{', bidirectional' if self.bidirectional else ''}: the layer's weights, about "
+                              f"{count:,} numbers (drawn in float64), do not fit in this machine's memory")
+        if 8 * count > _physical_memory():                # float64 while drawn: refused before allocating
+            raise too_big
         try:
             for layer in range(self.num_layers):
                 in_size = self.input_size if layer == 0 else self.output_size
@@ -247,11 +263,7 @@ class Recurrent:
                         self.params[f"{self.prefix(layer, direction)}.{name}"] = value
         except MemoryError:
             self.params = {}
-            H, G = self.hidden_size, self.gates
-            raise MemoryError(f"hidden_size: {H} (with input_size={self.input_size}, num_layers={self.num_layers}, "
-                              f"{self.directions} direction(s)) gives weight matrices of (D + {H}) x {G * H} "
-                              f"per layer and direction, more than this machine's memory holds (each is drawn "
-                              f"in float64 first); choose a smaller hidden_size") from None
+            raise too_big from None
 
     # ----- layout -----------------------------------------------------------------------------
     @property
