@@ -133,8 +133,8 @@ class Config:
     max_len: int = 200              # task "text-classes": tokens kept per file (the first ones)
     min_count: int = 1              # task "text-classes": rarer training tokens become <unk>
     test_split: float = 0.1         # tasks "csv", "text-classes": fraction of rows / files for the test split
-    files: dict | None = None       # {"data" | "valid_data" | "csv": {"bytes", "sha256"}} of the files the run
-                                    # read, recorded when it starts; resume and rnnlab evaluate check them
+    files: dict | None = None       # {"data" | "valid_data" | "csv" | "text_path": {"bytes", "sha256"}} of the
+                                    # files the run read, recorded when it starts; resume and evaluate check them
     names: InitVar[dict | None] = None     # how errors name the fields ({"lr": "--lr"}); default: the field names
 
     def __post_init__(self, names):
@@ -207,7 +207,7 @@ class Config:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-RECORDED_FILES = {"data": "--data", "valid_data": "--valid", "csv": "--csv"}
+RECORDED_FILES = {"data": "--data", "valid_data": "--valid", "csv": "--csv", "text_path": "--text"}
 """The Config fields of the data files a run reads by path, and their flags: a run records their
 fingerprints (``Config.files``) so that resuming it or evaluating its model later reads the same data."""
 
@@ -218,13 +218,13 @@ def record_files(cfg: Config) -> dict:
     return {k: fingerprint(getattr(cfg, k)) for k in RECORDED_FILES if getattr(cfg, k)}
 
 
-def confirm_files(cfg: Config, where: str, source) -> None:
+def confirm_files(cfg: Config, where: str, source, skip: tuple = ()) -> None:
     """ValueError naming the flag when a data file a run recorded (``cfg.files``) is gone, not a
     regular file, unreadable or holds other bytes than when the run started: resuming the run
     (``where`` "--resume") or evaluating its model ("rnnlab evaluate") would otherwise read other data
     without a word. ``source``: the checkpoint or model file the record was read from, named when the
-    record itself is damaged. A run that recorded nothing (made before runs recorded their files) is
-    not checked."""
+    record itself is damaged; ``skip``: fields the caller confirms its own way. A run that recorded
+    nothing (made before runs recorded their files) is not checked."""
     from .data.text import fingerprint
     files = cfg.files or {}
     good = lambda r: (isinstance(r, dict) and isinstance(r.get("bytes"), int)          # noqa: E731
@@ -234,7 +234,7 @@ def confirm_files(cfg: Config, where: str, source) -> None:
                                                     f"got {files!r}")
     for k, recorded in files.items():
         path, flag = getattr(cfg, k, None), RECORDED_FILES[k]
-        if not path:
+        if not path or k in skip:
             continue
         if not os.path.exists(path):
             raise ValueError(f"{flag}: the run read {path!r}, which is no longer there; {where} reads the run's "

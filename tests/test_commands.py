@@ -244,3 +244,17 @@ def test_a_damaged_record_of_data_files_is_named(tmp_path):
     data.mkdir()
     with pytest.raises(ValueError, match=r"^--data: the run read the file .* now not a regular file"):
         confirm_files(cfg, "--resume", "checkpoint.npz")
+
+
+def test_a_text_run_refuses_to_resume_on_changed_text(tmp_path, capsys):
+    """--task text records its --text file too: --resume refuses changed text (evaluate confirms it its
+    own way, and --text PATH scores the model on another file)."""
+    corpus, out = tmp_path / "c.txt", tmp_path / "run"
+    corpus.write_text("to be or not to be that is the question " * 40)
+    assert main(["train", "--task", "text", "--text", str(corpus), "--seq-len", "16", "--hidden", "8",
+                 "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    corpus.write_text(corpus.read_text().replace("question", "questino"))
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--quiet"]) == 2
+    assert f"--text: {str(corpus)!r} has changed since the run read it" in capsys.readouterr().err
+    assert main(["evaluate", str(out / "model.npz"), "--text", str(corpus)]) == 0

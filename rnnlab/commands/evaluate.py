@@ -83,7 +83,7 @@ def run(args) -> int:
             raise ValueError(f"model: {args.model!r} was not written by rnnlab train (no training config in it)")
         cfg = config_of(meta, "config", args.model)
         recorded = meta.get("task") if isinstance(meta.get("task"), dict) else {}
-    confirm_files(cfg, "rnnlab evaluate", args.model)
+    confirm_files(cfg, "rnnlab evaluate", args.model, skip=("text_path",))   # the text: below, or --text
     if args.data_dir:
         cfg.data_dir = args.data_dir
     if cfg.task == "text" and args.text:
