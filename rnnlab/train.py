@@ -226,7 +226,7 @@ def confirm_files(cfg: Config, where: str, source, skip: tuple = ()) -> None:
     record itself is damaged; ``skip``: fields the caller confirms its own way. A run that recorded
     nothing (made before runs recorded their files) is not checked."""
     from .data.text import fingerprint
-    files = cfg.files or {}
+    files = {} if cfg.files is None else cfg.files        # None: recorded nothing; anything else is checked
     good = lambda r: (isinstance(r, dict) and isinstance(r.get("bytes"), int)          # noqa: E731
                       and not isinstance(r.get("bytes"), bool) and isinstance(r.get("sha256"), str))
     if not isinstance(files, dict) or not all(k in RECORDED_FILES and good(r) for k, r in files.items()):
@@ -301,11 +301,8 @@ def memory_needed(cfg: Config, input_size: int = 0, output_size: int = 0) -> dic
     states; "data": the fixed validation and test sequences of the synthetic tasks}."""
     item = np.dtype(cfg.dtype).itemsize
     dirs, G, H = 2 if cfg.bidirectional else 1, GATES[cfg.model], cfg.hidden
-    P, D = 0, input_size
-    for _ in range(cfg.layers):
-        P += dirs * G * H * (D + H + 1)
-        D = dirs * H
-    P += D * output_size + output_size
+    P = dirs * G * H * ((input_size + H + 1) + (cfg.layers - 1) * (dirs * H + H + 1))   # the stack, closed form
+    P += dirs * H * output_size + output_size
     synthetic = cfg.task in ("adding", "copy", "order")
     steps = (cfg.T or 100) if synthetic else cfg.seq_len if cfg.task == "text" else 0
     return {"params": 5 * P * item,

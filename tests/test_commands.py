@@ -231,7 +231,8 @@ def test_a_damaged_record_of_data_files_is_named(tmp_path):
     from rnnlab.train import Config, confirm_files
     data = tmp_path / "d.npz"
     data.write_bytes(b"12345")
-    for files in ([1, 2], "abc", {"data": {}}, {"data": {"bytes": True, "sha256": "x"}}, {"other": {"bytes": 5}}):
+    for files in ([1, 2], "abc", {"data": {}}, {"data": {"bytes": True, "sha256": "x"}}, {"other": {"bytes": 5}},
+                  [], "", 0, False):                               # only None means "recorded nothing"
         cfg = Config(task="data", data=str(data))
         cfg.files = files
         with pytest.raises(FormatError, match="config 'files'"):
@@ -258,3 +259,28 @@ def test_a_text_run_refuses_to_resume_on_changed_text(tmp_path, capsys):
     assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--quiet"]) == 2
     assert f"--text: {str(corpus)!r} has changed since the run read it" in capsys.readouterr().err
     assert main(["evaluate", str(out / "model.npz"), "--text", str(corpus)]) == 0
+
+
+def test_a_huge_layer_count_is_refused_at_once(capsys):
+    """The command's memory check counts the stack in closed form: 2**64 layers are refused at once (a
+    loop over the layers never finished)."""
+    assert main(["train", "--layers", str(2 ** 64), "--hidden", "4", "--epochs", "1", "--quiet"]) == 2
+    assert "needs at least" in capsys.readouterr().err
+
+
+def test_predict_does_not_write_into_the_folder_it_reads(tmp_path, capsys):
+    """rnnlab predict --text-classes DIR --out DIR/... (or the folder itself) is refused: the output
+    would land among the texts it classifies."""
+    for c, words in (("pos", "good great fine"), ("neg", "bad awful poor")):
+        (tmp_path / "tc" / c).mkdir(parents=True)
+        for i in range(6):
+            (tmp_path / "tc" / c / f"{i}.txt").write_text(words)
+    out = tmp_path / "run"
+    assert main(["train", "--text-classes", str(tmp_path / "tc"), "--hidden", "4", "--epochs", "1",
+                 "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    inside = tmp_path / "tc" / "pos" / "x.csv"
+    assert main(["predict", str(out / "model.npz"), "--text-classes", str(tmp_path / "tc"), "--out", str(inside)]) == 2
+    assert "is inside the --text-classes folder" in capsys.readouterr().err and not inside.exists()
+    assert main(["predict", str(out / "model.npz"), "--text-classes", str(tmp_path / "tc"),
+                 "--out", str(tmp_path / "c.csv")]) == 0

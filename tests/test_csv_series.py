@@ -130,11 +130,13 @@ def test_cli_predict_bad_inputs_are_named(tmp_path, capsys):
     model = os.path.join(run, "model.npz")
     write_csv(tmp_path / "short.csv", {"y": [1, 2, 3, 4, 5]})
     write_csv(tmp_path / "other.csv", {"z": list(range(20))})
+    texts = tmp_path / "texts"
+    texts.mkdir()
     cases = [
         (["--csv", str(tmp_path / "short.csv")], r"--csv: '.*short.csv' has 5 rows, fewer than the model's window of 12"),
         (["--csv", str(tmp_path / "other.csv")], r"other.csv:1: no column 'y'"),
         (["--csv", str(path), "--proba"], r"--proba: needs a classifier"),
-        (["--text-classes", str(tmp_path)], r"--text-classes: '.*model.npz' was not trained with --text-classes"),
+        (["--text-classes", str(texts)], r"--text-classes: '.*model.npz' was not trained with --text-classes"),
         ([], r"give one of --data, --csv, --text-classes"),
     ]
     capsys.readouterr()

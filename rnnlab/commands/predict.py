@@ -113,7 +113,13 @@ def run(args) -> int:
     if ending not in (".npy", ".csv"):
         raise ValueError(f"--out: expected a file ending in .npy or .csv, got {args.out!r}")
     check_flag_output("--out", args.out, ending, {"model": args.model, "--data": getattr(args, "data", None),
-                                                  "--csv": getattr(args, "csv", None)})
+                                                  "--csv": getattr(args, "csv", None),
+                                                  "--text-classes": getattr(args, "text_classes", None)})
+    folder = getattr(args, "text_classes", None)
+    if folder and os.path.isdir(folder) and os.path.commonpath(
+            [os.path.realpath(folder), os.path.realpath(args.out)]) == os.path.realpath(folder):
+        raise ValueError(f"--out: {args.out!r} is inside the --text-classes folder {folder!r}, whose files are "
+                         f"read as texts; write the output to another path")
     sources = [f for f in ("data", "csv", "text_classes") if getattr(args, f, None)]
     if len(sources) != 1:
         raise ValueError("--data: give one of --data, --csv, --text-classes" + (", not several" if sources else ""))
