@@ -81,6 +81,11 @@ def available_memory() -> int | None:
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
+    return physical_memory()
+
+
+def physical_memory() -> int | None:
+    """Bytes of the machine's physical memory (sysconf), or None where it cannot be read."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):

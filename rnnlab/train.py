@@ -54,6 +54,7 @@ from .init import initialize
 from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
 from .layers.dropout import check_rate
 from .layers.regularizers import check_regularizers
+from .memory import physical_memory
 from .metrics import batch_loss
 from .models import LastStep, Sequential
 from .errors import FormatError
@@ -308,13 +309,6 @@ def memory_needed(cfg: Config, input_size: int = 0, output_size: int = 0) -> dic
     return {"params": 5 * P * item,
             "activations": cfg.batch_size * steps * cfg.layers * dirs * H * (G + 2) * item,
             "data": SYNTHETIC_FIXED * (cfg.T or 100) * 2 * 4 if synthetic else 0}
-
-
-def physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def check_memory(cfg: Config, n=dict().get, input_size: int = 0, output_size: int = 0) -> None:

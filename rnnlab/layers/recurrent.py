@@ -55,7 +55,6 @@ takes its expectation and the two dropouts are off. Their masks come from ``laye
 """
 from __future__ import annotations
 
-import os
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -63,6 +62,7 @@ import numpy as np
 
 from ..checks import check_dtype_name, check_float_array, check_lengths, check_positive_int, check_seed
 from .. import engine
+from ..memory import physical_memory
 from ..engine.threads import run_pair, shard_batch
 from .regularizers import Regularizers, check_regularizers, draw_masks, zoneout
 
@@ -121,14 +121,6 @@ def check_mask(mask, batch: int, time: int, lengths=None) -> np.ndarray | None:
             raise ValueError(f"mask: expected 0 (masked) or 1 (valid) at every step, got {arr[where]!r} at "
                              f"index {where}")
     return arr.astype(bool)
-
-
-def _physical_memory() -> int:
-    """Bytes of this machine's memory (os.sysconf), or 1 PiB where the system does not say."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return 1 << 50
 
 
 def uniform_init(rng: np.random.Generator, shape: tuple, bound: float, dtype) -> np.ndarray:
@@ -253,7 +245,7 @@ class Recurrent:
         too_big = MemoryError(f"input_size={self.input_size}, hidden_size={H}, num_layers={self.num_layers}"
                               f"{', bidirectional' if self.bidirectional else ''}: the layer's weights, about "
                               f"{count:,} numbers (drawn in float64), do not fit in this machine's memory")
-        if 8 * count > _physical_memory():                # float64 while drawn: refused before allocating
+        if 8 * count > (physical_memory() or 1 << 50):    # float64 while drawn: refused before allocating
             raise too_big
         try:
             for layer in range(self.num_layers):
