@@ -380,8 +380,8 @@ static inline void SFX(grad_rows)(const int kc, const long kb, const float *A, c
                                   const int c0, const int w)
 {
     float tile[6 * 64] __attribute__((aligned(64)));
-    for (int r0 = a0; r0 < a1; r0 += 6) {
-        const int rows = a1 - r0 < 6 ? a1 - r0 : 6;
+    for (int r0 = a0, rows; r0 < a1; r0 += rows) {
+        rows = rn_rows(a1 - r0);
         SFX(kernT_tab)[rows - 1][nv - 1](kc, A + kb * lda + r0, lda, chunk, tile);
         for (int r = 0; r < rows; r++) {
             float *cr = C + (long)(r0 + r) * Nc + c0;
@@ -447,8 +447,8 @@ static void SFX(dx_item)(const rn_job *J, long M, long K, const float *da, const
     const int c0 = 64 * p, w = D - c0 < 64 ? D - c0 : 64, N = J->N;
     const float *panel = Wt + (long)pb * 16 * K;
     const long m1 = m0 + RN_MB < M ? m0 + RN_MB : M;
-    for (long r0 = m0; r0 < m1; r0 += 6) {
-        const int rows = m1 - r0 < 6 ? (int)(m1 - r0) : 6;
+    for (long r0 = m0, rows; r0 < m1; r0 += rows) {
+        rows = rn_rows(m1 - r0);
         SFX(kern)(rows, np_, K, da + r0 * K, K, panel, tile);
         for (int r = 0; r < rows; r++) {
             const long m = r0 + r;
@@ -552,8 +552,8 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
             const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
             const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             const float *panel = J->packed + (long)pb * 16 * GH;
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
+            for (int rb = 0, rows; rb < N; rb += rows) {
+                rows = rn_rows(N - rb);
                 SFX(kern)(rows, np_, GH, da + (long)rb * GH, GH, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -1647,8 +1647,8 @@ static void SFX(xw_block)(const rn_job *J, const int pb, const int t0, const int
     const int N = J->N, D = J->D, H = J->H;
     const float *panel = J->packed + (long)pb * 64 * (D + H), *x = J->x + (long)t0 * N * D;
     float tile[6 * 64] __attribute__((aligned(64)));
-    for (long q = 0, M = (long)(t1 - t0) * N; q < M; q += 6) {
-        const int rows = M - q < 6 ? (int)(M - q) : 6;
+    for (long q = 0, M = (long)(t1 - t0) * N, rows; q < M; q += rows) {
+        rows = rn_rows(M - q);
         SFX(kern)(rows, 4, D, x + q * D, D, panel, tile);
         for (int rr = 0; rr < rows; rr++) memcpy(xw + (q + rr) * lxw + pb * 64, tile + rr * 64, 64 * sizeof(float));
     }
@@ -1715,8 +1715,8 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
         for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
             const float *panel = J->packed + (long)pb * 64 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
+            for (int rb = 0, rows; rb < N; rb += rows) {
+                rows = rn_rows(N - rb);
                 if (xw)
                     SFX(kern_c0)(rows, 4, H, hk + rb * hpl, hpl, xw + ((long)(t - xt0) * N + rb) * lxw + pb * 64, lxw,
                                  panel + (long)D * 64, tile);
@@ -2386,8 +2386,8 @@ static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, i
         for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
             const float *panel = J->packed + (long)pb * 48 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
+            for (int rb = 0, rows; rb < N; rb += rows) {
+                rows = rn_rows(N - rb);
                 /* x_t W and h_{t-1} U apart: the n gate multiplies only the second by r */
                 SFX(kern)(rows, 3, D, xt + (long)rb * D, D, panel, tile_x);
                 SFX(kern)(rows, 3, H, hk + (long)rb * H, H, panel + (long)D * 48, tile);
@@ -2493,8 +2493,8 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
             const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
             const float *panel = J->packed + (long)pb * 16 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
+            for (int rb = 0, rows; rb < N; rb += rows) {
+                rows = rn_rows(N - rb);
                 SFX(kern2)(rows, np_, D, xt + (long)rb * D, D, H, hk + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -2668,8 +2668,8 @@ static inline __attribute__((always_inline)) void SFX(lstmp_fwd_body)(rn_job *J,
         for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
             const float *panel = J->packed + (long)pb * 64 * (D + P);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
+            for (int rb = 0, rows; rb < N; rb += rows) {
+                rows = rn_rows(N - rb);
                 SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, P, hp + (long)rb * P, P, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -2692,8 +2692,8 @@ static inline __attribute__((always_inline)) void SFX(lstmp_fwd_body)(rn_job *J,
             const int pb = 4 * (i % npp), np_ = nbp - pb < 4 ? nbp - pb : 4, p0 = pb * 16;
             const int lim = P - p0 < 64 ? P - p0 : 64, r0 = i / npp * rbs * 6, r1 = r0 + rbs * 6 < N ? r0 + rbs * 6 : N;
             const float *panel = J->packed_r + (long)pb * 16 * H;
-            for (int rb = r0; rb < r1; rb += 6) {
-                const int rows = r1 - rb < 6 ? r1 - rb : 6;
+            for (int rb = r0, rows; rb < r1; rb += rows) {
+                rows = rn_rows(r1 - rb);
                 SFX(kern)(rows, np_, H, mt + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -2770,8 +2770,8 @@ SFX(lstmp_bwd_units)(rn_job *J, int t, int u0, int lim, const float *panel, cons
     float sp[3 * 64] __attribute__((aligned(64)));
     memset(zero, 0, sizeof zero);
     if (pp) memset(sp, 0, sizeof sp);
-    for (int rb = 0; rb < N; rb += 6) {
-        const int rows = N - rb < 6 ? N - rb : 6;
+    for (int rb = 0, rows; rb < N; rb += rows) {
+        rows = rn_rows(N - rb);
         SFX(kern)(rows, nv, P, dht + (long)rb * P, P, panel, tile);          /* dm = dh^_t W_hr^T */
         for (int rr = 0; rr < rows; rr++) {
             const long n = rb + rr;
@@ -2886,8 +2886,8 @@ static inline __attribute__((always_inline)) void SFX(lstmp_bwd_body)(rn_job *J,
             const int pb = 4 * i, np_ = nbp - pb < 4 ? nbp - pb : 4, p0 = pb * 16;
             const int lim = P - p0 < np_ * 16 ? P - p0 : np_ * 16;
             const float *panel = J->packed + (long)pb * 16 * G4;
-            for (int rb = 0; rb < N; rb += 6) {
-                const int rows = N - rb < 6 ? N - rb : 6;
+            for (int rb = 0, rows; rb < N; rb += rows) {
+                rows = rn_rows(N - rb);
                 SFX(kern)(rows, np_, G4, da + (long)rb * G4, G4, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
