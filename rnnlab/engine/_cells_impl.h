@@ -325,12 +325,52 @@ static void SFX(pack_fwd)(const float *W, const float *U, int D, int H, int G, i
     }
 }
 
-/* M^T for M (rows x K): P[k][v 16 + l] = M[(pb + v) 16 + l, k] (0 past rows), at P + pb 16 K. */
+#if RN_AVX512
+/* The 16 x 16 transpose of r[0..15] (r[i][c] -> r[c][i]) in place: four levels, level b exchanging
+ * bit b of the row index with bit b of the column index between the rows i and i + b, two two-source
+ * permutes a pair (the off-diagonal b x b blocks swapped). */
+static inline void SFX(transpose16)(__m512 r[16])
+{
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#pragma GCC unroll 4
+    for (int b = 8; b >= 1; b >>= 1) {
+        const __m512i bit = _mm512_set1_epi32(b), sixteen = _mm512_set1_epi32(16);
+        const __mmask16 hi = _mm512_test_epi32_mask(lane, bit);        /* lanes c with c & b */
+        /* row i: c, or 16 + c - b where c & b; row i + b: c + b, or 16 + c where c & b */
+        const __m512i lo_idx = _mm512_mask_add_epi32(lane, hi, lane, _mm512_sub_epi32(sixteen, bit));
+        const __m512i hi_idx = _mm512_mask_add_epi32(_mm512_add_epi32(lane, bit), hi, lane, sixteen);
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            if (!(i & b)) {
+                const __m512 a = r[i], c = r[i + b];
+                r[i] = _mm512_permutex2var_ps(a, lo_idx, c);
+                r[i + b] = _mm512_permutex2var_ps(a, hi_idx, c);
+            }
+    }
+}
+#endif
+
+/* M^T for M (rows x K): P[k][v 16 + l] = M[(pb + v) 16 + l, k] (0 past rows), at P + pb 16 K. With
+ * AVX-512, 16 x 16 blocks: 16 rows' 16 contiguous floats in, transposed in registers, 16 stores out
+ * (the scalar loop reads M's column at a stride of K floats, 6 cycles a float measured). */
 static void SFX(pack_t)(const float *Mat, int rows, long K, int pb, int nb, float *P)
 {
     float *base = P + (long)pb * 16 * K;
     const int W = nb * 16;
-    for (long k = 0; k < K; k++)
+    long k0 = 0;
+#if RN_AVX512
+    for (; k0 + 16 <= K; k0 += 16)
+        for (int v = 0; v < nb; v++) {
+            __m512 r[16];
+            for (int l = 0; l < 16; l++) {
+                const int unit = (pb + v) * 16 + l;
+                r[l] = unit < rows ? _mm512_loadu_ps(Mat + (long)unit * K + k0) : _mm512_setzero_ps();
+            }
+            SFX(transpose16)(r);
+            for (int j = 0; j < 16; j++) _mm512_storeu_ps(base + (k0 + j) * W + v * 16, r[j]);
+        }
+#endif
+    for (long k = k0; k < K; k++)
         for (int v = 0; v < nb; v++)
             for (int l = 0; l < 16; l++) {
                 const int unit = (pb + v) * 16 + l;
