@@ -1597,6 +1597,50 @@ static inline void SFX(lstm_units)(const int len, float *a, long H, const float 
     }
 }
 
+/* lstm_units for R rows at once (R a constant, 1 or 2), rows rr at a + rr G4, tr + 64 rr, cp, cn, tc
+ * + rr H and hn + rr hns: the same operations on every unit (the same bits), interleaved so that the
+ * rows' activation chains (tanh(a_g), then c_t, then tanh(c_t): about 110 cycles of latency a vector)
+ * overlap instead of running one row after the other (measured, paired: inference 0.95-0.99 of
+ * one row at a time; 3 rows no faster, 6 slower: their registers spill). */
+static inline __attribute__((always_inline)) void
+SFX(lstm_units_r)(const int R, const int len, float *a, const long G4, long H, const float *bu, const float *tr,
+                  const float *cp, float *cn, float *hn, const long hns, float *tc)
+{
+    int l = 0;
+    for (; l + VL <= len; l += VL) {
+        SFX(vf) i[2], f[2], o[2], g[2], c[2], th[2];
+        const SFX(vf) bi = V_LD(bu + l), bf = V_LD(bu + H + l), bo = V_LD(bu + 2 * H + l), bg = V_LD(bu + 3 * H + l);
+#pragma GCC unroll 2
+        for (int rr = 0; rr < R; rr++) {
+            const float *t = tr + rr * 64 + l;
+            i[rr] = SFX(vsig)(V_ADD(bi, V_LD(t)));
+            f[rr] = SFX(vsig)(V_ADD(bf, V_LD(t + 16)));
+            o[rr] = SFX(vsig)(V_ADD(bo, V_LD(t + 32)));
+            g[rr] = SFX(vtanh)(V_ADD(bg, V_LD(t + 48)));
+        }
+#pragma GCC unroll 2
+        for (int rr = 0; rr < R; rr++) {
+            if (a) {
+                float *ar = a + rr * G4 + l;
+                V_ST(ar, i[rr]); V_ST(ar + H, f[rr]); V_ST(ar + 2 * H, o[rr]); V_ST(ar + 3 * H, g[rr]);
+            }
+            c[rr] = V_FMA(f[rr], V_LD(cp + rr * H + l), V_MUL(i[rr], g[rr]));      /* c_t = f c_{t-1} + i g */
+        }
+#pragma GCC unroll 2
+        for (int rr = 0; rr < R; rr++) th[rr] = SFX(vtanh)(c[rr]);
+#pragma GCC unroll 2
+        for (int rr = 0; rr < R; rr++) {
+            if (tc) V_ST(tc + rr * H + l, th[rr]);
+            V_ST(cn + rr * H + l, c[rr]);
+            V_ST(hn + rr * hns + l, V_MUL(o[rr], th[rr]));                       /* h_t = o tanh(c_t) */
+        }
+    }
+    if (l < len)
+        for (int rr = 0; rr < R; rr++)
+            SFX(lstm_units)(len - l, a ? a + rr * G4 + l : 0, H, bu + l, tr + rr * 64 + l, cp + rr * H + l,
+                            cn + rr * H + l, hn + rr * hns + l, tc ? tc + rr * H + l : 0);
+}
+
 /* lstm_units with the variant options (lstm_variants.py's lstmv_step_forward, regularizers.py's
  * zoneout), for one batch row, len <= 16 units from u0:
  *   a_i += p_i c_{t-1}, a_f += p_f c_{t-1}          (pp: peepholes p_i, p_f, p_o at pp, pp + H, pp + 2 H)
@@ -1763,6 +1807,17 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
                 else
                     SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, H, hk + rb * hpl, hpl, panel, tile);
                 if (variant == 2) continue;                  /* RN_FLOOR: the product alone */
+                if (!variant)                                /* the plain cell: rows 2 at a time */
+                    for (int r0 = 0; r0 < rows; r0 += 2) {
+                        const long n = rb + r0;
+                        float *an = a ? a + n * G4 + u0 : 0, *tcn = tc ? tc + n * H + u0 : 0;
+                        if (rows - r0 >= 2)
+                            SFX(lstm_units_r)(2, lim, an, G4, H, b + u0, tile + r0 * 64, cp + n * H + u0,
+                                              cn + n * H + u0, hn + n * hns + u0, hns, tcn);
+                        else
+                            SFX(lstm_units_r)(1, lim, an, G4, H, b + u0, tile + r0 * 64, cp + n * H + u0,
+                                              cn + n * H + u0, hn + n * hns + u0, hns, tcn);
+                    }
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
                     float *an = a ? a + n * G4 + u0 : 0, *cnn = cn + n * H + u0, *hnn = hn + n * hns + u0;
@@ -1773,8 +1828,6 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
                                           J->zh ? J->zh + n * H + u0 : 0, J->zc ? J->zc + n * H + u0 : 0,
                                           J->chat ? J->chat + ((long)t * N + n) * H + u0 : 0, slope, gclip,
                                           kt ? kt + n * 4 * nb + pb : 0, nb);
-                    else
-                        SFX(lstm_units)(lim, an, H, b + u0, tile + rr * 64, cpn, cnn, hnn, tc ? tc + n * H + u0 : 0);
                     if (m) {                                         /* ragged: y = m h, carry */
                         const float mv = m[n];
                         for (int l = 0; l < lim; l++) yt[n * J->y_ns + u0 + l] = hnn[l] * mv;
