@@ -266,6 +266,19 @@ static inline void SFX(add_f)(float *dst, const float *src, const long n)
 #endif
 }
 
+/* The rows of the micro-kernel's next row block when r rows are left: with AVX-512, rn_rows' even
+ * split (its kernel sums each row alone in the same order whatever the block's rows: the same bits);
+ * elsewhere blocks of 6 and the rest, as always: the compiler vectorizes the plain-C kernel for each
+ * row count its own way, and a different split would change the AVX2 engine's rounding. */
+static inline int SFX(tile_rows)(long r)
+{
+#if RN_AVX512
+    return rn_rows(r);
+#else
+    return r < 6 ? (int)r : 6;
+#endif
+}
+
 static inline SFX(vf) SFX(vtanh)(SFX(vf) z)
 {
     const float lim = 7.90531110763549805f;
@@ -452,7 +465,7 @@ static inline void SFX(grad_rows)(const int kc, const long kb, const float *A, c
 {
     float tile[6 * 64] __attribute__((aligned(64)));
     for (int r0 = a0, rows; r0 < a1; r0 += rows) {
-        rows = rn_rows(a1 - r0);
+        rows = SFX(tile_rows)(a1 - r0);
         SFX(kernT_tab)[rows - 1][nv - 1](kc, A + kb * lda + r0, lda, chunk, tile);
         for (int r = 0; r < rows; r++) {
             float *cr = C + (long)(r0 + r) * Nc + c0;
@@ -526,7 +539,7 @@ static void SFX(dx_item)(const rn_job *J, long M, long K, const float *da, const
     const float *panel = Wt + (long)pb * 16 * K;
     const long m1 = m0 + RN_MB < M ? m0 + RN_MB : M;
     for (long r0 = m0, rows; r0 < m1; r0 += rows) {
-        rows = rn_rows(m1 - r0);
+        rows = SFX(tile_rows)(m1 - r0);
         SFX(kern)(rows, np_, K, da + r0 * K, K, panel, tile);
         for (int r = 0; r < rows; r++) {
             const long m = r0 + r;
@@ -631,7 +644,7 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
             const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             const float *panel = J->packed + (long)pb * 16 * GH;
             for (int rb = 0, rows; rb < N; rb += rows) {
-                rows = rn_rows(N - rb);
+                rows = SFX(tile_rows)(N - rb);
                 SFX(kern)(rows, np_, GH, da + (long)rb * GH, GH, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -1770,7 +1783,7 @@ static void SFX(xw_block)(const rn_job *J, const int pb, const int t0, const int
     const float *panel = J->packed + (long)pb * 64 * (D + H), *x = J->x + (long)t0 * N * D;
     float tile[6 * 64] __attribute__((aligned(64)));
     for (long q = 0, M = (long)(t1 - t0) * N, rows; q < M; q += rows) {
-        rows = rn_rows(M - q);
+        rows = SFX(tile_rows)(M - q);
         SFX(kern)(rows, 4, D, x + q * D, D, panel, tile);
         for (int rr = 0; rr < rows; rr++) memcpy(xw + (q + rr) * lxw + pb * 64, tile + rr * 64, 64 * sizeof(float));
     }
@@ -1838,7 +1851,7 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
             const float *panel = J->packed + (long)pb * 64 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (int rb = 0, rows; rb < N; rb += rows) {
-                rows = rn_rows(N - rb);
+                rows = SFX(tile_rows)(N - rb);
                 if (xw)
                     SFX(kern_c0)(rows, 4, H, hk + rb * hpl, hpl, xw + ((long)(t - xt0) * N + rb) * lxw + pb * 64, lxw,
                                  panel + (long)D * 64, tile);
@@ -2518,7 +2531,7 @@ static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, i
             const float *panel = J->packed + (long)pb * 48 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (int rb = 0, rows; rb < N; rb += rows) {
-                rows = rn_rows(N - rb);
+                rows = SFX(tile_rows)(N - rb);
                 /* x_t W and h_{t-1} U apart: the n gate multiplies only the second by r */
                 SFX(kern)(rows, 3, D, xt + (long)rb * D, D, panel, tile_x);
                 SFX(kern)(rows, 3, H, hk + (long)rb * H, H, panel + (long)D * 48, tile);
@@ -2625,7 +2638,7 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
             const float *panel = J->packed + (long)pb * 16 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             for (int rb = 0, rows; rb < N; rb += rows) {
-                rows = rn_rows(N - rb);
+                rows = SFX(tile_rows)(N - rb);
                 SFX(kern2)(rows, np_, D, xt + (long)rb * D, D, H, hk + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -2800,7 +2813,7 @@ static inline __attribute__((always_inline)) void SFX(lstmp_fwd_body)(rn_job *J,
             const float *panel = J->packed + (long)pb * 64 * (D + P);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
             for (int rb = 0, rows; rb < N; rb += rows) {
-                rows = rn_rows(N - rb);
+                rows = SFX(tile_rows)(N - rb);
                 SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, P, hp + (long)rb * P, P, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -2824,7 +2837,7 @@ static inline __attribute__((always_inline)) void SFX(lstmp_fwd_body)(rn_job *J,
             const int lim = P - p0 < 64 ? P - p0 : 64, r0 = i / npp * rbs * 6, r1 = r0 + rbs * 6 < N ? r0 + rbs * 6 : N;
             const float *panel = J->packed_r + (long)pb * 16 * H;
             for (int rb = r0, rows; rb < r1; rb += rows) {
-                rows = rn_rows(r1 - rb);
+                rows = SFX(tile_rows)(r1 - rb);
                 SFX(kern)(rows, np_, H, mt + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -2902,7 +2915,7 @@ SFX(lstmp_bwd_units)(rn_job *J, int t, int u0, int lim, const float *panel, cons
     memset(zero, 0, sizeof zero);
     if (pp) memset(sp, 0, sizeof sp);
     for (int rb = 0, rows; rb < N; rb += rows) {
-        rows = rn_rows(N - rb);
+        rows = SFX(tile_rows)(N - rb);
         SFX(kern)(rows, nv, P, dht + (long)rb * P, P, panel, tile);          /* dm = dh^_t W_hr^T */
         for (int rr = 0; rr < rows; rr++) {
             const long n = rb + rr;
@@ -3018,7 +3031,7 @@ static inline __attribute__((always_inline)) void SFX(lstmp_bwd_body)(rn_job *J,
             const int lim = P - p0 < np_ * 16 ? P - p0 : np_ * 16;
             const float *panel = J->packed + (long)pb * 16 * G4;
             for (int rb = 0, rows; rb < N; rb += rows) {
-                rows = rn_rows(N - rb);
+                rows = SFX(tile_rows)(N - rb);
                 SFX(kern)(rows, np_, G4, da + (long)rb * G4, G4, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
