@@ -190,8 +190,9 @@ static inline int rn_claim(atomic_long *claim, rn_sync *S)
 
 /* The rows of the micro-kernel's next row block when r rows are left: the fewest blocks of at most 6
  * rows, as even as they go (32 rows: 6, 6, 5, 5, 5, 5, not five 6-row blocks and a 2-row one, which
- * streams the same packed weights from L2 for a third of the arithmetic). A block's rows are
- * independent sums, so the split changes no bits. */
+ * streams the same packed weights from L2 for a third of the arithmetic). The AVX-512 kernel sums
+ * each of a block's rows alone, so there the split changes no bits (tile_rows in _cells_impl.h uses
+ * it for that kernel only). */
 static inline int rn_rows(long r)
 {
     const long blocks = (r + 5) / 6;
