@@ -227,8 +227,15 @@ def predict(model, x, lengths=None, batch_size: int = 256):
 
 def predict_proba(model, x, lengths=None, batch_size: int = 256, multilabel: bool = False):
     """Class probabilities: softmax over the outputs of ``predict`` (``multilabel``: an independent
-    sigmoid per label). A head that already ends in softmax or sigmoid is returned as it is."""
+    sigmoid per label). A head that already ends in softmax or sigmoid is returned as it is.
+    ValueError for a head of one output without ``multilabel``: a softmax over one output is 1 for
+    every input (a regression head; a single logit wants multilabel=True)."""
     out = predict(model, x, lengths, batch_size)
+    width = (out[0] if isinstance(out, list) and out else out).shape[-1]
+    if width == 1 and not multilabel:
+        raise ValueError("predict_proba: the model has one output, and a softmax over one output is 1 for "
+                         "every input (a regression head: use predict; one logit of a binary label: "
+                         "multilabel=True gives its sigmoid)")
     last = model.layers[-1] if hasattr(model, "layers") else model
     if getattr(last, "activation", None) in ("softmax", "sigmoid"):
         return out

@@ -172,6 +172,18 @@ def test_predict_keeps_the_order_and_equals_forward():
     np.testing.assert_array_equal(proba.argmax(-1), out.argmax(-1))
 
 
+def test_predict_proba_refuses_a_single_output_head_without_multilabel():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((6, 4, 2)).astype(np.float32)
+    model = Sequential([GRU(2, 5, seed=0), LastStep(), Dense(5, 1, seed=1)])
+    with pytest.raises(ValueError, match="predict_proba: the model has one output.*use predict.*multilabel=True"):
+        rnnlab.predict_proba(model, x)
+    with pytest.raises(ValueError, match="predict_proba: the model has one output"):
+        model.predict_proba(x)
+    proba = rnnlab.predict_proba(model, x, multilabel=True)      # one logit: its sigmoid
+    np.testing.assert_allclose(proba, 1 / (1 + np.exp(-rnnlab.predict(model, x))), rtol=1e-6)
+
+
 def test_predict_on_a_list_gives_each_sequence_its_own_steps():
     rng = np.random.default_rng(8)
     xs = [rng.standard_normal((n, 2)).astype(np.float32) for n in (3, 7, 1, 5, 4)]

@@ -125,6 +125,8 @@ def test_bidirectional_refuses_to_stream():
     (np.zeros((2, 4)), r"x_t: expected shape \(N, 3\) \(batch, input_size\), got \(2, 4\)"),
     (np.zeros(3), r"x_t: expected shape \(N, 3\)"),
     (np.zeros((2, 3), np.int64), "x_t: expected a floating-point array"),
+    (np.array([[0.0, np.nan, 0.0]], np.float32), r"x_t: expected finite values, got nan at index \(0, 1\)"),
+    (np.array([[0.0, 0.0, 0.0], [np.inf, 0.0, 0.0]]), r"x_t: expected finite values, got inf at index \(1, 0\)"),
 ])
 def test_bad_input_names_x_t(x_t, match):
     with pytest.raises(ValueError, match=match):
@@ -163,6 +165,8 @@ def test_sequential_bad_input_and_modes():
     model.eval()
     y_t, _ = model.step(np.zeros((1, 3), np.float32))
     assert y_t.shape == (1, 2)
+    with pytest.raises(ValueError, match=r"x_t: expected finite values, got -inf at index \(0, 2\)"):
+        model.step(np.array([[0.0, 1.0, -np.inf]], np.float32))
     dense_first = Sequential([Dense(3, 4), GRU(4, 2)])
     with pytest.raises(ValueError, match=r"x_t: expected last dimension 3"):
         dense_first.step(np.zeros((1, 4), np.float32))

@@ -625,9 +625,10 @@ class Recurrent:
         x[:, 0], x[:, 1], ... gives forward(x)'s y[:, t] and, after the last step, its final state.
         The returned state is new arrays; the ones passed in are left unchanged.
 
-        Shapes and dtypes are checked (ValueError naming x_t or state); values are not, so a NaN
-        propagates as in any arithmetic. A bidirectional layer refuses (ValueError): its reverse
-        direction needs the end of the sequence.
+        Shapes and dtypes are checked, and x_t's values (NaN or inf: ValueError naming x_t or state,
+        as ``forward`` checks x); the state's values are not (about 1 us per array per step, and a
+        state that step returned is finite when its inputs were). A bidirectional layer refuses
+        (ValueError): its reverse direction needs the end of the sequence.
         """
         return self._step(x_t, state, "x_t", "state", "step")
 
@@ -644,6 +645,10 @@ class Recurrent:
             raise ValueError(f"{x_name}: expected a floating-point array (float32 or float64), got dtype {x_t.dtype}")
         if x_t.ndim != 2 or x_t.shape[1] != self.input_size or x_t.shape[0] < 1:
             raise ValueError(f"{x_name}: expected shape (N, {self.input_size}) (batch, input_size), got {x_t.shape}")
+        if x_name == "x_t" and not np.isfinite(x_t).all():        # the caller's data (a layer inside a
+            bad = np.argwhere(~np.isfinite(x_t))[0]                   # Sequential gets computed values)
+            raise ValueError(f"{x_name}: expected finite values, got {x_t[tuple(bad)]} at index "
+                             f"{tuple(int(i) for i in bad)}")
         if x_t.dtype != self.dtype:
             x_t = x_t.astype(self.dtype)
         parts = self._stream_state(state, x_t.shape[0], state_name)
