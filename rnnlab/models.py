@@ -135,6 +135,11 @@ class Sequential:
     kind = "Sequential"
 
     def __init__(self, layers):
+        if hasattr(layers, "forward") and hasattr(layers, "params"):
+            raise ValueError(f"layers: expected a list of layers, got one layer ({type(layers).__name__}): "
+                             f"Sequential([layer])")
+        if not isinstance(layers, (list, tuple)) and not hasattr(layers, "__iter__"):
+            raise ValueError(f"layers: expected a list of layers, got {type(layers).__name__}")
         layers = list(layers)
         if not layers:
             raise ValueError("layers: expected at least one layer, got an empty list")

@@ -137,6 +137,15 @@ def test_a_read_only_out_is_one_error_line(tmp_path, capsys):
     assert err.startswith(f"rnnlab train: error: --out: cannot write the run folder {out!r}")
 
 
+def test_an_out_below_a_file_is_one_error_line_naming_out(tmp_path, capsys):
+    (tmp_path / "data.npz").write_bytes(b"x")
+    out = str(tmp_path / "data.npz" / "run")
+    assert main(["train", *TINY, "--out", out]) == 2
+    err = one_error(capsys)
+    assert err.startswith(f"rnnlab train: error: --out: cannot create the run folder {out!r} (Not a directory)")
+    assert (tmp_path / "data.npz").read_bytes() == b"x"
+
+
 def test_a_full_disk_is_one_error_line(tmp_path, monkeypatch, capsys):
     def full(*args, **kw):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -108,6 +108,10 @@ def test_sequential_checks_its_layers():
         Sequential([])
     with pytest.raises(ValueError, match=r"layers\[1\]: expected an rnnlab layer, got int"):
         Sequential([rnnlab.Dense(2, 2), 3])
+    with pytest.raises(ValueError, match=r"layers: expected a list of layers, got one layer \(LSTM\): Sequential\(\[layer\]\)"):
+        Sequential(rnnlab.LSTM(3, 4))
+    with pytest.raises(ValueError, match="layers: expected a list of layers, got int"):
+        Sequential(5)
     with pytest.raises(ValueError, match="directions: expected 1, 2 or None"):
         LastStep(3)
 

@@ -146,7 +146,12 @@ def open_run(out, run_files, resume: bool = False, overwrite: bool = False, flag
         if os.path.exists(out) and not os.path.isdir(out):
             raise ValueError(f"{flag}: {out!r} is a file, expected a folder")
         created = not os.path.exists(out)
-        os.makedirs(out, exist_ok=True)
+        try:
+            os.makedirs(out, exist_ok=True)
+        except OSError as err:                  # a file on the path, or a place with no new folders
+            if err.errno in WRITE_ERRNOS:
+                raise
+            raise ValueError(f"{flag}: cannot create the run folder {out!r} ({err.strerror or err})") from err
         try:
             lock = acquire(out, flag)
         except BaseException:
