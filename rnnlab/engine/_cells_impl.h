@@ -236,7 +236,7 @@ typedef float SFX(vf);
  * V_BITS(d, bits): d where bit k of bits is set, else 0, lane by lane */
 
 /* dst[0 .. n - 1] = src[...], or += (copy_f, add_f): vector moves, the last n % VL floats under a
- * mask (AVX-512) or one at a time. The loops they replace became memmove calls, one per row of a
+ * mask (AVX-512) or one at a time. The loops they replace became memcpy calls, one per row of a
  * product tile (6% of a (28, 64, 28, 128) training step in perf). */
 static inline void SFX(copy_f)(float *dst, const float *src, const long n)
 {
