@@ -144,7 +144,7 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
         patience: int | None = None, select: str = "loss", out: str | None = None, resume: bool = False,
         seed: int = 0, progress: bool = True, callbacks=(), momentum: float = 0.0,
         weight_decay: float = 0.0, checkpoint_every: int = 0, max_minutes: float = 0.0,
-        stop_after_steps: int | None = None) -> History:
+        stop_after_steps: int | None = None, overwrite: bool = False) -> History:
     """Train ``model`` (a Sequential, changed in place) on (x, y); returns a ``History``.
 
     x, y, lengths: see rnnlab.data.arrays (float (N, T, D), a list of (T_i, D), token ids (N, T);
@@ -158,7 +158,8 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
     better validation ``select`` ("loss" | "accuracy"); None: never.
     ``out``: run folder (checkpoint.npz, metrics.jsonl, model.npz, metrics.json); ``resume``: continue
     the run in ``out`` exactly where its checkpoint stands (same data and model architecture needed);
-    ``checkpoint_every`` steps, ``max_minutes``, ``stop_after_steps``: as ``rnnlab.train.train``.
+    ``overwrite``: replace the run that ``out`` holds (its files are removed once every check has
+    passed; a folder holding other files is refused); ``checkpoint_every`` steps, ``max_minutes``, ``stop_after_steps``: as ``rnnlab.train.train``.
     ``callbacks``: functions called with each epoch's log line (a dict); returning False stops.
     ``seed`` fixes the batch order and the validation split; the model's parameters are its own.
 
@@ -185,7 +186,7 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
                  max_minutes=max_minutes, eval_batch_size=256, **describe(model))
     echo = print if progress else (lambda *a: None)
     result = train(cfg, out=out, resume=resume, progress=progress, stop_after_steps=stop_after_steps,
-                   task=task, echo=echo, model=model, callbacks=callbacks)
+                   task=task, echo=echo, model=model, callbacks=callbacks, overwrite=overwrite, flag="out")
     log = result["history"]
     keys = [k for k in (log[0] if log else {}) if k not in ("epoch", "step", "sequences")]
     rows = split_rows(len(task.train) + len(task.valid), validation_split, seed)[1] \

@@ -507,7 +507,7 @@ def restore(header: dict, arrays: dict, model, best: dict, opt, path=CHECKPOINT)
 
 def train(cfg: Config, out: str | None = None, resume: bool = False, progress: bool | None = None,
           stop_after_steps: int | None = None, task=None, echo=print, overwrite: bool = False,
-          model=None, callbacks=(), world: World | None = None) -> dict:
+          model=None, callbacks=(), world: World | None = None, flag: str = "--out") -> dict:
     """Train as ``cfg`` says; returns {"config", "valid", "test", "history", "complete", ...}.
 
     ``out``: run folder (checkpoints, logs, model), held with a lock for the run; a folder that
@@ -520,16 +520,18 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     stops training there. ``world``: the processes that train together (rnnlab.training.distributed;
     default: data-parallel when started under mpiexec, else one process; ``World()``: this process alone).
 
+    ``flag``: the name errors give ``out`` (the command's --out; rnnlab.fit passes "out", and the
+    errors then offer resume=True and overwrite=True).
     Raises ValueError naming the flag for a busy, used or unwritable ``out``, ``Diverged`` (a
     ValueError) when the loss, a gradient or a parameter stops being finite.
     """
     if resume and not out:
-        raise ValueError("resume: needs the run folder (--out) that holds the checkpoint")
+        raise ValueError(f"resume: needs the run folder ({flag}) that holds the checkpoint")
     world = world or mpi_world()        # one process, or data-parallel under mpiexec (training.distributed)
     if not world.is_root:               # rank 0 alone holds the run folder, writes and prints
         echo, progress = (lambda *a, **k: None), False
     with world.guard("rnnlab train"), held(out if world.is_root else None, RUN_FILES, resume=resume,
-                                            overwrite=overwrite) as begin:
+                                            overwrite=overwrite, flag=flag) as begin:
         if world.size > 1:
             echo(world.describe())
         run = start(cfg, out, resume, task, model, world)                            # 1. start or resume

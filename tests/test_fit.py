@@ -283,3 +283,19 @@ def test_one_hot_y_is_refused_with_the_class_ids_to_pass():
         quiet_fit(model, x, np.eye(2)[ids], epochs=1)
     assert quiet_fit(model, x, np.eye(2)[ids], epochs=1, loss="mse").kind == "regression"
     assert quiet_fit(model, x, ids, epochs=1).kind == "classify"
+
+
+def test_fit_names_its_own_arguments_for_a_used_run_folder(tmp_path):
+    rng = np.random.default_rng(11)
+    x, y = sign_task(rng, N=24, T=4)
+    out = str(tmp_path / "run")
+    first = quiet_fit(classifier(H=4), x, y, epochs=1, out=out)
+    with pytest.raises(ValueError, match=r"^out: .* already holds a run .*continue it with resume=True or "
+                                         r"replace it with overwrite=True$"):
+        quiet_fit(classifier(H=4), x, y, epochs=1, out=out)
+    with pytest.raises(ValueError, match="overwrite=True: cannot be combined with resume=True"):
+        quiet_fit(classifier(H=4), x, y, epochs=1, out=out, resume=True, overwrite=True)
+    with pytest.raises(FileNotFoundError, match=r"resume=True: no run folder at .*nothere"):
+        quiet_fit(classifier(H=4), x, y, epochs=1, out=str(tmp_path / "nothere"), resume=True)
+    again = quiet_fit(classifier(H=4, seed=5), x, y, epochs=2, out=out, overwrite=True)
+    assert len(again.history["train_loss"]) == 2 and len(first.history["train_loss"]) == 1

@@ -27,9 +27,9 @@ class EpochEnd(NamedTuple):
 
 
 @contextmanager
-def held(out, run_files, resume: bool = False, overwrite: bool = False):
+def held(out, run_files, resume: bool = False, overwrite: bool = False, flag: str = "--out"):
     """Hold the run folder ``out`` (None: no folder) for a run: its lock and rules (run_folder.open_run),
-    write errors named by ``--out``. Yields ``begin``: call it once everything that can fail before
+    errors named by ``flag`` (the command's --out, or rnnlab.fit's out=). Yields ``begin``: call it once everything that can fail before
     training (config, data, memory, model) passed; with ``overwrite`` it removes the previous run then,
     so a refused run keeps it (a no-op without a folder or on resume). NumPy's overflow warnings are silenced: the divergence checks stop
     the run with its epoch and step, the warnings would only print before that message."""
@@ -37,7 +37,7 @@ def held(out, run_files, resume: bool = False, overwrite: bool = False):
         if not out:
             yield lambda: None
             return
-        with open_run(out, run_files, resume=resume, overwrite=overwrite) as begin, writing(out):
+        with open_run(out, run_files, resume=resume, overwrite=overwrite, flag=flag) as begin, writing(out, flag):
             yield begin
 
 

@@ -99,6 +99,12 @@ def clean_tmp(out) -> list:
     return stale
 
 
+def option_names(flag: str) -> tuple:
+    """The names under which errors offer resuming and overwriting: the command's flags where ``flag``
+    is one (--out), else rnnlab.fit's arguments (out=)."""
+    return ("--resume", "--overwrite") if flag.startswith("--") else ("resume=True", "overwrite=True")
+
+
 def claim(out, run_files, overwrite: bool, flag: str = "--out") -> list:
     """A fresh run may start in ``out``: it is empty, or ``overwrite`` will replace a previous run's
     files (``run_files``, names). Anything else there is refused, naming the files. Returns the names
@@ -112,9 +118,10 @@ def claim(out, run_files, overwrite: bool, flag: str = "--out") -> list:
                          f"({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); "
                          f"choose an empty or new {flag}")
     if not overwrite:
-        how = "continue it with --resume or " if any(n.endswith(".npz") for n in present) else ""
+        resume_name, overwrite_name = option_names(flag)
+        how = f"continue it with {resume_name} or " if any(n.endswith(".npz") for n in present) else ""
         raise ValueError(f"{flag}: {os.fspath(out)!r} already holds a run ({', '.join(present)}); "
-                         f"{how}replace it with --overwrite")
+                         f"{how}replace it with {overwrite_name}")
     return present
 
 
@@ -137,11 +144,14 @@ def open_run(out, run_files, resume: bool = False, overwrite: bool = False, flag
     Yields ``begin``, to call once the run's checks passed and before it writes: it removes the
     previous run's files (``overwrite``). Raises ValueError naming ``flag`` (busy, already used, not
     writable)."""
+    resume_name, overwrite_name = option_names(flag)
     if resume and overwrite:
-        raise ValueError("--overwrite: cannot be combined with --resume (continue the run, or replace it)")
+        raise ValueError(f"{overwrite_name}: cannot be combined with {resume_name} (continue the run, or "
+                         f"replace it)")
     out = os.fspath(out)
     if resume and not os.path.isdir(out):
-        raise FileNotFoundError(f"--resume: no run folder at {out!r} (train with {flag} first)")
+        first = flag if flag.startswith("--") else f"{flag}={out!r} and no resume"
+        raise FileNotFoundError(f"{resume_name}: no run folder at {out!r} (train with {first} first)")
     with writing(out, flag):
         if os.path.exists(out) and not os.path.isdir(out):
             raise ValueError(f"{flag}: {out!r} is a file, expected a folder")
