@@ -360,3 +360,20 @@ def test_sst_divergence_stops_and_keeps_the_finite_checkpoints(sst, tmp_path, mo
     from rnnlab.trees.saving import read
     header, params, _ = read(out / "last.npz")
     assert header["meta"]["epoch"] == 1 and all(np.isfinite(v).all() for v in params.values())
+
+
+def test_train_says_when_nothing_is_saved_or_nothing_is_left_to_train(tmp_path, capsys):
+    loud = [a for a in TINY if a != "--quiet"]
+    assert main(["train", *loud]) == 0
+    err = capsys.readouterr().err
+    assert "rnnlab train: no --out: the trained model is not saved" in err
+    out = str(tmp_path / "run")
+    assert main(["train", *loud, "--out", out]) == 0
+    assert "no --out" not in capsys.readouterr().err
+    assert main(["train", "--out", out, "--resume", "--epochs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "--epochs 1: the run in --out has finished 2 epoch(s) already; nothing more to train" in err
+    assert main(["train", "--out", out, "--resume", "--epochs", "3"]) == 0
+    assert "nothing more to train" not in capsys.readouterr().err
+    assert main(["train", *TINY]) == 0                                # --quiet: no notice
+    assert capsys.readouterr().err == ""

@@ -17,6 +17,7 @@ import argparse
 
 import json
 import os
+import sys
 from dataclasses import fields
 
 from ..checks import flag
@@ -252,11 +253,19 @@ def run(args) -> int:
             raise ValueError("--resume: needs --out, the run folder that holds the checkpoint")
         config_from_args(args)                  # the new --epochs / --max-minutes, checked by their flags
         ckpt = os.path.join(args.out, CHECKPOINT)
-        saved = checkpoint_config(ckpt, load_checkpoint(ckpt)[0])
+        header = load_checkpoint(ckpt)[0]
+        saved = checkpoint_config(ckpt, header)
         cfg = Config.from_dict({**saved, "epochs": args.epochs or saved["epochs"],
                                 "max_minutes": saved["max_minutes"] if args.max_minutes is None else args.max_minutes})
+        done = header["state"].get("epoch") if isinstance(header.get("state"), dict) else None
+        if args.epochs and isinstance(done, int) and not isinstance(done, bool) and done >= args.epochs \
+                and not args.quiet:
+            print(f"rnnlab train: --epochs {args.epochs}: the run in --out has finished {done} epoch(s) "
+                  f"already; nothing more to train (give a larger --epochs to continue it)", file=sys.stderr)
     else:
         cfg = config_from_args(args)
+    if not args.out and not args.quiet and world().is_root:
+        print("rnnlab train: no --out: the trained model is not saved (give --out DIR to keep it)", file=sys.stderr)
     echo = (lambda *a: None) if args.quiet else print
     result = train(cfg, out=args.out, resume=args.resume, progress=False if args.quiet else None, echo=echo,
                    overwrite=args.overwrite)
