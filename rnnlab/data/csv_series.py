@@ -45,12 +45,13 @@ from .dataset import Task
 PYTHON_NAMES = {k: k for k in ("csv", "target", "features", "window", "horizon", "valid_split", "test_split")}
 
 
-def read_columns(path, columns: list[str], name: str = "path") -> tuple[np.ndarray, np.ndarray]:
+def read_columns(path, columns: list[str], name: str = "path", asked: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(values (n, len(columns)) float64, lines (n,)): the named columns of the CSV file ``path``, each
     row with the file line it came from. Blank lines may end the file, not separate rows. Raises
     FileNotFoundError, or ValueError naming the file, the line and the column of a missing column, a
     column named twice, a row whose field count differs from the header's, a blank line between rows
-    or a cell that is not a finite number."""
+    or a cell that is not a finite number; ``asked`` maps a column to the argument that named it (a
+    missing column's error names that argument too)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{name}: no file at {path!r}")
@@ -69,7 +70,8 @@ def read_columns(path, columns: list[str], name: str = "path") -> tuple[np.ndarr
             where = []
             for c in columns:
                 if c not in header:
-                    raise ValueError(f"{path}:1: no column {c!r}; the header names {header}")
+                    by = f" (named by {asked[c]})" if asked and c in asked else ""
+                    raise ValueError(f"{path}:1: no column {c!r}{by}; the header names {header}")
                 where.append(header.index(c))
             values, lines, blank = [], [], None
             for row in reader:
@@ -180,7 +182,8 @@ def load(path, target: str, window: int = 50, horizon: int = 1, features=None, v
     check_real(n_["test_split"], test_split, 0, 1, low_open=True, high_open=True)
     cols = parse_features(features, target, n_["features"])
     needed = cols + ([target] if target not in cols else [])
-    values, lines = read_columns(path, needed, n_["csv"])
+    asked = {**{c: n_["features"] for c in cols}, target: n_["target"]}
+    values, lines = read_columns(path, needed, n_["csv"], asked)
     n = len(values)
     n_train, n_valid, n_test = split_sizes(n, valid_split, test_split)
     if window + horizon > n_train:
