@@ -142,7 +142,7 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
         validation_split: float | None = None, epochs: int = 10, batch_size: int = 32,
         optimizer: str = "adam", lr: float = 1e-3, clip: float = 1.0, schedule: str = "constant",
         patience: int | None = None, select: str = "loss", out: str | None = None, resume: bool = False,
-        seed: int = 0, progress: bool = True, callbacks=(), momentum: float = 0.0,
+        seed: int = 0, progress: bool | None = None, callbacks=(), momentum: float = 0.0,
         weight_decay: float = 0.0, checkpoint_every: int = 0, max_minutes: float = 0.0,
         stop_after_steps: int | None = None, overwrite: bool = False) -> History:
     """Train ``model`` (a Sequential, changed in place) on (x, y); returns a ``History``.
@@ -161,6 +161,8 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
     ``overwrite``: replace the run that ``out`` holds (its files are removed once every check has
     passed; a folder holding other files is refused); ``checkpoint_every`` steps, ``max_minutes``, ``stop_after_steps``: as ``rnnlab.train.train``.
     ``callbacks``: functions called with each epoch's log line (a dict); returning False stops.
+    ``progress``: None prints each epoch's line, with a progress bar when stderr is a terminal (none
+    in a log file); True always shows the bar; False prints nothing.
     ``seed`` fixes the batch order and the validation split; the model's parameters are its own.
 
     Raises ValueError naming the argument: inputs or targets of the wrong form (with the offending
@@ -184,7 +186,7 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
                  schedule=schedule, patience=0 if patience is None else patience, select=select, seed=seed,
                  momentum=momentum, weight_decay=weight_decay, checkpoint_every=checkpoint_every,
                  max_minutes=max_minutes, eval_batch_size=256, **describe(model))
-    echo = print if progress else (lambda *a: None)
+    echo = print if progress is not False else (lambda *a: None)
     result = train(cfg, out=out, resume=resume, progress=progress, stop_after_steps=stop_after_steps,
                    task=task, echo=echo, model=model, callbacks=callbacks, overwrite=overwrite, flag="out")
     log = result["history"]

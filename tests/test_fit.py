@@ -299,3 +299,18 @@ def test_fit_names_its_own_arguments_for_a_used_run_folder(tmp_path):
         quiet_fit(classifier(H=4), x, y, epochs=1, out=str(tmp_path / "nothere"), resume=True)
     again = quiet_fit(classifier(H=4, seed=5), x, y, epochs=2, out=out, overwrite=True)
     assert len(again.history["train_loss"]) == 2 and len(first.history["train_loss"]) == 1
+
+
+def test_fit_shows_no_progress_bar_in_a_log_file_by_default(tmp_path):
+    import subprocess
+    import sys
+    script = ("import numpy as np, rnnlab\n"
+              "from rnnlab.models import Sequential, LastStep\n"
+              "x = np.random.default_rng(0).standard_normal((40, 4, 3)).astype(np.float32)\n"
+              "y = (x[:, :, 0].sum(1) > 0).astype(int)\n"
+              "m = Sequential([rnnlab.LSTM(3, 4, seed=0), LastStep(), rnnlab.Dense(4, 2, seed=1)])\n"
+              "rnnlab.fit(m, x, y, epochs=2, batch_size=8)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and "it/s" not in done.stderr      # stderr is a pipe here: no bar
+    assert done.stdout.count("epoch") >= 2                             # the epoch lines are printed
