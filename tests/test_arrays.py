@@ -87,6 +87,9 @@ def test_without_validation_the_training_data_is_evaluated():
     (lambda: task_from_arrays([], []), r"x: expected at least one sequence"),
     (lambda: task_from_arrays(np.array([[0, -2]]), [0]), r"x: expected token ids >= 0, got -2 at index \(0, 1\)"),
     (lambda: task_from_arrays(np.zeros((2, 3, 2, 2)), [0, 1]), r"x: expected a float array \(N, T, D\) or \(N, T\)"),
+    (lambda: task_from_arrays(np.zeros((2, 3, 4), np.int32), [0, 1]),
+     r"x: expected token ids of shape \(N, T\), got shape \(2, 3, 4\) of int32; features are floats \(N, T, D\): "
+     r"cast them with x.astype\('float32'\)"),
     (lambda: task_from_arrays(np.array([["a", "b"]]), [0]), r"x: expected floats \(N, T, D\) or integer token ids"),
     (lambda: task_from_arrays([np.zeros((3, 2)), np.zeros((2, 2))], [np.zeros(3, int), np.zeros(3, int)]),
      r"y\[1\]: expected 2 steps like x\[1\], got 3"),

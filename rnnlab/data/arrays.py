@@ -121,7 +121,8 @@ def as_inputs(x, lengths=None, name: str = "x", lengths_name: str = "lengths") -
     arr = np.asarray(x)
     if arr.dtype.kind in "iu":
         if arr.ndim != 2:
-            raise ValueError(f"{name}: expected token ids of shape (N, T), got shape {arr.shape}")
+            raise ValueError(f"{name}: expected token ids of shape (N, T), got shape {arr.shape} of "
+                             f"{arr.dtype}; features are floats (N, T, D): cast them with x.astype('float32')")
         arr = arr.astype(np.int64, copy=False)
     elif arr.dtype.kind == "f":
         if arr.ndim == 2:
