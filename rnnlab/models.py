@@ -138,7 +138,7 @@ class Sequential:
         if hasattr(layers, "forward") and hasattr(layers, "params"):
             raise ValueError(f"layers: expected a list of layers, got one layer ({type(layers).__name__}): "
                              f"Sequential([layer])")
-        if not isinstance(layers, (list, tuple)) and not hasattr(layers, "__iter__"):
+        if not hasattr(layers, "__iter__"):
             raise ValueError(f"layers: expected a list of layers, got {type(layers).__name__}")
         layers = list(layers)
         if not layers:

@@ -249,8 +249,6 @@ def run(args) -> int:
         return run_sst(args)
     check_flags_apply(args)
     if args.resume:
-        if not args.out:
-            raise ValueError("--resume: needs --out, the run folder that holds the checkpoint")
         config_from_args(args)                  # the new --epochs / --max-minutes, checked by their flags
         ckpt = os.path.join(args.out, CHECKPOINT)
         header = load_checkpoint(ckpt)[0]

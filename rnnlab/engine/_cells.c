@@ -189,17 +189,6 @@ static inline int rn_claim(atomic_long *claim, rn_sync *S)
     return -1;
 }
 
-/* The rows of the micro-kernel's next row block when r rows are left: the fewest blocks of at most 6
- * rows, as even as they go (32 rows: 6, 6, 5, 5, 5, 5, not five 6-row blocks and a 2-row one, which
- * streams the same packed weights from L2 for a third of the arithmetic). The AVX-512 kernel sums
- * each of a block's rows alone, so there the split changes no bits (tile_rows in _cells_impl.h uses
- * it for that kernel only). */
-static inline int rn_rows(long r)
-{
-    const long blocks = (r + 5) / 6;
-    return (int)((r + blocks - 1) / blocks);
-}
-
 static inline void rn_done(rn_job *J) { atomic_fetch_add_explicit(&J->done, 1, memory_order_release); }
 
 static inline void rn_wait(rn_job *J, rn_sync *S)

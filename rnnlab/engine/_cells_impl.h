@@ -266,14 +266,17 @@ static inline void SFX(add_f)(float *dst, const float *src, const long n)
 #endif
 }
 
-/* The rows of the micro-kernel's next row block when r rows are left: with AVX-512, rn_rows' even
- * split (its kernel sums each row alone in the same order whatever the block's rows: the same bits);
- * elsewhere blocks of 6 and the rest, as always: the compiler vectorizes the plain-C kernel for each
- * row count its own way, and a different split would change the AVX2 engine's rounding. */
+/* The rows of the micro-kernel's next row block when r rows are left. With AVX-512 the fewest blocks
+ * of at most 6 rows, as even as they go (32 rows: 6, 6, 5, 5, 5, 5, not five 6-row blocks and a
+ * 2-row one, which streams the same packed weights from L2 for a third of the arithmetic); its kernel
+ * sums each row alone in the same order whatever the block's rows, so the split changes no bits.
+ * Elsewhere blocks of 6 and the rest: the compiler vectorizes the plain-C kernel for each row count
+ * its own way, and a different split would change the AVX2 engine's rounding. */
 static inline int SFX(tile_rows)(long r)
 {
 #if RN_AVX512
-    return rn_rows(r);
+    const long blocks = (r + 5) / 6;
+    return (int)((r + blocks - 1) / blocks);
 #else
     return r < 6 ? (int)r : 6;
 #endif
@@ -500,7 +503,7 @@ static void SFX(grad_item)(long k0, long k1, const float *A1, long lda1, float *
             if (kb + k + RN_PF < k1)          /* its rows are pages apart: no hardware prefetch */
                 for (int c = 0; c < w; c += 16) __builtin_prefetch(src + RN_PF * Nc + c);
             int c = 0;
-            for (; c + VL <= w; c += VL) {    /* in vectors (a loop of floats became a memmove call) */
+            for (; c + VL <= w; c += VL) {    /* in vectors, the column sums beside the copy */
                 const SFX(vf) v = V_LD(src + c);
                 V_ST(dst + c, v);
                 if (colsum) V_ST(sums + c, V_ADD(V_LD(sums + c), v));
