@@ -507,7 +507,7 @@ def restore(header: dict, arrays: dict, model, best: dict, opt, path=CHECKPOINT)
 
 def train(cfg: Config, out: str | None = None, resume: bool = False, progress: bool | None = None,
           stop_after_steps: int | None = None, task=None, echo=print, overwrite: bool = False,
-          model=None, callbacks=(), world: World | None = None, flag: str = "--out") -> dict:
+          model=None, callbacks=(), world: World | None = None, flag: str = "--out", notice=None) -> dict:
     """Train as ``cfg`` says; returns {"config", "valid", "test", "history", "complete", ...}.
 
     ``out``: run folder (checkpoints, logs, model), held with a lock for the run; a folder that
@@ -522,6 +522,9 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
 
     ``flag``: the name errors give ``out`` (the command's --out; rnnlab.fit passes "out", and the
     errors then offer resume=True and overwrite=True).
+    ``notice``: called with each of the task's notes (``Task.notes``: a reading of the data that may not
+    be the one meant, such as float class ids read as regression targets) before training; None: not
+    said (rnnlab train prints them on stderr unless --quiet).
     Raises ValueError naming the flag for a busy, used or unwritable ``out``, ``Diverged`` (a
     ValueError) when the loss, a gradient or a parameter stops being finite.
     """
@@ -529,12 +532,14 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
         raise ValueError(f"resume: needs the run folder ({flag}) that holds the checkpoint")
     world = world or mpi_world()        # one process, or data-parallel under mpiexec (training.distributed)
     if not world.is_root:               # rank 0 alone holds the run folder, writes and prints
-        echo, progress = (lambda *a, **k: None), False
+        echo, progress, notice = (lambda *a, **k: None), False, None
     with world.guard("rnnlab train"), held(out if world.is_root else None, RUN_FILES, resume=resume,
                                             overwrite=overwrite, flag=flag) as begin:
         if world.size > 1:
             echo(world.describe())
         run = start(cfg, out, resume, task, model, world)                            # 1. start or resume
+        for note in run.task.notes if notice else ():
+            notice(note)
         begin()                         # every check passed: --overwrite removes the previous run only now
         if run.out:
             write_lines(run.log, run.state.history)

@@ -284,3 +284,76 @@ def test_predict_does_not_write_into_the_folder_it_reads(tmp_path, capsys):
     assert "is inside the --text-classes folder" in capsys.readouterr().err and not inside.exists()
     assert main(["predict", str(out / "model.npz"), "--text-classes", str(tmp_path / "tc"),
                  "--out", str(tmp_path / "c.csv")]) == 0
+
+
+def test_train_says_how_it_read_float_class_ids_and_classes_only_in_valid(tmp_path, capsys):
+    """rnnlab train --data reads float targets as regression values: where they are all whole numbers
+    with few distinct values (class ids stored as floats) it says so on stderr, naming the file and
+    the fix; a class id that only the --valid file holds is said too (the head has an output for it
+    that training never teaches). --quiet says nothing; real-valued targets and a valid file of the
+    training classes get no notice."""
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 5, 2)).astype(np.float32)
+    floats, ints, valid = tmp_path / "f.npz", tmp_path / "i.npz", tmp_path / "v.npz"
+    np.savez(floats, x=x, y=(np.arange(40) % 2).astype(np.float32))
+    np.savez(ints, x=x, y=np.arange(40) % 2)
+    yv = np.arange(12) % 2
+    yv[3] = 2
+    np.savez(valid, x=x[:12], y=yv)
+    common = ["--hidden", "4", "--epochs", "1"]
+    assert main(["train", "--data", str(floats), *common]) == 0
+    err = capsys.readouterr().err
+    assert (f"rnnlab train: --data {str(floats)!r}: key 'y' holds floats that are all whole numbers (2 distinct: "
+            f"0, 1); they are read as regression targets (mean squared error); to train a classifier, store them "
+            f"as integer class ids (y.astype(int))") in err
+    assert main(["train", "--data", str(floats), *common, "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["train", "--data", str(ints), "--valid", str(valid), *common]) == 0
+    err = capsys.readouterr().err
+    assert (f"--valid {str(valid)!r}: class id 2 of its y never occurs in --data's y; the model has 3 class "
+            f"outputs") in err and "whole numbers" not in err
+    np.savez(floats, x=x, y=rng.standard_normal(40).astype(np.float32))          # real values
+    np.savez(valid, x=x[:12], y=np.arange(12) % 2)                               # the training classes
+    assert main(["train", "--data", str(floats), *common]) == 0
+    assert main(["train", "--data", str(ints), "--valid", str(valid), *common]) == 0
+    err = capsys.readouterr().err
+    assert "whole numbers" not in err and "never occur" not in err
+
+
+def test_read_notes_counts_distinct_whole_floats_and_unseen_classes():
+    """The float-class-id notice needs every value whole and at most WHOLE_FLOAT_CLASSES of them; the
+    unseen-class notice lists the ids (several: plural), only for classification."""
+    from rnnlab.data.arrays import WHOLE_FLOAT_CLASSES, read_notes, task_from_arrays
+    x = np.zeros((60, 3, 1), np.float32)
+    few = (np.arange(60) % WHOLE_FLOAT_CLASSES).astype(np.float64)
+    assert len(read_notes(task_from_arrays(x, few), few, "d", None)) == 1
+    many = (np.arange(60) % (WHOLE_FLOAT_CLASSES + 1)).astype(np.float64)
+    assert read_notes(task_from_arrays(x, many), many, "d", None) == []
+    halves = few + 0.5
+    assert read_notes(task_from_arrays(x, halves), halves, "d", None) == []
+    y = np.arange(60) % 2
+    vy = np.array([0, 1, 3, 4, 4, 1])
+    task = task_from_arrays(x, y, validation_data=(x[:6], vy))
+    (note,) = read_notes(task, y, "d", "v")
+    assert "class ids 3, 4 of its y never occur in --data's y; the model has 5 class outputs" in note
+
+
+def test_predict_names_a_data_file_given_as_the_model(tmp_path, capsys):
+    """A data file (x, y) where the model goes: the error lists its keys and says it is data."""
+    data = tmp_path / "d.npz"
+    np.savez(data, x=np.zeros((2, 3, 1), np.float32), y=np.zeros(2, np.int64))
+    assert main(["predict", str(data), "--data", str(data), "--out", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "without the rnnlab header '__rnnlab__' (its keys: 'x', 'y'); it looks like a data file (x, y)" in err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_valid_file_unlike_2d_x_says_how_x_was_read(tmp_path, capsys):
+    """--data's x of shape (N, T) is one feature per step; a --valid file of 3 features is refused,
+    and the error says how x was read."""
+    data, valid = tmp_path / "d.npz", tmp_path / "v.npz"
+    np.savez(data, x=np.zeros((8, 4), np.float32), y=np.arange(8) % 2)
+    np.savez(valid, x=np.zeros((8, 4, 3), np.float32), y=np.arange(8) % 2)
+    assert main(["train", "--data", str(data), "--valid", str(valid), "--epochs", "1", "--quiet"]) == 2
+    assert "(1 features per step; x of shape (8, 4) (N, T) is read as one feature per step)" in \
+        capsys.readouterr().err

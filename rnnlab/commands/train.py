@@ -265,8 +265,9 @@ def run(args) -> int:
     if not args.out and not args.quiet and world().is_root:
         print("rnnlab train: no --out: the trained model is not saved (give --out DIR to keep it)", file=sys.stderr)
     echo = (lambda *a: None) if args.quiet else print
+    notice = None if args.quiet else (lambda note: print(f"rnnlab train: {note}", file=sys.stderr))
     result = train(cfg, out=args.out, resume=args.resume, progress=False if args.quiet else None, echo=echo,
-                   overwrite=args.overwrite)
+                   overwrite=args.overwrite, notice=notice)
     metrics = final_metrics(result)
     if not world().is_root:                     # data-parallel under MPI: rank 0 prints and writes
         return 0

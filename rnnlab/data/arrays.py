@@ -304,6 +304,8 @@ def task_from_arrays(x, y, lengths=None, *, kind: str | None = None, validation_
         vin = as_inputs(vx, vl, "validation_data[0]", "validation_data[2]")
         if vin.ids != inputs.ids or (not inputs.ids and vin.x.shape[2] != inputs.x.shape[2]):
             what = "token ids" if inputs.ids else f"{inputs.x.shape[2]} features per step"
+            if not inputs.ids and np.ndim(x) == 2:
+                what += f"; x of shape {np.shape(x)} (N, T) is read as one feature per step"
             raise ValueError(f"validation_data[0]: expected inputs like x ({what}), got dtype {vin.x.dtype} "
                              f"shape {vin.x.shape}")
         vy, _ = as_targets(vy, vin, kind, "validation_data[1]")
@@ -396,4 +398,35 @@ def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> 
                          f"({int(task.train.y.flat[0])}) in the training rows; classification needs at least 2 "
                          "classes (for regression store y as floats)")
     task.meta["data"] = str(data)
+    task.notes.extend(read_notes(task, y, str(data), None if valid_data is None else str(valid_data)))
     return task
+
+
+WHOLE_FLOAT_CLASSES = 20
+"""Float targets (N,) of whole numbers with at most this many distinct values: ``read_notes`` says they
+were read as regression targets, as they are likely class ids stored as floats."""
+
+
+def read_notes(task: Task, y: np.ndarray, data: str, valid_data: str | None) -> list[str]:
+    """What ``rnnlab train --data`` says on stderr about a reading that may not be the one meant:
+    float targets (N,) that are all whole numbers with few distinct values, read as regression
+    targets (class ids stored as floats, e.g. 0.0 / 1.0, which a classifier wants as integers); and
+    class ids of the --valid file that --data's targets never hold (the head gets outputs for them,
+    which training never teaches)."""
+    notes = []
+    if task.kind == "regression" and np.ndim(y) == 1 and y.dtype.kind == "f":
+        values = np.unique(y)
+        if len(values) <= WHOLE_FLOAT_CLASSES and (values == np.round(values)).all():
+            shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if len(values) > 6 else "")
+            notes.append(f"--data {data!r}: key 'y' holds floats that are all whole numbers ({len(values)} "
+                         f"distinct: {shown}); they are read as regression targets (mean squared error); to "
+                         f"train a classifier, store them as integer class ids (y.astype(int))")
+    if valid_data is not None and task.kind.startswith("classify"):
+        unseen = np.setdiff1d(np.unique(task.valid.y), np.unique(task.train.y))
+        if len(unseen):
+            shown = ", ".join(str(int(c)) for c in unseen[:6]) + (", ..." if len(unseen) > 6 else "")
+            ids = "class ids" if len(unseen) > 1 else "class id"
+            notes.append(f"--valid {valid_data!r}: {ids} {shown} of its y never occur{'s' * (len(unseen) == 1)} in "
+                         f"--data's y; the model has {task.output_size} class outputs, and training never teaches "
+                         f"the ones it does not see")
+    return notes

@@ -145,6 +145,8 @@ class Task:
     valid: object
     test: object
     meta: dict = field(default_factory=dict)   # JSON-able facts a model file keeps (e.g. the vocabulary)
+    notes: list = field(default_factory=list)  # what the command says on stderr about how it read
+                                               # the data (never saved)
 
     def __post_init__(self):
         if self.kind not in KINDS:
