@@ -1,5 +1,7 @@
 """Bad input fails at the boundary with a ValueError that names the argument, the expected and the
 actual shape or value."""
+import re
+
 import numpy as np
 import pytest
 
@@ -142,3 +144,27 @@ def test_a_hidden_size_too_large_for_memory_is_named(kind):
     for args, kwargs in (((10 ** 11, 8), {}), ((3, 8), {"num_layers": 10 ** 9}), ((3, 2 ** 64), {})):
         with pytest.raises(MemoryError, match=r"do not fit in this machine's memory$"):   # before allocating
             getattr(rnnlab, kind)(*args, **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_weight_replaced_by_another_shape_is_named_by_its_key(kind, dtype):
+    """A parameter set to an array of another shape: forward and step name it as params keys it, with
+    the shape the layer was built with (not the cells' W, U and their time-major x)."""
+    layer = getattr(rnnlab.layers, kind)(3, 4, num_layers=2, bidirectional=True, dtype=dtype)
+    x = np.zeros((2, 5, 3), dtype)
+    G = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+    for key, good, bad in (("l0.W", (3, 4 * G), (5, 4 * G)), ("l1_reverse.U", (4, 4 * G), (4, 4 * G - 1)),
+                           ("l1.b", (4 * G,), (4 * G - 1,))):
+        kept = layer.params[key]
+        assert kept.shape == good
+        layer.params[key] = np.zeros(bad, dtype)
+        with pytest.raises(ValueError, match=re.escape(f"params[{key!r}]: expected shape {good} (input_size=3, "
+                                                       f"hidden_size=4), got {bad}")):
+            layer.forward(x)
+        layer.params[key] = kept
+    layer.forward(x)                                            # restored: runs
+    stream = getattr(rnnlab.layers, kind)(3, 4, dtype=dtype)
+    stream.params["l0.U"] = np.zeros((4, 4 * G + 1), dtype)
+    with pytest.raises(ValueError, match=re.escape("params['l0.U']: expected shape")):
+        stream.step(x[:, 0])

@@ -256,6 +256,17 @@ class Recurrent:
         except MemoryError:
             self.params = {}
             raise too_big from None
+        self._param_shapes = {k: v.shape for k, v in self.params.items()}
+
+    def _misshapen(self) -> ValueError | None:
+        """A ValueError naming the first parameter that no longer has the shape the layer was built with
+        (a weight replaced by an array of another shape), as ``params`` keys it; None when all do."""
+        for name, shape in getattr(self, "_param_shapes", {}).items():
+            got = np.shape(self.params.get(name))
+            if got != shape:
+                return ValueError(f"params[{name!r}]: expected shape {shape} (input_size={self.input_size}, "
+                                  f"hidden_size={self.hidden_size}), got {got}")
+        return None
 
     # ----- layout -----------------------------------------------------------------------------
     @property
@@ -433,7 +444,13 @@ class Recurrent:
             y = np.concatenate([y for y, _, _ in parts])
             finals = [np.concatenate(pair, axis=1) for pair in zip(*(st for _, st, _ in parts))]
             return y, self._pack_state(finals), ShardedCache([c for _, _, c in parts], N // 2)
-        y, finals, cache = self._forward(x, s0, lengths, masks, mask)
+        try:
+            y, finals, cache = self._forward(x, s0, lengths, masks, mask)
+        except ValueError:
+            named = self._misshapen()              # the cells' error on a replaced weight, in the layer's names
+            if named is None:
+                raise
+            raise named from None
         return y, self._pack_state(finals), cache
 
     def _forward(self, x, s0: list, lengths, masks=None, keep=None):
@@ -655,8 +672,11 @@ class Recurrent:
         new = [np.empty(self.state_shape(x_t.shape[0], n), self.dtype) for n in self.state_names]
         params = self.params
         inp = x_t
+        shapes = getattr(self, "_param_shapes", None)
         for layer, keys in enumerate(self._layer_keys()):
             p = {name: params[key] for name, key in keys}
+            if shapes is not None and any(getattr(p[name], "shape", None) != shapes[key] for name, key in keys):
+                raise self._misshapen()         # (the step functions would slice a wider U without a word)
             old = [s[layer] for s in parts]
             self._cell_step(inp, old, p, [s[layer] for s in new])
             for s, o, z in zip(new, old, (r.zoneout_h, r.zoneout_c)):
