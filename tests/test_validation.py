@@ -71,6 +71,9 @@ def test_bad_backward_inputs(lstm):
         lstm.backward(None, (np.zeros((2, 4)), None), cache)
     with pytest.raises(ValueError, match="cache: expected the cache returned by LSTM.forward"):
         lstm.backward(np.zeros((2, 5, 4)), None, ("not", "a", "cache"))
+    with pytest.raises(ValueError, match=re.escape("dstate: got the cache LSTM.forward returned; the arguments "
+                                                   "are backward(dy, dstate, cache)")):
+        lstm.backward(y, cache, None)                               # the cache where dstate goes
 
 
 @pytest.mark.parametrize("kwargs,words", [

@@ -516,6 +516,9 @@ class Recurrent:
         ``state`` (None, or None components, for zero). Returns dL/dx (N, T, D), dL/dstate0 (the form
         of state0) and dL/dparams (the keys of ``params``).
         """
+        if isinstance(dstate, (RecurrentCache, ShardedCache)):
+            raise ValueError(f"dstate: got the cache {self.kind}.forward returned; the arguments are backward(dy, "
+                             f"dstate, cache), with dstate None where the final state gets no gradient")
         N, T = self._check_cache(cache)
         ydims = (N, T, self.output_size)
         if dy is None:
