@@ -427,19 +427,19 @@ def read_checkpoint(path) -> tuple[dict, dict]:
     return header, arrays
 
 
-def load_checkpoint(path) -> tuple[dict, dict]:
+def load_checkpoint(path, flag: str = "--resume") -> tuple[dict, dict]:
     """``read_checkpoint``, with the errors of a damaged zip file (truncated, overwritten) turned into a
-    ValueError naming the checkpoint."""
+    ValueError naming the checkpoint (and ``flag``, as the caller asked for it: rnnlab.fit's resume=True)."""
     try:
         return read_checkpoint(path)
     except (zipfile.BadZipFile, EOFError) as err:
-        raise ValueError(f"--resume: checkpoint {str(path)!r} is damaged ({type(err).__name__}: {err})") from err
+        raise ValueError(f"{flag}: checkpoint {str(path)!r} is damaged ({type(err).__name__}: {err})") from err
 
 
-def checkpoint_config(path, header: dict) -> dict:
-    """The configuration dict a checkpoint header holds, checked: a ValueError naming the checkpoint
-    and the key when it is missing or invalid."""
-    where = f"--resume: checkpoint {str(path)!r}"
+def checkpoint_config(path, header: dict, flag: str = "--resume") -> dict:
+    """The configuration dict a checkpoint header holds, checked: a ValueError naming ``flag``, the
+    checkpoint and the key when it is missing or invalid."""
+    where = f"{flag}: checkpoint {str(path)!r}"
     for key in ("config", "state"):
         if not isinstance(header.get(key) if isinstance(header, dict) else None, dict):
             raise ValueError(f"{where}: missing the {key!r} entry of its header")
@@ -450,39 +450,42 @@ def checkpoint_config(path, header: dict) -> dict:
     return header["config"]
 
 
-def checkpoint_state(path, header: dict) -> State:
+def checkpoint_state(path, header: dict, flag: str = "--resume") -> State:
+    """The training state a checkpoint header holds; a ValueError naming ``flag`` and the checkpoint
+    for one that does not fit."""
     try:
         state = State(**header["state"])
     except TypeError as err:
-        raise ValueError(f"--resume: checkpoint {str(path)!r}: its state does not fit ({err})") from err
+        raise ValueError(f"{flag}: checkpoint {str(path)!r}: its state does not fit ({err})") from err
     for k in ("epoch", "batch", "step", "sequences", "loss_count", "best_epoch", "bad_epochs"):
         value = getattr(state, k)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"--resume: checkpoint {str(path)!r}: state {k!r}: expected an integer >= 0, "
+            raise ValueError(f"{flag}: checkpoint {str(path)!r}: state {k!r}: expected an integer >= 0, "
                              f"got {value!r}")
     return state
 
 
-def restore(header: dict, arrays: dict, model, best: dict, opt, path=CHECKPOINT) -> None:
+def restore(header: dict, arrays: dict, model, best: dict, opt, path=CHECKPOINT, flag: str = "--resume",
+            built: str = "the model built from its config") -> None:
     """Load a checkpoint's arrays and random streams into ``model``, ``best`` and ``opt``. Every key and
-    shape is checked first; a ValueError names the checkpoint and the key or shape that does not fit."""
-    where = f"--resume: checkpoint {str(path)!r}"
+    shape is checked first; a ValueError names ``flag``, the checkpoint and the key or shape that does
+    not fit ``model`` (``built`` says which model that is)."""
+    where = f"{flag}: checkpoint {str(path)!r}"
     streams = header.get("dropout", {})
     dropouts = dropout_streams(model)
     if not isinstance(streams, dict) or set(streams) != set(dropouts):
         raise ValueError(f"{where}: Dropout streams (of every layer that draws masks) for layers {sorted(streams) if isinstance(streams, dict) else streams}, "
-                         f"the model built from its config draws masks at {sorted(dropouts)}")
+                         f"{built} draws masks at {sorted(dropouts)}")
     for prefix, target in (("param/", model.params), ("best/", best)):
         saved = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
         missing, extra = sorted(set(target) - saved), sorted(saved - set(target))
         if missing or extra:
-            raise ValueError(f"{where}: arrays {prefix}* do not match the model built from its config: "
+            raise ValueError(f"{where}: arrays {prefix}* do not match {built}: "
                              f"missing {missing}, unexpected {extra}")
         for k, v in target.items():
             a = arrays[prefix + k]
             if a.shape != v.shape:
-                raise ValueError(f"{where}: {prefix + k!r} has shape {a.shape}, the model built from its "
-                                 f"config expects {v.shape}")
+                raise ValueError(f"{where}: {prefix + k!r} has shape {a.shape}, {built} expects {v.shape}")
             if a.dtype.kind != "f" or not np.isfinite(a).all():
                 raise ValueError(f"{where}: {prefix + k!r} holds non-finite or non-float values ({a.dtype})")
     if "opt/t" not in arrays or arrays["opt/t"].shape != () or arrays["opt/t"].dtype.kind not in "iu":
@@ -537,7 +540,7 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
                                             overwrite=overwrite, flag=flag) as begin:
         if world.size > 1:
             echo(world.describe())
-        run = start(cfg, out, resume, task, model, world)                            # 1. start or resume
+        run = start(cfg, out, resume, task, model, world, "--resume" if flag == "--out" else "resume=True")
         for note in run.task.notes if notice else ():
             notice(note)
         begin()                         # every check passed: --overwrite removes the previous run only now
@@ -589,20 +592,22 @@ class Run:
                         f"{self.steps_per_epoch}): {what}; {kept}; try a smaller --lr or a --clip bound")
 
 
-def start(cfg: Config, out: str | None, resume: bool, task=None, model=None, world: World | None = None) -> Run:
+def start(cfg: Config, out: str | None, resume: bool, task=None, model=None, world: World | None = None,
+          flag: str = "--resume") -> Run:
     """Step 1: configuration (the checkpoint's, on resume), data, model, optimizer and state, fresh or
     restored from the checkpoint (``train`` then writes the metrics log's lines up to it). Nothing is
     written: every error of the configuration, data, memory check or model is raised here. Under MPI
-    (``world``), every rank reads the checkpoint, rank 0's parameters are broadcast and checked equal."""
+    (``world``), every rank reads the checkpoint, rank 0's parameters are broadcast and checked equal.
+    ``flag``: how the errors name the resumption (rnnlab.fit's resume=True)."""
     world = world or World()
     started = time.perf_counter()
     ckpt = os.path.join(out, CHECKPOINT) if out else None
     if resume:
-        header, arrays = load_checkpoint(ckpt)
-        cfg = Config.from_dict({**checkpoint_config(ckpt, header), "epochs": cfg.epochs,
+        header, arrays = load_checkpoint(ckpt, flag)
+        cfg = Config.from_dict({**checkpoint_config(ckpt, header, flag), "epochs": cfg.epochs,
                                 "max_minutes": cfg.max_minutes})
         if task is None:
-            confirm_files(cfg, "--resume", ckpt)
+            confirm_files(cfg, flag, ckpt)
 
     # 1a. data
     read_files = task is None
@@ -628,6 +633,7 @@ def start(cfg: Config, out: str | None, resume: bool, task=None, model=None, wor
                  task.output_size)
 
     # 1b. model and optimizer
+    built = "the model built from its config" if model is None else "the model given"
     model = build_model(task, cfg) if model is None else model
     steps_per_epoch = task.train.num_batches(cfg.batch_size)
     schedule = cosine(cfg.epochs * steps_per_epoch) if cfg.schedule == "cosine" else None
@@ -640,8 +646,8 @@ def start(cfg: Config, out: str | None, resume: bool, task=None, model=None, wor
     state = State()
     best = {k: v.copy() for k, v in model.params.items()}
     if resume:
-        state = checkpoint_state(ckpt, header)
-        restore(header, arrays, model, best, opt, ckpt)
+        state = checkpoint_state(ckpt, header, flag)
+        restore(header, arrays, model, best, opt, ckpt, flag, built)
     world.broadcast_params(model.params)
     run = Run(cfg, task, model, opt, state, best, out if world.is_root else None, steps_per_epoch, started,
               started + 60 * cfg.max_minutes if cfg.max_minutes else None, state.step if resume else None,

@@ -299,6 +299,14 @@ def test_fit_names_its_own_arguments_for_a_used_run_folder(tmp_path):
         quiet_fit(classifier(H=4), x, y, epochs=1, out=str(tmp_path / "nothere"), resume=True)
     again = quiet_fit(classifier(H=4, seed=5), x, y, epochs=2, out=out, overwrite=True)
     assert len(again.history["train_loss"]) == 2 and len(first.history["train_loss"]) == 1
+    with pytest.raises(ValueError, match=r"^resume=True: checkpoint .*'param/0.l0.W' has shape \(3, 16\), the model "
+                                         r"given expects \(3, 20\)$"):               # another model than the run's
+        quiet_fit(classifier(H=5), x, y, epochs=3, out=out, resume=True)
+    with open(tmp_path / "run" / "checkpoint.npz", "r+b") as f:                     # damaged
+        f.truncate(100)
+    with pytest.raises(ValueError, match=r"checkpoint\.npz: not a readable \.npz file") as err:
+        quiet_fit(classifier(H=4), x, y, epochs=3, out=out, resume=True)
+    assert "--resume" not in str(err.value)
 
 
 def test_fit_shows_no_progress_bar_in_a_log_file_by_default(tmp_path):
