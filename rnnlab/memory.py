@@ -84,6 +84,20 @@ def available_memory() -> int | None:
     return physical_memory()
 
 
+def weights_error(sizes: str, count: int) -> MemoryError:
+    """The MemoryError of a layer whose ``count`` weights (drawn in float64, 8 bytes each) do not fit in
+    this machine's memory, naming ``sizes`` (the constructor's arguments as given)."""
+    return MemoryError(f"{sizes}: the layer's weights, about {count:,} numbers (drawn in float64), do not fit in "
+                       f"this machine's memory")
+
+
+def check_weights_fit(sizes: str, count: int) -> None:
+    """``weights_error`` raised before anything is allocated when ``count`` float64 numbers exceed the
+    machine's physical memory (NumPy would raise a bare MemoryError, or swap)."""
+    if 8 * count > (physical_memory() or 1 << 50):
+        raise weights_error(sizes, count)
+
+
 def physical_memory() -> int | None:
     """Bytes of the machine's physical memory (sysconf), or None where it cannot be read."""
     try:

@@ -149,6 +149,15 @@ def test_a_hidden_size_too_large_for_memory_is_named(kind):
             getattr(rnnlab, kind)(*args, **kwargs)
 
 
+@pytest.mark.parametrize("make,sizes", [(lambda: rnnlab.Dense(10 ** 6, 10 ** 6), "input_size=1000000, output_size=1000000"),
+                                        (lambda: rnnlab.Embedding(10 ** 9, 512), "num_embeddings=1000000000, embedding_dim=512")])
+def test_a_dense_or_embedding_too_large_for_memory_is_named(make, sizes):
+    """Dense and Embedding refuse weights beyond the machine's memory as the recurrent layers do."""
+    with pytest.raises(MemoryError, match=re.escape(sizes) + r": the layer's weights, about [0-9,]+ numbers .* do not "
+                                                             r"fit in this machine's memory$"):
+        make()
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_weight_replaced_by_another_shape_is_named_by_its_key(kind, dtype):

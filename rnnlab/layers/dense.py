@@ -15,6 +15,7 @@ import numpy as np
 
 from ..activations import ACTIVATIONS, ELEMENTWISE, softmax, softmax_backward
 from ..checks import check_dtype_name, check_float_array, check_positive_int, check_seed
+from ..memory import check_weights_fit, weights_error
 
 
 class DenseCache(NamedTuple):
@@ -59,8 +60,14 @@ class Dense:
         self.seed = check_seed("seed", seed)
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(self.input_size)
-        self.params = {"W": rng.uniform(-bound, bound, (self.input_size, self.output_size)).astype(self.dtype),
-                       "b": rng.uniform(-bound, bound, (self.output_size,)).astype(self.dtype)}
+        sizes, count = f"input_size={self.input_size}, output_size={self.output_size}", \
+            (self.input_size + 1) * self.output_size
+        check_weights_fit(sizes, count)
+        try:
+            self.params = {"W": rng.uniform(-bound, bound, (self.input_size, self.output_size)).astype(self.dtype),
+                           "b": rng.uniform(-bound, bound, (self.output_size,)).astype(self.dtype)}
+        except MemoryError:
+            raise weights_error(sizes, count) from None
 
     def config(self) -> dict:
         return {"input_size": self.input_size, "output_size": self.output_size,

@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import check_dtype_name, check_float_array, check_positive_int
+from ..memory import check_weights_fit, weights_error
 from ..optim import SparseGrad
 
 
@@ -93,7 +94,12 @@ class Embedding:
             raise ValueError(f"mask_zero: expected True or False, got {mask_zero!r}")
         self.padding_idx, self.sparse, self.mask_zero = padding_idx, bool(sparse), bool(mask_zero)
         rng = np.random.default_rng(seed)
-        self.params = {"W": rng.standard_normal((V, self.embedding_dim)).astype(self.dtype)}
+        sizes, count = f"num_embeddings={V}, embedding_dim={self.embedding_dim}", V * self.embedding_dim
+        check_weights_fit(sizes, count)
+        try:
+            self.params = {"W": rng.standard_normal((V, self.embedding_dim)).astype(self.dtype)}
+        except MemoryError:
+            raise weights_error(sizes, count) from None
         if padding_idx is not None:
             self.params["W"][padding_idx] = 0
 

@@ -62,7 +62,7 @@ import numpy as np
 
 from ..checks import check_dtype_name, check_float_array, check_lengths, check_positive_int, check_seed
 from .. import engine
-from ..memory import physical_memory
+from ..memory import check_weights_fit, weights_error
 from ..engine.threads import run_pair, shard_batch
 from .regularizers import Regularizers, check_regularizers, draw_masks, zoneout
 
@@ -242,11 +242,9 @@ class Recurrent:
         self.params: dict[str, np.ndarray] = {}
         G, H, dirs = self.gates, self.hidden_size, self.directions
         count = dirs * G * H * (self.input_size + H + 2 + (self.num_layers - 1) * (dirs * H + H + 2))
-        too_big = MemoryError(f"input_size={self.input_size}, hidden_size={H}, num_layers={self.num_layers}"
-                              f"{', bidirectional' if self.bidirectional else ''}: the layer's weights, about "
-                              f"{count:,} numbers (drawn in float64), do not fit in this machine's memory")
-        if 8 * count > (physical_memory() or 1 << 50):    # float64 while drawn: refused before allocating
-            raise too_big
+        sizes = (f"input_size={self.input_size}, hidden_size={H}, num_layers={self.num_layers}"
+                 f"{', bidirectional' if self.bidirectional else ''}")
+        check_weights_fit(sizes, count)
         try:
             for layer in range(self.num_layers):
                 in_size = self.input_size if layer == 0 else self.output_size
@@ -255,7 +253,7 @@ class Recurrent:
                         self.params[f"{self.prefix(layer, direction)}.{name}"] = value
         except MemoryError:
             self.params = {}
-            raise too_big from None
+            raise weights_error(sizes, count) from None
         self._param_shapes = {k: v.shape for k, v in self.params.items()}
 
     def _misshapen(self) -> ValueError | None:
