@@ -357,3 +357,32 @@ def test_a_valid_file_unlike_2d_x_says_how_x_was_read(tmp_path, capsys):
     assert main(["train", "--data", str(data), "--valid", str(valid), "--epochs", "1", "--quiet"]) == 2
     assert "(1 features per step; x of shape (8, 4) (N, T) is read as one feature per step)" in \
         capsys.readouterr().err
+
+
+def test_evaluate_scores_a_saved_model_on_another_data_file(tmp_path, capsys):
+    """rnnlab evaluate MODEL --data FILE: the metrics rnnlab.evaluate gives on that file, as the model was
+    trained (float whole-number ids of a classifier are class ids); a file the model cannot read, a
+    checkpoint, flags of the split modes and a text model are refused, naming the flag."""
+    import rnnlab
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((60, 6, 2)).astype(np.float32)
+    y = (x[:, :, 0].sum(1) > 0).astype(np.int64)
+    train, test, out = tmp_path / "train.npz", tmp_path / "test.npz", tmp_path / "run"
+    np.savez(train, x=x[:40], y=y[:40])
+    np.savez(test, x=x[40:], y=y[40:].astype(np.float32))
+    assert main(["train", "--data", str(train), "--hidden", "4", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    model = str(out / "model.npz")
+    assert main(["evaluate", model, "--data", str(test), "--metrics-json", str(tmp_path / "m.json")]) == 0
+    got = json.loads(capsys.readouterr().out)
+    want = rnnlab.evaluate(load(model), x[40:], y[40:])
+    assert got == {"model": model, "data": str(test), **want} == json.loads((tmp_path / "m.json").read_text())
+    wide = tmp_path / "wide.npz"
+    np.savez(wide, x=np.zeros((3, 6, 5), np.float32), y=np.zeros(3, np.int64))
+    for args, words in ((["--data", str(wide)], f"--data {str(wide)!r}: x: expected 2 features per step"),
+                        (["--data", str(test), "--split", "valid"], "--split: not with --data"),
+                        (["--data", str(tmp_path / "none.npz")], "--data: no file at")):
+        assert main(["evaluate", model, *args]) == 2
+        assert words in capsys.readouterr().err
+    assert main(["evaluate", str(out / "checkpoint.npz"), "--data", str(test)]) == 2
+    assert "is a run's checkpoint; --data scores a saved model, such as the run's model.npz" in capsys.readouterr().err

@@ -18,6 +18,12 @@ is not a readable rnnlab file gives a ``FormatError`` naming the file and the ke
 ``--streams S`` (text only): the split is read as S contiguous runs of chunks, each chunk starting
 from the state the previous one ended with (rnnlab.metrics.evaluate_stream), instead of every
 chunk starting from zeros.
+
+``--data FILE``: a model trained on arrays (``rnnlab train --data``, ``--csv`` or a built-in task of
+arrays) scored on the .npz file FILE instead of a split of its own data (``x``, ``y`` and optionally
+``lengths``, as ``rnnlab train --data`` reads them; the metrics of ``rnnlab.evaluate``):
+
+    rnnlab evaluate runs/mine/model.npz --data test.npz
 """
 from __future__ import annotations
 
@@ -42,6 +48,9 @@ def add_parser(sub):
     p.add_argument("--streams", type=int, default=0,
                    help="text: carry the state across chunks, reading the split as this many contiguous runs "
                         "(default 0: every chunk from a zero state)")
+    p.add_argument("--data", default=None,
+                   help="an .npz file (x, y, optionally lengths) to score the model on instead of a split of the "
+                        "run's own data")
     p.add_argument("--metrics-json", default=None, help="write the metrics (loss, accuracy) here")
     p.add_argument("--text", default=None,
                    help="text models: the text file to evaluate on (default: the file the model records, if it "
@@ -68,10 +77,45 @@ def config_of(header: dict, key: str, path) -> Config:
         raise FormatError(path, f"{key}", f"not an rnnlab training configuration ({describe(err)})") from None
 
 
+def score_file(args) -> dict:
+    """The metrics of the saved model ``args.model`` on the .npz file ``args.data`` (rnnlab.evaluate);
+    errors name --data and the file, or the model."""
+    from ..data.arrays import read_npz
+    from ..data.dataset import KINDS
+    from ..fitting import evaluate
+    for flag, given in (("--split", args.split != "test"), ("--streams", args.streams), ("--text", args.text)):
+        if given:
+            raise ValueError(f"{flag}: not with --data (the file is scored whole, as arrays)")
+    if is_checkpoint(args.model):
+        raise ValueError(f"model: {args.model!r} is a run's checkpoint; --data scores a saved model, such as the "
+                         f"run's {MODEL} beside it")
+    meta = read_meta(args.model)
+    task = meta.get("task") if isinstance(meta.get("task"), dict) else {}
+    if task.get("name") in ("text", "sst"):
+        raise ValueError(f"--data: scores models trained on arrays; {args.model!r} was trained on --task "
+                         f"{task.get('name')} (score a text model on another file with --text)")
+    x, y, lengths = read_npz(args.data, "--data")
+    if y is None:
+        raise ValueError(f"--data: {args.data!r} has no key 'y' (the targets)")
+    model = load(args.model)
+    kind = task.get("kind") if task.get("kind") in KINDS else None      # as trained (else: from y's dtype)
+    try:
+        return evaluate(model, x, y, lengths, loss=kind, batch_size=args.batch_size)
+    except ValueError as err:
+        raise ValueError(f"--data {args.data!r}: {err}") from err
+
+
 def run(args) -> int:
     check_flag_int("--batch-size", args.batch_size, low=1)
     check_flag_int("--streams", args.streams, low=0)                 # 0: no state carried across chunks
     check_model_file(args.model, "evaluate", checkpoint_ok=True)
+    if args.data is not None:
+        metrics = score_file(args)
+        out = {"model": args.model, "data": args.data, **metrics}
+        print(json.dumps(out))
+        if args.metrics_json:
+            write_json(args.metrics_json, out)
+        return 0
     checkpoint = is_checkpoint(args.model)
     if checkpoint:
         header, arrays = read_checkpoint(args.model)
