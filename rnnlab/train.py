@@ -208,15 +208,27 @@ class Config:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-RECORDED_FILES = {"data": "--data", "valid_data": "--valid", "csv": "--csv", "text_path": "--text"}
-"""The Config fields of the data files a run reads by path, and their flags: a run records their
-fingerprints (``Config.files``) so that resuming it or evaluating its model later reads the same data."""
+RECORDED_FILES = {"data": "--data", "valid_data": "--valid", "csv": "--csv", "text_path": "--text",
+                  "text_classes": "--text-classes"}
+"""The Config fields of the data files (and the text-classes folder) a run reads by path, and their
+flags: a run records their fingerprints (``Config.files``) so that resuming it or evaluating its model
+later reads the same data."""
+FOLDERS = ("text_classes",)
+"""The RECORDED_FILES fields that name a folder (fingerprinted whole: rnnlab.data.text_classes)."""
+
+
+def fingerprint_of(field: str, path: str) -> dict:
+    """{"bytes", "sha256"} of the file (or for FOLDERS, the folder's example files) ``path``."""
+    if field in FOLDERS:
+        from .data.text_classes import fingerprint_folder
+        return fingerprint_folder(path)
+    from .data.text import fingerprint
+    return fingerprint(path)
 
 
 def record_files(cfg: Config) -> dict:
-    """{field: {"bytes", "sha256"}} of the RECORDED_FILES that ``cfg`` names (rnnlab.data.text.fingerprint)."""
-    from .data.text import fingerprint
-    return {k: fingerprint(getattr(cfg, k)) for k in RECORDED_FILES if getattr(cfg, k)}
+    """{field: {"bytes", "sha256"}} of the RECORDED_FILES that ``cfg`` names (``fingerprint_of``)."""
+    return {k: fingerprint_of(k, getattr(cfg, k)) for k in RECORDED_FILES if getattr(cfg, k)}
 
 
 def confirm_files(cfg: Config, where: str, source, skip: tuple = ()) -> None:
@@ -226,7 +238,6 @@ def confirm_files(cfg: Config, where: str, source, skip: tuple = ()) -> None:
     without a word. ``source``: the checkpoint or model file the record was read from, named when the
     record itself is damaged; ``skip``: fields the caller confirms its own way. A run that recorded
     nothing (made before runs recorded their files) is not checked."""
-    from .data.text import fingerprint
     files = {} if cfg.files is None else cfg.files        # None: recorded nothing; anything else is checked
     good = lambda r: (isinstance(r, dict) and isinstance(r.get("bytes"), int)          # noqa: E731
                       and not isinstance(r.get("bytes"), bool) and isinstance(r.get("sha256"), str))
@@ -240,19 +251,22 @@ def confirm_files(cfg: Config, where: str, source, skip: tuple = ()) -> None:
         if not os.path.exists(path):
             raise ValueError(f"{flag}: the run read {path!r}, which is no longer there; {where} reads the run's "
                              f"own data")
-        if not os.path.isfile(path):
-            raise ValueError(f"{flag}: the run read the file {path!r}, which is now not a regular file; {where} "
-                             f"reads the run's own data")
-        size = os.path.getsize(path)
+        folder = k in FOLDERS
+        if not (os.path.isdir(path) if folder else os.path.isfile(path)):
+            raise ValueError(f"{flag}: the run read the {'folder' if folder else 'file'} {path!r}, which is now not "
+                             f"a {'folder' if folder else 'regular file'}; {where} reads the run's own data")
         try:
-            same = size == recorded["bytes"] and fingerprint(path)["sha256"] == recorded["sha256"]
+            now = fingerprint_of(k, path) if folder or os.path.getsize(path) == recorded["bytes"] else None
+            size = now["bytes"] if now else os.path.getsize(path)
+            same = size == recorded["bytes"] and now["sha256"] == recorded["sha256"]
         except OSError as err:
             raise ValueError(f"{flag}: cannot read {path!r} to confirm it is the run's data ({err.strerror})") from None
         if not same:
-            how = (f"{recorded['bytes']} bytes then, {size} now" if size != recorded["bytes"]
-                   else "the same size, other bytes: its SHA-256 differs")
+            what = "of its files " if folder else ""
+            how = (f"{recorded['bytes']} bytes {what}then, {size} now" if size != recorded["bytes"]
+                   else f"the same size, other bytes{' or file names' if folder else ''}: its SHA-256 differs")
             raise ValueError(f"{flag}: {path!r} has changed since the run read it ({how}); {where} reads the run's "
-                             f"own data (put the original file back, or train a new run on this one)")
+                             f"own data (put the original {'files' if folder else 'file'} back, or train a new run on this data)")
 
 
 OWN_FILE_FIELDS = ("csv", "target", "features", "window", "horizon", "text_classes", "tokens", "max_len",

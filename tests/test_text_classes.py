@@ -146,3 +146,33 @@ def test_fit_on_a_corpus_learns(tmp_path):
     names = [c.meta["classes"][k] for k in rnnlab.predict(model, c.test[0]).argmax(-1)]
     folders = [os.path.basename(os.path.dirname(f)) for f in c.files[2]]           # the true class of each file
     assert np.mean([a == b for a, b in zip(names, folders)]) >= 0.9
+
+
+def test_a_run_records_its_text_classes_folder_and_refuses_a_changed_one(tmp_path, capsys):
+    """--text-classes is fingerprinted as a whole (file names, sizes, bytes): --resume and rnnlab evaluate
+    refuse, naming the flag, when a file was edited, renamed or added, and go on once it is back."""
+    root = corpus(tmp_path / "d", n=20)
+    run = str(tmp_path / "run")
+    assert main(["train", "--text-classes", str(root), "--tokens", "words", "--hidden", "4", "--embed-dim", "4",
+                 "--epochs", "1", "--quiet", "--out", run]) == 0
+    files = read_meta(os.path.join(run, "model.npz"))["config"]["files"]
+    assert set(files) == {"text_classes"} and files["text_classes"] == text_classes.fingerprint_folder(str(root))
+    one = root / "pos" / "000.txt"
+    original = one.read_text()
+    capsys.readouterr()
+    for change, how in ((lambda: one.write_text(original.replace("the", "bad", 1) if "the" in original
+                                                else "the " + original[4:]), r"the same size, other bytes or file names"),
+                        (lambda: one.rename(root / "pos" / "zzz.txt"), r"the same size, other bytes or file names"),
+                        (lambda: (root / "neg" / "new.txt").write_text("bad film\n"), r"bytes of its files then")):
+        change()
+        assert main(["train", "--out", run, "--resume", "--epochs", "2", "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert re.search(rf"--text-classes: '.*d' has changed since the run read it \(.*{how}", err), err
+        assert main(["evaluate", os.path.join(run, "model.npz")]) == 2
+        assert "--text-classes:" in capsys.readouterr().err
+        for path in (root / "pos" / "zzz.txt", root / "neg" / "new.txt"):
+            if path.exists():
+                path.unlink()
+        one.write_text(original)
+    assert main(["evaluate", os.path.join(run, "model.npz")]) == 0
+    assert main(["train", "--out", run, "--resume", "--epochs", "2", "--quiet"]) == 0

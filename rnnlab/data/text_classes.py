@@ -52,6 +52,23 @@ def files_of(folder: str) -> list[str]:
     return sorted(out)
 
 
+def fingerprint_folder(folder: str) -> dict:
+    """{"bytes": total size, "sha256": hex digest} of the files ``files_of(folder)`` lists: each file's
+    path relative to ``folder``, its size and its bytes, in that order, so that a renamed, added,
+    removed or edited file changes it (a run records it to confirm, on --resume or rnnlab evaluate,
+    that it reads the same examples)."""
+    import hashlib
+    digest, total = hashlib.sha256(), 0
+    for path in files_of(folder):
+        size = os.path.getsize(path)
+        digest.update(f"{os.path.relpath(path, folder)}\0{size}\0".encode("utf-8", "surrogateescape"))
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        total += size
+    return {"bytes": total, "sha256": digest.hexdigest()}
+
+
 def class_folders(root: str, name: str) -> dict[str, list[str]]:
     """{class name: its files} of a folder holding one subfolder per class."""
     if not os.path.isdir(root):
