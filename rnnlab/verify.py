@@ -28,13 +28,13 @@ def rel_err(a, b) -> float:
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)) if a.size else 0.0
 
 
-def _torch():
+def require_torch():
     return require("torch", "PyTorch is needed for the reference comparison: pip install 'rnnlab[torch]'")
 
 
 def _run_torch(m, x, lengths, state0, dy, dstate):
     """Forward and backward in torch, packed sequences for ragged batches."""
-    torch = _torch()
+    torch = require_torch()
     xt = torch.tensor(x, requires_grad=True)
     st = None if state0 is None else tuple(torch.tensor(s, requires_grad=True) for s in state0)
     inp = xt
@@ -73,7 +73,7 @@ def compare_with_torch(kind, layers=1, bidirectional=False, ragged=False, with_s
     "dstate0", "params", "padding_zero"} (the last one True when outputs and dx are exactly zero on
     padded steps). ``proj_size``: an LSTM's projection (torch ``proj_size``)."""
     from .interop.torch import from_torch
-    torch = _torch()
+    torch = require_torch()
     seed = zlib.crc32(repr((kind, layers, bidirectional, ragged, with_state) + ((proj_size,) if proj_size else ()))
                       .encode())
     rng = np.random.default_rng(seed)

@@ -386,3 +386,12 @@ def test_evaluate_scores_a_saved_model_on_another_data_file(tmp_path, capsys):
         assert words in capsys.readouterr().err
     assert main(["evaluate", str(out / "checkpoint.npz"), "--data", str(test)]) == 2
     assert "is a run's checkpoint; --data scores a saved model, such as the run's model.npz" in capsys.readouterr().err
+
+
+def test_gradcheck_torch_without_torch_says_only_what_is_missing(capsys, monkeypatch):
+    """rnnlab gradcheck --torch where torch is not installed: one error line naming the extra, and no
+    table header printed before it."""
+    monkeypatch.setitem(sys.modules, "torch", None)                  # as if the torch extra were missing
+    assert main(["gradcheck", "--torch"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "pip install 'rnnlab[torch]'" in err

@@ -53,7 +53,8 @@ def add_parser(sub):
 
 
 def run_torch() -> int:
-    from ..verify import KINDS, grid, worst_by_kind
+    from ..verify import KINDS, grid, require_torch, worst_by_kind
+    require_torch()                     # the extra's message, before any line of the table
     print(f"rnnlab vs PyTorch autograd, identical weights, {len(grid()) // len(KINDS)} configurations per "
           "layer type (1-3 layers, uni/bi, ragged or not, with/without state0); worst relative error over "
           "y, final state, dx, dstate0 and every parameter gradient.")
