@@ -15,8 +15,8 @@ from rnnlab.cli import main
     (["summary", "lstm:2:3", "--bogus"], "rnnlab summary: error: unrecognized arguments: --bogus", "--bogus"),
     (["nosuchcommand"], "rnnlab: error: argument COMMAND: invalid choice: 'nosuchcommand'", "nosuchcommand"),
     (["--bogus", "info"], "rnnlab: error: unrecognized arguments: --bogus", "--bogus"),
-    (["evaluate", "m.npz", "--data", "f.npz"], "rnnlab evaluate: error: unrecognized arguments: --data f.npz",
-     "--data"),                                                  # not taken as --data-dir
+    (["evaluate", "m.npz", "--metrics", "f.json"], "rnnlab evaluate: error: unrecognized arguments: --metrics f.json",
+     "--metrics"),                                               # not taken as --metrics-json
     (["train", "--hid", "4"], "rnnlab train: error: unrecognized arguments: --hid 4", "--hid"),
     (["data", "fetch", "fashion-mnist", "--bogus"], "rnnlab data fetch: error: unrecognized arguments: --bogus",
      "--bogus"),
