@@ -161,8 +161,9 @@ def test_a_dense_or_embedding_too_large_for_memory_is_named(make, sizes):
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_weight_replaced_by_another_shape_is_named_by_its_key(kind, dtype):
-    """A parameter set to an array of another shape: forward and step name it as params keys it, with
-    the shape the layer was built with (not the cells' W, U and their time-major x)."""
+    """A parameter set to an array of another shape, a list, None or integers: forward and step name it
+    as params keys it, with the shape the layer was built with (not the cells' W, U and their
+    time-major x)."""
     layer = getattr(rnnlab.layers, kind)(3, 4, num_layers=2, bidirectional=True, dtype=dtype)
     x = np.zeros((2, 5, 3), dtype)
     G = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
@@ -171,12 +172,24 @@ def test_a_weight_replaced_by_another_shape_is_named_by_its_key(kind, dtype):
         kept = layer.params[key]
         assert kept.shape == good
         layer.params[key] = np.zeros(bad, dtype)
-        with pytest.raises(ValueError, match=re.escape(f"params[{key!r}]: expected shape {good} (input_size=3, "
-                                                       f"hidden_size=4), got {bad}")):
-            layer.forward(x)
+        for value, got in ((np.zeros(bad, dtype), f"{dtype} of shape {bad}"), (kept.tolist(), "list"), (None, "NoneType"),
+                           (kept.astype(np.int64), f"int64 of shape {good}")):
+            layer.params[key] = value
+            with pytest.raises(ValueError, match=re.escape(f"params[{key!r}]: expected a float array of shape {good} "
+                                                           f"(input_size=3, hidden_size=4), got {got}")):
+                layer.forward(x)
         layer.params[key] = kept
     layer.forward(x)                                            # restored: runs
     stream = getattr(rnnlab.layers, kind)(3, 4, dtype=dtype)
-    stream.params["l0.U"] = np.zeros((4, 4 * G + 1), dtype)
-    with pytest.raises(ValueError, match=re.escape("params['l0.U']: expected shape")):
-        stream.step(x[:, 0])
+    for value in (np.zeros((4, 4 * G + 1), dtype), stream.params["l0.U"].tolist()):
+        stream.params["l0.U"] = value                           # a GRU step sliced a wider U without a word
+        with pytest.raises(ValueError, match=re.escape("params['l0.U']: expected a float array of shape")):
+            stream.step(x[:, 0])
+
+
+def test_an_lstm_option_weight_set_to_none_is_refused():
+    """Peepholes replaced by None: refused by name (forward ran without them, a different model)."""
+    layer = rnnlab.LSTM(3, 5, peepholes=True)
+    layer.params["l0.p"] = None
+    with pytest.raises(ValueError, match=re.escape("params['l0.p']: expected a float array of shape (15,)")):
+        layer.forward(np.zeros((2, 4, 3), np.float32))

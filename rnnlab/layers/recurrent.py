@@ -256,15 +256,17 @@ class Recurrent:
             raise weights_error(sizes, count) from None
         self._param_shapes = {k: v.shape for k, v in self.params.items()}
 
-    def _misshapen(self) -> ValueError | None:
-        """A ValueError naming the first parameter that no longer has the shape the layer was built with
-        (a weight replaced by an array of another shape), as ``params`` keys it; None when all do."""
+    def check_params(self) -> None:
+        """ValueError naming the first parameter (as ``params`` keys it) that is no longer a float array of
+        the shape the layer was built with: a weight replaced by one of another shape, by a list, None or
+        an integer array would otherwise fail inside the cells under their own names (W, U, b), or run
+        (a GRU step slices a wider U by gate; an LSTM with its peepholes set to None drops them)."""
         for name, shape in getattr(self, "_param_shapes", {}).items():
-            got = np.shape(self.params.get(name))
-            if got != shape:
-                return ValueError(f"params[{name!r}]: expected shape {shape} (input_size={self.input_size}, "
-                                  f"hidden_size={self.hidden_size}), got {got}")
-        return None
+            v = self.params.get(name)
+            if not (isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.shape == shape):
+                got = f"{v.dtype} of shape {v.shape}" if isinstance(v, np.ndarray) else type(v).__name__
+                raise ValueError(f"params[{name!r}]: expected a float array of shape {shape} (input_size="
+                                 f"{self.input_size}, hidden_size={self.hidden_size}), got {got}")
 
     # ----- layout -----------------------------------------------------------------------------
     @property
@@ -431,6 +433,7 @@ class Recurrent:
             raise ValueError(f"x: expected at least one sequence and one time step, got shape {x.shape}")
         lengths = check_lengths(lengths, N, T)
         mask = check_mask(mask, N, T, lengths)
+        self.check_params()
         s0 = self._state_parts("state0", state0, N, allow_none=False)
         s0 = [np.zeros(self.state_shape(N, n), self.dtype) if s is None else s for s, n in zip(s0, self.state_names)]
         masks = self._draw_masks(N)
@@ -442,13 +445,7 @@ class Recurrent:
             y = np.concatenate([y for y, _, _ in parts])
             finals = [np.concatenate(pair, axis=1) for pair in zip(*(st for _, st, _ in parts))]
             return y, self._pack_state(finals), ShardedCache([c for _, _, c in parts], N // 2)
-        try:
-            y, finals, cache = self._forward(x, s0, lengths, masks, mask)
-        except ValueError:
-            named = self._misshapen()              # the cells' error on a replaced weight, in the layer's names
-            if named is None:
-                raise
-            raise named from None
+        y, finals, cache = self._forward(x, s0, lengths, masks, mask)
         return y, self._pack_state(finals), cache
 
     def _forward(self, x, s0: list, lengths, masks=None, keep=None):
@@ -670,14 +667,12 @@ class Recurrent:
         if x_t.dtype != self.dtype:
             x_t = x_t.astype(self.dtype)
         parts = self._stream_state(state, x_t.shape[0], state_name)
+        self.check_params()
         new = [np.empty(self.state_shape(x_t.shape[0], n), self.dtype) for n in self.state_names]
         params = self.params
         inp = x_t
-        shapes = getattr(self, "_param_shapes", None)
         for layer, keys in enumerate(self._layer_keys()):
             p = {name: params[key] for name, key in keys}
-            if shapes is not None and any(getattr(p[name], "shape", None) != shapes[key] for name, key in keys):
-                raise self._misshapen()         # (the step functions would slice a wider U without a word)
             old = [s[layer] for s in parts]
             self._cell_step(inp, old, p, [s[layer] for s in new])
             for s, o, z in zip(new, old, (r.zoneout_h, r.zoneout_c)):
