@@ -221,7 +221,7 @@ def fingerprint_of(field: str, path: str) -> dict:
     """{"bytes", "sha256"} of the file (or for FOLDERS, the folder's example files) ``path``."""
     if field in FOLDERS:
         from .data.text_classes import fingerprint_folder
-        return fingerprint_folder(path)
+        return fingerprint_folder(path, RECORDED_FILES[field])
     from .data.text import fingerprint
     return fingerprint(path)
 

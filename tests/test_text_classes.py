@@ -176,3 +176,19 @@ def test_a_run_records_its_text_classes_folder_and_refuses_a_changed_one(tmp_pat
         one.write_text(original)
     assert main(["evaluate", os.path.join(run, "model.npz")]) == 0
     assert main(["train", "--out", run, "--resume", "--epochs", "2", "--quiet"]) == 0
+
+
+def test_the_fingerprint_covers_the_examples_the_loader_reads(tmp_path):
+    """The fingerprint follows a class folder that is a link (the loader reads its files) and ignores
+    files beside the class folders (the loader never reads them)."""
+    root = corpus(tmp_path / "d", n=6)
+    (tmp_path / "elsewhere").mkdir()
+    os.rename(root / "neg", tmp_path / "elsewhere" / "neg")
+    os.symlink(tmp_path / "elsewhere" / "neg", root / "neg")
+    before = text_classes.fingerprint_folder(str(root))
+    assert text_classes.example_files(str(root)) == [f for c in ("neg", "pos")
+                                                     for f in text_classes.files_of(str(root / c))]
+    (root / "README").write_text("not an example\n")
+    assert text_classes.fingerprint_folder(str(root)) == before
+    (tmp_path / "elsewhere" / "neg" / "000.txt").write_text("edited through the link\n")
+    assert text_classes.fingerprint_folder(str(root)) != before

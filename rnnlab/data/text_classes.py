@@ -52,14 +52,29 @@ def files_of(folder: str) -> list[str]:
     return sorted(out)
 
 
-def fingerprint_folder(folder: str) -> dict:
-    """{"bytes": total size, "sha256": hex digest} of the files ``files_of(folder)`` lists: each file's
-    path relative to ``folder``, its size and its bytes, in that order, so that a renamed, added,
-    removed or edited file changes it (a run records it to confirm, on --resume or rnnlab evaluate,
-    that it reads the same examples)."""
+def split_folders(root: str) -> dict:
+    """{"train" | "valid" | "test": the split's folder under ``root`` (SPLIT_FOLDERS), or None}."""
+    return {part: next((os.path.join(root, d) for d in folders if os.path.isdir(os.path.join(root, d))), None)
+            for part, folders in SPLIT_FOLDERS.items()}
+
+
+def example_files(root: str, name: str = "text_classes") -> list[str]:
+    """The files ``load`` reads under ``root``: each class folder's files, split folder by split folder
+    (train, valid, test) where ``root`` has a train folder, else those of ``root``'s class folders.
+    Files beside the class folders are not examples; a class folder may be a link."""
+    given = split_folders(root)
+    groups = [class_folders(f, name) for f in given.values() if f] if given["train"] else [class_folders(root, name)]
+    return [f for group in groups for files in group.values() for f in files]
+
+
+def fingerprint_folder(folder: str, name: str = "text_classes") -> dict:
+    """{"bytes": total size, "sha256": hex digest} of the example files ``load`` reads under ``folder``
+    (``example_files``): each file's path relative to ``folder``, its size and its bytes, in that
+    order, so that a renamed, added, removed or edited example changes it (a run records it to
+    confirm, on --resume or rnnlab evaluate, that it reads the same examples)."""
     import hashlib
     digest, total = hashlib.sha256(), 0
-    for path in files_of(folder):
+    for path in example_files(folder, name):
         size = os.path.getsize(path)
         digest.update(f"{os.path.relpath(path, folder)}\0{size}\0".encode("utf-8", "surrogateescape"))
         with open(path, "rb") as f:
@@ -157,8 +172,7 @@ def load(root, tokens: str = "chars", max_len: int = 200, min_count: int = 1, va
     check_real(n_["valid_split"], valid_split, 0, 1, low_open=True, high_open=True)
     check_real(n_["test_split"], test_split, 0, 1, low_open=True, high_open=True)
     root = os.fspath(root)
-    given = {part: next((os.path.join(root, d) for d in folders if os.path.isdir(os.path.join(root, d))), None)
-             for part, folders in SPLIT_FOLDERS.items()}
+    given = split_folders(root)
     if given["train"]:
         per_split = {part: class_folders(folder, n_["text_classes"]) for part, folder in given.items() if folder}
         classes = list(per_split["train"])
