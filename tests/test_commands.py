@@ -395,3 +395,22 @@ def test_gradcheck_torch_without_torch_says_only_what_is_missing(capsys, monkeyp
     assert main(["gradcheck", "--torch"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "pip install 'rnnlab[torch]'" in err
+
+
+def test_a_csv_model_is_not_scored_or_run_on_raw_arrays(tmp_path, capsys):
+    """A --csv model reads standardized windows: evaluate --data and predict --data refuse it, pointing at
+    predict --csv (they scored raw arrays in standardized units, and predict wrote standardized
+    forecasts, without a word)."""
+    series = tmp_path / "s.csv"
+    series.write_text("v\n" + "\n".join(str(1000 + 100 * np.sin(i / 5)) for i in range(120)) + "\n")
+    out = tmp_path / "run"
+    assert main(["train", "--csv", str(series), "--target", "v", "--window", "5", "--hidden", "4", "--epochs", "1",
+                 "--out", str(out), "--quiet"]) == 0
+    data = tmp_path / "w.npz"
+    np.savez(data, x=np.full((4, 5, 1), 1000.0, np.float32), y=np.full(4, 1000.0, np.float32))
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "model.npz"), "--data", str(data)]) == 2
+    assert "was trained with --csv: it reads windows of the CSV's columns standardized" in capsys.readouterr().err
+    assert main(["predict", str(out / "model.npz"), "--data", str(data), "--out", str(tmp_path / "p.csv")]) == 2
+    assert "give the new rows with --csv FILE" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()

@@ -19,8 +19,8 @@ is not a readable rnnlab file gives a ``FormatError`` naming the file and the ke
 from the state the previous one ended with (rnnlab.metrics.evaluate_stream), instead of every
 chunk starting from zeros.
 
-``--data FILE``: a model trained on arrays (``rnnlab train --data``, ``--csv`` or a built-in task of
-arrays) scored on the .npz file FILE instead of a split of its own data (``x``, ``y`` and optionally
+``--data FILE``: a model trained on arrays (``rnnlab train --data`` or a built-in task of arrays; not
+``--csv``, whose inputs are standardized CSV windows) scored on the .npz file FILE instead of a split of its own data (``x``, ``y`` and optionally
 ``lengths``, as ``rnnlab train --data`` reads them; the metrics of ``rnnlab.evaluate``):
 
     rnnlab evaluate runs/mine/model.npz --data test.npz
@@ -94,6 +94,11 @@ def score_file(args) -> dict:
     if task.get("name") in ("text", "sst"):
         raise ValueError(f"--data: scores models trained on arrays; {args.model!r} was trained on --task "
                          f"{task.get('name')} (score a text model on another file with --text)")
+    if "csv" in task:
+        raise ValueError(f"--data: {args.model!r} was trained with --csv: it reads windows of the CSV's columns "
+                         f"standardized with the training statistics, which an .npz of x and y does not carry; "
+                         f"forecast new rows with rnnlab predict --csv, or score arrays standardized with the "
+                         f"model file's statistics with rnnlab.evaluate in Python")
     x, y, lengths = read_npz(args.data, "--data")
     if y is None:
         raise ValueError(f"--data: {args.data!r} has no key 'y' (the targets)")

@@ -129,6 +129,10 @@ def run(args) -> int:
     kind = task.get("kind")
     if args.csv or args.text_classes:
         return predict_own_files(args, model, task)
+    if "csv" in task:
+        raise ValueError(f"--data: {args.model!r} was trained with --csv: it reads windows of the CSV's columns "
+                         f"standardized with the training statistics and forecasts in standardized units; give "
+                         f"the new rows with --csv FILE")
     x, _, lengths = read_npz(args.data, "--data")
     try:
         out = predictions(model, kind, x, lengths, args.proba, args.batch_size)
