@@ -442,12 +442,13 @@ def read_checkpoint(path) -> tuple[dict, dict]:
 
 
 def load_checkpoint(path, flag: str = "--resume") -> tuple[dict, dict]:
-    """``read_checkpoint``, with the errors of a damaged zip file (truncated, overwritten) turned into a
-    ValueError naming the checkpoint (and ``flag``, as the caller asked for it: rnnlab.fit's resume=True)."""
-    try:
-        return read_checkpoint(path)
-    except (zipfile.BadZipFile, EOFError) as err:
-        raise ValueError(f"{flag}: checkpoint {str(path)!r} is damaged ({type(err).__name__}: {err})") from err
+    """``read_checkpoint`` for resuming a run: a missing checkpoint is a FileNotFoundError naming ``flag``
+    as the caller knows it (rnnlab.fit's resume=True); a damaged one is read_checkpoint's FormatError
+    naming the file."""
+    if not os.path.isfile(path):
+        first = "train with --out first" if flag == "--resume" else "fit with out= first"
+        raise FileNotFoundError(f"{flag}: no checkpoint at {str(path)!r} ({first})")
+    return read_checkpoint(path)
 
 
 def checkpoint_config(path, header: dict, flag: str = "--resume") -> dict:

@@ -304,6 +304,10 @@ def test_fit_names_its_own_arguments_for_a_used_run_folder(tmp_path):
         quiet_fit(classifier(H=5), x, y, epochs=3, out=out, resume=True)
     with open(tmp_path / "run" / "checkpoint.npz", "r+b") as f:                     # damaged
         f.truncate(100)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"^resume=True: no checkpoint at .*empty.*\(fit with out= first\)"):
+        quiet_fit(classifier(H=4), x, y, epochs=1, out=str(empty), resume=True)
     with pytest.raises(ValueError, match=r"checkpoint\.npz: not a readable \.npz file") as err:
         quiet_fit(classifier(H=4), x, y, epochs=3, out=out, resume=True)
     assert "--resume" not in str(err.value)
