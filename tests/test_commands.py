@@ -331,6 +331,8 @@ def test_read_notes_counts_distinct_whole_floats_and_unseen_classes():
     assert read_notes(task_from_arrays(x, many), many, "d", None) == []
     halves = few + 0.5
     assert read_notes(task_from_arrays(x, halves), halves, "d", None) == []
+    for shaped in (few[:, None], np.tile(few[:, None], (1, 3))):              # (N, 1) and per step (N, T)
+        assert len(read_notes(task_from_arrays(x, shaped), shaped, "d", None)) == 1
     y = np.arange(60) % 2
     vy = np.array([0, 1, 3, 4, 4, 1])
     task = task_from_arrays(x, y, validation_data=(x[:6], vy))

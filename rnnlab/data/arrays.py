@@ -409,12 +409,12 @@ were read as regression targets, as they are likely class ids stored as floats."
 
 def read_notes(task: Task, y: np.ndarray, data: str, valid_data: str | None) -> list[str]:
     """What ``rnnlab train --data`` says on stderr about a reading that may not be the one meant:
-    float targets (N,) that are all whole numbers with few distinct values, read as regression
+    float targets (N,), (N, 1) or (N, T) that are all whole numbers with few distinct values, read as regression
     targets (class ids stored as floats, e.g. 0.0 / 1.0, which a classifier wants as integers); and
     class ids of the --valid file that --data's targets never hold (the head gets outputs for them,
     which training never teaches)."""
     notes = []
-    if task.kind == "regression" and np.ndim(y) == 1 and y.dtype.kind == "f":
+    if task.kind == "regression" and np.ndim(y) in (1, 2) and y.dtype.kind == "f":
         values = np.unique(y)
         if len(values) <= WHOLE_FLOAT_CLASSES and (values == np.round(values)).all():
             shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if len(values) > 6 else "")
