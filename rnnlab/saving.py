@@ -147,7 +147,7 @@ def read_npz(path, header_key: str, what: str):
         data = "x" in arrays and not any(k.startswith("param/") for k in arrays)
         raise FormatError(path, f"key {header_key!r}", f"missing: an .npz file without the {what} header "
                                                         f"{header_key!r} (its keys: {keys or 'none'})"
-                          + ("; it looks like a data file (x, y), not a file rnnlab saved" if data else ""))
+                          + ("; it looks like a data file (a key 'x'), not a file rnnlab saved" if data else ""))
     raw = arrays.pop(header_key)
     if raw.ndim != 0 or raw.dtype.kind != "U":
         raise FormatError(path, f"key {header_key!r}", f"expected a 0-d string array holding JSON, got "

@@ -346,7 +346,7 @@ def test_predict_names_a_data_file_given_as_the_model(tmp_path, capsys):
     np.savez(data, x=np.zeros((2, 3, 1), np.float32), y=np.zeros(2, np.int64))
     assert main(["predict", str(data), "--data", str(data), "--out", str(tmp_path / "p.csv")]) == 2
     err = capsys.readouterr().err
-    assert "without the rnnlab header '__rnnlab__' (its keys: 'x', 'y'); it looks like a data file (x, y)" in err
+    assert "without the rnnlab header '__rnnlab__' (its keys: 'x', 'y'); it looks like a data file (a key 'x')" in err
     assert not (tmp_path / "p.csv").exists()
 
 
@@ -357,8 +357,9 @@ def test_a_valid_file_unlike_2d_x_says_how_x_was_read(tmp_path, capsys):
     np.savez(data, x=np.zeros((8, 4), np.float32), y=np.arange(8) % 2)
     np.savez(valid, x=np.zeros((8, 4, 3), np.float32), y=np.arange(8) % 2)
     assert main(["train", "--data", str(data), "--valid", str(valid), "--epochs", "1", "--quiet"]) == 2
-    assert "(1 features per step; x of shape (8, 4) (N, T) is read as one feature per step)" in \
-        capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--valid {str(valid)!r}: key 'x': expected inputs like x (1 features per step; x of shape (8, 4) (N, T) is " \
+           f"read as one feature per step), got dtype float32 shape (8, 4, 3)" in err
 
 
 def test_evaluate_scores_a_saved_model_on_another_data_file(tmp_path, capsys):
@@ -381,8 +382,9 @@ def test_evaluate_scores_a_saved_model_on_another_data_file(tmp_path, capsys):
     assert got == {"model": model, "data": str(test), **want} == json.loads((tmp_path / "m.json").read_text())
     wide = tmp_path / "wide.npz"
     np.savez(wide, x=np.zeros((3, 6, 5), np.float32), y=np.zeros(3, np.int64))
-    for args, words in ((["--data", str(wide)], f"--data {str(wide)!r}: x: expected 2 features per step"),
+    for args, words in ((["--data", str(wide)], f"--data {str(wide)!r}: key 'x': expected 2 features per step"),
                         (["--data", str(test), "--split", "valid"], "--split: not with --data"),
+                        (["--data", str(test), "--data-dir", str(tmp_path)], "--data-dir: not with --data"),
                         (["--data", str(tmp_path / "none.npz")], "--data: no file at")):
         assert main(["evaluate", model, *args]) == 2
         assert words in capsys.readouterr().err
@@ -416,3 +418,21 @@ def test_a_csv_model_is_not_scored_or_run_on_raw_arrays(tmp_path, capsys):
     assert main(["predict", str(out / "model.npz"), "--data", str(data), "--out", str(tmp_path / "p.csv")]) == 2
     assert "give the new rows with --csv FILE" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_metrics_json_is_checked_first_and_named(tmp_path, capsys):
+    """--metrics-json that is a folder, or under a file, is refused naming the flag before training or
+    scoring; a path the system cannot write is named by the flag too (not by a temporary name)."""
+    data = tmp_path / "d.npz"
+    np.savez(data, x=np.zeros((8, 3, 1), np.float32), y=np.arange(8) % 2)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--hidden", "2", "--epochs", "1", "--out", str(run), "--quiet",
+                 "--metrics-json", str(tmp_path)]) == 2
+    assert f"--metrics-json: expected a file path, got {str(tmp_path)!r} (a folder)" in capsys.readouterr().err
+    assert not run.exists()                                            # refused before the run began
+    assert main(["train", "--data", str(data), "--hidden", "2", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    for path, words in ((str(data / "m.json"), f"{str(data)!r} is a file, not a folder"),
+                        ("/proc/rnnlab-test.json", "--metrics-json: cannot write '/proc/rnnlab-test.json' (")):
+        assert main(["evaluate", str(run / "model.npz"), "--data", str(data), "--metrics-json", path]) == 2
+        assert words in capsys.readouterr().err

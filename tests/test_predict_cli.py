@@ -103,7 +103,7 @@ def test_bad_files_and_flags_are_named(tmp_path, capsys):
         (["--data", str(tmp_path / "nox.npz")], "has no key 'x'"),
         (["--data", str(tmp_path / "noy.npz")], "has no key 'y'"),
         (["--data", str(tmp_path / "bad.npz")],
-         r"--data '.*bad.npz': y: expected class ids >= 0, got -1 at index \(2,\)"),
+         r"--data '.*bad.npz': key 'y': expected class ids >= 0, got -1 at index \(2,\)"),
         (["--data", str(tmp_path / "objects.npz")], "key 'x': --data: holds Python objects"),
         (["--data", str(tmp_path / "text.npz")], "text.npz: --data: not a readable .npz file"),
         (["--valid-split", "0.2"], "--valid-split: needs --data"),

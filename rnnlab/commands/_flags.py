@@ -41,6 +41,31 @@ def check_flag_output(flag: str, path: str | None, ending: str, inputs: dict[str
             raise ValueError(f"{flag}: {path!r} is the {name} file; write the output to another path")
 
 
+def check_metrics_json(path: str | None) -> None:
+    """--metrics-json, checked before the work whose metrics it receives: a file path whose folder is not
+    a file (a folder given, or a file where a folder goes, is refused naming the flag). None passes."""
+    if path is None:
+        return
+    if not path or os.path.isdir(path):
+        raise ValueError(f"--metrics-json: expected a file path, got {path!r}" + (" (a folder)" if path else ""))
+    parent = os.path.dirname(os.path.abspath(path))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.path.isdir(parent):
+        raise ValueError(f"--metrics-json: cannot write {path!r}: {parent!r} is a file, not a folder")
+
+
+def write_metrics_json(path: str | None, metrics: dict) -> None:
+    """``metrics`` to --metrics-json's ``path`` (atomically), an OSError named by the flag; None: nothing."""
+    if path is None:
+        return
+    from ..training.log import write_json
+    try:
+        write_json(path, metrics)
+    except OSError as err:
+        raise ValueError(f"--metrics-json: cannot write {path!r} ({err.strerror or err})") from None
+
+
 def check_model_file(path: str, command: str, checkpoint_ok: bool = False) -> None:
     """The positional ``model`` argument of ``rnnlab <command>``: an existing file (FileNotFoundError
     naming ``model`` otherwise), and, unless ``checkpoint_ok``, not a run's training checkpoint

@@ -35,8 +35,8 @@ from ..data.text import confirm_recorded
 from ..errors import FormatError, describe
 from ..metrics import evaluate_split, evaluate_stream
 from ..saving import assign_params, load, read_meta
-from ..train import MODEL, Config, build_model, confirm_files, is_checkpoint, read_checkpoint, task_args, write_json
-from ._flags import check_flag_int, check_model_file
+from ..train import MODEL, Config, build_model, confirm_files, is_checkpoint, read_checkpoint, task_args
+from ._flags import check_flag_int, check_metrics_json, check_model_file, write_metrics_json
 
 
 def add_parser(sub):
@@ -80,10 +80,11 @@ def config_of(header: dict, key: str, path) -> Config:
 def score_file(args) -> dict:
     """The metrics of the saved model ``args.model`` on the .npz file ``args.data`` (rnnlab.evaluate);
     errors name --data and the file, or the model."""
-    from ..data.arrays import read_npz
+    from ..data.arrays import as_file_keys, read_npz
     from ..data.dataset import KINDS
     from ..fitting import evaluate
-    for flag, given in (("--split", args.split != "test"), ("--streams", args.streams), ("--text", args.text)):
+    for flag, given in (("--split", args.split != "test"), ("--streams", args.streams), ("--text", args.text),
+                        ("--data-dir", args.data_dir)):
         if given:
             raise ValueError(f"{flag}: not with --data (the file is scored whole, as arrays)")
     if is_checkpoint(args.model):
@@ -107,19 +108,19 @@ def score_file(args) -> dict:
     try:
         return evaluate(model, x, y, lengths, loss=kind, batch_size=args.batch_size)
     except ValueError as err:
-        raise ValueError(f"--data {args.data!r}: {err}") from err
+        raise ValueError(f"--data {args.data!r}: {as_file_keys(str(err))}") from err
 
 
 def run(args) -> int:
     check_flag_int("--batch-size", args.batch_size, low=1)
     check_flag_int("--streams", args.streams, low=0)                 # 0: no state carried across chunks
     check_model_file(args.model, "evaluate", checkpoint_ok=True)
+    check_metrics_json(args.metrics_json)
     if args.data is not None:
         metrics = score_file(args)
         out = {"model": args.model, "data": args.data, **metrics}
         print(json.dumps(out))
-        if args.metrics_json:
-            write_json(args.metrics_json, out)
+        write_metrics_json(args.metrics_json, out)
         return 0
     checkpoint = is_checkpoint(args.model)
     if checkpoint:
@@ -164,6 +165,5 @@ def run(args) -> int:
            **({"streams": args.streams} if args.streams else {}),
            **{f"{args.split}_{k}": v for k, v in metrics.items()}}
     print(json.dumps(out))
-    if args.metrics_json:
-        write_json(args.metrics_json, out)
+    write_metrics_json(args.metrics_json, out)
     return 0

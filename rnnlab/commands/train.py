@@ -26,7 +26,8 @@ from ..optim import OPTIMIZERS
 from ..training.config import TREE_CELLS, TREE_NONLINEARITIES
 from ..training.distributed import world
 from ..train import (CHECKPOINT, MODELS, SCHEDULES, Config, checkpoint_config, final_metrics, load_checkpoint,
-                     train, write_json)
+                     train)
+from ._flags import check_metrics_json, write_metrics_json
 
 DEFAULTS = Config()
 # Each Config field by the flag that sets it, for the error messages.
@@ -248,6 +249,7 @@ def run(args) -> int:
     if args.task == "sst":
         return run_sst(args)
     check_flags_apply(args)
+    check_metrics_json(args.metrics_json)
     if args.resume:
         config_from_args(args)                  # the new --epochs / --max-minutes, checked by their flags
         ckpt = os.path.join(args.out, CHECKPOINT)
@@ -272,6 +274,5 @@ def run(args) -> int:
     if not world().is_root:                     # data-parallel under MPI: rank 0 prints and writes
         return 0
     print(json.dumps(metrics))
-    if args.metrics_json:
-        write_json(args.metrics_json, metrics)
+    write_metrics_json(args.metrics_json, metrics)
     return 0

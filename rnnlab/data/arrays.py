@@ -307,7 +307,7 @@ def task_from_arrays(x, y, lengths=None, *, kind: str | None = None, validation_
             if not inputs.ids and np.ndim(x) == 2:
                 what += f"; x of shape {np.shape(x)} (N, T) is read as one feature per step"
             raise ValueError(f"validation_data[0]: expected inputs like x ({what}), got dtype {vin.x.dtype} "
-                             f"shape {vin.x.shape}")
+                             f"shape {np.shape(vx) if isinstance(vx, np.ndarray) else vin.x.shape}")
         vy, _ = as_targets(vy, vin, kind, "validation_data[1]")
         tail = 1 if kind == "regression" else 2
         if vy.shape[tail:] != y.shape[tail:]:
@@ -392,7 +392,7 @@ def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> 
                                 name="data")
     except ValueError as err:
         flag, file = ("--valid", valid_data) if str(err).startswith("validation_data") else ("--data", data)
-        raise ValueError(f"{flag} {str(file)!r}: {err}") from err
+        raise ValueError(f"{flag} {str(file)!r}: {as_file_keys(str(err))}") from err
     if task.kind.startswith("classify") and np.unique(task.train.y).size < 2:
         raise ValueError(f"--data {str(data)!r}: key 'y': class ids of a single class "
                          f"({int(task.train.y.flat[0])}) in the training rows; classification needs at least 2 "
@@ -400,6 +400,16 @@ def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> 
     task.meta["data"] = str(data)
     task.notes.extend(read_notes(task, y, str(data), None if valid_data is None else str(valid_data)))
     return task
+
+
+def as_file_keys(message: str) -> str:
+    """An error of ``task_from_arrays`` in the words of an .npz file's reader: its leading argument name
+    (x, y, lengths, validation_data[0] / [1] / [2]) as the file's key ("key 'x'")."""
+    for python, key in (("validation_data[0]", "x"), ("validation_data[1]", "y"), ("validation_data[2]", "lengths"),
+                        ("x", "x"), ("y", "y"), ("lengths", "lengths")):
+        if message.startswith(python + ":") or message.startswith(python + "["):
+            return f"key {key!r}" + message[len(python):]
+    return message
 
 
 WHOLE_FLOAT_CLASSES = 20

@@ -65,7 +65,7 @@ def test_one_class_y_with_a_wide_head_trains_and_a_one_output_head_is_refused():
 
 def test_huge_class_id_named_before_the_memory_check(files, capsys):
     err = cli_error(["train", "--data", str(files / "bigid.npz"), "--quiet"], capsys)
-    assert "y:" in err and "(7,)" in err and "--hidden" not in err
+    assert "key 'y':" in err and "(7,)" in err and "--hidden" not in err
 
 
 def test_valid_and_valid_split_together_refused(files, capsys):
