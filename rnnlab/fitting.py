@@ -157,7 +157,9 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
     ``weight_decay``: as for ``rnnlab train``. ``patience``: stop after that many epochs without a
     better validation ``select`` ("loss" | "accuracy"); None: never.
     ``out``: run folder (checkpoint.npz, metrics.jsonl, model.npz, metrics.json); ``resume``: continue
-    the run in ``out`` exactly where its checkpoint stands (same data and model architecture needed);
+    the run in ``out`` exactly where its checkpoint stands, with the same data, model architecture and
+    settings (other arrays or settings: ValueError naming them; only ``epochs`` and ``max_minutes``
+    may change);
     ``overwrite``: replace the run that ``out`` holds (its files are removed once every check has
     passed; a folder holding other files is refused); ``checkpoint_every`` steps, ``max_minutes``, ``stop_after_steps``: as ``rnnlab.train.train``.
     ``callbacks``: functions called with each epoch's log line (a dict); returning False stops.
@@ -186,6 +188,9 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
                  schedule=schedule, patience=0 if patience is None else patience, select=select, seed=seed,
                  momentum=momentum, weight_decay=weight_decay, checkpoint_every=checkpoint_every,
                  max_minutes=max_minutes, eval_batch_size=256, **describe(model))
+    cfg.arrays = arrays_sha256(task)
+    if resume and out is not None:
+        check_resumed(cfg, out, progress is not False)
     echo = print if progress is not False else (lambda *a: None)
     result = train(cfg, out=out, resume=resume, progress=progress, stop_after_steps=stop_after_steps,
                    task=task, echo=echo, model=model, callbacks=callbacks, overwrite=overwrite, flag="out")
@@ -195,6 +200,54 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
         if validation_split is not None else None
     return History({k: [line[k] for line in log] for k in keys}, log, result.get("best_epoch", 0),
                    result["complete"], task.kind, rows, result.get("valid", {}))
+
+
+def arrays_sha256(task) -> str:
+    """SHA-256 of a fit's data: the train and valid splits' x, y and lengths, each with its dtype and
+    shape, so that resume=True can tell the same data from other data."""
+    import hashlib
+    digest = hashlib.sha256()
+    for split in (task.train, task.valid):
+        for a in (split.x, split.y, split.lengths):
+            a = np.ascontiguousarray(a) if a is not None else np.zeros(0, np.int8)
+            digest.update(f"{a.dtype.str}{a.shape}".encode())
+            digest.update(a.data if a.size else b"")
+    return digest.hexdigest()
+
+
+RESUMED_SETTINGS = ("batch_size", "optimizer", "lr", "clip", "schedule", "patience", "select", "seed", "momentum",
+                    "weight_decay", "checkpoint_every")
+"""fit's settings that a resumed run keeps from its start (only ``epochs`` and ``max_minutes`` may change)."""
+
+
+def check_resumed(cfg: Config, out: str, say: bool) -> None:
+    """resume=True: a ValueError naming the argument when this call's data (the arrays' SHA-256) or a
+    setting differ from those the run in ``out`` started with, which the resumed run would otherwise
+    use without a word; ``say``: tell on stderr when the run has already finished ``cfg.epochs`` epochs.
+    Nothing is checked where ``out`` holds no checkpoint (``train`` names that)."""
+    import os
+    import sys
+    from .train import CHECKPOINT, checkpoint_config, load_checkpoint
+    path = os.path.join(out, CHECKPOINT)
+    if not os.path.isfile(path):
+        return
+    header = load_checkpoint(path, "resume=True")[0]
+    saved = checkpoint_config(path, header, "resume=True")
+    if saved.get("arrays") is not None and saved["arrays"] != cfg.arrays:
+        raise ValueError(f"x, y: the run in out={out!r} was trained on other data (x, y, lengths or the validation "
+                         f"data differ); resume=True continues a run on the data it started with (pass those, or "
+                         f"start a new run with overwrite=True)")
+    for name in RESUMED_SETTINGS:
+        if name in saved and saved[name] != getattr(cfg, name):
+            given = None if name == "patience" and cfg.patience == 0 else getattr(cfg, name)
+            was = None if name == "patience" and saved[name] == 0 else saved[name]
+            raise ValueError(f"{name}: the run in out={out!r} started with {name}={was!r}, this call gives {given!r}; "
+                             f"resume=True continues a run with the settings it started with (pass {name}={was!r}, "
+                             f"or start a new run with overwrite=True)")
+    done = header["state"].get("epoch")
+    if say and isinstance(done, int) and not isinstance(done, bool) and done >= cfg.epochs:
+        print(f"rnnlab.fit: epochs={cfg.epochs}: the run in out={out!r} has finished {done} epoch(s) already; "
+              f"nothing more to train (pass a larger epochs to continue it)", file=sys.stderr)
 
 
 def batches(inputs: Inputs, batch_size: int):

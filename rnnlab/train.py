@@ -136,6 +136,8 @@ class Config:
     test_split: float = 0.1         # tasks "csv", "text-classes": fraction of rows / files for the test split
     files: dict | None = None       # {"data" | "valid_data" | "csv" | "text_path": {"bytes", "sha256"}} of the
                                     # files the run read, recorded when it starts; resume and evaluate check them
+    arrays: str | None = None       # rnnlab.fit: the SHA-256 of the arrays it trains and validates on
+                                    # (rnnlab.fitting.arrays_sha256); resume=True checks it
     names: InitVar[dict | None] = None     # how errors name the fields ({"lr": "--lr"}); default: the field names
 
     def __post_init__(self, names):

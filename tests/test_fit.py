@@ -1,5 +1,6 @@
 """rnnlab.fit: the same core as rnnlab.train.train (bit for bit), exact resume, each input form learns
 a synthetic task with a known answer, predict / evaluate, and a head that does not fit the targets."""
+import re
 import json
 
 import numpy as np
@@ -326,3 +327,26 @@ def test_fit_shows_no_progress_bar_in_a_log_file_by_default(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "\r" not in done.stderr and "it/s" not in done.stderr      # stderr is a pipe here: no bar
     assert done.stdout.count("epoch") >= 2                             # the epoch lines are printed
+
+
+def test_resume_refuses_other_data_or_settings_and_says_when_nothing_is_left(tmp_path, capsys):
+    """fit(resume=True) continues the run with the data and settings it started with: other arrays or
+    another setting are refused by name (the resumed run trained on them, or ignored them, without a
+    word); epochs may grow; an epochs already reached is said on stderr."""
+    rng = np.random.default_rng(3)
+    x, y = sign_task(rng, N=24, T=4)
+    out = str(tmp_path / "run")
+    quiet_fit(classifier(H=4), x, y, epochs=1, out=out)
+    with pytest.raises(ValueError, match=r"^x, y: the run in out=.* was trained on other data"):
+        quiet_fit(classifier(H=4), x[:20], y[:20], epochs=2, out=out, resume=True)
+    with pytest.raises(ValueError, match=r"^x, y: the run in out=.* was trained on other data"):
+        quiet_fit(classifier(H=4), x, y, epochs=2, out=out, resume=True, validation_split=0.25)
+    for name, value, was in (("lr", 0.5, 0.001), ("batch_size", 4, 32), ("optimizer", "sgd", "adam"),
+                             ("patience", 3, None), ("seed", 1, 0)):
+        with pytest.raises(ValueError, match=re.escape(f"{name}: the run in out={out!r} started with {name}={was!r}, "
+                                                       f"this call gives {value!r}")):
+            quiet_fit(classifier(H=4), x, y, epochs=2, out=out, resume=True, **{name: value})
+    capsys.readouterr()
+    rnnlab.fit(classifier(H=4), x, y, epochs=1, out=out, resume=True, progress=None)
+    assert "epochs=1: the run in out=" in capsys.readouterr().err
+    assert len(quiet_fit(classifier(H=4), x, y, epochs=2, out=out, resume=True).history["train_loss"]) == 2
