@@ -433,6 +433,9 @@ def test_metrics_json_is_checked_first_and_named(tmp_path, capsys):
     assert main(["train", "--data", str(data), "--hidden", "2", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
     capsys.readouterr()
     for path, words in ((str(data / "m.json"), f"{str(data)!r} is a file, not a folder"),
+                        (str(run / "model.npz"), "--metrics-json: expected a file name ending in .json, got"),
+                        (str(data), "--metrics-json: expected a file name ending in .json, got"),
                         ("/proc/rnnlab-test.json", "--metrics-json: cannot write '/proc/rnnlab-test.json' (")):
         assert main(["evaluate", str(run / "model.npz"), "--data", str(data), "--metrics-json", path]) == 2
         assert words in capsys.readouterr().err
+    assert main(["evaluate", str(run / "model.npz"), "--data", str(data)]) == 0           # nothing was replaced

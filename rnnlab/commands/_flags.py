@@ -41,13 +41,15 @@ def check_flag_output(flag: str, path: str | None, ending: str, inputs: dict[str
             raise ValueError(f"{flag}: {path!r} is the {name} file; write the output to another path")
 
 
-def check_metrics_json(path: str | None) -> None:
-    """--metrics-json, checked before the work whose metrics it receives: a file path whose folder is not
-    a file (a folder given, or a file where a folder goes, is refused naming the flag). None passes."""
+def check_metrics_json(path: str | None, inputs: dict[str, str]) -> None:
+    """--metrics-json, checked before the work whose metrics it receives: the path of a .json file (so
+    that it can never replace a model, checkpoint or data file), none of ``inputs`` (``check_flag_output``),
+    whose folder is not a file; a ValueError naming the flag otherwise. None passes."""
     if path is None:
         return
     if not path or os.path.isdir(path):
         raise ValueError(f"--metrics-json: expected a file path, got {path!r}" + (" (a folder)" if path else ""))
+    check_flag_output("--metrics-json", path, ".json", inputs)
     parent = os.path.dirname(os.path.abspath(path))
     while parent and not os.path.exists(parent):
         parent = os.path.dirname(parent)

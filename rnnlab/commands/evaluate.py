@@ -115,7 +115,7 @@ def run(args) -> int:
     check_flag_int("--batch-size", args.batch_size, low=1)
     check_flag_int("--streams", args.streams, low=0)                 # 0: no state carried across chunks
     check_model_file(args.model, "evaluate", checkpoint_ok=True)
-    check_metrics_json(args.metrics_json)
+    check_metrics_json(args.metrics_json, {"model": args.model, "--data": args.data, "--text": args.text})
     if args.data is not None:
         metrics = score_file(args)
         out = {"model": args.model, "data": args.data, **metrics}

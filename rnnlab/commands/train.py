@@ -249,7 +249,8 @@ def run(args) -> int:
     if args.task == "sst":
         return run_sst(args)
     check_flags_apply(args)
-    check_metrics_json(args.metrics_json)
+    check_metrics_json(args.metrics_json, {flag_: getattr(args, dest, None) for flag_, dest in (
+        ("--data", "data"), ("--valid", "valid_data"), ("--csv", "csv"), ("--text", "text_path"))})
     if args.resume:
         config_from_args(args)                  # the new --epochs / --max-minutes, checked by their flags
         ckpt = os.path.join(args.out, CHECKPOINT)
