@@ -37,3 +37,16 @@ def test_python_m_rnnlab_runs_the_command():
     import sys
     done = subprocess.run([sys.executable, "-m", "rnnlab", "--bogus"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.startswith("rnnlab: error: unrecognized arguments: --bogus")
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["train", "--data", "", "--epochs", "1"], "rnnlab train: error: --data: expected a file path, got ''"),
+    (["train", "--csv", "", "--target", "v"], "rnnlab train: error: --csv: expected a file path, got ''"),
+    (["train", "--text-classes", " "], "rnnlab train: error: --text-classes: expected a folder path, got ' '"),
+    (["predict", "m.npz", "--data", "", "--out", "p.csv"], "rnnlab predict: error: --data: expected a path, got ''"),
+])
+def test_an_empty_path_is_named_by_its_flag(argv, line, capsys):
+    """An empty path flag is refused by name (--data '' read the current folder: a raw IsADirectoryError;
+    predict said no source was given; --csv '' blamed --target)."""
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == line

@@ -120,6 +120,10 @@ def run(args) -> int:
             [os.path.realpath(folder), os.path.realpath(args.out)]) == os.path.realpath(folder):
         raise ValueError(f"--out: {args.out!r} is inside the --text-classes folder {folder!r}, whose files are "
                          f"read as texts; write the output to another path")
+    for name in ("data", "csv", "text_classes"):
+        value = getattr(args, name, None)
+        if value is not None and not value.strip():
+            raise ValueError(f"--{name.replace('_', '-')}: expected a path, got {value!r}")
     sources = [f for f in ("data", "csv", "text_classes") if getattr(args, f, None)]
     if len(sources) != 1:
         raise ValueError("--data: give one of --data, --csv, --text-classes" + (", not several" if sources else ""))

@@ -236,9 +236,18 @@ def run_sst(args) -> int:
     return int(tree_train.run(args) or 0)
 
 
+PATH_FLAGS = (("--data", "data"), ("--valid", "valid_data"), ("--csv", "csv"), ("--text", "text_path"),
+              ("--text-classes", "text_classes"), ("--data-dir", "data_dir"))
+
+
 def run(args) -> int:
     if getattr(args, "out", None) is not None and not str(args.out).strip():
         raise ValueError(f"--out: expected a folder path, got {args.out!r}")
+    for name, dest in PATH_FLAGS:                  # "" would read the current folder, or pass for not given
+        value = getattr(args, dest, None)
+        if value is not None and not str(value).strip():
+            raise ValueError(f"{name}: expected a {'folder' if dest in ('text_classes', 'data_dir') else 'file'} "
+                             f"path, got {value!r}")
     if getattr(args, "resume", False) and not getattr(args, "out", None):
         raise ValueError("--resume: needs --out, the run folder that holds the checkpoint")
     if getattr(args, "valid_data", None) and getattr(args, "valid_split", None) is not None:
