@@ -114,9 +114,11 @@ def check_head(model, task, x=None) -> None:
                 raise ValueError(f"{name}: class id {int(y[where])} at index {where} is out of range for the "
                                  f"model's {C} outputs (classes 0 .. {C - 1})")
     elif C != task.output_size:
-        raise ValueError(f"model: the last layer gives {C} outputs per "
-                         f"{'sequence' if per_sequence else 'step'}, but y has {task.output_size} targets "
-                         "each")
+        n = task.output_size
+        hint = (f" (float y is read as real-valued targets, {task.kind}; class ids are integers: y.astype(int))"
+                if task.kind == "regression" and C > 1 and n == 1 else "")
+        raise ValueError(f"model: the last layer gives {C} outputs per {'sequence' if per_sequence else 'step'}, "
+                         f"but y has {n} target{'s' * (n != 1)} each{hint}")
 
 
 def out_width(model) -> int:

@@ -224,7 +224,8 @@ def test_a_head_that_does_not_fit_the_targets_is_refused():
         quiet_fit(Sequential([LSTM(3, 4), Dense(4, 2)]), x, y)
     with pytest.raises(ValueError, match="remove LastStep"):
         quiet_fit(classifier(), x, np.zeros((20, 4), np.int64))
-    with pytest.raises(ValueError, match="the last layer gives 2 outputs per sequence, but y has 1 targets"):
+    with pytest.raises(ValueError, match=r"the last layer gives 2 outputs per sequence, but y has 1 target each "
+                                         r"\(float y is read as real-valued targets, regression; class ids are integers"):
         quiet_fit(classifier(), x, y.astype(np.float32) + 0.5)
     with pytest.raises(ValueError, match=r"y: float values are read as regression .* y.astype\(int\)"):
         quiet_fit(classifier(), x, y.astype(np.float32))
@@ -350,3 +351,4 @@ def test_resume_refuses_other_data_or_settings_and_says_when_nothing_is_left(tmp
     rnnlab.fit(classifier(H=4), x, y, epochs=1, out=out, resume=True, progress=None)
     assert "epochs=1: the run in out=" in capsys.readouterr().err
     assert len(quiet_fit(classifier(H=4), x, y, epochs=2, out=out, resume=True).history["train_loss"]) == 2
+

@@ -230,7 +230,11 @@ def as_targets(y, inputs: Inputs, kind: str | None = None, name: str = "y") -> t
     if kind in ("classify", "classify_steps"):
         want = (N,) if kind == "classify" else (N, T)
         if y.shape != want:
-            raise ValueError(f"{name}: {kind} expects class ids of shape {want}, got {y.shape}")
+            if y.ndim == 2 and y.shape == (N, 1):
+                raise ValueError(f"{name}: class ids of shape {y.shape}: one per sequence is (N,) = ({N},) "
+                                 f"(pass {name}.ravel()), one per step (N, T) = {(N, T)}")
+            what = "one class id per sequence" if kind == "classify" else "one class id per step"
+            raise ValueError(f"{name}: expected {what}, shape {want}, got {y.shape}")
         if y.dtype.kind == "f" and not (y == np.round(y)).all():
             where = first_bad(y != np.round(y))
             raise ValueError(f"{name}: expected integer class ids, got {y[where]} at index {where}")
