@@ -317,7 +317,14 @@ def test_train_says_how_it_read_float_class_ids_and_classes_only_in_valid(tmp_pa
     assert main(["train", "--data", str(floats), *common]) == 0
     assert main(["train", "--data", str(ints), "--valid", str(valid), *common]) == 0
     err = capsys.readouterr().err
-    assert "whole numbers" not in err and "never occur" not in err
+    assert "whole numbers" not in err and "never occur" not in err and "--valid" not in err
+    assert main(["train", "--data", str(ints), "--valid", str(ints), *common]) == 0
+    assert f"--valid {str(ints)!r} is the --data file: the kept parameters are chosen on the training data" in \
+        capsys.readouterr().err
+    np.savez(valid, x=x[:12], y=(np.arange(12) % 2).astype(np.float32))
+    assert main(["train", "--data", str(ints), "--valid", str(valid), *common]) == 0
+    assert f"--valid {str(valid)!r}: key 'y' holds floats, --data's integers; both are read as --data's are " \
+           f"(classify)" in capsys.readouterr().err
 
 
 def test_read_notes_counts_distinct_whole_floats_and_unseen_classes():

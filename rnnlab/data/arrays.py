@@ -402,7 +402,8 @@ def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> 
                          f"({int(task.train.y.flat[0])}) in the training rows; classification needs at least 2 "
                          "classes (for regression store y as floats)")
     task.meta["data"] = str(data)
-    task.notes.extend(read_notes(task, y, str(data), None if valid_data is None else str(valid_data)))
+    task.notes.extend(read_notes(task, y, str(data), None if valid_data is None else str(valid_data),
+                                 None if validation is None else validation[1]))
     return task
 
 
@@ -421,13 +422,22 @@ WHOLE_FLOAT_CLASSES = 20
 were read as regression targets, as they are likely class ids stored as floats."""
 
 
-def read_notes(task: Task, y: np.ndarray, data: str, valid_data: str | None) -> list[str]:
+def read_notes(task: Task, y: np.ndarray, data: str, valid_data: str | None, valid_y=None) -> list[str]:
     """What ``rnnlab train --data`` says on stderr about a reading that may not be the one meant:
     float targets (N,), (N, 1) or (N, T) that are all whole numbers with few distinct values, read as regression
     targets (class ids stored as floats, e.g. 0.0 / 1.0, which a classifier wants as integers); and
     class ids of the --valid file that --data's targets never hold (the head gets outputs for them,
-    which training never teaches)."""
+    which training never teaches); a --valid file whose targets (``valid_y``) are of the other kind,
+    integers against floats (read as --data's are); a --valid file that is the --data file."""
+    import os
     notes = []
+    if valid_data is not None and os.path.exists(valid_data) and os.path.samefile(valid_data, data):
+        notes.append(f"--valid {valid_data!r} is the --data file: the kept parameters are chosen on the training data, "
+                     f"and the test numbers are those of the training data")
+    if valid_y is not None and (np.asarray(valid_y).dtype.kind == "f") != (np.asarray(y).dtype.kind == "f"):
+        kinds = {True: "floats", False: "integers"}
+        notes.append(f"--valid {valid_data!r}: key 'y' holds {kinds[np.asarray(valid_y).dtype.kind == 'f']}, --data's "
+                     f"{kinds[np.asarray(y).dtype.kind == 'f']}; both are read as --data's are ({task.kind})")
     if task.kind == "regression" and np.ndim(y) in (1, 2) and y.dtype.kind == "f":
         values = np.unique(y)
         if len(values) <= WHOLE_FLOAT_CLASSES and (values == np.round(values)).all():
