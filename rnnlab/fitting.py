@@ -74,8 +74,8 @@ def check_input_width(model, xs: np.ndarray, given, name: str = "x") -> None:
     else:
         got = f"shape {np.shape(given)}" + (" (a 2-D array is read as (N, T), one feature per step)"
                                              if np.ndim(given) == 2 else "")
-    raise ValueError(f"{name}: expected {want} features per step (the model's input_size), arrays of shape "
-                     f"(N, T, {want}), got {got}")
+    raise ValueError(f"{name}: expected {want} feature{'s' * (want != 1)} per step (the model's input_size), "
+                     f"arrays of shape (N, T, {want}), got {got}")
 
 
 def check_head(model, task, x=None) -> None:

@@ -110,7 +110,7 @@ def test_without_validation_the_training_data_is_evaluated():
     (lambda: task_from_arrays(np.zeros((4, 3, 1)), [0, 1, 0, 1], validation_split=0.5,
                               validation_data=(np.zeros((1, 3, 1)), [0])), r"not both"),
     (lambda: task_from_arrays(np.zeros((4, 3, 1)), [0, 1, 0, 1], validation_data=(np.zeros((1, 3, 2)), [0])),
-     r"validation_data\[0\]: expected inputs like x \(1 features per step\)"),
+     r"validation_data\[0\]: expected inputs like x \(1 feature per step\)"),
     (lambda: task_from_arrays(np.zeros((4, 3, 1)), [0, 1, 0, 1], validation_data=(np.zeros((2, 3, 1)), [0])),
      r"validation_data\[1\]: expected 2 targets"),
     (lambda: task_from_arrays(np.zeros((4, 3, 1)), np.zeros((4, 2)),

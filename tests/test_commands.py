@@ -365,7 +365,7 @@ def test_a_valid_file_unlike_2d_x_says_how_x_was_read(tmp_path, capsys):
     np.savez(valid, x=np.zeros((8, 4, 3), np.float32), y=np.arange(8) % 2)
     assert main(["train", "--data", str(data), "--valid", str(valid), "--epochs", "1", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert f"--valid {str(valid)!r}: key 'x': expected inputs like x (1 features per step; x of shape (8, 4) (N, T) is " \
+    assert f"--valid {str(valid)!r}: key 'x': expected inputs like x (1 feature per step; x of shape (8, 4) (N, T) is " \
            f"read as one feature per step), got dtype float32 shape (8, 4, 3)" in err
 
 

@@ -307,7 +307,8 @@ def task_from_arrays(x, y, lengths=None, *, kind: str | None = None, validation_
         vx, vy, vl = (*validation_data, None)[:3]
         vin = as_inputs(vx, vl, "validation_data[0]", "validation_data[2]")
         if vin.ids != inputs.ids or (not inputs.ids and vin.x.shape[2] != inputs.x.shape[2]):
-            what = "token ids" if inputs.ids else f"{inputs.x.shape[2]} features per step"
+            D = inputs.x.shape[2]
+            what = "token ids" if inputs.ids else f"{D} feature{'s' * (D != 1)} per step"
             if not inputs.ids and np.ndim(x) == 2:
                 what += f"; x of shape {np.shape(x)} (N, T) is read as one feature per step"
             raise ValueError(f"validation_data[0]: expected inputs like x ({what}), got dtype {vin.x.dtype} "
