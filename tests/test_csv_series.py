@@ -230,3 +230,33 @@ def test_blank_lines_may_end_the_file(tmp_path):
     path = write_csv(tmp_path / "s.csv", {"y": np.round(np.sin(np.arange(40)), 4)}, extra_lines=["\n", "  \n", "\n"])
     s = csv_series.load(path, "y", window=5)
     assert s.meta["rows"] == [32, 4, 4] and s.lines[2][-1] == 41                 # line 41: the last row
+
+
+def test_evaluate_scores_a_csv_model_on_a_csv_file(tmp_path, capsys):
+    """rnnlab evaluate MODEL --csv FILE: every window of the file with its target, standardized with the
+    training statistics (scored_windows: on the training file, the run's three splits in time order),
+    scored as rnnlab.evaluate scores them; a model not trained with --csv and an .npz are refused."""
+    import json
+    import rnnlab
+    from rnnlab.cli import main
+    from rnnlab.data import csv_series
+    from rnnlab.saving import load, read_meta
+    path = tmp_path / "s.csv"
+    path.write_text("v,w\n" + "\n".join(f"{1000 + 100 * np.sin(i / 5):.4f},{i % 7}" for i in range(150)) + "\n")
+    out = tmp_path / "run"
+    assert main(["train", "--csv", str(path), "--target", "v", "--features", "v,w", "--window", "6", "--horizon", "2",
+                 "--hidden", "4", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    meta = read_meta(out / "model.npz")["task"]["csv"]
+    series = csv_series.load(path, "v", 6, 2, features="v,w")
+    x, y = csv_series.scored_windows(path, meta)
+    assert np.array_equal(x, np.concatenate([s[0] for s in (series.train, series.valid, series.test)]))
+    assert np.array_equal(y, np.concatenate([s[1] for s in (series.train, series.valid, series.test)]))
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "model.npz"), "--csv", str(path)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got == {"model": str(out / "model.npz"), "csv": str(path),
+                   **rnnlab.evaluate(load(out / "model.npz"), x, y, loss="mse")}
+    short = tmp_path / "short.csv"
+    short.write_text("v,w\n" + "\n".join(f"{i},{i}" for i in range(7)) + "\n")
+    assert main(["evaluate", str(out / "model.npz"), "--csv", str(short)]) == 2
+    assert "has 7 rows, fewer than the model's window of 6 plus its horizon of 2" in capsys.readouterr().err

@@ -51,6 +51,9 @@ def add_parser(sub):
     p.add_argument("--data", default=None,
                    help="an .npz file (x, y, optionally lengths) to score the model on instead of a split of the "
                         "run's own data")
+    p.add_argument("--csv", default=None,
+                   help="a model trained with --csv: a CSV file with the columns it was trained on, scored whole "
+                        "(every window and its target, standardized with the training statistics)")
     p.add_argument("--metrics-json", default=None, help="write the metrics (loss, accuracy) here")
     p.add_argument("--text", default=None,
                    help="text models: the text file to evaluate on (default: the file the model records, if it "
@@ -78,28 +81,40 @@ def config_of(header: dict, key: str, path) -> Config:
 
 
 def score_file(args) -> dict:
-    """The metrics of the saved model ``args.model`` on the .npz file ``args.data`` (rnnlab.evaluate);
-    errors name --data and the file, or the model."""
+    """The metrics of the saved model ``args.model`` on the .npz file ``args.data`` or the CSV file
+    ``args.csv`` (rnnlab.evaluate); errors name the flag and the file, or the model."""
     from ..data.arrays import as_file_keys, read_npz
     from ..data.dataset import KINDS
     from ..fitting import evaluate
-    for flag, given in (("--split", args.split != "test"), ("--streams", args.streams), ("--text", args.text),
-                        ("--data-dir", args.data_dir)):
+    flag = "--data" if args.data is not None else "--csv"
+    if args.data is not None and args.csv is not None:
+        raise ValueError("--csv: give --data or --csv, not both")
+    for other, given in (("--split", args.split != "test"), ("--streams", args.streams), ("--text", args.text),
+                         ("--data-dir", args.data_dir)):
         if given:
-            raise ValueError(f"{flag}: not with --data (the file is scored whole, as arrays)")
+            raise ValueError(f"{other}: not with {flag} (the file is scored whole)")
     if is_checkpoint(args.model):
-        raise ValueError(f"model: {args.model!r} is a run's checkpoint; --data scores a saved model, such as the "
+        raise ValueError(f"model: {args.model!r} is a run's checkpoint; {flag} scores a saved model, such as the "
                          f"run's {MODEL} beside it")
     meta = read_meta(args.model)
     task = meta.get("task") if isinstance(meta.get("task"), dict) else {}
+    if args.csv is not None:
+        if "csv" not in task:
+            raise ValueError(f"--csv: {args.model!r} was not trained with --csv (its file records no series "
+                             f"statistics to prepare the file with); score arrays with --data")
+        from ..data.csv_series import scored_windows
+        x, y = scored_windows(args.csv, task["csv"], "--csv")
+        try:
+            return evaluate(load(args.model), x, y, loss="regression", batch_size=args.batch_size)
+        except ValueError as err:
+            raise ValueError(f"--csv {args.csv!r}: {err}") from err
     if task.get("name") in ("text", "sst"):
         raise ValueError(f"--data: scores models trained on arrays; {args.model!r} was trained on --task "
                          f"{task.get('name')} (score a text model on another file with --text)")
     if "csv" in task:
         raise ValueError(f"--data: {args.model!r} was trained with --csv: it reads windows of the CSV's columns "
                          f"standardized with the training statistics, which an .npz of x and y does not carry; "
-                         f"forecast new rows with rnnlab predict --csv, or score arrays standardized with the "
-                         f"model file's statistics with rnnlab.evaluate in Python")
+                         f"score a CSV file of its columns with --csv FILE")
     x, y, lengths = read_npz(args.data, "--data")
     if y is None:
         raise ValueError(f"--data: {args.data!r} has no key 'y' (the targets)")
@@ -115,10 +130,12 @@ def run(args) -> int:
     check_flag_int("--batch-size", args.batch_size, low=1)
     check_flag_int("--streams", args.streams, low=0)                 # 0: no state carried across chunks
     check_model_file(args.model, "evaluate", checkpoint_ok=True)
-    check_metrics_json(args.metrics_json, {"model": args.model, "--data": args.data, "--text": args.text})
-    if args.data is not None:
+    check_metrics_json(args.metrics_json, {"model": args.model, "--data": args.data, "--csv": args.csv,
+                                           "--text": args.text})
+    if args.data is not None or args.csv is not None:
         metrics = score_file(args)
-        out = {"model": args.model, "data": args.data, **metrics}
+        out = {"model": args.model, **({"data": args.data} if args.data is not None else {"csv": args.csv}),
+               **metrics}
         print(json.dumps(out))
         write_metrics_json(args.metrics_json, out)
         return 0

@@ -241,4 +241,22 @@ def forecast_inputs(path, meta: dict, name: str = "--csv") -> tuple[np.ndarray, 
     return np.ascontiguousarray(x, np.float32), lines[W - 1:]
 
 
-__all__ = ["Series", "csv_task", "forecast_inputs", "load", "read_columns", "windows"]
+def scored_windows(path, meta: dict, name: str = "--csv") -> tuple[np.ndarray, np.ndarray]:
+    """(x (M, W, D), y (M, 1)) float32: every window of the CSV file ``path`` with its target, the target
+    column ``horizon`` rows after the window's last row, both standardized with the training statistics
+    in ``meta`` (``Series.meta``), as a run's own splits are: the data ``rnnlab evaluate --csv`` scores a
+    model on. ValueError naming ``name`` for a file with fewer than window + horizon rows."""
+    features, target = list(meta["features"]), meta["target"]
+    columns = features + [target] * (target not in features)
+    values, _ = read_columns(path, columns, name)
+    W, horizon = meta["window"], meta["horizon"]
+    if len(values) < W + horizon:
+        raise ValueError(f"{name}: {os.fspath(path)!r} has {len(values)} rows, fewer than the model's window of {W} "
+                         f"plus its horizon of {horizon}")
+    z = (values[:, :len(features)] - np.array(meta["mean"])) / np.array(meta["std"])
+    t = (values[:, columns.index(target)] - meta["target_mean"]) / meta["target_std"]
+    x, y = windows(z, t, W, horizon)
+    return x.astype(np.float32), y[:, None].astype(np.float32)
+
+
+__all__ = ["Series", "csv_task", "forecast_inputs", "load", "read_columns", "scored_windows", "windows"]
