@@ -446,3 +446,7 @@ def test_metrics_json_is_checked_first_and_named(tmp_path, capsys):
         assert main(["evaluate", str(run / "model.npz"), "--data", str(data), "--metrics-json", path]) == 2
         assert words in capsys.readouterr().err
     assert main(["evaluate", str(run / "model.npz"), "--data", str(data)]) == 0           # nothing was replaced
+    capsys.readouterr()
+    assert main(["evaluate", str(run / "model.npz"), "--data", str(data), "--metrics-json", "/proc/m.json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--metrics-json: cannot write '/proc/m.json' (" in err          # before scoring

@@ -50,11 +50,19 @@ def check_metrics_json(path: str | None, inputs: dict[str, str]) -> None:
     if not path or os.path.isdir(path):
         raise ValueError(f"--metrics-json: expected a file path, got {path!r}" + (" (a folder)" if path else ""))
     check_flag_output("--metrics-json", path, ".json", inputs)
-    parent = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(os.path.abspath(path))
+    parent = folder
     while parent and not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if parent and not os.path.isdir(parent):
         raise ValueError(f"--metrics-json: cannot write {path!r}: {parent!r} is a file, not a folder")
+    if parent == folder:                               # a file can be made there (the write is atomic, beside it)
+        import tempfile
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as err:
+            raise ValueError(f"--metrics-json: cannot write {path!r} ({err.strerror or err})") from None
 
 
 def write_metrics_json(path: str | None, metrics: dict) -> None:
