@@ -543,8 +543,9 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     ``flag``: the name errors give ``out`` (the command's --out; rnnlab.fit passes "out", and the
     errors then offer resume=True and overwrite=True).
     ``notice``: called with each of the task's notes (``Task.notes``: a reading of the data that may not
-    be the one meant, such as float class ids read as regression targets) before training; None: not
-    said (rnnlab train prints them on stderr unless --quiet).
+    be the one meant, such as float class ids read as regression targets) and, without ``out``, that the
+    model will not be saved, once every check has passed, before training; None: not said (rnnlab
+    train prints them on stderr unless --quiet).
     Raises ValueError naming the flag for a busy, used or unwritable ``out``, ``Diverged`` (a
     ValueError) when the loss, a gradient or a parameter stops being finite.
     """
@@ -560,6 +561,8 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
         run = start(cfg, out, resume, task, model, world, "--resume" if flag == "--out" else "resume=True")
         for note in run.task.notes if notice else ():
             notice(note)
+        if notice and not out:
+            notice(f"no {flag}: the trained model is not saved (give {flag} DIR to keep it)")
         begin()                         # every check passed: --overwrite removes the previous run only now
         if run.out:
             write_lines(run.log, run.state.history)

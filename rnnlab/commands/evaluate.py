@@ -117,7 +117,8 @@ def score_file(args) -> dict:
                          f"score a CSV file of its columns with --csv FILE")
     x, y, lengths = read_npz(args.data, "--data")
     if y is None:
-        raise ValueError(f"--data: {args.data!r} has no key 'y' (the targets)")
+        raise FormatError(args.data, "", "--data: has no key 'y' (the targets); expected an .npz file with keys 'x', "
+                                         "'y' and optionally 'lengths' (np.savez(path, x=x, y=y))")
     model = load(args.model)
     kind = task.get("kind") if task.get("kind") in KINDS else None      # as trained (else: from y's dtype)
     try:

@@ -274,8 +274,6 @@ def run(args) -> int:
                   f"already; nothing more to train (give a larger --epochs to continue it)", file=sys.stderr)
     else:
         cfg = config_from_args(args)
-    if not args.out and not args.quiet and world().is_root:
-        print("rnnlab train: no --out: the trained model is not saved (give --out DIR to keep it)", file=sys.stderr)
     echo = (lambda *a: None) if args.quiet else print
     notice = None if args.quiet else (lambda note: print(f"rnnlab train: {note}", file=sys.stderr))
     result = train(cfg, out=args.out, resume=args.resume, progress=False if args.quiet else None, echo=echo,

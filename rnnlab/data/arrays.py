@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import FormatError
 from .dataset import KINDS, ArrayDataset, Batch, Task, step_mask
 
 
@@ -384,12 +385,14 @@ def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> 
     ``valid_data`` or on ``valid_split`` of its rows; errors name the flag and the file."""
     x, y, lengths = read_npz(data, "--data")
     if y is None:
-        raise ValueError(f"--data: {str(data)!r} has no key 'y' (the targets)")
+        raise FormatError(data, "", "--data: has no key 'y' (the targets); expected an .npz file with keys 'x', 'y' "
+                                    "and optionally 'lengths' (np.savez(path, x=x, y=y))")
     validation = None
     if valid_data is not None:
         vx, vy, vl = read_npz(valid_data, "--valid")
         if vy is None:
-            raise ValueError(f"--valid: {str(valid_data)!r} has no key 'y' (the targets)")
+            raise FormatError(valid_data, "", "--valid: has no key 'y' (the targets); expected an .npz file with keys "
+                                              "'x', 'y' and optionally 'lengths' (np.savez(path, x=x, y=y))")
         validation = (vx, vy, vl)
     try:
         task = task_from_arrays(x, y, lengths, validation_data=validation,
