@@ -450,3 +450,13 @@ def test_metrics_json_is_checked_first_and_named(tmp_path, capsys):
     assert main(["evaluate", str(run / "model.npz"), "--data", str(data), "--metrics-json", "/proc/m.json"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "--metrics-json: cannot write '/proc/m.json' (" in err          # before scoring
+
+
+def test_one_hot_targets_in_a_data_file_get_the_commands_advice(tmp_path, capsys):
+    """One-hot y in an .npz: the command's error points at storing y.argmax(1), not at fit's loss=."""
+    data = tmp_path / "oh.npz"
+    np.savez(data, x=np.zeros((6, 4, 2), np.float32), y=np.eye(2)[np.arange(6) % 2])
+    assert main(["train", "--data", str(data), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "key 'y': shape (6, 2) of 0s and 1s with one 1 per row looks one-hot (Keras' form); rnnlab takes " \
+           "class ids: store y.argmax(1) as the file's 'y'" in err and "loss=" not in err

@@ -417,7 +417,9 @@ def as_file_keys(message: str) -> str:
     for python, key in (("validation_data[0]", "x"), ("validation_data[1]", "y"), ("validation_data[2]", "lengths"),
                         ("x", "x"), ("y", "y"), ("lengths", "lengths")):
         if message.startswith(python + ":") or message.startswith(python + "["):
-            return f"key {key!r}" + message[len(python):]
+            message = f"key {key!r}" + message[len(python):]
+            one_hot = f"pass {python}.argmax(1) (or loss='mse' to fit these numbers as regression targets)"
+            return message.replace(one_hot, "store y.argmax(1) as the file's 'y'")   # no loss= in a command
     return message
 
 
