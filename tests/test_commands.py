@@ -460,3 +460,35 @@ def test_one_hot_targets_in_a_data_file_get_the_commands_advice(tmp_path, capsys
     err = capsys.readouterr().err
     assert "key 'y': shape (6, 2) of 0s and 1s with one 1 per row looks one-hot (Keras' form); rnnlab takes " \
            "class ids: store y.argmax(1) as the file's 'y'" in err and "loss=" not in err
+
+
+def test_metrics_json_never_replaces_or_adds_to_what_a_run_reads_or_keeps(tmp_path, capsys):
+    """--metrics-json is refused where writing it would replace a data file the run recorded (on
+    --resume and evaluate, where no flag names it), a file of the run folder, or add a file to the
+    --text-classes folder; and in a missing folder that cannot be made, before any work."""
+    corpus = tmp_path / "corpus.json"                                 # a text corpus that happens to end in .json
+    corpus.write_text("the quick brown fox jumps over the lazy dog\n" * 40)
+    run = tmp_path / "run"
+    assert main(["train", "--task", "text", "--text", str(corpus), "--hidden", "4", "--epochs", "1", "--seq-len", "10",
+                 "--out", str(run), "--quiet"]) == 0
+    kept = corpus.read_bytes()
+    capsys.readouterr()
+    for argv in (["evaluate", str(run / "model.npz")], ["train", "--out", str(run), "--resume", "--epochs", "2"]):
+        assert main([*argv, "--metrics-json", str(corpus), "--quiet"] if argv[0] == "train"
+                    else [*argv, "--metrics-json", str(corpus)]) == 2
+        assert f"--metrics-json: {str(corpus)!r} is the --text file" in capsys.readouterr().err
+    assert corpus.read_bytes() == kept
+    assert main(["evaluate", str(run / "model.npz"), "--metrics-json", str(run / "metrics.json")]) == 2
+    assert f"is a file of the run in {str(run)!r}" in capsys.readouterr().err
+    folder = tmp_path / "tc"
+    for c in ("a", "b"):
+        (folder / c).mkdir(parents=True)
+        for i in range(12):
+            (folder / c / f"{i}.txt").write_text(f"{c} {i}\n")
+    assert main(["train", "--text-classes", str(folder), "--epochs", "1", "--hidden", "2", "--quiet",
+                 "--metrics-json", str(folder / "a" / "m.json")]) == 2
+    assert "is inside the --text-classes folder" in capsys.readouterr().err
+    assert not (folder / "a" / "m.json").exists()
+    assert main(["evaluate", str(run / "model.npz"), "--metrics-json", "/proc/rnnlab-new/m.json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--metrics-json: cannot write '/proc/rnnlab-new/m.json'" in err

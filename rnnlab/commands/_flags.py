@@ -41,28 +41,51 @@ def check_flag_output(flag: str, path: str | None, ending: str, inputs: dict[str
             raise ValueError(f"{flag}: {path!r} is the {name} file; write the output to another path")
 
 
-def check_metrics_json(path: str | None, inputs: dict[str, str]) -> None:
-    """--metrics-json, checked before the work whose metrics it receives: the path of a .json file (so
-    that it can never replace a model, checkpoint or data file), none of ``inputs`` (``check_flag_output``),
-    whose folder is not a file; a ValueError naming the flag otherwise. None passes."""
+def check_metrics_json(path: str | None, inputs: dict, folders: dict | None = None, run: str | None = None) -> None:
+    """--metrics-json, checked before the work whose metrics it receives, so that writing the metrics
+    never replaces or adds to what the run reads or keeps: the path of a .json file, none of ``inputs``
+    (the files the command or the run reads, by the names the user knows them as), outside each of
+    ``folders`` (a --text-classes folder: a new file there would be read as an example), not one of the
+    run folder ``run``'s own files (its metrics.json and metrics.jsonl), in a folder that exists or can
+    be made and takes a new file. A ValueError naming the flag otherwise; None passes."""
     if path is None:
         return
     if not path or os.path.isdir(path):
         raise ValueError(f"--metrics-json: expected a file path, got {path!r}" + (" (a folder)" if path else ""))
     check_flag_output("--metrics-json", path, ".json", inputs)
+    where = os.path.realpath(path)
+    for name, folder in (folders or {}).items():
+        if folder and os.path.isdir(folder) and os.path.commonpath([os.path.realpath(folder), where]) == \
+                os.path.realpath(folder):
+            raise ValueError(f"--metrics-json: {path!r} is inside the {name} folder {folder!r}, whose files the run "
+                             f"reads; write the metrics to another path")
+    from ..train import RUN_FILES
+    if run and os.path.isdir(run) and os.path.dirname(where) == os.path.realpath(run) \
+            and os.path.basename(where) in RUN_FILES:
+        raise ValueError(f"--metrics-json: {path!r} is a file of the run in {run!r}; write the metrics to another path")
     folder = os.path.dirname(os.path.abspath(path))
     parent = folder
     while parent and not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if parent and not os.path.isdir(parent):
         raise ValueError(f"--metrics-json: cannot write {path!r}: {parent!r} is a file, not a folder")
-    if parent == folder:                               # a file can be made there (the write is atomic, beside it)
-        import tempfile
-        try:
+    import tempfile                                     # a file (or the missing folders) can be made there
+    try:
+        if parent == folder:
             with tempfile.TemporaryFile(dir=folder):
                 pass
-        except OSError as err:
-            raise ValueError(f"--metrics-json: cannot write {path!r} ({err.strerror or err})") from None
+        else:
+            with tempfile.TemporaryDirectory(dir=parent):
+                pass
+    except OSError as err:
+        raise ValueError(f"--metrics-json: cannot write {path!r} ({err.strerror or err})") from None
+
+
+def run_inputs(cfg) -> tuple[dict, dict]:
+    """({flag: file}, {flag: folder}) of the data a run's configuration ``cfg`` reads."""
+    files = {flag: getattr(cfg, dest, None) for flag, dest in (("--data", "data"), ("--valid", "valid_data"),
+                                                              ("--csv", "csv"), ("--text", "text_path"))}
+    return files, {"--text-classes": getattr(cfg, "text_classes", None)}
 
 
 def write_metrics_json(path: str | None, metrics: dict) -> None:

@@ -36,7 +36,7 @@ from ..errors import FormatError, describe
 from ..metrics import evaluate_split, evaluate_stream
 from ..saving import assign_params, load, read_meta
 from ..train import MODEL, Config, build_model, confirm_files, is_checkpoint, read_checkpoint, task_args
-from ._flags import check_flag_int, check_metrics_json, check_model_file, write_metrics_json
+from ._flags import check_flag_int, check_metrics_json, check_model_file, run_inputs, write_metrics_json
 
 
 def add_parser(sub):
@@ -132,7 +132,7 @@ def run(args) -> int:
     check_flag_int("--streams", args.streams, low=0)                 # 0: no state carried across chunks
     check_model_file(args.model, "evaluate", checkpoint_ok=True)
     check_metrics_json(args.metrics_json, {"model": args.model, "--data": args.data, "--csv": args.csv,
-                                           "--text": args.text})
+                                           "--text": args.text}, run=os.path.dirname(os.path.abspath(args.model)))
     if args.data is not None or args.csv is not None:
         metrics = score_file(args)
         out = {"model": args.model, **({"data": args.data} if args.data is not None else {"csv": args.csv}),
@@ -152,6 +152,7 @@ def run(args) -> int:
         cfg = config_of(meta, "config", args.model)
         recorded = meta.get("task") if isinstance(meta.get("task"), dict) else {}
     confirm_files(cfg, "rnnlab evaluate", args.model, skip=("text_path",))   # the text: below, or --text
+    check_metrics_json(args.metrics_json, *run_inputs(cfg))                  # the files the run reads
     if args.data_dir:
         cfg.data_dir = args.data_dir
     if cfg.task == "text" and args.text:

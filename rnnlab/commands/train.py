@@ -27,7 +27,7 @@ from ..training.config import TREE_CELLS, TREE_NONLINEARITIES
 from ..training.distributed import world
 from ..train import (CHECKPOINT, MODELS, SCHEDULES, Config, checkpoint_config, final_metrics, load_checkpoint,
                      train)
-from ._flags import check_metrics_json, write_metrics_json
+from ._flags import check_metrics_json, run_inputs, write_metrics_json
 
 DEFAULTS = Config()
 # Each Config field by the flag that sets it, for the error messages.
@@ -258,8 +258,6 @@ def run(args) -> int:
     if args.task == "sst":
         return run_sst(args)
     check_flags_apply(args)
-    check_metrics_json(args.metrics_json, {flag_: getattr(args, dest, None) for flag_, dest in (
-        ("--data", "data"), ("--valid", "valid_data"), ("--csv", "csv"), ("--text", "text_path"))})
     if args.resume:
         config_from_args(args)                  # the new --epochs / --max-minutes, checked by their flags
         ckpt = os.path.join(args.out, CHECKPOINT)
@@ -274,6 +272,7 @@ def run(args) -> int:
                   f"already; nothing more to train (give a larger --epochs to continue it)", file=sys.stderr)
     else:
         cfg = config_from_args(args)
+    check_metrics_json(args.metrics_json, *run_inputs(cfg), run=args.out)    # the run's data, given or recorded
     echo = (lambda *a: None) if args.quiet else print
     notice = None if args.quiet else (lambda note: print(f"rnnlab train: {note}", file=sys.stderr))
     result = train(cfg, out=args.out, resume=args.resume, progress=False if args.quiet else None, echo=echo,
