@@ -173,9 +173,10 @@ def test_a_weight_replaced_by_another_shape_is_named_by_its_key(kind, dtype):
         assert kept.shape == good
         layer.params[key] = np.zeros(bad, dtype)
         for value, got in ((np.zeros(bad, dtype), f"{dtype} of shape {bad}"), (kept.tolist(), "list"), (None, "NoneType"),
-                           (kept.astype(np.int64), f"int64 of shape {good}")):
+                           (kept.astype(np.int64), f"int64 of shape {good}"), (kept.astype(np.float16),
+                                                                              f"float16 of shape {good}")):
             layer.params[key] = value
-            with pytest.raises(ValueError, match=re.escape(f"params[{key!r}]: expected a float array of shape {good} "
+            with pytest.raises(ValueError, match=re.escape(f"params[{key!r}]: expected a float32 or float64 array of shape {good} "
                                                            f"(input_size=3, hidden_size=4), got {got}")):
                 layer.forward(x)
         layer.params[key] = kept
@@ -183,7 +184,7 @@ def test_a_weight_replaced_by_another_shape_is_named_by_its_key(kind, dtype):
     stream = getattr(rnnlab.layers, kind)(3, 4, dtype=dtype)
     for value in (np.zeros((4, 4 * G + 1), dtype), stream.params["l0.U"].tolist()):
         stream.params["l0.U"] = value                           # a GRU step sliced a wider U without a word
-        with pytest.raises(ValueError, match=re.escape("params['l0.U']: expected a float array of shape")):
+        with pytest.raises(ValueError, match=re.escape("params['l0.U']: expected a float32 or float64 array of shape")):
             stream.step(x[:, 0])
 
 
@@ -191,5 +192,13 @@ def test_an_lstm_option_weight_set_to_none_is_refused():
     """Peepholes replaced by None: refused by name (forward ran without them, a different model)."""
     layer = rnnlab.LSTM(3, 5, peepholes=True)
     layer.params["l0.p"] = None
-    with pytest.raises(ValueError, match=re.escape("params['l0.p']: expected a float array of shape (15,)")):
+    with pytest.raises(ValueError, match=re.escape("params['l0.p']: expected a float32 or float64 array of shape (15,)")):
         layer.forward(np.zeros((2, 4, 3), np.float32))
+
+
+def test_a_deleted_weight_is_said_missing():
+    layer = rnnlab.GRU(3, 4)
+    del layer.params["l0.b_hn"]
+    with pytest.raises(ValueError, match=re.escape("params['l0.b_hn']: expected a float32 or float64 array of shape "
+                                                   "(4,) (input_size=3, hidden_size=4), got nothing (the key is missing)")):
+        layer.forward(np.zeros((2, 3, 3), np.float32))

@@ -263,9 +263,10 @@ class Recurrent:
         (a GRU step slices a wider U by gate; an LSTM with its peepholes set to None drops them)."""
         for name, shape in getattr(self, "_param_shapes", {}).items():
             v = self.params.get(name)
-            if not (isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.shape == shape):
-                got = f"{v.dtype} of shape {v.shape}" if isinstance(v, np.ndarray) else type(v).__name__
-                raise ValueError(f"params[{name!r}]: expected a float array of shape {shape} (input_size="
+            if not (isinstance(v, np.ndarray) and v.dtype in (np.float32, np.float64) and v.shape == shape):
+                got = (f"{v.dtype} of shape {v.shape}" if isinstance(v, np.ndarray) else
+                       "nothing (the key is missing)" if name not in self.params else type(v).__name__)
+                raise ValueError(f"params[{name!r}]: expected a float32 or float64 array of shape {shape} (input_size="
                                  f"{self.input_size}, hidden_size={self.hidden_size}), got {got}")
 
     # ----- layout -----------------------------------------------------------------------------
