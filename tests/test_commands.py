@@ -296,9 +296,9 @@ def test_train_says_how_it_read_float_class_ids_and_classes_only_in_valid(tmp_pa
     x = rng.random((40, 5, 2)).astype(np.float32)
     floats, ints, valid = tmp_path / "f.npz", tmp_path / "i.npz", tmp_path / "v.npz"
     np.savez(floats, x=x, y=(np.arange(40) % 2).astype(np.float32))
-    np.savez(ints, x=x, y=np.arange(40) % 2)
-    yv = np.arange(12) % 2
-    yv[3] = 2
+    np.savez(ints, x=x, y=np.arange(40) % 2 * 2)                          # classes 0 and 2
+    yv = np.arange(12) % 2 * 2
+    yv[3] = 1
     np.savez(valid, x=x[:12], y=yv)
     common = ["--hidden", "4", "--epochs", "1"]
     assert main(["train", "--data", str(floats), *common]) == 0
@@ -310,10 +310,15 @@ def test_train_says_how_it_read_float_class_ids_and_classes_only_in_valid(tmp_pa
     assert capsys.readouterr().err == ""
     assert main(["train", "--data", str(ints), "--valid", str(valid), *common]) == 0
     err = capsys.readouterr().err
-    assert (f"--valid {str(valid)!r}: class id 2 of its y never occurs in --data's y; the model has 3 class "
+    assert (f"--valid {str(valid)!r}: class id 1 of its y never occurs in --data's y; the model has 3 class "
             f"outputs") in err and "whole numbers" not in err
+    yv[3] = 3                                                                    # above --data's classes: refused
+    np.savez(valid, x=x[:12], y=yv)
+    assert main(["train", "--data", str(ints), "--valid", str(valid), *common]) == 2
+    assert (f"--valid {str(valid)!r}: key 'y': class id 3 at index (3,) is above --data's classes (0 .. 2), and the "
+            f"model has one output per class of --data's y") in capsys.readouterr().err
     np.savez(floats, x=x, y=rng.standard_normal(40).astype(np.float32))          # real values
-    np.savez(valid, x=x[:12], y=np.arange(12) % 2)                               # the training classes
+    np.savez(valid, x=x[:12], y=np.arange(12) % 2 * 2)                           # the training classes
     assert main(["train", "--data", str(floats), *common]) == 0
     assert main(["train", "--data", str(ints), "--valid", str(valid), *common]) == 0
     err = capsys.readouterr().err
@@ -321,7 +326,7 @@ def test_train_says_how_it_read_float_class_ids_and_classes_only_in_valid(tmp_pa
     assert main(["train", "--data", str(ints), "--valid", str(ints), *common]) == 0
     assert f"--valid {str(ints)!r} is the --data file: the kept parameters are chosen on the training data" in \
         capsys.readouterr().err
-    np.savez(valid, x=x[:12], y=(np.arange(12) % 2).astype(np.float32))
+    np.savez(valid, x=x[:12], y=(np.arange(12) % 2 * 2).astype(np.float32))
     assert main(["train", "--data", str(ints), "--valid", str(valid), *common]) == 0
     assert f"--valid {str(valid)!r}: key 'y' holds floats, --data's integers; both are read as --data's are " \
            f"(classify)" in capsys.readouterr().err

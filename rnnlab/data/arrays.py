@@ -401,6 +401,15 @@ def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> 
     except ValueError as err:
         flag, file = ("--valid", valid_data) if str(err).startswith("validation_data") else ("--data", data)
         raise ValueError(f"{flag} {str(file)!r}: {as_file_keys(str(err))}") from err
+    if task.kind.startswith("classify") and validation is not None:
+        C = int(task.train.y.max()) + 1                 # the classes --data's targets give the model
+        if (task.valid.y >= C).any():
+            where = first_bad(task.valid.y >= C)
+            raise ValueError(f"--valid {str(valid_data)!r}: key 'y': class id {int(task.valid.y[where])} at index "
+                             f"{where} is above --data's classes (0 .. {C - 1}), and the model has one output per "
+                             f"class of --data's y; drop those rows from --valid, or add examples of the class to "
+                             f"--data")
+        task.output_size = C
     if task.kind.startswith("classify") and np.unique(task.train.y).size < 2:
         raise ValueError(f"--data {str(data)!r}: key 'y': class ids of a single class "
                          f"({int(task.train.y.flat[0])}) in the training rows; classification needs at least 2 "
