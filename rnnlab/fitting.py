@@ -191,7 +191,7 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
                  momentum=momentum, weight_decay=weight_decay, checkpoint_every=checkpoint_every,
                  max_minutes=max_minutes, eval_batch_size=256, **describe(model))
     cfg.arrays = arrays_sha256(task)
-    if resume and out is not None:
+    if resume and out is not None and not overwrite:         # (train refuses resume with overwrite)
         check_resumed(cfg, out, progress is not False)
     echo = print if progress is not False else (lambda *a: None)
     result = train(cfg, out=out, resume=resume, progress=progress, stop_after_steps=stop_after_steps,

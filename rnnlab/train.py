@@ -550,7 +550,8 @@ def train(cfg: Config, out: str | None = None, resume: bool = False, progress: b
     ValueError) when the loss, a gradient or a parameter stops being finite.
     """
     if resume and not out:
-        raise ValueError(f"resume: needs the run folder ({flag}) that holds the checkpoint")
+        raise ValueError(f"{'--resume' if flag == '--out' else 'resume=True'}: needs the run folder ({flag}) that "
+                         f"holds the checkpoint")
     world = world or mpi_world()        # one process, or data-parallel under mpiexec (training.distributed)
     if not world.is_root:               # rank 0 alone holds the run folder, writes and prints
         echo, progress, notice = (lambda *a, **k: None), False, None

@@ -347,6 +347,10 @@ def test_resume_refuses_other_data_or_settings_and_says_when_nothing_is_left(tmp
         with pytest.raises(ValueError, match=re.escape(f"{name}: the run in out={out!r} started with {name}={was!r}, "
                                                        f"this call gives {value!r}")):
             quiet_fit(classifier(H=4), x, y, epochs=2, out=out, resume=True, **{name: value})
+    with pytest.raises(ValueError, match="^overwrite=True: cannot be combined with resume=True"):   # not the data
+        quiet_fit(classifier(H=4), x[:20], y[:20], epochs=2, out=out, resume=True, overwrite=True)
+    with pytest.raises(ValueError, match=r"^resume=True: needs the run folder \(out\)"):
+        quiet_fit(classifier(H=4), x, y, epochs=2, resume=True)
     capsys.readouterr()
     rnnlab.fit(classifier(H=4), x, y, epochs=1, out=out, resume=True, progress=None)
     assert "epochs=1: the run in out=" in capsys.readouterr().err
