@@ -343,6 +343,8 @@ def test_read_notes_counts_distinct_whole_floats_and_unseen_classes():
     assert read_notes(task_from_arrays(x, many), many, "d", None) == []
     halves = few + 0.5
     assert read_notes(task_from_arrays(x, halves), halves, "d", None) == []
+    (note,) = read_notes(task_from_arrays(x, few - 1), few - 1, "d", None)     # -1 .. 18
+    assert note.endswith("store them as integer class ids ((y - y.min()).astype(int): class ids start at 0)")
     for shaped in (few[:, None], np.tile(few[:, None], (1, 3))):              # (N, 1) and per step (N, T)
         assert len(read_notes(task_from_arrays(x, shaped), shaped, "d", None)) == 1
     y = np.arange(60) % 2

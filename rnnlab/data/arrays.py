@@ -457,9 +457,10 @@ def read_notes(task: Task, y: np.ndarray, data: str, valid_data: str | None, val
         values = np.unique(y)
         if len(values) <= WHOLE_FLOAT_CLASSES and (values == np.round(values)).all():
             shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if len(values) > 6 else "")
+            fix = "y.astype(int)" if values[0] >= 0 else "(y - y.min()).astype(int): class ids start at 0"
             notes.append(f"--data {data!r}: key 'y' holds floats that are all whole numbers ({len(values)} "
                          f"distinct: {shown}); they are read as regression targets (mean squared error); to "
-                         f"train a classifier, store them as integer class ids (y.astype(int))")
+                         f"train a classifier, store them as integer class ids ({fix})")
     if valid_data is not None and task.kind.startswith("classify"):
         unseen = np.setdiff1d(np.unique(task.valid.y), np.unique(task.train.y))
         if len(unseen):
