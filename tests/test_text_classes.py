@@ -192,3 +192,10 @@ def test_the_fingerprint_covers_the_examples_the_loader_reads(tmp_path):
     assert text_classes.fingerprint_folder(str(root)) == before
     (tmp_path / "elsewhere" / "neg" / "000.txt").write_text("edited through the link\n")
     assert text_classes.fingerprint_folder(str(root)) != before
+
+
+def test_a_broken_link_among_the_examples_is_named_by_the_flag(tmp_path, capsys):
+    root = corpus(tmp_path / "d", n=12)
+    os.symlink(tmp_path / "nowhere.txt", root / "pos" / "broken.txt")
+    assert main(["train", "--text-classes", str(root), "--epochs", "1", "--hidden", "2", "--quiet"]) == 2
+    assert re.search(r"--text-classes: cannot read '.*broken.txt' \(No such file or directory\)", capsys.readouterr().err)

@@ -104,12 +104,14 @@ def tokenize(text: str, tokens: str) -> list[str]:
 
 
 def read_tokens(path: str, tokens: str, name: str) -> list[str]:
-    """The tokens of one UTF-8 file; an empty file is an error naming it."""
+    """The tokens of one UTF-8 file; an empty, unreadable or non-UTF-8 file is a ValueError naming it."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except UnicodeDecodeError as err:
         raise ValueError(f"{name}: {path!r} is not UTF-8 text (byte {err.start}: {err.reason})") from err
+    except OSError as err:                        # a link to nothing, a file without read permission
+        raise ValueError(f"{name}: cannot read {path!r} ({err.strerror or err})") from None
     out = tokenize(text, tokens)
     if not out:
         raise ValueError(f"{name}: {path!r} holds no {'characters' if tokens == 'chars' else 'words'}; "
