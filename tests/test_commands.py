@@ -499,3 +499,22 @@ def test_metrics_json_never_replaces_or_adds_to_what_a_run_reads_or_keeps(tmp_pa
     assert main(["evaluate", str(run / "model.npz"), "--metrics-json", "/proc/rnnlab-new/m.json"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "--metrics-json: cannot write '/proc/rnnlab-new/m.json'" in err
+
+
+def test_a_run_made_by_fit_points_the_command_at_what_it_can_do(tmp_path, capsys):
+    """rnnlab evaluate / train --resume on a run folder that rnnlab.fit made (its arrays are not kept):
+    a message naming --data or fit(resume=True), not the task list."""
+    import rnnlab
+    from rnnlab.models import LastStep, Sequential
+    out = tmp_path / "fa"
+    x, y = np.zeros((8, 3, 2), np.float32), np.arange(8) % 2
+    rnnlab.fit(Sequential([rnnlab.LSTM(2, 3), LastStep(), rnnlab.Dense(3, 2)]), x, y, out=str(out), epochs=1,
+               progress=False)
+    assert main(["evaluate", str(out / "model.npz")]) == 2
+    assert "was trained by rnnlab.fit on arrays, which its run does not keep; score it on a file with --data" in \
+        capsys.readouterr().err
+    assert main(["train", "--out", str(out), "--resume"]) == 2
+    assert "resume it with rnnlab.fit(model, x, y, out=..., resume=True)" in capsys.readouterr().err
+    data = tmp_path / "d.npz"
+    np.savez(data, x=x, y=y)
+    assert main(["evaluate", str(out / "model.npz"), "--data", str(data)]) == 0

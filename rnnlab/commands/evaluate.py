@@ -151,6 +151,9 @@ def run(args) -> int:
             raise ValueError(f"model: {args.model!r} was not written by rnnlab train (no training config in it)")
         cfg = config_of(meta, "config", args.model)
         recorded = meta.get("task") if isinstance(meta.get("task"), dict) else {}
+    if cfg.task == "arrays":
+        raise ValueError(f"model: {args.model!r} was trained by rnnlab.fit on arrays, which its run does not keep; "
+                         f"score it on a file with --data FILE.npz (or rnnlab.evaluate in Python)")
     confirm_files(cfg, "rnnlab evaluate", args.model, skip=("text_path",))   # the text: below, or --text
     check_metrics_json(args.metrics_json, *run_inputs(cfg))                  # the files the run reads
     if args.data_dir:

@@ -263,6 +263,9 @@ def run(args) -> int:
         ckpt = os.path.join(args.out, CHECKPOINT)
         header = load_checkpoint(ckpt)[0]
         saved = checkpoint_config(ckpt, header)
+        if saved.get("task") == "arrays":
+            raise ValueError(f"--resume: the run in --out {args.out!r} was made by rnnlab.fit on arrays, which the "
+                             f"command cannot read again; resume it with rnnlab.fit(model, x, y, out=..., resume=True)")
         cfg = Config.from_dict({**saved, "epochs": args.epochs or saved["epochs"],
                                 "max_minutes": saved["max_minutes"] if args.max_minutes is None else args.max_minutes})
         done = header["state"].get("epoch") if isinstance(header.get("state"), dict) else None
