@@ -221,23 +221,31 @@ class Sequential:
                              "not both")
         explicit = lengths is not None or mask is not None
         caches, finals, below = [], [], None                   # below: the last layer so far that is not Dropout
-        for layer, state0 in zip(self.layers, states):
+        for i, (layer, state0) in enumerate(zip(self.layers, states)):
             if not explicit and isinstance(layer, (Masking, Embedding)):
                 computed = layer.compute_mask(x)                # (N, T) bool, or None
                 mask = mask if computed is None else computed
-            if isinstance(layer, Recurrent):
-                x, state, cache = layer.forward(x, state0, lengths, mask)
-            elif isinstance(layer, ReverseSequence):
-                (x, cache), state = layer.forward(x, lengths, mask), None
-            elif isinstance(layer, LastStep):
-                # after ReverseSequence with a mask the steps run in a reverse layer's processing order
-                # while the mask stays in input order (Keras' go_backwards, rnnlab.layers.reverse): the
-                # last output is at the last valid step of the mask reversed in time
-                steps_mask = np.asarray(mask)[:, ::-1] if mask is not None and isinstance(below, ReverseSequence) \
-                    else mask
-                (x, cache), state = layer.forward(x, lengths, steps_mask), None
-            else:
-                (x, cache), state = layer.forward(x), None
+            try:
+                if isinstance(layer, Recurrent):
+                    x, state, cache = layer.forward(x, state0, lengths, mask)
+                elif isinstance(layer, ReverseSequence):
+                    (x, cache), state = layer.forward(x, lengths, mask), None
+                elif isinstance(layer, LastStep):
+                    # after ReverseSequence with a mask the steps run in a reverse layer's processing order
+                    # while the mask stays in input order (Keras' go_backwards, rnnlab.layers.reverse): the
+                    # last output is at the last valid step of the mask reversed in time
+                    steps_mask = np.asarray(mask)[:, ::-1] if mask is not None and isinstance(below, ReverseSequence) \
+                        else mask
+                    (x, cache), state = layer.forward(x, lengths, steps_mask), None
+                else:
+                    (x, cache), state = layer.forward(x), None
+            except ValueError as err:                           # a layer's x is the one below's output
+                if i == 0 or not str(err).startswith("x:"):
+                    raise
+                hint = ("; the layers below made them from finite inputs (look at their parameters)"
+                        if "finite values" in str(err) else "")
+                raise ValueError(f"x as layers[{i}] receives it (the output of layers[{i - 1}]){str(err)[1:]}{hint}") \
+                    from err
             below = below if isinstance(layer, Dropout) else layer
             caches.append(cache)
             finals.append(state)

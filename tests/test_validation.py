@@ -202,3 +202,13 @@ def test_a_deleted_weight_is_said_missing():
     with pytest.raises(ValueError, match=re.escape("params['l0.b_hn']: expected a float32 or float64 array of shape "
                                                    "(4,) (input_size=3, hidden_size=4), got nothing (the key is missing)")):
         layer.forward(np.zeros((2, 3, 3), np.float32))
+
+
+def test_a_layer_inside_a_sequential_names_its_input_as_the_output_below():
+    """Non-finite values a layer made from finite x (its weights hold NaN): the next layer's check names
+    its input as the output of the layer below, not as the user's x."""
+    model = Sequential([rnnlab.LSTM(2, 3), LastStep(), rnnlab.Dense(3, 2)])
+    model.layers[0].params["l0.U"][:] = np.nan
+    with pytest.raises(ValueError, match=re.escape("x as layers[1] receives it (the output of layers[0]): expected "
+                                                   "finite values")):
+        model.forward(np.zeros((4, 3, 2), np.float32))
