@@ -518,3 +518,15 @@ def test_a_run_made_by_fit_points_the_command_at_what_it_can_do(tmp_path, capsys
     data = tmp_path / "d.npz"
     np.savez(data, x=x, y=y)
     assert main(["evaluate", str(out / "model.npz"), "--data", str(data)]) == 0
+
+
+def test_evaluate_data_with_one_hot_targets_gets_the_argmax_advice(tmp_path, capsys):
+    data, out = tmp_path / "d.npz", tmp_path / "run"
+    x, y = np.zeros((8, 3, 2), np.float32), np.arange(8) % 2
+    np.savez(data, x=x, y=y)
+    assert main(["train", "--data", str(data), "--hidden", "2", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    np.savez(data, x=x, y=np.eye(2)[y])
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "model.npz"), "--data", str(data)]) == 2
+    assert "looks one-hot (Keras' form); rnnlab takes class ids: store y.argmax(1) as the file's 'y'" in \
+        capsys.readouterr().err

@@ -230,6 +230,8 @@ def as_targets(y, inputs: Inputs, kind: str | None = None, name: str = "y") -> t
         return y.astype(inputs.x.dtype if inputs.x.dtype.kind == "f" else np.float32), kind
     if kind in ("classify", "classify_steps"):
         want = (N,) if kind == "classify" else (N, T)
+        if kind == "classify" and y.ndim == 2:
+            check_not_one_hot(name, y, T)                # one-hot rows where class ids go: say so
         if y.shape != want:
             if y.ndim == 2 and y.shape == (N, 1):
                 raise ValueError(f"{name}: class ids of shape {y.shape}: one per sequence is (N,) = ({N},) "
