@@ -235,6 +235,9 @@ def check_resumed(cfg: Config, out: str, say: bool) -> None:
         return
     header = load_checkpoint(path, "resume=True")[0]
     saved = checkpoint_config(path, header, "resume=True")
+    if saved.get("task") != "arrays":
+        raise ValueError(f"resume=True: the run in out={out!r} was made by rnnlab train (--task {saved.get('task')}), "
+                         f"which reads its own data; resume it with rnnlab train --out {out} --resume")
     if saved.get("arrays") is not None and saved["arrays"] != cfg.arrays:
         raise ValueError(f"x, y: the run in out={out!r} was trained on other data (x, y, lengths or the validation "
                          f"data differ); resume=True continues a run on the data it started with (pass those, or "

@@ -356,3 +356,17 @@ def test_resume_refuses_other_data_or_settings_and_says_when_nothing_is_left(tmp
     assert "epochs=1: the run in out=" in capsys.readouterr().err
     assert len(quiet_fit(classifier(H=4), x, y, epochs=2, out=out, resume=True).history["train_loss"]) == 2
 
+
+
+def test_fit_refuses_to_resume_a_run_the_command_made(tmp_path):
+    """A run folder made by rnnlab train: fit(resume=True) points at rnnlab train --resume (it trained the
+    command's run on the arrays given, whatever they were)."""
+    from rnnlab.cli import main
+    x, y = sign_task(np.random.default_rng(5), N=24, T=4)
+    data, out = tmp_path / "d.npz", tmp_path / "run"
+    np.savez(data, x=x, y=y)
+    assert main(["train", "--data", str(data), "--hidden", "4", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    before = (out / "checkpoint.npz").read_bytes()
+    with pytest.raises(ValueError, match=r"^resume=True: the run in out=.* was made by rnnlab train \(--task data\)"):
+        quiet_fit(classifier(H=4), x[:5], y[:5], epochs=3, out=str(out), resume=True)
+    assert (out / "checkpoint.npz").read_bytes() == before
