@@ -25,6 +25,21 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def check_param_arrays(params: dict, shapes: dict, sizes: str) -> None:
+    """ValueError naming the first of a layer's parameters (as its ``params`` keys it) that is no
+    longer a float32 or float64 array of the shape in ``shapes`` (the shapes the layer was built with): a
+    weight replaced by one of another shape, a list, None or an integer array, or deleted, would
+    otherwise fail inside the math under other names, or run and compute something else. ``sizes``:
+    the layer's constructor sizes, for the message."""
+    for name, shape in shapes.items():
+        v = params.get(name)
+        if not (isinstance(v, np.ndarray) and v.dtype in (np.float32, np.float64) and v.shape == shape):
+            got = (f"{v.dtype} of shape {v.shape}" if isinstance(v, np.ndarray) else
+                   "nothing (the key is missing)" if name not in params else type(v).__name__)
+            raise ValueError(f"params[{name!r}]: expected a float32 or float64 array of shape {shape} ({sizes}), "
+                             f"got {got}")
+
+
 def check_seed(name: str, value) -> int | None:
     """None (fresh entropy) or an integer >= 0, the seed of a NumPy Generator."""
     if value is None:

@@ -119,6 +119,25 @@ class SequentialCache(NamedTuple):
     states: list         # final state of each layer (None for non-recurrent layers)
 
 
+class LayerParams(dict):
+    """A Sequential's ``params``: a dict of its layers' arrays, gathered on each access; setting or deleting
+    a key raises ValueError naming the layer's own dict (the change would be lost with this dict)."""
+
+    def _refuse(self, key, *_):
+        index, _, name = str(key).partition(".")
+        raise ValueError(f"params[{key!r}]: a Sequential's params are gathered from its layers on each access, so "
+                         f"this change would be lost; assign model.layers[{index}].params[{name!r}], or update the "
+                         f"array in place (model.params[{key!r}][...] = value)")
+
+    __setitem__ = __delitem__ = _refuse
+
+    def _refuse_all(self, *args, **kwargs):
+        raise ValueError("params: a Sequential's params are gathered from its layers on each access, so this change "
+                         "would be lost; assign into model.layers[i].params, or update the arrays in place")
+
+    update = pop = popitem = setdefault = clear = _refuse_all
+
+
 class Sequential:
     """A chain of layers. forward(x, lengths=None, states=None, mask=None) -> y, cache;
     backward(dy, cache, dstates=None) -> dx, grads. ``states`` / ``dstates``: one entry per layer
@@ -174,8 +193,21 @@ class Sequential:
         return self.train(False)
 
     @property
-    def params(self) -> dict:
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+    def params(self) -> "LayerParams":
+        """Every layer's arrays under "i.name" keys ("0.l0.W" is layers[0].params["l0.W"]), gathered on each
+        access: the arrays are the layers' own (update them in place), the dict is new; setting or
+        deleting a key raises ValueError (it would change nothing), naming the layer's dict to use."""
+        return LayerParams({f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()})
+
+    def check_params(self) -> None:
+        """Each layer's ``check_params``, the error naming the parameter by this model's key ("2.W")."""
+        for i, layer in enumerate(self.layers):
+            if hasattr(layer, "check_params"):
+                try:
+                    layer.check_params()
+                except ValueError as err:
+                    text, head = str(err), "params['"
+                    raise ValueError(f"{head}{i}.{text[len(head):]}" if text.startswith(head) else text) from None
 
     @property
     def dtype(self):
@@ -240,6 +272,9 @@ class Sequential:
                 else:
                     (x, cache), state = layer.forward(x), None
             except ValueError as err:                           # a layer's x is the one below's output
+                head = "params['"
+                if str(err).startswith(head):                   # a layer's weight, by this model's key
+                    raise ValueError(f"{head}{i}.{str(err)[len(head):]}") from None
                 if i == 0 or not str(err).startswith("x:"):
                     raise
                 hint = ("; the layers below made them from finite inputs (look at their parameters)"

@@ -70,6 +70,11 @@ def save(path, model, meta: dict | None = None) -> None:
                          f"the call is save(path, model, meta=None)")
     if meta is not None and not isinstance(meta, dict):
         raise ValueError(f"meta: expected None or a dict of JSON values, got {type(meta).__name__}")
+    if hasattr(model, "check_params"):           # a weight replaced by another shape: refused before writing
+        try:
+            model.check_params()
+        except ValueError as err:
+            raise ValueError(f"model: {err}; nothing was written") from None
     header = {"format": "rnnlab", "version": FORMAT_VERSION, "model": spec_of(model), "meta": meta or {}}
     try:
         json.dumps(header)

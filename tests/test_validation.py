@@ -212,3 +212,38 @@ def test_a_layer_inside_a_sequential_names_its_input_as_the_output_below():
     with pytest.raises(ValueError, match=re.escape("x as layers[1] receives it (the output of layers[0]): expected "
                                                    "finite values")):
         model.forward(np.zeros((4, 3, 2), np.float32))
+
+
+def test_sequential_params_refuse_a_change_that_would_be_lost_and_dense_weights_are_checked(tmp_path):
+    """model.params of a Sequential is gathered on each access: setting or deleting a key is refused,
+    naming the layer's own dict (it changed nothing); the arrays are the layers' own. A Dense or
+    Embedding weight replaced by another shape or None is named by the model's key in forward, and
+    save refuses such a model before writing (the good file stays)."""
+    from rnnlab.saving import load, save
+    model = Sequential([rnnlab.Embedding(5, 2), rnnlab.LSTM(2, 3), LastStep(), rnnlab.Dense(3, 2)])
+    with pytest.raises(ValueError, match=re.escape("params['1.l0.W']: a Sequential's params are gathered from its "
+                                                   "layers on each access, so this change would be lost; assign "
+                                                   "model.layers[1].params['l0.W']")):
+        model.params["1.l0.W"] = np.zeros((2, 12))
+    for change in (lambda p: p.pop("3.W"), lambda p: p.update({}), lambda p: p.__delitem__("3.b")):
+        with pytest.raises(ValueError, match="a Sequential's params are gathered"):
+            change(model.params)
+    model.params["3.b"][...] = 1.0                                    # in place: the layer's own array
+    assert (model.layers[3].params["b"] == 1.0).all()
+    path = tmp_path / "m.npz"
+    save(path, model)
+    good = path.read_bytes()
+    ids = np.zeros((2, 4), np.int64)
+    for index, name, value, got in ((3, "W", np.zeros((8, 3), np.float32), "float32 of shape (8, 3)"),
+                                    (3, "b", None, "NoneType"), (0, "W", [[0.0]], "list")):
+        kept = model.layers[index].params[name]
+        model.layers[index].params[name] = value
+        with pytest.raises(ValueError, match=re.escape(f"params['{index}.{name}']: expected a float32 or float64 "
+                                                       f"array of shape {kept.shape}")):
+            model.forward(ids)
+        with pytest.raises(ValueError, match=re.escape(f"model: params['{index}.{name}']: expected a float32 or "
+                                                       f"float64 array") + f".*got {re.escape(got)}; nothing was written"):
+            save(path, model)
+        assert path.read_bytes() == good
+        model.layers[index].params[name] = kept
+    load(path).forward(ids)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..activations import ACTIVATIONS, ELEMENTWISE, softmax, softmax_backward
-from ..checks import check_dtype_name, check_float_array, check_positive_int, check_seed
+from ..checks import check_dtype_name, check_float_array, check_param_arrays, check_positive_int, check_seed
 from ..memory import check_weights_fit, weights_error
 
 
@@ -68,6 +68,12 @@ class Dense:
                            "b": rng.uniform(-bound, bound, (self.output_size,)).astype(self.dtype)}
         except MemoryError:
             raise weights_error(sizes, count) from None
+        self._param_shapes = {k: v.shape for k, v in self.params.items()}
+
+    def check_params(self) -> None:
+        """ValueError naming a parameter no longer a float array of its shape (``check_param_arrays``)."""
+        check_param_arrays(self.params, getattr(self, "_param_shapes", {}),
+                           f"input_size={self.input_size}, output_size={self.output_size}")
 
     def config(self) -> dict:
         return {"input_size": self.input_size, "output_size": self.output_size,
@@ -84,6 +90,7 @@ class Dense:
         x = check_float_array("x", x, last=self.input_size, dtype=self.dtype)
         if x.ndim < 1:
             raise ValueError(f"x: expected at least 1 dimension, got shape {x.shape}")
+        self.check_params()
         return dense_forward(x, self.params, self.activation)
 
     def backward(self, dy, cache: DenseCache):

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..checks import check_dtype_name, check_float_array, check_positive_int
+from ..checks import check_dtype_name, check_float_array, check_param_arrays, check_positive_int
 from ..memory import check_weights_fit, weights_error
 from ..optim import SparseGrad
 
@@ -100,6 +100,7 @@ class Embedding:
             self.params = {"W": rng.standard_normal((V, self.embedding_dim)).astype(self.dtype)}
         except MemoryError:
             raise weights_error(sizes, count) from None
+        self._param_shapes = {"W": self.params["W"].shape}
         if padding_idx is not None:
             self.params["W"][padding_idx] = 0
 
@@ -131,9 +132,16 @@ class Embedding:
             return None
         return check_ids("x", ids, self.num_embeddings) != 0
 
+    def check_params(self) -> None:
+        """ValueError naming a parameter no longer a float array of its shape (``check_param_arrays``)."""
+        check_param_arrays(self.params, getattr(self, "_param_shapes", {}),
+                           f"num_embeddings={self.num_embeddings}, embedding_dim={self.embedding_dim}")
+
     def forward(self, ids):
         """y, cache = forward(ids); ids: (N, T) integers in [0, num_embeddings)."""
-        return embedding_forward(check_ids("x", ids, self.num_embeddings), self.params)
+        ids = check_ids("x", ids, self.num_embeddings)
+        self.check_params()
+        return embedding_forward(ids, self.params)
 
     def backward(self, dy, cache: EmbeddingCache):
         """None, grads = backward(dy, cache): ids have no gradient; grads["W"] is (V, E), or a

@@ -60,7 +60,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..checks import check_dtype_name, check_float_array, check_lengths, check_positive_int, check_seed
+from ..checks import (check_dtype_name, check_float_array, check_lengths, check_param_arrays, check_positive_int,
+                      check_seed)
 from .. import engine
 from ..memory import check_weights_fit, weights_error
 from ..engine.threads import run_pair, shard_batch
@@ -261,13 +262,8 @@ class Recurrent:
         the shape the layer was built with: a weight replaced by one of another shape, by a list, None or
         an integer array would otherwise fail inside the cells under their own names (W, U, b), or run
         (a GRU step slices a wider U by gate; an LSTM with its peepholes set to None drops them)."""
-        for name, shape in getattr(self, "_param_shapes", {}).items():
-            v = self.params.get(name)
-            if not (isinstance(v, np.ndarray) and v.dtype in (np.float32, np.float64) and v.shape == shape):
-                got = (f"{v.dtype} of shape {v.shape}" if isinstance(v, np.ndarray) else
-                       "nothing (the key is missing)" if name not in self.params else type(v).__name__)
-                raise ValueError(f"params[{name!r}]: expected a float32 or float64 array of shape {shape} (input_size="
-                                 f"{self.input_size}, hidden_size={self.hidden_size}), got {got}")
+        check_param_arrays(self.params, getattr(self, "_param_shapes", {}),
+                           f"input_size={self.input_size}, hidden_size={self.hidden_size}")
 
     # ----- layout -----------------------------------------------------------------------------
     @property
