@@ -483,7 +483,7 @@ def test_metrics_json_never_replaces_or_adds_to_what_a_run_reads_or_keeps(tmp_pa
     for argv in (["evaluate", str(run / "model.npz")], ["train", "--out", str(run), "--resume", "--epochs", "2"]):
         assert main([*argv, "--metrics-json", str(corpus), "--quiet"] if argv[0] == "train"
                     else [*argv, "--metrics-json", str(corpus)]) == 2
-        assert f"--metrics-json: {str(corpus)!r} is the --text file" in capsys.readouterr().err
+        assert f"--metrics-json: {str(corpus)!r} is the run's --text file" in capsys.readouterr().err
     assert corpus.read_bytes() == kept
     assert main(["evaluate", str(run / "model.npz"), "--metrics-json", str(run / "metrics.json")]) == 2
     assert f"is a file of the run in {str(run)!r}" in capsys.readouterr().err
@@ -494,7 +494,7 @@ def test_metrics_json_never_replaces_or_adds_to_what_a_run_reads_or_keeps(tmp_pa
             (folder / c / f"{i}.txt").write_text(f"{c} {i}\n")
     assert main(["train", "--text-classes", str(folder), "--epochs", "1", "--hidden", "2", "--quiet",
                  "--metrics-json", str(folder / "a" / "m.json")]) == 2
-    assert "is inside the --text-classes folder" in capsys.readouterr().err
+    assert "is inside the run's --text-classes folder" in capsys.readouterr().err
     assert not (folder / "a" / "m.json").exists()
     assert main(["evaluate", str(run / "model.npz"), "--metrics-json", "/proc/rnnlab-new/m.json"]) == 2
     out, err = capsys.readouterr()
@@ -530,3 +530,26 @@ def test_evaluate_data_with_one_hot_targets_gets_the_argmax_advice(tmp_path, cap
     assert main(["evaluate", str(out / "model.npz"), "--data", str(data)]) == 2
     assert "looks one-hot (Keras' form); rnnlab takes class ids: store y.argmax(1) as the file's 'y'" in \
         capsys.readouterr().err
+
+
+def test_outputs_never_replace_a_runs_files_or_its_recorded_data(tmp_path, capsys):
+    """predict --out is refused on the data file the model's run recorded (not named on the command
+    line) and where it cannot be written (before predicting); --metrics-json on another run's files."""
+    series = tmp_path / "s.csv"
+    series.write_text("v\n" + "\n".join(str(np.sin(i / 3)) for i in range(80)) + "\n")
+    run, other = tmp_path / "run", tmp_path / "other"
+    for out in (run, other):
+        assert main(["train", "--csv", str(series), "--target", "v", "--window", "5", "--hidden", "2", "--epochs", "1",
+                     "--out", str(out), "--quiet"]) == 0
+    new = tmp_path / "new.csv"
+    new.write_text(series.read_text())
+    kept = series.read_bytes(), (other / "metrics.json").read_bytes()
+    capsys.readouterr()
+    assert main(["predict", str(run / "model.npz"), "--csv", str(new), "--out", str(series)]) == 2
+    assert f"--out: {str(series)!r} is the run's --csv file" in capsys.readouterr().err
+    assert main(["predict", str(run / "model.npz"), "--csv", str(new), "--out", "/proc/rnnlab-p.csv"]) == 2
+    assert "--out: cannot write '/proc/rnnlab-p.csv' (" in capsys.readouterr().err
+    assert main(["evaluate", str(run / "model.npz"), "--csv", str(new), "--metrics-json",
+                 str(other / "metrics.json")]) == 2
+    assert f"is a file of the run in {str(other)!r}" in capsys.readouterr().err
+    assert (series.read_bytes(), (other / "metrics.json").read_bytes()) == kept

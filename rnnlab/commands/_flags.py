@@ -41,34 +41,37 @@ def check_flag_output(flag: str, path: str | None, ending: str, inputs: dict[str
             raise ValueError(f"{flag}: {path!r} is the {name} file; write the output to another path")
 
 
-def check_metrics_json(path: str | None, inputs: dict, folders: dict | None = None, run: str | None = None) -> None:
-    """--metrics-json, checked before the work whose metrics it receives, so that writing the metrics
-    never replaces or adds to what the run reads or keeps: the path of a .json file, none of ``inputs``
-    (the files the command or the run reads, by the names the user knows them as), outside each of
-    ``folders`` (a --text-classes folder: a new file there would be read as an example), not one of the
-    run folder ``run``'s own files (its metrics.json and metrics.jsonl), in a folder that exists or can
-    be made and takes a new file. A ValueError naming the flag otherwise; None passes."""
+def check_output(flag: str, path: str | None, ending: str, inputs: dict, folders: dict | None = None) -> None:
+    """An output file of a command (``flag``), checked before the work, so that writing it never replaces
+    or adds to what a run reads or keeps: a file path ending in ``ending``, none of ``inputs`` (the
+    files the command or the run reads, by the names the user knows them as: ``check_flag_output``),
+    outside each of ``folders`` (a --text-classes folder: a new file there would be read as an
+    example), not a run's own file (metrics.json, metrics.jsonl, model.npz, checkpoint.npz in a folder
+    that holds a run), in a folder that exists or can be made and takes a new file. A ValueError naming
+    ``flag`` otherwise; None passes."""
     if path is None:
         return
     if not path or os.path.isdir(path):
-        raise ValueError(f"--metrics-json: expected a file path, got {path!r}" + (" (a folder)" if path else ""))
-    check_flag_output("--metrics-json", path, ".json", inputs)
+        raise ValueError(f"{flag}: expected a file path, got {path!r}" + (" (a folder)" if path else ""))
+    check_flag_output(flag, path, ending, inputs)
     where = os.path.realpath(path)
     for name, folder in (folders or {}).items():
         if folder and os.path.isdir(folder) and os.path.commonpath([os.path.realpath(folder), where]) == \
                 os.path.realpath(folder):
-            raise ValueError(f"--metrics-json: {path!r} is inside the {name} folder {folder!r}, whose files the run "
-                             f"reads; write the metrics to another path")
+            raise ValueError(f"{flag}: {path!r} is inside the {name} folder {folder!r}, whose files the run reads; "
+                             f"write to another path")
     from ..train import RUN_FILES
-    if run and os.path.isdir(run) and os.path.dirname(where) == os.path.realpath(run) \
-            and os.path.basename(where) in RUN_FILES:
-        raise ValueError(f"--metrics-json: {path!r} is a file of the run in {run!r}; write the metrics to another path")
+    folder = os.path.dirname(where)
+    if os.path.basename(where) in RUN_FILES and any(os.path.exists(os.path.join(folder, f)) for f in RUN_FILES
+                                                    if f != os.path.basename(where)):
+        raise ValueError(f"{flag}: {path!r} is a file of the run in {os.path.dirname(path) or '.'!r}; write to another "
+                         f"path")
     folder = os.path.dirname(os.path.abspath(path))
     parent = folder
     while parent and not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if parent and not os.path.isdir(parent):
-        raise ValueError(f"--metrics-json: cannot write {path!r}: {parent!r} is a file, not a folder")
+        raise ValueError(f"{flag}: cannot write {path!r}: {parent!r} is a file, not a folder")
     import tempfile                                     # a file (or the missing folders) can be made there
     try:
         if parent == folder:
@@ -78,14 +81,21 @@ def check_metrics_json(path: str | None, inputs: dict, folders: dict | None = No
             with tempfile.TemporaryDirectory(dir=parent):
                 pass
     except OSError as err:
-        raise ValueError(f"--metrics-json: cannot write {path!r} ({err.strerror or err})") from None
+        raise ValueError(f"{flag}: cannot write {path!r} ({err.strerror or err})") from None
+
+
+def check_metrics_json(path: str | None, inputs: dict, folders: dict | None = None) -> None:
+    """--metrics-json: a .json file, checked as ``check_output`` checks a command's output."""
+    check_output("--metrics-json", path, ".json", inputs, folders)
 
 
 def run_inputs(cfg) -> tuple[dict, dict]:
-    """({flag: file}, {flag: folder}) of the data a run's configuration ``cfg`` reads."""
-    files = {flag: getattr(cfg, dest, None) for flag, dest in (("--data", "data"), ("--valid", "valid_data"),
-                                                              ("--csv", "csv"), ("--text", "text_path"))}
-    return files, {"--text-classes": getattr(cfg, "text_classes", None)}
+    """({"run's --flag": file}, {"run's --flag": folder}) of the data a run's configuration ``cfg`` (a Config,
+    or the dict a model file records) reads, named for ``check_output``'s messages."""
+    get = cfg.get if isinstance(cfg, dict) else (lambda k: getattr(cfg, k, None))
+    files = {f"run's {flag}": get(dest) for flag, dest in (("--data", "data"), ("--valid", "valid_data"),
+                                                           ("--csv", "csv"), ("--text", "text_path"))}
+    return files, {"run's --text-classes": get("text_classes")}
 
 
 def write_metrics_json(path: str | None, metrics: dict) -> None:

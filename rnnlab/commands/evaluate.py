@@ -132,7 +132,7 @@ def run(args) -> int:
     check_flag_int("--streams", args.streams, low=0)                 # 0: no state carried across chunks
     check_model_file(args.model, "evaluate", checkpoint_ok=True)
     check_metrics_json(args.metrics_json, {"model": args.model, "--data": args.data, "--csv": args.csv,
-                                           "--text": args.text}, run=os.path.dirname(os.path.abspath(args.model)))
+                                           "--text": args.text})
     if args.data is not None or args.csv is not None:
         metrics = score_file(args)
         out = {"model": args.model, **({"data": args.data} if args.data is not None else {"csv": args.csv}),

@@ -38,7 +38,7 @@ from ..data import csv_series, text_classes
 from ..data.arrays import as_inputs, padding, read_npz
 from ..fitting import check_input_width, predict, predict_proba
 from ..saving import atomic_write, load, read_meta
-from ._flags import check_flag_output, check_model_file
+from ._flags import check_model_file, check_output, run_inputs
 
 
 def add_parser(sub):
@@ -112,14 +112,10 @@ def run(args) -> int:
     ending = os.path.splitext(args.out)[1].lower()
     if ending not in (".npy", ".csv"):
         raise ValueError(f"--out: expected a file ending in .npy or .csv, got {args.out!r}")
-    check_flag_output("--out", args.out, ending, {"model": args.model, "--data": getattr(args, "data", None),
-                                                  "--csv": getattr(args, "csv", None),
-                                                  "--text-classes": getattr(args, "text_classes", None)})
-    folder = getattr(args, "text_classes", None)
-    if folder and os.path.isdir(folder) and os.path.commonpath(
-            [os.path.realpath(folder), os.path.realpath(args.out)]) == os.path.realpath(folder):
-        raise ValueError(f"--out: {args.out!r} is inside the --text-classes folder {folder!r}, whose files are "
-                         f"read as texts; write the output to another path")
+    check_output("--out", args.out, ending, {"model": args.model, "--data": getattr(args, "data", None),
+                                             "--csv": getattr(args, "csv", None),
+                                             "--text-classes": getattr(args, "text_classes", None)},
+                 {"--text-classes": getattr(args, "text_classes", None)})
     for name in ("data", "csv", "text_classes"):
         value = getattr(args, name, None)
         if value is not None and not value.strip():
@@ -129,7 +125,10 @@ def run(args) -> int:
         raise ValueError("--data: give one of --data, --csv, --text-classes" + (", not several" if sources else ""))
     check_model_file(args.model, "predict")
     model = load(args.model)
-    task = read_meta(args.model).get("task", {})
+    meta = read_meta(args.model)
+    if isinstance(meta.get("config"), dict):           # the data the model's run reads: never written over
+        check_output("--out", args.out, ending, *run_inputs(meta["config"]))
+    task = meta.get("task", {})
     kind = task.get("kind")
     if args.csv or args.text_classes:
         return predict_own_files(args, model, task)

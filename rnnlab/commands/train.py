@@ -275,7 +275,7 @@ def run(args) -> int:
                   f"already; nothing more to train (give a larger --epochs to continue it)", file=sys.stderr)
     else:
         cfg = config_from_args(args)
-    check_metrics_json(args.metrics_json, *run_inputs(cfg), run=args.out)    # the run's data, given or recorded
+    check_metrics_json(args.metrics_json, *run_inputs(cfg))    # the run's data, given or recorded
     echo = (lambda *a: None) if args.quiet else print
     notice = None if args.quiet else (lambda note: print(f"rnnlab train: {note}", file=sys.stderr))
     result = train(cfg, out=args.out, resume=args.resume, progress=False if args.quiet else None, echo=echo,
