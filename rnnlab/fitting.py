@@ -14,6 +14,7 @@ parameters of the best validation epoch (``select``), as ``rnnlab train`` saves 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -172,6 +173,8 @@ def fit(model, x, y, *, lengths=None, loss: str | None = None, validation_data=N
     Raises ValueError naming the argument: inputs or targets of the wrong form (with the offending
     index), a model whose output does not fit the targets, a bad setting.
     """
+    if out is not None and not (isinstance(out, (str, os.PathLike)) and str(out).strip()):
+        raise ValueError(f"out: expected a folder path (or None to save nothing), got {out!r}")
     kind = kind_of(loss)
     callbacks = list(callbacks)
     for i, callback in enumerate(callbacks):
@@ -307,6 +310,8 @@ def predict_proba(model, x, lengths=None, batch_size: int = 256, multilabel: boo
 def evaluate(model, x, y, lengths=None, loss: str | None = None, batch_size: int = 256) -> dict:
     """{"loss": ..., "accuracy" | "solved" | "strings_correct": ...} of ``model`` on (x, y): the
     metrics the trainer logs for a validation split (rnnlab.metrics), in evaluation mode."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
     task = task_from_arrays(x, y, lengths, kind=kind_of(loss))
     check_head(model, task, x)
     return evaluate_split(model, task, "valid", batch_size)

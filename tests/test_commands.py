@@ -343,6 +343,9 @@ def test_read_notes_counts_distinct_whole_floats_and_unseen_classes():
     assert read_notes(task_from_arrays(x, many), many, "d", None) == []
     halves = few + 0.5
     assert read_notes(task_from_arrays(x, halves), halves, "d", None) == []
+    sparse = np.where(np.arange(60) % 2 == 0, 0, 500)                          # ids 0 and 500 alone
+    (note,) = read_notes(task_from_arrays(x, sparse), sparse, "d", None)
+    assert "class ids go up to 500 but only 2 distinct ones occur; the model gets 501 class outputs" in note
     (note,) = read_notes(task_from_arrays(x, few - 1), few - 1, "d", None)     # -1 .. 18
     assert note.endswith("store them as integer class ids ((y - y.min()).astype(int): class ids start at 0)")
     for shaped in (few[:, None], np.tile(few[:, None], (1, 3))):              # (N, 1) and per step (N, T)

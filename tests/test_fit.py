@@ -370,3 +370,11 @@ def test_fit_refuses_to_resume_a_run_the_command_made(tmp_path):
     with pytest.raises(ValueError, match=r"^resume=True: the run in out=.* was made by rnnlab train \(--task data\)"):
         quiet_fit(classifier(H=4), x[:5], y[:5], epochs=3, out=str(out), resume=True)
     assert (out / "checkpoint.npz").read_bytes() == before
+
+
+def test_fit_and_evaluate_refuse_an_empty_out_and_a_zero_batch():
+    x, y = sign_task(np.random.default_rng(6), N=8, T=3)
+    with pytest.raises(ValueError, match=r"^out: expected a folder path \(or None to save nothing\), got ''"):
+        quiet_fit(classifier(H=4), x, y, epochs=1, out="")
+    with pytest.raises(ValueError, match=r"^batch_size: expected a positive integer, got 0"):
+        rnnlab.evaluate(classifier(H=4), x, y, batch_size=0)

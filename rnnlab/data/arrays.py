@@ -463,6 +463,12 @@ def read_notes(task: Task, y: np.ndarray, data: str, valid_data: str | None, val
             notes.append(f"--data {data!r}: key 'y' holds floats that are all whole numbers ({len(values)} "
                          f"distinct: {shown}); they are read as regression targets (mean squared error); to "
                          f"train a classifier, store them as integer class ids ({fix})")
+    if task.kind.startswith("classify"):
+        seen = np.unique(task.train.y)
+        if task.output_size > max(2 * len(seen), 64):
+            notes.append(f"--data {data!r}: key 'y': class ids go up to {task.output_size - 1} but only {len(seen)} "
+                         f"distinct ones occur; the model gets {task.output_size} class outputs, one per id up to "
+                         f"the largest (renumber the classes 0 .. {len(seen) - 1} if the ids are labels)")
     if valid_data is not None and task.kind.startswith("classify"):
         unseen = np.setdiff1d(np.unique(task.valid.y), np.unique(task.train.y))
         if len(unseen):
