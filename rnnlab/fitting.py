@@ -116,8 +116,8 @@ def check_head(model, task, x=None) -> None:
                                  f"model's {C} outputs (classes 0 .. {C - 1})")
     elif C != task.output_size:
         n = task.output_size
-        hint = (f" (float y is read as real-valued targets, {task.kind}; class ids are integers: y.astype(int))"
-                if task.kind == "regression" and C > 1 and n == 1 else "")
+        hint = (" (y is read as real-valued targets, one each: regression; class ids need integer y, or "
+                "loss='cross_entropy')" if task.kind == "regression" and C > 1 and n == 1 else "")
         raise ValueError(f"model: the last layer gives {C} outputs per {'sequence' if per_sequence else 'step'}, "
                          f"but y has {n} target{'s' * (n != 1)} each{hint}")
 

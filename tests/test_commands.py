@@ -556,3 +556,22 @@ def test_outputs_never_replace_a_runs_files_or_its_recorded_data(tmp_path, capsy
                  str(other / "metrics.json")]) == 2
     assert f"is a file of the run in {str(other)!r}" in capsys.readouterr().err
     assert (series.read_bytes(), (other / "metrics.json").read_bytes()) == kept
+
+
+def test_data_flags_name_what_they_were_given(tmp_path, capsys):
+    """--data given a model or a checkpoint says what the file is; x without features, and a split
+    of one row, are named by the key and by --valid-split."""
+    data, run = tmp_path / "d.npz", tmp_path / "run"
+    np.savez(data, x=np.zeros((8, 3, 2), np.float32), y=np.arange(8) % 2)
+    assert main(["train", "--data", str(data), "--hidden", "2", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    for given, words in ((run / "model.npz", "--data: is a saved rnnlab model, not data"),
+                         (run / "checkpoint.npz", "--data: is a run's checkpoint, not data")):
+        assert main(["train", "--data", str(given), "--quiet"]) == 2
+        assert words in capsys.readouterr().err
+    np.savez(data, x=np.zeros((8, 3, 0), np.float32), y=np.arange(8) % 2)
+    assert main(["train", "--data", str(data), "--quiet"]) == 2
+    assert "key 'x': expected at least one feature per step, got shape (8, 3, 0)" in capsys.readouterr().err
+    np.savez(data, x=np.zeros((1, 3, 2), np.float32), y=np.array([0]))
+    assert main(["train", "--data", str(data), "--quiet"]) == 2
+    assert "--valid-split: 0.1 of 1 sequences leaves the validation split empty" in capsys.readouterr().err

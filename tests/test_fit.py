@@ -225,7 +225,8 @@ def test_a_head_that_does_not_fit_the_targets_is_refused():
     with pytest.raises(ValueError, match="remove LastStep"):
         quiet_fit(classifier(), x, np.zeros((20, 4), np.int64))
     with pytest.raises(ValueError, match=r"the last layer gives 2 outputs per sequence, but y has 1 target each "
-                                         r"\(float y is read as real-valued targets, regression; class ids are integers"):
+                                         r"\(y is read as real-valued targets, one each: regression; class ids need "
+                                         r"integer y"):
         quiet_fit(classifier(), x, y.astype(np.float32) + 0.5)
     with pytest.raises(ValueError, match=r"y: float values are read as regression .* y.astype\(int\)"):
         quiet_fit(classifier(), x, y.astype(np.float32))

@@ -130,6 +130,8 @@ def as_inputs(x, lengths=None, name: str = "x", lengths_name: str = "lengths") -
             arr = arr[:, :, None]
         if arr.ndim != 3:
             raise ValueError(f"{name}: expected a float array (N, T, D) or (N, T), got shape {arr.shape}")
+        if arr.shape[2] == 0:
+            raise ValueError(f"{name}: expected at least one feature per step, got shape {arr.shape}")
         if arr.dtype not in (np.float32, np.float64):
             arr = arr.astype(np.float32)
     else:
@@ -362,6 +364,9 @@ def read_npz(path, flag: str = "--data") -> tuple:
     try:
         with zipfile.ZipFile(path) as z:
             members = {i.filename[:-4]: i for i in z.infolist() if i.filename.endswith(".npy") and not i.is_dir()}
+            if "__rnnlab__" in members or "__state__" in members:
+                what = "a run's checkpoint" if "__state__" in members else "a saved rnnlab model"
+                raise FormatError(path, "", f"{flag}: is {what}, not data; {want}")
             if "x" not in members:
                 raise FormatError(path, "", f"{flag}: has no key 'x' (keys: {sorted(members)}); {want}")
             for key in ("x", "y", "lengths"):
@@ -401,6 +406,8 @@ def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> 
                                 validation_split=None if validation else valid_split, seed=seed,
                                 name="data")
     except ValueError as err:
+        if str(err).startswith("validation_split:"):              # the command's flag for it
+            raise ValueError("--valid-split:" + str(err)[len("validation_split:"):]) from err
         flag, file = ("--valid", valid_data) if str(err).startswith("validation_data") else ("--data", data)
         raise ValueError(f"{flag} {str(file)!r}: {as_file_keys(str(err))}") from err
     if task.kind.startswith("classify") and validation is not None:
