@@ -575,3 +575,11 @@ def test_data_flags_name_what_they_were_given(tmp_path, capsys):
     np.savez(data, x=np.zeros((1, 3, 2), np.float32), y=np.array([0]))
     assert main(["train", "--data", str(data), "--quiet"]) == 2
     assert "--valid-split: 0.1 of 1 sequences leaves the validation split empty" in capsys.readouterr().err
+
+
+def test_a_misspelt_key_in_a_data_file_is_said(tmp_path, capsys):
+    data = tmp_path / "d.npz"
+    np.savez(data, x=np.zeros((8, 3, 2), np.float32), y=np.arange(8) % 2, lenghts=np.full(8, 2))
+    assert main(["train", "--data", str(data), "--hidden", "2", "--epochs", "1"]) == 0
+    assert f"--data {str(data)!r}: key 'lenghts' not read (the file's keys are 'x', 'y' and 'lengths')" in \
+        capsys.readouterr().err

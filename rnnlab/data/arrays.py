@@ -334,9 +334,10 @@ def task_from_arrays(x, y, lengths=None, *, kind: str | None = None, validation_
     return Task(name, kind, D, C, train, valid, valid, meta)
 
 
-def read_npz(path, flag: str = "--data") -> tuple:
+def read_npz(path, flag: str = "--data", others: list | None = None) -> tuple:
     """(x, y, lengths) from an .npz file holding ``x``, ``y`` and optionally ``lengths`` (no pickle:
-    ragged sequences are stored padded, with ``lengths``); y is None when the file has none.
+    ragged sequences are stored padded, with ``lengths``); y is None when the file has none. ``others``:
+    a list that receives the names of the file's other keys, which are not read (a misspelt 'lenghts').
 
     Read as rnnlab.saving reads models: each member's .npy header is checked before its array is
     allocated and no Python object is ever unpickled. Raises ``FileNotFoundError`` when there is no
@@ -369,6 +370,8 @@ def read_npz(path, flag: str = "--data") -> tuple:
                 raise FormatError(path, "", f"{flag}: is {what}, not data; {want}")
             if "x" not in members:
                 raise FormatError(path, "", f"{flag}: has no key 'x' (keys: {sorted(members)}); {want}")
+            if others is not None:
+                others.extend(sorted(set(members) - {"x", "y", "lengths"}))
             for key in ("x", "y", "lengths"):
                 if key in members:
                     try:
@@ -390,13 +393,14 @@ def read_npz(path, flag: str = "--data") -> tuple:
 def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> Task:
     """``task_from_arrays`` on the .npz file ``data`` (see ``read_npz``), validated on the file
     ``valid_data`` or on ``valid_split`` of its rows; errors name the flag and the file."""
-    x, y, lengths = read_npz(data, "--data")
+    unread = {"--data": [], "--valid": []}
+    x, y, lengths = read_npz(data, "--data", unread["--data"])
     if y is None:
         raise FormatError(data, "", "--data: has no key 'y' (the targets); expected an .npz file with keys 'x', 'y' "
                                     "and optionally 'lengths' (np.savez(path, x=x, y=y))")
     validation = None
     if valid_data is not None:
-        vx, vy, vl = read_npz(valid_data, "--valid")
+        vx, vy, vl = read_npz(valid_data, "--valid", unread["--valid"])
         if vy is None:
             raise FormatError(valid_data, "", "--valid: has no key 'y' (the targets); expected an .npz file with keys "
                                               "'x', 'y' and optionally 'lengths' (np.savez(path, x=x, y=y))")
@@ -426,6 +430,11 @@ def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> 
     task.meta["data"] = str(data)
     task.notes.extend(read_notes(task, y, str(data), None if valid_data is None else str(valid_data),
                                  None if validation is None else validation[1]))
+    for flag, keys in unread.items():
+        if keys:
+            file = data if flag == "--data" else valid_data
+            task.notes.append(f"{flag} {str(file)!r}: key{'s' * (len(keys) > 1)} {', '.join(map(repr, keys))} not read "
+                              f"(the file's keys are 'x', 'y' and 'lengths')")
     return task
 
 
