@@ -583,3 +583,19 @@ def test_a_misspelt_key_in_a_data_file_is_said(tmp_path, capsys):
     assert main(["train", "--data", str(data), "--hidden", "2", "--epochs", "1"]) == 0
     assert f"--data {str(data)!r}: key 'lenghts' not read (the file's keys are 'x', 'y' and 'lengths')" in \
         capsys.readouterr().err
+
+
+def test_a_resume_with_nothing_to_train_leaves_the_run_as_it_is(tmp_path, capsys):
+    """--resume on a finished run whose epochs are reached prints its metrics and rewrites nothing (it
+    rewrote model.npz with the smaller --epochs in its recorded config, and metrics.json's seconds)."""
+    data, run = tmp_path / "d.npz", tmp_path / "run"
+    np.savez(data, x=np.zeros((8, 3, 2), np.float32), y=np.arange(8) % 2)
+    assert main(["train", "--data", str(data), "--hidden", "2", "--epochs", "2", "--out", str(run), "--quiet"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    kept = {f: (run / f).read_bytes() for f in ("model.npz", "metrics.json", "checkpoint.npz", "metrics.jsonl")}
+    for more in (["--epochs", "1"], ["--epochs", "2"], []):
+        assert main(["train", "--out", str(run), "--resume", *more]) == 0
+        assert json.loads(capsys.readouterr().out) == first
+        assert {f: (run / f).read_bytes() for f in kept} == kept
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--quiet"]) == 0   # more: it trains
+    assert json.loads(capsys.readouterr().out)["epochs"] == 3

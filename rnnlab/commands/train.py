@@ -25,8 +25,8 @@ from ..data import TASKS
 from ..optim import OPTIMIZERS
 from ..training.config import TREE_CELLS, TREE_NONLINEARITIES
 from ..training.distributed import world
-from ..train import (CHECKPOINT, MODELS, SCHEDULES, Config, checkpoint_config, final_metrics, load_checkpoint,
-                     train)
+from ..train import (CHECKPOINT, FINAL, MODELS, SCHEDULES, Config, checkpoint_config, final_metrics,
+                     load_checkpoint, train)
 from ._flags import check_metrics_json, run_inputs, write_metrics_json
 
 DEFAULTS = Config()
@@ -240,6 +240,21 @@ PATH_FLAGS = (("--data", "data"), ("--valid", "valid_data"), ("--csv", "csv"), (
               ("--text-classes", "text_classes"), ("--data-dir", "data_dir"))
 
 
+def finished_metrics(out: str, header: dict, epochs: int) -> dict | None:
+    """The final metrics of the run in ``out`` when its checkpoint (``header``) has already trained
+    ``epochs`` epochs and its metrics.json says it is complete; else None (there is training left, or
+    an interrupted run's finish to do)."""
+    done = header["state"].get("epoch") if isinstance(header.get("state"), dict) else None
+    if not isinstance(done, int) or isinstance(done, bool) or done < epochs:
+        return None
+    try:
+        with open(os.path.join(out, FINAL)) as f:
+            metrics = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) and metrics.get("complete") is True else None
+
+
 def run(args) -> int:
     if getattr(args, "out", None) is not None and not str(args.out).strip():
         raise ValueError(f"--out: expected a folder path, got {args.out!r}")
@@ -276,6 +291,12 @@ def run(args) -> int:
     else:
         cfg = config_from_args(args)
     check_metrics_json(args.metrics_json, *run_inputs(cfg))    # the run's data, given or recorded
+    finished = finished_metrics(args.out, header, cfg.epochs) if args.resume else None
+    if finished is not None:                    # nothing to train: the run's files are left as they are
+        if world().is_root:
+            print(json.dumps(finished))
+            write_metrics_json(args.metrics_json, finished)
+        return 0
     echo = (lambda *a: None) if args.quiet else print
     notice = None if args.quiet else (lambda note: print(f"rnnlab train: {note}", file=sys.stderr))
     result = train(cfg, out=args.out, resume=args.resume, progress=False if args.quiet else None, echo=echo,
