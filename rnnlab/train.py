@@ -592,6 +592,7 @@ class Run:
     engine: dict = field(default_factory=lambda: engine_description())   # which engine computes the run
     line: dict = field(default_factory=dict)                    # the last epoch's log line
     world: World = field(default_factory=World)                 # the processes training together
+    resumed_at: int | None = None   # the step a resumed run started from (None: a new run)
 
     @property
     def ckpt(self) -> str | None:
@@ -672,7 +673,7 @@ def start(cfg: Config, out: str | None, resume: bool, task=None, model=None, wor
     world.broadcast_params(model.params)
     run = Run(cfg, task, model, opt, state, best, out if world.is_root else None, steps_per_epoch, started,
               started + 60 * cfg.max_minutes if cfg.max_minutes else None, state.step if resume else None,
-              engine=engine_description(model), world=world)
+              engine=engine_description(model), world=world, resumed_at=state.step if resume else None)
     return run
 
 
@@ -774,13 +775,23 @@ def finish(run: Run, interrupted: bool, stop_after_steps: int | None) -> dict:
     bad = first_non_finite(model.params)
     if bad is not None:                 # never reached when every step is checked; a complete run is finite
         raise Diverged(f"parameter {bad!r} is not finite; the model is not saved")
-    if run.out:
+    resumed_finished = run.resumed_at is not None and state.step == run.resumed_at and complete_final(run.out)
+    if run.out and not resumed_finished:         # a resume that trained nothing leaves the run's files as they are
         meta = {"config": asdict(cfg), "task": {"name": run.task.name, "kind": run.task.kind, **run.task.meta},
                 "valid": result["valid"], "test": result["test"], "complete": result["complete"]}
         save(os.path.join(run.out, MODEL), model, meta)
         write_json(os.path.join(run.out, FINAL), final_metrics(result))
     result["model"] = model
     return result
+
+
+def complete_final(out: str | None) -> bool:
+    """Whether the run folder ``out`` holds the metrics.json of a complete run (finish wrote it)."""
+    try:
+        with open(os.path.join(out, FINAL)) as f:
+            return json.load(f).get("complete") is True
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
 
 
 def finished_run(out, cfg: Config) -> dict | None:

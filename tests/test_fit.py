@@ -379,3 +379,20 @@ def test_fit_and_evaluate_refuse_an_empty_out_and_a_zero_batch():
         quiet_fit(classifier(H=4), x, y, epochs=1, out="")
     with pytest.raises(ValueError, match=r"^batch_size: expected a positive integer, got 0"):
         rnnlab.evaluate(classifier(H=4), x, y, batch_size=0)
+
+
+def test_a_resume_with_nothing_to_train_rewrites_no_file(tmp_path):
+    """fit(resume=True) with epochs already reached leaves every file of the run as it was (model.npz was
+    rewritten with the smaller epochs in its recorded config), and the model gets the run's best
+    parameters; a larger epochs trains on."""
+    x, y = sign_task(np.random.default_rng(7), N=16, T=3)
+    out = tmp_path / "run"
+    quiet_fit(classifier(H=4), x, y, epochs=2, out=str(out))
+    files = sorted(p for p in out.iterdir() if not p.name.startswith("."))
+    kept = {p.name: p.read_bytes() for p in files}
+    model = classifier(H=4, seed=9)
+    assert quiet_fit(model, x, y, epochs=1, out=str(out), resume=True).complete
+    assert {p.name: p.read_bytes() for p in files} == kept
+    saved = rnnlab.saving.load(out / "model.npz")
+    assert all(np.array_equal(model.params[k], saved.params[k]) for k in saved.params)
+    assert len(quiet_fit(classifier(H=4), x, y, epochs=3, out=str(out), resume=True).history["train_loss"]) == 3
