@@ -82,3 +82,28 @@ def test_convert_errors_name_the_problem(tmp_path, capsys):
     save(tmp_path / "gru.npz", rnnlab.GRU(3, 4, reset_after=False))
     assert main(["convert", str(tmp_path / "gru.npz"), str(tmp_path / "gru.pt")]) == 2
     assert "reset_after" in capsys.readouterr().err
+
+
+def test_convert_never_writes_over_data_or_a_runs_files(tmp_path, capsys):
+    """A target that exists and is not a model rnnlab saved (a data .npz), or a run's own file, is
+    refused and left as it was; an existing model file is replaced, as a save replaces it."""
+    import numpy as np
+    import rnnlab
+    from rnnlab.cli import main
+    from rnnlab.saving import save
+    model = tmp_path / "m.npz"
+    save(model, rnnlab.LSTM(3, 4, seed=0))
+    data = tmp_path / "d.npz"
+    np.savez(data, x=np.zeros((4, 3, 3), np.float32), y=np.arange(4) % 2)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--hidden", "2", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    kept = data.read_bytes(), (run / "model.npz").read_bytes()
+    assert main(["convert", str(model), str(data)]) == 2
+    assert "exists and is not a model file rnnlab saved" in capsys.readouterr().err
+    assert main(["convert", str(model), str(run / "model.npz")]) == 2
+    assert f"is a file of the run in {str(run)!r}" in capsys.readouterr().err
+    assert (data.read_bytes(), (run / "model.npz").read_bytes()) == kept
+    other = tmp_path / "other.npz"
+    save(other, rnnlab.GRU(3, 4, seed=0))
+    assert main(["convert", str(model), str(other)]) == 0               # a model file: replaced

@@ -60,6 +60,27 @@ def source_files(source: str) -> list[str]:
             if os.path.isfile(f)]
 
 
+def check_target(target: str) -> None:
+    """An existing ``target`` that writing the conversion would lose is refused, naming target: a run's
+    own file (model.npz, checkpoint.npz, ... in a folder that holds a run) and an .npz that is not a model
+    rnnlab saved (a data file, a checkpoint). Another existing model file is replaced, as a save does."""
+    if not os.path.isfile(target):
+        return
+    from ..saving import read_meta
+    from ..train import RUN_FILES
+    folder, name = os.path.split(os.path.abspath(target))
+    if name in RUN_FILES and any(os.path.exists(os.path.join(folder, f)) for f in RUN_FILES if f != name):
+        raise ValueError(f"target: {target!r} is a file of the run in {os.path.dirname(target) or '.'!r}; write the "
+                         f"conversion to another path")
+    if name.lower().endswith(".npz"):
+        try:
+            read_meta(target)
+        except (ValueError, OSError):
+            raise ValueError(f"target: {target!r} exists and is not a model file rnnlab saved (a data file, a "
+                             f"checkpoint or another .npz), which writing would replace; write the conversion to "
+                             f"another path") from None
+
+
 def run(args) -> int:
     try:
         format_of(args.target)                   # refuse an unknown ending before reading anything
@@ -70,6 +91,7 @@ def run(args) -> int:
     if os.path.abspath(args.source) == os.path.abspath(args.target) or \
             (os.path.exists(args.target) and any(os.path.samefile(f, args.target) for f in source_files(args.source))):
         raise ValueError(f"target: {args.target!r} is the source file; write the conversion to another path")
+    check_target(args.target)
     try:
         fmt = format_of(args.source)
     except ValueError as err:
