@@ -94,7 +94,7 @@ def test_convert_never_writes_over_data_or_a_runs_files(tmp_path, capsys):
     model = tmp_path / "m.npz"
     save(model, rnnlab.LSTM(3, 4, seed=0))
     data = tmp_path / "d.npz"
-    np.savez(data, x=np.zeros((4, 3, 3), np.float32), y=np.arange(4) % 2)
+    np.savez(data, x=np.zeros((20, 3, 3), np.float32), y=np.arange(20) % 2)
     run = tmp_path / "run"
     assert main(["train", "--data", str(data), "--hidden", "2", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
     capsys.readouterr()
