@@ -31,6 +31,11 @@ def check_param_arrays(params: dict, shapes: dict, sizes: str) -> None:
     weight replaced by one of another shape, a list, None or an integer array, or deleted, would
     otherwise fail inside the math under other names, or run and compute something else. ``sizes``:
     the layer's constructor sizes, for the message."""
+    if shapes and len(params) != len(shapes):
+        extra = sorted(set(params) - set(shapes))
+        if extra:
+            raise ValueError(f"params[{extra[0]!r}]: not a parameter of this layer (its keys: "
+                             f"{', '.join(map(repr, shapes))}); a save would write a model that cannot be loaded")
     for name, shape in shapes.items():
         v = params.get(name)
         if not (isinstance(v, np.ndarray) and v.dtype in (np.float32, np.float64) and v.shape == shape):

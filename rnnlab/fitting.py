@@ -213,8 +213,11 @@ def arrays_sha256(task) -> str:
     import hashlib
     digest = hashlib.sha256()
     for split in (task.train, task.valid):
-        for a in (split.x, split.y, split.lengths):
-            a = np.ascontiguousarray(a) if a is not None else np.zeros(0, np.int8)
+        lengths = split.lengths                                # full lengths (a list of equal sequences): none
+        lengths = None if lengths is not None and (lengths == split.x.shape[1]).all() else lengths
+        for a in (split.x, split.y, lengths):                  # the values: float32 or float64, list or array alike
+            a = np.zeros(0, np.int8) if a is None else np.ascontiguousarray(
+                a, np.float64 if a.dtype.kind == "f" else np.int64 if a.dtype.kind in "iub" else None)
             digest.update(f"{a.dtype.str}{a.shape}".encode())
             digest.update(a.data if a.size else b"")
     return digest.hexdigest()
@@ -241,17 +244,17 @@ def check_resumed(cfg: Config, out: str, say: bool) -> None:
     if saved.get("task") != "arrays":
         raise ValueError(f"resume=True: the run in out={out!r} was made by rnnlab train (--task {saved.get('task')}), "
                          f"which reads its own data; resume it with rnnlab train --out {out} --resume")
-    if saved.get("arrays") is not None and saved["arrays"] != cfg.arrays:
-        raise ValueError(f"x, y: the run in out={out!r} was trained on other data (x, y, lengths or the validation "
-                         f"data differ); resume=True continues a run on the data it started with (pass those, or "
-                         f"start a new run with overwrite=True)")
-    for name in RESUMED_SETTINGS:
+    for name in RESUMED_SETTINGS:                 # first: seed also draws the validation rows
         if name in saved and saved[name] != getattr(cfg, name):
             given = None if name == "patience" and cfg.patience == 0 else getattr(cfg, name)
             was = None if name == "patience" and saved[name] == 0 else saved[name]
             raise ValueError(f"{name}: the run in out={out!r} started with {name}={was!r}, this call gives {given!r}; "
                              f"resume=True continues a run with the settings it started with (pass {name}={was!r}, "
                              f"or start a new run with overwrite=True)")
+    if saved.get("arrays") is not None and saved["arrays"] != cfg.arrays:
+        raise ValueError(f"x, y: the run in out={out!r} was trained on other data (the values of x, y or lengths, or "
+                         f"the validation data or validation_split, differ); resume=True continues a run on the data "
+                         f"it started with (pass those, or start a new run with overwrite=True)")
     done = header["state"].get("epoch")
     if say and isinstance(done, int) and not isinstance(done, bool) and done >= cfg.epochs:
         print(f"rnnlab.fit: epochs={cfg.epochs}: the run in out={out!r} has finished {done} epoch(s) already; "

@@ -581,7 +581,7 @@ def test_a_misspelt_key_in_a_data_file_is_said(tmp_path, capsys):
     data = tmp_path / "d.npz"
     np.savez(data, x=np.zeros((8, 3, 2), np.float32), y=np.arange(8) % 2, lenghts=np.full(8, 2))
     assert main(["train", "--data", str(data), "--hidden", "2", "--epochs", "1"]) == 0
-    assert f"--data {str(data)!r}: key 'lenghts' not read (the file's keys are 'x', 'y' and 'lengths')" in \
+    assert f"--data {str(data)!r}: key 'lenghts' not read (the keys read are 'x', 'y' and 'lengths')" in \
         capsys.readouterr().err
 
 

@@ -396,3 +396,17 @@ def test_a_resume_with_nothing_to_train_rewrites_no_file(tmp_path):
     saved = rnnlab.saving.load(out / "model.npz")
     assert all(np.array_equal(model.params[k], saved.params[k]) for k in saved.params)
     assert len(quiet_fit(classifier(H=4), x, y, epochs=3, out=str(out), resume=True).history["train_loss"]) == 3
+
+
+def test_resume_compares_values_not_containers_and_names_the_seed():
+    """The same values as float64 or a list resume; another seed is named before the data it redraws."""
+    import tempfile
+    x, y = sign_task(np.random.default_rng(8), N=16, T=3)
+    with tempfile.TemporaryDirectory() as out:
+        quiet_fit(classifier(H=4), x, y, epochs=1, out=out, validation_split=0.25)
+        assert len(quiet_fit(classifier(H=4), x.astype(np.float64), y, epochs=2, out=out, resume=True,
+                             validation_split=0.25).history["train_loss"]) == 2
+        assert len(quiet_fit(classifier(H=4), list(x), list(y), epochs=3, out=out, resume=True,
+                             validation_split=0.25).history["train_loss"]) == 3
+        with pytest.raises(ValueError, match=r"^seed: the run in out=.* started with seed=0, this call gives 5"):
+            quiet_fit(classifier(H=4), x, y, epochs=4, out=out, resume=True, validation_split=0.25, seed=5)

@@ -247,3 +247,14 @@ def test_sequential_params_refuse_a_change_that_would_be_lost_and_dense_weights_
         assert path.read_bytes() == good
         model.layers[index].params[name] = kept
     load(path).forward(ids)
+
+
+def test_an_extra_weight_key_is_refused_before_a_save_writes_it(tmp_path):
+    from rnnlab.saving import load, save
+    model = Sequential([rnnlab.LSTM(2, 3), LastStep(), rnnlab.Dense(3, 2)])
+    path = tmp_path / "m.npz"
+    save(path, model)
+    model.layers[0].params["l0.extra"] = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=re.escape("model: params['0.l0.extra']: not a parameter of this layer")):
+        save(path, model)
+    load(path)

@@ -434,7 +434,7 @@ def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> 
         if keys:
             file = data if flag == "--data" else valid_data
             task.notes.append(f"{flag} {str(file)!r}: key{'s' * (len(keys) > 1)} {', '.join(map(repr, keys))} not read "
-                              f"(the file's keys are 'x', 'y' and 'lengths')")
+                              f"(the keys read are 'x', 'y' and 'lengths')")
     return task
 
 
