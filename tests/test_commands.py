@@ -555,6 +555,9 @@ def test_outputs_never_replace_a_runs_files_or_its_recorded_data(tmp_path, capsy
     assert main(["evaluate", str(run / "model.npz"), "--csv", str(new), "--metrics-json",
                  str(other / "metrics.json")]) == 2
     assert f"is a file of the run in {str(other)!r}" in capsys.readouterr().err
+    assert main(["predict", str(run / "model.npz"), "--csv", str(new), "--out", str(other / "p.csv")]) == 2
+    assert f"is inside the run folder {str(other)!r}, which holds the run's own files only" in capsys.readouterr().err
+    assert not (other / "p.csv").exists()
     assert (series.read_bytes(), (other / "metrics.json").read_bytes()) == kept
 
 

@@ -62,10 +62,10 @@ def check_output(flag: str, path: str | None, ending: str, inputs: dict, folders
                              f"write to another path")
     from ..train import RUN_FILES
     folder = os.path.dirname(where)
-    if os.path.basename(where) in RUN_FILES and any(os.path.exists(os.path.join(folder, f)) for f in RUN_FILES
-                                                    if f != os.path.basename(where)):
-        raise ValueError(f"{flag}: {path!r} is a file of the run in {os.path.dirname(path) or '.'!r}; write to another "
-                         f"path")
+    if any(os.path.exists(os.path.join(folder, f)) for f in RUN_FILES if f != os.path.basename(where)):
+        what = "a file of the run in" if os.path.basename(where) in RUN_FILES else "inside the run folder"
+        raise ValueError(f"{flag}: {path!r} is {what} {os.path.dirname(path) or '.'!r}, which holds the run's own "
+                         f"files only (--overwrite refuses others); write to another path")
     folder = os.path.dirname(os.path.abspath(path))
     parent = folder
     while parent and not os.path.exists(parent):
