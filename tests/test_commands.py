@@ -602,3 +602,15 @@ def test_a_resume_with_nothing_to_train_leaves_the_run_as_it_is(tmp_path, capsys
         assert {f: (run / f).read_bytes() for f in kept} == kept
     assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--quiet"]) == 0   # more: it trains
     assert json.loads(capsys.readouterr().out)["epochs"] == 3
+
+
+def test_evaluate_and_predict_say_which_keys_they_do_not_read(tmp_path, capsys):
+    data, run = tmp_path / "d.npz", tmp_path / "run"
+    np.savez(data, x=np.zeros((20, 3, 2), np.float32), y=np.arange(20) % 2)
+    assert main(["train", "--data", str(data), "--hidden", "2", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    np.savez(data, x=np.zeros((20, 3, 2), np.float32), y=np.arange(20) % 2, lenghts=np.full(20, 2))
+    capsys.readouterr()
+    for argv in (["evaluate", str(run / "model.npz"), "--data", str(data)],
+                 ["predict", str(run / "model.npz"), "--data", str(data), "--out", str(tmp_path / "p.csv")]):
+        assert main(argv) == 0
+        assert f"rnnlab {argv[0]}: --data {str(data)!r}: key 'lenghts' not read" in capsys.readouterr().err

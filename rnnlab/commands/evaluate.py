@@ -83,7 +83,9 @@ def config_of(header: dict, key: str, path) -> Config:
 def score_file(args) -> dict:
     """The metrics of the saved model ``args.model`` on the .npz file ``args.data`` or the CSV file
     ``args.csv`` (rnnlab.evaluate); errors name the flag and the file, or the model."""
-    from ..data.arrays import as_file_keys, read_npz
+    import sys
+
+    from ..data.arrays import as_file_keys, read_npz, unread_note
     from ..data.dataset import KINDS
     from ..fitting import evaluate
     flag = "--data" if args.data is not None else "--csv"
@@ -115,7 +117,10 @@ def score_file(args) -> dict:
         raise ValueError(f"--data: {args.model!r} was trained with --csv: it reads windows of the CSV's columns "
                          f"standardized with the training statistics, which an .npz of x and y does not carry; "
                          f"score a CSV file of its columns with --csv FILE")
-    x, y, lengths = read_npz(args.data, "--data")
+    unread = []
+    x, y, lengths = read_npz(args.data, "--data", unread)
+    if unread:
+        print(f"rnnlab evaluate: {unread_note('--data', args.data, unread)}", file=sys.stderr)
     if y is None:
         raise FormatError(args.data, "", "--data: has no key 'y' (the targets); expected an .npz file with keys 'x', "
                                          "'y' and optionally 'lengths' (np.savez(path, x=x, y=y))")

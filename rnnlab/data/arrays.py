@@ -432,10 +432,14 @@ def npz_task(data, valid_data=None, valid_split: float = 0.1, seed: int = 0) -> 
                                  None if validation is None else validation[1]))
     for flag, keys in unread.items():
         if keys:
-            file = data if flag == "--data" else valid_data
-            task.notes.append(f"{flag} {str(file)!r}: key{'s' * (len(keys) > 1)} {', '.join(map(repr, keys))} not read "
-                              f"(the keys read are 'x', 'y' and 'lengths')")
+            task.notes.append(unread_note(flag, data if flag == "--data" else valid_data, keys))
     return task
+
+
+def unread_note(flag: str, path, keys: list) -> str:
+    """The notice for an .npz file's keys that ``read_npz`` does not read (a misspelt 'lenghts')."""
+    return (f"{flag} {str(path)!r}: key{'s' * (len(keys) > 1)} {', '.join(map(repr, keys))} not read (the keys read "
+            f"are 'x', 'y' and 'lengths')")
 
 
 def as_file_keys(message: str) -> str:
