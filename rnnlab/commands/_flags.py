@@ -119,3 +119,15 @@ def check_model_file(path: str, command: str, checkpoint_ok: bool = False) -> No
     if not checkpoint_ok and is_checkpoint(path):
         raise ValueError(f"model: {path!r} is a run's training checkpoint (for --resume and rnnlab evaluate); "
                          f"rnnlab {command} reads a saved model, such as the run's {MODEL} beside it")
+
+
+def read_data_file(path: str, command: str) -> tuple:
+    """(x, y, lengths) of the --data .npz file ``path`` (rnnlab.data.arrays.read_npz), saying on stderr
+    which of its keys ``rnnlab <command>`` does not read (a misspelt 'lenghts')."""
+    import sys
+    from ..data.arrays import read_npz, unread_note
+    unread: list = []
+    arrays = read_npz(path, "--data", unread)
+    if unread:
+        print(f"rnnlab {command}: {unread_note('--data', path, unread)}", file=sys.stderr)
+    return arrays

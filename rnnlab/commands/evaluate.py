@@ -36,7 +36,8 @@ from ..errors import FormatError, describe
 from ..metrics import evaluate_split, evaluate_stream
 from ..saving import assign_params, load, read_meta
 from ..train import MODEL, Config, build_model, confirm_files, is_checkpoint, read_checkpoint, task_args
-from ._flags import check_flag_int, check_metrics_json, check_model_file, run_inputs, write_metrics_json
+from ._flags import (check_flag_int, check_metrics_json, check_model_file, read_data_file, run_inputs,
+                     write_metrics_json)
 
 
 def add_parser(sub):
@@ -83,9 +84,7 @@ def config_of(header: dict, key: str, path) -> Config:
 def score_file(args) -> dict:
     """The metrics of the saved model ``args.model`` on the .npz file ``args.data`` or the CSV file
     ``args.csv`` (rnnlab.evaluate); errors name the flag and the file, or the model."""
-    import sys
-
-    from ..data.arrays import as_file_keys, read_npz, unread_note
+    from ..data.arrays import as_file_keys
     from ..data.dataset import KINDS
     from ..fitting import evaluate
     flag = "--data" if args.data is not None else "--csv"
@@ -117,10 +116,7 @@ def score_file(args) -> dict:
         raise ValueError(f"--data: {args.model!r} was trained with --csv: it reads windows of the CSV's columns "
                          f"standardized with the training statistics, which an .npz of x and y does not carry; "
                          f"score a CSV file of its columns with --csv FILE")
-    unread = []
-    x, y, lengths = read_npz(args.data, "--data", unread)
-    if unread:
-        print(f"rnnlab evaluate: {unread_note('--data', args.data, unread)}", file=sys.stderr)
+    x, y, lengths = read_data_file(args.data, "evaluate")
     if y is None:
         raise FormatError(args.data, "", "--data: has no key 'y' (the targets); expected an .npz file with keys 'x', "
                                          "'y' and optionally 'lengths' (np.savez(path, x=x, y=y))")

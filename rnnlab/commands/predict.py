@@ -31,15 +31,14 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 
 import numpy as np
 
 from ..data import csv_series, text_classes
-from ..data.arrays import as_inputs, padding, read_npz, unread_note
+from ..data.arrays import as_inputs, padding
 from ..fitting import check_input_width, predict, predict_proba
 from ..saving import atomic_write, load, read_meta
-from ._flags import check_model_file, check_output, run_inputs
+from ._flags import check_model_file, check_output, read_data_file, run_inputs
 
 
 def add_parser(sub):
@@ -137,10 +136,7 @@ def run(args) -> int:
         raise ValueError(f"--data: {args.model!r} was trained with --csv: it reads windows of the CSV's columns "
                          f"standardized with the training statistics and forecasts in standardized units; give "
                          f"the new rows with --csv FILE")
-    unread = []
-    x, _, lengths = read_npz(args.data, "--data", unread)
-    if unread:
-        print(f"rnnlab predict: {unread_note('--data', args.data, unread)}", file=sys.stderr)
+    x, _, lengths = read_data_file(args.data, "predict")
     try:
         out = predictions(model, kind, x, lengths, args.proba, args.batch_size)
     except ValueError as err:
