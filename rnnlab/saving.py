@@ -62,6 +62,17 @@ def create_tmp(folder: str, name: str) -> tuple[int, str]:
             continue
 
 
+def check_model_params(model) -> None:
+    """ValueError naming ``model`` and the parameter, before anything is written, when a layer's weights no
+    longer fit it (``check_params``: another shape, a list, None, an extra or missing key): a save or an
+    export would write a file that cannot be read back, or one that computes something else."""
+    if hasattr(model, "check_params"):
+        try:
+            model.check_params()
+        except ValueError as err:
+            raise ValueError(f"model: {err}; nothing was written") from None
+
+
 def save(path, model, meta: dict | None = None) -> None:
     """Write ``model``'s parameters and architecture to ``path`` (.npz). ``meta``: None or a dict of
     JSON values. Raises ValueError naming ``path``, ``model`` or ``meta`` for a bad argument."""
@@ -70,11 +81,7 @@ def save(path, model, meta: dict | None = None) -> None:
                          f"the call is save(path, model, meta=None)")
     if meta is not None and not isinstance(meta, dict):
         raise ValueError(f"meta: expected None or a dict of JSON values, got {type(meta).__name__}")
-    if hasattr(model, "check_params"):           # a weight replaced by another shape: refused before writing
-        try:
-            model.check_params()
-        except ValueError as err:
-            raise ValueError(f"model: {err}; nothing was written") from None
+    check_model_params(model)
     header = {"format": "rnnlab", "version": FORMAT_VERSION, "model": spec_of(model), "meta": meta or {}}
     try:
         json.dumps(header)

@@ -8,6 +8,8 @@ import pytest
 import rnnlab
 from rnnlab.models import LastStep, Sequential
 
+from conftest import require_onnx
+
 
 @pytest.fixture
 def lstm():
@@ -258,3 +260,20 @@ def test_an_extra_weight_key_is_refused_before_a_save_writes_it(tmp_path):
     with pytest.raises(ValueError, match=re.escape("model: params['0.l0.extra']: not a parameter of this layer")):
         save(path, model)
     load(path)
+
+
+def test_exporters_refuse_weights_that_no_longer_fit_the_model(tmp_path):
+    """onnx, torch, Keras and TF1 exports check the weights as save does (they wrote files that onnxruntime
+    refused, or that read back as another architecture)."""
+    from rnnlab.interop import tf1, torch as rtorch
+    model = Sequential([rnnlab.LSTM(3, 4), LastStep(), rnnlab.Dense(4, 2)])
+    model.layers[0].params["l0.W"] = np.zeros((5, 16), np.float32)
+    with pytest.raises(ValueError, match=re.escape("model: params['0.l0.W']: expected a float32 or float64 array")):
+        rtorch.model_state_dict(model)
+    with pytest.raises(ValueError, match=re.escape("model: params['0.l0.W']")):
+        tf1.to_variables(model)
+    require_onnx()
+    from rnnlab.interop import onnx as ronnx
+    with pytest.raises(ValueError, match=re.escape("model: params['0.l0.W']")):
+        ronnx.save_model(model, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

@@ -729,6 +729,8 @@ def to_keras(model):
     ``rnnlab<i>_r<level>``, so they read back as a chain of one-level layers computing the same).
     Anything else is refused naming the layer.
     """
+    from ..saving import check_model_params
+    check_model_params(model)           # weights that no longer fit the model: refused, nothing written
     keras = _keras()
     layers = layers_of(model)
     live = inference_layers(model, reverse=True)

@@ -116,6 +116,8 @@ def onnx_peepholes(layer: LSTM, l: int) -> np.ndarray:
 
 def to_onnx(model, opset: int = OPSET):
     """An ``onnx.ModelProto`` computing ``model.forward(x, lengths)`` (see the module docstring)."""
+    from ..saving import check_model_params
+    check_model_params(model)           # weights that no longer fit the model: refused, nothing written
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
     live = inference_layers(model, reverse=True)     # Dropout is the identity at inference: no node

@@ -387,6 +387,8 @@ def to_variables(model, scope: str | None = None, lstm_cell: str = "lstm_cell") 
     cells cell_0, cell_1, ... in order, Dropout is left out, and its Dense layers are ``dense``,
     ``dense_1``, ... (``tf.layers.dense``). Not variables: LSTM ``forget_bias`` and ``cell_clip``
     (build the cells with ``LSTMCell(**cell_arguments(layer))``) and a Dense's activation."""
+    from ..saving import check_model_params
+    check_model_params(model)           # weights that no longer fit the model: refused, nothing written
     recs, denses = ([model], []) if isinstance(model, Recurrent) else _split_model(model)
     cells = [(layer, l) for layer in recs for l in range(layer.num_layers)]
     out = {}

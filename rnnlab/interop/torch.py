@@ -415,6 +415,8 @@ def model_state_dict(model, rnn: str = "rnn", head: str = "head", embedding: str
     """PyTorch-named NumPy arrays of an rnnlab model: ``embedding.weight`` (a model that starts with an
     Embedding), ``rnn.weight_ih_l0``, ..., ``head.weight``, ``head.bias`` (the prefixes are the attribute
     names of the torch module that will load them)."""
+    from ..saving import check_model_params
+    check_model_params(model)           # weights that no longer fit the model: refused, nothing written
     recs, dense, _, emb = _split_model(model)
     out = {} if emb is None else {f"{embedding}.weight": emb.params["W"].copy()}
     out.update({f"{rnn}.{k}": v for k, v in _levels_state_dict(recs).items()})
@@ -427,6 +429,8 @@ def model_state_dict(model, rnn: str = "rnn", head: str = "head", embedding: str
 def to_torch(model):
     """(rnn, head): a batch-first torch RNN/LSTM/GRU and an nn.Linear (or None) holding ``model``'s
     weights, in the model's dtype. Dropout layers are left out (``rnn.dropout`` is 0)."""
+    from ..saving import check_model_params
+    check_model_params(model)           # weights that no longer fit the model: refused, nothing written
     torch = _torch()
     recs, dense, _, emb = _split_model(model)
     if emb is not None:
