@@ -614,3 +614,14 @@ def test_evaluate_and_predict_say_which_keys_they_do_not_read(tmp_path, capsys):
                  ["predict", str(run / "model.npz"), "--data", str(data), "--out", str(tmp_path / "p.csv")]):
         assert main(argv) == 0
         assert f"rnnlab {argv[0]}: --data {str(data)!r}: key 'lenghts' not read" in capsys.readouterr().err
+
+
+def test_a_data_flag_with_resume_gets_the_resume_message(tmp_path, capsys):
+    """--valid with --resume on a --data run: the resume's message (it said --valid needs --data)."""
+    data, run = tmp_path / "d.npz", tmp_path / "run"
+    np.savez(data, x=np.zeros((20, 3, 2), np.float32), y=np.arange(20) % 2)
+    assert main(["train", "--data", str(data), "--hidden", "2", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--valid", str(data)]) == 2
+    assert "--valid: --resume continues with the checkpoint's configuration; only --epochs and --max-minutes may " \
+           "change" in capsys.readouterr().err

@@ -191,6 +191,13 @@ def given(args, names) -> list:
 def check_flags_apply(args) -> None:
     """Refuse a flag that the run would ignore: a tree flag on a sequence task, a task's own flag on
     another task, a configuration flag with --resume (the checkpoint's configuration is kept)."""
+    if args.resume:                              # first: the task and its flags are the checkpoint's
+        if args.overwrite:
+            raise ValueError("--overwrite: cannot be combined with --resume (continue the run, or replace it)")
+        kept = [k for k in given(args, FLAGS) if k not in ("epochs", "max_minutes")] + given(args, ("task",))
+        if kept:
+            raise ValueError(f"{FLAGS.get(kept[0], flag(kept[0]))}: --resume continues with the checkpoint's "
+                             f"configuration; only --epochs and --max-minutes may change")
     sources = [k for k in OWN_DATA if getattr(args, k, None)]
     if sources and args.task:
         raise ValueError(f"{flag(sources[0])}: replaces --task (your own data instead of a built-in task), "
@@ -209,13 +216,6 @@ def check_flags_apply(args) -> None:
                              f"data), got {source}")
         if task not in TASK_FLAGS[k]:
             raise ValueError(f"{FLAGS[k]}: applies to --task {' | '.join(TASK_FLAGS[k])}, got {source}")
-    if args.resume:
-        if args.overwrite:
-            raise ValueError("--overwrite: cannot be combined with --resume (continue the run, or replace it)")
-        kept = [k for k in given(args, FLAGS) if k not in ("epochs", "max_minutes")] + given(args, ("task",))
-        if kept:
-            raise ValueError(f"{FLAGS.get(kept[0], flag(kept[0]))}: --resume continues with the checkpoint's "
-                             f"configuration; only --epochs and --max-minutes may change")
 
 
 def is_tree_run(out) -> bool:
