@@ -62,15 +62,29 @@ def create_tmp(folder: str, name: str) -> tuple[int, str]:
             continue
 
 
-def check_model_params(model) -> None:
-    """ValueError naming ``model`` and the parameter, before anything is written, when a layer's weights no
-    longer fit it (``check_params``: another shape, a list, None, an extra or missing key): a save or an
-    export would write a file that cannot be read back, or one that computes something else."""
+def check_model_params(model, suffix: str = "") -> None:
+    """ValueError naming ``model`` and the parameter (by the model's key) when a layer's weights no longer
+    fit it: ``check_params`` (another shape, a list, None, an extra or missing key), a dtype other than
+    the layer's (an export would mix float32 and float64: onnxruntime refuses such a graph), values that
+    are not finite (training never saves those). ``suffix`` ends the message (save: "; nothing was
+    written")."""
     if hasattr(model, "check_params"):
         try:
             model.check_params()
         except ValueError as err:
-            raise ValueError(f"model: {err}; nothing was written") from None
+            raise ValueError(f"model: {err}{suffix}") from None
+    layers = getattr(model, "layers", None)
+    for i, layer in enumerate(layers if layers is not None else [model]):
+        dtype = getattr(layer, "dtype", None)
+        for name, v in getattr(layer, "params", {}).items():
+            key = f"{i}.{name}" if layers is not None else name
+            if dtype is not None and isinstance(v, np.ndarray) and v.dtype != dtype:
+                raise ValueError(f"model: params[{key!r}] is {v.dtype} in a {np.dtype(dtype).name} layer; cast it "
+                                 f"(astype({np.dtype(dtype).name!r})){suffix}")
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f" and not np.isfinite(v).all():
+                where = tuple(int(j) for j in np.argwhere(~np.isfinite(v))[0])
+                raise ValueError(f"model: params[{key!r}] holds {v[where]} at index {where}; expected finite "
+                                 f"weights{suffix}")
 
 
 def save(path, model, meta: dict | None = None) -> None:
@@ -81,7 +95,7 @@ def save(path, model, meta: dict | None = None) -> None:
                          f"the call is save(path, model, meta=None)")
     if meta is not None and not isinstance(meta, dict):
         raise ValueError(f"meta: expected None or a dict of JSON values, got {type(meta).__name__}")
-    check_model_params(model)
+    check_model_params(model, "; nothing was written")
     header = {"format": "rnnlab", "version": FORMAT_VERSION, "model": spec_of(model), "meta": meta or {}}
     try:
         json.dumps(header)

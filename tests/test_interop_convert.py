@@ -104,6 +104,13 @@ def test_convert_never_writes_over_data_or_a_runs_files(tmp_path, capsys):
     assert main(["convert", str(model), str(run / "model.npz")]) == 2
     assert f"is a file of the run in {str(run)!r}" in capsys.readouterr().err
     assert (data.read_bytes(), (run / "model.npz").read_bytes()) == kept
+    for target, words in ((run / "model.onnx", f"is inside the run folder {str(run)!r}"),
+                          (run / "sub" / "m.npz", f"is inside the run folder {str(run)!r}"),
+                          ("/proc/rnnlab-c.npz", "target: cannot write '/proc/rnnlab-c.npz' (")):
+        assert main(["convert", str(model), str(target)]) == 2
+        assert words in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == sorted([".lock", "checkpoint.npz", "metrics.json",
+                                                             "metrics.jsonl", "model.npz"])
     other = tmp_path / "other.npz"
     save(other, rnnlab.GRU(3, 4, seed=0))
     assert main(["convert", str(model), str(other)]) == 0               # a model file: replaced

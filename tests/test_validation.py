@@ -277,3 +277,23 @@ def test_exporters_refuse_weights_that_no_longer_fit_the_model(tmp_path):
     with pytest.raises(ValueError, match=re.escape("model: params['0.l0.W']")):
         ronnx.save_model(model, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_save_and_exports_refuse_mixed_dtypes_and_non_finite_weights(tmp_path):
+    """A float64 weight in a float32 layer (an ONNX graph of both is refused by onnxruntime) and NaN
+    weights (training never saves them) are refused by save and the exports, by the model's key."""
+    from rnnlab.interop import torch as rtorch
+    from rnnlab.saving import save
+    model = Sequential([rnnlab.LSTM(3, 4), LastStep(), rnnlab.Dense(4, 2)])
+    model.layers[0].params["l0.W"] = model.layers[0].params["l0.W"].astype(np.float64)
+    with pytest.raises(ValueError, match=re.escape("model: params['0.l0.W'] is float64 in a float32 layer; cast it "
+                                                   "(astype('float32')); nothing was written")):
+        save(tmp_path / "m.npz", model)
+    with pytest.raises(ValueError, match=re.escape("model: params['0.l0.W'] is float64 in a float32 layer")):
+        rtorch.model_state_dict(model)
+    model.layers[0].params["l0.W"] = model.layers[0].params["l0.W"].astype(np.float32)
+    model.layers[2].params["b"][1] = np.nan
+    with pytest.raises(ValueError, match=re.escape("model: params['2.b'] holds nan at index (1,); expected finite "
+                                                   "weights; nothing was written")):
+        save(tmp_path / "m.npz", model)
+    assert not (tmp_path / "m.npz").exists()

@@ -60,12 +60,40 @@ def check_output(flag: str, path: str | None, ending: str, inputs: dict, folders
                 os.path.realpath(folder):
             raise ValueError(f"{flag}: {path!r} is inside the {name} folder {folder!r}, whose files the run reads; "
                              f"write to another path")
+    check_outside_runs(flag, path)
+    check_writable(flag, path)
+
+
+def holds_run(folder: str, but: str | None = None) -> bool:
+    """Whether ``folder`` holds a training run: its checkpoint beside its lock file (.lock, which a run
+    folder keeps) or another of its files; ``but``: a path not counted (the output itself)."""
+    from ..train import CHECKPOINT, RUN_FILES
+    from ..training.run_folder import LOCK
+    there = [f for f in (LOCK, *RUN_FILES) if os.path.exists(os.path.join(folder, f)) and os.path.join(folder, f) != but]
+    return CHECKPOINT in there and len(there) > 1
+
+
+def check_outside_runs(flag: str, path: str) -> None:
+    """A ValueError naming ``flag`` when the file ``path`` would be a run's own file or land in a run
+    folder or below it (``holds_run``: its --overwrite refuses any other file)."""
     from ..train import RUN_FILES
+    where = os.path.realpath(path)
     folder = os.path.dirname(where)
-    if any(os.path.exists(os.path.join(folder, f)) for f in RUN_FILES if f != os.path.basename(where)):
-        what = "a file of the run in" if os.path.basename(where) in RUN_FILES else "inside the run folder"
-        raise ValueError(f"{flag}: {path!r} is {what} {os.path.dirname(path) or '.'!r}, which holds the run's own "
-                         f"files only (--overwrite refuses others); write to another path")
+    while True:
+        if holds_run(folder, where):
+            what = "a file of the run in" if os.path.dirname(where) == folder and os.path.basename(where) in \
+                RUN_FILES else "inside the run folder"
+            raise ValueError(f"{flag}: {path!r} is {what} {folder!r}, which holds the run's own files only "
+                             f"(--overwrite refuses others); write to another path")
+        up = os.path.dirname(folder)
+        if up == folder:
+            return
+        folder = up
+
+
+def check_writable(flag: str, path: str) -> None:
+    """A ValueError naming ``flag`` unless the file ``path`` can be made: its folder exists and takes a new
+    file, or the missing folders can be made in the nearest one that exists."""
     folder = os.path.dirname(os.path.abspath(path))
     parent = folder
     while parent and not os.path.exists(parent):

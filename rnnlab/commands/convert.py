@@ -61,18 +61,16 @@ def source_files(source: str) -> list[str]:
 
 
 def check_target(target: str) -> None:
-    """An existing ``target`` that writing the conversion would lose is refused, naming target: a run's
-    own file (model.npz, checkpoint.npz, ... in a folder that holds a run) and an .npz that is not a model
-    rnnlab saved (a data file, a checkpoint). Another existing model file is replaced, as a save does."""
-    if not os.path.isfile(target):
-        return
-    from ..saving import read_meta
-    from ..train import RUN_FILES
-    folder, name = os.path.split(os.path.abspath(target))
-    if name in RUN_FILES and any(os.path.exists(os.path.join(folder, f)) for f in RUN_FILES if f != name):
-        raise ValueError(f"target: {target!r} is a file of the run in {os.path.dirname(target) or '.'!r}; write the "
-                         f"conversion to another path")
-    if name.lower().endswith(".npz"):
+    """A ``target`` whose writing would lose or break something is refused, naming target, before the
+    source is read: a path in a run folder (its own files, or a new one there: the run's --overwrite
+    refuses any other file), an existing .npz that is not a model rnnlab saved (a data file, a
+    checkpoint), a place where no file can be made. Another existing model file is replaced, as a save
+    replaces it."""
+    from ._flags import check_outside_runs, check_writable
+    check_outside_runs("target", target)
+    check_writable("target", target)
+    if os.path.isfile(target) and target.lower().endswith(".npz"):
+        from ..saving import read_meta
         try:
             read_meta(target)
         except (ValueError, OSError):
@@ -108,6 +106,10 @@ def run(args) -> int:
             save_any(model, args.target)
         except (IsADirectoryError, NotADirectoryError) as err:      # the writer names it path: here, target
             raise type(err)("target: " + str(err).removeprefix("path: ")) from err
+        except ValueError as err:
+            if not str(err).startswith("path: "):
+                raise
+            raise ValueError("target: " + str(err).removeprefix("path: ")) from err
     except ImportError as err:
         raise ValueError(str(err)) from err
     except ValueError as err:                    # name the flags as typed: --scope, not scope=
