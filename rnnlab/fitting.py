@@ -233,9 +233,8 @@ def check_resumed(cfg: Config, out: str, say: bool) -> None:
     setting differ from those the run in ``out`` started with, which the resumed run would otherwise
     use without a word; ``say``: tell on stderr when the run has already finished ``cfg.epochs`` epochs.
     Nothing is checked where ``out`` holds no checkpoint (``train`` names that)."""
-    import os
     import sys
-    from .train import CHECKPOINT, checkpoint_config, load_checkpoint
+    from .train import CHECKPOINT, checkpoint_config, epochs_done, load_checkpoint
     path = os.path.join(out, CHECKPOINT)
     if not os.path.isfile(path):
         return
@@ -255,8 +254,8 @@ def check_resumed(cfg: Config, out: str, say: bool) -> None:
         raise ValueError(f"x, y: the run in out={out!r} was trained on other data (the values of x, y or lengths, or "
                          f"the validation data or validation_split, differ); resume=True continues a run on the data "
                          f"it started with (pass those, or start a new run with overwrite=True)")
-    done = header["state"].get("epoch")
-    if say and isinstance(done, int) and not isinstance(done, bool) and done >= cfg.epochs:
+    done = epochs_done(header)
+    if say and done is not None and done >= cfg.epochs:
         print(f"rnnlab.fit: epochs={cfg.epochs}: the run in out={out!r} has finished {done} epoch(s) already; "
               f"nothing more to train (pass a larger epochs to continue it)", file=sys.stderr)
 

@@ -138,6 +138,12 @@ class LayerParams(dict):
     update = pop = popitem = setdefault = clear = _refuse_all
 
 
+def model_keyed(err: ValueError, i: int) -> ValueError:
+    """Layer ``i``'s error about ``params['name']`` naming the parameter by the model's key ('i.name')."""
+    text, head = str(err), "params['"
+    return ValueError(f"{head}{i}.{text[len(head):]}" if text.startswith(head) else text)
+
+
 class Sequential:
     """A chain of layers. forward(x, lengths=None, states=None, mask=None) -> y, cache;
     backward(dy, cache, dstates=None) -> dx, grads. ``states`` / ``dstates``: one entry per layer
@@ -206,8 +212,7 @@ class Sequential:
                 try:
                     layer.check_params()
                 except ValueError as err:
-                    text, head = str(err), "params['"
-                    raise ValueError(f"{head}{i}.{text[len(head):]}" if text.startswith(head) else text) from None
+                    raise model_keyed(err, i) from None
 
     @property
     def dtype(self):
@@ -272,9 +277,8 @@ class Sequential:
                 else:
                     (x, cache), state = layer.forward(x), None
             except ValueError as err:                           # a layer's x is the one below's output
-                head = "params['"
-                if str(err).startswith(head):                   # a layer's weight, by this model's key
-                    raise ValueError(f"{head}{i}.{str(err)[len(head):]}") from None
+                if str(err).startswith("params['"):             # a layer's weight, by this model's key
+                    raise model_keyed(err, i) from None
                 if i == 0 or not str(err).startswith("x:"):
                     raise
                 hint = ("; the layers below made them from finite inputs (look at their parameters)"

@@ -775,7 +775,7 @@ def finish(run: Run, interrupted: bool, stop_after_steps: int | None) -> dict:
     bad = first_non_finite(model.params)
     if bad is not None:                 # never reached when every step is checked; a complete run is finite
         raise Diverged(f"parameter {bad!r} is not finite; the model is not saved")
-    resumed_finished = run.resumed_at is not None and state.step == run.resumed_at and complete_final(run.out)
+    resumed_finished = run.resumed_at is not None and state.step == run.resumed_at and complete_final(run.out) is not None
     if run.out and not resumed_finished:         # a resume that trained nothing leaves the run's files as they are
         meta = {"config": asdict(cfg), "task": {"name": run.task.name, "kind": run.task.kind, **run.task.meta},
                 "valid": result["valid"], "test": result["test"], "complete": result["complete"]}
@@ -785,13 +785,21 @@ def finish(run: Run, interrupted: bool, stop_after_steps: int | None) -> dict:
     return result
 
 
-def complete_final(out: str | None) -> bool:
-    """Whether the run folder ``out`` holds the metrics.json of a complete run (finish wrote it)."""
+def complete_final(out: str | None) -> dict | None:
+    """The metrics.json of the complete run in the folder ``out`` (what finish wrote), or None: no such
+    file, a damaged one, or an interrupted run's."""
     try:
         with open(os.path.join(out, FINAL)) as f:
-            return json.load(f).get("complete") is True
-    except (OSError, ValueError, TypeError, AttributeError):
-        return False
+            metrics = json.load(f)
+    except (OSError, ValueError, TypeError):
+        return None
+    return metrics if isinstance(metrics, dict) and metrics.get("complete") is True else None
+
+
+def epochs_done(header: dict) -> int | None:
+    """The epochs a checkpoint (its ``header``) has finished, or None where its state records none."""
+    done = header["state"].get("epoch") if isinstance(header.get("state"), dict) else None
+    return done if isinstance(done, int) and not isinstance(done, bool) else None
 
 
 def finished_run(out, cfg: Config) -> dict | None:

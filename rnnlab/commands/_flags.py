@@ -33,7 +33,7 @@ def check_flag_output(flag: str, path: str | None, ending: str, inputs: dict[str
     if path is None:
         return
     if not path or os.path.isdir(path):
-        raise ValueError(f"{flag}: expected a file path, got {path!r}")
+        raise ValueError(f"{flag}: expected a file path, got {path!r}" + (" (a folder)" if path else ""))
     if not path.lower().endswith(ending):
         raise ValueError(f"{flag}: expected a file name ending in {ending}, got {path!r}")
     for name, source in inputs.items():
@@ -51,8 +51,6 @@ def check_output(flag: str, path: str | None, ending: str, inputs: dict, folders
     ``flag`` otherwise; None passes."""
     if path is None:
         return
-    if not path or os.path.isdir(path):
-        raise ValueError(f"{flag}: expected a file path, got {path!r}" + (" (a folder)" if path else ""))
     check_flag_output(flag, path, ending, inputs)
     where = os.path.realpath(path)
     for name, folder in (folders or {}).items():

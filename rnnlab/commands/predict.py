@@ -184,6 +184,7 @@ def predict_own_files(args, model, task: dict) -> int:
             write_table(args.out, ["file", "class"], ([f, meta["classes"][c]] for f, c in zip(files, out)))
         else:
             write(args.out, out)
-    what = 'forecast' if args.csv else 'class probability row' if args.proba else 'predicted class'
-    print(f"{args.out}: {len(out)} {what}{'es' if what.endswith('class') and len(out) != 1 else 's' * (len(out) != 1)}")
+    one, many = (("forecast", "forecasts") if args.csv else ("class probability row", "class probability rows")
+                 if args.proba else ("predicted class", "predicted classes"))
+    print(f"{args.out}: {len(out)} {one if len(out) == 1 else many}")
     return 0

@@ -25,8 +25,8 @@ from ..data import TASKS
 from ..optim import OPTIMIZERS
 from ..training.config import TREE_CELLS, TREE_NONLINEARITIES
 from ..training.distributed import world
-from ..train import (CHECKPOINT, FINAL, MODELS, SCHEDULES, Config, checkpoint_config, final_metrics,
-                     load_checkpoint, train)
+from ..train import (CHECKPOINT, MODELS, SCHEDULES, Config, checkpoint_config, complete_final, epochs_done,
+                     final_metrics, load_checkpoint, train)
 from ._flags import check_metrics_json, run_inputs, write_metrics_json
 
 DEFAULTS = Config()
@@ -240,21 +240,6 @@ PATH_FLAGS = (("--data", "data"), ("--valid", "valid_data"), ("--csv", "csv"), (
               ("--text-classes", "text_classes"), ("--data-dir", "data_dir"))
 
 
-def finished_metrics(out: str, header: dict, epochs: int) -> dict | None:
-    """The final metrics of the run in ``out`` when its checkpoint (``header``) has already trained
-    ``epochs`` epochs and its metrics.json says it is complete; else None (there is training left, or
-    an interrupted run's finish to do)."""
-    done = header["state"].get("epoch") if isinstance(header.get("state"), dict) else None
-    if not isinstance(done, int) or isinstance(done, bool) or done < epochs:
-        return None
-    try:
-        with open(os.path.join(out, FINAL)) as f:
-            metrics = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return metrics if isinstance(metrics, dict) and metrics.get("complete") is True else None
-
-
 def run(args) -> int:
     if getattr(args, "out", None) is not None and not str(args.out).strip():
         raise ValueError(f"--out: expected a folder path, got {args.out!r}")
@@ -283,15 +268,15 @@ def run(args) -> int:
                              f"command cannot read again; resume it with rnnlab.fit(model, x, y, out=..., resume=True)")
         cfg = Config.from_dict({**saved, "epochs": args.epochs or saved["epochs"],
                                 "max_minutes": saved["max_minutes"] if args.max_minutes is None else args.max_minutes})
-        done = header["state"].get("epoch") if isinstance(header.get("state"), dict) else None
-        if args.epochs and isinstance(done, int) and not isinstance(done, bool) and done >= args.epochs \
-                and not args.quiet:
+        done = epochs_done(header)
+        if args.epochs and done is not None and done >= args.epochs and not args.quiet:
             print(f"rnnlab train: --epochs {args.epochs}: the run in --out has finished {done} epoch(s) "
                   f"already; nothing more to train (give a larger --epochs to continue it)", file=sys.stderr)
     else:
         cfg = config_from_args(args)
     check_metrics_json(args.metrics_json, *run_inputs(cfg))    # the run's data, given or recorded
-    finished = finished_metrics(args.out, header, cfg.epochs) if args.resume else None
+    done = epochs_done(header) if args.resume else None
+    finished = complete_final(args.out) if done is not None and done >= cfg.epochs else None
     if finished is not None:                    # nothing to train: the run's files are left as they are
         if world().is_root:
             print(json.dumps(finished))
