@@ -291,7 +291,7 @@ def engine_products(rm, T, N, train):
     """A callable that runs the compiled LSTM loops' matrix products alone
     (``rnnlab.engine.lstm_products``): per layer and direction the forward's [x_t, h_{t-1}] [W; U]
     per step, and for training the backward's da_t U^T per step and the weight gradients; same
-    shapes, threads, work split and per-step waits as the engine's LSTM, without its gate and state
+    shapes, threads and work split (by rows or by unit blocks) as the engine's LSTM, without its gate and state
     work, its caches and the layer's Python. None unless ``rm`` is an LSTM and the engine is active."""
     if rm.kind != "LSTM" or rnnlab.engine.active() == "numpy":
         return None

@@ -79,3 +79,21 @@ def _no_downloads(monkeypatch, tmp_path_factory):
     ../shared/data; the downloader's tests lift RNNLAB_OFFLINE against a local server."""
     monkeypatch.setenv("RNNLAB_OFFLINE", "1")
     monkeypatch.setenv("RNNLAB_CACHE", str(tmp_path_factory.getbasetemp() / "rnnlab-cache"))
+
+
+@pytest.fixture
+def split():
+    """split(k): set the compiled engine's rn_rows_min (the loops split by batch rows where every
+    thread has k rows or more, else by unit blocks) to k for the test, restored after; returns the
+    library (its rn_row_runs_taken counts the loops that split by rows)."""
+    from rnnlab import engine
+    lib = engine._library()[0]
+    old = lib.rn_set_rows_min(6)
+    lib.rn_row_runs_taken()
+
+    def set_rule(k):
+        lib.rn_set_rows_min(k)
+        return lib
+
+    yield set_rule
+    lib.rn_set_rows_min(old)

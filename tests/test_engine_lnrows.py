@@ -1,35 +1,19 @@
 """The layer-norm loops' two work splits (rnnlab/engine/_cells_impl.h, flag RN_LN): by batch rows (each
 thread its own rows over all steps; the column sums per fixed chunk of rows, added in chunk order) and
 by unit blocks (each step's 16-unit blocks). The engine takes the rows split when every thread has
-rn_ln_rows_min rows or more; the tests force each split through rn_ln_set_rows_min and check that
+rn_rows_min rows or more; the tests force each split through rn_set_rows_min and check that
 both give the same bits, that each equals the NumPy step functions, and that neither depends on the
 number of threads."""
 import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab import engine
 
 from test_engine import _engines, needs_engine
 from test_engine_lnorm import _assert_close, _lengths, _run
 from test_engine_variants import assert_same_bits_on_threads
 
-ROWS, UNITS = 1, 10 ** 9          # rn_ln_rows_min that forces the split by rows, by unit blocks
-
-
-@pytest.fixture
-def split():
-    """split(k): set rn_ln_rows_min to k for the test (restored after); returns the library."""
-    lib = engine._library()[0]
-    old = lib.rn_ln_set_rows_min(6)
-    lib.rn_ln_row_runs_taken()
-
-    def set_rule(k):
-        lib.rn_ln_set_rows_min(k)
-        return lib
-
-    yield set_rule
-    lib.rn_ln_set_rows_min(old)
+ROWS, UNITS = 1, 10 ** 9          # rn_rows_min that forces the split by rows, by unit blocks (conftest.split)
 
 
 # kind, options, training, D, H, layers, bidirectional, N, T, ragged, direction
@@ -69,12 +53,12 @@ def test_both_splits_equal_numpy_and_each_other(case, split, monkeypatch):
     ref64, _ = _run(kind, "numpy", monkeypatch, dtype="float64", **shape)
     for name in _engines():
         lib = split(ROWS)
-        lib.rn_ln_row_runs_taken()
+        lib.rn_row_runs_taken()
         by_rows, _ = _run(kind, name, monkeypatch, **shape)
-        assert lib.rn_ln_row_runs_taken() > 0, name
+        assert lib.rn_row_runs_taken() > 0, name
         split(UNITS)
         by_units, _ = _run(kind, name, monkeypatch, **shape)
-        assert lib.rn_ln_row_runs_taken() == 0, name
+        assert lib.rn_row_runs_taken() == 0, name
         _assert_close(by_rows, ref, ref64, name)
         for key in ref:
             assert np.array_equal(by_rows[key], by_units[key]), (name, key)
@@ -102,12 +86,12 @@ def test_the_rule_picks_rows_for_many_rows_per_thread(kind, split, monkeypatch):
     for N, by_rows in ((24, True), (8, False), (5, False)):
         shape = dict(D=4, H=40, L=1, bi=False, N=N, T=5, lengths=_lengths(2, N, 5, True), seed=2, training=True)
         monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "2")
-        lib.rn_ln_row_runs_taken()
+        lib.rn_row_runs_taken()
         two, _ = _run(kind, "auto", monkeypatch, **shape)
-        assert (lib.rn_ln_row_runs_taken() > 0) == by_rows, N
+        assert (lib.rn_row_runs_taken() > 0) == by_rows, N
         monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "1")
         one, _ = _run(kind, "auto", monkeypatch, **shape)
-        assert (lib.rn_ln_row_runs_taken() > 0) == (N >= 6), N
+        assert (lib.rn_row_runs_taken() > 0) == (N >= 6), N
         for key in one:
             assert np.array_equal(one[key], two[key]), (N, key)
 

@@ -21,11 +21,14 @@ sequence loops compiled (``_cells.c``), with the work split of oneDNN's and LIBX
   bidirectional layer's second direction adding its part (``dx_add``), through strides, with no copy
   after the loop; the plain LSTM without a mask keeps no tanh(c_t) for its backward, which computes
   it again from c_t (the same bits);
-- the hidden units are cut into 16-unit blocks, each holding all the gates of its units; every
-  thread starts on its own share of the blocks and takes over any block nobody has started, so a
-  thread the OS deschedules never holds a step up; the thread that computed a block's product
-  finishes its units (gates, c, h), and the next step waits only for the blocks it reads. Nothing is
-  allocated inside the loop, and the result does not depend on the number of threads.
+- with 6 batch rows per thread or more, the threads split the rows: each takes a part of the rows
+  through every step, all units, with no wait between threads inside the time loop (a row's
+  recurrence reads only its own row); with fewer, each step's hidden units are cut into 16-unit
+  blocks, each holding all the gates of its units, the thread that computed a block's product
+  finishes its units (gates, c, h), and the next step waits for all blocks. Either way every thread
+  starts on its own share and takes over any part or block nobody has started, so a thread the OS
+  deschedules never holds the loop up. Nothing is allocated inside the loop, and the result does not
+  depend on the number of threads or on the split (rows are independent sums).
 
 It computes exactly what the NumPy loops compute and fills the same caches (but the plain LSTM's
 tanh(c_t) above), so a plain cell's cache from either path feeds either backward (a variant's goes
@@ -825,7 +828,7 @@ def _distinct_elements(a: np.ndarray) -> bool:
 
 
 def lstm_products(x, h0, W, U, backward=False, reverse=False):
-    """The compiled LSTM loops' matrix products and per-step waits alone, for ``benchmarks/bench_rnn.py
+    """The compiled LSTM loops' matrix products and work split alone, for ``benchmarks/bench_rnn.py
     --ceiling``'s floor: with backward=False the forward's [x_t, h_{t-1}] [W; U] per step (kept in
     registers, never stored); with backward=True the backward's da_t U^T per step, then the weight
     gradients dW, dU, db and dx over all steps, on da = 0. No gate, state or other elementwise work:

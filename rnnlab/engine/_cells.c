@@ -143,7 +143,12 @@ typedef struct {
 #define RN_XW_STEPS 128              /* ... for this many steps at a time, one phase each: the scratch is
                                         bounded by RN_XW_STEPS N 4H floats, not T N 4H */
 #endif
-#define RN_FLOOR (1 << 14)           /* the LSTM loops' matrix products and waits alone, no elementwise
+#define RN_PART_ALIGN (RN_AVX512 ? 1 : 6)   /* rows a part of the split by rows starts at a multiple of: the
+                                        AVX-512 kernel's rows are independent sums whatever its blocks;
+                                        the AVX2 and plain-C kernels' blocks of 6 must start where the
+                                        unit-block split's do (the compiler vectorizes them per row
+                                        count) */
+#define RN_FLOOR (1 << 14)           /* the LSTM loops' matrix products and work split alone, no elementwise
                                         work (benchmarks' floor; the results are not the cell's) */
 
 /* ----- sharing a phase's work items between threads ---------------------------------------------
@@ -197,14 +202,99 @@ static inline void rn_wait(rn_job *J, rn_sync *S)
     while (atomic_load_explicit(&J->done, memory_order_acquire) < S->target) rn_spin(&spins);
 }
 
-/* The layer-norm loops split the batch rows between the threads (each its own rows over all steps,
- * no wait in the time loop) when N >= rn_ln_rows_min rows per thread, else each step's unit blocks
- * (the same bits either way). rn_ln_set_rows_min sets the rule (tests force each path) and returns
- * the old value; rn_ln_row_runs_taken returns the loops run by rows since it was last called. */
-static atomic_int rn_ln_rows_min = 6;
-RN_EXPORT int rn_ln_set_rows_min(int k) { return atomic_exchange(&rn_ln_rows_min, k); }
-static atomic_long rn_ln_row_runs;     /* layer-norm loops (forward or backward) that split by rows */
-RN_EXPORT long rn_ln_row_runs_taken(void) { return atomic_exchange(&rn_ln_row_runs, 0); }
+/* The two work splits of a time loop. By unit blocks: every step is a phase whose items are the
+ * hidden units' blocks, each with all batch rows, and ends with a wait (the next step's product reads
+ * all of h_t). By rows: the batch rows are cut into nt parts, each part one item of a single phase
+ * that runs all the steps for those rows, with no wait in the time loop (a row's recurrence reads
+ * only its own row; the packed weights are shared, read only); each thread then streams all of the
+ * packed weights every step rather than its blocks' share. The loops split by rows when every
+ * thread has rn_rows_min rows or more (the same bits either way: rows are independent sums, and the
+ * parts start where a block of the unit-block split starts). rn_set_rows_min sets the rule (tests
+ * force each split) and returns the old value; rn_row_runs_taken returns the loops run by rows since
+ * it was last called.
+ * Measured (2 threads, training, alternating with a build that split by unit blocks only): the LSTM
+ * rows of the benchmark grid took 0.88-1.02 of the time (geometric mean 0.96), the GRU's and RNN's
+ * 0.62-0.93, most on the shortest steps (where the per-step wait, and each core reading the h_{t-1}
+ * rows the other wrote, weigh most), nearly all of it in the backward; inference 0.99-1.01. */
+static atomic_int rn_rows_min = 6;
+RN_EXPORT int rn_set_rows_min(int k) { return atomic_exchange(&rn_rows_min, k); }
+static atomic_long rn_row_runs;        /* loops (forward or backward) that split by rows */
+RN_EXPORT long rn_row_runs_taken(void) { return atomic_exchange(&rn_row_runs, 0); }
+
+/* Whether a loop over N rows on nt threads splits by rows (thread tid counts it once). */
+static inline int rn_by_rows(long N, int tid, int nt)
+{
+    const int rows = N >= (long)atomic_load_explicit(&rn_rows_min, memory_order_relaxed) * nt;
+    if (rows && tid == 0) atomic_fetch_add_explicit(&rn_row_runs, 1, memory_order_relaxed);
+    return rows;
+}
+
+/* A time loop's rows and its steps' work items under either split:
+ *   rn_parts P = rn_parts_begin(S, by_rows, N, align);
+ *   while (rn_parts_next(J, claim, S, &P)) {         -- rows P.n0 .. P.n1 - 1
+ *       for each step: rn_items_begin(S, &P, n);
+ *                      for (i; (i = rn_item(claim, S, &P)) >= 0; rn_item_done(J, &P)) ...
+ *                      rn_items_end(J, S, &P);
+ *   }
+ *   rn_parts_end(J, S, &P);
+ * By unit blocks there is one part (all rows) and each step's items are claimed and waited for; by
+ * rows each thread claims parts (rows of part c: whole blocks of align rows, nearly even) and runs
+ * all items of every step itself. */
+typedef struct {
+    int by_rows, N, align;
+    int part, n0, n1;        /* the current part and its rows */
+    int next, n;             /* by rows: the step's next item and item count */
+} rn_parts;
+
+static inline rn_parts rn_parts_begin(rn_sync *S, int by_rows, int N, int align)
+{
+    rn_parts P = {by_rows, N, align, -1, 0, 0, 0, 0};
+    if (by_rows) rn_phase(S, S->nt);
+    return P;
+}
+
+static inline int rn_parts_next(rn_job *J, atomic_long *claim, rn_sync *S, rn_parts *P)
+{
+    if (!P->by_rows) {
+        if (P->part >= 0) return 0;
+        P->part = 0, P->n0 = 0, P->n1 = P->N;
+        return 1;
+    }
+    if (P->part >= 0) rn_done(J);
+    if ((P->part = rn_claim(claim, S)) < 0) return 0;
+    const long blocks = (P->N + P->align - 1) / P->align;
+    P->n0 = (int)(blocks * P->part / S->nt) * P->align;
+    P->n1 = (int)(blocks * (P->part + 1) / S->nt) * P->align;
+    if (P->n1 > P->N) P->n1 = P->N;
+    return 1;
+}
+
+static inline void rn_parts_end(rn_job *J, rn_sync *S, const rn_parts *P)
+{
+    if (P->by_rows) rn_wait(J, S);
+}
+
+static inline void rn_items_begin(rn_sync *S, rn_parts *P, int n)
+{
+    if (P->by_rows) P->next = 0, P->n = n;
+    else rn_phase(S, n);
+}
+
+static inline int rn_item(atomic_long *claim, rn_sync *S, rn_parts *P)
+{
+    if (P->by_rows) return P->next < P->n ? P->next++ : -1;
+    return rn_claim(claim, S);
+}
+
+static inline void rn_item_done(rn_job *J, const rn_parts *P)
+{
+    if (!P->by_rows) rn_done(J);
+}
+
+static inline void rn_items_end(rn_job *J, rn_sync *S, const rn_parts *P)
+{
+    if (!P->by_rows) rn_wait(J, S);
+}
 
 #ifdef RN_TIME                       /* debug builds (-DRN_TIME): phase times on stderr */
 #include <stdio.h>

@@ -9,11 +9,15 @@
  * over the weights packed once per call, with the step's elementwise work done right after the
  * product, on the tile that the product has just written; the backward runs each step's da_t U^T
  * likewise, then the weight gradients merged over time (dW, dU, db, dx: one product each over all
- * steps). Every product runs in the micro-kernel below, on the engine's own threads; no BLAS call. Work is claimed in blocks of 16 hidden units with all their gates, so
- * the thread that computes a block's product also finishes those units' state; each thread starts
- * at its own share of the blocks and takes over blocks that another thread has not started, so a
- * thread that the OS has descheduled (a loaded machine, BLAS threads spinning) delays nobody.
- * A step waits only until all of its blocks are done (one wait per step forward, two backward).
+ * steps). Every product runs in the micro-kernel below, on the engine's own threads; no BLAS call.
+ * The time loops split their work in one of two ways (_cells.c, "The two work splits"): with 6 batch
+ * rows per thread or more, by rows: each thread takes a part of the rows through every step, all
+ * units, with no wait between threads in the time loop; with fewer, by unit blocks: each step's
+ * blocks of 16 hidden units with all their gates (the backward's panels of 64), all rows, so that
+ * the thread that computes a block's product also finishes those units' state, and a step waits
+ * until all of its blocks are done. Either way work items are claimed: each thread starts at its
+ * own share and takes over items that another thread has not started, so a thread that the OS has
+ * descheduled (a loaded machine, BLAS threads spinning) delays nobody. Both splits give the same bits.
  *
  * Equations: rnnlab/layers/lstm.py, gru.py (reset after) and rnn.py; the cache arrays are the ones
  * those modules keep.
@@ -616,14 +620,18 @@ static inline long SFX(weight_grad_items)(long M, int G, int H, int D)
 }
 
 /* ----- the backward loops' shared step structure -------------------------------------------
- * The hidden units are cut into panels of 4 unit blocks (64 units). Per step t, one phase over the
- * panels: a panel's dh_{t-1} = da_t U^T + dhk (all of da_t is complete: the previous phase made it),
- * then, on the same units and thread, the elementwise work of the next step in the loop, which reads
- * only these units' dh. One wait per step; the first step's elementwise work shares the phase that
- * packs U^T. elem(J, t, u0, u1) does step t's elementwise work for units u0 .. u1 - 1 of every row;
- * da_h is the array the product reads (the GRU's h part; da elsewhere). */
+ * The hidden units are cut into panels of 4 unit blocks (64 units). Per step t, over the panels: a
+ * panel's dh_{t-1} = da_t U^T + dhk (all of da_t's row is complete: the previous step made it), then,
+ * on the same units, rows and thread, the elementwise work of the next step in the loop, which reads
+ * only these units' dh. Split by unit blocks, each step is a phase over the panels with one wait;
+ * split by rows (rows_ok, and rn_rows_min rows per thread), each thread runs every panel of its
+ * rows, no wait. The first step's elementwise work shares the phase that packs U^T.
+ * elem(J, t, u0, u1, n0, n1) does step t's elementwise work for units u0 .. u1 - 1 of rows
+ * n0 .. n1 - 1; da_h is the array the product reads (the GRU's h part; da elsewhere). rows_ok: 0
+ * where elem sums over a step's rows (the LSTM's peephole gradients). */
 static inline __attribute__((always_inline)) void
-SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int), const float *da_h)
+SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int, int, int), const float *da_h,
+              const int rows_ok)
 {
     const int T = J->T, N = J->N, H = J->H, r = J->reverse;
     const long GH = (long)G * H;
@@ -635,19 +643,21 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
     rn_phase(S, npan);
     for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {
         SFX(pack_bwd)(J->U, H, G, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
-        elem(J, r ? 0 : T - 1, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H);
+        elem(J, r ? 0 : T - 1, 64 * i, 64 * i + 64 < H ? 64 * i + 64 : H, 0, N);
     }
     rn_wait(J, S);
+    rn_parts P = rn_parts_begin(S, rows_ok && rn_by_rows(N, S->tid, S->nt), N, RN_PART_ALIGN);
+    while (rn_parts_next(J, J->claim2, S, &P))
     for (int s = 0; s < T; s++) {
         const int t = r ? s : T - 1 - s;
         const float *da = da_h + (long)t * N * GH;
-        rn_phase(S, npan);
-        for (int i; (i = rn_claim(J->claim2, S)) >= 0; rn_done(J)) {   /* dh_{t-1} = da_t U^T */
+        rn_items_begin(S, &P, npan);
+        for (int i; (i = rn_item(J->claim2, S, &P)) >= 0; rn_item_done(J, &P)) {   /* dh_{t-1} = da_t U^T */
             const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4, u0 = pb * 16;
             const int lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
             const float *panel = J->packed + (long)pb * 16 * GH;
-            for (int rb = 0, rows; rb < N; rb += rows) {
-                rows = SFX(tile_rows)(N - rb);
+            for (int rb = P.n0, rows; rb < P.n1; rb += rows) {
+                rows = SFX(tile_rows)(P.n1 - rb);
                 SFX(kern)(rows, np_, GH, da + (long)rb * GH, GH, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -665,10 +675,11 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
                         for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
                 }
             }
-            if (s + 1 < T) elem(J, r ? t + 1 : t - 1, u0, u0 + lim);
+            if (s + 1 < T) elem(J, r ? t + 1 : t - 1, u0, u0 + lim, P.n0, P.n1);
         }
-        rn_wait(J, S);
+        rn_items_end(J, S, &P);
     }
+    rn_parts_end(J, S, &P);
 }
 
 /* ----- layer normalization (RN_LN): the LSTM's and the GRU's layer_norm loops ------------------
@@ -696,7 +707,7 @@ SFX(bwd_loop)(rn_job *J, rn_sync *S, int G, void (*elem)(rn_job *, int, int, int
  * sum runs in a fixed order, so the results do not depend on the thread count. While a step's
  * product runs (compute bound), the rows the next phase reads from the forward's cache are
  * prefetched (RN_PREF).
- * Split by rows: with rn_ln_rows_min rows per thread or more (_cells.c), the loops above give way
+ * Split by rows: with rn_rows_min rows per thread or more (_cells.c), the loops above give way
  * to a split of the batch rows instead: each thread owns whole chunks of RN_LN_RC rows and runs
  * them through every step, phases A-C (or the backward's three parts) one after the other on its
  * own rows, over all unit blocks, with no wait in the time loop (a row's recurrence reads only its
@@ -907,13 +918,8 @@ static void SFX(ln_row_products)(rn_job *J, const int G, const int n0, const int
     }
 }
 
-/* Whether this call's forward splits by rows (rn_ln_rows_min rows per thread at least). */
-static inline int SFX(ln_by_rows)(const rn_job *J, int tid, int nt)
-{
-    const int rows = J->N >= (long)atomic_load_explicit(&rn_ln_rows_min, memory_order_relaxed) * nt;
-    if (rows && tid == 0) atomic_fetch_add_explicit(&rn_ln_row_runs, 1, memory_order_relaxed);
-    return rows;
-}
+/* Whether this call's loops split by rows (rn_rows_min rows per thread at least; _cells.c). */
+static inline int SFX(ln_by_rows)(const rn_job *J, int tid, int nt) { return rn_by_rows(J->N, tid, nt); }
 
 /* ----- LSTM with layer_norm ---------------------------------------------------------------------
  * Phase B's work for one row, len <= 16 units (pointers at the row's unit u0; gate k at + k H):
@@ -1828,6 +1834,8 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
      * slot of cs, or slot (s + 1) % 2 of two: the output is written in place, no state kept */
     const int outy = J->h_ts > 0;
     const long hts = outy ? J->h_ts : (long)N * H, hns = outy ? J->h_ns : H, hoff = outy ? r - 1 : 0;
+    rn_parts P = rn_parts_begin(&S, !xw && rn_by_rows(N, tid, nt), N, RN_PART_ALIGN);
+    while (rn_parts_next(J, J->claim1, &S, &P))
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         if (xw && s > 0 && s % RN_XW_STEPS == 0) {      /* the next steps' x_t W (the last step has read xw) */
@@ -1849,12 +1857,12 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
         const float *hk = rdrop ? J->hd + (long)(t + r) * N * H : hp;    /* the product's h: h~ or h */
         float *hdn = rdrop ? J->hd + (long)(t + 1 - r) * N * H : 0;
         uint16_t *kt = variant && J->gkeep ? J->gkeep + (long)t * N * 4 * nb : 0;   /* gate_clip's bits */
-        rn_phase(&S, nb);
-        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+        rn_items_begin(&S, &P, nb);
+        for (int pb; (pb = rn_item(J->claim1, &S, &P)) >= 0; rn_item_done(J, &P)) {
             const float *panel = J->packed + (long)pb * 64 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
-            for (int rb = 0, rows; rb < N; rb += rows) {
-                rows = SFX(tile_rows)(N - rb);
+            for (int rb = P.n0, rows; rb < P.n1; rb += rows) {
+                rows = SFX(tile_rows)(P.n1 - rb);
                 if (xw)
                     SFX(kern_c0)(rows, 4, H, hk + rb * hpl, hpl, xw + ((long)(t - xt0) * N + rb) * lxw + pb * 64, lxw,
                                  panel + (long)D * 64, tile);
@@ -1893,8 +1901,9 @@ static inline __attribute__((always_inline)) void SFX(lstm_fwd_body)(rn_job *J, 
                 }
             }
         }
-        rn_wait(J, &S);
+        rn_items_end(J, &S, &P);
     }
+    rn_parts_end(J, &S, &P);
 }
 
 static void SFX(lstm_fwd)(rn_job *J, int tid, int nt)
@@ -1953,8 +1962,8 @@ static inline void SFX(lstm_padded_row)(int u0, int u1, long H, float *da, const
     }
 }
 
-/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_t, dc_{t-1}, dhk. */
-static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1)
+/* Step t's elementwise backward for units u0 .. u1 - 1 of rows n0 .. n1 - 1: da_t, dc_{t-1}, dhk. */
+static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1, const int n0, const int n1)
 {
     const int N = J->N, H = J->H, r = J->reverse;
     const long G4 = 4L * H;
@@ -1963,7 +1972,7 @@ static void SFX(lstm_bwd_elem)(rn_job *J, int t, int u0, int u1)
     const float *ct = J->cs + (long)(t + 1 - r) * N * H;        /* c_t, for tanh(c_t) without tct */
     const float *m = J->mask ? J->mask + (long)t * N : 0;
     float *da = J->da + (long)t * N * G4, *dh = J->dh, *dc = J->dc, *dhk = J->dhk;
-    for (long n = 0; n < N; n++) {
+    for (long n = n0; n < n1; n++) {
         const float *g_ = gt + n * G4, *tc = tct ? tct + n * H : 0, *cpn = cp + n * H, *dyn = dyt + n * J->dy_ns;
         float *dan = da + n * G4, *dhn = dh + n * H, *dcn = dc + n * H, *dhkn = dhk + n * H;
         if (m && m[n] == 0.0f) {                             /* padded: no gradient, carry dh, dc */
@@ -2069,13 +2078,14 @@ static inline void SFX(lstm_units_bwd_v)(int j0, const int j1, long H, const flo
     }
 }
 
-/* Step t's elementwise backward of the variant cell for units u0 .. u1 - 1 of every row, 64 units at
- * a time. The peephole gradients dp = sum over steps and rows (da_i c_{t-1}, da_f c_{t-1}, da_o c^_t)
- * are summed over the step's rows first, then added to dp: a unit belongs to one work item per step,
- * so the order of the sums is the loop's whatever the thread. */
-static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, const int u1)
+/* Step t's elementwise backward of the variant cell for units u0 .. u1 - 1 of rows n0 .. n1 - 1, 64
+ * units at a time. The peephole gradients dp = sum over steps and rows (da_i c_{t-1}, da_f c_{t-1},
+ * da_o c^_t) are summed over the step's rows first, then added to dp: a unit belongs to one work item
+ * per step, so the order of the sums is the loop's whatever the thread (with peepholes the loop
+ * splits by unit blocks only, so that every item has all rows). */
+static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, const int u1, const int n0, const int n1)
 {
-    for (; u0 + 64 < u1; u0 += 64) SFX(lstm_bwd_elem_v)(J, t, u0, u0 + 64);
+    for (; u0 + 64 < u1; u0 += 64) SFX(lstm_bwd_elem_v)(J, t, u0, u0 + 64, n0, n1);
     const int N = J->N, H = J->H, r = J->reverse;
     const long G4 = 4L * H;
     const float *gt = J->gates + (long)t * N * G4, *tct = J->aux + (long)t * N * H;
@@ -2092,7 +2102,7 @@ static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, const int u1)
     float *da = J->da + (long)t * N * G4, *dh = J->dh, *dc = J->dc, *dhk = J->dhk;
     float sp[3 * 64] __attribute__((aligned(64)));
     if (pp) memset(sp, 0, sizeof sp);
-    for (long n = 0; n < N; n++) {
+    for (long n = n0; n < n1; n++) {
         float *dan = da + n * G4, *dhn = dh + n * H, *dcn = dc + n * H, *dhkn = dhk + n * H;
         if (m && m[n] == 0.0f) {                             /* padded: no gradient, carry dh, dc */
             SFX(lstm_padded_row)(u0, u1, H, dan, dhn, dhkn);
@@ -2111,7 +2121,10 @@ static void SFX(lstm_bwd_elem_v)(rn_job *J, int t, int u0, const int u1)
 }
 
 /* RN_FLOOR's backward step: no elementwise work (da as given). */
-static void SFX(no_elem)(rn_job *J, int t, int u0, int u1) { (void)J; (void)t; (void)u0; (void)u1; }
+static void SFX(no_elem)(rn_job *J, int t, int u0, int u1, int n0, int n1)
+{
+    (void)J; (void)t; (void)u0; (void)u1; (void)n0; (void)n1;
+}
 
 static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
 {
@@ -2123,9 +2136,9 @@ static void SFX(lstm_bwd)(rn_job *J, int tid, int nt)
         SFX(lstmln_bwd)(J, tid, nt);
         return;
     }
-    if (J->vflags & RN_FLOOR) SFX(bwd_loop)(J, &S, 4, SFX(no_elem), J->da);
-    else if (J->vflags) SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem_v), J->da);
-    else SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem), J->da);
+    if (J->vflags & RN_FLOOR) SFX(bwd_loop)(J, &S, 4, SFX(no_elem), J->da, 1);
+    else if (J->vflags) SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem_v), J->da, !(J->vflags & RN_PEEP));
+    else SFX(bwd_loop)(J, &S, 4, SFX(lstm_bwd_elem), J->da, 1);
 #ifdef RN_TIME
     long t1 = rn_tnow();
 #endif
@@ -2519,6 +2532,8 @@ static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, i
     rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64))), tile_x[6 * 64] __attribute__((aligned(64)));
     const float *b = J->b, *bhn = J->b_hn;
+    rn_parts P = rn_parts_begin(&S, rn_by_rows(N, tid, nt), N, RN_PART_ALIGN);
+    while (rn_parts_next(J, J->claim1, &S, &P))
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H;
@@ -2529,12 +2544,12 @@ static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, i
         float *yt = J->y ? J->y + (long)t * N * H : 0;
         const float *hk = J->hd ? J->hd + (long)(t + r) * N * H : hp;    /* the product's h: h~ or h */
         float *hdn = J->hd ? J->hd + (long)(t + 1 - r) * N * H : 0;
-        rn_phase(&S, nb);
-        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+        rn_items_begin(&S, &P, nb);
+        for (int pb; (pb = rn_item(J->claim1, &S, &P)) >= 0; rn_item_done(J, &P)) {
             const float *panel = J->packed + (long)pb * 48 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
-            for (int rb = 0, rows; rb < N; rb += rows) {
-                rows = SFX(tile_rows)(N - rb);
+            for (int rb = P.n0, rows; rb < P.n1; rb += rows) {
+                rows = SFX(tile_rows)(P.n1 - rb);
                 /* x_t W and h_{t-1} U apart: the n gate multiplies only the second by r */
                 SFX(kern)(rows, 3, D, xt + (long)rb * D, D, panel, tile_x);
                 SFX(kern)(rows, 3, H, hk + (long)rb * H, H, panel + (long)D * 48, tile);
@@ -2557,8 +2572,9 @@ static inline __attribute__((always_inline)) void SFX(gru_fwd_body)(rn_job *J, i
                 }
             }
         }
-        rn_wait(J, &S);
+        rn_items_end(J, &S, &P);
     }
+    rn_parts_end(J, &S, &P);
 }
 
 static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
@@ -2568,9 +2584,10 @@ static void SFX(gru_fwd)(rn_job *J, int tid, int nt)
     else SFX(gru_fwd_body)(J, tid, nt, 0);
 }
 
-/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_x, da_h, dhk; zone, hard:
- * constants, whether J->zh holds zoneout's d and whether the gates are hard sigmoids (RN_HARD). */
+/* Step t's elementwise backward for units u0 .. u1 - 1 of rows n0 .. n1 - 1: da_x, da_h, dhk; zone,
+ * hard: constants, whether J->zh holds zoneout's d and whether the gates are hard sigmoids (RN_HARD). */
 static inline __attribute__((always_inline)) void SFX(gru_bwd_elem_body)(rn_job *J, int t, int u0, int u1,
+                                                                        const int n0, const int n1,
                                                                         const int zone, const int hard)
 {
     const float slope = hard ? J->slope : 0.0f;
@@ -2580,7 +2597,7 @@ static inline __attribute__((always_inline)) void SFX(gru_bwd_elem_body)(rn_job 
     const float *hp = J->hs + (long)(t + r) * N * H, *dyt = J->dy + (long)t * J->dy_ts;
     const float *m = J->mask ? J->mask + (long)t * N : 0;
     float *dax = J->da + (long)t * N * G3, *dah = J->dah + (long)t * N * G3, *dh = J->dh, *dhk = J->dhk;
-    for (long n = 0; n < N; n++) {
+    for (long n = n0; n < n1; n++) {
         const float *g_ = gt + n * G3, *qn = qt + n * H, *hpn = hp + n * H, *dyn = dyt + n * J->dy_ns;
         float *dxn = dax + n * G3, *dhn_ = dah + n * G3, *dhn = dh + n * H, *dhkn = dhk + n * H;
         if (m && m[n] == 0.0f) {
@@ -2595,10 +2612,22 @@ static inline __attribute__((always_inline)) void SFX(gru_bwd_elem_body)(rn_job 
     }
 }
 
-static void SFX(gru_bwd_elem)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 0, 0); }
-static void SFX(gru_bwd_elem_z)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 1, 0); }
-static void SFX(gru_bwd_elem_h)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 0, 1); }
-static void SFX(gru_bwd_elem_zh)(rn_job *J, int t, int u0, int u1) { SFX(gru_bwd_elem_body)(J, t, u0, u1, 1, 1); }
+static void SFX(gru_bwd_elem)(rn_job *J, int t, int u0, int u1, int n0, int n1)
+{
+    SFX(gru_bwd_elem_body)(J, t, u0, u1, n0, n1, 0, 0);
+}
+static void SFX(gru_bwd_elem_z)(rn_job *J, int t, int u0, int u1, int n0, int n1)
+{
+    SFX(gru_bwd_elem_body)(J, t, u0, u1, n0, n1, 1, 0);
+}
+static void SFX(gru_bwd_elem_h)(rn_job *J, int t, int u0, int u1, int n0, int n1)
+{
+    SFX(gru_bwd_elem_body)(J, t, u0, u1, n0, n1, 0, 1);
+}
+static void SFX(gru_bwd_elem_zh)(rn_job *J, int t, int u0, int u1, int n0, int n1)
+{
+    SFX(gru_bwd_elem_body)(J, t, u0, u1, n0, n1, 1, 1);
+}
 
 static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
 {
@@ -2608,10 +2637,10 @@ static void SFX(gru_bwd)(rn_job *J, int tid, int nt)
         return;
     }
     if (J->vflags & RN_HARD) {
-        if (J->zh) SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_zh), J->dah);
-        else SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_h), J->dah);
-    } else if (J->zh) SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_z), J->dah);
-    else SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem), J->dah);
+        if (J->zh) SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_zh), J->dah, 1);
+        else SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_h), J->dah, 1);
+    } else if (J->zh) SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem_z), J->dah, 1);
+    else SFX(bwd_loop)(J, &S, 3, SFX(gru_bwd_elem), J->dah, 1);
     SFX(weight_grads)(J, &S, 3, J->da, J->dah);
 }
 
@@ -2626,6 +2655,8 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
         SFX(pack_fwd)(J->W, J->U, D, H, 1, 4 * i, nb - 4 * i < 4 ? nb - 4 * i : 4, J->packed);
     rn_wait(J, &S);
     float tile[6 * 64] __attribute__((aligned(64)));
+    rn_parts P = rn_parts_begin(&S, rn_by_rows(N, tid, nt), N, RN_PART_ALIGN);
+    while (rn_parts_next(J, J->claim2, &S, &P))
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * H;
@@ -2635,13 +2666,13 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
         float *hdn = J->hd ? J->hd + (long)(t + 1 - r) * N * H : 0;
         const float *xt = J->x + (long)t * N * D;
         const float *m = J->mask ? J->mask + (long)t * N : 0;
-        rn_phase(&S, npan);
-        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        rn_items_begin(&S, &P, npan);
+        for (int i; (i = rn_item(J->claim2, &S, &P)) >= 0; rn_item_done(J, &P)) {
             const int pb = 4 * i, np_ = nb - pb < 4 ? nb - pb : 4;
             const float *panel = J->packed + (long)pb * 16 * (D + H);
             const int u0 = pb * 16, lim = H - u0 < np_ * 16 ? H - u0 : np_ * 16;
-            for (int rb = 0, rows; rb < N; rb += rows) {
-                rows = SFX(tile_rows)(N - rb);
+            for (int rb = P.n0, rows; rb < P.n1; rb += rows) {
+                rows = SFX(tile_rows)(P.n1 - rb);
                 SFX(kern2)(rows, np_, D, xt + (long)rb * D, D, H, hk + (long)rb * H, H, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -2669,18 +2700,19 @@ static void SFX(rnn_fwd)(rn_job *J, int tid, int nt)
                 }
             }
         }
-        rn_wait(J, &S);
+        rn_items_end(J, &S, &P);
     }
+    rn_parts_end(J, &S, &P);
 }
 
-/* Step t's elementwise backward for units u0 .. u1 - 1 of every row: da_t = dh phi'(a_t), dhk. */
-static void SFX(rnn_bwd_elem)(rn_job *J, int t, int u0, int u1)
+/* Step t's elementwise backward for units u0 .. u1 - 1 of rows n0 .. n1 - 1: da_t = dh phi'(a_t), dhk. */
+static void SFX(rnn_bwd_elem)(rn_job *J, int t, int u0, int u1, const int n0, const int n1)
 {
     const int N = J->N, H = J->H, act = J->act;
     const float *ht = J->gates + (long)t * N * H, *dyt = J->dy + (long)t * J->dy_ts;
     const float *m = J->mask ? J->mask + (long)t * N : 0;
     float *da = J->da + (long)t * N * H, *dh = J->dh, *dhk = J->dhk;
-    for (long n = 0; n < N; n++) {
+    for (long n = n0; n < n1; n++) {
         const float *hn = ht + n * H, *dyn = dyt + n * J->dy_ns;
         float *dan = da + n * H, *dhn = dh + n * H, *dhkn = dhk + n * H;
         if (m && m[n] == 0.0f) {
@@ -2707,7 +2739,7 @@ static void SFX(rnn_bwd_elem)(rn_job *J, int t, int u0, int u1)
 static void SFX(rnn_bwd)(rn_job *J, int tid, int nt)
 {
     rn_sync S = {tid, nt, 0, 0, 0, 0};
-    SFX(bwd_loop)(J, &S, 1, SFX(rnn_bwd_elem), J->da);
+    SFX(bwd_loop)(J, &S, 1, SFX(rnn_bwd_elem), J->da, 1);
     SFX(weight_grads)(J, &S, 1, J->da, J->da);
 }
 

@@ -1,0 +1,118 @@
+"""The two work splits of the compiled engine's plain and variant loops (rnnlab/engine/_cells.c,
+"The two work splits of a time loop"): by batch rows (each thread its parts of the rows through every
+step, no wait in the time loop) and by unit blocks (each step's blocks of hidden units, all rows, a
+wait after each step). The engine takes the split by rows where every thread has rn_rows_min rows or
+more; the tests force each split through rn_set_rows_min (conftest.split) and check that both give
+the same bits on every instruction set this CPU runs (training, with its backward, and inference),
+that they equal the NumPy cells within float32 relative error 1e-5, that neither depends on the
+number of threads, and that the default rule picks the rows split only where each thread has six
+rows or more. The layer-norm loops' splits are tested in test_engine_lnrows.py."""
+import numpy as np
+import pytest
+
+import rnnlab
+
+from conftest import rel_err
+from test_engine import _engines, needs_engine
+from test_engine_lnorm import _lengths
+from test_engine_variants import _run, assert_same_bits_on_threads
+
+TOL = 1e-5
+ROWS, UNITS = 1, 10 ** 9          # rn_rows_min that forces the split by rows, by unit blocks
+
+# kind, options, training, D, H, layers, bidirectional, N, T, ragged, direction. N = 13, 20, 31: parts
+# of 6 and 7 rows (AVX-512), or whole 6-row blocks (AVX2, plain C), the last one short.
+CASES = [
+    ("LSTM", {}, True, 5, 37, 2, True, 13, 7, True, "forward"),
+    ("LSTM", {}, True, 6, 70, 1, False, 31, 6, False, "reverse"),
+    ("LSTM", {"forget_bias": 1.0}, True, 4, 130, 1, False, 20, 5, True, "forward"),
+    # peepholes: the forward splits by rows, the backward by unit blocks (dp sums each unit's rows)
+    ("LSTM", {"peepholes": True, "cell_clip": 0.8}, True, 5, 37, 1, True, 20, 6, True, "forward"),
+    ("LSTM", {"zoneout": (0.1, 0.3), "input_forget": True, "gate_activation": "hard_sigmoid", "weight_drop": 0.2},
+     True, 6, 70, 1, False, 31, 5, True, "reverse"),
+    ("LSTM", {"gate_clip": 0.5, "recurrent_dropout": 0.3}, True, 4, 33, 2, False, 13, 6, True, "forward"),
+    ("GRU", {}, True, 5, 37, 2, True, 13, 7, True, "forward"),
+    ("GRU", {"zoneout": 0.2, "gate_activation": "hard_sigmoid"}, True, 6, 70, 1, False, 31, 6, True, "reverse"),
+    ("GRU", {"recurrent_dropout": 0.3, "weight_drop": 0.2}, True, 4, 130, 1, True, 20, 5, False, "forward"),
+    ("RNN", {}, True, 5, 37, 2, True, 13, 7, True, "forward"),
+    ("RNN", {"nonlinearity": "relu", "zoneout": 0.2}, True, 6, 70, 1, False, 31, 6, True, "reverse"),
+    ("RNN", {"recurrent_dropout": 0.3}, True, 4, 130, 1, True, 20, 5, True, "forward"),
+]
+
+
+def _id(c):
+    opts = "-".join(f"{k}={v}" for k, v in c[1].items()) or "plain"
+    return f"{c[0]}-{opts}-H{c[4]}-L{c[5]}-{'bi' if c[6] else 'uni'}-N{c[7]}-{c[10]}"
+
+
+def _shape(case):
+    kind, options, training, D, H, L, bi, N, T, ragged, direction = case
+    return kind, dict(D=D, H=H, L=L, bi=bi, N=N, T=T, lengths=_lengths(H, N, T, ragged), seed=H + L,
+                      training=training, direction=direction, **options)
+
+
+def _infer(kind, flag, monkeypatch, *, D, H, L, bi, N, T, lengths, seed, training, direction, **options):
+    """A fresh layer's inference (evaluation mode) on the same x as _run's."""
+    monkeypatch.setenv("RNNLAB_ENGINE", flag)
+    layer = getattr(rnnlab, kind)(D, H, num_layers=L, bidirectional=bi, seed=seed, direction=direction,
+                                  **options).train(False)
+    x = np.random.default_rng(seed + 1).standard_normal((N, T, D)).astype(np.float32)
+    y, state = layer.infer(x, lengths=lengths)
+    return [y, *(state if isinstance(state, tuple) else (state,))]
+
+
+@needs_engine
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_both_splits_equal_numpy_and_each_other(case, split, monkeypatch):
+    """Per ISA, on 2 threads: the rows split and the unit-block split give the same bits (forward,
+    backward and inference), both within 1e-5 of the NumPy cells; the counter shows which ran."""
+    kind, shape = _shape(case)
+    monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "2")
+    ref, _ = _run(kind, "numpy", monkeypatch, **shape)
+    for name in _engines():
+        lib = split(ROWS)
+        lib.rn_row_runs_taken()
+        by_rows, _ = _run(kind, name, monkeypatch, **shape)
+        infer_rows = _infer(kind, name, monkeypatch, **shape)
+        assert lib.rn_row_runs_taken() > 0, name
+        split(UNITS)
+        by_units, _ = _run(kind, name, monkeypatch, **shape)
+        infer_units = _infer(kind, name, monkeypatch, **shape)
+        assert lib.rn_row_runs_taken() == 0, name
+        assert set(by_rows) == set(ref)
+        for key in ref:
+            assert rel_err(by_rows[key], ref[key]) <= TOL, (name, key, rel_err(by_rows[key], ref[key]))
+            assert np.array_equal(by_rows[key], by_units[key]), (name, key)
+        for a, b in zip(infer_rows, infer_units):
+            assert np.array_equal(a, b), name
+
+
+@needs_engine
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_the_rows_split_does_not_depend_on_threads(kind, split, monkeypatch):
+    """1, 2 and 3 threads give the same bits with the rows split forced (N = 29: parts of 9 and 10
+    rows on 3 threads; H = 200: four 64-unit panels)."""
+    options = {"zoneout": 0.2, "weight_drop": 0.2}
+    shape = dict(D=6, H=200, L=1, bi=True, N=29, T=6, lengths=_lengths(5, 29, 6, True), seed=3, training=True,
+                 **options)
+    split(ROWS)
+    assert_same_bits_on_threads(_run, kind, shape, monkeypatch)
+
+
+@needs_engine
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_the_rule_picks_rows_for_six_rows_per_thread(kind, split, monkeypatch):
+    """With the default rule (6 rows per thread): N = 24 runs by rows on 1 and 2 threads, N = 8 by
+    rows on 1 thread and by unit blocks on 2, N = 5 by unit blocks; the results are the same bits."""
+    lib = split(6)
+    for N, by_rows in ((24, True), (8, False), (5, False)):
+        shape = dict(D=4, H=40, L=1, bi=False, N=N, T=5, lengths=_lengths(2, N, 5, True), seed=2, training=True)
+        monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "2")
+        lib.rn_row_runs_taken()
+        two, _ = _run(kind, "auto", monkeypatch, **shape)
+        assert (lib.rn_row_runs_taken() > 0) == by_rows, N
+        monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "1")
+        one, _ = _run(kind, "auto", monkeypatch, **shape)
+        assert (lib.rn_row_runs_taken() > 0) == (N >= 6), N
+        for key in one:
+            assert np.array_equal(one[key], two[key]), (N, key)
