@@ -148,6 +148,7 @@ class RecurrentCache(NamedTuple):
     directions: list     # DirectionCache per k = layer * directions + direction
     carry: np.ndarray | None = None   # (T, N, 1) mask whose masked steps carry the top layer's outputs
     config: dict | None = None        # the layer's options at the forward (Recurrent.config())
+    layer: int | None = None          # id() of the layer whose forward made it
 
 
 class ShardedCache(NamedTuple):
@@ -493,7 +494,7 @@ class Recurrent:
             H = self.h_size
             for d in range(self.directions):
                 carry_outputs(y[:, :, d * H:(d + 1) * H], carry, bool(d) or self.reverse)
-        return y, finals, RecurrentCache(x.shape, lengths, caches, carry, self.config())
+        return y, finals, RecurrentCache(x.shape, lengths, caches, carry, self.config(), id(self))
 
     def infer(self, x, state0=None, lengths=None, mask=None):
         """y, state = infer(x, state0=None, lengths=None, mask=None): ``forward`` without keeping a cache."""
@@ -505,8 +506,10 @@ class Recurrent:
         """dx, dstate0, grads = backward(dy, dstate, cache).
 
         dy: dL/dy, (N, T, directions * H), or None for zero; dstate: dL/d(final state) in the form of
-        ``state`` (None, or None components, for zero). Returns dL/dx (N, T, D), dL/dstate0 (the form
-        of state0) and dL/dparams (the keys of ``params``).
+        ``state`` (None, or None components, for zero); cache: what this layer's forward returned
+        (ValueError for another layer's, even one with the same options: the cache holds the weights
+        of the forward that made it). Returns dL/dx (N, T, D), dL/dstate0 (the form of state0) and
+        dL/dparams (the keys of ``params``).
         """
         if isinstance(dstate, (RecurrentCache, ShardedCache)):
             raise ValueError(f"dstate: got the cache {self.kind}.forward returned; the arguments are backward(dy, "
@@ -566,6 +569,9 @@ class Recurrent:
                 raise ValueError(f"cache: expected {what}; its entry {k} (layer {k // self.directions}, direction "
                                  f"{k % self.directions}) reads {c.in_size} features with recurrent weights of shape "
                                  f"{np.shape(U)}, this layer {want} and {(self.h_size, G * H)}")
+        if cache.layer is not None and cache.layer != id(self):
+            raise ValueError(f"cache: expected {what}; it comes from another layer's forward (the cache holds "
+                             f"that layer's weights, so its gradients would be that layer's)")
         return N, T
 
     def _backward(self, dy, dsT: list, cache: RecurrentCache):

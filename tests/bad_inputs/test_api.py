@@ -40,6 +40,11 @@ def backward_with_cache_of(layer, other, dy_size):
     return layer.backward(np.zeros((2, 5, dy_size), np.float32), None, cache)
 
 
+def backward_after_forward(layer, dy, dstate):
+    """layer.backward(dy, dstate, cache) with the cache of the layer's own forward on X."""
+    return layer.backward(dy, dstate, layer.forward(X)[2])
+
+
 def seq_model():
     return Sequential([rnnlab.GRU(3, 4, bidirectional=True, seed=0), LastStep(), rnnlab.Dense(8, 2, seed=1)])
 
@@ -212,11 +217,11 @@ FORWARD_BACKWARD = [
     ("backward-two-layer-cache-to-one", lambda: backward_with_cache_of(lstm(), lstm(num_layers=2), 4), "cache"),
     ("backward-cache-other-input-size", lambda: backward_with_cache_of(rnnlab.LSTM(5, 4), lstm(), 4), "cache"),
     ("backward-cache-tuple", lambda: lstm().backward(None, None, (1, 2)), "cache"),
-    ("backward-dy-shape", lambda: backward_with_cache_of(lstm(), lstm(), 5), "dy"),
-    ("backward-dy-nan", lambda: lstm().backward(nan_at((2, 5, 4)), None, lstm().forward(X)[2]), "dy"),
-    ("backward-dy-int", lambda: lstm().backward(np.zeros((2, 5, 4), int), None, lstm().forward(X)[2]), "dy"),
-    ("backward-dstate-shape", lambda: rnnlab.GRU(3, 4).backward(None, np.zeros((2, 4)),
-                                                                rnnlab.GRU(3, 4).forward(X)[2]), "dstate"),
+    ("backward-cache-of-another-layer", lambda: backward_with_cache_of(lstm(), lstm(), 4), "cache"),
+    ("backward-dy-shape", lambda: backward_after_forward(lstm(), np.zeros((2, 5, 5), np.float32), None), "dy"),
+    ("backward-dy-nan", lambda: backward_after_forward(lstm(), nan_at((2, 5, 4)), None), "dy"),
+    ("backward-dy-int", lambda: backward_after_forward(lstm(), np.zeros((2, 5, 4), int), None), "dy"),
+    ("backward-dstate-shape", lambda: backward_after_forward(rnnlab.GRU(3, 4), None, np.zeros((2, 4))), "dstate"),
     ("dense-forward-features", lambda: rnnlab.Dense(3, 2).forward(np.ones((2, 4), np.float32)), "x"),
     ("dense-backward-cache", lambda: rnnlab.Dense(3, 2).backward(np.ones((2, 2)), None), "cache"),
     ("dense-backward-dy-shape", lambda: rnnlab.Dense(3, 2).backward(
