@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import sys
 
+from .engine import check_environment as check_engine_environment
 from .engine.threads import enabled as threads_enabled
 from .extras import MissingExtra
 from .memory import keep_freed_memory
@@ -70,7 +71,8 @@ def main(argv=None) -> int:
         return 2
     try:
         with mpi_guard(f"rnnlab {args.command}"):      # under mpiexec: an error on a rank ends the job
-            threads_enabled()                          # a bad RNNLAB_THREADS is refused before any work
+            threads_enabled()                          # a bad RNNLAB_THREADS is refused before any work,
+            check_engine_environment()                 # and a bad RNNLAB_ENGINE or RNNLAB_ENGINE_THREADS
             return int(args.run(args) or 0)
     except BrokenPipeError:                            # the reader went away (`rnnlab info | head`)
         sys.stderr.close()

@@ -204,6 +204,14 @@ def _choose() -> tuple:
     return wanted, f"RNNLAB_ENGINE={wanted}"
 
 
+def check_environment() -> None:
+    """ValueError naming RNNLAB_ENGINE or RNNLAB_ENGINE_THREADS where one is set to a value the engine
+    refuses; the command line calls it before any work, so that the variable, not the command's first
+    file, is blamed."""
+    _choose()
+    num_threads()
+
+
 def active() -> str:
     """The engine's name, as info()["engine"]."""
     return _choose()[0]

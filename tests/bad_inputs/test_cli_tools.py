@@ -181,3 +181,22 @@ def test_convert_to_a_keras_target_that_is_a_folder_names_target(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.startswith("rnnlab convert: error: target: ") and "is a folder" in err and err.count("\n") == 1, err
     assert list((tmp_path / "d.keras").iterdir()) == []
+
+
+ENVIRONMENT = [
+    ("RNNLAB_ENGINE_THREADS", "0"),
+    ("RNNLAB_ENGINE_THREADS", "-1"),
+    ("RNNLAB_ENGINE_THREADS", "x"),
+    ("RNNLAB_ENGINE", "fast"),
+]
+
+
+@pytest.mark.parametrize("name,value", ENVIRONMENT, ids=[f"{n}={v}" for n, v in ENVIRONMENT])
+def test_bad_engine_variable_is_named_before_any_file(name, value, capsys, tmp_path, monkeypatch):
+    """A bad RNNLAB_ENGINE or RNNLAB_ENGINE_THREADS is refused by name before the command reads a file
+    (evaluate blamed its --data file for it: "--data 'd.npz': RNNLAB_ENGINE_THREADS: ...")."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(name, value)
+    assert main(["evaluate", "m.npz", "--data", "d.npz"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rnnlab evaluate: error: {name}: expected") and err.count("\n") == 1, err
