@@ -94,6 +94,8 @@ def check_float_array(name: str, value, ndim: int | None = None, last: int | Non
 
     ``shape`` entries may be None (any size). Raises ValueError naming ``name``.
     """
+    if value is None:
+        raise ValueError(f"{name}: expected a floating-point array (float32 or float64), got None")
     arr = np.asarray(value)
     if arr.dtype.kind not in "f":
         raise ValueError(f"{name}: expected a floating-point array (float32 or float64), "

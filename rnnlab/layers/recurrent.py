@@ -658,9 +658,11 @@ class Recurrent:
                                  ("weight_drop", r.weight_drop)) if v]
             raise ValueError(f"{where}: a {self.kind} with {', '.join(on)} in training mode cannot run step by step "
                              f"(its masks are drawn per sequence); streaming runs in evaluation mode: call eval() first")
+        given = "None" if x_t is None else None
         x_t = np.asarray(x_t)
         if x_t.dtype.kind != "f":
-            raise ValueError(f"{x_name}: expected a floating-point array (float32 or float64), got dtype {x_t.dtype}")
+            raise ValueError(f"{x_name}: expected a floating-point array (float32 or float64), "
+                             f"got {given or f'dtype {x_t.dtype}'}")
         if x_t.ndim != 2 or x_t.shape[1] != self.input_size or x_t.shape[0] < 1:
             raise ValueError(f"{x_name}: expected shape (N, {self.input_size}) (batch, input_size), got {x_t.shape}")
         if x_name == "x_t" and not np.isfinite(x_t).all():        # the caller's data (a layer inside a

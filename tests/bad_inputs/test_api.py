@@ -217,6 +217,8 @@ FORWARD_BACKWARD = [
     ("backward-two-layer-cache-to-one", lambda: backward_with_cache_of(lstm(), lstm(num_layers=2), 4), "cache"),
     ("backward-cache-other-input-size", lambda: backward_with_cache_of(rnnlab.LSTM(5, 4), lstm(), 4), "cache"),
     ("backward-cache-tuple", lambda: lstm().backward(None, None, (1, 2)), "cache"),
+    ("forward-x-none", lambda: lstm().forward(None), "x"),
+    ("step-x-none", lambda: (lambda m: m.step(None, m.initial_state(1)))(lstm()), "x_t"),
     ("backward-cache-of-another-layer", lambda: backward_with_cache_of(lstm(), lstm(), 4), "cache"),
     ("backward-dy-shape", lambda: backward_after_forward(lstm(), np.zeros((2, 5, 5), np.float32), None), "dy"),
     ("backward-dy-nan", lambda: backward_after_forward(lstm(), nan_at((2, 5, 4)), None), "dy"),
@@ -415,3 +417,11 @@ def test_binary_targets_may_be_bool_or_probabilities():
     assert as_bool == as_float
     soft, _ = losses.binary_cross_entropy_with_logits(z, np.array([[0.5, 0.25]]))
     assert np.isfinite(soft)
+
+
+@pytest.mark.parametrize("call", [lambda: lstm().forward(None), lambda: rnnlab.Dense(3, 2).forward(None),
+                                  lambda: (lambda m: m.step(None, m.initial_state(1)))(lstm())])
+def test_none_for_an_array_is_called_none(call):
+    """None where an array goes is named as None (it was called "dtype object")."""
+    with pytest.raises(ValueError, match="expected a floating-point array .*, got None$"):
+        call()
