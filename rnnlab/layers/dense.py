@@ -21,6 +21,7 @@ from ..memory import check_weights_fit, weights_error
 class DenseCache(NamedTuple):
     x: np.ndarray        # (..., D)
     y: np.ndarray        # (..., H) activated output
+    layer: int | None = None   # id() of the Dense whose forward made it (None: dense_forward's own)
 
 
 def dense_forward(x, p, activation="identity"):
@@ -30,7 +31,7 @@ def dense_forward(x, p, activation="identity"):
 
 
 def dense_backward(dy, cache: DenseCache, p, activation="identity"):
-    x, y = cache
+    x, y = cache.x, cache.y
     if activation == "softmax":
         da = softmax_backward(dy, y)
     else:
@@ -91,11 +92,16 @@ class Dense:
         if x.ndim < 1:
             raise ValueError(f"x: expected at least 1 dimension, got shape {x.shape}")
         self.check_params()
-        return dense_forward(x, self.params, self.activation)
+        y, cache = dense_forward(x, self.params, self.activation)
+        return y, cache._replace(layer=id(self))
 
     def backward(self, dy, cache: DenseCache):
-        """dx, grads = backward(dy, cache)."""
+        """dx, grads = backward(dy, cache); cache: what this layer's forward returned (ValueError for
+        another Dense's: its y came from that layer's weights)."""
         if not isinstance(cache, DenseCache):
             raise ValueError(f"cache: expected the cache returned by Dense.forward, got {type(cache).__name__}")
+        if cache.layer is not None and cache.layer != id(self):
+            raise ValueError(f"cache: expected the cache returned by Dense.forward of this layer, {self!r}; it comes "
+                             f"from another layer's forward")
         dy = check_float_array("dy", dy, shape=cache.y.shape, dtype=self.dtype)
         return dense_backward(dy, cache, self.params, self.activation)

@@ -226,8 +226,10 @@ FORWARD_BACKWARD = [
     ("backward-dstate-shape", lambda: backward_after_forward(rnnlab.GRU(3, 4), None, np.zeros((2, 4))), "dstate"),
     ("dense-forward-features", lambda: rnnlab.Dense(3, 2).forward(np.ones((2, 4), np.float32)), "x"),
     ("dense-backward-cache", lambda: rnnlab.Dense(3, 2).backward(np.ones((2, 2)), None), "cache"),
-    ("dense-backward-dy-shape", lambda: rnnlab.Dense(3, 2).backward(
-        np.ones((2, 3)), rnnlab.Dense(3, 2).forward(np.ones((2, 3), np.float32))[1]), "dy"),
+    ("dense-backward-cache-of-another-layer", lambda: rnnlab.Dense(3, 2).backward(
+        np.ones((2, 2)), rnnlab.Dense(3, 2).forward(np.ones((2, 3), np.float32))[1]), "cache"),
+    ("dense-backward-dy-shape", lambda: (lambda d: d.backward(np.ones((2, 3)), d.forward(np.ones((2, 3), np.float32))[1]))(
+        rnnlab.Dense(3, 2)), "dy"),
     ("dropout-backward-cache", lambda: rnnlab.Dropout(0.5).backward(np.ones(3), None), "cache"),
     ("laststep-forward-2d", lambda: LastStep().forward(np.ones((2, 3))), "x"),
     ("laststep-forward-lengths", lambda: LastStep().forward(np.ones((2, 3, 4)), [4, 1]), "lengths"),
