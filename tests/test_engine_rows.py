@@ -33,6 +33,11 @@ CASES = [
     ("LSTM", {"zoneout": (0.1, 0.3), "input_forget": True, "gate_activation": "hard_sigmoid", "weight_drop": 0.2},
      True, 6, 70, 1, False, 31, 5, True, "reverse"),
     ("LSTM", {"gate_clip": 0.5, "recurrent_dropout": 0.3}, True, 4, 33, 2, False, 13, 6, True, "forward"),
+    # proj_size: loops of their own, two phases a step (gates, then h_t = m_t W_hr)
+    ("LSTM", {"proj_size": 9}, True, 5, 37, 2, True, 13, 7, True, "forward"),
+    ("LSTM", {"proj_size": 70, "zoneout": (0.1, 0.2), "input_forget": True}, True, 6, 130, 1, False, 31, 5, True,
+     "reverse"),
+    ("LSTM", {"proj_size": 20, "peepholes": True, "weight_drop": 0.2}, True, 4, 70, 1, True, 20, 6, False, "forward"),
     ("GRU", {}, True, 5, 37, 2, True, 13, 7, True, "forward"),
     ("GRU", {"zoneout": 0.2, "gate_activation": "hard_sigmoid"}, True, 6, 70, 1, False, 31, 6, True, "reverse"),
     ("GRU", {"recurrent_dropout": 0.3, "weight_drop": 0.2}, True, 4, 130, 1, True, 20, 5, False, "forward"),
@@ -128,6 +133,7 @@ def test_both_layer_norm_splits_equal_numpy_and_each_other(case, split, monkeypa
 @pytest.mark.parametrize("kind, options", [("LSTM", {"zoneout": 0.2}), ("GRU", {"zoneout": 0.2}),
                                            ("RNN", {"zoneout": 0.2}),
                                            ("LSTM", {"peepholes": True, "zoneout": (0.1, 0.2)}),
+                                           ("LSTM", {"proj_size": 70, "zoneout": (0.1, 0.2)}),
                                            ("LSTM", {"layer_norm": True, "peepholes": True, "zoneout": (0.1, 0.2)}),
                                            ("GRU", {"layer_norm": True, "zoneout": 0.2})])
 @pytest.mark.parametrize("rule", [ROWS, UNITS])
@@ -145,15 +151,17 @@ def test_each_split_does_not_depend_on_threads(kind, options, rule, split, monke
 
 
 @needs_engine
-@pytest.mark.parametrize("kind, ln", [("LSTM", False), ("GRU", False), ("RNN", False), ("LSTM", True),
-                                      ("GRU", True)])
-def test_the_rule_picks_rows_for_six_rows_per_thread(kind, ln, split, monkeypatch):
+@pytest.mark.parametrize("kind, ln, options", [("LSTM", False, {}), ("GRU", False, {}), ("RNN", False, {}),
+                                               ("LSTM", False, {"proj_size": 20}), ("LSTM", True, {}),
+                                               ("GRU", True, {})])
+def test_the_rule_picks_rows_for_six_rows_per_thread(kind, ln, options, split, monkeypatch):
     """With the default rule (6 rows per thread): N = 24 runs by rows on 1 and 2 threads, N = 8 by
     rows on 1 thread and by unit blocks on 2, N = 5 by unit blocks; the results are the same bits."""
     run = _run_ln if ln else _run
     lib = split(6)
     for N, by_rows in ((24, True), (8, False), (5, False)):
-        shape = dict(D=4, H=40, L=1, bi=False, N=N, T=5, lengths=_lengths(2, N, 5, True), seed=2, training=True)
+        shape = dict(D=4, H=40, L=1, bi=False, N=N, T=5, lengths=_lengths(2, N, 5, True), seed=2, training=True,
+                     **options)
         monkeypatch.setenv("RNNLAB_ENGINE_THREADS", "2")
         lib.rn_row_runs_taken()
         two, _ = run(kind, "auto", monkeypatch, **shape)

@@ -2766,7 +2766,10 @@ static void SFX(rnn_bwd)(rn_job *J, int tid, int nt)
  *      zoneout's dh d or a padded row's dh), then, on the same columns and thread, step t-1's
  *      dh^_{t-1} and dhk (lstmp_pre), which read only those columns.
  * After the loop, merged over time as weight_grads does: dW = x^T da, db, dx = da W^T,
- * dU = h_{t-1}^T da (h of width P), and dW_hr = m^T dh^ over all T N rows. */
+ * dU = h_{t-1}^T da (h of width P), and dW_hr = m^T dh^ over all T N rows.
+ * Split by rows (rn_by_rows), each thread runs both phases of every step on its part of the rows,
+ * every block and panel, with no wait (a row's phases read only that row); the backward with
+ * peepholes splits by unit blocks, as A's peephole sums run over each unit's rows. */
 
 /* [W; U] packed as pack_fwd packs it, with U's K2 rows (U is (K2, G H)); one unit block pb. */
 static void SFX(pack_fwd_k)(const float *W, const float *U, int D, int K2, int H, int G, int pb, float *P)
@@ -2834,6 +2837,8 @@ static inline __attribute__((always_inline)) void SFX(lstmp_fwd_body)(rn_job *J,
     const float clip = variant && (J->vflags & RN_CLIP) ? J->clip : 0.0f;
     const int cifg = variant && (J->vflags & RN_CIFG);
     const float slope = variant && (J->vflags & RN_HARD) ? J->slope : 0.0f;
+    rn_parts R = rn_parts_begin(&S, rn_by_rows(N, tid, nt), N, RN_PART_ALIGN);
+    while (rn_parts_next(J, J->claim1, &S, &R))
     for (int s = 0; s < T; s++) {
         const int t = r ? T - 1 - s : s;
         const float *hp = J->hs + (long)(t + r) * N * P, *cp = J->cs + (long)(t + r) * N * H;
@@ -2843,12 +2848,12 @@ static inline __attribute__((always_inline)) void SFX(lstmp_fwd_body)(rn_job *J,
         const float *xt = J->x + (long)t * N * D;
         const float *mk = J->mask ? J->mask + (long)t * N : 0;
         float *yt = J->y ? J->y + (long)t * N * P : 0;
-        rn_phase(&S, nb);                                /* 1: gates, c_t, m_t */
-        for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+        rn_items_begin(&S, &R, nb);                      /* 1: gates, c_t, m_t */
+        for (int pb; (pb = rn_item(J->claim1, &S, &R)) >= 0; rn_item_done(J, &R)) {
             const float *panel = J->packed + (long)pb * 64 * (D + P);
             const int u0 = pb * 16, lim = H - u0 < 16 ? H - u0 : 16;
-            for (int rb = 0, rows; rb < N; rb += rows) {
-                rows = SFX(tile_rows)(N - rb);
+            for (int rb = R.n0, rows; rb < R.n1; rb += rows) {
+                rows = SFX(tile_rows)(R.n1 - rb);
                 SFX(kern2)(rows, 4, D, xt + (long)rb * D, D, P, hp + (long)rb * P, P, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -2865,11 +2870,14 @@ static inline __attribute__((always_inline)) void SFX(lstmp_fwd_body)(rn_job *J,
                 }
             }
         }
-        rn_wait(J, &S);
-        rn_phase(&S, npp * nrc);                         /* 2: h_t = m_t W_hr, zoneout, y, carry */
-        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        rn_items_end(J, &S, &R);
+        /* 2: h_t = m_t W_hr, zoneout, y, carry; by rows the part's rows, every column panel */
+        rn_items_begin(&S, &R, R.by_rows ? npp : npp * nrc);
+        for (int i; (i = rn_item(J->claim2, &S, &R)) >= 0; rn_item_done(J, &R)) {
             const int pb = 4 * (i % npp), np_ = nbp - pb < 4 ? nbp - pb : 4, p0 = pb * 16;
-            const int lim = P - p0 < 64 ? P - p0 : 64, r0 = i / npp * rbs * 6, r1 = r0 + rbs * 6 < N ? r0 + rbs * 6 : N;
+            const int lim = P - p0 < 64 ? P - p0 : 64;
+            const int r0 = R.by_rows ? R.n0 : i / npp * rbs * 6;
+            const int r1 = R.by_rows ? R.n1 : (r0 + rbs * 6 < N ? r0 + rbs * 6 : N);
             const float *panel = J->packed_r + (long)pb * 16 * H;
             for (int rb = r0, rows; rb < r1; rb += rows) {
                 rows = SFX(tile_rows)(r1 - rb);
@@ -2892,8 +2900,9 @@ static inline __attribute__((always_inline)) void SFX(lstmp_fwd_body)(rn_job *J,
                 }
             }
         }
-        rn_wait(J, &S);
+        rn_items_end(J, &S, &R);
     }
+    rn_parts_end(J, &S, &R);
 }
 
 static void SFX(lstmp_fwd)(rn_job *J, int tid, int nt)
@@ -2905,12 +2914,12 @@ static void SFX(lstmp_fwd)(rn_job *J, int tid, int nt)
 /* Step t's dh^_t and dhk for columns p0 .. p1 - 1 of h, every row: g = dh_t + dy_t; a padded row:
  * dh^_t = 0, dhk = dh_t (carried to h_{t-1}); with zoneout's d: dh^_t = g (1 - d), dhk = g d;
  * else dh^_t = g, dhk = 0. */
-static void SFX(lstmp_pre)(rn_job *J, int t, int p0, int p1)
+static void SFX(lstmp_pre)(rn_job *J, int t, int p0, int p1, const int n0, const int n1)
 {
     const int N = J->N, P = J->P;
     const float *dyt = J->dy + (long)t * J->dy_ts, *mk = J->mask ? J->mask + (long)t * N : 0;
     float *dht = J->dhs + (long)t * N * P;
-    for (long n = 0; n < N; n++) {
+    for (long n = n0; n < n1; n++) {
         const float *dhn = J->dh + n * P, *dyn = dyt + n * J->dy_ns;
         float *dtn = dht + n * P, *dkn = J->dhk + n * P;
         if (mk && mk[n] == 0.0f) {
@@ -2931,7 +2940,8 @@ static void SFX(lstmp_pre)(rn_job *J, int t, int p0, int p1)
  * (panel: W_hr^T's packed columns of these units), then their elementwise backward. The peephole
  * sums run over the step's rows first, then join dp, as in lstm_bwd_elem_v. */
 static inline __attribute__((always_inline)) void
-SFX(lstmp_bwd_units)(rn_job *J, int t, int u0, int lim, const float *panel, const int variant)
+SFX(lstmp_bwd_units)(rn_job *J, int t, int u0, int lim, const float *panel, const int n0, const int n1,
+                    const int variant)
 {
     const int N = J->N, H = J->H, P = J->P, r = J->reverse, nv = (lim + 15) / 16;
     const long G4 = 4L * H;
@@ -2949,8 +2959,8 @@ SFX(lstmp_bwd_units)(rn_job *J, int t, int u0, int lim, const float *panel, cons
     float sp[3 * 64] __attribute__((aligned(64)));
     memset(zero, 0, sizeof zero);
     if (pp) memset(sp, 0, sizeof sp);
-    for (int rb = 0, rows; rb < N; rb += rows) {
-        rows = SFX(tile_rows)(N - rb);
+    for (int rb = n0, rows; rb < n1; rb += rows) {
+        rows = SFX(tile_rows)(n1 - rb);
         SFX(kern)(rows, nv, P, dht + (long)rb * P, P, panel, tile);          /* dm = dh^_t W_hr^T */
         for (int rr = 0; rr < rows; rr++) {
             const long n = rb + rr;
@@ -3044,29 +3054,32 @@ static inline __attribute__((always_inline)) void SFX(lstmp_bwd_body)(rn_job *J,
     for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
         if (i < nppan) {
             SFX(pack_t)(J->U, P, G4, 4 * i, nbp - 4 * i < 4 ? nbp - 4 * i : 4, J->packed);
-            SFX(lstmp_pre)(J, r ? 0 : T - 1, 64 * i, 64 * i + 64 < P ? 64 * i + 64 : P);
+            SFX(lstmp_pre)(J, r ? 0 : T - 1, 64 * i, 64 * i + 64 < P ? 64 * i + 64 : P, 0, N);
         } else {
             const int k = i - nppan;
             SFX(pack_t)(J->Whr, H, P, 4 * k, nb - 4 * k < 4 ? nb - 4 * k : 4, J->packed_r);
         }
     }
     rn_wait(J, &S);
+    /* by rows unless the peephole gradients sum each unit's rows */
+    rn_parts R = rn_parts_begin(&S, !(variant && (J->vflags & RN_PEEP)) && rn_by_rows(N, tid, nt), N, RN_PART_ALIGN);
+    while (rn_parts_next(J, J->claim1, &S, &R))
     for (int s = 0; s < T; s++) {
         const int t = r ? s : T - 1 - s;
-        rn_phase(&S, npan);                              /* A: dm, then da_t and dc_{t-1} */
-        for (int i; (i = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
+        rn_items_begin(&S, &R, npan);                    /* A: dm, then da_t and dc_{t-1} */
+        for (int i; (i = rn_item(J->claim1, &S, &R)) >= 0; rn_item_done(J, &R)) {
             const int u0 = 64 * i, lim = H - u0 < 64 ? H - u0 : 64;
-            SFX(lstmp_bwd_units)(J, t, u0, lim, J->packed_r + (long)u0 * P, variant);
+            SFX(lstmp_bwd_units)(J, t, u0, lim, J->packed_r + (long)u0 * P, R.n0, R.n1, variant);
         }
-        rn_wait(J, &S);
+        rn_items_end(J, &S, &R);
         const float *da = J->da + (long)t * N * G4;
-        rn_phase(&S, nppan);                             /* B: dh_{t-1} = da_t U^T + dhk, next dh^ */
-        for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
+        rn_items_begin(&S, &R, nppan);                   /* B: dh_{t-1} = da_t U^T + dhk, next dh^ */
+        for (int i; (i = rn_item(J->claim2, &S, &R)) >= 0; rn_item_done(J, &R)) {
             const int pb = 4 * i, np_ = nbp - pb < 4 ? nbp - pb : 4, p0 = pb * 16;
             const int lim = P - p0 < np_ * 16 ? P - p0 : np_ * 16;
             const float *panel = J->packed + (long)pb * 16 * G4;
-            for (int rb = 0, rows; rb < N; rb += rows) {
-                rows = SFX(tile_rows)(N - rb);
+            for (int rb = R.n0, rows; rb < R.n1; rb += rows) {
+                rows = SFX(tile_rows)(R.n1 - rb);
                 SFX(kern)(rows, np_, G4, da + (long)rb * G4, G4, panel, tile);
                 for (int rr = 0; rr < rows; rr++) {
                     const long n = rb + rr;
@@ -3075,10 +3088,11 @@ static inline __attribute__((always_inline)) void SFX(lstmp_bwd_body)(rn_job *J,
                     for (int c = 0; c < lim; c++) dhn[c] = tr[c] + dhkn[c];
                 }
             }
-            if (s + 1 < T) SFX(lstmp_pre)(J, r ? t + 1 : t - 1, p0, p0 + lim);
+            if (s + 1 < T) SFX(lstmp_pre)(J, r ? t + 1 : t - 1, p0, p0 + lim, R.n0, R.n1);
         }
-        rn_wait(J, &S);
+        rn_items_end(J, &S, &R);
     }
+    rn_parts_end(J, &S, &R);
     SFX(lstmp_weight_grads)(J, &S);
 }
 
