@@ -88,18 +88,33 @@ def check_int(name: str, value, low: int | None = None, high: int | None = None)
     return int(value)
 
 
+class Owner:
+    """Which layer object a forward's cache belongs to: backward refuses another layer's cache (it
+    holds that layer's inputs, outputs and weights). Each layer gets its own on its first forward; a
+    copy of a layer gets its own, and a layer copied or pickled together with its caches keeps them
+    its own (the copied caches point to the copy's)."""
+    __slots__ = ("__weakref__",)
+
+
+def owner_of(layer) -> Owner:
+    """The layer's Owner, made on first use."""
+    return layer.__dict__.setdefault("_owner", Owner())
+
+
+def given(value, arr: np.ndarray) -> str:
+    """How an error names what came for an array argument: "None", or the dtype of its array."""
+    return "None" if value is None else f"dtype {arr.dtype}"
+
+
 def check_float_array(name: str, value, ndim: int | None = None, last: int | None = None,
                       shape: tuple | None = None, dtype: np.dtype | None = None) -> np.ndarray:
     """Return ``value`` as a finite floating array of the expected rank / shape, cast to ``dtype``.
 
     ``shape`` entries may be None (any size). Raises ValueError naming ``name``.
     """
-    if value is None:
-        raise ValueError(f"{name}: expected a floating-point array (float32 or float64), got None")
     arr = np.asarray(value)
     if arr.dtype.kind not in "f":
-        raise ValueError(f"{name}: expected a floating-point array (float32 or float64), "
-                         f"got dtype {arr.dtype}")
+        raise ValueError(f"{name}: expected a floating-point array (float32 or float64), got {given(value, arr)}")
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name}: expected {ndim} dimensions, got {arr.ndim} (shape {arr.shape})")
     if last is not None and arr.shape[-1] != last:

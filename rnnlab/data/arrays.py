@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..checks import given
 from ..errors import FormatError
 from .dataset import KINDS, ArrayDataset, Batch, Task, step_mask
 
@@ -135,7 +136,7 @@ def as_inputs(x, lengths=None, name: str = "x", lengths_name: str = "lengths") -
         if arr.dtype not in (np.float32, np.float64):
             arr = arr.astype(np.float32)
     else:
-        raise ValueError(f"{name}: expected floats (N, T, D) or integer token ids (N, T), got dtype {arr.dtype}")
+        raise ValueError(f"{name}: expected floats (N, T, D) or integer token ids (N, T), got {given(x, arr)}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name}: expected at least one sequence of at least one step, got shape {arr.shape}")
     lens = None if lengths is None else as_lengths(lengths_name, lengths, arr.shape[0], arr.shape[1], name)

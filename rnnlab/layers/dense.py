@@ -14,14 +14,15 @@ from typing import NamedTuple
 import numpy as np
 
 from ..activations import ACTIVATIONS, ELEMENTWISE, softmax, softmax_backward
-from ..checks import check_dtype_name, check_float_array, check_param_arrays, check_positive_int, check_seed
+from ..checks import (check_dtype_name, check_float_array, check_param_arrays, check_positive_int, check_seed,
+                      owner_of)
 from ..memory import check_weights_fit, weights_error
 
 
 class DenseCache(NamedTuple):
     x: np.ndarray        # (..., D)
     y: np.ndarray        # (..., H) activated output
-    layer: int | None = None   # id() of the Dense whose forward made it (None: dense_forward's own)
+    owner: object = None       # the Owner (checks.owner_of) of the Dense whose forward made it
 
 
 def dense_forward(x, p, activation="identity"):
@@ -93,14 +94,14 @@ class Dense:
             raise ValueError(f"x: expected at least 1 dimension, got shape {x.shape}")
         self.check_params()
         y, cache = dense_forward(x, self.params, self.activation)
-        return y, cache._replace(layer=id(self))
+        return y, cache._replace(owner=owner_of(self))
 
     def backward(self, dy, cache: DenseCache):
         """dx, grads = backward(dy, cache); cache: what this layer's forward returned (ValueError for
         another Dense's: its y came from that layer's weights)."""
         if not isinstance(cache, DenseCache):
             raise ValueError(f"cache: expected the cache returned by Dense.forward, got {type(cache).__name__}")
-        if cache.layer is not None and cache.layer != id(self):
+        if cache.owner is not None and cache.owner is not owner_of(self):
             raise ValueError(f"cache: expected the cache returned by Dense.forward of this layer, {self!r}; it comes "
                              f"from another layer's forward")
         dy = check_float_array("dy", dy, shape=cache.y.shape, dtype=self.dtype)

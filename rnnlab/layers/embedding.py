@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..checks import check_dtype_name, check_float_array, check_param_arrays, check_positive_int
+from ..checks import check_dtype_name, check_float_array, check_param_arrays, check_positive_int, given
 from ..memory import check_weights_fit, weights_error
 from ..optim import SparseGrad
 
@@ -43,7 +43,7 @@ def check_ids(name: str, ids, num_embeddings: int) -> np.ndarray:
     """``ids`` as an int64 array of values in [0, num_embeddings); the error names the first bad index."""
     arr = np.asarray(ids)
     if arr.dtype.kind not in "iu":
-        raise ValueError(f"{name}: expected integer token ids, got dtype {arr.dtype}")
+        raise ValueError(f"{name}: expected integer token ids, got {given(ids, arr)}")
     bad = (arr < 0) | (arr >= num_embeddings)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])

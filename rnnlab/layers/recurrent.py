@@ -61,7 +61,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..checks import (check_dtype_name, check_float_array, check_lengths, check_param_arrays, check_positive_int,
-                      check_seed)
+                      check_seed, owner_of)
 from .. import engine
 from ..memory import check_weights_fit, weights_error
 from ..engine.threads import run_pair, shard_batch
@@ -148,7 +148,7 @@ class RecurrentCache(NamedTuple):
     directions: list     # DirectionCache per k = layer * directions + direction
     carry: np.ndarray | None = None   # (T, N, 1) mask whose masked steps carry the top layer's outputs
     config: dict | None = None        # the layer's options at the forward (Recurrent.config())
-    layer: int | None = None          # id() of the layer whose forward made it
+    owner: Any = None                 # the Owner (checks.owner_of) of the layer whose forward made it
 
 
 class ShardedCache(NamedTuple):
@@ -257,6 +257,8 @@ class Recurrent:
             self.params = {}
             raise weights_error(sizes, count) from None
         self._param_shapes = {k: v.shape for k, v in self.params.items()}
+        head = self.prefix(0, 0) + "."                   # every direction's keys end the same ways
+        self._param_suffixes = tuple(k[len(head):] for k in self.params if k.startswith(head))
 
     def check_params(self) -> None:
         """ValueError naming the first parameter (as ``params`` keys it) that is no longer a float array of
@@ -319,7 +321,10 @@ class Recurrent:
         """The arrays of one (layer, direction), keyed without the prefix: {"W": ..., "U": ...}."""
         arrays = self.params if arrays is None else arrays
         head = self.prefix(layer, direction) + "."
-        return {k[len(head):]: v for k, v in arrays.items() if k.startswith(head)}
+        suffixes = getattr(self, "_param_suffixes", None)
+        if suffixes is None:                             # (a layer whose params were never built)
+            return {k[len(head):]: v for k, v in arrays.items() if k.startswith(head)}
+        return {s: arrays[head + s] for s in suffixes if head + s in arrays}   # not a scan of all keys per call
 
     def config(self) -> dict:
         """Constructor arguments that rebuild this layer (used by save/load)."""
@@ -494,7 +499,7 @@ class Recurrent:
             H = self.h_size
             for d in range(self.directions):
                 carry_outputs(y[:, :, d * H:(d + 1) * H], carry, bool(d) or self.reverse)
-        return y, finals, RecurrentCache(x.shape, lengths, caches, carry, self.config(), id(self))
+        return y, finals, RecurrentCache(x.shape, lengths, caches, carry, self.config(), owner_of(self))
 
     def infer(self, x, state0=None, lengths=None, mask=None):
         """y, state = infer(x, state0=None, lengths=None, mask=None): ``forward`` without keeping a cache."""
@@ -569,7 +574,7 @@ class Recurrent:
                 raise ValueError(f"cache: expected {what}; its entry {k} (layer {k // self.directions}, direction "
                                  f"{k % self.directions}) reads {c.in_size} features with recurrent weights of shape "
                                  f"{np.shape(U)}, this layer {want} and {(self.h_size, G * H)}")
-        if cache.layer is not None and cache.layer != id(self):
+        if cache.owner is not None and cache.owner is not owner_of(self):
             raise ValueError(f"cache: expected {what}; it comes from another layer's forward (the cache holds "
                              f"that layer's weights, so its gradients would be that layer's)")
         return N, T

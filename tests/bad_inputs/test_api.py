@@ -422,8 +422,31 @@ def test_binary_targets_may_be_bool_or_probabilities():
 
 
 @pytest.mark.parametrize("call", [lambda: lstm().forward(None), lambda: rnnlab.Dense(3, 2).forward(None),
-                                  lambda: (lambda m: m.step(None, m.initial_state(1)))(lstm())])
+                                  lambda: (lambda m: m.step(None, m.initial_state(1)))(lstm()),
+                                  lambda: rnnlab.Embedding(10, 3).forward(None),
+                                  lambda: rnnlab.predict(seq_model(), None)])
 def test_none_for_an_array_is_called_none(call):
     """None where an array goes is named as None (it was called "dtype object")."""
-    with pytest.raises(ValueError, match="expected a floating-point array .*, got None$"):
+    with pytest.raises(ValueError, match="^x(_t)?: expected .*, got None$"):
         call()
+
+
+@pytest.mark.parametrize("make", [lambda: rnnlab.LSTM(3, 4, seed=0), lambda: rnnlab.GRU(3, 4, bidirectional=True),
+                                  lambda: rnnlab.Dense(3, 2)])
+def test_a_layer_copied_with_its_cache_takes_the_copy_and_a_copy_alone_refuses_it(make):
+    """backward refuses another layer object's cache, also a copy's (its weights may have moved on);
+    a layer deep-copied or pickled together with its cache keeps taking it (the copy's cache is its own)."""
+    import copy
+    import pickle
+    layer = make()
+    x = X[:, 0] if isinstance(layer, rnnlab.Dense) else X
+    out = layer.forward(x)
+    y, cache = out[0], out[-1]
+    back = (lambda m, c: m.backward(np.ones_like(y), c)) if isinstance(layer, rnnlab.Dense) else \
+        (lambda m, c: m.backward(np.ones_like(y), None, c))
+    for twin, twin_cache in (copy.deepcopy((layer, cache)), pickle.loads(pickle.dumps((layer, cache)))):
+        got, want = back(twin, twin_cache), back(layer, cache)
+        for a, b in zip(got[0:1], want[0:1]):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="^cache: .*another layer's forward"):
+        back(copy.deepcopy(layer), cache)
