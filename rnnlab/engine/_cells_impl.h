@@ -873,18 +873,6 @@ static void SFX(ln_rows_stats)(const float *z, int N, long ld, long L, float *st
     for (long n = 0; n < N; n++) SFX(ln_stats)(z + n * ld, L, st + 2 * n, st + 2 * n + 1);
 }
 
-/* The row split: part c of nt, rows n0 .. n1 - 1 as whole chunks of RN_LN_RC rows (the backward's
- * column sums' fixed partition, so that a thread's share of the sums is its own chunks'; and the
- * products' row blocks of RN_LN_KR rows start where the unit-block loops' do: the plain-C
- * micro-kernel's results may depend on a block's row count). */
-static inline void SFX(ln_part)(int N, int c, int nt, int *n0, int *n1)
-{
-    const long nch = (N + RN_LN_RC - 1) / RN_LN_RC;
-    *n0 = (int)(nch * c / nt) * RN_LN_RC;
-    *n1 = (int)(nch * (c + 1) / nt) * RN_LN_RC;
-    if (*n1 > N) *n1 = N;
-}
-
 /* The row split's products: ux = x_t W and uh = h_{t-1} U for rows n0 .. n1 - 1, every unit block
  * (block outer, so that its panel of the packed [W; U] stays in the cache over the rows). Each
  * element is computed as ln_products computes it. */
@@ -918,8 +906,10 @@ static void SFX(ln_row_products)(rn_job *J, const int G, const int n0, const int
     }
 }
 
-/* Whether this call's loops split by rows (rn_rows_min rows per thread at least; _cells.c). */
-static inline int SFX(ln_by_rows)(const rn_job *J, int tid, int nt) { return rn_by_rows(J->N, tid, nt); }
+/* The row split's parts (rn_parts) are whole chunks of RN_LN_RC rows: the backward's column sums'
+ * fixed partition, so that a thread's share of the sums is its own chunks'; and the products' row
+ * blocks of RN_LN_KR rows start where the unit-block loops' do (the plain-C micro-kernel's results
+ * may depend on a block's row count). */
 
 /* ----- LSTM with layer_norm ---------------------------------------------------------------------
  * Phase B's work for one row, len <= 16 units (pointers at the row's unit u0; gate k at + k H):
@@ -1050,14 +1040,10 @@ static void SFX(lstmln_fwd)(rn_job *J, int tid, int nt)
     rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
     for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 4, pb, 1, J->packed);
     rn_wait(J, &S);
-    if (SFX(ln_by_rows)(J, tid, nt)) {                  /* nt parts of the rows, all steps each */
-        rn_phase(&S, nt);
-        for (int c; (c = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
-            int n0, n1;
-            SFX(ln_part)(N, c, nt, &n0, &n1);
-            SFX(lstmln_fwd_rows)(J, n0, n1);
-        }
-        rn_wait(J, &S);
+    if (rn_by_rows(N, tid, nt)) {                       /* nt parts of the rows, all steps each */
+        rn_parts R = rn_parts_begin(&S, 1, N, RN_LN_RC);
+        while (rn_parts_next(J, J->claim1, &S, &R)) SFX(lstmln_fwd_rows)(J, R.n0, R.n1);
+        rn_parts_end(J, &S, &R);
         return;
     }
     float *uh = SFX(ln_w)(J, 4, 0), *cw = SFX(ln_w)(J, 4, 1), *ow = SFX(ln_w)(J, 4, 6), *ux = SFX(ln_w)(J, 4, 7);
@@ -1528,7 +1514,7 @@ static void SFX(lstmln_bwd)(rn_job *J, int tid, int nt)
     rn_sync S = {tid, nt, 0, 0, 0, 0};
     float *st = SFX(ln_w)(J, 4, 2) + 4L * N * tid, *acc = SFX(ln_w)(J, 4, 9);
     const long nch = (N + RN_LN_RC - 1) / RN_LN_RC;
-    const int rows = SFX(ln_by_rows)(J, tid, nt);
+    const int rows = rn_by_rows(N, tid, nt);
     float tile[6 * 64] __attribute__((aligned(64)));
     rn_phase(&S, npan);                                 /* pack U^T; step T-1's (0's) first part */
     for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
@@ -1541,13 +1527,9 @@ static void SFX(lstmln_bwd)(rn_job *J, int tid, int nt)
     }
     rn_wait(J, &S);
     if (rows) {                                         /* nt parts of the rows, all steps each */
-        rn_phase(&S, nt);
-        for (int c; (c = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
-            int n0, n1;
-            SFX(ln_part)(N, c, nt, &n0, &n1);
-            SFX(lstmln_bwd_rows)(J, n0, n1, st);
-        }
-        rn_wait(J, &S);
+        rn_parts R = rn_parts_begin(&S, 1, N, RN_LN_RC);
+        while (rn_parts_next(J, J->claim2, &S, &R)) SFX(lstmln_bwd_rows)(J, R.n0, R.n1, st);
+        rn_parts_end(J, &S, &R);
     }
 #ifdef RN_TIME
     long tm[7] = {0}, t_ = rn_tnow();
@@ -2307,14 +2289,10 @@ static void SFX(gruln_fwd)(rn_job *J, int tid, int nt)
     rn_phase(&S, nb);                                   /* pack [W; U], one unit block at a time */
     for (int pb; (pb = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) SFX(pack_fwd)(J->W, J->U, D, H, 3, pb, 1, J->packed);
     rn_wait(J, &S);
-    if (SFX(ln_by_rows)(J, tid, nt)) {                  /* nt parts of the rows, all steps each */
-        rn_phase(&S, nt);
-        for (int c; (c = rn_claim(J->claim1, &S)) >= 0; rn_done(J)) {
-            int n0, n1;
-            SFX(ln_part)(N, c, nt, &n0, &n1);
-            SFX(gruln_fwd_rows)(J, n0, n1);
-        }
-        rn_wait(J, &S);
+    if (rn_by_rows(N, tid, nt)) {                       /* nt parts of the rows, all steps each */
+        rn_parts R = rn_parts_begin(&S, 1, N, RN_LN_RC);
+        while (rn_parts_next(J, J->claim1, &S, &R)) SFX(gruln_fwd_rows)(J, R.n0, R.n1);
+        rn_parts_end(J, &S, &R);
         return;
     }
     float *uh = SFX(ln_w)(J, 3, 0), *ux = SFX(ln_w)(J, 3, 7), *st = SFX(ln_w)(J, 3, 2) + 4L * N * tid;
@@ -2448,7 +2426,7 @@ static void SFX(gruln_bwd)(rn_job *J, int tid, int nt)
     rn_sync S = {tid, nt, 0, 0, 0, 0};
     float *st = SFX(ln_w)(J, 3, 2) + 4L * N * tid, *acc = SFX(ln_w)(J, 3, 9);
     const long nch = (N + RN_LN_RC - 1) / RN_LN_RC;
-    const int rows = SFX(ln_by_rows)(J, tid, nt);
+    const int rows = rn_by_rows(N, tid, nt);
     float tile[6 * 64] __attribute__((aligned(64)));
     rn_phase(&S, npan);                                 /* pack U^T; step T-1's (0's) elementwise work */
     for (int i; (i = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
@@ -2461,13 +2439,9 @@ static void SFX(gruln_bwd)(rn_job *J, int tid, int nt)
     }
     rn_wait(J, &S);
     if (rows) {                                         /* nt parts of the rows, all steps each */
-        rn_phase(&S, nt);
-        for (int c; (c = rn_claim(J->claim2, &S)) >= 0; rn_done(J)) {
-            int n0, n1;
-            SFX(ln_part)(N, c, nt, &n0, &n1);
-            SFX(gruln_bwd_rows)(J, n0, n1, st);
-        }
-        rn_wait(J, &S);
+        rn_parts R = rn_parts_begin(&S, 1, N, RN_LN_RC);
+        while (rn_parts_next(J, J->claim2, &S, &R)) SFX(gruln_bwd_rows)(J, R.n0, R.n1, st);
+        rn_parts_end(J, &S, &R);
     }
     for (int s = 0; s < T && !rows; s++) {
         const int t = r ? s : T - 1 - s;
